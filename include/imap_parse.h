@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * imap_parse: a pure IMAP response parser. No I/O: bytes go in through
+ * imap_parser_feed(), complete responses come out. It accepts input split
+ * anywhere (inside a literal, between CR and LF, in the middle of a
+ * literal's size) and bounds every size it is given.
+ *
+ * Grammar handled (RFC 3501 / 9051 server responses):
+ *   "+ " text                              continuation request
+ *   "* " / tag, then either
+ *     OK | NO | BAD | BYE | PREAUTH ["[" code "]"] text   status response
+ *     or any sequence of tokens              data response
+ * Tokens: atom (may contain "[...]" with spaces, as in BODY[]<0>, and
+ * "\Flag"), number (an atom of digits), "quoted" (with \" and \\),
+ * {N} literal, ~{N} literal8, NIL, and (parenthesised lists), nested.
+ */
+#ifndef MAILFS_IMAP_PARSE_H
+#define MAILFS_IMAP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum imap_tok_type {
+	IMAP_TOK_ATOM,   /* includes numbers and \Flags */
+	IMAP_TOK_STRING, /* quoted, literal or literal8 */
+	IMAP_TOK_NIL,
+	IMAP_TOK_LIST,
+};
+
+struct imap_tok {
+	enum imap_tok_type type;
+	/* ATOM, STRING: the bytes, NUL terminated; a literal may hold NULs,
+	 * so use len. Borrowed from the response. */
+	const char *str;
+	size_t len;
+	/* LIST: its items. Borrowed from the response. */
+	const struct imap_tok *items;
+	size_t n_items;
+};
+
+enum imap_resp_kind {
+	IMAP_RESP_CONTINUE, /* "+ ..." */
+	IMAP_RESP_UNTAGGED, /* "* ..." */
+	IMAP_RESP_TAGGED,
+};
+
+enum imap_status {
+	IMAP_STATUS_NONE, /* a data response, not a status response */
+	IMAP_STATUS_OK,
+	IMAP_STATUS_NO,
+	IMAP_STATUS_BAD,
+	IMAP_STATUS_BYE,
+	IMAP_STATUS_PREAUTH,
+};
+
+struct imap_resp {
+	enum imap_resp_kind kind;
+	const char *tag; /* TAGGED only, else NULL */
+	enum imap_status status;
+	/* Status responses: the response code, tokenised ("[COPYUID 3 1:2
+	 * 7:8]" gives the atoms COPYUID, 3, 1:2, 7:8), and the human text.
+	 * CONTINUE: text holds what follows "+ ". */
+	const struct imap_tok *code;
+	size_t n_code;
+	const char *text;
+	/* Data responses: every token after the "*" (e.g. "12", "FETCH",
+	 * (list)), or "LIST", (list), "/", "INBOX". */
+	const struct imap_tok *toks;
+	size_t n_toks;
+};
+
+struct imap_parser;
+
+/*
+ * max_line bounds the text of one response outside literals (all its
+ * lines together); max_literal bounds each literal. Returns NULL only
+ * when out of memory.
+ */
+struct imap_parser *imap_parser_new(size_t max_line, size_t max_literal);
+void imap_parser_free(struct imap_parser *p);
+
+/*
+ * Feeds len bytes of server output.
+ *
+ * Returns 1 when a complete response was parsed: *resp_r points to it
+ * (owned by the parser, valid until the next call of feed or free) and
+ * *consumed_r says how many bytes of buf were used; feed the rest
+ * again. Returns 0 when all of buf was consumed and no response is
+ * complete yet (*consumed_r == len). Returns -1 on malformed input or an
+ * exceeded bound; imap_parser_error() then says why, and the parser
+ * must not be fed again (the connection is out of sync).
+ */
+int imap_parser_feed(struct imap_parser *p, const char *buf, size_t len,
+		     size_t *consumed_r, const struct imap_resp **resp_r);
+
+/* Why the last feed returned -1 (a static or parser-owned string). */
+const char *imap_parser_error(const struct imap_parser *p);
+
+/* Bytes of the literal being received, or 0 outside a literal; lets a
+ * caller see that a long FETCH is making progress. */
+size_t imap_parser_literal_pending(const struct imap_parser *p);
+
+/* True when tok is an atom equal to s, ignoring ASCII case. */
+bool imap_tok_is(const struct imap_tok *tok, const char *s);
+
+/* Parses an atom of decimal digits into *n_r. Fails (false) on anything
+ * else, on an empty atom and on overflow. */
+bool imap_tok_u32(const struct imap_tok *tok, uint32_t *n_r);
+bool imap_tok_u64(const struct imap_tok *tok, uint64_t *n_r);
+
+/* The bytes of an atom or string, NULL for NIL or a list. */
+const char *imap_tok_str(const struct imap_tok *tok, size_t *len_r);
+
+#endif

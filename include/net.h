@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * net: TCP connections, TLS and timeouts. The only module that talks to
+ * OpenSSL. Every wait on the network is bounded by the connection's
+ * timeout; nothing here ever blocks forever.
+ *
+ * Return contract: functions returning int give 0 on success and a
+ * negative errno on failure (-ETIMEDOUT when a wait ran out,
+ * -ECONNRESET when the peer went away, -EPROTO for a TLS failure,
+ * -EMSGSIZE for an overlong line). Functions that take an `err` buffer
+ * also write one human readable line there (no trailing newline),
+ * suitable for showing to the user as is.
+ */
+#ifndef MAILFS_NET_H
+#define MAILFS_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct net_conn;
+struct net_tls_ctx;
+
+/*
+ * Creates the TLS settings shared by every connection of a mount.
+ * cafile: PEM file of trusted CAs, or NULL for the system store.
+ * insecure: skip certificate and host name verification.
+ * Returns NULL (and fills err) when the CA file cannot be loaded.
+ * The context is immutable once made and safe to share between threads.
+ */
+struct net_tls_ctx *net_tls_ctx_new(const char *cafile, bool insecure,
+				    char *err, size_t errlen);
+void net_tls_ctx_free(struct net_tls_ctx *ctx);
+
+/*
+ * Resolves host and connects to host:port (port is a decimal string),
+ * trying each address in turn, each attempt bounded by timeout_ms.
+ * Returns the connection (owned by the caller) or NULL with err filled,
+ * e.g. "cannot connect to mail.example.org:993: Connection refused".
+ */
+struct net_conn *net_connect(const char *host, const char *port,
+			     int timeout_ms, char *err, size_t errlen);
+
+/*
+ * Starts TLS on an open connection (implicit TLS right after connect, or
+ * after STARTTLS/STLS was accepted). Sends SNI for host and, unless the
+ * context is insecure, verifies the chain and that the certificate
+ * matches host. Refuses (-EPROTO) if plaintext bytes are still buffered,
+ * since those could be injected by an attacker before the handshake.
+ */
+int net_start_tls(struct net_conn *c, struct net_tls_ctx *ctx,
+		  const char *host, char *err, size_t errlen);
+
+bool net_is_tls(const struct net_conn *c);
+
+/* Sets the bound of every later wait on this connection. */
+void net_set_timeout(struct net_conn *c, int timeout_ms);
+
+/*
+ * Reads up to len bytes, from the internal buffer first, waiting at most
+ * the timeout for the first byte. Returns the number of bytes (> 0),
+ * 0 at end of stream, or a negative errno.
+ */
+ssize_t net_read(struct net_conn *c, void *buf, size_t len);
+
+/*
+ * Reads one line ending in LF. The line is stored in buf without its
+ * CRLF (or bare LF) and NUL terminated; its length goes to *len_r.
+ * A line longer than max - 1 bytes gives -EMSGSIZE (the connection is
+ * then unusable). End of stream before LF gives -ECONNRESET.
+ */
+int net_read_line(struct net_conn *c, char *buf, size_t max, size_t *len_r);
+
+/* Writes all of buf or fails; each wait for the socket is bounded. */
+int net_write(struct net_conn *c, const void *buf, size_t len);
+
+/* Bytes already received and buffered but not yet consumed. */
+size_t net_buffered(const struct net_conn *c);
+
+/* Closes the connection (TLS close_notify best effort) and frees it. */
+void net_close(struct net_conn *c);
+
+#endif
