@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cache: message bodies in memory, least recently used out first. No
+ * I/O. A message is held as chunks of CACHE_CHUNK bytes at aligned
+ * offsets, so a partial read (head -c) keeps only what was fetched and
+ * a later read continues where it stopped.
+ *
+ * Keys are (folder id, UIDVALIDITY, UID): stable for a message's whole
+ * life on the server, so a cached body can never be shown for another
+ * message. A disk tier is meant to sit under this interface: callers
+ * only see read/store/forget.
+ *
+ * Thread-safe: one mutex, held only for lookups and copies.
+ */
+#ifndef MAILFS_CACHE_H
+#define MAILFS_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CACHE_CHUNK (128 * 1024)
+
+struct cache_key {
+	uint64_t folder; /* a stable hash of the folder's server name */
+	uint32_t uidvalidity;
+	uint32_t uid;
+};
+
+struct cache_stats {
+	uint64_t bytes;     /* body bytes held */
+	uint64_t chunks;
+	uint64_t hits;      /* cache_read calls fully served */
+	uint64_t misses;
+	uint64_t evictions; /* chunks dropped to stay under the limit */
+};
+
+struct cache;
+
+/* max_bytes bounds the body bytes held. Returns NULL when out of memory. */
+struct cache *cache_new(uint64_t max_bytes);
+void cache_free(struct cache *c);
+
+/*
+ * Copies up to len bytes of the message from offset off into buf, as far
+ * as consecutive chunks are present. Returns the number of bytes copied;
+ * *eof_r tells whether the copy stopped at the message's known end.
+ */
+size_t cache_read(struct cache *c, const struct cache_key *k, uint64_t off,
+		  char *buf, size_t len, bool *eof_r);
+
+/*
+ * Stores bytes fetched from offset off, which must be a multiple of
+ * CACHE_CHUNK. When eof is set, the message ends at off + len and the
+ * last, shorter chunk is kept too; otherwise a trailing partial chunk is
+ * not kept (it would look like the end of the message).
+ */
+void cache_store(struct cache *c, const struct cache_key *k, uint64_t off,
+		 const char *data, size_t len, bool eof);
+
+/* True when the chunk holding offset off of the message is present. */
+bool cache_has(struct cache *c, const struct cache_key *k, uint64_t off);
+
+/* Forgets every chunk of a message (it was expunged, or its size was
+ * wrong). */
+void cache_forget(struct cache *c, const struct cache_key *k);
+
+void cache_get_stats(struct cache *c, struct cache_stats *st_r);
+
+#endif

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fsops: the FUSE operations (high-level, path based). They translate
+ * paths through the tree, refresh listings through the store when they
+ * are older than `refresh` seconds, and read bodies through the cache,
+ * fetching what is missing in growing windows. Every operation returns
+ * 0 (or a byte count) or a negative errno.
+ */
+#ifndef MAILFS_FSOPS_H
+#define MAILFS_FSOPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fuse;
+struct fuse_operations;
+struct store;
+
+struct fsops_config {
+	struct store *store; /* borrowed */
+	unsigned refresh;    /* seconds a listing may be reused */
+	unsigned timeout;    /* seconds; bounds waits for other threads */
+	uint64_t cache_size; /* bytes of message bodies kept in memory */
+	bool readonly;
+};
+
+struct fsops;
+
+struct fsops *fsops_new(const struct fsops_config *cfg);
+/* Tells fsops the FUSE instance, so that it can invalidate the kernel's
+ * cached attributes; starts the thread that does so. */
+int fsops_start(struct fsops *fs, struct fuse *fuse);
+/* Stops that thread; call before the FUSE instance is destroyed. */
+void fsops_stop(struct fsops *fs);
+void fsops_free(struct fsops *fs);
+const struct fuse_operations *fsops_operations(void);
+
+#endif

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * imap: one IMAP client session on one connection (RFC 3501 / 9051 with
+ * UIDPLUS, MOVE, CONDSTORE, LITERAL+, SASL-IR, SPECIAL-USE). A session is
+ * used by one thread at a time; the store module pools them.
+ *
+ * Return contract: functions returning int give 0 when the server said
+ * OK, and -1 otherwise; imap_error() then tells what happened (a NO or
+ * BAD with its response code, a lost connection, a timeout, a protocol
+ * violation). After a connection or protocol error imap_usable() is
+ * false and the session must be closed and reopened. Messages are always
+ * addressed by UID, never by sequence number.
+ */
+#ifndef MAILFS_IMAP_H
+#define MAILFS_IMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct net_tls_ctx;
+
+enum imap_tls {
+	IMAP_TLS_IMPLICIT,
+	IMAP_TLS_STARTTLS,
+	IMAP_TLS_NONE,
+};
+
+struct imap_config {
+	const char *host;     /* borrowed */
+	const char *port;     /* borrowed */
+	const char *user;     /* borrowed */
+	const char *password; /* borrowed */
+	enum imap_tls tls;
+	struct net_tls_ctx *tls_ctx; /* borrowed */
+	int timeout_ms;
+	bool trace; /* protocol trace through log_debug(), no credentials */
+	/* Largest literal accepted from the server; FETCH windows must fit. */
+	size_t max_literal;
+};
+
+enum imap_cap {
+	IMAP_CAP_STARTTLS = 1u << 0,
+	IMAP_CAP_LOGINDISABLED = 1u << 1,
+	IMAP_CAP_AUTH_PLAIN = 1u << 2,
+	IMAP_CAP_SASL_IR = 1u << 3,
+	IMAP_CAP_LITERALPLUS = 1u << 4,
+	IMAP_CAP_LITERALMINUS = 1u << 5,
+	IMAP_CAP_UIDPLUS = 1u << 6,
+	IMAP_CAP_MOVE = 1u << 7,
+	IMAP_CAP_CONDSTORE = 1u << 8,
+	IMAP_CAP_QRESYNC = 1u << 9,
+	IMAP_CAP_ESEARCH = 1u << 10,
+	IMAP_CAP_SPECIAL_USE = 1u << 11,
+	IMAP_CAP_LIST_EXTENDED = 1u << 12,
+	IMAP_CAP_APPENDLIMIT = 1u << 13,
+	IMAP_CAP_IDLE = 1u << 14,
+	IMAP_CAP_IMAP4REV1 = 1u << 15,
+	IMAP_CAP_AUTH_LOGIN = 1u << 16,
+};
+
+enum imap_err_kind {
+	IMAP_ERR_NONE,
+	IMAP_ERR_NO,    /* the server refused: see code and text */
+	IMAP_ERR_BAD,   /* the server did not understand us */
+	IMAP_ERR_NET,   /* connection lost or timed out: see errnum */
+	IMAP_ERR_PROTO, /* the server broke the protocol */
+	IMAP_ERR_AUTH,  /* login refused, or no way to log in safely */
+	IMAP_ERR_NOMEM,
+};
+
+struct imap_error {
+	enum imap_err_kind kind;
+	int errnum;     /* IMAP_ERR_NET: positive errno (ETIMEDOUT...) */
+	char code[32];  /* response code atom, e.g. "NONEXISTENT", or "" */
+	char text[256]; /* one line, for the user */
+};
+
+/* Mailbox state learned by SELECT/EXAMINE. */
+struct imap_mailbox {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t exists;
+	uint64_t highestmodseq; /* 0 without CONDSTORE */
+	bool readonly;
+};
+
+/* One mailbox from LIST. */
+enum imap_mbox_attr {
+	IMAP_MBOX_NOSELECT = 1u << 0,
+	IMAP_MBOX_NOINFERIORS = 1u << 1,
+	IMAP_MBOX_HASCHILDREN = 1u << 2,
+	IMAP_MBOX_TRASH = 1u << 3,
+	IMAP_MBOX_NONEXISTENT = 1u << 4,
+};
+
+struct imap_list_entry {
+	const char *name; /* borrowed: raw modified UTF-7 name */
+	char delim;       /* '\0' when NIL (flat) */
+	unsigned attrs;   /* enum imap_mbox_attr */
+};
+
+/* One message's metadata from UID FETCH. */
+struct imap_msg_meta {
+	uint32_t uid;
+	uint64_t size;     /* RFC822.SIZE */
+	time_t date;       /* INTERNALDATE */
+	const char *flags; /* borrowed: space separated, \Recent left out */
+};
+
+/* A piece of a message body from BODY[]<off>. */
+struct imap_body_part {
+	uint32_t uid;
+	uint64_t offset;
+	const char *data; /* borrowed */
+	size_t len;
+};
+
+struct imap_session;
+
+/*
+ * Connects, secures (implicit TLS or STARTTLS; refuses to go on in
+ * cleartext unless cfg->tls is IMAP_TLS_NONE), reads the capabilities
+ * and logs in (AUTHENTICATE PLAIN, with SASL-IR when offered, else
+ * LOGIN; never LOGIN under LOGINDISABLED). On failure returns -1 and
+ * fills err with one line for the user. cfg must outlive the session.
+ */
+int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
+	      struct imap_error *err);
+
+/* Logs out politely (bounded wait) if usable, then frees. NULL is fine. */
+void imap_close(struct imap_session *s);
+
+bool imap_usable(const struct imap_session *s);
+unsigned imap_caps(const struct imap_session *s);
+/* APPENDLIMIT in bytes, 0 when the server announced none. */
+uint64_t imap_appendlimit(const struct imap_session *s);
+const struct imap_error *imap_error(const struct imap_session *s);
+
+/* NOOP: keeps the session alive and collects mailbox changes. */
+int imap_noop(struct imap_session *s);
+
+/* LIST "" "*" (with RETURN (SPECIAL-USE) when the server has it); cb is
+ * called once per mailbox. */
+int imap_list(struct imap_session *s,
+	      void (*cb)(void *ctx, const struct imap_list_entry *e),
+	      void *ctx);
+
+/*
+ * EXAMINE (readonly) or SELECT a mailbox, with CONDSTORE when offered.
+ * Skips the command when the mailbox is already selected in a mode that
+ * suits, unless force is set. *mb_r gets the state.
+ */
+int imap_select(struct imap_session *s, const char *mailbox, bool readonly,
+		bool force, struct imap_mailbox *mb_r);
+
+/* The mailbox this session has selected, or NULL. */
+const char *imap_selected(const struct imap_session *s);
+
+/* True when the server reported changes (EXISTS, EXPUNGE, flag updates)
+ * in the selected mailbox since the last imap_select(); cleared by it. */
+bool imap_mailbox_changed(const struct imap_session *s);
+
+/*
+ * UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE) on the selected
+ * mailbox: one command whatever the number of messages. cb is called for
+ * each message in the order the server sends them.
+ */
+int imap_fetch_meta(struct imap_session *s,
+		    void (*cb)(void *ctx, const struct imap_msg_meta *m),
+		    void *ctx);
+
+/*
+ * UID FETCH uids (BODY.PEEK[]<offset.len>) on the selected mailbox: one
+ * command for a set of messages (uids is an IMAP sequence set such as
+ * "12" or "12:40,45"); never sets \Seen. cb gets each piece of body;
+ * messages that no longer exist give no call. 
+ */
+int imap_fetch_body(struct imap_session *s, const char *uids,
+		    uint64_t offset, uint64_t len,
+		    void (*cb)(void *ctx, const struct imap_body_part *p),
+		    void *ctx);
+
+#endif

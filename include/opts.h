@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * opts: the command line. Parses `mailfs [options] URL MOUNTPOINT`,
+ * keeps FUSE's own options for fuse_new(), and finds the password.
+ */
+#ifndef MAILFS_OPTS_H
+#define MAILFS_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fuse_args;
+
+enum opts_proto {
+	OPTS_PROTO_IMAP,
+	OPTS_PROTO_POP3,
+};
+
+enum opts_tls {
+	OPTS_TLS_IMPLICIT, /* imaps://, pop3s:// */
+	OPTS_TLS_STARTTLS, /* imap:// (STARTTLS), pop3:// (STLS) */
+	OPTS_TLS_NONE,     /* imap:// with -o tls=none: cleartext */
+};
+
+struct opts_url {
+	enum opts_proto proto;
+	enum opts_tls tls;
+	char *user; /* owned, percent-decoded */
+	char *host; /* owned, without IPv6 brackets */
+	char *port; /* owned, decimal */
+};
+
+enum opts_delete {
+	OPTS_DELETE_TRASH,   /* rm moves to Trash (default) */
+	OPTS_DELETE_EXPUNGE, /* rm expunges */
+};
+
+struct opts {
+	struct opts_url url;
+	char *url_text;   /* owned: as given */
+	char *mountpoint; /* owned: absolute */
+	char *cafile;     /* owned: absolute, or NULL for the system store */
+	bool insecure;
+	char *password_command; /* owned */
+	char *password_file;    /* owned: absolute */
+	char *tls;              /* owned: "none" or NULL */
+	unsigned connections;
+	unsigned timeout;    /* seconds */
+	uint64_t cache_size; /* bytes */
+	unsigned refresh;    /* seconds */
+	bool readonly;       /* -o ro */
+	enum opts_delete delete_mode;
+	uint64_t max_append; /* bytes, 0 = the server's limit only */
+	char *store_dir;     /* owned: POP3 local store, NULL = default */
+	bool keep;           /* POP3: leave messages on the server */
+	bool foreground;
+	bool debug;
+	bool single_thread;
+};
+
+/*
+ * Parses a mailbox URL: SCHEME://USER@HOST[:PORT][/] where SCHEME is
+ * imap, imaps, pop3 or pop3s. USER may be percent-encoded; HOST may be
+ * an IPv6 literal in brackets. Returns 0, or -1 with err filled.
+ */
+int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
+		   size_t errlen);
+void opts_url_free(struct opts_url *url);
+
+/* Parses a byte count with an optional K, M or G suffix (powers of 1024).
+ * Returns false on garbage, zero-free overflow, or an empty string. */
+bool opts_parse_size(const char *text, uint64_t *bytes_r);
+
+/*
+ * Parses argv into *o and leaves in fargs the arguments meant for FUSE
+ * (argv[0], the mount point and unknown -o options). Returns 0 to go on,
+ * 1 when the work is done (--help, --version were printed), or -1 after
+ * printing an error.
+ */
+int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs);
+void opts_free(struct opts *o);
+
+/*
+ * Finds the password, in this order: password_command (first line of
+ * its output), password_file (refused if group or others may read it),
+ * $MAILFS_PASSWORD (then removed from the environment), a prompt on the
+ * terminal. Returns a malloc'd string (owned by the caller, to be wiped)
+ * or NULL with err filled.
+ */
+char *opts_password(const struct opts *o, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store: what the filesystem needs from a mail server, as a small
+ * vtable that the IMAP store (store_imap.c) implements and a POP3 store
+ * can implement too. Every operation returns 0 or a negative errno; the
+ * mapping from protocol errors to errno lives in one place per protocol
+ * (store_errno_imap()).
+ */
+#ifndef MAILFS_STORE_H
+#define MAILFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct imap_error;
+struct imap_config;
+
+/* The most bytes one fetch may ask of one message: the protocol layer
+ * refuses larger literals, which bounds what a server can make us hold. */
+#define STORE_MAX_PIECE (16u * 1024 * 1024)
+
+enum store_folder_attr {
+	STORE_FOLDER_NOSELECT = 1u << 0, /* a directory without messages */
+	STORE_FOLDER_NOINFERIORS = 1u << 1,
+	STORE_FOLDER_TRASH = 1u << 2,
+};
+
+struct store_folder {
+	char *name; /* owned: the server's name (modified UTF-7) */
+	char delim; /* hierarchy delimiter, '\0' if flat */
+	unsigned attrs;
+};
+
+struct store_msg {
+	uint32_t uid;
+	uint64_t size;
+	time_t date;
+	char *flags; /* owned: space separated, as IMAP spells them */
+	char *name;  /* owned: the file name, NULL for "<uid>.eml" */
+};
+
+/* A folder's listing, or only its state when msgs is NULL. */
+struct store_listing {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t exists;
+	uint64_t modseq; /* 0 if the server has no CONDSTORE */
+	struct store_msg *msgs; /* owned */
+	size_t n;
+};
+
+/* A piece of a message's body, handed to a fetch callback. */
+struct store_piece {
+	uint32_t uid;
+	uint64_t offset;
+	const char *data; /* borrowed, valid during the callback */
+	size_t len;
+};
+
+struct store;
+
+struct store_ops {
+	/* Lists every folder. *f_r is owned by the caller
+	 * (store_folders_free()). */
+	int (*folders)(struct store *st, struct store_folder **f_r,
+		       size_t *n_r);
+	/*
+	 * Lists a folder's messages into *out (owned by the caller,
+	 * store_listing_clear()). If prev is given and the folder has
+	 * not changed since prev was made, returns 1 and leaves out
+	 * with the state only.
+	 */
+	int (*messages)(struct store *st, const char *folder,
+			const struct store_listing *prev,
+			struct store_listing *out);
+	/*
+	 * Fetches bytes [offset, offset + len) of each of the n messages
+	 * (uids ascending) of a folder, in one round trip where the
+	 * protocol allows. cb gets each piece; a message with fewer bytes
+	 * gives a shorter piece, one that no longer exists gives none.
+	 * -ESTALE if the folder's UIDVALIDITY is no longer uidvalidity.
+	 */
+	int (*fetch)(struct store *st, const char *folder,
+		     uint32_t uidvalidity, const uint32_t *uids, size_t n,
+		     uint64_t offset, uint64_t len,
+		     void (*cb)(void *ctx, const struct store_piece *p),
+		     void *ctx);
+	void (*destroy)(struct store *st);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+void store_folders_free(struct store_folder *f, size_t n);
+void store_listing_clear(struct store_listing *l);
+
+/*
+ * Makes the IMAP store: a pool of up to `connections` sessions, the
+ * first of which is opened (and logged in) here, so that a wrong
+ * password or an untrusted certificate is reported before mounting.
+ * cfg and the strings it points to must outlive the store. Returns NULL
+ * with err filled (one line) on failure.
+ */
+struct store *store_imap_new(const struct imap_config *cfg,
+			     unsigned connections, char *err, size_t errlen);
+
+/* The (positive) errno for a failed IMAP command: one mapping for the whole
+ * program (NONEXISTENT -> ENOENT, a lost connection -> EIO, ...). */
+int store_errno_imap(const struct imap_error *e);
+
+#endif

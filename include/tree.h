@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * tree: what the mount shows, in memory. No I/O. Folders (from LIST)
+ * are directories named by names_to_path(); each folder's messages (from
+ * its last listing) are files named "<UID>.eml" (or, for stores that
+ * name their messages, such as POP3, by the store's name).
+ *
+ * Thread-safe: one read-write lock guards the folder table and listings.
+ * It is only held for lookups and for swapping in a listing built
+ * beforehand, never across network I/O. Callers get copies (struct
+ * tree_info), never pointers into the tree.
+ */
+#ifndef MAILFS_TREE_H
+#define MAILFS_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "store.h"
+
+enum tree_kind {
+	TREE_NONE,   /* no such path */
+	TREE_ROOT,
+	TREE_FOLDER,
+	TREE_MESSAGE,
+	TREE_UNLISTED, /* a name inside a folder whose listing is stale or
+			* missing: list the folder, then look again */
+};
+
+/* A copy of what a lookup found; release with tree_info_clear(). */
+struct tree_info {
+	enum tree_kind kind;
+	uint64_t ino;
+	uint64_t size;
+	time_t mtime;
+	unsigned nlink;
+	unsigned attrs;     /* folder: enum store_folder_attr */
+	char *folder;       /* owned: server name of the folder (or of
+			     * the message's folder) */
+	char *folder_path;  /* owned: its path in the mount */
+	uint64_t folder_id; /* stable hash of the server name */
+	uint32_t uidvalidity;
+	uint32_t uid;    /* message */
+	char *flags;     /* owned: message flags, space separated */
+	char *store_ref; /* owned: the store's own name for the message, if
+			  * it has one (POP3 UIDL) */
+};
+
+struct tree;
+
+/* root_mtime: what the root directory shows as its mtime. */
+struct tree *tree_new(time_t root_mtime);
+void tree_free(struct tree *t);
+void tree_info_clear(struct tree_info *i);
+
+/* The 64-bit FNV-1a hash of data, continued from seed (use
+ * TREE_HASH_SEED to start). Stable across runs and machines. */
+#define TREE_HASH_SEED 0xcbf29ce484222325ull
+uint64_t tree_hash(const void *data, size_t len, uint64_t seed);
+
+/*
+ * Replaces the folder list. Folders that stay keep their listings;
+ * parents the server did not list (A for A/B) are added as \Noselect
+ * directories. now is a monotonic time in seconds.
+ */
+int tree_set_folders(struct tree *t, const struct store_folder *f, size_t n,
+		     time_t now);
+/* True when the folder list is older than max_age seconds (or absent). */
+bool tree_folders_stale(struct tree *t, time_t now, unsigned max_age);
+
+/*
+ * Looks a path up ("/" is the root; components are separated by '/').
+ * When the last component may be a message of a folder whose listing is
+ * older than max_age, returns TREE_UNLISTED with info->folder set.
+ */
+enum tree_kind tree_lookup(struct tree *t, const char *path, time_t now,
+			   unsigned max_age, struct tree_info *info);
+
+/*
+ * Calls fill for each entry of the directory at path: subfolders first,
+ * then messages in listing order. fill returns non-zero to stop. The
+ * tree's read lock is held during the calls: fill must not call back
+ * into the tree. Returns 0, or -ENOENT / -ENOTDIR.
+ */
+int tree_readdir(struct tree *t, const char *path,
+		 int (*fill)(void *ctx, const char *name,
+			     const struct tree_info *info),
+		 void *ctx);
+
+/* Installs a folder's new listing (the tree takes the messages, which
+ * the caller must not use afterwards) and marks it fresh. */
+int tree_set_listing(struct tree *t, const char *folder,
+		     struct store_listing *l, time_t now);
+/* Marks a folder's listing fresh without changing it. */
+void tree_touch_listing(struct tree *t, const char *folder, time_t now);
+/* Forgets that a folder was listed, so that the next lookup lists it. */
+void tree_expire_listing(struct tree *t, const char *folder);
+/* The state of a folder's current listing (no messages), for the
+ * store's "unchanged since" check. Returns false if it has none. */
+bool tree_listing_state(struct tree *t, const char *folder,
+			struct store_listing *state_r);
+
+/*
+ * Refresh coordination: returns true when the caller should refresh the
+ * folder (or, with folder NULL, the folder list) and marks it as being
+ * refreshed; false when it is fresh, or when another thread is already
+ * refreshing it, in which case this waits (at most wait_ms) for that.
+ * A true return must be followed by tree_end_refresh().
+ */
+bool tree_begin_refresh(struct tree *t, const char *folder, time_t now,
+			unsigned max_age, int wait_ms);
+void tree_end_refresh(struct tree *t, const char *folder);
+
+/* Corrects a message's size after its bytes were found to disagree. */
+void tree_set_size(struct tree *t, const char *folder, uint32_t uidvalidity,
+		   uint32_t uid, uint64_t size);
+
+/*
+ * Messages that follow uid in the folder's listing order: up to max of
+ * them, of at most max_size bytes each, as UIDs and sizes. Returns the
+ * count. Used to prefetch a scan's next messages in one batch.
+ */
+size_t tree_next_messages(struct tree *t, const char *folder,
+			  uint32_t uidvalidity, uint32_t uid, size_t max,
+			  uint64_t max_size, uint32_t *uids_r,
+			  uint64_t *sizes_r);
+
+#endif

@@ -1,0 +1,771 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fsops: the FUSE operation table; see fsops.h.
+ *
+ * Reading a message: the cache answers what it holds; a miss fetches a
+ * window starting at the missing chunk. The window starts at one chunk
+ * and doubles while the file is read sequentially, up to
+ * FSOPS_MAX_WINDOW, so `head -c` costs one chunk and `cat` of a large
+ * message a handful of FETCH commands. When the first reads of several
+ * messages of one folder follow each other quickly (grep -r, rsync, tar
+ * walking a folder), the next small messages of the folder are fetched
+ * along with the one asked for, in a single command.
+ */
+#include <errno.h>
+#include <fuse.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "fsops.h"
+#include "log.h"
+#include "store.h"
+#include "tree.h"
+
+#define FSOPS_MAX_WINDOW (8u * 1024 * 1024)
+/* Bytes asked for beyond a message's expected end: a message longer
+ * than its RFC822.SIZE shows up as such instead of being cut. */
+#define FSOPS_SLACK CACHE_CHUNK
+/* Prefetching: messages up to this size ride along with a scan's miss,
+ * at most FSOPS_BATCH_MAX of them or FSOPS_BATCH_BYTES in all. */
+#define FSOPS_PREFETCH_SIZE (1024u * 1024)
+#define FSOPS_BATCH_MIN 8
+#define FSOPS_BATCH_MAX 128
+#define FSOPS_BATCH_BYTES (16u * 1024 * 1024)
+/* First reads of two messages closer than this make a scan. */
+#define FSOPS_SCAN_GAP_MS 2000
+#define FSOPS_SCAN_SLOTS 16
+
+#define FSOPS_XATTR_FLAGS "user.mail.flags"
+
+/* A folder being read message after message. */
+struct fsops_scan {
+	uint64_t folder_id;
+	struct timespec last; /* monotonic */
+	unsigned batch;       /* messages to fetch with the next miss */
+};
+
+/* A path waiting for the kernel's cached attributes to be dropped. */
+struct fsops_inval {
+	char *path; /* owned */
+	struct fsops_inval *next;
+};
+
+struct fsops {
+	struct fsops_config cfg;
+	struct tree *tree;   /* owned */
+	struct cache *cache; /* owned */
+	uid_t uid;
+	gid_t gid;
+	pthread_mutex_t scan_lock;
+	struct fsops_scan scans[FSOPS_SCAN_SLOTS];
+	/* Invalidations run on their own thread: asking the kernel to drop
+	 * an inode's pages from inside a read of that inode can deadlock. */
+	struct fuse *fuse; /* borrowed */
+	pthread_t inval_thread;
+	bool inval_running, inval_stop;
+	pthread_mutex_t inval_lock;
+	pthread_cond_t inval_cond;
+	struct fsops_inval *inval_head;
+};
+
+/* An open message. */
+struct fsops_file {
+	char *folder; /* owned: server name */
+	char *path;   /* owned */
+	struct cache_key key;
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond;
+	uint64_t size;
+	uint64_t seq_off;   /* where the last read started */
+	uint64_t seq_end;   /* the furthest end read so far */
+	uint64_t window;
+	bool fetching;      /* a fetch of [fetch_lo, fetch_hi) is running */
+	uint64_t fetch_lo, fetch_hi;
+};
+
+static struct fsops *fsops_get(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static time_t fsops_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static int fsops_wait_ms(const struct fsops *fs)
+{
+	return (int)fs->cfg.timeout * 1000;
+}
+
+struct fsops *fsops_new(const struct fsops_config *cfg)
+{
+	struct fsops *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return NULL;
+	fs->cfg = *cfg;
+	fs->tree = tree_new(time(NULL));
+	fs->cache = cache_new(cfg->cache_size);
+	if (!fs->tree || !fs->cache) {
+		tree_free(fs->tree);
+		cache_free(fs->cache);
+		free(fs);
+		return NULL;
+	}
+	fs->uid = getuid();
+	fs->gid = getgid();
+	pthread_mutex_init(&fs->scan_lock, NULL);
+	pthread_mutex_init(&fs->inval_lock, NULL);
+	pthread_cond_init(&fs->inval_cond, NULL);
+	return fs;
+}
+
+/* Drops the kernel's cached attributes and pages of queued paths. */
+static void *fsops_inval_main(void *arg)
+{
+	struct fsops *fs = arg;
+	struct fsops_inval *iv;
+
+	pthread_mutex_lock(&fs->inval_lock);
+	while (!fs->inval_stop) {
+		if (!fs->inval_head) {
+			pthread_cond_wait(&fs->inval_cond, &fs->inval_lock);
+			continue;
+		}
+		iv = fs->inval_head;
+		fs->inval_head = iv->next;
+		pthread_mutex_unlock(&fs->inval_lock);
+		fuse_invalidate_path(fs->fuse, iv->path);
+		free(iv->path);
+		free(iv);
+		pthread_mutex_lock(&fs->inval_lock);
+	}
+	pthread_mutex_unlock(&fs->inval_lock);
+	return NULL;
+}
+
+int fsops_start(struct fsops *fs, struct fuse *fuse)
+{
+	int rc;
+
+	fs->fuse = fuse;
+	rc = pthread_create(&fs->inval_thread, NULL, fsops_inval_main, fs);
+	if (rc)
+		return -rc;
+	fs->inval_running = true;
+	return 0;
+}
+
+/* Queues path for invalidation in the kernel. */
+static void fsops_invalidate(struct fsops *fs, const char *path)
+{
+	struct fsops_inval *iv, **tail;
+
+	if (!fs->inval_running)
+		return;
+	iv = calloc(1, sizeof(*iv));
+	if (!iv || !(iv->path = strdup(path))) {
+		free(iv);
+		return;
+	}
+	pthread_mutex_lock(&fs->inval_lock);
+	for (tail = &fs->inval_head; *tail; tail = &(*tail)->next)
+		;
+	*tail = iv;
+	pthread_cond_signal(&fs->inval_cond);
+	pthread_mutex_unlock(&fs->inval_lock);
+}
+
+void fsops_stop(struct fsops *fs)
+{
+	if (!fs->inval_running)
+		return;
+	pthread_mutex_lock(&fs->inval_lock);
+	fs->inval_stop = true;
+	pthread_cond_signal(&fs->inval_cond);
+	pthread_mutex_unlock(&fs->inval_lock);
+	pthread_join(fs->inval_thread, NULL);
+	fs->inval_running = false;
+}
+
+void fsops_free(struct fsops *fs)
+{
+	struct fsops_inval *iv;
+
+	if (!fs)
+		return;
+	fsops_stop(fs);
+	while ((iv = fs->inval_head)) {
+		fs->inval_head = iv->next;
+		free(iv->path);
+		free(iv);
+	}
+	tree_free(fs->tree);
+	cache_free(fs->cache);
+	pthread_mutex_destroy(&fs->scan_lock);
+	pthread_mutex_destroy(&fs->inval_lock);
+	pthread_cond_destroy(&fs->inval_cond);
+	free(fs);
+}
+
+/* Lists the folders again if the list is older than max_age. */
+static int fsops_refresh_folders(struct fsops *fs, unsigned max_age)
+{
+	struct store_folder *f;
+	size_t n;
+	int rc;
+
+	if (!tree_begin_refresh(fs->tree, NULL, fsops_now(), max_age,
+				fsops_wait_ms(fs)))
+		return 0;
+	rc = fs->cfg.store->ops->folders(fs->cfg.store, &f, &n);
+	if (rc == 0) {
+		rc = tree_set_folders(fs->tree, f, n, fsops_now());
+		store_folders_free(f, n);
+	}
+	tree_end_refresh(fs->tree, NULL);
+	return rc;
+}
+
+/* Lists a folder's messages again if its listing is older than max_age;
+ * costs one round trip when nothing changed. */
+static int fsops_refresh_listing(struct fsops *fs, const char *folder,
+				 unsigned max_age)
+{
+	struct store_listing prev, l;
+	bool have_prev;
+	int rc;
+
+	if (!tree_begin_refresh(fs->tree, folder, fsops_now(), max_age,
+				fsops_wait_ms(fs)))
+		return 0;
+	have_prev = tree_listing_state(fs->tree, folder, &prev);
+	rc = fs->cfg.store->ops->messages(fs->cfg.store, folder,
+					  have_prev ? &prev : NULL, &l);
+	if (rc == 1) {
+		tree_touch_listing(fs->tree, folder, fsops_now());
+		rc = 0;
+	} else if (rc == 0) {
+		rc = tree_set_listing(fs->tree, folder, &l, fsops_now());
+	}
+	tree_end_refresh(fs->tree, folder);
+	return rc;
+}
+
+/*
+ * Finds what path names, listing the folders and the folder holding it
+ * when their listings are stale. When the server cannot be reached, a
+ * stale listing is used rather than failing.
+ */
+static int fsops_resolve(struct fsops *fs, const char *path,
+			 struct tree_info *info)
+{
+	unsigned age = fs->cfg.refresh;
+	int rc;
+
+	rc = fsops_refresh_folders(fs, age);
+	if (rc < 0 && tree_folders_stale(fs->tree, fsops_now(), ~0u))
+		return rc;
+	if (tree_lookup(fs->tree, path, fsops_now(), age, info) !=
+	    TREE_UNLISTED)
+		return info->kind == TREE_NONE ? -ENOENT : 0;
+	rc = fsops_refresh_listing(fs, info->folder, age);
+	tree_info_clear(info);
+	switch (tree_lookup(fs->tree, path, fsops_now(), ~0u, info)) {
+	case TREE_NONE:
+		return -ENOENT;
+	case TREE_UNLISTED:
+		tree_info_clear(info);
+		return rc < 0 ? rc : -EIO;
+	default:
+		return 0;
+	}
+}
+
+/* Fills a stat from what the tree knows. */
+static void fsops_stat(const struct fsops *fs, const struct tree_info *info,
+		       struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = info->ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_nlink = info->nlink;
+	st->st_mtime = st->st_ctime = st->st_atime = info->mtime;
+	st->st_blksize = 4096;
+	if (info->kind == TREE_MESSAGE) {
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = (off_t)info->size;
+		st->st_blocks = (blkcnt_t)((info->size + 511) / 512);
+	} else {
+		st->st_mode = S_IFDIR | (fs->cfg.readonly ? 0555 : 0755);
+	}
+}
+
+static void *fsops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct fsops *fs = fsops_get();
+	double ttl = fs->cfg.refresh;
+
+	(void)conn;
+	cfg->use_ino = 1;
+	cfg->readdir_ino = 1;
+	cfg->entry_timeout = ttl;
+	cfg->attr_timeout = ttl;
+	cfg->negative_timeout = 0;
+	cfg->nullpath_ok = 0;
+	return fs;
+}
+
+static int fsops_getattr(const char *path, struct stat *st,
+			 struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info info;
+	int rc;
+
+	(void)fi;
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	fsops_stat(fs, &info, st);
+	tree_info_clear(&info);
+	return 0;
+}
+
+/* Adapts tree_readdir()'s callback to FUSE's filler. */
+struct fsops_fill {
+	const struct fsops *fs;
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fsops_fill_one(void *ctx, const char *name,
+			  const struct tree_info *info)
+{
+	struct fsops_fill *f = ctx;
+	struct stat st;
+
+	fsops_stat(f->fs, info, &st);
+	return f->filler(f->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+}
+
+static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+			 off_t offset, struct fuse_file_info *fi,
+			 enum fuse_readdir_flags flags)
+{
+	struct fsops *fs = fsops_get();
+	struct fsops_fill fill = { fs, buf, filler };
+	struct tree_info info;
+	int rc;
+
+	(void)offset;
+	(void)fi;
+	(void)flags;
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	if (info.kind == TREE_MESSAGE) {
+		tree_info_clear(&info);
+		return -ENOTDIR;
+	}
+	if (info.kind == TREE_FOLDER &&
+	    !(info.attrs & STORE_FOLDER_NOSELECT)) {
+		rc = fsops_refresh_listing(fs, info.folder, fs->cfg.refresh);
+		if (rc < 0 && !tree_listing_state(fs->tree, info.folder,
+						  &(struct store_listing){ 0 })) {
+			tree_info_clear(&info);
+			return rc;
+		}
+	}
+	tree_info_clear(&info);
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	return tree_readdir(fs->tree, path, fsops_fill_one, &fill);
+}
+
+static int fsops_open(const char *path, struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct fsops_file *f;
+	struct tree_info info;
+	int rc;
+
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	if (info.kind != TREE_MESSAGE) {
+		tree_info_clear(&info);
+		return -EISDIR;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		tree_info_clear(&info);
+		return fs->cfg.readonly ? -EROFS : -EACCES;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		tree_info_clear(&info);
+		return -ENOMEM;
+	}
+	f->folder = info.folder;
+	info.folder = NULL;
+	f->path = strdup(path);
+	f->key.folder = info.folder_id;
+	f->key.uidvalidity = info.uidvalidity;
+	f->key.uid = info.uid;
+	f->size = info.size;
+	f->window = CACHE_CHUNK;
+	tree_info_clear(&info);
+	if (!f->path) {
+		free(f->folder);
+		free(f);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	fi->fh = (uintptr_t)f;
+	/* Messages never change: the kernel may keep their pages. */
+	fi->keep_cache = 1;
+	return 0;
+}
+
+static int fsops_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
+
+	(void)path;
+	if (!f)
+		return 0;
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->cond);
+	free(f->folder);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+/*
+ * Decides whether a first read of a message is part of a scan of its
+ * folder, and returns how many following messages to fetch with it
+ * (0 when it is not a scan). The batch grows while the scan goes on.
+ */
+static unsigned fsops_scan_batch(struct fsops *fs, uint64_t folder_id)
+{
+	struct fsops_scan *s = NULL, *oldest = &fs->scans[0];
+	struct timespec now;
+	unsigned batch = 0, i;
+	long gap_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&fs->scan_lock);
+	for (i = 0; i < FSOPS_SCAN_SLOTS && !s; i++) {
+		if (fs->scans[i].batch && fs->scans[i].folder_id == folder_id)
+			s = &fs->scans[i];
+		else if (fs->scans[i].last.tv_sec < oldest->last.tv_sec)
+			oldest = &fs->scans[i];
+	}
+	if (s) {
+		gap_ms = (now.tv_sec - s->last.tv_sec) * 1000 +
+			 (now.tv_nsec - s->last.tv_nsec) / 1000000;
+		if (gap_ms <= FSOPS_SCAN_GAP_MS) {
+			batch = s->batch;
+			if (s->batch < FSOPS_BATCH_MAX)
+				s->batch *= 2;
+		} else {
+			s->batch = FSOPS_BATCH_MIN;
+		}
+	} else {
+		s = oldest;
+		s->folder_id = folder_id;
+		s->batch = FSOPS_BATCH_MIN;
+	}
+	s->last = now;
+	pthread_mutex_unlock(&fs->scan_lock);
+	return batch;
+}
+
+/* What one read asked the store for, and where its bytes go. */
+struct fsops_fetch {
+	struct fsops *fs;
+	const struct fsops_file *f;
+	uint64_t folder_id;
+	uint32_t uidvalidity;
+	uint64_t asked; /* bytes asked for each message */
+	char *buf;      /* the read's buffer: [off, off + want) */
+	uint64_t off;
+	size_t want;
+	size_t copied; /* bytes of buf filled from [off, ...) */
+	bool got;      /* the message answered */
+	bool eof;      /* and its end was seen */
+	uint64_t end;  /* then, its real size */
+};
+
+/* Stores each fetched piece in the cache and copies the read's own
+ * bytes straight into its buffer (the cache might not keep them). */
+static void fsops_fetch_cb(void *ctx, const struct store_piece *p)
+{
+	struct fsops_fetch *ft = ctx;
+	struct cache_key k = { ft->folder_id, ft->uidvalidity, p->uid };
+	bool eof = p->len < ft->asked;
+
+	cache_store(ft->fs->cache, &k, p->offset, p->data, p->len, eof);
+	if (p->uid != ft->f->key.uid)
+		return;
+	ft->got = true;
+	if (eof) {
+		ft->eof = true;
+		ft->end = p->offset + p->len;
+	}
+	if (p->offset <= ft->off + ft->copied &&
+	    p->offset + p->len > ft->off + ft->copied) {
+		uint64_t from = ft->off + ft->copied - p->offset;
+		size_t n = (size_t)(p->len - from);
+
+		if (n > ft->want - ft->copied)
+			n = ft->want - ft->copied;
+		memcpy(ft->buf + ft->copied, p->data + from, n);
+		ft->copied += n;
+	}
+}
+
+/* Notes that a message's real size differs from what was listed. */
+static void fsops_fix_size(struct fsops *fs, struct fsops_file *f,
+			   uint64_t size)
+{
+	log_warnx("%s: server said %llu bytes, message has %llu", f->path,
+		  (unsigned long long)f->size, (unsigned long long)size);
+	pthread_mutex_lock(&f->lock);
+	f->size = size;
+	pthread_mutex_unlock(&f->lock);
+	tree_set_size(fs->tree, f->folder, f->key.uidvalidity, f->key.uid,
+		      size);
+	fsops_invalidate(fs, f->path);
+}
+
+/*
+ * Fetches from the server what a read missed, starting at byte `from`
+ * (chunk aligned) and copying into buf what belongs to [off, off+want).
+ * Returns the bytes copied or a negative errno.
+ */
+static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
+		       uint64_t off, size_t want, uint64_t from,
+		       uint64_t window, uint64_t size)
+{
+	uint32_t uids[FSOPS_BATCH_MAX + 1];
+	uint64_t sizes[FSOPS_BATCH_MAX + 1], len, total;
+	struct fsops_fetch ft = { 0 };
+	size_t n = 1, i, more;
+	unsigned batch;
+	int rc;
+
+	len = off + want - from;
+	if (len < window)
+		len = window;
+	if (from + len >= size)
+		len = size - from + FSOPS_SLACK;
+	uids[0] = f->key.uid;
+	batch = from == 0 && size <= FSOPS_PREFETCH_SIZE ?
+			fsops_scan_batch(fs, f->key.folder) :
+			0;
+	if (batch) {
+		more = tree_next_messages(fs->tree, f->folder,
+					  f->key.uidvalidity, f->key.uid, batch,
+					  FSOPS_PREFETCH_SIZE, uids + 1,
+					  sizes + 1);
+		total = size;
+		for (i = 1; i <= more && total < FSOPS_BATCH_BYTES; i++) {
+			struct cache_key k = f->key;
+
+			k.uid = uids[i];
+			if (cache_has(fs->cache, &k, 0))
+				continue;
+			uids[n] = uids[i];
+			total += sizes[i];
+			if (sizes[i] + FSOPS_SLACK > len)
+				len = sizes[i] + FSOPS_SLACK;
+			n++;
+		}
+	}
+	ft.fs = fs;
+	ft.f = f;
+	ft.folder_id = f->key.folder;
+	ft.uidvalidity = f->key.uidvalidity;
+	ft.asked = len;
+	ft.buf = buf;
+	ft.off = off;
+	ft.want = want;
+	rc = fs->cfg.store->ops->fetch(fs->cfg.store, f->folder,
+				       f->key.uidvalidity, uids, n, from, len,
+				       fsops_fetch_cb, &ft);
+	if (rc == -ESTALE)
+		return -ENOENT;
+	if (rc < 0)
+		return rc;
+	if (!ft.got)
+		return -ENOENT; /* expunged since it was listed */
+	if (ft.eof && ft.end != size)
+		fsops_fix_size(fs, f, ft.end);
+	return (int)ft.copied;
+}
+
+static int fsops_read(const char *path, char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
+	uint64_t fsize, window, from;
+	size_t want, got;
+	bool eof, mine = false;
+	int rc;
+
+	(void)path;
+	if (off < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	fsize = f->size;
+	pthread_mutex_unlock(&f->lock);
+	if ((uint64_t)off >= fsize)
+		return 0;
+	want = size;
+	if (want > fsize - (uint64_t)off)
+		want = (size_t)(fsize - (uint64_t)off);
+	got = cache_read(fs->cache, &f->key, (uint64_t)off, buf, want, &eof);
+	if (got == want || eof)
+		goto done;
+
+	from = ((uint64_t)off + got) / CACHE_CHUNK * CACHE_CHUNK;
+	pthread_mutex_lock(&f->lock);
+	/* Another thread of this file fetching our bytes: wait for it. */
+	while (f->fetching && from >= f->fetch_lo && from < f->fetch_hi) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += fs->cfg.timeout;
+		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts))
+			break;
+	}
+	pthread_mutex_unlock(&f->lock);
+	got += cache_read(fs->cache, &f->key, (uint64_t)off + got, buf + got,
+			  want - got, &eof);
+	if (got == want || eof)
+		goto done;
+
+	pthread_mutex_lock(&f->lock);
+	/* Reads at or a little beyond the furthest point so far continue a
+	 * sequential read (the kernel's readahead may reorder them). */
+	if ((uint64_t)off >= f->seq_off && (uint64_t)off <= f->seq_end +
+								 f->window)
+		window = f->window * 2;
+	else
+		window = CACHE_CHUNK;
+	if (window > FSOPS_MAX_WINDOW)
+		window = FSOPS_MAX_WINDOW;
+	f->window = window;
+	if (!f->fetching) {
+		f->fetching = mine = true;
+		f->fetch_lo = from;
+		f->fetch_hi = from + window;
+	}
+	pthread_mutex_unlock(&f->lock);
+
+	rc = fsops_fetch(fs, f, buf + got, (uint64_t)off + got, want - got,
+			 from, window, fsize);
+
+	pthread_mutex_lock(&f->lock);
+	if (mine) {
+		f->fetching = false;
+		pthread_cond_broadcast(&f->cond);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	got += (size_t)rc;
+done:
+	pthread_mutex_lock(&f->lock);
+	f->seq_off = (uint64_t)off;
+	if ((uint64_t)off + got > f->seq_end)
+		f->seq_end = (uint64_t)off + got;
+	pthread_mutex_unlock(&f->lock);
+	return (int)got;
+}
+
+static int fsops_getxattr(const char *path, const char *name, char *value,
+			  size_t size)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info info;
+	size_t len;
+	int rc;
+
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	if (info.kind != TREE_MESSAGE || strcmp(name, FSOPS_XATTR_FLAGS)) {
+		tree_info_clear(&info);
+		return -ENODATA;
+	}
+	len = strlen(info.flags);
+	if (size && len > size)
+		rc = -ERANGE;
+	else if (size)
+		memcpy(value, info.flags, len);
+	tree_info_clear(&info);
+	return rc < 0 ? rc : (int)len;
+}
+
+static int fsops_listxattr(const char *path, char *list, size_t size)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info info;
+	const size_t len = sizeof(FSOPS_XATTR_FLAGS);
+	int rc;
+
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	rc = info.kind == TREE_MESSAGE ? (int)len : 0;
+	tree_info_clear(&info);
+	if (rc && size) {
+		if (size < len)
+			return -ERANGE;
+		memcpy(list, FSOPS_XATTR_FLAGS, len);
+	}
+	return rc;
+}
+
+static int fsops_statfs(const char *path, struct statvfs *st)
+{
+	(void)path;
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	st->f_frsize = 4096;
+	st->f_namemax = 255;
+	return 0;
+}
+
+static const struct fuse_operations fsops_table = {
+	.init = fsops_init,
+	.getattr = fsops_getattr,
+	.readdir = fsops_readdir,
+	.open = fsops_open,
+	.read = fsops_read,
+	.release = fsops_release,
+	.getxattr = fsops_getxattr,
+	.listxattr = fsops_listxattr,
+	.statfs = fsops_statfs,
+};
+
+const struct fuse_operations *fsops_operations(void)
+{
+	return &fsops_table;
+}

@@ -1,0 +1,1118 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * imap: one client session; see imap.h for the contract.
+ *
+ * Commands are written whole, then responses are read and fed to the
+ * parser until the command's tagged completion. Untagged responses go
+ * first to the command's handler and, unless it took them, to
+ * imap_untagged(), which keeps the capability and mailbox state.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap.h"
+#include "imap_parse.h"
+#include "log.h"
+#include "net.h"
+#include "strbuf.h"
+
+#define IMAP_READ_BUF (64 * 1024)
+/* Bound of the text of one response outside literals: LIST, FETCH and
+ * SEARCH lines of a big mailbox stay well below it. */
+#define IMAP_MAX_LINE (4 * 1024 * 1024)
+#define IMAP_LOGOUT_TIMEOUT_MS 2000
+
+enum imap_state {
+	IMAP_STATE_GREETING,
+	IMAP_STATE_NOT_AUTH,
+	IMAP_STATE_AUTH,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_BROKEN, /* connection lost or out of sync */
+};
+
+struct imap_session {
+	const struct imap_config *cfg; /* borrowed */
+	struct net_conn *conn;         /* owned */
+	struct imap_parser *parser;    /* owned */
+	enum imap_state state;
+	unsigned caps;
+	uint64_t appendlimit;
+	unsigned next_tag;
+	char *selected; /* owned: selected mailbox, NULL if none */
+	bool selected_ro;
+	bool changed;
+	bool bye;
+	struct imap_mailbox mb;
+	struct imap_error err;
+	/* The tagged completion of the last command; valid until the next
+	 * read from the server. */
+	const struct imap_resp *done;
+	char *rbuf; /* owned, IMAP_READ_BUF bytes */
+	size_t rpos, rlen;
+};
+
+/*
+ * A handler sees each untagged response of a command first; it returns
+ * true when it consumed the response.
+ */
+typedef bool (*imap_handler)(void *ctx, struct imap_session *s,
+			     const struct imap_resp *r);
+
+/* One piece of a command: text as is, or a string sent as a literal. */
+struct imap_part {
+	const char *data;
+	size_t len;
+	bool literal;
+};
+
+static void imap_set_err(struct imap_session *s, enum imap_err_kind kind,
+			 int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Records an error; connection and protocol errors also break the
+ * session, since its stream can no longer be trusted to be in step. */
+static void imap_set_err(struct imap_session *s, enum imap_err_kind kind,
+			 int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	s->err.kind = kind;
+	s->err.errnum = errnum;
+	s->err.code[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(s->err.text, sizeof(s->err.text), fmt, ap);
+	va_end(ap);
+	if (kind == IMAP_ERR_NET || kind == IMAP_ERR_PROTO)
+		s->state = IMAP_STATE_BROKEN;
+}
+
+/* Copies a server text into buf keeping only printable ASCII, so that a
+ * hostile server cannot put escape sequences on the user's terminal. */
+static void imap_clean_text(char *buf, size_t size, const char *text)
+{
+	size_t i = 0;
+
+	for (; text && *text && i + 1 < size; text++) {
+		unsigned char c = *text;
+
+		buf[i++] = (c >= 0x20 && c < 0x7f) ? c : '?';
+	}
+	buf[i] = '\0';
+}
+
+/* Records a NO or BAD completion with its response code and text. */
+static void imap_set_status_err(struct imap_session *s,
+				const struct imap_resp *r)
+{
+	s->err.kind = r->status == IMAP_STATUS_NO ? IMAP_ERR_NO : IMAP_ERR_BAD;
+	s->err.errnum = 0;
+	s->err.code[0] = '\0';
+	if (r->n_code > 0 && r->code[0].type == IMAP_TOK_ATOM)
+		imap_clean_text(s->err.code, sizeof(s->err.code),
+				r->code[0].str);
+	imap_clean_text(s->err.text, sizeof(s->err.text), r->text);
+}
+
+/* Renders a token for the trace; literals are shown by size only. */
+static void imap_trace_tok(struct strbuf *b, const struct imap_tok *t)
+{
+	size_t i;
+
+	switch (t->type) {
+	case IMAP_TOK_ATOM:
+		strbuf_append(b, t->str, t->len);
+		break;
+	case IMAP_TOK_NIL:
+		strbuf_puts(b, "NIL");
+		break;
+	case IMAP_TOK_STRING:
+		if (t->len > 200 || memchr(t->str, '\n', t->len) ||
+		    memchr(t->str, '\0', t->len))
+			strbuf_printf(b, "{%zu bytes}", t->len);
+		else
+			strbuf_printf(b, "\"%.*s\"", (int)t->len, t->str);
+		break;
+	case IMAP_TOK_LIST:
+		strbuf_puts(b, "(");
+		for (i = 0; i < t->n_items; i++) {
+			if (i)
+				strbuf_puts(b, " ");
+			imap_trace_tok(b, &t->items[i]);
+		}
+		strbuf_puts(b, ")");
+		break;
+	}
+}
+
+/* Writes one parsed server response to the debug trace. */
+static void imap_trace_resp(const struct imap_session *s,
+			    const struct imap_resp *r)
+{
+	static const char *const status[] = { "", "OK", "NO", "BAD", "BYE",
+					      "PREAUTH" };
+	struct strbuf b = { 0 };
+	size_t i;
+
+	if (!s->cfg->trace)
+		return;
+	strbuf_puts(&b, r->kind == IMAP_RESP_CONTINUE ? "+" :
+			r->kind == IMAP_RESP_UNTAGGED ? "*" :
+							r->tag);
+	if (r->status != IMAP_STATUS_NONE) {
+		strbuf_printf(&b, " %s", status[r->status]);
+		if (r->n_code) {
+			strbuf_puts(&b, " [");
+			for (i = 0; i < r->n_code; i++) {
+				if (i)
+					strbuf_puts(&b, " ");
+				imap_trace_tok(&b, &r->code[i]);
+			}
+			strbuf_puts(&b, "]");
+		}
+	}
+	for (i = 0; i < r->n_toks; i++) {
+		strbuf_puts(&b, " ");
+		imap_trace_tok(&b, &r->toks[i]);
+	}
+	if (r->text && *r->text)
+		strbuf_printf(&b, " %s", r->text);
+	if (b.len > 400)
+		b.len = 400;
+	log_debug("S: %.*s", (int)b.len, strbuf_str(&b));
+	strbuf_free(&b);
+}
+
+/* Reads the next complete response from the server into *r_r. */
+static int imap_read_resp(struct imap_session *s, const struct imap_resp **r_r)
+{
+	for (;;) {
+		if (s->rpos < s->rlen) {
+			size_t used = 0;
+			int rc = imap_parser_feed(s->parser, s->rbuf + s->rpos,
+						  s->rlen - s->rpos, &used,
+						  r_r);
+
+			s->rpos += used;
+			if (rc < 0) {
+				imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+					     "bad response from %s: %s",
+					     s->cfg->host,
+					     imap_parser_error(s->parser));
+				return -1;
+			}
+			if (rc == 1) {
+				imap_trace_resp(s, *r_r);
+				return 0;
+			}
+		}
+		ssize_t n = net_read(s->conn, s->rbuf, IMAP_READ_BUF);
+
+		if (n <= 0) {
+			int e = n == 0 ? ECONNRESET : (int)-n;
+
+			if (e == ETIMEDOUT)
+				imap_set_err(s, IMAP_ERR_NET, e,
+					     "%s did not answer within %d s",
+					     s->cfg->host,
+					     s->cfg->timeout_ms / 1000);
+			else
+				imap_set_err(s, IMAP_ERR_NET, e,
+					     "connection to %s lost%s: %s",
+					     s->cfg->host,
+					     s->bye ? " (server said BYE)" : "",
+					     strerror(e));
+			return -1;
+		}
+		s->rpos = 0;
+		s->rlen = (size_t)n;
+	}
+}
+
+/* Records the capabilities named by a list of atoms. */
+static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
+			    size_t n)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+		{ "IMAP4rev1", IMAP_CAP_IMAP4REV1 },
+		{ "IMAP4rev2", IMAP_CAP_IMAP4REV1 },
+		{ "STARTTLS", IMAP_CAP_STARTTLS },
+		{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED },
+		{ "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
+		{ "AUTH=LOGIN", IMAP_CAP_AUTH_LOGIN },
+		{ "SASL-IR", IMAP_CAP_SASL_IR },
+		{ "LITERAL+", IMAP_CAP_LITERALPLUS },
+		{ "LITERAL-", IMAP_CAP_LITERALMINUS },
+		{ "UIDPLUS", IMAP_CAP_UIDPLUS },
+		{ "MOVE", IMAP_CAP_MOVE },
+		{ "CONDSTORE", IMAP_CAP_CONDSTORE },
+		{ "QRESYNC", IMAP_CAP_QRESYNC },
+		{ "ESEARCH", IMAP_CAP_ESEARCH },
+		{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
+		{ "LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED },
+		{ "IDLE", IMAP_CAP_IDLE },
+		{ "APPENDLIMIT", IMAP_CAP_APPENDLIMIT },
+	};
+	size_t i, j;
+
+	s->caps = 0;
+	s->appendlimit = 0;
+	for (i = 0; i < n; i++) {
+		if (t[i].type != IMAP_TOK_ATOM)
+			continue;
+		for (j = 0; j < sizeof(names) / sizeof(names[0]); j++)
+			if (imap_tok_is(&t[i], names[j].name))
+				s->caps |= names[j].bit;
+		if (strncasecmp(t[i].str, "APPENDLIMIT=", 12) == 0) {
+			s->caps |= IMAP_CAP_APPENDLIMIT;
+			s->appendlimit = strtoull(t[i].str + 12, NULL, 10);
+		}
+	}
+}
+
+/* Takes what a status response's code tells about the session. */
+static void imap_status_code(struct imap_session *s, const struct imap_resp *r)
+{
+	const struct imap_tok *c = r->code;
+	uint64_t v;
+
+	if (r->n_code == 0)
+		return;
+	if (imap_tok_is(&c[0], "CAPABILITY"))
+		imap_parse_caps(s, c + 1, r->n_code - 1);
+	else if (r->n_code >= 2 && imap_tok_is(&c[0], "UIDVALIDITY"))
+		imap_tok_u32(&c[1], &s->mb.uidvalidity);
+	else if (r->n_code >= 2 && imap_tok_is(&c[0], "UIDNEXT"))
+		imap_tok_u32(&c[1], &s->mb.uidnext);
+	else if (r->n_code >= 2 && imap_tok_is(&c[0], "HIGHESTMODSEQ") &&
+		 imap_tok_u64(&c[1], &v))
+		s->mb.highestmodseq = v;
+	else if (imap_tok_is(&c[0], "READ-ONLY"))
+		s->mb.readonly = true;
+	else if (imap_tok_is(&c[0], "READ-WRITE"))
+		s->mb.readonly = false;
+}
+
+/* Default handling of an untagged response no command handler took. */
+static void imap_untagged(struct imap_session *s, const struct imap_resp *r)
+{
+	uint32_t n;
+
+	if (r->status != IMAP_STATUS_NONE) {
+		if (r->status == IMAP_STATUS_BYE)
+			s->bye = true;
+		imap_status_code(s, r);
+		return;
+	}
+	if (r->n_toks >= 1 && imap_tok_is(&r->toks[0], "CAPABILITY")) {
+		imap_parse_caps(s, r->toks + 1, r->n_toks - 1);
+		return;
+	}
+	if (r->n_toks >= 2 && imap_tok_u32(&r->toks[0], &n)) {
+		if (imap_tok_is(&r->toks[1], "EXISTS")) {
+			if (n != s->mb.exists)
+				s->changed = true;
+			s->mb.exists = n;
+		} else if (imap_tok_is(&r->toks[1], "EXPUNGE")) {
+			s->changed = true;
+			if (s->mb.exists)
+				s->mb.exists--;
+		} else if (imap_tok_is(&r->toks[1], "FETCH")) {
+			s->changed = true; /* a flag changed under us */
+		}
+		return;
+	}
+	if (r->n_toks >= 1 && imap_tok_is(&r->toks[0], "VANISHED"))
+		s->changed = true;
+}
+
+/* Sends bytes, turning a failure into a session error. */
+static int imap_write(struct imap_session *s, const void *data, size_t len)
+{
+	int rc = net_write(s->conn, data, len);
+
+	if (rc < 0) {
+		imap_set_err(s, IMAP_ERR_NET, -rc, "cannot write to %s: %s",
+			     s->cfg->host, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Waits for the continuation request "+" that lets a synchronising
+ * literal (or a SASL step) go out. A tagged completion instead means the
+ * server refused the command: that is returned as its error.
+ */
+static int imap_wait_continue(struct imap_session *s, const char *tag,
+			      imap_handler h, void *ctx)
+{
+	const struct imap_resp *r;
+
+	for (;;) {
+		if (imap_read_resp(s, &r) < 0)
+			return -1;
+		if (r->kind == IMAP_RESP_CONTINUE)
+			return 0;
+		if (r->kind == IMAP_RESP_UNTAGGED) {
+			if (!h || !h(ctx, s, r))
+				imap_untagged(s, r);
+			continue;
+		}
+		if (strcmp(r->tag, tag) != 0) {
+			imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+				     "%s answered an unknown tag",
+				     s->cfg->host);
+			return -1;
+		}
+		s->done = r;
+		if (r->status == IMAP_STATUS_OK) {
+			imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+				     "%s completed a command before its data",
+				     s->cfg->host);
+			return -1;
+		}
+		imap_set_status_err(s, r);
+		return -1;
+	}
+}
+
+/* Reads responses until the tagged completion of tag. */
+static int imap_wait(struct imap_session *s, const char *tag, imap_handler h,
+		     void *ctx)
+{
+	const struct imap_resp *r;
+
+	for (;;) {
+		if (imap_read_resp(s, &r) < 0)
+			return -1;
+		if (r->kind == IMAP_RESP_UNTAGGED) {
+			if (!h || !h(ctx, s, r))
+				imap_untagged(s, r);
+			continue;
+		}
+		if (r->kind == IMAP_RESP_CONTINUE) {
+			imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+				     "%s sent an unexpected continuation",
+				     s->cfg->host);
+			return -1;
+		}
+		if (strcmp(r->tag, tag) != 0) {
+			imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+				     "%s answered an unknown tag",
+				     s->cfg->host);
+			return -1;
+		}
+		s->done = r;
+		imap_status_code(s, r);
+		if (r->status == IMAP_STATUS_OK)
+			return 0;
+		if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
+			imap_set_status_err(s, r);
+			return -1;
+		}
+		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+			     "%s completed a command without OK, NO or BAD",
+			     s->cfg->host);
+		return -1;
+	}
+}
+
+/*
+ * Runs one command made of parts: text parts go as they are, literal
+ * parts as {N+} (LITERAL+) or as {N} after the server's "+". trace is
+ * what the debug trace shows instead of the text when it holds secrets.
+ */
+static int imap_run_parts(struct imap_session *s, const struct imap_part *p,
+			  size_t n, const char *trace, imap_handler h,
+			  void *ctx)
+{
+	struct strbuf out = { 0 };
+	char tag[16];
+	size_t i;
+
+	if (s->state == IMAP_STATE_BROKEN) {
+		imap_set_err(s, IMAP_ERR_NET, ENOTCONN,
+			     "connection to %s is broken", s->cfg->host);
+		return -1;
+	}
+	snprintf(tag, sizeof(tag), "M%u", ++s->next_tag);
+	strbuf_printf(&out, "%s ", tag);
+	s->err.kind = IMAP_ERR_NONE;
+	s->done = NULL;
+	for (i = 0; i < n; i++) {
+		if (!p[i].literal) {
+			strbuf_append(&out, p[i].data, p[i].len);
+			continue;
+		}
+		bool plus = (s->caps & IMAP_CAP_LITERALPLUS) ||
+			    ((s->caps & IMAP_CAP_LITERALMINUS) &&
+			     p[i].len <= 4096);
+
+		strbuf_printf(&out, "{%zu%s}\r\n", p[i].len, plus ? "+" : "");
+		if (strbuf_failed(&out))
+			goto nomem;
+		if (!plus) {
+			if (imap_write(s, out.data, out.len) < 0 ||
+			    imap_wait_continue(s, tag, h, ctx) < 0)
+				goto out;
+			strbuf_reset(&out);
+		}
+		strbuf_append(&out, p[i].data, p[i].len);
+	}
+	strbuf_puts(&out, "\r\n");
+	if (strbuf_failed(&out))
+		goto nomem;
+	if (s->cfg->trace) {
+		if (trace)
+			log_debug("C: %s %s", tag, trace);
+		else if (n == 1)
+			log_debug("C: %.*s", (int)(out.len - 2), out.data);
+	}
+	if (imap_write(s, out.data, out.len) < 0)
+		goto out;
+	strbuf_wipe(&out);
+	return imap_wait(s, tag, h, ctx);
+nomem:
+	imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+out:
+	strbuf_wipe(&out);
+	return -1;
+}
+
+/* Runs a one-line command. */
+static int imap_run(struct imap_session *s, const char *cmd, imap_handler h,
+		    void *ctx)
+{
+	struct imap_part p = { cmd, strlen(cmd), false };
+
+	return imap_run_parts(s, &p, 1, NULL, h, ctx);
+}
+
+/* Appends s as an IMAP quoted string; false when it cannot be one (it
+ * holds CR, LF, NUL or 8-bit bytes) and must go as a literal. */
+static bool imap_quote(struct strbuf *b, const char *str)
+{
+	const char *p;
+
+	for (p = str; *p; p++)
+		if (*p == '\r' || *p == '\n' || (unsigned char)*p >= 0x80)
+			return false;
+	strbuf_puts(b, "\"");
+	for (p = str; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			strbuf_puts(b, "\\");
+		strbuf_append(b, p, 1);
+	}
+	strbuf_puts(b, "\"");
+	return true;
+}
+
+/* Reads the greeting: OK or PREAUTH go on, BYE or anything else fails. */
+static int imap_greeting(struct imap_session *s)
+{
+	const struct imap_resp *r;
+
+	if (imap_read_resp(s, &r) < 0)
+		return -1;
+	if (r->kind != IMAP_RESP_UNTAGGED ||
+	    (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH)) {
+		char text[128];
+
+		imap_clean_text(text, sizeof(text), r->text);
+		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+			     "%s:%s refused the session: %s", s->cfg->host,
+			     s->cfg->port,
+			     r->status == IMAP_STATUS_BYE ? text :
+							    "not an IMAP greeting");
+		return -1;
+	}
+	imap_status_code(s, r);
+	s->state = r->status == IMAP_STATUS_PREAUTH ? IMAP_STATE_AUTH :
+						      IMAP_STATE_NOT_AUTH;
+	return 0;
+}
+
+/* Runs STARTTLS and the TLS handshake; capabilities are then forgotten,
+ * since what was said in cleartext cannot be trusted. */
+static int imap_starttls(struct imap_session *s)
+{
+	char err[256];
+	int rc;
+
+	if (!(s->caps & IMAP_CAP_STARTTLS)) {
+		imap_set_err(s, IMAP_ERR_AUTH, EPROTO,
+			     "%s:%s does not offer STARTTLS; refusing to log "
+			     "in without TLS (use imaps://, or -o tls=none "
+			     "to accept a cleartext session)",
+			     s->cfg->host, s->cfg->port);
+		return -1;
+	}
+	if (imap_run(s, "STARTTLS", NULL, NULL) < 0)
+		return -1;
+	if (s->rpos < s->rlen || net_buffered(s->conn)) {
+		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+			     "%s sent data after STARTTLS (possible attack)",
+			     s->cfg->host);
+		return -1;
+	}
+	rc = net_start_tls(s->conn, s->cfg->tls_ctx, s->cfg->host, err,
+			   sizeof(err));
+	if (rc < 0) {
+		imap_set_err(s, IMAP_ERR_NET, -rc, "%s", err);
+		s->err.kind = IMAP_ERR_AUTH;
+		s->state = IMAP_STATE_BROKEN;
+		return -1;
+	}
+	s->caps = 0;
+	return 0;
+}
+
+/* Turns a refused login into a clear AUTH error. */
+static void imap_login_failed(struct imap_session *s)
+{
+	char text[256];
+
+	if (s->err.kind != IMAP_ERR_NO && s->err.kind != IMAP_ERR_BAD)
+		return;
+	snprintf(text, sizeof(text), "%s", s->err.text);
+	s->err.kind = IMAP_ERR_AUTH;
+	snprintf(s->err.text, sizeof(s->err.text),
+		 "login as %.40s on %.60s failed: %.120s", s->cfg->user, s->cfg->host,
+		 text);
+}
+
+/* AUTHENTICATE PLAIN, with the initial response inline under SASL-IR. */
+static int imap_auth_plain(struct imap_session *s)
+{
+	const struct imap_config *c = s->cfg;
+	struct strbuf creds = { 0 }, b64 = { 0 }, cmd = { 0 };
+	struct imap_part part;
+	char tag[16];
+	int rc = -1;
+
+	strbuf_append(&creds, "", 1);
+	strbuf_puts(&creds, c->user);
+	strbuf_append(&creds, "", 1);
+	strbuf_puts(&creds, c->password);
+	strbuf_base64(&b64, creds.data, creds.len);
+	if (strbuf_failed(&creds) || strbuf_failed(&b64)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (s->caps & IMAP_CAP_SASL_IR) {
+		strbuf_printf(&cmd, "AUTHENTICATE PLAIN %s", strbuf_str(&b64));
+		part = (struct imap_part){ cmd.data, cmd.len, false };
+		rc = imap_run_parts(s, &part, 1,
+				    "AUTHENTICATE PLAIN <credentials hidden>",
+				    NULL, NULL);
+		goto out;
+	}
+	snprintf(tag, sizeof(tag), "M%u", ++s->next_tag);
+	strbuf_printf(&cmd, "%s AUTHENTICATE PLAIN\r\n", tag);
+	log_debug("C: %s AUTHENTICATE PLAIN", tag);
+	if (imap_write(s, cmd.data, cmd.len) < 0 ||
+	    imap_wait_continue(s, tag, NULL, NULL) < 0)
+		goto out;
+	log_debug("C: <credentials hidden>");
+	strbuf_puts(&b64, "\r\n");
+	if (imap_write(s, b64.data, b64.len) < 0)
+		goto out;
+	rc = imap_wait(s, tag, NULL, NULL);
+out:
+	strbuf_wipe(&creds);
+	strbuf_wipe(&b64);
+	strbuf_wipe(&cmd);
+	return rc;
+}
+
+/* LOGIN with quoted strings, or literals for what cannot be quoted. */
+static int imap_login(struct imap_session *s)
+{
+	const struct imap_config *c = s->cfg;
+	struct strbuf user = { 0 }, pass = { 0 };
+	struct imap_part parts[4];
+	size_t n = 0;
+	int rc;
+
+	parts[n++] = (struct imap_part){ "LOGIN ", 6, false };
+	if (imap_quote(&user, c->user))
+		parts[n++] = (struct imap_part){ user.data, user.len, false };
+	else
+		parts[n++] = (struct imap_part){ c->user, strlen(c->user),
+						 true };
+	parts[n++] = (struct imap_part){ " ", 1, false };
+	if (imap_quote(&pass, c->password))
+		parts[n++] = (struct imap_part){ pass.data, pass.len, false };
+	else
+		parts[n++] = (struct imap_part){ c->password,
+						 strlen(c->password), true };
+	if (strbuf_failed(&user) || strbuf_failed(&pass)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		rc = -1;
+	} else {
+		rc = imap_run_parts(s, parts, n, "LOGIN <credentials hidden>",
+				    NULL, NULL);
+	}
+	strbuf_wipe(&user);
+	strbuf_wipe(&pass);
+	return rc;
+}
+
+/* Logs in with the best mechanism the server allows. */
+static int imap_authenticate(struct imap_session *s)
+{
+	int rc;
+
+	if (s->caps & IMAP_CAP_AUTH_PLAIN) {
+		rc = imap_auth_plain(s);
+	} else if (s->caps & IMAP_CAP_LOGINDISABLED) {
+		imap_set_err(s, IMAP_ERR_AUTH, EACCES,
+			     "%s disables LOGIN and offers no AUTH=PLAIN",
+			     s->cfg->host);
+		return -1;
+	} else {
+		rc = imap_login(s);
+	}
+	if (rc < 0) {
+		imap_login_failed(s);
+		return -1;
+	}
+	s->state = IMAP_STATE_AUTH;
+	/* The OK may carry the new capabilities; ask only if not. */
+	if (!s->done || s->done->n_code == 0 ||
+	    !imap_tok_is(&s->done->code[0], "CAPABILITY"))
+		s->caps = 0;
+	return 0;
+}
+
+int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
+	      struct imap_error *err)
+{
+	struct imap_session *s;
+	char msg[256];
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto fail_nomem;
+	s->cfg = cfg;
+	s->rbuf = malloc(IMAP_READ_BUF);
+	s->parser = imap_parser_new(IMAP_MAX_LINE, cfg->max_literal);
+	if (!s->rbuf || !s->parser)
+		goto fail_free;
+	s->conn = net_connect(cfg->host, cfg->port, cfg->timeout_ms, msg,
+			      sizeof(msg));
+	if (!s->conn) {
+		imap_set_err(s, IMAP_ERR_NET, ECONNREFUSED, "%s", msg);
+		goto fail_report;
+	}
+	if (cfg->tls == IMAP_TLS_IMPLICIT) {
+		int rc = net_start_tls(s->conn, cfg->tls_ctx, cfg->host, msg,
+				       sizeof(msg));
+
+		if (rc < 0) {
+			imap_set_err(s, IMAP_ERR_AUTH, -rc, "%s", msg);
+			goto fail_report;
+		}
+	}
+	if (imap_greeting(s) < 0)
+		goto fail_report;
+	if (cfg->tls == IMAP_TLS_STARTTLS) {
+		if (s->state == IMAP_STATE_AUTH) {
+			imap_set_err(s, IMAP_ERR_AUTH, EPROTO,
+				     "%s logged us in before STARTTLS "
+				     "(PREAUTH); refusing a cleartext session",
+				     cfg->host);
+			goto fail_report;
+		}
+		if (!s->caps && imap_run(s, "CAPABILITY", NULL, NULL) < 0)
+			goto fail_report;
+		if (imap_starttls(s) < 0)
+			goto fail_report;
+	}
+	if (s->state == IMAP_STATE_NOT_AUTH) {
+		if (!s->caps && imap_run(s, "CAPABILITY", NULL, NULL) < 0)
+			goto fail_report;
+		if (imap_authenticate(s) < 0)
+			goto fail_report;
+	}
+	if (!s->caps && imap_run(s, "CAPABILITY", NULL, NULL) < 0)
+		goto fail_report;
+	*s_r = s;
+	return 0;
+
+fail_report:
+	*err = s->err;
+	if (err->kind == IMAP_ERR_NET && err->errnum != ECONNREFUSED &&
+	    strstr(err->text, cfg->host) == NULL) {
+		snprintf(msg, sizeof(msg), "%s", err->text);
+		snprintf(err->text, sizeof(err->text), "%.60s: %.180s", cfg->host,
+			 msg);
+	}
+	net_close(s->conn);
+	imap_parser_free(s->parser);
+	free(s->rbuf);
+	free(s);
+	return -1;
+fail_free:
+	imap_parser_free(s->parser);
+	free(s->rbuf);
+	free(s);
+fail_nomem:
+	memset(err, 0, sizeof(*err));
+	err->kind = IMAP_ERR_NOMEM;
+	err->errnum = ENOMEM;
+	snprintf(err->text, sizeof(err->text), "out of memory");
+	return -1;
+}
+
+void imap_close(struct imap_session *s)
+{
+	if (!s)
+		return;
+	if (s->state != IMAP_STATE_BROKEN) {
+		net_set_timeout(s->conn, IMAP_LOGOUT_TIMEOUT_MS);
+		imap_run(s, "LOGOUT", NULL, NULL);
+	}
+	net_close(s->conn);
+	imap_parser_free(s->parser);
+	free(s->rbuf);
+	free(s->selected);
+	free(s);
+}
+
+bool imap_usable(const struct imap_session *s)
+{
+	return s->state != IMAP_STATE_BROKEN && !s->bye;
+}
+
+unsigned imap_caps(const struct imap_session *s)
+{
+	return s->caps;
+}
+
+uint64_t imap_appendlimit(const struct imap_session *s)
+{
+	return s->appendlimit;
+}
+
+const struct imap_error *imap_error(const struct imap_session *s)
+{
+	return &s->err;
+}
+
+int imap_noop(struct imap_session *s)
+{
+	return imap_run(s, "NOOP", NULL, NULL);
+}
+
+/* Context of a LIST command. */
+struct imap_list_ctx {
+	void (*cb)(void *ctx, const struct imap_list_entry *e);
+	void *ctx;
+};
+
+/* Takes one "* LIST (attrs) delim name ..." response. */
+static bool imap_list_handler(void *ctx, struct imap_session *s,
+			      const struct imap_resp *r)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} attrs[] = {
+		{ "\\Noselect", IMAP_MBOX_NOSELECT },
+		{ "\\NonExistent", IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT },
+		{ "\\NoInferiors", IMAP_MBOX_NOINFERIORS },
+		{ "\\HasChildren", IMAP_MBOX_HASCHILDREN },
+		{ "\\Trash", IMAP_MBOX_TRASH },
+	};
+	struct imap_list_ctx *lc = ctx;
+	struct imap_list_entry e = { 0 };
+	const struct imap_tok *t = r->toks;
+	size_t i, j, len;
+
+	if (r->status != IMAP_STATUS_NONE || r->n_toks < 4 ||
+	    !imap_tok_is(&t[0], "LIST"))
+		return false;
+	if (t[1].type != IMAP_TOK_LIST)
+		return true;
+	for (i = 0; i < t[1].n_items; i++)
+		for (j = 0; j < sizeof(attrs) / sizeof(attrs[0]); j++)
+			if (imap_tok_is(&t[1].items[i], attrs[j].name))
+				e.attrs |= attrs[j].bit;
+	if (t[2].type == IMAP_TOK_STRING && t[2].len == 1)
+		e.delim = t[2].str[0];
+	else if (t[2].type != IMAP_TOK_NIL)
+		return true;
+	e.name = imap_tok_str(&t[3], &len);
+	/* A name with NUL, CR or LF could not be used in a command. */
+	if (!e.name || len == 0 || strlen(e.name) != len ||
+	    strpbrk(e.name, "\r\n"))
+		return true;
+	lc->cb(lc->ctx, &e);
+	return true;
+}
+
+int imap_list(struct imap_session *s,
+	      void (*cb)(void *ctx, const struct imap_list_entry *e),
+	      void *ctx)
+{
+	struct imap_list_ctx lc = { cb, ctx };
+	const char *cmd = "LIST \"\" \"*\"";
+
+	if ((s->caps & IMAP_CAP_SPECIAL_USE) &&
+	    (s->caps & IMAP_CAP_LIST_EXTENDED))
+		cmd = "LIST \"\" \"*\" RETURN (SPECIAL-USE)";
+	return imap_run(s, cmd, imap_list_handler, &lc);
+}
+
+int imap_select(struct imap_session *s, const char *mailbox, bool readonly,
+		bool force, struct imap_mailbox *mb_r)
+{
+	struct strbuf cmd = { 0 };
+	int rc;
+
+	if (!force && s->selected && strcmp(s->selected, mailbox) == 0 &&
+	    (readonly || !s->selected_ro) && s->state == IMAP_STATE_SELECTED) {
+		*mb_r = s->mb;
+		return 0;
+	}
+	strbuf_puts(&cmd, readonly ? "EXAMINE " : "SELECT ");
+	if (!imap_quote(&cmd, mailbox)) {
+		strbuf_free(&cmd);
+		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
+			     "mailbox name cannot be sent");
+		return -1;
+	}
+	if (s->caps & IMAP_CAP_CONDSTORE)
+		strbuf_puts(&cmd, " (CONDSTORE)");
+	if (strbuf_failed(&cmd)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	/* Whatever happens, the old mailbox is no longer selected. */
+	free(s->selected);
+	s->selected = NULL;
+	memset(&s->mb, 0, sizeof(s->mb));
+	s->mb.readonly = readonly;
+	if (s->state == IMAP_STATE_SELECTED)
+		s->state = IMAP_STATE_AUTH;
+	rc = imap_run(s, strbuf_str(&cmd), NULL, NULL);
+	strbuf_free(&cmd);
+	if (rc < 0)
+		return -1;
+	s->selected = strdup(mailbox);
+	if (!s->selected) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	s->selected_ro = readonly;
+	s->state = IMAP_STATE_SELECTED;
+	s->changed = false;
+	*mb_r = s->mb;
+	return 0;
+}
+
+const char *imap_selected(const struct imap_session *s)
+{
+	return s->state == IMAP_STATE_SELECTED ? s->selected : NULL;
+}
+
+bool imap_mailbox_changed(const struct imap_session *s)
+{
+	return s->changed;
+}
+
+/* Parses an INTERNALDATE ("17-Jul-1996 02:44:25 -0700") into UTC. */
+static bool imap_parse_date(const char *str, size_t len, time_t *t_r)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char mon[4], sign;
+	int day, year, hh, mm, ss, zone, n = 0;
+	const char *m;
+	struct tm tm = { 0 };
+	time_t t;
+
+	if (len > 40 || sscanf(str, "%2d-%3s-%4d %2d:%2d:%2d %c%4d%n", &day,
+			       mon, &year, &hh, &mm, &ss, &sign, &zone,
+			       &n) != 8 ||
+	    (size_t)n != len)
+		return false;
+	m = strstr(months, mon);
+	if (!m || strlen(mon) != 3 || (m - months) % 3 != 0 ||
+	    (sign != '+' && sign != '-') || day < 1 || day > 31 || hh > 23 ||
+	    mm > 59 || ss > 60 || year < 1900)
+		return false;
+	tm.tm_year = year - 1900;
+	tm.tm_mon = (int)(m - months) / 3;
+	tm.tm_mday = day;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss;
+	t = timegm(&tm);
+	zone = (zone / 100) * 3600 + (zone % 100) * 60;
+	*t_r = sign == '+' ? t - zone : t + zone;
+	return true;
+}
+
+/* Context of UID FETCH for metadata. */
+struct imap_meta_ctx {
+	void (*cb)(void *ctx, const struct imap_msg_meta *m);
+	void *ctx;
+	struct strbuf flags;
+};
+
+/* Returns the item list of a "* N FETCH (...)" response, or NULL. */
+static const struct imap_tok *imap_fetch_items(const struct imap_resp *r)
+{
+	uint32_t seq;
+
+	if (r->status != IMAP_STATUS_NONE || r->n_toks != 3 ||
+	    !imap_tok_u32(&r->toks[0], &seq) ||
+	    !imap_tok_is(&r->toks[1], "FETCH") ||
+	    r->toks[2].type != IMAP_TOK_LIST || r->toks[2].n_items % 2)
+		return NULL;
+	return &r->toks[2];
+}
+
+/* Takes "* N FETCH (UID u FLAGS (..) RFC822.SIZE s INTERNALDATE d)". */
+static bool imap_meta_handler(void *ctx, struct imap_session *s,
+			      const struct imap_resp *r)
+{
+	struct imap_meta_ctx *mc = ctx;
+	const struct imap_tok *l = imap_fetch_items(r);
+	struct imap_msg_meta m = { 0 };
+	bool have_flags = false, have_size = false, have_date = false;
+	size_t i, j;
+
+	if (!l)
+		return false;
+	strbuf_reset(&mc->flags);
+	for (i = 0; i + 1 < l->n_items; i += 2) {
+		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
+
+		if (imap_tok_is(k, "UID")) {
+			imap_tok_u32(v, &m.uid);
+		} else if (imap_tok_is(k, "RFC822.SIZE")) {
+			have_size = imap_tok_u64(v, &m.size);
+		} else if (imap_tok_is(k, "INTERNALDATE")) {
+			have_date = v->type == IMAP_TOK_STRING &&
+				    imap_parse_date(v->str, v->len, &m.date);
+		} else if (imap_tok_is(k, "FLAGS") && v->type == IMAP_TOK_LIST) {
+			have_flags = true;
+			for (j = 0; j < v->n_items; j++) {
+				const struct imap_tok *f = &v->items[j];
+
+				if (f->type != IMAP_TOK_ATOM ||
+				    imap_tok_is(f, "\\Recent"))
+					continue;
+				if (mc->flags.len)
+					strbuf_puts(&mc->flags, " ");
+				strbuf_append(&mc->flags, f->str, f->len);
+			}
+		}
+	}
+	/* An unsolicited flag update lacks size and date: not ours. */
+	if (m.uid == 0 || !have_flags || !have_size || !have_date)
+		return false;
+	m.flags = strbuf_str(&mc->flags);
+	mc->cb(mc->ctx, &m);
+	return true;
+}
+
+int imap_fetch_meta(struct imap_session *s,
+		    void (*cb)(void *ctx, const struct imap_msg_meta *m),
+		    void *ctx)
+{
+	struct imap_meta_ctx mc = { cb, ctx, { 0 } };
+	int rc;
+
+	if (s->mb.exists == 0)
+		return 0; /* "1:*" on an empty mailbox upsets some servers */
+	rc = imap_run(s, "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
+		      imap_meta_handler, &mc);
+	strbuf_free(&mc.flags);
+	return rc;
+}
+
+/* Context of UID FETCH for bodies. */
+struct imap_body_ctx {
+	void (*cb)(void *ctx, const struct imap_body_part *p);
+	void *ctx;
+};
+
+/* Takes "* N FETCH (UID u BODY[]<off> data)"; items may come in any
+ * order and a NIL body is an empty one. */
+static bool imap_body_handler(void *ctx, struct imap_session *s,
+			      const struct imap_resp *r)
+{
+	struct imap_body_ctx *bc = ctx;
+	const struct imap_tok *l = imap_fetch_items(r);
+	struct imap_body_part p = { 0 };
+	bool have_body = false;
+	size_t i;
+
+	if (!l)
+		return false;
+	for (i = 0; i + 1 < l->n_items; i += 2) {
+		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
+
+		if (imap_tok_is(k, "UID")) {
+			imap_tok_u32(v, &p.uid);
+		} else if (k->type == IMAP_TOK_ATOM && k->len >= 6 &&
+			   strncasecmp(k->str, "BODY[]", 6) == 0) {
+			const char *o = k->str + 6;
+
+			p.offset = 0;
+			if (*o == '<') {
+				char *end;
+
+				p.offset = strtoull(o + 1, &end, 10);
+				if (*end != '>' || end[1] != '\0')
+					continue;
+			} else if (*o) {
+				continue;
+			}
+			if (v->type == IMAP_TOK_STRING) {
+				p.data = v->str;
+				p.len = v->len;
+			}
+			have_body = true;
+		}
+	}
+	if (p.uid == 0 || !have_body)
+		return false;
+	bc->cb(bc->ctx, &p);
+	return true;
+}
+
+int imap_fetch_body(struct imap_session *s, const char *uids,
+		    uint64_t offset, uint64_t len,
+		    void (*cb)(void *ctx, const struct imap_body_part *p),
+		    void *ctx)
+{
+	struct imap_body_ctx bc = { cb, ctx };
+	struct strbuf cmd = { 0 };
+	int rc;
+
+	if (!*uids || strspn(uids, "0123456789:,") != strlen(uids)) {
+		imap_set_err(s, IMAP_ERR_BAD, EINVAL, "bad UID set");
+		return -1;
+	}
+	strbuf_printf(&cmd, "UID FETCH %s (BODY.PEEK[]<%llu.%llu>)", uids,
+		      (unsigned long long)offset, (unsigned long long)len);
+	if (strbuf_failed(&cmd)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		rc = -1;
+	} else {
+		rc = imap_run(s, cmd.data, imap_body_handler, &bc);
+	}
+	strbuf_free(&cmd);
+	return rc;
+}

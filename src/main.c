@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * main: parse the command line, log in, then mount.
+ *
+ * The first connection is opened and authenticated before anything is
+ * mounted and before the process daemonizes, so that a wrong password,
+ * an untrusted certificate or an unreachable server is reported on the
+ * terminal with a non-zero exit status and nothing stays mounted.
+ */
+#include <errno.h>
+#include <fuse.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsops.h"
+#include "imap.h"
+#include "log.h"
+#include "net.h"
+#include "opts.h"
+#include "store.h"
+
+/* Warns about settings that weaken the connection's security. */
+static void main_security_warnings(const struct opts *o)
+{
+	if (o->url.tls == OPTS_TLS_NONE)
+		fprintf(stderr,
+			"mailfs: WARNING: -o tls=none: the password and all "
+			"mail cross the network UNENCRYPTED\n");
+	if (o->insecure)
+		fprintf(stderr,
+			"mailfs: WARNING: -o insecure: the server's "
+			"certificate is NOT verified; anyone on the path can "
+			"read your mail and password\n");
+}
+
+/* Serves the mount until it is unmounted or a signal arrives. */
+static int main_loop(struct fuse *fuse, const struct opts *o)
+{
+	struct fuse_session *se = fuse_get_session(fuse);
+	struct fuse_loop_config *lc;
+	int rc;
+
+	if (fuse_set_signal_handlers(se) != 0)
+		return -1;
+	if (o->single_thread) {
+		rc = fuse_loop(fuse);
+	} else {
+		lc = fuse_loop_cfg_create();
+		if (!lc) {
+			fuse_remove_signal_handlers(se);
+			return -1;
+		}
+		fuse_loop_cfg_set_clone_fd(lc, 0);
+		fuse_loop_cfg_set_max_threads(lc, 16);
+		rc = fuse_loop_mt(fuse, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	fuse_remove_signal_handlers(se);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args;
+	struct opts o;
+	struct imap_config cfg = { 0 };
+	struct net_tls_ctx *tls = NULL;
+	struct store *store = NULL;
+	struct fsops *fs = NULL;
+	struct fuse *fuse = NULL;
+	char err[512], *password = NULL;
+	int rc, status = EXIT_FAILURE;
+
+	rc = opts_parse(argc, argv, &o, &args);
+	if (rc != 0) {
+		fuse_opt_free_args(&args);
+		return rc > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	}
+	log_init(o.debug);
+	main_security_warnings(&o);
+	if (o.url.proto != OPTS_PROTO_IMAP) {
+		fprintf(stderr, "mailfs: POP3 is not supported yet\n");
+		goto free_opts;
+	}
+	password = opts_password(&o, err, sizeof(err));
+	if (!password) {
+		fprintf(stderr, "mailfs: %s\n", err);
+		goto free_opts;
+	}
+	tls = net_tls_ctx_new(o.cafile, o.insecure, err, sizeof(err));
+	if (!tls) {
+		fprintf(stderr, "mailfs: %s\n", err);
+		goto wipe_password;
+	}
+	cfg.host = o.url.host;
+	cfg.port = o.url.port;
+	cfg.user = o.url.user;
+	cfg.password = password;
+	cfg.tls = o.url.tls == OPTS_TLS_IMPLICIT ? IMAP_TLS_IMPLICIT :
+		  o.url.tls == OPTS_TLS_STARTTLS ? IMAP_TLS_STARTTLS :
+						   IMAP_TLS_NONE;
+	cfg.tls_ctx = tls;
+	cfg.timeout_ms = (int)o.timeout * 1000;
+	cfg.trace = o.debug;
+	cfg.max_literal = STORE_MAX_PIECE + 64 * 1024;
+	store = store_imap_new(&cfg, o.connections, err, sizeof(err));
+	if (!store) {
+		fprintf(stderr, "mailfs: %s\n", err);
+		goto free_tls;
+	}
+	fs = fsops_new(&(struct fsops_config){
+		.store = store,
+		.refresh = o.refresh,
+		.timeout = o.timeout,
+		.cache_size = o.cache_size,
+		.readonly = o.readonly,
+	});
+	if (!fs) {
+		fprintf(stderr, "mailfs: out of memory\n");
+		goto free_store;
+	}
+	fuse = fuse_new(&args, fsops_operations(),
+			sizeof(struct fuse_operations), fs);
+	if (!fuse)
+		goto free_fs; /* fuse_new printed why */
+	if (fuse_mount(fuse, o.mountpoint) != 0)
+		goto destroy_fuse;
+	if (fuse_daemonize(o.foreground) != 0)
+		goto unmount;
+	if (!o.foreground)
+		log_to_syslog();
+	rc = fsops_start(fs, fuse);
+	if (rc < 0) {
+		log_warnx("cannot start: %s", strerror(-rc));
+		goto unmount;
+	}
+	if (main_loop(fuse, &o) == 0)
+		status = EXIT_SUCCESS;
+	fsops_stop(fs);
+
+unmount:
+	fuse_unmount(fuse);
+destroy_fuse:
+	fuse_destroy(fuse);
+free_fs:
+	fsops_free(fs);
+free_store:
+	store->ops->destroy(store);
+free_tls:
+	net_tls_ctx_free(tls);
+wipe_password:
+	explicit_bzero(password, strlen(password));
+	free(password);
+free_opts:
+	opts_free(&o);
+	fuse_opt_free_args(&args);
+	return status;
+}

@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* opts: the command line, the mailbox URL and the password; see opts.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_opt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "opts.h"
+
+#define OPTS_PASSWORD_MAX 1024
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_SINGLE,
+	KEY_RO,
+	KEY_INSECURE,
+	KEY_KEEP,
+	KEY_CACHE_SIZE,
+	KEY_MAX_APPEND,
+	KEY_DELETE,
+};
+
+/* State shared with the fuse_opt callback while parsing; the templates
+ * below store straight into its copy of the options. */
+struct opts_ctx {
+	struct opts o;
+	int positional;
+	int error;
+};
+
+#define OPT(t, field) { t, offsetof(struct opts_ctx, o.field), 0 }
+
+static const struct fuse_opt opts_spec[] = {
+	OPT("cafile=%s", cafile),
+	OPT("password_command=%s", password_command),
+	OPT("password_file=%s", password_file),
+	OPT("tls=%s", tls),
+	OPT("connections=%u", connections),
+	OPT("timeout=%u", timeout),
+	OPT("refresh=%u", refresh),
+	OPT("store=%s", store_dir),
+	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
+	FUSE_OPT_KEY("max_append=", KEY_MAX_APPEND),
+	FUSE_OPT_KEY("delete=", KEY_DELETE),
+	FUSE_OPT_KEY("insecure", KEY_INSECURE),
+	FUSE_OPT_KEY("keep", KEY_KEEP),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE),
+	FUSE_OPT_END,
+};
+
+static const char opts_usage[] =
+	"usage: mailfs [options] URL MOUNTPOINT\n"
+	"\n"
+	"URL is one of\n"
+	"  imaps://USER@HOST[:PORT]   IMAP over TLS (port 993)\n"
+	"  imap://USER@HOST[:PORT]    IMAP with STARTTLS (port 143)\n"
+	"  pop3s://USER@HOST[:PORT]   POP3 over TLS (port 995)\n"
+	"  pop3://USER@HOST[:PORT]    POP3 with STLS (port 110)\n"
+	"USER may be percent-encoded (me%40example.org).\n"
+	"\n"
+	"options:\n"
+	"  -h, --help               print this help and exit\n"
+	"  -V, --version            print the version and exit\n"
+	"  -f                       stay in the foreground\n"
+	"  -d                       debug: foreground, protocol trace on stderr\n"
+	"                           (credentials are never shown)\n"
+	"  -s                       single-threaded\n"
+	"  -o cafile=PATH           trust the CA certificates in PATH (PEM)\n"
+	"  -o insecure              do not verify the server's certificate\n"
+	"  -o tls=none              allow a cleartext session on imap:// or\n"
+	"                           pop3:// when the server has no STARTTLS\n"
+	"  -o password_command=CMD  password is the first line CMD prints\n"
+	"  -o password_file=PATH    password is the first line of PATH\n"
+	"                           (must not be readable by group/others)\n"
+	"  -o connections=N         IMAP connections to use (default 4)\n"
+	"  -o timeout=SECONDS       bound of every network wait (default 30)\n"
+	"  -o cache_size=BYTES      memory for message bodies, K/M/G suffixes\n"
+	"                           allowed (default 64M)\n"
+	"  -o refresh=SECONDS       how stale a listing may get (default 30,\n"
+	"                           60 for POP3)\n"
+	"  -o ro                    mount read-only\n"
+	"  -o delete=trash|expunge  what rm does (default trash)\n"
+	"  -o max_append=BYTES      largest message to create (default: the\n"
+	"                           server's APPENDLIMIT)\n"
+	"  -o store=DIR             POP3: where downloaded mail is kept\n"
+	"  -o keep                  POP3: leave messages on the server\n"
+	"Without password options, $MAILFS_PASSWORD is used, else a prompt.\n"
+	"Other -o options are FUSE's (see mount.fuse3(8)), e.g. allow_other.\n";
+
+/* Turns a value into an absolute path, so that it survives the chdir("/")
+ * of daemonizing. Returns 0 or -1 (errno set). */
+static int opts_absolute(char **path)
+{
+	char *abs;
+
+	if (!*path || (*path)[0] == '/')
+		return 0;
+	abs = realpath(*path, NULL);
+	if (!abs)
+		return -1;
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
+/*
+ * fuse_opt callback: handles the keyed options and positional arguments.
+ * Returns 0 to drop the argument, 1 to keep it for FUSE, -1 to stop.
+ */
+static int opts_proc(void *data, const char *arg, int key,
+		     struct fuse_args *outargs)
+{
+	struct opts_ctx *ctx = data;
+	struct opts *o = &ctx->o;
+	const char *val = strchr(arg, '=');
+
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (ctx->positional == 0)
+			o->url_text = strdup(arg);
+		else if (ctx->positional == 1)
+			o->mountpoint = strdup(arg);
+		else {
+			fprintf(stderr, "mailfs: unexpected argument '%s'\n",
+				arg);
+			ctx->error = 1;
+			return -1;
+		}
+		ctx->positional++;
+		return 0;
+	case KEY_HELP:
+		fputs(opts_usage, stdout);
+		ctx->error = 2;
+		return -1;
+	case KEY_VERSION:
+		printf("mailfs %s\n", MAILFS_VERSION);
+		ctx->error = 2;
+		return -1;
+	case KEY_FOREGROUND:
+		o->foreground = true;
+		return 0;
+	case KEY_DEBUG:
+		o->debug = true;
+		o->foreground = true;
+		return 0;
+	case KEY_SINGLE:
+		o->single_thread = true;
+		return 0;
+	case KEY_RO:
+		o->readonly = true;
+		return 1; /* the kernel enforces it too */
+	case KEY_INSECURE:
+		o->insecure = true;
+		return 0;
+	case KEY_KEEP:
+		o->keep = true;
+		return 0;
+	case KEY_CACHE_SIZE:
+	case KEY_MAX_APPEND:
+		if (!opts_parse_size(val + 1, key == KEY_CACHE_SIZE ?
+						      &o->cache_size :
+						      &o->max_append)) {
+			fprintf(stderr, "mailfs: bad size in -o %s\n", arg);
+			ctx->error = 1;
+			return -1;
+		}
+		return 0;
+	case KEY_DELETE:
+		if (strcmp(val + 1, "trash") == 0)
+			o->delete_mode = OPTS_DELETE_TRASH;
+		else if (strcmp(val + 1, "expunge") == 0)
+			o->delete_mode = OPTS_DELETE_EXPUNGE;
+		else {
+			fprintf(stderr,
+				"mailfs: -o delete= takes trash or expunge\n");
+			ctx->error = 1;
+			return -1;
+		}
+		return 0;
+	default:
+		return 1; /* FUSE's own option */
+	}
+}
+
+/* Checks the parsed options against each other and fills the defaults
+ * that depend on the URL. Returns 0 or -1 after printing why. */
+static int opts_validate(struct opts *o)
+{
+	char err[256];
+
+	if (!o->url_text || !o->mountpoint) {
+		fprintf(stderr, "mailfs: need a URL and a mount point "
+				"(mailfs --help)\n");
+		return -1;
+	}
+	if (opts_parse_url(o->url_text, &o->url, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailfs: %s\n", err);
+		return -1;
+	}
+	if (o->tls) {
+		if (strcmp(o->tls, "none") != 0) {
+			fprintf(stderr, "mailfs: -o tls= takes only 'none'\n");
+			return -1;
+		}
+		if (o->url.tls == OPTS_TLS_IMPLICIT) {
+			fprintf(stderr, "mailfs: -o tls=none contradicts "
+					"an imaps:// or pop3s:// URL\n");
+			return -1;
+		}
+		o->url.tls = OPTS_TLS_NONE;
+	}
+	if (o->connections < 1 || o->connections > 64) {
+		fprintf(stderr, "mailfs: connections must be 1 to 64\n");
+		return -1;
+	}
+	if (o->timeout < 1 || o->timeout > 3600) {
+		fprintf(stderr, "mailfs: timeout must be 1 to 3600 seconds\n");
+		return -1;
+	}
+	if (o->cache_size < 1024 * 1024) {
+		fprintf(stderr, "mailfs: cache_size must be at least 1M\n");
+		return -1;
+	}
+	if (o->refresh == UINT_MAX)
+		o->refresh = o->url.proto == OPTS_PROTO_POP3 ? 60 : 30;
+	if (opts_absolute(&o->mountpoint) < 0) {
+		fprintf(stderr, "mailfs: mount point %s: %s\n", o->mountpoint,
+			strerror(errno));
+		return -1;
+	}
+	if (opts_absolute(&o->cafile) < 0) {
+		fprintf(stderr, "mailfs: cafile %s: %s\n", o->cafile,
+			strerror(errno));
+		return -1;
+	}
+	if (opts_absolute(&o->password_file) < 0) {
+		fprintf(stderr, "mailfs: password_file %s: %s\n",
+			o->password_file, strerror(errno));
+		return -1;
+	}
+	if (opts_absolute(&o->store_dir) < 0 && errno != ENOENT) {
+		fprintf(stderr, "mailfs: store %s: %s\n", o->store_dir,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
+{
+	struct opts_ctx ctx = { 0 };
+	int rc;
+
+	ctx.o.connections = 4;
+	ctx.o.timeout = 30;
+	ctx.o.cache_size = 64ull * 1024 * 1024;
+	ctx.o.refresh = UINT_MAX;
+	fargs->argc = argc;
+	fargs->argv = argv;
+	fargs->allocated = 0;
+	rc = fuse_opt_parse(fargs, &ctx, opts_spec, opts_proc);
+	*o = ctx.o;
+	if (rc < 0) {
+		if (ctx.error == 2)
+			return 1;
+		if (!ctx.error)
+			fprintf(stderr, "mailfs: cannot parse the options\n");
+		return -1;
+	}
+	if (opts_validate(o) < 0)
+		return -1;
+	return 0;
+}
+
+void opts_url_free(struct opts_url *url)
+{
+	free(url->user);
+	free(url->host);
+	free(url->port);
+	memset(url, 0, sizeof(*url));
+}
+
+void opts_free(struct opts *o)
+{
+	opts_url_free(&o->url);
+	free(o->url_text);
+	free(o->mountpoint);
+	free(o->cafile);
+	free(o->password_command);
+	free(o->password_file);
+	free(o->tls);
+	free(o->store_dir);
+	memset(o, 0, sizeof(*o));
+}
+
+static int opts_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Percent-decodes [s, s+len) into a new string; NULL on a bad escape or
+ * a decoded NUL or control character. */
+static char *opts_pct_decode(const char *s, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t i, j = 0;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		unsigned char c = s[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				goto fail;
+			hi = opts_hexval(s[i + 1]);
+			lo = opts_hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				goto fail;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			goto fail;
+		out[j++] = c;
+	}
+	out[j] = '\0';
+	return out;
+fail:
+	free(out);
+	return NULL;
+}
+
+int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
+		   size_t errlen)
+{
+	static const struct {
+		const char *scheme;
+		enum opts_proto proto;
+		enum opts_tls tls;
+		const char *port;
+	} schemes[] = {
+		{ "imaps://", OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "993" },
+		{ "imap://", OPTS_PROTO_IMAP, OPTS_TLS_STARTTLS, "143" },
+		{ "pop3s://", OPTS_PROTO_POP3, OPTS_TLS_IMPLICIT, "995" },
+		{ "pop3://", OPTS_PROTO_POP3, OPTS_TLS_STARTTLS, "110" },
+	};
+	struct opts_url u = { 0 };
+	const char *p = NULL, *at, *host, *host_end, *port = NULL, *end;
+	size_t i;
+
+	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i].scheme);
+
+		if (strncasecmp(text, schemes[i].scheme, n) == 0) {
+			p = text + n;
+			u.proto = schemes[i].proto;
+			u.tls = schemes[i].tls;
+			port = schemes[i].port;
+			break;
+		}
+	}
+	if (!p) {
+		snprintf(err, errlen,
+			 "URL '%s' must start with imaps://, imap://, "
+			 "pop3s:// or pop3://", text);
+		return -1;
+	}
+	end = p + strlen(p);
+	if (end > p && end[-1] == '/')
+		end--;
+	if (memchr(p, '/', end - p) || memchr(p, '?', end - p) ||
+	    memchr(p, '#', end - p)) {
+		snprintf(err, errlen, "URL '%s' must not have a path", text);
+		return -1;
+	}
+	at = memrchr(p, '@', end - p);
+	if (!at || at == p) {
+		snprintf(err, errlen, "URL '%s' has no user (USER@HOST)", text);
+		return -1;
+	}
+	u.user = opts_pct_decode(p, at - p);
+	if (!u.user) {
+		snprintf(err, errlen, "URL '%s': bad %%-escape in the user",
+			 text);
+		goto fail;
+	}
+	host = at + 1;
+	if (*host == '[') {
+		host_end = memchr(host, ']', end - host);
+		if (!host_end) {
+			snprintf(err, errlen, "URL '%s': unclosed '['", text);
+			goto fail;
+		}
+		u.host = strndup(host + 1, host_end - host - 1);
+		host_end++;
+	} else {
+		host_end = memchr(host, ':', end - host);
+		if (!host_end)
+			host_end = end;
+		u.host = strndup(host, host_end - host);
+	}
+	if (!u.host || !*u.host) {
+		snprintf(err, errlen, "URL '%s' has no host", text);
+		goto fail;
+	}
+	for (i = 0; u.host[i]; i++) {
+		unsigned char c = u.host[i];
+
+		if (!isalnum(c) && !strchr(".-:_", c)) {
+			snprintf(err, errlen, "URL '%s': bad host name", text);
+			goto fail;
+		}
+	}
+	if (host_end < end) {
+		unsigned long n;
+		char *stop;
+
+		if (*host_end != ':' || host_end + 1 == end) {
+			snprintf(err, errlen, "URL '%s': bad port", text);
+			goto fail;
+		}
+		errno = 0;
+		n = strtoul(host_end + 1, &stop, 10);
+		if (stop != end || n < 1 || n > 65535 ||
+		    !isdigit((unsigned char)host_end[1])) {
+			snprintf(err, errlen, "URL '%s': bad port", text);
+			goto fail;
+		}
+		u.port = strndup(host_end + 1, end - host_end - 1);
+	} else {
+		u.port = strdup(port);
+	}
+	if (!u.port) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	*url_r = u;
+	return 0;
+fail:
+	opts_url_free(&u);
+	return -1;
+}
+
+bool opts_parse_size(const char *text, uint64_t *bytes_r)
+{
+	uint64_t n = 0, mult = 1;
+	const char *p = text;
+
+	if (!isdigit((unsigned char)*p))
+		return false;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (*p - '0');
+	}
+	switch (toupper((unsigned char)*p)) {
+	case '\0':
+		break;
+	case 'K':
+		mult = 1024;
+		break;
+	case 'M':
+		mult = 1024 * 1024;
+		break;
+	case 'G':
+		mult = 1024 * 1024 * 1024;
+		break;
+	default:
+		return false;
+	}
+	if (*p && p[1] != '\0' && !(toupper((unsigned char)p[1]) == 'B' &&
+				    p[2] == '\0'))
+		return false;
+	if (n > UINT64_MAX / mult)
+		return false;
+	*bytes_r = n * mult;
+	return true;
+}
+
+/* Cuts s at the first CR or LF. */
+static void opts_chomp(char *s)
+{
+	s[strcspn(s, "\r\n")] = '\0';
+}
+
+/* Runs cmd with /bin/sh and keeps the first line of its output. */
+static char *opts_password_command(const char *cmd, char *err, size_t errlen)
+{
+	char buf[OPTS_PASSWORD_MAX];
+	FILE *f;
+	int status;
+	char *pw = NULL;
+
+	f = popen(cmd, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot run password_command: %s",
+			 strerror(errno));
+		return NULL;
+	}
+	if (fgets(buf, sizeof(buf), f)) {
+		opts_chomp(buf);
+		pw = strdup(buf);
+	}
+	/* Drain the rest so the command is not killed by SIGPIPE. */
+	while (fgets(buf + 1, sizeof(buf) - 1, f))
+		;
+	explicit_bzero(buf, sizeof(buf));
+	status = pclose(f);
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(err, errlen, "password_command failed (status %d)",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		goto fail;
+	}
+	if (!pw || !*pw) {
+		snprintf(err, errlen, "password_command printed no password");
+		goto fail;
+	}
+	return pw;
+fail:
+	if (pw)
+		explicit_bzero(pw, strlen(pw));
+	free(pw);
+	return NULL;
+}
+
+/* Reads the first line of path, refusing a file others may read. */
+static char *opts_password_file(const char *path, char *err, size_t errlen)
+{
+	char buf[OPTS_PASSWORD_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		snprintf(err, errlen, "password_file %s: %s", path,
+			 strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "password_file %s is not a regular file",
+			 path);
+		goto fail_close;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(err, errlen,
+			 "password_file %s may be read by group or others "
+			 "(chmod 600 it)", path);
+		goto fail_close;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		snprintf(err, errlen, "password_file %s: %s", path,
+			 strerror(errno));
+		goto fail_close;
+	}
+	close(fd);
+	buf[n] = '\0';
+	opts_chomp(buf);
+	if (!*buf) {
+		snprintf(err, errlen, "password_file %s is empty", path);
+		return NULL;
+	}
+	return strdup(buf);
+fail_close:
+	close(fd);
+	return NULL;
+}
+
+/* Prompts on the controlling terminal with echo off. */
+static char *opts_password_prompt(const struct opts *o, char *err,
+				  size_t errlen)
+{
+	char buf[OPTS_PASSWORD_MAX];
+	struct termios old, noecho;
+	char *pw = NULL;
+	FILE *tty;
+
+	tty = fopen("/dev/tty", "r+");
+	if (!tty) {
+		snprintf(err, errlen,
+			 "no password given and no terminal to ask on: use "
+			 "-o password_command=, -o password_file= or "
+			 "MAILFS_PASSWORD");
+		return NULL;
+	}
+	fprintf(tty, "Password for %s@%s: ", o->url.user, o->url.host);
+	fflush(tty);
+	if (tcgetattr(fileno(tty), &old) == 0) {
+		noecho = old;
+		noecho.c_lflag &= ~ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	}
+	if (fgets(buf, sizeof(buf), tty)) {
+		opts_chomp(buf);
+		pw = strdup(buf);
+		explicit_bzero(buf, sizeof(buf));
+	}
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	if (!pw)
+		snprintf(err, errlen, "no password read from the terminal");
+	return pw;
+}
+
+char *opts_password(const struct opts *o, char *err, size_t errlen)
+{
+	const char *env;
+	char *pw;
+
+	if (o->password_command)
+		return opts_password_command(o->password_command, err, errlen);
+	if (o->password_file)
+		return opts_password_file(o->password_file, err, errlen);
+	env = getenv("MAILFS_PASSWORD");
+	if (env) {
+		pw = strdup(env);
+		/* Children (password helpers, shells) need not see it. */
+		unsetenv("MAILFS_PASSWORD");
+		if (!pw)
+			snprintf(err, errlen, "out of memory");
+		return pw;
+	}
+	return opts_password_prompt(o, err, errlen);
+}

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* store: helpers shared by every store, and the protocol errno mapping. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap.h"
+#include "store.h"
+
+void store_folders_free(struct store_folder *f, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(f[i].name);
+	free(f);
+}
+
+void store_listing_clear(struct store_listing *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->msgs[i].flags);
+		free(l->msgs[i].name);
+	}
+	free(l->msgs);
+	l->msgs = NULL;
+	l->n = 0;
+}
+
+int store_errno_imap(const struct imap_error *e)
+{
+	static const struct {
+		const char *code;
+		int errnum;
+	} codes[] = {
+		{ "NONEXISTENT", ENOENT },   { "TRYCREATE", ENOENT },
+		{ "EXPUNGEISSUED", ENOENT }, { "ALREADYEXISTS", EEXIST },
+		{ "NOPERM", EACCES },        { "AUTHORIZATIONFAILED", EACCES },
+		{ "OVERQUOTA", EDQUOT },     { "LIMIT", EFBIG },
+		{ "TOOBIG", EFBIG },         { "INUSE", EBUSY },
+		{ "CANNOT", EPERM },         { "HASCHILDREN", ENOTEMPTY },
+	};
+	size_t i;
+
+	switch (e->kind) {
+	case IMAP_ERR_NONE:
+		return 0;
+	case IMAP_ERR_NO:
+		for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+			if (strcasecmp(e->code, codes[i].code) == 0)
+				return codes[i].errnum;
+		return EIO;
+	case IMAP_ERR_AUTH:
+		return EACCES;
+	case IMAP_ERR_NOMEM:
+		return ENOMEM;
+	case IMAP_ERR_BAD:
+	case IMAP_ERR_NET:
+	case IMAP_ERR_PROTO:
+		break;
+	}
+	return EIO;
+}

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* strbuf: growable NUL-terminated buffer; see strbuf.h. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strbuf.h"
+
+/* Makes room for extra more bytes plus the NUL; false when that fails. */
+static bool strbuf_grow(struct strbuf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+
+	if (b->failed)
+		return false;
+	if (extra > SIZE_MAX - b->len - 1)
+		goto fail;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		goto fail;
+	b->data = p;
+	b->cap = cap;
+	return true;
+fail:
+	b->failed = true;
+	return false;
+}
+
+void strbuf_append(struct strbuf *b, const void *data, size_t len)
+{
+	if (!strbuf_grow(b, len))
+		return;
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+void strbuf_puts(struct strbuf *b, const char *s)
+{
+	strbuf_append(b, s, strlen(s));
+}
+
+void strbuf_printf(struct strbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->failed = true;
+		return;
+	}
+	if (!strbuf_grow(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void strbuf_base64(struct strbuf *b, const void *data, size_t len)
+{
+	static const char digits[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = data;
+	char quad[4];
+	size_t i;
+
+	for (i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		quad[0] = digits[v >> 18];
+		quad[1] = digits[(v >> 12) & 63];
+		quad[2] = i + 1 < len ? digits[(v >> 6) & 63] : '=';
+		quad[3] = i + 2 < len ? digits[v & 63] : '=';
+		strbuf_append(b, quad, 4);
+	}
+}
+
+bool strbuf_failed(const struct strbuf *b)
+{
+	return b->failed;
+}
+
+const char *strbuf_str(const struct strbuf *b)
+{
+	return b->data ? b->data : "";
+}
+
+void strbuf_reset(struct strbuf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void strbuf_wipe(struct strbuf *b)
+{
+	if (b->data)
+		explicit_bzero(b->data, b->cap);
+	strbuf_free(b);
+}
+
+void strbuf_free(struct strbuf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+char *strbuf_steal(struct strbuf *b)
+{
+	char *p = b->failed ? NULL : b->data;
+
+	if (b->failed)
+		free(b->data);
+	if (!p)
+		p = b->failed ? NULL : strdup("");
+	memset(b, 0, sizeof(*b));
+	return p;
+}

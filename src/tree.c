@@ -1,0 +1,759 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* tree: the folders and listings the mount shows; see tree.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "names.h"
+#include "tree.h"
+
+struct tree_msg {
+	uint32_t uid;
+	uint64_t size;
+	time_t date;
+	char *flags; /* owned */
+	char *name;  /* owned */
+	bool store_named; /* name came from the store (POP3) */
+	UT_hash_handle hh; /* by name */
+};
+
+/* One folder's listing; messages sorted by UID. */
+struct tree_listing {
+	struct store_listing state; /* msgs == NULL */
+	struct tree_msg *msgs;      /* owned array */
+	size_t n;
+	struct tree_msg *by_name; /* uthash over msgs */
+	time_t newest;
+};
+
+struct tree_folder {
+	char *name; /* owned: server name */
+	char *path; /* owned: mount path, "" for the root's own messages */
+	const char *base; /* borrowed from path: last component */
+	char delim;
+	unsigned attrs;
+	uint64_t id;
+	unsigned subfolders;
+	bool implied; /* a parent the server did not list */
+	struct tree_listing *listing; /* owned, NULL until listed */
+	time_t listed_at;
+	UT_hash_handle hh_path;
+	UT_hash_handle hh_name;
+};
+
+/* A folder being refreshed (the folder list is "\n"). */
+struct tree_busy {
+	char *name; /* owned */
+	UT_hash_handle hh;
+};
+
+struct tree {
+	pthread_rwlock_t lock; /* folders, listings, timestamps */
+	struct tree_folder *by_path;
+	struct tree_folder *by_name;
+	bool folders_listed;
+	time_t folders_at;
+	time_t root_mtime;
+	unsigned top_folders;
+	/* Refresh coordination; taken before lock, never after it. */
+	pthread_mutex_t busy_lock;
+	pthread_cond_t busy_cond;
+	struct tree_busy *busy;
+};
+
+#define TREE_FOLDER_LIST_KEY "\n"
+
+uint64_t tree_hash(const void *data, size_t len, uint64_t seed)
+{
+	const unsigned char *p = data;
+	uint64_t h = seed;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* Inode of a message: stable for (folder, UIDVALIDITY, UID). Values 0
+ * and 1 are avoided (1 is the root). */
+static uint64_t tree_msg_ino(uint64_t folder_id, uint32_t uidvalidity,
+			     uint32_t uid)
+{
+	uint64_t h = tree_hash(&folder_id, sizeof(folder_id), TREE_HASH_SEED);
+
+	h = tree_hash(&uidvalidity, sizeof(uidvalidity), h);
+	h = tree_hash(&uid, sizeof(uid), h);
+	return h < 2 ? h + 2 : h;
+}
+
+static uint64_t tree_folder_ino(const struct tree_folder *f)
+{
+	uint64_t h = tree_hash("dir", 3, f->id);
+
+	return h < 2 ? h + 2 : h;
+}
+
+struct tree *tree_new(time_t root_mtime)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	pthread_rwlock_init(&t->lock, NULL);
+	pthread_mutex_init(&t->busy_lock, NULL);
+	pthread_cond_init(&t->busy_cond, NULL);
+	t->root_mtime = root_mtime;
+	return t;
+}
+
+static void tree_listing_free(struct tree_listing *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	HASH_CLEAR(hh, l->by_name);
+	for (i = 0; i < l->n; i++) {
+		free(l->msgs[i].flags);
+		free(l->msgs[i].name);
+	}
+	free(l->msgs);
+	free(l);
+}
+
+static void tree_folder_free(struct tree_folder *f)
+{
+	tree_listing_free(f->listing);
+	free(f->name);
+	free(f->path);
+	free(f);
+}
+
+/* Frees every folder of a table linked through hh_path. */
+static void tree_folders_free(struct tree_folder *by_path)
+{
+	struct tree_folder *f, *tmp;
+
+	HASH_ITER(hh_path, by_path, f, tmp)
+	{
+		HASH_DELETE(hh_path, by_path, f);
+		tree_folder_free(f);
+	}
+}
+
+void tree_free(struct tree *t)
+{
+	struct tree_busy *b, *tmp;
+
+	if (!t)
+		return;
+	HASH_CLEAR(hh_name, t->by_name);
+	tree_folders_free(t->by_path);
+	HASH_ITER(hh, t->busy, b, tmp)
+	{
+		HASH_DEL(t->busy, b);
+		free(b->name);
+		free(b);
+	}
+	pthread_rwlock_destroy(&t->lock);
+	pthread_mutex_destroy(&t->busy_lock);
+	pthread_cond_destroy(&t->busy_cond);
+	free(t);
+}
+
+void tree_info_clear(struct tree_info *i)
+{
+	free(i->folder);
+	free(i->folder_path);
+	free(i->flags);
+	free(i->store_ref);
+	memset(i, 0, sizeof(*i));
+}
+
+/* Makes a folder record; path is taken (owned). */
+static struct tree_folder *tree_folder_new(const char *name, char *path,
+					   char delim, unsigned attrs)
+{
+	struct tree_folder *f = calloc(1, sizeof(*f));
+	const char *slash;
+
+	if (!f)
+		return NULL;
+	f->name = strdup(name);
+	if (!f->name) {
+		free(f);
+		return NULL;
+	}
+	f->path = path;
+	slash = strrchr(path, '/');
+	f->base = slash ? slash + 1 : path;
+	f->delim = delim;
+	f->attrs = attrs;
+	f->id = tree_hash(name, strlen(name), TREE_HASH_SEED);
+	return f;
+}
+
+/* Adds the parents of path that the new table lacks, as \Noselect
+ * folders whose server names are derived from their paths. */
+static int tree_add_parents(struct tree_folder **by_path,
+			    struct tree_folder **by_name, const char *path,
+			    char delim)
+{
+	char *dup = strdup(path), *slash;
+	int rc = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	for (slash = strchr(dup, '/'); slash; slash = strchr(slash + 1, '/')) {
+		struct tree_folder *p;
+		char *name;
+
+		*slash = '\0';
+		HASH_FIND(hh_path, *by_path, dup, strlen(dup), p);
+		if (!p) {
+			name = names_from_path(dup, delim);
+			p = name ? tree_folder_new(name, strdup(dup), delim,
+						   STORE_FOLDER_NOSELECT) :
+				   NULL;
+			free(name);
+			if (!p || !p->path) {
+				if (p)
+					tree_folder_free(p);
+				rc = -ENOMEM;
+				break;
+			}
+			p->implied = true;
+			HASH_ADD_KEYPTR(hh_path, *by_path, p->path,
+					strlen(p->path), p);
+			HASH_ADD_KEYPTR(hh_name, *by_name, p->name,
+					strlen(p->name), p);
+		}
+		*slash = '/';
+	}
+	free(dup);
+	return rc;
+}
+
+int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
+		     time_t now)
+{
+	struct tree_folder *by_path = NULL, *by_name = NULL, *f, *old, *tmp;
+	struct tree_folder *old_path;
+	unsigned top = 0;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		char *path = fl[i].name[0] ?
+				     names_to_path(fl[i].name, fl[i].delim) :
+				     strdup("");
+
+		if (!path) {
+			rc = -ENOMEM;
+			break;
+		}
+		HASH_FIND(hh_path, by_path, path, strlen(path), f);
+		if (f && f->implied) {
+			/* Listed after one of its children: now real. */
+			HASH_DELETE(hh_path, by_path, f);
+			HASH_DELETE(hh_name, by_name, f);
+			tree_folder_free(f);
+		} else if (f) {
+			/* Two server names, one path: keep the first. */
+			free(path);
+			continue;
+		}
+		f = tree_folder_new(fl[i].name, path, fl[i].delim,
+				    fl[i].attrs);
+		if (!f) {
+			free(path);
+			rc = -ENOMEM;
+			break;
+		}
+		HASH_ADD_KEYPTR(hh_path, by_path, f->path, strlen(f->path), f);
+		HASH_ADD_KEYPTR(hh_name, by_name, f->name, strlen(f->name), f);
+		rc = tree_add_parents(&by_path, &by_name, f->path, f->delim);
+	}
+	if (rc < 0) {
+		HASH_CLEAR(hh_name, by_name);
+		tree_folders_free(by_path);
+		return rc;
+	}
+	/* Count subfolders; the root's own folder ("") is no subfolder. */
+	HASH_ITER(hh_path, by_path, f, tmp)
+	{
+		const char *slash = strrchr(f->path, '/');
+		struct tree_folder *parent;
+
+		if (!f->path[0])
+			continue;
+		if (!slash) {
+			top++;
+			continue;
+		}
+		HASH_FIND(hh_path, by_path, f->path, (size_t)(slash - f->path),
+			  parent);
+		if (parent)
+			parent->subfolders++;
+	}
+
+	pthread_rwlock_wrlock(&t->lock);
+	/* Folders that stay keep their listings. */
+	HASH_ITER(hh_path, by_path, f, tmp)
+	{
+		HASH_FIND(hh_name, t->by_name, f->name, strlen(f->name), old);
+		if (old) {
+			f->listing = old->listing;
+			f->listed_at = old->listed_at;
+			old->listing = NULL;
+		}
+	}
+	old_path = t->by_path;
+	HASH_CLEAR(hh_name, t->by_name);
+	t->by_path = by_path;
+	t->by_name = by_name;
+	t->folders_listed = true;
+	t->folders_at = now;
+	t->top_folders = top;
+	pthread_rwlock_unlock(&t->lock);
+
+	tree_folders_free(old_path);
+	return 0;
+}
+
+bool tree_folders_stale(struct tree *t, time_t now, unsigned max_age)
+{
+	bool stale;
+
+	pthread_rwlock_rdlock(&t->lock);
+	stale = !t->folders_listed || now - t->folders_at >= (time_t)max_age;
+	pthread_rwlock_unlock(&t->lock);
+	return stale;
+}
+
+/* Fills info for a folder; the lock is held. */
+static int tree_folder_info(const struct tree_folder *f,
+			    struct tree_info *info)
+{
+	info->kind = TREE_FOLDER;
+	info->ino = tree_folder_ino(f);
+	info->nlink = 2 + f->subfolders;
+	info->mtime = f->listing ? f->listing->newest : 0;
+	info->attrs = f->attrs;
+	info->folder_id = f->id;
+	info->uidvalidity = f->listing ? f->listing->state.uidvalidity : 0;
+	info->folder = strdup(f->name);
+	info->folder_path = strdup(f->path);
+	return info->folder && info->folder_path ? 0 : -ENOMEM;
+}
+
+/* Fills info for a message of folder f; the lock is held. */
+static int tree_msg_info(const struct tree_folder *f,
+			 const struct tree_msg *m, struct tree_info *info)
+{
+	uint32_t uv = f->listing->state.uidvalidity;
+
+	info->kind = TREE_MESSAGE;
+	info->ino = tree_msg_ino(f->id, uv, m->uid);
+	info->nlink = 1;
+	info->size = m->size;
+	info->mtime = m->date;
+	info->folder_id = f->id;
+	info->uidvalidity = uv;
+	info->uid = m->uid;
+	info->folder = strdup(f->name);
+	info->folder_path = strdup(f->path);
+	info->flags = strdup(m->flags ? m->flags : "");
+	if (m->store_named)
+		info->store_ref = strdup(m->name);
+	return info->folder && info->folder_path && info->flags &&
+			       (!m->store_named || info->store_ref) ?
+		       0 :
+		       -ENOMEM;
+}
+
+static bool tree_fresh(const struct tree_folder *f, time_t now,
+		       unsigned max_age)
+{
+	return f->listing && now - f->listed_at < (time_t)max_age;
+}
+
+enum tree_kind tree_lookup(struct tree *t, const char *path, time_t now,
+			   unsigned max_age, struct tree_info *info)
+{
+	struct tree_folder *f;
+	struct tree_msg *m;
+	const char *slash, *base;
+	int rc = 0;
+
+	memset(info, 0, sizeof(*info));
+	while (*path == '/')
+		path++;
+	pthread_rwlock_rdlock(&t->lock);
+	if (!*path) {
+		info->kind = TREE_ROOT;
+		info->ino = 1;
+		info->nlink = 2 + t->top_folders;
+		info->mtime = t->root_mtime;
+		goto out;
+	}
+	HASH_FIND(hh_path, t->by_path, path, strlen(path), f);
+	if (f) {
+		rc = tree_folder_info(f, info);
+		goto out;
+	}
+	slash = strrchr(path, '/');
+	base = slash ? slash + 1 : path;
+	HASH_FIND(hh_path, t->by_path, path, slash ? (size_t)(slash - path) : 0,
+		  f);
+	if (!f || (f->attrs & STORE_FOLDER_NOSELECT) || !*base) {
+		info->kind = TREE_NONE;
+		goto out;
+	}
+	if (!tree_fresh(f, now, max_age)) {
+		info->kind = TREE_UNLISTED;
+		info->folder = strdup(f->name);
+		rc = info->folder ? 0 : -ENOMEM;
+		goto out;
+	}
+	HASH_FIND(hh, f->listing->by_name, base, strlen(base), m);
+	if (m)
+		rc = tree_msg_info(f, m, info);
+	else
+		info->kind = TREE_NONE;
+out:
+	pthread_rwlock_unlock(&t->lock);
+	if (rc < 0) {
+		tree_info_clear(info);
+		info->kind = TREE_NONE;
+	}
+	return info->kind;
+}
+
+int tree_readdir(struct tree *t, const char *path,
+		 int (*fill)(void *ctx, const char *name,
+			     const struct tree_info *info),
+		 void *ctx)
+{
+	struct tree_folder *dir = NULL, *f, *tmp;
+	struct tree_info info;
+	size_t plen, i;
+	int rc = 0;
+
+	while (*path == '/')
+		path++;
+	plen = strlen(path);
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_path, t->by_path, path, plen, dir);
+	if (!dir && plen) {
+		rc = -ENOENT;
+		goto out;
+	}
+	HASH_ITER(hh_path, t->by_path, f, tmp)
+	{
+		const char *rest = f->path + plen;
+
+		if (!f->path[0] || strncmp(f->path, path, plen) != 0)
+			continue;
+		if (plen) {
+			if (*rest != '/')
+				continue;
+			rest++;
+		}
+		if (strchr(rest, '/'))
+			continue;
+		memset(&info, 0, sizeof(info));
+		info.kind = TREE_FOLDER;
+		info.ino = tree_folder_ino(f);
+		info.nlink = 2 + f->subfolders;
+		info.mtime = f->listing ? f->listing->newest : 0;
+		if (fill(ctx, rest, &info))
+			goto out;
+	}
+	if (!dir || !dir->listing)
+		goto out;
+	for (i = 0; i < dir->listing->n; i++) {
+		const struct tree_msg *m = &dir->listing->msgs[i];
+		struct tree_folder *clash;
+		size_t sublen = plen + 1 + strlen(m->name) + 1;
+		char sub[sublen];
+
+		/* A subfolder of the same name hides the message. */
+		snprintf(sub, sublen, "%s%s%s", path, plen ? "/" : "",
+			 m->name);
+		HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
+		if (clash)
+			continue;
+		memset(&info, 0, sizeof(info));
+		info.kind = TREE_MESSAGE;
+		info.ino = tree_msg_ino(dir->id, dir->listing->state.uidvalidity,
+					m->uid);
+		info.nlink = 1;
+		info.size = m->size;
+		info.mtime = m->date;
+		if (fill(ctx, m->name, &info))
+			break;
+	}
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+static int tree_msg_cmp(const void *a, const void *b)
+{
+	const struct tree_msg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+int tree_set_listing(struct tree *t, const char *folder,
+		     struct store_listing *l, time_t now)
+{
+	struct tree_listing *nl = calloc(1, sizeof(*nl)), *old = NULL;
+	struct tree_folder *f;
+	size_t i;
+
+	if (!nl)
+		goto nomem;
+	nl->msgs = calloc(l->n ? l->n : 1, sizeof(*nl->msgs));
+	if (!nl->msgs)
+		goto nomem;
+	for (i = 0; i < l->n; i++) {
+		struct store_msg *sm = &l->msgs[i];
+		struct tree_msg *m = &nl->msgs[nl->n];
+
+		m->uid = sm->uid;
+		m->size = sm->size;
+		m->date = sm->date;
+		m->flags = sm->flags;
+		sm->flags = NULL;
+		if (sm->name) {
+			m->name = sm->name;
+			m->store_named = true;
+			sm->name = NULL;
+		} else if (asprintf(&m->name, "%u.eml", sm->uid) < 0) {
+			m->name = NULL;
+		}
+		if (!m->name) {
+			free(m->flags);
+			goto nomem;
+		}
+		nl->n++;
+	}
+	qsort(nl->msgs, nl->n, sizeof(*nl->msgs), tree_msg_cmp);
+	for (i = 0; i < nl->n; i++) {
+		struct tree_msg *m = &nl->msgs[i], *dup;
+
+		HASH_FIND(hh, nl->by_name, m->name, strlen(m->name), dup);
+		if (!dup)
+			HASH_ADD_KEYPTR(hh, nl->by_name, m->name,
+					strlen(m->name), m);
+		if (m->date > nl->newest)
+			nl->newest = m->date;
+	}
+	nl->state = *l;
+	nl->state.msgs = NULL;
+	nl->state.n = 0;
+	store_listing_clear(l);
+
+	pthread_rwlock_wrlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (f) {
+		old = f->listing;
+		f->listing = nl;
+		f->listed_at = now;
+		nl = NULL;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	tree_listing_free(old);
+	tree_listing_free(nl);
+	return 0;
+nomem:
+	tree_listing_free(nl);
+	store_listing_clear(l);
+	return -ENOMEM;
+}
+
+void tree_touch_listing(struct tree *t, const char *folder, time_t now)
+{
+	struct tree_folder *f;
+
+	pthread_rwlock_wrlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (f && f->listing)
+		f->listed_at = now;
+	pthread_rwlock_unlock(&t->lock);
+}
+
+void tree_expire_listing(struct tree *t, const char *folder)
+{
+	struct tree_folder *f;
+
+	pthread_rwlock_wrlock(&t->lock);
+	if (!folder) {
+		t->folders_listed = false;
+	} else {
+		HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+		if (f && f->listing)
+			f->listed_at = 0;
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+bool tree_listing_state(struct tree *t, const char *folder,
+			struct store_listing *state_r)
+{
+	struct tree_folder *f;
+	bool found = false;
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (f && f->listing) {
+		*state_r = f->listing->state;
+		found = true;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return found;
+}
+
+/* True when the folder (or folder list) needs no refresh; takes the
+ * read lock. */
+static bool tree_is_fresh(struct tree *t, const char *folder, time_t now,
+			  unsigned max_age)
+{
+	struct tree_folder *f;
+	bool fresh;
+
+	if (!folder)
+		return !tree_folders_stale(t, now, max_age);
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	fresh = f && tree_fresh(f, now, max_age);
+	pthread_rwlock_unlock(&t->lock);
+	return fresh;
+}
+
+bool tree_begin_refresh(struct tree *t, const char *folder, time_t now,
+			unsigned max_age, int wait_ms)
+{
+	const char *key = folder ? folder : TREE_FOLDER_LIST_KEY;
+	struct timespec deadline;
+	struct tree_busy *b;
+	bool go = false;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += wait_ms / 1000;
+	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&t->busy_lock);
+	for (;;) {
+		if (tree_is_fresh(t, folder, now, max_age))
+			break;
+		HASH_FIND_STR(t->busy, key, b);
+		if (!b) {
+			b = calloc(1, sizeof(*b));
+			if (b)
+				b->name = strdup(key);
+			if (!b || !b->name) {
+				free(b);
+				break;
+			}
+			HASH_ADD_KEYPTR(hh, t->busy, b->name, strlen(b->name),
+					b);
+			go = true;
+			break;
+		}
+		if (pthread_cond_timedwait(&t->busy_cond, &t->busy_lock,
+					   &deadline) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&t->busy_lock);
+	return go;
+}
+
+void tree_end_refresh(struct tree *t, const char *folder)
+{
+	const char *key = folder ? folder : TREE_FOLDER_LIST_KEY;
+	struct tree_busy *b;
+
+	pthread_mutex_lock(&t->busy_lock);
+	HASH_FIND_STR(t->busy, key, b);
+	if (b) {
+		HASH_DEL(t->busy, b);
+		free(b->name);
+		free(b);
+	}
+	pthread_cond_broadcast(&t->busy_cond);
+	pthread_mutex_unlock(&t->busy_lock);
+}
+
+/* Finds uid in a listing by binary search; the lock is held. */
+static struct tree_msg *tree_find_uid(struct tree_listing *l, uint32_t uid,
+				      size_t *pos_r)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos_r = lo;
+	return lo < l->n && l->msgs[lo].uid == uid ? &l->msgs[lo] : NULL;
+}
+
+void tree_set_size(struct tree *t, const char *folder, uint32_t uidvalidity,
+		   uint32_t uid, uint64_t size)
+{
+	struct tree_folder *f;
+	struct tree_msg *m;
+	size_t pos;
+
+	pthread_rwlock_wrlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (f && f->listing && f->listing->state.uidvalidity == uidvalidity) {
+		m = tree_find_uid(f->listing, uid, &pos);
+		if (m)
+			m->size = size;
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+size_t tree_next_messages(struct tree *t, const char *folder,
+			  uint32_t uidvalidity, uint32_t uid, size_t max,
+			  uint64_t max_size, uint32_t *uids_r,
+			  uint64_t *sizes_r)
+{
+	struct tree_folder *f;
+	size_t pos, n = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (!f || !f->listing || f->listing->state.uidvalidity != uidvalidity)
+		goto out;
+	if (tree_find_uid(f->listing, uid, &pos))
+		pos++;
+	for (; pos < f->listing->n && n < max; pos++) {
+		const struct tree_msg *m = &f->listing->msgs[pos];
+
+		if (m->size > max_size)
+			continue;
+		uids_r[n] = m->uid;
+		sizes_r[n] = m->size;
+		n++;
+	}
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return n;
+}
