@@ -37,7 +37,7 @@ $(B)/obj/%.o: src/%.c | $(B)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/tobj/%.o: tests/unit/%.c | $(B)/tobj
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -I$(B)/tobj -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Wno-missing-prototypes -I$(B)/tobj -c -o $@ $<
 
 # The unit test runner registers every `Suite *NAME_suite(void)` that the
 # files in tests/unit define, so a new test file needs no other edit.

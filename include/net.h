@@ -10,6 +10,26 @@
  * -EMSGSIZE for an overlong line). Functions that take an `err` buffer
  * also write one human readable line there (no trailing newline),
  * suitable for showing to the user as is.
+ *
+ * Timeouts: a timeout_ms below 0 is taken as 0 (never wait). A read
+ * (net_read, and each refill inside net_read_line) has one deadline for
+ * its first byte; net_write bounds each wait for the socket separately,
+ * so a long upload that keeps moving is not cut off; the TLS handshake
+ * has one deadline for the whole handshake. Name resolution is bounded
+ * only by the system resolver's own timeouts.
+ *
+ * Dead connections: after a failed or refused net_start_tls, a failed
+ * net_write, -EMSGSIZE, or a net_read_line error once part of an
+ * overlong line was consumed, every later read/write returns the same
+ * error; the caller can only net_close(). -ETIMEDOUT from net_read or
+ * net_read_line (short line) leaves the connection usable: the call can
+ * be repeated.
+ *
+ * A TLS peer that closes TCP without close_notify gives end of stream,
+ * as in plaintext; mail protocols frame every response, so truncation
+ * is caught by the caller.
+ *
+ * SIGPIPE is never raised: every send uses MSG_NOSIGNAL, TLS included.
  */
 #ifndef MAILFS_NET_H
 #define MAILFS_NET_H
@@ -40,6 +60,14 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
  */
 struct net_conn *net_connect(const char *host, const char *port,
 			     int timeout_ms, char *err, size_t errlen);
+
+/*
+ * Wraps an already connected stream socket (a socketpair, a socket made
+ * elsewhere; used by the unit tests) and switches it to non-blocking
+ * mode. On success the connection owns fd; on failure NULL is returned
+ * with errno set and fd still belongs to the caller.
+ */
+struct net_conn *net_conn_from_fd(int fd, int timeout_ms);
 
 /*
  * Starts TLS on an open connection (implicit TLS right after connect, or

@@ -34,6 +34,9 @@ bool log_debugging(void)
  * when err is not 0. One lock keeps lines from interleaving on stderr.
  */
 static void log_vmsg(int pri, int err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void log_vmsg(int pri, int err, const char *fmt, va_list ap)
 {
 	char msg[2048];
 

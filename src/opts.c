@@ -204,6 +204,7 @@ static int opts_proc(void *data, const char *arg, int key,
  * that depend on the URL. Returns 0 or -1 after printing why. */
 static int opts_validate(struct opts *o)
 {
+	struct stat st;
 	char err[256];
 
 	if (!o->url_text || !o->mountpoint) {
@@ -241,9 +242,15 @@ static int opts_validate(struct opts *o)
 	}
 	if (o->refresh == UINT_MAX)
 		o->refresh = o->url.proto == OPTS_PROTO_POP3 ? 60 : 30;
-	if (opts_absolute(&o->mountpoint) < 0) {
+	if (opts_absolute(&o->mountpoint) < 0 ||
+	    stat(o->mountpoint, &st) < 0) {
 		fprintf(stderr, "mailfs: mount point %s: %s\n", o->mountpoint,
 			strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mailfs: mount point %s is not a directory\n",
+			o->mountpoint);
 		return -1;
 	}
 	if (opts_absolute(&o->cafile) < 0) {

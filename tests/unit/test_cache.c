@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests of cache: chunks, partial reads, the end of a message, LRU. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+
+/* A message body of n bytes whose every byte depends on its offset. */
+static char *body(size_t n)
+{
+	char *b = malloc(n ? n : 1);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (char)(i * 7 + i / 251);
+	return b;
+}
+
+START_TEST(test_whole_small)
+{
+	struct cache *c = cache_new(1 << 20);
+	struct cache_key k = { 1, 2, 3 };
+	char *b = body(5000), out[8000];
+	bool eof;
+
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 100, &eof), 0);
+	ck_assert(!eof);
+	cache_store(c, &k, 0, b, 5000, true);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, sizeof(out), &eof), 5000);
+	ck_assert(eof);
+	ck_assert_mem_eq(out, b, 5000);
+	ck_assert_uint_eq(cache_read(c, &k, 4990, out, 100, &eof), 10);
+	ck_assert(eof);
+	ck_assert_uint_eq(cache_read(c, &k, 5000, out, 100, &eof), 0);
+	ck_assert(eof);
+	/* Another UID or UIDVALIDITY is another message. */
+	k.uid = 4;
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 100, &eof), 0);
+	k.uid = 3;
+	k.uidvalidity = 9;
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 100, &eof), 0);
+	free(b);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(test_partial_not_eof)
+{
+	struct cache *c = cache_new(16 << 20);
+	struct cache_key k = { 1, 1, 1 };
+	size_t n = 3 * CACHE_CHUNK + 100;
+	char *b = body(n), *out = malloc(n);
+	bool eof;
+
+	/* A window that is not the end keeps only whole chunks. */
+	cache_store(c, &k, 0, b, CACHE_CHUNK + 10, false);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, n, &eof), CACHE_CHUNK);
+	ck_assert(!eof);
+	ck_assert(cache_has(c, &k, 0));
+	ck_assert(!cache_has(c, &k, CACHE_CHUNK));
+	/* The rest, fetched later, joins up. */
+	cache_store(c, &k, CACHE_CHUNK, b + CACHE_CHUNK, n - CACHE_CHUNK, true);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, n, &eof), n);
+	ck_assert(eof);
+	ck_assert_mem_eq(out, b, n);
+	ck_assert_uint_eq(cache_read(c, &k, 100, out, 2 * CACHE_CHUNK, &eof),
+			  2 * CACHE_CHUNK);
+	ck_assert(!eof);
+	ck_assert_mem_eq(out, b + 100, 2 * CACHE_CHUNK);
+	/* Unaligned stores are refused rather than misplaced. */
+	cache_forget(c, &k);
+	cache_store(c, &k, 10, b + 10, 100, true);
+	ck_assert_uint_eq(cache_read(c, &k, 10, out, 100, &eof), 0);
+	free(b);
+	free(out);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(test_exact_chunk_multiple)
+{
+	struct cache *c = cache_new(16 << 20);
+	struct cache_key k = { 5, 5, 5 };
+	char *b = body(2 * CACHE_CHUNK), *out = malloc(3 * CACHE_CHUNK);
+	bool eof;
+
+	cache_store(c, &k, 0, b, 2 * CACHE_CHUNK, true);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 3 * CACHE_CHUNK, &eof),
+			  2 * CACHE_CHUNK);
+	ck_assert(eof);
+	/* An empty message is known to be empty. */
+	k.uid = 6;
+	cache_store(c, &k, 0, b, 0, true);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 10, &eof), 0);
+	ck_assert(eof);
+	free(b);
+	free(out);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(test_lru_bound)
+{
+	struct cache *c = cache_new(4 * CACHE_CHUNK + 1024);
+	char *b = body(CACHE_CHUNK), out[16];
+	struct cache_stats st;
+	struct cache_key k = { 1, 1, 0 };
+	bool eof;
+	uint32_t i;
+
+	for (i = 1; i <= 10; i++) {
+		k.uid = i;
+		cache_store(c, &k, 0, b, CACHE_CHUNK, true);
+		/* Keep message 1 young by reading it. */
+		k.uid = 1;
+		cache_read(c, &k, 0, out, sizeof(out), &eof);
+	}
+	cache_get_stats(c, &st);
+	ck_assert_uint_le(st.bytes, 4 * CACHE_CHUNK);
+	ck_assert_uint_ge(st.evictions, 6);
+	k.uid = 1;
+	ck_assert(cache_has(c, &k, 0));
+	k.uid = 10;
+	ck_assert(cache_has(c, &k, 0));
+	k.uid = 2;
+	ck_assert(!cache_has(c, &k, 0));
+	free(b);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(test_forget)
+{
+	struct cache *c = cache_new(16 << 20);
+	struct cache_key k = { 1, 1, 1 }, other = { 1, 1, 2 };
+	char *b = body(3 * CACHE_CHUNK), out[10];
+	struct cache_stats st;
+	bool eof;
+
+	cache_store(c, &k, 0, b, 3 * CACHE_CHUNK, true);
+	cache_store(c, &other, 0, b, 10, true);
+	cache_forget(c, &k);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 10, &eof), 0);
+	ck_assert_uint_eq(cache_read(c, &other, 0, out, 10, &eof), 10);
+	cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.bytes, 10);
+	free(b);
+	cache_free(c);
+}
+END_TEST
+
+Suite *cache_suite(void)
+{
+	Suite *s = suite_create("cache");
+	TCase *tc = tcase_create("cache");
+
+	tcase_add_test(tc, test_whole_small);
+	tcase_add_test(tc, test_partial_not_eof);
+	tcase_add_test(tc, test_exact_chunk_multiple);
+	tcase_add_test(tc, test_lru_bound);
+	tcase_add_test(tc, test_forget);
+	suite_add_tcase(s, tc);
+	return s;
+}

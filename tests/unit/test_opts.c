@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests of opts: URLs, sizes and the command line, from tables. */
+#include <check.h>
+#include <fuse_opt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "opts.h"
+
+static const struct {
+	const char *url;
+	int ok;
+	enum opts_proto proto;
+	enum opts_tls tls;
+	const char *user, *host, *port;
+} url_cases[] = {
+	{ "imaps://me@mail.example.org", 1, OPTS_PROTO_IMAP,
+	  OPTS_TLS_IMPLICIT, "me", "mail.example.org", "993" },
+	{ "imap://me@mail.example.org", 1, OPTS_PROTO_IMAP, OPTS_TLS_STARTTLS,
+	  "me", "mail.example.org", "143" },
+	{ "pop3s://me@host", 1, OPTS_PROTO_POP3, OPTS_TLS_IMPLICIT, "me",
+	  "host", "995" },
+	{ "pop3://me@host:1110/", 1, OPTS_PROTO_POP3, OPTS_TLS_STARTTLS, "me",
+	  "host", "1110" },
+	{ "IMAPS://me@host:10993", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me",
+	  "host", "10993" },
+	{ "imaps://me%40example.org@host", 1, OPTS_PROTO_IMAP,
+	  OPTS_TLS_IMPLICIT, "me@example.org", "host", "993" },
+	{ "imaps://a@b@host", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "a@b",
+	  "host", "993" },
+	{ "imaps://me@[::1]:993", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me",
+	  "::1", "993" },
+	{ "imaps://me@[::1]", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me",
+	  "::1", "993" },
+	{ "imaps://host", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://@host", 0, 0, 0, NULL, NULL, NULL },
+	{ "http://me@host", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me@host:0", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me@host:65536", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me@host:99x", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me@host:", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me@host/INBOX", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me@", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me%4@host", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me%0a@host", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me@ho st", 0, 0, 0, NULL, NULL, NULL },
+	{ "imaps://me@[::1", 0, 0, 0, NULL, NULL, NULL },
+};
+
+START_TEST(test_url)
+{
+	struct opts_url u;
+	char err[256] = "";
+	int rc = opts_parse_url(url_cases[_i].url, &u, err, sizeof(err));
+
+	if (!url_cases[_i].ok) {
+		ck_assert_msg(rc < 0, "%s accepted", url_cases[_i].url);
+		ck_assert_msg(err[0], "no error message for %s",
+			      url_cases[_i].url);
+		return;
+	}
+	ck_assert_msg(rc == 0, "%s: %s", url_cases[_i].url, err);
+	ck_assert_int_eq(u.proto, url_cases[_i].proto);
+	ck_assert_int_eq(u.tls, url_cases[_i].tls);
+	ck_assert_str_eq(u.user, url_cases[_i].user);
+	ck_assert_str_eq(u.host, url_cases[_i].host);
+	ck_assert_str_eq(u.port, url_cases[_i].port);
+	opts_url_free(&u);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	int ok;
+	uint64_t bytes;
+} size_cases[] = {
+	{ "0", 1, 0 },
+	{ "4096", 1, 4096 },
+	{ "64M", 1, 64ull << 20 },
+	{ "64m", 1, 64ull << 20 },
+	{ "2G", 1, 2ull << 30 },
+	{ "10K", 1, 10240 },
+	{ "10KB", 1, 10240 },
+	{ "", 0, 0 },
+	{ "M", 0, 0 },
+	{ "12X", 0, 0 },
+	{ "1MM", 0, 0 },
+	{ "-1", 0, 0 },
+	{ "99999999999999999999", 0, 0 },
+	{ "17179869184G", 0, 0 },
+};
+
+START_TEST(test_size)
+{
+	uint64_t v = 12345;
+	bool ok = opts_parse_size(size_cases[_i].text, &v);
+
+	ck_assert_msg(ok == (bool)size_cases[_i].ok, "'%s'",
+		      size_cases[_i].text);
+	if (ok)
+		ck_assert_uint_eq(v, size_cases[_i].bytes);
+}
+END_TEST
+
+/* Parses a command line given as one string of words. */
+static int parse_words(const char *line, struct opts *o,
+		       struct fuse_args *fa)
+{
+	static char buf[1024];
+	static char *argv[32];
+	int argc = 0;
+	char *w;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (w = strtok(buf, " "); w && argc < 31; w = strtok(NULL, " "))
+		argv[argc++] = w;
+	argv[argc] = NULL;
+	return opts_parse(argc, argv, o, fa);
+}
+
+START_TEST(test_cmdline_defaults)
+{
+	struct fuse_args fa;
+	struct opts o;
+
+	ck_assert_int_eq(parse_words("mailfs imaps://me@h /tmp", &o, &fa), 0);
+	ck_assert_uint_eq(o.connections, 4);
+	ck_assert_uint_eq(o.timeout, 30);
+	ck_assert_uint_eq(o.refresh, 30);
+	ck_assert_uint_eq(o.cache_size, 64ull << 20);
+	ck_assert_str_eq(o.mountpoint, "/tmp");
+	ck_assert_ptr_null(o.cafile);
+	ck_assert(!o.foreground && !o.debug && !o.insecure);
+	ck_assert_int_eq(fa.argc, 1); /* only argv[0] is left for FUSE */
+	opts_free(&o);
+	fuse_opt_free_args(&fa);
+}
+END_TEST
+
+START_TEST(test_cmdline_options)
+{
+	struct fuse_args fa;
+	struct opts o;
+
+	ck_assert_int_eq(
+		parse_words("mailfs -f -s -o connections=2,timeout=5 -o "
+			    "cache_size=8M,refresh=7,insecure -o allow_other "
+			    "-o ro imap://u@h:1143 /tmp",
+			    &o, &fa),
+		0);
+	ck_assert(o.foreground && o.single_thread && o.insecure && o.readonly);
+	ck_assert_uint_eq(o.connections, 2);
+	ck_assert_uint_eq(o.timeout, 5);
+	ck_assert_uint_eq(o.refresh, 7);
+	ck_assert_uint_eq(o.cache_size, 8ull << 20);
+	ck_assert_str_eq(o.url.port, "1143");
+	/* FUSE keeps what is its own: allow_other and ro. */
+	ck_assert_int_eq(fa.argc, 3);
+	ck_assert_str_eq(fa.argv[1], "-o");
+	ck_assert_ptr_nonnull(strstr(fa.argv[2], "allow_other"));
+	ck_assert_ptr_nonnull(strstr(fa.argv[2], "ro"));
+	opts_free(&o);
+	fuse_opt_free_args(&fa);
+}
+END_TEST
+
+START_TEST(test_cmdline_pop3_refresh)
+{
+	struct fuse_args fa;
+	struct opts o;
+
+	ck_assert_int_eq(parse_words("mailfs pop3s://u@h /tmp", &o, &fa), 0);
+	ck_assert_uint_eq(o.refresh, 60);
+	opts_free(&o);
+	fuse_opt_free_args(&fa);
+}
+END_TEST
+
+static const char *const bad_cmdlines[] = {
+	"mailfs",
+	"mailfs imaps://me@h",
+	"mailfs imaps://me@h /tmp extra",
+	"mailfs -o connections=0 imaps://me@h /tmp",
+	"mailfs -o connections=65 imaps://me@h /tmp",
+	"mailfs -o timeout=0 imaps://me@h /tmp",
+	"mailfs -o cache_size=12Q imaps://me@h /tmp",
+	"mailfs -o cache_size=1K imaps://me@h /tmp",
+	"mailfs -o tls=none imaps://me@h /tmp",
+	"mailfs -o tls=maybe imap://me@h /tmp",
+	"mailfs -o delete=shred imaps://me@h /tmp",
+	"mailfs ftp://me@h /tmp",
+	"mailfs imaps://me@h /nonexistent/dir",
+};
+
+START_TEST(test_cmdline_bad)
+{
+	struct fuse_args fa;
+	struct opts o;
+	int rc;
+
+	/* Errors go to stderr; keep the test output readable. */
+	fflush(stderr);
+	int saved = dup(2);
+	freopen("/dev/null", "w", stderr);
+	rc = parse_words(bad_cmdlines[_i], &o, &fa);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ck_assert_msg(rc < 0, "accepted: %s", bad_cmdlines[_i]);
+	opts_free(&o);
+	fuse_opt_free_args(&fa);
+}
+END_TEST
+
+START_TEST(test_password_file_mode)
+{
+	char path[] = "/tmp/mailfs-pw-XXXXXX", err[256];
+	struct opts o = { 0 };
+	char *pw;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "s3cret\nignored\n", 15), 15);
+	close(fd);
+	o.password_file = path;
+	chmod(path, 0600);
+	pw = opts_password(&o, err, sizeof(err));
+	ck_assert_ptr_nonnull(pw);
+	ck_assert_str_eq(pw, "s3cret");
+	free(pw);
+	chmod(path, 0640);
+	pw = opts_password(&o, err, sizeof(err));
+	ck_assert_ptr_null(pw);
+	ck_assert_ptr_nonnull(strstr(err, "group or others"));
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_password_sources)
+{
+	struct opts o = { 0 };
+	char err[256];
+	char *pw;
+
+	o.password_command = "printf 'from-cmd\\nsecond\\n'";
+	pw = opts_password(&o, err, sizeof(err));
+	ck_assert_ptr_nonnull(pw);
+	ck_assert_str_eq(pw, "from-cmd");
+	free(pw);
+	o.password_command = "exit 3";
+	ck_assert_ptr_null(opts_password(&o, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "failed"));
+	o.password_command = NULL;
+	setenv("MAILFS_PASSWORD", "from-env", 1);
+	pw = opts_password(&o, err, sizeof(err));
+	ck_assert_ptr_nonnull(pw);
+	ck_assert_str_eq(pw, "from-env");
+	ck_assert_ptr_null(getenv("MAILFS_PASSWORD"));
+	free(pw);
+}
+END_TEST
+
+Suite *opts_suite(void)
+{
+	Suite *s = suite_create("opts");
+	TCase *tc = tcase_create("opts");
+
+	tcase_add_loop_test(tc, test_url, 0,
+			    sizeof(url_cases) / sizeof(url_cases[0]));
+	tcase_add_loop_test(tc, test_size, 0,
+			    sizeof(size_cases) / sizeof(size_cases[0]));
+	tcase_add_test(tc, test_cmdline_defaults);
+	tcase_add_test(tc, test_cmdline_options);
+	tcase_add_test(tc, test_cmdline_pop3_refresh);
+	tcase_add_loop_test(tc, test_cmdline_bad, 0,
+			    sizeof(bad_cmdlines) / sizeof(bad_cmdlines[0]));
+	tcase_add_test(tc, test_password_file_mode);
+	tcase_add_test(tc, test_password_sources);
+	suite_add_tcase(s, tc);
+	return s;
+}

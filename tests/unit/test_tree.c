@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests of tree: folders, listings, lookups and directory entries. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tree.h"
+
+static struct store_folder folders_dot[] = {
+	{ "INBOX", '.', 0 },
+	{ "Archive.2024", '.', 0 }, /* parent Archive not listed */
+	{ "Re&AOc-us", '.', 0 },
+	{ "a/b", '.', 0 },
+	{ "Lists", '.', STORE_FOLDER_NOSELECT },
+	{ "Lists.dev", '.', 0 },
+	{ "Trash", '.', STORE_FOLDER_TRASH },
+};
+
+static struct tree *make_tree(void)
+{
+	struct tree *t = tree_new(1000);
+	struct store_folder f[7];
+	size_t i;
+
+	for (i = 0; i < 7; i++) {
+		f[i] = folders_dot[i];
+		f[i].name = strdup(folders_dot[i].name);
+	}
+	ck_assert_int_eq(tree_set_folders(t, f, 7, 100), 0);
+	for (i = 0; i < 7; i++)
+		free(f[i].name);
+	return t;
+}
+
+/* Installs a listing of uids 1..n (uid i has i*10 bytes, date 5000+i). */
+static void list_folder(struct tree *t, const char *folder, uint32_t n,
+			uint32_t uidvalidity, time_t now)
+{
+	struct store_listing l = { 0 };
+	uint32_t i;
+
+	l.uidvalidity = uidvalidity;
+	l.uidnext = n + 1;
+	l.exists = n;
+	l.modseq = 77;
+	l.msgs = calloc(n ? n : 1, sizeof(*l.msgs));
+	/* Deliberately out of order: the tree sorts by UID. */
+	for (i = 0; i < n; i++) {
+		uint32_t uid = n - i;
+
+		l.msgs[i].uid = uid;
+		l.msgs[i].size = uid * 10;
+		l.msgs[i].date = 5000 + uid;
+		l.msgs[i].flags = strdup(uid % 2 ? "\\Seen" : "");
+	}
+	l.n = n;
+	ck_assert_int_eq(tree_set_listing(t, folder, &l, now), 0);
+	ck_assert_ptr_null(l.msgs);
+}
+
+START_TEST(test_folders_and_paths)
+{
+	struct tree *t = make_tree();
+	struct tree_info i;
+
+	ck_assert_int_eq(tree_lookup(t, "/", 100, 30, &i), TREE_ROOT);
+	/* INBOX, Archive, Reçus, a%2Fb, Lists, Trash */
+	ck_assert_uint_eq(i.nlink, 2 + 6);
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, "/Archive", 100, 30, &i), TREE_FOLDER);
+	ck_assert(i.attrs & STORE_FOLDER_NOSELECT);
+	ck_assert_str_eq(i.folder, "Archive");
+	ck_assert_uint_eq(i.nlink, 3);
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, "/Archive/2024", 100, 30, &i),
+			 TREE_FOLDER);
+	ck_assert_str_eq(i.folder, "Archive.2024");
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, "/Reçus", 100, 30, &i), TREE_FOLDER);
+	ck_assert_str_eq(i.folder, "Re&AOc-us");
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, "/a%2Fb", 100, 30, &i), TREE_FOLDER);
+	ck_assert_str_eq(i.folder, "a/b");
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, "/nope", 100, 30, &i), TREE_NONE);
+	ck_assert_int_eq(tree_lookup(t, "/Lists/1.eml", 100, 30, &i),
+			 TREE_NONE);
+	tree_free(t);
+}
+END_TEST
+
+START_TEST(test_listing_lookup)
+{
+	struct tree *t = make_tree();
+	struct tree_info i, j;
+
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 100, 30, &i),
+			 TREE_UNLISTED);
+	ck_assert_str_eq(i.folder, "INBOX");
+	tree_info_clear(&i);
+	list_folder(t, "INBOX", 5, 42, 100);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 110, 30, &i),
+			 TREE_MESSAGE);
+	ck_assert_uint_eq(i.uid, 3);
+	ck_assert_uint_eq(i.size, 30);
+	ck_assert_int_eq(i.mtime, 5003);
+	ck_assert_uint_eq(i.uidvalidity, 42);
+	ck_assert_str_eq(i.flags, "\\Seen");
+	ck_assert_ptr_null(i.store_ref);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/03.eml", 110, 30, &j),
+			 TREE_NONE);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/6.eml", 110, 30, &j),
+			 TREE_NONE);
+	/* Stale after max_age: the caller must list again. */
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 130, 30, &j),
+			 TREE_UNLISTED);
+	tree_info_clear(&j);
+	/* Inodes are stable across listings, and differ per UIDVALIDITY. */
+	list_folder(t, "INBOX", 5, 42, 200);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 200, 30, &j),
+			 TREE_MESSAGE);
+	ck_assert_uint_eq(i.ino, j.ino);
+	tree_info_clear(&j);
+	list_folder(t, "INBOX", 5, 43, 200);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 200, 30, &j),
+			 TREE_MESSAGE);
+	ck_assert_uint_ne(i.ino, j.ino);
+	tree_info_clear(&j);
+	/* Folder mtime is the newest message. */
+	ck_assert_int_eq(tree_lookup(t, "/INBOX", 200, 30, &j), TREE_FOLDER);
+	ck_assert_int_eq(j.mtime, 5005);
+	tree_info_clear(&j);
+	tree_info_clear(&i);
+	tree_free(t);
+}
+END_TEST
+
+struct names {
+	char *v[64];
+	int n;
+};
+
+static int collect(void *ctx, const char *name, const struct tree_info *info)
+{
+	struct names *n = ctx;
+
+	(void)info;
+	n->v[n->n++] = strdup(name);
+	return 0;
+}
+
+static void names_free(struct names *n)
+{
+	while (n->n)
+		free(n->v[--n->n]);
+}
+
+START_TEST(test_readdir)
+{
+	struct tree *t = make_tree();
+	struct names n = { { 0 }, 0 };
+	int k;
+	bool inbox = false, archive = false;
+
+	ck_assert_int_eq(tree_readdir(t, "/", collect, &n), 0);
+	ck_assert_int_eq(n.n, 6);
+	for (k = 0; k < n.n; k++) {
+		inbox |= strcmp(n.v[k], "INBOX") == 0;
+		archive |= strcmp(n.v[k], "Archive") == 0;
+	}
+	ck_assert(inbox && archive);
+	names_free(&n);
+	list_folder(t, "INBOX", 3, 1, 100);
+	ck_assert_int_eq(tree_readdir(t, "/INBOX", collect, &n), 0);
+	ck_assert_int_eq(n.n, 3);
+	/* Messages come in UID order. */
+	ck_assert_str_eq(n.v[0], "1.eml");
+	ck_assert_str_eq(n.v[1], "2.eml");
+	ck_assert_str_eq(n.v[2], "3.eml");
+	names_free(&n);
+	ck_assert_int_eq(tree_readdir(t, "/Archive", collect, &n), 0);
+	ck_assert_int_eq(n.n, 1);
+	ck_assert_str_eq(n.v[0], "2024");
+	names_free(&n);
+	ck_assert_int_eq(tree_readdir(t, "/missing", collect, &n), -ENOENT);
+	tree_free(t);
+}
+END_TEST
+
+START_TEST(test_folders_replace_keeps_listing)
+{
+	struct tree *t = make_tree();
+	struct store_folder f[2] = { { strdup("INBOX"), '.', 0 },
+				     { strdup("New"), '.', 0 } };
+	struct tree_info i;
+
+	list_folder(t, "INBOX", 2, 1, 100);
+	ck_assert_int_eq(tree_set_folders(t, f, 2, 105), 0);
+	free(f[0].name);
+	free(f[1].name);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/2.eml", 110, 30, &i),
+			 TREE_MESSAGE);
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, "/Archive", 110, 30, &i), TREE_NONE);
+	ck_assert_int_eq(tree_lookup(t, "/New", 110, 30, &i), TREE_FOLDER);
+	tree_info_clear(&i);
+	ck_assert(!tree_folders_stale(t, 110, 30));
+	ck_assert(tree_folders_stale(t, 135, 30));
+	tree_free(t);
+}
+END_TEST
+
+START_TEST(test_parent_listed_after_child)
+{
+	struct tree *t = tree_new(0);
+	struct store_folder f[2] = { { strdup("A/B"), '/', 0 },
+				     { strdup("A"), '/', 0 } };
+	struct tree_info i;
+
+	ck_assert_int_eq(tree_set_folders(t, f, 2, 1), 0);
+	free(f[0].name);
+	free(f[1].name);
+	ck_assert_int_eq(tree_lookup(t, "/A", 1, 30, &i), TREE_FOLDER);
+	/* A is selectable: the server listed it. */
+	ck_assert(!(i.attrs & STORE_FOLDER_NOSELECT));
+	ck_assert_uint_eq(i.nlink, 3);
+	tree_info_clear(&i);
+	tree_free(t);
+}
+END_TEST
+
+START_TEST(test_size_fix_and_next)
+{
+	struct tree *t = make_tree();
+	struct tree_info i;
+	uint32_t uids[8];
+	uint64_t sizes[8];
+
+	list_folder(t, "INBOX", 10, 7, 100);
+	tree_set_size(t, "INBOX", 7, 4, 12345);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/4.eml", 100, 30, &i),
+			 TREE_MESSAGE);
+	ck_assert_uint_eq(i.size, 12345);
+	tree_info_clear(&i);
+	/* After uid 3: 4 (too big now), 5, 6, 7 ... */
+	ck_assert_uint_eq(tree_next_messages(t, "INBOX", 7, 3, 3, 1000, uids,
+					     sizes),
+			  3);
+	ck_assert_uint_eq(uids[0], 5);
+	ck_assert_uint_eq(uids[2], 7);
+	ck_assert_uint_eq(sizes[0], 50);
+	/* Wrong UIDVALIDITY gives nothing. */
+	ck_assert_uint_eq(tree_next_messages(t, "INBOX", 8, 3, 3, 1000, uids,
+					     sizes),
+			  0);
+	tree_free(t);
+}
+END_TEST
+
+START_TEST(test_refresh_coordination)
+{
+	struct tree *t = make_tree();
+
+	ck_assert(tree_begin_refresh(t, "INBOX", 100, 30, 0));
+	/* Someone is refreshing: a second caller gives up after waiting. */
+	ck_assert(!tree_begin_refresh(t, "INBOX", 100, 30, 50));
+	list_folder(t, "INBOX", 1, 1, 100);
+	tree_end_refresh(t, "INBOX");
+	/* Fresh now: nothing to do. */
+	ck_assert(!tree_begin_refresh(t, "INBOX", 110, 30, 0));
+	/* The folder list is fresh too (listed at 100). */
+	ck_assert(!tree_begin_refresh(t, NULL, 110, 30, 0));
+	ck_assert(tree_begin_refresh(t, NULL, 140, 30, 0));
+	tree_end_refresh(t, NULL);
+	tree_free(t);
+}
+END_TEST
+
+Suite *tree_suite(void)
+{
+	Suite *s = suite_create("tree");
+	TCase *tc = tcase_create("tree");
+
+	tcase_add_test(tc, test_folders_and_paths);
+	tcase_add_test(tc, test_listing_lookup);
+	tcase_add_test(tc, test_readdir);
+	tcase_add_test(tc, test_folders_replace_keeps_listing);
+	tcase_add_test(tc, test_parent_listed_after_child);
+	tcase_add_test(tc, test_size_fix_and_next);
+	tcase_add_test(tc, test_refresh_coordination);
+	suite_add_tcase(s, tc);
+	return s;
+}
