@@ -13,6 +13,22 @@
  * Tokens: atom (may contain "[...]" with spaces, as in BODY[]<0>, and
  * "\Flag"), number (an atom of digits), "quoted" (with \" and \\),
  * {N} literal, ~{N} literal8, NIL, and (parenthesised lists), nested.
+ *
+ * Details of what is accepted:
+ *  - A line ends at CRLF or at a bare LF. A CR not followed by LF, a NUL
+ *    outside a literal, and CR or LF inside a quoted string are errors.
+ *  - An atom runs up to SP, '(', ')', CR or LF; inside a "[...]" of the
+ *    atom SP, '(' and ')' are part of it. A ']' with no '[' open is part
+ *    of the atom too (mailbox names), except inside a response code,
+ *    where it ends the atom and the code. An atom that is "NIL" in any
+ *    case is a NIL token ("NILS" stays an atom).
+ *  - {N}, {N+} and ~{N} must be at the start of a token and at the end
+ *    of a line; the response continues after the N bytes of the literal.
+ *  - Runs of spaces between tokens and trailing spaces are accepted.
+ *  - The text of a status or continuation response is not tokenised:
+ *    "* OK done {5}" is text, not a literal.
+ *  - A tagged response must be OK, NO or BAD. The tag is 1*<ASTRING-CHAR
+ *    except "+">, and must be followed by a single SP.
  */
 #ifndef MAILFS_IMAP_PARSE_H
 #define MAILFS_IMAP_PARSE_H
@@ -28,13 +44,18 @@ enum imap_tok_type {
 	IMAP_TOK_LIST,
 };
 
+/* Lists nested deeper than this are refused. */
+#define IMAP_PARSER_MAX_DEPTH 64
+
 struct imap_tok {
 	enum imap_tok_type type;
 	/* ATOM, STRING: the bytes, NUL terminated; a literal may hold NULs,
-	 * so use len. Borrowed from the response. */
+	 * so use len. Borrowed from the response. NULL (len 0) for NIL and
+	 * LIST. */
 	const char *str;
 	size_t len;
-	/* LIST: its items. Borrowed from the response. */
+	/* LIST: its items. Borrowed from the response. NULL when n_items
+	 * is 0 and for the other types. */
 	const struct imap_tok *items;
 	size_t n_items;
 };
@@ -60,12 +81,15 @@ struct imap_resp {
 	enum imap_status status;
 	/* Status responses: the response code, tokenised ("[COPYUID 3 1:2
 	 * 7:8]" gives the atoms COPYUID, 3, 1:2, 7:8), and the human text.
-	 * CONTINUE: text holds what follows "+ ". */
+	 * CONTINUE: text holds what follows "+ ". code is NULL when there is
+	 * no code (n_code 0). text is "" when empty, NULL for data
+	 * responses. */
 	const struct imap_tok *code;
 	size_t n_code;
 	const char *text;
 	/* Data responses: every token after the "*" (e.g. "12", "FETCH",
-	 * (list)), or "LIST", (list), "/", "INBOX". */
+	 * (list)), or "LIST", (list), "/", "INBOX". NULL (n_toks 0) for
+	 * status and continuation responses. */
 	const struct imap_tok *toks;
 	size_t n_toks;
 };
@@ -74,8 +98,11 @@ struct imap_parser;
 
 /*
  * max_line bounds the text of one response outside literals (all its
- * lines together); max_literal bounds each literal. Returns NULL only
- * when out of memory.
+ * lines together, counting line ends and the {N} markers); max_literal
+ * bounds each literal, and a larger {N} is refused as soon as its '}'
+ * arrives; all literals of one response together may not exceed
+ * max_line + max_literal bytes either.
+ * Returns NULL only when out of memory.
  */
 struct imap_parser *imap_parser_new(size_t max_line, size_t max_literal);
 void imap_parser_free(struct imap_parser *p);
@@ -91,17 +118,23 @@ void imap_parser_free(struct imap_parser *p);
  * exceeded bound; imap_parser_error() then says why, and the parser
  * must not be fed again (the connection is out of sync).
  */
+/*
+ * On -1, *consumed_r is the offset in buf of the byte that was refused
+ * and *resp_r is NULL; running out of memory also gives -1.
+ */
 int imap_parser_feed(struct imap_parser *p, const char *buf, size_t len,
 		     size_t *consumed_r, const struct imap_resp **resp_r);
 
 /* Why the last feed returned -1 (a static or parser-owned string). */
 const char *imap_parser_error(const struct imap_parser *p);
 
-/* Bytes of the literal being received, or 0 outside a literal; lets a
- * caller see that a long FETCH is making progress. */
+/* Bytes of the literal being received that are still to come, or 0
+ * outside a literal; lets a caller see that a long FETCH is making
+ * progress. */
 size_t imap_parser_literal_pending(const struct imap_parser *p);
 
-/* True when tok is an atom equal to s, ignoring ASCII case. */
+/* True when tok is an atom equal to s, ignoring ASCII case (a NIL
+ * token is not an atom). */
 bool imap_tok_is(const struct imap_tok *tok, const char *s);
 
 /* Parses an atom of decimal digits into *n_r. Fails (false) on anything
@@ -109,7 +142,8 @@ bool imap_tok_is(const struct imap_tok *tok, const char *s);
 bool imap_tok_u32(const struct imap_tok *tok, uint32_t *n_r);
 bool imap_tok_u64(const struct imap_tok *tok, uint64_t *n_r);
 
-/* The bytes of an atom or string, NULL for NIL or a list. */
+/* The bytes of an atom or string, NULL for NIL or a list (then *len_r
+ * is 0). len_r may be NULL. */
 const char *imap_tok_str(const struct imap_tok *tok, size_t *len_r);
 
 #endif

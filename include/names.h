@@ -20,18 +20,29 @@
 
 /*
  * Decodes modified UTF-7 into UTF-8. Returns a malloc'd string (owned
- * by the caller), or NULL if in is not valid modified UTF-7 (bad
- * base64, non-zero padding bits, an unpaired surrogate, "&-" quirks
- * aside, a directly encoded non-ASCII byte, or a base64 run that
- * encodes only printable ASCII).
+ * by the caller), or NULL if in is not valid modified UTF-7 or out of
+ * memory. Only the canonical encoding is valid, so that decoding and
+ * names_mutf7_encode() are exact inverses. Refused:
+ *  - a byte outside 0x20-0x7e (8-bit, control characters, DEL);
+ *  - a base64 run with a byte outside [A-Za-z0-9+,] or without its
+ *    closing '-' ("&-" is '&', not an empty run);
+ *  - an odd number of bytes or a superfluous character (6 or more bits
+ *    left over), or non-zero leftover bits;
+ *  - an unpaired surrogate;
+ *  - U+0000 or any printable ASCII character (0x20-0x7e) inside a run:
+ *    those must be written as themselves;
+ *  - a run starting right where the previous one ended, as in
+ *    "&ZeU-&Zyw-": the encoder writes one run, "&ZeVnLA-".
  */
 char *names_mutf7_decode(const char *in);
 
 /* Encodes UTF-8 into modified UTF-7. Returns a malloc'd string, or NULL
- * if in is not valid UTF-8. */
+ * if in is not valid UTF-8 (stray or missing continuation bytes,
+ * overlong forms, surrogates, above U+10FFFF) or out of memory. */
 char *names_mutf7_encode(const char *in);
 
-/* Escapes one decoded component for display. Returns a malloc'd string. */
+/* Escapes one decoded component for display. Returns a malloc'd string
+ * (NULL only when out of memory). */
 char *names_escape(const char *component);
 
 /* Reverses names_escape(). Returns a malloc'd string, NULL if the result
@@ -41,16 +52,24 @@ char *names_unescape(const char *component);
 /*
  * Server mailbox name (modified UTF-7, delim-separated) to mount path
  * (UTF-8, '/'-separated, each component escaped, no leading '/').
- * delim may be '\0' for a flat namespace. A name that is not valid
- * modified UTF-7 is shown byte for byte (escaped), so that it can still
- * be reached. Returns a malloc'd string or NULL when out of memory.
+ * delim may be '\0' for a flat namespace. A component that is not
+ * valid modified UTF-7 is shown byte for byte (escaped), so that it can
+ * still be reached. names_from_path() does not map such a component
+ * back (it encodes what it is given), so a caller must keep the server
+ * name it listed for each path. A name with an empty component (a
+ * leading, trailing or doubled delimiter, as "INBOX.") is shown as one
+ * component, as with a flat namespace. Returns a malloc'd string or
+ * NULL when out of memory.
  */
 char *names_to_path(const char *mailbox, char delim);
 
 /*
  * Mount path (as names_to_path() makes) back to the server's mailbox
  * name. Returns NULL if a component holds the delimiter itself
- * (when delim is not '/') or is empty, or on invalid UTF-8.
+ * (when delim is not '/') or is empty, or on invalid UTF-8. Also NULL
+ * for a component that is literally "." or ".." (names_to_path() writes
+ * those as %2E), one that unescapes to a NUL byte, a path of more than
+ * one component when delim is '\0', and when out of memory.
  */
 char *names_from_path(const char *path, char delim);
 

@@ -85,6 +85,7 @@ struct fsops_file {
 	uint64_t seq_off;   /* where the last read started */
 	uint64_t seq_end;   /* the furthest end read so far */
 	uint64_t window;
+	uint64_t reads;     /* reads served so far */
 	bool fetching;      /* a fetch of [fetch_lo, fetch_hi) is running */
 	uint64_t fetch_lo, fetch_hi;
 };
@@ -571,6 +572,8 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 	len = off + want - from;
 	if (len < window)
 		len = window;
+	/* Whole chunks: a partial one could not be cached. */
+	len = (len + CACHE_CHUNK - 1) / CACHE_CHUNK * CACHE_CHUNK;
 	if (from + len >= size)
 		len = size - from + FSOPS_SLACK;
 	uids[0] = f->key.uid;
@@ -618,14 +621,53 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 	return (int)ft.copied;
 }
 
+/*
+ * Claims the fetch of the bytes from `from` for this thread, or waits
+ * while another thread of the same file fetches them. Returns true with
+ * *window_r set when the caller should fetch; false when it waited and
+ * should look in the cache again. f->lock is held.
+ */
+static bool fsops_claim_fetch(struct fsops *fs, struct fsops_file *f,
+			      uint64_t off, uint64_t from, uint64_t *window_r,
+			      bool *mine_r)
+{
+	uint64_t window;
+
+	if (f->fetching && from >= f->fetch_lo && from < f->fetch_hi) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += fs->cfg.timeout;
+		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts) == 0)
+			return false;
+	}
+	/* Reads at or a little beyond the furthest point so far continue a
+	 * sequential read (the kernel's readahead may reorder them). */
+	if (f->reads && off >= f->seq_off && off <= f->seq_end + f->window)
+		window = f->window * 2;
+	else
+		window = CACHE_CHUNK;
+	if (window > FSOPS_MAX_WINDOW)
+		window = FSOPS_MAX_WINDOW;
+	f->window = window;
+	*mine_r = false;
+	if (!f->fetching) {
+		f->fetching = *mine_r = true;
+		f->fetch_lo = from;
+		f->fetch_hi = from + window;
+	}
+	*window_r = window;
+	return true;
+}
+
 static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
 	struct fsops *fs = fsops_get();
 	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
 	uint64_t fsize, window, from;
-	size_t want, got;
-	bool eof, mine = false;
+	size_t want, got = 0;
+	bool eof, mine = false, claimed;
 	int rc;
 
 	(void)path;
@@ -639,44 +681,17 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 	want = size;
 	if (want > fsize - (uint64_t)off)
 		want = (size_t)(fsize - (uint64_t)off);
-	got = cache_read(fs->cache, &f->key, (uint64_t)off, buf, want, &eof);
-	if (got == want || eof)
-		goto done;
-
-	from = ((uint64_t)off + got) / CACHE_CHUNK * CACHE_CHUNK;
-	pthread_mutex_lock(&f->lock);
-	/* Another thread of this file fetching our bytes: wait for it. */
-	while (f->fetching && from >= f->fetch_lo && from < f->fetch_hi) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += fs->cfg.timeout;
-		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts))
-			break;
-	}
-	pthread_mutex_unlock(&f->lock);
-	got += cache_read(fs->cache, &f->key, (uint64_t)off + got, buf + got,
-			  want - got, &eof);
-	if (got == want || eof)
-		goto done;
-
-	pthread_mutex_lock(&f->lock);
-	/* Reads at or a little beyond the furthest point so far continue a
-	 * sequential read (the kernel's readahead may reorder them). */
-	if ((uint64_t)off >= f->seq_off && (uint64_t)off <= f->seq_end +
-								 f->window)
-		window = f->window * 2;
-	else
-		window = CACHE_CHUNK;
-	if (window > FSOPS_MAX_WINDOW)
-		window = FSOPS_MAX_WINDOW;
-	f->window = window;
-	if (!f->fetching) {
-		f->fetching = mine = true;
-		f->fetch_lo = from;
-		f->fetch_hi = from + window;
-	}
-	pthread_mutex_unlock(&f->lock);
+	do {
+		got += cache_read(fs->cache, &f->key, (uint64_t)off + got,
+				  buf + got, want - got, &eof);
+		if (got == want || eof)
+			goto done;
+		from = ((uint64_t)off + got) / CACHE_CHUNK * CACHE_CHUNK;
+		pthread_mutex_lock(&f->lock);
+		claimed = fsops_claim_fetch(fs, f, (uint64_t)off, from, &window,
+					    &mine);
+		pthread_mutex_unlock(&f->lock);
+	} while (!claimed);
 
 	rc = fsops_fetch(fs, f, buf + got, (uint64_t)off + got, want - got,
 			 from, window, fsize);
@@ -692,6 +707,7 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 	got += (size_t)rc;
 done:
 	pthread_mutex_lock(&f->lock);
+	f->reads++;
 	f->seq_off = (uint64_t)off;
 	if ((uint64_t)off + got > f->seq_end)
 		f->seq_end = (uint64_t)off + got;

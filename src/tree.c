@@ -198,32 +198,42 @@ static struct tree_folder *tree_folder_new(const char *name, char *path,
 	return f;
 }
 
-/* Adds the parents of path that the new table lacks, as \Noselect
- * folders whose server names are derived from their paths. */
+/* Adds the parents of the server name `name` that the new table lacks
+ * ("A" and "A.B" for "A.B.C"), as \Noselect folders. Their server names
+ * are the child's name cut at a delimiter, so they are exact. */
 static int tree_add_parents(struct tree_folder **by_path,
-			    struct tree_folder **by_name, const char *path,
+			    struct tree_folder **by_name, const char *name,
 			    char delim)
 {
-	char *dup = strdup(path), *slash;
+	char *dup, *cut;
 	int rc = 0;
 
+	if (!delim)
+		return 0;
+	dup = strdup(name);
 	if (!dup)
 		return -ENOMEM;
-	for (slash = strchr(dup, '/'); slash; slash = strchr(slash + 1, '/')) {
+	for (cut = strchr(dup, delim); cut; cut = strchr(cut + 1, delim)) {
 		struct tree_folder *p;
-		char *name;
+		char *path;
 
-		*slash = '\0';
-		HASH_FIND(hh_path, *by_path, dup, strlen(dup), p);
-		if (!p) {
-			name = names_from_path(dup, delim);
-			p = name ? tree_folder_new(name, strdup(dup), delim,
+		*cut = '\0';
+		HASH_FIND(hh_name, *by_name, dup, strlen(dup), p);
+		if (!p && *dup) {
+			path = names_to_path(dup, delim);
+			if (path)
+				HASH_FIND(hh_path, *by_path, path, strlen(path),
+					  p);
+			if (p) { /* another name shows as that path */
+				free(path);
+				*cut = delim;
+				continue;
+			}
+			p = path ? tree_folder_new(dup, path, delim,
 						   STORE_FOLDER_NOSELECT) :
 				   NULL;
-			free(name);
-			if (!p || !p->path) {
-				if (p)
-					tree_folder_free(p);
+			if (!p) {
+				free(path);
 				rc = -ENOMEM;
 				break;
 			}
@@ -233,7 +243,7 @@ static int tree_add_parents(struct tree_folder **by_path,
 			HASH_ADD_KEYPTR(hh_name, *by_name, p->name,
 					strlen(p->name), p);
 		}
-		*slash = '/';
+		*cut = delim;
 	}
 	free(dup);
 	return rc;
@@ -277,7 +287,7 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 		}
 		HASH_ADD_KEYPTR(hh_path, by_path, f->path, strlen(f->path), f);
 		HASH_ADD_KEYPTR(hh_name, by_name, f->name, strlen(f->name), f);
-		rc = tree_add_parents(&by_path, &by_name, f->path, f->delim);
+		rc = tree_add_parents(&by_path, &by_name, f->name, f->delim);
 	}
 	if (rc < 0) {
 		HASH_CLEAR(hh_name, by_name);

@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * names: IMAP mailbox names <-> mount paths (see names.h).
+ *
+ * Modified UTF-7 (RFC 3501 section 5.1.3) is decoded strictly: only the
+ * one encoding a conforming server produces for a name is accepted, so
+ * that decoding and encoding are exact inverses and two different
+ * server names never show as the same path. Names that fail are shown
+ * byte for byte instead.
+ */
+#include "names.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growing string. On allocation failure oom is set and further
+ * appends do nothing, so callers check once, at the end. */
+struct sbuf {
+	char *s; /* owned, NUL terminated when not oom */
+	size_t len;
+	size_t cap;
+	bool oom;
+};
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+/* Appends n bytes to b. */
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	size_t cap;
+	char *ns;
+
+	if (b->oom)
+		return;
+	if (b->cap - b->len <= n) {
+		cap = b->cap ? b->cap : 32;
+		while (cap - b->len <= n) {
+			if (cap > SIZE_MAX / 2) {
+				b->oom = true;
+				return;
+			}
+			cap *= 2;
+		}
+		ns = realloc(b->s, cap);
+		if (!ns) {
+			b->oom = true;
+			return;
+		}
+		b->s = ns;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+/* Appends one byte to b. */
+static void sb_putc(struct sbuf *b, char c)
+{
+	sb_add(b, &c, 1);
+}
+
+/* Hands the string over to the caller (owned by the caller), or frees
+ * it and returns NULL if an append failed or ok is false. */
+static char *sb_finish(struct sbuf *b, bool ok)
+{
+	if (!ok || b->oom) {
+		free(b->s);
+		return NULL;
+	}
+	if (!b->s)
+		return strdup("");
+	return b->s;
+}
+
+/* Appends code point cp (valid, not a surrogate) as UTF-8. */
+static void put_utf8(struct sbuf *b, uint32_t cp)
+{
+	char u[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | cp >> 6);
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | cp >> 12);
+		u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (char)(0xf0 | cp >> 18);
+		u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+		u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	sb_add(b, u, n);
+}
+
+/*
+ * Reads one UTF-8 character at *sp, advancing *sp past it. Strict:
+ * refuses (-1) stray continuation bytes, truncated sequences, overlong
+ * forms, UTF-16 surrogates and code points above U+10FFFF.
+ */
+static int32_t utf8_next(const unsigned char **sp)
+{
+	const unsigned char *s = *sp;
+	uint32_t cp, min;
+	int i, n;
+
+	if (s[0] < 0x80) {
+		cp = s[0];
+		n = 0;
+		min = 0;
+	} else if ((s[0] & 0xe0) == 0xc0) {
+		cp = s[0] & 0x1f;
+		n = 1;
+		min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		cp = s[0] & 0x0f;
+		n = 2;
+		min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		cp = s[0] & 0x07;
+		n = 3;
+		min = 0x10000;
+	} else {
+		return -1;
+	}
+	/* The terminating NUL fails this test, so no read goes past it. */
+	for (i = 1; i <= n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return -1;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*sp = s + n + 1;
+	return (int32_t)cp;
+}
+
+/* True for the bytes that modified UTF-7 writes as themselves. */
+static bool is_direct(unsigned char c)
+{
+	return c >= 0x20 && c <= 0x7e;
+}
+
+/* Value of a modified base64 character, -1 for any other byte. */
+static int b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == ',')
+		return 63;
+	return -1;
+}
+
+/*
+ * Takes one UTF-16 unit of a base64 run. *hi holds a high surrogate
+ * waiting for its low half (0 if none). Refuses units that must not be
+ * base64 encoded (U+0000 and printable ASCII) and unpaired surrogates.
+ */
+static bool put_unit(struct sbuf *b, uint32_t u, uint32_t *hi)
+{
+	if (*hi) {
+		if (u < 0xdc00 || u > 0xdfff)
+			return false;
+		put_utf8(b, 0x10000 + ((*hi - 0xd800) << 10) + (u - 0xdc00));
+		*hi = 0;
+		return true;
+	}
+	if (u >= 0xd800 && u <= 0xdbff) {
+		*hi = u;
+		return true;
+	}
+	if (u >= 0xdc00 && u <= 0xdfff)
+		return false;
+	if (u == 0 || (u >= 0x20 && u <= 0x7e))
+		return false;
+	put_utf8(b, u);
+	return true;
+}
+
+/*
+ * Decodes the base64 run that starts at s (just after its '&') up to
+ * and including its '-'. Returns the byte after the '-', or NULL if the
+ * run is invalid: a byte outside the alphabet or a missing '-', an odd
+ * number of bytes or a superfluous character (6 or more bits left
+ * over), non-zero leftover bits, or a unit put_unit() refuses.
+ */
+static const unsigned char *decode_run(struct sbuf *b, const unsigned char *s)
+{
+	uint32_t bits = 0, hi = 0;
+	int nbits = 0, v;
+
+	for (; *s != '-'; s++) {
+		v = b64val(*s); /* also refuses the final NUL */
+		if (v < 0)
+			return NULL;
+		bits = bits << 6 | (uint32_t)v;
+		nbits += 6;
+		if (nbits >= 16) {
+			nbits -= 16;
+			if (!put_unit(b, bits >> nbits & 0xffff, &hi))
+				return NULL;
+			bits &= (1u << nbits) - 1;
+		}
+	}
+	if (nbits >= 6 || bits != 0 || hi)
+		return NULL;
+	return s + 1;
+}
+
+/*
+ * Decodes modified UTF-7 into UTF-8, strictly (names.h lists what is
+ * refused). run_end remembers where the last base64 run ended, to
+ * refuse a run that starts right there.
+ */
+char *names_mutf7_decode(const char *in)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	const unsigned char *run_end = NULL;
+	struct sbuf b = {0};
+
+	while (*s) {
+		if (!is_direct(*s))
+			return sb_finish(&b, false);
+		if (*s != '&') {
+			sb_putc(&b, (char)*s++);
+			continue;
+		}
+		if (s[1] == '-') {
+			sb_putc(&b, '&');
+			s += 2;
+			continue;
+		}
+		if (s == run_end)
+			return sb_finish(&b, false);
+		s = decode_run(&b, s + 1);
+		if (!s)
+			return sb_finish(&b, false);
+		run_end = s;
+	}
+	return sb_finish(&b, true);
+}
+
+/* Appends UTF-16 unit u to a base64 run; *bits and *nbits hold the bits
+ * not written yet (fewer than 6). */
+static void put_b64_unit(struct sbuf *b, uint32_t u, uint32_t *bits, int *nbits)
+{
+	*bits = *bits << 16 | u;
+	*nbits += 16;
+	while (*nbits >= 6) {
+		*nbits -= 6;
+		sb_putc(b, b64chars[*bits >> *nbits & 0x3f]);
+	}
+	*bits &= (1u << *nbits) - 1;
+}
+
+/*
+ * Encodes UTF-8 into modified UTF-7: printable ASCII as itself, '&' as
+ * "&-", every run of other characters as one base64 run of UTF-16.
+ */
+char *names_mutf7_encode(const char *in)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	struct sbuf b = {0};
+	uint32_t bits, cp;
+	int32_t c;
+	int nbits;
+
+	while (*s) {
+		if (is_direct(*s)) {
+			if (*s == '&')
+				sb_add(&b, "&-", 2);
+			else
+				sb_putc(&b, (char)*s);
+			s++;
+			continue;
+		}
+		sb_putc(&b, '&');
+		bits = 0;
+		nbits = 0;
+		while (*s && !is_direct(*s)) {
+			c = utf8_next(&s);
+			if (c < 0)
+				return sb_finish(&b, false);
+			cp = (uint32_t)c;
+			if (cp >= 0x10000) {
+				cp -= 0x10000;
+				put_b64_unit(&b, 0xd800 + (cp >> 10), &bits,
+					     &nbits);
+				put_b64_unit(&b, 0xdc00 + (cp & 0x3ff), &bits,
+					     &nbits);
+			} else {
+				put_b64_unit(&b, cp, &bits, &nbits);
+			}
+		}
+		if (nbits)
+			sb_putc(&b, b64chars[bits << (6 - nbits) & 0x3f]);
+		sb_putc(&b, '-');
+	}
+	return sb_finish(&b, true);
+}
+
+/* True for the bytes names_escape() writes as %XX. */
+static bool needs_escape(unsigned char c)
+{
+	return c == '%' || c == '/' || (c >= 0x01 && c <= 0x1f) || c == 0x7f;
+}
+
+/* Appends the n bytes at s to b, escaped as names.h says. */
+static void escape_into(struct sbuf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char c;
+	char e[3];
+	size_t i;
+
+	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
+		sb_add(b, n == 1 ? "%2E" : "%2E%2E", 3 * n);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if (!needs_escape(c)) {
+			sb_putc(b, (char)c);
+			continue;
+		}
+		e[0] = '%';
+		e[1] = hex[c >> 4];
+		e[2] = hex[c & 0xf];
+		sb_add(b, e, 3);
+	}
+}
+
+/* Escapes one component for display (see names.h). */
+char *names_escape(const char *component)
+{
+	struct sbuf b = {0};
+
+	escape_into(&b, component, strlen(component));
+	return sb_finish(&b, true);
+}
+
+/* Value of a hex digit (either case), -1 for any other byte. */
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Appends the n bytes at s to b with %XX undone; false on %00. */
+static bool unescape_into(struct sbuf *b, const char *s, size_t n)
+{
+	int hi, lo;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		hi = lo = -1;
+		if (s[i] == '%' && n - i >= 3) {
+			hi = hexval((unsigned char)s[i + 1]);
+			lo = hexval((unsigned char)s[i + 2]);
+		}
+		if (hi < 0 || lo < 0) {
+			sb_putc(b, s[i]);
+			continue;
+		}
+		if (hi == 0 && lo == 0)
+			return false;
+		sb_putc(b, (char)(hi << 4 | lo));
+		i += 2;
+	}
+	return true;
+}
+
+/* Reverses names_escape() (see names.h). */
+char *names_unescape(const char *component)
+{
+	struct sbuf b = {0};
+	bool ok = unescape_into(&b, component, strlen(component));
+
+	return sb_finish(&b, ok);
+}
+
+/*
+ * Length of the component at s: up to the next delim or the end. A
+ * base64 run is skipped whole, so that a delimiter that is also a
+ * base64 character (an odd choice, but legal) does not cut it.
+ */
+static size_t component_len(const char *s, char delim)
+{
+	size_t i = 0;
+
+	while (s[i] && s[i] != delim) {
+		if (s[i] == '&')
+			while (s[i + 1] && b64val((unsigned char)s[i + 1]) >= 0)
+				i++;
+		i++;
+	}
+	return i;
+}
+
+/* True when splitting name at delim gives an empty component. */
+static bool has_empty_component(const char *name, char delim)
+{
+	size_t n;
+
+	for (;;) {
+		n = component_len(name, delim);
+		if (n == 0)
+			return true;
+		if (!name[n])
+			return false;
+		name += n + 1;
+	}
+}
+
+/* Appends one server component (n bytes at s), decoded and escaped, or
+ * escaped byte for byte when it is not valid modified UTF-7. */
+static void component_to_path(struct sbuf *b, const char *s, size_t n)
+{
+	char *raw = strndup(s, n);
+	char *dec;
+
+	if (!raw) {
+		b->oom = true;
+		return;
+	}
+	dec = names_mutf7_decode(raw);
+	if (dec)
+		escape_into(b, dec, strlen(dec));
+	else
+		escape_into(b, raw, n);
+	free(dec);
+	free(raw);
+}
+
+/*
+ * Server name to mount path. A name that would give an empty component
+ * (a leading, trailing or doubled delimiter) is shown as one component,
+ * as if the namespace were flat, since a path cannot hold an empty one.
+ */
+char *names_to_path(const char *mailbox, char delim)
+{
+	struct sbuf b = {0};
+	size_t n;
+
+	if (delim == '\0' || has_empty_component(mailbox, delim)) {
+		component_to_path(&b, mailbox, strlen(mailbox));
+		return sb_finish(&b, true);
+	}
+	for (;;) {
+		n = component_len(mailbox, delim);
+		component_to_path(&b, mailbox, n);
+		if (!mailbox[n])
+			break;
+		sb_putc(&b, '/');
+		mailbox += n + 1;
+	}
+	return sb_finish(&b, true);
+}
+
+/*
+ * Appends the server form of one path component (n bytes at s, n > 0)
+ * to b. False if it cannot be one: "." or "..", a %00, the delimiter
+ * inside it (unless the delimiter is '/'), or invalid UTF-8.
+ */
+static bool component_from_path(struct sbuf *b, const char *s, size_t n,
+				char delim)
+{
+	struct sbuf u = {0};
+	char *enc = NULL;
+	bool ok;
+
+	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	/* n > 0, so u.s is set unless out of memory */
+	ok = unescape_into(&u, s, n) && !u.oom;
+	if (ok && delim != '/' && delim != '\0' && memchr(u.s, delim, u.len))
+		ok = false;
+	if (ok)
+		enc = names_mutf7_encode(u.s);
+	if (enc)
+		sb_add(b, enc, strlen(enc));
+	free(enc);
+	free(u.s);
+	return enc != NULL;
+}
+
+/*
+ * Mount path to server name. With a flat namespace (delim '\0') the
+ * path must be a single component.
+ */
+char *names_from_path(const char *path, char delim)
+{
+	struct sbuf b = {0};
+	const char *slash;
+	size_t n;
+
+	for (;;) {
+		slash = strchr(path, '/');
+		n = slash ? (size_t)(slash - path) : strlen(path);
+		if (n == 0 || !component_from_path(&b, path, n, delim))
+			return sb_finish(&b, false);
+		if (!slash)
+			break;
+		if (delim == '\0')
+			return sb_finish(&b, false);
+		sb_putc(&b, delim);
+		path = slash + 1;
+	}
+	return sb_finish(&b, true);
+}

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests for names: modified UTF-7 both ways, the %XX escaping of
+ * path components, and whole names to paths and back, all from tables.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "names.h"
+
+/* Called by the runner (tests/unit/main.c). */
+Suite *names_suite(void);
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* UTF-8 and its modified UTF-7: each must give the other. */
+static const struct {
+	const char *utf8;
+	const char *mutf7;
+} mutf7_pairs[] = {
+	{"", ""},
+	{"INBOX", "INBOX"},
+	{"&", "&-"},
+	{"&&", "&-&-"},
+	{"R&D", "R&-D"},
+	{"&-", "&--"},
+	{" !\"#$%'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~",
+	 " !\"#$%'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~"},
+	{"~peter/mail/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e/"
+	 "\xe5\x8f\xb0\xe5\x8c\x97",
+	 "~peter/mail/&ZeVnLIqe-/&U,BTFw-"},
+	{"Re\xc3\xa7us", "Re&AOc-us"},
+	{"Envoy\xc3\xa9s", "Envoy&AOk-s"},
+	{"\xc3\x9cn\xc3\xaf"
+	 "c\xc3\xb6"
+	 "d\xc3\xa9",
+	 "&ANw-n&AO8-c&APY-d&AOk-"},
+	/* one, two and three UTF-16 units: 2, 4 and 0 bits of padding */
+	{"\xe6\x97\xa5", "&ZeU-"},
+	{"\xe6\x97\xa5\xe6\x9c\xac", "&ZeVnLA-"},
+	{"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "&ZeVnLIqe-"},
+	{"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe6\x97\xa5\xe6\x9c\xac"
+	 "\xe8\xaa\x9e",
+	 "&ZeVnLIqeZeVnLIqe-"},
+	/* '&' between two runs: three runs, not one */
+	{"\xe6\x97\xa5&\xe6\x9c\xac", "&ZeU-&-&Zyw-"},
+	/* surrogate pairs */
+	{"\xf0\x9f\x98\x80", "&2D3eAA-"},
+	{"a\xf0\x9f\x98\x80"
+	 "b\xe2\x82\xac"
+	 "c",
+	 "a&2D3eAA-b&IKw-c"},
+	{"\xf4\x8f\xbf\xbf", "&2,,f,w-"},
+	{"\xef\xbf\xbf", "&,,8-"},
+	/* control characters and DEL are base64 encoded too */
+	{"a\tb", "a&AAk-b"},
+	{"\x7f", "&AH8-"},
+	{"\x01\xc2\x80", "&AAEAgA-"},
+};
+
+/* Encoding and decoding the pairs, both ways. */
+START_TEST(test_mutf7_pairs)
+{
+	char *enc = names_mutf7_encode(mutf7_pairs[_i].utf8);
+	char *dec = names_mutf7_decode(mutf7_pairs[_i].mutf7);
+
+	ck_assert_ptr_nonnull(enc);
+	ck_assert_str_eq(enc, mutf7_pairs[_i].mutf7);
+	ck_assert_ptr_nonnull(dec);
+	ck_assert_str_eq(dec, mutf7_pairs[_i].utf8);
+	free(enc);
+	free(dec);
+}
+END_TEST
+
+/* Modified UTF-7 the decoder refuses, and why. */
+static const char *const mutf7_bad[] = {
+	"&", /* no run and no '-' */
+	"&ZeU", /* run without '-' */
+	"a&ZeVnLA", /* idem */
+	"&Ze!-", /* '!' is not base64 */
+	"&Ze/-", /* '/' is standard base64, not modified */
+	"&ZeU=-", /* no padding in modified base64 */
+	"&ZeU -", /* SP inside a run */
+	"&ZeV-", /* leftover bits not zero */
+	"&ZeVnLB-", /* idem */
+	"&ZeVn-", /* 3 bytes: an odd count */
+	"&Ze-", /* 1 byte */
+	"&ZeUA-", /* a superfluous character */
+	"&AGE-", /* 'a' must be written as itself */
+	"&AGEAYg-", /* "ab" likewise */
+	"&ACY-", /* '&' must be "&-" */
+	"&ZeUAYQ-", /* printable ASCII after a real character */
+	"&AAA-", /* U+0000 */
+	"&2D0-", /* high surrogate alone */
+	"&2D3YPQ-", /* high surrogate followed by a high one */
+	"&2D0AYQ-", /* high surrogate followed by 'a' */
+	"&3gA-", /* low surrogate alone */
+	"&ZeU-&Zyw-", /* two runs that the encoder writes as one */
+	"&AGE-&AGI-", /* idem (and printable ASCII) */
+	"Re\xc3\xa7us", /* 8-bit byte written directly */
+	"a\tb", /* control character written directly */
+	"a\x7f", /* DEL written directly */
+	"a\nb",
+};
+
+/* Each of mutf7_bad is refused. */
+START_TEST(test_mutf7_bad)
+{
+	char *dec = names_mutf7_decode(mutf7_bad[_i]);
+
+	ck_assert_msg(dec == NULL, "\"%s\" decoded to \"%s\"", mutf7_bad[_i],
+		      dec);
+}
+END_TEST
+
+/* UTF-8 the encoder refuses. */
+static const char *const utf8_bad[] = {
+	"\x80", /* continuation byte alone */
+	"a\xbfz",
+	"\xc0\xaf", /* overlong '/' */
+	"\xc1\xbf", /* overlong */
+	"\xe0\x80\xaf", /* overlong, 3 bytes */
+	"\xf0\x80\x80\xaf", /* overlong, 4 bytes */
+	"\xf0\x8f\xbf\xbf", /* overlong U+FFFF */
+	"\xed\xa0\x80", /* U+D800, a surrogate */
+	"\xed\xbf\xbf", /* U+DFFF */
+	"\xed\xa0\xbd\xed\xb8\x80", /* a surrogate pair in UTF-8 (CESU) */
+	"\xf4\x90\x80\x80", /* U+110000 */
+	"\xf5\x80\x80\x80",
+	"\xf8\x88\x80\x80\x80", /* 5-byte form */
+	"\xfe",
+	"\xff",
+	"\xe6\x97", /* truncated */
+	"\xe6\x97z",
+	"\xf0\x9f\x98",
+	"\xc3",
+};
+
+/* Each of utf8_bad is refused. */
+START_TEST(test_utf8_bad)
+{
+	char *enc = names_mutf7_encode(utf8_bad[_i]);
+
+	ck_assert_msg(enc == NULL, "bad UTF-8 #%d encoded to \"%s\"", _i, enc);
+}
+END_TEST
+
+/* Every code point from U+0001 to U+10FFFF, surrogates aside, encodes
+ * and decodes back to itself, alone and between letters. */
+START_TEST(test_mutf7_all_code_points)
+{
+	char in[16], *enc, *dec;
+	unsigned int cp;
+	int bad = 0;
+
+	for (cp = 1; cp <= 0x10ffff && !bad; cp++) {
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			continue;
+		if (cp < 0x80)
+			snprintf(in, sizeof(in), "x%cy", cp);
+		else if (cp < 0x800)
+			snprintf(in, sizeof(in), "x%c%cy", 0xc0 | cp >> 6,
+				 0x80 | (cp & 0x3f));
+		else if (cp < 0x10000)
+			snprintf(in, sizeof(in), "x%c%c%cy", 0xe0 | cp >> 12,
+				 0x80 | (cp >> 6 & 0x3f), 0x80 | (cp & 0x3f));
+		else
+			snprintf(in, sizeof(in), "x%c%c%c%cy", 0xf0 | cp >> 18,
+				 0x80 | (cp >> 12 & 0x3f),
+				 0x80 | (cp >> 6 & 0x3f), 0x80 | (cp & 0x3f));
+		enc = names_mutf7_encode(in);
+		dec = enc ? names_mutf7_decode(enc) : NULL;
+		if (!dec || strcmp(dec, in) != 0)
+			bad = (int)cp;
+		free(enc);
+		free(dec);
+	}
+	ck_assert_msg(bad == 0, "U+%04X does not round trip", bad);
+}
+END_TEST
+
+/* A component and how it is shown: names_escape() must give the second
+ * and names_unescape() the first back. */
+static const struct {
+	const char *raw;
+	const char *escaped;
+} escapes[] = {
+	{"", ""},
+	{"INBOX", "INBOX"},
+	{".", "%2E"},
+	{"..", "%2E%2E"},
+	{"...", "..."},
+	{".a", ".a"},
+	{"a.", "a."},
+	{"%", "%25"},
+	{"100%", "100%25"},
+	{"100%25", "100%2525"},
+	{"%2E", "%252E"},
+	{"a/b", "a%2Fb"},
+	{"/", "%2F"},
+	{"a\tb\x01\x1f\x7f", "a%09b%01%1F%7F"},
+	{"\r\n", "%0D%0A"},
+	{"Re\xc3\xa7us", "Re\xc3\xa7us"},
+	{"&-+,~ []", "&-+,~ []"},
+};
+
+/* names_escape() and names_unescape() on the escapes table. */
+START_TEST(test_escape)
+{
+	char *e = names_escape(escapes[_i].raw);
+	char *u = names_unescape(escapes[_i].escaped);
+
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e, escapes[_i].escaped);
+	ck_assert_ptr_nonnull(u);
+	ck_assert_str_eq(u, escapes[_i].raw);
+	free(e);
+	free(u);
+}
+END_TEST
+
+/* What names_unescape() makes of input names_escape() never gives. */
+static const struct {
+	const char *in;
+	const char *out; /* NULL: refused */
+} unescapes[] = {
+	/* lower-case hex */
+	{"%2e%2f", "./"},
+	{"%41", "A"},
+	/* a '%' not followed by two hex digits is a literal '%' */
+	{"%", "%"},
+	{"a%", "a%"},
+	{"%4", "%4"},
+	{"a%2", "a%2"},
+	{"%zz", "%zz"},
+	{"%2g", "%2g"},
+	{"%%41", "%A"},
+	{"%C3%A7", "\xc3\xa7"},
+	/* refused: a NUL byte */
+	{"%00", NULL},
+	{"a%00b", NULL},
+};
+
+/* names_unescape() on the unescapes table. */
+START_TEST(test_unescape)
+{
+	char *u = names_unescape(unescapes[_i].in);
+
+	if (!unescapes[_i].out) {
+		ck_assert_ptr_null(u);
+		return;
+	}
+	ck_assert_ptr_nonnull(u);
+	ck_assert_str_eq(u, unescapes[_i].out);
+	free(u);
+}
+END_TEST
+
+/* Every byte value, alone and in company, survives escaping. */
+START_TEST(test_escape_all_bytes)
+{
+	char in[4], all[256], *e, *u;
+	int c;
+
+	for (c = 1; c < 256; c++) {
+		snprintf(in, sizeof(in), "%c", c);
+		e = names_escape(in);
+		ck_assert_ptr_nonnull(e);
+		ck_assert_ptr_null(strchr(e, '/'));
+		u = names_unescape(e);
+		ck_assert_ptr_nonnull(u);
+		ck_assert_str_eq(u, in);
+		free(e);
+		free(u);
+		all[c - 1] = (char)c;
+	}
+	all[255] = '\0';
+	e = names_escape(all);
+	ck_assert_ptr_null(strchr(e, '/'));
+	u = names_unescape(e);
+	ck_assert_str_eq(u, all);
+	free(e);
+	free(u);
+}
+END_TEST
+
+/* A server name, its delimiter and the path it shows as. */
+static const struct {
+	const char *mailbox;
+	char delim;
+	const char *path;
+	int reversible; /* names_from_path() gives mailbox back */
+} to_paths[] = {
+	{"INBOX", '.', "INBOX", 1},
+	{"INBOX.Sent", '.', "INBOX/Sent", 1},
+	{"INBOX.a/b", '.', "INBOX/a%2Fb", 1},
+	{"a/b.c/d", '.', "a%2Fb/c%2Fd", 1},
+	{"INBOX.Re&AOc-us", '.', "INBOX/Re\xc3\xa7us", 1},
+	{"INBOX.R&-D", '.', "INBOX/R&D", 1},
+	{"a/b", '/', "a/b", 1},
+	{"a.b/c", '/', "a.b/c", 1},
+	{"~peter/mail/&ZeVnLIqe-/&U,BTFw-", '/',
+	 "~peter/mail/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e/"
+	 "\xe5\x8f\xb0\xe5\x8c\x97",
+	 1},
+	{"a/./b", '/', "a/%2E/b", 1},
+	{"a/../b", '/', "a/%2E%2E/b", 1},
+	{"100%", '/', "100%25", 1},
+	{"a\\b", '\\', "a/b", 1},
+	/* flat namespace */
+	{"a/b", '\0', "a%2Fb", 1},
+	{"a.b", '\0', "a.b", 1},
+	{"..", '\0', "%2E%2E", 1},
+	{"&ZeU-", '\0', "\xe6\x97\xa5", 1},
+	/* empty components: shown as one component */
+	{"INBOX.", '.', "INBOX.", 0},
+	{".INBOX", '.', ".INBOX", 0},
+	{"a..b", '.', "a..b", 0},
+	{"/foo", '/', "%2Ffoo", 1},
+	{"a//b", '/', "a%2F%2Fb", 1},
+	{"", '.', "", 0},
+	/* not modified UTF-7: shown byte for byte, escaped */
+	{"INBOX.&bad", '.', "INBOX/&bad", 0},
+	{"INBOX.Re\xc3\xa7us", '.', "INBOX/Re\xc3\xa7us", 0},
+	{"a\tb/c", '/', "a%09b/c", 0},
+	{"&AGE-/x", '/', "&AGE-/x", 0},
+	{"100%&", '/', "100%25&", 0},
+	/* a delimiter that is a base64 character does not cut a run */
+	{"&ZeU-+&Zyw-", '+', "\xe6\x97\xa5/\xe6\x9c\xac", 1},
+	{"a+&2D3eAA-+b", '+', "a/\xf0\x9f\x98\x80/b", 1},
+	{"a+&+AA-+b", '+', "a/\xef\xa0\x80/b", 1}, /* U+F800 */
+};
+
+/* names_to_path(), and names_from_path() back where it can. */
+START_TEST(test_to_path)
+{
+	char *p = names_to_path(to_paths[_i].mailbox, to_paths[_i].delim);
+	char *m;
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p, to_paths[_i].path);
+	m = names_from_path(p, to_paths[_i].delim);
+	if (to_paths[_i].reversible) {
+		ck_assert_ptr_nonnull(m);
+		ck_assert_str_eq(m, to_paths[_i].mailbox);
+	} else {
+		ck_assert(m == NULL || strcmp(m, to_paths[_i].mailbox) != 0);
+	}
+	free(p);
+	free(m);
+}
+END_TEST
+
+/* A path, a delimiter and the server name (NULL: refused). */
+static const struct {
+	const char *path;
+	char delim;
+	const char *mailbox;
+} from_paths[] = {
+	{"INBOX/Sent", '.', "INBOX.Sent"},
+	{"INBOX/a%2Fb", '.', "INBOX.a/b"},
+	{"INBOX/a/b", '/', "INBOX/a/b"},
+	{"a%2Fb", '/', "a/b"}, /* with '/' a %2F is a separator too */
+	{"R&D", '.', "R&-D"},
+	{"Re\xc3\xa7us", '/', "Re&AOc-us"},
+	{"Re%C3%A7us", '/', "Re&AOc-us"},
+	{"100%", '/', "100%"},
+	{"%2e", '/', "."},
+	{"a%09b", '.', "a&AAk-b"},
+	{"a%2Fb", '\0', "a/b"},
+	{"a.b", '\0', "a.b"},
+	/* refused */
+	{"INBOX/a.b", '.', NULL}, /* holds the delimiter */
+	{"INBOX/a%2Eb", '.', NULL},
+	{"%2E", '.', NULL},
+	{"a\\b", '\\', NULL},
+	{"a/b", '\0', NULL}, /* a flat namespace has no levels */
+	{"", '.', NULL}, /* empty components */
+	{"", '\0', NULL},
+	{"/a", '/', NULL},
+	{"a/", '/', NULL},
+	{"a//b", '.', NULL},
+	{".", '/', NULL}, /* "." and ".." as such */
+	{"a/../b", '/', NULL},
+	{"a/./b", '.', NULL},
+	{"a%00b", '/', NULL},
+	{"\xff", '/', NULL}, /* invalid UTF-8 */
+	{"a/\xc0\xaf", '/', NULL},
+	{"%C0%AF", '/', NULL},
+	{"%ED%A0%80", '.', NULL},
+};
+
+/* names_from_path() on the from_paths table. */
+START_TEST(test_from_path)
+{
+	char *m = names_from_path(from_paths[_i].path, from_paths[_i].delim);
+
+	if (!from_paths[_i].mailbox) {
+		ck_assert_msg(m == NULL, "\"%s\" gave \"%s\"",
+			      from_paths[_i].path, m);
+		return;
+	}
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(m, from_paths[_i].mailbox);
+	free(m);
+}
+END_TEST
+
+/* Canonical server names survive names_to_path() and names_from_path()
+ * with each delimiter they can be used with. */
+START_TEST(test_round_trip)
+{
+	static const char *const names[] = {
+		"INBOX", "R&-D", "&ZeVnLIqe-", "a&2D3eAA-b", "100%", "%2E",
+		"&AAk-", "~x",	 "Re&AOc-us",  "..",	     ".",    "a b",
+	};
+	static const char delims[] = {'.', '/', '\0'};
+	char name[64], *p, *m;
+	size_t i, j, k;
+
+	for (i = 0; i < N_OF(names); i++) {
+		for (j = 0; j < N_OF(names); j++) {
+			for (k = 0; k < N_OF(delims); k++) {
+				if (delims[k] && strchr(names[i], delims[k]))
+					continue;
+				if (delims[k] && strchr(names[j], delims[k]))
+					continue;
+				/* flat: no levels to combine */
+				if (!delims[k] && j > 0)
+					continue;
+				if (delims[k])
+					snprintf(name, sizeof(name), "%s%c%s",
+						 names[i], delims[k], names[j]);
+				else
+					snprintf(name, sizeof(name), "%s",
+						 names[i]);
+				p = names_to_path(name, delims[k]);
+				ck_assert_ptr_nonnull(p);
+				m = names_from_path(p, delims[k]);
+				ck_assert_msg(m && strcmp(m, name) == 0,
+					      "%s -> %s -> %s", name, p,
+					      m ? m : "NULL");
+				free(p);
+				free(m);
+			}
+		}
+	}
+}
+END_TEST
+
+/* The names test suite, registered by the Makefile. */
+Suite *names_suite(void)
+{
+	Suite *s = suite_create("names");
+	TCase *tc = tcase_create("tables");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_mutf7_pairs, 0, N_OF(mutf7_pairs));
+	tcase_add_loop_test(tc, test_mutf7_bad, 0, N_OF(mutf7_bad));
+	tcase_add_loop_test(tc, test_utf8_bad, 0, N_OF(utf8_bad));
+	tcase_add_test(tc, test_mutf7_all_code_points);
+	tcase_add_loop_test(tc, test_escape, 0, N_OF(escapes));
+	tcase_add_loop_test(tc, test_unescape, 0, N_OF(unescapes));
+	tcase_add_test(tc, test_escape_all_bytes);
+	tcase_add_loop_test(tc, test_to_path, 0, N_OF(to_paths));
+	tcase_add_loop_test(tc, test_from_path, 0, N_OF(from_paths));
+	tcase_add_test(tc, test_round_trip);
+	suite_add_tcase(s, tc);
+	return s;
+}
