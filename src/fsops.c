@@ -614,8 +614,11 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 		return -ENOENT;
 	if (rc < 0)
 		return rc;
-	if (!ft.got)
-		return -ENOENT; /* expunged since it was listed */
+	if (!ft.got) {
+		/* Expunged since it was listed: list the folder again soon. */
+		tree_expire_listing(fs->tree, f->folder);
+		return -ENOENT;
+	}
 	if (ft.eof && ft.end != size)
 		fsops_fix_size(fs, f, ft.end);
 	return (int)ft.copied;

@@ -1048,7 +1048,7 @@ struct imap_body_ctx {
 };
 
 /* Takes "* N FETCH (UID u BODY[]<off> data)"; items may come in any
- * order and a NIL body is an empty one. */
+ * order. A NIL body means the message is gone. */
 static bool imap_body_handler(void *ctx, struct imap_session *s,
 			      const struct imap_resp *r)
 {
@@ -1079,10 +1079,12 @@ static bool imap_body_handler(void *ctx, struct imap_session *s,
 			} else if (*o) {
 				continue;
 			}
-			if (v->type == IMAP_TOK_STRING) {
-				p.data = v->str;
-				p.len = v->len;
-			}
+			/* Dovecot answers NIL for a message expunged
+			 * meanwhile: that is no data, not an empty body. */
+			if (v->type != IMAP_TOK_STRING)
+				return true;
+			p.data = v->str;
+			p.len = v->len;
 			have_body = true;
 		}
 	}
