@@ -1,0 +1,251 @@
+"""What no real server does on demand: stalls, malformed replies, huge
+literals, drops mid-literal. A scripted fake IMAP server plays them; mailfs
+must answer with an errno within its timeout, never hang or crash."""
+
+import errno
+import os
+import re
+import subprocess
+import threading
+import time
+import unittest
+
+from tests.harness.fakeserver import FakeServer
+from tests.integration.mount import Mount, is_mounted
+
+CAPS = b'IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN'
+MESSAGE = (b'From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n')
+
+
+class FakeImap:
+    """A tiny IMAP server with one folder holding one message (UID 7);
+    `misbehave(tag, command)` may take over any command (returning True)."""
+
+    def __init__(self, misbehave=None, greeting=b'* OK fake ready\r\n',
+                 caps=CAPS):
+        self.misbehave = misbehave or (lambda conn, tag, cmd: False)
+        self.greeting = greeting
+        self.caps = caps
+        self.server = FakeServer(self.handle)
+
+    def handle(self, conn):
+        if self.greeting is None:
+            conn.recv_line(timeout=60)  # say nothing, ever
+            return
+        conn.send(self.greeting)
+        while True:
+            try:
+                line = conn.recv_line(timeout=60)
+            except TimeoutError:
+                return
+            if not line:
+                return
+            m = re.match(rb'(\S+) (.*?)\r?\n$', line)
+            if not m:
+                return
+            tag, cmd = m.group(1), m.group(2)
+            word = cmd.split(b' ')[0].upper()
+            if self.misbehave(conn, tag, cmd):
+                continue
+            if word == b'CAPABILITY':
+                conn.send(b'* CAPABILITY ' + self.caps + b'\r\n' + tag +
+                          b' OK done\r\n')
+            elif word in (b'AUTHENTICATE', b'LOGIN'):
+                if word == b'AUTHENTICATE' and len(cmd.split()) == 2:
+                    conn.send(b'+ \r\n')  # no SASL-IR: ask for it
+                    conn.recv_line(timeout=10)
+                conn.send(tag + b' OK [CAPABILITY ' + self.caps +
+                          b'] logged in\r\n')
+            elif word == b'LIST':
+                conn.send(b'* LIST () "/" INBOX\r\n' + tag + b' OK\r\n')
+            elif word in (b'EXAMINE', b'SELECT'):
+                conn.send(b'* 1 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\n'
+                          b'* OK [UIDNEXT 8] x\r\n' + tag +
+                          b' OK [READ-ONLY] done\r\n')
+            elif cmd.upper().startswith(b'UID FETCH 1:*'):
+                conn.send(b'* 1 FETCH (UID 7 FLAGS (\\Seen) RFC822.SIZE %d '
+                          b'INTERNALDATE "01-Jan-2024 10:00:00 +0000")\r\n'
+                          % len(MESSAGE) + tag + b' OK\r\n')
+            elif cmd.upper().startswith(b'UID FETCH 7 '):
+                conn.send(b'* 1 FETCH (UID 7 BODY[]<0> {%d}\r\n'
+                          % len(MESSAGE) + MESSAGE + b')\r\n' + tag +
+                          b' OK\r\n')
+            elif word == b'LOGOUT':
+                conn.send(b'* BYE bye\r\n' + tag + b' OK\r\n')
+                return
+            else:
+                conn.send(tag + b' OK\r\n')
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.stop()
+
+    @property
+    def url(self):
+        return 'imap://u@127.0.0.1:%d' % self.server.port
+
+
+def on_body_fetch(action):
+    """A misbehave() that runs action(conn, tag) on the body FETCH."""
+    def misbehave(conn, tag, cmd):
+        if b'BODY.PEEK' in cmd.upper():
+            action(conn, tag)
+            return True
+        return False
+    return misbehave
+
+
+class RobustnessTest(unittest.TestCase):
+    TIMEOUT = 2
+
+    def mount(self, fake, *options):
+        m = Mount(fake.url, 'pw', options=['tls=none',
+                                           'timeout=%d' % self.TIMEOUT] +
+                  list(options))
+        self.addCleanup(m.umount)
+        return m.start()
+
+    def read_fails(self, action, expect=errno.EIO):
+        """Mounts a fake server that misbehaves on the body FETCH and
+        checks that reading fails with `expect` within a bounded time, and
+        that the mount still works afterwards."""
+        with FakeImap(on_body_fetch(action)) as fake:
+            m = self.mount(fake)
+            t0 = time.monotonic()
+            with self.assertRaises(OSError) as cm:
+                with open(m.p('INBOX', '7.eml'), 'rb') as f:
+                    f.read()
+            took = time.monotonic() - t0
+            self.assertEqual(cm.exception.errno, expect)
+            self.assertLess(took, 3 * self.TIMEOUT + 2)
+            # Still alive: listings work.
+            self.assertEqual(os.listdir(m.p('INBOX')), ['7.eml'])
+            return took
+
+    def test_fake_server_serves(self):
+        with FakeImap() as fake:
+            m = self.mount(fake)
+            with open(m.p('INBOX', '7.eml'), 'rb') as f:
+                self.assertEqual(f.read(), MESSAGE)
+
+    def test_stall_gives_eio_after_timeout(self):
+        took = self.read_fails(lambda conn, tag: None)
+        self.assertGreaterEqual(took, self.TIMEOUT - 0.5)
+
+    def test_garbage_reply(self):
+        self.read_fails(lambda conn, tag: conn.send(b'\x00\x01garbage\r\n'))
+
+    def test_unbalanced_parenthesis(self):
+        self.read_fails(lambda conn, tag: conn.send(
+            b'* 1 FETCH (UID 7 BODY[]<0> "x"))\r\n' + tag + b' OK\r\n'))
+
+    def test_huge_literal_refused(self):
+        self.read_fails(lambda conn, tag: conn.send(
+            b'* 1 FETCH (UID 7 BODY[]<0> {99999999999}\r\nxxxx'))
+
+    def test_drop_mid_literal(self):
+        def drop(conn, tag):
+            conn.send(b'* 1 FETCH (UID 7 BODY[]<0> {%d}\r\n' % len(MESSAGE)
+                      + MESSAGE[:10])
+            conn.close()
+        self.read_fails(drop)
+
+    def test_bye_mid_command(self):
+        def bye(conn, tag):
+            conn.send(b'* BYE going away\r\n')
+            conn.close()
+        self.read_fails(bye)
+
+    def test_endless_line(self):
+        def endless(conn, tag):
+            chunk = b'* 1 FETCH (UID 7 X ' + b'a' * 65536
+            conn.send(chunk)
+            for _ in range(100):
+                if not conn.send(b'b' * 65536):
+                    return
+        self.read_fails(endless)
+
+    def test_no_body_for_uid_is_enoent(self):
+        self.read_fails(lambda conn, tag: conn.send(tag + b' OK\r\n'),
+                        expect=errno.ENOENT)
+
+    def test_wrong_uid_ignored(self):
+        # Bytes of another message must never be shown.
+        self.read_fails(lambda conn, tag: conn.send(
+            b'* 2 FETCH (UID 8 BODY[]<0> {5}\r\nwrong)\r\n' + tag +
+            b' OK\r\n'), expect=errno.ENOENT)
+
+    def test_stall_on_listing(self):
+        def stall_list(conn, tag, cmd):
+            return cmd.upper().startswith(b'UID FETCH 1:*')
+        with FakeImap(stall_list) as fake:
+            m = self.mount(fake)
+            t0 = time.monotonic()
+            r = subprocess.run(['ls', m.p('INBOX')], capture_output=True,
+                               text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn('Input/output error', r.stderr)
+            self.assertLess(time.monotonic() - t0, 3 * self.TIMEOUT + 2)
+
+
+class StartupFailureTest(unittest.TestCase):
+    """Refusals at start-up: one clear line, non-zero exit, no mount."""
+
+    def fails(self, fake, text, options=('tls=none',)):
+        m = Mount(fake.url, 'pw', options=list(options) + ['timeout=2'])
+        self.addCleanup(m.umount)
+        rc, err, secs = m.run()
+        self.assertNotEqual(rc, 0)
+        self.assertIn(text, err)
+        self.assertLess(secs, 8)
+        self.assertFalse(is_mounted(m.path))
+
+    def test_silent_server(self):
+        with FakeImap(greeting=None) as fake:
+            self.fails(fake, 'did not answer within 2 s')
+
+    def test_bye_greeting(self):
+        with FakeImap(greeting=b'* BYE too busy\r\n') as fake:
+            self.fails(fake, 'too busy')
+
+    def test_not_imap(self):
+        with FakeImap(greeting=b'SSH-2.0-OpenSSH\r\n') as fake:
+            self.fails(fake, 'bad response')
+
+    def test_no_starttls_offered(self):
+        with FakeImap() as fake:
+            self.fails(fake, 'does not offer STARTTLS', options=())
+
+    def test_logindisabled_without_plain(self):
+        with FakeImap(caps=b'IMAP4rev1 LOGINDISABLED') as fake:
+            self.fails(fake, 'disables LOGIN')
+
+    def test_login_refused(self):
+        def refuse(conn, tag, cmd):
+            if cmd.upper().startswith((b'AUTHENTICATE', b'LOGIN')):
+                conn.send(tag + b' NO [AUTHENTICATIONFAILED] nope\r\n')
+                return True
+            return False
+        with FakeImap(refuse) as fake:
+            self.fails(fake, 'failed: nope')
+
+    def test_login_command_used_without_auth_plain(self):
+        seen = []
+
+        def record(conn, tag, cmd):
+            seen.append(cmd)
+            return False
+        with FakeImap(record, caps=b'IMAP4rev1') as fake:
+            m = Mount(fake.url, 'p"w\\', options=['tls=none'])
+            self.addCleanup(m.umount)
+            m.start()
+            os.listdir(m.path)
+        login = [c for c in seen if c.upper().startswith(b'LOGIN')]
+        self.assertEqual(login, [b'LOGIN "u" "p\\"w\\\\"'])
+
+
+if __name__ == '__main__':
+    unittest.main()
