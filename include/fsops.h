@@ -22,6 +22,9 @@ struct fsops_config {
 	unsigned timeout;    /* seconds; bounds waits for other threads */
 	uint64_t cache_size; /* bytes of message bodies kept in memory */
 	bool readonly;
+	bool expunge_on_delete; /* rm expunges instead of moving to Trash */
+	uint64_t max_append;    /* largest new message, 0: the server's */
+	const char *tmpdir;     /* borrowed: where new messages are held */
 };
 
 struct fsops;

@@ -58,6 +58,7 @@ enum imap_cap {
 	IMAP_CAP_IDLE = 1u << 14,
 	IMAP_CAP_IMAP4REV1 = 1u << 15,
 	IMAP_CAP_AUTH_LOGIN = 1u << 16,
+	IMAP_CAP_UNSELECT = 1u << 17,
 };
 
 enum imap_err_kind {
@@ -181,5 +182,55 @@ int imap_fetch_body(struct imap_session *s, const char *uids,
 		    uint64_t offset, uint64_t len,
 		    void (*cb)(void *ctx, const struct imap_body_part *p),
 		    void *ctx);
+
+/*
+ * Whether flag (one system flag such as \Seen, or a keyword) may be
+ * stored in the selected mailbox: it must be a valid IMAP flag, and be
+ * listed in PERMANENTFLAGS (or keywords be allowed by \*).
+ */
+bool imap_flag_allowed(const struct imap_session *s, const char *flag);
+
+/*
+ * UID STORE uid FLAGS (flags) on the mailbox selected read-write:
+ * replaces the message's flags. *result_r gets the flags the server
+ * reports afterwards (malloc'd, \Recent left out), or NULL if it sent
+ * none (the message is gone).
+ */
+int imap_store_flags(struct imap_session *s, uint32_t uid, const char *flags,
+		     char **result_r);
+
+/*
+ * UID MOVE (move) or UID COPY of one message of the selected mailbox to
+ * target. *uid_r gets the message's UID in the target from COPYUID, or
+ * 0 when the server did not say; *uidvalidity_r the target's UIDVALIDITY
+ * (0 likewise).
+ */
+int imap_copy(struct imap_session *s, uint32_t uid, const char *target,
+	      bool move, uint32_t *uid_r, uint32_t *uidvalidity_r);
+
+/* UID STORE uid +FLAGS.SILENT (\Deleted) then UID EXPUNGE uid: removes
+ * exactly that message (needs UIDPLUS; a bare EXPUNGE is never sent). */
+int imap_expunge_uid(struct imap_session *s, uint32_t uid);
+
+/* CREATE, DELETE and RENAME of mailboxes (server names). DELETE and
+ * RENAME first leave the mailbox if it is selected. */
+int imap_create(struct imap_session *s, const char *mailbox);
+int imap_delete(struct imap_session *s, const char *mailbox);
+int imap_rename(struct imap_session *s, const char *from, const char *to);
+
+/* Leaves the selected mailbox without expunging anything (UNSELECT, or
+ * EXAMINE of a mailbox that cannot exist where UNSELECT is missing). */
+int imap_unselect(struct imap_session *s);
+
+/*
+ * APPEND of size bytes, pulled from read(ctx, buf, len) (which returns
+ * the bytes it put in buf, 0 at the end, or -1), with the given flags
+ * (may be "") and INTERNALDATE date (0 for now). *uid_r and
+ * *uidvalidity_r get APPENDUID's values, or 0.
+ */
+int imap_append(struct imap_session *s, const char *mailbox,
+		const char *flags, time_t date, uint64_t size,
+		long (*read)(void *ctx, char *buf, size_t len), void *ctx,
+		uint32_t *uid_r, uint32_t *uidvalidity_r);
 
 #endif

@@ -87,6 +87,37 @@ struct store_ops {
 		     uint64_t offset, uint64_t len,
 		     void (*cb)(void *ctx, const struct store_piece *p),
 		     void *ctx);
+
+	/* Write-back. Each returns only once the server confirmed. */
+
+	/* Replaces a message's flags (space separated); *result_r gets the
+	 * flags the server reports (owned by the caller). -EINVAL for a
+	 * flag the server does not keep or IMAP does not allow. */
+	int (*set_flags)(struct store *st, const char *folder,
+			 uint32_t uidvalidity, uint32_t uid,
+			 const char *flags, char **result_r);
+	/* Moves a message to target; *uid_r gets its UID there (0 when
+	 * unknown) and *uidvalidity_r the target's UIDVALIDITY. -EPERM
+	 * when the server cannot move without risk to other mail. */
+	int (*move)(struct store *st, const char *folder,
+		    uint32_t uidvalidity, uint32_t uid, const char *target,
+		    uint32_t *uid_r, uint32_t *uidvalidity_r);
+	/* Removes exactly one message for good (UID EXPUNGE). */
+	int (*expunge)(struct store *st, const char *folder,
+		       uint32_t uidvalidity, uint32_t uid);
+	int (*create_folder)(struct store *st, const char *name);
+	/* Deletes an empty folder: -ENOTEMPTY if it holds messages. */
+	int (*delete_folder)(struct store *st, const char *name);
+	int (*rename_folder)(struct store *st, const char *from,
+			     const char *to);
+	/* Stores a new message of size bytes pulled from read(). */
+	int (*append)(struct store *st, const char *folder,
+		      const char *flags, time_t date, uint64_t size,
+		      long (*read)(void *ctx, char *buf, size_t len),
+		      void *ctx, uint32_t *uid_r, uint32_t *uidvalidity_r);
+	/* The largest message the server accepts, 0 if it said nothing. */
+	uint64_t (*append_limit)(struct store *st);
+
 	void (*destroy)(struct store *st);
 };
 
@@ -106,6 +137,15 @@ void store_listing_clear(struct store_listing *l);
  */
 struct store *store_imap_new(const struct imap_config *cfg,
 			     unsigned connections, char *err, size_t errlen);
+
+/*
+ * Turns a list of flags as a user typed it (separated by any white
+ * space) into IMAP's form, single spaces between. Returns a malloc'd
+ * string, or NULL when a flag is not valid IMAP (a system flag other
+ * than \Answered \Flagged \Deleted \Seen \Draft, or a keyword with a
+ * character IMAP forbids) or memory ran out.
+ */
+char *store_flags_normalize(const char *in);
 
 /* The (positive) errno for a failed IMAP command: one mapping for the whole
  * program (NONEXISTENT -> ENOENT, a lost connection -> EIO, ...). */

@@ -127,4 +127,29 @@ size_t tree_next_messages(struct tree *t, const char *folder,
 			  uint64_t max_size, uint32_t *uids_r,
 			  uint64_t *sizes_r);
 
+/*
+ * Changes made by this mount, applied to the listings at once so that
+ * the mount shows them before the next listing (which then replaces
+ * them with the server's view; each change also makes that listing
+ * happen at the next refresh).
+ */
+/* Hides a message (moved away or expunged). */
+void tree_remove_message(struct tree *t, const char *folder,
+			 uint32_t uidvalidity, uint32_t uid);
+/* Shows a message as "<UID>.eml" and, if alias is not NULL and free,
+ * also finds it (without listing it) under alias. Does nothing when the
+ * folder has no listing of that UIDVALIDITY yet. */
+int tree_add_message(struct tree *t, const char *folder,
+		     uint32_t uidvalidity, const struct store_msg *m,
+		     const char *alias);
+void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
+		    uint32_t uid, const char *flags);
+
+/* The server name of the Trash folder (\Trash special use, else the
+ * top-level folder named Trash), malloc'd; NULL if there is none. */
+char *tree_trash(struct tree *t);
+/* The hierarchy delimiter new folder names are made with ('\0' if the
+ * server has a flat namespace or no folder is known yet). */
+char tree_delimiter(struct tree *t);
+
 #endif

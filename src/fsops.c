@@ -17,13 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <linux/fs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
 #include "fsops.h"
 #include "log.h"
+#include "names.h"
+#include "newmsg.h"
 #include "store.h"
 #include "tree.h"
 
@@ -72,10 +77,13 @@ struct fsops {
 	pthread_mutex_t inval_lock;
 	pthread_cond_t inval_cond;
 	struct fsops_inval *inval_head;
+	struct newmsg_table *newmsgs; /* owned: files being created */
 };
 
-/* An open message. */
+/* An open file: a message being read, or (newmsg set) one being
+ * written. */
 struct fsops_file {
+	struct newmsg *newmsg; /* a reference, or NULL */
 	char *folder; /* owned: server name */
 	char *path;   /* owned */
 	struct cache_key key;
@@ -117,9 +125,11 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 	fs->cfg = *cfg;
 	fs->tree = tree_new(time(NULL));
 	fs->cache = cache_new(cfg->cache_size);
-	if (!fs->tree || !fs->cache) {
+	fs->newmsgs = newmsg_table_new();
+	if (!fs->tree || !fs->cache || !fs->newmsgs) {
 		tree_free(fs->tree);
 		cache_free(fs->cache);
+		newmsg_table_free(fs->newmsgs);
 		free(fs);
 		return NULL;
 	}
@@ -213,6 +223,7 @@ void fsops_free(struct fsops *fs)
 	}
 	tree_free(fs->tree);
 	cache_free(fs->cache);
+	newmsg_table_free(fs->newmsgs);
 	pthread_mutex_destroy(&fs->scan_lock);
 	pthread_mutex_destroy(&fs->inval_lock);
 	pthread_cond_destroy(&fs->inval_cond);
@@ -328,6 +339,28 @@ static void *fsops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return fs;
 }
 
+/* Fills st for a file being created at path; false if there is none. */
+static bool fsops_newmsg_stat(struct fsops *fs, const char *path,
+			      struct stat *st)
+{
+	uint64_t size;
+	time_t mtime;
+
+	if (!newmsg_stat(fs->newmsgs, path, &size, &mtime))
+		return false;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = tree_hash(path, strlen(path), TREE_HASH_SEED) | 2;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_nlink = 1;
+	st->st_mode = S_IFREG | 0644;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blksize = 4096;
+	st->st_mtime = st->st_ctime = st->st_atime = mtime;
+	return true;
+}
+
 static int fsops_getattr(const char *path, struct stat *st,
 			 struct fuse_file_info *fi)
 {
@@ -336,6 +369,8 @@ static int fsops_getattr(const char *path, struct stat *st,
 	int rc;
 
 	(void)fi;
+	if (fsops_newmsg_stat(fs, path, st))
+		return 0;
 	rc = fsops_resolve(fs, path, &info);
 	if (rc < 0)
 		return rc;
@@ -346,10 +381,24 @@ static int fsops_getattr(const char *path, struct stat *st,
 
 /* Adapts tree_readdir()'s callback to FUSE's filler. */
 struct fsops_fill {
-	const struct fsops *fs;
+	struct fsops *fs;
 	void *buf;
 	fuse_fill_dir_t filler;
+	const char *dir;
 };
+
+/* Lists a file being created (newmsg_list()'s callback). */
+static void fsops_fill_new(void *ctx, const char *name)
+{
+	struct fsops_fill *f = ctx;
+	size_t len = strlen(f->dir) + strlen(name) + 2;
+	char path[len];
+	struct stat st;
+
+	snprintf(path, len, "%s/%s", f->dir, name);
+	if (fsops_newmsg_stat(f->fs, path, &st))
+		f->filler(f->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+}
 
 static int fsops_fill_one(void *ctx, const char *name,
 			  const struct tree_info *info)
@@ -366,8 +415,9 @@ static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 			 enum fuse_readdir_flags flags)
 {
 	struct fsops *fs = fsops_get();
-	struct fsops_fill fill = { fs, buf, filler };
+	struct fsops_fill fill = { fs, buf, filler, path };
 	struct tree_info info;
+	char *folder = NULL;
 	int rc;
 
 	(void)offset;
@@ -389,10 +439,18 @@ static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 			return rc;
 		}
 	}
+	if (info.kind == TREE_FOLDER) {
+		folder = info.folder;
+		info.folder = NULL;
+	}
 	tree_info_clear(&info);
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
-	return tree_readdir(fs->tree, path, fsops_fill_one, &fill);
+	rc = tree_readdir(fs->tree, path, fsops_fill_one, &fill);
+	if (rc == 0 && folder)
+		newmsg_list(fs->newmsgs, folder, fsops_fill_new, &fill);
+	free(folder);
+	return rc;
 }
 
 static int fsops_open(const char *path, struct fuse_file_info *fi)
@@ -400,8 +458,22 @@ static int fsops_open(const char *path, struct fuse_file_info *fi)
 	struct fsops *fs = fsops_get();
 	struct fsops_file *f;
 	struct tree_info info;
+	struct newmsg *m;
 	int rc;
 
+	m = newmsg_get(fs->newmsgs, path);
+	if (m) {
+		/* Another open of a file being written: share it. */
+		f = calloc(1, sizeof(*f));
+		if (!f) {
+			newmsg_put(fs->newmsgs, m);
+			return -ENOMEM;
+		}
+		f->newmsg = m;
+		fi->fh = (uintptr_t)f;
+		fi->direct_io = 1;
+		return 0;
+	}
 	rc = fsops_resolve(fs, path, &info);
 	if (rc < 0)
 		return rc;
@@ -447,6 +519,11 @@ static int fsops_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (!f)
 		return 0;
+	if (f->newmsg) {
+		newmsg_put(fsops_get()->newmsgs, f->newmsg);
+		free(f);
+		return 0;
+	}
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
 	free(f->folder);
@@ -676,6 +753,8 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 	(void)path;
 	if (off < 0)
 		return -EINVAL;
+	if (f->newmsg)
+		return -EBADF; /* opened for writing */
 	pthread_mutex_lock(&f->lock);
 	fsize = f->size;
 	pthread_mutex_unlock(&f->lock);
@@ -762,6 +841,621 @@ static int fsops_listxattr(const char *path, char *list, size_t size)
 	return rc;
 }
 
+/*
+ * Write-back. Every change is carried to the server and confirmed before
+ * the system call returns; the tree is then updated in place (and the
+ * kernel's cached attributes dropped) so that the change shows at once.
+ */
+
+/* Splits path into its directory (malloc'd, "/" for the root) and its
+ * last component (borrowed from path). */
+static char *fsops_dirname(const char *path, const char **base_r)
+{
+	const char *slash = strrchr(path, '/');
+
+	*base_r = slash ? slash + 1 : path;
+	if (!slash || slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/* Queues path and its directory for invalidation in the kernel. */
+static void fsops_invalidate_with_dir(struct fsops *fs, const char *path)
+{
+	const char *base;
+	char *dir = fsops_dirname(path, &base);
+
+	fsops_invalidate(fs, path);
+	if (dir)
+		fsops_invalidate(fs, dir);
+	free(dir);
+}
+
+/*
+ * Resolves the directory that is to hold a message: it must be a folder
+ * that can hold messages. On success info describes it (clear it).
+ */
+static int fsops_message_folder(struct fsops *fs, const char *dir,
+				struct tree_info *info)
+{
+	int rc = fsops_resolve(fs, dir, info);
+
+	if (rc < 0)
+		return rc;
+	if (info->kind == TREE_MESSAGE) {
+		tree_info_clear(info);
+		return -ENOTDIR;
+	}
+	if (info->kind != TREE_FOLDER ||
+	    (info->attrs & STORE_FOLDER_NOSELECT)) {
+		tree_info_clear(info);
+		return -EPERM; /* the root, or a folder without messages */
+	}
+	return 0;
+}
+
+/* The size limit of a new message: -o max_append and the server's
+ * APPENDLIMIT, whichever is smaller (0: none). */
+static uint64_t fsops_append_limit(const struct fsops *fs)
+{
+	uint64_t server = fs->cfg.store->ops->append_limit(fs->cfg.store);
+	uint64_t mine = fs->cfg.max_append;
+
+	if (!server)
+		return mine;
+	return mine && mine < server ? mine : server;
+}
+
+static int fsops_create(const char *path, mode_t mode,
+			struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info dir, here;
+	struct fsops_file *f;
+	const char *base;
+	char *dirpath;
+	int rc;
+
+	(void)mode;
+	if (fs->cfg.readonly)
+		return -EROFS;
+	dirpath = fsops_dirname(path, &base);
+	if (!dirpath)
+		return -ENOMEM;
+	rc = fsops_message_folder(fs, dirpath, &dir);
+	free(dirpath);
+	if (rc < 0)
+		return rc;
+	if (fsops_resolve(fs, path, &here) == 0) {
+		tree_info_clear(&here);
+		tree_info_clear(&dir);
+		return -EEXIST;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		tree_info_clear(&dir);
+		return -ENOMEM;
+	}
+	f->newmsg = newmsg_create(fs->newmsgs, path, dir.folder,
+				  fs->cfg.tmpdir, &rc);
+	tree_info_clear(&dir);
+	if (!f->newmsg) {
+		free(f);
+		return rc;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = 1;
+	return 0;
+}
+
+static int fsops_write(const char *path, const char *buf, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
+	ssize_t n;
+
+	(void)path;
+	if (!f->newmsg)
+		return -EBADF;
+	n = newmsg_write(f->newmsg, buf, size, off, fsops_append_limit(fs));
+	if (n == -EFBIG)
+		log_warnx("%s: larger than the %llu bytes the server takes",
+			  path, (unsigned long long)fsops_append_limit(fs));
+	return (int)n;
+}
+
+/*
+ * APPENDs a file being created, once, when it is first closed with data
+ * in it: the message is stored with bare LFs turned into CRLF, its mtime
+ * (if one was set) as INTERNALDATE and the flags set on it. It then
+ * shows as "<UID>.eml", and its own name keeps working until the next
+ * listing. A failed APPEND stores nothing and fails the close.
+ */
+static int fsops_store_new(struct fsops *fs, struct newmsg *m)
+{
+	const char *flags, *base, *path = newmsg_path(m);
+	struct store_msg sm = { 0 };
+	uint32_t uid, uidvalidity;
+	uint64_t size, limit;
+	time_t date;
+	int rc;
+
+	if (!newmsg_begin_store(m, &size, &date, &flags, &rc))
+		return rc;
+	limit = fsops_append_limit(fs);
+	if (limit && size > limit) {
+		newmsg_end_store(m, false);
+		return -EFBIG;
+	}
+	newmsg_rewind(m);
+	rc = fs->cfg.store->ops->append(fs->cfg.store, newmsg_folder(m), flags,
+					date, size, newmsg_read, m, &uid,
+					&uidvalidity);
+	newmsg_end_store(m, rc == 0);
+	if (rc < 0)
+		return rc;
+	sm.uid = uid;
+	sm.size = size;
+	sm.date = date ? date : time(NULL);
+	sm.flags = (char *)flags;
+	base = strrchr(path, '/') + 1;
+	if (!uid ||
+	    tree_add_message(fs->tree, newmsg_folder(m), uidvalidity, &sm,
+			     base) < 0)
+		tree_expire_listing(fs->tree, newmsg_folder(m));
+	newmsg_forget(fs->newmsgs, m);
+	fsops_invalidate_with_dir(fs, path);
+	return 0;
+}
+
+static int fsops_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
+
+	(void)path;
+	if (!f->newmsg)
+		return 0;
+	if (newmsg_empty(f->newmsg) && (fi->flags & O_ACCMODE) != O_RDONLY)
+		log_warnx("%s: an empty message is not stored", path);
+	return fsops_store_new(fs, f->newmsg);
+}
+
+static int fsops_truncate(const char *path, off_t size,
+			  struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct fsops_file *f =
+		fi ? (struct fsops_file *)(uintptr_t)fi->fh : NULL;
+	struct newmsg *m = f && f->newmsg ? f->newmsg : NULL;
+	int rc;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (size < 0)
+		return -EINVAL;
+	if (m)
+		return newmsg_truncate(m, (uint64_t)size,
+				       fsops_append_limit(fs));
+	m = newmsg_get(fs->newmsgs, path);
+	if (!m)
+		return -EACCES; /* messages are immutable */
+	rc = newmsg_truncate(m, (uint64_t)size, fsops_append_limit(fs));
+	newmsg_put(fs->newmsgs, m);
+	return rc;
+}
+
+/* utimens: sets the date a file being created is stored with; accepted
+ * and ignored on directories (cp -rp); refused on messages. */
+static int fsops_utimens(const char *path, const struct timespec tv[2],
+			 struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct fsops_file *f =
+		fi ? (struct fsops_file *)(uintptr_t)fi->fh : NULL;
+	struct newmsg *m = NULL;
+	struct tree_info info;
+	time_t date;
+	int rc;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (f && f->newmsg)
+		m = f->newmsg;
+	else if ((m = newmsg_get(fs->newmsgs, path)) == NULL) {
+		rc = fsops_resolve(fs, path, &info);
+		if (rc < 0)
+			return rc;
+		rc = info.kind == TREE_MESSAGE ? -EACCES : 0;
+		tree_info_clear(&info);
+		return rc;
+	} else {
+		f = NULL;
+	}
+	if (tv[1].tv_nsec != UTIME_OMIT) {
+		date = tv[1].tv_nsec == UTIME_NOW ? time(NULL) : tv[1].tv_sec;
+		newmsg_set_date(m, date);
+	}
+	if (!f)
+		newmsg_put(fs->newmsgs, m);
+	return 0;
+}
+
+/* chmod and chown: modes and owners are the mount's; accepted on files
+ * being created and directories so that cp -p works, refused on
+ * messages. */
+static int fsops_chattr(const char *path)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info info;
+	struct stat st;
+	int rc;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (fsops_newmsg_stat(fs, path, &st))
+		return 0;
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	rc = info.kind == TREE_MESSAGE ? -EPERM : 0;
+	tree_info_clear(&info);
+	return rc;
+}
+
+static int fsops_chmod(const char *path, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	(void)mode;
+	(void)fi;
+	return fsops_chattr(path);
+}
+
+static int fsops_chown(const char *path, uid_t uid, gid_t gid,
+		       struct fuse_file_info *fi)
+{
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return fsops_chattr(path);
+}
+
+/* Replaces a message's flags on the server, then in the tree. */
+static int fsops_set_flags(struct fsops *fs, const char *path,
+			   const char *value, size_t size, int xflags)
+{
+	struct tree_info info;
+	char *text, *flags, *result = NULL;
+	struct newmsg *m;
+	int rc;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	text = strndup(value, size);
+	if (!text)
+		return -ENOMEM;
+	flags = store_flags_normalize(text);
+	free(text);
+	if (!flags)
+		return -EINVAL;
+	m = newmsg_get(fs->newmsgs, path);
+	if (m) {
+		/* Kept for the APPEND. */
+		rc = newmsg_set_flags(m, flags);
+		newmsg_put(fs->newmsgs, m);
+		free(flags);
+		return rc;
+	}
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		goto out;
+	if (info.kind != TREE_MESSAGE) {
+		rc = -ENOTSUP;
+		goto out_info;
+	}
+	if (xflags & XATTR_CREATE) {
+		rc = -EEXIST;
+		goto out_info;
+	}
+	rc = fs->cfg.store->ops->set_flags(fs->cfg.store, info.folder,
+					   info.uidvalidity, info.uid, flags,
+					   &result);
+	if (rc == 0) {
+		tree_set_flags(fs->tree, info.folder, info.uidvalidity,
+			       info.uid, result);
+		free(result);
+	}
+out_info:
+	tree_info_clear(&info);
+out:
+	free(flags);
+	return rc;
+}
+
+static int fsops_setxattr(const char *path, const char *name,
+			  const char *value, size_t size, int flags)
+{
+	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0)
+		return -ENOTSUP;
+	return fsops_set_flags(fsops_get(), path, value, size, flags);
+}
+
+static int fsops_removexattr(const char *path, const char *name)
+{
+	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0)
+		return -ENODATA;
+	return fsops_set_flags(fsops_get(), path, "", 0, 0);
+}
+
+/*
+ * Moves a message to another folder on the server. The message leaves
+ * the source listing and joins the target's under its new UID, and the
+ * name it was given stays readable there until the next listing (unless
+ * a message of that name is already there, which is never replaced).
+ */
+static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
+			      const char *from, const char *to)
+{
+	struct tree_info dir;
+	struct store_msg sm = { 0 };
+	uint32_t uid, uidvalidity;
+	const char *base;
+	char *dirpath;
+	int rc;
+
+	dirpath = fsops_dirname(to, &base);
+	if (!dirpath)
+		return -ENOMEM;
+	rc = fsops_message_folder(fs, dirpath, &dir);
+	free(dirpath);
+	if (rc < 0)
+		return rc;
+	if (strcmp(dir.folder, msg->folder) == 0) {
+		rc = -EPERM; /* names are UIDs: no renaming in a folder */
+		goto out;
+	}
+	rc = fs->cfg.store->ops->move(fs->cfg.store, msg->folder,
+				      msg->uidvalidity, msg->uid, dir.folder,
+				      &uid, &uidvalidity);
+	if (rc < 0)
+		goto out;
+	tree_remove_message(fs->tree, msg->folder, msg->uidvalidity, msg->uid);
+	sm.uid = uid;
+	sm.size = msg->size;
+	sm.date = msg->mtime;
+	sm.flags = msg->flags;
+	if (!uid || tree_add_message(fs->tree, dir.folder, uidvalidity, &sm,
+				     base) < 0)
+		tree_expire_listing(fs->tree, dir.folder);
+	fsops_invalidate_with_dir(fs, from);
+	fsops_invalidate_with_dir(fs, to);
+out:
+	tree_info_clear(&dir);
+	return rc;
+}
+
+/* Renames a folder (and so its subfolders) on the server. */
+static int fsops_rename_folder(struct fsops *fs, const struct tree_info *src,
+			       const char *to)
+{
+	struct tree_info dst;
+	char *name;
+	char delim = tree_delimiter(fs->tree);
+	int rc;
+
+	if (strcasecmp(src->folder, "INBOX") == 0)
+		return -EPERM;
+	rc = fsops_resolve(fs, to, &dst);
+	if (rc == 0) {
+		tree_info_clear(&dst);
+		return -EEXIST; /* folders are not merged */
+	}
+	if (!delim && strchr(to + 1, '/'))
+		return -EPERM; /* the server has no hierarchy */
+	name = names_from_path(to + 1, delim);
+	if (!name)
+		return -EINVAL;
+	rc = fs->cfg.store->ops->rename_folder(fs->cfg.store, src->folder,
+					       name);
+	free(name);
+	if (rc < 0)
+		return rc;
+	tree_expire_listing(fs->tree, NULL);
+	fsops_invalidate_with_dir(fs, src->folder_path);
+	fsops_invalidate_with_dir(fs, to);
+	return 0;
+}
+
+static int fsops_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info src, dst;
+	int rc;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (flags & RENAME_EXCHANGE)
+		return -EINVAL;
+	if (newmsg_stat(fs->newmsgs, from, &(uint64_t){ 0 },
+			&(time_t){ 0 }))
+		return -EBUSY; /* still being written */
+	rc = fsops_resolve(fs, from, &src);
+	if (rc < 0)
+		return rc;
+	if ((flags & RENAME_NOREPLACE) && fsops_resolve(fs, to, &dst) == 0) {
+		tree_info_clear(&dst);
+		rc = -EEXIST;
+	} else if (src.kind == TREE_MESSAGE) {
+		rc = fsops_move_message(fs, &src, from, to);
+	} else if (src.kind == TREE_FOLDER) {
+		rc = fsops_rename_folder(fs, &src, to);
+	} else {
+		rc = -EPERM; /* the root */
+	}
+	tree_info_clear(&src);
+	return rc;
+}
+
+/* The server name of the Trash folder, created if there is none. */
+static char *fsops_trash(struct fsops *fs)
+{
+	char *trash = tree_trash(fs->tree);
+	int rc;
+
+	if (trash)
+		return trash;
+	log_info("creating a Trash folder for deleted messages");
+	rc = fs->cfg.store->ops->create_folder(fs->cfg.store, "Trash");
+	if (rc < 0 && rc != -EEXIST)
+		return NULL;
+	tree_expire_listing(fs->tree, NULL);
+	fsops_refresh_folders(fs, 0);
+	fsops_invalidate(fs, "/");
+	return tree_trash(fs->tree);
+}
+
+/*
+ * rm: moves the message to Trash, like every mail client, so that an
+ * accidental rm -r can be undone. In Trash itself, or with
+ * -o delete=expunge, the message is expunged (that UID alone).
+ */
+static int fsops_unlink(const char *path)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info info;
+	char *trash = NULL;
+	struct stat st;
+	int rc;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (fsops_newmsg_stat(fs, path, &st))
+		return -EBUSY;
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	if (info.kind != TREE_MESSAGE) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (!fs->cfg.expunge_on_delete) {
+		trash = fsops_trash(fs);
+		if (!trash) {
+			rc = -EIO;
+			goto out;
+		}
+	}
+	if (!trash || strcmp(trash, info.folder) == 0) {
+		rc = fs->cfg.store->ops->expunge(fs->cfg.store, info.folder,
+						 info.uidvalidity, info.uid);
+		if (rc == 0)
+			tree_remove_message(fs->tree, info.folder,
+					    info.uidvalidity, info.uid);
+	} else {
+		uint32_t uid, uidvalidity;
+		struct store_msg sm = { 0 };
+
+		rc = fs->cfg.store->ops->move(fs->cfg.store, info.folder,
+					      info.uidvalidity, info.uid,
+					      trash, &uid, &uidvalidity);
+		if (rc == 0) {
+			tree_remove_message(fs->tree, info.folder,
+					    info.uidvalidity, info.uid);
+			sm.uid = uid;
+			sm.size = info.size;
+			sm.date = info.mtime;
+			sm.flags = info.flags;
+			if (!uid || tree_add_message(fs->tree, trash,
+						     uidvalidity, &sm,
+						     NULL) < 0)
+				tree_expire_listing(fs->tree, trash);
+		}
+	}
+	if (rc == 0)
+		fsops_invalidate_with_dir(fs, path);
+out:
+	free(trash);
+	tree_info_clear(&info);
+	return rc;
+}
+
+static int fsops_mkdir(const char *path, mode_t mode)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info info;
+	char delim = tree_delimiter(fs->tree);
+	const char *base;
+	char *dir, *name;
+	int rc;
+
+	(void)mode;
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (fsops_resolve(fs, path, &info) == 0) {
+		tree_info_clear(&info);
+		return -EEXIST;
+	}
+	dir = fsops_dirname(path, &base);
+	if (!dir)
+		return -ENOMEM;
+	rc = fsops_resolve(fs, dir, &info);
+	free(dir);
+	if (rc < 0)
+		return rc;
+	if (info.kind == TREE_MESSAGE)
+		rc = -ENOTDIR;
+	else if (info.kind == TREE_FOLDER &&
+		 ((info.attrs & STORE_FOLDER_NOINFERIORS) || !delim))
+		rc = -EPERM;
+	tree_info_clear(&info);
+	if (rc < 0)
+		return rc;
+	name = names_from_path(path + 1, delim);
+	if (!name)
+		return -EINVAL;
+	rc = fs->cfg.store->ops->create_folder(fs->cfg.store, name);
+	free(name);
+	if (rc < 0)
+		return rc;
+	tree_expire_listing(fs->tree, NULL);
+	fsops_invalidate_with_dir(fs, path);
+	return 0;
+}
+
+/* rmdir: deletes an empty folder; ENOTEMPTY while it holds messages or
+ * subfolders (the server checks again just before deleting). */
+static int fsops_rmdir(const char *path)
+{
+	struct fsops *fs = fsops_get();
+	struct tree_info info;
+	int rc;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	if (info.kind == TREE_ROOT) {
+		rc = -EBUSY;
+	} else if (info.kind != TREE_FOLDER) {
+		rc = -ENOTDIR;
+	} else if (strcasecmp(info.folder, "INBOX") == 0) {
+		rc = -EPERM;
+	} else if (info.nlink > 2) {
+		rc = -ENOTEMPTY;
+	} else {
+		rc = fs->cfg.store->ops->delete_folder(fs->cfg.store,
+						       info.folder);
+	}
+	if (rc == 0) {
+		tree_expire_listing(fs->tree, NULL);
+		fsops_invalidate_with_dir(fs, path);
+	}
+	tree_info_clear(&info);
+	return rc;
+}
+
 static int fsops_statfs(const char *path, struct statvfs *st)
 {
 	(void)path;
@@ -782,6 +1476,19 @@ static const struct fuse_operations fsops_table = {
 	.getxattr = fsops_getxattr,
 	.listxattr = fsops_listxattr,
 	.statfs = fsops_statfs,
+	.create = fsops_create,
+	.write = fsops_write,
+	.flush = fsops_flush,
+	.truncate = fsops_truncate,
+	.utimens = fsops_utimens,
+	.chmod = fsops_chmod,
+	.chown = fsops_chown,
+	.setxattr = fsops_setxattr,
+	.removexattr = fsops_removexattr,
+	.rename = fsops_rename,
+	.unlink = fsops_unlink,
+	.mkdir = fsops_mkdir,
+	.rmdir = fsops_rmdir,
 };
 
 const struct fuse_operations *fsops_operations(void)

@@ -47,6 +47,10 @@ struct imap_session {
 	bool changed;
 	bool bye;
 	struct imap_mailbox mb;
+	struct strbuf permflags; /* PERMANENTFLAGS of the mailbox, " "-joined */
+	bool have_permflags;
+	/* COPYUID / APPENDUID of the last command (0 when not given). */
+	uint32_t new_uidvalidity, new_uid;
 	struct imap_error err;
 	/* The tagged completion of the last command; valid until the next
 	 * read from the server. */
@@ -257,6 +261,7 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
 		{ "LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED },
 		{ "IDLE", IMAP_CAP_IDLE },
+		{ "UNSELECT", IMAP_CAP_UNSELECT },
 		{ "APPENDLIMIT", IMAP_CAP_APPENDLIMIT },
 	};
 	size_t i, j;
@@ -293,7 +298,30 @@ static void imap_status_code(struct imap_session *s, const struct imap_resp *r)
 	else if (r->n_code >= 2 && imap_tok_is(&c[0], "HIGHESTMODSEQ") &&
 		 imap_tok_u64(&c[1], &v))
 		s->mb.highestmodseq = v;
-	else if (imap_tok_is(&c[0], "READ-ONLY"))
+	else if (r->n_code == 4 && imap_tok_is(&c[0], "COPYUID")) {
+		/* Only single messages are copied, so the sets are UIDs. */
+		if (!imap_tok_u32(&c[1], &s->new_uidvalidity) ||
+		    !imap_tok_u32(&c[3], &s->new_uid))
+			s->new_uidvalidity = s->new_uid = 0;
+	} else if (r->n_code == 3 && imap_tok_is(&c[0], "APPENDUID")) {
+		if (!imap_tok_u32(&c[1], &s->new_uidvalidity) ||
+		    !imap_tok_u32(&c[2], &s->new_uid))
+			s->new_uidvalidity = s->new_uid = 0;
+	} else if (r->n_code == 2 && imap_tok_is(&c[0], "PERMANENTFLAGS") &&
+		   c[1].type == IMAP_TOK_LIST) {
+		size_t i;
+
+		strbuf_reset(&s->permflags);
+		for (i = 0; i < c[1].n_items; i++) {
+			if (c[1].items[i].type != IMAP_TOK_ATOM)
+				continue;
+			strbuf_puts(&s->permflags, " ");
+			strbuf_append(&s->permflags, c[1].items[i].str,
+				      c[1].items[i].len);
+		}
+		strbuf_puts(&s->permflags, " ");
+		s->have_permflags = !strbuf_failed(&s->permflags);
+	} else if (imap_tok_is(&c[0], "READ-ONLY"))
 		s->mb.readonly = true;
 	else if (imap_tok_is(&c[0], "READ-WRITE"))
 		s->mb.readonly = false;
@@ -445,6 +473,7 @@ static int imap_run_parts(struct imap_session *s, const struct imap_part *p,
 	snprintf(tag, sizeof(tag), "M%u", ++s->next_tag);
 	strbuf_printf(&out, "%s ", tag);
 	s->err.kind = IMAP_ERR_NONE;
+	s->new_uid = s->new_uidvalidity = 0;
 	s->done = NULL;
 	for (i = 0; i < n; i++) {
 		if (!p[i].literal) {
@@ -784,6 +813,7 @@ void imap_close(struct imap_session *s)
 	imap_parser_free(s->parser);
 	free(s->rbuf);
 	free(s->selected);
+	strbuf_free(&s->permflags);
 	free(s);
 }
 
@@ -901,6 +931,8 @@ int imap_select(struct imap_session *s, const char *mailbox, bool readonly,
 	s->selected = NULL;
 	memset(&s->mb, 0, sizeof(s->mb));
 	s->mb.readonly = readonly;
+	s->have_permflags = false;
+	strbuf_reset(&s->permflags);
 	if (s->state == IMAP_STATE_SELECTED)
 		s->state = IMAP_STATE_AUTH;
 	rc = imap_run(s, strbuf_str(&cmd), NULL, NULL);
@@ -1115,6 +1147,314 @@ int imap_fetch_body(struct imap_session *s, const char *uids,
 	} else {
 		rc = imap_run(s, cmd.data, imap_body_handler, &bc);
 	}
+	strbuf_free(&cmd);
+	return rc;
+}
+
+/* True for one of the five system flags a client may set. */
+static bool imap_system_flag(const char *flag)
+{
+	static const char *const flags[] = { "\\Answered", "\\Flagged",
+					     "\\Deleted", "\\Seen",
+					     "\\Draft" };
+	size_t i;
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (strcasecmp(flag, flags[i]) == 0)
+			return true;
+	return false;
+}
+
+/* True for a keyword: a non-empty atom without the characters IMAP
+ * forbids in one. */
+static bool imap_keyword(const char *flag)
+{
+	const unsigned char *p = (const unsigned char *)flag;
+
+	if (!*p || strlen(flag) > 200)
+		return false;
+	for (; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || strchr("(){%*\"\\]", *p))
+			return false;
+	return true;
+}
+
+bool imap_flag_allowed(const struct imap_session *s, const char *flag)
+{
+	const char *perm = strbuf_str(&s->permflags);
+	bool system = imap_system_flag(flag);
+	size_t len = strlen(flag);
+	const char *p;
+
+	if (!system && !imap_keyword(flag))
+		return false;
+	if (!s->have_permflags)
+		return true;
+	for (p = perm; (p = strchr(p, ' ')) && p[1]; p++)
+		if (strncasecmp(p + 1, flag, len) == 0 && p[1 + len] == ' ')
+			return true;
+	return !system && strstr(perm, " \\* ") != NULL;
+}
+
+/* Context of UID STORE: the message and the flags it reports. */
+struct imap_store_ctx {
+	uint32_t uid;
+	struct strbuf flags;
+	bool seen;
+};
+
+/* Takes "* N FETCH (UID u FLAGS (...))" for the stored message. */
+static bool imap_store_handler(void *ctx, struct imap_session *s,
+			       const struct imap_resp *r)
+{
+	struct imap_store_ctx *sc = ctx;
+	const struct imap_tok *l = imap_fetch_items(r), *flags = NULL;
+	uint32_t uid = 0;
+	size_t i;
+
+	if (!l)
+		return false;
+	for (i = 0; i + 1 < l->n_items; i += 2) {
+		if (imap_tok_is(&l->items[i], "UID"))
+			imap_tok_u32(&l->items[i + 1], &uid);
+		else if (imap_tok_is(&l->items[i], "FLAGS") &&
+			 l->items[i + 1].type == IMAP_TOK_LIST)
+			flags = &l->items[i + 1];
+	}
+	if (uid != sc->uid || !flags)
+		return false;
+	strbuf_reset(&sc->flags);
+	for (i = 0; i < flags->n_items; i++) {
+		const struct imap_tok *f = &flags->items[i];
+
+		if (f->type != IMAP_TOK_ATOM || imap_tok_is(f, "\\Recent"))
+			continue;
+		if (sc->flags.len)
+			strbuf_puts(&sc->flags, " ");
+		strbuf_append(&sc->flags, f->str, f->len);
+	}
+	sc->seen = true;
+	return true;
+}
+
+int imap_store_flags(struct imap_session *s, uint32_t uid, const char *flags,
+		     char **result_r)
+{
+	struct imap_store_ctx sc = { uid, { 0 }, false };
+	struct strbuf cmd = { 0 };
+	int rc;
+
+	*result_r = NULL;
+	strbuf_printf(&cmd, "UID STORE %u FLAGS (%s)", uid, flags);
+	if (strbuf_failed(&cmd)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	rc = imap_run(s, cmd.data, imap_store_handler, &sc);
+	strbuf_free(&cmd);
+	if (rc == 0 && sc.seen) {
+		*result_r = strdup(strbuf_str(&sc.flags));
+		if (!*result_r) {
+			imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM,
+				     "out of memory");
+			rc = -1;
+		}
+	}
+	strbuf_free(&sc.flags);
+	return rc;
+}
+
+/* Runs "VERB <quoted mailbox>" or "VERB <mailbox> <mailbox>". */
+static int imap_run_mailboxes(struct imap_session *s, const char *verb,
+			      const char *a, const char *b)
+{
+	struct strbuf cmd = { 0 };
+	bool ok;
+	int rc;
+
+	strbuf_puts(&cmd, verb);
+	strbuf_puts(&cmd, " ");
+	ok = imap_quote(&cmd, a);
+	if (ok && b) {
+		strbuf_puts(&cmd, " ");
+		ok = imap_quote(&cmd, b);
+	}
+	if (!ok || strbuf_failed(&cmd)) {
+		strbuf_free(&cmd);
+		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
+			     "mailbox name cannot be sent");
+		return -1;
+	}
+	rc = imap_run(s, cmd.data, NULL, NULL);
+	strbuf_free(&cmd);
+	return rc;
+}
+
+int imap_copy(struct imap_session *s, uint32_t uid, const char *target,
+	      bool move, uint32_t *uid_r, uint32_t *uidvalidity_r)
+{
+	char verb[32];
+	int rc;
+
+	snprintf(verb, sizeof(verb), "UID %s %u", move ? "MOVE" : "COPY", uid);
+	rc = imap_run_mailboxes(s, verb, target, NULL);
+	*uid_r = rc == 0 ? s->new_uid : 0;
+	*uidvalidity_r = rc == 0 ? s->new_uidvalidity : 0;
+	return rc;
+}
+
+int imap_expunge_uid(struct imap_session *s, uint32_t uid)
+{
+	char cmd[64];
+
+	if (!(s->caps & IMAP_CAP_UIDPLUS)) {
+		imap_set_err(s, IMAP_ERR_NO, EPERM,
+			     "%s lacks UIDPLUS: cannot expunge one message "
+			     "without expunging others", s->cfg->host);
+		snprintf(s->err.code, sizeof(s->err.code), "CANNOT");
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd), "UID STORE %u +FLAGS.SILENT (\\Deleted)",
+		 uid);
+	if (imap_run(s, cmd, NULL, NULL) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "UID EXPUNGE %u", uid);
+	return imap_run(s, cmd, NULL, NULL);
+}
+
+int imap_unselect(struct imap_session *s)
+{
+	int rc;
+
+	if (s->state != IMAP_STATE_SELECTED)
+		return 0;
+	if (s->caps & IMAP_CAP_UNSELECT) {
+		rc = imap_run(s, "UNSELECT", NULL, NULL);
+	} else {
+		/* A failed EXAMINE leaves no mailbox selected, and unlike
+		 * CLOSE it never expunges. */
+		imap_run(s, "EXAMINE \"\"", NULL, NULL);
+		rc = imap_usable(s) ? 0 : -1;
+	}
+	if (rc == 0) {
+		free(s->selected);
+		s->selected = NULL;
+		s->state = IMAP_STATE_AUTH;
+	}
+	return rc;
+}
+
+int imap_create(struct imap_session *s, const char *mailbox)
+{
+	return imap_run_mailboxes(s, "CREATE", mailbox, NULL);
+}
+
+int imap_delete(struct imap_session *s, const char *mailbox)
+{
+	if (s->selected && strcmp(s->selected, mailbox) == 0 &&
+	    imap_unselect(s) < 0)
+		return -1;
+	return imap_run_mailboxes(s, "DELETE", mailbox, NULL);
+}
+
+int imap_rename(struct imap_session *s, const char *from, const char *to)
+{
+	if (s->selected && strcmp(s->selected, from) == 0 &&
+	    imap_unselect(s) < 0)
+		return -1;
+	return imap_run_mailboxes(s, "RENAME", from, to);
+}
+
+/* Streams size bytes from read() to the server as literal data; any
+ * shortfall breaks the session, so the server never stores a partial
+ * message. */
+static int imap_send_stream(struct imap_session *s, uint64_t size,
+			    long (*read)(void *ctx, char *buf, size_t len),
+			    void *ctx)
+{
+	char *buf = malloc(IMAP_READ_BUF);
+	uint64_t sent = 0;
+	int rc = -1;
+
+	if (!buf) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	while (sent < size) {
+		size_t want = size - sent < IMAP_READ_BUF ?
+				      (size_t)(size - sent) :
+				      IMAP_READ_BUF;
+		long n = read(ctx, buf, want);
+
+		if (n <= 0 || (size_t)n > want) {
+			imap_set_err(s, IMAP_ERR_NET, EIO,
+				     "message data ended early");
+			goto out;
+		}
+		if (imap_write(s, buf, (size_t)n) < 0)
+			goto out;
+		sent += (uint64_t)n;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+int imap_append(struct imap_session *s, const char *mailbox,
+		const char *flags, time_t date, uint64_t size,
+		long (*read)(void *ctx, char *buf, size_t len), void *ctx,
+		uint32_t *uid_r, uint32_t *uidvalidity_r)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct strbuf cmd = { 0 };
+	bool plus = s->caps & IMAP_CAP_LITERALPLUS;
+	char tag[16];
+	struct tm tm;
+	int rc = -1;
+
+	*uid_r = *uidvalidity_r = 0;
+	if (s->state == IMAP_STATE_BROKEN) {
+		imap_set_err(s, IMAP_ERR_NET, ENOTCONN,
+			     "connection to %s is broken", s->cfg->host);
+		return -1;
+	}
+	snprintf(tag, sizeof(tag), "M%u", ++s->next_tag);
+	s->err.kind = IMAP_ERR_NONE;
+	s->new_uid = s->new_uidvalidity = 0;
+	strbuf_printf(&cmd, "%s APPEND ", tag);
+	if (!imap_quote(&cmd, mailbox)) {
+		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
+			     "mailbox name cannot be sent");
+		goto out;
+	}
+	if (flags && *flags)
+		strbuf_printf(&cmd, " (%s)", flags);
+	if (date && gmtime_r(&date, &tm))
+		strbuf_printf(&cmd, " \"%02d-%.3s-%04d %02d:%02d:%02d +0000\"",
+			      tm.tm_mday, months + 3 * tm.tm_mon,
+			      tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+			      tm.tm_sec);
+	strbuf_printf(&cmd, " {%llu%s}\r\n", (unsigned long long)size,
+		      plus ? "+" : "");
+	if (strbuf_failed(&cmd)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	log_debug("C: %.*s", (int)cmd.len - 2, cmd.data);
+	if (imap_write(s, cmd.data, cmd.len) < 0)
+		goto out;
+	if (!plus && imap_wait_continue(s, tag, NULL, NULL) < 0)
+		goto out;
+	if (imap_send_stream(s, size, read, ctx) < 0 ||
+	    imap_write(s, "\r\n", 2) < 0)
+		goto out;
+	rc = imap_wait(s, tag, NULL, NULL);
+	if (rc == 0) {
+		*uid_r = s->new_uid;
+		*uidvalidity_r = s->new_uidvalidity;
+	}
+out:
 	strbuf_free(&cmd);
 	return rc;
 }

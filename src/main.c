@@ -115,6 +115,9 @@ int main(int argc, char **argv)
 		.timeout = o.timeout,
 		.cache_size = o.cache_size,
 		.readonly = o.readonly,
+		.expunge_on_delete = o.delete_mode == OPTS_DELETE_EXPUNGE,
+		.max_append = o.max_append,
+		.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
 	});
 	if (!fs) {
 		fprintf(stderr, "mailfs: out of memory\n");

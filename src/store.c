@@ -64,3 +64,58 @@ int store_errno_imap(const struct imap_error *e)
 	}
 	return EIO;
 }
+
+/* True for one of the five system flags a client may set. */
+static bool store_system_flag(const char *flag, size_t len)
+{
+	static const char *const flags[] = { "\\Answered", "\\Flagged",
+					     "\\Deleted", "\\Seen",
+					     "\\Draft" };
+	size_t i;
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (strlen(flags[i]) == len &&
+		    strncasecmp(flag, flags[i], len) == 0)
+			return true;
+	return false;
+}
+
+char *store_flags_normalize(const char *in)
+{
+	char *out = malloc(strlen(in) + 1), *o = out;
+	const char *p = in;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		size_t len, i;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (!*p)
+			break;
+		len = strcspn(p, " \t\r\n");
+		if (*p == '\\') {
+			if (!store_system_flag(p, len))
+				goto bad;
+		} else {
+			for (i = 0; i < len; i++) {
+				unsigned char c = p[i];
+
+				if (c <= 0x20 || c >= 0x7f ||
+				    strchr("(){%*\"\\]", c))
+					goto bad;
+			}
+		}
+		if (o != out)
+			*o++ = ' ';
+		memcpy(o, p, len);
+		o += len;
+		p += len;
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}

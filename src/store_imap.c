@@ -5,10 +5,16 @@
  * Each session is used by one thread at a time. A thread asks the pool
  * for a session, preferring one that already has the wanted folder
  * selected (saving a SELECT round trip), waits at most the timeout when
- * all are busy, and reopens a session that was dropped. Read-only
- * operations are retried once on a fresh session when a reused one turns
- * out to have been dropped by the server; a timeout is not retried, so
- * no operation waits much longer than the timeout.
+ * all are busy, and reopens a session that was dropped. A session idle
+ * for a while is checked with NOOP before use, so that a command that
+ * changes mail is not sent into a connection the server has closed.
+ *
+ * Every operation runs through store_imap_run(). Operations that can be
+ * repeated without effect (listing, reading, setting flags) are retried
+ * once on a fresh session when a pooled one turns out to be dropped; a
+ * timeout is not retried, so no operation waits much longer than the
+ * timeout. Operations that change mail are never repeated: a repeat
+ * could copy or store a message twice.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,9 +29,13 @@
 #include "store.h"
 #include "strbuf.h"
 
+/* A pooled session idle longer than this is checked before use. */
+#define STORE_IMAP_IDLE_CHECK 60
+
 struct store_imap_slot {
 	struct imap_session *sess; /* owned, NULL when closed */
 	bool busy;
+	time_t last_used; /* monotonic seconds */
 };
 
 struct store_imap {
@@ -35,11 +45,28 @@ struct store_imap {
 	pthread_cond_t cond;
 	struct store_imap_slot *slots; /* owned */
 	unsigned n_slots;
+	uint64_t appendlimit;
 };
+
+/*
+ * An operation on one session. Returns 0 on success, STORE_IMAP_FAILED
+ * when an IMAP command failed (imap_error() says how), or a negative
+ * errno decided by the operation itself.
+ */
+#define STORE_IMAP_FAILED 1
+typedef int (*store_imap_op)(struct imap_session *s, void *arg);
 
 static struct store_imap *store_imap_of(struct store *st)
 {
 	return (struct store_imap *)st;
+}
+
+static time_t store_imap_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
 }
 
 /* Absolute CLOCK_REALTIME deadline ms from now, for timed waits. */
@@ -57,47 +84,48 @@ static struct timespec store_imap_deadline(int ms)
 	return ts;
 }
 
+/* Picks a free slot: one with folder selected, else any open one, else
+ * a closed one; -1 if all are busy. The lock is held. */
+static int store_imap_pick(struct store_imap *si, const char *folder)
+{
+	int open_idx = -1, closed_idx = -1;
+	unsigned i;
+
+	for (i = 0; i < si->n_slots; i++) {
+		const char *sel;
+
+		if (si->slots[i].busy)
+			continue;
+		if (!si->slots[i].sess) {
+			if (closed_idx < 0)
+				closed_idx = (int)i;
+			continue;
+		}
+		sel = imap_selected(si->slots[i].sess);
+		if (folder && sel && strcmp(sel, folder) == 0)
+			return (int)i;
+		if (open_idx < 0)
+			open_idx = (int)i;
+	}
+	return open_idx >= 0 ? open_idx : closed_idx;
+}
+
 /*
- * Takes a session for a thread: one with folder selected if possible,
- * else any open one, else a closed slot that gets opened here (outside
- * the lock). Returns the slot index or a negative errno.
+ * Takes a session for a thread, opening (or checking, after a long idle)
+ * it outside the lock. Returns the slot index or a negative errno;
+ * *fresh_r tells whether the session was just opened.
  */
 static int store_imap_get(struct store_imap *si, const char *folder,
 			  bool *fresh_r)
 {
 	struct timespec deadline = store_imap_deadline(si->cfg->timeout_ms);
-	struct store_imap_slot *slot = NULL;
+	struct store_imap_slot *slot;
 	struct imap_error err;
-	unsigned i;
-	int idx = -1;
+	int idx;
 
 	*fresh_r = false;
 	pthread_mutex_lock(&si->lock);
-	while (idx < 0) {
-		int open_idx = -1, closed_idx = -1;
-
-		for (i = 0; i < si->n_slots; i++) {
-			const char *sel;
-
-			if (si->slots[i].busy)
-				continue;
-			if (!si->slots[i].sess) {
-				if (closed_idx < 0)
-					closed_idx = (int)i;
-				continue;
-			}
-			sel = imap_selected(si->slots[i].sess);
-			if (folder && sel && strcmp(sel, folder) == 0) {
-				idx = (int)i;
-				break;
-			}
-			if (open_idx < 0)
-				open_idx = (int)i;
-		}
-		if (idx < 0)
-			idx = open_idx >= 0 ? open_idx : closed_idx;
-		if (idx >= 0)
-			break;
+	while ((idx = store_imap_pick(si, folder)) < 0) {
 		if (pthread_cond_timedwait(&si->cond, &si->lock, &deadline) ==
 		    ETIMEDOUT) {
 			pthread_mutex_unlock(&si->lock);
@@ -110,7 +138,10 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 	slot->busy = true;
 	pthread_mutex_unlock(&si->lock);
 
-	if (slot->sess && !imap_usable(slot->sess)) {
+	if (slot->sess && (!imap_usable(slot->sess) ||
+			   (store_imap_now() - slot->last_used >
+				    STORE_IMAP_IDLE_CHECK &&
+			    imap_noop(slot->sess) < 0))) {
 		imap_close(slot->sess);
 		slot->sess = NULL;
 	}
@@ -138,6 +169,7 @@ static void store_imap_put(struct store_imap *si, int idx)
 		imap_close(slot->sess);
 		slot->sess = NULL;
 	}
+	slot->last_used = store_imap_now();
 	pthread_mutex_lock(&si->lock);
 	slot->busy = false;
 	pthread_cond_signal(&si->cond);
@@ -145,24 +177,62 @@ static void store_imap_put(struct store_imap *si, int idx)
 }
 
 /*
- * Turns a failed command into an errno, logging it. Returns 0 when the
- * operation may be retried on a new session: the connection was found
- * dropped (not timed out) on a session that had been idle in the pool.
+ * Runs op on a session (preferring one with folder selected). When
+ * repeatable, a pooled session found dropped (not timed out) gives one
+ * more try on a new session. Returns 0 or a negative errno; IMAP errors
+ * are logged and mapped by store_errno_imap().
  */
-static int store_imap_fail(struct imap_session *s, bool fresh, int attempt)
+static int store_imap_run(struct store_imap *si, const char *folder,
+			  bool repeatable, store_imap_op op, void *arg)
 {
-	const struct imap_error *e = imap_error(s);
+	int attempt, idx, rc = -EIO;
+	bool fresh;
 
-	if (e->kind == IMAP_ERR_NET && e->errnum != ETIMEDOUT && !fresh &&
-	    attempt == 0) {
-		log_debug("retrying on a new connection: %s", e->text);
-		return 0;
+	for (attempt = 0; attempt < 2; attempt++) {
+		const struct imap_error *e;
+		struct imap_session *s;
+
+		idx = store_imap_get(si, folder, &fresh);
+		if (idx < 0)
+			return idx;
+		s = si->slots[idx].sess;
+		rc = op(s, arg);
+		if (rc != STORE_IMAP_FAILED) {
+			store_imap_put(si, idx);
+			return rc;
+		}
+		e = imap_error(s);
+		rc = -store_errno_imap(e);
+		if (repeatable && attempt == 0 && !fresh &&
+		    e->kind == IMAP_ERR_NET && e->errnum != ETIMEDOUT) {
+			log_debug("retrying on a new connection: %s", e->text);
+			store_imap_put(si, idx);
+			continue;
+		}
+		if (e->kind == IMAP_ERR_NO &&
+		    (rc == -ENOENT || rc == -EEXIST || rc == -ENOTEMPTY))
+			log_debug("%s", e->text);
+		else
+			log_warnx("%s", e->text);
+		store_imap_put(si, idx);
+		break;
 	}
-	if (e->kind == IMAP_ERR_NO && strcmp(e->code, "NONEXISTENT") == 0)
-		log_debug("%s", e->text);
-	else
-		log_warnx("%s", e->text);
-	return -store_errno_imap(e);
+	return rc;
+}
+
+/* Selects folder (read-write unless readonly) and checks that its
+ * UIDVALIDITY is still uidvalidity: -ESTALE if not. */
+static int store_imap_select(struct imap_session *s, const char *folder,
+			     bool readonly, uint32_t uidvalidity)
+{
+	struct imap_mailbox mb;
+
+	if (imap_select(s, folder, readonly, false, &mb) < 0)
+		return STORE_IMAP_FAILED;
+	if (mb.uidvalidity != uidvalidity &&
+	    imap_select(s, folder, readonly, true, &mb) < 0)
+		return STORE_IMAP_FAILED;
+	return mb.uidvalidity == uidvalidity ? 0 : -ESTALE;
 }
 
 /* Collects LIST entries into a growing array. */
@@ -207,62 +277,64 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 	l->n++;
 }
 
+static int store_imap_folders_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_list *l = arg;
+
+	store_folders_free(l->f, l->n);
+	memset(l, 0, sizeof(*l));
+	if (imap_list(s, store_imap_list_cb, l) < 0)
+		return STORE_IMAP_FAILED;
+	return l->nomem ? -ENOMEM : 0;
+}
+
 static int store_imap_folders(struct store *st, struct store_folder **f_r,
 			      size_t *n_r)
 {
-	struct store_imap *si = store_imap_of(st);
-	int attempt, idx, rc = -EIO;
-	bool fresh;
+	struct store_imap_list l = { 0 };
+	int rc;
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		struct store_imap_list l = { 0 };
-		struct imap_session *s;
-
-		idx = store_imap_get(si, NULL, &fresh);
-		if (idx < 0)
-			return idx;
-		s = si->slots[idx].sess;
-		if (imap_list(s, store_imap_list_cb, &l) == 0 && !l.nomem) {
-			store_imap_put(si, idx);
-			*f_r = l.f;
-			*n_r = l.n;
-			return 0;
-		}
-		rc = l.nomem ? -ENOMEM : store_imap_fail(s, fresh, attempt);
-		store_imap_put(si, idx);
+	rc = store_imap_run(store_imap_of(st), NULL, true,
+			    store_imap_folders_op, &l);
+	if (rc < 0) {
 		store_folders_free(l.f, l.n);
-		if (rc < 0)
-			return rc;
+		return rc;
 	}
-	return -EIO;
+	*f_r = l.f;
+	*n_r = l.n;
+	return 0;
 }
 
 /* Collects message metadata into a growing array. */
 struct store_imap_meta {
-	struct store_msg *m;
-	size_t n, cap;
+	const char *folder;
+	const struct store_listing *prev;
+	struct store_listing *out;
+	size_t cap;
 	bool nomem;
+	bool unchanged;
 };
 
 static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
 {
 	struct store_imap_meta *l = ctx;
+	struct store_listing *out = l->out;
 	struct store_msg *m;
 
 	if (l->nomem)
 		return;
-	if (l->n == l->cap) {
+	if (out->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
 
-		m = realloc(l->m, cap * sizeof(*m));
+		m = realloc(out->msgs, cap * sizeof(*m));
 		if (!m) {
 			l->nomem = true;
 			return;
 		}
-		l->m = m;
+		out->msgs = m;
 		l->cap = cap;
 	}
-	m = &l->m[l->n];
+	m = &out->msgs[out->n];
 	memset(m, 0, sizeof(*m));
 	m->uid = mm->uid;
 	m->size = mm->size;
@@ -272,75 +344,69 @@ static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
 		l->nomem = true;
 		return;
 	}
-	l->n++;
+	out->n++;
+}
+
+static int store_imap_messages_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_meta *l = arg;
+	const struct store_listing *prev = l->prev;
+	struct store_listing *out = l->out;
+	struct imap_mailbox mb;
+
+	store_listing_clear(out);
+	l->cap = 0;
+	l->unchanged = false;
+	if (imap_select(s, l->folder, true, true, &mb) < 0)
+		return STORE_IMAP_FAILED;
+	out->uidvalidity = mb.uidvalidity;
+	out->uidnext = mb.uidnext;
+	out->exists = mb.exists;
+	out->modseq = mb.highestmodseq;
+	/* HIGHESTMODSEQ moves on every change, flags included; without it
+	 * a flag change cannot be seen, so list again. */
+	if (prev && mb.highestmodseq && prev->modseq == mb.highestmodseq &&
+	    prev->uidvalidity == mb.uidvalidity &&
+	    prev->uidnext == mb.uidnext && prev->exists == mb.exists) {
+		l->unchanged = true;
+		return 0;
+	}
+	if (imap_fetch_meta(s, store_imap_meta_cb, l) < 0)
+		return STORE_IMAP_FAILED;
+	return l->nomem ? -ENOMEM : 0;
 }
 
 static int store_imap_messages(struct store *st, const char *folder,
 			       const struct store_listing *prev,
 			       struct store_listing *out)
 {
-	struct store_imap *si = store_imap_of(st);
-	int attempt, idx, rc = -EIO;
-	bool fresh;
+	struct store_imap_meta l = { folder, prev, out, 0, false, false };
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	for (attempt = 0; attempt < 2; attempt++) {
-		struct store_imap_meta l = { 0 };
-		struct imap_mailbox mb;
-		struct imap_session *s;
-
-		idx = store_imap_get(si, folder, &fresh);
-		if (idx < 0)
-			return idx;
-		s = si->slots[idx].sess;
-		if (imap_select(s, folder, true, true, &mb) < 0)
-			goto fail;
-		out->uidvalidity = mb.uidvalidity;
-		out->uidnext = mb.uidnext;
-		out->exists = mb.exists;
-		out->modseq = mb.highestmodseq;
-		/* HIGHESTMODSEQ moves on every change, flags included; without
-		 * it a flag change cannot be seen, so list again. */
-		if (prev && mb.highestmodseq &&
-		    prev->modseq == mb.highestmodseq &&
-		    prev->uidvalidity == mb.uidvalidity &&
-		    prev->uidnext == mb.uidnext && prev->exists == mb.exists) {
-			store_imap_put(si, idx);
-			return 1;
-		}
-		if (imap_fetch_meta(s, store_imap_meta_cb, &l) < 0 || l.nomem) {
-			out->msgs = l.m;
-			out->n = l.n;
-			store_listing_clear(out);
-			if (l.nomem) {
-				store_imap_put(si, idx);
-				return -ENOMEM;
-			}
-			goto fail;
-		}
-		out->msgs = l.m;
-		out->n = l.n;
-		store_imap_put(si, idx);
-		return 0;
-fail:
-		rc = store_imap_fail(s, fresh, attempt);
-		store_imap_put(si, idx);
-		if (rc < 0)
-			return rc;
+	rc = store_imap_run(store_imap_of(st), folder, true,
+			    store_imap_messages_op, &l);
+	if (rc < 0) {
+		store_listing_clear(out);
+		return rc;
 	}
-	return -EIO;
+	return l.unchanged ? 1 : 0;
 }
 
 /* Writes uids (ascending) as an IMAP sequence set with ranges. */
 static void store_imap_uid_set(struct strbuf *b, const uint32_t *uids,
-			       size_t n)
+			       const bool *skip, size_t n)
 {
 	size_t i = 0;
 
 	while (i < n) {
 		size_t j = i;
 
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+		if (skip[i]) {
+			i++;
+			continue;
+		}
+		while (j + 1 < n && !skip[j + 1] && uids[j + 1] == uids[j] + 1)
 			j++;
 		if (b->len)
 			strbuf_puts(b, ",");
@@ -352,12 +418,15 @@ static void store_imap_uid_set(struct strbuf *b, const uint32_t *uids,
 	}
 }
 
-/* Forwards body pieces and remembers which messages answered. */
+/* A body fetch: what was asked and which messages answered. */
 struct store_imap_fetch {
-	void (*cb)(void *ctx, const struct store_piece *p);
-	void *ctx;
+	const char *folder;
+	uint32_t uidvalidity;
 	const uint32_t *uids;
 	size_t n;
+	uint64_t offset, len;
+	void (*cb)(void *ctx, const struct store_piece *p);
+	void *ctx;
 	bool *seen; /* owned, n entries */
 };
 
@@ -375,27 +444,21 @@ static void store_imap_body_cb(void *ctx, const struct imap_body_part *bp)
 		else
 			hi = mid;
 	}
-	if (lo == f->n || f->uids[lo] != bp->uid)
-		return; /* not asked for: ignore */
+	if (lo == f->n || f->uids[lo] != bp->uid || f->seen[lo])
+		return; /* not asked for, or already had: ignore */
 	f->seen[lo] = true;
 	f->cb(f->ctx, &p);
 }
 
-/*
- * Runs one UID FETCH of uids on session s. A NO [EXPUNGEISSUED] still
- * delivered what exists, so it counts as success.
- */
+/* One UID FETCH of the messages not seen yet. A NO [EXPUNGEISSUED]
+ * still delivered what exists, so it counts as success. */
 static int store_imap_fetch_once(struct imap_session *s,
-				 struct store_imap_fetch *f, uint64_t offset,
-				 uint64_t len)
+				 struct store_imap_fetch *f)
 {
 	struct strbuf set = { 0 };
-	size_t i;
 	int rc;
 
-	for (i = 0; i < f->n; i++)
-		if (!f->seen[i])
-			store_imap_uid_set(&set, &f->uids[i], 1);
+	store_imap_uid_set(&set, f->uids, f->seen, f->n);
 	if (strbuf_failed(&set)) {
 		strbuf_free(&set);
 		return -ENOMEM;
@@ -404,12 +467,40 @@ static int store_imap_fetch_once(struct imap_session *s,
 		strbuf_free(&set);
 		return 0;
 	}
-	rc = imap_fetch_body(s, set.data, offset, len, store_imap_body_cb, f);
+	rc = imap_fetch_body(s, set.data, f->offset, f->len,
+			     store_imap_body_cb, f);
 	strbuf_free(&set);
 	if (rc < 0 && imap_error(s)->kind == IMAP_ERR_NO &&
 	    strcasecmp(imap_error(s)->code, "EXPUNGEISSUED") == 0)
 		rc = 0;
-	return rc;
+	return rc < 0 ? STORE_IMAP_FAILED : 0;
+}
+
+static int store_imap_fetch_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_fetch *f = arg;
+	struct imap_mailbox mb;
+	bool missing = false;
+	size_t i;
+	int rc;
+
+	rc = store_imap_select(s, f->folder, true, f->uidvalidity);
+	if (rc)
+		return rc;
+	rc = store_imap_fetch_once(s, f);
+	if (rc)
+		return rc;
+	for (i = 0; i < f->n; i++)
+		missing |= !f->seen[i];
+	/* A session that selected the folder a while ago may not know of
+	 * newer messages yet: select again and ask once more. */
+	if (missing) {
+		if (imap_select(s, f->folder, true, true, &mb) < 0)
+			return STORE_IMAP_FAILED;
+		if (mb.uidvalidity == f->uidvalidity)
+			return store_imap_fetch_once(s, f);
+	}
+	return 0;
 }
 
 static int store_imap_fetch(struct store *st, const char *folder,
@@ -418,62 +509,296 @@ static int store_imap_fetch(struct store *st, const char *folder,
 			    void (*cb)(void *ctx, const struct store_piece *p),
 			    void *ctx)
 {
-	struct store_imap *si = store_imap_of(st);
-	struct store_imap_fetch f = { cb, ctx, uids, n, NULL };
-	int attempt, idx, rc = -EIO;
-	bool fresh;
-	size_t i;
+	struct store_imap_fetch f = { folder, uidvalidity, uids, n, offset,
+				      len, cb, ctx, NULL };
+	int rc;
 
 	if (n == 0)
 		return 0;
-	if (len > STORE_MAX_PIECE)
-		len = STORE_MAX_PIECE;
+	if (f.len > STORE_MAX_PIECE)
+		f.len = STORE_MAX_PIECE;
 	f.seen = calloc(n, sizeof(*f.seen));
 	if (!f.seen)
 		return -ENOMEM;
-	for (attempt = 0; attempt < 2; attempt++) {
-		struct imap_mailbox mb;
-		struct imap_session *s;
-		bool missing = false;
-
-		idx = store_imap_get(si, folder, &fresh);
-		if (idx < 0) {
-			rc = idx;
-			break;
-		}
-		s = si->slots[idx].sess;
-		if (imap_select(s, folder, true, false, &mb) < 0)
-			goto fail;
-		if (mb.uidvalidity != uidvalidity &&
-		    imap_select(s, folder, true, true, &mb) < 0)
-			goto fail;
-		if (mb.uidvalidity != uidvalidity) {
-			store_imap_put(si, idx);
-			rc = -ESTALE;
-			break;
-		}
-		if (store_imap_fetch_once(s, &f, offset, len) < 0)
-			goto fail;
-		for (i = 0; i < n; i++)
-			missing |= !f.seen[i];
-		/* A session that selected the folder a while ago may not know
-		 * of newer messages yet: select again and ask once more. */
-		if (missing && imap_select(s, folder, true, true, &mb) == 0 &&
-		    mb.uidvalidity == uidvalidity &&
-		    store_imap_fetch_once(s, &f, offset, len) < 0)
-			goto fail;
-		store_imap_put(si, idx);
-		rc = 0;
-		break;
-fail:
-		rc = store_imap_fail(s, fresh, attempt);
-		store_imap_put(si, idx);
-		if (rc < 0)
-			break;
-		rc = -EIO;
-	}
+	rc = store_imap_run(store_imap_of(st), folder, true,
+			    store_imap_fetch_op, &f);
 	free(f.seen);
 	return rc;
+}
+
+/* Arguments of the operations on one message. */
+struct store_imap_msg {
+	const char *folder;
+	uint32_t uidvalidity;
+	uint32_t uid;
+	const char *flags;  /* set_flags */
+	char *result;       /* set_flags: owned */
+	const char *target; /* move */
+	uint32_t new_uid, new_uidvalidity;
+};
+
+/* True when every flag of want appears in have (space separated). */
+static bool store_imap_flags_kept(const char *want, const char *have)
+{
+	char *dup = strdup(want), *tok, *save = NULL;
+	bool ok = dup != NULL;
+
+	for (tok = dup ? strtok_r(dup, " ", &save) : NULL; tok && ok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		const char *p = have;
+		size_t len = strlen(tok);
+
+		ok = false;
+		while (p && *p && !ok) {
+			ok = strncasecmp(p, tok, len) == 0 &&
+			     (p[len] == ' ' || p[len] == '\0');
+			p = strchr(p, ' ');
+			if (p)
+				p++;
+		}
+	}
+	free(dup);
+	return ok;
+}
+
+static int store_imap_set_flags_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_msg *m = arg;
+	char *dup, *tok, *save = NULL;
+	int rc;
+
+	rc = store_imap_select(s, m->folder, false, m->uidvalidity);
+	if (rc)
+		return rc == -ESTALE ? -ENOENT : rc;
+	dup = strdup(m->flags);
+	if (!dup)
+		return -ENOMEM;
+	for (tok = strtok_r(dup, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		if (!imap_flag_allowed(s, tok)) {
+			log_warnx("flag '%s' is not allowed here", tok);
+			free(dup);
+			return -EINVAL;
+		}
+	}
+	free(dup);
+	free(m->result);
+	m->result = NULL;
+	if (imap_store_flags(s, m->uid, m->flags, &m->result) < 0)
+		return STORE_IMAP_FAILED;
+	if (!m->result)
+		return -ENOENT;
+	if (!store_imap_flags_kept(m->flags, m->result)) {
+		log_warnx("the server did not keep all of the flags '%s' "
+			  "(it has '%s')", m->flags, m->result);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int store_imap_set_flags(struct store *st, const char *folder,
+				uint32_t uidvalidity, uint32_t uid,
+				const char *flags, char **result_r)
+{
+	struct store_imap_msg m = {
+		.folder = folder, .uidvalidity = uidvalidity, .uid = uid,
+		.flags = flags
+	};
+	int rc;
+
+	rc = store_imap_run(store_imap_of(st), folder, true,
+			    store_imap_set_flags_op, &m);
+	if (rc < 0) {
+		free(m.result);
+		return rc;
+	}
+	*result_r = m.result;
+	return 0;
+}
+
+/*
+ * Moves one message: UID MOVE where the server has MOVE, else UID COPY,
+ * then \Deleted and UID EXPUNGE of that UID alone. Cut at any point, the
+ * message is in the source, the target, or both.
+ */
+static int store_imap_move_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_msg *m = arg;
+	unsigned caps = imap_caps(s);
+	int rc;
+
+	if (!(caps & (IMAP_CAP_MOVE | IMAP_CAP_UIDPLUS))) {
+		log_warnx("the server has neither MOVE nor UIDPLUS: moving "
+			  "would need an EXPUNGE of every deleted message, "
+			  "so it is refused");
+		return -EPERM;
+	}
+	rc = store_imap_select(s, m->folder, false, m->uidvalidity);
+	if (rc)
+		return rc == -ESTALE ? -ENOENT : rc;
+	if (caps & IMAP_CAP_MOVE) {
+		if (imap_copy(s, m->uid, m->target, true, &m->new_uid,
+			      &m->new_uidvalidity) < 0)
+			return STORE_IMAP_FAILED;
+		return 0;
+	}
+	if (imap_copy(s, m->uid, m->target, false, &m->new_uid,
+		      &m->new_uidvalidity) < 0)
+		return STORE_IMAP_FAILED;
+	if (imap_expunge_uid(s, m->uid) < 0) {
+		log_warnx("message %u was copied to %s but could not be "
+			  "removed from %s: it is now in both", m->uid,
+			  m->target, m->folder);
+		return STORE_IMAP_FAILED;
+	}
+	return 0;
+}
+
+static int store_imap_move(struct store *st, const char *folder,
+			   uint32_t uidvalidity, uint32_t uid,
+			   const char *target, uint32_t *uid_r,
+			   uint32_t *uidvalidity_r)
+{
+	struct store_imap_msg m = {
+		.folder = folder, .uidvalidity = uidvalidity, .uid = uid
+	};
+	int rc;
+
+	m.target = target;
+	rc = store_imap_run(store_imap_of(st), folder, false,
+			    store_imap_move_op, &m);
+	*uid_r = rc == 0 ? m.new_uid : 0;
+	*uidvalidity_r = rc == 0 ? m.new_uidvalidity : 0;
+	return rc;
+}
+
+static int store_imap_expunge_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_msg *m = arg;
+	int rc;
+
+	rc = store_imap_select(s, m->folder, false, m->uidvalidity);
+	if (rc)
+		return rc == -ESTALE ? -ENOENT : rc;
+	return imap_expunge_uid(s, m->uid) < 0 ? STORE_IMAP_FAILED : 0;
+}
+
+static int store_imap_expunge(struct store *st, const char *folder,
+			      uint32_t uidvalidity, uint32_t uid)
+{
+	struct store_imap_msg m = {
+		.folder = folder, .uidvalidity = uidvalidity, .uid = uid
+	};
+
+	return store_imap_run(store_imap_of(st), folder, false,
+			      store_imap_expunge_op, &m);
+}
+
+/* Arguments of the folder operations. */
+struct store_imap_folder_args {
+	const char *name;
+	const char *to;
+};
+
+static int store_imap_create_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_folder_args *a = arg;
+
+	return imap_create(s, a->name) < 0 ? STORE_IMAP_FAILED : 0;
+}
+
+static int store_imap_create_folder(struct store *st, const char *name)
+{
+	struct store_imap_folder_args a = { name, NULL };
+
+	return store_imap_run(store_imap_of(st), NULL, false,
+			      store_imap_create_op, &a);
+}
+
+/* Deletes a folder only if it has no messages: IMAP's DELETE would
+ * take them along. The check and the DELETE use one session, back to
+ * back, to keep the window for another client's delivery small. */
+static int store_imap_delete_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_folder_args *a = arg;
+	struct imap_mailbox mb;
+
+	if (imap_select(s, a->name, true, true, &mb) < 0) {
+		/* A \Noselect folder cannot hold messages. */
+		if (imap_error(s)->kind != IMAP_ERR_NO)
+			return STORE_IMAP_FAILED;
+		mb.exists = 0;
+	} else if (mb.exists > 0) {
+		return -ENOTEMPTY;
+	}
+	return imap_delete(s, a->name) < 0 ? STORE_IMAP_FAILED : 0;
+}
+
+static int store_imap_delete_folder(struct store *st, const char *name)
+{
+	struct store_imap_folder_args a = { name, NULL };
+
+	return store_imap_run(store_imap_of(st), name, false,
+			      store_imap_delete_op, &a);
+}
+
+static int store_imap_rename_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_folder_args *a = arg;
+
+	return imap_rename(s, a->name, a->to) < 0 ? STORE_IMAP_FAILED : 0;
+}
+
+static int store_imap_rename_folder(struct store *st, const char *from,
+				    const char *to)
+{
+	struct store_imap_folder_args a = { from, to };
+
+	return store_imap_run(store_imap_of(st), from, false,
+			      store_imap_rename_op, &a);
+}
+
+/* Arguments of APPEND. */
+struct store_imap_append {
+	const char *folder;
+	const char *flags;
+	time_t date;
+	uint64_t size;
+	long (*read)(void *ctx, char *buf, size_t len);
+	void *ctx;
+	uint32_t uid, uidvalidity;
+};
+
+static int store_imap_append_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_append *a = arg;
+
+	return imap_append(s, a->folder, a->flags, a->date, a->size, a->read,
+			   a->ctx, &a->uid, &a->uidvalidity) < 0 ?
+		       STORE_IMAP_FAILED :
+		       0;
+}
+
+static int store_imap_append(struct store *st, const char *folder,
+			     const char *flags, time_t date, uint64_t size,
+			     long (*read)(void *ctx, char *buf, size_t len),
+			     void *ctx, uint32_t *uid_r,
+			     uint32_t *uidvalidity_r)
+{
+	struct store_imap_append a = { folder, flags, date, size, read, ctx,
+				       0, 0 };
+	int rc;
+
+	rc = store_imap_run(store_imap_of(st), NULL, false,
+			    store_imap_append_op, &a);
+	*uid_r = a.uid;
+	*uidvalidity_r = a.uidvalidity;
+	return rc;
+}
+
+static uint64_t store_imap_append_limit(struct store *st)
+{
+	return store_imap_of(st)->appendlimit;
 }
 
 static void store_imap_destroy(struct store *st)
@@ -493,6 +818,14 @@ static const struct store_ops store_imap_ops = {
 	.folders = store_imap_folders,
 	.messages = store_imap_messages,
 	.fetch = store_imap_fetch,
+	.set_flags = store_imap_set_flags,
+	.move = store_imap_move,
+	.expunge = store_imap_expunge,
+	.create_folder = store_imap_create_folder,
+	.delete_folder = store_imap_delete_folder,
+	.rename_folder = store_imap_rename_folder,
+	.append = store_imap_append,
+	.append_limit = store_imap_append_limit,
 	.destroy = store_imap_destroy,
 };
 
@@ -519,6 +852,8 @@ struct store *store_imap_new(const struct imap_config *cfg,
 		snprintf(err, errlen, "%s", ierr.text);
 		goto free_slots;
 	}
+	si->slots[0].last_used = store_imap_now();
+	si->appendlimit = imap_appendlimit(si->slots[0].sess);
 	return &si->base;
 
 free_slots:

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uthash.h>
 
 #include "names.h"
@@ -17,6 +18,9 @@ struct tree_msg {
 	char *flags; /* owned */
 	char *name;  /* owned */
 	bool store_named; /* name came from the store (POP3) */
+	bool alias;       /* another name for a message: found, not listed */
+	bool gone;        /* removed since the listing: neither */
+	struct tree_msg *next_extra; /* in tree_listing.extras */
 	UT_hash_handle hh; /* by name */
 };
 
@@ -25,7 +29,10 @@ struct tree_listing {
 	struct store_listing state; /* msgs == NULL */
 	struct tree_msg *msgs;      /* owned array */
 	size_t n;
-	struct tree_msg *by_name; /* uthash over msgs */
+	struct tree_msg *by_name; /* uthash over msgs and extras */
+	/* Messages added by this mount since the listing (moved or
+	 * appended here), each allocated alone; owned. */
+	struct tree_msg *extras;
 	time_t newest;
 };
 
@@ -121,6 +128,14 @@ static void tree_listing_free(struct tree_listing *l)
 	for (i = 0; i < l->n; i++) {
 		free(l->msgs[i].flags);
 		free(l->msgs[i].name);
+	}
+	while (l->extras) {
+		struct tree_msg *m = l->extras;
+
+		l->extras = m->next_extra;
+		free(m->flags);
+		free(m->name);
+		free(m);
 	}
 	free(l->msgs);
 	free(l);
@@ -445,12 +460,43 @@ out:
 	return info->kind;
 }
 
+/* Passes one message of dir to fill, unless it is hidden (gone, an
+ * alias, or shadowed by a subfolder of the same name). Returns what fill
+ * returned. The lock is held. */
+static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
+			 const char *path, const struct tree_msg *m,
+			 int (*fill)(void *ctx, const char *name,
+				     const struct tree_info *info),
+			 void *ctx)
+{
+	size_t plen = strlen(path), sublen = plen + 1 + strlen(m->name) + 1;
+	struct tree_folder *clash;
+	struct tree_info info;
+	char sub[sublen];
+
+	if (m->gone || m->alias)
+		return 0;
+	snprintf(sub, sublen, "%s%s%s", path, plen ? "/" : "", m->name);
+	HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
+	if (clash)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	info.kind = TREE_MESSAGE;
+	info.ino = tree_msg_ino(dir->id, dir->listing->state.uidvalidity,
+				m->uid);
+	info.nlink = 1;
+	info.size = m->size;
+	info.mtime = m->date;
+	return fill(ctx, m->name, &info);
+}
+
 int tree_readdir(struct tree *t, const char *path,
 		 int (*fill)(void *ctx, const char *name,
 			     const struct tree_info *info),
 		 void *ctx)
 {
 	struct tree_folder *dir = NULL, *f, *tmp;
+	const struct tree_msg *m;
 	struct tree_info info;
 	size_t plen, i;
 	int rc = 0;
@@ -487,28 +533,13 @@ int tree_readdir(struct tree *t, const char *path,
 	}
 	if (!dir || !dir->listing)
 		goto out;
-	for (i = 0; i < dir->listing->n; i++) {
-		const struct tree_msg *m = &dir->listing->msgs[i];
-		struct tree_folder *clash;
-		size_t sublen = plen + 1 + strlen(m->name) + 1;
-		char sub[sublen];
-
-		/* A subfolder of the same name hides the message. */
-		snprintf(sub, sublen, "%s%s%s", path, plen ? "/" : "",
-			 m->name);
-		HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
-		if (clash)
-			continue;
-		memset(&info, 0, sizeof(info));
-		info.kind = TREE_MESSAGE;
-		info.ino = tree_msg_ino(dir->id, dir->listing->state.uidvalidity,
-					m->uid);
-		info.nlink = 1;
-		info.size = m->size;
-		info.mtime = m->date;
-		if (fill(ctx, m->name, &info))
-			break;
-	}
+	for (i = 0; i < dir->listing->n; i++)
+		if (tree_fill_msg(t, dir, path, &dir->listing->msgs[i], fill,
+				  ctx))
+			goto out;
+	for (m = dir->listing->extras; m; m = m->next_extra)
+		if (tree_fill_msg(t, dir, path, m, fill, ctx))
+			goto out;
 out:
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
@@ -766,4 +797,160 @@ size_t tree_next_messages(struct tree *t, const char *folder,
 out:
 	pthread_rwlock_unlock(&t->lock);
 	return n;
+}
+
+/* The listing of folder if it is of uidvalidity; the lock is held. */
+static struct tree_listing *tree_listing_of(struct tree *t,
+					    const char *folder,
+					    uint32_t uidvalidity)
+{
+	struct tree_folder *f;
+
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (!f || !f->listing ||
+	    f->listing->state.uidvalidity != uidvalidity)
+		return NULL;
+	return f->listing;
+}
+
+void tree_remove_message(struct tree *t, const char *folder,
+			 uint32_t uidvalidity, uint32_t uid)
+{
+	struct tree_listing *l;
+	struct tree_msg *m, *tmp;
+
+	pthread_rwlock_wrlock(&t->lock);
+	l = tree_listing_of(t, folder, uidvalidity);
+	if (l) {
+		HASH_ITER(hh, l->by_name, m, tmp)
+		{
+			if (m->uid != uid)
+				continue;
+			HASH_DEL(l->by_name, m);
+			m->gone = true;
+		}
+		/* The server's state moved on: the next refresh must list. */
+		l->state.modseq = 0;
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Adds one extra message record named name; the lock is held. */
+static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
+			  const char *name, bool alias)
+{
+	struct tree_msg *m, *dup;
+
+	HASH_FIND(hh, l->by_name, name, strlen(name), dup);
+	if (dup)
+		return 0; /* the name is taken: keep what is there */
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->name = strdup(name);
+	m->flags = strdup(sm->flags ? sm->flags : "");
+	if (!m->name || !m->flags) {
+		free(m->name);
+		free(m->flags);
+		free(m);
+		return -ENOMEM;
+	}
+	m->uid = sm->uid;
+	m->size = sm->size;
+	m->date = sm->date;
+	m->alias = alias;
+	m->next_extra = l->extras;
+	l->extras = m;
+	HASH_ADD_KEYPTR(hh, l->by_name, m->name, strlen(m->name), m);
+	if (m->date > l->newest)
+		l->newest = m->date;
+	return 0;
+}
+
+int tree_add_message(struct tree *t, const char *folder,
+		     uint32_t uidvalidity, const struct store_msg *m,
+		     const char *alias)
+{
+	struct tree_listing *l;
+	char name[32];
+	int rc = 0;
+
+	snprintf(name, sizeof(name), "%u.eml", m->uid);
+	pthread_rwlock_wrlock(&t->lock);
+	l = tree_listing_of(t, folder, uidvalidity);
+	if (l) {
+		rc = tree_add_extra(l, m, name, false);
+		if (rc == 0 && alias && strcmp(alias, name) != 0)
+			rc = tree_add_extra(l, m, alias, true);
+		l->state.modseq = 0;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
+		    uint32_t uid, const char *flags)
+{
+	struct tree_listing *l;
+	struct tree_msg *m, *tmp;
+
+	pthread_rwlock_wrlock(&t->lock);
+	l = tree_listing_of(t, folder, uidvalidity);
+	if (l) {
+		HASH_ITER(hh, l->by_name, m, tmp)
+		{
+			char *dup;
+
+			if (m->uid != uid || !(dup = strdup(flags)))
+				continue;
+			free(m->flags);
+			m->flags = dup;
+		}
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+char *tree_trash(struct tree *t)
+{
+	struct tree_folder *f, *tmp, *named = NULL;
+	char *name = NULL;
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_ITER(hh_path, t->by_path, f, tmp)
+	{
+		if ((f->attrs & STORE_FOLDER_TRASH) &&
+		    !(f->attrs & STORE_FOLDER_NOSELECT)) {
+			named = f;
+			break;
+		}
+		if (!named && strcasecmp(f->path, "Trash") == 0 &&
+		    !(f->attrs & STORE_FOLDER_NOSELECT))
+			named = f;
+	}
+	if (named)
+		name = strdup(named->name);
+	pthread_rwlock_unlock(&t->lock);
+	return name;
+}
+
+char tree_delimiter(struct tree *t)
+{
+	struct tree_folder *f, *tmp;
+	char delim = '\0';
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, "INBOX", 5, f);
+	if (f && !f->implied) {
+		delim = f->delim;
+	} else {
+		HASH_ITER(hh_path, t->by_path, f, tmp)
+		{
+			if (!f->implied && f->delim) {
+				delim = f->delim;
+				break;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return delim;
 }

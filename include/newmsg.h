@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * newmsg: messages being created through the mount (cp, cat >), held in
+ * an unlinked temporary file until the file is closed and the message is
+ * APPENDed. Local I/O only: the network is fsops' and the store's.
+ *
+ * A table maps paths to the new messages, so that lookups, listings and
+ * a second open find them while they are written. Each message is
+ * reference counted: the table holds one reference while it is
+ * registered, each open handle one more.
+ */
+#ifndef MAILFS_NEWMSG_H
+#define MAILFS_NEWMSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct newmsg;
+struct newmsg_table;
+
+struct newmsg_table *newmsg_table_new(void);
+void newmsg_table_free(struct newmsg_table *t);
+
+/*
+ * Registers a new, empty message at path, in folder (server name), with
+ * its bytes in an unlinked file under tmpdir. Returns it with one
+ * reference for the caller, or NULL with *err_r set (-EEXIST if path is
+ * taken, -errno of the temporary file).
+ */
+struct newmsg *newmsg_create(struct newmsg_table *t, const char *path,
+			     const char *folder, const char *tmpdir,
+			     int *err_r);
+/* The registered message at path, with a new reference; NULL if none. */
+struct newmsg *newmsg_get(struct newmsg_table *t, const char *path);
+/* Drops a reference; the last one frees the message. */
+void newmsg_put(struct newmsg_table *t, struct newmsg *m);
+/* Unregisters m (once stored, or abandoned): path lookups no longer find
+ * it; open handles keep it until they are released. */
+void newmsg_forget(struct newmsg_table *t, struct newmsg *m);
+
+/* What stat shows for a registered path. Returns false if none. */
+bool newmsg_stat(struct newmsg_table *t, const char *path, uint64_t *size_r,
+		 time_t *mtime_r);
+/* Calls fill(ctx, name) for each message registered in folder. */
+void newmsg_list(struct newmsg_table *t, const char *folder,
+		 void (*fill)(void *ctx, const char *name), void *ctx);
+
+/* Writes at off; -EFBIG beyond limit bytes (0: no limit), -EROFS once
+ * the message was stored. Returns the bytes written or a negative
+ * errno. */
+ssize_t newmsg_write(struct newmsg *m, const char *buf, size_t size,
+		     off_t off, uint64_t limit);
+int newmsg_truncate(struct newmsg *m, uint64_t size, uint64_t limit);
+void newmsg_set_date(struct newmsg *m, time_t date);
+/* Flags to store the message with (already validated). */
+int newmsg_set_flags(struct newmsg *m, const char *flags);
+
+const char *newmsg_folder(const struct newmsg *m);
+const char *newmsg_path(const struct newmsg *m);
+
+/*
+ * Starts storing: returns true when this caller is to APPEND the
+ * message now (it has data and was not stored yet), and then fills the
+ * snapshot: size with bare LFs turned into CRLF, date (0: now) and
+ * flags (borrowed until newmsg_end_store()).
+ */
+bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
+			const char **flags_r, int *err_r);
+/* Ends storing; stored tells whether the server has the message. */
+void newmsg_end_store(struct newmsg *m, bool stored);
+/* True when the message holds no byte yet. */
+bool newmsg_empty(struct newmsg *m);
+
+/*
+ * Reads the message with bare LF turned into CRLF, from the start, for
+ * the APPEND literal: newmsg_rewind() first, then newmsg_read() as the
+ * store's reader (ctx is the struct newmsg). Returns bytes, 0 at the
+ * end, -1 on an error.
+ */
+void newmsg_rewind(struct newmsg *m);
+long newmsg_read(void *ctx, char *buf, size_t len);
+
+#endif
