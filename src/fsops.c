@@ -39,8 +39,8 @@
 /* Prefetching: messages up to this size ride along with a scan's miss,
  * at most FSOPS_BATCH_MAX of them or FSOPS_BATCH_BYTES in all. */
 #define FSOPS_PREFETCH_SIZE (1024u * 1024)
-#define FSOPS_BATCH_MIN 8
-#define FSOPS_BATCH_MAX 128
+#define FSOPS_BATCH_MIN 16
+#define FSOPS_BATCH_MAX 1024
 #define FSOPS_BATCH_BYTES (16u * 1024 * 1024)
 /* First reads of two messages closer than this make a scan. */
 #define FSOPS_SCAN_GAP_MS 2000
@@ -94,8 +94,7 @@ struct fsops_file {
 	uint64_t seq_end;   /* the furthest end read so far */
 	uint64_t window;
 	uint64_t reads;     /* reads served so far */
-	bool fetching;      /* a fetch of [fetch_lo, fetch_hi) is running */
-	uint64_t fetch_lo, fetch_hi;
+	bool fetching;      /* a thread is fetching for this file */
 };
 
 static struct fsops *fsops_get(void)
@@ -379,13 +378,32 @@ static int fsops_getattr(const char *path, struct stat *st,
 	return 0;
 }
 
-/* Adapts tree_readdir()'s callback to FUSE's filler. */
+/*
+ * Adapts tree_readdir()'s callback to FUSE's filler. Entries get
+ * offsets (1, 2, ...): with offsets, libfuse hands their attributes to
+ * the kernel along with the names (readdirplus), so that `ls -l` needs no
+ * lookup per file; a call resumes after the offset it is given.
+ */
 struct fsops_fill {
 	struct fsops *fs;
 	void *buf;
 	fuse_fill_dir_t filler;
 	const char *dir;
+	off_t skip;  /* entries up to this offset were returned already */
+	off_t index; /* offset of the last entry seen */
+	bool full;   /* the filler's buffer is full */
 };
+
+/* Passes one entry to FUSE unless an earlier call returned it. */
+static int fsops_fill_entry(struct fsops_fill *f, const char *name,
+			    const struct stat *st)
+{
+	if (++f->index <= f->skip || f->full)
+		return f->full;
+	if (f->filler(f->buf, name, st, f->index, FUSE_FILL_DIR_PLUS))
+		f->full = true;
+	return f->full;
+}
 
 /* Lists a file being created (newmsg_list()'s callback). */
 static void fsops_fill_new(void *ctx, const char *name)
@@ -397,7 +415,7 @@ static void fsops_fill_new(void *ctx, const char *name)
 
 	snprintf(path, len, "%s/%s", f->dir, name);
 	if (fsops_newmsg_stat(f->fs, path, &st))
-		f->filler(f->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+		fsops_fill_entry(f, name, &st);
 }
 
 static int fsops_fill_one(void *ctx, const char *name,
@@ -407,7 +425,7 @@ static int fsops_fill_one(void *ctx, const char *name,
 	struct stat st;
 
 	fsops_stat(f->fs, info, &st);
-	return f->filler(f->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+	return fsops_fill_entry(f, name, &st);
 }
 
 static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
@@ -415,12 +433,12 @@ static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 			 enum fuse_readdir_flags flags)
 {
 	struct fsops *fs = fsops_get();
-	struct fsops_fill fill = { fs, buf, filler, path };
+	struct fsops_fill fill = { fs, buf, filler, path, offset, 0, false };
+	struct stat dot = { .st_mode = S_IFDIR };
 	struct tree_info info;
 	char *folder = NULL;
 	int rc;
 
-	(void)offset;
 	(void)fi;
 	(void)flags;
 	rc = fsops_resolve(fs, path, &info);
@@ -430,7 +448,15 @@ static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		tree_info_clear(&info);
 		return -ENOTDIR;
 	}
-	if (info.kind == TREE_FOLDER &&
+	if (info.kind == TREE_ROOT && tree_has_folder(fs->tree, "")) {
+		/* A flat store keeps its messages in the root. */
+		info.kind = TREE_FOLDER;
+		info.folder = strdup("");
+		if (!info.folder)
+			return -ENOMEM;
+	}
+	/* A listing continued at an offset is not refreshed midway. */
+	if (info.kind == TREE_FOLDER && offset == 0 &&
 	    !(info.attrs & STORE_FOLDER_NOSELECT)) {
 		rc = fsops_refresh_listing(fs, info.folder, fs->cfg.refresh);
 		if (rc < 0 && !tree_listing_state(fs->tree, info.folder,
@@ -444,10 +470,10 @@ static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		info.folder = NULL;
 	}
 	tree_info_clear(&info);
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
+	fsops_fill_entry(&fill, ".", &dot);
+	fsops_fill_entry(&fill, "..", &dot);
 	rc = tree_readdir(fs->tree, path, fsops_fill_one, &fill);
-	if (rc == 0 && folder)
+	if (rc == 0 && folder && !fill.full)
 		newmsg_list(fs->newmsgs, folder, fsops_fill_new, &fill);
 	free(folder);
 	return rc;
@@ -702,18 +728,21 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 }
 
 /*
- * Claims the fetch of the bytes from `from` for this thread, or waits
- * while another thread of the same file fetches them. Returns true with
- * *window_r set when the caller should fetch; false when it waited and
- * should look in the cache again. f->lock is held.
+ * Claims the file's next fetch for this thread, or waits (at most the
+ * timeout) while another thread of the same file fetches: what the next
+ * read wants is usually what that fetch brings. Returns true with
+ * *window_r set when the caller should fetch (*mine_r: it owns the
+ * claim); false when it waited and should look in the cache again.
+ * f->lock is held.
  */
 static bool fsops_claim_fetch(struct fsops *fs, struct fsops_file *f,
-			      uint64_t off, uint64_t from, uint64_t *window_r,
-			      bool *mine_r)
+			      uint64_t off, uint64_t *window_r, bool *mine_r)
 {
 	uint64_t window;
 
-	if (f->fetching && from >= f->fetch_lo && from < f->fetch_hi) {
+	/* One fetch per file at a time: the next read usually wants what
+	 * the running fetch brings, or what follows it. */
+	if (f->fetching) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -730,12 +759,8 @@ static bool fsops_claim_fetch(struct fsops *fs, struct fsops_file *f,
 	if (window > FSOPS_MAX_WINDOW)
 		window = FSOPS_MAX_WINDOW;
 	f->window = window;
-	*mine_r = false;
-	if (!f->fetching) {
-		f->fetching = *mine_r = true;
-		f->fetch_lo = from;
-		f->fetch_hi = from + window;
-	}
+	*mine_r = !f->fetching;
+	f->fetching = true;
 	*window_r = window;
 	return true;
 }
@@ -770,7 +795,7 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 			goto done;
 		from = ((uint64_t)off + got) / CACHE_CHUNK * CACHE_CHUNK;
 		pthread_mutex_lock(&f->lock);
-		claimed = fsops_claim_fetch(fs, f, (uint64_t)off, from, &window,
+		claimed = fsops_claim_fetch(fs, f, (uint64_t)off, &window,
 					    &mine);
 		pthread_mutex_unlock(&f->lock);
 	} while (!claimed);
@@ -802,21 +827,35 @@ static int fsops_getxattr(const char *path, const char *name, char *value,
 {
 	struct fsops *fs = fsops_get();
 	struct tree_info info;
+	const char *val = NULL;
 	size_t len;
 	int rc;
 
+	/* ls asks every file for security.* and system.* attributes: answer
+	 * those without looking the file up. */
+	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0 &&
+	    (!fs->cfg.store->ref_xattr ||
+	     strcmp(name, fs->cfg.store->ref_xattr) != 0))
+		return -ENODATA;
 	rc = fsops_resolve(fs, path, &info);
 	if (rc < 0)
 		return rc;
-	if (info.kind != TREE_MESSAGE || strcmp(name, FSOPS_XATTR_FLAGS)) {
+	if (info.kind != TREE_MESSAGE)
+		val = NULL;
+	else if (fs->cfg.store->has_flags && !strcmp(name, FSOPS_XATTR_FLAGS))
+		val = info.flags;
+	else if (fs->cfg.store->ref_xattr &&
+		 !strcmp(name, fs->cfg.store->ref_xattr))
+		val = info.store_ref;
+	if (!val) {
 		tree_info_clear(&info);
 		return -ENODATA;
 	}
-	len = strlen(info.flags);
+	len = strlen(val);
 	if (size && len > size)
 		rc = -ERANGE;
 	else if (size)
-		memcpy(value, info.flags, len);
+		memcpy(value, val, len);
 	tree_info_clear(&info);
 	return rc < 0 ? rc : (int)len;
 }
@@ -824,21 +863,33 @@ static int fsops_getxattr(const char *path, const char *name, char *value,
 static int fsops_listxattr(const char *path, char *list, size_t size)
 {
 	struct fsops *fs = fsops_get();
+	const char *ref = fs->cfg.store->ref_xattr;
 	struct tree_info info;
-	const size_t len = sizeof(FSOPS_XATTR_FLAGS);
+	size_t len = 0;
+	char names[128];
 	int rc;
 
 	rc = fsops_resolve(fs, path, &info);
 	if (rc < 0)
 		return rc;
-	rc = info.kind == TREE_MESSAGE ? (int)len : 0;
+	if (info.kind == TREE_MESSAGE) {
+		if (fs->cfg.store->has_flags) {
+			memcpy(names, FSOPS_XATTR_FLAGS,
+			       sizeof(FSOPS_XATTR_FLAGS));
+			len += sizeof(FSOPS_XATTR_FLAGS);
+		}
+		if (ref && info.store_ref && strlen(ref) < sizeof(names) - len) {
+			memcpy(names + len, ref, strlen(ref) + 1);
+			len += strlen(ref) + 1;
+		}
+	}
 	tree_info_clear(&info);
-	if (rc && size) {
+	if (size && len) {
 		if (size < len)
 			return -ERANGE;
-		memcpy(list, FSOPS_XATTR_FLAGS, len);
+		memcpy(list, names, len);
 	}
-	return rc;
+	return (int)len;
 }
 
 /*
@@ -919,6 +970,8 @@ static int fsops_create(const char *path, mode_t mode,
 	(void)mode;
 	if (fs->cfg.readonly)
 		return -EROFS;
+	if (!fs->cfg.store->ops->append)
+		return -EACCES;
 	dirpath = fsops_dirname(path, &base);
 	if (!dirpath)
 		return -ENOMEM;
@@ -1176,16 +1229,28 @@ out:
 static int fsops_setxattr(const char *path, const char *name,
 			  const char *value, size_t size, int flags)
 {
-	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0)
+	struct fsops *fs = fsops_get();
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0 || !fs->cfg.store->has_flags)
 		return -ENOTSUP;
-	return fsops_set_flags(fsops_get(), path, value, size, flags);
+	if (!fs->cfg.store->ops->set_flags)
+		return -EPERM;
+	return fsops_set_flags(fs, path, value, size, flags);
 }
 
 static int fsops_removexattr(const char *path, const char *name)
 {
-	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0)
+	struct fsops *fs = fsops_get();
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0 || !fs->cfg.store->has_flags)
 		return -ENODATA;
-	return fsops_set_flags(fsops_get(), path, "", 0, 0);
+	if (!fs->cfg.store->ops->set_flags)
+		return -EPERM;
+	return fsops_set_flags(fs, path, "", 0, 0);
 }
 
 /*
@@ -1277,6 +1342,8 @@ static int fsops_rename(const char *from, const char *to, unsigned int flags)
 		return -EROFS;
 	if (flags & RENAME_EXCHANGE)
 		return -EINVAL;
+	if (!fs->cfg.store->ops->move)
+		return -EPERM;
 	if (newmsg_stat(fs->newmsgs, from, &(uint64_t){ 0 },
 			&(time_t){ 0 }))
 		return -EBUSY; /* still being written */
@@ -1339,7 +1406,12 @@ static int fsops_unlink(const char *path)
 		rc = -EISDIR;
 		goto out;
 	}
-	if (!fs->cfg.expunge_on_delete) {
+	if (!fs->cfg.store->ops->expunge) {
+		rc = -EPERM;
+		goto out;
+	}
+	/* Without moves there is no Trash: rm removes for good. */
+	if (!fs->cfg.expunge_on_delete && fs->cfg.store->ops->move) {
 		trash = fsops_trash(fs);
 		if (!trash) {
 			rc = -EIO;
@@ -1392,6 +1464,8 @@ static int fsops_mkdir(const char *path, mode_t mode)
 	(void)mode;
 	if (fs->cfg.readonly)
 		return -EROFS;
+	if (!fs->cfg.store->ops->create_folder)
+		return -EPERM;
 	if (fsops_resolve(fs, path, &info) == 0) {
 		tree_info_clear(&info);
 		return -EEXIST;
@@ -1433,6 +1507,8 @@ static int fsops_rmdir(const char *path)
 
 	if (fs->cfg.readonly)
 		return -EROFS;
+	if (!fs->cfg.store->ops->delete_folder)
+		return -EPERM;
 	rc = fsops_resolve(fs, path, &info);
 	if (rc < 0)
 		return rc;
