@@ -1,0 +1,859 @@
+#!/usr/bin/env python3
+"""mailfs benchmark: listing, partial read, grep and cached grep, against
+a private Dovecot, at several emulated round-trip times.
+
+Run with `make bench`, or
+    MAILFS=build/mailfs python3 bench/bench.py [--rtt 0,40] [--runs 3]
+    [--quick] [--no-mbsync] [-o MOUNT_OPTION ...]
+
+One Dovecot (rawlog on) gets three folders:
+  Small  10,000 small text messages (--quick: 1,000)
+  Grep   2,000 text messages of varied size, ~6.8 KB on average, every
+         fifth mentioning "invoice" (--quick: 200)
+  Big    one 20 MB message
+For each RTT, mailfs is mounted through a latency-emulating proxy, and
+every measurement uses a fresh mount (cold cache).  IMAP commands and
+bytes are counted from Dovecot's rawlog.  Baselines, through the same
+proxy: a minimal pipelined client (bench/rawimap.py) and, when installed,
+mbsync followed by grep on the local Maildir.
+
+Every result is checked (listing names, bytes read, grep hit sets of the
+mount and of each baseline against the corpus, hence against each other);
+a mismatch fails the run.  Tables
+go to stdout (Markdown), progress to stderr, everything as JSON to
+build/bench-results.json.
+"""
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from tests.harness import corpus  # noqa: E402
+from tests.harness.mailserver import MailServer  # noqa: E402
+from tests.harness.proxy import Proxy  # noqa: E402
+from tests.integration import mount as mountmod  # noqa: E402
+from tests.integration.mount import Mount, is_mounted  # noqa: E402
+
+import rawimap  # noqa: E402  (bench/ is sys.path[0])
+
+USER = 'alice'
+WORD = 'invoice'
+SMALL, GREP, BIG = 'Small', 'Grep', 'Big'
+RESULTS = os.path.join(ROOT, 'build', 'bench-results.json')
+# Run environment of every tool: byte-wise, no locale surprises.
+TOOL_ENV = dict(os.environ, LC_ALL='C')
+
+
+class BenchError(RuntimeError):
+    """mailfs (or a baseline) gave a wrong answer, or a tool failed."""
+
+
+def log(msg):
+    print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), file=sys.stderr,
+          flush=True)
+
+
+def run_tool(argv, timeout=600):
+    """Runs a command; returns (seconds, CompletedProcess).  A command
+    that hangs (a stuck mount) fails the bench instead of blocking it."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, env=TOOL_ENV,
+                           capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError('%s did not finish within %d s' % (
+            ' '.join(argv), timeout)) from None
+    return time.monotonic() - t0, p
+
+
+def check(cond, msg):
+    if not cond:
+        raise BenchError(msg)
+
+
+# ----------------------------------------------------------- corpus
+
+
+def grep_sizes(n, seed='mailfs-bench'):
+    """Deterministic message sizes for the grep folder: uniform in
+    600..13,000 bytes (mean 6,800)."""
+    rnd = random.Random(seed)
+    return [rnd.randint(600, 13000) for _ in range(n)]
+
+
+def populate(server, n_small, n_grep):
+    """Fills the three folders; returns what the checks need."""
+    t0 = time.monotonic()
+    small = [corpus.text_message(100000 + k) for k in range(n_small)]
+    small_uids = server.append_many(USER, SMALL, small)
+    check(len(small_uids) == n_small, 'APPEND of %s lost messages' % SMALL)
+    del small
+    log('%s: %d messages appended (%.1f s)' %
+        (SMALL, n_small, time.monotonic() - t0))
+
+    t0 = time.monotonic()
+    sizes = grep_sizes(n_grep)
+    raws = [corpus.text_message(k, size=s) for k, s in enumerate(sizes)]
+    grep_uids = server.append_many(USER, GREP, raws)
+    check(len(grep_uids) == n_grep, 'APPEND of %s lost messages' % GREP)
+    index_of = dict(zip(grep_uids, range(n_grep)))
+    expected = {k for k in range(n_grep) if corpus.has_invoice(k)}
+    # The generator promises it; make sure, since every check relies on it.
+    actual = {k for k, raw in enumerate(raws) if WORD.encode() in raw}
+    check(actual == expected, 'corpus: "%s" is not where has_invoice says'
+          % WORD)
+    grep_bytes = sum(len(r) for r in raws)
+    del raws
+    log('%s: %d messages, %.1f MB appended (%.1f s)' %
+        (GREP, n_grep, grep_bytes / 1e6, time.monotonic() - t0))
+
+    t0 = time.monotonic()
+    big = corpus.big_message(corpus.BIG_SIZE)
+    big_uid = server.append(USER, BIG, big)
+    log('%s: one %.1f MB message appended (%.1f s)' %
+        (BIG, len(big) / 1e6, time.monotonic() - t0))
+    return {
+        'small_names': {'%d.eml' % u for u in small_uids},
+        'grep_index': index_of,           # uid -> message number
+        'grep_hits': expected,            # message numbers with WORD
+        'grep_bytes': grep_bytes,
+        'big_uid': big_uid,
+        'big_size': len(big),
+        'big_head': big[:4096],
+        'big_sha256': hashlib.sha256(big).hexdigest(),
+    }
+
+
+_MSGID = re.compile(rb'^Message-ID: <(\d+)\.[0-9a-f]+@mailfs\.test>',
+                    re.MULTILINE | re.IGNORECASE)
+
+
+def message_number(raw):
+    """The corpus number of a message, from its Message-ID."""
+    m = _MSGID.search(raw[:4096])
+    if m is None:
+        raise BenchError('no corpus Message-ID in a message')
+    return int(m.group(1))
+
+
+# ----------------------------------------------------------- rawlog
+
+
+class Traffic:
+    """What Dovecot recorded for USER since `clear()`: read it once all
+    connections of the measured client are closed."""
+
+    def __init__(self, server, proxy):
+        self.server = server
+        self.proxy = proxy
+
+    def clear(self):
+        self.server.clear_rawlog(USER)
+
+    def settle(self, timeout=15):
+        """Waits until the proxy has no open connection left and Dovecot
+        has had a moment to write the end of its rawlogs."""
+        deadline = time.monotonic() + timeout
+        while self.proxy.active and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+
+    def collect(self):
+        """[(session)] since clear(); then drops their files, so later
+        reads of the rawlog stay fast (the sessions are closed)."""
+        self.settle()
+        sessions = self.server.rawlog_sessions(USER, 'imap')
+        for s in sessions:
+            for path in (s.path, s.path[:-3] + '.out'):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        return sessions
+
+
+def verb(command):
+    """'UID FETCH 1:* (...)' -> 'UID FETCH'; 'EXAMINE "x"' -> 'EXAMINE'."""
+    words = command.split()
+    if not words:
+        return ''
+    if words[0].upper() == 'UID' and len(words) > 1:
+        return 'UID ' + words[1].upper()
+    return words[0].upper()
+
+
+def is_fetch(command):
+    return verb(command) in ('FETCH', 'UID FETCH')
+
+
+def commands_between(sessions, t0, t1):
+    """Client commands Dovecot received in [t0, t1] (epoch seconds)."""
+    return [c for s in sessions for t, c in s.timed_commands
+            if t is not None and t0 - 0.002 <= t <= t1 + 0.002]
+
+
+def timeline(sessions, t0, only=is_fetch):
+    """[(seconds since t0, session number, command)] of the commands
+    `only` accepts, in time order: shows which round trips were serial."""
+    out = [(round(t - t0, 4), n, c[:100])
+           for n, s in enumerate(sessions) for t, c in s.timed_commands
+           if t is not None and only(c)]
+    return sorted(out)
+
+
+def all_commands(sessions):
+    return [c for s in sessions for c in s.commands]
+
+
+def verb_counts(commands):
+    out = {}
+    for c in commands:
+        v = verb(c)
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+# ----------------------------------------------------------- mailfs
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.server = None
+        self.proxy = None
+        self.mounts = []       # live Mount objects, unmounted on exit
+        self.corp = None
+        self.tmp = tempfile.mkdtemp(prefix='mailfs-bench-')
+
+    # -- lifecycle
+
+    def cleanup(self):
+        for m in list(self.mounts):
+            with contextlib.suppress(Exception):
+                m.umount()
+        self.mounts.clear()
+        if self.proxy is not None:
+            with contextlib.suppress(Exception):
+                self.proxy.stop()
+            self.proxy = None
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.stop()
+            with contextlib.suppress(Exception):
+                self.server.cleanup()
+            self.server = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def mounted(self, result):
+        """A fresh mount through the proxy; puts its start-up time in
+        result['mount_s']."""
+        url = 'imaps://%s@localhost:%d' % (USER, self.proxy.port)
+        m = Mount(url, self.server.users[USER], cafile=self.server.cafile,
+                  options=self.args.mount_option, timeout=60)
+        self.mounts.append(m)
+        try:
+            t0 = time.monotonic()
+            m.start()
+            result['mount_s'] = time.monotonic() - t0
+            yield m
+        finally:
+            m.umount()
+            self.mounts.remove(m)
+            check(not is_mounted(m.path), 'could not unmount ' + m.path)
+            shutil.rmtree(m.tmp, ignore_errors=True)
+
+    # -- measurements
+
+    def measure_ls(self, tr):
+        r = {}
+        tr.clear()
+        with self.mounted(r) as m:
+            d = m.p(SMALL)
+            w0 = time.time()
+            r['seconds'], p = run_tool(['ls', '-l', '--', d])
+            w1 = time.time()
+        check(p.returncode == 0, 'ls -l failed: %s' % p.stderr.decode())
+        lines = p.stdout.decode().splitlines()
+        check(lines and lines[0].startswith('total '),
+              'ls -l: unexpected output %r' % lines[:2])
+        names = {ln.split()[-1] for ln in lines[1:]}
+        check(len(lines) - 1 == len(self.corp['small_names']) and
+              names == self.corp['small_names'],
+              'ls -l %s: %d entries, expected %d (%d missing, %d extra)' % (
+                  SMALL, len(lines) - 1, len(self.corp['small_names']),
+                  len(self.corp['small_names'] - names),
+                  len(names - self.corp['small_names'])))
+        sessions = tr.collect()
+        cmds = commands_between(sessions, w0, w1)
+        r['commands'] = len(cmds)
+        r['command_verbs'] = verb_counts(cmds)
+        r['mount_commands'] = len(all_commands(sessions))
+        r['mount_command_verbs'] = verb_counts(all_commands(sessions))
+        r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+        return r
+
+    def big_path(self, m):
+        return m.p(BIG, '%d.eml' % self.corp['big_uid'])
+
+    def measure_head(self, tr):
+        r = {}
+        tr.clear()
+        with self.mounted(r) as m:
+            w0 = time.time()
+            r['seconds'], p = run_tool(['head', '-c', '4096', '--',
+                                        self.big_path(m)])
+            w1 = time.time()
+        check(p.returncode == 0, 'head failed: %s' % p.stderr.decode())
+        check(p.stdout == self.corp['big_head'],
+              'head -c 4096: %d bytes, not the message\'s first 4096' %
+              len(p.stdout))
+        sessions = tr.collect()
+        r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+        cmds = commands_between(sessions, w0, w1)
+        r['commands'] = len(cmds)
+        r['fetch_commands'] = sum(map(is_fetch, cmds))
+        r['mount_fetch_commands'] = sum(map(is_fetch,
+                                            all_commands(sessions)))
+        r['fetches'] = [c for c in all_commands(sessions) if is_fetch(c)]
+        return r
+
+    def mount_hits(self, stdout, folder_dir):
+        """Message numbers of the files grep -rl printed."""
+        hits = set()
+        for line in stdout.decode().splitlines():
+            check(line.startswith(folder_dir + '/') and
+                  line.endswith('.eml'), 'grep printed %r' % line)
+            uid = int(os.path.basename(line)[:-4])
+            check(uid in self.corp['grep_index'],
+                  'grep found unknown UID %d' % uid)
+            hits.add(self.corp['grep_index'][uid])
+        return hits
+
+    def measure_grep(self, tr):
+        """grep -rl on a fresh mount, then again on the same mount."""
+        first, second = {}, {}
+        tr.clear()
+        with self.mounted(first) as m:
+            d = m.p(GREP)
+            argv = ['grep', '-rl', WORD, d]
+            a0 = time.time()
+            first['seconds'], p1 = run_tool(argv)
+            a1 = time.time()
+            b0 = time.time()
+            second['seconds'], p2 = run_tool(argv)
+            b1 = time.time()
+            hits1 = self.mount_hits(p1.stdout, d)
+            hits2 = self.mount_hits(p2.stdout, d)
+        for name, p, hits in (('first', p1, hits1), ('second', p2, hits2)):
+            check(p.returncode == 0, 'grep -rl (%s) failed (%d): %s' % (
+                name, p.returncode, p.stderr.decode()[:500]))
+            check(hits == self.corp['grep_hits'],
+                  'grep -rl (%s) on the mount: %d hits, expected %d '
+                  '(%d missing, %d extra)' % (
+                      name, len(hits), len(self.corp['grep_hits']),
+                      len(self.corp['grep_hits'] - hits),
+                      len(hits - self.corp['grep_hits'])))
+        sessions = tr.collect()
+        for r, t0, t1 in ((first, a0, a1), (second, b0, b1)):
+            cmds = commands_between(sessions, t0, t1)
+            r['commands'] = len(cmds)
+            r['command_verbs'] = verb_counts(cmds)
+            r['fetch_commands'] = sum(map(is_fetch, cmds))
+            r['body_fetch_commands'] = sum(
+                1 for c in cmds if is_fetch(c) and 'BODY' in c.upper())
+            r['hits'] = len(self.corp['grep_hits'])
+        first['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+        first['mount_fetch_commands'] = sum(map(is_fetch,
+                                                all_commands(sessions)))
+        first['sessions'] = len(sessions)
+        first['fetch_uid_counts'] = [
+            fetched_uids(c) for c in all_commands(sessions)
+            if is_fetch(c) and 'BODY' in c.upper()]
+        first['timeline'] = timeline(sessions, a0)
+        return first, second
+
+    def measure_cat(self, tr):
+        r = {}
+        tr.clear()
+        with self.mounted(r) as m:
+            w0 = time.time()
+            r['seconds'], p = run_tool(['cat', '--', self.big_path(m)])
+            w1 = time.time()
+        check(p.returncode == 0, 'cat failed: %s' % p.stderr.decode())
+        check(len(p.stdout) == self.corp['big_size'] and
+              hashlib.sha256(p.stdout).hexdigest() ==
+              self.corp['big_sha256'],
+              'cat: %d bytes that are not the message' % len(p.stdout))
+        sessions = tr.collect()
+        cmds = commands_between(sessions, w0, w1)
+        r['commands'] = len(cmds)
+        r['fetch_commands'] = sum(map(is_fetch, cmds))
+        r['mount_fetch_commands'] = sum(map(is_fetch,
+                                            all_commands(sessions)))
+        r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+        r['connections'] = len(sessions)
+        r['timeline'] = timeline(sessions, w0)
+        return r
+
+    # -- baselines
+
+    def measure_raw(self, tr):
+        r = {}
+        tr.clear()
+        t0 = time.monotonic()
+        bodies, uids = rawimap.grep_folder(
+            'localhost', self.proxy.port, self.server.cafile, USER,
+            self.server.users[USER], GREP, WORD.encode())
+        r['seconds'] = time.monotonic() - t0
+        check(set(bodies) == set(self.corp['grep_index']),
+              'raw client: fetched %d messages, expected %d' % (
+                  len(bodies), len(self.corp['grep_index'])))
+        hits = {self.corp['grep_index'][u] for u in uids}
+        check(hits == self.corp['grep_hits'],
+              'raw client: %d hits, expected %d' % (
+                  len(hits), len(self.corp['grep_hits'])))
+        r['hits'] = len(hits)
+        sessions = tr.collect()
+        cmds = all_commands(sessions)
+        r['commands'] = len(cmds)
+        r['fetch_commands'] = sum(map(is_fetch, cmds))
+        r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+        return r
+
+    def mbsync_config(self, work):
+        """Writes an mbsync 1.4 config for the grep folder; returns
+        (config path, Maildir root)."""
+        pwfile = mountmod.write_password_file(work, self.server.users[USER])
+        maildir = os.path.join(work, 'Mail')
+        os.mkdir(maildir)
+        conf = os.path.join(work, 'mbsyncrc')
+        text = '\n'.join([
+            '# written by bench/bench.py',
+            'FSync no',
+            '',
+            'IMAPAccount bench',
+            'Host localhost',
+            'Port %d' % self.proxy.port,
+            'User %s' % USER,
+            'PassCmd "cat %s"' % pwfile,
+            'SSLType IMAPS',
+            'CertificateFile %s' % self.server.cafile,
+            'SystemCertificates no',
+            '',
+            'IMAPStore bench-far',
+            'Account bench',
+            '',
+            'MaildirStore bench-near',
+            'Path %s/' % maildir,
+            'Inbox %s/INBOX' % maildir,
+            'SubFolders Verbatim',
+            '',
+            'Channel bench',
+            'Far :bench-far:',
+            'Near :bench-near:',
+            'Patterns %s' % GREP,
+            'Create Near',
+            'Sync Pull',
+            'SyncState *',
+            ''])
+        with open(conf, 'w') as f:
+            f.write(text)
+        return conf, maildir
+
+    def measure_mbsync(self, tr):
+        r = {}
+        work = tempfile.mkdtemp(prefix='mbsync-', dir=self.tmp)
+        try:
+            conf, maildir = self.mbsync_config(work)
+            env = dict(TOOL_ENV, HOME=work)
+            tr.clear()
+            t0 = time.monotonic()
+            p = subprocess.run(['mbsync', '-c', conf, 'bench'],
+                               stdin=subprocess.DEVNULL, env=env,
+                               capture_output=True, timeout=900)
+            r['sync_seconds'] = time.monotonic() - t0
+            if p.returncode != 0:
+                raise BenchError('mbsync failed (%d): %s' % (
+                    p.returncode,
+                    (p.stderr or p.stdout).decode(errors='replace')[-800:]))
+            g0 = time.monotonic()
+            p = subprocess.run(['grep', '-rl', WORD, maildir],
+                               stdin=subprocess.DEVNULL, env=TOOL_ENV,
+                               capture_output=True)
+            now = time.monotonic()
+            r['grep_seconds'] = now - g0
+            r['seconds'] = now - t0
+            check(p.returncode == 0, 'grep over the Maildir failed')
+            hits = set()
+            for path in p.stdout.decode().splitlines():
+                with open(path, 'rb') as f:
+                    hits.add(message_number(f.read()))
+            check(hits == self.corp['grep_hits'],
+                  'mbsync + grep: %d hits, expected %d' % (
+                      len(hits), len(self.corp['grep_hits'])))
+            r['hits'] = len(hits)
+            sessions = tr.collect()
+            cmds = all_commands(sessions)
+            r['commands'] = len(cmds)
+            r['fetch_commands'] = sum(map(is_fetch, cmds))
+            r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+            return r
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def mbsync_usable(self):
+        if self.args.no_mbsync:
+            return False, 'skipped (--no-mbsync)'
+        if not shutil.which('mbsync'):
+            return False, 'not installed'
+        return True, ''
+
+    # -- driver
+
+    def warm_up(self):
+        """One unmeasured pass without latency: Dovecot builds its cache
+        files for what mailfs asks and the page cache fills, so that the
+        first measured run starts in the same state as the others."""
+        self.proxy = Proxy(self.server.imaps_port, rtt_ms=0).start()
+        tr = Traffic(self.server, self.proxy)
+        tr.clear()
+        with self.mounted({}) as m:
+            for argv in (['ls', '-l', m.p(SMALL)],
+                         ['grep', '-rl', WORD, m.p(GREP)],
+                         ['cat', self.big_path(m)]):
+                _, p = run_tool(argv)
+                check(p.returncode == 0, 'warm-up: %s failed: %s' % (
+                    argv[0], p.stderr.decode(errors='replace')[:500]))
+        tr.collect()
+        self.proxy.stop()
+        self.proxy = None
+
+    def run(self):
+        a = self.args
+        t_start = time.monotonic()
+        log('starting Dovecot')
+        self.server = MailServer(rawlog=True).start()
+        self.corp = populate(self.server, a.small, a.grep)
+        log('warm-up pass (not measured)')
+        self.warm_up()
+        use_mbsync, mbsync_note = self.mbsync_usable()
+        results = {}
+        for rtt in a.rtts:
+            self.proxy = Proxy(self.server.imaps_port, rtt_ms=rtt).start()
+            tr = Traffic(self.server, self.proxy)
+            runs = []
+            for i in range(a.runs):
+                log('RTT %g ms, run %d/%d' % (rtt, i + 1, a.runs))
+                one = {}
+                one['ls'] = self.measure_ls(tr)
+                log('  ls -l: %.3f s, %d commands' % (
+                    one['ls']['seconds'], one['ls']['commands']))
+                one['head'] = self.measure_head(tr)
+                log('  head -c 4096: %.3f s, %d bytes from server' % (
+                    one['head']['seconds'],
+                    one['head']['bytes_from_server']))
+                one['grep'], one['grep2'] = self.measure_grep(tr)
+                log('  grep -rl: %.3f s, %d FETCH; again: %.3f s, %d FETCH'
+                    % (one['grep']['seconds'],
+                       one['grep']['fetch_commands'],
+                       one['grep2']['seconds'],
+                       one['grep2']['fetch_commands']))
+                one['raw'] = self.measure_raw(tr)
+                log('  raw client: %.3f s' % one['raw']['seconds'])
+                if use_mbsync:
+                    try:
+                        one['mbsync'] = self.measure_mbsync(tr)
+                        log('  mbsync + grep: %.3f s' %
+                            one['mbsync']['seconds'])
+                    except (BenchError, OSError,
+                            subprocess.TimeoutExpired) as e:
+                        if runs or i > 0 or rtt != a.rtts[0]:
+                            raise   # it worked before: a real failure
+                        use_mbsync = False
+                        mbsync_note = 'could not be made to work: %s' % e
+                        log('  mbsync: ' + mbsync_note)
+                if not a.no_cat:
+                    one['cat'] = self.measure_cat(tr)
+                    log('  cat 20 MB: %.3f s, %d FETCH' % (
+                        one['cat']['seconds'],
+                        one['cat']['fetch_commands']))
+                runs.append(one)
+            self.proxy.stop()
+            self.proxy = None
+            results[str(rtt)] = runs
+        elapsed = time.monotonic() - t_start
+        return results, use_mbsync, mbsync_note, elapsed
+
+
+def fetched_uids(command):
+    """How many messages a 'UID FETCH set (...)' command names."""
+    words = command.split()
+    if len(words) < 3:
+        return 0
+    n = 0
+    for part in words[2].split(','):
+        if ':' in part:
+            lo, hi = part.split(':', 1)
+            if lo.isdigit() and hi.isdigit():
+                n += int(hi) - int(lo) + 1
+            else:
+                n += 1
+        else:
+            n += 1
+    return n
+
+
+# ----------------------------------------------------------- report
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, kind):
+    if v is None:
+        return 'n/a'
+    if kind == 's':
+        return '%.3f' % v
+    if kind == 'x':
+        return '%.2fx' % v
+    if kind == 'B':
+        return '{:,}'.format(int(round(v)))
+    return '%g' % v
+
+
+def summarize(runs, use_mbsync):
+    """Rows of (label, unit kind, [per-run values]) for one RTT."""
+    def col(*keys):
+        out = []
+        for one in runs:
+            v = one
+            for k in keys:
+                v = v.get(k) if isinstance(v, dict) else None
+            out.append(v)
+        return out
+
+    def ratio(num, den):
+        return [a / b if a is not None and b else None
+                for a, b in zip(num, den)]
+
+    rows = [
+        ('mount (login, before any command)', 's', col('ls', 'mount_s')),
+        ('ls -l Small: time', 's', col('ls', 'seconds')),
+        ('ls -l Small: IMAP commands', 'n', col('ls', 'commands')),
+        ('head -c 4096 Big: time', 's', col('head', 'seconds')),
+        ('head -c 4096 Big: bytes from server', 'B',
+         col('head', 'bytes_from_server')),
+        ('grep -rl Grep (fresh mount, login done): time', 's',
+         col('grep', 'seconds')),
+        ('grep -rl Grep: FETCH commands', 'n',
+         col('grep', 'fetch_commands')),
+        ('raw client (connect, login, 1 pipelined FETCH, grep): time', 's',
+         col('raw', 'seconds')),
+        ('ratio grep mount / raw', 'x',
+         ratio(col('grep', 'seconds'), col('raw', 'seconds'))),
+    ]
+    if use_mbsync:
+        rows += [
+            ('mbsync (connect, sync) + grep -rl: time', 's',
+             col('mbsync', 'seconds')),
+            ('ratio grep mount / mbsync', 'x',
+             ratio(col('grep', 'seconds'), col('mbsync', 'seconds'))),
+        ]
+    rows += [
+        ('grep -rl again (same mount): time', 's', col('grep2', 'seconds')),
+        ('grep -rl again: FETCH commands', 'n',
+         col('grep2', 'fetch_commands')),
+    ]
+    if runs and 'cat' in runs[0]:
+        rows += [
+            ('cat Big (20 MB): time', 's', col('cat', 'seconds')),
+            ('cat Big: FETCH commands', 'n', col('cat', 'fetch_commands')),
+            ('cat Big: bytes from server', 'B',
+             col('cat', 'bytes_from_server')),
+            ('cat Big: IMAP connections used', 'n',
+             col('cat', 'connections')),
+        ]
+    return rows
+
+
+def markdown(rtt, rows, nruns):
+    out = ['### RTT %s ms (median of %d run%s)' % (
+        rtt, nruns, '' if nruns == 1 else 's'), '',
+        '| measurement | median | runs |', '| --- | ---: | --- |']
+    for label, kind, values in rows:
+        out.append('| %s | %s | %s |' % (
+            label, fmt(med(values), kind),
+            ', '.join(fmt(v, kind) for v in values)))
+    return '\n'.join(out)
+
+
+def command_line(argv):
+    mailfs = os.environ.get('MAILFS')
+    prefix = 'MAILFS=%s ' % shlex.quote(mailfs) if mailfs else ''
+    return prefix + 'python3 ' + ' '.join(shlex.quote(a) for a in argv)
+
+
+def versions():
+    def first_line(argv):
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=10)
+            return (p.stdout or p.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return None
+    commit = first_line(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'])
+    dirty = first_line(['git', '-C', ROOT, 'status', '--porcelain',
+                        '--untracked-files=no', '--', 'src', 'include'])
+    with open(mountmod.MAILFS, 'rb') as f:
+        binary = hashlib.sha256(f.read()).hexdigest()[:16]
+    return {
+        'mailfs': first_line([mountmod.MAILFS, '--version']),
+        'binary': os.path.abspath(mountmod.MAILFS),
+        'binary_sha256': binary,
+        # The tree the bench ran from; the binary may come from elsewhere.
+        'commit': (commit or '?') + ('-dirty' if dirty else ''),
+        'dovecot': first_line(['dovecot', '--version']),
+        'mbsync': first_line(['mbsync', '--version']),
+        'kernel': os.uname().release,
+    }
+
+
+# ----------------------------------------------------------- main
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--rtt', default='0,40',
+                   help='comma-separated round-trip times in ms '
+                        '(default 0,40)')
+    p.add_argument('--runs', type=int, default=None,
+                   help='runs per RTT, each on fresh mounts; the tables '
+                        'show the median (default 3, 1 with --quick)')
+    p.add_argument('--quick', action='store_true',
+                   help='smoke test: 1,000 / 200 messages, one run')
+    p.add_argument('--no-mbsync', action='store_true',
+                   help='skip the mbsync baseline')
+    p.add_argument('--no-cat', action='store_true',
+                   help='skip cat of the 20 MB message')
+    p.add_argument('-o', '--mount-option', action='append', default=[],
+                   help='extra mailfs -o option (repeatable)')
+    p.add_argument('--json', default=RESULTS,
+                   help='where to write the results (default %(default)s)')
+    a = p.parse_args(argv)
+    try:
+        a.rtts = [float(x) if '.' in x else int(x)
+                  for x in a.rtt.split(',') if x.strip()]
+    except ValueError:
+        p.error('--rtt takes numbers separated by commas')
+    if not a.rtts or any(r < 0 for r in a.rtts):
+        p.error('--rtt needs at least one non-negative number')
+    if a.runs is None:
+        a.runs = 1 if a.quick else 3
+    if a.runs < 1:
+        p.error('--runs must be at least 1')
+    a.small = 1000 if a.quick else 10000
+    a.grep = 200 if a.quick else 2000
+    return a
+
+
+def main(argv):
+    args = parse_args(argv[1:])
+    if not os.access(mountmod.MAILFS, os.X_OK):
+        print('bench: no mailfs binary at %s (run make)' % mountmod.MAILFS,
+              file=sys.stderr)
+        return 2
+
+    # SIGTERM (a CI time-out, kill) must still unmount and stop Dovecot.
+    def on_term(signum, frame):
+        raise KeyboardInterrupt('signal %d' % signum)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+    info = versions()
+    bench = Bench(args)
+    try:
+        results, use_mbsync, mbsync_note, elapsed = bench.run()
+    except BenchError as e:
+        print('bench: FAILED: %s' % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        print('bench: interrupted (%s)' % (e or 'SIGINT'), file=sys.stderr)
+        return 130
+    finally:
+        bench.cleanup()
+
+    cmd = command_line(argv)
+    print('## mailfs benchmark')
+    print()
+    print('Command: `%s`' % cmd)
+    print()
+    print('- mailfs: %s, binary %s (sha256 %s), tree %s' % (
+        info['mailfs'], info['binary'], info['binary_sha256'],
+        info['commit']))
+    print('- Dovecot %s; %s; kernel %s' % (
+        info['dovecot'], info['mbsync'] or 'no mbsync', info['kernel']))
+    print('- Folders: Small %s messages; Grep %s messages, %.1f MB, %d '
+          'contain "%s"; Big one %.1f MB message' % (
+              '{:,}'.format(args.small), '{:,}'.format(args.grep),
+              bench.corp['grep_bytes'] / 1e6, len(bench.corp['grep_hits']),
+              WORD, bench.corp['big_size'] / 1e6))
+    print('- Every measurement on a fresh mount (cold cache) through the '
+          'latency proxy; commands and bytes from the Dovecot rawlog; '
+          'times in seconds; ratio = per-run grep time / baseline time')
+    if not use_mbsync:
+        print()
+        print('mbsync baseline: %s' % mbsync_note)
+    doc = {
+        'command': cmd,
+        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds'),
+        'versions': info,
+        'corpus': {'small': args.small, 'grep': args.grep,
+                   'grep_bytes': bench.corp['grep_bytes'],
+                   'grep_hits': len(bench.corp['grep_hits']),
+                   'big_bytes': bench.corp['big_size'], 'word': WORD},
+        'runs': args.runs,
+        'mbsync': use_mbsync or mbsync_note,
+        'elapsed_seconds': round(elapsed, 1),
+        'rtt': {},
+    }
+    for rtt in args.rtts:
+        runs = results[str(rtt)]
+        rows = summarize(runs, use_mbsync)
+        print()
+        print(markdown(rtt, rows, len(runs)))
+        doc['rtt'][str(rtt)] = {
+            'summary': {label: {'median': med(values), 'runs': values}
+                        for label, _, values in rows},
+            'runs': runs,
+        }
+    print()
+    print('Whole bench: %.0f s.' % elapsed)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, 'w') as f:
+        json.dump(doc, f, indent=1, sort_keys=False)
+        f.write('\n')
+    print('JSON: %s' % os.path.relpath(args.json, os.getcwd()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
