@@ -73,4 +73,28 @@ char *names_to_path(const char *mailbox, char delim);
  */
 char *names_from_path(const char *path, char delim);
 
+/*
+ * POP3 UIDLs (RFC 1939 7: 1 to 70 bytes in 0x21-0x7e) and the names of
+ * the local files that hold their messages, one to one. A file name
+ * keeps 'a'-'z', '0'-'9', '-' and '_' as they are and writes every other
+ * byte, upper-case letters included, as %XX with two upper-case hex
+ * digits: "GmailId18f3" is "%47mail%49d18f3". So a name is at most 210
+ * bytes, never holds '/' or '.' (nor starts with a dot), and two UIDLs
+ * that differ only in case still get names that differ on a file system
+ * that folds case (FAT, NTFS, HFS+).
+ */
+
+/* File name (without extension) for uidl. Returns a malloc'd string,
+ * owned by the caller, or NULL if uidl is not a valid UIDL (empty, over
+ * 70 bytes, a byte outside 0x21-0x7e) or out of memory. */
+char *names_uidl_to_file(const char *uidl);
+
+/* Reverses names_uidl_to_file(). Returns a malloc'd string, owned by
+ * the caller, or NULL if file is no name names_uidl_to_file() makes: a
+ * byte that must be escaped written as itself, a '%' without two
+ * upper-case hex digits after it, an escape of a byte that is kept as
+ * itself or is not valid in a UIDL, or a UIDL over 70 bytes. Also NULL
+ * for "" and when out of memory. */
+char *names_file_to_uidl(const char *file);
+
 #endif

@@ -39,6 +39,7 @@ struct store_msg {
 	time_t date;
 	char *flags; /* owned: space separated, as IMAP spells them */
 	char *name;  /* owned: the file name, NULL for "<uid>.eml" */
+	char *ref;   /* owned: the store's own id (POP3 UIDL), or NULL */
 };
 
 /* A folder's listing, or only its state when msgs is NULL. */
@@ -88,7 +89,9 @@ struct store_ops {
 		     void (*cb)(void *ctx, const struct store_piece *p),
 		     void *ctx);
 
-	/* Write-back. Each returns only once the server confirmed. */
+	/* Write-back. Each returns only once the server confirmed. A store
+	 * that cannot do one leaves it NULL: the operation is refused. A
+	 * store without move (no Trash) has rm expunge directly. */
 
 	/* Replaces a message's flags (space separated); *result_r gets the
 	 * flags the server reports (owned by the caller). -EINVAL for a
@@ -123,6 +126,11 @@ struct store_ops {
 
 struct store {
 	const struct store_ops *ops;
+	/* The extended attribute that shows a message's ref (e.g.
+	 * "user.mail.uidl"), NULL when messages have none. */
+	const char *ref_xattr;
+	/* Whether messages have IMAP flags (user.mail.flags). */
+	bool has_flags;
 };
 
 void store_folders_free(struct store_folder *f, size_t n);
@@ -146,6 +154,25 @@ struct store *store_imap_new(const struct imap_config *cfg,
  * character IMAP forbids) or memory ran out.
  */
 char *store_flags_normalize(const char *in);
+
+struct pop3_config;
+
+/*
+ * Makes the POP3 store over the local store directory dir (created 0700
+ * if missing, locked against a second mount). Logs in once, so that a
+ * wrong password or certificate is reported before mounting; an
+ * unreachable server only gives a warning (the store is used offline).
+ * keep: leave messages on the server. refresh: seconds between sessions.
+ */
+struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
+			     bool keep, unsigned refresh, char *err,
+			     size_t errlen);
+/* Starts the download thread (after daemonizing: threads do not survive
+ * fork). */
+int store_pop3_start(struct store *st);
+/* $XDG_DATA_HOME/mailfs/pop3/USER@HOST (or ~/.local/share/...), malloc'd;
+ * NULL if neither variable is usable. */
+char *store_pop3_default_dir(const char *user, const char *host);
 
 /* The (positive) errno for a failed IMAP command: one mapping for the whole
  * program (NONEXISTENT -> ENOENT, a lost connection -> EIO, ...). */

@@ -145,6 +145,10 @@ int tree_add_message(struct tree *t, const char *folder,
 void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
 		    uint32_t uid, const char *flags);
 
+/* True when the folder list has a folder of that server name ("" is a
+ * flat store's root). */
+bool tree_has_folder(struct tree *t, const char *folder);
+
 /* The server name of the Trash folder (\Trash special use, else the
  * top-level folder named Trash), malloc'd; NULL if there is none. */
 char *tree_trash(struct tree *t);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "net.h"
 #include "opts.h"
+#include "pop3.h"
 #include "store.h"
 
 /* Warns about settings that weaken the connection's security. */
@@ -32,6 +33,59 @@ static void main_security_warnings(const struct opts *o)
 			"mailfs: WARNING: -o insecure: the server's "
 			"certificate is NOT verified; anyone on the path can "
 			"read your mail and password\n");
+}
+
+/* Makes the IMAP store; its first session logs in here. */
+static struct store *main_imap_store(const struct opts *o,
+				     struct imap_config *cfg,
+				     const char *password,
+				     struct net_tls_ctx *tls, char *err,
+				     size_t errlen)
+{
+	cfg->host = o->url.host;
+	cfg->port = o->url.port;
+	cfg->user = o->url.user;
+	cfg->password = password;
+	cfg->tls = o->url.tls == OPTS_TLS_IMPLICIT ? IMAP_TLS_IMPLICIT :
+		   o->url.tls == OPTS_TLS_STARTTLS ? IMAP_TLS_STARTTLS :
+						     IMAP_TLS_NONE;
+	cfg->tls_ctx = tls;
+	cfg->timeout_ms = (int)o->timeout * 1000;
+	cfg->trace = o->debug;
+	cfg->max_literal = STORE_MAX_PIECE + 64 * 1024;
+	return store_imap_new(cfg, o->connections, err, errlen);
+}
+
+/* Makes the POP3 store over its local directory; logs in once. */
+static struct store *main_pop3_store(const struct opts *o,
+				     struct pop3_config *cfg,
+				     const char *password,
+				     struct net_tls_ctx *tls, char *err,
+				     size_t errlen)
+{
+	struct store *st;
+	char *dir;
+
+	cfg->host = o->url.host;
+	cfg->port = o->url.port;
+	cfg->user = o->url.user;
+	cfg->password = password;
+	cfg->tls = o->url.tls == OPTS_TLS_IMPLICIT ? POP3_TLS_IMPLICIT :
+		   o->url.tls == OPTS_TLS_STARTTLS ? POP3_TLS_STLS :
+						     POP3_TLS_NONE;
+	cfg->tls_ctx = tls;
+	cfg->timeout_ms = (int)o->timeout * 1000;
+	cfg->trace = o->debug;
+	dir = o->store_dir ? strdup(o->store_dir) :
+			     store_pop3_default_dir(o->url.user, o->url.host);
+	if (!dir) {
+		snprintf(err, errlen, "no place for the local store: set "
+				      "HOME, XDG_DATA_HOME or -o store=DIR");
+		return NULL;
+	}
+	st = store_pop3_new(cfg, dir, o->keep, o->refresh, err, errlen);
+	free(dir);
+	return st;
 }
 
 /* Serves the mount until it is unmounted or a signal arrives. */
@@ -64,7 +118,8 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args;
 	struct opts o;
-	struct imap_config cfg = { 0 };
+	struct imap_config icfg = { 0 };
+	struct pop3_config pcfg = { 0 };
 	struct net_tls_ctx *tls = NULL;
 	struct store *store = NULL;
 	struct fsops *fs = NULL;
@@ -79,10 +134,6 @@ int main(int argc, char **argv)
 	}
 	log_init(o.debug);
 	main_security_warnings(&o);
-	if (o.url.proto != OPTS_PROTO_IMAP) {
-		fprintf(stderr, "mailfs: POP3 is not supported yet\n");
-		goto free_opts;
-	}
 	password = opts_password(&o, err, sizeof(err));
 	if (!password) {
 		fprintf(stderr, "mailfs: %s\n", err);
@@ -93,25 +144,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: %s\n", err);
 		goto wipe_password;
 	}
-	cfg.host = o.url.host;
-	cfg.port = o.url.port;
-	cfg.user = o.url.user;
-	cfg.password = password;
-	cfg.tls = o.url.tls == OPTS_TLS_IMPLICIT ? IMAP_TLS_IMPLICIT :
-		  o.url.tls == OPTS_TLS_STARTTLS ? IMAP_TLS_STARTTLS :
-						   IMAP_TLS_NONE;
-	cfg.tls_ctx = tls;
-	cfg.timeout_ms = (int)o.timeout * 1000;
-	cfg.trace = o.debug;
-	cfg.max_literal = STORE_MAX_PIECE + 64 * 1024;
-	store = store_imap_new(&cfg, o.connections, err, sizeof(err));
+	if (o.url.proto == OPTS_PROTO_IMAP)
+		store = main_imap_store(&o, &icfg, password, tls, err,
+					sizeof(err));
+	else
+		store = main_pop3_store(&o, &pcfg, password, tls, err,
+					sizeof(err));
 	if (!store) {
 		fprintf(stderr, "mailfs: %s\n", err);
 		goto free_tls;
 	}
 	fs = fsops_new(&(struct fsops_config){
 		.store = store,
-		.refresh = o.refresh,
+		/* POP3 listings are local and cheap: the worker's refresh
+		 * decides how often the server is asked. */
+		.refresh = o.url.proto == OPTS_PROTO_POP3 ? 1 : o.refresh,
 		.timeout = o.timeout,
 		.cache_size = o.cache_size,
 		.readonly = o.readonly,
@@ -134,6 +181,8 @@ int main(int argc, char **argv)
 	if (!o.foreground)
 		log_to_syslog();
 	rc = fsops_start(fs, fuse);
+	if (rc == 0 && o.url.proto == OPTS_PROTO_POP3)
+		rc = store_pop3_start(store);
 	if (rc < 0) {
 		log_warnx("cannot start: %s", strerror(-rc));
 		goto unmount;

@@ -530,3 +530,105 @@ char *names_from_path(const char *path, char delim)
 	}
 	return sb_finish(&b, true);
 }
+
+/*
+ * POP3 UIDLs <-> local file names (see names.h). Only lower-case
+ * letters, digits, '-' and '_' stand for themselves; everything else is
+ * escaped, upper-case hex only, so that each UIDL has exactly one name
+ * and no two names are the same but for case.
+ */
+
+/* Longest UIDL, RFC 1939 section 7. */
+#define UIDL_MAX 70
+
+/* True for a byte that may be part of a UIDL. */
+static bool uidl_byte(unsigned char c)
+{
+	return c >= 0x21 && c <= 0x7e;
+}
+
+/* True for a UIDL byte that a file name holds as itself. */
+static bool uidl_keeps(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '_';
+}
+
+/* Value of an upper-case hex digit, -1 for any other byte (lower-case
+ * digits too: names_uidl_to_file() never writes them). */
+static int hexval_upper(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* UIDL to file name: checks the UIDL, then escapes every byte that is
+ * not kept. At most 3 bytes out per byte in, so one allocation. */
+char *names_uidl_to_file(const char *uidl)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, len = strnlen(uidl, UIDL_MAX + 1);
+	unsigned char c;
+	char *out, *o;
+
+	if (len == 0 || len > UIDL_MAX)
+		return NULL;
+	for (i = 0; i < len; i++)
+		if (!uidl_byte((unsigned char)uidl[i]))
+			return NULL;
+	out = malloc(3 * len + 1);
+	if (!out)
+		return NULL;
+	o = out;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)uidl[i];
+		if (uidl_keeps(c)) {
+			*o++ = (char)c;
+			continue;
+		}
+		*o++ = '%';
+		*o++ = hex[c >> 4];
+		*o++ = hex[c & 0xf];
+	}
+	*o = '\0';
+	return out;
+}
+
+/* File name to UIDL: undoes the escapes and refuses anything that
+ * names_uidl_to_file() would have written otherwise. */
+char *names_file_to_uidl(const char *file)
+{
+	const unsigned char *s = (const unsigned char *)file;
+	char uidl[UIDL_MAX + 1];
+	size_t len = 0;
+	int hi, lo;
+	unsigned char c;
+
+	while (*s) {
+		if (len == UIDL_MAX)
+			return NULL;
+		if (uidl_keeps(*s)) {
+			uidl[len++] = (char)*s++;
+			continue;
+		}
+		if (*s != '%')
+			return NULL;
+		/* a NUL after the '%' fails here, so no read goes past it */
+		hi = hexval_upper(s[1]);
+		lo = hi < 0 ? -1 : hexval_upper(s[2]);
+		if (lo < 0)
+			return NULL;
+		c = (unsigned char)(hi << 4 | lo);
+		if (!uidl_byte(c) || uidl_keeps(c))
+			return NULL;
+		uidl[len++] = (char)c;
+		s += 3;
+	}
+	if (len == 0)
+		return NULL;
+	uidl[len] = '\0';
+	return strdup(uidl);
+}

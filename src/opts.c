@@ -263,10 +263,18 @@ static int opts_validate(struct opts *o)
 			o->password_file, strerror(errno));
 		return -1;
 	}
-	if (opts_absolute(&o->store_dir) < 0 && errno != ENOENT) {
-		fprintf(stderr, "mailfs: store %s: %s\n", o->store_dir,
-			strerror(errno));
-		return -1;
+	if (o->store_dir && o->store_dir[0] != '/') {
+		char cwd[PATH_MAX], *abs;
+
+		/* The store may not exist yet: no realpath(). */
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    asprintf(&abs, "%s/%s", cwd, o->store_dir) < 0) {
+			fprintf(stderr, "mailfs: store %s: %s\n",
+				o->store_dir, strerror(errno));
+			return -1;
+		}
+		free(o->store_dir);
+		o->store_dir = abs;
 	}
 	return 0;
 }

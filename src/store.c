@@ -24,6 +24,7 @@ void store_listing_clear(struct store_listing *l)
 	for (i = 0; i < l->n; i++) {
 		free(l->msgs[i].flags);
 		free(l->msgs[i].name);
+		free(l->msgs[i].ref);
 	}
 	free(l->msgs);
 	l->msgs = NULL;

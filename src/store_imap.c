@@ -844,6 +844,7 @@ struct store *store_imap_new(const struct imap_config *cfg,
 		goto nomem;
 	}
 	si->base.ops = &store_imap_ops;
+	si->base.has_flags = true;
 	si->cfg = cfg;
 	si->n_slots = connections;
 	pthread_mutex_init(&si->lock, NULL);

@@ -17,7 +17,7 @@ struct tree_msg {
 	time_t date;
 	char *flags; /* owned */
 	char *name;  /* owned */
-	bool store_named; /* name came from the store (POP3) */
+	char *ref;        /* owned: the store's own id (POP3 UIDL), or NULL */
 	bool alias;       /* another name for a message: found, not listed */
 	bool gone;        /* removed since the listing: neither */
 	struct tree_msg *next_extra; /* in tree_listing.extras */
@@ -128,6 +128,7 @@ static void tree_listing_free(struct tree_listing *l)
 	for (i = 0; i < l->n; i++) {
 		free(l->msgs[i].flags);
 		free(l->msgs[i].name);
+		free(l->msgs[i].ref);
 	}
 	while (l->extras) {
 		struct tree_msg *m = l->extras;
@@ -394,10 +395,10 @@ static int tree_msg_info(const struct tree_folder *f,
 	info->folder = strdup(f->name);
 	info->folder_path = strdup(f->path);
 	info->flags = strdup(m->flags ? m->flags : "");
-	if (m->store_named)
-		info->store_ref = strdup(m->name);
+	if (m->ref)
+		info->store_ref = strdup(m->ref);
 	return info->folder && info->folder_path && info->flags &&
-			       (!m->store_named || info->store_ref) ?
+			       (!m->ref || info->store_ref) ?
 		       0 :
 		       -ENOMEM;
 }
@@ -573,15 +574,17 @@ int tree_set_listing(struct tree *t, const char *folder,
 		m->date = sm->date;
 		m->flags = sm->flags;
 		sm->flags = NULL;
+		m->ref = sm->ref;
+		sm->ref = NULL;
 		if (sm->name) {
 			m->name = sm->name;
-			m->store_named = true;
 			sm->name = NULL;
 		} else if (asprintf(&m->name, "%u.eml", sm->uid) < 0) {
 			m->name = NULL;
 		}
 		if (!m->name) {
 			free(m->flags);
+			free(m->ref);
 			goto nomem;
 		}
 		nl->n++;
@@ -953,4 +956,14 @@ char tree_delimiter(struct tree *t)
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return delim;
+}
+
+bool tree_has_folder(struct tree *t, const char *folder)
+{
+	struct tree_folder *f;
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	pthread_rwlock_unlock(&t->lock);
+	return f != NULL;
 }

@@ -2,8 +2,12 @@
 /*
  * Unit tests for names: modified UTF-7 both ways, the %XX escaping of
  * path components, and whole names to paths and back, all from tables.
+ * Then POP3 UIDLs to file names and back, from tables, for every byte,
+ * and for many random UIDLs.
  */
 #include <check.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +472,374 @@ Suite *names_suite(void)
 	tcase_add_loop_test(tc, test_to_path, 0, N_OF(to_paths));
 	tcase_add_loop_test(tc, test_from_path, 0, N_OF(from_paths));
 	tcase_add_test(tc, test_round_trip);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* A POP3 UIDL and the file name it gets: each must give the other. */
+static const struct {
+	const char *uidl;
+	const char *file;
+} uidl_pairs[] = {
+	{"000000014f2a8b11", "000000014f2a8b11"},
+	{"GmailId18f3", "%47mail%49d18f3"},
+	{"a.b/c", "a%2Eb%2Fc"},
+	{"UID%1", "%55%49%44%251"},
+	/* kept as they are */
+	{"a", "a"},
+	{"z", "z"},
+	{"0", "0"},
+	{"9", "9"},
+	{"-", "-"},
+	{"_", "_"},
+	{"-_-", "-_-"},
+	{"0123456789abcdefghijklmnopqrstuvwxyz-_"
+	 "0123456789abcdefghijklmnopqrstuv",
+	 "0123456789abcdefghijklmnopqrstuvwxyz-_"
+	 "0123456789abcdefghijklmnopqrstuv"},
+	/* upper case: escaped, so that case folding loses nothing */
+	{"A", "%41"},
+	{"Z", "%5A"},
+	{"Aa", "%41a"},
+	{"aA", "a%41"},
+	/* no dot at all, so none in front either */
+	{".", "%2E"},
+	{"..", "%2E%2E"},
+	{".hidden", "%2Ehidden"},
+	{"name.", "name%2E"},
+	/* what some file system or other does not like */
+	{"/", "%2F"},
+	{"\\", "%5C"},
+	{":", "%3A"},
+	{"*?\"<>|", "%2A%3F%22%3C%3E%7C"},
+	{"~", "%7E"},
+	{"!", "%21"},
+	{"#$&'()+,;=@[]^`{}", "%23%24%26%27%28%29%2B%2C%3B%3D%40%5B%5D%5E%60"
+			      "%7B%7D"},
+	/* the escape character itself */
+	{"%", "%25"},
+	{"%25", "%2525"},
+	{"%%", "%25%25"},
+	/* UIDLs as servers make them */
+	{"1f3870be274f6c49b3e31a0c6728957f",
+	 "1f3870be274f6c49b3e31a0c6728957f"},
+	{"UID1234-1234567890", "%55%49%441234-1234567890"},
+	{"AAAAAQAAABM=", "%41%41%41%41%41%51%41%41%41%42%4D%3D"},
+	{"<1234.5678@host>", "%3C1234%2E5678%40host%3E"},
+};
+
+/* names_uidl_to_file() and names_file_to_uidl() on the pairs. */
+START_TEST(test_uidl_pairs)
+{
+	char *f = names_uidl_to_file(uidl_pairs[_i].uidl);
+	char *u = names_file_to_uidl(uidl_pairs[_i].file);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(f, uidl_pairs[_i].file);
+	ck_assert_ptr_nonnull(u);
+	ck_assert_str_eq(u, uidl_pairs[_i].uidl);
+	free(f);
+	free(u);
+}
+END_TEST
+
+/* Not UIDLs (RFC 1939 7): names_uidl_to_file() refuses them. */
+static const char *const uidl_bad[] = {
+	"", /* empty */
+	" ", /* 0x20 is not allowed */
+	"a b",
+	"a\tb",
+	"a\r\n",
+	"\x01",
+	"\x7f", /* DEL */
+	"a\x7f",
+	"\x80", /* 8-bit */
+	"Re\xc3\xa7u",
+	"\xff",
+	/* 71 bytes */
+	"0123456789abcdefghijklmnopqrstuvwxyz-_"
+	"0123456789abcdefghijklmnopqrstuvw",
+	"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	"AAAA",
+};
+
+/* Each of uidl_bad is refused. */
+START_TEST(test_uidl_bad)
+{
+	char *f = names_uidl_to_file(uidl_bad[_i]);
+
+	ck_assert_msg(f == NULL, "bad UIDL #%d gave \"%s\"", _i, f);
+}
+END_TEST
+
+/* File names that names_uidl_to_file() never makes. */
+static const char *const uidl_file_bad[] = {
+	"", /* no UIDL is empty */
+	/* bytes that must be escaped, written as they are */
+	"A",
+	"aBc",
+	".",
+	".a",
+	"a.b",
+	"a/b",
+	"~",
+	"%41.",
+	/* bytes that are never part of a file name */
+	"a b",
+	"a\tb",
+	"a\n",
+	"\x7f",
+	"Re\xc3\xa7u",
+	/* lower-case hex */
+	"%4a",
+	"%2e",
+	"%2f",
+	"%5a",
+	/* escapes of bytes kept as they are */
+	"%61", /* 'a' */
+	"%7A", /* 'z' */
+	"%30", /* '0' */
+	"%39", /* '9' */
+	"%2D", /* '-' */
+	"%5F", /* '_' */
+	"x%61y",
+	/* escapes of bytes that are not valid in a UIDL */
+	"%00",
+	"%20",
+	"%0A",
+	"%7F",
+	"%80",
+	"%FF",
+	/* broken escapes */
+	"%",
+	"a%",
+	"%4",
+	"a%4",
+	"%G1",
+	"%4G",
+	"%%41",
+	"% 41",
+	"%-41",
+	"%+4",
+	/* more than 70 bytes of UIDL */
+	"0123456789abcdefghijklmnopqrstuvwxyz-_"
+	"0123456789abcdefghijklmnopqrstuvw",
+	"%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	"%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	"%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41"
+	"%41%41%41%41%41",
+};
+
+/* Each of uidl_file_bad is refused. */
+START_TEST(test_uidl_file_bad)
+{
+	char *u = names_file_to_uidl(uidl_file_bad[_i]);
+
+	ck_assert_msg(u == NULL, "\"%s\" gave \"%s\"", uidl_file_bad[_i], u);
+}
+END_TEST
+
+/*
+ * True when the file name f made from uidl is what names.h promises: at
+ * most 210 bytes, three per escaped byte and one per other, no '/' or
+ * '.', upper-case letters only as hex digits of an escape; and
+ * names_file_to_uidl() gives uidl back. Tests no assertion, as it is
+ * called many times and Check's assertions are slow.
+ */
+static bool uidl_file_ok(const char *uidl, const char *f)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, want = 0;
+	bool ok = true;
+	char c, *u;
+
+	if (!f)
+		return false;
+	for (i = 0; uidl[i]; i++) {
+		c = uidl[i];
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_')
+			want += 1;
+		else
+			want += 3;
+	}
+	if (strlen(f) != want || want > 210)
+		return false;
+	for (i = 0; f[i] && ok; i++) {
+		c = f[i];
+		if (c == '%') {
+			ok = f[i + 1] && strchr(hex, f[i + 1]) && f[i + 2] &&
+			     strchr(hex, f[i + 2]);
+			i += 2;
+			continue;
+		}
+		ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     c == '-' || c == '_';
+	}
+	if (!ok)
+		return false;
+	u = names_file_to_uidl(f);
+	ok = u && strcmp(u, uidl) == 0;
+	free(u);
+	return ok;
+}
+
+/* Each of the 94 bytes a UIDL may hold, alone, in company, and 70 of
+ * it: the longest UIDL and, escaped, the longest name. */
+START_TEST(test_uidl_all_bytes)
+{
+	char in[80], *f;
+	int c, kept = 0;
+
+	for (c = 0x21; c <= 0x7e; c++) {
+		snprintf(in, sizeof(in), "%c", c);
+		f = names_uidl_to_file(in);
+		ck_assert_msg(uidl_file_ok(in, f), "\"%s\" gave \"%s\"", in,
+			      f ? f : "NULL");
+		kept += strlen(f) == 1;
+		free(f);
+
+		snprintf(in, sizeof(in), "x%cy%c", c, c);
+		f = names_uidl_to_file(in);
+		ck_assert_msg(uidl_file_ok(in, f), "\"%s\" gave \"%s\"", in,
+			      f ? f : "NULL");
+		free(f);
+
+		memset(in, c, 70);
+		in[70] = '\0';
+		f = names_uidl_to_file(in);
+		ck_assert_msg(uidl_file_ok(in, f), "\"%s\" gave \"%s\"", in,
+			      f ? f : "NULL");
+		free(f);
+	}
+	ck_assert_int_eq(kept, 26 + 10 + 2);
+}
+END_TEST
+
+/* A small fixed pseudo-random sequence (xorshift32), so that a failure
+ * can be seen again. */
+static uint32_t uidl_rand(uint32_t *state)
+{
+	uint32_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*state = x;
+	return x;
+}
+
+/* Fills uidl (71 bytes or more) with a UIDL of 1-70 random bytes; half
+ * the time 1-6 bytes from a small alphabet with letters in both cases,
+ * so that UIDLs that differ only in case come up. */
+static void random_uidl(char *uidl, uint32_t *state)
+{
+	static const char small[] = "aAbB.%0";
+	size_t i, n = 1 + uidl_rand(state) % 70;
+	bool from_small = uidl_rand(state) & 1;
+
+	if (from_small)
+		n = 1 + n % 6;
+	for (i = 0; i < n; i++) {
+		if (from_small)
+			uidl[i] = small[uidl_rand(state) % (sizeof(small) - 1)];
+		else
+			uidl[i] = (char)(0x21 + uidl_rand(state) % 94);
+	}
+	uidl[n] = '\0';
+}
+
+/* Random UIDLs survive names_uidl_to_file() and names_file_to_uidl(). */
+START_TEST(test_uidl_random)
+{
+	uint32_t state = 0x2545f491;
+	char uidl[80], bad[80] = "", *f;
+	int i;
+
+	for (i = 0; i < 20000 && !bad[0]; i++) {
+		random_uidl(uidl, &state);
+		f = names_uidl_to_file(uidl);
+		if (!uidl_file_ok(uidl, f))
+			strcpy(bad, uidl);
+		free(f);
+	}
+	ck_assert_msg(bad[0] == '\0', "\"%s\" does not round trip", bad);
+}
+END_TEST
+
+/* A UIDL and its file name folded to lower case. */
+struct uidl_folded {
+	char uidl[72];
+	char *folded; /* owned */
+};
+
+/* Orders uidl_folded by folded name, for qsort(). */
+static int cmp_folded(const void *a, const void *b)
+{
+	const struct uidl_folded *x = a, *y = b;
+
+	return strcmp(x->folded, y->folded);
+}
+
+/*
+ * No two different UIDLs get names that are equal but for case: all
+ * UIDLs of 1 and 2 bytes, and random ones, have their names folded to
+ * lower case, sorted, and neighbours compared.
+ */
+START_TEST(test_uidl_case_fold)
+{
+	const size_t n_short = 94 + 94 * 94, n_random = 20000;
+	struct uidl_folded *all;
+	uint32_t state = 0x9e3779b9;
+	size_t i, j, n = 0, clash = 0;
+	char *f;
+
+	all = calloc(n_short + n_random, sizeof(*all));
+	ck_assert_ptr_nonnull(all);
+	for (i = 0; i < 94; i++) {
+		snprintf(all[n++].uidl, sizeof(all->uidl), "%c", (int)i + 0x21);
+		for (j = 0; j < 94; j++)
+			snprintf(all[n++].uidl, sizeof(all->uidl), "%c%c",
+				 (int)i + 0x21, (int)j + 0x21);
+	}
+	for (i = 0; i < n_random; i++)
+		random_uidl(all[n++].uidl, &state);
+	for (i = 0; i < n; i++) {
+		f = names_uidl_to_file(all[i].uidl);
+		ck_assert_ptr_nonnull(f);
+		for (j = 0; f[j]; j++)
+			if (f[j] >= 'A' && f[j] <= 'Z')
+				f[j] = (char)(f[j] - 'A' + 'a');
+		all[i].folded = f;
+	}
+	qsort(all, n, sizeof(*all), cmp_folded);
+	for (i = 1; i < n && !clash; i++)
+		if (strcmp(all[i - 1].folded, all[i].folded) == 0 &&
+		    strcmp(all[i - 1].uidl, all[i].uidl) != 0)
+			clash = i;
+	ck_assert_msg(clash == 0, "\"%s\" and \"%s\" both fold to \"%s\"",
+		      all[clash ? clash - 1 : 0].uidl, all[clash].uidl,
+		      all[clash].folded);
+	for (i = 0; i < n; i++)
+		free(all[i].folded);
+	free(all);
+}
+END_TEST
+
+/* The tests of the POP3 UIDL <-> file name mapping, registered by the
+ * Makefile. */
+Suite *names_uidl_suite(void)
+{
+	Suite *s = suite_create("names_uidl");
+	TCase *tc = tcase_create("tables");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_uidl_pairs, 0, N_OF(uidl_pairs));
+	tcase_add_loop_test(tc, test_uidl_bad, 0, N_OF(uidl_bad));
+	tcase_add_loop_test(tc, test_uidl_file_bad, 0, N_OF(uidl_file_bad));
+	tcase_add_test(tc, test_uidl_all_bytes);
+	tcase_add_test(tc, test_uidl_random);
+	tcase_add_test(tc, test_uidl_case_fold);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,1065 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * store_pop3: a POP3 maildrop as one flat folder backed by a local store.
+ *
+ * The local store is the user's mail, not a cache: a directory (0700)
+ * with
+ *   cur/<name>.eml   downloaded messages (0600), <name> from the UIDL
+ *                    (names_uidl_to_file(): stable, unique, safe on any
+ *                    filesystem)
+ *   tmp/             downloads in progress (removed at start)
+ *   index            "<id> <uidl>" lines: the local number of each UIDL,
+ *                    so inodes and cache keys stay stable across mounts
+ *   deleted          UIDLs removed by the user, to DELE on the server
+ *   lock             flock()ed while mounted
+ *
+ * One worker thread owns the POP3 session (servers lock the maildrop, so
+ * there is only ever one). Every `refresh` seconds, or at once when a
+ * reader waits for a message, it logs in, lists (UIDL + LIST), DELEs what
+ * the user removed, downloads what the store lacks (asked-for messages
+ * first), and QUITs. A download is written to tmp/, fsynced, given its
+ * Date: as mtime, renamed into cur/ and cur/ fsynced; only then is the
+ * message DELEd (unless -o keep), and the deletions take effect at QUIT.
+ * Killed at any point, a message is on the server, in the store, or both
+ * (then it is not downloaded again: its file name is its UIDL).
+ *
+ * Listing and reading never wait for the network, except a read of a
+ * message not downloaded yet.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "log.h"
+#include "msgdate.h"
+#include "names.h"
+#include "pop3.h"
+#include "store.h"
+
+#define STORE_POP3_UIDVALIDITY 1
+
+/* One message known locally, on the server, or both. */
+struct sp3_msg {
+	char uidl[POP3_MAX_UIDL + 1]; /* hash key */
+	uint32_t id;     /* local number, from the index */
+	char *file;      /* owned: "<name>.eml" */
+	bool stored;     /* in cur/ */
+	uint64_t size;   /* stored: file size; else the LIST size */
+	time_t date;     /* stored: the file's mtime */
+	bool on_server;  /* in the last listing of the server */
+	unsigned num;    /* its number in the current session, 0 if none */
+	bool wanted;     /* a reader waits for it */
+	bool failed;     /* its last download failed */
+	UT_hash_handle hh;    /* by uidl */
+	UT_hash_handle hh_id; /* by id */
+};
+
+/* A UIDL the user removed, to DELE on the server. */
+struct sp3_tomb {
+	char uidl[POP3_MAX_UIDL + 1];
+	bool deleted; /* DELEd in the current session */
+	UT_hash_handle hh;
+};
+
+struct store_pop3 {
+	struct store base;
+	const struct pop3_config *cfg; /* borrowed */
+	bool keep;
+	unsigned refresh;
+	char *dir; /* owned */
+	int dirfd, curfd, tmpfd, lockfd;
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond;  /* the worker waits and readers wait on it */
+	struct sp3_msg *by_uidl, *by_id;
+	struct sp3_tomb *tombs;
+	uint32_t next_id;
+	uint64_t gen;      /* changes whenever the listing would */
+	uint64_t progress; /* bytes downloaded so far, for waiting readers */
+	bool index_dirty;
+	bool kick;         /* a session is wanted now */
+	bool stop;
+	bool in_session;
+	unsigned sessions_failed; /* readers give up after a failed one */
+	pthread_t worker;
+	bool worker_running;
+};
+
+static struct store_pop3 *store_pop3_of(struct store *st)
+{
+	return (struct store_pop3 *)st;
+}
+
+/* fsyncs a directory: a rename or unlink in it is then durable. */
+static int sp3_sync_dir(int fd)
+{
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+/* Finds or adds a message by UIDL, giving new ones a local number. The
+ * lock is held (or the store is not shared yet). */
+static struct sp3_msg *sp3_msg_get(struct store_pop3 *sp, const char *uidl,
+				   uint32_t id)
+{
+	struct sp3_msg *m;
+	char *name;
+
+	HASH_FIND_STR(sp->by_uidl, uidl, m);
+	if (m)
+		return m;
+	name = names_uidl_to_file(uidl);
+	if (!name)
+		return NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m || asprintf(&m->file, "%s.eml", name) < 0) {
+		free(m);
+		free(name);
+		return NULL;
+	}
+	free(name);
+	snprintf(m->uidl, sizeof(m->uidl), "%s", uidl);
+	m->id = id ? id : sp->next_id++;
+	if (m->id >= sp->next_id)
+		sp->next_id = m->id + 1;
+	HASH_ADD_STR(sp->by_uidl, uidl, m);
+	HASH_ADD(hh_id, sp->by_id, id, sizeof(m->id), m);
+	if (!id)
+		sp->index_dirty = true;
+	return m;
+}
+
+static void sp3_msg_del(struct store_pop3 *sp, struct sp3_msg *m)
+{
+	HASH_DEL(sp->by_uidl, m);
+	HASH_DELETE(hh_id, sp->by_id, m);
+	free(m->file);
+	free(m);
+}
+
+/* Writes path (relative to the store) atomically: tmp file, fsync,
+ * rename, fsync of the directory. */
+static int sp3_write_file(struct store_pop3 *sp, const char *name,
+			  const char *data, size_t len)
+{
+	char tmp[64];
+	ssize_t n;
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%.40s.new", name);
+	fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, data, len);
+	if (n < 0 || (size_t)n != len || fsync(fd) < 0)
+		rc = n < 0 ? -errno : -EIO;
+	close(fd);
+	if (rc == 0 && renameat(sp->dirfd, tmp, sp->dirfd, name) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = sp3_sync_dir(sp->dirfd);
+	return rc;
+}
+
+/* Saves the index of local numbers; the lock is held. */
+static void sp3_save_index(struct store_pop3 *sp)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct sp3_msg *m, *tmp;
+	int rc;
+
+	if (!f)
+		return;
+	fprintf(f, "mailfs-pop3-index 1\nnext %u\n", sp->next_id);
+	HASH_ITER(hh, sp->by_uidl, m, tmp)
+	{
+		fprintf(f, "%u %s\n", m->id, m->uidl);
+	}
+	fclose(f);
+	rc = sp3_write_file(sp, "index", buf, len);
+	if (rc < 0)
+		log_warnx("cannot save %s/index: %s", sp->dir, strerror(-rc));
+	else
+		sp->index_dirty = false;
+	free(buf);
+}
+
+/* Saves the list of removed UIDLs; the lock is held. */
+static int sp3_save_tombs(struct store_pop3 *sp)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct sp3_tomb *t, *tmp;
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	HASH_ITER(hh, sp->tombs, t, tmp)
+	{
+		fprintf(f, "%s\n", t->uidl);
+	}
+	fclose(f);
+	rc = sp3_write_file(sp, "deleted", buf, len);
+	if (rc < 0)
+		log_warnx("cannot save %s/deleted: %s", sp->dir, strerror(-rc));
+	free(buf);
+	return rc;
+}
+
+/* True for a UIDL as RFC 1939 has them: 1 to 70 bytes 0x21-0x7e. */
+static bool sp3_valid_uidl(const char *u)
+{
+	size_t n = strlen(u);
+
+	if (n < 1 || n > POP3_MAX_UIDL)
+		return false;
+	for (; *u; u++)
+		if ((unsigned char)*u < 0x21 || (unsigned char)*u > 0x7e)
+			return false;
+	return true;
+}
+
+/* Reads index and deleted, then what cur/ holds; clears tmp/. */
+static int sp3_load(struct store_pop3 *sp)
+{
+	char line[256], uidl[POP3_MAX_UIDL + 2];
+	struct dirent *de;
+	unsigned id;
+	DIR *d;
+	FILE *f;
+	int fd;
+
+	sp->next_id = 1;
+	fd = openat(sp->dirfd, "index", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && (f = fdopen(fd, "r"))) {
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "next %u", &id) == 1 && id > 0)
+				sp->next_id = id;
+			else if (sscanf(line, "%u %71s", &id, uidl) == 2 &&
+				 id > 0 && sp3_valid_uidl(uidl))
+				sp3_msg_get(sp, uidl, id);
+		}
+		fclose(f);
+	}
+	fd = openat(sp->dirfd, "deleted", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && (f = fdopen(fd, "r"))) {
+		while (fgets(line, sizeof(line), f)) {
+			struct sp3_tomb *t;
+
+			if (sscanf(line, "%71s", uidl) != 1 ||
+			    !sp3_valid_uidl(uidl))
+				continue;
+			HASH_FIND_STR(sp->tombs, uidl, t);
+			if (t || !(t = calloc(1, sizeof(*t))))
+				continue;
+			snprintf(t->uidl, sizeof(t->uidl), "%s", uidl);
+			HASH_ADD_STR(sp->tombs, uidl, t);
+		}
+		fclose(f);
+	}
+	/* Partial downloads of an earlier run: their messages are still on
+	 * the server. */
+	d = fdopendir(dup(sp->tmpfd));
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				unlinkat(sp->tmpfd, de->d_name, 0);
+		closedir(d);
+	}
+	d = fdopendir(dup(sp->curfd));
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		struct sp3_tomb *t;
+		struct sp3_msg *m;
+		struct stat st;
+		char *u;
+
+		if (n < 5 || strcmp(de->d_name + n - 4, ".eml") != 0)
+			continue;
+		de->d_name[n - 4] = '\0';
+		u = names_file_to_uidl(de->d_name);
+		de->d_name[n - 4] = '.';
+		if (!u)
+			continue;
+		HASH_FIND_STR(sp->tombs, u, t);
+		if (t) {
+			/* Removed by the user; the unlink did not happen. */
+			unlinkat(sp->curfd, de->d_name, 0);
+			free(u);
+			continue;
+		}
+		m = sp3_msg_get(sp, u, 0);
+		free(u);
+		if (!m || fstatat(sp->curfd, de->d_name, &st, 0) < 0)
+			continue;
+		m->stored = true;
+		m->size = (uint64_t)st.st_size;
+		m->date = st.st_mtime;
+	}
+	closedir(d);
+	if (sp->index_dirty)
+		sp3_save_index(sp);
+	return 0;
+}
+
+/* Where downloaded bytes go, and how far they got. */
+struct sp3_download {
+	struct store_pop3 *sp;
+	int fd;
+	uint64_t written;
+};
+
+static int sp3_download_write(void *ctx, const char *data, size_t len)
+{
+	struct sp3_download *dl = ctx;
+
+	while (len) {
+		ssize_t n = write(dl->fd, data, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("cannot write the store");
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+		dl->written += (uint64_t)n;
+	}
+	pthread_mutex_lock(&dl->sp->lock);
+	dl->sp->progress += 1;
+	pthread_cond_broadcast(&dl->sp->cond);
+	pthread_mutex_unlock(&dl->sp->lock);
+	return 0;
+}
+
+/* The date a stored message shows: its Date: header, else now. */
+static time_t sp3_message_date(int fd)
+{
+	char head[64 * 1024];
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	time_t t;
+
+	if (n > 0 && msgdate_parse(head, (size_t)n, &t))
+		return t;
+	return time(NULL);
+}
+
+/*
+ * Downloads one message into cur/: RETR into tmp/, fsync, mtime from
+ * Date:, rename, fsync cur/. Returns 0 when it is safely stored, -1 for
+ * a session error (see pop3_error()), or a negative errno (local).
+ */
+static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
+			struct sp3_msg *m, unsigned num, uint64_t list_size)
+{
+	struct sp3_download dl = { sp, -1, 0 };
+	uint64_t max = list_size * 2 > list_size + (1u << 20) ?
+			       list_size * 2 :
+			       list_size + (1u << 20);
+	struct timespec times[2];
+	char *file;
+	int rc;
+
+	file = strdup(m->file);
+	if (!file)
+		return -ENOMEM;
+	dl.fd = openat(sp->tmpfd, file,
+		       O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (dl.fd < 0) {
+		rc = -errno;
+		log_warn("cannot create %s/tmp/%s", sp->dir, file);
+		goto out;
+	}
+	if (pop3_retr(s, num, max, sp3_download_write, &dl, NULL) < 0) {
+		rc = -1;
+		goto out_unlink;
+	}
+	if (fsync(dl.fd) < 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	times[0].tv_sec = times[1].tv_sec = sp3_message_date(dl.fd);
+	times[0].tv_nsec = times[1].tv_nsec = 0;
+	futimens(dl.fd, times);
+	if (fsync(dl.fd) < 0 ||
+	    renameat(sp->tmpfd, file, sp->curfd, file) < 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	rc = sp3_sync_dir(sp->curfd);
+	if (rc < 0)
+		goto out; /* renamed, but maybe not durable: no DELE */
+	pthread_mutex_lock(&sp->lock);
+	m->stored = true;
+	m->failed = false;
+	m->size = dl.written;
+	m->date = times[1].tv_sec;
+	sp->gen++;
+	pthread_cond_broadcast(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+	goto out;
+out_unlink:
+	unlinkat(sp->tmpfd, file, 0);
+out:
+	if (dl.fd >= 0)
+		close(dl.fd);
+	free(file);
+	return rc;
+}
+
+/* Picks the next message to download: a wanted one first, else the
+ * first missing one in server order. The lock is held. */
+static struct sp3_msg *sp3_next_download(struct store_pop3 *sp,
+					 const struct pop3_msg *list, size_t n)
+{
+	struct sp3_msg *m, *first = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct sp3_tomb *t;
+
+		HASH_FIND_STR(sp->by_uidl, list[i].uidl, m);
+		HASH_FIND_STR(sp->tombs, list[i].uidl, t);
+		if (!m || m->stored || t || m->failed || !m->num)
+			continue;
+		if (m->wanted)
+			return m;
+		if (!first)
+			first = m;
+	}
+	return first;
+}
+
+/* Takes in the server's listing: numbers, sizes, new UIDLs; forgets
+ * tombstones of messages the server no longer has. The lock is held. */
+static void sp3_merge_listing(struct store_pop3 *sp,
+			      const struct pop3_msg *list, size_t n)
+{
+	struct sp3_msg *m, *tmp;
+	struct sp3_tomb *t, *ttmp;
+	bool tombs_changed = false;
+	size_t i;
+
+	HASH_ITER(hh, sp->by_uidl, m, tmp)
+	{
+		m->num = 0;
+		m->failed = false;
+	}
+	for (i = 0; i < n; i++) {
+		m = sp3_msg_get(sp, list[i].uidl, 0);
+		if (!m)
+			continue;
+		m->num = list[i].num;
+		if (!m->stored)
+			m->size = list[i].size;
+	}
+	HASH_ITER(hh, sp->by_uidl, m, tmp)
+	{
+		bool was = m->on_server;
+
+		m->on_server = m->num != 0;
+		if (was != m->on_server)
+			sp->gen++;
+		if (!m->on_server && !m->stored) {
+			sp3_msg_del(sp, m); /* gone everywhere */
+			sp->index_dirty = true;
+		}
+	}
+	HASH_ITER(hh, sp->tombs, t, ttmp)
+	{
+		HASH_FIND_STR(sp->by_uidl, t->uidl, m);
+		if (!m || !m->on_server) {
+			HASH_DEL(sp->tombs, t);
+			free(t);
+			tombs_changed = true;
+		}
+	}
+	if (tombs_changed)
+		sp3_save_tombs(sp);
+	if (sp->index_dirty)
+		sp3_save_index(sp);
+	sp->gen++;
+}
+
+/* One POP3 session: list, DELE what the user removed, download what is
+ * missing, QUIT. Returns 0 or -1 (logged). */
+static int sp3_session(struct store_pop3 *sp)
+{
+	struct pop3_session *s = NULL;
+	struct pop3_msg *list = NULL;
+	struct pop3_error err;
+	struct sp3_tomb *t, *tmp;
+	struct sp3_msg *m;
+	size_t n = 0, i;
+	int rc = -1;
+
+	if (pop3_open(sp->cfg, &s, &err) < 0) {
+		log_warnx("%s", err.text);
+		return -1;
+	}
+	if (pop3_list(s, &list, &n) < 0) {
+		log_warnx("%s", pop3_error(s)->text);
+		goto out_close;
+	}
+	pthread_mutex_lock(&sp->lock);
+	sp3_merge_listing(sp, list, n);
+	pthread_cond_broadcast(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+
+	/*
+	 * Messages the user removed, and (unless -o keep) messages stored
+	 * by an earlier session that ended before its QUIT: DELE them.
+	 */
+	for (i = 0; i < n; i++) {
+		bool stored;
+
+		pthread_mutex_lock(&sp->lock);
+		HASH_FIND_STR(sp->tombs, list[i].uidl, t);
+		HASH_FIND_STR(sp->by_uidl, list[i].uidl, m);
+		stored = m && m->stored;
+		pthread_mutex_unlock(&sp->lock);
+		if (!t && !(stored && !sp->keep))
+			continue;
+		if (pop3_dele(s, list[i].num) < 0) {
+			log_warnx("%s", pop3_error(s)->text);
+			if (!pop3_usable(s))
+				goto out_close;
+			continue;
+		}
+		/* Only this thread removes tombstones: t is still there. */
+		if (t) {
+			pthread_mutex_lock(&sp->lock);
+			t->deleted = true;
+			pthread_mutex_unlock(&sp->lock);
+		}
+	}
+	for (;;) {
+		unsigned num;
+		uint64_t size;
+		int drc;
+
+		pthread_mutex_lock(&sp->lock);
+		m = sp->stop ? NULL : sp3_next_download(sp, list, n);
+		num = m ? m->num : 0;
+		size = m ? m->size : 0;
+		pthread_mutex_unlock(&sp->lock);
+		if (!m)
+			break;
+		drc = sp3_download(sp, s, m, num, size);
+		if (drc == -1) {
+			log_warnx("%s", pop3_error(s)->text);
+			if (!pop3_usable(s))
+				goto out_close;
+		}
+		if (drc != 0) {
+			pthread_mutex_lock(&sp->lock);
+			m->failed = true;
+			pthread_cond_broadcast(&sp->cond);
+			pthread_mutex_unlock(&sp->lock);
+			continue;
+		}
+		/* Safely stored: now it may leave the server. */
+		if (!sp->keep && pop3_dele(s, num) < 0) {
+			log_warnx("%s", pop3_error(s)->text);
+			if (!pop3_usable(s))
+				goto out_close;
+		}
+	}
+	rc = pop3_quit(s, &err);
+	s = NULL;
+	if (rc < 0) {
+		log_warnx("%s", err.text);
+		goto out;
+	}
+	/* The DELEs took effect: those tombstones are done. */
+	pthread_mutex_lock(&sp->lock);
+	HASH_ITER(hh, sp->tombs, t, tmp)
+	{
+		if (t->deleted) {
+			HASH_DEL(sp->tombs, t);
+			free(t);
+		}
+	}
+	sp3_save_tombs(sp);
+	pthread_mutex_unlock(&sp->lock);
+	goto out;
+out_close:
+	pop3_close(s);
+out:
+	pthread_mutex_lock(&sp->lock);
+	HASH_ITER(hh, sp->tombs, t, tmp)
+	{
+		t->deleted = false;
+	}
+	pthread_mutex_unlock(&sp->lock);
+	free(list);
+	return rc;
+}
+
+/* The worker: a session at start, then every refresh seconds or when a
+ * reader asks for a message. */
+static void *sp3_worker(void *arg)
+{
+	struct store_pop3 *sp = arg;
+	struct timespec next;
+	int rc;
+
+	pthread_mutex_lock(&sp->lock);
+	while (!sp->stop) {
+		sp->kick = false;
+		sp->in_session = true;
+		pthread_mutex_unlock(&sp->lock);
+		rc = sp3_session(sp);
+		pthread_mutex_lock(&sp->lock);
+		sp->in_session = false;
+		if (rc < 0)
+			sp->sessions_failed++;
+		pthread_cond_broadcast(&sp->cond);
+		clock_gettime(CLOCK_REALTIME, &next);
+		next.tv_sec += sp->refresh;
+		while (!sp->stop && !sp->kick &&
+		       pthread_cond_timedwait(&sp->cond, &sp->lock, &next) !=
+			       ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&sp->lock);
+	return NULL;
+}
+
+static int store_pop3_folders(struct store *st, struct store_folder **f_r,
+			      size_t *n_r)
+{
+	struct store_folder *f = calloc(1, sizeof(*f));
+
+	(void)st;
+	if (!f || !(f->name = strdup(""))) {
+		free(f);
+		return -ENOMEM;
+	}
+	*f_r = f;
+	*n_r = 1;
+	return 0;
+}
+
+static int store_pop3_messages(struct store *st, const char *folder,
+			       const struct store_listing *prev,
+			       struct store_listing *out)
+{
+	struct store_pop3 *sp = store_pop3_of(st);
+	struct sp3_msg *m, *tmp;
+	size_t n = 0;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (*folder)
+		return -ENOENT;
+	pthread_mutex_lock(&sp->lock);
+	out->uidvalidity = STORE_POP3_UIDVALIDITY;
+	out->modseq = sp->gen;
+	out->uidnext = sp->next_id;
+	if (prev && prev->modseq == sp->gen)
+		goto unchanged;
+	out->msgs = calloc(HASH_CNT(hh, sp->by_uidl) + 1, sizeof(*out->msgs));
+	if (!out->msgs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	HASH_ITER(hh, sp->by_uidl, m, tmp)
+	{
+		struct store_msg *sm = &out->msgs[n];
+		struct sp3_tomb *t;
+
+		HASH_FIND_STR(sp->tombs, m->uidl, t);
+		if (t || (!m->stored && !m->on_server))
+			continue;
+		sm->uid = m->id;
+		sm->size = m->size;
+		sm->date = m->stored ? m->date : 0;
+		sm->flags = strdup("");
+		sm->name = strdup(m->file);
+		sm->ref = strdup(m->uidl);
+		n++;
+		if (!sm->flags || !sm->name || !sm->ref) {
+			out->n = n;
+			store_listing_clear(out);
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	out->n = n;
+	out->exists = (uint32_t)n;
+out:
+	pthread_mutex_unlock(&sp->lock);
+	return rc;
+unchanged:
+	pthread_mutex_unlock(&sp->lock);
+	return 1;
+}
+
+/*
+ * Waits until message m is stored, asking the worker for it. Gives up
+ * with -EIO when a download or session fails, or when no byte arrived
+ * for the timeout. The lock is held.
+ */
+static int sp3_wait_stored(struct store_pop3 *sp, struct sp3_msg *m)
+{
+	unsigned failed = sp->sessions_failed;
+	uint64_t progress = sp->progress;
+	bool asked = false;
+
+	while (!m->stored) {
+		struct timespec ts;
+
+		if (m->failed && asked)
+			return -EIO;
+		if (!m->on_server)
+			return -ENOENT;
+		if (sp->sessions_failed != failed)
+			return -EIO;
+		if (!m->wanted || !asked) {
+			m->wanted = true;
+			m->failed = false;
+			asked = true;
+			sp->kick = true;
+			pthread_cond_broadcast(&sp->cond);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += sp->cfg->timeout_ms / 1000 + 1;
+		if (pthread_cond_timedwait(&sp->cond, &sp->lock, &ts) ==
+			    ETIMEDOUT &&
+		    sp->progress == progress && !m->stored) {
+			log_warnx("no progress downloading %s", m->file);
+			return -EIO;
+		}
+		progress = sp->progress;
+	}
+	return 0;
+}
+
+static int store_pop3_fetch(struct store *st, const char *folder,
+			    uint32_t uidvalidity, const uint32_t *uids,
+			    size_t n, uint64_t offset, uint64_t len,
+			    void (*cb)(void *ctx, const struct store_piece *p),
+			    void *ctx)
+{
+	struct store_pop3 *sp = store_pop3_of(st);
+	char *buf = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (*folder || uidvalidity != STORE_POP3_UIDVALIDITY)
+		return -ESTALE;
+	if (len > STORE_MAX_PIECE)
+		len = STORE_MAX_PIECE;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < n && rc == 0; i++) {
+		struct store_piece p = { uids[i], offset, buf, 0 };
+		struct sp3_msg *m;
+		char *file = NULL;
+		ssize_t got;
+		int fd;
+
+		pthread_mutex_lock(&sp->lock);
+		HASH_FIND(hh_id, sp->by_id, &uids[i], sizeof(uids[i]), m);
+		if (m && !m->stored)
+			rc = sp3_wait_stored(sp, m);
+		if (m && m->stored)
+			file = strdup(m->file);
+		pthread_mutex_unlock(&sp->lock);
+		if (rc == -ENOENT)
+			rc = 0; /* gone: no piece */
+		if (!file)
+			continue;
+		fd = openat(sp->curfd, file, O_RDONLY | O_CLOEXEC);
+		free(file);
+		if (fd < 0)
+			continue; /* removed meanwhile */
+		got = pread(fd, buf, len, (off_t)offset);
+		close(fd);
+		if (got < 0) {
+			rc = -EIO;
+			break;
+		}
+		p.len = (size_t)got;
+		cb(ctx, &p);
+	}
+	free(buf);
+	return rc;
+}
+
+/* rm: the message leaves the store for good and, if it is still on the
+ * server, is DELEd there at the next session. The tombstone is written
+ * before the file goes, so a crash in between cannot bring it back. */
+static int store_pop3_expunge(struct store *st, const char *folder,
+			      uint32_t uidvalidity, uint32_t uid)
+{
+	struct store_pop3 *sp = store_pop3_of(st);
+	struct sp3_tomb *t;
+	struct sp3_msg *m;
+	int rc = 0;
+
+	if (*folder || uidvalidity != STORE_POP3_UIDVALIDITY)
+		return -ENOENT;
+	pthread_mutex_lock(&sp->lock);
+	HASH_FIND(hh_id, sp->by_id, &uid, sizeof(uid), m);
+	if (!m) {
+		rc = -ENOENT;
+		goto out;
+	}
+	HASH_FIND_STR(sp->tombs, m->uidl, t);
+	if (!t && (m->on_server || sp->keep)) {
+		t = calloc(1, sizeof(*t));
+		if (!t) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		snprintf(t->uidl, sizeof(t->uidl), "%s", m->uidl);
+		HASH_ADD_STR(sp->tombs, uidl, t);
+		rc = sp3_save_tombs(sp);
+		if (rc < 0) {
+			HASH_DEL(sp->tombs, t);
+			free(t);
+			goto out;
+		}
+	}
+	if (m->stored) {
+		if (unlinkat(sp->curfd, m->file, 0) < 0 && errno != ENOENT) {
+			rc = -errno;
+			goto out;
+		}
+		sp3_sync_dir(sp->curfd);
+		m->stored = false;
+	}
+	if (!m->on_server) {
+		sp3_msg_del(sp, m);
+		sp->index_dirty = true;
+		sp3_save_index(sp);
+	}
+	sp->gen++;
+	if (t)
+		sp->kick = true; /* DELE it soon */
+	pthread_cond_broadcast(&sp->cond);
+out:
+	pthread_mutex_unlock(&sp->lock);
+	return rc;
+}
+
+static uint64_t store_pop3_append_limit(struct store *st)
+{
+	(void)st;
+	return 0;
+}
+
+static void store_pop3_destroy(struct store *st)
+{
+	struct store_pop3 *sp = store_pop3_of(st);
+	struct sp3_msg *m, *tmp;
+	struct sp3_tomb *t, *ttmp;
+
+	if (sp->worker_running) {
+		pthread_mutex_lock(&sp->lock);
+		sp->stop = true;
+		pthread_cond_broadcast(&sp->cond);
+		pthread_mutex_unlock(&sp->lock);
+		pthread_join(sp->worker, NULL);
+	}
+	HASH_ITER(hh, sp->by_uidl, m, tmp)
+	{
+		sp3_msg_del(sp, m);
+	}
+	HASH_ITER(hh, sp->tombs, t, ttmp)
+	{
+		HASH_DEL(sp->tombs, t);
+		free(t);
+	}
+	if (sp->lockfd >= 0)
+		close(sp->lockfd);
+	if (sp->tmpfd >= 0)
+		close(sp->tmpfd);
+	if (sp->curfd >= 0)
+		close(sp->curfd);
+	if (sp->dirfd >= 0)
+		close(sp->dirfd);
+	pthread_mutex_destroy(&sp->lock);
+	pthread_cond_destroy(&sp->cond);
+	free(sp->dir);
+	free(sp);
+}
+
+static const struct store_ops store_pop3_ops = {
+	.folders = store_pop3_folders,
+	.messages = store_pop3_messages,
+	.fetch = store_pop3_fetch,
+	.expunge = store_pop3_expunge,
+	.append_limit = store_pop3_append_limit,
+	.destroy = store_pop3_destroy,
+};
+
+/* Creates dir and its parents, 0700 for those it makes. */
+static int sp3_mkdirs(const char *dir)
+{
+	char *p, *dup = strdup(dir);
+	int rc = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	for (p = dup + 1; rc == 0; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(dup, 0700) < 0 && errno != EEXIST)
+			rc = -errno;
+		*p = c;
+		if (!c)
+			break;
+	}
+	free(dup);
+	return rc;
+}
+
+char *store_pop3_default_dir(const char *user, const char *host)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *who, *safe = NULL, *dir = NULL;
+
+	if (asprintf(&who, "%s@%s", user, host) < 0)
+		return NULL;
+	safe = names_escape(who);
+	free(who);
+	if (!safe)
+		return NULL;
+	if (xdg && *xdg == '/') {
+		if (asprintf(&dir, "%s/mailfs/pop3/%s", xdg, safe) < 0)
+			dir = NULL;
+	} else if (home && *home == '/') {
+		if (asprintf(&dir, "%s/.local/share/mailfs/pop3/%s", home,
+			     safe) < 0)
+			dir = NULL;
+	}
+	free(safe);
+	return dir;
+}
+
+/* Opens (making it if need be) the store directory and its parts, and
+ * locks it against a second mount. */
+static int sp3_open_dir(struct store_pop3 *sp, char *err, size_t errlen)
+{
+	int rc = sp3_mkdirs(sp->dir);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot create the store %s: %s",
+			 sp->dir, strerror(-rc));
+		return -1;
+	}
+	sp->dirfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->dirfd < 0)
+		goto fail;
+	if (fchmod(sp->dirfd, 0700) < 0)
+		goto fail;
+	sp->lockfd = openat(sp->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
+			    0600);
+	if (sp->lockfd < 0)
+		goto fail;
+	if (flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen,
+			 "the store %s is in use by another mailfs", sp->dir);
+		return -1;
+	}
+	if ((mkdirat(sp->dirfd, "cur", 0700) < 0 && errno != EEXIST) ||
+	    (mkdirat(sp->dirfd, "tmp", 0700) < 0 && errno != EEXIST))
+		goto fail;
+	sp->curfd = openat(sp->dirfd, "cur", O_RDONLY | O_DIRECTORY |
+						     O_CLOEXEC);
+	sp->tmpfd = openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY |
+						     O_CLOEXEC);
+	if (sp->curfd < 0 || sp->tmpfd < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "store %s: %s", sp->dir, strerror(errno));
+	return -1;
+}
+
+struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
+			     bool keep, unsigned refresh, char *err,
+			     size_t errlen)
+{
+	struct store_pop3 *sp = calloc(1, sizeof(*sp));
+	struct pop3_session *s;
+	struct pop3_error perr;
+
+	if (!sp) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	sp->base.ops = &store_pop3_ops;
+	sp->base.ref_xattr = "user.mail.uidl";
+	sp->cfg = cfg;
+	sp->keep = keep;
+	sp->refresh = refresh ? refresh : 1;
+	sp->dirfd = sp->curfd = sp->tmpfd = sp->lockfd = -1;
+	sp->gen = 1;
+	pthread_mutex_init(&sp->lock, NULL);
+	pthread_cond_init(&sp->cond, NULL);
+	sp->dir = strdup(dir);
+	if (!sp->dir) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (sp3_open_dir(sp, err, errlen) < 0)
+		goto fail;
+	if (sp3_load(sp) < 0) {
+		snprintf(err, errlen, "cannot read the store %s: %s", sp->dir,
+			 strerror(errno));
+		goto fail;
+	}
+	/*
+	 * Log in once now, so that a wrong password or certificate is
+	 * reported before mounting. An unreachable server is not fatal:
+	 * the store can be used offline.
+	 */
+	if (pop3_open(cfg, &s, &perr) < 0) {
+		if (perr.kind != POP3_ERR_NET) {
+			snprintf(err, errlen, "%s", perr.text);
+			goto fail;
+		}
+		fprintf(stderr, "mailfs: %s; mounting the local store %s "
+				"offline, will retry every %u s\n",
+			perr.text, sp->dir, sp->refresh);
+	} else {
+		pop3_quit(s, &perr);
+	}
+	return &sp->base;
+fail:
+	store_pop3_destroy(&sp->base);
+	return NULL;
+}
+
+int store_pop3_start(struct store *st)
+{
+	struct store_pop3 *sp = store_pop3_of(st);
+	int rc = pthread_create(&sp->worker, NULL, sp3_worker, sp);
+
+	if (rc)
+		return -rc;
+	sp->worker_running = true;
+	return 0;
+}
