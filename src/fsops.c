@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "fsops.h"
 #include "log.h"
 #include "names.h"
@@ -100,14 +101,6 @@ struct fsops_file {
 static struct fsops *fsops_get(void)
 {
 	return fuse_get_context()->private_data;
-}
-
-static time_t fsops_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
 }
 
 static int fsops_wait_ms(const struct fsops *fs)
@@ -236,12 +229,12 @@ static int fsops_refresh_folders(struct fsops *fs, unsigned max_age)
 	size_t n;
 	int rc;
 
-	if (!tree_begin_refresh(fs->tree, NULL, fsops_now(), max_age,
+	if (!tree_begin_refresh(fs->tree, NULL, clock_mono(), max_age,
 				fsops_wait_ms(fs)))
 		return 0;
 	rc = fs->cfg.store->ops->folders(fs->cfg.store, &f, &n);
 	if (rc == 0) {
-		rc = tree_set_folders(fs->tree, f, n, fsops_now());
+		rc = tree_set_folders(fs->tree, f, n, clock_mono());
 		store_folders_free(f, n);
 	}
 	tree_end_refresh(fs->tree, NULL);
@@ -257,17 +250,17 @@ static int fsops_refresh_listing(struct fsops *fs, const char *folder,
 	bool have_prev;
 	int rc;
 
-	if (!tree_begin_refresh(fs->tree, folder, fsops_now(), max_age,
+	if (!tree_begin_refresh(fs->tree, folder, clock_mono(), max_age,
 				fsops_wait_ms(fs)))
 		return 0;
 	have_prev = tree_listing_state(fs->tree, folder, &prev);
 	rc = fs->cfg.store->ops->messages(fs->cfg.store, folder,
 					  have_prev ? &prev : NULL, &l);
 	if (rc == 1) {
-		tree_touch_listing(fs->tree, folder, fsops_now());
+		tree_touch_listing(fs->tree, folder, clock_mono());
 		rc = 0;
 	} else if (rc == 0) {
-		rc = tree_set_listing(fs->tree, folder, &l, fsops_now());
+		rc = tree_set_listing(fs->tree, folder, &l, clock_mono());
 	}
 	tree_end_refresh(fs->tree, folder);
 	return rc;
@@ -285,14 +278,14 @@ static int fsops_resolve(struct fsops *fs, const char *path,
 	int rc;
 
 	rc = fsops_refresh_folders(fs, age);
-	if (rc < 0 && tree_folders_stale(fs->tree, fsops_now(), ~0u))
+	if (rc < 0 && tree_folders_stale(fs->tree, clock_mono(), ~0u))
 		return rc;
-	if (tree_lookup(fs->tree, path, fsops_now(), age, info) !=
+	if (tree_lookup(fs->tree, path, clock_mono(), age, info) !=
 	    TREE_UNLISTED)
 		return info->kind == TREE_NONE ? -ENOENT : 0;
 	rc = fsops_refresh_listing(fs, info->folder, age);
 	tree_info_clear(info);
-	switch (tree_lookup(fs->tree, path, fsops_now(), ~0u, info)) {
+	switch (tree_lookup(fs->tree, path, clock_mono(), ~0u, info)) {
 	case TREE_NONE:
 		return -ENOENT;
 	case TREE_UNLISTED:
@@ -743,10 +736,8 @@ static bool fsops_claim_fetch(struct fsops *fs, struct fsops_file *f,
 	/* One fetch per file at a time: the next read usually wants what
 	 * the running fetch brings, or what follows it. */
 	if (f->fetching) {
-		struct timespec ts;
+		struct timespec ts = clock_deadline(fsops_wait_ms(fs));
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += fs->cfg.timeout;
 		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts) == 0)
 			return false;
 	}
@@ -923,16 +914,11 @@ static void fsops_invalidate_with_dir(struct fsops *fs, const char *path)
 }
 
 /*
- * Resolves the directory that is to hold a message: it must be a folder
- * that can hold messages. On success info describes it (clear it).
+ * Checks that a resolved directory can hold messages: a folder, not the
+ * root or a \Noselect one. On failure info is cleared.
  */
-static int fsops_message_folder(struct fsops *fs, const char *dir,
-				struct tree_info *info)
+static int fsops_holds_messages(struct tree_info *info)
 {
-	int rc = fsops_resolve(fs, dir, info);
-
-	if (rc < 0)
-		return rc;
 	if (info->kind == TREE_MESSAGE) {
 		tree_info_clear(info);
 		return -ENOTDIR;
@@ -943,6 +929,28 @@ static int fsops_message_folder(struct fsops *fs, const char *dir,
 		return -EPERM; /* the root, or a folder without messages */
 	}
 	return 0;
+}
+
+/* For a name about to be made (a file or a folder): fails with -EEXIST
+ * if path exists, else resolves its directory into dir (clear it). */
+static int fsops_new_name(struct fsops *fs, const char *path,
+			  struct tree_info *dir)
+{
+	struct tree_info here;
+	const char *base;
+	char *dirpath;
+	int rc;
+
+	if (fsops_resolve(fs, path, &here) == 0) {
+		tree_info_clear(&here);
+		return -EEXIST;
+	}
+	dirpath = fsops_dirname(path, &base);
+	if (!dirpath)
+		return -ENOMEM;
+	rc = fsops_resolve(fs, dirpath, dir);
+	free(dirpath);
+	return rc;
 }
 
 /* The size limit of a new message: -o max_append and the server's
@@ -961,10 +969,8 @@ static int fsops_create(const char *path, mode_t mode,
 			struct fuse_file_info *fi)
 {
 	struct fsops *fs = fsops_get();
-	struct tree_info dir, here;
 	struct fsops_file *f;
-	const char *base;
-	char *dirpath;
+	struct tree_info dir;
 	int rc;
 
 	(void)mode;
@@ -972,18 +978,12 @@ static int fsops_create(const char *path, mode_t mode,
 		return -EROFS;
 	if (!fs->cfg.store->ops->append)
 		return -EACCES;
-	dirpath = fsops_dirname(path, &base);
-	if (!dirpath)
-		return -ENOMEM;
-	rc = fsops_message_folder(fs, dirpath, &dir);
-	free(dirpath);
+	rc = fsops_new_name(fs, path, &dir);
 	if (rc < 0)
 		return rc;
-	if (fsops_resolve(fs, path, &here) == 0) {
-		tree_info_clear(&here);
-		tree_info_clear(&dir);
-		return -EEXIST;
-	}
+	rc = fsops_holds_messages(&dir);
+	if (rc < 0)
+		return rc;
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		tree_info_clear(&dir);
@@ -1272,9 +1272,9 @@ static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 	dirpath = fsops_dirname(to, &base);
 	if (!dirpath)
 		return -ENOMEM;
-	rc = fsops_message_folder(fs, dirpath, &dir);
+	rc = fsops_resolve(fs, dirpath, &dir);
 	free(dirpath);
-	if (rc < 0)
+	if (rc < 0 || (rc = fsops_holds_messages(&dir)) < 0)
 		return rc;
 	if (strcmp(dir.folder, msg->folder) == 0) {
 		rc = -EPERM; /* names are UIDs: no renaming in a folder */
@@ -1457,8 +1457,7 @@ static int fsops_mkdir(const char *path, mode_t mode)
 	struct fsops *fs = fsops_get();
 	struct tree_info info;
 	char delim = tree_delimiter(fs->tree);
-	const char *base;
-	char *dir, *name;
+	char *name;
 	int rc;
 
 	(void)mode;
@@ -1466,15 +1465,7 @@ static int fsops_mkdir(const char *path, mode_t mode)
 		return -EROFS;
 	if (!fs->cfg.store->ops->create_folder)
 		return -EPERM;
-	if (fsops_resolve(fs, path, &info) == 0) {
-		tree_info_clear(&info);
-		return -EEXIST;
-	}
-	dir = fsops_dirname(path, &base);
-	if (!dir)
-		return -ENOMEM;
-	rc = fsops_resolve(fs, dir, &info);
-	free(dir);
+	rc = fsops_new_name(fs, path, &info);
 	if (rc < 0)
 		return rc;
 	if (info.kind == TREE_MESSAGE)

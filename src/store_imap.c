@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "imap.h"
 #include "log.h"
 #include "store.h"
@@ -61,29 +62,6 @@ static struct store_imap *store_imap_of(struct store *st)
 	return (struct store_imap *)st;
 }
 
-static time_t store_imap_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-/* Absolute CLOCK_REALTIME deadline ms from now, for timed waits. */
-static struct timespec store_imap_deadline(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 /* Picks a free slot: one with folder selected, else any open one, else
  * a closed one; -1 if all are busy. The lock is held. */
 static int store_imap_pick(struct store_imap *si, const char *folder)
@@ -118,7 +96,7 @@ static int store_imap_pick(struct store_imap *si, const char *folder)
 static int store_imap_get(struct store_imap *si, const char *folder,
 			  bool *fresh_r)
 {
-	struct timespec deadline = store_imap_deadline(si->cfg->timeout_ms);
+	struct timespec deadline = clock_deadline(si->cfg->timeout_ms);
 	struct store_imap_slot *slot;
 	struct imap_error err;
 	int idx;
@@ -139,7 +117,7 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 	pthread_mutex_unlock(&si->lock);
 
 	if (slot->sess && (!imap_usable(slot->sess) ||
-			   (store_imap_now() - slot->last_used >
+			   (clock_mono() - slot->last_used >
 				    STORE_IMAP_IDLE_CHECK &&
 			    imap_noop(slot->sess) < 0))) {
 		imap_close(slot->sess);
@@ -169,7 +147,7 @@ static void store_imap_put(struct store_imap *si, int idx)
 		imap_close(slot->sess);
 		slot->sess = NULL;
 	}
-	slot->last_used = store_imap_now();
+	slot->last_used = clock_mono();
 	pthread_mutex_lock(&si->lock);
 	slot->busy = false;
 	pthread_cond_signal(&si->cond);
@@ -853,7 +831,7 @@ struct store *store_imap_new(const struct imap_config *cfg,
 		snprintf(err, errlen, "%s", ierr.text);
 		goto free_slots;
 	}
-	si->slots[0].last_used = store_imap_now();
+	si->slots[0].last_used = clock_mono();
 	si->appendlimit = imap_appendlimit(si->slots[0].sess);
 	return &si->base;
 

@@ -39,6 +39,7 @@
 #include <unistd.h>
 #include <uthash.h>
 
+#include "clock.h"
 #include "log.h"
 #include "msgdate.h"
 #include "names.h"
@@ -169,52 +170,65 @@ static int sp3_write_file(struct store_pop3 *sp, const char *name,
 	return rc;
 }
 
-/* Saves the index of local numbers; the lock is held. */
-static void sp3_save_index(struct store_pop3 *sp)
+/* Writes the index of local numbers: "<id> <uidl>" lines. */
+static void sp3_print_index(struct store_pop3 *sp, FILE *f)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
 	struct sp3_msg *m, *tmp;
-	int rc;
 
-	if (!f)
-		return;
 	fprintf(f, "mailfs-pop3-index 1\nnext %u\n", sp->next_id);
 	HASH_ITER(hh, sp->by_uidl, m, tmp)
 	{
 		fprintf(f, "%u %s\n", m->id, m->uidl);
 	}
-	fclose(f);
-	rc = sp3_write_file(sp, "index", buf, len);
+}
+
+/* Writes the removed UIDLs, one a line. */
+static void sp3_print_tombs(struct store_pop3 *sp, FILE *f)
+{
+	struct sp3_tomb *t, *tmp;
+
+	HASH_ITER(hh, sp->tombs, t, tmp)
+	{
+		fprintf(f, "%s\n", t->uidl);
+	}
+}
+
+/* Saves one of the store's state files (made by print) atomically; the
+ * lock is held. Failures are logged and returned. */
+static int sp3_save(struct store_pop3 *sp, const char *name,
+		    void (*print)(struct store_pop3 *sp, FILE *f))
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	print(sp, f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	rc = sp3_write_file(sp, name, buf, len);
 	if (rc < 0)
-		log_warnx("cannot save %s/index: %s", sp->dir, strerror(-rc));
-	else
-		sp->index_dirty = false;
+		log_warnx("cannot save %s/%s: %s", sp->dir, name,
+			  strerror(-rc));
 	free(buf);
+	return rc;
+}
+
+/* Saves the index; the lock is held. */
+static void sp3_save_index(struct store_pop3 *sp)
+{
+	if (sp3_save(sp, "index", sp3_print_index) == 0)
+		sp->index_dirty = false;
 }
 
 /* Saves the list of removed UIDLs; the lock is held. */
 static int sp3_save_tombs(struct store_pop3 *sp)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	struct sp3_tomb *t, *tmp;
-	int rc;
-
-	if (!f)
-		return -ENOMEM;
-	HASH_ITER(hh, sp->tombs, t, tmp)
-	{
-		fprintf(f, "%s\n", t->uidl);
-	}
-	fclose(f);
-	rc = sp3_write_file(sp, "deleted", buf, len);
-	if (rc < 0)
-		log_warnx("cannot save %s/deleted: %s", sp->dir, strerror(-rc));
-	free(buf);
-	return rc;
+	return sp3_save(sp, "deleted", sp3_print_tombs);
 }
 
 /* True for a UIDL as RFC 1939 has them: 1 to 70 bytes 0x21-0x7e. */
@@ -629,8 +643,7 @@ static void *sp3_worker(void *arg)
 		if (rc < 0)
 			sp->sessions_failed++;
 		pthread_cond_broadcast(&sp->cond);
-		clock_gettime(CLOCK_REALTIME, &next);
-		next.tv_sec += sp->refresh;
+		next = clock_deadline((long)sp->refresh * 1000);
 		while (!sp->stop && !sp->kick &&
 		       pthread_cond_timedwait(&sp->cond, &sp->lock, &next) !=
 			       ETIMEDOUT)
@@ -737,8 +750,7 @@ static int sp3_wait_stored(struct store_pop3 *sp, struct sp3_msg *m)
 			sp->kick = true;
 			pthread_cond_broadcast(&sp->cond);
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += sp->cfg->timeout_ms / 1000 + 1;
+		ts = clock_deadline(sp->cfg->timeout_ms + 1000);
 		if (pthread_cond_timedwait(&sp->cond, &sp->lock, &ts) ==
 			    ETIMEDOUT &&
 		    sp->progress == progress && !m->stored) {

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <uthash.h>
 
+#include "clock.h"
 #include "names.h"
 #include "tree.h"
 
@@ -686,17 +687,10 @@ bool tree_begin_refresh(struct tree *t, const char *folder, time_t now,
 			unsigned max_age, int wait_ms)
 {
 	const char *key = folder ? folder : TREE_FOLDER_LIST_KEY;
-	struct timespec deadline;
+	struct timespec deadline = clock_deadline(wait_ms);
 	struct tree_busy *b;
 	bool go = false;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += wait_ms / 1000;
-	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&t->busy_lock);
 	for (;;) {
 		if (tree_is_fresh(t, folder, now, max_age))
