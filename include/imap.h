@@ -173,6 +173,15 @@ int imap_fetch_meta(struct imap_session *s,
 		    void *ctx);
 
 /*
+ * EXAMINE mailbox and UID FETCH 1:* (...) sent together, so that a first
+ * listing costs one round trip: as imap_select() (read-only, always sent)
+ * followed by imap_fetch_meta().
+ */
+int imap_examine_list(struct imap_session *s, const char *mailbox,
+		      void (*cb)(void *ctx, const struct imap_msg_meta *m),
+		      void *ctx, struct imap_mailbox *mb_r);
+
+/*
  * UID FETCH uids (BODY.PEEK[]<offset.len>) on the selected mailbox: one
  * command for a set of messages (uids is an IMAP sequence set such as
  * "12" or "12:40,45"); never sets \Seen. cb gets each piece of body;

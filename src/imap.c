@@ -902,6 +902,52 @@ int imap_list(struct imap_session *s,
 	return imap_run(s, cmd, imap_list_handler, &lc);
 }
 
+/*
+ * Builds "EXAMINE|SELECT mailbox [(CONDSTORE)]" into cmd and forgets the
+ * mailbox selected so far: whatever the answer, it no longer is.
+ */
+static int imap_select_begin(struct imap_session *s, const char *mailbox,
+			     bool readonly, struct strbuf *cmd)
+{
+	strbuf_puts(cmd, readonly ? "EXAMINE " : "SELECT ");
+	if (!imap_quote(cmd, mailbox)) {
+		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
+			     "mailbox name cannot be sent");
+		return -1;
+	}
+	if (s->caps & IMAP_CAP_CONDSTORE)
+		strbuf_puts(cmd, " (CONDSTORE)");
+	if (strbuf_failed(cmd)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	free(s->selected);
+	s->selected = NULL;
+	memset(&s->mb, 0, sizeof(s->mb));
+	s->mb.readonly = readonly;
+	s->have_permflags = false;
+	strbuf_reset(&s->permflags);
+	if (s->state == IMAP_STATE_SELECTED)
+		s->state = IMAP_STATE_AUTH;
+	return 0;
+}
+
+/* Records a successful SELECT or EXAMINE. */
+static int imap_select_end(struct imap_session *s, const char *mailbox,
+			   bool readonly, struct imap_mailbox *mb_r)
+{
+	s->selected = strdup(mailbox);
+	if (!s->selected) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	s->selected_ro = readonly;
+	s->state = IMAP_STATE_SELECTED;
+	s->changed = false;
+	*mb_r = s->mb;
+	return 0;
+}
+
 int imap_select(struct imap_session *s, const char *mailbox, bool readonly,
 		bool force, struct imap_mailbox *mb_r)
 {
@@ -913,42 +959,13 @@ int imap_select(struct imap_session *s, const char *mailbox, bool readonly,
 		*mb_r = s->mb;
 		return 0;
 	}
-	strbuf_puts(&cmd, readonly ? "EXAMINE " : "SELECT ");
-	if (!imap_quote(&cmd, mailbox)) {
-		strbuf_free(&cmd);
-		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
-			     "mailbox name cannot be sent");
-		return -1;
-	}
-	if (s->caps & IMAP_CAP_CONDSTORE)
-		strbuf_puts(&cmd, " (CONDSTORE)");
-	if (strbuf_failed(&cmd)) {
-		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
-		return -1;
-	}
-	/* Whatever happens, the old mailbox is no longer selected. */
-	free(s->selected);
-	s->selected = NULL;
-	memset(&s->mb, 0, sizeof(s->mb));
-	s->mb.readonly = readonly;
-	s->have_permflags = false;
-	strbuf_reset(&s->permflags);
-	if (s->state == IMAP_STATE_SELECTED)
-		s->state = IMAP_STATE_AUTH;
-	rc = imap_run(s, strbuf_str(&cmd), NULL, NULL);
+	rc = imap_select_begin(s, mailbox, readonly, &cmd);
+	if (rc == 0)
+		rc = imap_run(s, strbuf_str(&cmd), NULL, NULL);
 	strbuf_free(&cmd);
 	if (rc < 0)
 		return -1;
-	s->selected = strdup(mailbox);
-	if (!s->selected) {
-		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
-		return -1;
-	}
-	s->selected_ro = readonly;
-	s->state = IMAP_STATE_SELECTED;
-	s->changed = false;
-	*mb_r = s->mb;
-	return 0;
+	return imap_select_end(s, mailbox, readonly, mb_r);
 }
 
 const char *imap_selected(const struct imap_session *s)
@@ -1070,6 +1087,60 @@ int imap_fetch_meta(struct imap_session *s,
 	rc = imap_run(s, "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
 		      imap_meta_handler, &mc);
 	strbuf_free(&mc.flags);
+	return rc;
+}
+
+int imap_examine_list(struct imap_session *s, const char *mailbox,
+		      void (*cb)(void *ctx, const struct imap_msg_meta *m),
+		      void *ctx, struct imap_mailbox *mb_r)
+{
+	static const char fetch[] =
+		"UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)";
+	struct imap_meta_ctx mc = { cb, ctx, { 0 } };
+	struct strbuf cmd = { 0 }, out = { 0 };
+	struct imap_error first;
+	char tag1[16], tag2[16];
+	int rc = -1, rc2;
+
+	if (s->state == IMAP_STATE_BROKEN) {
+		imap_set_err(s, IMAP_ERR_NET, ENOTCONN,
+			     "connection to %s is broken", s->cfg->host);
+		return -1;
+	}
+	if (imap_select_begin(s, mailbox, true, &cmd) < 0)
+		goto out;
+	snprintf(tag1, sizeof(tag1), "M%u", ++s->next_tag);
+	snprintf(tag2, sizeof(tag2), "M%u", ++s->next_tag);
+	strbuf_printf(&out, "%s %s\r\n%s %s\r\n", tag1, strbuf_str(&cmd),
+		      tag2, fetch);
+	if (strbuf_failed(&out)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	s->err.kind = IMAP_ERR_NONE;
+	if (s->cfg->trace) {
+		log_debug("C: %s %s", tag1, strbuf_str(&cmd));
+		log_debug("C: %s %s", tag2, fetch);
+	}
+	if (imap_write(s, out.data, out.len) < 0)
+		goto out;
+	/* Both answers must be read to stay in step, whatever the first. */
+	rc = imap_wait(s, tag1, NULL, NULL);
+	if (rc == 0)
+		rc = imap_select_end(s, mailbox, true, mb_r);
+	if (!imap_usable(s))
+		goto out;
+	first = s->err; /* the EXAMINE's error is the one that counts */
+	rc2 = imap_wait(s, tag2, imap_meta_handler, &mc);
+	if (rc < 0 && imap_usable(s))
+		s->err = first;
+	/* Servers may refuse "1:*" on an empty mailbox. */
+	if (rc == 0 && rc2 < 0 && (s->mb.exists > 0 || !imap_usable(s)))
+		rc = -1;
+out:
+	strbuf_free(&mc.flags);
+	strbuf_free(&cmd);
+	strbuf_free(&out);
 	return rc;
 }
 

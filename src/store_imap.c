@@ -335,6 +335,17 @@ static int store_imap_messages_op(struct imap_session *s, void *arg)
 	store_listing_clear(out);
 	l->cap = 0;
 	l->unchanged = false;
+	if (!prev) {
+		/* A first listing: EXAMINE and FETCH in one round trip. */
+		if (imap_examine_list(s, l->folder, store_imap_meta_cb, l,
+				      &mb) < 0)
+			return STORE_IMAP_FAILED;
+		out->uidvalidity = mb.uidvalidity;
+		out->uidnext = mb.uidnext;
+		out->exists = mb.exists;
+		out->modseq = mb.highestmodseq;
+		return l->nomem ? -ENOMEM : 0;
+	}
 	if (imap_select(s, l->folder, true, true, &mb) < 0)
 		return STORE_IMAP_FAILED;
 	out->uidvalidity = mb.uidvalidity;
