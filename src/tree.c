@@ -20,6 +20,8 @@ struct tree_msg {
 	char *name;  /* owned */
 	char *ref;        /* owned: the store's own id (POP3 UIDL), or NULL */
 	bool alias;       /* another name for a message: found, not listed */
+	bool size_fixed;  /* size corrected from the bytes: kept over the
+			   * server's RFC822.SIZE in later listings */
 	bool gone;        /* removed since the listing: neither */
 	struct tree_msg *next_extra; /* in tree_listing.extras */
 	UT_hash_handle hh; /* by name */
@@ -554,6 +556,29 @@ static int tree_msg_cmp(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+static struct tree_msg *tree_find_uid(struct tree_listing *l, uint32_t uid,
+				      size_t *pos_r);
+
+/* Carries sizes found wrong by reading into a new listing, which has the
+ * server's (wrong) RFC822.SIZE again. */
+static void tree_keep_fixed_sizes(struct tree_listing *old,
+				  struct tree_listing *nl)
+{
+	size_t i, pos;
+
+	for (i = 0; i < old->n; i++) {
+		struct tree_msg *m;
+
+		if (!old->msgs[i].size_fixed)
+			continue;
+		m = tree_find_uid(nl, old->msgs[i].uid, &pos);
+		if (m) {
+			m->size = old->msgs[i].size;
+			m->size_fixed = true;
+		}
+	}
+}
+
 int tree_set_listing(struct tree *t, const char *folder,
 		     struct store_listing *l, time_t now)
 {
@@ -610,6 +635,8 @@ int tree_set_listing(struct tree *t, const char *folder,
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 	if (f) {
 		old = f->listing;
+		if (old && old->state.uidvalidity == nl->state.uidvalidity)
+			tree_keep_fixed_sizes(old, nl);
 		f->listing = nl;
 		f->listed_at = now;
 		nl = NULL;
@@ -762,8 +789,10 @@ void tree_set_size(struct tree *t, const char *folder, uint32_t uidvalidity,
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 	if (f && f->listing && f->listing->state.uidvalidity == uidvalidity) {
 		m = tree_find_uid(f->listing, uid, &pos);
-		if (m)
+		if (m) {
 			m->size = size;
+			m->size_fixed = true;
+		}
 	}
 	pthread_rwlock_unlock(&t->lock);
 }

@@ -19,13 +19,16 @@ MESSAGE = (b'From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n')
 
 class FakeImap:
     """A tiny IMAP server with one folder holding one message (UID 7);
-    `misbehave(tag, command)` may take over any command (returning True)."""
+    `misbehave(tag, command)` may take over any command (returning True).
+    `listed_size` is the RFC822.SIZE it claims (default: the true one)."""
 
     def __init__(self, misbehave=None, greeting=b'* OK fake ready\r\n',
-                 caps=CAPS):
+                 caps=CAPS, listed_size=None):
         self.misbehave = misbehave or (lambda conn, tag, cmd: False)
         self.greeting = greeting
         self.caps = caps
+        self.listed_size = listed_size if listed_size is not None \
+            else len(MESSAGE)
         self.server = FakeServer(self.handle)
 
     def handle(self, conn):
@@ -65,10 +68,13 @@ class FakeImap:
             elif cmd.upper().startswith(b'UID FETCH 1:*'):
                 conn.send(b'* 1 FETCH (UID 7 FLAGS (\\Seen) RFC822.SIZE %d '
                           b'INTERNALDATE "01-Jan-2024 10:00:00 +0000")\r\n'
-                          % len(MESSAGE) + tag + b' OK\r\n')
+                          % self.listed_size + tag + b' OK\r\n')
             elif cmd.upper().startswith(b'UID FETCH 7 '):
-                conn.send(b'* 1 FETCH (UID 7 BODY[]<0> {%d}\r\n'
-                          % len(MESSAGE) + MESSAGE + b')\r\n' + tag +
+                m = re.search(rb'<(\d+)\.(\d+)>', cmd)
+                off, n = int(m.group(1)), int(m.group(2))
+                part = MESSAGE[off:off + n]
+                conn.send(b'* 1 FETCH (UID 7 BODY[]<%d> {%d}\r\n'
+                          % (off, len(part)) + part + b')\r\n' + tag +
                           b' OK\r\n')
             elif word == b'LOGOUT':
                 conn.send(b'* BYE bye\r\n' + tag + b' OK\r\n')
@@ -130,6 +136,33 @@ class RobustnessTest(unittest.TestCase):
             m = self.mount(fake)
             with open(m.p('INBOX', '7.eml'), 'rb') as f:
                 self.assertEqual(f.read(), MESSAGE)
+
+    def check_size_fixed(self, listed):
+        """A server whose RFC822.SIZE is wrong: the bytes win, the size
+        is corrected and the kernel's attributes are dropped."""
+        with FakeImap(listed_size=listed) as fake:
+            m = self.mount(fake, 'refresh=1')
+            p = m.p('INBOX', '7.eml')
+            self.assertEqual(os.stat(p).st_size, listed)
+            with open(p, 'rb') as f:
+                f.read()
+            deadline = time.monotonic() + 5
+            while (os.stat(p).st_size != len(MESSAGE) and
+                   time.monotonic() < deadline):
+                time.sleep(0.1)
+            self.assertEqual(os.stat(p).st_size, len(MESSAGE))
+            with open(p, 'rb') as f:
+                self.assertEqual(f.read(), MESSAGE)
+            # Later listings (refresh=1) keep the corrected size.
+            time.sleep(2.5)
+            os.listdir(m.p('INBOX'))
+            self.assertEqual(os.stat(p).st_size, len(MESSAGE))
+
+    def test_listed_size_too_small(self):
+        self.check_size_fixed(len(MESSAGE) - 10)
+
+    def test_listed_size_too_large(self):
+        self.check_size_fixed(len(MESSAGE) + 100)
 
     def test_stall_gives_eio_after_timeout(self):
         took = self.read_fails(lambda conn, tag: None)
