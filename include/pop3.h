@@ -114,6 +114,22 @@ int pop3_retr(struct pop3_session *s, unsigned num, uint64_t max,
 	      int (*write)(void *ctx, const char *data, size_t len),
 	      void *ctx, uint64_t *size_r);
 
+/*
+ * Pipelining (when the server lists PIPELINING in CAPA): commands sent
+ * with the _send functions are answered in order; each answer is then
+ * read with the matching _read function. A -ERR answer leaves the
+ * stream in step.
+ */
+bool pop3_can_pipeline(const struct pop3_session *s);
+int pop3_retr_send(struct pop3_session *s, unsigned num);
+/* Reads the answer to an earlier pop3_retr_send(); as pop3_retr(). */
+int pop3_retr_read(struct pop3_session *s, unsigned num, uint64_t max,
+		   int (*write)(void *ctx, const char *data, size_t len),
+		   void *ctx, uint64_t *size_r);
+int pop3_dele_send(struct pop3_session *s, unsigned num);
+/* Reads a one-line answer (+OK or -ERR) to an earlier _send. */
+int pop3_status_read(struct pop3_session *s);
+
 /* DELE num: marks a message for deletion at QUIT. */
 int pop3_dele(struct pop3_session *s, unsigned num);
 

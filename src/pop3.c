@@ -703,12 +703,31 @@ int pop3_noop(struct pop3_session *s)
 	return pop3_command(s, "NOOP", NULL);
 }
 
-int pop3_dele(struct pop3_session *s, unsigned num)
+bool pop3_can_pipeline(const struct pop3_session *s)
+{
+	return s->caps & POP3_CAP_PIPELINING;
+}
+
+int pop3_dele_send(struct pop3_session *s, unsigned num)
 {
 	char cmd[32];
 
 	snprintf(cmd, sizeof(cmd), "DELE %u", num);
-	return pop3_command(s, cmd, NULL);
+	return pop3_send(s, cmd, NULL);
+}
+
+int pop3_status_read(struct pop3_session *s)
+{
+	pop3_clear_err(s);
+	return pop3_read_status(s);
+}
+
+int pop3_dele(struct pop3_session *s, unsigned num)
+{
+	pop3_clear_err(s);
+	if (pop3_dele_send(s, num) < 0)
+		return -1;
+	return pop3_read_status(s);
 }
 
 /*
@@ -1092,18 +1111,38 @@ static int pop3_retr_flush(struct pop3_retr_ctx *r)
  * handed over before the buffer is refilled (which moves its contents),
  * so write() sees pieces of up to 64 KiB rather than one call a line.
  */
+int pop3_retr_send(struct pop3_session *s, unsigned num)
+{
+	char cmd[32];
+
+	snprintf(cmd, sizeof(cmd), "RETR %u", num);
+	return pop3_send(s, cmd, NULL);
+}
+
 int pop3_retr(struct pop3_session *s, unsigned num, uint64_t max,
 	      int (*write)(void *ctx, const char *data, size_t len), void *ctx,
 	      uint64_t *size_r)
 {
+	pop3_clear_err(s);
+	if (pop3_retr_send(s, num) < 0) {
+		if (size_r)
+			*size_r = 0;
+		return -1;
+	}
+	return pop3_retr_read(s, num, max, write, ctx, size_r);
+}
+
+int pop3_retr_read(struct pop3_session *s, unsigned num, uint64_t max,
+		   int (*write)(void *ctx, const char *data, size_t len),
+		   void *ctx, uint64_t *size_r)
+{
 	struct pop3_retr_ctx r = {s, num, write, ctx, NULL, 0, 0};
 	uint64_t total = 0; /* bytes delivered and pending */
 	struct pop3_line l;
-	char cmd[32];
 	int rc = -1;
 
-	snprintf(cmd, sizeof(cmd), "RETR %u", num);
-	if (pop3_command(s, cmd, NULL) < 0)
+	pop3_clear_err(s);
+	if (pop3_read_status(s) < 0)
 		goto out;
 	for (;;) {
 		int found = pop3_scan_line(s, POP3_DATA_MAX, &l);

@@ -59,6 +59,7 @@ struct sp3_msg {
 	bool on_server;  /* in the last listing of the server */
 	unsigned num;    /* its number in the current session, 0 if none */
 	bool wanted;     /* a reader waits for it */
+	bool queued;     /* its RETR is on the way in this session */
 	bool failed;     /* its last download failed */
 	UT_hash_handle hh;    /* by uidl */
 	UT_hash_handle hh_id; /* by id */
@@ -372,10 +373,21 @@ static time_t sp3_message_date(int fd)
 	return time(NULL);
 }
 
+/* A writer that drops what it is given: reads the answer to a RETR
+ * whose message cannot be stored, so that the stream stays in step. */
+static int sp3_discard(void *ctx, const char *data, size_t len)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	return 0;
+}
+
 /*
- * Downloads one message into cur/: RETR into tmp/, fsync, mtime from
- * Date:, rename, fsync cur/. Returns 0 when it is safely stored, -1 for
- * a session error (see pop3_error()), or a negative errno (local).
+ * Reads the answer to a RETR already sent and stores the message in
+ * cur/: written to tmp/, given its Date: as mtime, fsynced, renamed, and
+ * cur/ fsynced. Returns 0 when it is safely stored, -1 for a session
+ * error (see pop3_error()), or a negative errno (local).
  */
 static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 			struct sp3_msg *m, unsigned num, uint64_t list_size)
@@ -396,14 +408,13 @@ static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 	if (dl.fd < 0) {
 		rc = -errno;
 		log_warn("cannot create %s/tmp/%s", sp->dir, file);
+		if (pop3_retr_read(s, num, max, sp3_discard, NULL, NULL) < 0 &&
+		    !pop3_usable(s))
+			rc = -1;
 		goto out;
 	}
-	if (pop3_retr(s, num, max, sp3_download_write, &dl, NULL) < 0) {
+	if (pop3_retr_read(s, num, max, sp3_download_write, &dl, NULL) < 0) {
 		rc = -1;
-		goto out_unlink;
-	}
-	if (fsync(dl.fd) < 0) {
-		rc = -errno;
 		goto out_unlink;
 	}
 	times[0].tv_sec = times[1].tv_sec = sp3_message_date(dl.fd);
@@ -448,7 +459,7 @@ static struct sp3_msg *sp3_next_download(struct store_pop3 *sp,
 
 		HASH_FIND_STR(sp->by_uidl, list[i].uidl, m);
 		HASH_FIND_STR(sp->tombs, list[i].uidl, t);
-		if (!m || m->stored || t || m->failed || !m->num)
+		if (!m || m->stored || t || m->failed || m->queued || !m->num)
 			continue;
 		if (m->wanted)
 			return m;
@@ -472,6 +483,7 @@ static void sp3_merge_listing(struct store_pop3 *sp,
 	{
 		m->num = 0;
 		m->failed = false;
+		m->queued = false;
 	}
 	for (i = 0; i < n; i++) {
 		m = sp3_msg_get(sp, list[i].uidl, 0);
@@ -507,6 +519,101 @@ static void sp3_merge_listing(struct store_pop3 *sp,
 	if (sp->index_dirty)
 		sp3_save_index(sp);
 	sp->gen++;
+}
+
+/* A command whose answer is still to be read, in the order sent. */
+struct sp3_pending {
+	struct sp3_msg *m; /* RETR: the message; DELE: NULL */
+	unsigned num;
+	uint64_t size;
+};
+
+/*
+ * Downloads what the store lacks, wanted messages first. Where the
+ * server allows pipelining, up to SP3_PIPELINE RETRs are on the way at
+ * once, so a message costs far less than a round trip; each message is
+ * stored durably before its DELE is sent (unless -o keep). Returns 0, or
+ * -1 when the session broke (logged).
+ */
+#define SP3_PIPELINE 16
+static int sp3_download_all(struct store_pop3 *sp, struct pop3_session *s,
+			    const struct pop3_msg *list, size_t n)
+{
+	struct sp3_pending q[2 * SP3_PIPELINE + 1];
+	const size_t cap = sizeof(q) / sizeof(q[0]);
+	size_t head = 0, len = 0, window = 1, retrs = 0;
+	int rc = 0;
+
+	if (pop3_can_pipeline(s))
+		window = SP3_PIPELINE;
+	for (;;) {
+		struct sp3_pending e;
+		int drc;
+
+		while (retrs < window && len < cap) {
+			struct sp3_msg *m;
+
+			pthread_mutex_lock(&sp->lock);
+			m = sp->stop ? NULL : sp3_next_download(sp, list, n);
+			if (m)
+				m->queued = true;
+			e = (struct sp3_pending){ m, m ? m->num : 0,
+						  m ? m->size : 0 };
+			pthread_mutex_unlock(&sp->lock);
+			if (!m)
+				break;
+			if (pop3_retr_send(s, e.num) < 0)
+				goto broken;
+			q[(head + len++) % cap] = e;
+			retrs++;
+		}
+		if (len == 0)
+			break;
+		e = q[head];
+		head = (head + 1) % cap;
+		len--;
+		if (!e.m) {
+			/* The answer to a DELE. */
+			if (pop3_status_read(s) < 0) {
+				log_warnx("%s", pop3_error(s)->text);
+				if (!pop3_usable(s))
+					goto out;
+			}
+			continue;
+		}
+		retrs--;
+		drc = sp3_download(sp, s, e.m, e.num, e.size);
+		pthread_mutex_lock(&sp->lock);
+		e.m->queued = false;
+		if (drc != 0) {
+			e.m->failed = true;
+			pthread_cond_broadcast(&sp->cond);
+		}
+		pthread_mutex_unlock(&sp->lock);
+		if (drc == -1) {
+			log_warnx("%s", pop3_error(s)->text);
+			if (!pop3_usable(s))
+				goto out;
+		}
+		/* Safely stored: now it may leave the server. */
+		if (drc == 0 && !sp->keep) {
+			if (pop3_dele_send(s, e.num) < 0)
+				goto broken;
+			q[(head + len++) % cap] =
+				(struct sp3_pending){ NULL, e.num, 0 };
+		}
+	}
+	return 0;
+broken:
+	log_warnx("%s", pop3_error(s)->text);
+out:
+	rc = -1;
+	pthread_mutex_lock(&sp->lock);
+	for (; len; len--, head = (head + 1) % cap)
+		if (q[head].m)
+			q[head].m->queued = false;
+	pthread_mutex_unlock(&sp->lock);
+	return rc;
 }
 
 /* One POP3 session: list, DELE what the user removed, download what is
@@ -561,38 +668,9 @@ static int sp3_session(struct store_pop3 *sp)
 			pthread_mutex_unlock(&sp->lock);
 		}
 	}
-	for (;;) {
-		unsigned num;
-		uint64_t size;
-		int drc;
-
-		pthread_mutex_lock(&sp->lock);
-		m = sp->stop ? NULL : sp3_next_download(sp, list, n);
-		num = m ? m->num : 0;
-		size = m ? m->size : 0;
-		pthread_mutex_unlock(&sp->lock);
-		if (!m)
-			break;
-		drc = sp3_download(sp, s, m, num, size);
-		if (drc == -1) {
-			log_warnx("%s", pop3_error(s)->text);
-			if (!pop3_usable(s))
-				goto out_close;
-		}
-		if (drc != 0) {
-			pthread_mutex_lock(&sp->lock);
-			m->failed = true;
-			pthread_cond_broadcast(&sp->cond);
-			pthread_mutex_unlock(&sp->lock);
-			continue;
-		}
-		/* Safely stored: now it may leave the server. */
-		if (!sp->keep && pop3_dele(s, num) < 0) {
-			log_warnx("%s", pop3_error(s)->text);
-			if (!pop3_usable(s))
-				goto out_close;
-		}
-	}
+	rc = sp3_download_all(sp, s, list, n);
+	if (rc < 0)
+		goto out_close;
 	rc = pop3_quit(s, &err);
 	s = NULL;
 	if (rc < 0) {
