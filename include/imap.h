@@ -102,6 +102,9 @@ struct imap_list_entry {
 	unsigned attrs;   /* enum imap_mbox_attr */
 };
 
+/* RFC822.SIZE is taken as at most this (larger is a lie). */
+#define IMAP_MAX_MESSAGE (1ull << 40)
+
 /* One message's metadata from UID FETCH. */
 struct imap_msg_meta {
 	uint32_t uid;
@@ -147,6 +150,11 @@ int imap_noop(struct imap_session *s);
 int imap_list(struct imap_session *s,
 	      void (*cb)(void *ctx, const struct imap_list_entry *e),
 	      void *ctx);
+
+/* LIST of one mailbox: its attributes (enum imap_mbox_attr). A NO with
+ * code NONEXISTENT when the server does not list it. */
+int imap_mailbox_attrs(struct imap_session *s, const char *mailbox,
+		       unsigned *attrs_r);
 
 /*
  * EXAMINE (readonly) or SELECT a mailbox, with CONDSTORE when offered.

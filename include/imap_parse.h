@@ -46,6 +46,8 @@ enum imap_tok_type {
 
 /* Lists nested deeper than this are refused. */
 #define IMAP_PARSER_MAX_DEPTH 64
+/* Most tokens (atoms, strings, NILs, lists) in one response. */
+#define IMAP_PARSER_MAX_TOKENS 200000
 
 struct imap_tok {
 	enum imap_tok_type type;

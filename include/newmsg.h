@@ -32,7 +32,13 @@ void newmsg_table_free(struct newmsg_table *t);
  */
 struct newmsg *newmsg_create(struct newmsg_table *t, const char *path,
 			     const char *folder, const char *tmpdir,
-			     int *err_r);
+			     pid_t creator, int *err_r);
+/* The process (as FUSE names it) that created the file: its close
+ * stores the message; closes by others (forked children, readers) do
+ * not store a half-written one. */
+pid_t newmsg_creator(const struct newmsg *m);
+/* True when the caller's reference is the only open handle left. */
+bool newmsg_last_handle(struct newmsg_table *t, const struct newmsg *m);
 /* The registered message at path, with a new reference; NULL if none. */
 struct newmsg *newmsg_get(struct newmsg_table *t, const char *path);
 /* Drops a reference; the last one frees the message. */
@@ -44,9 +50,13 @@ void newmsg_forget(struct newmsg_table *t, struct newmsg *m);
 /* What stat shows for a registered path. Returns false if none. */
 bool newmsg_stat(struct newmsg_table *t, const char *path, uint64_t *size_r,
 		 time_t *mtime_r);
-/* Calls fill(ctx, name) for each message registered in folder. */
+/* Calls fill(ctx, name, size, mtime) for each message registered in
+ * folder. The table is locked meanwhile: fill must not call back into
+ * it. */
 void newmsg_list(struct newmsg_table *t, const char *folder,
-		 void (*fill)(void *ctx, const char *name), void *ctx);
+		 void (*fill)(void *ctx, const char *name, uint64_t size,
+			      time_t mtime),
+		 void *ctx);
 
 /* Writes at off; -EFBIG beyond limit bytes (0: no limit), -EROFS once
  * the message was stored. Returns the bytes written or a negative
@@ -55,7 +65,8 @@ ssize_t newmsg_write(struct newmsg *m, const char *buf, size_t size,
 		     off_t off, uint64_t limit);
 int newmsg_truncate(struct newmsg *m, uint64_t size, uint64_t limit);
 void newmsg_set_date(struct newmsg *m, time_t date);
-/* Flags to store the message with (already validated). */
+/* Flags to store the message with (already validated); -EROFS once it
+ * is being stored. */
 int newmsg_set_flags(struct newmsg *m, const char *flags);
 
 const char *newmsg_folder(const struct newmsg *m);
@@ -65,10 +76,10 @@ const char *newmsg_path(const struct newmsg *m);
  * Starts storing: returns true when this caller is to APPEND the
  * message now (it has data and was not stored yet), and then fills the
  * snapshot: size with bare LFs turned into CRLF, date (0: now) and
- * flags (borrowed until newmsg_end_store()).
+ * flags (a copy, owned by the caller).
  */
 bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
-			const char **flags_r, int *err_r);
+			char **flags_r, int *err_r);
 /* Ends storing; stored tells whether the server has the message. */
 void newmsg_end_store(struct newmsg *m, bool stored);
 /* True when the message holds no byte yet. */

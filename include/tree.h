@@ -150,7 +150,8 @@ void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
 bool tree_has_folder(struct tree *t, const char *folder);
 
 /* The server name of the Trash folder (\Trash special use, else the
- * top-level folder named Trash), malloc'd; NULL if there is none. */
+ * top-level folder named Trash, else INBOX/Trash), malloc'd; NULL if
+ * there is none. */
 char *tree_trash(struct tree *t);
 /* The hierarchy delimiter new folder names are made with ('\0' if the
  * server has a flat namespace or no folder is known yet). */

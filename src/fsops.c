@@ -23,6 +23,7 @@
 #include <linux/fs.h>
 #include <time.h>
 #include <unistd.h>
+#include <uthash.h>
 
 #include "cache.h"
 #include "clock.h"
@@ -48,6 +49,17 @@
 #define FSOPS_SCAN_SLOTS 16
 
 #define FSOPS_XATTR_FLAGS "user.mail.flags"
+/* A message rm moved to Trash is not expunged from Trash by another rm
+ * for this long, so that an rm -r reaching Trash after other folders
+ * cannot destroy what it has just moved there. */
+#define FSOPS_TRASH_GRACE 300
+
+/* A message this mount moved to Trash, and when. */
+struct fsops_trashed {
+	struct cache_key key; /* hash key */
+	time_t at;            /* monotonic */
+	UT_hash_handle hh;
+};
 
 /* A folder being read message after message. */
 struct fsops_scan {
@@ -79,12 +91,16 @@ struct fsops {
 	pthread_cond_t inval_cond;
 	struct fsops_inval *inval_head;
 	struct newmsg_table *newmsgs; /* owned: files being created */
+	pthread_mutex_t trash_lock; /* the two below */
+	struct fsops_trashed *trashed; /* owned */
+	time_t trashed_blind;   /* a move to Trash with no UID known */
 };
 
 /* An open file: a message being read, or (newmsg set) one being
  * written. */
 struct fsops_file {
 	struct newmsg *newmsg; /* a reference, or NULL */
+	bool writable;         /* opened for writing (FLUSH has no flags) */
 	char *folder; /* owned: server name */
 	char *path;   /* owned */
 	struct cache_key key;
@@ -128,6 +144,7 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 	fs->uid = getuid();
 	fs->gid = getgid();
 	pthread_mutex_init(&fs->scan_lock, NULL);
+	pthread_mutex_init(&fs->trash_lock, NULL);
 	pthread_mutex_init(&fs->inval_lock, NULL);
 	pthread_cond_init(&fs->inval_cond, NULL);
 	return fs;
@@ -216,7 +233,14 @@ void fsops_free(struct fsops *fs)
 	tree_free(fs->tree);
 	cache_free(fs->cache);
 	newmsg_table_free(fs->newmsgs);
+	while (fs->trashed) {
+		struct fsops_trashed *t = fs->trashed;
+
+		HASH_DEL(fs->trashed, t);
+		free(t);
+	}
 	pthread_mutex_destroy(&fs->scan_lock);
+	pthread_mutex_destroy(&fs->trash_lock);
 	pthread_mutex_destroy(&fs->inval_lock);
 	pthread_cond_destroy(&fs->inval_cond);
 	free(fs);
@@ -328,7 +352,27 @@ static void *fsops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = ttl;
 	cfg->negative_timeout = 0;
 	cfg->nullpath_ok = 0;
+	/* rm of an open message removes it at once: the default renames it
+	 * to .fuse_hidden* in its folder, which for mail would be a move
+	 * within a folder (refused). Open handles keep reading by key. */
+	cfg->hard_remove = 1;
 	return fs;
+}
+
+/* Fills st for a file being created at path, of size bytes. */
+static void fsops_newmsg_fill(struct fsops *fs, const char *path,
+			      uint64_t size, time_t mtime, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = tree_hash(path, strlen(path), TREE_HASH_SEED) | 2;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_nlink = 1;
+	st->st_mode = S_IFREG | 0644;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blksize = 4096;
+	st->st_mtime = st->st_ctime = st->st_atime = mtime;
 }
 
 /* Fills st for a file being created at path; false if there is none. */
@@ -340,16 +384,7 @@ static bool fsops_newmsg_stat(struct fsops *fs, const char *path,
 
 	if (!newmsg_stat(fs->newmsgs, path, &size, &mtime))
 		return false;
-	memset(st, 0, sizeof(*st));
-	st->st_ino = tree_hash(path, strlen(path), TREE_HASH_SEED) | 2;
-	st->st_uid = fs->uid;
-	st->st_gid = fs->gid;
-	st->st_nlink = 1;
-	st->st_mode = S_IFREG | 0644;
-	st->st_size = (off_t)size;
-	st->st_blocks = (blkcnt_t)((size + 511) / 512);
-	st->st_blksize = 4096;
-	st->st_mtime = st->st_ctime = st->st_atime = mtime;
+	fsops_newmsg_fill(fs, path, size, mtime, st);
 	return true;
 }
 
@@ -398,8 +433,10 @@ static int fsops_fill_entry(struct fsops_fill *f, const char *name,
 	return f->full;
 }
 
-/* Lists a file being created (newmsg_list()'s callback). */
-static void fsops_fill_new(void *ctx, const char *name)
+/* Lists a file being created (newmsg_list()'s callback, called with
+ * the table locked: it must not look the file up again). */
+static void fsops_fill_new(void *ctx, const char *name, uint64_t size,
+			   time_t mtime)
 {
 	struct fsops_fill *f = ctx;
 	size_t len = strlen(f->dir) + strlen(name) + 2;
@@ -407,8 +444,8 @@ static void fsops_fill_new(void *ctx, const char *name)
 	struct stat st;
 
 	snprintf(path, len, "%s/%s", f->dir, name);
-	if (fsops_newmsg_stat(f->fs, path, &st))
-		fsops_fill_entry(f, name, &st);
+	fsops_newmsg_fill(f->fs, path, size, mtime, &st);
+	fsops_fill_entry(f, name, &st);
 }
 
 static int fsops_fill_one(void *ctx, const char *name,
@@ -489,6 +526,7 @@ static int fsops_open(const char *path, struct fuse_file_info *fi)
 			return -ENOMEM;
 		}
 		f->newmsg = m;
+		f->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
 		fi->fh = (uintptr_t)f;
 		fi->direct_io = 1;
 		return 0;
@@ -524,12 +562,14 @@ static int fsops_open(const char *path, struct fuse_file_info *fi)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->cond, NULL);
+	clock_cond_init(&f->cond);
 	fi->fh = (uintptr_t)f;
 	/* Messages never change: the kernel may keep their pages. */
 	fi->keep_cache = 1;
 	return 0;
 }
+
+static int fsops_store_new(struct fsops *fs, struct newmsg *m);
 
 static int fsops_release(const char *path, struct fuse_file_info *fi)
 {
@@ -539,7 +579,16 @@ static int fsops_release(const char *path, struct fuse_file_info *fi)
 	if (!f)
 		return 0;
 	if (f->newmsg) {
-		newmsg_put(fsops_get()->newmsgs, f->newmsg);
+		struct fsops *fs = fsops_get();
+		int rc;
+
+		if (f->writable && newmsg_last_handle(fs->newmsgs, f->newmsg)) {
+			rc = fsops_store_new(fs, f->newmsg);
+			if (rc < 0)
+				log_warnx("%s: not stored: %s", path,
+					  strerror(-rc));
+		}
+		newmsg_put(fs->newmsgs, f->newmsg);
 		free(f);
 		return 0;
 	}
@@ -782,6 +831,12 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 	do {
 		got += cache_read(fs->cache, &f->key, (uint64_t)off + got,
 				  buf + got, want - got, &eof);
+		if (got < want && eof) {
+			/* Fetched earlier (a scan's prefetch), found shorter
+			 * than listed. */
+			fsops_fix_size(fs, f, (uint64_t)off + got);
+			goto done;
+		}
 		if (got == want || eof)
 			goto done;
 		from = ((uint64_t)off + got) / CACHE_CHUNK * CACHE_CHUNK;
@@ -990,12 +1045,14 @@ static int fsops_create(const char *path, mode_t mode,
 		return -ENOMEM;
 	}
 	f->newmsg = newmsg_create(fs->newmsgs, path, dir.folder,
-				  fs->cfg.tmpdir, &rc);
+				  fs->cfg.tmpdir, fuse_get_context()->pid,
+				  &rc);
 	tree_info_clear(&dir);
 	if (!f->newmsg) {
 		free(f);
 		return rc;
 	}
+	f->writable = true;
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = 1;
 	return 0;
@@ -1027,8 +1084,9 @@ static int fsops_write(const char *path, const char *buf, size_t size,
  */
 static int fsops_store_new(struct fsops *fs, struct newmsg *m)
 {
-	const char *flags, *base, *path = newmsg_path(m);
+	const char *base, *path = newmsg_path(m);
 	struct store_msg sm = { 0 };
+	char *flags;
 	uint32_t uid, uidvalidity;
 	uint64_t size, limit;
 	time_t date;
@@ -1039,6 +1097,7 @@ static int fsops_store_new(struct fsops *fs, struct newmsg *m)
 	limit = fsops_append_limit(fs);
 	if (limit && size > limit) {
 		newmsg_end_store(m, false);
+		free(flags);
 		return -EFBIG;
 	}
 	newmsg_rewind(m);
@@ -1046,17 +1105,20 @@ static int fsops_store_new(struct fsops *fs, struct newmsg *m)
 					date, size, newmsg_read, m, &uid,
 					&uidvalidity);
 	newmsg_end_store(m, rc == 0);
-	if (rc < 0)
+	if (rc < 0) {
+		free(flags);
 		return rc;
+	}
 	sm.uid = uid;
 	sm.size = size;
 	sm.date = date ? date : time(NULL);
-	sm.flags = (char *)flags;
+	sm.flags = flags;
 	base = strrchr(path, '/') + 1;
 	if (!uid ||
 	    tree_add_message(fs->tree, newmsg_folder(m), uidvalidity, &sm,
 			     base) < 0)
 		tree_expire_listing(fs->tree, newmsg_folder(m));
+	free(flags);
 	newmsg_forget(fs->newmsgs, m);
 	fsops_invalidate_with_dir(fs, path);
 	return 0;
@@ -1068,9 +1130,14 @@ static int fsops_flush(const char *path, struct fuse_file_info *fi)
 	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
 
 	(void)path;
-	if (!f->newmsg)
+	if (!f->newmsg || !f->writable)
 		return 0;
-	if (newmsg_empty(f->newmsg) && (fi->flags & O_ACCMODE) != O_RDONLY)
+	/* FUSE flushes at every close of every copy of the descriptor: a
+	 * forked child's, too. Only the creator's close stores; should it
+	 * never come, the last release does. */
+	if (fuse_get_context()->pid != newmsg_creator(f->newmsg))
+		return 0;
+	if (newmsg_empty(f->newmsg))
 		log_warnx("%s: an empty message is not stored", path);
 	return fsops_store_new(fs, f->newmsg);
 }
@@ -1364,6 +1431,53 @@ static int fsops_rename(const char *from, const char *to, unsigned int flags)
 	return rc;
 }
 
+/* Remembers that this mount moved a message to Trash (uid 0: its UID
+ * there is unknown), forgetting entries older than the grace period. */
+static void fsops_note_trashed(struct fsops *fs, const char *trash,
+			       uint32_t uidvalidity, uint32_t uid)
+{
+	struct fsops_trashed *t, *tmp;
+	time_t now = clock_mono();
+
+	pthread_mutex_lock(&fs->trash_lock);
+	HASH_ITER(hh, fs->trashed, t, tmp)
+	{
+		if (now - t->at > FSOPS_TRASH_GRACE) {
+			HASH_DEL(fs->trashed, t);
+			free(t);
+		}
+	}
+	if (!uid) {
+		fs->trashed_blind = now;
+	} else if ((t = calloc(1, sizeof(*t)))) {
+		t->key.folder = tree_hash(trash, strlen(trash), TREE_HASH_SEED);
+		t->key.uidvalidity = uidvalidity;
+		t->key.uid = uid;
+		t->at = now;
+		HASH_ADD(hh, fs->trashed, key, sizeof(t->key), t);
+	}
+	pthread_mutex_unlock(&fs->trash_lock);
+}
+
+/* True when a message of Trash was moved there by this mount within the
+ * grace period (or when such a move's UID was not known). */
+static bool fsops_recently_trashed(struct fsops *fs,
+				   const struct tree_info *info)
+{
+	struct cache_key k = { info->folder_id, info->uidvalidity, info->uid };
+	struct fsops_trashed *t;
+	time_t now = clock_mono();
+	bool recent;
+
+	pthread_mutex_lock(&fs->trash_lock);
+	HASH_FIND(hh, fs->trashed, &k, sizeof(k), t);
+	recent = (t && now - t->at <= FSOPS_TRASH_GRACE) ||
+		 (fs->trashed_blind &&
+		  now - fs->trashed_blind <= FSOPS_TRASH_GRACE);
+	pthread_mutex_unlock(&fs->trash_lock);
+	return recent;
+}
+
 /* The server name of the Trash folder, created if there is none. */
 static char *fsops_trash(struct fsops *fs)
 {
@@ -1374,8 +1488,15 @@ static char *fsops_trash(struct fsops *fs)
 		return trash;
 	log_info("creating a Trash folder for deleted messages");
 	rc = fs->cfg.store->ops->create_folder(fs->cfg.store, "Trash");
-	if (rc < 0 && rc != -EEXIST)
-		return NULL;
+	if (rc < 0 && rc != -EEXIST) {
+		/* Servers whose folders all live under INBOX. */
+		char name[16], delim = tree_delimiter(fs->tree);
+
+		snprintf(name, sizeof(name), "INBOX%cTrash", delim ? delim : '.');
+		rc = fs->cfg.store->ops->create_folder(fs->cfg.store, name);
+		if (rc < 0 && rc != -EEXIST)
+			return NULL;
+	}
 	tree_expire_listing(fs->tree, NULL);
 	fsops_refresh_folders(fs, 0);
 	fsops_invalidate(fs, "/");
@@ -1418,7 +1539,13 @@ static int fsops_unlink(const char *path)
 			goto out;
 		}
 	}
-	if (!trash || strcmp(trash, info.folder) == 0) {
+	if (trash && strcmp(trash, info.folder) == 0 &&
+	    fsops_recently_trashed(fs, &info)) {
+		log_warnx("%s was moved to Trash a moment ago: not expunging "
+			  "it (-o delete=expunge removes mail for good)",
+			  path);
+		rc = -EPERM;
+	} else if (!trash || strcmp(trash, info.folder) == 0) {
 		rc = fs->cfg.store->ops->expunge(fs->cfg.store, info.folder,
 						 info.uidvalidity, info.uid);
 		if (rc == 0)
@@ -1432,6 +1559,7 @@ static int fsops_unlink(const char *path)
 					      info.uidvalidity, info.uid,
 					      trash, &uid, &uidvalidity);
 		if (rc == 0) {
+			fsops_note_trashed(fs, trash, uidvalidity, uid);
 			tree_remove_message(fs->tree, info.folder,
 					    info.uidvalidity, info.uid);
 			sm.uid = uid;

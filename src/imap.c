@@ -902,6 +902,49 @@ int imap_list(struct imap_session *s,
 	return imap_run(s, cmd, imap_list_handler, &lc);
 }
 
+/* Keeps the attributes of the one mailbox asked for. */
+struct imap_attrs_ctx {
+	const char *name;
+	unsigned attrs;
+	bool found;
+};
+
+static void imap_attrs_cb(void *ctx, const struct imap_list_entry *e)
+{
+	struct imap_attrs_ctx *ac = ctx;
+
+	if (strcmp(e->name, ac->name) == 0) {
+		ac->attrs = e->attrs;
+		ac->found = true;
+	}
+}
+
+int imap_mailbox_attrs(struct imap_session *s, const char *mailbox,
+		       unsigned *attrs_r)
+{
+	struct imap_attrs_ctx ac = { mailbox, 0, false };
+	struct imap_list_ctx lc = { imap_attrs_cb, &ac };
+	struct strbuf cmd = { 0 };
+	int rc;
+
+	strbuf_puts(&cmd, "LIST \"\" ");
+	if (!imap_quote(&cmd, mailbox) || strbuf_failed(&cmd)) {
+		strbuf_free(&cmd);
+		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
+			     "mailbox name cannot be sent");
+		return -1;
+	}
+	rc = imap_run(s, cmd.data, imap_list_handler, &lc);
+	strbuf_free(&cmd);
+	if (rc == 0 && !ac.found) {
+		imap_set_err(s, IMAP_ERR_NO, ENOENT, "no mailbox %s", mailbox);
+		snprintf(s->err.code, sizeof(s->err.code), "NONEXISTENT");
+		return -1;
+	}
+	*attrs_r = ac.attrs;
+	return rc;
+}
+
 /*
  * Builds "EXAMINE|SELECT mailbox [(CONDSTORE)]" into cmd and forgets the
  * mailbox selected so far: whatever the answer, it no longer is.
@@ -1049,10 +1092,18 @@ static bool imap_meta_handler(void *ctx, struct imap_session *s,
 		if (imap_tok_is(k, "UID")) {
 			imap_tok_u32(v, &m.uid);
 		} else if (imap_tok_is(k, "RFC822.SIZE")) {
+			/* A size beyond any real message is a lie: the
+			 * bytes will tell (fsops corrects sizes). */
 			have_size = imap_tok_u64(v, &m.size);
+			if (m.size > IMAP_MAX_MESSAGE)
+				m.size = IMAP_MAX_MESSAGE;
 		} else if (imap_tok_is(k, "INTERNALDATE")) {
-			have_date = v->type == IMAP_TOK_STRING &&
-				    imap_parse_date(v->str, v->len, &m.date);
+			/* An unreadable date shows as 1970, rather than
+			 * hiding the message. */
+			have_date = v->type == IMAP_TOK_STRING;
+			if (!have_date ||
+			    !imap_parse_date(v->str, v->len, &m.date))
+				m.date = 0;
 		} else if (imap_tok_is(k, "FLAGS") && v->type == IMAP_TOK_LIST) {
 			have_flags = true;
 			for (j = 0; j < v->n_items; j++) {

@@ -33,6 +33,8 @@
 /* A data buffer larger than this (grown by a big literal) is freed
  * between responses instead of being kept for the next one. */
 #define DATA_KEEP ((size_t)1 << 20)
+/* Token arrays larger than this are freed between responses. */
+#define TOKENS_KEEP ((size_t)4096)
 
 /* Room kept after a literal for the rest of its response, so that the
  * few bytes after a big literal do not make its buffer grow again. */
@@ -275,6 +277,17 @@ static void reset(struct imap_parser *p)
 		p->data = NULL;
 		p->data_cap = 0;
 	}
+	/* Token arrays a huge response grew are not kept either. */
+	if (p->stk_cap > TOKENS_KEEP || p->out_cap > TOKENS_KEEP ||
+	    p->fin_cap > TOKENS_KEEP) {
+		free(p->stk);
+		free(p->out);
+		free(p->fin);
+		p->stk = NULL;
+		p->out = NULL;
+		p->fin = NULL;
+		p->stk_cap = p->out_cap = p->fin_cap = 0;
+	}
 }
 
 /* Creates a parser with the given bounds; see imap_parse.h. */
@@ -349,6 +362,11 @@ static int push_tok(struct imap_parser *p, const struct rtok *t)
 			return 0;
 		}
 	}
+	/* Each token costs far more memory than the bytes that make it
+	 * (a 2-byte "()" is a list): their number is bounded too. */
+	if (p->n_stk + p->n_out >= IMAP_PARSER_MAX_TOKENS)
+		return fail(p, "response has more than %d tokens",
+			    IMAP_PARSER_MAX_TOKENS);
 	if (!stk_push(p, t))
 		return fail(p, "out of memory");
 	return 0;

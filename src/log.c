@@ -29,6 +29,15 @@ bool log_debugging(void)
 	return log_debug_on;
 }
 
+/* Replaces control characters (a server's text may carry terminal
+ * escapes) with '?'; UTF-8 and other bytes above 0x7f stay. */
+static void log_sanitize(char *msg)
+{
+	for (; *msg; msg++)
+		if ((unsigned char)*msg < 0x20 || *msg == 0x7f)
+			*msg = '?';
+}
+
 /*
  * Writes one message at priority pri, with ": strerror(err)" appended
  * when err is not 0. One lock keeps lines from interleaving on stderr.
@@ -41,6 +50,7 @@ static void log_vmsg(int pri, int err, const char *fmt, va_list ap)
 	char msg[2048];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_sanitize(msg);
 	if (log_syslog) {
 		if (err)
 			syslog(pri, "%s: %s", msg, strerror(err));

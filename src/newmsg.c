@@ -17,6 +17,7 @@ struct newmsg {
 	char *folder; /* owned: server name */
 	const char *name; /* borrowed from path: the file name */
 	int fd;       /* owned: unlinked temporary file */
+	pid_t creator;
 	unsigned refs;
 	bool registered;
 	pthread_mutex_t lock; /* what follows */
@@ -105,7 +106,7 @@ static int newmsg_tmpfile(const char *tmpdir)
 
 struct newmsg *newmsg_create(struct newmsg_table *t, const char *path,
 			     const char *folder, const char *tmpdir,
-			     int *err_r)
+			     pid_t creator, int *err_r)
 {
 	struct newmsg *m = calloc(1, sizeof(*m));
 	const char *slash;
@@ -115,6 +116,7 @@ struct newmsg *newmsg_create(struct newmsg_table *t, const char *path,
 		return NULL;
 	}
 	m->fd = -1;
+	m->creator = creator;
 	pthread_mutex_init(&m->lock, NULL);
 	m->path = strdup(path);
 	m->folder = strdup(folder);
@@ -217,14 +219,25 @@ bool newmsg_stat(struct newmsg_table *t, const char *path, uint64_t *size_r,
 }
 
 void newmsg_list(struct newmsg_table *t, const char *folder,
-		 void (*fill)(void *ctx, const char *name), void *ctx)
+		 void (*fill)(void *ctx, const char *name, uint64_t size,
+			      time_t mtime),
+		 void *ctx)
 {
 	struct newmsg *m;
 
 	pthread_mutex_lock(&t->lock);
-	for (m = t->list; m; m = m->next)
-		if (strcmp(m->folder, folder) == 0)
-			fill(ctx, m->name);
+	for (m = t->list; m; m = m->next) {
+		uint64_t size;
+		time_t mtime;
+
+		if (strcmp(m->folder, folder) != 0)
+			continue;
+		pthread_mutex_lock(&m->lock);
+		size = m->size;
+		mtime = m->date ? m->date : time(NULL);
+		pthread_mutex_unlock(&m->lock);
+		fill(ctx, m->name, size, mtime);
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -282,10 +295,30 @@ int newmsg_set_flags(struct newmsg *m, const char *flags)
 	if (!dup)
 		return -ENOMEM;
 	pthread_mutex_lock(&m->lock);
+	if (m->storing || m->stored) {
+		pthread_mutex_unlock(&m->lock);
+		free(dup);
+		return -EROFS; /* too late: the message is on its way */
+	}
 	free(m->flags);
 	m->flags = dup;
 	pthread_mutex_unlock(&m->lock);
 	return 0;
+}
+
+pid_t newmsg_creator(const struct newmsg *m)
+{
+	return m->creator;
+}
+
+bool newmsg_last_handle(struct newmsg_table *t, const struct newmsg *m)
+{
+	bool last;
+
+	pthread_mutex_lock(&t->lock);
+	last = m->refs == (m->registered ? 2u : 1u);
+	pthread_mutex_unlock(&t->lock);
+	return last;
 }
 
 const char *newmsg_folder(const struct newmsg *m)
@@ -333,7 +366,7 @@ static int newmsg_crlf_size(struct newmsg *m, uint64_t *size_r)
 }
 
 bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
-			const char **flags_r, int *err_r)
+			char **flags_r, int *err_r)
 {
 	bool go = false;
 
@@ -345,7 +378,11 @@ bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
 	if (*err_r)
 		goto out;
 	*date_r = m->date;
-	*flags_r = m->flags ? m->flags : "";
+	*flags_r = strdup(m->flags ? m->flags : "");
+	if (!*flags_r) {
+		*err_r = -ENOMEM;
+		goto out;
+	}
 	m->storing = true;
 	go = true;
 out:

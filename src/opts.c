@@ -569,6 +569,7 @@ static char *opts_password_file(const char *path, char *err, size_t errlen)
 {
 	char buf[OPTS_PASSWORD_MAX];
 	struct stat st;
+	char *pw;
 	ssize_t n;
 	int fd;
 
@@ -602,7 +603,9 @@ static char *opts_password_file(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "password_file %s is empty", path);
 		return NULL;
 	}
-	return strdup(buf);
+	pw = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return pw;
 fail_close:
 	close(fd);
 	return NULL;
@@ -614,6 +617,7 @@ static char *opts_password_prompt(const struct opts *o, char *err,
 {
 	char buf[OPTS_PASSWORD_MAX];
 	struct termios old, noecho;
+	bool echo_off;
 	char *pw = NULL;
 	FILE *tty;
 
@@ -627,7 +631,8 @@ static char *opts_password_prompt(const struct opts *o, char *err,
 	}
 	fprintf(tty, "Password for %s@%s: ", o->url.user, o->url.host);
 	fflush(tty);
-	if (tcgetattr(fileno(tty), &old) == 0) {
+	echo_off = tcgetattr(fileno(tty), &old) == 0;
+	if (echo_off) {
 		noecho = old;
 		noecho.c_lflag &= ~ECHO;
 		tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
@@ -637,7 +642,8 @@ static char *opts_password_prompt(const struct opts *o, char *err,
 		pw = strdup(buf);
 		explicit_bzero(buf, sizeof(buf));
 	}
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	if (echo_off)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
 	fputc('\n', tty);
 	fclose(tty);
 	if (!pw)
@@ -657,7 +663,9 @@ char *opts_password(const struct opts *o, char *err, size_t errlen)
 	env = getenv("MAILFS_PASSWORD");
 	if (env) {
 		pw = strdup(env);
-		/* Children (password helpers, shells) need not see it. */
+		/* Wiped where it lies (/proc/PID/environ shows that memory),
+		 * and hidden from children. */
+		explicit_bzero((char *)env, strlen(env));
 		unsetenv("MAILFS_PASSWORD");
 		if (!pw)
 			snprintf(err, errlen, "out of memory");

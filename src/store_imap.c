@@ -713,10 +713,24 @@ static int store_imap_delete_op(struct imap_session *s, void *arg)
 	struct imap_mailbox mb;
 
 	if (imap_select(s, a->name, true, true, &mb) < 0) {
-		/* A \Noselect folder cannot hold messages. */
+		unsigned attrs;
+		struct imap_error refused;
+		int e;
+
+		/* Only a \Noselect folder may be deleted unexamined: it
+		 * cannot hold messages. Any other refusal (no right to read,
+		 * in use...) stands, since DELETE would take the messages. */
 		if (imap_error(s)->kind != IMAP_ERR_NO)
 			return STORE_IMAP_FAILED;
-		mb.exists = 0;
+		refused = *imap_error(s);
+		if (imap_mailbox_attrs(s, a->name, &attrs) < 0)
+			return STORE_IMAP_FAILED;
+		if (!(attrs & IMAP_MBOX_NOSELECT)) {
+			log_warnx("%s: not deleted, it cannot be examined: %s",
+				  a->name, refused.text);
+			e = store_errno_imap(&refused);
+			return e == EIO ? -EACCES : -e;
+		}
 	} else if (mb.exists > 0) {
 		return -ENOTEMPTY;
 	}
@@ -837,7 +851,7 @@ struct store *store_imap_new(const struct imap_config *cfg,
 	si->cfg = cfg;
 	si->n_slots = connections;
 	pthread_mutex_init(&si->lock, NULL);
-	pthread_cond_init(&si->cond, NULL);
+	clock_cond_init(&si->cond);
 	if (imap_open(cfg, &si->slots[0].sess, &ierr) < 0) {
 		snprintf(err, errlen, "%s", ierr.text);
 		goto free_slots;

@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,13 @@ static struct sp3_msg *sp3_msg_get(struct store_pop3 *sp, const char *uidl,
 	HASH_FIND_STR(sp->by_uidl, uidl, m);
 	if (m)
 		return m;
+	if (id) {
+		/* A number used twice (a damaged index) gets a new one: two
+		 * messages must never share a cache key. */
+		HASH_FIND(hh_id, sp->by_id, &id, sizeof(id), m);
+		if (m)
+			id = 0;
+	}
 	name = names_uidl_to_file(uidl);
 	if (!name)
 		return NULL;
@@ -397,12 +405,15 @@ static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 			       list_size * 2 :
 			       list_size + (1u << 20);
 	struct timespec times[2];
-	char *file;
+	char file[NAME_MAX + 1];
+	struct sp3_tomb *tomb;
 	int rc;
 
-	file = strdup(m->file);
-	if (!file)
-		return -ENOMEM;
+	/* Nothing may return before the RETR's answer is read: the next
+	 * pipelined answer would be taken for this message. */
+	pthread_mutex_lock(&sp->lock);
+	snprintf(file, sizeof(file), "%s", m->file);
+	pthread_mutex_unlock(&sp->lock);
 	dl.fd = openat(sp->tmpfd, file,
 		       O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (dl.fd < 0) {
@@ -429,11 +440,19 @@ static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 	if (rc < 0)
 		goto out; /* renamed, but maybe not durable: no DELE */
 	pthread_mutex_lock(&sp->lock);
-	m->stored = true;
-	m->failed = false;
-	m->size = dl.written;
-	m->date = times[1].tv_sec;
-	sp->gen++;
+	HASH_FIND_STR(sp->tombs, m->uidl, tomb);
+	if (tomb) {
+		/* Removed by the user while it downloaded: it goes (and is
+		 * DELEd), rather than coming back. */
+		unlinkat(sp->curfd, file, 0);
+		sp3_sync_dir(sp->curfd);
+	} else {
+		m->stored = true;
+		m->failed = false;
+		m->size = dl.written;
+		m->date = times[1].tv_sec;
+		sp->gen++;
+	}
 	pthread_cond_broadcast(&sp->cond);
 	pthread_mutex_unlock(&sp->lock);
 	goto out;
@@ -442,7 +461,6 @@ out_unlink:
 out:
 	if (dl.fd >= 0)
 		close(dl.fd);
-	free(file);
 	return rc;
 }
 
@@ -646,12 +664,17 @@ static int sp3_session(struct store_pop3 *sp)
 	 * by an earlier session that ended before its QUIT: DELE them.
 	 */
 	for (i = 0; i < n; i++) {
+		struct stat st;
 		bool stored;
 
 		pthread_mutex_lock(&sp->lock);
 		HASH_FIND_STR(sp->tombs, list[i].uidl, t);
 		HASH_FIND_STR(sp->by_uidl, list[i].uidl, m);
-		stored = m && m->stored;
+		/* Trust the disk, not the flag: the file must be there, as
+		 * long as the server says the message is. */
+		stored = m && m->stored &&
+			 fstatat(sp->curfd, m->file, &st, 0) == 0 &&
+			 (uint64_t)st.st_size == list[i].size;
 		pthread_mutex_unlock(&sp->lock);
 		if (!t && !(stored && !sp->keep))
 			continue;
@@ -801,18 +824,31 @@ unchanged:
 	return 1;
 }
 
+/* The message of local number id, or NULL; the lock is held. */
+static struct sp3_msg *sp3_by_id(struct store_pop3 *sp, uint32_t id)
+{
+	struct sp3_msg *m;
+
+	HASH_FIND(hh_id, sp->by_id, &id, sizeof(id), m);
+	return m;
+}
+
 /*
- * Waits until message m is stored, asking the worker for it. Gives up
- * with -EIO when a download or session fails, or when no byte arrived
- * for the timeout. The lock is held.
+ * Waits until the message of local number id is stored, asking the
+ * worker for it, and copies its file name into file. Gives up with -EIO
+ * when a download or session fails or no byte arrived for the timeout,
+ * and -ENOENT when the message is gone. The record is looked up again
+ * after every wait: the worker may free it meanwhile. The lock is held.
  */
-static int sp3_wait_stored(struct store_pop3 *sp, struct sp3_msg *m)
+static int sp3_wait_stored(struct store_pop3 *sp, uint32_t id, char *file,
+			   size_t size)
 {
 	unsigned failed = sp->sessions_failed;
 	uint64_t progress = sp->progress;
 	bool asked = false;
+	struct sp3_msg *m;
 
-	while (!m->stored) {
+	while ((m = sp3_by_id(sp, id)) && !m->stored) {
 		struct timespec ts;
 
 		if (m->failed && asked)
@@ -831,12 +867,18 @@ static int sp3_wait_stored(struct store_pop3 *sp, struct sp3_msg *m)
 		ts = clock_deadline(sp->cfg->timeout_ms + 1000);
 		if (pthread_cond_timedwait(&sp->cond, &sp->lock, &ts) ==
 			    ETIMEDOUT &&
-		    sp->progress == progress && !m->stored) {
-			log_warnx("no progress downloading %s", m->file);
+		    sp->progress == progress) {
+			m = sp3_by_id(sp, id);
+			if (m && m->stored)
+				break;
+			log_warnx("no progress downloading message %u", id);
 			return -EIO;
 		}
 		progress = sp->progress;
 	}
+	if (!m)
+		return -ENOENT;
+	snprintf(file, size, "%s", m->file);
 	return 0;
 }
 
@@ -860,24 +902,27 @@ static int store_pop3_fetch(struct store *st, const char *folder,
 		return -ENOMEM;
 	for (i = 0; i < n && rc == 0; i++) {
 		struct store_piece p = { uids[i], offset, buf, 0 };
+		char file[NAME_MAX + 1];
 		struct sp3_msg *m;
-		char *file = NULL;
 		ssize_t got;
-		int fd;
+		int fd, wrc;
 
+		/* Only the message asked for is worth waiting for: the others
+		 * (a scan's prefetch) are served if already stored. */
 		pthread_mutex_lock(&sp->lock);
-		HASH_FIND(hh_id, sp->by_id, &uids[i], sizeof(uids[i]), m);
-		if (m && !m->stored)
-			rc = sp3_wait_stored(sp, m);
-		if (m && m->stored)
-			file = strdup(m->file);
+		m = sp3_by_id(sp, uids[i]);
+		if (i == 0)
+			wrc = sp3_wait_stored(sp, uids[i], file, sizeof(file));
+		else if (m && m->stored)
+			wrc = snprintf(file, sizeof(file), "%s", m->file) < 0;
+		else
+			wrc = -ENOENT;
 		pthread_mutex_unlock(&sp->lock);
-		if (rc == -ENOENT)
-			rc = 0; /* gone: no piece */
-		if (!file)
-			continue;
+		if (wrc == -EIO)
+			rc = -EIO;
+		if (wrc)
+			continue; /* gone, or not here yet: no piece */
 		fd = openat(sp->curfd, file, O_RDONLY | O_CLOEXEC);
-		free(file);
 		if (fd < 0)
 			continue; /* removed meanwhile */
 		got = pread(fd, buf, len, (off_t)offset);
@@ -1108,7 +1153,7 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 	sp->dirfd = sp->curfd = sp->tmpfd = sp->lockfd = -1;
 	sp->gen = 1;
 	pthread_mutex_init(&sp->lock, NULL);
-	pthread_cond_init(&sp->cond, NULL);
+	clock_cond_init(&sp->cond);
 	sp->dir = strdup(dir);
 	if (!sp->dir) {
 		snprintf(err, errlen, "out of memory");

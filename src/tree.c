@@ -116,7 +116,7 @@ struct tree *tree_new(time_t root_mtime)
 		return NULL;
 	pthread_rwlock_init(&t->lock, NULL);
 	pthread_mutex_init(&t->busy_lock, NULL);
-	pthread_cond_init(&t->busy_cond, NULL);
+	clock_cond_init(&t->busy_cond);
 	t->root_mtime = root_mtime;
 	return t;
 }
@@ -814,7 +814,7 @@ size_t tree_next_messages(struct tree *t, const char *folder,
 	for (; pos < f->listing->n && n < max; pos++) {
 		const struct tree_msg *m = &f->listing->msgs[pos];
 
-		if (m->size > max_size)
+		if (m->size > max_size || m->gone)
 			continue;
 		uids_r[n] = m->uid;
 		sizes_r[n] = m->size;
@@ -949,8 +949,13 @@ char *tree_trash(struct tree *t)
 			named = f;
 			break;
 		}
-		if (!named && strcasecmp(f->path, "Trash") == 0 &&
-		    !(f->attrs & STORE_FOLDER_NOSELECT))
+		if (f->attrs & STORE_FOLDER_NOSELECT)
+			continue;
+		/* "Trash", else "INBOX/Trash" (servers with everything
+		 * under INBOX). */
+		if (strcasecmp(f->path, "Trash") == 0)
+			named = f;
+		else if (!named && strcasecmp(f->path, "INBOX/Trash") == 0)
 			named = f;
 	}
 	if (named)

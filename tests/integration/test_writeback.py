@@ -244,9 +244,28 @@ class DeleteTest(WriteTestBase):
         (folder, tuid), = self.where(self.raws[4])
         self.assertEqual(folder, 'Trash')
         self.assertIn('%d.eml' % tuid, os.listdir(self.m.p('Trash')))
-        os.unlink(self.m.p('Trash', '%d.eml' % tuid))
-        self.assertEqual(self.where(self.raws[4]), [])
+        # Just moved there by this mount: not expunged by a second rm.
+        with self.assertRaises(OSError) as cm:
+            os.unlink(self.m.p('Trash', '%d.eml' % tuid))
+        self.assertEqual(cm.exception.errno, errno.EPERM)
+        self.assertEqual(len(self.where(self.raws[4])), 1)
+        # Mail that was in Trash already is expunged by rm.
+        old = corpus.text_message(66)
+        ouid = self.server.append(USER, 'Trash', old)
+        m = self.mount()
+        os.unlink(m.p('Trash', '%d.eml' % ouid))
+        self.assertEqual(self.where(old), [])
+        self.assertEqual(len(self.where(self.raws[4])), 1)
         self.assertEqual(len(self.server.fetch_all(USER, 'INBOX')), 7)
+
+    def test_rm_rf_everything_keeps_mail(self):
+        # rm -r reaching Trash after the other folders must not destroy
+        # what it has just moved there.
+        r = subprocess.run('rm -rf %s/*' % self.m.path, shell=True,
+                           capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)  # INBOX and Trash stay
+        for raw in list(self.raws.values()) + [corpus.text_message(50)]:
+            self.assertEqual([f for f, _ in self.where(raw)], ['Trash'])
 
     def test_rm_r_is_recoverable(self):
         shutil.move(self.m.p('INBOX', '%d.eml' % self.uids[1]),
@@ -378,6 +397,44 @@ class NewMessageTest(WriteTestBase):
             f.write(b'Subject: piped\n\nbody\n')
         found = [d for d in self.server.fetch_all(USER, 'INBOX').values()
                  if d == b'Subject: piped\r\n\r\nbody\r\n']
+        self.assertEqual(len(found), 1)
+
+    def test_children_closing_do_not_store_half(self):
+        # A shell's redirection: the children's closes must not store a
+        # half-written message; the shell's own close stores it whole.
+        p = self.m.p('INBOX', 'n.eml')
+        r = subprocess.run(
+            "{ printf 'Subject: x\\r\\n\\r\\n'; /bin/echo line1; "
+            "/bin/echo line2; } > '%s'" % p, shell=True,
+            capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        found = [d for d in self.server.fetch_all(USER, 'INBOX').values()
+                 if d.startswith(b'Subject: x')]
+        self.assertEqual(found, [b'Subject: x\r\n\r\nline1\r\nline2\r\n'])
+
+    def test_rm_of_open_message(self):
+        p = self.m.p('INBOX', '%d.eml' % self.uids[3])
+        with open(p, 'rb') as f:
+            head = f.read(10)
+            os.unlink(p)
+            self.assertEqual(head + f.read(), self.raws[3])
+        self.assertEqual([f for f, _ in self.where(self.raws[3])],
+                         ['Trash'])
+
+    def test_listing_while_writing(self):
+        # A file being written shows in listings (and listing it must not
+        # block anything).
+        p = self.m.p('INBOX', 'partial.eml')
+        with open(p, 'wb') as f:
+            f.write(b'Subject: partial\r\n\r\n')
+            f.flush()
+            out = subprocess.run(['ls', '-l', self.m.p('INBOX')],
+                                 capture_output=True, text=True, timeout=20)
+            self.assertIn('partial.eml', out.stdout)
+            self.assertEqual(os.stat(p).st_size, 20)
+            f.write(b'body\r\n')
+        found = [d for d in self.server.fetch_all(USER, 'INBOX').values()
+                 if d == b'Subject: partial\r\n\r\nbody\r\n']
         self.assertEqual(len(found), 1)
 
     def test_flags_set_before_close(self):

@@ -586,6 +586,27 @@ START_TEST(test_literals_bounded_together)
 }
 END_TEST
 
+/* Tokens are bounded by number too: 2-byte "()" lists cost far more
+ * memory than their bytes. */
+START_TEST(test_token_count_bounded)
+{
+	size_t n = 2 * (IMAP_PARSER_MAX_TOKENS + 1), i;
+	char *in = malloc(n + 8);
+	struct imap_parser *p = imap_parser_new(n + 64, MAX_LIT);
+	const struct imap_resp *r;
+	size_t consumed;
+
+	memcpy(in, "* X ", 4);
+	for (i = 0; i < n; i += 2)
+		memcpy(in + 4 + i, "()", 2);
+	memcpy(in + 4 + n, "\r\n", 2);
+	ck_assert_int_eq(imap_parser_feed(p, in, n + 6, &consumed, &r), -1);
+	ck_assert_ptr_nonnull(strstr(imap_parser_error(p), "tokens"));
+	imap_parser_free(p);
+	free(in);
+}
+END_TEST
+
 /* The fields of each kind of response, beyond what dump_resp() shows. */
 START_TEST(test_fields)
 {
@@ -947,6 +968,7 @@ Suite *imap_parse_suite(void)
 			    sizeof(error_cases) / sizeof(error_cases[0]));
 	tcase_add_test(tc, test_literal_refused_early);
 	tcase_add_test(tc, test_literals_bounded_together);
+	tcase_add_test(tc, test_token_count_bounded);
 	tcase_add_test(tc, test_fields);
 	tcase_add_test(tc, test_tok_helpers);
 	tcase_add_test(tc, test_literal_pending);
