@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""mailfs benchmark: listing, partial read, grep and cached grep, against
-a private Dovecot, at several emulated round-trip times.
+"""mailfs benchmark: listing, partial read, grep and cached grep, and a
+POP3 download, against a private Dovecot, at several emulated round-trip
+times.
 
 Run with `make bench`, or
     MAILFS=build/mailfs python3 bench/bench.py [--rtt 0,40] [--runs 3]
-    [--quick] [--no-mbsync] [-o MOUNT_OPTION ...]
+    [--quick] [--no-mbsync] [--no-pop3] [--pop3-messages N]
+    [-o MOUNT_OPTION ...]
 
 One Dovecot (rawlog on) gets three folders:
   Small  10,000 small text messages (--quick: 1,000)
@@ -16,6 +18,16 @@ every measurement uses a fresh mount (cold cache).  IMAP commands and
 bytes are counted from Dovecot's rawlog.  Baselines, through the same
 proxy: a minimal pipelined client (bench/rawimap.py) and, when installed,
 mbsync followed by grep on the local Maildir.
+
+POP3 (unless --no-pop3): a second user's INBOX gets 1,000 text messages
+of the Grep folder's size mix (--quick: 100).  For each RTT, through a
+second proxy in front of Dovecot's POP3S port, each run mounts
+pop3s://bob with -o keep on a fresh local store and times until every
+message is in STORE/cur, then cats every file through the mount and
+compares it with what poplib got for its UIDL; a second mount on the same
+store must list everything without a single RETR.  Baseline: poplib
+(bench/popdl.py) downloading the same maildrop, one RETR after another.
+POP3 commands and bytes are counted from Dovecot's rawlog as well.
 
 Every result is checked (listing names, bytes read, grep hit sets of the
 mount and of each baseline against the corpus, hence against each other);
@@ -30,6 +42,8 @@ import datetime
 import hashlib
 import json
 import os
+import platform
+import poplib
 import random
 import re
 import shlex
@@ -51,9 +65,12 @@ from tests.harness.proxy import Proxy  # noqa: E402
 from tests.integration import mount as mountmod  # noqa: E402
 from tests.integration.mount import Mount, is_mounted  # noqa: E402
 
-import rawimap  # noqa: E402  (bench/ is sys.path[0])
+import popdl  # noqa: E402  (bench/ is sys.path[0])
+import rawimap  # noqa: E402
 
 USER = 'alice'
+POP3_USER = 'bob'        # a maildrop of its own: alice's figures stay as
+                         # they are
 WORD = 'invoice'
 SMALL, GREP, BIG = 'Small', 'Grep', 'Big'
 RESULTS = os.path.join(ROOT, 'build', 'bench-results.json')
@@ -141,6 +158,38 @@ def populate(server, n_small, n_grep):
     }
 
 
+def populate_pop3(server, n):
+    """Fills POP3_USER's INBOX with n text messages of the Grep folder's
+    size mix, then takes the reference for every check: what poplib gets
+    for each UIDL, straight from Dovecot (not measured; this first POP3
+    session also makes Dovecot index the maildrop, so that no measured
+    client pays for it)."""
+    t0 = time.monotonic()
+    sizes = grep_sizes(n, seed='mailfs-bench-pop3')
+    raws = [corpus.text_message(500000 + k, size=s)
+            for k, s in enumerate(sizes)]
+    uids = server.append_many(POP3_USER, 'INBOX', raws)
+    check(len(uids) == n, 'APPEND to %s\'s INBOX lost messages' % POP3_USER)
+    mail = {}
+    p = server.pop3(POP3_USER)
+    try:
+        for line in p.uidl()[1]:
+            num, uidl = line.decode('ascii').split()
+            lines = p.retr(int(num))[1]
+            mail[uidl] = b''.join(ln + b'\r\n' for ln in lines)
+    finally:
+        p.quit()
+    check(len(mail) == n, 'POP3: UIDL lists %d messages, %d appended' % (
+        len(mail), n))
+    digests = sorted(hashlib.sha256(r).digest() for r in raws)
+    check(sorted(hashlib.sha256(m).digest() for m in mail.values()) ==
+          digests, 'POP3: what RETR gives is not what was appended')
+    total = sum(len(r) for r in raws)
+    log('POP3 maildrop of %s: %d messages, %.1f MB (%.1f s)' % (
+        POP3_USER, n, total / 1e6, time.monotonic() - t0))
+    return {'messages': n, 'bytes': total, 'mail': mail}
+
+
 _MSGID = re.compile(rb'^Message-ID: <(\d+)\.[0-9a-f]+@mailfs\.test>',
                     re.MULTILINE | re.IGNORECASE)
 
@@ -157,15 +206,24 @@ def message_number(raw):
 
 
 class Traffic:
-    """What Dovecot recorded for USER since `clear()`: read it once all
-    connections of the measured client are closed."""
+    """What Dovecot recorded for `user` over `protocol` since `clear()`:
+    read it once all connections of the measured client are closed."""
 
-    def __init__(self, server, proxy):
+    def __init__(self, server, proxy, user=USER, protocol='imap'):
         self.server = server
         self.proxy = proxy
+        self.user = user
+        self.protocol = protocol
+        self.bytes_down = 0
 
     def clear(self):
-        self.server.clear_rawlog(USER)
+        self.server.clear_rawlog(self.user)
+        self.bytes_down = self.proxy.bytes_down
+
+    def wire_bytes_down(self):
+        """Bytes the proxy passed from server to client since clear():
+        TLS records, greeting and login included (settle() first)."""
+        return self.proxy.bytes_down - self.bytes_down
 
     def settle(self, timeout=15):
         """Waits until the proxy has no open connection left and Dovecot
@@ -179,7 +237,7 @@ class Traffic:
         """[(session)] since clear(); then drops their files, so later
         reads of the rawlog stay fast (the sessions are closed)."""
         self.settle()
-        sessions = self.server.rawlog_sessions(USER, 'imap')
+        sessions = self.server.rawlog_sessions(self.user, self.protocol)
         for s in sessions:
             for path in (s.path, s.path[:-3] + '.out'):
                 with contextlib.suppress(OSError):
@@ -228,6 +286,29 @@ def verb_counts(commands):
     return out
 
 
+def pop3_verb_counts(commands):
+    """{'RETR': 1000, 'UIDL': 1, ...} of POP3 command lines."""
+    out = {}
+    for c in commands:
+        words = c.split()
+        v = words[0].upper() if words else ''
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def pop3_session_end(sessions):
+    """Epoch time of the QUIT of the first session that listed the
+    maildrop (UIDL) and ended with QUIT, else None.  mailfs logs in once
+    before mounting (to report a wrong password at once); its worker
+    session is the one that lists."""
+    for s in sessions:
+        verbs = [c.split()[0].upper() if c.split() else ''
+                 for c in s.commands]
+        if 'UIDL' in verbs and verbs[-1] == 'QUIT':
+            return s.timed_commands[-1][0]
+    return None
+
+
 # ----------------------------------------------------------- mailfs
 
 
@@ -236,8 +317,10 @@ class Bench:
         self.args = args
         self.server = None
         self.proxy = None
+        self.pop3_proxy = None
         self.mounts = []       # live Mount objects, unmounted on exit
         self.corp = None
+        self.pop3 = None       # populate_pop3()
         self.tmp = tempfile.mkdtemp(prefix='mailfs-bench-')
 
     # -- lifecycle
@@ -247,10 +330,11 @@ class Bench:
             with contextlib.suppress(Exception):
                 m.umount()
         self.mounts.clear()
-        if self.proxy is not None:
-            with contextlib.suppress(Exception):
-                self.proxy.stop()
-            self.proxy = None
+        for attr in ('proxy', 'pop3_proxy'):
+            if getattr(self, attr) is not None:
+                with contextlib.suppress(Exception):
+                    getattr(self, attr).stop()
+                setattr(self, attr, None)
         if self.server is not None:
             with contextlib.suppress(Exception):
                 self.server.stop()
@@ -259,13 +343,25 @@ class Bench:
             self.server = None
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    @contextlib.contextmanager
     def mounted(self, result):
         """A fresh mount through the proxy; puts its start-up time in
         result['mount_s']."""
         url = 'imaps://%s@localhost:%d' % (USER, self.proxy.port)
-        m = Mount(url, self.server.users[USER], cafile=self.server.cafile,
-                  options=self.args.mount_option, timeout=60)
+        return self.mount_of(url, USER, self.args.mount_option, result)
+
+    def pop3_mounted(self, store, result):
+        """A POP3 mount of POP3_USER through the POP3 proxy, on the local
+        store `store`, with -o keep (the maildrop stays as it is)."""
+        url = 'pop3s://%s@localhost:%d' % (POP3_USER, self.pop3_proxy.port)
+        return self.mount_of(url, POP3_USER, ['store=' + store, 'keep'] +
+                             self.args.mount_option, result)
+
+    @contextlib.contextmanager
+    def mount_of(self, url, user, options, result):
+        """Mounts url as user (a context manager); puts the seconds
+        mailfs took to log in and mount in result['mount_s']."""
+        m = Mount(url, self.server.users[user], cafile=self.server.cafile,
+                  options=options, timeout=60)
         self.mounts.append(m)
         try:
             t0 = time.monotonic()
@@ -411,7 +507,157 @@ class Bench:
         r['timeline'] = timeline(sessions, w0)
         return r
 
+    # -- POP3
+
+    def pop3_files(self, m):
+        """(names, UIDLs) of the files in the POP3 mount, sorted by name;
+        checks that they are the maildrop's messages, each once."""
+        ref = self.pop3['mail']
+        names = sorted(os.listdir(m.path))
+        uidls = [os.getxattr(m.p(x), 'user.mail.uidl').decode()
+                 for x in names]
+        check(len(set(uidls)) == len(uidls),
+              'POP3 mount: %d files but %d distinct UIDLs' % (
+                  len(uidls), len(set(uidls))))
+        missing = set(ref) - set(uidls)
+        extra = set(uidls) - set(ref)
+        check(not missing and not extra,
+              'POP3 mount lists %d files, the maildrop has %d messages '
+              '(%d UIDLs missing, %d unknown)' % (
+                  len(names), len(ref), len(missing), len(extra)))
+        return names, uidls
+
+    def wait_pop3_quit(self, w0, timeout):
+        """Seconds from w0 (epoch) to the QUIT of mailfs' worker session,
+        from the rawlog; waits for it up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            end = pop3_session_end(
+                self.server.rawlog_sessions(POP3_USER, 'pop3'))
+            if end is not None:
+                return end - w0
+            if time.monotonic() > deadline:
+                raise BenchError('POP3 mount: no session with UIDL ended '
+                                 'with QUIT within %d s' % timeout)
+            time.sleep(0.05)
+
+    def pop3_traffic(self, tr, r):
+        """Commands and bytes of the sessions since tr.clear() into r."""
+        sessions = tr.collect()
+        cmds = all_commands(sessions)
+        r['sessions'] = len(sessions)
+        r['commands'] = len(cmds)
+        r['command_verbs'] = pop3_verb_counts(cmds)
+        r['retr_commands'] = r['command_verbs'].get('RETR', 0)
+        r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+        r['wire_bytes_down'] = tr.wire_bytes_down()
+        return r
+
+    def measure_pop3(self, tr, rtt):
+        """The POP3 mount on a fresh store: seconds until every message
+        is in STORE/cur, then cat of every file through the mount, checked
+        against the reference per UIDL.  Then a second mount on the same
+        store, with nothing left to download.  Returns (first, again)."""
+        ref = self.pop3['mail']
+        n = len(ref)
+        first, again = {}, {}
+        store = tempfile.mkdtemp(prefix='pop3-store-', dir=self.tmp)
+        cur = os.path.join(store, 'cur')
+        # Generous: a few round trips and some local work per message.
+        limit = 120 + n * (0.25 + 3 * rtt / 1000.0)
+        try:
+            tr.clear()
+            w0 = time.time()
+            t0 = time.monotonic()
+            with self.pop3_mounted(store, first) as m:
+                while True:
+                    try:
+                        have = len(os.listdir(cur))
+                    except FileNotFoundError:
+                        have = 0
+                    if have >= n:
+                        break
+                    if time.monotonic() - t0 > limit:
+                        raise BenchError(
+                            'POP3 mount: %d of %d messages in the store '
+                            'after %d s' % (have, n, limit))
+                    time.sleep(0.01)
+                first['seconds'] = time.monotonic() - t0
+                check(have == n, 'POP3 mount: %d files in %s, the maildrop '
+                      'has %d messages' % (have, cur, n))
+                first['session_s'] = self.wait_pop3_quit(w0, 60)
+                names, uidls = self.pop3_files(m)
+                first['cat_seconds'], p = run_tool(
+                    ['cat', '--'] + [m.p(x) for x in names])
+            check(p.returncode == 0, 'cat through the POP3 mount failed: '
+                  '%s' % p.stderr.decode(errors='replace')[:500])
+            pos = 0
+            for name, uidl in zip(names, uidls):
+                want = ref[uidl]
+                check(p.stdout[pos:pos + len(want)] == want,
+                      'cat through the POP3 mount: %s is not the message '
+                      'poplib got for UIDL %s (%d bytes)' % (
+                          name, uidl, len(want)))
+                pos += len(want)
+            check(pos == len(p.stdout), 'cat through the POP3 mount: %d '
+                  'bytes, the messages have %d' % (len(p.stdout), pos))
+            first['cat_bytes'] = pos
+            self.pop3_traffic(tr, first)
+            check(first['retr_commands'] >= n, 'POP3 mount: %d RETR for '
+                  '%d messages' % (first['retr_commands'], n))
+
+            tr.clear()
+            w0 = time.time()
+            t0 = time.monotonic()
+            with self.pop3_mounted(store, again) as m:
+                while len(os.listdir(m.path)) < n:
+                    if time.monotonic() - t0 > 60:
+                        raise BenchError(
+                            'POP3 remount: %d of %d files listed after '
+                            '60 s' % (len(os.listdir(m.path)), n))
+                    time.sleep(0.005)
+                again['seconds'] = time.monotonic() - t0
+                again['session_s'] = self.wait_pop3_quit(w0, 60)
+                self.pop3_files(m)
+            self.pop3_traffic(tr, again)
+            check(again['retr_commands'] == 0, 'POP3 remount on a complete '
+                  'store sent %d RETR' % again['retr_commands'])
+        finally:
+            shutil.rmtree(store, ignore_errors=True)
+        return first, again
+
     # -- baselines
+
+    def measure_poplib(self, tr):
+        """poplib downloads the maildrop through the same proxy."""
+        r = {}
+        ref = self.pop3['mail']
+        out = tempfile.mkdtemp(prefix='poplib-', dir=self.tmp)
+        try:
+            tr.clear()
+            t0 = time.monotonic()
+            try:
+                paths, r['retrs_sent'] = popdl.download(
+                    'localhost', self.pop3_proxy.port,
+                    self.server.ssl_context(), POP3_USER,
+                    self.server.users[POP3_USER], out)
+            except (poplib.error_proto, OSError) as e:
+                raise BenchError('poplib baseline: %s' % e) from None
+            r['seconds'] = time.monotonic() - t0
+            check(set(paths) == set(ref), 'poplib: %d messages, the '
+                  'maildrop has %d' % (len(paths), len(ref)))
+            for uidl, path in paths.items():
+                with open(path, 'rb') as f:
+                    check(f.read() == ref[uidl], 'poplib: UIDL %s is not '
+                          'the reference message' % uidl)
+            self.pop3_traffic(tr, r)
+            check(r['retr_commands'] == r['retrs_sent'], 'poplib sent %d '
+                  'RETR, the rawlog shows %d' % (r['retrs_sent'],
+                                                 r['retr_commands']))
+            return r
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
 
     def measure_raw(self, tr):
         r = {}
@@ -550,6 +796,8 @@ class Bench:
         log('starting Dovecot')
         self.server = MailServer(rawlog=True).start()
         self.corp = populate(self.server, a.small, a.grep)
+        if not a.no_pop3:
+            self.pop3 = populate_pop3(self.server, a.pop3_messages)
         log('warm-up pass (not measured)')
         self.warm_up()
         use_mbsync, mbsync_note = self.mbsync_usable()
@@ -557,6 +805,11 @@ class Bench:
         for rtt in a.rtts:
             self.proxy = Proxy(self.server.imaps_port, rtt_ms=rtt).start()
             tr = Traffic(self.server, self.proxy)
+            if not a.no_pop3:
+                self.pop3_proxy = Proxy(self.server.pop3s_port,
+                                        rtt_ms=rtt).start()
+                ptr = Traffic(self.server, self.pop3_proxy, POP3_USER,
+                              'pop3')
             runs = []
             for i in range(a.runs):
                 log('RTT %g ms, run %d/%d' % (rtt, i + 1, a.runs))
@@ -593,9 +846,26 @@ class Bench:
                     log('  cat 20 MB: %.3f s, %d FETCH' % (
                         one['cat']['seconds'],
                         one['cat']['fetch_commands']))
+                if not a.no_pop3:
+                    one['pop3'], one['pop3_again'] = self.measure_pop3(
+                        ptr, rtt)
+                    log('  POP3 mount: %d messages in the store after '
+                        '%.3f s, %d RETR; remount: listed in %.3f s, '
+                        '%d RETR' % (
+                            a.pop3_messages, one['pop3']['seconds'],
+                            one['pop3']['retr_commands'],
+                            one['pop3_again']['seconds'],
+                            one['pop3_again']['retr_commands']))
+                    one['poplib'] = self.measure_poplib(ptr)
+                    log('  poplib: %.3f s, %d RETR' % (
+                        one['poplib']['seconds'],
+                        one['poplib']['retr_commands']))
                 runs.append(one)
             self.proxy.stop()
             self.proxy = None
+            if self.pop3_proxy is not None:
+                self.pop3_proxy.stop()
+                self.pop3_proxy = None
             results[str(rtt)] = runs
         elapsed = time.monotonic() - t_start
         return results, use_mbsync, mbsync_note, elapsed
@@ -634,25 +904,33 @@ def fmt(v, kind):
         return '%.3f' % v
     if kind == 'x':
         return '%.2fx' % v
+    if kind == 'ms':
+        return '%.1f ms' % v
     if kind == 'B':
         return '{:,}'.format(int(round(v)))
     return '%g' % v
 
 
+def column(runs, *keys):
+    """[one[k1][k2]... for each run], None where a key is missing."""
+    out = []
+    for one in runs:
+        v = one
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        out.append(v)
+    return out
+
+
+def ratio(num, den):
+    return [a / b if a is not None and b else None
+            for a, b in zip(num, den)]
+
+
 def summarize(runs, use_mbsync):
     """Rows of (label, unit kind, [per-run values]) for one RTT."""
     def col(*keys):
-        out = []
-        for one in runs:
-            v = one
-            for k in keys:
-                v = v.get(k) if isinstance(v, dict) else None
-            out.append(v)
-        return out
-
-    def ratio(num, den):
-        return [a / b if a is not None and b else None
-                for a, b in zip(num, den)]
+        return column(runs, *keys)
 
     rows = [
         ('mount (login, before any command)', 's', col('ls', 'mount_s')),
@@ -694,9 +972,55 @@ def summarize(runs, use_mbsync):
     return rows
 
 
-def markdown(rtt, rows, nruns):
-    out = ['### RTT %s ms (median of %d run%s)' % (
-        rtt, nruns, '' if nruns == 1 else 's'), '',
+def summarize_pop3(runs, n):
+    """Rows of the POP3 table for one RTT (n messages in the maildrop)."""
+    def col(*keys):
+        return column(runs, *keys)
+
+    def per_message_ms(values):
+        return [v * 1000.0 / n if v is not None else None for v in values]
+
+    return [
+        ('mount (login, then mounted)', 's', col('pop3', 'mount_s')),
+        ('mount: all %s messages in STORE/cur (from mount start): time'
+         % '{:,}'.format(n), 's', col('pop3', 'seconds')),
+        ('mount: per message', 'ms', per_message_ms(col('pop3', 'seconds'))),
+        ('mount: its session ends (QUIT, from mount start)', 's',
+         col('pop3', 'session_s')),
+        ('mount: RETR commands', 'n', col('pop3', 'retr_commands')),
+        ('mount: POP3 commands (all sessions)', 'n',
+         col('pop3', 'commands')),
+        ('mount: bytes from server', 'B', col('pop3', 'bytes_from_server')),
+        ('mount: bytes to client on the wire (TLS, login included)', 'B',
+         col('pop3', 'wire_bytes_down')),
+        ('poplib (connect, login, UIDL, RETR one by one, write, QUIT): time',
+         's', col('poplib', 'seconds')),
+        ('poplib: per message', 'ms',
+         per_message_ms(col('poplib', 'seconds'))),
+        ('poplib: RETR commands', 'n', col('poplib', 'retr_commands')),
+        ('poplib: POP3 commands', 'n', col('poplib', 'commands')),
+        ('poplib: bytes from server', 'B',
+         col('poplib', 'bytes_from_server')),
+        ('poplib: bytes to client on the wire (TLS, login included)', 'B',
+         col('poplib', 'wire_bytes_down')),
+        ('ratio download mount / poplib', 'x',
+         ratio(col('pop3', 'seconds'), col('poplib', 'seconds'))),
+        ('cat all files through the mount (after download): time', 's',
+         col('pop3', 'cat_seconds')),
+        ('second mount, same store: all files listed (from mount start)',
+         's', col('pop3_again', 'seconds')),
+        ('second mount: RETR commands', 'n',
+         col('pop3_again', 'retr_commands')),
+        ('second mount: POP3 commands (all sessions)', 'n',
+         col('pop3_again', 'commands')),
+        ('second mount: bytes from server', 'B',
+         col('pop3_again', 'bytes_from_server')),
+    ]
+
+
+def markdown(rtt, rows, nruns, what=''):
+    out = ['### %sRTT %s ms (median of %d run%s)' % (
+        what, rtt, nruns, '' if nruns == 1 else 's'), '',
         '| measurement | median | runs |', '| --- | ---: | --- |']
     for label, kind, values in rows:
         out.append('| %s | %s | %s |' % (
@@ -753,6 +1077,11 @@ def parse_args(argv):
                    help='skip the mbsync baseline')
     p.add_argument('--no-cat', action='store_true',
                    help='skip cat of the 20 MB message')
+    p.add_argument('--no-pop3', action='store_true',
+                   help='skip the POP3 download (mount and poplib)')
+    p.add_argument('--pop3-messages', type=int, default=None,
+                   help='messages in the POP3 maildrop (default 1,000, '
+                        '100 with --quick)')
     p.add_argument('-o', '--mount-option', action='append', default=[],
                    help='extra mailfs -o option (repeatable)')
     p.add_argument('--json', default=RESULTS,
@@ -769,6 +1098,10 @@ def parse_args(argv):
         a.runs = 1 if a.quick else 3
     if a.runs < 1:
         p.error('--runs must be at least 1')
+    if a.pop3_messages is None:
+        a.pop3_messages = 100 if a.quick else 1000
+    if a.pop3_messages < 1:
+        p.error('--pop3-messages must be at least 1')
     a.small = 1000 if a.quick else 10000
     a.grep = 200 if a.quick else 2000
     return a
@@ -818,6 +1151,14 @@ def main(argv):
     print('- Every measurement on a fresh mount (cold cache) through the '
           'latency proxy; commands and bytes from the Dovecot rawlog; '
           'times in seconds; ratio = per-run grep time / baseline time')
+    if not args.no_pop3:
+        print('- POP3: %s\'s INBOX, %s messages, %.1f MB (Grep\'s size '
+              'mix); each run mounts pop3s:// with -o keep on a fresh store '
+              'through a second latency proxy, then a second mount on that '
+              'store; baseline poplib (RETR one by one) through the same '
+              'proxy; ratio = per-run download time / poplib time' % (
+                  POP3_USER, '{:,}'.format(args.pop3_messages),
+                  bench.pop3['bytes'] / 1e6))
     if not use_mbsync:
         print()
         print('mbsync baseline: %s' % mbsync_note)
@@ -832,6 +1173,10 @@ def main(argv):
                    'big_bytes': bench.corp['big_size'], 'word': WORD},
         'runs': args.runs,
         'mbsync': use_mbsync or mbsync_note,
+        'pop3': (None if args.no_pop3 else
+                 {'user': POP3_USER, 'messages': args.pop3_messages,
+                  'bytes': bench.pop3['bytes'], 'mount_options': ['keep'],
+                  'baseline': 'poplib ' + platform.python_version()}),
         'elapsed_seconds': round(elapsed, 1),
         'rtt': {},
     }
@@ -845,6 +1190,13 @@ def main(argv):
                         for label, _, values in rows},
             'runs': runs,
         }
+        if not args.no_pop3:
+            rows = summarize_pop3(runs, args.pop3_messages)
+            print()
+            print(markdown(rtt, rows, len(runs), 'POP3 download, '))
+            doc['rtt'][str(rtt)]['pop3_summary'] = {
+                label: {'median': med(values), 'runs': values}
+                for label, _, values in rows}
     print()
     print('Whole bench: %.0f s.' % elapsed)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
