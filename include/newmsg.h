@@ -74,7 +74,9 @@ const char *newmsg_path(const struct newmsg *m);
 
 /*
  * Starts storing: returns true when this caller is to APPEND the
- * message now (it has data and was not stored yet), and then fills the
+ * message now (it has data and no store was attempted yet: a failed
+ * APPEND, which the server may have executed all the same, is not sent
+ * again), and then fills the
  * snapshot: size with bare LFs turned into CRLF, date (0: now) and
  * flags (a copy, owned by the caller).
  */

@@ -26,6 +26,7 @@ struct newmsg {
 	char *flags; /* owned, NULL for none */
 	bool storing;
 	bool stored;
+	bool tried; /* a store was attempted: never sent twice */
 	/* newmsg_read() position: raw offset, and a CRLF half sent. */
 	uint64_t rpos;
 	bool prev_cr;
@@ -247,7 +248,7 @@ ssize_t newmsg_write(struct newmsg *m, const char *buf, size_t size,
 	ssize_t n;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->stored || m->storing) {
+	if (m->stored || m->storing || m->tried) {
 		n = -EROFS;
 	} else if (off < 0) {
 		n = -EINVAL;
@@ -372,7 +373,7 @@ bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
 
 	*err_r = 0;
 	pthread_mutex_lock(&m->lock);
-	if (m->stored || m->storing || m->size == 0)
+	if (m->stored || m->storing || m->tried || m->size == 0)
 		goto out;
 	*err_r = newmsg_crlf_size(m, size_r);
 	if (*err_r)
@@ -395,6 +396,7 @@ void newmsg_end_store(struct newmsg *m, bool stored)
 	pthread_mutex_lock(&m->lock);
 	m->storing = false;
 	m->stored = stored;
+	m->tried = true;
 	pthread_mutex_unlock(&m->lock);
 }
 
