@@ -59,6 +59,9 @@ void tree_info_clear(struct tree_info *i);
  * TREE_HASH_SEED to start). Stable across runs and machines. */
 #define TREE_HASH_SEED 0xcbf29ce484222325ull
 uint64_t tree_hash(const void *data, size_t len, uint64_t seed);
+/* The id of a folder (its server name), as tree_info.folder_id and cache
+ * keys use it. */
+uint64_t tree_folder_id(const char *folder);
 
 /*
  * Replaces the folder list. Folders that stay keep their listings;

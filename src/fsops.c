@@ -1450,7 +1450,7 @@ static void fsops_note_trashed(struct fsops *fs, const char *trash,
 	if (!uid) {
 		fs->trashed_blind = now;
 	} else if ((t = calloc(1, sizeof(*t)))) {
-		t->key.folder = tree_hash(trash, strlen(trash), TREE_HASH_SEED);
+		t->key.folder = tree_folder_id(trash);
 		t->key.uidvalidity = uidvalidity;
 		t->key.uid = uid;
 		t->at = now;

@@ -89,6 +89,11 @@ uint64_t tree_hash(const void *data, size_t len, uint64_t seed)
 	return h;
 }
 
+uint64_t tree_folder_id(const char *folder)
+{
+	return tree_hash(folder, strlen(folder), TREE_HASH_SEED);
+}
+
 /* Inode of a message: stable for (folder, UIDVALIDITY, UID). Values 0
  * and 1 are avoided (1 is the root). */
 static uint64_t tree_msg_ino(uint64_t folder_id, uint32_t uidvalidity,
@@ -213,7 +218,7 @@ static struct tree_folder *tree_folder_new(const char *name, char *path,
 	f->base = slash ? slash + 1 : path;
 	f->delim = delim;
 	f->attrs = attrs;
-	f->id = tree_hash(name, strlen(name), TREE_HASH_SEED);
+	f->id = tree_folder_id(name);
 	return f;
 }
 
