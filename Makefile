@@ -11,17 +11,22 @@ PYTHON ?= python3
 VERSION := 0.1.0
 
 PKGS := fuse3 openssl
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
-CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
-CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+# The pkg-config queries run when a recipe first needs them, not when the
+# Makefile is read: on a bare machine `make demo` reads it before `make
+# deps` has installed the packages. Each query then runs once (it
+# replaces its own definition with its result).
+mailfs_pkg = $(eval $(1) := $$(shell $$(PKG_CONFIG) $(2) 2>/dev/null))$($(1))
+PKG_CFLAGS = $(call mailfs_pkg,PKG_CFLAGS,--cflags $(PKGS))
+PKG_LIBS = $(call mailfs_pkg,PKG_LIBS,--libs $(PKGS))
+CHECK_CFLAGS = $(call mailfs_pkg,CHECK_CFLAGS,--cflags check)
+CHECK_LIBS = $(call mailfs_pkg,CHECK_LIBS,--libs check)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DFUSE_USE_VERSION=314 -DMAILFS_VERSION=\"$(VERSION)\" \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DFUSE_USE_VERSION=314 -DMAILFS_VERSION=\"$(VERSION)\" \
 	-Iinclude $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
-LDLIBS := $(PKG_LIBS) -lpthread
+LDLIBS = $(PKG_LIBS) -lpthread
 
 B := build
 LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -61,7 +66,10 @@ $(B)/unit_tests: $(UNIT_OBJS) $(B)/libmailfs.a
 	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # Every test, unit and integration; fails on the first failing group.
-check: unit itest
+# Installs what is missing first, so that it works on a bare machine.
+check: deps
+	$(MAKE) unit
+	$(MAKE) itest
 
 unit: $(B)/unit_tests
 	$(B)/unit_tests
@@ -73,11 +81,17 @@ itest: $(B)/mailfs
 bench: $(B)/mailfs
 	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) bench/bench.py
 
+# The install step (tests replace it to simulate a bare machine).
+DEPS ?= ./packaging/deps.sh
 deps:
-	./packaging/deps.sh
+	$(DEPS)
 
-demo: deps all
-	./packaging/demo.sh start
+# deps runs first, alone: the build that follows is a new make that reads
+# the Makefile again with the packages installed.
+DEMO ?= ./packaging/demo.sh
+demo: deps
+	$(MAKE) all
+	$(DEMO) start
 
 demo-stop:
 	./packaging/demo.sh stop
