@@ -28,9 +28,9 @@ struct cache_key {
 };
 
 struct cache_stats {
-	uint64_t bytes;     /* body bytes held */
+	uint64_t bytes; /* body bytes held */
 	uint64_t chunks;
-	uint64_t hits;      /* cache_read calls fully served */
+	uint64_t hits; /* cache_read calls fully served */
 	uint64_t misses;
 	uint64_t evictions; /* chunks dropped to stay under the limit */
 };

@@ -18,13 +18,15 @@ struct store;
 
 struct fsops_config {
 	struct store *store; /* borrowed */
-	unsigned refresh;    /* seconds a listing may be reused */
-	unsigned timeout;    /* seconds; bounds waits for other threads */
+	unsigned refresh; /* seconds a listing may be reused */
+	unsigned timeout; /* seconds; bounds waits for other threads */
 	uint64_t cache_size; /* bytes of message bodies kept in memory */
 	bool readonly;
 	bool expunge_on_delete; /* rm expunges instead of moving to Trash */
-	uint64_t max_append;    /* largest new message, 0: the server's */
-	const char *tmpdir;     /* borrowed: where new messages are held */
+	uint64_t max_append; /* largest new message, 0: the server's */
+	const char *tmpdir; /* borrowed: where new messages are held */
+	unsigned temp_idle; /* seconds an unused temporary (.NAME) file
+				 * is kept before it is discarded */
 };
 
 struct fsops;

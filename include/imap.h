@@ -28,9 +28,9 @@ enum imap_tls {
 };
 
 struct imap_config {
-	const char *host;     /* borrowed */
-	const char *port;     /* borrowed */
-	const char *user;     /* borrowed */
+	const char *host; /* borrowed */
+	const char *port; /* borrowed */
+	const char *user; /* borrowed */
 	const char *password; /* borrowed */
 	enum imap_tls tls;
 	struct net_tls_ctx *tls_ctx; /* borrowed */
@@ -63,18 +63,18 @@ enum imap_cap {
 
 enum imap_err_kind {
 	IMAP_ERR_NONE,
-	IMAP_ERR_NO,    /* the server refused: see code and text */
-	IMAP_ERR_BAD,   /* the server did not understand us */
-	IMAP_ERR_NET,   /* connection lost or timed out: see errnum */
+	IMAP_ERR_NO, /* the server refused: see code and text */
+	IMAP_ERR_BAD, /* the server did not understand us */
+	IMAP_ERR_NET, /* connection lost or timed out: see errnum */
 	IMAP_ERR_PROTO, /* the server broke the protocol */
-	IMAP_ERR_AUTH,  /* login refused, or no way to log in safely */
+	IMAP_ERR_AUTH, /* login refused, or no way to log in safely */
 	IMAP_ERR_NOMEM,
 };
 
 struct imap_error {
 	enum imap_err_kind kind;
-	int errnum;     /* IMAP_ERR_NET: positive errno (ETIMEDOUT...) */
-	char code[32];  /* response code atom, e.g. "NONEXISTENT", or "" */
+	int errnum; /* IMAP_ERR_NET: positive errno (ETIMEDOUT...) */
+	char code[32]; /* response code atom, e.g. "NONEXISTENT", or "" */
 	char text[256]; /* one line, for the user */
 };
 
@@ -98,8 +98,8 @@ enum imap_mbox_attr {
 
 struct imap_list_entry {
 	const char *name; /* borrowed: raw modified UTF-7 name */
-	char delim;       /* '\0' when NIL (flat) */
-	unsigned attrs;   /* enum imap_mbox_attr */
+	char delim; /* '\0' when NIL (flat) */
+	unsigned attrs; /* enum imap_mbox_attr */
 };
 
 /* RFC822.SIZE is taken as at most this (larger is a lie). */
@@ -108,9 +108,13 @@ struct imap_list_entry {
 /* One message's metadata from UID FETCH. */
 struct imap_msg_meta {
 	uint32_t uid;
-	uint64_t size;     /* RFC822.SIZE */
-	time_t date;       /* INTERNALDATE */
+	uint64_t size; /* RFC822.SIZE */
+	time_t date; /* INTERNALDATE */
 	const char *flags; /* borrowed: space separated, \Recent left out */
+	/* borrowed: BODY[HEADER.FIELDS (MESSAGE-ID)], the Message-ID
+	 * field as the message has it (NULL, 0 when not sent) */
+	const char *msgid_hdr;
+	size_t msgid_len;
 };
 
 /* A piece of a message body from BODY[]<off>. */
@@ -172,7 +176,8 @@ const char *imap_selected(const struct imap_session *s);
 bool imap_mailbox_changed(const struct imap_session *s);
 
 /*
- * UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE) on the selected
+ * UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE and the Message-ID
+ * header field) on the selected
  * mailbox: one command whatever the number of messages. cb is called for
  * each message in the order the server sends them.
  */
@@ -195,8 +200,8 @@ int imap_examine_list(struct imap_session *s, const char *mailbox,
  * "12" or "12:40,45"); never sets \Seen. cb gets each piece of body;
  * messages that no longer exist give no call. 
  */
-int imap_fetch_body(struct imap_session *s, const char *uids,
-		    uint64_t offset, uint64_t len,
+int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
+		    uint64_t len,
 		    void (*cb)(void *ctx, const struct imap_body_part *p),
 		    void *ctx);
 
@@ -245,8 +250,8 @@ int imap_unselect(struct imap_session *s);
  * (may be "") and INTERNALDATE date (0 for now). *uid_r and
  * *uidvalidity_r get APPENDUID's values, or 0.
  */
-int imap_append(struct imap_session *s, const char *mailbox,
-		const char *flags, time_t date, uint64_t size,
+int imap_append(struct imap_session *s, const char *mailbox, const char *flags,
+		time_t date, uint64_t size,
 		long (*read)(void *ctx, char *buf, size_t len), void *ctx,
 		uint32_t *uid_r, uint32_t *uidvalidity_r);
 

@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 enum imap_tok_type {
-	IMAP_TOK_ATOM,   /* includes numbers and \Flags */
+	IMAP_TOK_ATOM, /* includes numbers and \Flags */
 	IMAP_TOK_STRING, /* quoted, literal or literal8 */
 	IMAP_TOK_NIL,
 	IMAP_TOK_LIST,

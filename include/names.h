@@ -17,6 +17,8 @@
 #define MAILFS_NAMES_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 /*
  * Decodes modified UTF-7 into UTF-8. Returns a malloc'd string (owned
@@ -96,5 +98,33 @@ char *names_uidl_to_file(const char *uidl);
  * itself or is not valid in a UIDL, or a UIDL over 70 bytes. Also NULL
  * for "" and when out of memory. */
 char *names_file_to_uidl(const char *file);
+
+/*
+ * Message file names (IMAP): they name the message, not its slot, so
+ * that a message keeps its name when it is copied or moved to another
+ * folder or account, backed up and restored:
+ *
+ *   YYYYMMDDTHHMMSSZ-<size>-<h8>[-<n>].eml
+ *
+ * the INTERNALDATE in UTC, the RFC822.SIZE as listed, the first 8 hex
+ * digits of the SHA-256 of the Message-ID header's value (unfolded and
+ * trimmed; of "" when there is none) and, for the second and later
+ * messages of one folder that share the rest, "-2", "-3", ... in
+ * ascending UID order (n >= 2; n < 2 means no suffix). Only
+ * [0-9A-Za-z.-] appear. Writes at most NAMES_MESSAGE_MAX bytes with
+ * the NUL.
+ */
+#define NAMES_MESSAGE_MAX 64
+void names_message(char *buf, time_t date, uint64_t size, uint32_t idhash,
+		   unsigned n);
+
+/*
+ * The <h8> of a message: the first 32 bits of the SHA-256 of the value
+ * of the first Message-ID field in hdr (len bytes of header fields, as
+ * BODY[HEADER.FIELDS (MESSAGE-ID)] returns them or as a message starts;
+ * the search stops at the blank line ending the header). The value is
+ * unfolded (CR and LF removed) and trimmed of spaces and tabs.
+ */
+uint32_t names_msgid_hash(const char *hdr, size_t len);
 
 #endif

@@ -58,8 +58,8 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
  * Returns the connection (owned by the caller) or NULL with err filled,
  * e.g. "cannot connect to mail.example.org:993: Connection refused".
  */
-struct net_conn *net_connect(const char *host, const char *port,
-			     int timeout_ms, char *err, size_t errlen);
+struct net_conn *net_connect(const char *host, const char *port, int timeout_ms,
+			     char *err, size_t errlen);
 
 /*
  * Wraps an already connected stream socket (a socketpair, a socket made
@@ -76,8 +76,8 @@ struct net_conn *net_conn_from_fd(int fd, int timeout_ms);
  * matches host. Refuses (-EPROTO) if plaintext bytes are still buffered,
  * since those could be injected by an attacker before the handshake.
  */
-int net_start_tls(struct net_conn *c, struct net_tls_ctx *ctx,
-		  const char *host, char *err, size_t errlen);
+int net_start_tls(struct net_conn *c, struct net_tls_ctx *ctx, const char *host,
+		  char *err, size_t errlen);
 
 bool net_is_tls(const struct net_conn *c);
 
@@ -107,5 +107,11 @@ size_t net_buffered(const struct net_conn *c);
 
 /* Closes the connection (TLS close_notify best effort) and frees it. */
 void net_close(struct net_conn *c);
+
+/* The SHA-256 digest of len bytes of data into out. Here because net is
+ * the one module that uses OpenSSL; pure, no I/O. */
+#define NET_SHA256_LEN 32
+void net_sha256(const void *data, size_t len,
+		unsigned char out[NET_SHA256_LEN]);
 
 #endif

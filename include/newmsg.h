@@ -61,8 +61,8 @@ void newmsg_list(struct newmsg_table *t, const char *folder,
 /* Writes at off; -EFBIG beyond limit bytes (0: no limit), -EROFS once
  * the message was stored. Returns the bytes written or a negative
  * errno. */
-ssize_t newmsg_write(struct newmsg *m, const char *buf, size_t size,
-		     off_t off, uint64_t limit);
+ssize_t newmsg_write(struct newmsg *m, const char *buf, size_t size, off_t off,
+		     uint64_t limit);
 int newmsg_truncate(struct newmsg *m, uint64_t size, uint64_t limit);
 void newmsg_set_date(struct newmsg *m, time_t date);
 /* Flags to store the message with (already validated); -EROFS once it
@@ -77,11 +77,12 @@ const char *newmsg_path(const struct newmsg *m);
  * message now (it has data and no store was attempted yet: a failed
  * APPEND, which the server may have executed all the same, is not sent
  * again), and then fills the
- * snapshot: size with bare LFs turned into CRLF, date (0: now) and
- * flags (a copy, owned by the caller).
+ * snapshot: size with bare LFs turned into CRLF, date (0: now), the
+ * names_msgid_hash() of its Message-ID and flags (a copy, owned by the
+ * caller).
  */
 bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
-			char **flags_r, int *err_r);
+			uint32_t *idhash_r, char **flags_r, int *err_r);
 /* Ends storing; stored tells whether the server has the message. */
 void newmsg_end_store(struct newmsg *m, bool stored);
 /* True when the message holds no byte yet. */
@@ -95,5 +96,20 @@ bool newmsg_empty(struct newmsg *m);
  */
 void newmsg_rewind(struct newmsg *m);
 long newmsg_read(void *ctx, char *buf, size_t len);
+
+/*
+ * Temporaries: a file whose name starts with '.' (rsync's .NAME.XXXXXX)
+ * is a temporary. Closing it stores nothing and it stays registered,
+ * with the times and flags set on it, until it is renamed (to another
+ * temporary name with newmsg_rename(), or stored by the caller under a
+ * name without the dot), unlinked (newmsg_forget()) or swept.
+ */
+bool newmsg_temporary(const struct newmsg *m);
+/* Registers m under a new path and folder; -EEXIST if path is taken. */
+int newmsg_rename(struct newmsg_table *t, struct newmsg *m, const char *path,
+		  const char *folder);
+/* Discards, with a log line, every temporary that no handle holds and
+ * that was not used for max_idle seconds. */
+void newmsg_sweep(struct newmsg_table *t, unsigned max_idle);
 
 #endif

@@ -20,7 +20,7 @@ enum opts_proto {
 enum opts_tls {
 	OPTS_TLS_IMPLICIT, /* imaps://, pop3s:// */
 	OPTS_TLS_STARTTLS, /* imap:// (STARTTLS), pop3:// (STLS) */
-	OPTS_TLS_NONE,     /* imap:// with -o tls=none: cleartext */
+	OPTS_TLS_NONE, /* imap:// with -o tls=none: cleartext */
 };
 
 struct opts_url {
@@ -32,28 +32,29 @@ struct opts_url {
 };
 
 enum opts_delete {
-	OPTS_DELETE_TRASH,   /* rm moves to Trash (default) */
+	OPTS_DELETE_TRASH, /* rm moves to Trash (default) */
 	OPTS_DELETE_EXPUNGE, /* rm expunges */
 };
 
 struct opts {
 	struct opts_url url;
-	char *url_text;   /* owned: as given */
+	char *url_text; /* owned: as given */
 	char *mountpoint; /* owned: absolute */
-	char *cafile;     /* owned: absolute, or NULL for the system store */
+	char *cafile; /* owned: absolute, or NULL for the system store */
 	bool insecure;
 	char *password_command; /* owned */
-	char *password_file;    /* owned: absolute */
-	char *tls;              /* owned: "none" or NULL */
+	char *password_file; /* owned: absolute */
+	char *tls; /* owned: "none" or NULL */
 	unsigned connections;
-	unsigned timeout;    /* seconds */
+	unsigned timeout; /* seconds */
 	uint64_t cache_size; /* bytes */
-	unsigned refresh;    /* seconds */
-	bool readonly;       /* -o ro */
+	unsigned refresh; /* seconds */
+	unsigned temp_idle; /* seconds an unused temporary file is kept */
+	bool readonly; /* -o ro */
 	enum opts_delete delete_mode;
 	uint64_t max_append; /* bytes, 0 = the server's limit only */
-	char *store_dir;     /* owned: POP3 local store, NULL = default */
-	bool keep;           /* POP3: leave messages on the server */
+	char *store_dir; /* owned: POP3 local store, NULL = default */
+	bool keep; /* POP3: leave messages on the server */
 	bool foreground;
 	bool debug;
 	bool single_thread;

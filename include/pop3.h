@@ -27,9 +27,9 @@ enum pop3_tls {
 };
 
 struct pop3_config {
-	const char *host;     /* borrowed */
-	const char *port;     /* borrowed */
-	const char *user;     /* borrowed */
+	const char *host; /* borrowed */
+	const char *port; /* borrowed */
+	const char *user; /* borrowed */
 	const char *password; /* borrowed */
 	enum pop3_tls tls;
 	struct net_tls_ctx *tls_ctx; /* borrowed */
@@ -39,16 +39,16 @@ struct pop3_config {
 
 enum pop3_err_kind {
 	POP3_ERR_NONE,
-	POP3_ERR_ERR,   /* the server answered -ERR: see text */
-	POP3_ERR_NET,   /* connection lost or timed out: see errnum */
+	POP3_ERR_ERR, /* the server answered -ERR: see text */
+	POP3_ERR_NET, /* connection lost or timed out: see errnum */
 	POP3_ERR_PROTO, /* the server broke the protocol or a bound */
-	POP3_ERR_AUTH,  /* login refused, or no safe way to log in */
+	POP3_ERR_AUTH, /* login refused, or no safe way to log in */
 	POP3_ERR_NOMEM,
 };
 
 struct pop3_error {
 	enum pop3_err_kind kind;
-	int errnum;     /* positive errno: ETIMEDOUT, ECONNRESET, EMSGSIZE... */
+	int errnum; /* positive errno: ETIMEDOUT, ECONNRESET, EMSGSIZE... */
 	char text[256]; /* one line, for the user */
 };
 
@@ -60,8 +60,8 @@ struct pop3_error {
 
 /* One message of the maildrop, from UIDL and LIST together. */
 struct pop3_msg {
-	unsigned num;     /* message number in this session */
-	uint64_t size;    /* LIST size */
+	unsigned num; /* message number in this session */
+	uint64_t size; /* LIST size */
 	char uidl[POP3_MAX_UIDL + 1];
 };
 
@@ -111,8 +111,8 @@ int pop3_list(struct pop3_session *s, struct pop3_msg **msgs_r, size_t *n_r);
  * write gives POP3_ERR_NET with errnum ECANCELED.
  */
 int pop3_retr(struct pop3_session *s, unsigned num, uint64_t max,
-	      int (*write)(void *ctx, const char *data, size_t len),
-	      void *ctx, uint64_t *size_r);
+	      int (*write)(void *ctx, const char *data, size_t len), void *ctx,
+	      uint64_t *size_r);
 
 /*
  * Pipelining (when the server lists PIPELINING in CAPA): commands sent

@@ -33,13 +33,17 @@ struct store_folder {
 	unsigned attrs;
 };
 
+/* A message: its identity (uid, within a folder and UIDVALIDITY) and
+ * what its name is made of (date, size, idhash; see names_message()),
+ * unless the store names it itself (name). */
 struct store_msg {
 	uint32_t uid;
 	uint64_t size;
 	time_t date;
+	uint32_t idhash; /* names_msgid_hash() of its Message-ID */
 	char *flags; /* owned: space separated, as IMAP spells them */
-	char *name;  /* owned: the file name, NULL for "<uid>.eml" */
-	char *ref;   /* owned: the store's own id (POP3 UIDL), or NULL */
+	char *name; /* owned: the file name, NULL for names_message() */
+	char *ref; /* owned: the store's own id (POP3 UIDL), or NULL */
 };
 
 /* A folder's listing, or only its state when msgs is NULL. */
@@ -83,9 +87,9 @@ struct store_ops {
 	 * gives a shorter piece, one that no longer exists gives none.
 	 * -ESTALE if the folder's UIDVALIDITY is no longer uidvalidity.
 	 */
-	int (*fetch)(struct store *st, const char *folder,
-		     uint32_t uidvalidity, const uint32_t *uids, size_t n,
-		     uint64_t offset, uint64_t len,
+	int (*fetch)(struct store *st, const char *folder, uint32_t uidvalidity,
+		     const uint32_t *uids, size_t n, uint64_t offset,
+		     uint64_t len,
 		     void (*cb)(void *ctx, const struct store_piece *p),
 		     void *ctx);
 
@@ -97,14 +101,14 @@ struct store_ops {
 	 * flags the server reports (owned by the caller). -EINVAL for a
 	 * flag the server does not keep or IMAP does not allow. */
 	int (*set_flags)(struct store *st, const char *folder,
-			 uint32_t uidvalidity, uint32_t uid,
-			 const char *flags, char **result_r);
+			 uint32_t uidvalidity, uint32_t uid, const char *flags,
+			 char **result_r);
 	/* Moves a message to target; *uid_r gets its UID there (0 when
 	 * unknown) and *uidvalidity_r the target's UIDVALIDITY. -EPERM
 	 * when the server cannot move without risk to other mail. */
-	int (*move)(struct store *st, const char *folder,
-		    uint32_t uidvalidity, uint32_t uid, const char *target,
-		    uint32_t *uid_r, uint32_t *uidvalidity_r);
+	int (*move)(struct store *st, const char *folder, uint32_t uidvalidity,
+		    uint32_t uid, const char *target, uint32_t *uid_r,
+		    uint32_t *uidvalidity_r);
 	/* Removes exactly one message for good (UID EXPUNGE). */
 	int (*expunge)(struct store *st, const char *folder,
 		       uint32_t uidvalidity, uint32_t uid);
@@ -114,10 +118,10 @@ struct store_ops {
 	int (*rename_folder)(struct store *st, const char *from,
 			     const char *to);
 	/* Stores a new message of size bytes pulled from read(). */
-	int (*append)(struct store *st, const char *folder,
-		      const char *flags, time_t date, uint64_t size,
-		      long (*read)(void *ctx, char *buf, size_t len),
-		      void *ctx, uint32_t *uid_r, uint32_t *uidvalidity_r);
+	int (*append)(struct store *st, const char *folder, const char *flags,
+		      time_t date, uint64_t size,
+		      long (*read)(void *ctx, char *buf, size_t len), void *ctx,
+		      uint32_t *uid_r, uint32_t *uidvalidity_r);
 	/* The largest message the server accepts, 0 if it said nothing. */
 	uint64_t (*append_limit)(struct store *st);
 

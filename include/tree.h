@@ -2,8 +2,11 @@
 /*
  * tree: what the mount shows, in memory. No I/O. Folders (from LIST)
  * are directories named by names_to_path(); each folder's messages (from
- * its last listing) are files named "<UID>.eml" (or, for stores that
- * name their messages, such as POP3, by the store's name).
+ * its last listing) are files named by one naming policy,
+ * tree_msg_name(), from what names the message rather than its slot
+ * (names_message(): date, size, Message-ID), or by the store's own name
+ * (POP3). Identity (folder, UIDVALIDITY, UID) is kept apart from the
+ * name: inodes, cache keys and every change to the server use identity.
  *
  * Thread-safe: one read-write lock guards the folder table and listings.
  * It is only held for lookups and for swapping in a listing built
@@ -21,7 +24,7 @@
 #include "store.h"
 
 enum tree_kind {
-	TREE_NONE,   /* no such path */
+	TREE_NONE, /* no such path */
 	TREE_ROOT,
 	TREE_FOLDER,
 	TREE_MESSAGE,
@@ -36,14 +39,18 @@ struct tree_info {
 	uint64_t size;
 	time_t mtime;
 	unsigned nlink;
-	unsigned attrs;     /* folder: enum store_folder_attr */
-	char *folder;       /* owned: server name of the folder (or of
+	unsigned attrs; /* folder: enum store_folder_attr */
+	char *folder; /* owned: server name of the folder (or of
 			     * the message's folder) */
-	char *folder_path;  /* owned: its path in the mount */
+	char *folder_path; /* owned: its path in the mount */
 	uint64_t folder_id; /* stable hash of the server name */
 	uint32_t uidvalidity;
-	uint32_t uid;    /* message */
-	char *flags;     /* owned: message flags, space separated */
+	uint32_t uid; /* message: its identity, with folder and
+			  * uidvalidity */
+	uint32_t idhash; /* message: what its name is made of (see
+			  * names_message()), with mtime and listed_size */
+	uint64_t listed_size;
+	char *flags; /* owned: message flags, space separated */
 	char *store_ref; /* owned: the store's own name for the message, if
 			  * it has one (POP3 UIDL) */
 };
@@ -139,12 +146,12 @@ size_t tree_next_messages(struct tree *t, const char *folder,
 /* Hides a message (moved away or expunged). */
 void tree_remove_message(struct tree *t, const char *folder,
 			 uint32_t uidvalidity, uint32_t uid);
-/* Shows a message as "<UID>.eml" and, if alias is not NULL and free,
- * also finds it (without listing it) under alias. Does nothing when the
+/* Shows a message under the name the naming policy gives it and, if
+ * alias is not NULL and free, also finds it (without listing it) under
+ * alias. Does nothing when the
  * folder has no listing of that UIDVALIDITY yet. */
-int tree_add_message(struct tree *t, const char *folder,
-		     uint32_t uidvalidity, const struct store_msg *m,
-		     const char *alias);
+int tree_add_message(struct tree *t, const char *folder, uint32_t uidvalidity,
+		     const struct store_msg *m, const char *alias);
 void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
 		    uint32_t uid, const char *flags);
 

@@ -18,7 +18,7 @@ struct cache_id {
 
 struct cache_chunk {
 	struct cache_id id; /* hash key */
-	char *data;         /* owned */
+	char *data; /* owned */
 	size_t len;
 	bool eof; /* the message ends at the end of this chunk */
 	struct cache_chunk *lru_prev, *lru_next; /* next = older */
@@ -94,8 +94,7 @@ void cache_free(struct cache *c)
 }
 
 static struct cache_chunk *cache_find(struct cache *c,
-				      const struct cache_key *k,
-				      uint64_t chunk)
+				      const struct cache_key *k, uint64_t chunk)
 {
 	struct cache_id id;
 	struct cache_chunk *ch;

@@ -28,93 +28,14 @@
 #include "cache.h"
 #include "clock.h"
 #include "fsops.h"
+#include "fsops_priv.h"
 #include "log.h"
 #include "names.h"
 #include "newmsg.h"
 #include "store.h"
 #include "tree.h"
 
-#define FSOPS_MAX_WINDOW (8u * 1024 * 1024)
-/* Bytes asked for beyond a message's expected end: a message longer
- * than its RFC822.SIZE shows up as such instead of being cut. */
-#define FSOPS_SLACK CACHE_CHUNK
-/* Prefetching: messages up to this size ride along with a scan's miss,
- * at most FSOPS_BATCH_MAX of them or FSOPS_BATCH_BYTES in all. */
-#define FSOPS_PREFETCH_SIZE (1024u * 1024)
-#define FSOPS_BATCH_MIN 16
-#define FSOPS_BATCH_MAX 1024
-#define FSOPS_BATCH_BYTES (16u * 1024 * 1024)
-/* First reads of two messages closer than this make a scan. */
-#define FSOPS_SCAN_GAP_MS 2000
-#define FSOPS_SCAN_SLOTS 16
-
-#define FSOPS_XATTR_FLAGS "user.mail.flags"
-/* A message rm moved to Trash is not expunged from Trash by another rm
- * for this long, so that an rm -r reaching Trash after other folders
- * cannot destroy what it has just moved there. */
-#define FSOPS_TRASH_GRACE 300
-
-/* A message this mount moved to Trash, and when. */
-struct fsops_trashed {
-	struct cache_key key; /* hash key */
-	time_t at;            /* monotonic */
-	UT_hash_handle hh;
-};
-
-/* A folder being read message after message. */
-struct fsops_scan {
-	uint64_t folder_id;
-	struct timespec last; /* monotonic */
-	unsigned batch;       /* messages to fetch with the next miss */
-};
-
-/* A path waiting for the kernel's cached attributes to be dropped. */
-struct fsops_inval {
-	char *path; /* owned */
-	struct fsops_inval *next;
-};
-
-struct fsops {
-	struct fsops_config cfg;
-	struct tree *tree;   /* owned */
-	struct cache *cache; /* owned */
-	uid_t uid;
-	gid_t gid;
-	pthread_mutex_t scan_lock;
-	struct fsops_scan scans[FSOPS_SCAN_SLOTS];
-	/* Invalidations run on their own thread: asking the kernel to drop
-	 * an inode's pages from inside a read of that inode can deadlock. */
-	struct fuse *fuse; /* borrowed */
-	pthread_t inval_thread;
-	bool inval_running, inval_stop;
-	pthread_mutex_t inval_lock;
-	pthread_cond_t inval_cond;
-	struct fsops_inval *inval_head;
-	struct newmsg_table *newmsgs; /* owned: files being created */
-	pthread_mutex_t trash_lock; /* the two below */
-	struct fsops_trashed *trashed; /* owned */
-	time_t trashed_blind;   /* a move to Trash with no UID known */
-};
-
-/* An open file: a message being read, or (newmsg set) one being
- * written. */
-struct fsops_file {
-	struct newmsg *newmsg; /* a reference, or NULL */
-	bool writable;         /* opened for writing (FLUSH has no flags) */
-	char *folder; /* owned: server name */
-	char *path;   /* owned */
-	struct cache_key key;
-	pthread_mutex_t lock; /* everything below */
-	pthread_cond_t cond;
-	uint64_t size;
-	uint64_t seq_off;   /* where the last read started */
-	uint64_t seq_end;   /* the furthest end read so far */
-	uint64_t window;
-	uint64_t reads;     /* reads served so far */
-	bool fetching;      /* a thread is fetching for this file */
-};
-
-static struct fsops *fsops_get(void)
+struct fsops *fsops_get(void)
 {
 	return fuse_get_context()->private_data;
 }
@@ -143,6 +64,7 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 	}
 	fs->uid = getuid();
 	fs->gid = getgid();
+	fs->started = time(NULL);
 	pthread_mutex_init(&fs->scan_lock, NULL);
 	pthread_mutex_init(&fs->trash_lock, NULL);
 	pthread_mutex_init(&fs->inval_lock, NULL);
@@ -187,7 +109,7 @@ int fsops_start(struct fsops *fs, struct fuse *fuse)
 }
 
 /* Queues path for invalidation in the kernel. */
-static void fsops_invalidate(struct fsops *fs, const char *path)
+void fsops_invalidate(struct fsops *fs, const char *path)
 {
 	struct fsops_inval *iv, **tail;
 
@@ -267,8 +189,8 @@ static int fsops_refresh_folders(struct fsops *fs, unsigned max_age)
 
 /* Lists a folder's messages again if its listing is older than max_age;
  * costs one round trip when nothing changed. */
-static int fsops_refresh_listing(struct fsops *fs, const char *folder,
-				 unsigned max_age)
+int fsops_refresh_listing(struct fsops *fs, const char *folder,
+			  unsigned max_age)
 {
 	struct store_listing prev, l;
 	bool have_prev;
@@ -295,8 +217,7 @@ static int fsops_refresh_listing(struct fsops *fs, const char *folder,
  * when their listings are stale. When the server cannot be reached, a
  * stale listing is used rather than failing.
  */
-static int fsops_resolve(struct fsops *fs, const char *path,
-			 struct tree_info *info)
+int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info)
 {
 	unsigned age = fs->cfg.refresh;
 	int rc;
@@ -337,6 +258,9 @@ static void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 		st->st_blocks = (blkcnt_t)((info->size + 511) / 512);
 	} else {
 		st->st_mode = S_IFDIR | (fs->cfg.readonly ? 0555 : 0755);
+		/* A folder's mtime appears once it is listed; its ctime
+		 * stays, so that tar does not see it change while read. */
+		st->st_ctime = fs->started;
 	}
 }
 
@@ -345,7 +269,10 @@ static void *fsops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	struct fsops *fs = fsops_get();
 	double ttl = fs->cfg.refresh;
 
-	(void)conn;
+	/* open(O_TRUNC) arrives as one call, not a truncate first: cp over
+	 * an existing message must reach fsnew_open_replace(). */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	cfg->use_ino = 1;
 	cfg->readdir_ino = 1;
 	cfg->entry_timeout = ttl;
@@ -360,8 +287,8 @@ static void *fsops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 }
 
 /* Fills st for a file being created at path, of size bytes. */
-static void fsops_newmsg_fill(struct fsops *fs, const char *path,
-			      uint64_t size, time_t mtime, struct stat *st)
+void fsops_newmsg_fill(struct fsops *fs, const char *path, uint64_t size,
+		       time_t mtime, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = tree_hash(path, strlen(path), TREE_HASH_SEED) | 2;
@@ -417,9 +344,9 @@ struct fsops_fill {
 	void *buf;
 	fuse_fill_dir_t filler;
 	const char *dir;
-	off_t skip;  /* entries up to this offset were returned already */
+	off_t skip; /* entries up to this offset were returned already */
 	off_t index; /* offset of the last entry seen */
-	bool full;   /* the filler's buffer is full */
+	bool full; /* the filler's buffer is full */
 };
 
 /* Passes one entry to FUSE unless an earlier call returned it. */
@@ -463,8 +390,8 @@ static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 			 enum fuse_readdir_flags flags)
 {
 	struct fsops *fs = fsops_get();
-	struct fsops_fill fill = { fs, buf, filler, path, offset, 0, false };
-	struct stat dot = { .st_mode = S_IFDIR };
+	struct fsops_fill fill = {fs, buf, filler, path, offset, 0, false};
+	struct stat dot = {.st_mode = S_IFDIR};
 	struct tree_info info;
 	char *folder = NULL;
 	int rc;
@@ -490,7 +417,7 @@ static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	    !(info.attrs & STORE_FOLDER_NOSELECT)) {
 		rc = fsops_refresh_listing(fs, info.folder, fs->cfg.refresh);
 		if (rc < 0 && !tree_listing_state(fs->tree, info.folder,
-						  &(struct store_listing){ 0 })) {
+						  &(struct store_listing){0})) {
 			tree_info_clear(&info);
 			return rc;
 		}
@@ -500,6 +427,7 @@ static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		info.folder = NULL;
 	}
 	tree_info_clear(&info);
+	newmsg_sweep(fs->newmsgs, fs->cfg.temp_idle);
 	fsops_fill_entry(&fill, ".", &dot);
 	fsops_fill_entry(&fill, "..", &dot);
 	rc = tree_readdir(fs->tree, path, fsops_fill_one, &fill);
@@ -540,7 +468,15 @@ static int fsops_open(const char *path, struct fuse_file_info *fi)
 	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		tree_info_clear(&info);
-		return fs->cfg.readonly ? -EROFS : -EACCES;
+		if (fs->cfg.readonly)
+			return -EROFS;
+		/* cp over a message: a rewrite from the start is taken
+		 * as a new copy (never a replacement); anything else
+		 * would change a message, which IMAP cannot. */
+		if ((fi->flags & O_TRUNC) &&
+		    (fi->flags & O_ACCMODE) != O_RDONLY)
+			return fsnew_open_replace(fs, path, fi);
+		return -EACCES;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
@@ -569,8 +505,6 @@ static int fsops_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-static int fsops_store_new(struct fsops *fs, struct newmsg *m);
-
 static int fsops_release(const char *path, struct fuse_file_info *fi)
 {
 	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
@@ -579,17 +513,7 @@ static int fsops_release(const char *path, struct fuse_file_info *fi)
 	if (!f)
 		return 0;
 	if (f->newmsg) {
-		struct fsops *fs = fsops_get();
-		int rc;
-
-		if (f->writable && newmsg_last_handle(fs->newmsgs, f->newmsg)) {
-			rc = fsops_store_new(fs, f->newmsg);
-			if (rc < 0)
-				log_warnx("%s: not stored: %s", path,
-					  strerror(-rc));
-		}
-		newmsg_put(fs->newmsgs, f->newmsg);
-		free(f);
+		fsnew_release(fsops_get(), f, path);
 		return 0;
 	}
 	pthread_mutex_destroy(&f->lock);
@@ -647,13 +571,13 @@ struct fsops_fetch {
 	uint64_t folder_id;
 	uint32_t uidvalidity;
 	uint64_t asked; /* bytes asked for each message */
-	char *buf;      /* the read's buffer: [off, off + want) */
+	char *buf; /* the read's buffer: [off, off + want) */
 	uint64_t off;
 	size_t want;
 	size_t copied; /* bytes of buf filled from [off, ...) */
-	bool got;      /* the message answered */
-	bool eof;      /* and its end was seen */
-	uint64_t end;  /* then, its real size */
+	bool got; /* the message answered */
+	bool eof; /* and its end was seen */
+	uint64_t end; /* then, its real size */
 };
 
 /* Stores each fetched piece in the cache and copies the read's own
@@ -661,7 +585,7 @@ struct fsops_fetch {
 static void fsops_fetch_cb(void *ctx, const struct store_piece *p)
 {
 	struct fsops_fetch *ft = ctx;
-	struct cache_key k = { ft->folder_id, ft->uidvalidity, p->uid };
+	struct cache_key k = {ft->folder_id, ft->uidvalidity, p->uid};
 	bool eof = p->len < ft->asked;
 
 	cache_store(ft->fs->cache, &k, p->offset, p->data, p->len, eof);
@@ -709,7 +633,7 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 {
 	uint32_t uids[FSOPS_BATCH_MAX + 1];
 	uint64_t sizes[FSOPS_BATCH_MAX + 1], len, total;
-	struct fsops_fetch ft = { 0 };
+	struct fsops_fetch ft = {0};
 	size_t n = 1, i, more;
 	unsigned batch;
 	int rc;
@@ -722,14 +646,13 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 	if (from + len >= size)
 		len = size - from + FSOPS_SLACK;
 	uids[0] = f->key.uid;
-	batch = from == 0 && size <= FSOPS_PREFETCH_SIZE ?
-			fsops_scan_batch(fs, f->key.folder) :
-			0;
+	batch = from == 0 && size <= FSOPS_PREFETCH_SIZE
+			? fsops_scan_batch(fs, f->key.folder)
+			: 0;
 	if (batch) {
-		more = tree_next_messages(fs->tree, f->folder,
-					  f->key.uidvalidity, f->key.uid, batch,
-					  FSOPS_PREFETCH_SIZE, uids + 1,
-					  sizes + 1);
+		more = tree_next_messages(
+			fs->tree, f->folder, f->key.uidvalidity, f->key.uid,
+			batch, FSOPS_PREFETCH_SIZE, uids + 1, sizes + 1);
 		total = size;
 		for (i = 1; i <= more && total < FSOPS_BATCH_BYTES; i++) {
 			struct cache_key k = f->key;
@@ -841,8 +764,8 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 			goto done;
 		from = ((uint64_t)off + got) / CACHE_CHUNK * CACHE_CHUNK;
 		pthread_mutex_lock(&f->lock);
-		claimed = fsops_claim_fetch(fs, f, (uint64_t)off, &window,
-					    &mine);
+		claimed =
+			fsops_claim_fetch(fs, f, (uint64_t)off, &window, &mine);
 		pthread_mutex_unlock(&f->lock);
 	} while (!claimed);
 
@@ -874,22 +797,29 @@ static int fsops_getxattr(const char *path, const char *name, char *value,
 	struct fsops *fs = fsops_get();
 	struct tree_info info;
 	const char *val = NULL;
+	char uid[16];
 	size_t len;
 	int rc;
 
 	/* ls asks every file for security.* and system.* attributes: answer
 	 * those without looking the file up. */
 	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0 &&
+	    (!fs->cfg.store->has_flags || strcmp(name, FSOPS_XATTR_UID) != 0) &&
 	    (!fs->cfg.store->ref_xattr ||
 	     strcmp(name, fs->cfg.store->ref_xattr) != 0))
 		return -ENODATA;
+	if (newmsg_stat(fs->newmsgs, path, &(uint64_t){0}, &(time_t){0}))
+		return -ENODATA; /* being created: flags are set, not shown */
 	rc = fsops_resolve(fs, path, &info);
 	if (rc < 0)
 		return rc;
+	snprintf(uid, sizeof(uid), "%u", info.uid);
 	if (info.kind != TREE_MESSAGE)
 		val = NULL;
 	else if (fs->cfg.store->has_flags && !strcmp(name, FSOPS_XATTR_FLAGS))
 		val = info.flags;
+	else if (fs->cfg.store->has_flags && !strcmp(name, FSOPS_XATTR_UID))
+		val = uid;
 	else if (fs->cfg.store->ref_xattr &&
 		 !strcmp(name, fs->cfg.store->ref_xattr))
 		val = info.store_ref;
@@ -915,6 +845,8 @@ static int fsops_listxattr(const char *path, char *list, size_t size)
 	char names[128];
 	int rc;
 
+	if (newmsg_stat(fs->newmsgs, path, &(uint64_t){0}, &(time_t){0}))
+		return 0; /* being created */
 	rc = fsops_resolve(fs, path, &info);
 	if (rc < 0)
 		return rc;
@@ -924,7 +856,8 @@ static int fsops_listxattr(const char *path, char *list, size_t size)
 			       sizeof(FSOPS_XATTR_FLAGS));
 			len += sizeof(FSOPS_XATTR_FLAGS);
 		}
-		if (ref && info.store_ref && strlen(ref) < sizeof(names) - len) {
+		if (ref && info.store_ref &&
+		    strlen(ref) < sizeof(names) - len) {
 			memcpy(names + len, ref, strlen(ref) + 1);
 			len += strlen(ref) + 1;
 		}
@@ -946,7 +879,7 @@ static int fsops_listxattr(const char *path, char *list, size_t size)
 
 /* Splits path into its directory (malloc'd, "/" for the root) and its
  * last component (borrowed from path). */
-static char *fsops_dirname(const char *path, const char **base_r)
+char *fsops_dirname(const char *path, const char **base_r)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -957,7 +890,7 @@ static char *fsops_dirname(const char *path, const char **base_r)
 }
 
 /* Queues path and its directory for invalidation in the kernel. */
-static void fsops_invalidate_with_dir(struct fsops *fs, const char *path)
+void fsops_invalidate_with_dir(struct fsops *fs, const char *path)
 {
 	const char *base;
 	char *dir = fsops_dirname(path, &base);
@@ -972,7 +905,7 @@ static void fsops_invalidate_with_dir(struct fsops *fs, const char *path)
  * Checks that a resolved directory can hold messages: a folder, not the
  * root or a \Noselect one. On failure info is cleared.
  */
-static int fsops_holds_messages(struct tree_info *info)
+int fsops_holds_messages(struct tree_info *info)
 {
 	if (info->kind == TREE_MESSAGE) {
 		tree_info_clear(info);
@@ -988,8 +921,7 @@ static int fsops_holds_messages(struct tree_info *info)
 
 /* For a name about to be made (a file or a folder): fails with -EEXIST
  * if path exists, else resolves its directory into dir (clear it). */
-static int fsops_new_name(struct fsops *fs, const char *path,
-			  struct tree_info *dir)
+int fsops_new_name(struct fsops *fs, const char *path, struct tree_info *dir)
 {
 	struct tree_info here;
 	const char *base;
@@ -1010,7 +942,7 @@ static int fsops_new_name(struct fsops *fs, const char *path,
 
 /* The size limit of a new message: -o max_append and the server's
  * APPENDLIMIT, whichever is smaller (0: none). */
-static uint64_t fsops_append_limit(const struct fsops *fs)
+uint64_t fsops_append_limit(const struct fsops *fs)
 {
 	uint64_t server = fs->cfg.store->ops->append_limit(fs->cfg.store);
 	uint64_t mine = fs->cfg.max_append;
@@ -1020,186 +952,47 @@ static uint64_t fsops_append_limit(const struct fsops *fs)
 	return mine && mine < server ? mine : server;
 }
 
-static int fsops_create(const char *path, mode_t mode,
-			struct fuse_file_info *fi)
-{
-	struct fsops *fs = fsops_get();
-	struct fsops_file *f;
-	struct tree_info dir;
-	int rc;
-
-	(void)mode;
-	if (fs->cfg.readonly)
-		return -EROFS;
-	if (!fs->cfg.store->ops->append)
-		return -EACCES;
-	rc = fsops_new_name(fs, path, &dir);
-	if (rc < 0)
-		return rc;
-	rc = fsops_holds_messages(&dir);
-	if (rc < 0)
-		return rc;
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		tree_info_clear(&dir);
-		return -ENOMEM;
-	}
-	f->newmsg = newmsg_create(fs->newmsgs, path, dir.folder,
-				  fs->cfg.tmpdir, fuse_get_context()->pid,
-				  &rc);
-	tree_info_clear(&dir);
-	if (!f->newmsg) {
-		free(f);
-		return rc;
-	}
-	f->writable = true;
-	fi->fh = (uintptr_t)f;
-	fi->direct_io = 1;
-	return 0;
-}
-
-static int fsops_write(const char *path, const char *buf, size_t size,
-		       off_t off, struct fuse_file_info *fi)
-{
-	struct fsops *fs = fsops_get();
-	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
-	ssize_t n;
-
-	(void)path;
-	if (!f->newmsg)
-		return -EBADF;
-	n = newmsg_write(f->newmsg, buf, size, off, fsops_append_limit(fs));
-	if (n == -EFBIG)
-		log_warnx("%s: larger than the %llu bytes the server takes",
-			  path, (unsigned long long)fsops_append_limit(fs));
-	return (int)n;
-}
-
-/*
- * APPENDs a file being created, once, when it is first closed with data
- * in it: the message is stored with bare LFs turned into CRLF, its mtime
- * (if one was set) as INTERNALDATE and the flags set on it. It then
- * shows as "<UID>.eml", and its own name keeps working until the next
- * listing. A failed APPEND stores nothing and fails the close.
- */
-static int fsops_store_new(struct fsops *fs, struct newmsg *m)
-{
-	const char *base, *path = newmsg_path(m);
-	struct store_msg sm = { 0 };
-	char *flags;
-	uint32_t uid, uidvalidity;
-	uint64_t size, limit;
-	time_t date;
-	int rc;
-
-	if (!newmsg_begin_store(m, &size, &date, &flags, &rc))
-		return rc;
-	limit = fsops_append_limit(fs);
-	if (limit && size > limit) {
-		newmsg_end_store(m, false);
-		free(flags);
-		return -EFBIG;
-	}
-	newmsg_rewind(m);
-	rc = fs->cfg.store->ops->append(fs->cfg.store, newmsg_folder(m), flags,
-					date, size, newmsg_read, m, &uid,
-					&uidvalidity);
-	newmsg_end_store(m, rc == 0);
-	if (rc < 0) {
-		free(flags);
-		return rc;
-	}
-	sm.uid = uid;
-	sm.size = size;
-	sm.date = date ? date : time(NULL);
-	sm.flags = flags;
-	base = strrchr(path, '/') + 1;
-	if (!uid ||
-	    tree_add_message(fs->tree, newmsg_folder(m), uidvalidity, &sm,
-			     base) < 0)
-		tree_expire_listing(fs->tree, newmsg_folder(m));
-	free(flags);
-	newmsg_forget(fs->newmsgs, m);
-	fsops_invalidate_with_dir(fs, path);
-	return 0;
-}
-
-static int fsops_flush(const char *path, struct fuse_file_info *fi)
-{
-	struct fsops *fs = fsops_get();
-	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
-
-	(void)path;
-	if (!f->newmsg || !f->writable)
-		return 0;
-	/* FUSE flushes at every close of every copy of the descriptor: a
-	 * forked child's, too. Only the creator's close stores; should it
-	 * never come, the last release does. */
-	if (fuse_get_context()->pid != newmsg_creator(f->newmsg))
-		return 0;
-	if (newmsg_empty(f->newmsg))
-		log_warnx("%s: an empty message is not stored", path);
-	return fsops_store_new(fs, f->newmsg);
-}
-
 static int fsops_truncate(const char *path, off_t size,
 			  struct fuse_file_info *fi)
 {
 	struct fsops *fs = fsops_get();
 	struct fsops_file *f =
 		fi ? (struct fsops_file *)(uintptr_t)fi->fh : NULL;
-	struct newmsg *m = f && f->newmsg ? f->newmsg : NULL;
 	int rc;
 
 	if (fs->cfg.readonly)
 		return -EROFS;
 	if (size < 0)
 		return -EINVAL;
-	if (m)
-		return newmsg_truncate(m, (uint64_t)size,
-				       fsops_append_limit(fs));
-	m = newmsg_get(fs->newmsgs, path);
-	if (!m)
-		return -EACCES; /* messages are immutable */
-	rc = newmsg_truncate(m, (uint64_t)size, fsops_append_limit(fs));
-	newmsg_put(fs->newmsgs, m);
-	return rc;
+	if (fsnew_truncate(fs, path, size, f, &rc))
+		return rc;
+	return -EACCES; /* messages are immutable */
 }
 
 /* utimens: sets the date a file being created is stored with; accepted
- * and ignored on directories (cp -rp); refused on messages. */
+ * and ignored on directories (cp -rp) and on a message when it asks for
+ * the date the message has; otherwise refused on messages. */
 static int fsops_utimens(const char *path, const struct timespec tv[2],
 			 struct fuse_file_info *fi)
 {
 	struct fsops *fs = fsops_get();
 	struct fsops_file *f =
 		fi ? (struct fsops_file *)(uintptr_t)fi->fh : NULL;
-	struct newmsg *m = NULL;
 	struct tree_info info;
-	time_t date;
 	int rc;
 
 	if (fs->cfg.readonly)
 		return -EROFS;
-	if (f && f->newmsg)
-		m = f->newmsg;
-	else if ((m = newmsg_get(fs->newmsgs, path)) == NULL) {
-		rc = fsops_resolve(fs, path, &info);
-		if (rc < 0)
-			return rc;
-		rc = info.kind == TREE_MESSAGE ? -EACCES : 0;
-		tree_info_clear(&info);
+	if (fsnew_utimens(fs, path, tv, f, &rc))
 		return rc;
-	} else {
-		f = NULL;
-	}
-	if (tv[1].tv_nsec != UTIME_OMIT) {
-		date = tv[1].tv_nsec == UTIME_NOW ? time(NULL) : tv[1].tv_sec;
-		newmsg_set_date(m, date);
-	}
-	if (!f)
-		newmsg_put(fs->newmsgs, m);
-	return 0;
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	if (info.kind == TREE_MESSAGE && tv[1].tv_nsec != UTIME_OMIT &&
+	    (tv[1].tv_nsec == UTIME_NOW || tv[1].tv_sec != info.mtime))
+		rc = -EACCES;
+	tree_info_clear(&info);
+	return rc;
 }
 
 /* chmod and chown: modes and owners are the mount's; accepted on files
@@ -1224,8 +1017,7 @@ static int fsops_chattr(const char *path)
 	return rc;
 }
 
-static int fsops_chmod(const char *path, mode_t mode,
-		       struct fuse_file_info *fi)
+static int fsops_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)mode;
 	(void)fi;
@@ -1247,7 +1039,6 @@ static int fsops_set_flags(struct fsops *fs, const char *path,
 {
 	struct tree_info info;
 	char *text, *flags, *result = NULL;
-	struct newmsg *m;
 	int rc;
 
 	if (fs->cfg.readonly)
@@ -1259,11 +1050,7 @@ static int fsops_set_flags(struct fsops *fs, const char *path,
 	free(text);
 	if (!flags)
 		return -EINVAL;
-	m = newmsg_get(fs->newmsgs, path);
-	if (m) {
-		/* Kept for the APPEND. */
-		rc = newmsg_set_flags(m, flags);
-		newmsg_put(fs->newmsgs, m);
+	if (fsnew_set_flags(fs, path, flags, &rc)) {
 		free(flags);
 		return rc;
 	}
@@ -1293,13 +1080,15 @@ out:
 	return rc;
 }
 
-static int fsops_setxattr(const char *path, const char *name,
-			  const char *value, size_t size, int flags)
+static int fsops_setxattr(const char *path, const char *name, const char *value,
+			  size_t size, int flags)
 {
 	struct fsops *fs = fsops_get();
 
 	if (fs->cfg.readonly)
 		return -EROFS;
+	if (!strcmp(name, FSOPS_XATTR_UID) && fs->cfg.store->has_flags)
+		return 0; /* identity is the server's: cp -a may try */
 	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0 || !fs->cfg.store->has_flags)
 		return -ENOTSUP;
 	if (!fs->cfg.store->ops->set_flags)
@@ -1329,8 +1118,8 @@ static int fsops_removexattr(const char *path, const char *name)
 static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 			      const char *from, const char *to)
 {
-	struct tree_info dir;
-	struct store_msg sm = { 0 };
+	struct tree_info dir, there;
+	struct store_msg sm = {0};
 	uint32_t uid, uidvalidity;
 	const char *base;
 	char *dirpath;
@@ -1344,7 +1133,13 @@ static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 	if (rc < 0 || (rc = fsops_holds_messages(&dir)) < 0)
 		return rc;
 	if (strcmp(dir.folder, msg->folder) == 0) {
-		rc = -EPERM; /* names are UIDs: no renaming in a folder */
+		rc = -EPERM; /* names come from the message: no renaming */
+		goto out;
+	}
+	if (fsops_resolve(fs, to, &there) == 0) {
+		/* Never replaced: another message of that name stays. */
+		tree_info_clear(&there);
+		rc = -EEXIST;
 		goto out;
 	}
 	rc = fs->cfg.store->ops->move(fs->cfg.store, msg->folder,
@@ -1354,11 +1149,12 @@ static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 		goto out;
 	tree_remove_message(fs->tree, msg->folder, msg->uidvalidity, msg->uid);
 	sm.uid = uid;
-	sm.size = msg->size;
+	sm.size = msg->listed_size;
+	sm.idhash = msg->idhash;
 	sm.date = msg->mtime;
 	sm.flags = msg->flags;
-	if (!uid || tree_add_message(fs->tree, dir.folder, uidvalidity, &sm,
-				     base) < 0)
+	if (!uid ||
+	    tree_add_message(fs->tree, dir.folder, uidvalidity, &sm, base) < 0)
 		tree_expire_listing(fs->tree, dir.folder);
 	fsops_invalidate_with_dir(fs, from);
 	fsops_invalidate_with_dir(fs, to);
@@ -1409,11 +1205,10 @@ static int fsops_rename(const char *from, const char *to, unsigned int flags)
 		return -EROFS;
 	if (flags & RENAME_EXCHANGE)
 		return -EINVAL;
+	if (fsnew_rename(fs, from, to, flags, &rc))
+		return rc;
 	if (!fs->cfg.store->ops->move)
 		return -EPERM;
-	if (newmsg_stat(fs->newmsgs, from, &(uint64_t){ 0 },
-			&(time_t){ 0 }))
-		return -EBUSY; /* still being written */
 	rc = fsops_resolve(fs, from, &src);
 	if (rc < 0)
 		return rc;
@@ -1464,7 +1259,7 @@ static void fsops_note_trashed(struct fsops *fs, const char *trash,
 static bool fsops_recently_trashed(struct fsops *fs,
 				   const struct tree_info *info)
 {
-	struct cache_key k = { info->folder_id, info->uidvalidity, info->uid };
+	struct cache_key k = {info->folder_id, info->uidvalidity, info->uid};
 	struct fsops_trashed *t;
 	time_t now = clock_mono();
 	bool recent;
@@ -1492,7 +1287,8 @@ static char *fsops_trash(struct fsops *fs)
 		/* Servers whose folders all live under INBOX. */
 		char name[16], delim = tree_delimiter(fs->tree);
 
-		snprintf(name, sizeof(name), "INBOX%cTrash", delim ? delim : '.');
+		snprintf(name, sizeof(name), "INBOX%cTrash",
+			 delim ? delim : '.');
 		rc = fs->cfg.store->ops->create_folder(fs->cfg.store, name);
 		if (rc < 0 && rc != -EEXIST)
 			return NULL;
@@ -1513,13 +1309,12 @@ static int fsops_unlink(const char *path)
 	struct fsops *fs = fsops_get();
 	struct tree_info info;
 	char *trash = NULL;
-	struct stat st;
 	int rc;
 
 	if (fs->cfg.readonly)
 		return -EROFS;
-	if (fsops_newmsg_stat(fs, path, &st))
-		return -EBUSY;
+	if (fsnew_unlink(fs, path, &rc))
+		return rc;
 	rc = fsops_resolve(fs, path, &info);
 	if (rc < 0)
 		return rc;
@@ -1553,22 +1348,23 @@ static int fsops_unlink(const char *path)
 					    info.uidvalidity, info.uid);
 	} else {
 		uint32_t uid, uidvalidity;
-		struct store_msg sm = { 0 };
+		struct store_msg sm = {0};
 
 		rc = fs->cfg.store->ops->move(fs->cfg.store, info.folder,
-					      info.uidvalidity, info.uid,
-					      trash, &uid, &uidvalidity);
+					      info.uidvalidity, info.uid, trash,
+					      &uid, &uidvalidity);
 		if (rc == 0) {
 			fsops_note_trashed(fs, trash, uidvalidity, uid);
 			tree_remove_message(fs->tree, info.folder,
 					    info.uidvalidity, info.uid);
 			sm.uid = uid;
-			sm.size = info.size;
+			sm.size = info.listed_size;
+			sm.idhash = info.idhash;
 			sm.date = info.mtime;
 			sm.flags = info.flags;
-			if (!uid || tree_add_message(fs->tree, trash,
-						     uidvalidity, &sm,
-						     NULL) < 0)
+			if (!uid ||
+			    tree_add_message(fs->tree, trash, uidvalidity, &sm,
+					     NULL) < 0)
 				tree_expire_listing(fs->tree, trash);
 		}
 	}
@@ -1671,9 +1467,9 @@ static const struct fuse_operations fsops_table = {
 	.getxattr = fsops_getxattr,
 	.listxattr = fsops_listxattr,
 	.statfs = fsops_statfs,
-	.create = fsops_create,
-	.write = fsops_write,
-	.flush = fsops_flush,
+	.create = fsnew_create,
+	.write = fsnew_write,
+	.flush = fsnew_flush,
 	.truncate = fsops_truncate,
 	.utimens = fsops_utimens,
 	.chmod = fsops_chmod,

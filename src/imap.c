@@ -36,8 +36,8 @@ enum imap_state {
 
 struct imap_session {
 	const struct imap_config *cfg; /* borrowed */
-	struct net_conn *conn;         /* owned */
-	struct imap_parser *parser;    /* owned */
+	struct net_conn *conn; /* owned */
+	struct imap_parser *parser; /* owned */
 	enum imap_state state;
 	unsigned caps;
 	uint64_t appendlimit;
@@ -156,16 +156,16 @@ static void imap_trace_tok(struct strbuf *b, const struct imap_tok *t)
 static void imap_trace_resp(const struct imap_session *s,
 			    const struct imap_resp *r)
 {
-	static const char *const status[] = { "", "OK", "NO", "BAD", "BYE",
-					      "PREAUTH" };
-	struct strbuf b = { 0 };
+	static const char *const status[] = {"",    "OK",  "NO",
+					     "BAD", "BYE", "PREAUTH"};
+	struct strbuf b = {0};
 	size_t i;
 
 	if (!s->cfg->trace)
 		return;
-	strbuf_puts(&b, r->kind == IMAP_RESP_CONTINUE ? "+" :
-			r->kind == IMAP_RESP_UNTAGGED ? "*" :
-							r->tag);
+	strbuf_puts(&b, r->kind == IMAP_RESP_CONTINUE	? "+"
+			: r->kind == IMAP_RESP_UNTAGGED ? "*"
+							: r->tag);
 	if (r->status != IMAP_STATUS_NONE) {
 		strbuf_printf(&b, " %s", status[r->status]);
 		if (r->n_code) {
@@ -196,9 +196,9 @@ static int imap_read_resp(struct imap_session *s, const struct imap_resp **r_r)
 	for (;;) {
 		if (s->rpos < s->rlen) {
 			size_t used = 0;
-			int rc = imap_parser_feed(s->parser, s->rbuf + s->rpos,
-						  s->rlen - s->rpos, &used,
-						  r_r);
+			int rc =
+				imap_parser_feed(s->parser, s->rbuf + s->rpos,
+						 s->rlen - s->rpos, &used, r_r);
 
 			s->rpos += used;
 			if (rc < 0) {
@@ -244,25 +244,25 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		const char *name;
 		unsigned bit;
 	} names[] = {
-		{ "IMAP4rev1", IMAP_CAP_IMAP4REV1 },
-		{ "IMAP4rev2", IMAP_CAP_IMAP4REV1 },
-		{ "STARTTLS", IMAP_CAP_STARTTLS },
-		{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED },
-		{ "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
-		{ "AUTH=LOGIN", IMAP_CAP_AUTH_LOGIN },
-		{ "SASL-IR", IMAP_CAP_SASL_IR },
-		{ "LITERAL+", IMAP_CAP_LITERALPLUS },
-		{ "LITERAL-", IMAP_CAP_LITERALMINUS },
-		{ "UIDPLUS", IMAP_CAP_UIDPLUS },
-		{ "MOVE", IMAP_CAP_MOVE },
-		{ "CONDSTORE", IMAP_CAP_CONDSTORE },
-		{ "QRESYNC", IMAP_CAP_QRESYNC },
-		{ "ESEARCH", IMAP_CAP_ESEARCH },
-		{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
-		{ "LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED },
-		{ "IDLE", IMAP_CAP_IDLE },
-		{ "UNSELECT", IMAP_CAP_UNSELECT },
-		{ "APPENDLIMIT", IMAP_CAP_APPENDLIMIT },
+		{"IMAP4rev1", IMAP_CAP_IMAP4REV1},
+		{"IMAP4rev2", IMAP_CAP_IMAP4REV1},
+		{"STARTTLS", IMAP_CAP_STARTTLS},
+		{"LOGINDISABLED", IMAP_CAP_LOGINDISABLED},
+		{"AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN},
+		{"AUTH=LOGIN", IMAP_CAP_AUTH_LOGIN},
+		{"SASL-IR", IMAP_CAP_SASL_IR},
+		{"LITERAL+", IMAP_CAP_LITERALPLUS},
+		{"LITERAL-", IMAP_CAP_LITERALMINUS},
+		{"UIDPLUS", IMAP_CAP_UIDPLUS},
+		{"MOVE", IMAP_CAP_MOVE},
+		{"CONDSTORE", IMAP_CAP_CONDSTORE},
+		{"QRESYNC", IMAP_CAP_QRESYNC},
+		{"ESEARCH", IMAP_CAP_ESEARCH},
+		{"SPECIAL-USE", IMAP_CAP_SPECIAL_USE},
+		{"LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED},
+		{"IDLE", IMAP_CAP_IDLE},
+		{"UNSELECT", IMAP_CAP_UNSELECT},
+		{"APPENDLIMIT", IMAP_CAP_APPENDLIMIT},
 	};
 	size_t i, j;
 
@@ -441,7 +441,8 @@ static int imap_wait(struct imap_session *s, const char *tag, imap_handler h,
 		imap_status_code(s, r);
 		if (r->status == IMAP_STATUS_OK)
 			return 0;
-		if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
+		if (r->status == IMAP_STATUS_NO ||
+		    r->status == IMAP_STATUS_BAD) {
 			imap_set_status_err(s, r);
 			return -1;
 		}
@@ -461,7 +462,7 @@ static int imap_run_parts(struct imap_session *s, const struct imap_part *p,
 			  size_t n, const char *trace, imap_handler h,
 			  void *ctx)
 {
-	struct strbuf out = { 0 };
+	struct strbuf out = {0};
 	char tag[16];
 	size_t i;
 
@@ -480,9 +481,9 @@ static int imap_run_parts(struct imap_session *s, const struct imap_part *p,
 			strbuf_append(&out, p[i].data, p[i].len);
 			continue;
 		}
-		bool plus = (s->caps & IMAP_CAP_LITERALPLUS) ||
-			    ((s->caps & IMAP_CAP_LITERALMINUS) &&
-			     p[i].len <= 4096);
+		bool plus =
+			(s->caps & IMAP_CAP_LITERALPLUS) ||
+			((s->caps & IMAP_CAP_LITERALMINUS) && p[i].len <= 4096);
 
 		strbuf_printf(&out, "{%zu%s}\r\n", p[i].len, plus ? "+" : "");
 		if (strbuf_failed(&out))
@@ -519,7 +520,7 @@ out:
 static int imap_run(struct imap_session *s, const char *cmd, imap_handler h,
 		    void *ctx)
 {
-	struct imap_part p = { cmd, strlen(cmd), false };
+	struct imap_part p = {cmd, strlen(cmd), false};
 
 	return imap_run_parts(s, &p, 1, NULL, h, ctx);
 }
@@ -558,13 +559,14 @@ static int imap_greeting(struct imap_session *s)
 		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
 			     "%s:%s refused the session: %s", s->cfg->host,
 			     s->cfg->port,
-			     r->status == IMAP_STATUS_BYE ? text :
-							    "not an IMAP greeting");
+			     r->status == IMAP_STATUS_BYE
+				     ? text
+				     : "not an IMAP greeting");
 		return -1;
 	}
 	imap_status_code(s, r);
-	s->state = r->status == IMAP_STATUS_PREAUTH ? IMAP_STATE_AUTH :
-						      IMAP_STATE_NOT_AUTH;
+	s->state = r->status == IMAP_STATUS_PREAUTH ? IMAP_STATE_AUTH
+						    : IMAP_STATE_NOT_AUTH;
 	return 0;
 }
 
@@ -613,15 +615,15 @@ static void imap_login_failed(struct imap_session *s)
 	snprintf(text, sizeof(text), "%s", s->err.text);
 	s->err.kind = IMAP_ERR_AUTH;
 	snprintf(s->err.text, sizeof(s->err.text),
-		 "login as %.40s on %.60s failed: %.120s", s->cfg->user, s->cfg->host,
-		 text);
+		 "login as %.40s on %.60s failed: %.120s", s->cfg->user,
+		 s->cfg->host, text);
 }
 
 /* AUTHENTICATE PLAIN, with the initial response inline under SASL-IR. */
 static int imap_auth_plain(struct imap_session *s)
 {
 	const struct imap_config *c = s->cfg;
-	struct strbuf creds = { 0 }, b64 = { 0 }, cmd = { 0 };
+	struct strbuf creds = {0}, b64 = {0}, cmd = {0};
 	struct imap_part part;
 	char tag[16];
 	int rc = -1;
@@ -637,7 +639,7 @@ static int imap_auth_plain(struct imap_session *s)
 	}
 	if (s->caps & IMAP_CAP_SASL_IR) {
 		strbuf_printf(&cmd, "AUTHENTICATE PLAIN %s", strbuf_str(&b64));
-		part = (struct imap_part){ cmd.data, cmd.len, false };
+		part = (struct imap_part){cmd.data, cmd.len, false};
 		rc = imap_run_parts(s, &part, 1,
 				    "AUTHENTICATE PLAIN <credentials hidden>",
 				    NULL, NULL);
@@ -665,23 +667,22 @@ out:
 static int imap_login(struct imap_session *s)
 {
 	const struct imap_config *c = s->cfg;
-	struct strbuf user = { 0 }, pass = { 0 };
+	struct strbuf user = {0}, pass = {0};
 	struct imap_part parts[4];
 	size_t n = 0;
 	int rc;
 
-	parts[n++] = (struct imap_part){ "LOGIN ", 6, false };
+	parts[n++] = (struct imap_part){"LOGIN ", 6, false};
 	if (imap_quote(&user, c->user))
-		parts[n++] = (struct imap_part){ user.data, user.len, false };
+		parts[n++] = (struct imap_part){user.data, user.len, false};
 	else
-		parts[n++] = (struct imap_part){ c->user, strlen(c->user),
-						 true };
-	parts[n++] = (struct imap_part){ " ", 1, false };
+		parts[n++] = (struct imap_part){c->user, strlen(c->user), true};
+	parts[n++] = (struct imap_part){" ", 1, false};
 	if (imap_quote(&pass, c->password))
-		parts[n++] = (struct imap_part){ pass.data, pass.len, false };
+		parts[n++] = (struct imap_part){pass.data, pass.len, false};
 	else
-		parts[n++] = (struct imap_part){ c->password,
-						 strlen(c->password), true };
+		parts[n++] = (struct imap_part){c->password,
+						strlen(c->password), true};
 	if (strbuf_failed(&user) || strbuf_failed(&pass)) {
 		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
 		rc = -1;
@@ -781,8 +782,8 @@ fail_report:
 	if (err->kind == IMAP_ERR_NET && err->errnum != ECONNREFUSED &&
 	    strstr(err->text, cfg->host) == NULL) {
 		snprintf(msg, sizeof(msg), "%s", err->text);
-		snprintf(err->text, sizeof(err->text), "%.60s: %.180s", cfg->host,
-			 msg);
+		snprintf(err->text, sizeof(err->text), "%.60s: %.180s",
+			 cfg->host, msg);
 	}
 	net_close(s->conn);
 	imap_parser_free(s->parser);
@@ -856,14 +857,14 @@ static bool imap_list_handler(void *ctx, struct imap_session *s,
 		const char *name;
 		unsigned bit;
 	} attrs[] = {
-		{ "\\Noselect", IMAP_MBOX_NOSELECT },
-		{ "\\NonExistent", IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT },
-		{ "\\NoInferiors", IMAP_MBOX_NOINFERIORS },
-		{ "\\HasChildren", IMAP_MBOX_HASCHILDREN },
-		{ "\\Trash", IMAP_MBOX_TRASH },
+		{"\\Noselect", IMAP_MBOX_NOSELECT},
+		{"\\NonExistent", IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT},
+		{"\\NoInferiors", IMAP_MBOX_NOINFERIORS},
+		{"\\HasChildren", IMAP_MBOX_HASCHILDREN},
+		{"\\Trash", IMAP_MBOX_TRASH},
 	};
 	struct imap_list_ctx *lc = ctx;
-	struct imap_list_entry e = { 0 };
+	struct imap_list_entry e = {0};
 	const struct imap_tok *t = r->toks;
 	size_t i, j, len;
 
@@ -890,10 +891,9 @@ static bool imap_list_handler(void *ctx, struct imap_session *s,
 }
 
 int imap_list(struct imap_session *s,
-	      void (*cb)(void *ctx, const struct imap_list_entry *e),
-	      void *ctx)
+	      void (*cb)(void *ctx, const struct imap_list_entry *e), void *ctx)
 {
-	struct imap_list_ctx lc = { cb, ctx };
+	struct imap_list_ctx lc = {cb, ctx};
 	const char *cmd = "LIST \"\" \"*\"";
 
 	if ((s->caps & IMAP_CAP_SPECIAL_USE) &&
@@ -922,9 +922,9 @@ static void imap_attrs_cb(void *ctx, const struct imap_list_entry *e)
 int imap_mailbox_attrs(struct imap_session *s, const char *mailbox,
 		       unsigned *attrs_r)
 {
-	struct imap_attrs_ctx ac = { mailbox, 0, false };
-	struct imap_list_ctx lc = { imap_attrs_cb, &ac };
-	struct strbuf cmd = { 0 };
+	struct imap_attrs_ctx ac = {mailbox, 0, false};
+	struct imap_list_ctx lc = {imap_attrs_cb, &ac};
+	struct strbuf cmd = {0};
 	int rc;
 
 	strbuf_puts(&cmd, "LIST \"\" ");
@@ -994,7 +994,7 @@ static int imap_select_end(struct imap_session *s, const char *mailbox,
 int imap_select(struct imap_session *s, const char *mailbox, bool readonly,
 		bool force, struct imap_mailbox *mb_r)
 {
-	struct strbuf cmd = { 0 };
+	struct strbuf cmd = {0};
 	int rc;
 
 	if (!force && s->selected && strcmp(s->selected, mailbox) == 0 &&
@@ -1028,12 +1028,12 @@ static bool imap_parse_date(const char *str, size_t len, time_t *t_r)
 	char mon[4], sign;
 	int day, year, hh, mm, ss, zone, n = 0;
 	const char *m;
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	time_t t;
 
-	if (len > 40 || sscanf(str, "%2d-%3s-%4d %2d:%2d:%2d %c%4d%n", &day,
-			       mon, &year, &hh, &mm, &ss, &sign, &zone,
-			       &n) != 8 ||
+	if (len > 40 ||
+	    sscanf(str, "%2d-%3s-%4d %2d:%2d:%2d %c%4d%n", &day, mon, &year,
+		   &hh, &mm, &ss, &sign, &zone, &n) != 8 ||
 	    (size_t)n != len)
 		return false;
 	m = strstr(months, mon);
@@ -1052,6 +1052,12 @@ static bool imap_parse_date(const char *str, size_t len, time_t *t_r)
 	*t_r = sign == '+' ? t - zone : t + zone;
 	return true;
 }
+
+/* What a listing asks of each message: what stat shows, and the
+ * Message-ID that message names are made of (names.h). */
+#define IMAP_META_FETCH                                      \
+	"UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE " \
+	"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
 
 /* Context of UID FETCH for metadata. */
 struct imap_meta_ctx {
@@ -1073,13 +1079,14 @@ static const struct imap_tok *imap_fetch_items(const struct imap_resp *r)
 	return &r->toks[2];
 }
 
-/* Takes "* N FETCH (UID u FLAGS (..) RFC822.SIZE s INTERNALDATE d)". */
+/* Takes "* N FETCH (UID u FLAGS (..) RFC822.SIZE s INTERNALDATE d
+ * BODY[HEADER.FIELDS (MESSAGE-ID)] h)"; h may be missing. */
 static bool imap_meta_handler(void *ctx, struct imap_session *s,
 			      const struct imap_resp *r)
 {
 	struct imap_meta_ctx *mc = ctx;
 	const struct imap_tok *l = imap_fetch_items(r);
-	struct imap_msg_meta m = { 0 };
+	struct imap_msg_meta m = {0};
 	bool have_flags = false, have_size = false, have_date = false;
 	size_t i, j;
 
@@ -1104,7 +1111,11 @@ static bool imap_meta_handler(void *ctx, struct imap_session *s,
 			if (!have_date ||
 			    !imap_parse_date(v->str, v->len, &m.date))
 				m.date = 0;
-		} else if (imap_tok_is(k, "FLAGS") && v->type == IMAP_TOK_LIST) {
+		} else if (k->type == IMAP_TOK_ATOM && k->len > 18 &&
+			   strncasecmp(k->str, "BODY[HEADER.FIELDS", 18) == 0) {
+			m.msgid_hdr = imap_tok_str(v, &m.msgid_len);
+		} else if (imap_tok_is(k, "FLAGS") &&
+			   v->type == IMAP_TOK_LIST) {
 			have_flags = true;
 			for (j = 0; j < v->n_items; j++) {
 				const struct imap_tok *f = &v->items[j];
@@ -1130,13 +1141,12 @@ int imap_fetch_meta(struct imap_session *s,
 		    void (*cb)(void *ctx, const struct imap_msg_meta *m),
 		    void *ctx)
 {
-	struct imap_meta_ctx mc = { cb, ctx, { 0 } };
+	struct imap_meta_ctx mc = {cb, ctx, {0}};
 	int rc;
 
 	if (s->mb.exists == 0)
 		return 0; /* "1:*" on an empty mailbox upsets some servers */
-	rc = imap_run(s, "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
-		      imap_meta_handler, &mc);
+	rc = imap_run(s, IMAP_META_FETCH, imap_meta_handler, &mc);
 	strbuf_free(&mc.flags);
 	return rc;
 }
@@ -1145,10 +1155,9 @@ int imap_examine_list(struct imap_session *s, const char *mailbox,
 		      void (*cb)(void *ctx, const struct imap_msg_meta *m),
 		      void *ctx, struct imap_mailbox *mb_r)
 {
-	static const char fetch[] =
-		"UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)";
-	struct imap_meta_ctx mc = { cb, ctx, { 0 } };
-	struct strbuf cmd = { 0 }, out = { 0 };
+	static const char fetch[] = IMAP_META_FETCH;
+	struct imap_meta_ctx mc = {cb, ctx, {0}};
+	struct strbuf cmd = {0}, out = {0};
 	struct imap_error first;
 	char tag1[16], tag2[16];
 	int rc = -1, rc2;
@@ -1162,8 +1171,8 @@ int imap_examine_list(struct imap_session *s, const char *mailbox,
 		goto out;
 	snprintf(tag1, sizeof(tag1), "M%u", ++s->next_tag);
 	snprintf(tag2, sizeof(tag2), "M%u", ++s->next_tag);
-	strbuf_printf(&out, "%s %s\r\n%s %s\r\n", tag1, strbuf_str(&cmd),
-		      tag2, fetch);
+	strbuf_printf(&out, "%s %s\r\n%s %s\r\n", tag1, strbuf_str(&cmd), tag2,
+		      fetch);
 	if (strbuf_failed(&out)) {
 		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
@@ -1208,7 +1217,7 @@ static bool imap_body_handler(void *ctx, struct imap_session *s,
 {
 	struct imap_body_ctx *bc = ctx;
 	const struct imap_tok *l = imap_fetch_items(r);
-	struct imap_body_part p = { 0 };
+	struct imap_body_part p = {0};
 	bool have_body = false;
 	size_t i;
 
@@ -1248,13 +1257,13 @@ static bool imap_body_handler(void *ctx, struct imap_session *s,
 	return true;
 }
 
-int imap_fetch_body(struct imap_session *s, const char *uids,
-		    uint64_t offset, uint64_t len,
+int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
+		    uint64_t len,
 		    void (*cb)(void *ctx, const struct imap_body_part *p),
 		    void *ctx)
 {
-	struct imap_body_ctx bc = { cb, ctx };
-	struct strbuf cmd = { 0 };
+	struct imap_body_ctx bc = {cb, ctx};
+	struct strbuf cmd = {0};
 	int rc;
 
 	if (!*uids || strspn(uids, "0123456789:,") != strlen(uids)) {
@@ -1276,9 +1285,8 @@ int imap_fetch_body(struct imap_session *s, const char *uids,
 /* True for one of the five system flags a client may set. */
 static bool imap_system_flag(const char *flag)
 {
-	static const char *const flags[] = { "\\Answered", "\\Flagged",
-					     "\\Deleted", "\\Seen",
-					     "\\Draft" };
+	static const char *const flags[] = {"\\Answered", "\\Flagged",
+					    "\\Deleted", "\\Seen", "\\Draft"};
 	size_t i;
 
 	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -1362,8 +1370,8 @@ static bool imap_store_handler(void *ctx, struct imap_session *s,
 int imap_store_flags(struct imap_session *s, uint32_t uid, const char *flags,
 		     char **result_r)
 {
-	struct imap_store_ctx sc = { uid, { 0 }, false };
-	struct strbuf cmd = { 0 };
+	struct imap_store_ctx sc = {uid, {0}, false};
+	struct strbuf cmd = {0};
 	int rc;
 
 	*result_r = NULL;
@@ -1390,7 +1398,7 @@ int imap_store_flags(struct imap_session *s, uint32_t uid, const char *flags,
 static int imap_run_mailboxes(struct imap_session *s, const char *verb,
 			      const char *a, const char *b)
 {
-	struct strbuf cmd = { 0 };
+	struct strbuf cmd = {0};
 	bool ok;
 	int rc;
 
@@ -1432,7 +1440,8 @@ int imap_expunge_uid(struct imap_session *s, uint32_t uid)
 	if (!(s->caps & IMAP_CAP_UIDPLUS)) {
 		imap_set_err(s, IMAP_ERR_NO, EPERM,
 			     "%s lacks UIDPLUS: cannot expunge one message "
-			     "without expunging others", s->cfg->host);
+			     "without expunging others",
+			     s->cfg->host);
 		snprintf(s->err.code, sizeof(s->err.code), "CANNOT");
 		return -1;
 	}
@@ -1503,9 +1512,9 @@ static int imap_send_stream(struct imap_session *s, uint64_t size,
 		return -1;
 	}
 	while (sent < size) {
-		size_t want = size - sent < IMAP_READ_BUF ?
-				      (size_t)(size - sent) :
-				      IMAP_READ_BUF;
+		size_t want = size - sent < IMAP_READ_BUF
+				      ? (size_t)(size - sent)
+				      : IMAP_READ_BUF;
 		long n = read(ctx, buf, want);
 
 		if (n <= 0 || (size_t)n > want) {
@@ -1523,13 +1532,13 @@ out:
 	return rc;
 }
 
-int imap_append(struct imap_session *s, const char *mailbox,
-		const char *flags, time_t date, uint64_t size,
+int imap_append(struct imap_session *s, const char *mailbox, const char *flags,
+		time_t date, uint64_t size,
 		long (*read)(void *ctx, char *buf, size_t len), void *ctx,
 		uint32_t *uid_r, uint32_t *uidvalidity_r)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct strbuf cmd = { 0 };
+	struct strbuf cmd = {0};
 	bool plus = s->caps & IMAP_CAP_LITERALPLUS;
 	char tag[16];
 	struct tm tm;

@@ -46,9 +46,9 @@ static struct store *main_imap_store(const struct opts *o,
 	cfg->port = o->url.port;
 	cfg->user = o->url.user;
 	cfg->password = password;
-	cfg->tls = o->url.tls == OPTS_TLS_IMPLICIT ? IMAP_TLS_IMPLICIT :
-		   o->url.tls == OPTS_TLS_STARTTLS ? IMAP_TLS_STARTTLS :
-						     IMAP_TLS_NONE;
+	cfg->tls = o->url.tls == OPTS_TLS_IMPLICIT   ? IMAP_TLS_IMPLICIT
+		   : o->url.tls == OPTS_TLS_STARTTLS ? IMAP_TLS_STARTTLS
+						     : IMAP_TLS_NONE;
 	cfg->tls_ctx = tls;
 	cfg->timeout_ms = (int)o->timeout * 1000;
 	cfg->trace = o->debug;
@@ -70,17 +70,18 @@ static struct store *main_pop3_store(const struct opts *o,
 	cfg->port = o->url.port;
 	cfg->user = o->url.user;
 	cfg->password = password;
-	cfg->tls = o->url.tls == OPTS_TLS_IMPLICIT ? POP3_TLS_IMPLICIT :
-		   o->url.tls == OPTS_TLS_STARTTLS ? POP3_TLS_STLS :
-						     POP3_TLS_NONE;
+	cfg->tls = o->url.tls == OPTS_TLS_IMPLICIT   ? POP3_TLS_IMPLICIT
+		   : o->url.tls == OPTS_TLS_STARTTLS ? POP3_TLS_STLS
+						     : POP3_TLS_NONE;
 	cfg->tls_ctx = tls;
 	cfg->timeout_ms = (int)o->timeout * 1000;
 	cfg->trace = o->debug;
-	dir = o->store_dir ? strdup(o->store_dir) :
-			     store_pop3_default_dir(o->url.user, o->url.host);
+	dir = o->store_dir ? strdup(o->store_dir)
+			   : store_pop3_default_dir(o->url.user, o->url.host);
 	if (!dir) {
-		snprintf(err, errlen, "no place for the local store: set "
-				      "HOME, XDG_DATA_HOME or -o store=DIR");
+		snprintf(err, errlen,
+			 "no place for the local store: set "
+			 "HOME, XDG_DATA_HOME or -o store=DIR");
 		return NULL;
 	}
 	st = store_pop3_new(cfg, dir, o->keep, o->refresh, err, errlen);
@@ -118,8 +119,8 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args;
 	struct opts o;
-	struct imap_config icfg = { 0 };
-	struct pop3_config pcfg = { 0 };
+	struct imap_config icfg = {0};
+	struct pop3_config pcfg = {0};
 	struct net_tls_ctx *tls = NULL;
 	struct store *store = NULL;
 	struct fsops *fs = NULL;
@@ -164,6 +165,7 @@ int main(int argc, char **argv)
 		.readonly = o.readonly,
 		.expunge_on_delete = o.delete_mode == OPTS_DELETE_EXPUNGE,
 		.max_append = o.max_append,
+		.temp_idle = o.temp_idle,
 		.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
 	});
 	if (!fs) {

@@ -9,9 +9,11 @@
  * byte for byte instead.
  */
 #include "names.h"
+#include "net.h"
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -631,4 +633,97 @@ char *names_file_to_uidl(const char *file)
 		return NULL;
 	uidl[len] = '\0';
 	return strdup(uidl);
+}
+
+void names_message(char *buf, time_t date, uint64_t size, uint32_t idhash,
+		   unsigned n)
+{
+	struct tm tm;
+	char when[20];
+
+	if (!gmtime_r(&date, &tm) ||
+	    strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm) == 0 ||
+	    tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+		strcpy(when, "00000000T000000Z"); /* a date no calendar has */
+	if (n < 2)
+		snprintf(buf, NAMES_MESSAGE_MAX, "%s-%llu-%08x.eml", when,
+			 (unsigned long long)size, idhash);
+	else
+		snprintf(buf, NAMES_MESSAGE_MAX, "%s-%llu-%08x-%u.eml", when,
+			 (unsigned long long)size, idhash, n);
+}
+
+/* The end of the header line that starts at p (at its LF, or at end). */
+static const char *names_line_end(const char *p, const char *end)
+{
+	const char *lf = memchr(p, '\n', (size_t)(end - p));
+
+	return lf ? lf : end;
+}
+
+/* True when the field starting at p (up to eol) is Message-ID; *value_r
+ * gets where its value starts. */
+static bool names_is_msgid(const char *p, const char *eol, const char **value_r)
+{
+	static const char name[] = "message-id";
+	size_t i;
+
+	if ((size_t)(eol - p) < sizeof(name))
+		return false;
+	for (i = 0; i < sizeof(name) - 1; i++)
+		if ((p[i] | 0x20) != name[i])
+			return false;
+	p += i;
+	while (p < eol && (*p == ' ' || *p == '\t'))
+		p++; /* obsolete syntax allows blanks before the colon */
+	if (p == eol || *p != ':')
+		return false;
+	*value_r = p + 1;
+	return true;
+}
+
+uint32_t names_msgid_hash(const char *hdr, size_t len)
+{
+	const char *p = hdr, *end = hdr + len, *value = NULL;
+	unsigned char digest[NET_SHA256_LEN];
+	char *buf;
+	size_t n = 0;
+
+	while (p < end && !value) {
+		const char *eol = names_line_end(p, end);
+
+		if (p == eol || (*p == '\r' && p + 1 == eol))
+			break; /* the blank line: the header ends */
+		if (*p != ' ' && *p != '\t' && names_is_msgid(p, eol, &value))
+			break;
+		p = eol < end ? eol + 1 : end;
+	}
+	buf = malloc(value ? (size_t)(end - value) + 1 : 1);
+	if (value && buf) {
+		/* Unfold: the field runs on while lines start with blanks. */
+		for (p = value; p < end; p++) {
+			if (*p == '\n') {
+				if (p + 1 >= end ||
+				    (p[1] != ' ' && p[1] != '\t'))
+					break;
+				continue;
+			}
+			if (*p != '\r')
+				buf[n++] = *p;
+		}
+	}
+	if (buf) {
+		size_t start = 0;
+
+		while (start < n && (buf[start] == ' ' || buf[start] == '\t'))
+			start++;
+		while (n > start && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+			n--;
+		net_sha256(buf + start, n - start, digest);
+	} else {
+		net_sha256("", 0, digest);
+	}
+	free(buf);
+	return (uint32_t)digest[0] << 24 | (uint32_t)digest[1] << 16 |
+	       (uint32_t)digest[2] << 8 | digest[3];
 }

@@ -8,18 +8,25 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "log.h"
+#include "names.h"
 #include "newmsg.h"
 
 #define NEWMSG_IO 65536
+/* How much of a new message is searched for its Message-ID field. */
+#define NEWMSG_MAX_HEADER (1024 * 1024)
 
 struct newmsg {
-	char *path;   /* owned */
+	char *path; /* owned */
 	char *folder; /* owned: server name */
 	const char *name; /* borrowed from path: the file name */
-	int fd;       /* owned: unlinked temporary file */
+	int fd; /* owned: unlinked temporary file */
 	pid_t creator;
 	unsigned refs;
 	bool registered;
+	bool temporary; /* named ".*": only a rename stores it */
+	time_t used; /* monotonic: the last change or open */
 	pthread_mutex_t lock; /* what follows */
 	uint64_t size;
 	time_t date;
@@ -33,6 +40,8 @@ struct newmsg {
 	bool lf_due;
 	struct newmsg *next; /* in the table */
 };
+
+static uint32_t newmsg_idhash(struct newmsg *m);
 
 struct newmsg_table {
 	pthread_mutex_t lock; /* list, refs, registered */
@@ -127,6 +136,8 @@ struct newmsg *newmsg_create(struct newmsg_table *t, const char *path,
 	}
 	slash = strrchr(m->path, '/');
 	m->name = slash ? slash + 1 : m->path;
+	m->temporary = m->name[0] == '.';
+	m->used = clock_mono();
 	m->fd = newmsg_tmpfile(tmpdir);
 	if (m->fd < 0) {
 		*err_r = m->fd;
@@ -185,9 +196,11 @@ void newmsg_put(struct newmsg_table *t, struct newmsg *m)
 
 	pthread_mutex_lock(&t->lock);
 	last = --m->refs == 0;
-	/* The last handle is gone: a message never stored is dropped. */
-	if (!last && m->refs == 1 && m->registered)
+	/* The last handle is gone: a message never stored is dropped,
+	 * unless it is a temporary waiting for its rename. */
+	if (!last && m->refs == 1 && m->registered && !m->temporary)
 		last = newmsg_unregister(t, m);
+	m->used = clock_mono();
 	pthread_mutex_unlock(&t->lock);
 	if (last)
 		newmsg_free(m);
@@ -242,8 +255,8 @@ void newmsg_list(struct newmsg_table *t, const char *folder,
 	pthread_mutex_unlock(&t->lock);
 }
 
-ssize_t newmsg_write(struct newmsg *m, const char *buf, size_t size,
-		     off_t off, uint64_t limit)
+ssize_t newmsg_write(struct newmsg *m, const char *buf, size_t size, off_t off,
+		     uint64_t limit)
 {
 	ssize_t n;
 
@@ -367,7 +380,7 @@ static int newmsg_crlf_size(struct newmsg *m, uint64_t *size_r)
 }
 
 bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
-			char **flags_r, int *err_r)
+			uint32_t *idhash_r, char **flags_r, int *err_r)
 {
 	bool go = false;
 
@@ -379,6 +392,7 @@ bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
 	if (*err_r)
 		goto out;
 	*date_r = m->date;
+	*idhash_r = newmsg_idhash(m);
 	*flags_r = strdup(m->flags ? m->flags : "");
 	if (!*flags_r) {
 		*err_r = -ENOMEM;
@@ -445,4 +459,84 @@ long newmsg_read(void *ctx, char *buf, size_t len)
 		m->rpos += (uint64_t)i;
 	}
 	return (long)out;
+}
+
+bool newmsg_temporary(const struct newmsg *m)
+{
+	return m->temporary;
+}
+
+int newmsg_rename(struct newmsg_table *t, struct newmsg *m, const char *path,
+		  const char *folder)
+{
+	char *p = strdup(path), *f = strdup(folder);
+	const char *slash;
+	int rc = 0;
+
+	if (!p || !f) {
+		free(p);
+		free(f);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&t->lock);
+	if (newmsg_find(t, path)) {
+		rc = -EEXIST;
+	} else {
+		free(m->path);
+		free(m->folder);
+		m->path = p;
+		m->folder = f;
+		slash = strrchr(p, '/');
+		m->name = slash ? slash + 1 : p;
+		p = f = NULL;
+		m->used = clock_mono();
+	}
+	pthread_mutex_unlock(&t->lock);
+	free(p);
+	free(f);
+	return rc;
+}
+
+void newmsg_sweep(struct newmsg_table *t, unsigned max_idle)
+{
+	struct newmsg *m, *next, *dead = NULL;
+	time_t now = clock_mono();
+
+	pthread_mutex_lock(&t->lock);
+	for (m = t->list; m; m = next) {
+		next = m->next;
+		/* Only the table's reference left: nobody has it open. */
+		if (!m->temporary || m->refs != 1 ||
+		    now - m->used < (time_t)max_idle)
+			continue;
+		log_warnx("%s: temporary file unused for %u s, discarded "
+			  "(only a rename to a name without a leading dot "
+			  "stores a message)",
+			  m->path, max_idle);
+		if (newmsg_unregister(t, m)) {
+			m->next = dead;
+			dead = m;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	while (dead) {
+		m = dead;
+		dead = m->next;
+		newmsg_free(m);
+	}
+}
+
+/* Reads the start of the message, up to its blank line (or
+ * NEWMSG_MAX_HEADER bytes), and hashes its Message-ID; m->lock held. */
+static uint32_t newmsg_idhash(struct newmsg *m)
+{
+	size_t cap = m->size < NEWMSG_MAX_HEADER ? (size_t)m->size
+						 : NEWMSG_MAX_HEADER;
+	char *buf = malloc(cap ? cap : 1);
+	ssize_t n = buf ? pread(m->fd, buf, cap, 0) : -1;
+	uint32_t h = names_msgid_hash(buf && n > 0 ? buf : "",
+				      n > 0 ? (size_t)n : 0);
+
+	free(buf);
+	return h;
 }

@@ -39,7 +39,10 @@ struct opts_ctx {
 	int error;
 };
 
-#define OPT(t, field) { t, offsetof(struct opts_ctx, o.field), 0 }
+#define OPT(t, field)                                    \
+	{                                                \
+		t, offsetof(struct opts_ctx, o.field), 0 \
+	}
 
 static const struct fuse_opt opts_spec[] = {
 	OPT("cafile=%s", cafile),
@@ -49,6 +52,7 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("connections=%u", connections),
 	OPT("timeout=%u", timeout),
 	OPT("refresh=%u", refresh),
+	OPT("temp_idle=%u", temp_idle),
 	OPT("store=%s", store_dir),
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
 	FUSE_OPT_KEY("max_append=", KEY_MAX_APPEND),
@@ -80,7 +84,8 @@ static const char opts_usage[] =
 	"  -h, --help               print this help and exit\n"
 	"  -V, --version            print the version and exit\n"
 	"  -f                       stay in the foreground\n"
-	"  -d                       debug: foreground, protocol trace on stderr\n"
+	"  -d                       debug: foreground, protocol trace on "
+	"stderr\n"
 	"                           (credentials are never shown)\n"
 	"  -s                       single-threaded\n"
 	"  -o cafile=PATH           trust the CA certificates in PATH (PEM)\n"
@@ -100,6 +105,8 @@ static const char opts_usage[] =
 	"  -o delete=trash|expunge  what rm does (default trash)\n"
 	"  -o max_append=BYTES      largest message to create (default: the\n"
 	"                           server's APPENDLIMIT)\n"
+	"  -o temp_idle=SECONDS     discard a temporary file (.NAME) left\n"
+	"                           unused this long (default 3600)\n"
 	"  -o store=DIR             POP3: where downloaded mail is kept\n"
 	"  -o keep                  POP3: leave messages on the server\n"
 	"Without password options, $MAILFS_PASSWORD is used, else a prompt.\n"
@@ -175,9 +182,9 @@ static int opts_proc(void *data, const char *arg, int key,
 		return 0;
 	case KEY_CACHE_SIZE:
 	case KEY_MAX_APPEND:
-		if (!opts_parse_size(val + 1, key == KEY_CACHE_SIZE ?
-						      &o->cache_size :
-						      &o->max_append)) {
+		if (!opts_parse_size(val + 1, key == KEY_CACHE_SIZE
+						      ? &o->cache_size
+						      : &o->max_append)) {
 			fprintf(stderr, "mailfs: bad size in -o %s\n", arg);
 			ctx->error = 1;
 			return -1;
@@ -242,8 +249,7 @@ static int opts_validate(struct opts *o)
 	}
 	if (o->refresh == UINT_MAX)
 		o->refresh = o->url.proto == OPTS_PROTO_POP3 ? 60 : 30;
-	if (opts_absolute(&o->mountpoint) < 0 ||
-	    stat(o->mountpoint, &st) < 0) {
+	if (opts_absolute(&o->mountpoint) < 0 || stat(o->mountpoint, &st) < 0) {
 		fprintf(stderr, "mailfs: mount point %s: %s\n", o->mountpoint,
 			strerror(errno));
 		return -1;
@@ -269,8 +275,8 @@ static int opts_validate(struct opts *o)
 		/* The store may not exist yet: no realpath(). */
 		if (!getcwd(cwd, sizeof(cwd)) ||
 		    asprintf(&abs, "%s/%s", cwd, o->store_dir) < 0) {
-			fprintf(stderr, "mailfs: store %s: %s\n",
-				o->store_dir, strerror(errno));
+			fprintf(stderr, "mailfs: store %s: %s\n", o->store_dir,
+				strerror(errno));
 			return -1;
 		}
 		free(o->store_dir);
@@ -281,13 +287,14 @@ static int opts_validate(struct opts *o)
 
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 {
-	struct opts_ctx ctx = { 0 };
+	struct opts_ctx ctx = {0};
 	int rc;
 
 	ctx.o.connections = 4;
 	ctx.o.timeout = 30;
 	ctx.o.cache_size = 64ull * 1024 * 1024;
 	ctx.o.refresh = UINT_MAX;
+	ctx.o.temp_idle = 3600;
 	fargs->argc = argc;
 	fargs->argv = argv;
 	fargs->allocated = 0;
@@ -380,12 +387,12 @@ int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
 		enum opts_tls tls;
 		const char *port;
 	} schemes[] = {
-		{ "imaps://", OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "993" },
-		{ "imap://", OPTS_PROTO_IMAP, OPTS_TLS_STARTTLS, "143" },
-		{ "pop3s://", OPTS_PROTO_POP3, OPTS_TLS_IMPLICIT, "995" },
-		{ "pop3://", OPTS_PROTO_POP3, OPTS_TLS_STARTTLS, "110" },
+		{"imaps://", OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "993"},
+		{"imap://", OPTS_PROTO_IMAP, OPTS_TLS_STARTTLS, "143"},
+		{"pop3s://", OPTS_PROTO_POP3, OPTS_TLS_IMPLICIT, "995"},
+		{"pop3://", OPTS_PROTO_POP3, OPTS_TLS_STARTTLS, "110"},
 	};
-	struct opts_url u = { 0 };
+	struct opts_url u = {0};
 	const char *p = NULL, *at, *host, *host_end, *port = NULL, *end;
 	size_t i;
 
@@ -403,7 +410,8 @@ int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
 	if (!p) {
 		snprintf(err, errlen,
 			 "URL '%s' must start with imaps://, imap://, "
-			 "pop3s:// or pop3://", text);
+			 "pop3s:// or pop3://",
+			 text);
 		return -1;
 	}
 	end = p + strlen(p);
@@ -509,8 +517,8 @@ bool opts_parse_size(const char *text, uint64_t *bytes_r)
 	default:
 		return false;
 	}
-	if (*p && p[1] != '\0' && !(toupper((unsigned char)p[1]) == 'B' &&
-				    p[2] == '\0'))
+	if (*p && p[1] != '\0' &&
+	    !(toupper((unsigned char)p[1]) == 'B' && p[2] == '\0'))
 		return false;
 	if (n > UINT64_MAX / mult)
 		return false;
@@ -587,7 +595,8 @@ static char *opts_password_file(const char *path, char *err, size_t errlen)
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		snprintf(err, errlen,
 			 "password_file %s may be read by group or others "
-			 "(chmod 600 it)", path);
+			 "(chmod 600 it)",
+			 path);
 		goto fail_close;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);

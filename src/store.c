@@ -37,12 +37,12 @@ int store_errno_imap(const struct imap_error *e)
 		const char *code;
 		int errnum;
 	} codes[] = {
-		{ "NONEXISTENT", ENOENT },   { "TRYCREATE", ENOENT },
-		{ "EXPUNGEISSUED", ENOENT }, { "ALREADYEXISTS", EEXIST },
-		{ "NOPERM", EACCES },        { "AUTHORIZATIONFAILED", EACCES },
-		{ "OVERQUOTA", EDQUOT },     { "LIMIT", EFBIG },
-		{ "TOOBIG", EFBIG },         { "INUSE", EBUSY },
-		{ "CANNOT", EPERM },         { "HASCHILDREN", ENOTEMPTY },
+		{"NONEXISTENT", ENOENT},   {"TRYCREATE", ENOENT},
+		{"EXPUNGEISSUED", ENOENT}, {"ALREADYEXISTS", EEXIST},
+		{"NOPERM", EACCES},	   {"AUTHORIZATIONFAILED", EACCES},
+		{"OVERQUOTA", EDQUOT},	   {"LIMIT", EFBIG},
+		{"TOOBIG", EFBIG},	   {"INUSE", EBUSY},
+		{"CANNOT", EPERM},	   {"HASCHILDREN", ENOTEMPTY},
 	};
 	size_t i;
 
@@ -69,9 +69,8 @@ int store_errno_imap(const struct imap_error *e)
 /* True for one of the five system flags a client may set. */
 static bool store_system_flag(const char *flag, size_t len)
 {
-	static const char *const flags[] = { "\\Answered", "\\Flagged",
-					     "\\Deleted", "\\Seen",
-					     "\\Draft" };
+	static const char *const flags[] = {"\\Answered", "\\Flagged",
+					    "\\Deleted", "\\Seen", "\\Draft"};
 	size_t i;
 
 	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)

@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "imap.h"
 #include "log.h"
+#include "names.h"
 #include "store.h"
 #include "strbuf.h"
 
@@ -42,7 +43,7 @@ struct store_imap_slot {
 struct store_imap {
 	struct store base;
 	const struct imap_config *cfg; /* borrowed */
-	pthread_mutex_t lock;          /* slots */
+	pthread_mutex_t lock; /* slots */
 	pthread_cond_t cond;
 	struct store_imap_slot *slots; /* owned */
 	unsigned n_slots;
@@ -116,10 +117,10 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 	slot->busy = true;
 	pthread_mutex_unlock(&si->lock);
 
-	if (slot->sess && (!imap_usable(slot->sess) ||
-			   (clock_mono() - slot->last_used >
-				    STORE_IMAP_IDLE_CHECK &&
-			    imap_noop(slot->sess) < 0))) {
+	if (slot->sess &&
+	    (!imap_usable(slot->sess) ||
+	     (clock_mono() - slot->last_used > STORE_IMAP_IDLE_CHECK &&
+	      imap_noop(slot->sess) < 0))) {
 		imap_close(slot->sess);
 		slot->sess = NULL;
 	}
@@ -269,7 +270,7 @@ static int store_imap_folders_op(struct imap_session *s, void *arg)
 static int store_imap_folders(struct store *st, struct store_folder **f_r,
 			      size_t *n_r)
 {
-	struct store_imap_list l = { 0 };
+	struct store_imap_list l = {0};
 	int rc;
 
 	rc = store_imap_run(store_imap_of(st), NULL, true,
@@ -317,6 +318,8 @@ static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
 	m->uid = mm->uid;
 	m->size = mm->size;
 	m->date = mm->date;
+	m->idhash = names_msgid_hash(mm->msgid_hdr ? mm->msgid_hdr : "",
+				     mm->msgid_len);
 	m->flags = strdup(mm->flags);
 	if (!m->flags) {
 		l->nomem = true;
@@ -369,7 +372,7 @@ static int store_imap_messages(struct store *st, const char *folder,
 			       const struct store_listing *prev,
 			       struct store_listing *out)
 {
-	struct store_imap_meta l = { folder, prev, out, 0, false, false };
+	struct store_imap_meta l = {folder, prev, out, 0, false, false};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -422,7 +425,7 @@ struct store_imap_fetch {
 static void store_imap_body_cb(void *ctx, const struct imap_body_part *bp)
 {
 	struct store_imap_fetch *f = ctx;
-	struct store_piece p = { bp->uid, bp->offset, bp->data, bp->len };
+	struct store_piece p = {bp->uid, bp->offset, bp->data, bp->len};
 	size_t lo = 0, hi = f->n;
 
 	while (lo < hi) {
@@ -444,7 +447,7 @@ static void store_imap_body_cb(void *ctx, const struct imap_body_part *bp)
 static int store_imap_fetch_once(struct imap_session *s,
 				 struct store_imap_fetch *f)
 {
-	struct strbuf set = { 0 };
+	struct strbuf set = {0};
 	int rc;
 
 	store_imap_uid_set(&set, f->uids, f->seen, f->n);
@@ -456,8 +459,8 @@ static int store_imap_fetch_once(struct imap_session *s,
 		strbuf_free(&set);
 		return 0;
 	}
-	rc = imap_fetch_body(s, set.data, f->offset, f->len,
-			     store_imap_body_cb, f);
+	rc = imap_fetch_body(s, set.data, f->offset, f->len, store_imap_body_cb,
+			     f);
 	strbuf_free(&set);
 	if (rc < 0 && imap_error(s)->kind == IMAP_ERR_NO &&
 	    strcasecmp(imap_error(s)->code, "EXPUNGEISSUED") == 0)
@@ -498,8 +501,8 @@ static int store_imap_fetch(struct store *st, const char *folder,
 			    void (*cb)(void *ctx, const struct store_piece *p),
 			    void *ctx)
 {
-	struct store_imap_fetch f = { folder, uidvalidity, uids, n, offset,
-				      len, cb, ctx, NULL };
+	struct store_imap_fetch f = {folder, uidvalidity, uids, n,   offset,
+				     len,    cb,	  ctx,	NULL};
 	int rc;
 
 	if (n == 0)
@@ -520,8 +523,8 @@ struct store_imap_msg {
 	const char *folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
-	const char *flags;  /* set_flags */
-	char *result;       /* set_flags: owned */
+	const char *flags; /* set_flags */
+	char *result; /* set_flags: owned */
 	const char *target; /* move */
 	uint32_t new_uid, new_uidvalidity;
 };
@@ -579,7 +582,8 @@ static int store_imap_set_flags_op(struct imap_session *s, void *arg)
 		return -ENOENT;
 	if (!store_imap_flags_kept(m->flags, m->result)) {
 		log_warnx("the server did not keep all of the flags '%s' "
-			  "(it has '%s')", m->flags, m->result);
+			  "(it has '%s')",
+			  m->flags, m->result);
 		return -EINVAL;
 	}
 	return 0;
@@ -589,10 +593,10 @@ static int store_imap_set_flags(struct store *st, const char *folder,
 				uint32_t uidvalidity, uint32_t uid,
 				const char *flags, char **result_r)
 {
-	struct store_imap_msg m = {
-		.folder = folder, .uidvalidity = uidvalidity, .uid = uid,
-		.flags = flags
-	};
+	struct store_imap_msg m = {.folder = folder,
+				   .uidvalidity = uidvalidity,
+				   .uid = uid,
+				   .flags = flags};
 	int rc;
 
 	rc = store_imap_run(store_imap_of(st), folder, true,
@@ -636,8 +640,8 @@ static int store_imap_move_op(struct imap_session *s, void *arg)
 		return STORE_IMAP_FAILED;
 	if (imap_expunge_uid(s, m->uid) < 0) {
 		log_warnx("message %u was copied to %s but could not be "
-			  "removed from %s: it is now in both", m->uid,
-			  m->target, m->folder);
+			  "removed from %s: it is now in both",
+			  m->uid, m->target, m->folder);
 		return STORE_IMAP_FAILED;
 	}
 	return 0;
@@ -649,8 +653,7 @@ static int store_imap_move(struct store *st, const char *folder,
 			   uint32_t *uidvalidity_r)
 {
 	struct store_imap_msg m = {
-		.folder = folder, .uidvalidity = uidvalidity, .uid = uid
-	};
+		.folder = folder, .uidvalidity = uidvalidity, .uid = uid};
 	int rc;
 
 	m.target = target;
@@ -676,8 +679,7 @@ static int store_imap_expunge(struct store *st, const char *folder,
 			      uint32_t uidvalidity, uint32_t uid)
 {
 	struct store_imap_msg m = {
-		.folder = folder, .uidvalidity = uidvalidity, .uid = uid
-	};
+		.folder = folder, .uidvalidity = uidvalidity, .uid = uid};
 
 	return store_imap_run(store_imap_of(st), folder, false,
 			      store_imap_expunge_op, &m);
@@ -698,7 +700,7 @@ static int store_imap_create_op(struct imap_session *s, void *arg)
 
 static int store_imap_create_folder(struct store *st, const char *name)
 {
-	struct store_imap_folder_args a = { name, NULL };
+	struct store_imap_folder_args a = {name, NULL};
 
 	return store_imap_run(store_imap_of(st), NULL, false,
 			      store_imap_create_op, &a);
@@ -739,7 +741,7 @@ static int store_imap_delete_op(struct imap_session *s, void *arg)
 
 static int store_imap_delete_folder(struct store *st, const char *name)
 {
-	struct store_imap_folder_args a = { name, NULL };
+	struct store_imap_folder_args a = {name, NULL};
 
 	return store_imap_run(store_imap_of(st), name, false,
 			      store_imap_delete_op, &a);
@@ -755,7 +757,7 @@ static int store_imap_rename_op(struct imap_session *s, void *arg)
 static int store_imap_rename_folder(struct store *st, const char *from,
 				    const char *to)
 {
-	struct store_imap_folder_args a = { from, to };
+	struct store_imap_folder_args a = {from, to};
 
 	return store_imap_run(store_imap_of(st), from, false,
 			      store_imap_rename_op, &a);
@@ -777,9 +779,9 @@ static int store_imap_append_op(struct imap_session *s, void *arg)
 	struct store_imap_append *a = arg;
 
 	return imap_append(s, a->folder, a->flags, a->date, a->size, a->read,
-			   a->ctx, &a->uid, &a->uidvalidity) < 0 ?
-		       STORE_IMAP_FAILED :
-		       0;
+			   a->ctx, &a->uid, &a->uidvalidity) < 0
+		       ? STORE_IMAP_FAILED
+		       : 0;
 }
 
 static int store_imap_append(struct store *st, const char *folder,
@@ -788,8 +790,8 @@ static int store_imap_append(struct store *st, const char *folder,
 			     void *ctx, uint32_t *uid_r,
 			     uint32_t *uidvalidity_r)
 {
-	struct store_imap_append a = { folder, flags, date, size, read, ctx,
-				       0, 0 };
+	struct store_imap_append a = {folder, flags, date, size,
+				      read,   ctx,   0,	   0};
 	int rc;
 
 	rc = store_imap_run(store_imap_of(st), NULL, false,

@@ -52,17 +52,17 @@
 /* One message known locally, on the server, or both. */
 struct sp3_msg {
 	char uidl[POP3_MAX_UIDL + 1]; /* hash key */
-	uint32_t id;     /* local number, from the index */
-	char *file;      /* owned: "<name>.eml" */
-	bool stored;     /* in cur/ */
-	uint64_t size;   /* stored: file size; else the LIST size */
-	time_t date;     /* stored: the file's mtime */
-	bool on_server;  /* in the last listing of the server */
-	unsigned num;    /* its number in the current session, 0 if none */
-	bool wanted;     /* a reader waits for it */
-	bool queued;     /* its RETR is on the way in this session */
-	bool failed;     /* its last download failed */
-	UT_hash_handle hh;    /* by uidl */
+	uint32_t id; /* local number, from the index */
+	char *file; /* owned: "<name>.eml" */
+	bool stored; /* in cur/ */
+	uint64_t size; /* stored: file size; else the LIST size */
+	time_t date; /* stored: the file's mtime */
+	bool on_server; /* in the last listing of the server */
+	unsigned num; /* its number in the current session, 0 if none */
+	bool wanted; /* a reader waits for it */
+	bool queued; /* its RETR is on the way in this session */
+	bool failed; /* its last download failed */
+	UT_hash_handle hh; /* by uidl */
 	UT_hash_handle hh_id; /* by id */
 };
 
@@ -81,14 +81,14 @@ struct store_pop3 {
 	char *dir; /* owned */
 	int dirfd, curfd, tmpfd, lockfd;
 	pthread_mutex_t lock; /* everything below */
-	pthread_cond_t cond;  /* the worker waits and readers wait on it */
+	pthread_cond_t cond; /* the worker waits and readers wait on it */
 	struct sp3_msg *by_uidl, *by_id;
 	struct sp3_tomb *tombs;
 	uint32_t next_id;
-	uint64_t gen;      /* changes whenever the listing would */
+	uint64_t gen; /* changes whenever the listing would */
 	uint64_t progress; /* bytes downloaded so far, for waiting readers */
 	bool index_dirty;
-	bool kick;         /* a session is wanted now */
+	bool kick; /* a session is wanted now */
 	bool stop;
 	bool in_session;
 	unsigned sessions_failed; /* readers give up after a failed one */
@@ -400,10 +400,10 @@ static int sp3_discard(void *ctx, const char *data, size_t len)
 static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 			struct sp3_msg *m, unsigned num, uint64_t list_size)
 {
-	struct sp3_download dl = { sp, -1, 0 };
-	uint64_t max = list_size * 2 > list_size + (1u << 20) ?
-			       list_size * 2 :
-			       list_size + (1u << 20);
+	struct sp3_download dl = {sp, -1, 0};
+	uint64_t max = list_size * 2 > list_size + (1u << 20)
+			       ? list_size * 2
+			       : list_size + (1u << 20);
 	struct timespec times[2];
 	char file[NAME_MAX + 1];
 	struct sp3_tomb *tomb;
@@ -414,8 +414,8 @@ static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 	pthread_mutex_lock(&sp->lock);
 	snprintf(file, sizeof(file), "%s", m->file);
 	pthread_mutex_unlock(&sp->lock);
-	dl.fd = openat(sp->tmpfd, file,
-		       O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	dl.fd = openat(sp->tmpfd, file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+		       0600);
 	if (dl.fd < 0) {
 		rc = -errno;
 		log_warn("cannot create %s/tmp/%s", sp->dir, file);
@@ -575,8 +575,8 @@ static int sp3_download_all(struct store_pop3 *sp, struct pop3_session *s,
 			m = sp->stop ? NULL : sp3_next_download(sp, list, n);
 			if (m)
 				m->queued = true;
-			e = (struct sp3_pending){ m, m ? m->num : 0,
-						  m ? m->size : 0 };
+			e = (struct sp3_pending){m, m ? m->num : 0,
+						 m ? m->size : 0};
 			pthread_mutex_unlock(&sp->lock);
 			if (!m)
 				break;
@@ -618,7 +618,7 @@ static int sp3_download_all(struct store_pop3 *sp, struct pop3_session *s,
 			if (pop3_dele_send(s, e.num) < 0)
 				goto broken;
 			q[(head + len++) % cap] =
-				(struct sp3_pending){ NULL, e.num, 0 };
+				(struct sp3_pending){NULL, e.num, 0};
 		}
 	}
 	return 0;
@@ -901,7 +901,7 @@ static int store_pop3_fetch(struct store *st, const char *folder,
 	if (!buf)
 		return -ENOMEM;
 	for (i = 0; i < n && rc == 0; i++) {
-		struct store_piece p = { uids[i], offset, buf, 0 };
+		struct store_piece p = {uids[i], offset, buf, 0};
 		char file[NAME_MAX + 1];
 		struct sp3_msg *m;
 		ssize_t got;
@@ -1100,8 +1100,8 @@ static int sp3_open_dir(struct store_pop3 *sp, char *err, size_t errlen)
 	int rc = sp3_mkdirs(sp->dir);
 
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot create the store %s: %s",
-			 sp->dir, strerror(-rc));
+		snprintf(err, errlen, "cannot create the store %s: %s", sp->dir,
+			 strerror(-rc));
 		return -1;
 	}
 	sp->dirfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1109,8 +1109,8 @@ static int sp3_open_dir(struct store_pop3 *sp, char *err, size_t errlen)
 		goto fail;
 	if (fchmod(sp->dirfd, 0700) < 0)
 		goto fail;
-	sp->lockfd = openat(sp->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
-			    0600);
+	sp->lockfd =
+		openat(sp->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (sp->lockfd < 0)
 		goto fail;
 	if (flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {
@@ -1121,10 +1121,10 @@ static int sp3_open_dir(struct store_pop3 *sp, char *err, size_t errlen)
 	if ((mkdirat(sp->dirfd, "cur", 0700) < 0 && errno != EEXIST) ||
 	    (mkdirat(sp->dirfd, "tmp", 0700) < 0 && errno != EEXIST))
 		goto fail;
-	sp->curfd = openat(sp->dirfd, "cur", O_RDONLY | O_DIRECTORY |
-						     O_CLOEXEC);
-	sp->tmpfd = openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY |
-						     O_CLOEXEC);
+	sp->curfd =
+		openat(sp->dirfd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sp->tmpfd =
+		openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->curfd < 0 || sp->tmpfd < 0)
 		goto fail;
 	return 0;
@@ -1176,8 +1176,9 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 			snprintf(err, errlen, "%s", perr.text);
 			goto fail;
 		}
-		fprintf(stderr, "mailfs: %s; mounting the local store %s "
-				"offline, will retry every %u s\n",
+		fprintf(stderr,
+			"mailfs: %s; mounting the local store %s "
+			"offline, will retry every %u s\n",
 			perr.text, sp->dir, sp->refresh);
 	} else {
 		pop3_quit(s, &perr);

@@ -71,8 +71,8 @@ void strbuf_printf(struct strbuf *b, const char *fmt, ...)
 
 void strbuf_base64(struct strbuf *b, const void *data, size_t len)
 {
-	static const char digits[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno"
+				     "pqrstuvwxyz0123456789+/";
 	const unsigned char *in = data;
 	char quad[4];
 	size_t i;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* tree: the folders and listings the mount shows; see tree.h. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,15 +15,17 @@
 
 struct tree_msg {
 	uint32_t uid;
-	uint64_t size;
+	uint32_t idhash; /* what the name is made of, with date */
+	uint64_t listed_size; /* and the size as listed */
+	uint64_t size; /* what stat shows */
 	time_t date;
 	char *flags; /* owned */
-	char *name;  /* owned */
-	char *ref;        /* owned: the store's own id (POP3 UIDL), or NULL */
-	bool alias;       /* another name for a message: found, not listed */
-	bool size_fixed;  /* size corrected from the bytes: kept over the
+	char *name; /* owned */
+	char *ref; /* owned: the store's own id (POP3 UIDL), or NULL */
+	bool alias; /* another name for a message: found, not listed */
+	bool size_fixed; /* size corrected from the bytes: kept over the
 			   * server's RFC822.SIZE in later listings */
-	bool gone;        /* removed since the listing: neither */
+	bool gone; /* removed since the listing: neither */
 	struct tree_msg *next_extra; /* in tree_listing.extras */
 	UT_hash_handle hh; /* by name */
 };
@@ -30,7 +33,7 @@ struct tree_msg {
 /* One folder's listing; messages sorted by UID. */
 struct tree_listing {
 	struct store_listing state; /* msgs == NULL */
-	struct tree_msg *msgs;      /* owned array */
+	struct tree_msg *msgs; /* owned array */
 	size_t n;
 	struct tree_msg *by_name; /* uthash over msgs and extras */
 	/* Messages added by this mount since the listing (moved or
@@ -254,8 +257,8 @@ static int tree_add_parents(struct tree_folder **by_path,
 				continue;
 			}
 			p = path ? tree_folder_new(dup, path, delim,
-						   STORE_FOLDER_NOSELECT) :
-				   NULL;
+						   STORE_FOLDER_NOSELECT)
+				 : NULL;
 			if (!p) {
 				free(path);
 				rc = -ENOMEM;
@@ -283,9 +286,9 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 	int rc = 0;
 
 	for (i = 0; i < n && rc == 0; i++) {
-		char *path = fl[i].name[0] ?
-				     names_to_path(fl[i].name, fl[i].delim) :
-				     strdup("");
+		char *path = fl[i].name[0]
+				     ? names_to_path(fl[i].name, fl[i].delim)
+				     : strdup("");
 
 		if (!path) {
 			rc = -ENOMEM;
@@ -302,8 +305,7 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 			free(path);
 			continue;
 		}
-		f = tree_folder_new(fl[i].name, path, fl[i].delim,
-				    fl[i].attrs);
+		f = tree_folder_new(fl[i].name, path, fl[i].delim, fl[i].attrs);
 		if (!f) {
 			free(path);
 			rc = -ENOMEM;
@@ -371,8 +373,7 @@ bool tree_folders_stale(struct tree *t, time_t now, unsigned max_age)
 }
 
 /* Fills info for a folder; the lock is held. */
-static int tree_folder_info(const struct tree_folder *f,
-			    struct tree_info *info)
+static int tree_folder_info(const struct tree_folder *f, struct tree_info *info)
 {
 	info->kind = TREE_FOLDER;
 	info->ino = tree_folder_ino(f);
@@ -387,8 +388,8 @@ static int tree_folder_info(const struct tree_folder *f,
 }
 
 /* Fills info for a message of folder f; the lock is held. */
-static int tree_msg_info(const struct tree_folder *f,
-			 const struct tree_msg *m, struct tree_info *info)
+static int tree_msg_info(const struct tree_folder *f, const struct tree_msg *m,
+			 struct tree_info *info)
 {
 	uint32_t uv = f->listing->state.uidvalidity;
 
@@ -400,15 +401,17 @@ static int tree_msg_info(const struct tree_folder *f,
 	info->folder_id = f->id;
 	info->uidvalidity = uv;
 	info->uid = m->uid;
+	info->idhash = m->idhash;
+	info->listed_size = m->listed_size;
 	info->folder = strdup(f->name);
 	info->folder_path = strdup(f->path);
 	info->flags = strdup(m->flags ? m->flags : "");
 	if (m->ref)
 		info->store_ref = strdup(m->ref);
 	return info->folder && info->folder_path && info->flags &&
-			       (!m->ref || info->store_ref) ?
-		       0 :
-		       -ENOMEM;
+			       (!m->ref || info->store_ref)
+		       ? 0
+		       : -ENOMEM;
 }
 
 static bool tree_fresh(const struct tree_folder *f, time_t now,
@@ -491,8 +494,8 @@ static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 		return 0;
 	memset(&info, 0, sizeof(info));
 	info.kind = TREE_MESSAGE;
-	info.ino = tree_msg_ino(dir->id, dir->listing->state.uidvalidity,
-				m->uid);
+	info.ino =
+		tree_msg_ino(dir->id, dir->listing->state.uidvalidity, m->uid);
 	info.nlink = 1;
 	info.size = m->size;
 	info.mtime = m->date;
@@ -554,6 +557,29 @@ out:
 	return rc;
 }
 
+/*
+ * The naming policy: the first name of the form names_message() makes
+ * for m that no message of the listing has yet, so that messages that
+ * share date, size and Message-ID get "-2", "-3", ... in the order they
+ * are named (ascending UID for a listing). Identity (UID) plays no part,
+ * so a message keeps its name across folders, accounts and remounts.
+ */
+static char *tree_msg_name(const struct tree_listing *l,
+			   const struct tree_msg *m)
+{
+	char name[NAMES_MESSAGE_MAX];
+	struct tree_msg *dup;
+	unsigned n;
+
+	for (n = 1; n < UINT_MAX; n++) {
+		names_message(name, m->date, m->listed_size, m->idhash, n);
+		HASH_FIND(hh, l->by_name, name, strlen(name), dup);
+		if (!dup)
+			break;
+	}
+	return strdup(name);
+}
+
 static int tree_msg_cmp(const void *a, const void *b)
 {
 	const struct tree_msg *x = a, *y = b;
@@ -598,32 +624,26 @@ int tree_set_listing(struct tree *t, const char *folder,
 		goto nomem;
 	for (i = 0; i < l->n; i++) {
 		struct store_msg *sm = &l->msgs[i];
-		struct tree_msg *m = &nl->msgs[nl->n];
+		struct tree_msg *m = &nl->msgs[nl->n++];
 
 		m->uid = sm->uid;
-		m->size = sm->size;
+		m->idhash = sm->idhash;
+		m->listed_size = m->size = sm->size;
 		m->date = sm->date;
 		m->flags = sm->flags;
 		sm->flags = NULL;
 		m->ref = sm->ref;
 		sm->ref = NULL;
-		if (sm->name) {
-			m->name = sm->name;
-			sm->name = NULL;
-		} else if (asprintf(&m->name, "%u.eml", sm->uid) < 0) {
-			m->name = NULL;
-		}
-		if (!m->name) {
-			free(m->flags);
-			free(m->ref);
-			goto nomem;
-		}
-		nl->n++;
+		m->name = sm->name; /* a store's own name (POP3) */
+		sm->name = NULL;
 	}
+	/* Named in ascending UID order, which decides who gets "-2". */
 	qsort(nl->msgs, nl->n, sizeof(*nl->msgs), tree_msg_cmp);
 	for (i = 0; i < nl->n; i++) {
 		struct tree_msg *m = &nl->msgs[i], *dup;
 
+		if (!m->name && !(m->name = tree_msg_name(nl, m)))
+			goto nomem;
 		HASH_FIND(hh, nl->by_name, m->name, strlen(m->name), dup);
 		if (!dup)
 			HASH_ADD_KEYPTR(hh, nl->by_name, m->name,
@@ -831,15 +851,13 @@ out:
 }
 
 /* The listing of folder if it is of uidvalidity; the lock is held. */
-static struct tree_listing *tree_listing_of(struct tree *t,
-					    const char *folder,
+static struct tree_listing *tree_listing_of(struct tree *t, const char *folder,
 					    uint32_t uidvalidity)
 {
 	struct tree_folder *f;
 
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
-	if (!f || !f->listing ||
-	    f->listing->state.uidvalidity != uidvalidity)
+	if (!f || !f->listing || f->listing->state.uidvalidity != uidvalidity)
 		return NULL;
 	return f->listing;
 }
@@ -866,19 +884,26 @@ void tree_remove_message(struct tree *t, const char *folder,
 	pthread_rwlock_unlock(&t->lock);
 }
 
-/* Adds one extra message record named name; the lock is held. */
+/* Adds one extra message record, named name or (name NULL) by the
+ * naming policy; the lock is held. *name_r (if given) gets the name. */
 static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
-			  const char *name, bool alias)
+			  const char *name, bool alias, char *name_r)
 {
-	struct tree_msg *m, *dup;
+	struct tree_msg *m, *dup = NULL;
 
-	HASH_FIND(hh, l->by_name, name, strlen(name), dup);
+	if (name)
+		HASH_FIND(hh, l->by_name, name, strlen(name), dup);
 	if (dup)
 		return 0; /* the name is taken: keep what is there */
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->name = strdup(name);
+	m->uid = sm->uid;
+	m->idhash = sm->idhash;
+	m->listed_size = m->size = sm->size;
+	m->date = sm->date;
+	m->alias = alias;
+	m->name = name ? strdup(name) : tree_msg_name(l, m);
 	m->flags = strdup(sm->flags ? sm->flags : "");
 	if (!m->name || !m->flags) {
 		free(m->name);
@@ -886,10 +911,8 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 		free(m);
 		return -ENOMEM;
 	}
-	m->uid = sm->uid;
-	m->size = sm->size;
-	m->date = sm->date;
-	m->alias = alias;
+	if (name_r)
+		snprintf(name_r, NAMES_MESSAGE_MAX, "%s", m->name);
 	m->next_extra = l->extras;
 	l->extras = m;
 	HASH_ADD_KEYPTR(hh, l->by_name, m->name, strlen(m->name), m);
@@ -898,21 +921,43 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 	return 0;
 }
 
-int tree_add_message(struct tree *t, const char *folder,
-		     uint32_t uidvalidity, const struct store_msg *m,
-		     const char *alias)
+/* True when name is one the naming policy may give m (any suffix). */
+static bool tree_own_name(const struct store_msg *m, const char *name)
+{
+	char base[NAMES_MESSAGE_MAX];
+	size_t len;
+
+	if (!name)
+		return false;
+	names_message(base, m->date, m->size, m->idhash, 0);
+	len = strlen(base) - 4; /* without ".eml" */
+	if (strncmp(name, base, len) != 0)
+		return false;
+	name += len;
+	if (*name == '-' && name[1] >= '2' && name[1] <= '9') {
+		for (name++; *name >= '0' && *name <= '9'; name++)
+			;
+	}
+	return strcmp(name, ".eml") == 0;
+}
+
+int tree_add_message(struct tree *t, const char *folder, uint32_t uidvalidity,
+		     const struct store_msg *m, const char *alias)
 {
 	struct tree_listing *l;
-	char name[32];
+	char name[NAMES_MESSAGE_MAX];
 	int rc = 0;
 
-	snprintf(name, sizeof(name), "%u.eml", m->uid);
 	pthread_rwlock_wrlock(&t->lock);
 	l = tree_listing_of(t, folder, uidvalidity);
 	if (l) {
-		rc = tree_add_extra(l, m, name, false);
+		/* Given one of its own names (a restored "-2"), it keeps it:
+		 * its twin may come later under the other one. */
+		rc = tree_add_extra(l, m,
+				    tree_own_name(m, alias) ? alias : NULL,
+				    false, name);
 		if (rc == 0 && alias && strcmp(alias, name) != 0)
-			rc = tree_add_extra(l, m, alias, true);
+			rc = tree_add_extra(l, m, alias, true, NULL);
 		l->state.modseq = 0;
 	}
 	pthread_rwlock_unlock(&t->lock);

@@ -32,6 +32,7 @@ Notes learned on Debian 12 / Dovecot 2.3.19 (see _write_config):
 
 import atexit
 import datetime
+import hashlib
 import os
 import pwd
 import random
@@ -118,6 +119,21 @@ def _imap_date(date):
     return '"%2d-%s-%04d %02d:%02d:%02d %s%02d%02d"' % (
         date.day, months[date.month - 1], date.year, date.hour,
         date.minute, date.second, sign, off // 60, off % 60)
+
+
+def message_base_name(internaldate, size, msgid_field):
+    """The name of a message without '-N' and '.eml' (see message_names)."""
+    when = datetime.datetime.strptime(internaldate.strip(), '%d-%b-%Y %H:%M:%S %z')
+    if isinstance(msgid_field, str):
+        msgid_field = msgid_field.encode()
+    value = b''
+    m = re.match(rb'(?is)message-id[ \t]*:(.*?)(?:\r?\n(?![ \t])|$)',
+                 msgid_field)
+    if m:
+        value = re.sub(rb'[\r\n]', b'', m.group(1)).strip(b' \t')
+    return '%s-%d-%s' % (
+        when.astimezone(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ'),
+        size, hashlib.sha256(value).hexdigest()[:8])
 
 
 def _flag_list(flags):
@@ -963,6 +979,38 @@ class MailServer:
                     continue
                 _, data = parsed
                 out[int(data['UID'])] = data[key]
+        return out
+
+    def message_names(self, user, folder):
+        """{uid: file name} as the mount should name each message,
+        computed here independently of mailfs: INTERNALDATE in UTC,
+        RFC822.SIZE, the first 8 hex digits of the SHA-256 of the
+        unfolded, trimmed Message-ID value, '-N' for the N-th message
+        (ascending UID) that shares all three."""
+        out = {}
+        with self.wire(user) as w:
+            if not self._examine(w, folder):
+                return out
+            untagged, _ = w.command(
+                b'UID FETCH 1:* (UID INTERNALDATE RFC822.SIZE '
+                b'BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])')
+            rows = []
+            for resp in untagged:
+                parsed = fetch_items(resp)
+                if parsed is None:
+                    continue
+                _, data = parsed
+                hdr = [v for k, v in data.items()
+                       if k.startswith('BODY[HEADER.FIELDS')]
+                rows.append((int(data['UID']), str(data['INTERNALDATE']),
+                             int(data['RFC822.SIZE']),
+                             hdr[0] if hdr and hdr[0] is not None else b''))
+        seen = {}
+        for uid, date, size, hdr in sorted(rows):
+            base = message_base_name(date, size, hdr)
+            n = seen.get(base, 0) + 1
+            seen[base] = n
+            out[uid] = base + ('-%d' % n if n > 1 else '') + '.eml'
         return out
 
     def fetch_all(self, user, folder):

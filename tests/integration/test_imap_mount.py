@@ -27,7 +27,15 @@ def body_commands(sessions):
             if 'BODY' in c.upper() and 'FETCH' in c.upper()]
 
 
-class ImapMountTest(unittest.TestCase):
+class NamesMixin:
+    """nm(folder, uid): the file name of a message, computed from the
+    server's data independently of mailfs (MailServer.message_names)."""
+
+    def nm(self, folder, uid, user=USER):
+        return self.server.message_names(user, folder)[uid]
+
+
+class ImapMountTest(NamesMixin, unittest.TestCase):
     """One server with the standard corpus (2,000-message folder and a
     20 MB message included), mounted over implicit TLS."""
 
@@ -71,11 +79,12 @@ class ImapMountTest(unittest.TestCase):
             served = self.server.fetch_all(USER, folder)
             d = m.p(mount_path(folder, self.sep))
             names = sorted(os.listdir(d))
+            mnames = self.server.message_names(USER, folder)
             self.assertEqual(
-                sorted('%d.eml' % u for u in served),
+                sorted(mnames[u] for u in served),
                 [n for n in names if n.endswith('.eml')], folder)
             for uid, want in served.items():
-                p = os.path.join(d, '%d.eml' % uid)
+                p = os.path.join(d, mnames[uid])
                 st = os.stat(p)
                 self.assertEqual(st.st_size, len(want), p)
                 self.assertEqual(st.st_mode & 0o777, 0o444)
@@ -92,7 +101,7 @@ class ImapMountTest(unittest.TestCase):
         kinds = self.layout['kinds']['Binary']
         served = self.server.fetch_all(USER, 'Binary')
         for uid, kind in kinds.items():
-            with open(m.p('Binary', '%d.eml' % uid), 'rb') as f:
+            with open(m.p('Binary', self.nm('Binary', uid)), 'rb') as f:
                 got = f.read()
             self.assertEqual(got, served[uid], kind)
             if kind == 'empty':
@@ -104,7 +113,7 @@ class ImapMountTest(unittest.TestCase):
         m = self.mount()
         folder = self.layout['names']['archive_2024']
         for uid, raw in self.layout['folders'][folder].items():
-            st = os.stat(m.p(mount_path(folder, self.sep), '%d.eml' % uid))
+            st = os.stat(m.p(mount_path(folder, self.sep), self.nm(folder, uid)))
             t = time.gmtime(st.st_mtime)
             self.assertEqual((t.tm_year, t.tm_mday, t.tm_hour, t.tm_min),
                              (2024, 15, 9, 30))
@@ -115,11 +124,11 @@ class ImapMountTest(unittest.TestCase):
         for uid, flags in server_flags.items():
             out = subprocess.run(
                 ['getfattr', '--only-values', '-n', 'user.mail.flags',
-                 m.p('INBOX', '%d.eml' % uid)],
+                 m.p('INBOX', self.nm('INBOX', uid))],
                 capture_output=True, check=True).stdout.decode()
             shown = set(out.split())
             self.assertEqual(shown, set(flags) - {'\\Recent'}, uid)
-        listed = subprocess.run(['getfattr', '-d', m.p('INBOX', '1.eml')],
+        listed = subprocess.run(['getfattr', '-d', m.p('INBOX', self.nm('INBOX', 1))],
                                 capture_output=True, text=True).stdout
         self.assertIn('user.mail.flags', listed)
 
@@ -159,7 +168,7 @@ class ImapMountTest(unittest.TestCase):
         self.assertEqual(rsync(), 0)
         served = self.server.fetch_all(USER, 'INBOX')
         for uid, want in served.items():
-            with open(os.path.join(dest, 'INBOX', '%d.eml' % uid), 'rb') as f:
+            with open(os.path.join(dest, 'INBOX', self.nm('INBOX', uid)), 'rb') as f:
                 self.assertEqual(f.read(), want)
 
     def test_inodes_stable_across_remounts(self):
@@ -192,7 +201,7 @@ class ImapMountTest(unittest.TestCase):
         want = self.server.fetch_all(USER, 'Big')[1]
         self.server.clear_rawlog(USER)
         m = self.mount()
-        p = m.p('Big', '1.eml')
+        p = m.p('Big', self.nm('Big', 1))
         self.assertEqual(os.stat(p).st_size, len(want))
         out = subprocess.run(['head', '-c', '4096', p], capture_output=True,
                              check=True).stdout
@@ -206,7 +215,7 @@ class ImapMountTest(unittest.TestCase):
         want = self.server.fetch_all(USER, 'Big')[1]
         self.server.clear_rawlog(USER)
         m = self.mount()
-        with open(m.p('Big', '1.eml'), 'rb') as f:
+        with open(m.p('Big', self.nm('Big', 1)), 'rb') as f:
             got = f.read()
         self.assertEqual(len(got), len(want))
         self.assertEqual(got, want)
@@ -239,8 +248,10 @@ class ImapMountTest(unittest.TestCase):
             served = self.server.fetch_all(
                 USER, f.replace('/', self.sep))
             names = sorted(os.listdir(m.p(f)))
+            uid_of = {n: u for u, n in self.server.message_names(
+                USER, f.replace('/', self.sep)).items()}
             want = hashlib.sha256(b''.join(
-                served[int(n[:-4])] for n in names)).hexdigest()
+                served[uid_of[n]] for n in names)).hexdigest()
             self.assertEqual(out, want, f)
 
     def test_missing_names(self):
@@ -249,11 +260,11 @@ class ImapMountTest(unittest.TestCase):
                   'INBOX/1.eml/x'):
             self.assertFalse(os.path.exists(m.p(p)), p)
         with self.assertRaises(OSError) as cm:
-            open(m.p('INBOX', '1.eml'), 'r+b')
+            open(m.p('INBOX', self.nm('INBOX', 1)), 'r+b')
         self.assertEqual(cm.exception.errno, errno.EACCES)
 
 
-class ChangesTest(unittest.TestCase):
+class ChangesTest(NamesMixin, unittest.TestCase):
     """Another client's appends and expunges show up in the mount."""
 
     def setUp(self):
@@ -280,20 +291,22 @@ class ChangesTest(unittest.TestCase):
     def test_append_and_expunge_are_reflected(self):
         d = self.m.p('Live')
         self.assertEqual(len(os.listdir(d)), 5)
+        gone = self.nm('Live', self.uids[0])
         new = self.server.append(USER, 'Live', corpus.text_message(99))
+        new_name = self.nm('Live', new)
         c = self.server.imap(USER)
         c.select('Live')
         c.uid('STORE', str(self.uids[0]), '+FLAGS', '(\\Deleted)')
         c.uid('EXPUNGE', str(self.uids[0]))
         c.logout()
         self.assertTrue(self.wait_for(
-            lambda: '%d.eml' % new in os.listdir(d) and
-            '%d.eml' % self.uids[0] not in os.listdir(d)))
-        with open(os.path.join(d, '%d.eml' % new), 'rb') as f:
+            lambda: new_name in os.listdir(d) and
+            gone not in os.listdir(d)))
+        with open(os.path.join(d, new_name), 'rb') as f:
             self.assertEqual(f.read(), self.server.fetch_all(USER, 'Live')[new])
 
     def test_reading_a_vanished_message_is_enoent(self):
-        p = self.m.p('Live', '%d.eml' % self.uids[1])
+        p = self.m.p('Live', self.nm('Live', self.uids[1]))
         f = open(p, 'rb')
         self.addCleanup(f.close)
         c = self.server.imap(USER)
@@ -307,7 +320,7 @@ class ChangesTest(unittest.TestCase):
         self.assertTrue(self.wait_for(lambda: not os.path.exists(p)))
 
     def test_flag_change_is_reflected(self):
-        p = self.m.p('Live', '%d.eml' % self.uids[2])
+        p = self.m.p('Live', self.nm('Live', self.uids[2]))
 
         def flags():
             return subprocess.run(
@@ -322,7 +335,7 @@ class ChangesTest(unittest.TestCase):
             lambda: sorted(flags()) == ['$Todo', '\\Flagged']))
 
 
-class TransportTest(unittest.TestCase):
+class TransportTest(NamesMixin, unittest.TestCase):
     """STARTTLS, cleartext on request, and what is refused."""
 
     @classmethod
@@ -338,7 +351,7 @@ class TransportTest(unittest.TestCase):
 
     def check_mount(self, url, **kw):
         with Mount(url, self.password, **kw) as m:
-            with open(m.p('INBOX', '1.eml'), 'rb') as f:
+            with open(m.p('INBOX', self.nm('INBOX', 1)), 'rb') as f:
                 self.assertEqual(f.read(),
                                  self.server.fetch_all(USER, 'INBOX')[1])
             return m.stderr()

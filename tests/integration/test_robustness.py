@@ -11,10 +11,17 @@ import time
 import unittest
 
 from tests.harness.fakeserver import FakeServer
+from tests.harness.mailserver import message_base_name
 from tests.integration.mount import Mount, is_mounted
 
 CAPS = b'IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN'
 MESSAGE = (b'From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n')
+DATE = '01-Jan-2024 10:00:00 +0000'
+
+
+def fake_name(listed_size=len(MESSAGE)):
+    """The name mailfs gives the fake server's message (UID 7)."""
+    return message_base_name(DATE, listed_size, b'') + '.eml'
 
 
 class FakeImap:
@@ -67,8 +74,10 @@ class FakeImap:
                           b' OK [READ-ONLY] done\r\n')
             elif cmd.upper().startswith(b'UID FETCH 1:*'):
                 conn.send(b'* 1 FETCH (UID 7 FLAGS (\\Seen) RFC822.SIZE %d '
-                          b'INTERNALDATE "01-Jan-2024 10:00:00 +0000")\r\n'
-                          % self.listed_size + tag + b' OK\r\n')
+                          b'INTERNALDATE "%s" '
+                          b'BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n\r\n)'
+                          b'\r\n' % (self.listed_size, DATE.encode()) +
+                          tag + b' OK\r\n')
             elif cmd.upper().startswith(b'UID FETCH 7 '):
                 m = re.search(rb'<(\d+)\.(\d+)>', cmd)
                 off, n = int(m.group(1)), int(m.group(2))
@@ -97,7 +106,7 @@ class FakeImap:
 def on_body_fetch(action):
     """A misbehave() that runs action(conn, tag) on the body FETCH."""
     def misbehave(conn, tag, cmd):
-        if b'BODY.PEEK' in cmd.upper():
+        if b'BODY.PEEK[]' in cmd.upper():
             action(conn, tag)
             return True
         return False
@@ -122,19 +131,19 @@ class RobustnessTest(unittest.TestCase):
             m = self.mount(fake)
             t0 = time.monotonic()
             with self.assertRaises(OSError) as cm:
-                with open(m.p('INBOX', '7.eml'), 'rb') as f:
+                with open(m.p('INBOX', fake_name()), 'rb') as f:
                     f.read()
             took = time.monotonic() - t0
             self.assertEqual(cm.exception.errno, expect)
             self.assertLess(took, 3 * self.TIMEOUT + 2)
             # Still alive: listings work.
-            self.assertEqual(os.listdir(m.p('INBOX')), ['7.eml'])
+            self.assertEqual(os.listdir(m.p('INBOX')), [fake_name()])
             return took
 
     def test_fake_server_serves(self):
         with FakeImap() as fake:
             m = self.mount(fake)
-            with open(m.p('INBOX', '7.eml'), 'rb') as f:
+            with open(m.p('INBOX', fake_name()), 'rb') as f:
                 self.assertEqual(f.read(), MESSAGE)
 
     def check_size_fixed(self, listed):
@@ -142,7 +151,7 @@ class RobustnessTest(unittest.TestCase):
         is corrected and the kernel's attributes are dropped."""
         with FakeImap(listed_size=listed) as fake:
             m = self.mount(fake, 'refresh=1')
-            p = m.p('INBOX', '7.eml')
+            p = m.p('INBOX', fake_name(listed))
             self.assertEqual(os.stat(p).st_size, listed)
             with open(p, 'rb') as f:
                 f.read()

@@ -67,6 +67,11 @@ class WriteTestBase(unittest.TestCase):
         self.addCleanup(m.umount)
         return m.start()
 
+    def nm(self, folder, uid, user=USER):
+        """The name of a message, computed from the server's data
+        independently of mailfs (MailServer.message_names)."""
+        return self.server.message_names(user, folder)[uid]
+
     def flags(self, folder, user=USER):
         """uid -> flags on the server (\\Recent, per session, left out)."""
         return {u: f - {'\\Recent'}
@@ -87,7 +92,7 @@ class FlagsTest(WriteTestBase):
 
     def test_set_clear_replace(self):
         uid = self.uids[1]
-        p = self.m.p('INBOX', '%d.eml' % uid)
+        p = self.m.p('INBOX', self.nm('INBOX', uid))
         self.assertEqual(setflags(p, '\\Seen \\Flagged $Todo').returncode, 0)
         self.assertEqual(self.flags('INBOX')[uid],
                          {'\\Seen', '\\Flagged', '$Todo'})
@@ -105,7 +110,7 @@ class FlagsTest(WriteTestBase):
                 self.assertEqual(self.flags('INBOX')[u], set())
 
     def test_invalid_flags_are_einval(self):
-        p = self.m.p('INBOX', '%d.eml' % self.uids[2])
+        p = self.m.p('INBOX', self.nm('INBOX', self.uids[2]))
         for bad in ('\\Recent', '\\Bogus', 'a(b', 'x]', 'qu"ote', 'ü'):
             r = setflags(p, bad)
             self.assertNotEqual(r.returncode, 0, bad)
@@ -114,7 +119,7 @@ class FlagsTest(WriteTestBase):
                          set())
 
     def test_other_xattrs_refused(self):
-        p = self.m.p('INBOX', '%d.eml' % self.uids[2])
+        p = self.m.p('INBOX', self.nm('INBOX', self.uids[2]))
         r = subprocess.run(['setfattr', '-n', 'user.other', '-v', 'x', p],
                            capture_output=True)
         self.assertNotEqual(r.returncode, 0)
@@ -131,12 +136,12 @@ class FlagsTest(WriteTestBase):
         c.logout()
         self.server.append(USER, 'INBOX', corpus.text_message(99))
         target = self.uids[6]
-        self.assertEqual(setflags(self.m.p('INBOX', '%d.eml' % target),
+        self.assertEqual(setflags(self.m.p('INBOX', self.nm('INBOX', target)),
                                   '\\Answered').returncode, 0)
         flags = self.flags('INBOX')
         self.assertEqual(flags[target], {'\\Answered'})
         self.assertEqual(sum(1 for f in flags.values() if f), 1)
-        shutil.move(self.m.p('INBOX', '%d.eml' % self.uids[7]),
+        shutil.move(self.m.p('INBOX', self.nm('INBOX', self.uids[7])),
                     self.m.p('Archive'))
         self.assertEqual([f for f, _ in self.where(self.raws[7])],
                          ['Archive'])
@@ -147,21 +152,21 @@ class MoveTest(WriteTestBase):
 
     def check_move(self):
         uid = self.uids[3]
-        src = self.m.p('INBOX', '%d.eml' % uid)
+        name = self.nm('INBOX', uid)
+        src = self.m.p('INBOX', name)
         r = subprocess.run(['mv', src, self.m.p('Archive') + '/'],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertFalse(os.path.exists(src))
-        self.assertNotIn('%d.eml' % uid, os.listdir(self.m.p('INBOX')))
+        self.assertNotIn(name, os.listdir(self.m.p('INBOX')))
         (folder, new), = self.where(self.raws[3])
         self.assertEqual(folder, 'Archive')
         served = self.server.fetch_all(USER, 'Archive')[new]
-        # The given name reads the moved message until the next listing,
-        with open(self.m.p('Archive', '%d.eml' % uid), 'rb') as f:
-            self.assertEqual(f.read(), served)
-        # and its UID name shows in the listing at once.
-        self.assertIn('%d.eml' % new, os.listdir(self.m.p('Archive')))
-        with open(self.m.p('Archive', '%d.eml' % new), 'rb') as f:
+        # The message keeps its name in the new folder: at once, and in
+        # the server's own listing.
+        self.assertEqual(self.nm('Archive', new), name)
+        self.assertIn(name, os.listdir(self.m.p('Archive')))
+        with open(self.m.p('Archive', name), 'rb') as f:
             self.assertEqual(f.read(), served)
         self.assertEqual(len(self.where(self.raws[4])), 1)
 
@@ -170,35 +175,38 @@ class MoveTest(WriteTestBase):
 
     def test_move_keeps_flags_and_into_nested_non_ascii(self):
         uid = self.uids[5]
-        setflags(self.m.p('INBOX', '%d.eml' % uid), '\\Seen $Work')
-        shutil.move(self.m.p('INBOX', '%d.eml' % uid),
+        setflags(self.m.p('INBOX', self.nm('INBOX', uid)), '\\Seen $Work')
+        shutil.move(self.m.p('INBOX', self.nm('INBOX', uid)),
                     self.m.p('Archive', '2024', 'x.eml'))
         (folder, new), = self.where(self.raws[5])
         self.assertEqual(folder, 'Archive.2024')
         self.assertEqual(self.flags(folder)[new],
                          {'\\Seen', '$Work'})
-        shutil.move(self.m.p('Archive', '2024', '%d.eml' % new),
+        shutil.move(self.m.p('Archive', '2024',
+                             self.nm('Archive.2024', new)),
                     self.m.p('Reçus'))
         self.assertEqual([f for f, _ in self.where(self.raws[5])], ['Reçus'])
 
     def test_rename_within_folder_refused(self):
         r = os.rename
         with self.assertRaises(OSError) as cm:
-            r(self.m.p('INBOX', '%d.eml' % self.uids[1]),
+            r(self.m.p('INBOX', self.nm('INBOX', self.uids[1])),
               self.m.p('INBOX', 'other.eml'))
         self.assertEqual(cm.exception.errno, errno.EPERM)
         self.assertEqual(len(self.where(self.raws[1])), 1)
 
     def test_existing_target_name_not_replaced(self):
-        # Archive holds its own UID 1: moving INBOX's 1.eml there must not
-        # destroy it.
+        # Moving a message onto another message's name must not destroy
+        # either: EEXIST, and both stay where they were.
         (_, auid), = [(f, u) for f, u in self.where(corpus.text_message(50))]
         other = self.uids[1]
-        os.rename(self.m.p('INBOX', '%d.eml' % other),
-                  self.m.p('Archive', '%d.eml' % auid))
+        with self.assertRaises(OSError) as cm:
+            os.rename(self.m.p('INBOX', self.nm('INBOX', other)),
+                      self.m.p('Archive', self.nm('Archive', auid)))
+        self.assertEqual(cm.exception.errno, errno.EEXIST)
         self.assertEqual(len(self.where(corpus.text_message(50))), 1)
         self.assertEqual([f for f, _ in self.where(self.raws[1])],
-                         ['Archive'])
+                         ['INBOX'])
 
 
 class MoveFallbackTest(MoveTest):
@@ -225,11 +233,11 @@ class NoUidplusTest(WriteTestBase):
     def test_move_refused_nothing_changed(self):
         before = self.server.fetch_all(USER, 'INBOX')
         with self.assertRaises(OSError) as cm:
-            os.rename(self.m.p('INBOX', '%d.eml' % self.uids[2]),
-                      self.m.p('Archive', '%d.eml' % self.uids[2]))
+            name = self.nm('INBOX', self.uids[2])
+            os.rename(self.m.p('INBOX', name), self.m.p('Archive', name))
         self.assertEqual(cm.exception.errno, errno.EPERM)
         with self.assertRaises(OSError) as cm:
-            os.unlink(self.m.p('INBOX', '%d.eml' % self.uids[2]))
+            os.unlink(self.m.p('INBOX', self.nm('INBOX', self.uids[2])))
         self.assertEqual(cm.exception.errno, errno.EPERM)
         self.assertEqual(self.server.fetch_all(USER, 'INBOX'), before)
         self.assertEqual(self.flags('INBOX')[self.uids[2]],
@@ -240,20 +248,20 @@ class DeleteTest(WriteTestBase):
 
     def test_rm_moves_to_trash_then_expunges(self):
         uid = self.uids[4]
-        os.unlink(self.m.p('INBOX', '%d.eml' % uid))
+        os.unlink(self.m.p('INBOX', self.nm('INBOX', uid)))
         (folder, tuid), = self.where(self.raws[4])
         self.assertEqual(folder, 'Trash')
-        self.assertIn('%d.eml' % tuid, os.listdir(self.m.p('Trash')))
+        self.assertIn(self.nm('Trash', tuid), os.listdir(self.m.p('Trash')))
         # Just moved there by this mount: not expunged by a second rm.
         with self.assertRaises(OSError) as cm:
-            os.unlink(self.m.p('Trash', '%d.eml' % tuid))
+            os.unlink(self.m.p('Trash', self.nm('Trash', tuid)))
         self.assertEqual(cm.exception.errno, errno.EPERM)
         self.assertEqual(len(self.where(self.raws[4])), 1)
         # Mail that was in Trash already is expunged by rm.
         old = corpus.text_message(66)
         ouid = self.server.append(USER, 'Trash', old)
         m = self.mount()
-        os.unlink(m.p('Trash', '%d.eml' % ouid))
+        os.unlink(m.p('Trash', self.nm('Trash', ouid)))
         self.assertEqual(self.where(old), [])
         self.assertEqual(len(self.where(self.raws[4])), 1)
         self.assertEqual(len(self.server.fetch_all(USER, 'INBOX')), 7)
@@ -268,7 +276,7 @@ class DeleteTest(WriteTestBase):
             self.assertEqual([f for f, _ in self.where(raw)], ['Trash'])
 
     def test_rm_r_is_recoverable(self):
-        shutil.move(self.m.p('INBOX', '%d.eml' % self.uids[1]),
+        shutil.move(self.m.p('INBOX', self.nm('INBOX', self.uids[1])),
                     self.m.p('Archive', '2024'))
         r = subprocess.run(['rm', '-r', self.m.p('Archive')],
                            capture_output=True, text=True)
@@ -284,7 +292,7 @@ class DeleteTest(WriteTestBase):
         c.delete('Trash')
         c.logout()
         m = self.mount('refresh=0')
-        os.unlink(m.p('INBOX', '%d.eml' % self.uids[2]))
+        os.unlink(m.p('INBOX', self.nm('INBOX', self.uids[2])))
         self.assertEqual([f for f, _ in self.where(self.raws[2])], ['Trash'])
 
 
@@ -292,7 +300,7 @@ class ExpungeModeTest(WriteTestBase):
     options = ('delete=expunge',)
 
     def test_rm_expunges(self):
-        os.unlink(self.m.p('INBOX', '%d.eml' % self.uids[6]))
+        os.unlink(self.m.p('INBOX', self.nm('INBOX', self.uids[6])))
         self.assertEqual(self.where(self.raws[6]), [])
         self.assertEqual(len(self.server.fetch_all(USER, 'INBOX')), 7)
 
@@ -345,7 +353,7 @@ class FolderTest(WriteTestBase):
         self.assertIn('Old mail.2024', folders)
         self.assertNotIn('Archive', folders)
         self.assertEqual(sorted(os.listdir(self.m.p('Old mail'))),
-                         sorted(['2024', '1.eml']))
+                         sorted(['2024', self.nm('Old mail', 1)]))
         with self.assertRaises(OSError) as cm:
             os.rename(self.m.p('INBOX'), self.m.p('Inbox2'))
         self.assertEqual(cm.exception.errno, errno.EPERM)
@@ -369,11 +377,12 @@ class NewMessageTest(WriteTestBase):
         new, = set(self.server.folder_uids(USER, 'Archive')) - before
         stored = self.server.fetch_all(USER, 'Archive')[new]
         self.assertEqual(stored, raw.replace(b'\n', b'\r\n'))
-        self.assertIn('%d.eml' % new, os.listdir(self.m.p('Archive')))
+        self.assertIn(self.nm('Archive', new),
+                      os.listdir(self.m.p('Archive')))
         self.assertNotIn('big.eml', os.listdir(self.m.p('Archive')))
         with open(self.m.p('Archive', 'big.eml'), 'rb') as f:
             self.assertEqual(f.read(), stored)
-        self.assertEqual(os.stat(self.m.p('Archive', '%d.eml' % new)).st_size,
+        self.assertEqual(os.stat(self.m.p('Archive', self.nm('Archive', new))).st_size,
                          len(stored))
 
     def test_date_and_cat(self):
@@ -391,7 +400,7 @@ class NewMessageTest(WriteTestBase):
         typ, data = c.uid('FETCH', str(uid), '(INTERNALDATE)')
         c.logout()
         self.assertIn(b'14-Jul-2017 02:40:00 +0000', data[0])
-        self.assertEqual(int(os.stat(self.m.p('INBOX', '%d.eml' % uid))
+        self.assertEqual(int(os.stat(self.m.p('INBOX', self.nm('INBOX', uid)))
                              .st_mtime), when)
         with open(self.m.p('INBOX', 'piped.eml'), 'wb') as f:
             f.write(b'Subject: piped\n\nbody\n')
@@ -413,7 +422,7 @@ class NewMessageTest(WriteTestBase):
         self.assertEqual(found, [b'Subject: x\r\n\r\nline1\r\nline2\r\n'])
 
     def test_rm_of_open_message(self):
-        p = self.m.p('INBOX', '%d.eml' % self.uids[3])
+        p = self.m.p('INBOX', self.nm('INBOX', self.uids[3]))
         with open(p, 'rb') as f:
             head = f.read(10)
             os.unlink(p)
@@ -456,9 +465,8 @@ class NewMessageTest(WriteTestBase):
         self.assertEqual(len(self.server.fetch_all(USER, 'INBOX')), 8)
 
     def test_existing_messages_immutable(self):
-        p = self.m.p('INBOX', '%d.eml' % self.uids[1])
-        for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC,
-                      os.O_WRONLY | os.O_APPEND):
+        p = self.m.p('INBOX', self.nm('INBOX', self.uids[1]))
+        for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_APPEND):
             with self.assertRaises(OSError) as cm:
                 os.open(p, flags)
             self.assertEqual(cm.exception.errno, errno.EACCES)
@@ -467,6 +475,20 @@ class NewMessageTest(WriteTestBase):
         self.assertEqual(cm.exception.errno, errno.EACCES)
         self.assertEqual(self.server.fetch_all(USER, 'INBOX')[self.uids[1]],
                          self.raws[1])
+
+    def test_rewrite_never_replaces(self):
+        # cp over a message: the same bytes store nothing; other bytes
+        # are stored as a new message beside it, never instead of it.
+        p = self.m.p('INBOX', self.nm('INBOX', self.uids[1]))
+        with open(p, 'wb') as f:
+            f.write(self.raws[1])
+        self.assertEqual(len(self.server.fetch_all(USER, 'INBOX')), 8)
+        with open(p, 'wb') as f:
+            f.write(self.raws[2] + b'changed\r\n')
+        after = self.server.fetch_all(USER, 'INBOX')
+        self.assertEqual(len(after), 9)
+        self.assertEqual(after[self.uids[1]], self.raws[1])
+        self.assertIn(self.raws[2] + b'changed\r\n', after.values())
 
     def test_cp_r_between_accounts(self):
         bob = self.mount(user='bob')
@@ -483,7 +505,7 @@ class NewMessageTest(WriteTestBase):
         self.assertEqual(got, list(self.server.fetch_all(USER, 'Archive')
                                    .values()))
         # cp -p kept the date.
-        src = os.stat(self.m.p('Archive', '1.eml')).st_mtime
+        src = os.stat(self.m.p('Archive', self.nm('Archive', 1))).st_mtime
         name, = [n for n in os.listdir(bob.p('From alice', 'Archive'))
                  if n.endswith('.eml')]
         self.assertEqual(os.stat(bob.p('From alice', 'Archive', name))
@@ -494,7 +516,7 @@ class ReadOnlyTest(WriteTestBase):
     options = ('ro',)
 
     def test_everything_erofs(self):
-        p = self.m.p('INBOX', '%d.eml' % self.uids[1])
+        p = self.m.p('INBOX', self.nm('INBOX', self.uids[1]))
         attempts = [
             lambda: os.rename(p, self.m.p('Archive', 'x.eml')),
             lambda: os.unlink(p),
@@ -527,7 +549,7 @@ class DroppedConnectionTest(WriteTestBase):
 
     def cut_case(self, pattern, after, op, number):
         m = self.mount_via_proxy()
-        p = m.p('INBOX', '%d.eml' % self.uids[number])
+        p = m.p('INBOX', self.nm('INBOX', self.uids[number]))
         os.listdir(m.p('INBOX'))
         os.listdir(m.p('Archive'))
         rule = self.proxy.cut_when('up', pattern, after=after)
@@ -586,14 +608,14 @@ class DroppedConnectionFallbackTest(DroppedConnectionTest):
                 n += 1
 
     def test_cuts_during_expunge_in_trash(self):
-        os.unlink(self.m.p('INBOX', '%d.eml' % self.uids[8]))
+        os.unlink(self.m.p('INBOX', self.nm('INBOX', self.uids[8])))
         (_, tuid), = self.where(self.raws[8])
         for pattern in (b'UID STORE', b'UID EXPUNGE'):
             m = self.mount_via_proxy()
             os.listdir(m.p('Trash'))
             rule = self.proxy.cut_when('up', pattern, after=False)
             with self.assertRaises(OSError):
-                os.unlink(m.p('Trash', '%d.eml' % tuid))
+                os.unlink(m.p('Trash', self.nm('Trash', tuid)))
             self.assertTrue(rule.wait(5))
             self.assertEqual(len(self.where(self.raws[8])), 1)
             m.umount()

@@ -20,7 +20,7 @@ static char *body(size_t n)
 START_TEST(test_whole_small)
 {
 	struct cache *c = cache_new(1 << 20);
-	struct cache_key k = { 1, 2, 3 };
+	struct cache_key k = {1, 2, 3};
 	char *b = body(5000), out[8000];
 	bool eof;
 
@@ -48,7 +48,7 @@ END_TEST
 START_TEST(test_partial_not_eof)
 {
 	struct cache *c = cache_new(16 << 20);
-	struct cache_key k = { 1, 1, 1 };
+	struct cache_key k = {1, 1, 1};
 	size_t n = 3 * CACHE_CHUNK + 100;
 	char *b = body(n), *out = malloc(n);
 	bool eof;
@@ -81,7 +81,7 @@ END_TEST
 START_TEST(test_exact_chunk_multiple)
 {
 	struct cache *c = cache_new(16 << 20);
-	struct cache_key k = { 5, 5, 5 };
+	struct cache_key k = {5, 5, 5};
 	char *b = body(2 * CACHE_CHUNK), *out = malloc(3 * CACHE_CHUNK);
 	bool eof;
 
@@ -105,7 +105,7 @@ START_TEST(test_lru_bound)
 	struct cache *c = cache_new(4 * CACHE_CHUNK + 1024);
 	char *b = body(CACHE_CHUNK), out[16];
 	struct cache_stats st;
-	struct cache_key k = { 1, 1, 0 };
+	struct cache_key k = {1, 1, 0};
 	bool eof;
 	uint32_t i;
 
@@ -133,7 +133,7 @@ END_TEST
 START_TEST(test_forget)
 {
 	struct cache *c = cache_new(16 << 20);
-	struct cache_key k = { 1, 1, 1 }, other = { 1, 1, 2 };
+	struct cache_key k = {1, 1, 1}, other = {1, 1, 2};
 	char *b = body(3 * CACHE_CHUNK), out[10];
 	struct cache_stats st;
 	bool eof;

@@ -576,8 +576,7 @@ START_TEST(test_literals_bounded_together)
 	memset(body, 'x', sizeof(body));
 	ck_assert_int_eq(imap_parser_feed(p, head, strlen(head), &consumed, &r),
 			 0);
-	ck_assert_int_eq(imap_parser_feed(p, body, sizeof(body), &consumed,
-					  &r),
+	ck_assert_int_eq(imap_parser_feed(p, body, sizeof(body), &consumed, &r),
 			 0);
 	ck_assert_int_eq(imap_parser_feed(p, " B {90}", 7, &consumed, &r), -1);
 	ck_assert_str_eq(imap_parser_error(p),

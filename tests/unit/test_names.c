@@ -15,6 +15,41 @@
 #include "names.h"
 
 /* Called by the runner (tests/unit/main.c). */
+/* Message names: the expected hashes are SHA-256 prefixes computed
+ * independently (Python's hashlib). */
+START_TEST(test_message_names)
+{
+	static const char h1[] = "Message-ID: <abc@example.org>\r\n\r\n";
+	static const char folded[] = "Subject: x\r\nmessage-id:\r\n"
+				     "\t<abc@example.org>  \r\n"
+				     "X-Other: y\r\n\r\nMessage-ID: <no>\r\n";
+	static const char spaced[] = "Message-Id : <a b@x>\n\n";
+	static const char none[] = "From: a@b\r\n\r\nMessage-ID: <late>\r\n";
+	static const char lookalike[] = "Message-IDs: <x>\r\n";
+	char name[NAMES_MESSAGE_MAX];
+
+	ck_assert_uint_eq(names_msgid_hash(h1, strlen(h1)), 0xd2d06054);
+	ck_assert_uint_eq(names_msgid_hash(folded, strlen(folded)), 0xd2d06054);
+	ck_assert_uint_eq(names_msgid_hash(spaced, strlen(spaced)), 0xdcd7418b);
+	ck_assert_uint_eq(names_msgid_hash(none, strlen(none)), 0xe3b0c442);
+	ck_assert_uint_eq(names_msgid_hash(lookalike, strlen(lookalike)),
+			  0xe3b0c442);
+	ck_assert_uint_eq(names_msgid_hash("", 0), 0xe3b0c442);
+	/* Cut anywhere, never a crash. */
+	for (size_t i = 0; i <= strlen(folded); i++)
+		names_msgid_hash(folded, i);
+	names_message(name, 1700000000, 4321, 0xd2d06054, 0);
+	ck_assert_str_eq(name, "20231114T221320Z-4321-d2d06054.eml");
+	names_message(name, 0, 0, 0, 1);
+	ck_assert_str_eq(name, "19700101T000000Z-0-00000000.eml");
+	names_message(name, 1700000000, 4321, 0xd2d06054, 17);
+	ck_assert_str_eq(name, "20231114T221320Z-4321-d2d06054-17.eml");
+	names_message(name, (time_t)1 << 50, UINT64_MAX, 0xffffffff, 0);
+	ck_assert_str_eq(name, "00000000T000000Z-18446744073709551615-"
+			       "ffffffff.eml");
+}
+END_TEST
+
 Suite *names_suite(void);
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -840,6 +875,7 @@ Suite *names_uidl_suite(void)
 	tcase_add_test(tc, test_uidl_all_bytes);
 	tcase_add_test(tc, test_uidl_random);
 	tcase_add_test(tc, test_uidl_case_fold);
+	tcase_add_test(tc, test_message_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

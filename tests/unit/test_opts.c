@@ -17,37 +17,37 @@ static const struct {
 	enum opts_tls tls;
 	const char *user, *host, *port;
 } url_cases[] = {
-	{ "imaps://me@mail.example.org", 1, OPTS_PROTO_IMAP,
-	  OPTS_TLS_IMPLICIT, "me", "mail.example.org", "993" },
-	{ "imap://me@mail.example.org", 1, OPTS_PROTO_IMAP, OPTS_TLS_STARTTLS,
-	  "me", "mail.example.org", "143" },
-	{ "pop3s://me@host", 1, OPTS_PROTO_POP3, OPTS_TLS_IMPLICIT, "me",
-	  "host", "995" },
-	{ "pop3://me@host:1110/", 1, OPTS_PROTO_POP3, OPTS_TLS_STARTTLS, "me",
-	  "host", "1110" },
-	{ "IMAPS://me@host:10993", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me",
-	  "host", "10993" },
-	{ "imaps://me%40example.org@host", 1, OPTS_PROTO_IMAP,
-	  OPTS_TLS_IMPLICIT, "me@example.org", "host", "993" },
-	{ "imaps://a@b@host", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "a@b",
-	  "host", "993" },
-	{ "imaps://me@[::1]:993", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me",
-	  "::1", "993" },
-	{ "imaps://me@[::1]", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me",
-	  "::1", "993" },
-	{ "imaps://host", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://@host", 0, 0, 0, NULL, NULL, NULL },
-	{ "http://me@host", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me@host:0", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me@host:65536", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me@host:99x", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me@host:", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me@host/INBOX", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me@", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me%4@host", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me%0a@host", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me@ho st", 0, 0, 0, NULL, NULL, NULL },
-	{ "imaps://me@[::1", 0, 0, 0, NULL, NULL, NULL },
+	{"imaps://me@mail.example.org", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT,
+	 "me", "mail.example.org", "993"},
+	{"imap://me@mail.example.org", 1, OPTS_PROTO_IMAP, OPTS_TLS_STARTTLS,
+	 "me", "mail.example.org", "143"},
+	{"pop3s://me@host", 1, OPTS_PROTO_POP3, OPTS_TLS_IMPLICIT, "me", "host",
+	 "995"},
+	{"pop3://me@host:1110/", 1, OPTS_PROTO_POP3, OPTS_TLS_STARTTLS, "me",
+	 "host", "1110"},
+	{"IMAPS://me@host:10993", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me",
+	 "host", "10993"},
+	{"imaps://me%40example.org@host", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT,
+	 "me@example.org", "host", "993"},
+	{"imaps://a@b@host", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "a@b",
+	 "host", "993"},
+	{"imaps://me@[::1]:993", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me",
+	 "::1", "993"},
+	{"imaps://me@[::1]", 1, OPTS_PROTO_IMAP, OPTS_TLS_IMPLICIT, "me", "::1",
+	 "993"},
+	{"imaps://host", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://@host", 0, 0, 0, NULL, NULL, NULL},
+	{"http://me@host", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me@host:0", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me@host:65536", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me@host:99x", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me@host:", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me@host/INBOX", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me@", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me%4@host", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me%0a@host", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me@ho st", 0, 0, 0, NULL, NULL, NULL},
+	{"imaps://me@[::1", 0, 0, 0, NULL, NULL, NULL},
 };
 
 START_TEST(test_url)
@@ -77,20 +77,20 @@ static const struct {
 	int ok;
 	uint64_t bytes;
 } size_cases[] = {
-	{ "0", 1, 0 },
-	{ "4096", 1, 4096 },
-	{ "64M", 1, 64ull << 20 },
-	{ "64m", 1, 64ull << 20 },
-	{ "2G", 1, 2ull << 30 },
-	{ "10K", 1, 10240 },
-	{ "10KB", 1, 10240 },
-	{ "", 0, 0 },
-	{ "M", 0, 0 },
-	{ "12X", 0, 0 },
-	{ "1MM", 0, 0 },
-	{ "-1", 0, 0 },
-	{ "99999999999999999999", 0, 0 },
-	{ "17179869184G", 0, 0 },
+	{"0", 1, 0},
+	{"4096", 1, 4096},
+	{"64M", 1, 64ull << 20},
+	{"64m", 1, 64ull << 20},
+	{"2G", 1, 2ull << 30},
+	{"10K", 1, 10240},
+	{"10KB", 1, 10240},
+	{"", 0, 0},
+	{"M", 0, 0},
+	{"12X", 0, 0},
+	{"1MM", 0, 0},
+	{"-1", 0, 0},
+	{"99999999999999999999", 0, 0},
+	{"17179869184G", 0, 0},
 };
 
 START_TEST(test_size)
@@ -106,8 +106,7 @@ START_TEST(test_size)
 END_TEST
 
 /* Parses a command line given as one string of words. */
-static int parse_words(const char *line, struct opts *o,
-		       struct fuse_args *fa)
+static int parse_words(const char *line, struct opts *o, struct fuse_args *fa)
 {
 	static char buf[1024];
 	static char *argv[32];
@@ -218,7 +217,7 @@ END_TEST
 START_TEST(test_password_file_mode)
 {
 	char path[] = "/tmp/mailfs-pw-XXXXXX", err[256];
-	struct opts o = { 0 };
+	struct opts o = {0};
 	char *pw;
 	int fd = mkstemp(path);
 
@@ -241,7 +240,7 @@ END_TEST
 
 START_TEST(test_password_sources)
 {
-	struct opts o = { 0 };
+	struct opts o = {0};
 	char err[256];
 	char *pw;
 

@@ -2,19 +2,20 @@
 /* Unit tests of tree: folders, listings, lookups and directory entries. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tree.h"
 
 static struct store_folder folders_dot[] = {
-	{ "INBOX", '.', 0 },
-	{ "Archive.2024", '.', 0 }, /* parent Archive not listed */
-	{ "Re&AOc-us", '.', 0 },
-	{ "a/b", '.', 0 },
-	{ "Lists", '.', STORE_FOLDER_NOSELECT },
-	{ "Lists.dev", '.', 0 },
-	{ "Trash", '.', STORE_FOLDER_TRASH },
+	{"INBOX", '.', 0},
+	{"Archive.2024", '.', 0}, /* parent Archive not listed */
+	{"Re&AOc-us", '.', 0},
+	{"a/b", '.', 0},
+	{"Lists", '.', STORE_FOLDER_NOSELECT},
+	{"Lists.dev", '.', 0},
+	{"Trash", '.', STORE_FOLDER_TRASH},
 };
 
 static struct tree *make_tree(void)
@@ -33,11 +34,25 @@ static struct tree *make_tree(void)
 	return t;
 }
 
+/* The path of the message of uid in dir, as list_folder() makes it:
+ * a few rotating buffers, so that one call may use two. */
+static const char *mp(const char *dir, uint32_t uid)
+{
+	static char buf[4][128];
+	static unsigned next;
+	char *b = buf[next++ % 4];
+
+	snprintf(b, 128, "%s%s19700101T01%02u%02uZ-%u-abc%05x.eml", dir,
+		 *dir ? "/" : "", (5000 + uid) / 60 % 60, (5000 + uid) % 60,
+		 uid * 10, uid);
+	return b;
+}
+
 /* Installs a listing of uids 1..n (uid i has i*10 bytes, date 5000+i). */
 static void list_folder(struct tree *t, const char *folder, uint32_t n,
 			uint32_t uidvalidity, time_t now)
 {
-	struct store_listing l = { 0 };
+	struct store_listing l = {0};
 	uint32_t i;
 
 	l.uidvalidity = uidvalidity;
@@ -52,6 +67,7 @@ static void list_folder(struct tree *t, const char *folder, uint32_t n,
 		l.msgs[i].uid = uid;
 		l.msgs[i].size = uid * 10;
 		l.msgs[i].date = 5000 + uid;
+		l.msgs[i].idhash = 0xabc00000u + uid;
 		l.msgs[i].flags = strdup(uid % 2 ? "\\Seen" : "");
 	}
 	l.n = n;
@@ -84,7 +100,7 @@ START_TEST(test_folders_and_paths)
 	ck_assert_str_eq(i.folder, "a/b");
 	tree_info_clear(&i);
 	ck_assert_int_eq(tree_lookup(t, "/nope", 100, 30, &i), TREE_NONE);
-	ck_assert_int_eq(tree_lookup(t, "/Lists/1.eml", 100, 30, &i),
+	ck_assert_int_eq(tree_lookup(t, mp("/Lists", 1), 100, 30, &i),
 			 TREE_NONE);
 	tree_free(t);
 }
@@ -95,12 +111,12 @@ START_TEST(test_listing_lookup)
 	struct tree *t = make_tree();
 	struct tree_info i, j;
 
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 100, 30, &i),
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 100, 30, &i),
 			 TREE_UNLISTED);
 	ck_assert_str_eq(i.folder, "INBOX");
 	tree_info_clear(&i);
 	list_folder(t, "INBOX", 5, 42, 100);
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 110, 30, &i),
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 110, 30, &i),
 			 TREE_MESSAGE);
 	ck_assert_uint_eq(i.uid, 3);
 	ck_assert_uint_eq(i.size, 30);
@@ -110,20 +126,20 @@ START_TEST(test_listing_lookup)
 	ck_assert_ptr_null(i.store_ref);
 	ck_assert_int_eq(tree_lookup(t, "/INBOX/03.eml", 110, 30, &j),
 			 TREE_NONE);
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/6.eml", 110, 30, &j),
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 6), 110, 30, &j),
 			 TREE_NONE);
 	/* Stale after max_age: the caller must list again. */
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 130, 30, &j),
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 130, 30, &j),
 			 TREE_UNLISTED);
 	tree_info_clear(&j);
 	/* Inodes are stable across listings, and differ per UIDVALIDITY. */
 	list_folder(t, "INBOX", 5, 42, 200);
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 200, 30, &j),
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 200, 30, &j),
 			 TREE_MESSAGE);
 	ck_assert_uint_eq(i.ino, j.ino);
 	tree_info_clear(&j);
 	list_folder(t, "INBOX", 5, 43, 200);
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/3.eml", 200, 30, &j),
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 200, 30, &j),
 			 TREE_MESSAGE);
 	ck_assert_uint_ne(i.ino, j.ino);
 	tree_info_clear(&j);
@@ -159,7 +175,7 @@ static void names_free(struct names *n)
 START_TEST(test_readdir)
 {
 	struct tree *t = make_tree();
-	struct names n = { { 0 }, 0 };
+	struct names n = {{0}, 0};
 	int k;
 	bool inbox = false, archive = false;
 
@@ -175,9 +191,9 @@ START_TEST(test_readdir)
 	ck_assert_int_eq(tree_readdir(t, "/INBOX", collect, &n), 0);
 	ck_assert_int_eq(n.n, 3);
 	/* Messages come in UID order. */
-	ck_assert_str_eq(n.v[0], "1.eml");
-	ck_assert_str_eq(n.v[1], "2.eml");
-	ck_assert_str_eq(n.v[2], "3.eml");
+	ck_assert_str_eq(n.v[0], mp("", 1));
+	ck_assert_str_eq(n.v[1], mp("", 2));
+	ck_assert_str_eq(n.v[2], mp("", 3));
 	names_free(&n);
 	ck_assert_int_eq(tree_readdir(t, "/Archive", collect, &n), 0);
 	ck_assert_int_eq(n.n, 1);
@@ -191,15 +207,15 @@ END_TEST
 START_TEST(test_folders_replace_keeps_listing)
 {
 	struct tree *t = make_tree();
-	struct store_folder f[2] = { { strdup("INBOX"), '.', 0 },
-				     { strdup("New"), '.', 0 } };
+	struct store_folder f[2] = {{strdup("INBOX"), '.', 0},
+				    {strdup("New"), '.', 0}};
 	struct tree_info i;
 
 	list_folder(t, "INBOX", 2, 1, 100);
 	ck_assert_int_eq(tree_set_folders(t, f, 2, 105), 0);
 	free(f[0].name);
 	free(f[1].name);
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/2.eml", 110, 30, &i),
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 2), 110, 30, &i),
 			 TREE_MESSAGE);
 	tree_info_clear(&i);
 	ck_assert_int_eq(tree_lookup(t, "/Archive", 110, 30, &i), TREE_NONE);
@@ -214,8 +230,8 @@ END_TEST
 START_TEST(test_parent_listed_after_child)
 {
 	struct tree *t = tree_new(0);
-	struct store_folder f[2] = { { strdup("A/B"), '/', 0 },
-				     { strdup("A"), '/', 0 } };
+	struct store_folder f[2] = {{strdup("A/B"), '/', 0},
+				    {strdup("A"), '/', 0}};
 	struct tree_info i;
 
 	ck_assert_int_eq(tree_set_folders(t, f, 2, 1), 0);
@@ -239,21 +255,19 @@ START_TEST(test_size_fix_and_next)
 
 	list_folder(t, "INBOX", 10, 7, 100);
 	tree_set_size(t, "INBOX", 7, 4, 12345);
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/4.eml", 100, 30, &i),
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 4), 100, 30, &i),
 			 TREE_MESSAGE);
 	ck_assert_uint_eq(i.size, 12345);
 	tree_info_clear(&i);
 	/* After uid 3: 4 (too big now), 5, 6, 7 ... */
-	ck_assert_uint_eq(tree_next_messages(t, "INBOX", 7, 3, 3, 1000, uids,
-					     sizes),
-			  3);
+	ck_assert_uint_eq(
+		tree_next_messages(t, "INBOX", 7, 3, 3, 1000, uids, sizes), 3);
 	ck_assert_uint_eq(uids[0], 5);
 	ck_assert_uint_eq(uids[2], 7);
 	ck_assert_uint_eq(sizes[0], 50);
 	/* Wrong UIDVALIDITY gives nothing. */
-	ck_assert_uint_eq(tree_next_messages(t, "INBOX", 8, 3, 3, 1000, uids,
-					     sizes),
-			  0);
+	ck_assert_uint_eq(
+		tree_next_messages(t, "INBOX", 8, 3, 3, 1000, uids, sizes), 0);
 	tree_free(t);
 }
 END_TEST
@@ -277,6 +291,80 @@ START_TEST(test_refresh_coordination)
 }
 END_TEST
 
+/* Names identify the message: date (UTC), size as listed, Message-ID
+ * hash; true duplicates get -2, -3 in ascending UID order; UIDs play no
+ * part, so the same message has the same name in any folder. */
+START_TEST(test_names_identify_messages)
+{
+	struct tree *t = make_tree();
+	struct store_listing l = {0};
+	struct store_msg sm = {0};
+	struct tree_info i;
+	uint32_t uids[3] = {9, 4, 7};
+	size_t k;
+
+	l.uidvalidity = 5;
+	l.msgs = calloc(3, sizeof(*l.msgs));
+	for (k = 0; k < 3; k++) {
+		l.msgs[k].uid = uids[k];
+		l.msgs[k].size = 1234;
+		l.msgs[k].date = 1700000000; /* 2023-11-14 22:13:20 UTC */
+		l.msgs[k].idhash = 0x0badcafe;
+		l.msgs[k].flags = strdup("");
+	}
+	l.n = 3;
+	ck_assert_int_eq(tree_set_listing(t, "INBOX", &l, 100), 0);
+	ck_assert_int_eq(
+		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe.eml", 100,
+			    30, &i),
+		TREE_MESSAGE);
+	ck_assert_uint_eq(i.uid, 4);
+	tree_info_clear(&i);
+	ck_assert_int_eq(
+		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe-2.eml",
+			    100, 30, &i),
+		TREE_MESSAGE);
+	ck_assert_uint_eq(i.uid, 7);
+	tree_info_clear(&i);
+	ck_assert_int_eq(
+		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe-3.eml",
+			    100, 30, &i),
+		TREE_MESSAGE);
+	ck_assert_uint_eq(i.uid, 9);
+	ck_assert_uint_eq(i.idhash, 0x0badcafe);
+	ck_assert_uint_eq(i.listed_size, 1234);
+	tree_info_clear(&i);
+	/* One more added by this mount takes the next free suffix, and the
+	 * name it was given finds it too. */
+	sm.uid = 12;
+	sm.size = 1234;
+	sm.date = 1700000000;
+	sm.idhash = 0x0badcafe;
+	sm.flags = "";
+	ck_assert_int_eq(tree_add_message(t, "INBOX", 5, &sm, "given.eml"), 0);
+	ck_assert_int_eq(
+		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe-4.eml",
+			    100, 30, &i),
+		TREE_MESSAGE);
+	ck_assert_uint_eq(i.uid, 12);
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX/given.eml", 100, 30, &i),
+			 TREE_MESSAGE);
+	ck_assert_uint_eq(i.uid, 12);
+	tree_info_clear(&i);
+	/* A corrected size does not rename. */
+	tree_set_size(t, "INBOX", 5, 4, 1300);
+	ck_assert_int_eq(
+		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe.eml", 100,
+			    30, &i),
+		TREE_MESSAGE);
+	ck_assert_uint_eq(i.size, 1300);
+	ck_assert_uint_eq(i.listed_size, 1234);
+	tree_info_clear(&i);
+	tree_free(t);
+}
+END_TEST
+
 Suite *tree_suite(void)
 {
 	Suite *s = suite_create("tree");
@@ -284,6 +372,7 @@ Suite *tree_suite(void)
 
 	tcase_add_test(tc, test_folders_and_paths);
 	tcase_add_test(tc, test_listing_lookup);
+	tcase_add_test(tc, test_names_identify_messages);
 	tcase_add_test(tc, test_readdir);
 	tcase_add_test(tc, test_folders_replace_keeps_listing);
 	tcase_add_test(tc, test_parent_listed_after_child);

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fsops_priv: what the files behind the FUSE operation table share:
+ * fsops.c (dispatch, reading, folders, Trash) and fsnew.c (files being
+ * created: new messages and temporaries). Not for other modules.
+ */
+#ifndef MAILFS_FSOPS_PRIV_H
+#define MAILFS_FSOPS_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <uthash.h>
+
+#include "cache.h"
+#include "fsops.h"
+#include "tree.h"
+
+struct fuse_file_info;
+struct newmsg;
+
+#define FSOPS_MAX_WINDOW (8u * 1024 * 1024)
+/* Bytes asked for beyond a message's expected end: a message longer
+ * than its RFC822.SIZE shows up as such instead of being cut. */
+#define FSOPS_SLACK CACHE_CHUNK
+/* Prefetching: messages up to this size ride along with a scan's miss,
+ * at most FSOPS_BATCH_MAX of them or FSOPS_BATCH_BYTES in all. */
+#define FSOPS_PREFETCH_SIZE (1024u * 1024)
+#define FSOPS_BATCH_MIN 16
+#define FSOPS_BATCH_MAX 1024
+#define FSOPS_BATCH_BYTES (16u * 1024 * 1024)
+/* First reads of two messages closer than this make a scan. */
+#define FSOPS_SCAN_GAP_MS 2000
+#define FSOPS_SCAN_SLOTS 16
+
+#define FSOPS_XATTR_FLAGS "user.mail.flags"
+/* A message's UID: readable by name, never listed (so rsync -X and
+ * cp -a do not copy it); setting it is accepted and ignored. */
+#define FSOPS_XATTR_UID "user.mail.uid"
+/* A message rm moved to Trash is not expunged from Trash by another rm
+ * for this long, so that an rm -r reaching Trash after other folders
+ * cannot destroy what it has just moved there. */
+#define FSOPS_TRASH_GRACE 300
+
+/* A message this mount moved to Trash, and when. */
+struct fsops_trashed {
+	struct cache_key key; /* hash key */
+	time_t at; /* monotonic */
+	UT_hash_handle hh;
+};
+
+/* A folder being read message after message. */
+struct fsops_scan {
+	uint64_t folder_id;
+	struct timespec last; /* monotonic */
+	unsigned batch; /* messages to fetch with the next miss */
+};
+
+/* A path waiting for the kernel's cached attributes to be dropped. */
+struct fsops_inval {
+	char *path; /* owned */
+	struct fsops_inval *next;
+};
+
+struct fsops {
+	struct fsops_config cfg;
+	struct tree *tree; /* owned */
+	struct cache *cache; /* owned */
+	uid_t uid;
+	gid_t gid;
+	time_t started; /* the ctime folders show */
+	pthread_mutex_t scan_lock;
+	struct fsops_scan scans[FSOPS_SCAN_SLOTS];
+	/* Invalidations run on their own thread: asking the kernel to drop
+	 * an inode's pages from inside a read of that inode can deadlock. */
+	struct fuse *fuse; /* borrowed */
+	pthread_t inval_thread;
+	bool inval_running, inval_stop;
+	pthread_mutex_t inval_lock;
+	pthread_cond_t inval_cond;
+	struct fsops_inval *inval_head;
+	struct newmsg_table *newmsgs; /* owned: files being created */
+	pthread_mutex_t trash_lock; /* the two below */
+	struct fsops_trashed *trashed; /* owned */
+	time_t trashed_blind; /* a move to Trash with no UID known */
+};
+
+/* An open file: a message being read, or (newmsg set) one being
+ * written. */
+struct fsops_file {
+	struct newmsg *newmsg; /* a reference, or NULL */
+	bool writable; /* opened for writing (FLUSH has no flags) */
+	char *folder; /* owned: server name */
+	char *path; /* owned */
+	struct cache_key key;
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond;
+	uint64_t size;
+	uint64_t seq_off; /* where the last read started */
+	uint64_t seq_end; /* the furthest end read so far */
+	uint64_t window;
+	uint64_t reads; /* reads served so far */
+	bool fetching; /* a thread is fetching for this file */
+};
+
+/* The mount's fsops, from the FUSE context of the calling operation. */
+struct fsops *fsops_get(void);
+/* Finds what path names, listing what is stale; 0 or -errno. */
+int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info);
+/* Lists a folder again if its listing is older than max_age. */
+int fsops_refresh_listing(struct fsops *fs, const char *folder,
+			  unsigned max_age);
+/* Queues path (and with_dir: its directory) for invalidation in the
+ * kernel. */
+void fsops_invalidate(struct fsops *fs, const char *path);
+void fsops_invalidate_with_dir(struct fsops *fs, const char *path);
+/* Splits path into its directory (malloc'd, "/" for the root) and its
+ * last component (borrowed from path). */
+char *fsops_dirname(const char *path, const char **base_r);
+/* Checks that a resolved directory can hold messages (clears it if
+ * not). */
+int fsops_holds_messages(struct tree_info *info);
+/* -EEXIST if path exists, else resolves its directory into dir. */
+int fsops_new_name(struct fsops *fs, const char *path, struct tree_info *dir);
+/* The size limit of a new message (0: none). */
+uint64_t fsops_append_limit(const struct fsops *fs);
+/* Fills st for a file being created at path, of size bytes. */
+void fsops_newmsg_fill(struct fsops *fs, const char *path, uint64_t size,
+		       time_t mtime, struct stat *st);
+
+/* fsnew.c: files being created. Each returns 0 or -errno. */
+int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi);
+int fsnew_write(const char *path, const char *buf, size_t size, off_t off,
+		struct fuse_file_info *fi);
+int fsnew_flush(const char *path, struct fuse_file_info *fi);
+/* Opens an existing message for writing with O_TRUNC (cp over it):
+ * its close stores nothing if the bytes are the same, else a new
+ * message. */
+int fsnew_open_replace(struct fsops *fs, const char *path,
+		       struct fuse_file_info *fi);
+/* The last release of a file being created. */
+void fsnew_release(struct fsops *fs, struct fsops_file *f, const char *path);
+/* Operations on a path that may be a file being created: each returns
+ * true when path is one, with the result in *rc_r. */
+bool fsnew_truncate(struct fsops *fs, const char *path, off_t size,
+		    struct fsops_file *f, int *rc_r);
+bool fsnew_utimens(struct fsops *fs, const char *path,
+		   const struct timespec tv[2], struct fsops_file *f,
+		   int *rc_r);
+bool fsnew_set_flags(struct fsops *fs, const char *path, const char *flags,
+		     int *rc_r);
+bool fsnew_rename(struct fsops *fs, const char *from, const char *to,
+		  unsigned flags, int *rc_r);
+bool fsnew_unlink(struct fsops *fs, const char *path, int *rc_r);
+
+#endif
