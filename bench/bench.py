@@ -147,11 +147,14 @@ def populate(server, n_small, n_grep):
     log('%s: one %.1f MB message appended (%.1f s)' %
         (BIG, len(big) / 1e6, time.monotonic() - t0))
     return {
-        'small_names': {'%d.eml' % u for u in small_uids},
+        'small_names': set(server.message_names(USER, SMALL).values()),
         'grep_index': index_of,           # uid -> message number
+        'grep_uid_of': {n: u for u, n in
+                        server.message_names(USER, GREP).items()},
         'grep_hits': expected,            # message numbers with WORD
         'grep_bytes': grep_bytes,
         'big_uid': big_uid,
+        'big_name': server.message_names(USER, BIG)[big_uid],
         'big_size': len(big),
         'big_head': big[:4096],
         'big_sha256': hashlib.sha256(big).hexdigest(),
@@ -257,6 +260,12 @@ def verb(command):
 
 def is_fetch(command):
     return verb(command) in ('FETCH', 'UID FETCH')
+
+
+def is_body_fetch(command):
+    """A FETCH of message bodies (not a listing's Message-ID field)."""
+    return (is_fetch(command) and 'BODY' in command.upper() and
+            'HEADER.FIELDS' not in command.upper())
 
 
 def commands_between(sessions, t0, t1):
@@ -405,7 +414,7 @@ class Bench:
         return r
 
     def big_path(self, m):
-        return m.p(BIG, '%d.eml' % self.corp['big_uid'])
+        return m.p(BIG, self.corp['big_name'])
 
     def measure_head(self, tr):
         r = {}
@@ -435,9 +444,9 @@ class Bench:
         for line in stdout.decode().splitlines():
             check(line.startswith(folder_dir + '/') and
                   line.endswith('.eml'), 'grep printed %r' % line)
-            uid = int(os.path.basename(line)[:-4])
+            uid = self.corp['grep_uid_of'].get(os.path.basename(line))
             check(uid in self.corp['grep_index'],
-                  'grep found unknown UID %d' % uid)
+                  'grep found unknown message %s' % line)
             hits.add(self.corp['grep_index'][uid])
         return hits
 
@@ -472,7 +481,7 @@ class Bench:
             r['command_verbs'] = verb_counts(cmds)
             r['fetch_commands'] = sum(map(is_fetch, cmds))
             r['body_fetch_commands'] = sum(
-                1 for c in cmds if is_fetch(c) and 'BODY' in c.upper())
+                1 for c in cmds if is_body_fetch(c))
             r['hits'] = len(self.corp['grep_hits'])
         first['bytes_from_server'] = sum(s.bytes_out for s in sessions)
         first['mount_fetch_commands'] = sum(map(is_fetch,
@@ -480,7 +489,7 @@ class Bench:
         first['sessions'] = len(sessions)
         first['fetch_uid_counts'] = [
             fetched_uids(c) for c in all_commands(sessions)
-            if is_fetch(c) and 'BODY' in c.upper()]
+            if is_body_fetch(c)]
         first['timeline'] = timeline(sessions, a0)
         return first, second
 

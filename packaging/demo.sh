@@ -49,10 +49,10 @@ demo: a local Dovecot with sample mail is mounted at ./$MNT
 
 Try:
   ls $MNT                                 folders are directories
-  ls -l $MNT/INBOX | head                 messages are <UID>.eml files
+  ls -l $MNT/INBOX | head                 messages are DATE-SIZE-HASH.eml files
   grep -rl invoice $MNT/INBOX | head      search with ordinary tools
   cat $MNT/Work/Projects/mailfs/*.eml | less
-  getfattr -n user.mail.flags $MNT/INBOX/1.eml
+  getfattr -n user.mail.flags $MNT/INBOX/*.eml | head
   rsync -aX $MNT/ /tmp/mail-backup/       incremental backup
   du -sh $MNT/Newsletters
 
