@@ -83,6 +83,9 @@ const char *newmsg_path(const struct newmsg *m);
  */
 bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
 			uint32_t *idhash_r, char **flags_r, int *err_r);
+/* Ends a store that sent nothing (refused before APPEND): the message
+ * may still be stored later. */
+void newmsg_cancel_store(struct newmsg *m);
 /* Ends storing; stored tells whether the server has the message. */
 void newmsg_end_store(struct newmsg *m, bool stored);
 /* True when the message holds no byte yet. */

@@ -158,8 +158,12 @@ static int fsnew_store(struct fsops *fs, struct newmsg *m, const char *to,
 	}
 	rc = fsnew_find_copy(fs, to, m, size, exclusive);
 	if (rc != 0) {
-		/* Already there (nothing more to store), or refused. */
-		newmsg_end_store(m, rc == 1);
+		/* Already there (nothing more to store), or refused with
+		 * nothing sent: it may still go elsewhere. */
+		if (rc == 1)
+			newmsg_end_store(m, true);
+		else
+			newmsg_cancel_store(m);
 		if (rc == 1)
 			log_info("%s: the folder holds this message already; "
 				 "not stored again",

@@ -41,8 +41,6 @@ struct newmsg {
 	struct newmsg *next; /* in the table */
 };
 
-static uint32_t newmsg_idhash(struct newmsg *m);
-
 struct newmsg_table {
 	pthread_mutex_t lock; /* list, refs, registered */
 	struct newmsg *list;
@@ -379,6 +377,21 @@ static int newmsg_crlf_size(struct newmsg *m, uint64_t *size_r)
 	return 0;
 }
 
+/* Reads the start of the message, up to its blank line (or
+ * NEWMSG_MAX_HEADER bytes), and hashes its Message-ID; m->lock held. */
+static uint32_t newmsg_idhash(struct newmsg *m)
+{
+	size_t cap = m->size < NEWMSG_MAX_HEADER ? (size_t)m->size
+						 : NEWMSG_MAX_HEADER;
+	char *buf = malloc(cap ? cap : 1);
+	ssize_t n = buf ? pread(m->fd, buf, cap, 0) : -1;
+	uint32_t h = names_msgid_hash(buf && n > 0 ? buf : "",
+				      n > 0 ? (size_t)n : 0);
+
+	free(buf);
+	return h;
+}
+
 bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
 			uint32_t *idhash_r, char **flags_r, int *err_r)
 {
@@ -403,6 +416,13 @@ bool newmsg_begin_store(struct newmsg *m, uint64_t *size_r, time_t *date_r,
 out:
 	pthread_mutex_unlock(&m->lock);
 	return go;
+}
+
+void newmsg_cancel_store(struct newmsg *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->storing = false;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void newmsg_end_store(struct newmsg *m, bool stored)
@@ -524,19 +544,4 @@ void newmsg_sweep(struct newmsg_table *t, unsigned max_idle)
 		dead = m->next;
 		newmsg_free(m);
 	}
-}
-
-/* Reads the start of the message, up to its blank line (or
- * NEWMSG_MAX_HEADER bytes), and hashes its Message-ID; m->lock held. */
-static uint32_t newmsg_idhash(struct newmsg *m)
-{
-	size_t cap = m->size < NEWMSG_MAX_HEADER ? (size_t)m->size
-						 : NEWMSG_MAX_HEADER;
-	char *buf = malloc(cap ? cap : 1);
-	ssize_t n = buf ? pread(m->fd, buf, cap, 0) : -1;
-	uint32_t h = names_msgid_hash(buf && n > 0 ? buf : "",
-				      n > 0 ? (size_t)n : 0);
-
-	free(buf);
-	return h;
 }

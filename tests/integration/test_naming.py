@@ -247,19 +247,23 @@ class NamingTest(unittest.TestCase):
         self.assertTrue(name.startswith('20170714T024000Z-'), name)
         self.assertIn(name, os.listdir(d))
         # A rename onto a message with other bytes: EEXIST, both kept.
+        other = corpus.text_message(4243)
         with open(tmp, 'wb') as f:
-            f.write(corpus.text_message(4243))
+            f.write(other)
         with self.assertRaises(OSError) as cm:
             os.rename(tmp, os.path.join(d, name))
         self.assertEqual(cm.exception.errno, errno.EEXIST)
-        os.unlink(tmp)
+        # Nothing was sent: it can still be stored under another name.
+        os.rename(tmp, os.path.join(d, 'y.eml'))
+        self.assertIn(other,
+                      self.server.fetch_all('alice', 'INBOX').values())
         # Creating over an existing name: EEXIST.
         with self.assertRaises(OSError) as cm:
             os.open(os.path.join(d, name), os.O_CREAT | os.O_EXCL |
                     os.O_WRONLY)
         self.assertEqual(cm.exception.errno, errno.EEXIST)
         self.assertEqual(len(self.server.fetch_all('alice', 'INBOX')),
-                         before + 1)
+                         before + 2)
         self.assert_no_trash_change()
 
     def test_idle_temporary_is_discarded(self):

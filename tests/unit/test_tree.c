@@ -294,13 +294,27 @@ END_TEST
 /* Names identify the message: date (UTC), size as listed, Message-ID
  * hash; true duplicates get -2, -3 in ascending UID order; UIDs play no
  * part, so the same message has the same name in any folder. */
+/* Looks path up and checks it is the message of that uid. */
+static void expect_uid(struct tree *t, const char *path, uint32_t uid)
+{
+	struct tree_info i;
+
+	ck_assert_int_eq(tree_lookup(t, path, 100, 30, &i), TREE_MESSAGE);
+	ck_assert_uint_eq(i.uid, uid);
+	ck_assert_uint_eq(i.idhash, 0x0badcafe);
+	ck_assert_uint_eq(i.listed_size, 1234);
+	tree_info_clear(&i);
+}
+
 START_TEST(test_names_identify_messages)
 {
+	static const char base[] = "/INBOX/20231114T221320Z-1234-0badcafe";
 	struct tree *t = make_tree();
-	struct store_listing l = {0};
-	struct store_msg sm = {0};
+	struct store_listing l = { 0 };
+	struct store_msg sm = { 0 };
 	struct tree_info i;
-	uint32_t uids[3] = {9, 4, 7};
+	uint32_t uids[3] = { 9, 4, 7 };
+	char path[128];
 	size_t k;
 
 	l.uidvalidity = 5;
@@ -314,26 +328,13 @@ START_TEST(test_names_identify_messages)
 	}
 	l.n = 3;
 	ck_assert_int_eq(tree_set_listing(t, "INBOX", &l, 100), 0);
-	ck_assert_int_eq(
-		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe.eml", 100,
-			    30, &i),
-		TREE_MESSAGE);
-	ck_assert_uint_eq(i.uid, 4);
-	tree_info_clear(&i);
-	ck_assert_int_eq(
-		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe-2.eml",
-			    100, 30, &i),
-		TREE_MESSAGE);
-	ck_assert_uint_eq(i.uid, 7);
-	tree_info_clear(&i);
-	ck_assert_int_eq(
-		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe-3.eml",
-			    100, 30, &i),
-		TREE_MESSAGE);
-	ck_assert_uint_eq(i.uid, 9);
-	ck_assert_uint_eq(i.idhash, 0x0badcafe);
-	ck_assert_uint_eq(i.listed_size, 1234);
-	tree_info_clear(&i);
+	/* -2, -3 in ascending UID order. */
+	snprintf(path, sizeof(path), "%s.eml", base);
+	expect_uid(t, path, 4);
+	snprintf(path, sizeof(path), "%s-2.eml", base);
+	expect_uid(t, path, 7);
+	snprintf(path, sizeof(path), "%s-3.eml", base);
+	expect_uid(t, path, 9);
 	/* One more added by this mount takes the next free suffix, and the
 	 * name it was given finds it too. */
 	sm.uid = 12;
@@ -342,24 +343,24 @@ START_TEST(test_names_identify_messages)
 	sm.idhash = 0x0badcafe;
 	sm.flags = "";
 	ck_assert_int_eq(tree_add_message(t, "INBOX", 5, &sm, "given.eml"), 0);
-	ck_assert_int_eq(
-		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe-4.eml",
-			    100, 30, &i),
-		TREE_MESSAGE);
-	ck_assert_uint_eq(i.uid, 12);
-	tree_info_clear(&i);
-	ck_assert_int_eq(tree_lookup(t, "/INBOX/given.eml", 100, 30, &i),
-			 TREE_MESSAGE);
-	ck_assert_uint_eq(i.uid, 12);
-	tree_info_clear(&i);
+	snprintf(path, sizeof(path), "%s-4.eml", base);
+	expect_uid(t, path, 12);
+	expect_uid(t, "/INBOX/given.eml", 12);
+	/* Given one of its own names, it keeps that one. */
+	sm.uid = 13;
+	ck_assert_int_eq(tree_add_message(t, "INBOX", 5, &sm,
+					  "20231114T221320Z-1234-0badcafe-9.eml"),
+			 0);
+	snprintf(path, sizeof(path), "%s-9.eml", base);
+	expect_uid(t, path, 13);
+	snprintf(path, sizeof(path), "%s-5.eml", base);
+	ck_assert_int_eq(tree_lookup(t, path, 100, 30, &i), TREE_NONE);
 	/* A corrected size does not rename. */
 	tree_set_size(t, "INBOX", 5, 4, 1300);
-	ck_assert_int_eq(
-		tree_lookup(t, "/INBOX/20231114T221320Z-1234-0badcafe.eml", 100,
-			    30, &i),
-		TREE_MESSAGE);
+	snprintf(path, sizeof(path), "%s.eml", base);
+	expect_uid(t, path, 4);
+	ck_assert_int_eq(tree_lookup(t, path, 100, 30, &i), TREE_MESSAGE);
 	ck_assert_uint_eq(i.size, 1300);
-	ck_assert_uint_eq(i.listed_size, 1234);
 	tree_info_clear(&i);
 	tree_free(t);
 }
