@@ -32,6 +32,9 @@ struct fsops_config {
 struct fsops;
 
 struct fsops *fsops_new(const struct fsops_config *cfg);
+/* Gives fsops its store, once logged in (fsops_new() comes first, so
+ * that FUSE checks the options before any connection). */
+void fsops_set_store(struct fsops *fs, struct store *store);
 /* Tells fsops the FUSE instance, so that it can invalidate the kernel's
  * cached attributes; starts the thread that does so. */
 int fsops_start(struct fsops *fs, struct fuse *fuse);

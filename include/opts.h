@@ -54,7 +54,8 @@ struct opts {
 	enum opts_delete delete_mode;
 	uint64_t max_append; /* bytes, 0 = the server's limit only */
 	char *store_dir; /* owned: POP3 local store, NULL = default */
-	bool keep; /* POP3: leave messages on the server */
+	bool pop3_delete; /* POP3: delete what is safely stored here */
+	bool nonempty; /* mount over a non-empty directory */
 	bool foreground;
 	bool debug;
 	bool single_thread;
@@ -80,6 +81,8 @@ bool opts_parse_size(const char *text, uint64_t *bytes_r);
  * printing an error.
  */
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs);
+/* True when key is an option mailfs or FUSE knows (a config file's). */
+bool opts_known_key(const char *key);
 void opts_free(struct opts *o);
 
 /*

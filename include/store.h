@@ -174,9 +174,13 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 /* Starts the download thread (after daemonizing: threads do not survive
  * fork). */
 int store_pop3_start(struct store *st);
-/* $XDG_DATA_HOME/mailfs/pop3/USER@HOST (or ~/.local/share/...), malloc'd;
- * NULL if neither variable is usable. */
-char *store_pop3_default_dir(const char *user, const char *host);
+/* $XDG_DATA_HOME/mailfs/pop3/USER@HOST[:PORT] (or ~/.local/share/...),
+ * malloc'd; NULL if neither variable is usable. port is NULL for the
+ * scheme's default port. A store made at USER@HOST before ports were
+ * part of the name is used (with a line on stderr) when the new one
+ * does not exist. */
+char *store_pop3_default_dir(const char *user, const char *host,
+			     const char *port);
 
 /* The (positive) errno for a failed IMAP command: one mapping for the whole
  * program (NONEXISTENT -> ENOENT, a lost connection -> EIO, ...). */

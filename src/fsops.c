@@ -72,6 +72,11 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 	return fs;
 }
 
+void fsops_set_store(struct fsops *fs, struct store *store)
+{
+	fs->cfg.store = store;
+}
+
 /* Drops the kernel's cached attributes and pages of queued paths. */
 static void *fsops_inval_main(void *arg)
 {

@@ -7,11 +7,17 @@
  * an untrusted certificate or an unreachable server is reported on the
  * terminal with a non-zero exit status and nothing stays mounted.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fuse.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "fsops.h"
 #include "imap.h"
@@ -20,6 +26,24 @@
 #include "opts.h"
 #include "pop3.h"
 #include "store.h"
+
+/* Undoes /proc/self/mountinfo's octal escapes ("\\040") in place. */
+static void main_unescape_octal(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+					(s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
 
 /* Warns about settings that weaken the connection's security. */
 static void main_security_warnings(const struct opts *o)
@@ -56,6 +80,14 @@ static struct store *main_imap_store(const struct opts *o,
 	return store_imap_new(cfg, o->connections, err, errlen);
 }
 
+/* The port, for the store's name, when it is not the scheme's default. */
+static const char *main_pop3_port(const struct opts *o)
+{
+	const char *def = o->url.tls == OPTS_TLS_IMPLICIT ? "995" : "110";
+
+	return strcmp(o->url.port, def) ? o->url.port : NULL;
+}
+
 /* Makes the POP3 store over its local directory; logs in once. */
 static struct store *main_pop3_store(const struct opts *o,
 				     struct pop3_config *cfg,
@@ -77,16 +109,130 @@ static struct store *main_pop3_store(const struct opts *o,
 	cfg->timeout_ms = (int)o->timeout * 1000;
 	cfg->trace = o->debug;
 	dir = o->store_dir ? strdup(o->store_dir)
-			   : store_pop3_default_dir(o->url.user, o->url.host);
+			   : store_pop3_default_dir(o->url.user, o->url.host,
+						    main_pop3_port(o));
 	if (!dir) {
 		snprintf(err, errlen,
 			 "no place for the local store: set "
 			 "HOME, XDG_DATA_HOME or -o store=DIR");
 		return NULL;
 	}
-	st = store_pop3_new(cfg, dir, o->keep, o->refresh, err, errlen);
+	st = store_pop3_new(cfg, dir, !o->pop3_delete, o->refresh, err, errlen);
 	free(dir);
 	return st;
+}
+
+/*
+ * Refuses a mount point that is already mounted on (an autofs trigger
+ * directory is not busy) and, unless -o nonempty, one that holds files:
+ * mounting over either hides what is there. Returns 0 or -1 after one
+ * line on stderr.
+ */
+static int main_check_mountpoint(const struct opts *o)
+{
+	char *line = NULL, mp[PATH_MAX];
+	size_t cap = 0;
+	struct dirent *e;
+	bool busy = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	DIR *d;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		const char *dash = strstr(line, " - ");
+
+		/* Field 5 is the mount point, with octal escapes. */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || !dash)
+			continue;
+		main_unescape_octal(mp);
+		if (!strcmp(mp, o->mountpoint) && strncmp(dash + 3, "autofs ", 7))
+			busy = true;
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	if (busy) {
+		fprintf(stderr, "mailfs: %s is already a mount point\n",
+			o->mountpoint);
+		return -1;
+	}
+	if (o->nonempty)
+		return 0;
+	d = opendir(o->mountpoint);
+	if (!d) {
+		fprintf(stderr, "mailfs: mount point %s: %s\n", o->mountpoint,
+			strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d)) && (!strcmp(e->d_name, ".") ||
+				    !strcmp(e->d_name, "..")))
+		;
+	closedir(d);
+	if (e) {
+		fprintf(stderr,
+			"mailfs: mount point %s is not empty (-o nonempty "
+			"mounts over it all the same)\n",
+			o->mountpoint);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Names the mount after its account, so that findmnt and df tell
+ * accounts apart: fsname is the URL (it never holds a password: those
+ * are refused) and the type is fuse.mailfs. Added before the command
+ * line's own options, which win.
+ */
+static int main_name_mount(const struct opts *o, struct fuse_args *args)
+{
+	static const char *const schemes[] = { "imap", "imaps", "pop3",
+					       "pop3s" };
+	int scheme = (o->url.proto == OPTS_PROTO_POP3 ? 2 : 0) +
+		     (o->url.tls == OPTS_TLS_IMPLICIT);
+	bool v6 = strchr(o->url.host, ':') != NULL;
+	char name[1024], opt[2100], *p = opt;
+	size_t i;
+	int rc;
+
+	snprintf(name, sizeof(name), "%s://%s@%s%s%s:%s", schemes[scheme],
+		 o->url.user, v6 ? "[" : "", o->url.host, v6 ? "]" : "",
+		 o->url.port);
+	p += sprintf(p, "fsname=");
+	for (i = 0; name[i]; i++) {
+		if (name[i] == ',' || name[i] == '\\')
+			*p++ = '\\';
+		*p++ = name[i];
+	}
+	strcpy(p, ",subtype=mailfs");
+	/* Insert after argv[0], ahead of the command line's -o. */
+	rc = fuse_opt_insert_arg(args, 1, "-o");
+	if (rc == 0)
+		rc = fuse_opt_insert_arg(args, 2, opt);
+	return rc;
+}
+
+/* Tells systemd (Type=notify) that the mount is up, when it asks. */
+static void main_notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') ||
+	    (len = strlen(path)) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0'; /* an abstract socket */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) <
+	    0)
+		log_warnx("cannot notify systemd: %s", strerror(errno));
+	close(fd);
 }
 
 /* Serves the mount until it is unmounted or a signal arrives. */
@@ -135,10 +281,38 @@ int main(int argc, char **argv)
 	}
 	log_init(o.debug);
 	main_security_warnings(&o);
+	/* Everything that needs no connection is checked first: the mount
+	 * point, and every option (fuse_new() refuses unknown ones). */
+	if (main_check_mountpoint(&o) < 0)
+		goto free_opts;
+	if (main_name_mount(&o, &args) < 0) {
+		fprintf(stderr, "mailfs: out of memory\n");
+		goto free_opts;
+	}
+	fs = fsops_new(&(struct fsops_config){
+		/* POP3 listings are local and cheap: the worker's refresh
+		 * decides how often the server is asked. */
+		.refresh = o.url.proto == OPTS_PROTO_POP3 ? 1 : o.refresh,
+		.timeout = o.timeout,
+		.cache_size = o.cache_size,
+		.readonly = o.readonly,
+		.expunge_on_delete = o.delete_mode == OPTS_DELETE_EXPUNGE,
+		.max_append = o.max_append,
+		.temp_idle = o.temp_idle,
+		.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+	});
+	if (!fs) {
+		fprintf(stderr, "mailfs: out of memory\n");
+		goto free_opts;
+	}
+	fuse = fuse_new(&args, fsops_operations(),
+			sizeof(struct fuse_operations), fs);
+	if (!fuse)
+		goto free_fs; /* fuse_new printed why */
 	password = opts_password(&o, err, sizeof(err));
 	if (!password) {
 		fprintf(stderr, "mailfs: %s\n", err);
-		goto free_opts;
+		goto destroy_fuse;
 	}
 	tls = net_tls_ctx_new(o.cafile, o.insecure, err, sizeof(err));
 	if (!tls) {
@@ -155,29 +329,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: %s\n", err);
 		goto free_tls;
 	}
-	fs = fsops_new(&(struct fsops_config){
-		.store = store,
-		/* POP3 listings are local and cheap: the worker's refresh
-		 * decides how often the server is asked. */
-		.refresh = o.url.proto == OPTS_PROTO_POP3 ? 1 : o.refresh,
-		.timeout = o.timeout,
-		.cache_size = o.cache_size,
-		.readonly = o.readonly,
-		.expunge_on_delete = o.delete_mode == OPTS_DELETE_EXPUNGE,
-		.max_append = o.max_append,
-		.temp_idle = o.temp_idle,
-		.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-	});
-	if (!fs) {
-		fprintf(stderr, "mailfs: out of memory\n");
-		goto free_store;
-	}
-	fuse = fuse_new(&args, fsops_operations(),
-			sizeof(struct fuse_operations), fs);
-	if (!fuse)
-		goto free_fs; /* fuse_new printed why */
+	fsops_set_store(fs, store);
 	if (fuse_mount(fuse, o.mountpoint) != 0)
-		goto destroy_fuse;
+		goto free_store;
 	if (fuse_daemonize(o.foreground) != 0)
 		goto unmount;
 	if (!o.foreground)
@@ -189,16 +343,13 @@ int main(int argc, char **argv)
 		log_warnx("cannot start: %s", strerror(-rc));
 		goto unmount;
 	}
+	main_notify_ready();
 	if (main_loop(fuse, &o) == 0)
 		status = EXIT_SUCCESS;
 	fsops_stop(fs);
 
 unmount:
 	fuse_unmount(fuse);
-destroy_fuse:
-	fuse_destroy(fuse);
-free_fs:
-	fsops_free(fs);
 free_store:
 	store->ops->destroy(store);
 free_tls:
@@ -206,6 +357,10 @@ free_tls:
 wipe_password:
 	explicit_bzero(password, strlen(password));
 	free(password);
+destroy_fuse:
+	fuse_destroy(fuse);
+free_fs:
+	fsops_free(fs);
 free_opts:
 	opts_free(&o);
 	fuse_opt_free_args(&args);

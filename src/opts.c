@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "opts.h"
 
 #define OPTS_PASSWORD_MAX 1024
@@ -29,6 +30,12 @@ enum {
 	KEY_CACHE_SIZE,
 	KEY_MAX_APPEND,
 	KEY_DELETE,
+	KEY_POP3_DELETE,
+	KEY_CONNECTIONS,
+	KEY_TIMEOUT,
+	KEY_REFRESH,
+	KEY_TEMP_IDLE,
+	KEY_NONEMPTY,
 };
 
 /* State shared with the fuse_opt callback while parsing; the templates
@@ -49,16 +56,18 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("password_command=%s", password_command),
 	OPT("password_file=%s", password_file),
 	OPT("tls=%s", tls),
-	OPT("connections=%u", connections),
-	OPT("timeout=%u", timeout),
-	OPT("refresh=%u", refresh),
-	OPT("temp_idle=%u", temp_idle),
+	FUSE_OPT_KEY("connections=", KEY_CONNECTIONS),
+	FUSE_OPT_KEY("timeout=", KEY_TIMEOUT),
+	FUSE_OPT_KEY("refresh=", KEY_REFRESH),
+	FUSE_OPT_KEY("temp_idle=", KEY_TEMP_IDLE),
 	OPT("store=%s", store_dir),
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
 	FUSE_OPT_KEY("max_append=", KEY_MAX_APPEND),
 	FUSE_OPT_KEY("delete=", KEY_DELETE),
 	FUSE_OPT_KEY("insecure", KEY_INSECURE),
 	FUSE_OPT_KEY("keep", KEY_KEEP),
+	FUSE_OPT_KEY("pop3_delete", KEY_POP3_DELETE),
+	FUSE_OPT_KEY("nonempty", KEY_NONEMPTY),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -72,7 +81,9 @@ static const struct fuse_opt opts_spec[] = {
 
 static const char opts_usage[] =
 	"usage: mailfs [options] URL MOUNTPOINT\n"
+	"       mailfs [options] NAME [MOUNTPOINT]\n"
 	"\n"
+	"NAME is an account of ~/.config/mailfs/config ($XDG_CONFIG_HOME).\n"
 	"URL is one of\n"
 	"  imaps://USER@HOST[:PORT]   IMAP over TLS (port 993)\n"
 	"  imap://USER@HOST[:PORT]    IMAP with STARTTLS (port 143)\n"
@@ -108,7 +119,9 @@ static const char opts_usage[] =
 	"  -o temp_idle=SECONDS     discard a temporary file (.NAME) left\n"
 	"                           unused this long (default 3600)\n"
 	"  -o store=DIR             POP3: where downloaded mail is kept\n"
-	"  -o keep                  POP3: leave messages on the server\n"
+	"  -o pop3_delete           POP3: delete from the server what is safely\n"
+	"                           stored here (default: keep it there)\n"
+	"  -o nonempty              mount over a non-empty directory\n"
 	"Without password options, $MAILFS_PASSWORD is used, else a prompt.\n"
 	"Other -o options are FUSE's (see mount.fuse3(8)), e.g. allow_other.\n";
 
@@ -126,6 +139,22 @@ static int opts_absolute(char **path)
 	free(*path);
 	*path = abs;
 	return 0;
+}
+
+/* A decimal count for an option: digits only, below UINT_MAX. */
+static bool opts_parse_count(const char *text, unsigned *n_r)
+{
+	unsigned long v;
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return false;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (*end || errno || v >= UINT_MAX)
+		return false;
+	*n_r = (unsigned)v;
+	return true;
 }
 
 /*
@@ -178,14 +207,34 @@ static int opts_proc(void *data, const char *arg, int key,
 		o->insecure = true;
 		return 0;
 	case KEY_KEEP:
-		o->keep = true;
+		return 0; /* the default now; still accepted */
+	case KEY_POP3_DELETE:
+		o->pop3_delete = true;
 		return 0;
+	case KEY_NONEMPTY:
+		o->nonempty = true;
+		return 0; /* libfuse 3 refuses it: mailfs checks itself */
 	case KEY_CACHE_SIZE:
 	case KEY_MAX_APPEND:
 		if (!opts_parse_size(val + 1, key == KEY_CACHE_SIZE
 						      ? &o->cache_size
 						      : &o->max_append)) {
 			fprintf(stderr, "mailfs: bad size in -o %s\n", arg);
+			ctx->error = 1;
+			return -1;
+		}
+		return 0;
+	case KEY_CONNECTIONS:
+	case KEY_TIMEOUT:
+	case KEY_REFRESH:
+	case KEY_TEMP_IDLE:
+		if (!opts_parse_count(val + 1,
+				      key == KEY_CONNECTIONS ? &o->connections :
+				      key == KEY_TIMEOUT     ? &o->timeout :
+				      key == KEY_REFRESH     ? &o->refresh :
+							       &o->temp_idle)) {
+			fprintf(stderr, "mailfs: -o %s: not a whole number\n",
+				arg);
 			ctx->error = 1;
 			return -1;
 		}
@@ -285,19 +334,127 @@ static int opts_validate(struct opts *o)
 	return 0;
 }
 
+/* Options FUSE itself (or mount(8) through mount.fuse3) may pass. */
+static const char *const opts_fuse_keys[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"fsname", "subtype", "max_read", "blksize", "rw", "ro", "suid",
+	"nosuid", "dev", "nodev", "exec", "noexec", "atime", "noatime",
+	"diratime", "nodiratime", "relatime", "norelatime", "strictatime",
+	"sync", "async", "dirsync", "user", "users", "_netdev", "auto",
+	"noauto", "nofail", "debug", NULL,
+};
+
+bool opts_known_key(const char *key)
+{
+	size_t i, n = strlen(key);
+
+	for (i = 0; opts_spec[i].templ; i++) {
+		const char *t = opts_spec[i].templ;
+
+		if (t[0] != '-' && !strncmp(t, key, n) &&
+		    (t[n] == '\0' || t[n] == '='))
+			return true;
+	}
+	for (i = 0; opts_fuse_keys[i]; i++)
+		if (!strcmp(opts_fuse_keys[i], key))
+			return true;
+	/* Being added with OAuth2 support. */
+	return !strcmp(key, "auth") || !strcmp(key, "oauth2_command") ||
+	       !strncmp(key, "x-", 2);
+}
+
+/* The positions of the first two arguments that are no options. */
+static void opts_positionals(int argc, char **argv, int pos[2])
+{
+	int i, n = 0;
+
+	pos[0] = pos[1] = -1;
+	for (i = 1; i < argc && n < 2; i++) {
+		if (!strcmp(argv[i], "-o")) {
+			i++;
+			continue;
+		}
+		if (argv[i][0] != '-')
+			pos[n++] = i;
+	}
+}
+
+/*
+ * `mailfs NAME [MOUNTPOINT]`: rewrites the arguments as the account's
+ * options, then the command line's (which win, coming later), with the
+ * account's URL (and mount point, if none is given). Leaves args as they
+ * are when the first argument is a URL. Returns 0 or -1 after printing
+ * why.
+ */
+static int opts_account_args(int argc, char **argv, struct fuse_args *out)
+{
+	struct account a;
+	char err[512], *path;
+	int pos[2], i, rc = 0;
+	size_t k;
+
+	opts_positionals(argc, argv, pos);
+	if (pos[0] < 0 || strstr(argv[pos[0]], "://"))
+		return 0;
+	path = account_config_path();
+	if (!path) {
+		fprintf(stderr, "mailfs: account '%s': set HOME or "
+				"XDG_CONFIG_HOME\n",
+			argv[pos[0]]);
+		return -1;
+	}
+	if (account_load(path, argv[pos[0]], opts_known_key, &a, err,
+			 sizeof(err)) < 0) {
+		fprintf(stderr, "mailfs: %s\n", err);
+		free(path);
+		return -1;
+	}
+	free(path);
+	if (pos[1] < 0 && !a.mountpoint) {
+		fprintf(stderr, "mailfs: account '%s' has no mountpoint: "
+				"give one\n",
+			argv[pos[0]]);
+		account_free(&a);
+		return -1;
+	}
+	rc |= fuse_opt_add_arg(out, argv[0]);
+	for (k = 0; k < a.n_opts; k++) {
+		rc |= fuse_opt_add_arg(out, "-o");
+		rc |= fuse_opt_add_arg(out, a.opts[k]);
+	}
+	for (i = 1; i < argc; i++)
+		rc |= fuse_opt_add_arg(out, i == pos[0] ? a.url : argv[i]);
+	if (pos[1] < 0)
+		rc |= fuse_opt_add_arg(out, a.mountpoint);
+	account_free(&a);
+	if (rc) {
+		fprintf(stderr, "mailfs: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 {
 	struct opts_ctx ctx = {0};
+	struct fuse_args acct = FUSE_ARGS_INIT(0, NULL);
 	int rc;
+
+	fargs->argc = argc;
+	fargs->argv = argv;
+	fargs->allocated = 0;
+	if (opts_account_args(argc, argv, &acct) < 0) {
+		fuse_opt_free_args(&acct);
+		return -1;
+	}
+	if (acct.argc)
+		*fargs = acct;
 
 	ctx.o.connections = 4;
 	ctx.o.timeout = 30;
 	ctx.o.cache_size = 64ull * 1024 * 1024;
 	ctx.o.refresh = UINT_MAX;
 	ctx.o.temp_idle = 3600;
-	fargs->argc = argc;
-	fargs->argv = argv;
-	fargs->allocated = 0;
 	rc = fuse_opt_parse(fargs, &ctx, opts_spec, opts_proc);
 	*o = ctx.o;
 	if (rc < 0) {
@@ -396,6 +553,18 @@ int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
 	const char *p = NULL, *at, *host, *host_end, *port = NULL, *end;
 	size_t i;
 
+	/* A password in the URL would sit in argv, fstab and logs: refuse
+	 * it before anything else, and never echo the URL then. */
+	p = strstr(text, "://");
+	at = p ? strrchr(p + 3, '@') : NULL;
+	if (at && memchr(p + 3, ':', (size_t)(at - p - 3))) {
+		snprintf(err, errlen,
+			 "the URL holds a password (USER:PASSWORD@HOST): "
+			 "remove it and use -o password_file=, "
+			 "-o password_command= or a named account");
+		return -1;
+	}
+	p = NULL;
 	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
 		size_t n = strlen(schemes[i].scheme);
 

@@ -636,6 +636,9 @@ out:
 
 /* One POP3 session: list, DELE what the user removed, download what is
  * missing, QUIT. Returns 0 or -1 (logged). */
+static void sp3_prune_tombs(struct store_pop3 *sp, const struct pop3_msg *list,
+			    size_t n);
+
 static int sp3_session(struct store_pop3 *sp)
 {
 	struct pop3_session *s = NULL;
@@ -659,9 +662,11 @@ static int sp3_session(struct store_pop3 *sp)
 	pthread_cond_broadcast(&sp->cond);
 	pthread_mutex_unlock(&sp->lock);
 
+	sp3_prune_tombs(sp, list, n);
 	/*
-	 * Messages the user removed, and (unless -o keep) messages stored
-	 * by an earlier session that ended before its QUIT: DELE them.
+	 * With -o pop3_delete: messages the user removed, and messages
+	 * stored by an earlier session that ended before its QUIT: DELE
+	 * them.
 	 */
 	for (i = 0; i < n; i++) {
 		struct stat st;
@@ -676,7 +681,8 @@ static int sp3_session(struct store_pop3 *sp)
 			 fstatat(sp->curfd, m->file, &st, 0) == 0 &&
 			 (uint64_t)st.st_size == list[i].size;
 		pthread_mutex_unlock(&sp->lock);
-		if (!t && !(stored && !sp->keep))
+		/* Kept mail is never DELEd: rm only forgets it here. */
+		if (sp->keep || (!t && !stored))
 			continue;
 		if (pop3_dele(s, list[i].num) < 0) {
 			log_warnx("%s", pop3_error(s)->text);
@@ -723,6 +729,31 @@ out:
 	pthread_mutex_unlock(&sp->lock);
 	free(list);
 	return rc;
+}
+
+/* Forgets tombstones of UIDLs the server no longer lists: they can
+ * never come back, so the file stays as small as the server's list. */
+static void sp3_prune_tombs(struct store_pop3 *sp, const struct pop3_msg *list,
+			    size_t n)
+{
+	struct sp3_tomb *t, *tmp;
+	bool changed = false;
+	size_t i;
+
+	pthread_mutex_lock(&sp->lock);
+	HASH_ITER(hh, sp->tombs, t, tmp)
+	{
+		for (i = 0; i < n && strcmp(list[i].uidl, t->uidl); i++)
+			;
+		if (i == n) {
+			HASH_DEL(sp->tombs, t);
+			free(t);
+			changed = true;
+		}
+	}
+	if (changed)
+		sp3_save_tombs(sp);
+	pthread_mutex_unlock(&sp->lock);
 }
 
 /* The worker: a session at start, then every refresh seconds or when a
@@ -1070,12 +1101,14 @@ static int sp3_mkdirs(const char *dir)
 	return rc;
 }
 
-char *store_pop3_default_dir(const char *user, const char *host)
+/* The store directory for USER@HOST[:PORT] under the data home. */
+static char *sp3_dir_for(const char *user, const char *host, const char *port)
 {
 	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
 	char *who, *safe = NULL, *dir = NULL;
 
-	if (asprintf(&who, "%s@%s", user, host) < 0)
+	if (asprintf(&who, "%s@%s%s%s", user, host, port ? ":" : "",
+		     port ? port : "") < 0)
 		return NULL;
 	safe = names_escape(who);
 	free(who);
@@ -1090,6 +1123,29 @@ char *store_pop3_default_dir(const char *user, const char *host)
 			dir = NULL;
 	}
 	free(safe);
+	return dir;
+}
+
+char *store_pop3_default_dir(const char *user, const char *host,
+			     const char *port)
+{
+	char *dir = sp3_dir_for(user, host, port), *old;
+	struct stat st;
+
+	if (!dir || !port || stat(dir, &st) == 0)
+		return dir;
+	/* Stores made before the port was part of the name stay where
+	 * they are: their mail may be gone from the server. */
+	old = sp3_dir_for(user, host, NULL);
+	if (old && stat(old, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+			"mailfs: using the local store %s (made before store "
+			"names held the port)\n",
+			old);
+		free(dir);
+		return old;
+	}
+	free(old);
 	return dir;
 }
 
@@ -1140,6 +1196,8 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 	struct store_pop3 *sp = calloc(1, sizeof(*sp));
 	struct pop3_session *s;
 	struct pop3_error perr;
+	struct stat st;
+	bool existed;
 
 	if (!sp) {
 		snprintf(err, errlen, "out of memory");
@@ -1159,21 +1217,23 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (sp3_open_dir(sp, err, errlen) < 0)
-		goto fail;
-	if (sp3_load(sp) < 0) {
-		snprintf(err, errlen, "cannot read the store %s: %s", sp->dir,
-			 strerror(errno));
-		goto fail;
-	}
+	existed = stat(dir, &st) == 0;
 	/*
 	 * Log in once now, so that a wrong password or certificate is
-	 * reported before mounting. An unreachable server is not fatal:
-	 * the store can be used offline.
+	 * reported before mounting. An unreachable server is not fatal
+	 * when a store exists: it is used offline. Without one (a mistyped
+	 * host, say) there is nothing to show: that fails, and no empty
+	 * store is made.
 	 */
 	if (pop3_open(cfg, &s, &perr) < 0) {
 		if (perr.kind != POP3_ERR_NET) {
 			snprintf(err, errlen, "%s", perr.text);
+			goto fail;
+		}
+		if (!existed) {
+			snprintf(err, errlen, "%s (and there is no local store "
+					      "%s to use offline)",
+				 perr.text, sp->dir);
 			goto fail;
 		}
 		fprintf(stderr,
@@ -1182,6 +1242,13 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 			perr.text, sp->dir, sp->refresh);
 	} else {
 		pop3_quit(s, &perr);
+	}
+	if (sp3_open_dir(sp, err, errlen) < 0)
+		goto fail;
+	if (sp3_load(sp) < 0) {
+		snprintf(err, errlen, "cannot read the store %s: %s", sp->dir,
+			 strerror(errno));
+		goto fail;
 	}
 	return &sp->base;
 fail:

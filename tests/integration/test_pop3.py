@@ -106,8 +106,20 @@ class Pop3Base(unittest.TestCase):
 
 class Pop3Test(Pop3Base):
 
-    def test_download_and_delete(self):
+    def test_kept_on_the_server_by_default(self):
+        self.server.restart(rawlog=True)
         m = self.mount()
+        self.assertTrue(wait_for(lambda: len(self.stored()) == len(
+            self.mail)))
+        self.check_files(m)
+        m.umount()
+        cmds = [c.upper() for s in self.server.rawlog_sessions(USER, 'pop3')
+                for c in s.commands]
+        self.assertFalse([c for c in cmds if c.startswith('DELE')], cmds)
+        self.assertEqual(self.server_uidls(), set(self.mail))
+
+    def test_download_and_delete(self):
+        m = self.mount('pop3_delete')
         self.assertTrue(wait_for(lambda: len(self.stored()) == len(
             self.mail)))
         self.assertTrue(wait_for(lambda: not self.server_uidls()))
@@ -119,7 +131,7 @@ class Pop3Test(Pop3Base):
             self.assertEqual(st.st_mode & 0o777, 0o600)
         # A remount shows the same without the server's help.
         m.umount()
-        m2 = self.mount()
+        m2 = self.mount('pop3_delete')
         self.check_files(m2)
 
     def test_names_and_dates(self):
@@ -150,22 +162,41 @@ class Pop3Test(Pop3Base):
             self.mail), seconds=10))
         self.check_files(m)
 
-    def test_rm(self):
+    def test_rm_with_pop3_delete(self):
+        m = self.mount('pop3_delete', 'refresh=1')
+        self.assertTrue(wait_for(lambda: not self.server_uidls()))
+        name = sorted(os.listdir(m.path))[0]
+        os.unlink(m.p(name))
+        self.assertNotIn(name, os.listdir(m.path))
+        self.assertNotIn(name, self.stored())
+        m.umount()
+        m2 = self.mount('pop3_delete')
+        time.sleep(1)
+        self.assertNotIn(name, os.listdir(m2.path))
+
+    def test_rm_of_kept_mail_forgets_it_here_only(self):
+        self.server.restart(rawlog=True)
         m = self.mount('keep', 'refresh=1')
         self.assertTrue(wait_for(lambda: len(self.stored()) == len(
             self.mail)))
         name = sorted(os.listdir(m.path))[0]
-        uidl = uidl_of(m.p(name))
         os.unlink(m.p(name))
         self.assertNotIn(name, os.listdir(m.path))
         self.assertNotIn(name, self.stored())
-        # Still on the server (-o keep): DELEd at the next session.
-        self.assertTrue(wait_for(lambda: uidl not in self.server_uidls()))
-        self.assertEqual(len(self.server_uidls()), len(self.mail) - 1)
+        time.sleep(2.5)  # sessions run (refresh=1): still no DELE
         m.umount()
-        m2 = self.mount('keep')
+        # Never downloaded again, never deleted on the server.
+        self.server.clear_rawlog(USER)
+        m2 = self.mount()
         time.sleep(1)
         self.assertNotIn(name, os.listdir(m2.path))
+        m2.umount()
+        self.assertEqual(self.server_uidls(), set(self.mail))
+        cmds = [c.upper() for s in self.server.rawlog_sessions(USER, 'pop3')
+                for c in s.commands]
+        self.assertFalse([c for c in cmds if c.startswith(('DELE',
+                                                            'RETR'))],
+                         cmds)
 
     def test_refusals(self):
         m = self.mount('keep')
@@ -243,8 +274,8 @@ class Pop3SafetyTest(Pop3Base):
         self.addCleanup(proxy.stop)
         # Every QUIT is cut before it reaches the server.
         rule = proxy.cut_when('up', b'QUIT', once=False)
-        m = self.mount('tls=none', url='pop3://%s@localhost:%d' % (
-            USER, proxy.port))
+        m = self.mount('tls=none', 'pop3_delete',
+                       url='pop3://%s@localhost:%d' % (USER, proxy.port))
         self.assertTrue(wait_for(lambda: len(self.stored()) == len(
             self.mail)))
         self.assertTrue(wait_for(lambda: rule.count >= 2))
@@ -253,8 +284,8 @@ class Pop3SafetyTest(Pop3Base):
         m.umount()
         proxy.clear_rules()
         # The next session deletes them, downloading nothing again.
-        m = self.mount('tls=none', url='pop3://%s@localhost:%d' % (
-            USER, proxy.port))
+        m = self.mount('tls=none', 'pop3_delete',
+                       url='pop3://%s@localhost:%d' % (USER, proxy.port))
         self.assertTrue(wait_for(lambda: not self.server_uidls()))
         self.check_files(m)
 
@@ -270,7 +301,8 @@ class Pop3SafetyTest(Pop3Base):
             rounds += 1
             m = Mount('pop3s://%s@localhost:%d' % (USER, proxy.port),
                       self.server.users[USER], cafile=self.server.cafile,
-                      options=['store=' + self.store], foreground=True)
+                      options=['store=' + self.store, 'pop3_delete'],
+                      foreground=True)
             m.start()
             time.sleep(rnd.uniform(0.1, 1.5))
             m.proc.send_signal(signal.SIGKILL)
@@ -289,7 +321,7 @@ class Pop3SafetyTest(Pop3Base):
             self.assertEqual(len(self.stored()), len(stored))
             partial += 0 < len(stored) < len(self.mail)
         # A last mount that is left to finish.
-        m = self.mount()
+        m = self.mount('pop3_delete')
         self.assertTrue(wait_for(lambda: not self.server_uidls(), 60))
         self.assertGreater(rounds, 1)
         self.assertGreater(partial, 0)  # some kills hit mid-download

@@ -1,0 +1,293 @@
+"""Starting mailfs the way people start sshfs: the mount is named after its
+account, start-up refusals are one line on stderr with exit status 1 and
+nothing mounted, and those that need no connection send nothing to the
+server. Named accounts come from ~/.config/mailfs/config."""
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import unittest
+
+from tests.harness import corpus
+from tests.harness.mailserver import MailServer
+from tests.integration.mount import MAILFS, Mount, is_mounted
+
+USER = 'alice'
+
+
+class Listener:
+    """A TCP port that accepts nothing but counts who tried to connect."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(8)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def connections(self):
+        n = 0
+        while True:
+            try:
+                c, _ = self.sock.accept()
+                c.close()
+                n += 1
+            except BlockingIOError:
+                return n
+
+    def close(self):
+        self.sock.close()
+
+
+class StartupTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer().start()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.append(USER, 'INBOX', corpus.text_message(1))
+        cls.url = 'imaps://%s@localhost:%d' % (USER, cls.server.imaps_port)
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='mailfs-start-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.listener = Listener()
+        self.addCleanup(self.listener.close)
+
+    def mount(self, url=None, options=(), **kw):
+        m = Mount(url or self.url, self.server.users[USER],
+                  cafile=self.server.cafile, options=options, **kw)
+        self.addCleanup(m.umount)
+        return m
+
+    def refused(self, m, *words):
+        """m fails at start-up with one line holding words, exit 1,
+        nothing mounted; returns that line."""
+        rc, err, _ = m.run()
+        self.assertEqual(rc, 1, err)
+        lines = [l for l in err.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, err)
+        for w in words:
+            self.assertIn(w, lines[0])
+        self.assertFalse(is_mounted(m.path))
+        return lines[0]
+
+    def test_findmnt_names_the_account(self):
+        m = self.mount().start()
+        out = subprocess.run(['findmnt', '-n', '-t', 'fuse.mailfs', '-o',
+                              'SOURCE,FSTYPE,TARGET', m.path],
+                             capture_output=True, text=True).stdout.split()
+        self.assertEqual(out, [self.url, 'fuse.mailfs', m.path])
+
+    def test_url_with_password_refused_never_echoed(self):
+        url = 'imaps://%s:s3cr3t-pw@127.0.0.1:%d' % (USER,
+                                                     self.listener.port)
+        line = self.refused(self.mount(url=url), 'password')
+        self.assertNotIn('s3cr3t', line)
+        self.assertEqual(self.listener.connections(), 0)
+
+    def test_options_checked_before_connecting(self):
+        url = 'imaps://%s@127.0.0.1:%d' % (USER, self.listener.port)
+        for opts in (['bogus_option'], ['timeout=abc'], ['connections=x'],
+                     ['delete=never']):
+            self.refused(self.mount(url=url, options=opts))
+        self.assertEqual(self.listener.connections(), 0)
+        # What mount(8) passes through mount.fuse3 is accepted.
+        m = self.mount(options=['rw', 'nosuid', 'nodev', 'noatime'])
+        m.start()
+        self.assertIn('INBOX', os.listdir(m.path))
+
+    def test_non_empty_mount_point(self):
+        url = 'imaps://%s@127.0.0.1:%d' % (USER, self.listener.port)
+        m = self.mount(url=url)
+        with open(os.path.join(m.path, 'precious'), 'w') as f:
+            f.write('x')
+        self.refused(m, 'not empty', 'nonempty')
+        self.assertEqual(self.listener.connections(), 0)
+        m2 = self.mount(options=['nonempty'])
+        with open(os.path.join(m2.path, 'precious'), 'w') as f:
+            f.write('x')
+        m2.start()
+        self.assertIn('INBOX', os.listdir(m2.path))
+
+    def test_busy_mount_point(self):
+        m = self.mount().start()
+        again = Mount(self.url, self.server.users[USER],
+                      cafile=self.server.cafile)
+        self.addCleanup(shutil.rmtree, again.tmp, True)
+        again.path = m.path
+        again.args[-1] = m.path
+        rc, err, _ = again.run()
+        self.assertEqual(rc, 1, err)
+        self.assertIn('already a mount point', err)
+        # The first mount still serves.
+        self.assertIn('INBOX', os.listdir(m.path))
+        # nonempty never skips the busy check.
+        again.args[-1:-1] = ['-o', 'nonempty']
+        rc, err, _ = again.run()
+        self.assertEqual(rc, 1, err)
+        self.assertIn('already a mount point', err)
+
+
+class NamedAccountTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer().start()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.append(USER, 'INBOX', corpus.text_message(1))
+
+    def setUp(self):
+        self.home = tempfile.mkdtemp(prefix='mailfs-home-')
+        self.addCleanup(shutil.rmtree, self.home, True)
+        self.mnt = os.path.join(self.home, 'mail')
+        os.mkdir(self.mnt)
+        self.addCleanup(subprocess.run, ['fusermount3', '-u', '-z', self.mnt],
+                        capture_output=True)
+        self.pw = os.path.join(self.home, 'pw')
+        with open(self.pw, 'w') as f:
+            f.write(self.server.users[USER] + '\n')
+        os.chmod(self.pw, 0o600)
+        self.config = os.path.join(self.home, 'cfg', 'mailfs', 'config')
+        os.makedirs(os.path.dirname(self.config))
+
+    def write(self, text, mode=0o600):
+        with open(self.config, 'w') as f:
+            f.write(text)
+        os.chmod(self.config, mode)
+
+    def account(self, extra=''):
+        return ('# my accounts\n'
+                '[other]\nurl = imaps://bob@nowhere.invalid\n\n'
+                '[work]\n'
+                'url = imaps://%s@localhost:%d\n'
+                'mountpoint = ~/mail\n'
+                'cafile = %s\n'
+                'password_file = %s\n'
+                'connections = 2\n'
+                'ro = true\n'
+                'insecure = false\n%s' % (USER, self.server.imaps_port,
+                                          self.server.cafile, self.pw,
+                                          extra))
+
+    def run_mailfs(self, *args):
+        env = dict(os.environ, HOME=self.home,
+                   XDG_CONFIG_HOME=os.path.join(self.home, 'cfg'))
+        env.pop('MAILFS_PASSWORD', None)
+        return subprocess.run([MAILFS] + list(args), capture_output=True,
+                              text=True, env=env, timeout=30)
+
+    def test_named_account_mounts(self):
+        self.write(self.account())
+        r = self.run_mailfs('work')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(is_mounted(self.mnt))
+        self.assertIn('INBOX', os.listdir(self.mnt))
+        # ro = true took effect.
+        with self.assertRaises(OSError):
+            os.mkdir(os.path.join(self.mnt, 'New'))
+        subprocess.run(['fusermount3', '-u', self.mnt], check=True)
+
+    def test_command_line_wins(self):
+        self.write(self.account('timeout = 5\n'))
+        other = os.path.join(self.home, 'elsewhere')
+        os.mkdir(other)
+        self.addCleanup(subprocess.run, ['fusermount3', '-u', '-z', other],
+                        capture_output=True)
+        r = self.run_mailfs('-o', 'timeout=7', 'work', other)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(is_mounted(other))
+        self.assertFalse(is_mounted(self.mnt))
+
+    def test_bad_line_names_file_and_line(self):
+        self.write(self.account('colour = blue\n'))
+        r = self.run_mailfs('work')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('%s:13: unknown option' % self.config, r.stderr)
+        self.write(self.account('password = hunter2\n'))
+        r = self.run_mailfs('work')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(':13: there is no password key', r.stderr)
+        self.assertNotIn('hunter2', r.stderr)
+        self.write('[work\n')
+        r = self.run_mailfs('work')
+        self.assertIn(':1: expected [NAME]', r.stderr)
+        self.write(self.account())
+        r = self.run_mailfs('nosuch')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no account [nosuch]', r.stderr)
+        self.assertFalse(is_mounted(self.mnt))
+
+    def test_unsafe_file_refused(self):
+        self.write(self.account(), mode=0o620)
+        r = self.run_mailfs('work')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('may write it', r.stderr)
+        # Readable by others while it names a password option.
+        self.write(self.account(), mode=0o644)
+        r = self.run_mailfs('work')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('password option', r.stderr)
+        self.assertFalse(is_mounted(self.mnt))
+
+
+class Pop3StoreTest(unittest.TestCase):
+    """Where a POP3 account's local store lives, and an unreachable host."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer().start()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.append(USER, 'INBOX', corpus.text_message(1))
+
+    def setUp(self):
+        self.data = tempfile.mkdtemp(prefix='mailfs-data-')
+        self.addCleanup(shutil.rmtree, self.data, True)
+
+    def mount(self, url):
+        m = Mount(url, self.server.users[USER], cafile=self.server.cafile,
+                  env={'XDG_DATA_HOME': self.data})
+        self.addCleanup(m.umount)
+        return m
+
+    def test_store_name_holds_a_non_default_port(self):
+        port = self.server.pop3s_port
+        m = self.mount('pop3s://%s@localhost:%d' % (USER, port)).start()
+        os.listdir(m.path)
+        self.assertEqual(os.listdir(os.path.join(self.data, 'mailfs',
+                                                 'pop3')),
+                         ['%s@localhost:%d' % (USER, port)])
+        m.umount()
+        # A store made before ports were part of the name is used.
+        shutil.move(os.path.join(self.data, 'mailfs', 'pop3',
+                                 '%s@localhost:%d' % (USER, port)),
+                    os.path.join(self.data, 'mailfs', 'pop3',
+                                 '%s@localhost' % USER))
+        m2 = self.mount('pop3s://%s@localhost:%d' % (USER, port)).start()
+        self.assertIn('made before store names held the port', m2.stderr())
+        self.assertEqual(os.listdir(os.path.join(self.data, 'mailfs',
+                                                 'pop3')),
+                         ['%s@localhost' % USER])
+
+    def test_unreachable_host_without_store_fails(self):
+        s = socket.socket()
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there: connection refused
+        m = self.mount('pop3s://%s@127.0.0.1:%d' % (USER, port))
+        rc, err, _ = m.run()
+        self.assertEqual(rc, 1, err)
+        self.assertIn('no local store', err)
+        self.assertFalse(is_mounted(m.path))
+        self.assertFalse(os.path.exists(os.path.join(self.data, 'mailfs',
+                                                     'pop3')))
+
+
+if __name__ == '__main__':
+    unittest.main()
