@@ -75,7 +75,7 @@ struct imap_error {
 	enum imap_err_kind kind;
 	int errnum; /* IMAP_ERR_NET: positive errno (ETIMEDOUT...) */
 	char code[32]; /* response code atom, e.g. "NONEXISTENT", or "" */
-	char text[256]; /* one line, for the user */
+	char text[512]; /* one line, for the user */
 };
 
 /* Mailbox state learned by SELECT/EXAMINE. */

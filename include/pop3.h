@@ -49,7 +49,7 @@ enum pop3_err_kind {
 struct pop3_error {
 	enum pop3_err_kind kind;
 	int errnum; /* positive errno: ETIMEDOUT, ECONNRESET, EMSGSIZE... */
-	char text[256]; /* one line, for the user */
+	char text[512]; /* one line, for the user */
 };
 
 /* Largest message size accepted from LIST, and UIDL length (RFC 1939). */

@@ -544,13 +544,37 @@ static bool imap_quote(struct strbuf *b, const char *str)
 	return true;
 }
 
+/* A greeting that failed: from a POP3 server, or (never came over a
+ * cleartext connection) from one waiting for a TLS handshake. Says
+ * what to try. */
+static void imap_greeting_hint(struct imap_session *s)
+{
+	size_t len = strlen(s->err.text);
+
+	/* The greeting is the first thing read: still in the buffer. */
+	if (s->rlen >= 3 && !memcmp(s->rbuf, "+OK", 3)) {
+		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+			     "%s:%s speaks POP3, not IMAP: use pop3s:// or "
+			     "pop3://, or the IMAP port",
+			     s->cfg->host, s->cfg->port);
+		return;
+	}
+	if (s->cfg->tls == IMAP_TLS_IMPLICIT || s->err.errnum != ETIMEDOUT)
+		return;
+	snprintf(s->err.text + len, sizeof(s->err.text) - len,
+		 " (no greeting: if %s is a TLS port, use imaps://)",
+		 s->cfg->port);
+}
+
 /* Reads the greeting: OK or PREAUTH go on, BYE or anything else fails. */
 static int imap_greeting(struct imap_session *s)
 {
 	const struct imap_resp *r;
 
-	if (imap_read_resp(s, &r) < 0)
+	if (imap_read_resp(s, &r) < 0) {
+		imap_greeting_hint(s);
 		return -1;
+	}
 	if (r->kind != IMAP_RESP_UNTAGGED ||
 	    (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH)) {
 		char text[128];
@@ -608,7 +632,7 @@ static int imap_starttls(struct imap_session *s)
 /* Turns a refused login into a clear AUTH error. */
 static void imap_login_failed(struct imap_session *s)
 {
-	char text[256];
+	char text[sizeof(s->err.text)];
 
 	if (s->err.kind != IMAP_ERR_NO && s->err.kind != IMAP_ERR_BAD)
 		return;
@@ -726,7 +750,7 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	      struct imap_error *err)
 {
 	struct imap_session *s;
-	char msg[256];
+	char msg[sizeof(err->text)];
 
 	s = calloc(1, sizeof(*s));
 	if (!s)

@@ -620,6 +620,27 @@ static void net_cert_names(SSL *ssl, char *buf, size_t len)
 	}
 }
 
+/* The SHA-256 fingerprint of the server's certificate, as
+ * "AB:CD:...", so that a user can compare it with what they expect
+ * before trusting it ("" if there is none). */
+static void net_cert_fingerprint(SSL *ssl, char *buf, size_t len)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* borrowed */
+	X509 *leaf = chain && sk_X509_num(chain) > 0 ?
+			     sk_X509_value(chain, 0) :
+			     SSL_get0_peer_certificate(ssl); /* borrowed */
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0, i;
+
+	buf[0] = '\0';
+	if (!leaf || !X509_digest(leaf, EVP_sha256(), md, &n) ||
+	    len < (size_t)n * 3)
+		return;
+	for (i = 0; i < n; i++)
+		snprintf(buf + 3 * i, len - 3 * i, "%02X%s", md[i],
+			 i + 1 < n ? ":" : "");
+}
+
 /*
  * Explains a failed handshake in one line and picks the errno: a
  * certificate problem names the host and the reason, a silent peer
@@ -658,8 +679,13 @@ static int net_tls_fail(struct net_conn *c, SSL *ssl, bool insecure, int sslerr,
 		return -EPROTO;
 	}
 	if (v != X509_V_OK) {
-		net_err(err, errlen, "TLS certificate of %s not trusted: %s",
-			host, X509_verify_cert_error_string(v));
+		net_cert_fingerprint(ssl, names, sizeof(names));
+		net_err(err, errlen,
+			"TLS certificate of %s not trusted: %s%s%s%s; if you "
+			"trust its issuer, give its CA with -o cafile=PATH",
+			host, X509_verify_cert_error_string(v),
+			names[0] ? " (SHA-256 fingerprint " : "", names,
+			names[0] ? ")" : "");
 		return -EPROTO;
 	}
 	if (e == 0 &&
@@ -680,7 +706,9 @@ static int net_tls_fail(struct net_conn *c, SSL *ssl, bool insecure, int sslerr,
 		net_ssl_reason(ebuf, sizeof(ebuf)),
 		ERR_GET_LIB(e) == ERR_LIB_SSL &&
 				ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER
-			? " (is the server speaking plaintext here?)"
+			? " (the server speaks plaintext on this port: use "
+			  "imap:// or pop3://, which start TLS with STARTTLS "
+			  "or STLS, or the TLS port)"
 			: "");
 	return -EPROTO;
 }

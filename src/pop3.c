@@ -448,11 +448,27 @@ static int pop3_greeting(struct pop3_session *s)
 	struct pop3_line l;
 	char text[128];
 
-	if (pop3_read_line(s, &l) < 0)
+	if (pop3_read_line(s, &l) < 0) {
+		size_t len = strlen(s->err.text);
+
+		/* The server may be waiting for a TLS handshake. */
+		if (c->tls != POP3_TLS_IMPLICIT && s->err.errnum == ETIMEDOUT)
+			snprintf(s->err.text + len, sizeof(s->err.text) - len,
+				 " (no greeting: if %s is a TLS port, use "
+				 "pop3s://)",
+				 c->port);
 		return -1;
+	}
 	pop3_trace_line(s, &l);
 	if (pop3_is_status(&l, "+OK"))
 		return 0;
+	if (l.len > 4 && !memcmp(l.data, "* OK", 4)) {
+		pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
+			     "%.60s:%.10s speaks IMAP, not POP3: use imaps:// "
+			     "or imap://, or the POP3 port",
+			     c->host, c->port);
+		return -1;
+	}
 	if (pop3_is_status(&l, "-ERR")) {
 		pop3_err_text(&l, text, sizeof(text));
 		pop3_set_err(s, POP3_ERR_ERR, 0,
@@ -476,7 +492,7 @@ static int pop3_greeting(struct pop3_session *s)
 static int pop3_stls(struct pop3_session *s)
 {
 	const struct pop3_config *c = s->cfg;
-	char msg[256];
+	char msg[sizeof(((struct pop3_error *)0)->text)];
 	int rc;
 
 	if (!(s->caps & POP3_CAP_STLS)) {
@@ -604,7 +620,7 @@ int pop3_open(const struct pop3_config *cfg, struct pop3_session **s_r,
 	      struct pop3_error *err)
 {
 	struct pop3_session *s;
-	char msg[256];
+	char msg[sizeof(((struct pop3_error *)0)->text)];
 	int rc;
 
 	*s_r = NULL;

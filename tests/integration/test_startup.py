@@ -3,9 +3,11 @@ account, start-up refusals are one line on stderr with exit status 1 and
 nothing mounted, and those that need no connection send nothing to the
 server. Named accounts come from ~/.config/mailfs/config."""
 
+import hashlib
 import os
 import shutil
 import socket
+import ssl
 import stat
 import subprocess
 import tempfile
@@ -131,6 +133,54 @@ class StartupTest(unittest.TestCase):
         rc, err, _ = again.run()
         self.assertEqual(rc, 1, err)
         self.assertIn('already a mount point', err)
+
+
+class ErrorHintTest(unittest.TestCase):
+    """Errors that say what to do rather than leave users guessing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer().start()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls.server.stop)
+
+    def fails(self, url, *words, options=()):
+        m = Mount(url, self.server.users[USER], cafile=self.server.cafile,
+                  options=list(options) + ['timeout=3'])
+        self.addCleanup(m.umount)
+        rc, err, secs = m.run()
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        for w in words:
+            self.assertIn(w, err)
+        self.assertFalse(is_mounted(m.path))
+        return err, secs
+
+    def test_untrusted_certificate_shows_fingerprint(self):
+        port = self.server.imaps_port
+        der = ssl.PEM_cert_to_DER_cert(
+            ssl.get_server_certificate(('127.0.0.1', port)))
+        fp = ':'.join('%02X' % b for b in hashlib.sha256(der).digest())
+        m = Mount('imaps://%s@localhost:%d' % (USER, port),
+                  self.server.users[USER], cafile=self.server.other_cafile)
+        self.addCleanup(m.umount)
+        rc, err, _ = m.run()
+        self.assertEqual(rc, 1, err)
+        self.assertIn('SHA-256 fingerprint ' + fp, err)
+        self.assertIn('-o cafile=', err)
+
+    def test_wrong_protocol_or_tls_on_a_port(self):
+        s = self.server
+        self.fails('imaps://%s@localhost:%d' % (USER, s.pop3s_port),
+                   'speaks POP3', 'pop3s://')
+        self.fails('pop3s://%s@localhost:%d' % (USER, s.imaps_port),
+                   'speaks IMAP', 'imaps://')
+        self.fails('imaps://%s@localhost:%d' % (USER, s.imap_port),
+                   'speaks plaintext')
+        err, secs = self.fails('imap://%s@localhost:%d' % (USER,
+                                                           s.imaps_port),
+                               'TLS port', 'imaps://')
+        self.assertLess(secs, 10)
 
 
 class NamedAccountTest(unittest.TestCase):
