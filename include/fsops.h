@@ -25,6 +25,7 @@ struct fsops_config {
 	bool expunge_on_delete; /* rm expunges instead of moving to Trash */
 	uint64_t max_append; /* largest new message, 0: the server's */
 	const char *tmpdir; /* borrowed: where new messages are held */
+	const char *account; /* borrowed: the URL, for the status */
 	unsigned temp_idle; /* seconds an unused temporary (.NAME) file
 				 * is kept before it is discarded */
 };

@@ -8,9 +8,11 @@
 #define MAILFS_FSOPS_PRIV_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <uthash.h>
 
@@ -71,6 +73,10 @@ struct fsops {
 	uid_t uid;
 	gid_t gid;
 	time_t started; /* the ctime folders show */
+	_Atomic uint64_t prefetched; /* messages fetched ahead of reads */
+	pthread_mutex_t quota_lock; /* the three below */
+	time_t quota_at; /* monotonic; 0: never asked */
+	uint64_t quota_used, quota_limit; /* bytes; limit 0: none */
 	pthread_mutex_t scan_lock;
 	struct fsops_scan scans[FSOPS_SCAN_SLOTS];
 	/* Invalidations run on their own thread: asking the kernel to drop
@@ -129,6 +135,15 @@ uint64_t fsops_append_limit(const struct fsops *fs);
 /* Fills st for a file being created at path, of size bytes. */
 void fsops_newmsg_fill(struct fsops *fs, const char *path, uint64_t size,
 		       time_t mtime, struct stat *st);
+
+/* The mount's status, `getfattr -n user.mail.status MOUNTPOINT`:
+ * readable by name on the root, never listed (rsync -X skips it). */
+#define FSOPS_XATTR_STATUS "user.mail.status"
+int fsstatus_getxattr(struct fsops *fs, const char *path, char *value,
+		      size_t size);
+/* statfs: the account's quota (GETQUOTAROOT), asked at most once per
+ * refresh interval, as the size of the filesystem for df. */
+int fsstatus_statfs(const char *path, struct statvfs *st);
 
 /* fsnew.c: files being created. Each returns 0 or -errno. */
 int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi);

@@ -59,6 +59,7 @@ enum imap_cap {
 	IMAP_CAP_IMAP4REV1 = 1u << 15,
 	IMAP_CAP_AUTH_LOGIN = 1u << 16,
 	IMAP_CAP_UNSELECT = 1u << 17,
+	IMAP_CAP_QUOTA = 1u << 24,
 };
 
 enum imap_err_kind {
@@ -141,6 +142,19 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 void imap_close(struct imap_session *s);
 
 bool imap_usable(const struct imap_session *s);
+/* True when the server has closed the connection already (checked
+ * without waiting): nothing sent on it could arrive. */
+bool imap_peer_gone(const struct imap_session *s);
+/*
+ * GETQUOTAROOT INBOX: the STORAGE resource of its first quota root, in
+ * KiB (RFC 9208). Returns 1 with the figures, 0 when the server has no
+ * QUOTA or no storage limit, -1 on failure.
+ */
+int imap_quota(struct imap_session *s, uint64_t *used_kib_r,
+	       uint64_t *limit_kib_r);
+
+/* The session's number in the log (log_conn_new()). */
+unsigned imap_conn_id(const struct imap_session *s);
 unsigned imap_caps(const struct imap_session *s);
 /* APPENDLIMIT in bytes, 0 when the server announced none. */
 uint64_t imap_appendlimit(const struct imap_session *s);

@@ -105,6 +105,11 @@ int net_write(struct net_conn *c, const void *buf, size_t len);
 /* Bytes already received and buffered but not yet consumed. */
 size_t net_buffered(const struct net_conn *c);
 
+/* True when the peer has closed its side (or reset the connection):
+ * checked without waiting, before a command is written, so that a
+ * command is never sent into a connection already known dead. */
+bool net_peer_gone(const struct net_conn *c);
+
 /* Closes the connection (TLS close_notify best effort) and frees it. */
 void net_close(struct net_conn *c);
 

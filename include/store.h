@@ -9,6 +9,7 @@
 #ifndef MAILFS_STORE_H
 #define MAILFS_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -122,14 +123,28 @@ struct store_ops {
 		      time_t date, uint64_t size,
 		      long (*read)(void *ctx, char *buf, size_t len), void *ctx,
 		      uint32_t *uid_r, uint32_t *uidvalidity_r);
+	/* The account's storage quota in bytes: 1 with the figures, 0
+	 * when the server has none, or a negative errno. NULL: none. */
+	int (*quota)(struct store *st, uint64_t *used_r, uint64_t *limit_r);
 	/* The largest message the server accepts, 0 if it said nothing. */
 	uint64_t (*append_limit)(struct store *st);
 
 	void (*destroy)(struct store *st);
 };
 
+/* What the mount's status (user.mail.status) shows of a store; each
+ * store keeps it up to date. */
+struct store_stats {
+	_Atomic bool online;         /* the last connection attempt worked */
+	_Atomic unsigned conns_open; /* sessions open now */
+	_Atomic unsigned conns_busy; /* sessions in use now */
+	_Atomic uint64_t bytes_fetched; /* message bytes from the server */
+	_Atomic uint64_t messages_fetched; /* first pieces of messages */
+};
+
 struct store {
 	const struct store_ops *ops;
+	struct store_stats stats;
 	/* The extended attribute that shows a message's ref (e.g.
 	 * "user.mail.uidl"), NULL when messages have none. */
 	const char *ref_xattr;

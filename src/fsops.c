@@ -67,6 +67,7 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 	fs->started = time(NULL);
 	pthread_mutex_init(&fs->scan_lock, NULL);
 	pthread_mutex_init(&fs->trash_lock, NULL);
+	pthread_mutex_init(&fs->quota_lock, NULL);
 	pthread_mutex_init(&fs->inval_lock, NULL);
 	pthread_cond_init(&fs->inval_cond, NULL);
 	return fs;
@@ -168,6 +169,7 @@ void fsops_free(struct fsops *fs)
 	}
 	pthread_mutex_destroy(&fs->scan_lock);
 	pthread_mutex_destroy(&fs->trash_lock);
+	pthread_mutex_destroy(&fs->quota_lock);
 	pthread_mutex_destroy(&fs->inval_lock);
 	pthread_cond_destroy(&fs->inval_cond);
 	free(fs);
@@ -672,6 +674,7 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 			n++;
 		}
 	}
+	fs->prefetched += n - 1;
 	ft.fs = fs;
 	ft.f = f;
 	ft.folder_id = f->key.folder;
@@ -806,6 +809,8 @@ static int fsops_getxattr(const char *path, const char *name, char *value,
 	size_t len;
 	int rc;
 
+	if (!strcmp(name, FSOPS_XATTR_STATUS))
+		return fsstatus_getxattr(fs, path, value, size);
 	/* ls asks every file for security.* and system.* attributes: answer
 	 * those without looking the file up. */
 	if (strcmp(name, FSOPS_XATTR_FLAGS) != 0 &&
@@ -1452,16 +1457,6 @@ static int fsops_rmdir(const char *path)
 	return rc;
 }
 
-static int fsops_statfs(const char *path, struct statvfs *st)
-{
-	(void)path;
-	memset(st, 0, sizeof(*st));
-	st->f_bsize = 4096;
-	st->f_frsize = 4096;
-	st->f_namemax = 255;
-	return 0;
-}
-
 static const struct fuse_operations fsops_table = {
 	.init = fsops_init,
 	.getattr = fsops_getattr,
@@ -1471,7 +1466,7 @@ static const struct fuse_operations fsops_table = {
 	.release = fsops_release,
 	.getxattr = fsops_getxattr,
 	.listxattr = fsops_listxattr,
-	.statfs = fsops_statfs,
+	.statfs = fsstatus_statfs,
 	.create = fsnew_create,
 	.write = fsnew_write,
 	.flush = fsnew_flush,

@@ -36,6 +36,7 @@ enum imap_state {
 
 struct imap_session {
 	const struct imap_config *cfg; /* borrowed */
+	unsigned conn_id; /* in the log */
 	struct net_conn *conn; /* owned */
 	struct imap_parser *parser; /* owned */
 	enum imap_state state;
@@ -263,6 +264,7 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		{"IDLE", IMAP_CAP_IDLE},
 		{"UNSELECT", IMAP_CAP_UNSELECT},
 		{"APPENDLIMIT", IMAP_CAP_APPENDLIMIT},
+		{"QUOTA", IMAP_CAP_QUOTA},
 	};
 	size_t i, j;
 
@@ -756,6 +758,7 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	if (!s)
 		goto fail_nomem;
 	s->cfg = cfg;
+	s->conn_id = log_conn_new();
 	s->rbuf = malloc(IMAP_READ_BUF);
 	s->parser = imap_parser_new(IMAP_MAX_LINE, cfg->max_literal);
 	if (!s->rbuf || !s->parser)
@@ -830,6 +833,7 @@ void imap_close(struct imap_session *s)
 {
 	if (!s)
 		return;
+	log_set_conn(s->conn_id);
 	if (s->state != IMAP_STATE_BROKEN) {
 		net_set_timeout(s->conn, IMAP_LOGOUT_TIMEOUT_MS);
 		imap_run(s, "LOGOUT", NULL, NULL);
@@ -840,11 +844,22 @@ void imap_close(struct imap_session *s)
 	free(s->selected);
 	strbuf_free(&s->permflags);
 	free(s);
+	log_set_conn(0);
 }
 
 bool imap_usable(const struct imap_session *s)
 {
 	return s->state != IMAP_STATE_BROKEN && !s->bye;
+}
+
+bool imap_peer_gone(const struct imap_session *s)
+{
+	return !s->conn || net_peer_gone(s->conn);
+}
+
+unsigned imap_conn_id(const struct imap_session *s)
+{
+	return s->conn_id;
 }
 
 unsigned imap_caps(const struct imap_session *s)
@@ -865,6 +880,54 @@ const struct imap_error *imap_error(const struct imap_session *s)
 int imap_noop(struct imap_session *s)
 {
 	return imap_run(s, "NOOP", NULL, NULL);
+}
+
+/* Context of GETQUOTAROOT. */
+struct imap_quota_ctx {
+	uint64_t used, limit;
+	bool found;
+};
+
+/* Takes "* QUOTA root (STORAGE used limit ...)"; the first STORAGE. */
+static bool imap_quota_handler(void *ctx, struct imap_session *s,
+			       const struct imap_resp *r)
+{
+	struct imap_quota_ctx *q = ctx;
+	const struct imap_tok *l;
+	size_t i;
+
+	(void)s;
+	if (r->status != IMAP_STATUS_NONE || r->n_toks < 2 ||
+	    !imap_tok_is(&r->toks[0], "QUOTA"))
+		return false;
+	l = &r->toks[r->n_toks - 1];
+	if (l->type != IMAP_TOK_LIST || q->found)
+		return true;
+	for (i = 0; i + 2 < l->n_items; i += 3) {
+		if (imap_tok_is(&l->items[i], "STORAGE") &&
+		    imap_tok_u64(&l->items[i + 1], &q->used) &&
+		    imap_tok_u64(&l->items[i + 2], &q->limit)) {
+			q->found = true;
+			break;
+		}
+	}
+	return true;
+}
+
+int imap_quota(struct imap_session *s, uint64_t *used_kib_r,
+	       uint64_t *limit_kib_r)
+{
+	struct imap_quota_ctx q = {0};
+
+	if (!(s->caps & IMAP_CAP_QUOTA))
+		return 0;
+	if (imap_run(s, "GETQUOTAROOT INBOX", imap_quota_handler, &q) < 0)
+		return -1;
+	if (!q.found || q.limit == 0)
+		return 0;
+	*used_kib_r = q.used;
+	*limit_kib_r = q.limit;
+	return 1;
 }
 
 /* Context of a LIST command. */

@@ -2,6 +2,7 @@
 /* log: stderr before daemonizing, syslog after; see log.h. */
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,54 @@
 static bool log_debug_on;
 static bool log_syslog;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool log_stamps;
+static _Atomic unsigned log_conns;
+static _Thread_local unsigned log_conn;
+static char log_last[512]; /* under log_lock */
+static time_t log_last_at;
+
+void log_timestamps(bool on)
+{
+	log_stamps = on;
+}
+
+unsigned log_conn_new(void)
+{
+	unsigned id = ++log_conns;
+
+	log_conn = id;
+	return id;
+}
+
+void log_set_conn(unsigned id)
+{
+	log_conn = id;
+}
+
+bool log_last_warning(char *buf, size_t len, time_t *when_r)
+{
+	bool any;
+
+	pthread_mutex_lock(&log_lock);
+	any = log_last_at != 0;
+	snprintf(buf, len, "%s", log_last);
+	*when_r = log_last_at;
+	pthread_mutex_unlock(&log_lock);
+	return any;
+}
+
+/* "2026-11-26 10:48:10.123 ": local time to the millisecond. */
+static void log_stamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03ld ", ts.tv_nsec / 1000000);
+}
 
 void log_init(bool debug)
 {
@@ -47,10 +96,22 @@ static void log_vmsg(int pri, int err, const char *fmt, va_list ap)
 
 static void log_vmsg(int pri, int err, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char msg[2048], stamp[40] = "";
+	size_t off = 0;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (pri == LOG_DEBUG && log_conn)
+		off = (size_t)snprintf(msg, sizeof(msg), "[#%u] ", log_conn);
+	vsnprintf(msg + off, sizeof(msg) - off, fmt, ap);
 	log_sanitize(msg);
+	if (pri <= LOG_WARNING) {
+		pthread_mutex_lock(&log_lock);
+		snprintf(log_last, sizeof(log_last), "%.400s%s%.100s", msg,
+			 err ? ": " : "", err ? strerror(err) : "");
+		log_last_at = time(NULL);
+		pthread_mutex_unlock(&log_lock);
+	}
+	if (log_stamps && !log_syslog)
+		log_stamp(stamp, sizeof(stamp));
 	if (log_syslog) {
 		if (err)
 			syslog(pri, "%s: %s", msg, strerror(err));
@@ -60,9 +121,10 @@ static void log_vmsg(int pri, int err, const char *fmt, va_list ap)
 	}
 	pthread_mutex_lock(&log_lock);
 	if (err)
-		fprintf(stderr, "mailfs: %s: %s\n", msg, strerror(err));
+		fprintf(stderr, "%smailfs: %s: %s\n", stamp, msg,
+			strerror(err));
 	else
-		fprintf(stderr, "mailfs: %s\n", msg);
+		fprintf(stderr, "%smailfs: %s\n", stamp, msg);
 	pthread_mutex_unlock(&log_lock);
 }
 

@@ -183,22 +183,23 @@ static int main_check_mountpoint(const struct opts *o)
  * are refused) and the type is fuse.mailfs. Added before the command
  * line's own options, which win.
  */
-static int main_name_mount(const struct opts *o, struct fuse_args *args)
+static int main_name_mount(const struct opts *o, struct fuse_args *args,
+			   char *name, size_t namelen)
 {
 	static const char *const schemes[] = { "imap", "imaps", "pop3",
 					       "pop3s" };
 	int scheme = (o->url.proto == OPTS_PROTO_POP3 ? 2 : 0) +
 		     (o->url.tls == OPTS_TLS_IMPLICIT);
 	bool v6 = strchr(o->url.host, ':') != NULL;
-	char name[1024], opt[2100], *p = opt;
+	char opt[2100], *p = opt;
 	size_t i;
 	int rc;
 
-	snprintf(name, sizeof(name), "%s://%s@%s%s%s:%s", schemes[scheme],
+	snprintf(name, namelen, "%s://%s@%s%s%s:%s", schemes[scheme],
 		 o->url.user, v6 ? "[" : "", o->url.host, v6 ? "]" : "",
 		 o->url.port);
 	p += sprintf(p, "fsname=");
-	for (i = 0; name[i]; i++) {
+	for (i = 0; name[i] && p < opt + sizeof(opt) - 20; i++) {
 		if (name[i] == ',' || name[i] == '\\')
 			*p++ = '\\';
 		*p++ = name[i];
@@ -271,7 +272,7 @@ int main(int argc, char **argv)
 	struct store *store = NULL;
 	struct fsops *fs = NULL;
 	struct fuse *fuse = NULL;
-	char err[512], *password = NULL;
+	char err[512], account[1024], *password = NULL;
 	int rc, status = EXIT_FAILURE;
 
 	rc = opts_parse(argc, argv, &o, &args);
@@ -280,12 +281,13 @@ int main(int argc, char **argv)
 		return rc > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	}
 	log_init(o.debug);
+	log_timestamps(o.foreground);
 	main_security_warnings(&o);
 	/* Everything that needs no connection is checked first: the mount
 	 * point, and every option (fuse_new() refuses unknown ones). */
 	if (main_check_mountpoint(&o) < 0)
 		goto free_opts;
-	if (main_name_mount(&o, &args) < 0) {
+	if (main_name_mount(&o, &args, account, sizeof(account)) < 0) {
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_opts;
 	}
@@ -300,6 +302,7 @@ int main(int argc, char **argv)
 		.max_append = o.max_append,
 		.temp_idle = o.temp_idle,
 		.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		.account = account,
 	});
 	if (!fs) {
 		fprintf(stderr, "mailfs: out of memory\n");

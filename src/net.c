@@ -1145,3 +1145,12 @@ void net_sha256(const void *data, size_t len, unsigned char out[NET_SHA256_LEN])
 	if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL))
 		memset(out, 0, NET_SHA256_LEN);
 }
+
+bool net_peer_gone(const struct net_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}

@@ -624,6 +624,7 @@ int pop3_open(const struct pop3_config *cfg, struct pop3_session **s_r,
 	int rc;
 
 	*s_r = NULL;
+	log_conn_new();
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto fail_nomem;

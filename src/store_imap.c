@@ -117,15 +117,24 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 	slot->busy = true;
 	pthread_mutex_unlock(&si->lock);
 
-	if (slot->sess &&
-	    (!imap_usable(slot->sess) ||
-	     (clock_mono() - slot->last_used > STORE_IMAP_IDLE_CHECK &&
-	      imap_noop(slot->sess) < 0))) {
-		imap_close(slot->sess);
-		slot->sess = NULL;
+	/* A session the server has closed (it restarted, say) is replaced
+	 * before anything is written to it: then even a change, which is
+	 * never retried, goes out on a live connection. */
+	si->base.stats.conns_busy++;
+	if (slot->sess) {
+		log_set_conn(imap_conn_id(slot->sess));
+		if (!imap_usable(slot->sess) || imap_peer_gone(slot->sess) ||
+		    (clock_mono() - slot->last_used > STORE_IMAP_IDLE_CHECK &&
+		     imap_noop(slot->sess) < 0)) {
+			imap_close(slot->sess);
+			slot->sess = NULL;
+			si->base.stats.conns_open--;
+		}
 	}
 	if (!slot->sess) {
 		if (imap_open(si->cfg, &slot->sess, &err) < 0) {
+			si->base.stats.online = false;
+			si->base.stats.conns_busy--;
 			log_warnx("%s", err.text);
 			slot->sess = NULL;
 			pthread_mutex_lock(&si->lock);
@@ -134,6 +143,8 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 			pthread_mutex_unlock(&si->lock);
 			return -store_errno_imap(&err);
 		}
+		si->base.stats.online = true;
+		si->base.stats.conns_open++;
 		*fresh_r = true;
 	}
 	return idx;
@@ -147,7 +158,10 @@ static void store_imap_put(struct store_imap *si, int idx)
 	if (slot->sess && !imap_usable(slot->sess)) {
 		imap_close(slot->sess);
 		slot->sess = NULL;
+		si->base.stats.conns_open--;
 	}
+	si->base.stats.conns_busy--;
+	log_set_conn(0);
 	slot->last_used = clock_mono();
 	pthread_mutex_lock(&si->lock);
 	slot->busy = false;
@@ -420,6 +434,7 @@ struct store_imap_fetch {
 	void (*cb)(void *ctx, const struct store_piece *p);
 	void *ctx;
 	bool *seen; /* owned, n entries */
+	struct store_stats *stats;
 };
 
 static void store_imap_body_cb(void *ctx, const struct imap_body_part *bp)
@@ -428,6 +443,9 @@ static void store_imap_body_cb(void *ctx, const struct imap_body_part *bp)
 	struct store_piece p = {bp->uid, bp->offset, bp->data, bp->len};
 	size_t lo = 0, hi = f->n;
 
+	f->stats->bytes_fetched += bp->len;
+	if (bp->offset == 0)
+		f->stats->messages_fetched++;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -501,8 +519,10 @@ static int store_imap_fetch(struct store *st, const char *folder,
 			    void (*cb)(void *ctx, const struct store_piece *p),
 			    void *ctx)
 {
-	struct store_imap_fetch f = {folder, uidvalidity, uids, n,   offset,
-				     len,    cb,	  ctx,	NULL};
+	struct store_imap_fetch f = {
+		.folder = folder, .uidvalidity = uidvalidity, .uids = uids,
+		.n = n, .offset = offset, .len = len, .cb = cb, .ctx = ctx,
+		.stats = &st->stats};
 	int rc;
 
 	if (n == 0)
@@ -685,6 +705,35 @@ static int store_imap_expunge(struct store *st, const char *folder,
 			      store_imap_expunge_op, &m);
 }
 
+/* Storage quota of INBOX's quota root, in KiB until returned. */
+struct store_imap_quota {
+	uint64_t used, limit;
+	bool found;
+};
+
+static int store_imap_quota_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_quota *q = arg;
+	int rc = imap_quota(s, &q->used, &q->limit);
+
+	q->found = rc == 1;
+	return rc < 0 ? STORE_IMAP_FAILED : 0;
+}
+
+static int store_imap_quota(struct store *st, uint64_t *used_r,
+			    uint64_t *limit_r)
+{
+	struct store_imap_quota q = {0};
+	int rc = store_imap_run(store_imap_of(st), "INBOX", true,
+				store_imap_quota_op, &q);
+
+	if (rc < 0 || !q.found)
+		return rc;
+	*used_r = q.used * 1024;
+	*limit_r = q.limit * 1024;
+	return 1;
+}
+
 /* Arguments of the folder operations. */
 struct store_imap_folder_args {
 	const char *name;
@@ -830,6 +879,7 @@ static const struct store_ops store_imap_ops = {
 	.delete_folder = store_imap_delete_folder,
 	.rename_folder = store_imap_rename_folder,
 	.append = store_imap_append,
+	.quota = store_imap_quota,
 	.append_limit = store_imap_append_limit,
 	.destroy = store_imap_destroy,
 };
@@ -859,6 +909,9 @@ struct store *store_imap_new(const struct imap_config *cfg,
 		goto free_slots;
 	}
 	si->slots[0].last_used = clock_mono();
+	si->base.stats.online = true;
+	si->base.stats.conns_open = 1;
+	log_set_conn(0);
 	si->appendlimit = imap_appendlimit(si->slots[0].sess);
 	return &si->base;
 

@@ -439,6 +439,8 @@ static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 	rc = sp3_sync_dir(sp->curfd);
 	if (rc < 0)
 		goto out; /* renamed, but maybe not durable: no DELE */
+	sp->base.stats.messages_fetched++;
+	sp->base.stats.bytes_fetched += (uint64_t)lseek(dl.fd, 0, SEEK_END);
 	pthread_mutex_lock(&sp->lock);
 	HASH_FIND_STR(sp->tombs, m->uidl, tomb);
 	if (tomb) {
@@ -650,9 +652,11 @@ static int sp3_session(struct store_pop3 *sp)
 	int rc = -1;
 
 	if (pop3_open(sp->cfg, &s, &err) < 0) {
+		sp->base.stats.online = false;
 		log_warnx("%s", err.text);
 		return -1;
 	}
+	sp->base.stats.online = true;
 	if (pop3_list(s, &list, &n) < 0) {
 		log_warnx("%s", pop3_error(s)->text);
 		goto out_close;

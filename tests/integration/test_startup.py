@@ -341,3 +341,103 @@ class Pop3StoreTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+QUOTA_CONF = '''
+mail_plugins = $mail_plugins quota
+protocol imap {
+  mail_plugins = $mail_plugins imap_quota
+}
+plugin {
+  quota = count:User quota
+  quota_rule = *:storage=10M
+  quota_vsizes = yes
+}
+'''
+
+
+class StatusTest(unittest.TestCase):
+    """The status attribute, df with the quota, and the log."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer(extra_conf=QUOTA_CONF).start()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls.server.stop)
+        cls.raw = corpus.text_message(1, size=3000)
+        cls.server.append(USER, 'INBOX', cls.raw)
+        cls.url = 'imaps://%s@localhost:%d' % (USER, cls.server.imaps_port)
+
+    def mount(self, **kw):
+        m = Mount(self.url, self.server.users[USER],
+                  cafile=self.server.cafile, **kw)
+        self.addCleanup(m.umount)
+        return m.start()
+
+    def status(self, m):
+        text = os.getxattr(m.path, 'user.mail.status').decode()
+        return dict(l.split('=', 1) for l in text.splitlines())
+
+    def test_status_attribute(self):
+        m = self.mount()
+        st = self.status(m)
+        self.assertEqual(sorted(st), sorted([
+            'account', 'state', 'connections_open', 'connections_busy',
+            'bytes_fetched', 'messages_fetched', 'messages_prefetched',
+            'cache_bytes', 'cache_limit', 'cache_hits', 'cache_misses',
+            'last_error', 'last_error_time']))
+        self.assertEqual(st['account'], self.url)
+        self.assertEqual(st['state'], 'online')
+        self.assertEqual(st['connections_busy'], '0')
+        before = int(st['bytes_fetched'])
+        name, = os.listdir(m.p('INBOX'))
+        with open(m.p('INBOX', name), 'rb') as f:
+            self.assertEqual(f.read(), self.raw)
+        st = self.status(m)
+        self.assertGreaterEqual(int(st['bytes_fetched']) - before,
+                                len(self.raw))
+        self.assertGreaterEqual(int(st['messages_fetched']), 1)
+        self.assertGreaterEqual(int(st['cache_bytes']), len(self.raw))
+        self.assertEqual(st['last_error'], '')
+        # Not listed, so rsync -X and cp -a never copy it.
+        self.assertNotIn('user.mail.status', os.listxattr(m.path))
+        # A failure shows with its time.
+        with self.assertRaises(OSError):
+            os.mkdir(m.p('INBOX', name, 'x'))
+        subprocess.run(['setfattr', '-n', 'user.mail.flags', '-v',
+                        '\\Bogus', m.p('INBOX', name)], capture_output=True)
+        os.rename(m.p('INBOX', name), m.p('INBOX', name))  # no-op
+        self.server.stop()
+        try:
+            os.mkdir(m.p('Unreachable'))
+        except OSError:
+            pass
+        st = self.status(m)
+        self.server.start()
+        self.assertNotEqual(st['last_error'], '')
+        self.assertRegex(st['last_error_time'],
+                         r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+        self.assertEqual(st['state'], 'offline')
+
+    def test_df_shows_the_quota(self):
+        m = self.mount()
+        v = os.statvfs(m.path)
+        self.assertEqual(v.f_blocks * v.f_frsize, 10 * 1024 * 1024)
+        used = (v.f_blocks - v.f_bfree) * v.f_frsize
+        self.assertGreater(used, 0)
+        self.assertLessEqual(used, 64 * 1024)
+        out = subprocess.run(['df', '-k', m.path], capture_output=True,
+                             text=True).stdout.splitlines()[-1].split()
+        self.assertEqual(out[0], self.url)
+        self.assertEqual(out[1], '10240')
+
+    def test_foreground_log_has_timestamps_and_trace_names_connections(self):
+        m = self.mount(debug=True, options=['connections=2'])
+        os.listdir(m.p('INBOX'))
+        m.umount()
+        lines = m.stderr().splitlines()
+        trace = [l for l in lines if ' C: ' in l]
+        self.assertTrue(trace)
+        for l in trace:
+            self.assertRegex(l, r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} '
+                                r'mailfs: \[#\d+\] C: ')

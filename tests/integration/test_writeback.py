@@ -296,6 +296,21 @@ class DeleteTest(WriteTestBase):
         self.assertEqual([f for f, _ in self.where(self.raws[2])], ['Trash'])
 
 
+class ServerRestartTest(WriteTestBase):
+
+    def test_first_change_after_server_restart_succeeds(self):
+        # Every pooled connection is dead once the server restarts; a
+        # change must go out on a fresh one, not fail with EIO.
+        p = self.m.p('INBOX', self.nm('INBOX', self.uids[1]))
+        self.assertEqual(getflags(p), set())
+        self.server.restart()
+        self.assertEqual(setflags(p, '\\Flagged').returncode, 0)
+        self.assertEqual(self.flags('INBOX')[self.uids[1]], {'\\Flagged'})
+        self.server.restart()
+        os.mkdir(self.m.p('After restart'))
+        self.assertIn('After restart', self.server.list_folders(USER))
+
+
 class ExpungeModeTest(WriteTestBase):
     options = ('delete=expunge',)
 

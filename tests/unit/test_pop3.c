@@ -359,7 +359,7 @@ static const struct {
 } bad_greetings[] = {
 	{"-ERR too busy, try later\r\n", 0, POP3_ERR_ERR, ":" /* port */},
 	{"* OK IMAP4rev1 ready\r\n", 0, POP3_ERR_PROTO,
-	 "did not greet as a POP3 server: \"* OK IMAP4rev1 ready\""},
+	 "speaks IMAP, not POP3: use imaps:// or imap://"},
 	{"+OKAY\r\n", 0, POP3_ERR_PROTO, "did not greet as a POP3 server"},
 	{"-ERR \x1b[31mred\x07\r\n", 0, POP3_ERR_ERR,
 	 "refused the session: ?[31mred?"},

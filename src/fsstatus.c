@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fsstatus: the mount's status as `key=value` lines, read with
+ * `getfattr -n user.mail.status MOUNTPOINT`. The set of keys is fixed
+ * and documented (README, mailfs(1)); values never hold a newline.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "fsops_priv.h"
+#include "log.h"
+#include "store.h"
+
+/* Writes the status text into buf (at most len bytes); its length. */
+static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
+{
+	const struct store_stats *st = &fs->cfg.store->stats;
+	struct cache_stats cs;
+	char last[512], when[32] = "";
+	time_t at;
+	struct tm tm;
+	int n;
+
+	cache_get_stats(fs->cache, &cs);
+	if (!log_last_warning(last, sizeof(last), &at))
+		last[0] = '\0';
+	else if (gmtime_r(&at, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(buf, len,
+		     "account=%s\n"
+		     "state=%s\n"
+		     "connections_open=%u\n"
+		     "connections_busy=%u\n"
+		     "bytes_fetched=%llu\n"
+		     "messages_fetched=%llu\n"
+		     "messages_prefetched=%llu\n"
+		     "cache_bytes=%llu\n"
+		     "cache_limit=%llu\n"
+		     "cache_hits=%llu\n"
+		     "cache_misses=%llu\n"
+		     "last_error=%s\n"
+		     "last_error_time=%s\n",
+		     fs->cfg.account ? fs->cfg.account : "",
+		     st->online ? "online" : "offline", st->conns_open,
+		     st->conns_busy, (unsigned long long)st->bytes_fetched,
+		     (unsigned long long)st->messages_fetched,
+		     (unsigned long long)fs->prefetched,
+		     (unsigned long long)cs.bytes,
+		     (unsigned long long)fs->cfg.cache_size,
+		     (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+		     last, when);
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+int fsstatus_getxattr(struct fsops *fs, const char *path, char *value,
+		      size_t size)
+{
+	char buf[2048];
+	size_t len;
+
+	if (strcmp(path, "/") != 0)
+		return -ENODATA;
+	len = fsstatus_format(fs, buf, sizeof(buf));
+	if (!size)
+		return (int)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(value, buf, len);
+	return (int)len;
+}
+
+/* The quota, asked again once the last answer is older than refresh
+ * seconds. No lock is held while the server is asked. */
+static void fsstatus_quota(struct fsops *fs, uint64_t *used_r,
+			   uint64_t *limit_r)
+{
+	time_t now = clock_mono();
+	uint64_t used = 0, limit = 0;
+	bool ask;
+	int rc;
+
+	pthread_mutex_lock(&fs->quota_lock);
+	ask = !fs->quota_at || now - fs->quota_at >= (time_t)fs->cfg.refresh;
+	if (ask)
+		fs->quota_at = now; /* one asker at a time */
+	*used_r = fs->quota_used;
+	*limit_r = fs->quota_limit;
+	pthread_mutex_unlock(&fs->quota_lock);
+	if (!ask || !fs->cfg.store->ops->quota)
+		return;
+	rc = fs->cfg.store->ops->quota(fs->cfg.store, &used, &limit);
+	if (rc < 0)
+		return; /* keep what was known */
+	pthread_mutex_lock(&fs->quota_lock);
+	fs->quota_used = *used_r = rc ? used : 0;
+	fs->quota_limit = *limit_r = rc ? limit : 0;
+	pthread_mutex_unlock(&fs->quota_lock);
+}
+
+int fsstatus_statfs(const char *path, struct statvfs *st)
+{
+	struct fsops *fs = fsops_get();
+	uint64_t used, limit;
+
+	(void)path;
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	st->f_frsize = 4096;
+	st->f_namemax = 255;
+	fsstatus_quota(fs, &used, &limit);
+	if (limit) {
+		st->f_blocks = limit / st->f_frsize;
+		st->f_bfree = st->f_bavail =
+			used < limit ? (limit - used) / st->f_frsize : 0;
+	}
+	return 0;
+}
