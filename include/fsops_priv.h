@@ -111,6 +111,10 @@ struct fsops_file {
 	bool fetching; /* a thread is fetching for this file */
 };
 
+/* fsops' own table, which fsguard.c wraps (fsops_operations() is the
+ * guarded one). */
+const struct fuse_operations *fsops_inner_operations(void);
+
 /* The mount's fsops, from the FUSE context of the calling operation. */
 struct fsops *fsops_get(void);
 /* Finds what path names, listing what is stale; 0 or -errno. */

@@ -1482,7 +1482,7 @@ static const struct fuse_operations fsops_table = {
 	.rmdir = fsops_rmdir,
 };
 
-const struct fuse_operations *fsops_operations(void)
+const struct fuse_operations *fsops_inner_operations(void)
 {
 	return &fsops_table;
 }

@@ -123,7 +123,8 @@ static const char opts_usage[] =
 	"                           stored here (default: keep it there)\n"
 	"  -o nonempty              mount over a non-empty directory\n"
 	"Without password options, $MAILFS_PASSWORD is used, else a prompt.\n"
-	"Other -o options are FUSE's (see mount.fuse3(8)), e.g. allow_other.\n";
+	"Other -o options are FUSE's (see mount.fuse3(8)). With allow_other,\n"
+	"other users see the mount, but only its owner (and root) may use it.\n";
 
 /* Turns a value into an absolute path, so that it survives the chdir("/")
  * of daemonizing. Returns 0 or -1 (errno set). */

@@ -135,6 +135,53 @@ class StartupTest(unittest.TestCase):
         self.assertIn('already a mount point', err)
 
 
+class OtherUsersTest(unittest.TestCase):
+    """-o allow_other shows the mount to other users, who may neither
+    read nor change anything: mailfs acts as the owner on the server."""
+
+    def setUp(self):
+        self.server = MailServer().start()
+        self.addCleanup(self.server.cleanup)
+        self.addCleanup(self.server.stop)
+        self.server.append(USER, 'INBOX', corpus.text_message(1))
+        self.m = Mount('imaps://%s@localhost:%d' % (USER,
+                                                    self.server.imaps_port),
+                       self.server.users[USER], cafile=self.server.cafile,
+                       options=['allow_other', 'delete=expunge'])
+        self.addCleanup(self.m.umount)
+        # Let other users reach the mount point itself.
+        os.chmod(self.m.tmp, 0o755)
+        self.m.start()
+
+    def as_nobody(self, *cmd):
+        return subprocess.run(['runuser', '-u', 'nobody', '--'] + list(cmd),
+                              capture_output=True, text=True)
+
+    def test_other_users_get_eacces(self):
+        name, = os.listdir(self.m.p('INBOX'))
+        msg = self.m.p('INBOX', name)
+        # nobody reaches the directory holding the mount point...
+        self.assertEqual(self.as_nobody('ls', '-d', self.m.tmp).returncode,
+                         0)
+        # ...but mailfs refuses every request of theirs.
+        for cmd in (['cat', msg], ['ls', self.m.p('INBOX')],
+                    ['rm', '-f', msg], ['mkdir', self.m.p('Pwned')],
+                    ['getfattr', '-n', 'user.mail.flags', msg],
+                    ['setfattr', '-n', 'user.mail.flags', '-v', '\\Seen',
+                     msg]):
+            r = self.as_nobody(*cmd)
+            self.assertNotEqual(r.returncode, 0, cmd)
+            self.assertIn('ermission denied', r.stderr, cmd)
+        self.assertEqual(len(self.server.fetch_all(USER, 'INBOX')), 1)
+        self.assertNotIn('Pwned', self.server.list_folders(USER))
+        self.assertEqual(self.server.flags(USER, 'INBOX')[1] - {'\\Recent'},
+                         set())
+        # The owner (root here) still reads.
+        with open(msg, 'rb') as f:
+            self.assertEqual(f.read(), self.server.fetch_all(USER,
+                                                             'INBOX')[1])
+
+
 class ErrorHintTest(unittest.TestCase):
     """Errors that say what to do rather than leave users guessing."""
 
