@@ -622,8 +622,10 @@ static int imap_starttls(struct imap_session *s)
 	rc = net_start_tls(s->conn, s->cfg->tls_ctx, s->cfg->host, err,
 			   sizeof(err));
 	if (rc < 0) {
-		imap_set_err(s, IMAP_ERR_NET, -rc, "%s", err);
-		s->err.kind = IMAP_ERR_AUTH;
+		/* A certificate refusal is final; a reset or a timeout
+		 * in the handshake is the network's (EIO, not EACCES). */
+		imap_set_err(s, rc == -EPROTO ? IMAP_ERR_AUTH : IMAP_ERR_NET,
+			     -rc, "%s", err);
 		s->state = IMAP_STATE_BROKEN;
 		return -1;
 	}
@@ -774,7 +776,10 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 				       sizeof(msg));
 
 		if (rc < 0) {
-			imap_set_err(s, IMAP_ERR_AUTH, -rc, "%s", msg);
+			/* As in imap_starttls(): only a refusal is AUTH. */
+			imap_set_err(s, rc == -EPROTO ? IMAP_ERR_AUTH
+						      : IMAP_ERR_NET,
+				     -rc, "%s", msg);
 			goto fail_report;
 		}
 	}

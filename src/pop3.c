@@ -522,7 +522,8 @@ static int pop3_stls(struct pop3_session *s)
 	}
 	rc = net_start_tls(s->conn, c->tls_ctx, c->host, msg, sizeof(msg));
 	if (rc < 0) {
-		pop3_set_err(s, POP3_ERR_AUTH, -rc, "%s", msg);
+		pop3_set_err(s, rc == -EPROTO ? POP3_ERR_AUTH : POP3_ERR_NET, -rc,
+			     "%s", msg);
 		return -1;
 	}
 	return pop3_capa(s);
@@ -640,7 +641,9 @@ int pop3_open(const struct pop3_config *cfg, struct pop3_session **s_r,
 		rc = net_start_tls(s->conn, cfg->tls_ctx, cfg->host, msg,
 				   sizeof(msg));
 		if (rc < 0) {
-			pop3_set_err(s, POP3_ERR_AUTH, -rc, "%s", msg);
+			pop3_set_err(s,
+				     rc == -EPROTO ? POP3_ERR_AUTH : POP3_ERR_NET,
+				     -rc, "%s", msg);
 			goto fail_report;
 		}
 	}

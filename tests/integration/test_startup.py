@@ -3,6 +3,7 @@ account, start-up refusals are one line on stderr with exit status 1 and
 nothing mounted, and those that need no connection send nothing to the
 server. Named accounts come from ~/.config/mailfs/config."""
 
+import errno
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ import unittest
 
 from tests.harness import corpus
 from tests.harness.mailserver import MailServer
+from tests.harness.proxy import Proxy
 from tests.integration.mount import MAILFS, Mount, is_mounted
 
 USER = 'alice'
@@ -180,6 +182,40 @@ class OtherUsersTest(unittest.TestCase):
         with open(msg, 'rb') as f:
             self.assertEqual(f.read(), self.server.fetch_all(USER,
                                                              'INBOX')[1])
+
+
+class HonestErrnoTest(unittest.TestCase):
+    """A network failure is EIO, never EACCES (which means a refused
+    login or certificate)."""
+
+    def test_reset_during_tls_on_reconnect_is_eio(self):
+        server = MailServer().start()
+        self.addCleanup(server.cleanup)
+        self.addCleanup(server.stop)
+        server.append(USER, 'INBOX', corpus.text_message(1))
+        proxy = Proxy(server.imaps_port).start()
+        self.addCleanup(proxy.stop)
+        m = Mount('imaps://%s@localhost:%d' % (USER, proxy.port),
+                  server.users[USER], cafile=server.cafile,
+                  options=['connections=1', 'refresh=0', 'timeout=5'])
+        self.addCleanup(m.umount)
+        m.start()
+        name, = os.listdir(m.p('INBOX'))
+        proxy.drop_all()
+        # Every new connection is reset in its TLS handshake (the
+        # ClientHello starts with 0x16 0x03).
+        proxy.cut_when('up', b'\x16\x03', once=False, reset=True)
+        def read():
+            with open(m.p('INBOX', name), 'rb') as f:
+                return f.read()
+
+        for op in (lambda: os.mkdir(m.p('New')), read):
+            with self.assertRaises(OSError) as cm:
+                op()
+            self.assertEqual(cm.exception.errno, errno.EIO)
+        proxy.clear_rules()
+        with open(m.p('INBOX', name), 'rb') as f:
+            self.assertEqual(f.read(), server.fetch_all(USER, 'INBOX')[1])
 
 
 class ErrorHintTest(unittest.TestCase):
