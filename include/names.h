@@ -64,6 +64,9 @@ char *names_unescape(const char *component);
  * NULL when out of memory.
  */
 char *names_to_path(const char *mailbox, char delim);
+/* The longest component names_to_path() makes: a longer one is cut and
+ * ends in "~" and 8 hex digits of the SHA-256 of the server's component. */
+#define NAMES_MAX_COMPONENT 255
 
 /*
  * Mount path (as names_to_path() makes) back to the server's mailbox

@@ -21,6 +21,11 @@ struct imap_config;
 /* The most bytes one fetch may ask of one message: the protocol layer
  * refuses larger literals, which bounds what a server can make us hold. */
 #define STORE_MAX_PIECE (16u * 1024 * 1024)
+/* The most folders and messages of one folder that a listing keeps: a
+ * server that sends more is shown that many (with a log line), so that
+ * it cannot make mailfs grow without bound. */
+#define STORE_MAX_FOLDERS 200000u
+#define STORE_MAX_MESSAGES 2000000u
 
 enum store_folder_attr {
 	STORE_FOLDER_NOSELECT = 1u << 0, /* a directory without messages */

@@ -144,9 +144,20 @@ static void imap_trace_tok(struct strbuf *b, const struct imap_tok *t)
 	case IMAP_TOK_LIST:
 		strbuf_puts(b, "(");
 		for (i = 0; i < t->n_items; i++) {
+			const struct imap_tok *k = i ? &t->items[i - 1] : NULL;
+
 			if (i)
 				strbuf_puts(b, " ");
-			imap_trace_tok(b, &t->items[i]);
+			/* Message content never shows, however short. */
+			if (k && t->items[i].type == IMAP_TOK_STRING &&
+			    k->type == IMAP_TOK_ATOM &&
+			    (!strncasecmp(k->str, "BODY", 4) ||
+			     !strncasecmp(k->str, "BINARY", 6) ||
+			     !strncasecmp(k->str, "RFC822", 6)))
+				strbuf_printf(b, "{%zu bytes}",
+					      t->items[i].len);
+			else
+				imap_trace_tok(b, &t->items[i]);
 		}
 		strbuf_puts(b, ")");
 		break;

@@ -82,9 +82,30 @@ bool log_debugging(void)
  * escapes) with '?'; UTF-8 and other bytes above 0x7f stay. */
 static void log_sanitize(char *msg)
 {
-	for (; *msg; msg++)
-		if ((unsigned char)*msg < 0x20 || *msg == 0x7f)
-			*msg = '?';
+	unsigned char *p = (unsigned char *)msg;
+
+	while (*p) {
+		unsigned cp = *p, len = 1, i;
+
+		if (cp >= 0x80) {
+			/* A UTF-8 sequence: its length and code point. */
+			len = cp >= 0xf0 ? 4 : cp >= 0xe0 ? 3 : cp >= 0xc2 ? 2 : 0;
+			cp &= len == 4 ? 0x07 : len == 3 ? 0x0f : 0x1f;
+			for (i = 1; i < len; i++) {
+				if ((p[i] & 0xc0) != 0x80)
+					break;
+				cp = cp << 6 | (p[i] & 0x3f);
+			}
+			if (len == 0 || i < len || cp > 0x10ffff) {
+				*p++ = '?'; /* not UTF-8: that byte goes */
+				continue;
+			}
+		}
+		/* C0 and C1 controls and DEL: a terminal would act on them. */
+		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
+			memset(p, '?', len);
+		p += len;
+	}
 }
 
 /*

@@ -325,7 +325,22 @@ static bool needs_escape(unsigned char c)
 }
 
 /* Appends the n bytes at s to b, escaped as names.h says. */
+static void escape_into_as(struct sbuf *b, const char *s, size_t n,
+			   bool raw);
+
 static void escape_into(struct sbuf *b, const char *s, size_t n)
+{
+	escape_into_as(b, s, n, false);
+}
+
+/*
+ * Escapes one component into b; raw (a server name that is not
+ * canonical modified UTF-7, or holds 8-bit bytes) also escapes '&' and
+ * every byte over 0x7f, so that it can never show as the same path as
+ * a canonical name, whose decoded form has those as themselves.
+ */
+static void escape_into_as(struct sbuf *b, const char *s, size_t n,
+			   bool raw)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	unsigned char c;
@@ -338,7 +353,7 @@ static void escape_into(struct sbuf *b, const char *s, size_t n)
 	}
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)s[i];
-		if (!needs_escape(c)) {
+		if (!needs_escape(c) && !(raw && (c == '&' || c >= 0x80))) {
 			sb_putc(b, (char)c);
 			continue;
 		}
@@ -436,11 +451,42 @@ static bool has_empty_component(const char *name, char delim)
 	}
 }
 
+/*
+ * Cuts a component longer than NAMES_MAX_COMPONENT bytes to a shorter
+ * prefix (at a character boundary, never inside a %XX escape) plus "~"
+ * and 8 hex digits of the SHA-256 of the server's component, so that the
+ * name fits a file system's 255 bytes, stays the same at every listing
+ * and differs from every other cut name.
+ */
+static void component_shorten(struct sbuf *b, size_t start,
+			      const char *server, size_t n)
+{
+	unsigned char digest[NET_SHA256_LEN];
+	size_t keep = NAMES_MAX_COMPONENT - 9;
+	char tail[10];
+
+	if (b->oom || b->len - start <= NAMES_MAX_COMPONENT)
+		return;
+	while (keep > 0 &&
+	       (((unsigned char)b->s[start + keep] & 0xc0) == 0x80 ||
+		(keep >= 1 && b->s[start + keep - 1] == '%') ||
+		(keep >= 2 && b->s[start + keep - 2] == '%')))
+		keep--;
+	net_sha256(server, n, digest);
+	snprintf(tail, sizeof(tail), "~%02x%02x%02x%02x", digest[0],
+		 digest[1], digest[2], digest[3]);
+	b->len = start + keep;
+	b->s[b->len] = '\0';
+	sb_add(b, tail, 9);
+}
+
 /* Appends one server component (n bytes at s), decoded and escaped, or
- * escaped byte for byte when it is not valid modified UTF-7. */
+ * escaped byte for byte when it is not valid modified UTF-7; shortened
+ * when too long for a file name. */
 static void component_to_path(struct sbuf *b, const char *s, size_t n)
 {
 	char *raw = strndup(s, n);
+	size_t start = b->len;
 	char *dec;
 
 	if (!raw) {
@@ -451,7 +497,8 @@ static void component_to_path(struct sbuf *b, const char *s, size_t n)
 	if (dec)
 		escape_into(b, dec, strlen(dec));
 	else
-		escape_into(b, raw, n);
+		escape_into_as(b, raw, n, true);
+	component_shorten(b, start, raw, n);
 	free(dec);
 	free(raw);
 }

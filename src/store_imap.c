@@ -233,6 +233,7 @@ struct store_imap_list {
 	struct store_folder *f;
 	size_t n, cap;
 	bool nomem;
+	bool capped;
 };
 
 static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
@@ -242,6 +243,14 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 
 	if (l->nomem)
 		return;
+	if (l->n == STORE_MAX_FOLDERS) {
+		if (!l->capped)
+			log_warnx("the server lists more than %u folders: "
+				  "showing the first %u",
+				  STORE_MAX_FOLDERS, STORE_MAX_FOLDERS);
+		l->capped = true;
+		return;
+	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 32;
 
@@ -306,6 +315,7 @@ struct store_imap_meta {
 	size_t cap;
 	bool nomem;
 	bool unchanged;
+	bool capped;
 };
 
 static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
@@ -316,6 +326,15 @@ static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
 
 	if (l->nomem)
 		return;
+	if (out->n == STORE_MAX_MESSAGES) {
+		if (!l->capped)
+			log_warnx("%s holds more than %u messages: showing "
+				  "the first %u",
+				  l->folder, STORE_MAX_MESSAGES,
+				  STORE_MAX_MESSAGES);
+		l->capped = true;
+		return;
+	}
 	if (out->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
 
@@ -386,7 +405,7 @@ static int store_imap_messages(struct store *st, const char *folder,
 			       const struct store_listing *prev,
 			       struct store_listing *out)
 {
-	struct store_imap_meta l = {folder, prev, out, 0, false, false};
+	struct store_imap_meta l = {.folder = folder, .prev = prev, .out = out};
 	int rc;
 
 	memset(out, 0, sizeof(*out));

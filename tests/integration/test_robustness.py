@@ -123,6 +123,33 @@ class RobustnessTest(unittest.TestCase):
         self.addCleanup(m.umount)
         return m.start()
 
+    def test_debug_trace_is_safe(self):
+        # Terminal escapes from the server never reach the terminal, and
+        # message content never shows in the trace, however short.
+        def body(conn, tag):
+            conn.send(b'* 1 FETCH (UID 7 BODY[]<0> "TOPSECRET")\r\n' +
+                      tag + b' OK\r\n')
+        greeting = (b'* OK \x1b[31mred\x1b]0;title\x07 \xc2\x9b2J '
+                    b'caf\xc3\xa9 ready\r\n')
+        with FakeImap(on_body_fetch(body), greeting=greeting) as fake:
+            m = Mount(fake.url, 'pw', debug=True,
+                      options=['tls=none', 'timeout=%d' % self.TIMEOUT])
+            self.addCleanup(m.umount)
+            m.start()
+            try:
+                with open(m.p('INBOX', fake_name()), 'rb') as f:
+                    f.read()
+            except OSError:
+                pass
+            m.umount()
+            with open(m.stderr_path, 'rb') as f:
+                trace = f.read()
+        self.assertIn(b'S: * OK', trace)
+        self.assertIn(b'caf\xc3\xa9', trace)  # UTF-8 text stays
+        for bad in (b'\x1b', b'\x07', b'\xc2\x9b', b'TOPSECRET'):
+            self.assertNotIn(bad, trace)
+        self.assertIn(b'{9 bytes}', trace)
+
     def read_fails(self, action, expect=errno.EIO):
         """Mounts a fake server that misbehaves on the body FETCH and
         checks that reading fails with `expect` within a bounded time, and

@@ -50,6 +50,55 @@ START_TEST(test_message_names)
 }
 END_TEST
 
+/* Components over 255 bytes are cut deterministically, with a hash of
+ * the server's name, never inside a character or a %XX escape. */
+START_TEST(test_long_components)
+{
+	char a[400], b[400], *pa, *pb, *pc;
+	size_t i;
+
+	memset(a, 'a', 300);
+	a[300] = '\0';
+	strcpy(b, a);
+	b[299] = 'b';
+	pa = names_to_path(a, '/');
+	pb = names_to_path(b, '/');
+	ck_assert_uint_eq(strlen(pa), 255);
+	ck_assert_uint_eq(strlen(pb), 255);
+	ck_assert_str_ne(pa, pb);
+	ck_assert_int_eq(memcmp(pa, a, 246), 0);
+	ck_assert_int_eq(pa[246], '~');
+	free(pb);
+	pb = names_to_path(a, '/');
+	ck_assert_str_eq(pa, pb); /* the same at every listing */
+	free(pa);
+	free(pb);
+	/* U+00E9 is two bytes in UTF-8: 130 of them, 260 bytes. */
+	a[0] = '\0';
+	for (i = 0; i < 130; i++)
+		strcat(a, "\xc3\xa9");
+	pb = names_mutf7_encode(a);
+	pc = names_to_path(pb, '/');
+	ck_assert_uint_le(strlen(pc), 255);
+	ck_assert_uint_eq(strlen(pc) % 2, 1); /* 2-byte chars + "~" + 8 */
+	free(pb);
+	free(pc);
+	/* 100 escapes of 3 bytes: never cut inside one. */
+	memset(a, '\t', 100);
+	a[100] = '\0';
+	pc = names_to_path(a, '/');
+	ck_assert_uint_le(strlen(pc), 255);
+	ck_assert_uint_eq((strlen(pc) - 9) % 3, 0);
+	free(pc);
+	/* Short ones are untouched. */
+	memset(a, 'x', 255);
+	a[255] = '\0';
+	pc = names_to_path(a, '/');
+	ck_assert_str_eq(pc, a);
+	free(pc);
+}
+END_TEST
+
 Suite *names_suite(void);
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -361,12 +410,16 @@ static const struct {
 	{"/foo", '/', "%2Ffoo", 1},
 	{"a//b", '/', "a%2F%2Fb", 1},
 	{"", '.', "", 0},
-	/* not modified UTF-7: shown byte for byte, escaped */
-	{"INBOX.&bad", '.', "INBOX/&bad", 0},
-	{"INBOX.Re\xc3\xa7us", '.', "INBOX/Re\xc3\xa7us", 0},
+	/* not canonical modified UTF-7 (or 8-bit): shown byte for byte,
+	 * with '&' and 8-bit bytes escaped too, so that no such name shows
+	 * as the path of a canonical one */
+	{"INBOX.&bad", '.', "INBOX/%26bad", 0},
+	{"INBOX.Re\xc3\xa7us", '.', "INBOX/Re%C3%A7us", 0},
 	{"a\tb/c", '/', "a%09b/c", 0},
-	{"&AGE-/x", '/', "&AGE-/x", 0},
-	{"100%&", '/', "100%25&", 0},
+	{"&AGE-/x", '/', "%26AGE-/x", 0},
+	{"100%&", '/', "100%25%26", 0},
+	{"&AOc", '/', "%26AOc", 0},
+	{"&-AOc", '/', "&AOc", 1},
 	/* a delimiter that is a base64 character does not cut a run */
 	{"&ZeU-+&Zyw-", '+', "\xe6\x97\xa5/\xe6\x9c\xac", 1},
 	{"a+&2D3eAA-+b", '+', "a/\xf0\x9f\x98\x80/b", 1},
@@ -876,6 +929,7 @@ Suite *names_uidl_suite(void)
 	tcase_add_test(tc, test_uidl_random);
 	tcase_add_test(tc, test_uidl_case_fold);
 	tcase_add_test(tc, test_message_names);
+	tcase_add_test(tc, test_long_components);
 	suite_add_tcase(s, tc);
 	return s;
 }
