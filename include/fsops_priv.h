@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <fuse.h>
 #include <uthash.h>
 
 #include "cache.h"
@@ -148,6 +149,17 @@ int fsstatus_getxattr(struct fsops *fs, const char *path, char *value,
 /* statfs: the account's quota (GETQUOTAROOT), asked at most once per
  * refresh interval, as the size of the filesystem for df. */
 int fsstatus_statfs(const char *path, struct statvfs *st);
+
+/* Fills st from what the tree knows. */
+void fsops_stat(const struct fsops *fs, const struct tree_info *info,
+		struct stat *st);
+
+/* fsdir.c: directory listings from a snapshot taken at opendir. */
+int fsdir_open(const char *path, struct fuse_file_info *fi);
+int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
+	       off_t offset, struct fuse_file_info *fi,
+	       enum fuse_readdir_flags flags);
+int fsdir_release(const char *path, struct fuse_file_info *fi);
 
 /* fsnew.c: files being created. Each returns 0 or -errno. */
 int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi);

@@ -41,6 +41,16 @@ static int fsguard_readdir(const char *p, void *buf, fuse_fill_dir_t fill,
 			      -EACCES;
 }
 
+static int fsguard_opendir(const char *p, struct fuse_file_info *fi)
+{
+	return fsguard_ok() ? fsguard_inner()->opendir(p, fi) : -EACCES;
+}
+
+static int fsguard_releasedir(const char *p, struct fuse_file_info *fi)
+{
+	return fsguard_inner()->releasedir(p, fi);
+}
+
 static int fsguard_open(const char *p, struct fuse_file_info *fi)
 {
 	return fsguard_ok() ? fsguard_inner()->open(p, fi) : -EACCES;
@@ -163,7 +173,9 @@ static int fsguard_release(const char *p, struct fuse_file_info *fi)
 static const struct fuse_operations fsguard_table = {
 	.init = fsguard_init,
 	.getattr = fsguard_getattr,
+	.opendir = fsguard_opendir,
 	.readdir = fsguard_readdir,
+	.releasedir = fsguard_releasedir,
 	.open = fsguard_open,
 	.read = fsguard_read,
 	.release = fsguard_release,

@@ -249,7 +249,7 @@ int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info)
 }
 
 /* Fills a stat from what the tree knows. */
-static void fsops_stat(const struct fsops *fs, const struct tree_info *info,
+void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 		       struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -322,6 +322,37 @@ static bool fsops_newmsg_stat(struct fsops *fs, const char *path,
 	return true;
 }
 
+/* Fills st for an open file, from what its handle knows. */
+static int fsops_stat_open(struct fsops *fs, struct fuse_file_info *fi,
+			   struct stat *st)
+{
+	struct fsops_file *f =
+		fi ? (struct fsops_file *)(uintptr_t)fi->fh : NULL;
+	struct tree_info info = {.kind = TREE_MESSAGE, .nlink = 1};
+
+	if (!f)
+		return -ENOENT;
+	if (f->newmsg) {
+		uint64_t size;
+		time_t mtime;
+
+		if (!newmsg_stat(fs->newmsgs, newmsg_path(f->newmsg), &size,
+				 &mtime)) {
+			size = 0;
+			mtime = time(NULL);
+		}
+		fsops_newmsg_fill(fs, newmsg_path(f->newmsg), size, mtime, st);
+		return 0;
+	}
+	pthread_mutex_lock(&f->lock);
+	info.size = f->size;
+	pthread_mutex_unlock(&f->lock);
+	info.ino = tree_hash(&f->key, sizeof(f->key), TREE_HASH_SEED) | 2;
+	fsops_stat(fs, &info, st);
+	st->st_nlink = 0; /* unlinked */
+	return 0;
+}
+
 static int fsops_getattr(const char *path, struct stat *st,
 			 struct fuse_file_info *fi)
 {
@@ -329,7 +360,10 @@ static int fsops_getattr(const char *path, struct stat *st,
 	struct tree_info info;
 	int rc;
 
-	(void)fi;
+	/* fstat of an open file that was unlinked comes without a path
+	 * (hard_remove): answer from the open file. */
+	if (!path)
+		return fsops_stat_open(fs, fi, st);
 	if (fsops_newmsg_stat(fs, path, st))
 		return 0;
 	rc = fsops_resolve(fs, path, &info);
@@ -338,110 +372,6 @@ static int fsops_getattr(const char *path, struct stat *st,
 	fsops_stat(fs, &info, st);
 	tree_info_clear(&info);
 	return 0;
-}
-
-/*
- * Adapts tree_readdir()'s callback to FUSE's filler. Entries get
- * offsets (1, 2, ...): with offsets, libfuse hands their attributes to
- * the kernel along with the names (readdirplus), so that `ls -l` needs no
- * lookup per file; a call resumes after the offset it is given.
- */
-struct fsops_fill {
-	struct fsops *fs;
-	void *buf;
-	fuse_fill_dir_t filler;
-	const char *dir;
-	off_t skip; /* entries up to this offset were returned already */
-	off_t index; /* offset of the last entry seen */
-	bool full; /* the filler's buffer is full */
-};
-
-/* Passes one entry to FUSE unless an earlier call returned it. */
-static int fsops_fill_entry(struct fsops_fill *f, const char *name,
-			    const struct stat *st)
-{
-	if (++f->index <= f->skip || f->full)
-		return f->full;
-	if (f->filler(f->buf, name, st, f->index, FUSE_FILL_DIR_PLUS))
-		f->full = true;
-	return f->full;
-}
-
-/* Lists a file being created (newmsg_list()'s callback, called with
- * the table locked: it must not look the file up again). */
-static void fsops_fill_new(void *ctx, const char *name, uint64_t size,
-			   time_t mtime)
-{
-	struct fsops_fill *f = ctx;
-	size_t len = strlen(f->dir) + strlen(name) + 2;
-	char path[len];
-	struct stat st;
-
-	snprintf(path, len, "%s/%s", f->dir, name);
-	fsops_newmsg_fill(f->fs, path, size, mtime, &st);
-	fsops_fill_entry(f, name, &st);
-}
-
-static int fsops_fill_one(void *ctx, const char *name,
-			  const struct tree_info *info)
-{
-	struct fsops_fill *f = ctx;
-	struct stat st;
-
-	fsops_stat(f->fs, info, &st);
-	return fsops_fill_entry(f, name, &st);
-}
-
-static int fsops_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
-			 off_t offset, struct fuse_file_info *fi,
-			 enum fuse_readdir_flags flags)
-{
-	struct fsops *fs = fsops_get();
-	struct fsops_fill fill = {fs, buf, filler, path, offset, 0, false};
-	struct stat dot = {.st_mode = S_IFDIR};
-	struct tree_info info;
-	char *folder = NULL;
-	int rc;
-
-	(void)fi;
-	(void)flags;
-	rc = fsops_resolve(fs, path, &info);
-	if (rc < 0)
-		return rc;
-	if (info.kind == TREE_MESSAGE) {
-		tree_info_clear(&info);
-		return -ENOTDIR;
-	}
-	if (info.kind == TREE_ROOT && tree_has_folder(fs->tree, "")) {
-		/* A flat store keeps its messages in the root. */
-		info.kind = TREE_FOLDER;
-		info.folder = strdup("");
-		if (!info.folder)
-			return -ENOMEM;
-	}
-	/* A listing continued at an offset is not refreshed midway. */
-	if (info.kind == TREE_FOLDER && offset == 0 &&
-	    !(info.attrs & STORE_FOLDER_NOSELECT)) {
-		rc = fsops_refresh_listing(fs, info.folder, fs->cfg.refresh);
-		if (rc < 0 && !tree_listing_state(fs->tree, info.folder,
-						  &(struct store_listing){0})) {
-			tree_info_clear(&info);
-			return rc;
-		}
-	}
-	if (info.kind == TREE_FOLDER) {
-		folder = info.folder;
-		info.folder = NULL;
-	}
-	tree_info_clear(&info);
-	newmsg_sweep(fs->newmsgs, fs->cfg.temp_idle);
-	fsops_fill_entry(&fill, ".", &dot);
-	fsops_fill_entry(&fill, "..", &dot);
-	rc = tree_readdir(fs->tree, path, fsops_fill_one, &fill);
-	if (rc == 0 && folder && !fill.full)
-		newmsg_list(fs->newmsgs, folder, fsops_fill_new, &fill);
-	free(folder);
-	return rc;
 }
 
 static int fsops_open(const char *path, struct fuse_file_info *fi)
@@ -1460,7 +1390,9 @@ static int fsops_rmdir(const char *path)
 static const struct fuse_operations fsops_table = {
 	.init = fsops_init,
 	.getattr = fsops_getattr,
-	.readdir = fsops_readdir,
+	.opendir = fsdir_open,
+	.readdir = fsdir_read,
+	.releasedir = fsdir_release,
 	.open = fsops_open,
 	.read = fsops_read,
 	.release = fsops_release,

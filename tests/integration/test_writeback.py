@@ -441,7 +441,15 @@ class NewMessageTest(WriteTestBase):
         with open(p, 'rb') as f:
             head = f.read(10)
             os.unlink(p)
+            # fstat of the unlinked file reaches mailfs without a path
+            # (or libfuse answers ESTALE itself): never a crash.
+            try:
+                self.assertEqual(os.fstat(f.fileno()).st_size,
+                                 len(self.raws[3]))
+            except OSError as e:
+                self.assertEqual(e.errno, errno.ESTALE)
             self.assertEqual(head + f.read(), self.raws[3])
+        self.assertIn('INBOX', os.listdir(self.m.path))
         self.assertEqual([f for f, _ in self.where(self.raws[3])],
                          ['Trash'])
 

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fsdir: directory listings. opendir takes a snapshot of the directory
+ * (refreshing a stale listing first), so that each readdir call resumes
+ * at its offset in O(1): listing a folder costs O(n) however many calls
+ * the kernel makes, and a listing that changes between two calls can
+ * neither skip nor repeat an entry. Entries carry offsets (1, 2, ...):
+ * with offsets, libfuse hands their attributes to the kernel along with
+ * the names (readdirplus), so `ls -l` needs no lookup per file.
+ */
+#include <errno.h>
+#include <fuse.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsops_priv.h"
+#include "newmsg.h"
+#include "store.h"
+
+/* One entry of a snapshot, compact: its name lives in the snapshot's
+ * name arena. */
+struct fsdir_entry {
+	uint64_t ino;
+	uint64_t size;
+	int64_t mtime;
+	uint32_t name;  /* offset in names */
+	uint32_t nlink;
+	uint8_t kind;   /* enum tree_kind: TREE_FOLDER or TREE_MESSAGE */
+	uint8_t is_new; /* a file being created */
+};
+
+struct fsdir_snap {
+	struct fsops *fs;
+	struct fsdir_entry *e; /* owned */
+	size_t n, cap;
+	char *names; /* owned: NUL-separated */
+	size_t nlen, ncap;
+	bool nomem;
+};
+
+/* Appends one entry; on failure marks the snapshot. */
+static void fsdir_add(struct fsdir_snap *d, const char *name,
+		      const struct fsdir_entry *e)
+{
+	size_t len = strlen(name) + 1;
+
+	if (d->nomem)
+		return;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct fsdir_entry *ne = realloc(d->e, cap * sizeof(*ne));
+
+		if (!ne)
+			goto nomem;
+		d->e = ne;
+		d->cap = cap;
+	}
+	if (d->nlen + len > d->ncap) {
+		size_t cap = d->ncap ? d->ncap * 2 : 4096;
+		char *nn;
+
+		while (cap < d->nlen + len)
+			cap *= 2;
+		if (cap > UINT32_MAX || !(nn = realloc(d->names, cap)))
+			goto nomem;
+		d->names = nn;
+		d->ncap = cap;
+	}
+	memcpy(d->names + d->nlen, name, len);
+	d->e[d->n] = *e;
+	d->e[d->n].name = (uint32_t)d->nlen;
+	d->nlen += len;
+	d->n++;
+	return;
+nomem:
+	d->nomem = true;
+}
+
+/* tree_readdir()'s callback (the tree's lock is held: memory only). */
+static int fsdir_fill_tree(void *ctx, const char *name,
+			   const struct tree_info *info)
+{
+	struct fsdir_entry e = {
+		.ino = info->ino,
+		.size = info->size,
+		.mtime = info->mtime,
+		.nlink = info->nlink,
+		.kind = (uint8_t)info->kind,
+	};
+
+	fsdir_add(ctx, name, &e);
+	return 0;
+}
+
+/* newmsg_list()'s callback: a file being created. */
+static void fsdir_fill_new(void *ctx, const char *name, uint64_t size,
+			   time_t mtime)
+{
+	struct fsdir_entry e = {
+		.size = size,
+		.mtime = mtime,
+		.nlink = 1,
+		.kind = TREE_MESSAGE,
+		.is_new = 1,
+	};
+
+	fsdir_add(ctx, name, &e);
+}
+
+static void fsdir_free(struct fsdir_snap *d)
+{
+	if (!d)
+		return;
+	free(d->e);
+	free(d->names);
+	free(d);
+}
+
+/* Resolves the directory at path, refreshing its listing when stale;
+ * *folder_r gets the server name of a folder holding messages (or NULL).
+ * Returns 0 or -errno. */
+static int fsdir_prepare(struct fsops *fs, const char *path, char **folder_r)
+{
+	struct tree_info info;
+	int rc;
+
+	*folder_r = NULL;
+	rc = fsops_resolve(fs, path, &info);
+	if (rc < 0)
+		return rc;
+	if (info.kind == TREE_MESSAGE) {
+		tree_info_clear(&info);
+		return -ENOTDIR;
+	}
+	if (info.kind == TREE_ROOT && tree_has_folder(fs->tree, "")) {
+		/* A flat store keeps its messages in the root. */
+		info.kind = TREE_FOLDER;
+		info.folder = strdup("");
+		if (!info.folder)
+			return -ENOMEM;
+	}
+	if (info.kind == TREE_FOLDER && !(info.attrs & STORE_FOLDER_NOSELECT)) {
+		rc = fsops_refresh_listing(fs, info.folder, fs->cfg.refresh);
+		if (rc < 0 && !tree_listing_state(fs->tree, info.folder,
+						  &(struct store_listing){0})) {
+			tree_info_clear(&info);
+			return rc;
+		}
+	}
+	if (info.kind == TREE_FOLDER) {
+		*folder_r = info.folder;
+		info.folder = NULL;
+	}
+	tree_info_clear(&info);
+	return 0;
+}
+
+int fsdir_open(const char *path, struct fuse_file_info *fi)
+{
+	struct fsops *fs = fsops_get();
+	struct fsdir_snap *d;
+	char *folder;
+	int rc;
+
+	newmsg_sweep(fs->newmsgs, fs->cfg.temp_idle);
+	rc = fsdir_prepare(fs, path, &folder);
+	if (rc < 0)
+		return rc;
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		free(folder);
+		return -ENOMEM;
+	}
+	d->fs = fs;
+	rc = tree_readdir(fs->tree, path, fsdir_fill_tree, d);
+	if (rc == 0 && folder)
+		newmsg_list(fs->newmsgs, folder, fsdir_fill_new, d);
+	free(folder);
+	if (rc == 0 && d->nomem)
+		rc = -ENOMEM;
+	if (rc < 0) {
+		fsdir_free(d);
+		return rc;
+	}
+	fi->fh = (uintptr_t)d;
+	return 0;
+}
+
+/* The stat of one snapshot entry; path is the directory's. */
+static void fsdir_stat(struct fsdir_snap *d, const char *path,
+		       const struct fsdir_entry *e, struct stat *st)
+{
+	struct tree_info info = {
+		.kind = e->kind,
+		.ino = e->ino,
+		.size = e->size,
+		.mtime = (time_t)e->mtime,
+		.nlink = e->nlink,
+	};
+	const char *name = d->names + e->name;
+
+	if (e->is_new) {
+		size_t len = strlen(path) + strlen(name) + 2;
+		char full[len];
+
+		snprintf(full, len, "%s/%s", path, name);
+		fsops_newmsg_fill(d->fs, full, e->size, (time_t)e->mtime, st);
+		return;
+	}
+	fsops_stat(d->fs, &info, st);
+}
+
+int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
+	       off_t offset, struct fuse_file_info *fi,
+	       enum fuse_readdir_flags flags)
+{
+	struct fsdir_snap *d = (struct fsdir_snap *)(uintptr_t)fi->fh;
+	struct stat dot = {.st_mode = S_IFDIR};
+	struct stat st;
+	size_t i;
+
+	(void)flags;
+	if (!d)
+		return -EBADF;
+	/* Offsets: 1 is ".", 2 is "..", 3 + i is entry i. */
+	if (offset < 1 && filler(buf, ".", &dot, 1, FUSE_FILL_DIR_PLUS))
+		return 0;
+	if (offset < 2 && filler(buf, "..", &dot, 2, FUSE_FILL_DIR_PLUS))
+		return 0;
+	for (i = offset > 2 ? (size_t)offset - 2 : 0; i < d->n; i++) {
+		fsdir_stat(d, path, &d->e[i], &st);
+		if (filler(buf, d->names + d->e[i].name, &st, (off_t)i + 3,
+			   FUSE_FILL_DIR_PLUS))
+			break;
+	}
+	return 0;
+}
+
+int fsdir_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	fsdir_free((struct fsdir_snap *)(uintptr_t)fi->fh);
+	fi->fh = 0;
+	return 0;
+}
