@@ -3,6 +3,8 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+# systemd's user units (for PREFIX=/usr: /usr/lib/systemd/user).
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
 DESTDIR ?=
 
 CC ?= cc
@@ -25,7 +27,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 	-Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DFUSE_USE_VERSION=314 -DMAILFS_VERSION=\"$(VERSION)\" \
-	-Iinclude $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+	-Iinclude $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS = $(PKG_LIBS) -lpthread
 
 B := build
@@ -35,7 +37,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(B)/tobj/%.o,$(UNIT_SRCS))
 
 .PHONY: all check unit itest bench demo demo-stop deps install uninstall \
-	clean format
+	deb clean format
 all: $(B)/mailfs
 
 $(B)/obj/%.o: src/%.c | $(B)/obj
@@ -60,10 +62,10 @@ $(B)/libmailfs.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(B)/mailfs: $(B)/obj/main.o $(B)/libmailfs.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/unit_tests: $(UNIT_OBJS) $(B)/libmailfs.a
-	$(CC) $(CFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # Every test, unit and integration; fails on the first failing group.
 # Installs what is missing first, so that it works on a bare machine.
@@ -96,13 +98,27 @@ demo: deps
 demo-stop:
 	./packaging/demo.sh stop
 
+# The user unit names the binary where it is installed: @BINDIR@ is
+# written in at install time (BINDIR without DESTDIR, which is only a
+# staging root).
 install: $(B)/mailfs
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(USERUNITDIR)
 	install -m 0755 $(B)/mailfs $(DESTDIR)$(BINDIR)/mailfs
 	install -m 0644 docs/mailfs.1 $(DESTDIR)$(MANDIR)/man1/mailfs.1
+	sed 's|@BINDIR@|$(BINDIR)|g' packaging/systemd/mailfs@.service.in \
+		> $(B)/mailfs@.service.tmp
+	install -m 0644 $(B)/mailfs@.service.tmp \
+		$(DESTDIR)$(USERUNITDIR)/mailfs@.service
+	rm -f $(B)/mailfs@.service.tmp
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/mailfs $(DESTDIR)$(MANDIR)/man1/mailfs.1
+	rm -f $(DESTDIR)$(BINDIR)/mailfs $(DESTDIR)$(MANDIR)/man1/mailfs.1 \
+		$(DESTDIR)$(USERUNITDIR)/mailfs@.service
+
+# A Debian package built from a copy of the source tree, left in $(B)/.
+deb:
+	./packaging/mkdeb.sh $(VERSION) $(B)
 
 format:
 	clang-format -i src/*.c include/*.h tests/unit/*.c

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Installs the Debian packages mailfs needs to build, test and run its
-# demo, skipping those already installed. Run as root (or with sudo).
+# Installs the Debian packages mailfs needs to build, test, package
+# (make deb) and run its demo, skipping those already installed. Run as
+# root (or with sudo).
 set -eu
 
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libssl-dev uthash-dev
 check dovecot-imapd dovecot-pop3d openssl python3 attr rsync isync procps clang
-psmisc"
+psmisc debhelper dpkg-dev notmuch"
 
 missing=""
 for p in $PKGS; do

@@ -236,7 +236,8 @@ static void main_notify_ready(void)
 	close(fd);
 }
 
-/* Serves the mount until it is unmounted or a signal arrives. */
+/* Serves the mount until it is unmounted or a signal arrives; 0 for
+ * either, negative on an error. */
 static int main_loop(struct fuse *fuse, const struct opts *o)
 {
 	struct fuse_session *se = fuse_get_session(fuse);
@@ -259,7 +260,10 @@ static int main_loop(struct fuse *fuse, const struct opts *o)
 		fuse_loop_cfg_destroy(lc);
 	}
 	fuse_remove_signal_handlers(se);
-	return rc;
+	/* A positive value is the signal (SIGTERM, SIGINT, SIGHUP) that
+	 * ended the loop: a requested stop, such as systemctl stop, after
+	 * which the caller unmounts; not a failure. */
+	return rc > 0 ? 0 : rc;
 }
 
 int main(int argc, char **argv)
