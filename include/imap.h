@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "sasl.h"
+
 struct net_tls_ctx;
 
 enum imap_tls {
@@ -31,7 +33,9 @@ struct imap_config {
 	const char *host; /* borrowed */
 	const char *port; /* borrowed */
 	const char *user; /* borrowed */
-	const char *password; /* borrowed */
+	enum sasl_auth auth; /* how to log in */
+	/* Asked for the password or access token at every login. */
+	struct sasl_credential credential;
 	enum imap_tls tls;
 	struct net_tls_ctx *tls_ctx; /* borrowed */
 	int timeout_ms;
@@ -59,6 +63,8 @@ enum imap_cap {
 	IMAP_CAP_IMAP4REV1 = 1u << 15,
 	IMAP_CAP_AUTH_LOGIN = 1u << 16,
 	IMAP_CAP_UNSELECT = 1u << 17,
+	IMAP_CAP_AUTH_XOAUTH2 = 1u << 18,
+	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 19,
 	IMAP_CAP_QUOTA = 1u << 24,
 };
 
@@ -130,10 +136,15 @@ struct imap_session;
 
 /*
  * Connects, secures (implicit TLS or STARTTLS; refuses to go on in
- * cleartext unless cfg->tls is IMAP_TLS_NONE), reads the capabilities
- * and logs in (AUTHENTICATE PLAIN, with SASL-IR when offered, else
- * LOGIN; never LOGIN under LOGINDISABLED). On failure returns -1 and
- * fills err with one line for the user. cfg must outlive the session.
+ * cleartext unless cfg->tls is IMAP_TLS_NONE), reads the capabilities,
+ * asks cfg->credential for the secret and logs in as cfg->auth says:
+ * by default AUTHENTICATE PLAIN when offered, else LOGIN (never LOGIN
+ * under LOGINDISABLED); a forced mechanism (PLAIN, XOAUTH2, OAUTHBEARER)
+ * or LOGIN must be offered, or the login fails naming what the server
+ * offers. AUTHENTICATE sends its initial response with SASL-IR when
+ * offered, else after the server's "+". On failure returns -1 and fills
+ * err with one line for the user (with the status of an OAuth2 error).
+ * cfg must outlive the session.
  */
 int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	      struct imap_error *err);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * opts: the command line. Parses `mailfs [options] URL MOUNTPOINT`,
- * keeps FUSE's own options for fuse_new(), and finds the password.
+ * keeps FUSE's own options for fuse_new(), finds the password, and runs
+ * the commands that print a secret (password_command, oauth2_command).
  */
 #ifndef MAILFS_OPTS_H
 #define MAILFS_OPTS_H
@@ -9,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sasl.h"
 
 struct fuse_args;
 
@@ -44,6 +47,9 @@ struct opts {
 	bool insecure;
 	char *password_command; /* owned */
 	char *password_file; /* owned: absolute */
+	char *env_password; /* owned: $MAILFS_PASSWORD, taken at start */
+	enum sasl_auth auth; /* -o auth= */
+	char *oauth2_command; /* owned: prints an access token */
 	char *tls; /* owned: "none" or NULL */
 	unsigned connections;
 	unsigned timeout; /* seconds */
@@ -93,5 +99,20 @@ void opts_free(struct opts *o);
  * or NULL with err filled.
  */
 char *opts_password(const struct opts *o, char *err, size_t errlen);
+
+/*
+ * Runs cmd with /bin/sh -c and puts the first line it prints into buf
+ * (len bytes with the NUL; a longer line is an error, not cut). stdin
+ * and stderr are the caller's; the rest of the output is read and
+ * dropped. With timeout_s > 0 the command runs in its own process group,
+ * which is killed when it has not finished within timeout_s seconds.
+ * what names the option in messages ("oauth2_command"), noun what it
+ * prints ("token"). Returns 0, or -1 with err filled: the command could
+ * not run, exited non-zero or by a signal, timed out, or printed an
+ * empty first line. buf is wiped on failure.
+ */
+int opts_secret_command(const char *what, const char *noun, const char *cmd,
+			unsigned timeout_s, char *buf, size_t len, char *err,
+			size_t errlen);
 
 #endif

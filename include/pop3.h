@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sasl.h"
+
 struct net_tls_ctx;
 
 enum pop3_tls {
@@ -30,7 +32,9 @@ struct pop3_config {
 	const char *host; /* borrowed */
 	const char *port; /* borrowed */
 	const char *user; /* borrowed */
-	const char *password; /* borrowed */
+	enum sasl_auth auth; /* how to log in */
+	/* Asked for the password or access token at every login. */
+	struct sasl_credential credential;
 	enum pop3_tls tls;
 	struct net_tls_ctx *tls_ctx; /* borrowed */
 	int timeout_ms;
@@ -69,10 +73,16 @@ struct pop3_session;
 
 /*
  * Connects, secures (implicit TLS, or STLS — refusing to go on in
- * cleartext unless cfg->tls is POP3_TLS_NONE), and logs in: AUTH PLAIN
- * when the server lists SASL PLAIN in CAPA (with the initial response),
- * else USER/PASS. APOP is never needed. On failure returns -1 and fills
- * err with one line for the user. cfg must outlive the session.
+ * cleartext unless cfg->tls is POP3_TLS_NONE), asks cfg->credential for
+ * the secret and logs in as cfg->auth says: by default AUTH PLAIN when
+ * the server lists SASL PLAIN in CAPA, else USER/PASS; a forced
+ * mechanism (PLAIN, XOAUTH2, OAUTHBEARER) must be listed, or the login
+ * fails naming what the server offers; auth=login is USER/PASS. AUTH
+ * carries the initial response when the line stays within 255 bytes
+ * (RFC 5034), else the response follows the server's "+". APOP is never
+ * needed. On failure returns -1 and fills err with one line for the
+ * user (with the status of an OAuth2 error). cfg must outlive the
+ * session.
  */
 int pop3_open(const struct pop3_config *cfg, struct pop3_session **s_r,
 	      struct pop3_error *err);

@@ -24,6 +24,13 @@ void strbuf_printf(struct strbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Appends the standard base64 (RFC 4648, padded) encoding of data. */
 void strbuf_base64(struct strbuf *b, const void *data, size_t len);
+/*
+ * Appends the bytes that the base64 text [text, text+len) encodes
+ * (RFC 4648 alphabet; the '=' padding may be left out). Returns false,
+ * appending nothing, when the text is not base64: another character, a
+ * misplaced '=', or a length no encoding has.
+ */
+bool strbuf_unbase64(struct strbuf *b, const char *text, size_t len);
 bool strbuf_failed(const struct strbuf *b);
 /* The contents ("" when empty); borrowed, valid until the next change. */
 const char *strbuf_str(const struct strbuf *b);

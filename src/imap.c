@@ -18,6 +18,7 @@
 #include "imap_parse.h"
 #include "log.h"
 #include "net.h"
+#include "sasl.h"
 #include "strbuf.h"
 
 #define IMAP_READ_BUF (64 * 1024)
@@ -41,6 +42,9 @@ struct imap_session {
 	struct imap_parser *parser; /* owned */
 	enum imap_state state;
 	unsigned caps;
+	/* The SASL mechanisms of the last capability list, space-separated,
+	 * for an error message naming what the server offers. */
+	char mechs[128];
 	uint64_t appendlimit;
 	unsigned next_tag;
 	char *selected; /* owned: selected mailbox, NULL if none */
@@ -66,6 +70,13 @@ struct imap_session {
  */
 typedef bool (*imap_handler)(void *ctx, struct imap_session *s,
 			     const struct imap_resp *r);
+
+/*
+ * A continuation handler answers a "+" that comes during a command (a
+ * SASL challenge); it returns 0, or -1 with the session's error set.
+ */
+typedef int (*imap_cont_handler)(void *ctx, struct imap_session *s,
+				 const struct imap_resp *r);
 
 /* One piece of a command: text as is, or a string sent as a literal. */
 struct imap_part {
@@ -248,6 +259,19 @@ static int imap_read_resp(struct imap_session *s, const struct imap_resp **r_r)
 	}
 }
 
+/* Adds a mechanism to the list of those offered, while it fits; the
+ * name is cleaned, since it only goes into messages. */
+static void imap_add_mech(struct imap_session *s, const char *name)
+{
+	size_t len = strlen(s->mechs), n = strlen(name);
+
+	if (n == 0 || len + n + 2 > sizeof(s->mechs))
+		return;
+	if (len)
+		s->mechs[len++] = ' ';
+	imap_clean_text(s->mechs + len, sizeof(s->mechs) - len, name);
+}
+
 /* Records the capabilities named by a list of atoms. */
 static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 			    size_t n)
@@ -262,6 +286,8 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		{"LOGINDISABLED", IMAP_CAP_LOGINDISABLED},
 		{"AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN},
 		{"AUTH=LOGIN", IMAP_CAP_AUTH_LOGIN},
+		{"AUTH=XOAUTH2", IMAP_CAP_AUTH_XOAUTH2},
+		{"AUTH=OAUTHBEARER", IMAP_CAP_AUTH_OAUTHBEARER},
 		{"SASL-IR", IMAP_CAP_SASL_IR},
 		{"LITERAL+", IMAP_CAP_LITERALPLUS},
 		{"LITERAL-", IMAP_CAP_LITERALMINUS},
@@ -281,12 +307,15 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 
 	s->caps = 0;
 	s->appendlimit = 0;
+	s->mechs[0] = '\0';
 	for (i = 0; i < n; i++) {
 		if (t[i].type != IMAP_TOK_ATOM)
 			continue;
 		for (j = 0; j < sizeof(names) / sizeof(names[0]); j++)
 			if (imap_tok_is(&t[i], names[j].name))
 				s->caps |= names[j].bit;
+		if (strncasecmp(t[i].str, "AUTH=", 5) == 0)
+			imap_add_mech(s, t[i].str + 5);
 		if (strncasecmp(t[i].str, "APPENDLIMIT=", 12) == 0) {
 			s->caps |= IMAP_CAP_APPENDLIMIT;
 			s->appendlimit = strtoull(t[i].str + 12, NULL, 10);
@@ -424,9 +453,13 @@ static int imap_wait_continue(struct imap_session *s, const char *tag,
 	}
 }
 
-/* Reads responses until the tagged completion of tag. */
-static int imap_wait(struct imap_session *s, const char *tag, imap_handler h,
-		     void *ctx)
+/*
+ * Reads responses until the tagged completion of tag. A continuation
+ * request goes to cont when there is one, and is a protocol error
+ * otherwise.
+ */
+static int imap_wait_cont(struct imap_session *s, const char *tag,
+			  imap_handler h, imap_cont_handler cont, void *ctx)
 {
 	const struct imap_resp *r;
 
@@ -436,6 +469,11 @@ static int imap_wait(struct imap_session *s, const char *tag, imap_handler h,
 		if (r->kind == IMAP_RESP_UNTAGGED) {
 			if (!h || !h(ctx, s, r))
 				imap_untagged(s, r);
+			continue;
+		}
+		if (r->kind == IMAP_RESP_CONTINUE && cont) {
+			if (cont(ctx, s, r) < 0)
+				return -1;
 			continue;
 		}
 		if (r->kind == IMAP_RESP_CONTINUE) {
@@ -464,6 +502,13 @@ static int imap_wait(struct imap_session *s, const char *tag, imap_handler h,
 			     s->cfg->host);
 		return -1;
 	}
+}
+
+/* Reads responses until the tagged completion of tag. */
+static int imap_wait(struct imap_session *s, const char *tag, imap_handler h,
+		     void *ctx)
+{
+	return imap_wait_cont(s, tag, h, NULL, ctx);
 }
 
 /*
@@ -644,66 +689,130 @@ static int imap_starttls(struct imap_session *s)
 	return 0;
 }
 
-/* Turns a refused login into a clear AUTH error. */
-static void imap_login_failed(struct imap_session *s)
+/* State of one AUTHENTICATE exchange, for its continuation handler. */
+struct imap_sasl {
+	struct sasl_client client;
+	bool cancelled; /* "*" went out: the client gave up */
+};
+
+/*
+ * Turns a refused login into a clear AUTH error: the user, the host,
+ * the server's text and, after AUTHENTICATE, why the client cancelled
+ * or the status of the server's OAuth2 error. sasl is NULL after LOGIN.
+ */
+static void imap_login_failed(struct imap_session *s,
+			      const struct imap_sasl *sasl)
 {
-	char text[sizeof(s->err.text)];
+	struct strbuf b = {0};
 
 	if (s->err.kind != IMAP_ERR_NO && s->err.kind != IMAP_ERR_BAD)
 		return;
-	snprintf(text, sizeof(text), "%s", s->err.text);
+	strbuf_printf(&b, "login as %.40s on %.60s failed", s->cfg->user,
+		      s->cfg->host);
+	if (sasl && sasl->cancelled)
+		strbuf_printf(&b, " (%s)", sasl->client.error);
+	else if (sasl && sasl->client.server_status[0])
+		strbuf_printf(&b, " (%s error status: %s)",
+			      sasl_mech_name(sasl->client.mech),
+			      sasl->client.server_status);
+	/* The server's text comes last: if the line is cut, that is. */
+	strbuf_printf(&b, ": %s", s->err.text);
 	s->err.kind = IMAP_ERR_AUTH;
-	snprintf(s->err.text, sizeof(s->err.text),
-		 "login as %.40s on %.60s failed: %.120s", s->cfg->user,
-		 s->cfg->host, text);
+	snprintf(s->err.text, sizeof(s->err.text), "%s",
+		 strbuf_failed(&b) ? "login failed" : strbuf_str(&b));
+	strbuf_free(&b);
 }
 
-/* AUTHENTICATE PLAIN, with the initial response inline under SASL-IR. */
-static int imap_auth_plain(struct imap_session *s)
+/*
+ * Answers a challenge during AUTHENTICATE with the mechanism's response,
+ * or with "*" (cancel) when the mechanism gives up; the server then
+ * fails the command. The trace never shows credentials.
+ */
+static int imap_sasl_cont(void *ctx, struct imap_session *s,
+			  const struct imap_resp *r)
+{
+	struct imap_sasl *x = ctx;
+	struct strbuf out = {0};
+	const char *text = r->text ? r->text : "";
+	int rc;
+
+	if (x->cancelled) {
+		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+			     "%s went on with AUTHENTICATE after it was "
+			     "cancelled",
+			     s->cfg->host);
+		return -1;
+	}
+	if (sasl_client_step(&x->client, text, strlen(text), &out) < 0) {
+		x->cancelled = true;
+		strbuf_reset(&out);
+		strbuf_puts(&out, "*");
+	}
+	if (s->cfg->trace)
+		log_debug("C: %s", x->client.secret_out ? "<credentials hidden>"
+				   : out.len		? strbuf_str(&out)
+							: "(empty response)");
+	strbuf_puts(&out, "\r\n");
+	if (strbuf_failed(&out)) {
+		strbuf_wipe(&out);
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	rc = imap_write(s, out.data, out.len);
+	strbuf_wipe(&out);
+	return rc;
+}
+
+/*
+ * AUTHENTICATE with a SASL mechanism: the initial response goes with the
+ * command under SASL-IR, else after the server's first "+"; every
+ * challenge is answered by imap_sasl_cont().
+ */
+static int imap_auth_sasl(struct imap_session *s, struct imap_sasl *x,
+			  enum sasl_mech mech, const char *secret)
 {
 	const struct imap_config *c = s->cfg;
-	struct strbuf creds = {0}, b64 = {0}, cmd = {0};
-	struct imap_part part;
+	const char *name = sasl_mech_name(mech);
+	struct strbuf ir = {0}, cmd = {0};
 	char tag[16];
 	int rc = -1;
 
-	strbuf_append(&creds, "", 1);
-	strbuf_puts(&creds, c->user);
-	strbuf_append(&creds, "", 1);
-	strbuf_puts(&creds, c->password);
-	strbuf_base64(&b64, creds.data, creds.len);
-	if (strbuf_failed(&creds) || strbuf_failed(&b64)) {
-		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
-		goto out;
-	}
-	if (s->caps & IMAP_CAP_SASL_IR) {
-		strbuf_printf(&cmd, "AUTHENTICATE PLAIN %s", strbuf_str(&b64));
-		part = (struct imap_part){cmd.data, cmd.len, false};
-		rc = imap_run_parts(s, &part, 1,
-				    "AUTHENTICATE PLAIN <credentials hidden>",
-				    NULL, NULL);
+	sasl_client_init(&x->client, mech, c->user, secret, c->host, c->port);
+	x->cancelled = false;
+	if (sasl_client_start(&x->client,
+			      (s->caps & IMAP_CAP_SASL_IR) ? SIZE_MAX : 0,
+			      &ir) < 0) {
+		imap_set_err(s, IMAP_ERR_AUTH, EINVAL, "%s", x->client.error);
 		goto out;
 	}
 	snprintf(tag, sizeof(tag), "M%u", ++s->next_tag);
-	strbuf_printf(&cmd, "%s AUTHENTICATE PLAIN\r\n", tag);
-	log_debug("C: %s AUTHENTICATE PLAIN", tag);
-	if (imap_write(s, cmd.data, cmd.len) < 0 ||
-	    imap_wait_continue(s, tag, NULL, NULL) < 0)
+	strbuf_printf(&cmd, "%s AUTHENTICATE %s", tag, name);
+	if (ir.len) {
+		strbuf_puts(&cmd, " ");
+		strbuf_append(&cmd, ir.data, ir.len);
+	}
+	strbuf_puts(&cmd, "\r\n");
+	if (strbuf_failed(&cmd) || strbuf_failed(&ir)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
-	log_debug("C: <credentials hidden>");
-	strbuf_puts(&b64, "\r\n");
-	if (imap_write(s, b64.data, b64.len) < 0)
+	}
+	if (c->trace)
+		log_debug("C: %s AUTHENTICATE %s%s", tag, name,
+			  ir.len ? " <credentials hidden>" : "");
+	s->err.kind = IMAP_ERR_NONE;
+	s->done = NULL;
+	if (imap_write(s, cmd.data, cmd.len) < 0)
 		goto out;
-	rc = imap_wait(s, tag, NULL, NULL);
+	strbuf_wipe(&cmd);
+	rc = imap_wait_cont(s, tag, NULL, imap_sasl_cont, x);
 out:
-	strbuf_wipe(&creds);
-	strbuf_wipe(&b64);
+	strbuf_wipe(&ir);
 	strbuf_wipe(&cmd);
 	return rc;
 }
 
 /* LOGIN with quoted strings, or literals for what cannot be quoted. */
-static int imap_login(struct imap_session *s)
+static int imap_login(struct imap_session *s, const char *secret)
 {
 	const struct imap_config *c = s->cfg;
 	struct strbuf user = {0}, pass = {0};
@@ -717,11 +826,10 @@ static int imap_login(struct imap_session *s)
 	else
 		parts[n++] = (struct imap_part){c->user, strlen(c->user), true};
 	parts[n++] = (struct imap_part){" ", 1, false};
-	if (imap_quote(&pass, c->password))
+	if (imap_quote(&pass, secret))
 		parts[n++] = (struct imap_part){pass.data, pass.len, false};
 	else
-		parts[n++] = (struct imap_part){c->password,
-						strlen(c->password), true};
+		parts[n++] = (struct imap_part){secret, strlen(secret), true};
 	if (strbuf_failed(&user) || strbuf_failed(&pass)) {
 		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
 		rc = -1;
@@ -734,23 +842,69 @@ static int imap_login(struct imap_session *s)
 	return rc;
 }
 
-/* Logs in with the best mechanism the server allows. */
-static int imap_authenticate(struct imap_session *s)
+/*
+ * Picks the way to log in from cfg->auth and the capabilities: *sasl_r
+ * tells AUTHENTICATE (with *mech_r) from LOGIN. A way the server does
+ * not offer gives an AUTH error naming what it offers.
+ */
+static int imap_login_way(struct imap_session *s, bool *sasl_r,
+			  enum sasl_mech *mech_r)
 {
-	int rc;
+	static const unsigned mech_caps[] = {
+		[SASL_MECH_PLAIN] = IMAP_CAP_AUTH_PLAIN,
+		[SASL_MECH_XOAUTH2] = IMAP_CAP_AUTH_XOAUTH2,
+		[SASL_MECH_OAUTHBEARER] = IMAP_CAP_AUTH_OAUTHBEARER,
+	};
+	enum sasl_auth auth = s->cfg->auth;
+	const char *offers = s->mechs[0] ? s->mechs : "no SASL mechanism";
 
-	if (s->caps & IMAP_CAP_AUTH_PLAIN) {
-		rc = imap_auth_plain(s);
-	} else if (s->caps & IMAP_CAP_LOGINDISABLED) {
+	if (sasl_auth_mech(auth, mech_r)) {
+		*sasl_r = true;
+		if (s->caps & mech_caps[*mech_r])
+			return 0;
+		imap_set_err(s, IMAP_ERR_AUTH, EACCES,
+			     "%s does not offer AUTH=%s (-o auth=%s); it "
+			     "offers %s",
+			     s->cfg->host, sasl_mech_name(*mech_r),
+			     sasl_auth_name(auth), offers);
+		return -1;
+	}
+	*mech_r = SASL_MECH_PLAIN;
+	*sasl_r = auth == SASL_AUTH_DEFAULT && (s->caps & IMAP_CAP_AUTH_PLAIN);
+	if (*sasl_r || !(s->caps & IMAP_CAP_LOGINDISABLED))
+		return 0;
+	if (auth == SASL_AUTH_LOGIN)
+		imap_set_err(s, IMAP_ERR_AUTH, EACCES,
+			     "%s disables LOGIN (-o auth=login); it offers %s",
+			     s->cfg->host, offers);
+	else
 		imap_set_err(s, IMAP_ERR_AUTH, EACCES,
 			     "%s disables LOGIN and offers no AUTH=PLAIN",
 			     s->cfg->host);
+	return -1;
+}
+
+/* Logs in the way cfg->auth asks, with a secret fetched for this very
+ * login (a token may have been refreshed since the last one). */
+static int imap_authenticate(struct imap_session *s)
+{
+	struct imap_sasl x;
+	enum sasl_mech mech;
+	char err[256], *secret;
+	bool sasl;
+	int rc;
+
+	if (imap_login_way(s, &sasl, &mech) < 0)
 		return -1;
-	} else {
-		rc = imap_login(s);
+	secret = sasl_secret_get(&s->cfg->credential, err, sizeof(err));
+	if (!secret) {
+		imap_set_err(s, IMAP_ERR_AUTH, EACCES, "%s", err);
+		return -1;
 	}
+	rc = sasl ? imap_auth_sasl(s, &x, mech, secret) : imap_login(s, secret);
+	sasl_secret_free(secret);
 	if (rc < 0) {
-		imap_login_failed(s);
+		imap_login_failed(s, sasl ? &x : NULL);
 		return -1;
 	}
 	s->state = IMAP_STATE_AUTH;

@@ -45,13 +45,47 @@ static void main_unescape_octal(char *s)
 	*out = '\0';
 }
 
+/* What the credential callback needs. */
+struct main_secret {
+	const struct opts *o; /* borrowed */
+	char *password; /* owned, wiped at exit: NULL with OAuth2 */
+};
+
+/*
+ * The credential callback of every session (see sasl.h): the password
+ * found at start-up, or, for OAuth2, a token printed by oauth2_command,
+ * run anew at each login (bounded by -o timeout) so that a token the
+ * helper refreshed is picked up.
+ */
+static int main_credential(void *ctx, char *buf, size_t len, char *err,
+			   size_t errlen)
+{
+	const struct main_secret *ms = ctx;
+	size_t n;
+
+	if (!ms->password)
+		return opts_secret_command(
+			"oauth2_command", "token", ms->o->oauth2_command,
+			ms->o->timeout, buf, len, err, errlen);
+	n = strlen(ms->password);
+	if (n >= len) {
+		snprintf(err, errlen, "the password is longer than %zu bytes",
+			 len - 1);
+		return -1;
+	}
+	memcpy(buf, ms->password, n + 1);
+	return 0;
+}
+
 /* Warns about settings that weaken the connection's security. */
 static void main_security_warnings(const struct opts *o)
 {
 	if (o->url.tls == OPTS_TLS_NONE)
 		fprintf(stderr,
-			"mailfs: WARNING: -o tls=none: the password and all "
-			"mail cross the network UNENCRYPTED\n");
+			"mailfs: WARNING: -o tls=none: the %s and all "
+			"mail cross the network UNENCRYPTED\n",
+			sasl_auth_is_oauth(o->auth) ? "access token"
+						    : "password");
 	if (o->insecure)
 		fprintf(stderr,
 			"mailfs: WARNING: -o insecure: the server's "
@@ -62,14 +96,15 @@ static void main_security_warnings(const struct opts *o)
 /* Makes the IMAP store; its first session logs in here. */
 static struct store *main_imap_store(const struct opts *o,
 				     struct imap_config *cfg,
-				     const char *password,
+				     struct main_secret *ms,
 				     struct net_tls_ctx *tls, char *err,
 				     size_t errlen)
 {
 	cfg->host = o->url.host;
 	cfg->port = o->url.port;
 	cfg->user = o->url.user;
-	cfg->password = password;
+	cfg->auth = o->auth;
+	cfg->credential = (struct sasl_credential){main_credential, ms};
 	cfg->tls = o->url.tls == OPTS_TLS_IMPLICIT   ? IMAP_TLS_IMPLICIT
 		   : o->url.tls == OPTS_TLS_STARTTLS ? IMAP_TLS_STARTTLS
 						     : IMAP_TLS_NONE;
@@ -91,7 +126,7 @@ static const char *main_pop3_port(const struct opts *o)
 /* Makes the POP3 store over its local directory; logs in once. */
 static struct store *main_pop3_store(const struct opts *o,
 				     struct pop3_config *cfg,
-				     const char *password,
+				     struct main_secret *ms,
 				     struct net_tls_ctx *tls, char *err,
 				     size_t errlen)
 {
@@ -101,7 +136,8 @@ static struct store *main_pop3_store(const struct opts *o,
 	cfg->host = o->url.host;
 	cfg->port = o->url.port;
 	cfg->user = o->url.user;
-	cfg->password = password;
+	cfg->auth = o->auth;
+	cfg->credential = (struct sasl_credential){main_credential, ms};
 	cfg->tls = o->url.tls == OPTS_TLS_IMPLICIT   ? POP3_TLS_IMPLICIT
 		   : o->url.tls == OPTS_TLS_STARTTLS ? POP3_TLS_STLS
 						     : POP3_TLS_NONE;
@@ -276,7 +312,8 @@ int main(int argc, char **argv)
 	struct store *store = NULL;
 	struct fsops *fs = NULL;
 	struct fuse *fuse = NULL;
-	char err[512], account[1024], *password = NULL;
+	struct main_secret ms = {0};
+	char err[512], account[1024];
 	int rc, status = EXIT_FAILURE;
 
 	rc = opts_parse(argc, argv, &o, &args);
@@ -316,10 +353,14 @@ int main(int argc, char **argv)
 			sizeof(struct fuse_operations), fs);
 	if (!fuse)
 		goto free_fs; /* fuse_new printed why */
-	password = opts_password(&o, err, sizeof(err));
-	if (!password) {
-		fprintf(stderr, "mailfs: %s\n", err);
-		goto destroy_fuse;
+	ms.o = &o;
+	/* OAuth2 tokens are fetched at each login instead. */
+	if (!sasl_auth_is_oauth(o.auth)) {
+		ms.password = opts_password(&o, err, sizeof(err));
+		if (!ms.password) {
+			fprintf(stderr, "mailfs: %s\n", err);
+			goto destroy_fuse;
+		}
 	}
 	tls = net_tls_ctx_new(o.cafile, o.insecure, err, sizeof(err));
 	if (!tls) {
@@ -327,11 +368,9 @@ int main(int argc, char **argv)
 		goto wipe_password;
 	}
 	if (o.url.proto == OPTS_PROTO_IMAP)
-		store = main_imap_store(&o, &icfg, password, tls, err,
-					sizeof(err));
+		store = main_imap_store(&o, &icfg, &ms, tls, err, sizeof(err));
 	else
-		store = main_pop3_store(&o, &pcfg, password, tls, err,
-					sizeof(err));
+		store = main_pop3_store(&o, &pcfg, &ms, tls, err, sizeof(err));
 	if (!store) {
 		fprintf(stderr, "mailfs: %s\n", err);
 		goto free_tls;
@@ -362,8 +401,9 @@ free_store:
 free_tls:
 	net_tls_ctx_free(tls);
 wipe_password:
-	explicit_bzero(password, strlen(password));
-	free(password);
+	if (ms.password)
+		explicit_bzero(ms.password, strlen(ms.password));
+	free(ms.password);
 destroy_fuse:
 	fuse_destroy(fuse);
 free_fs:

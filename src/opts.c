@@ -5,18 +5,24 @@
 #include <fcntl.h>
 #include <fuse_opt.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "account.h"
 #include "opts.h"
 
 #define OPTS_PASSWORD_MAX 1024
+/* Most output a secret command may print (all lines together). */
+#define OPTS_COMMAND_OUTPUT_MAX (1024 * 1024)
 
 enum {
 	KEY_HELP,
@@ -36,6 +42,7 @@ enum {
 	KEY_REFRESH,
 	KEY_TEMP_IDLE,
 	KEY_NONEMPTY,
+	KEY_AUTH,
 };
 
 /* State shared with the fuse_opt callback while parsing; the templates
@@ -55,6 +62,7 @@ static const struct fuse_opt opts_spec[] = {
 	OPT("cafile=%s", cafile),
 	OPT("password_command=%s", password_command),
 	OPT("password_file=%s", password_file),
+	OPT("oauth2_command=%s", oauth2_command),
 	OPT("tls=%s", tls),
 	FUSE_OPT_KEY("connections=", KEY_CONNECTIONS),
 	FUSE_OPT_KEY("timeout=", KEY_TIMEOUT),
@@ -64,6 +72,7 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
 	FUSE_OPT_KEY("max_append=", KEY_MAX_APPEND),
 	FUSE_OPT_KEY("delete=", KEY_DELETE),
+	FUSE_OPT_KEY("auth=", KEY_AUTH),
 	FUSE_OPT_KEY("insecure", KEY_INSECURE),
 	FUSE_OPT_KEY("keep", KEY_KEEP),
 	FUSE_OPT_KEY("pop3_delete", KEY_POP3_DELETE),
@@ -106,6 +115,12 @@ static const char opts_usage[] =
 	"  -o password_command=CMD  password is the first line CMD prints\n"
 	"  -o password_file=PATH    password is the first line of PATH\n"
 	"                           (must not be readable by group/others)\n"
+	"  -o auth=WAY              how to log in: plain (SASL PLAIN), login\n"
+	"                           (IMAP LOGIN, POP3 USER/PASS), xoauth2 or\n"
+	"                           oauthbearer (OAuth2: oauth2_command);\n"
+	"                           default: PLAIN when offered, else login\n"
+	"  -o oauth2_command=CMD    the access token is the first line CMD\n"
+	"                           prints; run again at every login\n"
 	"  -o connections=N         IMAP connections to use (default 4)\n"
 	"  -o timeout=SECONDS       bound of every network wait (default 30)\n"
 	"  -o cache_size=BYTES      memory for message bodies, K/M/G suffixes\n"
@@ -123,6 +138,7 @@ static const char opts_usage[] =
 	"                           stored here (default: keep it there)\n"
 	"  -o nonempty              mount over a non-empty directory\n"
 	"Without password options, $MAILFS_PASSWORD is used, else a prompt.\n"
+	"Secrets are never taken from the command line.\n"
 	"Other -o options are FUSE's (see mount.fuse3(8)). With allow_other,\n"
 	"other users see the mount, but only its owner (and root) may use it.\n";
 
@@ -156,6 +172,26 @@ static bool opts_parse_count(const char *text, unsigned *n_r)
 		return false;
 	*n_r = (unsigned)v;
 	return true;
+}
+
+/* Parses the value of -o auth=. Returns 0, or -1 for an unknown word. */
+static int opts_parse_auth(const char *text, enum sasl_auth *auth_r)
+{
+	static const enum sasl_auth ways[] = {
+		SASL_AUTH_PLAIN,
+		SASL_AUTH_LOGIN,
+		SASL_AUTH_XOAUTH2,
+		SASL_AUTH_OAUTHBEARER,
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ways) / sizeof(ways[0]); i++) {
+		if (strcmp(text, sasl_auth_name(ways[i])) == 0) {
+			*auth_r = ways[i];
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /*
@@ -252,9 +288,46 @@ static int opts_proc(void *data, const char *arg, int key,
 			return -1;
 		}
 		return 0;
+	case KEY_AUTH:
+		if (opts_parse_auth(val + 1, &o->auth) < 0) {
+			fprintf(stderr, "mailfs: -o auth= takes plain, login, "
+					"xoauth2 or oauthbearer\n");
+			ctx->error = 1;
+			return -1;
+		}
+		return 0;
 	default:
 		return 1; /* FUSE's own option */
 	}
+}
+
+/* Checks that the ways of getting a secret fit -o auth=. Returns 0 or
+ * -1 after printing why. */
+static int opts_validate_auth(const struct opts *o)
+{
+	bool oauth = sasl_auth_is_oauth(o->auth);
+
+	if (oauth && !o->oauth2_command) {
+		fprintf(stderr,
+			"mailfs: -o auth=%s needs -o oauth2_command=CMD, a "
+			"command that prints an access token\n",
+			sasl_auth_name(o->auth));
+		return -1;
+	}
+	if (!oauth && o->oauth2_command) {
+		fprintf(stderr, "mailfs: -o oauth2_command needs -o "
+				"auth=xoauth2 or -o auth=oauthbearer\n");
+		return -1;
+	}
+	if (oauth && (o->password_command || o->password_file)) {
+		fprintf(stderr,
+			"mailfs: -o auth=%s takes the access token from "
+			"oauth2_command, not from password_command or "
+			"password_file\n",
+			sasl_auth_name(o->auth));
+		return -1;
+	}
+	return 0;
 }
 
 /* Checks the parsed options against each other and fills the defaults
@@ -285,6 +358,8 @@ static int opts_validate(struct opts *o)
 		}
 		o->url.tls = OPTS_TLS_NONE;
 	}
+	if (opts_validate_auth(o) < 0)
+		return -1;
 	if (o->connections < 1 || o->connections > 64) {
 		fprintf(stderr, "mailfs: connections must be 1 to 64\n");
 		return -1;
@@ -359,9 +434,8 @@ bool opts_known_key(const char *key)
 	for (i = 0; opts_fuse_keys[i]; i++)
 		if (!strcmp(opts_fuse_keys[i], key))
 			return true;
-	/* Being added with OAuth2 support. */
-	return !strcmp(key, "auth") || !strcmp(key, "oauth2_command") ||
-	       !strncmp(key, "x-", 2);
+	/* mount(8)'s options for its helpers: x-systemd.automount... */
+	return !strncmp(key, "x-", 2);
 }
 
 /* The positions of the first two arguments that are no options. */
@@ -435,6 +509,23 @@ static int opts_account_args(int argc, char **argv, struct fuse_args *out)
 	return 0;
 }
 
+/*
+ * Takes $MAILFS_PASSWORD out of the environment at once, whichever
+ * source the password comes from: wiped where it lies (/proc/PID/environ
+ * shows that memory) and removed, so that no child (password_command,
+ * oauth2_command) inherits it.
+ */
+static void opts_take_env_password(struct opts *o)
+{
+	char *env = getenv("MAILFS_PASSWORD");
+
+	if (!env)
+		return;
+	o->env_password = strdup(env);
+	explicit_bzero(env, strlen(env));
+	unsetenv("MAILFS_PASSWORD");
+}
+
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 {
 	struct opts_ctx ctx = {0};
@@ -465,6 +556,7 @@ int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 			fprintf(stderr, "mailfs: cannot parse the options\n");
 		return -1;
 	}
+	opts_take_env_password(o);
 	if (opts_validate(o) < 0)
 		return -1;
 	return 0;
@@ -484,8 +576,13 @@ void opts_free(struct opts *o)
 	free(o->url_text);
 	free(o->mountpoint);
 	free(o->cafile);
+	if (o->env_password) {
+		explicit_bzero(o->env_password, strlen(o->env_password));
+		free(o->env_password);
+	}
 	free(o->password_command);
 	free(o->password_file);
+	free(o->oauth2_command);
 	free(o->tls);
 	free(o->store_dir);
 	memset(o, 0, sizeof(*o));
@@ -702,44 +799,200 @@ static void opts_chomp(char *s)
 	s[strcspn(s, "\r\n")] = '\0';
 }
 
-/* Runs cmd with /bin/sh and keeps the first line of its output. */
+/* Milliseconds on the monotonic clock. */
+static long long opts_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Starts /bin/sh -c cmd with its stdout on a new pipe, whose read end
+ * goes to *fd_r. The child gets no blocked and no ignored signals (FUSE's
+ * threads block them all, and an ignored SIGPIPE would survive exec).
+ * Returns 0 or -errno.
+ */
+static int opts_spawn(const char *cmd, bool own_group, pid_t *pid_r, int *fd_r)
+{
+	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+	int p[2], rc;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	if (own_group) {
+		flags |= POSIX_SPAWN_SETPGROUP;
+		posix_spawnattr_setpgroup(&attr, 0);
+	}
+	posix_spawnattr_setflags(&attr, flags);
+	rc = posix_spawn(pid_r, "/bin/sh", &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		return -rc;
+	}
+	*fd_r = p[0];
+	return 0;
+}
+
+/*
+ * Reads a command's output to its end: the first line (up to CR or LF)
+ * into buf, the rest dropped. deadline < 0 means none. Returns 0, or
+ * -ETIMEDOUT, -EMSGSIZE (first line too long for buf), -EFBIG (more
+ * than OPTS_COMMAND_OUTPUT_MAX bytes) or another -errno.
+ */
+static int opts_read_line(int fd, long long deadline, char *buf, size_t len)
+{
+	char chunk[4096];
+	size_t n = 0, total = 0;
+	bool ended = false, too_long = false;
+	int rc = 0;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long long left = deadline < 0 ? -1 : deadline - opts_now_ms();
+		ssize_t r;
+		size_t i;
+
+		if (deadline >= 0 && left <= 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		if (pfd.revents == 0)
+			continue;
+		r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0) {
+			rc = r < 0 ? -errno : 0;
+			break;
+		}
+		total += (size_t)r;
+		if (total > OPTS_COMMAND_OUTPUT_MAX) {
+			rc = -EFBIG;
+			break;
+		}
+		for (i = 0; i < (size_t)r && !ended; i++) {
+			if (chunk[i] == '\n' || chunk[i] == '\r')
+				ended = true;
+			else if (n + 1 >= len)
+				ended = too_long = true;
+			else
+				buf[n++] = chunk[i];
+		}
+	}
+	explicit_bzero(chunk, sizeof(chunk));
+	buf[n] = '\0';
+	if (rc == 0 && too_long)
+		rc = -EMSGSIZE;
+	return rc;
+}
+
+/*
+ * Waits for the command to end; after the deadline (if any, >= 0) or
+ * when kill_now is set, its process (group, when it has its own) is
+ * killed first. *timed_out_r tells whether the deadline struck.
+ */
+static void opts_reap(pid_t pid, bool own_group, long long deadline,
+		      bool kill_now, int *status_r, bool *timed_out_r)
+{
+	*timed_out_r = false;
+	while (!kill_now && deadline >= 0) {
+		pid_t r = waitpid(pid, status_r, WNOHANG);
+
+		if (r == pid || (r < 0 && errno != EINTR))
+			return;
+		if (opts_now_ms() >= deadline) {
+			*timed_out_r = true;
+			kill_now = true;
+			break;
+		}
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	if (kill_now)
+		kill(own_group ? -pid : pid, SIGKILL);
+	while (waitpid(pid, status_r, 0) < 0 && errno == EINTR)
+		;
+}
+
+int opts_secret_command(const char *what, const char *noun, const char *cmd,
+			unsigned timeout_s, char *buf, size_t len, char *err,
+			size_t errlen)
+{
+	long long deadline =
+		timeout_s ? opts_now_ms() + timeout_s * 1000ll : -1;
+	bool own_group = timeout_s > 0, timed_out;
+	int fd, rc, status = 0;
+	pid_t pid;
+
+	buf[0] = '\0';
+	rc = opts_spawn(cmd, own_group, &pid, &fd);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot run %s: %s", what, strerror(-rc));
+		return -1;
+	}
+	rc = opts_read_line(fd, deadline, buf, len);
+	close(fd);
+	opts_reap(pid, own_group, deadline, rc < 0, &status, &timed_out);
+	if (rc == -ETIMEDOUT || timed_out)
+		snprintf(err, errlen, "%s did not finish within %u s", what,
+			 timeout_s);
+	else if (rc == -EMSGSIZE)
+		snprintf(err, errlen, "%s printed a line longer than %zu bytes",
+			 what, len - 1);
+	else if (rc == -EFBIG)
+		snprintf(err, errlen, "%s printed more than %d bytes", what,
+			 OPTS_COMMAND_OUTPUT_MAX);
+	else if (rc < 0)
+		snprintf(err, errlen, "%s: %s", what, strerror(-rc));
+	else if (WIFSIGNALED(status))
+		snprintf(err, errlen, "%s was killed by signal %d", what,
+			 WTERMSIG(status));
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		snprintf(err, errlen, "%s failed (exit status %d)", what,
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	else if (!buf[0])
+		snprintf(err, errlen, "%s printed no %s", what, noun);
+	else
+		return 0;
+	explicit_bzero(buf, len);
+	return -1;
+}
+
+/* Runs password_command and keeps the first line of its output. */
 static char *opts_password_command(const char *cmd, char *err, size_t errlen)
 {
 	char buf[OPTS_PASSWORD_MAX];
-	FILE *f;
-	int status;
-	char *pw = NULL;
+	char *pw;
 
-	f = popen(cmd, "r");
-	if (!f) {
-		snprintf(err, errlen, "cannot run password_command: %s",
-			 strerror(errno));
+	if (opts_secret_command("password_command", "password", cmd, 0, buf,
+				sizeof(buf), err, errlen) < 0)
 		return NULL;
-	}
-	if (fgets(buf, sizeof(buf), f)) {
-		opts_chomp(buf);
-		pw = strdup(buf);
-	}
-	/* Drain the rest so the command is not killed by SIGPIPE. */
-	while (fgets(buf + 1, sizeof(buf) - 1, f))
-		;
+	pw = strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
-	status = pclose(f);
-	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		snprintf(err, errlen, "password_command failed (status %d)",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		goto fail;
-	}
-	if (!pw || !*pw) {
-		snprintf(err, errlen, "password_command printed no password");
-		goto fail;
-	}
+	if (!pw)
+		snprintf(err, errlen, "out of memory");
 	return pw;
-fail:
-	if (pw)
-		explicit_bzero(pw, strlen(pw));
-	free(pw);
-	return NULL;
 }
 
 /* Reads the first line of path, refusing a file others may read. */
@@ -839,13 +1092,9 @@ char *opts_password(const struct opts *o, char *err, size_t errlen)
 		return opts_password_command(o->password_command, err, errlen);
 	if (o->password_file)
 		return opts_password_file(o->password_file, err, errlen);
-	env = getenv("MAILFS_PASSWORD");
+	env = o->env_password;
 	if (env) {
 		pw = strdup(env);
-		/* Wiped where it lies (/proc/PID/environ shows that memory),
-		 * and hidden from children. */
-		explicit_bzero((char *)env, strlen(env));
-		unsetenv("MAILFS_PASSWORD");
 		if (!pw)
 			snprintf(err, errlen, "out of memory");
 		return pw;

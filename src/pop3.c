@@ -25,6 +25,7 @@
 #include "log.h"
 #include "net.h"
 #include "pop3.h"
+#include "sasl.h"
 #include "strbuf.h"
 
 /* Read buffer, and so the longest message line, line end included. */
@@ -37,10 +38,16 @@
 #define POP3_MAX_CAPA_LINES 1000
 /* Most of a server line shown in the trace. */
 #define POP3_TRACE_MAX 200
+/* Longest AUTH command line with its initial response (RFC 5034 4). */
+#define POP3_AUTH_LINE_MAX 255
+/* Most challenges one AUTH exchange may bring. */
+#define POP3_MAX_CHALLENGES 4
 
 #define POP3_CAP_STLS 0x1u
 #define POP3_CAP_SASL_PLAIN 0x2u
 #define POP3_CAP_PIPELINING 0x4u
+#define POP3_CAP_SASL_XOAUTH2 0x8u
+#define POP3_CAP_SASL_OAUTHBEARER 0x10u
 
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION, /* connected, not logged in yet */
@@ -53,6 +60,9 @@ struct pop3_session {
 	struct net_conn *conn; /* owned */
 	enum pop3_state state;
 	unsigned caps; /* POP3_CAP_*, from the last CAPA */
+	/* The SASL mechanisms of the last CAPA, space-separated, for an
+	 * error message naming what the server offers. */
+	char mechs[128];
 	struct pop3_error err;
 	size_t rpos; /* first unconsumed byte in rbuf */
 	size_t rlen; /* end of the received bytes in rbuf */
@@ -255,11 +265,13 @@ static void pop3_err_text(const struct pop3_line *l, char *buf, size_t size)
 }
 
 /*
- * Reads a status line: 0 for +OK; for -ERR a POP3_ERR_ERR with the
- * server's text (the session stays usable); anything else is a protocol
- * error.
+ * Reads a status line, or a SASL challenge ("+ text"): 0 for +OK; 1 for
+ * a challenge, whose text (after "+ ") is *chal_r, valid until the next
+ * read; for -ERR a POP3_ERR_ERR with the server's text (the session
+ * stays usable); anything else is a protocol error.
  */
-static int pop3_read_status(struct pop3_session *s)
+static int pop3_read_answer(struct pop3_session *s, const char **chal_r,
+			    size_t *chal_len_r)
 {
 	struct pop3_line l;
 	char text[64];
@@ -279,14 +291,29 @@ static int pop3_read_status(struct pop3_session *s)
 		return -1;
 	}
 	if (l.len > 0 && l.data[0] == '+' && (l.len == 1 || l.data[1] == ' ')) {
-		pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
-			     "%s sent a SASL challenge where none was expected",
-			     s->cfg->host);
-		return -1;
+		*chal_r = l.len > 2 ? l.data + 2 : "";
+		*chal_len_r = l.len > 2 ? l.len - 2 : 0;
+		return 1;
 	}
 	pop3_clean_text(text, sizeof(text), l.data, l.len);
 	pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
 		     "%s sent a bad status line: \"%s\"", s->cfg->host, text);
+	return -1;
+}
+
+/* Reads a status line: as pop3_read_answer(), where a SASL challenge is
+ * a protocol error. */
+static int pop3_read_status(struct pop3_session *s)
+{
+	const char *chal;
+	size_t len;
+	int rc = pop3_read_answer(s, &chal, &len);
+
+	if (rc <= 0)
+		return rc;
+	pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
+		     "%s sent a SASL challenge where none was expected",
+		     s->cfg->host);
 	return -1;
 }
 
@@ -391,7 +418,38 @@ static bool pop3_next_word(const char **p, const char *end, const char **w,
 	return true;
 }
 
-/* Records what one CAPA line tells: STLS, PIPELINING, SASL ... PLAIN. */
+/* The capability bit of a SASL mechanism. */
+static unsigned pop3_mech_cap(enum sasl_mech mech)
+{
+	switch (mech) {
+	case SASL_MECH_PLAIN:
+		return POP3_CAP_SASL_PLAIN;
+	case SASL_MECH_XOAUTH2:
+		return POP3_CAP_SASL_XOAUTH2;
+	case SASL_MECH_OAUTHBEARER:
+		return POP3_CAP_SASL_OAUTHBEARER;
+	}
+	return 0;
+}
+
+/* Records one mechanism of a SASL line: its bit, and its name in the
+ * list of those offered while that fits (cleaned: it goes into
+ * messages). */
+static void pop3_add_mech(struct pop3_session *s, const char *w, size_t wlen)
+{
+	size_t len = strlen(s->mechs);
+	enum sasl_mech mech;
+
+	if (sasl_mech_lookup(w, wlen, &mech))
+		s->caps |= pop3_mech_cap(mech);
+	if (len + wlen + 2 > sizeof(s->mechs))
+		return;
+	if (len)
+		s->mechs[len++] = ' ';
+	pop3_clean_text(s->mechs + len, sizeof(s->mechs) - len, w, wlen);
+}
+
+/* Records what one CAPA line tells: STLS, PIPELINING, SASL mechanisms. */
 static void pop3_parse_capa(struct pop3_session *s, const struct pop3_line *l)
 {
 	const char *p = l->data, *end = l->data + l->len, *w;
@@ -405,8 +463,7 @@ static void pop3_parse_capa(struct pop3_session *s, const struct pop3_line *l)
 		s->caps |= POP3_CAP_PIPELINING;
 	} else if (pop3_word_is(w, wlen, "SASL")) {
 		while (pop3_next_word(&p, end, &w, &wlen))
-			if (pop3_word_is(w, wlen, "PLAIN"))
-				s->caps |= POP3_CAP_SASL_PLAIN;
+			pop3_add_mech(s, w, wlen);
 	}
 }
 
@@ -421,6 +478,7 @@ static int pop3_capa(struct pop3_session *s)
 	int rc;
 
 	s->caps = 0;
+	s->mechs[0] = '\0';
 	if (pop3_command(s, "CAPA", NULL) < 0) {
 		if (s->err.kind != POP3_ERR_ERR)
 			return -1;
@@ -529,53 +587,142 @@ static int pop3_stls(struct pop3_session *s)
 	return pop3_capa(s);
 }
 
-/* Turns an -ERR to a login command into a clear POP3_ERR_AUTH. */
-static void pop3_login_failed(struct pop3_session *s)
+/* State of one AUTH exchange. */
+struct pop3_sasl {
+	struct sasl_client client;
+	bool cancelled; /* "*" went out: the client gave up */
+};
+
+/*
+ * Turns an -ERR to a login command into a clear POP3_ERR_AUTH: the
+ * user, the host, the server's text and, after AUTH, why the client
+ * cancelled or the status of the server's OAuth2 error. sasl is NULL
+ * after USER/PASS.
+ */
+static void pop3_login_failed(struct pop3_session *s,
+			      const struct pop3_sasl *sasl)
 {
-	char text[sizeof(s->err.text)];
+	struct strbuf b = {0};
 
 	if (s->err.kind != POP3_ERR_ERR)
 		return;
-	snprintf(text, sizeof(text), "%s", s->err.text);
-	pop3_set_err(s, POP3_ERR_AUTH, EACCES,
-		     "login as %.40s on %.60s failed: %.120s", s->cfg->user,
-		     s->cfg->host, text);
+	strbuf_printf(&b, "login as %.40s on %.60s failed", s->cfg->user,
+		      s->cfg->host);
+	if (sasl && sasl->cancelled)
+		strbuf_printf(&b, " (%s)", sasl->client.error);
+	else if (sasl && sasl->client.server_status[0])
+		strbuf_printf(&b, " (%s error status: %s)",
+			      sasl_mech_name(sasl->client.mech),
+			      sasl->client.server_status);
+	/* The server's text comes last: if the line is cut, that is. */
+	strbuf_printf(&b, ": %s", s->err.text);
+	pop3_set_err(s, POP3_ERR_AUTH, EACCES, "%s",
+		     strbuf_failed(&b) ? "login failed" : strbuf_str(&b));
+	strbuf_free(&b);
 }
 
-/* AUTH PLAIN with the initial response on the same line (RFC 5034). */
-static int pop3_auth_plain(struct pop3_session *s)
+/*
+ * Answers one challenge of an AUTH exchange with the mechanism's
+ * response, or with "*" (cancel) when the mechanism gives up; the
+ * server then answers -ERR. The trace never shows credentials.
+ */
+static int pop3_sasl_answer(struct pop3_session *s, struct pop3_sasl *x,
+			    const char *chal, size_t len)
+{
+	struct strbuf out = {0};
+	int rc;
+
+	if (x->cancelled) {
+		pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
+			     "%s went on with AUTH after it was cancelled",
+			     s->cfg->host);
+		return -1;
+	}
+	if (sasl_client_step(&x->client, chal, len, &out) < 0) {
+		x->cancelled = true;
+		strbuf_reset(&out);
+		strbuf_puts(&out, "*");
+	}
+	if (strbuf_failed(&out)) {
+		strbuf_wipe(&out);
+		pop3_set_err(s, POP3_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	rc = pop3_send(s, strbuf_str(&out),
+		       x->client.secret_out ? "<credentials hidden>"
+		       : out.len	    ? NULL
+					    : "(empty response)");
+	strbuf_wipe(&out);
+	return rc;
+}
+
+/*
+ * AUTH with a SASL mechanism (RFC 5034): the initial response goes on
+ * the AUTH line when the line stays within 255 bytes, else after the
+ * server's first "+"; challenges are answered until +OK or -ERR.
+ */
+static int pop3_auth_sasl(struct pop3_session *s, struct pop3_sasl *x,
+			  enum sasl_mech mech, const char *secret)
 {
 	const struct pop3_config *c = s->cfg;
-	struct strbuf creds = {0}, cmd = {0};
+	const char *name = sasl_mech_name(mech), *chal;
+	struct strbuf ir = {0}, cmd = {0}, trace = {0};
+	size_t len;
+	unsigned n;
 	int rc = -1;
 
-	strbuf_append(&creds, "", 1);
-	strbuf_puts(&creds, c->user);
-	strbuf_append(&creds, "", 1);
-	strbuf_puts(&creds, c->password);
-	strbuf_puts(&cmd, "AUTH PLAIN ");
-	strbuf_base64(&cmd, creds.data, creds.len);
-	if (strbuf_failed(&creds) || strbuf_failed(&cmd)) {
+	sasl_client_init(&x->client, mech, c->user, secret, c->host, c->port);
+	x->cancelled = false;
+	/* The room left on "AUTH NAME " ... CRLF. */
+	len = strlen("AUTH  \r\n") + strlen(name);
+	if (sasl_client_start(&x->client, POP3_AUTH_LINE_MAX - len, &ir) < 0) {
+		pop3_set_err(s, POP3_ERR_AUTH, EINVAL, "%s", x->client.error);
+		goto out;
+	}
+	strbuf_printf(&cmd, "AUTH %s", name);
+	strbuf_printf(&trace, "AUTH %s", name);
+	if (ir.len) {
+		strbuf_puts(&cmd, " ");
+		strbuf_append(&cmd, ir.data, ir.len);
+		strbuf_puts(&trace, " <credentials hidden>");
+	}
+	if (strbuf_failed(&ir) || strbuf_failed(&cmd) ||
+	    strbuf_failed(&trace)) {
 		pop3_set_err(s, POP3_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = pop3_command(s, strbuf_str(&cmd),
-			  "AUTH PLAIN <credentials hidden>");
+	pop3_clear_err(s);
+	if (pop3_send(s, strbuf_str(&cmd), strbuf_str(&trace)) < 0)
+		goto out;
+	for (n = 0; (rc = pop3_read_answer(s, &chal, &len)) == 1; n++) {
+		if (n == POP3_MAX_CHALLENGES) {
+			pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
+				     "%s sent more than %d SASL challenges",
+				     c->host, POP3_MAX_CHALLENGES);
+			rc = -1;
+			break;
+		}
+		if (pop3_sasl_answer(s, x, chal, len) < 0) {
+			rc = -1;
+			break;
+		}
+	}
 out:
-	strbuf_wipe(&creds);
+	strbuf_wipe(&ir);
 	strbuf_wipe(&cmd);
+	strbuf_free(&trace);
 	return rc;
 }
 
 /* USER and PASS. Neither may hold a line break, which would end the
  * command early and let the rest be taken as another command. */
-static int pop3_user_pass(struct pop3_session *s)
+static int pop3_user_pass(struct pop3_session *s, const char *secret)
 {
 	const struct pop3_config *c = s->cfg;
 	struct strbuf cmd = {0};
 	int rc = -1;
 
-	if (strpbrk(c->user, "\r\n") || strpbrk(c->password, "\r\n")) {
+	if (strpbrk(c->user, "\r\n") || strpbrk(secret, "\r\n")) {
 		pop3_set_err(s, POP3_ERR_AUTH, EINVAL,
 			     "the user name or password holds a line break, "
 			     "which USER/PASS cannot send");
@@ -589,7 +736,7 @@ static int pop3_user_pass(struct pop3_session *s)
 	if (pop3_command(s, strbuf_str(&cmd), NULL) < 0)
 		goto out;
 	strbuf_wipe(&cmd);
-	strbuf_printf(&cmd, "PASS %s", c->password);
+	strbuf_printf(&cmd, "PASS %s", secret);
 	if (strbuf_failed(&cmd)) {
 		pop3_set_err(s, POP3_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
@@ -600,17 +747,55 @@ out:
 	return rc;
 }
 
-/* Logs in: AUTH PLAIN when CAPA offers it, else USER and PASS. */
+/*
+ * Picks the way to log in from cfg->auth and CAPA: *sasl_r tells AUTH
+ * (with *mech_r) from USER/PASS. A mechanism the server does not list
+ * gives an AUTH error naming what it offers.
+ */
+static int pop3_login_way(struct pop3_session *s, bool *sasl_r,
+			  enum sasl_mech *mech_r)
+{
+	enum sasl_auth auth = s->cfg->auth;
+
+	if (!sasl_auth_mech(auth, mech_r)) {
+		*mech_r = SASL_MECH_PLAIN;
+		*sasl_r = auth == SASL_AUTH_DEFAULT &&
+			  (s->caps & POP3_CAP_SASL_PLAIN);
+		return 0;
+	}
+	*sasl_r = true;
+	if (s->caps & pop3_mech_cap(*mech_r))
+		return 0;
+	pop3_set_err(s, POP3_ERR_AUTH, EACCES,
+		     "%s does not offer SASL %s (-o auth=%s); it offers %s",
+		     s->cfg->host, sasl_mech_name(*mech_r),
+		     sasl_auth_name(auth),
+		     s->mechs[0] ? s->mechs : "no SASL mechanism");
+	return -1;
+}
+
+/* Logs in the way cfg->auth asks, with a secret fetched for this very
+ * login (a token may have been refreshed since the last one). */
 static int pop3_login(struct pop3_session *s)
 {
+	struct pop3_sasl x;
+	enum sasl_mech mech;
+	char err[256], *secret;
+	bool sasl;
 	int rc;
 
-	if (s->caps & POP3_CAP_SASL_PLAIN)
-		rc = pop3_auth_plain(s);
-	else
-		rc = pop3_user_pass(s);
+	if (pop3_login_way(s, &sasl, &mech) < 0)
+		return -1;
+	secret = sasl_secret_get(&s->cfg->credential, err, sizeof(err));
+	if (!secret) {
+		pop3_set_err(s, POP3_ERR_AUTH, EACCES, "%s", err);
+		return -1;
+	}
+	rc = sasl ? pop3_auth_sasl(s, &x, mech, secret)
+		  : pop3_user_pass(s, secret);
+	sasl_secret_free(secret);
 	if (rc < 0) {
-		pop3_login_failed(s);
+		pop3_login_failed(s, sasl ? &x : NULL);
 		return -1;
 	}
 	s->state = POP3_STATE_TRANSACTION;

@@ -92,6 +92,62 @@ void strbuf_base64(struct strbuf *b, const void *data, size_t len)
 	}
 }
 
+/* The 6-bit value of a base64 digit, or -1 for any other byte. */
+static int strbuf_b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+bool strbuf_unbase64(struct strbuf *b, const char *text, size_t len)
+{
+	size_t start = b->len, i, ndigits;
+	uint32_t acc = 0;
+	unsigned nbits = 0;
+
+	/* Padding: at most two '=', only at the end of a whole quantum. */
+	ndigits = len;
+	while (ndigits > 0 && text[ndigits - 1] == '=' && len - ndigits < 2)
+		ndigits--;
+	if (ndigits < len && len % 4 != 0)
+		return false;
+	if (ndigits % 4 == 1)
+		return false;
+	for (i = 0; i < ndigits; i++) {
+		int v = strbuf_b64_value((unsigned char)text[i]);
+
+		if (v < 0)
+			goto fail;
+		acc = (acc << 6) | (uint32_t)v;
+		nbits += 6;
+		if (nbits >= 8) {
+			unsigned char byte =
+				(unsigned char)(acc >> (nbits - 8));
+
+			nbits -= 8;
+			acc &= (1u << nbits) - 1;
+			strbuf_append(b, &byte, 1);
+		}
+	}
+	return true;
+fail:
+	if (b->data && !b->failed) {
+		explicit_bzero(b->data + start, b->len - start);
+		b->len = start;
+		b->data[start] = '\0';
+	}
+	return false;
+}
+
 bool strbuf_failed(const struct strbuf *b)
 {
 	return b->failed;

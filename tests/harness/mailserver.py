@@ -28,11 +28,29 @@ Notes learned on Debian 12 / Dovecot 2.3.19 (see _write_config):
   * passwd-file changes are noticed at most once per second.
   * a plain FETCH BODY[] of a maildir file shows NUL as 0x80 and bare LF
     as CRLF; RFC822.SIZE equals the length of what BODY[] returns.
+  * AUTH=XOAUTH2 / AUTH=OAUTHBEARER are offered only with an oauth2 passdb.
+    Its local validation (introspection_mode = local) checks JWTs against
+    keys in a dict: with fs:posix:prefix=DIR/ the HS256 key (base64) of
+    a token without "azp" and "kid" is the file DIR/default/HS256/default
+    (the dict key is "shared/default/HS256/default", and dict-fs drops
+    "shared/").  The token needs "sub" (the user, with username_attribute
+    = sub) and "exp".  A failure is a challenge, {"status":"401",...} for
+    XOAUTH2 and {"status":"invalid_token"} for OAUTHBEARER, which the
+    client must answer before the NO.
+  * the login processes (chrooted to base_dir/login) write a pre-login
+    rawlog with `executable = imap-login -R rawlogs` into
+    base_dir/login/rawlogs, which must exist and belong to dovenull
+    beforehand; TLS sessions are not decrypted there.  The auth log says
+    method=PLAIN for the LOGIN command too, so only this rawlog tells
+    LOGIN from AUTHENTICATE PLAIN.
 """
 
 import atexit
+import base64
 import datetime
 import hashlib
+import hmac
+import json
 import os
 import pwd
 import random
@@ -53,7 +71,8 @@ from .certs import CertAuthority
 from .imapwire import (ImapError, ImapWire, Literal, fetch_items,
                        mutf7_decode, mutf7_encode, parse_uid_set, quote)
 
-__all__ = ['MailServer', 'RawlogSession', 'MailServerError']
+__all__ = ['MailServer', 'RawlogSession', 'PreloginSession',
+           'MailServerError']
 
 DOVECOT = shutil.which('dovecot') or '/usr/sbin/dovecot'
 SETPRIV = shutil.which('setpriv')
@@ -279,6 +298,46 @@ class RawlogSession:
             self.protocol, len(self.commands), self.bytes_in, self.bytes_out)
 
 
+class PreloginSession:
+    """One connection as a login process recorded it (prelogin_rawlog):
+    what happened before the mail process took over, login included.
+
+    Attributes: protocol ('imap' or 'pop3', told by the greeting), path
+    (the .in file), lines_in / lines_out (lines without timestamps and
+    line ends, as bytes).  Sessions over TLS record nothing readable.
+    """
+
+    def __init__(self, in_path):
+        """Read the .in/.out pair of one login connection."""
+        self.path = in_path
+        self.lines_in = self._lines(in_path)
+        self.lines_out = self._lines(in_path[:-3] + '.out')
+        first = self.lines_out[0] if self.lines_out else b''
+        self.protocol = 'pop3' if first.startswith(b'+OK') else 'imap'
+
+    @staticmethod
+    def _lines(path):
+        """The lines of a rawlog file without "SECONDS.USEC " and CRLF
+        (an empty line the peer sent stays, as b'')."""
+        try:
+            with open(path, 'rb') as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return []
+        lines = raw.split(b'\n')
+        if lines and not lines[-1]:
+            lines.pop()
+        return [_TS.sub(b'', line, count=1).rstrip(b'\r') for line in lines]
+
+    def __repr__(self):
+        return '<PreloginSession %s %r>' % (self.protocol, self.lines_in)
+
+
+def _b64url(data):
+    """Base64url without padding, as JWTs use it."""
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode('ascii')
+
+
 # ---------------------------------------------------------------- server
 
 class MailServer:
@@ -292,7 +351,8 @@ class MailServer:
     """
 
     def __init__(self, users=None, separator='.', imap_capability=None,
-                 rawlog=False, pop3=True, extra_conf=''):
+                 rawlog=False, pop3=True, extra_conf='', oauth2=False,
+                 prelogin_rawlog=False):
         """Prepare (but do not start) a server.
 
         users: {name: password}; default alice and bob, random passwords.
@@ -303,6 +363,12 @@ class MailServer:
         rawlog: record post-login traffic per user (see rawlog_sessions).
         pop3: also run POP3/POP3S listeners.
         extra_conf: text appended to dovecot.conf (later settings win).
+        oauth2: also offer XOAUTH2 and OAUTHBEARER, checking access tokens
+          locally: JWTs signed (HS256) with self.oauth2_key, as
+          oauth2_token() makes them.  Passwords keep working (PLAIN,
+          LOGIN) and are not accepted as tokens.
+        prelogin_rawlog: record every connection up to its login (see
+          prelogin_sessions); only cleartext connections are readable.
         """
         if separator not in ('.', '/'):
             raise ValueError("separator must be '.' or '/'")
@@ -318,6 +384,9 @@ class MailServer:
         self.rawlog = rawlog
         self.pop3_enabled = pop3
         self.extra_conf = extra_conf
+        self.oauth2 = oauth2
+        self.oauth2_key = os.urandom(32)
+        self.prelogin_rawlog = prelogin_rawlog
         pw = pwd.getpwnam('dovecot')
         self.mail_uid, self.mail_gid = pw.pw_uid, pw.pw_gid
         self.tmpdir = None
@@ -351,6 +420,10 @@ class MailServer:
     def folder_name(self, *parts):
         """Join hierarchy levels with the server's separator."""
         return self.separator.join(parts)
+
+    def _prelogin_dir(self):
+        """Where the login processes write their rawlogs."""
+        return os.path.join(self.tmpdir, 'run', 'login', 'rawlogs')
 
     def _rawlog_dir(self, protocol, user):
         """Where Dovecot writes `user`'s rawlog files for `protocol`."""
@@ -406,7 +479,8 @@ class MailServer:
             'first_valid_uid = %d' % self.mail_uid,
             'first_valid_gid = %d' % self.mail_gid,
             'disable_plaintext_auth = no',
-            'auth_mechanisms = plain login',
+            'auth_mechanisms = plain login%s' % (
+                ' xoauth2 oauthbearer' if self.oauth2 else ''),
             'auth_failure_delay = 0',
             'auth_verbose = yes',
             'ssl = yes',
@@ -420,7 +494,9 @@ class MailServer:
             'passdb {',
             '  driver = passwd-file',
             '  args = scheme=PLAIN %s' % self.passwd_path,
+        ] + (['  mechanisms = plain login'] if self.oauth2 else []) + [
             '}',
+        ] + self._oauth2_conf() + [
             'userdb {',
             '  driver = passwd-file',
             '  args = %s' % self.passwd_path,
@@ -436,6 +512,7 @@ class MailServer:
             '}',
             # "inet_listener x { port = N }" on one line is rejected.
             'service imap-login {',
+        ] + self._prelogin_conf('imap') + [
             '  inet_listener imap {',
             '    address = 127.0.0.1',
             '    port = %d' % self.imap_port,
@@ -450,6 +527,7 @@ class MailServer:
         if self.pop3_enabled:
             lines += [
                 'service pop3-login {',
+            ] + self._prelogin_conf('pop3') + [
                 '  inet_listener pop3 {',
                 '    address = 127.0.0.1',
                 '    port = %d' % self.pop3_port,
@@ -483,6 +561,68 @@ class MailServer:
         with open(self.conf_path, 'w') as f:
             f.write('\n'.join(lines) + '\n')
 
+    def _prelogin_conf(self, protocol):
+        """The login service's executable line for prelogin_rawlog."""
+        if not self.prelogin_rawlog:
+            return []
+        return ['  executable = %s-login -R rawlogs' % protocol]
+
+    def _oauth2_conf(self):
+        """The oauth2 passdb (local JWT validation) and its key file."""
+        if not self.oauth2:
+            return []
+        keys = os.path.join(self.tmpdir, 'oauth2-keys')
+        os.makedirs(os.path.join(keys, 'default', 'HS256'), exist_ok=True)
+        with open(os.path.join(keys, 'default', 'HS256', 'default'),
+                  'w') as f:
+            f.write(base64.b64encode(self.oauth2_key).decode('ascii'))
+        for root, dirs, files in os.walk(keys):
+            os.chmod(root, 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o644)
+        ext = os.path.join(self.tmpdir, 'dovecot-oauth2.conf.ext')
+        with open(ext, 'w') as f:
+            f.write('introspection_mode = local\n'
+                    'local_validation_key_dict = fs:posix:prefix=%s/\n'
+                    'username_attribute = sub\n' % keys)
+        return ['passdb {',
+                '  driver = oauth2',
+                '  mechanisms = xoauth2 oauthbearer',
+                '  args = %s' % ext,
+                '}']
+
+    def oauth2_token(self, user, lifetime=3600, key=None):
+        """An access token for `user` that the oauth2 passdb accepts: a
+        JWT signed with HS256 by self.oauth2_key (or `key`), valid for
+        `lifetime` seconds (negative: already expired)."""
+        now = int(time.time())
+        header = {'alg': 'HS256', 'typ': 'JWT'}
+        claims = {'sub': user, 'iat': now - 5, 'nbf': now - 5,
+                  'exp': now + lifetime}
+        signed = '%s.%s' % (_b64url(json.dumps(header).encode()),
+                            _b64url(json.dumps(claims).encode()))
+        sig = hmac.new(key or self.oauth2_key, signed.encode('ascii'),
+                       hashlib.sha256).digest()
+        return signed + '.' + _b64url(sig)
+
+    def prelogin_sessions(self, protocol=None):
+        """Login connections recorded since the last
+        clear_prelogin_rawlog(), oldest first (needs prelogin_rawlog)."""
+        if not self.prelogin_rawlog:
+            raise MailServerError('server started without prelogin_rawlog')
+        d = self._prelogin_dir()
+        paths = sorted((os.path.getmtime(os.path.join(d, n)), n)
+                       for n in os.listdir(d) if n.endswith('.in'))
+        sessions = [PreloginSession(os.path.join(d, n)) for _, n in paths]
+        return [s for s in sessions if s.lines_out and
+                (protocol is None or s.protocol == protocol)]
+
+    def clear_prelogin_rawlog(self):
+        """Forget the login connections recorded so far."""
+        d = self._prelogin_dir()
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+
     def log_tail(self, nlines=30):
         """The last lines of the Dovecot log (and of its stdout/stderr)."""
         text = ''
@@ -511,6 +651,8 @@ class MailServer:
                 (self.imap_port, self.imaps_port, self.pop3_port,
                  self.pop3s_port) = _free_ports(4)
             self._write_config()
+            if self.prelogin_rawlog:
+                self._make_prelogin_dir()
             try:
                 self._launch()
                 _LIVE.add(self)
@@ -520,6 +662,16 @@ class MailServer:
                 if 'in use' not in str(e):
                     break
         raise last_error
+
+    def _make_prelogin_dir(self):
+        """Create base_dir/login/rawlogs for the login processes (they
+        check it when they start, one per connection)."""
+        d = self._prelogin_dir()
+        os.makedirs(d, exist_ok=True)
+        os.chmod(os.path.dirname(d), 0o755)
+        pw = pwd.getpwnam('dovenull')
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        os.chmod(d, 0o700)
 
     def _launch(self):
         """Run `dovecot -F` and poll until ready (one attempt)."""

@@ -80,6 +80,20 @@ class StartupTest(unittest.TestCase):
         self.assertFalse(is_mounted(m.path))
         return lines[0]
 
+    def test_mailfs_password_never_reaches_children(self):
+        pw = os.path.join(self.tmp, 'pw')
+        with open(pw, 'w') as f:
+            f.write(self.server.users[USER] + '\n')
+        os.chmod(pw, 0o600)
+        cmd = ('if [ -n "$MAILFS_PASSWORD" ]; then echo LEAKED; '
+               'else cat %s; fi' % pw)
+        m = Mount(self.url, None, cafile=self.server.cafile,
+                  options=['password_command=' + cmd],
+                  env={'MAILFS_PASSWORD': 'not-this-one'})
+        self.addCleanup(m.umount)
+        m.start()
+        self.assertIn('INBOX', os.listdir(m.path))
+
     def test_findmnt_names_the_account(self):
         m = self.mount().start()
         out = subprocess.run(['findmnt', '-n', '-t', 'fuse.mailfs', '-o',

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests of opts: URLs, sizes and the command line, from tables. */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <fuse_opt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "opts.h"
@@ -133,6 +138,8 @@ START_TEST(test_cmdline_defaults)
 	ck_assert_str_eq(o.mountpoint, "/tmp");
 	ck_assert_ptr_null(o.cafile);
 	ck_assert(!o.foreground && !o.debug && !o.insecure);
+	ck_assert_int_eq(o.auth, SASL_AUTH_DEFAULT);
+	ck_assert_ptr_null(o.oauth2_command);
 	ck_assert_int_eq(fa.argc, 1); /* only argv[0] is left for FUSE */
 	opts_free(&o);
 	fuse_opt_free_args(&fa);
@@ -178,6 +185,40 @@ START_TEST(test_cmdline_pop3_refresh)
 }
 END_TEST
 
+/* -o auth= and the secret options that go with each way. */
+static const struct {
+	const char *line;
+	enum sasl_auth auth;
+	const char *oauth2_command;
+} auth_cmdlines[] = {
+	{"mailfs -o auth=plain imaps://me@h /tmp", SASL_AUTH_PLAIN, NULL},
+	{"mailfs -o auth=login,password_file=/tmp pop3s://me@h /tmp",
+	 SASL_AUTH_LOGIN, NULL},
+	{"mailfs -o auth=xoauth2,oauth2_command=oama imaps://me@h /tmp",
+	 SASL_AUTH_XOAUTH2, "oama"},
+	{"mailfs -o oauth2_command=get-token -o auth=oauthbearer "
+	 "pop3s://me@h /tmp",
+	 SASL_AUTH_OAUTHBEARER, "get-token"},
+};
+
+START_TEST(test_cmdline_auth)
+{
+	struct fuse_args fa;
+	struct opts o;
+
+	ck_assert_int_eq(parse_words(auth_cmdlines[_i].line, &o, &fa), 0);
+	ck_assert_int_eq(o.auth, auth_cmdlines[_i].auth);
+	if (auth_cmdlines[_i].oauth2_command)
+		ck_assert_str_eq(o.oauth2_command,
+				 auth_cmdlines[_i].oauth2_command);
+	else
+		ck_assert_ptr_null(o.oauth2_command);
+	ck_assert_int_eq(fa.argc, 1);
+	opts_free(&o);
+	fuse_opt_free_args(&fa);
+}
+END_TEST
+
 static const char *const bad_cmdlines[] = {
 	"mailfs",
 	"mailfs imaps://me@h",
@@ -192,6 +233,17 @@ static const char *const bad_cmdlines[] = {
 	"mailfs -o delete=shred imaps://me@h /tmp",
 	"mailfs ftp://me@h /tmp",
 	"mailfs imaps://me@h /nonexistent/dir",
+	"mailfs -o auth=cram-md5 imaps://me@h /tmp",
+	"mailfs -o auth= imaps://me@h /tmp",
+	"mailfs -o auth=XOAUTH2,oauth2_command=t imaps://me@h /tmp",
+	"mailfs -o auth=xoauth2 imaps://me@h /tmp",
+	"mailfs -o auth=oauthbearer pop3s://me@h /tmp",
+	"mailfs -o oauth2_command=t imaps://me@h /tmp",
+	"mailfs -o auth=plain,oauth2_command=t imaps://me@h /tmp",
+	"mailfs -o auth=xoauth2,oauth2_command=t,password_command=p "
+	"imaps://me@h /tmp",
+	"mailfs -o auth=oauthbearer,oauth2_command=t,password_file=/tmp "
+	"imaps://me@h /tmp",
 };
 
 START_TEST(test_cmdline_bad)
@@ -253,12 +305,190 @@ START_TEST(test_password_sources)
 	ck_assert_ptr_null(opts_password(&o, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "failed"));
 	o.password_command = NULL;
-	setenv("MAILFS_PASSWORD", "from-env", 1);
+	/* $MAILFS_PASSWORD, as opts_parse() took it out of the
+	 * environment. */
+	o.env_password = "from-env";
 	pw = opts_password(&o, err, sizeof(err));
 	ck_assert_ptr_nonnull(pw);
 	ck_assert_str_eq(pw, "from-env");
-	ck_assert_ptr_null(getenv("MAILFS_PASSWORD"));
 	free(pw);
+}
+END_TEST
+
+/* One line of stderr from a bad command line: the refusal of an OAuth2
+ * setting is a single line that names what is missing. */
+static const struct {
+	const char *line;
+	const char *want;
+} auth_refusals[] = {
+	{"mailfs -o auth=xoauth2 imaps://me@h /tmp",
+	 "mailfs: -o auth=xoauth2 needs -o oauth2_command=CMD, a command that "
+	 "prints an access token\n"},
+	{"mailfs -o oauth2_command=t imaps://me@h /tmp",
+	 "mailfs: -o oauth2_command needs -o auth=xoauth2 or -o "
+	 "auth=oauthbearer\n"},
+	{"mailfs -o auth=md5 imaps://me@h /tmp",
+	 "mailfs: -o auth= takes plain, login, xoauth2 or oauthbearer\n"},
+};
+
+START_TEST(test_cmdline_auth_message)
+{
+	char path[] = "/tmp/mailfs-opts-XXXXXX", out[512];
+	struct fuse_args fa;
+	struct opts o;
+	int fd = mkstemp(path), saved;
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	ck_assert_int_lt(parse_words(auth_refusals[_i].line, &o, &fa), 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, out, sizeof(out) - 1, 0);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	out[n] = '\0';
+	ck_assert_str_eq(out, auth_refusals[_i].want);
+	opts_free(&o);
+	fuse_opt_free_args(&fa);
+}
+END_TEST
+
+/* What a secret command prints or does, and what comes of it. */
+static const struct {
+	const char *cmd;
+	size_t len; /* of the buffer */
+	const char *secret; /* NULL: must fail */
+	const char *want; /* in the error */
+} commands[] = {
+	{"printf 'tok-1\\nsecond\\n'", 64, "tok-1", NULL},
+	{"printf 'tok-2\\r\\n'", 64, "tok-2", NULL},
+	{"printf tok-3", 64, "tok-3", NULL},
+	{"printf 123456789012345", 16, "123456789012345", NULL},
+	{"printf 1234567890123456", 16, NULL,
+	 "oauth2_command printed a line longer than 15 bytes"},
+	{"echo; echo late", 64, NULL, "oauth2_command printed no token"},
+	{"true", 64, NULL, "oauth2_command printed no token"},
+	{"echo tok; exit 3", 64, NULL, "oauth2_command failed (exit status 3)"},
+	{"echo tok; kill -9 $$", 64, NULL,
+	 "oauth2_command was killed by signal 9"},
+	{"yes | head -c 2000000", 64, NULL,
+	 "oauth2_command printed more than 1048576 bytes"},
+	{"echo tok >&2; echo tok2", 64, "tok2", NULL},
+	{"/nonexistent/helper", 64, NULL,
+	 "oauth2_command failed (exit status "
+	 "127)"},
+};
+
+START_TEST(test_secret_command)
+{
+	char buf[64], err[256] = "";
+	int rc, saved, devnull = open("/dev/null", O_WRONLY);
+
+	/* The commands' stderr is ours: keep the test output readable. */
+	fflush(stderr);
+	saved = dup(2);
+	dup2(devnull, 2);
+	close(devnull);
+	rc = opts_secret_command("oauth2_command", "token", commands[_i].cmd, 5,
+				 buf, commands[_i].len, err, sizeof(err));
+	dup2(saved, 2);
+	close(saved);
+	if (commands[_i].secret) {
+		ck_assert_msg(rc == 0, "%s: %s", commands[_i].cmd, err);
+		ck_assert_str_eq(buf, commands[_i].secret);
+	} else {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_str_eq(err, commands[_i].want);
+		ck_assert_str_eq(buf, "");
+	}
+}
+END_TEST
+
+/* Milliseconds on the monotonic clock. */
+static long long test_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* True while process pid exists and is not a zombie. */
+static bool test_alive(int pid)
+{
+	char path[64], stat[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	p = strrchr(stat, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/*
+ * A command that does not finish is killed at the timeout, with what it
+ * started (its process group): the wait is bounded whatever it does.
+ */
+START_TEST(test_secret_command_timeout)
+{
+	char pidfile[] = "/tmp/mailfs-opts-pidXXXXXX", cmd[256], buf[64],
+	     err[256];
+	long long t0;
+	FILE *f;
+	int fd = mkstemp(pidfile), pid = 0, i;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s; echo tok; wait",
+		 pidfile);
+	t0 = test_now_ms();
+	ck_assert_int_eq(opts_secret_command("oauth2_command", "token", cmd, 1,
+					     buf, sizeof(buf), err,
+					     sizeof(err)),
+			 -1);
+	ck_assert_int_lt(test_now_ms() - t0, 3000);
+	ck_assert_str_eq(err, "oauth2_command did not finish within 1 s");
+	f = fopen(pidfile, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	unlink(pidfile);
+	/* Dead: gone, or a zombie waiting for whoever adopted it. */
+	for (i = 0; i < 100 && test_alive(pid); i++)
+		usleep(10000);
+	ck_assert_msg(!test_alive(pid), "sleep %d lives", pid);
+}
+END_TEST
+
+/*
+ * The command starts with no blocked signals, whatever the calling
+ * thread blocks (FUSE's worker threads block them all).
+ */
+START_TEST(test_secret_command_signals)
+{
+	sigset_t term, old;
+	char buf[64], err[256];
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, &old);
+	ck_assert_int_eq(opts_secret_command("oauth2_command", "token",
+					     "kill -TERM $$; echo tok", 5, buf,
+					     sizeof(buf), err, sizeof(err)),
+			 -1);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ck_assert_str_eq(err, "oauth2_command was killed by signal 15");
 }
 END_TEST
 
@@ -276,6 +506,14 @@ Suite *opts_suite(void)
 	tcase_add_test(tc, test_cmdline_pop3_refresh);
 	tcase_add_loop_test(tc, test_cmdline_bad, 0,
 			    sizeof(bad_cmdlines) / sizeof(bad_cmdlines[0]));
+	tcase_add_loop_test(tc, test_cmdline_auth, 0,
+			    sizeof(auth_cmdlines) / sizeof(auth_cmdlines[0]));
+	tcase_add_loop_test(tc, test_cmdline_auth_message, 0,
+			    sizeof(auth_refusals) / sizeof(auth_refusals[0]));
+	tcase_add_loop_test(tc, test_secret_command, 0,
+			    sizeof(commands) / sizeof(commands[0]));
+	tcase_add_test(tc, test_secret_command_timeout);
+	tcase_add_test(tc, test_secret_command_signals);
 	tcase_add_test(tc, test_password_file_mode);
 	tcase_add_test(tc, test_password_sources);
 	suite_add_tcase(s, tc);

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "net.h"
 #include "pop3.h"
+#include "strbuf.h"
 
 /* Bound of every wait that should succeed at once. */
 #define T_LONG_MS 5000
@@ -298,6 +299,30 @@ static bool fake_got(const struct fake *f, const char *line)
 	return false;
 }
 
+/* What the tests' credential callback hands out, and how often it was
+ * asked. */
+struct test_cred {
+	const char *secret; /* NULL: the callback fails */
+	int calls;
+};
+
+static struct test_cred test_password = {"s3cret", 0};
+
+/* The credential callback of the tests (see sasl.h). */
+static int test_credential(void *ctx, char *buf, size_t len, char *err,
+			   size_t errlen)
+{
+	struct test_cred *tc = ctx;
+
+	tc->calls++;
+	if (!tc->secret) {
+		snprintf(err, errlen, "token_command failed (exit status 7)");
+		return -1;
+	}
+	snprintf(buf, len, "%s", tc->secret);
+	return 0;
+}
+
 /* A client configuration for the server f. */
 static struct pop3_config fake_cfg(const struct fake *f, enum pop3_tls tls,
 				   int timeout_ms)
@@ -307,7 +332,8 @@ static struct pop3_config fake_cfg(const struct fake *f, enum pop3_tls tls,
 	c.host = "127.0.0.1";
 	c.port = f->port;
 	c.user = "alice";
-	c.password = "s3cret";
+	c.credential =
+		(struct sasl_credential){test_credential, &test_password};
 	c.tls = tls;
 	c.timeout_ms = timeout_ms;
 	return c;
@@ -544,14 +570,34 @@ START_TEST(test_login_line_break)
 }
 END_TEST
 
-/* A SASL challenge after AUTH PLAIN with its initial response fails
- * the login cleanly. */
+/* After a challenge that follows AUTH PLAIN's credentials: how the
+ * server goes on, and the error the login fails with. */
+static const struct {
+	const char *after_cancel;
+	enum pop3_err_kind kind;
+	const char *want;
+} challenges[] = {
+	{"-ERR canceled\r\n", POP3_ERR_AUTH,
+	 "login as alice on 127.0.0.1 failed (PLAIN: the server sent a "
+	 "challenge after the credentials): canceled"},
+	{"+ \r\n", POP3_ERR_PROTO,
+	 "127.0.0.1 went on with AUTH after it was cancelled"},
+};
+
+/*
+ * A SASL challenge after AUTH PLAIN with its initial response makes the
+ * client cancel the exchange ("*"); the server's -ERR then fails the
+ * login with the client's reason, and a server that challenges again
+ * breaks the protocol.
+ */
 START_TEST(test_login_challenge)
 {
 	const struct step steps[] = {
 		GREET("SASL PLAIN\r\n"),
 		EXPECT("AUTH PLAIN " PLAIN_B64),
 		SEND("+ \r\n"),
+		EXPECT("*"),
+		SEND(challenges[_i].after_cancel),
 		END,
 	};
 	struct fake f;
@@ -562,8 +608,351 @@ START_TEST(test_login_challenge)
 	fake_start(&f, steps);
 	c = fake_cfg(&f, POP3_TLS_NONE, T_LONG_MS);
 	ck_assert_int_eq(pop3_open(&c, &s, &err), -1);
-	check_err(&err, POP3_ERR_PROTO, "SASL challenge");
+	check_err(&err, challenges[_i].kind, challenges[_i].want);
 	fake_finish(&f);
+}
+END_TEST
+
+/* ---- SASL mechanisms, forced ways, credentials ---- */
+
+static struct test_cred test_token = {"ya29.tok-1", 0};
+
+/* The base64 initial response of an OAuth2 mechanism for alice, made
+ * here from the message the mechanism defines. */
+static void oauth_b64(char *out, size_t size, enum sasl_mech mech,
+		      const char *token, const char *port)
+{
+	struct strbuf raw = {0}, b64 = {0};
+
+	if (mech == SASL_MECH_XOAUTH2)
+		strbuf_printf(&raw, "user=alice\001auth=Bearer %s\001\001",
+			      token);
+	else
+		strbuf_printf(&raw,
+			      "n,a=alice,\001host=127.0.0.1\001port=%s\001"
+			      "auth=Bearer %s\001\001",
+			      port, token);
+	strbuf_base64(&b64, raw.data, raw.len);
+	snprintf(out, size, "%s", strbuf_str(&b64));
+	strbuf_free(&raw);
+	strbuf_free(&b64);
+}
+
+/* A session config for f logging in with an OAuth2 mechanism. */
+static struct pop3_config oauth_cfg(const struct fake *f, enum sasl_mech mech)
+{
+	struct pop3_config c = fake_cfg(f, POP3_TLS_NONE, T_LONG_MS);
+
+	c.auth = mech == SASL_MECH_XOAUTH2 ? SASL_AUTH_XOAUTH2
+					   : SASL_AUTH_OAUTHBEARER;
+	c.credential = (struct sasl_credential){test_credential, &test_token};
+	return c;
+}
+
+/*
+ * auth=xoauth2 / oauthbearer: AUTH with the initial response on the
+ * line (the exact message checked), the token asked for once.
+ */
+START_TEST(test_oauth_login)
+{
+	enum sasl_mech mech = _i ? SASL_MECH_OAUTHBEARER : SASL_MECH_XOAUTH2;
+	char line[600], b64[512];
+	const struct step steps[] = {
+		GREET("SASL PLAIN XOAUTH2 OAUTHBEARER\r\nUSER\r\n"),
+		EXPECT(line),
+		SEND("+OK\r\n"),
+		EXPECT("QUIT"),
+		SEND("+OK\r\n"),
+		END,
+	};
+	struct fake f;
+	struct pop3_config c;
+	struct pop3_error err;
+
+	fake_start(&f, steps);
+	c = oauth_cfg(&f, mech);
+	oauth_b64(b64, sizeof(b64), mech, test_token.secret, f.port);
+	snprintf(line, sizeof(line), "AUTH %s %s", sasl_mech_name(mech), b64);
+	test_token.calls = 0;
+	ck_assert_int_eq(pop3_quit(open_ok(&c), &err), 0);
+	fake_finish(&f);
+	ck_assert_int_eq(test_token.calls, 1);
+}
+END_TEST
+
+/*
+ * RFC 5034: an AUTH line with its initial response may be 255 bytes at
+ * most. A token of 155 bytes makes XOAUTH2's line exactly 255; one byte
+ * more and the response follows the server's empty challenge instead.
+ */
+START_TEST(test_oauth_long_token)
+{
+	char token[200], first[600], second[600], b64[512];
+	const struct step inline_steps[] = {
+		GREET("SASL XOAUTH2\r\n"),
+		EXPECT(first),
+		SEND("+OK\r\n"),
+		END,
+	};
+	const struct step deferred_steps[] = {
+		GREET("SASL XOAUTH2\r\n"),
+		EXPECT("AUTH XOAUTH2"),
+		SEND("+ \r\n"),
+		EXPECT(second),
+		SEND("+OK\r\n"),
+		END,
+	};
+	struct test_cred cred = {token, 0};
+	struct fake f;
+	struct pop3_config c;
+
+	memset(token, 'x', sizeof(token));
+	token[155 + _i] = '\0';
+	oauth_b64(b64, sizeof(b64), SASL_MECH_XOAUTH2, token, NULL);
+	snprintf(first, sizeof(first), "AUTH XOAUTH2 %s", b64);
+	snprintf(second, sizeof(second), "%s", b64);
+	if (_i == 0)
+		ck_assert_uint_eq(strlen(first) + 2, 255);
+	fake_start(&f, _i == 0 ? inline_steps : deferred_steps);
+	c = oauth_cfg(&f, SASL_MECH_XOAUTH2);
+	c.credential.ctx = &cred;
+	pop3_close(open_ok(&c));
+	fake_finish(&f);
+}
+END_TEST
+
+/*
+ * A refused token: the server's error challenge is acknowledged (an
+ * empty line for XOAUTH2, "AQ==" that is ^A for OAUTHBEARER), and the
+ * -ERR that follows fails the login with the error's status.
+ */
+START_TEST(test_oauth_refused)
+{
+	enum sasl_mech mech = _i ? SASL_MECH_OAUTHBEARER : SASL_MECH_XOAUTH2;
+	char line[600], b64[512];
+	const struct step steps[] = {
+		GREET("SASL XOAUTH2 OAUTHBEARER\r\n"),
+		EXPECT(line),
+		/* {"status":"401","schemes":"bearer","scope":"mail"} and
+		 * {"status":"invalid_token"}, as Dovecot sends them */
+		SEND(_i ? "+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n"
+			: "+ "
+			  "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2Nv"
+			  "cGUiOiJtYWlsIn0=\r\n"),
+		EXPECT(_i ? "AQ==" : ""),
+		SEND("-ERR [AUTH] Authentication failed.\r\n"),
+		END,
+	};
+	struct fake f;
+	struct pop3_config c;
+	struct pop3_session *s;
+	struct pop3_error err;
+
+	fake_start(&f, steps);
+	c = oauth_cfg(&f, mech);
+	oauth_b64(b64, sizeof(b64), mech, test_token.secret, f.port);
+	snprintf(line, sizeof(line), "AUTH %s %s", sasl_mech_name(mech), b64);
+	ck_assert_int_eq(pop3_open(&c, &s, &err), -1);
+	check_err(&err, POP3_ERR_AUTH,
+		  _i ? "login as alice on 127.0.0.1 failed (OAUTHBEARER "
+		       "error status: invalid_token): [AUTH] Authentication "
+		       "failed."
+		     : "login as alice on 127.0.0.1 failed (XOAUTH2 error "
+		       "status: 401): [AUTH] Authentication failed.");
+	fake_finish(&f);
+	ck_assert(!fake_got(&f, "QUIT"));
+}
+END_TEST
+
+/* How -o auth= picks the way to log in from what CAPA lists: the first
+ * line sent, or the error (and then nothing is sent after CAPA). */
+static const struct {
+	const char *capa;
+	enum sasl_auth auth;
+	const char *first;
+	const char *want;
+} ways[] = {
+	{"SASL PLAIN\r\n", SASL_AUTH_XOAUTH2, NULL,
+	 "127.0.0.1 does not offer SASL XOAUTH2 (-o auth=xoauth2); it offers "
+	 "PLAIN"},
+	{"USER\r\n", SASL_AUTH_OAUTHBEARER, NULL,
+	 "127.0.0.1 does not offer SASL OAUTHBEARER (-o auth=oauthbearer); it "
+	 "offers no SASL mechanism"},
+	{"SASL LOGIN \x1b[2J CRAM-MD5\r\n", SASL_AUTH_PLAIN, NULL,
+	 "127.0.0.1 does not offer SASL PLAIN (-o auth=plain); it offers LOGIN "
+	 "?[2J CRAM-MD5"},
+	{"SASL PLAIN\r\nUSER\r\n", SASL_AUTH_LOGIN, "USER alice", NULL},
+	{"SASL LOGIN PLAIN\r\n", SASL_AUTH_PLAIN, "AUTH PLAIN " PLAIN_B64,
+	 NULL},
+	{"SASL xoauth2\r\n", SASL_AUTH_DEFAULT, "USER alice", NULL},
+};
+
+START_TEST(test_login_way)
+{
+	char capa[128];
+	bool user = ways[_i].first && strncmp(ways[_i].first, "USER", 4) == 0;
+	const struct step fail_steps[] = {
+		SEND("+OK\r\n"),
+		EXPECT("CAPA"),
+		SEND(capa),
+		END,
+	};
+	const struct step ok_steps[] = {
+		SEND("+OK\r\n"), EXPECT("CAPA"),
+		SEND(capa),	 EXPECT(ways[_i].first),
+		SEND("+OK\r\n"), STEP(user ? S_EXPECT : S_END, "PASS s3cret"),
+		SEND("+OK\r\n"), END,
+	};
+	struct fake f;
+	struct pop3_config c;
+	struct pop3_session *s;
+	struct pop3_error err;
+
+	snprintf(capa, sizeof(capa), "+OK\r\n%s.\r\n", ways[_i].capa);
+	fake_start(&f, ways[_i].want ? fail_steps : ok_steps);
+	c = fake_cfg(&f, POP3_TLS_NONE, T_LONG_MS);
+	c.auth = ways[_i].auth;
+	test_password.calls = 0;
+	if (ways[_i].want) {
+		ck_assert_int_eq(pop3_open(&c, &s, &err), -1);
+		check_err(&err, POP3_ERR_AUTH, ways[_i].want);
+		/* Refused before the secret was even asked for. */
+		ck_assert_int_eq(test_password.calls, 0);
+	} else {
+		pop3_close(open_ok(&c));
+		ck_assert_int_eq(test_password.calls, 1);
+	}
+	fake_finish(&f);
+	if (ways[_i].want)
+		ck_assert_str_eq(f.got, "CAPA\n");
+}
+END_TEST
+
+/*
+ * The credential callback runs at every login, so that a refreshed token
+ * is used; when it fails, its message is the error and nothing is sent.
+ */
+START_TEST(test_credential_each_login)
+{
+	char b64[2][512], line[2][600];
+	const struct step steps[2][6] = {
+		{GREET("SASL XOAUTH2\r\n"), EXPECT(line[0]), SEND("+OK\r\n"),
+		 END},
+		{GREET("SASL XOAUTH2\r\n"), EXPECT(line[1]), SEND("+OK\r\n"),
+		 END},
+	};
+	const struct step fail_steps[] = {
+		GREET("SASL XOAUTH2\r\n"),
+		END,
+	};
+	struct test_cred cred = {"first-token", 0};
+	struct fake f;
+	struct pop3_config c;
+	struct pop3_session *s;
+	struct pop3_error err;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		oauth_b64(b64[i], sizeof(b64[i]), SASL_MECH_XOAUTH2,
+			  i ? "second-token" : "first-token", NULL);
+		snprintf(line[i], sizeof(line[i]), "AUTH XOAUTH2 %s", b64[i]);
+		fake_start(&f, steps[i]);
+		c = oauth_cfg(&f, SASL_MECH_XOAUTH2);
+		c.credential.ctx = &cred;
+		pop3_close(open_ok(&c));
+		fake_finish(&f);
+		ck_assert_int_eq(cred.calls, i + 1);
+		cred.secret = "second-token";
+	}
+	cred.secret = NULL;
+	fake_start(&f, fail_steps);
+	c = oauth_cfg(&f, SASL_MECH_XOAUTH2);
+	c.credential.ctx = &cred;
+	ck_assert_int_eq(pop3_open(&c, &s, &err), -1);
+	check_err(&err, POP3_ERR_AUTH, "token_command failed (exit status 7)");
+	fake_finish(&f);
+	ck_assert_str_eq(f.got, "CAPA\n");
+}
+END_TEST
+
+/*
+ * The trace of OAuth2 logins shows the commands and the server's error,
+ * never the token nor the response that carries it, inline or not.
+ */
+START_TEST(test_trace_hides_token)
+{
+	char token[300], b64[600], line[700];
+	const struct step inline_steps[] = {
+		GREET("SASL XOAUTH2\r\n"),
+		EXPECT(line),
+		SEND("+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2Nv"
+		     "cGUiOiJtYWlsIn0=\r\n"),
+		EXPECT(""),
+		SEND("-ERR [AUTH] Authentication failed.\r\n"),
+		END,
+	};
+	const struct step deferred_steps[] = {
+		GREET("SASL XOAUTH2\r\n"),
+		EXPECT("AUTH XOAUTH2"),
+		SEND("+ \r\n"),
+		EXPECT(b64),
+		SEND("+OK\r\n"),
+		END,
+	};
+	struct test_cred cred = {token, 0};
+	char path[] = "/tmp/test_pop3_traceXXXXXX";
+	char out[16384];
+	struct fake f;
+	struct pop3_config c;
+	struct pop3_session *s;
+	struct pop3_error err;
+	int fd = mkstemp(path), saved = dup(2);
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	snprintf(token, sizeof(token), "%s", "ya29.short-token");
+	oauth_b64(b64, sizeof(b64), SASL_MECH_XOAUTH2, token, NULL);
+	snprintf(line, sizeof(line), "AUTH XOAUTH2 %s", b64);
+	log_init(true);
+	fflush(stderr);
+	dup2(fd, 2);
+
+	fake_start(&f, inline_steps);
+	c = oauth_cfg(&f, SASL_MECH_XOAUTH2);
+	c.credential.ctx = &cred;
+	c.trace = true;
+	ck_assert_int_eq(pop3_open(&c, &s, &err), -1);
+	fake_finish(&f);
+	memset(token, 'Q', 250);
+	token[250] = '\0';
+	oauth_b64(b64, sizeof(b64), SASL_MECH_XOAUTH2, token, NULL);
+	fake_start(&f, deferred_steps);
+	c = oauth_cfg(&f, SASL_MECH_XOAUTH2);
+	c.credential.ctx = &cred;
+	c.trace = true;
+	pop3_close(open_ok(&c));
+	fake_finish(&f);
+
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	log_init(false);
+	n = pread(fd, out, sizeof(out) - 1, 0);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	out[n] = '\0';
+	ck_assert_msg(strstr(out, "C: AUTH XOAUTH2 <credentials hidden>"), "%s",
+		      out);
+	ck_assert_msg(strstr(out, "C: (empty response)"), "%s", out);
+	ck_assert_msg(strstr(out, "C: AUTH XOAUTH2\n"), "%s", out);
+	ck_assert_msg(strstr(out, "C: <credentials hidden>"), "%s", out);
+	ck_assert_msg(strstr(out, "S: -ERR [AUTH] Authentication failed."),
+		      "%s", out);
+	ck_assert_msg(!strstr(out, "short-token"), "%s", out);
+	ck_assert_msg(!strstr(out, "QQQQ"), "%s", out);
+	ck_assert_msg(!strstr(out, b64), "%s", out);
+	ck_assert_msg(!strstr(out, line), "%s", out);
 }
 END_TEST
 
@@ -1461,7 +1850,15 @@ Suite *pop3_suite(void)
 	tcase_add_loop_test(tc, test_login_refused, 0,
 			    sizeof(refusals) / sizeof(refusals[0]));
 	tcase_add_test(tc, test_login_line_break);
-	tcase_add_test(tc, test_login_challenge);
+	tcase_add_loop_test(tc, test_login_challenge, 0,
+			    sizeof(challenges) / sizeof(challenges[0]));
+	tcase_add_loop_test(tc, test_oauth_login, 0, 2);
+	tcase_add_loop_test(tc, test_oauth_long_token, 0, 2);
+	tcase_add_loop_test(tc, test_oauth_refused, 0, 2);
+	tcase_add_loop_test(tc, test_login_way, 0,
+			    sizeof(ways) / sizeof(ways[0]));
+	tcase_add_test(tc, test_credential_each_login);
+	tcase_add_test(tc, test_trace_hides_token);
 	tcase_add_test(tc, test_trace_hides_credentials);
 	tcase_add_loop_test(tc, test_stls_refusal, 0,
 			    sizeof(stls_refusals) / sizeof(stls_refusals[0]));
