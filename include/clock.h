@@ -9,8 +9,24 @@
 /* Seconds of the monotonic clock: ages of listings and sessions. */
 time_t clock_mono(void);
 
-/* The instant ms milliseconds from now, as pthread_cond_timedwait()
- * wants its deadline for a condition made by clock_cond_init(). */
+/*
+ * One deadline per FUSE request: the thread serving a request sets it
+ * when the request arrives (fsguard), and every wait of that thread, on
+ * the network or on another thread, ends by then, however many steps or
+ * retries the request takes. Threads that serve no request (POP3
+ * download, invalidation) have none.
+ */
+void clock_request_begin(long ms);
+/* Milliseconds left to the current request's deadline (0 when it has
+ * passed); LONG_MAX when the thread serves no request. */
+long clock_request_left_ms(void);
+
+/* Milliseconds since an arbitrary start, on the monotonic clock. */
+long long clock_now_ms(void);
+
+/* The instant ms milliseconds from now (or the request's deadline, if
+ * sooner), as pthread_cond_timedwait() wants its deadline for a
+ * condition made by clock_cond_init(). */
 struct timespec clock_deadline(long ms);
 
 /* Makes a condition variable whose timed waits use the monotonic clock,

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* clock: see clock.h. */
+#include <limits.h>
+
 #include "clock.h"
 
 time_t clock_mono(void)
@@ -10,10 +12,40 @@ time_t clock_mono(void)
 	return ts.tv_sec;
 }
 
-struct timespec clock_deadline(long ms)
+/* The serving thread's request deadline, in clock_now_ms() terms; 0 when
+ * it serves none. */
+static _Thread_local long long clock_req_deadline;
+
+long long clock_now_ms(void)
 {
 	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void clock_request_begin(long ms)
+{
+	clock_req_deadline = clock_now_ms() + (ms > 0 ? ms : 0);
+}
+
+long clock_request_left_ms(void)
+{
+	long long left;
+
+	if (!clock_req_deadline)
+		return LONG_MAX;
+	left = clock_req_deadline - clock_now_ms();
+	return left > 0 ? (long)left : 0;
+}
+
+struct timespec clock_deadline(long ms)
+{
+	struct timespec ts;
+	long left = clock_request_left_ms();
+
+	if (ms > left)
+		ms = left;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (ms % 1000) * 1000000;

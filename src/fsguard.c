@@ -5,19 +5,31 @@
  * -o allow_other, other users see the mount but every read and change
  * gets EACCES, since mailfs acts with the owner's credentials on the
  * server. Without allow_other the kernel refuses them already; this is
- * the same rule, held by mailfs itself.
+ * the same rule, held by mailfs itself. Every request also gets its
+ * deadline here (clock_request_begin()).
  */
 #include <errno.h>
 #include <fuse.h>
 
+#include "clock.h"
 #include "fsops_priv.h"
 
-/* True when the caller may use the mount. */
+/* Starts serving a request: its deadline is `timeout` from now, so
+ * that the request returns within it whatever it takes (clock.h). */
+static void fsguard_begin(void)
+{
+	const struct fsops *fs = fuse_get_context()->private_data;
+
+	clock_request_begin((long)fs->cfg.timeout * 1000);
+}
+
+/* Starts a request and tells whether its caller may use the mount. */
 static bool fsguard_ok(void)
 {
 	const struct fuse_context *c = fuse_get_context();
 	const struct fsops *fs = c->private_data;
 
+	fsguard_begin();
 	return c->uid == fs->uid || c->uid == 0;
 }
 
@@ -48,6 +60,7 @@ static int fsguard_opendir(const char *p, struct fuse_file_info *fi)
 
 static int fsguard_releasedir(const char *p, struct fuse_file_info *fi)
 {
+	fsguard_begin();
 	return fsguard_inner()->releasedir(p, fi);
 }
 
@@ -162,11 +175,13 @@ static void *fsguard_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 /* flush and release end what an allowed open began: never refused. */
 static int fsguard_flush(const char *p, struct fuse_file_info *fi)
 {
+	fsguard_begin();
 	return fsguard_inner()->flush(p, fi);
 }
 
 static int fsguard_release(const char *p, struct fuse_file_info *fi)
 {
+	fsguard_begin();
 	return fsguard_inner()->release(p, fi);
 }
 

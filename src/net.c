@@ -20,6 +20,7 @@
  *   its per-thread error queue is cleared before each TLS call so that
  *   SSL_get_error() sees only the error of that call.
  */
+#include "clock.h"
 #include "net.h"
 
 #include <arpa/inet.h>
@@ -129,10 +130,14 @@ static int64_t net_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The deadline of a wait that starts now and may last timeout_ms. */
+/* The deadline of a wait that starts now and may last timeout_ms, or
+ * the end of the FUSE request being served, if sooner (clock.h). */
 static int64_t net_deadline(int timeout_ms)
 {
-	return net_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long left = clock_request_left_ms();
+	int64_t ms = timeout_ms > 0 ? timeout_ms : 0;
+
+	return net_now_ms() + (ms < left ? ms : left);
 }
 
 /*

@@ -31,6 +31,11 @@
 #include "store.h"
 #include "strbuf.h"
 
+/* After a connection attempt failed on the network, requests fail at
+ * once for this long rather than each waiting out its timeout. */
+#define STORE_IMAP_REOPEN_PAUSE_MS 1000
+/* The least time a request must have left to retry on a new session. */
+#define STORE_IMAP_RETRY_MIN_MS 500
 /* A pooled session idle longer than this is checked before use. */
 #define STORE_IMAP_IDLE_CHECK 60
 
@@ -48,6 +53,9 @@ struct store_imap {
 	struct store_imap_slot *slots; /* owned */
 	unsigned n_slots;
 	uint64_t appendlimit;
+	/* clock_now_ms() of the last connection attempt that failed on
+	 * the network; read and written without the lock (a hint). */
+	_Atomic long long open_failed_at;
 };
 
 /*
@@ -131,8 +139,22 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 			si->base.stats.conns_open--;
 		}
 	}
+	if (!slot->sess && clock_now_ms() - si->open_failed_at <
+				   STORE_IMAP_REOPEN_PAUSE_MS) {
+		/* The server could not be reached a moment ago: a request
+		 * right after (the kernel's retry of a read, say) fails
+		 * at once instead of spending its own timeout too. */
+		pthread_mutex_lock(&si->lock);
+		slot->busy = false;
+		pthread_cond_signal(&si->cond);
+		pthread_mutex_unlock(&si->lock);
+		si->base.stats.conns_busy--;
+		return -EIO;
+	}
 	if (!slot->sess) {
 		if (imap_open(si->cfg, &slot->sess, &err) < 0) {
+			if (err.kind == IMAP_ERR_NET)
+				si->open_failed_at = clock_now_ms();
 			si->base.stats.online = false;
 			si->base.stats.conns_busy--;
 			log_warnx("%s", err.text);
@@ -196,8 +218,10 @@ static int store_imap_run(struct store_imap *si, const char *folder,
 		}
 		e = imap_error(s);
 		rc = -store_errno_imap(e);
+		/* A retry only while the request has time left for one. */
 		if (repeatable && attempt == 0 && !fresh &&
-		    e->kind == IMAP_ERR_NET && e->errnum != ETIMEDOUT) {
+		    e->kind == IMAP_ERR_NET && e->errnum != ETIMEDOUT &&
+		    clock_request_left_ms() > STORE_IMAP_RETRY_MIN_MS) {
 			log_debug("retrying on a new connection: %s", e->text);
 			store_imap_put(si, idx);
 			continue;
