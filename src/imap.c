@@ -602,6 +602,28 @@ static bool imap_quote(struct strbuf *b, const char *str)
 	return true;
 }
 
+/*
+ * Appends a mailbox name as an IMAP astring: quoted when it can be, else
+ * (8-bit bytes, CR, LF: names that are not modified UTF-7) as a
+ * non-synchronizing literal, which needs no round trip, so that such a
+ * name still fits in one command string. False when the server takes
+ * no such literal (no LITERAL+, or LITERAL- and over 4096 bytes).
+ */
+static bool imap_mailbox_arg(const struct imap_session *s, struct strbuf *b,
+			     const char *name)
+{
+	size_t len = strlen(name);
+
+	if (imap_quote(b, name))
+		return true;
+	if (!(s->caps & IMAP_CAP_LITERALPLUS) &&
+	    !((s->caps & IMAP_CAP_LITERALMINUS) && len <= 4096))
+		return false;
+	strbuf_printf(b, "{%zu+}\r\n", len);
+	strbuf_append(b, name, len);
+	return true;
+}
+
 /* A greeting that failed: from a POP3 server, or (never came over a
  * cleartext connection) from one waiting for a TLS handshake. Says
  * what to try. */
@@ -1185,7 +1207,7 @@ int imap_mailbox_attrs(struct imap_session *s, const char *mailbox,
 	int rc;
 
 	strbuf_puts(&cmd, "LIST \"\" ");
-	if (!imap_quote(&cmd, mailbox) || strbuf_failed(&cmd)) {
+	if (!imap_mailbox_arg(s, &cmd, mailbox) || strbuf_failed(&cmd)) {
 		strbuf_free(&cmd);
 		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
 			     "mailbox name cannot be sent");
@@ -1210,7 +1232,7 @@ static int imap_select_begin(struct imap_session *s, const char *mailbox,
 			     bool readonly, struct strbuf *cmd)
 {
 	strbuf_puts(cmd, readonly ? "EXAMINE " : "SELECT ");
-	if (!imap_quote(cmd, mailbox)) {
+	if (!imap_mailbox_arg(s, cmd, mailbox)) {
 		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
 			     "mailbox name cannot be sent");
 		return -1;
@@ -1661,10 +1683,10 @@ static int imap_run_mailboxes(struct imap_session *s, const char *verb,
 
 	strbuf_puts(&cmd, verb);
 	strbuf_puts(&cmd, " ");
-	ok = imap_quote(&cmd, a);
+	ok = imap_mailbox_arg(s, &cmd, a);
 	if (ok && b) {
 		strbuf_puts(&cmd, " ");
-		ok = imap_quote(&cmd, b);
+		ok = imap_mailbox_arg(s, &cmd, b);
 	}
 	if (!ok || strbuf_failed(&cmd)) {
 		strbuf_free(&cmd);
@@ -1811,7 +1833,7 @@ int imap_append(struct imap_session *s, const char *mailbox, const char *flags,
 	s->err.kind = IMAP_ERR_NONE;
 	s->new_uid = s->new_uidvalidity = 0;
 	strbuf_printf(&cmd, "%s APPEND ", tag);
-	if (!imap_quote(&cmd, mailbox)) {
+	if (!imap_mailbox_arg(s, &cmd, mailbox)) {
 		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
 			     "mailbox name cannot be sent");
 		goto out;

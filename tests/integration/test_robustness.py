@@ -30,12 +30,14 @@ class FakeImap:
     `listed_size` is the RFC822.SIZE it claims (default: the true one)."""
 
     def __init__(self, misbehave=None, greeting=b'* OK fake ready\r\n',
-                 caps=CAPS, listed_size=None):
+                 caps=CAPS, listed_size=None, extra_folders=()):
         self.misbehave = misbehave or (lambda conn, tag, cmd: False)
         self.greeting = greeting
         self.caps = caps
         self.listed_size = listed_size if listed_size is not None \
             else len(MESSAGE)
+        self.extra_folders = list(extra_folders)
+        self.commands = []  # every command line, literals inlined
         self.server = FakeServer(self.handle)
 
     def handle(self, conn):
@@ -50,7 +52,14 @@ class FakeImap:
                 return
             if not line:
                 return
-            m = re.match(rb'(\S+) (.*?)\r?\n$', line)
+            # Non-synchronizing literals ({N+}) inside the command.
+            while re.search(rb'\{(\d+)\+\}\r\n$', line):
+                n = int(re.search(rb'\{(\d+)\+\}\r\n$', line).group(1))
+                line = (line[:line.rindex(b'{')] + b'"' +
+                        conn.recv_exact(n, timeout=10) + b'"' +
+                        conn.recv_line(timeout=10))
+            self.commands.append(line)
+            m = re.match(rb'(\S+) (.*?)\r?\n$', line, re.S)
             if not m:
                 return
             tag, cmd = m.group(1), m.group(2)
@@ -67,7 +76,10 @@ class FakeImap:
                 conn.send(tag + b' OK [CAPABILITY ' + self.caps +
                           b'] logged in\r\n')
             elif word == b'LIST':
-                conn.send(b'* LIST () "/" INBOX\r\n' + tag + b' OK\r\n')
+                extra = b''.join(b'* LIST () "/" {%d}\r\n%s\r\n'
+                                 % (len(n), n) for n in self.extra_folders)
+                conn.send(b'* LIST () "/" INBOX\r\n' + extra + tag +
+                          b' OK\r\n')
             elif word in (b'EXAMINE', b'SELECT'):
                 conn.send(b'* 1 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\n'
                           b'* OK [UIDNEXT 8] x\r\n' + tag +
@@ -122,6 +134,17 @@ class RobustnessTest(unittest.TestCase):
                   list(options))
         self.addCleanup(m.umount)
         return m.start()
+
+    def test_eight_bit_folder_name_is_reachable(self):
+        # A name that is not modified UTF-7 (8-bit bytes) shows escaped,
+        # and is sent back as a literal: it can be opened.
+        name = b'Caf\xe9s'
+        with FakeImap(extra_folders=[name]) as fake:
+            m = self.mount(fake)
+            self.assertIn('Caf%E9s', os.listdir(m.path))
+            self.assertEqual(os.listdir(m.p('Caf%E9s')), [fake_name()])
+            examined = [c for c in fake.commands if b'EXAMINE' in c]
+            self.assertIn(b'EXAMINE "' + name + b'"', b''.join(examined))
 
     def test_debug_trace_is_safe(self):
         # Terminal escapes from the server never reach the terminal, and
