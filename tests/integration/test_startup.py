@@ -199,76 +199,73 @@ class OtherUsersTest(unittest.TestCase):
                                                              'INBOX')[1])
 
 
-class HonestErrnoTest(unittest.TestCase):
+class ProxiedBase(unittest.TestCase):
+    """One message on a server reached through a fault proxy, mounted
+    with one connection; the listing is read, then every connection is
+    dropped, so that the next request must reconnect."""
+
+    def mount_then_drop(self, *options):
+        self.server = MailServer().start()
+        self.addCleanup(self.server.cleanup)
+        self.addCleanup(self.server.stop)
+        self.server.append(USER, 'INBOX', corpus.text_message(1))
+        self.proxy = Proxy(self.server.imaps_port).start()
+        self.addCleanup(self.proxy.stop)
+        self.m = Mount('imaps://%s@localhost:%d' % (USER, self.proxy.port),
+                       self.server.users[USER], cafile=self.server.cafile,
+                       options=['connections=1'] + list(options))
+        self.addCleanup(self.m.umount)
+        self.m.start()
+        self.name, = os.listdir(self.m.p('INBOX'))
+        self.proxy.drop_all()
+
+    def read(self):
+        with open(self.m.p('INBOX', self.name), 'rb') as f:
+            return f.read()
+
+    def works_again(self):
+        """After the one-second pause that follows a failed connection
+        attempt, the mount serves again."""
+        time.sleep(1.1)
+        self.assertEqual(self.read(),
+                         self.server.fetch_all(USER, 'INBOX')[1])
+
+
+class HonestErrnoTest(ProxiedBase):
     """A network failure is EIO, never EACCES (which means a refused
     login or certificate)."""
 
     def test_reset_during_tls_on_reconnect_is_eio(self):
-        server = MailServer().start()
-        self.addCleanup(server.cleanup)
-        self.addCleanup(server.stop)
-        server.append(USER, 'INBOX', corpus.text_message(1))
-        proxy = Proxy(server.imaps_port).start()
-        self.addCleanup(proxy.stop)
-        m = Mount('imaps://%s@localhost:%d' % (USER, proxy.port),
-                  server.users[USER], cafile=server.cafile,
-                  options=['connections=1', 'refresh=0', 'timeout=5'])
-        self.addCleanup(m.umount)
-        m.start()
-        name, = os.listdir(m.p('INBOX'))
-        proxy.drop_all()
+        self.mount_then_drop('refresh=0', 'timeout=5')
         # Every new connection is reset in its TLS handshake (the
         # ClientHello starts with 0x16 0x03).
-        proxy.cut_when('up', b'\x16\x03', once=False, reset=True)
-        def read():
-            with open(m.p('INBOX', name), 'rb') as f:
-                return f.read()
-
-        for op in (lambda: os.mkdir(m.p('New')), read):
+        self.proxy.cut_when('up', b'\x16\x03', once=False, reset=True)
+        for op in (lambda: os.mkdir(self.m.p('New')), self.read):
             with self.assertRaises(OSError) as cm:
                 op()
             self.assertEqual(cm.exception.errno, errno.EIO)
-        proxy.clear_rules()
-        time.sleep(1.1)  # the pause after a failed connection attempt
-        with open(m.p('INBOX', name), 'rb') as f:
-            self.assertEqual(f.read(), server.fetch_all(USER, 'INBOX')[1])
+        self.proxy.clear_rules()
+        self.works_again()
 
 
-class DeadlineTest(unittest.TestCase):
+class DeadlineTest(ProxiedBase):
     """One deadline per FUSE request: however many steps a request takes
     (a reconnect: TCP, TLS, greeting, login, SELECT, FETCH), it returns
     within -o timeout plus about a second."""
 
     def test_slow_reconnect_is_bounded_by_one_timeout(self):
-        server = MailServer().start()
-        self.addCleanup(server.cleanup)
-        self.addCleanup(server.stop)
-        server.append(USER, 'INBOX', corpus.text_message(1))
-        proxy = Proxy(server.imaps_port).start()
-        self.addCleanup(proxy.stop)
-        m = Mount('imaps://%s@localhost:%d' % (USER, proxy.port),
-                  server.users[USER], cafile=server.cafile,
-                  options=['connections=1', 'timeout=2', 'refresh=3600'])
-        self.addCleanup(m.umount)
-        m.start()
-        name, = os.listdir(m.p('INBOX'))
-        proxy.drop_all()
+        self.mount_then_drop('timeout=2', 'refresh=3600')
         # Each round trip now takes 1.5 s, within the 2 s bound of each
         # wait; a reconnect and a fetch take far more round trips.
-        proxy.set_rtt(1500)
+        self.proxy.set_rtt(1500)
         t0 = time.monotonic()
         with self.assertRaises(OSError) as cm:
-            with open(m.p('INBOX', name), 'rb') as f:
-                f.read()
+            self.read()
         took = time.monotonic() - t0
         self.assertEqual(cm.exception.errno, errno.EIO)
         self.assertLess(took, 2 + 1.2)
-        # Fast again: the mount works (after the one-second pause that
-        # follows a failed connection attempt).
-        proxy.set_rtt(0)
-        time.sleep(1.1)
-        with open(m.p('INBOX', name), 'rb') as f:
-            self.assertEqual(f.read(), server.fetch_all(USER, 'INBOX')[1])
+        self.proxy.set_rtt(0)
+        self.works_again()
 
 
 class ErrorHintTest(unittest.TestCase):
