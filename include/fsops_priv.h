@@ -160,6 +160,10 @@ int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
 	       off_t offset, struct fuse_file_info *fi,
 	       enum fuse_readdir_flags flags);
 int fsdir_release(const char *path, struct fuse_file_info *fi);
+/* The store's push: another client changed folder; its listing is
+ * dropped so that the next look lists it again, and the kernel is told.
+ * Runs in the store's thread: memory only. */
+void fsdir_folder_changed(void *ctx, const char *folder);
 
 /* fsnew.c: files being created. Each returns 0 or -errno. */
 int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi);

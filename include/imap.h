@@ -164,6 +164,16 @@ bool imap_peer_gone(const struct imap_session *s);
 int imap_quota(struct imap_session *s, uint64_t *used_kib_r,
 	       uint64_t *limit_kib_r);
 
+/*
+ * IDLE (RFC 2177) on the selected mailbox: waits up to max_ms for the
+ * server to report a change (EXISTS, EXPUNGE, FETCH, VANISHED), ending
+ * early when stop(ctx) says so (asked every half second), then sends
+ * DONE and reads the completion. *changed_r tells whether anything was
+ * reported. Returns 0 or -1 (imap_error() says why).
+ */
+int imap_idle(struct imap_session *s, int max_ms,
+	      bool (*stop)(void *ctx), void *ctx, bool *changed_r);
+
 /* The session's number in the log (log_conn_new()). */
 unsigned imap_conn_id(const struct imap_session *s);
 unsigned imap_caps(const struct imap_session *s);

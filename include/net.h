@@ -105,6 +105,11 @@ int net_write(struct net_conn *c, const void *buf, size_t len);
 /* Bytes already received and buffered but not yet consumed. */
 size_t net_buffered(const struct net_conn *c);
 
+/* Waits at most ms for data to read (buffered or TLS-pending counts).
+ * Returns 1 when there is some, 0 when none came, -errno on an error. A
+ * wait that ends empty leaves the connection as it was. */
+int net_wait_readable(struct net_conn *c, int ms);
+
 /* True when the peer has closed its side (or reset the connection):
  * checked without waiting, before a command is written, so that a
  * command is never sent into a connection already known dead. */

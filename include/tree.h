@@ -155,6 +155,10 @@ int tree_add_message(struct tree *t, const char *folder, uint32_t uidvalidity,
 void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
 		    uint32_t uid, const char *flags);
 
+/* The mount path (without the leading '/') of the folder of that server
+ * name, malloc'd; NULL if there is none. */
+char *tree_folder_path(struct tree *t, const char *folder);
+
 /* True when the folder list has a folder of that server name ("" is a
  * flat store's root). */
 bool tree_has_folder(struct tree *t, const char *folder);

@@ -111,6 +111,9 @@ int fsops_start(struct fsops *fs, struct fuse *fuse)
 	if (rc)
 		return -rc;
 	fs->inval_running = true;
+	if (fs->cfg.store->ops->watch)
+		fs->cfg.store->ops->watch(fs->cfg.store, fsdir_folder_changed,
+					  fs);
 	return 0;
 }
 

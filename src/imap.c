@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "imap.h"
 #include "imap_parse.h"
 #include "log.h"
@@ -1047,6 +1048,64 @@ bool imap_usable(const struct imap_session *s)
 bool imap_peer_gone(const struct imap_session *s)
 {
 	return !s->conn || net_peer_gone(s->conn);
+}
+
+int imap_idle(struct imap_session *s, int max_ms,
+	      bool (*stop)(void *ctx), void *ctx, bool *changed_r)
+{
+	long long end = clock_now_ms() + max_ms;
+	const struct imap_resp *r;
+	char line[32], tag[16];
+	int rc = 0;
+
+	*changed_r = false;
+	if (!(s->caps & IMAP_CAP_IDLE)) {
+		imap_set_err(s, IMAP_ERR_BAD, ENOTSUP, "%s has no IDLE",
+			     s->cfg->host);
+		return -1;
+	}
+	snprintf(tag, sizeof(tag), "M%u", ++s->next_tag);
+	snprintf(line, sizeof(line), "%s IDLE\r\n", tag);
+	s->changed = false;
+	if (s->cfg->trace)
+		log_debug("C: %s IDLE", tag);
+	if (imap_write(s, line, strlen(line)) < 0 ||
+	    imap_wait_continue(s, tag, NULL, NULL) < 0)
+		return -1;
+	/* Idling: untagged responses until a change, the end or a stop. */
+	while (!s->changed && clock_now_ms() < end && !(stop && stop(ctx))) {
+		long long left = end - clock_now_ms();
+
+		rc = net_wait_readable(s->conn, left < 500 ? (int)left : 500);
+		if (rc < 0) {
+			imap_set_err(s, IMAP_ERR_NET, -rc,
+				     "connection to %s lost while idling",
+				     s->cfg->host);
+			s->state = IMAP_STATE_BROKEN;
+			return -1;
+		}
+		if (rc == 0)
+			continue;
+		if (imap_read_resp(s, &r) < 0)
+			return -1;
+		if (r->kind != IMAP_RESP_UNTAGGED) {
+			imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+				     "%s ended IDLE on its own",
+				     s->cfg->host);
+			s->state = IMAP_STATE_BROKEN;
+			return -1;
+		}
+		imap_untagged(s, r);
+		if (s->bye)
+			return -1;
+	}
+	if (s->cfg->trace)
+		log_debug("C: DONE");
+	if (imap_write(s, "DONE\r\n", 6) < 0 ||
+	    imap_wait(s, tag, NULL, NULL) < 0)
+		return -1;
+	*changed_r = s->changed;
+	return 0;
 }
 
 unsigned imap_conn_id(const struct imap_session *s)

@@ -1159,3 +1159,13 @@ bool net_peer_gone(const struct net_conn *c)
 		return false;
 	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
+
+int net_wait_readable(struct net_conn *c, int ms)
+{
+	int r;
+
+	if (net_buffered(c) || (c->ssl && SSL_pending(c->ssl) > 0))
+		return 1;
+	r = net_wait_until(c->fd, POLLIN, net_now_ms() + (ms > 0 ? ms : 0));
+	return r == 0 ? 1 : r == -ETIMEDOUT ? 0 : r;
+}

@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "imap.h"
 #include "log.h"
+#include "push.h"
 #include "names.h"
 #include "store.h"
 #include "strbuf.h"
@@ -53,6 +54,8 @@ struct store_imap {
 	struct store_imap_slot *slots; /* owned */
 	unsigned n_slots;
 	uint64_t appendlimit;
+	bool push_ok;       /* a connection is kept for push */
+	struct push *push; /* owned, NULL until watch() */
 	/* clock_now_ms() of the last connection attempt that failed on
 	 * the network; read and written without the lock (a hint). */
 	_Atomic long long open_failed_at;
@@ -898,11 +901,25 @@ static uint64_t store_imap_append_limit(struct store *st)
 	return store_imap_of(st)->appendlimit;
 }
 
+/* Reports changes other clients make to INBOX as they happen (IDLE). */
+static int store_imap_watch(struct store *st,
+			    void (*changed)(void *ctx, const char *folder),
+			    void *ctx)
+{
+	struct store_imap *si = store_imap_of(st);
+
+	if (!si->push_ok || si->push)
+		return 0;
+	si->push = push_start(si->cfg, "INBOX", changed, ctx);
+	return si->push ? 0 : -ENOMEM;
+}
+
 static void store_imap_destroy(struct store *st)
 {
 	struct store_imap *si = store_imap_of(st);
 	unsigned i;
 
+	push_stop(si->push);
 	for (i = 0; i < si->n_slots; i++)
 		imap_close(si->slots[i].sess);
 	free(si->slots);
@@ -924,6 +941,7 @@ static const struct store_ops store_imap_ops = {
 	.append = store_imap_append,
 	.quota = store_imap_quota,
 	.append_limit = store_imap_append_limit,
+	.watch = store_imap_watch,
 	.destroy = store_imap_destroy,
 };
 
@@ -956,6 +974,13 @@ struct store *store_imap_new(const struct imap_config *cfg,
 	si->base.stats.conns_open = 1;
 	log_set_conn(0);
 	si->appendlimit = imap_appendlimit(si->slots[0].sess);
+	/* Push takes one of the connections (never the last two: one
+	 * always stays free for foreground calls). */
+	if (connections >= 3 &&
+	    (imap_caps(si->slots[0].sess) & IMAP_CAP_IDLE)) {
+		si->n_slots = connections - 1;
+		si->push_ok = true;
+	}
 	return &si->base;
 
 free_slots:

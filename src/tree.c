@@ -1045,3 +1045,16 @@ bool tree_has_folder(struct tree *t, const char *folder)
 	pthread_rwlock_unlock(&t->lock);
 	return f != NULL;
 }
+
+char *tree_folder_path(struct tree *t, const char *folder)
+{
+	struct tree_folder *f;
+	char *path = NULL;
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (f)
+		path = strdup(f->path);
+	pthread_rwlock_unlock(&t->lock);
+	return path;
+}

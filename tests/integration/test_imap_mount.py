@@ -338,6 +338,53 @@ class ChangesTest(NamesMixin, unittest.TestCase):
             lambda: sorted(flags()) == ['$Todo', '\\Flagged']))
 
 
+class PushTest(NamesMixin, unittest.TestCase):
+    """Another client's changes to INBOX show within 2 s without polling
+    (-o refresh=3600): mailfs idles on INBOX on a connection of its own."""
+
+    def setUp(self):
+        self.server = MailServer().start()
+        self.addCleanup(self.server.cleanup)
+        self.addCleanup(self.server.stop)
+        self.uids = self.server.append_many(
+            USER, 'INBOX', [corpus.text_message(i) for i in range(3)])
+        url = 'imaps://%s@localhost:%d' % (USER, self.server.imaps_port)
+        self.m = Mount(url, self.server.users[USER],
+                       cafile=self.server.cafile,
+                       options=['refresh=3600', 'connections=4'])
+        self.addCleanup(self.m.umount)
+        self.m.start()
+
+    def within(self, pred, seconds=2.0):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            if pred():
+                return True
+            time.sleep(0.05)
+        return pred()
+
+    def test_changes_show_within_two_seconds(self):
+        d = self.m.p('INBOX')
+        self.assertEqual(len(os.listdir(d)), 3)
+        time.sleep(0.5)  # let the push session reach IDLE
+        new = self.server.append(USER, 'INBOX', corpus.text_message(77))
+        name = self.nm('INBOX', new)
+        self.assertTrue(self.within(lambda: name in os.listdir(d)))
+        gone = self.nm('INBOX', self.uids[0])
+        c = self.server.imap(USER)
+        c.select('INBOX')
+        c.uid('STORE', str(self.uids[0]), '+FLAGS', '(\\Deleted)')
+        c.uid('EXPUNGE', str(self.uids[0]))
+        c.uid('STORE', str(self.uids[1]), '+FLAGS', '(\\Flagged)')
+        c.logout()
+        self.assertTrue(self.within(lambda: gone not in os.listdir(d)))
+        p = self.m.p('INBOX', self.nm('INBOX', self.uids[1]))
+
+        def flagged():
+            return b'\\Flagged' in os.getxattr(p, 'user.mail.flags')
+        self.assertTrue(self.within(flagged))
+
+
 class TransportTest(NamesMixin, unittest.TestCase):
     """STARTTLS, cleartext on request, and what is refused."""
 
