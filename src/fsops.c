@@ -62,6 +62,8 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 		free(fs);
 		return NULL;
 	}
+	if (cfg->maildir)
+		tree_set_maildir(fs->tree);
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->started = time(NULL);
@@ -160,6 +162,7 @@ void fsops_free(struct fsops *fs)
 	}
 	tree_free(fs->tree);
 	cache_free(fs->cache);
+	newmsg_discard_temporaries(fs->newmsgs);
 	newmsg_table_free(fs->newmsgs);
 	while (fs->trashed) {
 		struct fsops_trashed *t = fs->trashed;
