@@ -58,8 +58,8 @@ void maildir_mask_letters(unsigned mask, char *buf);
  * (names_message(), with or without ".eml"), into buf (len bytes).
  * Returns false if it does not fit.
  */
-bool maildir_name(char *buf, size_t len, const char *default_name,
-		  uint32_t uid, const char *flags);
+bool maildir_name(char *buf, size_t len, const char *default_name, uint32_t uid,
+		  const char *flags);
 
 /*
  * Splits a message file name at its info: *stem_len_r gets the length

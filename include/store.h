@@ -113,9 +113,8 @@ struct store_ops {
 	 * separated, either may be ""), leaving the others (keywords) as
 	 * they are; *result_r as for set_flags. */
 	int (*change_flags)(struct store *st, const char *folder,
-			    uint32_t uidvalidity, uint32_t uid,
-			    const char *add, const char *remove,
-			    char **result_r);
+			    uint32_t uidvalidity, uint32_t uid, const char *add,
+			    const char *remove, char **result_r);
 	/* Moves a message to target; *uid_r gets its UID there (0 when
 	 * unknown) and *uidvalidity_r the target's UIDVALIDITY. -EPERM
 	 * when the server cannot move without risk to other mail. */

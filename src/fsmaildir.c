@@ -101,8 +101,8 @@ static int fsmaildir_store_letters(struct fsops *fs,
 	maildir_mask_flags(mask & ~now, add, sizeof(add));
 	maildir_mask_flags(now & ~mask, remove, sizeof(remove));
 	return fs->cfg.store->ops->change_flags(fs->cfg.store, msg->folder,
-						msg->uidvalidity, msg->uid,
-						add, remove, result_r);
+						msg->uidvalidity, msg->uid, add,
+						remove, result_r);
 }
 
 /*
@@ -164,10 +164,10 @@ static int fsmaildir_rename_existing(struct fsops *fs, const char *from,
 	else if (src.kind != TREE_MESSAGE || dir->kind != TREE_FOLDER)
 		rc = fsops_inner_operations()->rename(from, to, flags);
 	else if (strcmp(dir->folder, src.folder) != 0)
-		rc = dir->sub == MAILDIR_SUB_TMP ? -EPERM
-						  : fsops_inner_operations()
-							    ->rename(from, to,
-								     flags);
+		rc = dir->sub == MAILDIR_SUB_TMP
+			     ? -EPERM
+			     : fsops_inner_operations()->rename(from, to,
+								flags);
 	else if (dir->sub == MAILDIR_SUB_CUR)
 		rc = fsmaildir_set_letters(fs, &src, from, to, flags);
 	else

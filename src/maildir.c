@@ -104,8 +104,8 @@ void maildir_mask_letters(unsigned mask, char *buf)
 	buf[at] = '\0';
 }
 
-bool maildir_name(char *buf, size_t len, const char *default_name,
-		  uint32_t uid, const char *flags)
+bool maildir_name(char *buf, size_t len, const char *default_name, uint32_t uid,
+		  const char *flags)
 {
 	size_t stem = strlen(default_name);
 	char letters[MAILDIR_NLETTERS + 1];

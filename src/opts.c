@@ -298,7 +298,8 @@ static int opts_proc(void *data, const char *arg, int key,
 			o->maildir = strcmp(val + 1, "maildir") == 0;
 			return 0;
 		}
-		fprintf(stderr, "mailfs: -o layout= takes default or maildir\n");
+		fprintf(stderr,
+			"mailfs: -o layout= takes default or maildir\n");
 		ctx->error = 1;
 		return -1;
 	case KEY_AUTH:

@@ -314,10 +314,10 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 	int rc = 0;
 
 	for (i = 0; i < n && rc == 0; i++) {
-		char *path = fl[i].name[0] ? tree_folder_path(t->maildir,
-							      fl[i].name,
-							      fl[i].delim)
-					   : strdup("");
+		char *path = fl[i].name[0]
+				     ? tree_folder_path(t->maildir, fl[i].name,
+							fl[i].delim)
+				     : strdup("");
 
 		if (!path) {
 			rc = -ENOMEM;
@@ -485,7 +485,8 @@ static struct tree_folder *tree_msg_folder(struct tree *t, const char *path,
 static int tree_maildir_lookup(struct tree *t, const char *path, time_t now,
 			       unsigned max_age, struct tree_info *info)
 {
-	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	const char *slash = strrchr(path, '/'),
+		   *base = slash ? slash + 1 : path;
 	const char *dslash;
 	struct tree_folder *f;
 	enum maildir_sub sub;
@@ -740,8 +741,7 @@ int tree_readdir(struct tree *t, const char *path,
 				  MAILDIR_SUB_NONE, fill, ctx))
 			goto out;
 	for (m = dir->listing->extras; m; m = m->next_extra)
-		if (tree_fill_msg(t, dir, path, m, MAILDIR_SUB_NONE, fill,
-				  ctx))
+		if (tree_fill_msg(t, dir, path, m, MAILDIR_SUB_NONE, fill, ctx))
 			goto out;
 out:
 	pthread_rwlock_unlock(&t->lock);
@@ -1296,9 +1296,8 @@ static void tree_update_flags(struct tree_listing *l, uint32_t uid,
 	if (!l->maildir)
 		return;
 	for (i = 0; i < n; i++) {
-		if (!hits[i]->base ||
-		    !maildir_name(name, sizeof(name), hits[i]->base, uid,
-				  flags))
+		if (!hits[i]->base || !maildir_name(name, sizeof(name),
+						    hits[i]->base, uid, flags))
 			continue;
 		own = hits[i];
 		if (strcmp(name, own->name) != 0)
