@@ -122,10 +122,6 @@ static int fsmaildir_set_letters(struct fsops *fs, const struct tree_info *msg,
 	char *result = NULL;
 	int rc;
 
-	if (maildir_parse(tbase, &tstem, &tmask) < 0 ||
-	    maildir_parse(fbase, &fstem, &fmask) < 0 || fstem != tstem ||
-	    strncmp(fbase, tbase, fstem) != 0)
-		return -EINVAL;
 	if (fsops_resolve(fs, to, &there) == 0) {
 		/* Another message of that name is never replaced. */
 		rc = there.uid != msg->uid || (flags & RENAME_NOREPLACE)
@@ -135,6 +131,10 @@ static int fsmaildir_set_letters(struct fsops *fs, const struct tree_info *msg,
 		if (rc < 0 || strcmp(from, to) == 0)
 			return rc;
 	}
+	if (maildir_parse(tbase, &tstem, &tmask) < 0 ||
+	    maildir_parse(fbase, &fstem, &fmask) < 0 || fstem != tstem ||
+	    strncmp(fbase, tbase, fstem) != 0)
+		return -EINVAL;
 	rc = fsmaildir_store_letters(fs, msg, tmask, &result);
 	if (rc < 0)
 		return rc;
