@@ -1015,6 +1015,8 @@ static int fsops_set_flags(struct fsops *fs, const char *path,
 		tree_set_flags(fs->tree, info.folder, info.uidvalidity,
 			       info.uid, result);
 		free(result);
+		if (fs->cfg.maildir) /* the name follows the flags */
+			fsops_invalidate_with_dir(fs, path);
 	}
 out_info:
 	tree_info_clear(&info);

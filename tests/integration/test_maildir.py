@@ -232,6 +232,40 @@ class MaildirTest(unittest.TestCase):
         self.assertIn(names[uid], listed)
 
 
+    def test_folders_mkdir_rmdir(self):
+        os.mkdir(self.p('Made'))
+        self.assertEqual(sorted(os.listdir(self.p('Made'))),
+                         ['cur', 'new', 'tmp'])
+        self.assertIn('Made', self.server.list_folders(USER))
+        # No folder inside cur/, new/, tmp/; a level named cur is made
+        # under its escaped name (Archive is \\Noselect: no cur/ there).
+        for bad in (('Made', 'cur', 'x'), ('Made', 'tmp', 'x'),
+                    ('Archive', 'cur')):
+            with self.assertRaises(PermissionError, msg=bad):
+                os.mkdir(self.p(*bad))
+        os.mkdir(self.p('Made', 'Sub'))
+        os.mkdir(self.p('Made', '%63ur'))
+        self.assertIn('Made.Sub', self.server.list_folders(USER))
+        self.assertIn('Made.cur', self.server.list_folders(USER))
+        with self.assertRaises(PermissionError):
+            os.rmdir(self.p('Made', 'cur'))
+        os.rmdir(self.p('Made', 'Sub'))
+        os.rmdir(self.p('Made', '%63ur'))
+        os.rmdir(self.p('Made'))
+        self.assertNotIn('Made', self.server.list_folders(USER))
+
+    def test_xattr_flags_rename_the_file(self):
+        if not shutil.which('setfattr'):
+            self.skipTest('attr not installed')
+        names = self.expected('Src')
+        uid = max(names)
+        run(['setfattr', '-n', 'user.mail.flags', '-v', '\\Draft',
+             self.p('Src', 'cur', names[uid])])
+        self.assertEqual(self.flags('Src')[uid], {'\\Draft'})
+        self.assertTrue(os.path.exists(self.p(
+            'Src', 'cur', names[uid].split(':')[0] + ':2,D')))
+        self.assertFalse(os.path.exists(self.p('Src', 'cur', names[uid])))
+
     # Real tools over the same mount, each in its own folder.
 
     def home(self):
@@ -312,3 +346,26 @@ class MaildirTest(unittest.TestCase):
         self.assertIn(re.sub(rb'\r\n', b'\n', piped),
                       [re.sub(rb'\r\n', b'\n', corpus.dovecot_view(r))
                        for r in self.raws['Mutt'].values()])
+
+
+class MaildirUnmountTest(unittest.TestCase):
+
+    def test_files_left_in_tmp_are_discarded_at_unmount(self):
+        s = MailServer().start()
+        self.addCleanup(s.cleanup)
+        self.addCleanup(s.stop)
+        m = Mount('imaps://%s@localhost:%d' % (USER, s.imaps_port),
+                  s.users[USER], cafile=s.cafile,
+                  options=['layout=maildir'], foreground=True).start()
+        self.addCleanup(m.umount)
+        tmp = os.path.join(m.path, 'INBOX', 'tmp', '1700000000.M1P2.host')
+        with open(tmp, 'wb') as f:
+            f.write(corpus.text_message(1))
+        self.assertEqual(os.listdir(os.path.join(m.path, 'INBOX', 'tmp')),
+                         [os.path.basename(tmp)])
+        self.assertEqual(os.listdir(os.path.join(m.path, 'INBOX', 'new')),
+                         [])
+        m.umount()
+        self.assertIn('/INBOX/tmp/1700000000.M1P2.host: temporary file '
+                      'never renamed, discarded at unmount', m.stderr())
+        self.assertEqual(s.flags(USER, 'INBOX'), {})
