@@ -558,8 +558,8 @@ void newmsg_sweep(struct newmsg_table *t, unsigned max_idle)
 		    now - m->used < (time_t)max_idle)
 			continue;
 		log_warnx("%s: temporary file unused for %u s, discarded "
-			  "(only a rename to a name without a leading dot "
-			  "stores a message)",
+			  "(only a rename stores a message: to a name "
+			  "without a leading dot, or from a Maildir tmp/)",
 			  m->path, max_idle);
 		if (newmsg_unregister(t, m)) {
 			m->next = dead;
