@@ -23,6 +23,7 @@ struct fsops_config {
 	uint64_t cache_size; /* bytes of message bodies kept in memory */
 	bool readonly;
 	bool expunge_on_delete; /* rm expunges instead of moving to Trash */
+	bool maildir; /* -o layout=maildir: a Maildir tree */
 	uint64_t max_append; /* largest new message, 0: the server's */
 	const char *tmpdir; /* borrowed: where new messages are held */
 	const char *account; /* borrowed: the URL, for the status */

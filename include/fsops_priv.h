@@ -190,4 +190,17 @@ bool fsnew_rename(struct fsops *fs, const char *from, const char *to,
 		  unsigned flags, int *rc_r);
 bool fsnew_unlink(struct fsops *fs, const char *path, int *rc_r);
 
+/* fsmaildir.c: the operations the Maildir layout (-o layout=maildir)
+ * changes, in front of fsops' own: each passes to fsops' in the default
+ * layout. */
+int fsmaildir_rename(const char *from, const char *to, unsigned flags);
+int fsmaildir_mkdir(const char *path, mode_t mode);
+int fsmaildir_rmdir(const char *path);
+/* link(2): EPERM in every layout (Python's Maildir.add() then renames). */
+int fsmaildir_link(const char *from, const char *to);
+/* The name a message stored or moved to the mount path `to` is found
+ * under until the next listing: its last component, or "new/NAME" in a
+ * Maildir new/. Points into to. */
+const char *fsmaildir_alias(const struct fsops *fs, const char *to);
+
 #endif

@@ -255,6 +255,11 @@ bool imap_flag_allowed(const struct imap_session *s, const char *flag);
  */
 int imap_store_flags(struct imap_session *s, uint32_t uid, const char *flags,
 		     char **result_r);
+/* The same with mode '+' (UID STORE uid +FLAGS (flags): adds them) or
+ * '-' (-FLAGS: removes them), leaving other flags as they are; mode 0
+ * is imap_store_flags(). */
+int imap_store_flags_mode(struct imap_session *s, uint32_t uid, char mode,
+			  const char *flags, char **result_r);
 
 /*
  * UID MOVE (move) or UID COPY of one message of the selected mailbox to

@@ -26,13 +26,14 @@ void newmsg_table_free(struct newmsg_table *t);
 
 /*
  * Registers a new, empty message at path, in folder (server name), with
- * its bytes in an unlinked file under tmpdir. Returns it with one
+ * its bytes in an unlinked file under tmpdir. temporary: a temporary
+ * whatever its name (a file in a Maildir tmp/). Returns it with one
  * reference for the caller, or NULL with *err_r set (-EEXIST if path is
  * taken, -errno of the temporary file).
  */
 struct newmsg *newmsg_create(struct newmsg_table *t, const char *path,
 			     const char *folder, const char *tmpdir,
-			     pid_t creator, int *err_r);
+			     pid_t creator, bool temporary, int *err_r);
 /* The process (as FUSE names it) that created the file: its close
  * stores the message; closes by others (forked children, readers) do
  * not store a half-written one. */
@@ -51,9 +52,9 @@ void newmsg_forget(struct newmsg_table *t, struct newmsg *m);
 bool newmsg_stat(struct newmsg_table *t, const char *path, uint64_t *size_r,
 		 time_t *mtime_r);
 /* Calls fill(ctx, name, size, mtime) for each message registered in
- * folder. The table is locked meanwhile: fill must not call back into
- * it. */
-void newmsg_list(struct newmsg_table *t, const char *folder,
+ * the directory dir (a mount path, "/" for the root). The table is
+ * locked meanwhile: fill must not call back into it. */
+void newmsg_list(struct newmsg_table *t, const char *dir,
 		 void (*fill)(void *ctx, const char *name, uint64_t size,
 			      time_t mtime),
 		 void *ctx);
@@ -114,5 +115,7 @@ int newmsg_rename(struct newmsg_table *t, struct newmsg *m, const char *path,
 /* Discards, with a log line, every temporary that no handle holds and
  * that was not used for max_idle seconds. */
 void newmsg_sweep(struct newmsg_table *t, unsigned max_idle);
+/* Discards every temporary left (at unmount), with a log line each. */
+void newmsg_discard_temporaries(struct newmsg_table *t);
 
 #endif

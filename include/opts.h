@@ -58,6 +58,7 @@ struct opts {
 	unsigned temp_idle; /* seconds an unused temporary file is kept */
 	bool readonly; /* -o ro */
 	enum opts_delete delete_mode;
+	bool maildir; /* -o layout=maildir */
 	uint64_t max_append; /* bytes, 0 = the server's limit only */
 	char *store_dir; /* owned: POP3 local store, NULL = default */
 	bool pop3_delete; /* POP3: delete what is safely stored here */

@@ -109,6 +109,12 @@ struct store_ops {
 	int (*set_flags)(struct store *st, const char *folder,
 			 uint32_t uidvalidity, uint32_t uid, const char *flags,
 			 char **result_r);
+	/* Adds the flags add and removes the flags remove (space
+	 * separated, either may be ""), leaving the others (keywords) as
+	 * they are; *result_r as for set_flags. */
+	int (*change_flags)(struct store *st, const char *folder,
+			    uint32_t uidvalidity, uint32_t uid, const char *add,
+			    const char *remove, char **result_r);
 	/* Moves a message to target; *uid_r gets its UID there (0 when
 	 * unknown) and *uidvalidity_r the target's UIDVALIDITY. -EPERM
 	 * when the server cannot move without risk to other mail. */

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "maildir.h"
 #include "store.h"
 
 enum tree_kind {
@@ -53,6 +54,8 @@ struct tree_info {
 	char *flags; /* owned: message flags, space separated */
 	char *store_ref; /* owned: the store's own name for the message, if
 			  * it has one (POP3 UIDL) */
+	enum maildir_sub sub; /* Maildir layout: a folder's cur/, new/ or
+			       * tmp/ (kind TREE_FOLDER, folder set) */
 };
 
 struct tree;
@@ -60,6 +63,16 @@ struct tree;
 /* root_mtime: what the root directory shows as its mtime. */
 struct tree *tree_new(time_t root_mtime);
 void tree_free(struct tree *t);
+/*
+ * Switches the tree to the Maildir layout (before any folder is set):
+ * each folder is a directory without messages of its own (shown as
+ * \Noselect) holding cur/, new/ and tmp/; its messages are listed in
+ * cur/ under maildir_name() names, folder levels named cur, new or tmp
+ * are escaped (maildir_escape_level()). A name given to a message by
+ * this mount (tree_add_message()'s alias) is listed in its place until
+ * the next listing; "new/NAME" puts it in new/.
+ */
+void tree_set_maildir(struct tree *t);
 void tree_info_clear(struct tree_info *i);
 
 /* The 64-bit FNV-1a hash of data, continued from seed (use
@@ -154,6 +167,16 @@ int tree_add_message(struct tree *t, const char *folder, uint32_t uidvalidity,
 		     const struct store_msg *m, const char *alias);
 void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
 		    uint32_t uid, const char *flags);
+/*
+ * Maildir layout: sets a message's flags as tree_set_flags() does (its
+ * names follow its flags) after a rename from the name from_key to
+ * to_key (names in cur/, or "new/NAME"): a name this mount gave it
+ * (an alias) moves to to_key, unless to_key is the name the message
+ * now has anyway.
+ */
+void tree_maildir_rename(struct tree *t, const char *folder,
+			 uint32_t uidvalidity, uint32_t uid, const char *flags,
+			 const char *from_key, const char *to_key);
 
 /* The mount path (without the leading '/') of the folder of that server
  * name, malloc'd; NULL if there is none. */

@@ -175,7 +175,7 @@ int fsdir_open(const char *path, struct fuse_file_info *fi)
 	d->fs = fs;
 	rc = tree_readdir(fs->tree, path, fsdir_fill_tree, d);
 	if (rc == 0 && folder)
-		newmsg_list(fs->newmsgs, folder, fsdir_fill_new, d);
+		newmsg_list(fs->newmsgs, path, fsdir_fill_new, d);
 	free(folder);
 	if (rc == 0 && d->nomem)
 		rc = -ENOMEM;

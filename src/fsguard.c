@@ -147,8 +147,12 @@ static int fsguard_removexattr(const char *p, const char *name)
 
 static int fsguard_rename(const char *from, const char *to, unsigned flags)
 {
-	return fsguard_ok() ? fsguard_inner()->rename(from, to, flags) :
-			      -EACCES;
+	return fsguard_ok() ? fsmaildir_rename(from, to, flags) : -EACCES;
+}
+
+static int fsguard_link(const char *from, const char *to)
+{
+	return fsguard_ok() ? fsmaildir_link(from, to) : -EACCES;
 }
 
 static int fsguard_unlink(const char *p)
@@ -158,12 +162,12 @@ static int fsguard_unlink(const char *p)
 
 static int fsguard_mkdir(const char *p, mode_t mode)
 {
-	return fsguard_ok() ? fsguard_inner()->mkdir(p, mode) : -EACCES;
+	return fsguard_ok() ? fsmaildir_mkdir(p, mode) : -EACCES;
 }
 
 static int fsguard_rmdir(const char *p)
 {
-	return fsguard_ok() ? fsguard_inner()->rmdir(p) : -EACCES;
+	return fsguard_ok() ? fsmaildir_rmdir(p) : -EACCES;
 }
 
 /* Runs inside FUSE's init: the private data is not set before. */
@@ -207,6 +211,7 @@ static const struct fuse_operations fsguard_table = {
 	.setxattr = fsguard_setxattr,
 	.removexattr = fsguard_removexattr,
 	.rename = fsguard_rename,
+	.link = fsguard_link,
 	.unlink = fsguard_unlink,
 	.mkdir = fsguard_mkdir,
 	.rmdir = fsguard_rmdir,

@@ -131,7 +131,6 @@ static int fsnew_find_copy(struct fsops *fs, const char *at, struct newmsg *m,
 static int fsnew_store(struct fsops *fs, struct newmsg *m, const char *to,
 		       const char *folder, bool exclusive)
 {
-	const char *slash = strrchr(to, '/'), *base = slash ? slash + 1 : to;
 	char *flags = NULL;
 	struct store_msg sm = {0};
 	uint32_t uid, uidvalidity, idhash;
@@ -183,8 +182,8 @@ static int fsnew_store(struct fsops *fs, struct newmsg *m, const char *to,
 	sm.date = date ? date : time(NULL);
 	sm.idhash = idhash;
 	sm.flags = flags;
-	if (!uid ||
-	    tree_add_message(fs->tree, folder, uidvalidity, &sm, base) < 0)
+	if (!uid || tree_add_message(fs->tree, folder, uidvalidity, &sm,
+				     fsmaildir_alias(fs, to)) < 0)
 		tree_expire_listing(fs->tree, folder);
 done:
 	if (rc == 0) {
@@ -229,8 +228,11 @@ static int fsnew_open_new(struct fsops *fs, const char *path, bool replace,
 		tree_info_clear(&dir);
 		return -ENOMEM;
 	}
+	/* Files in a Maildir tmp/ are temporaries: stored at their rename
+	 * into new/ or cur/. */
 	f->newmsg = newmsg_create(fs->newmsgs, path, dir.folder, fs->cfg.tmpdir,
-				  fuse_get_context()->pid, &rc);
+				  fuse_get_context()->pid,
+				  dir.sub == MAILDIR_SUB_TMP, &rc);
 	tree_info_clear(&dir);
 	if (!f->newmsg) {
 		free(f);
@@ -416,7 +418,7 @@ bool fsnew_rename(struct fsops *fs, const char *from, const char *to,
 		rc = -EBUSY;
 	} else if (newmsg_stat(fs->newmsgs, to, &(uint64_t){0}, &(time_t){0})) {
 		rc = -EBUSY; /* another file being written is there */
-	} else if (base[0] == '.') {
+	} else if (base[0] == '.' || dir.sub == MAILDIR_SUB_TMP) {
 		rc = newmsg_rename(fs->newmsgs, m, to, dir.folder);
 	} else if (!fs->cfg.store->ops->append) {
 		rc = -EACCES;

@@ -62,6 +62,8 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 		free(fs);
 		return NULL;
 	}
+	if (cfg->maildir)
+		tree_set_maildir(fs->tree);
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->started = time(NULL);
@@ -163,6 +165,7 @@ void fsops_free(struct fsops *fs)
 	}
 	tree_free(fs->tree);
 	cache_free(fs->cache);
+	newmsg_discard_temporaries(fs->newmsgs);
 	newmsg_table_free(fs->newmsgs);
 	while (fs->trashed) {
 		struct fsops_trashed *t = fs->trashed;
@@ -1015,6 +1018,8 @@ static int fsops_set_flags(struct fsops *fs, const char *path,
 		tree_set_flags(fs->tree, info.folder, info.uidvalidity,
 			       info.uid, result);
 		free(result);
+		if (fs->cfg.maildir) /* the name follows the flags */
+			fsops_invalidate_with_dir(fs, path);
 	}
 out_info:
 	tree_info_clear(&info);

@@ -1708,12 +1708,22 @@ static bool imap_store_handler(void *ctx, struct imap_session *s,
 int imap_store_flags(struct imap_session *s, uint32_t uid, const char *flags,
 		     char **result_r)
 {
+	return imap_store_flags_mode(s, uid, 0, flags, result_r);
+}
+
+int imap_store_flags_mode(struct imap_session *s, uint32_t uid, char mode,
+			  const char *flags, char **result_r)
+{
 	struct imap_store_ctx sc = {uid, {0}, false};
 	struct strbuf cmd = {0};
 	int rc;
 
 	*result_r = NULL;
-	strbuf_printf(&cmd, "UID STORE %u FLAGS (%s)", uid, flags);
+	if (mode)
+		strbuf_printf(&cmd, "UID STORE %u %cFLAGS (%s)", uid, mode,
+			      flags);
+	else
+		strbuf_printf(&cmd, "UID STORE %u FLAGS (%s)", uid, flags);
 	if (strbuf_failed(&cmd)) {
 		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
 		return -1;

@@ -340,6 +340,7 @@ int main(int argc, char **argv)
 		.cache_size = o.cache_size,
 		.readonly = o.readonly,
 		.expunge_on_delete = o.delete_mode == OPTS_DELETE_EXPUNGE,
+		.maildir = o.maildir,
 		.max_append = o.max_append,
 		.temp_idle = o.temp_idle,
 		.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",

@@ -114,7 +114,7 @@ static int newmsg_tmpfile(const char *tmpdir)
 
 struct newmsg *newmsg_create(struct newmsg_table *t, const char *path,
 			     const char *folder, const char *tmpdir,
-			     pid_t creator, int *err_r)
+			     pid_t creator, bool temporary, int *err_r)
 {
 	struct newmsg *m = calloc(1, sizeof(*m));
 	const char *slash;
@@ -134,7 +134,7 @@ struct newmsg *newmsg_create(struct newmsg_table *t, const char *path,
 	}
 	slash = strrchr(m->path, '/');
 	m->name = slash ? slash + 1 : m->path;
-	m->temporary = m->name[0] == '.';
+	m->temporary = temporary || m->name[0] == '.';
 	m->used = clock_mono();
 	m->fd = newmsg_tmpfile(tmpdir);
 	if (m->fd < 0) {
@@ -230,11 +230,12 @@ bool newmsg_stat(struct newmsg_table *t, const char *path, uint64_t *size_r,
 	return true;
 }
 
-void newmsg_list(struct newmsg_table *t, const char *folder,
+void newmsg_list(struct newmsg_table *t, const char *dir,
 		 void (*fill)(void *ctx, const char *name, uint64_t size,
 			      time_t mtime),
 		 void *ctx)
 {
+	size_t dlen = strcmp(dir, "/") == 0 ? 0 : strlen(dir);
 	struct newmsg *m;
 
 	pthread_mutex_lock(&t->lock);
@@ -242,7 +243,9 @@ void newmsg_list(struct newmsg_table *t, const char *folder,
 		uint64_t size;
 		time_t mtime;
 
-		if (strcmp(m->folder, folder) != 0)
+		/* m->name follows the last '/' of m->path. */
+		if ((size_t)(m->name - m->path) != dlen + 1 ||
+		    strncmp(m->path, dir, dlen) != 0)
 			continue;
 		pthread_mutex_lock(&m->lock);
 		size = m->size;
@@ -517,6 +520,31 @@ int newmsg_rename(struct newmsg_table *t, struct newmsg *m, const char *path,
 	return rc;
 }
 
+void newmsg_discard_temporaries(struct newmsg_table *t)
+{
+	struct newmsg *m, *next, *dead = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	for (m = t->list; m; m = next) {
+		next = m->next;
+		if (!m->temporary)
+			continue;
+		log_warnx("%s: temporary file never renamed, discarded at "
+			  "unmount",
+			  m->path);
+		if (newmsg_unregister(t, m)) {
+			m->next = dead;
+			dead = m;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	while (dead) {
+		m = dead;
+		dead = m->next;
+		newmsg_free(m);
+	}
+}
+
 void newmsg_sweep(struct newmsg_table *t, unsigned max_idle)
 {
 	struct newmsg *m, *next, *dead = NULL;
@@ -530,8 +558,8 @@ void newmsg_sweep(struct newmsg_table *t, unsigned max_idle)
 		    now - m->used < (time_t)max_idle)
 			continue;
 		log_warnx("%s: temporary file unused for %u s, discarded "
-			  "(only a rename to a name without a leading dot "
-			  "stores a message)",
+			  "(only a rename stores a message: to a name "
+			  "without a leading dot, or from a Maildir tmp/)",
 			  m->path, max_idle);
 		if (newmsg_unregister(t, m)) {
 			m->next = dead;

@@ -36,6 +36,7 @@ enum {
 	KEY_CACHE_SIZE,
 	KEY_MAX_APPEND,
 	KEY_DELETE,
+	KEY_LAYOUT,
 	KEY_POP3_DELETE,
 	KEY_CONNECTIONS,
 	KEY_TIMEOUT,
@@ -72,6 +73,7 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
 	FUSE_OPT_KEY("max_append=", KEY_MAX_APPEND),
 	FUSE_OPT_KEY("delete=", KEY_DELETE),
+	FUSE_OPT_KEY("layout=", KEY_LAYOUT),
 	FUSE_OPT_KEY("auth=", KEY_AUTH),
 	FUSE_OPT_KEY("insecure", KEY_INSECURE),
 	FUSE_OPT_KEY("keep", KEY_KEEP),
@@ -129,6 +131,8 @@ static const char opts_usage[] =
 	"                           60 for POP3)\n"
 	"  -o ro                    mount read-only\n"
 	"  -o delete=trash|expunge  what rm does (default trash)\n"
+	"  -o layout=default|maildir  maildir: every folder a Maildir (cur/,\n"
+	"                           new/, tmp/) for mutt, notmuch, mu (IMAP)\n"
 	"  -o max_append=BYTES      largest message to create (default: the\n"
 	"                           server's APPENDLIMIT)\n"
 	"  -o temp_idle=SECONDS     discard a temporary file (.NAME) left\n"
@@ -288,6 +292,16 @@ static int opts_proc(void *data, const char *arg, int key,
 			return -1;
 		}
 		return 0;
+	case KEY_LAYOUT:
+		if (strcmp(val + 1, "default") == 0 ||
+		    strcmp(val + 1, "maildir") == 0) {
+			o->maildir = strcmp(val + 1, "maildir") == 0;
+			return 0;
+		}
+		fprintf(stderr,
+			"mailfs: -o layout= takes default or maildir\n");
+		ctx->error = 1;
+		return -1;
 	case KEY_AUTH:
 		if (opts_parse_auth(val + 1, &o->auth) < 0) {
 			fprintf(stderr, "mailfs: -o auth= takes plain, login, "
@@ -374,6 +388,11 @@ static int opts_validate(struct opts *o)
 	}
 	if (o->refresh == UINT_MAX)
 		o->refresh = o->url.proto == OPTS_PROTO_POP3 ? 60 : 30;
+	if (o->maildir && o->url.proto == OPTS_PROTO_POP3) {
+		fprintf(stderr, "mailfs: -o layout=maildir is for IMAP "
+				"accounts\n");
+		return -1;
+	}
 	if (opts_absolute(&o->mountpoint) < 0 || stat(o->mountpoint, &st) < 0) {
 		fprintf(stderr, "mailfs: mount point %s: %s\n", o->mountpoint,
 			strerror(errno));

@@ -589,8 +589,9 @@ struct store_imap_msg {
 	const char *folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
-	const char *flags; /* set_flags */
-	char *result; /* set_flags: owned */
+	const char *flags; /* set_flags; change_flags: those to add */
+	const char *remove; /* change_flags: the flags to remove */
+	char *result; /* set_flags, change_flags: owned */
 	const char *target; /* move */
 	uint32_t new_uid, new_uidvalidity;
 };
@@ -667,6 +668,82 @@ static int store_imap_set_flags(struct store *st, const char *folder,
 
 	rc = store_imap_run(store_imap_of(st), folder, true,
 			    store_imap_set_flags_op, &m);
+	if (rc < 0) {
+		free(m.result);
+		return rc;
+	}
+	*result_r = m.result;
+	return 0;
+}
+
+/* True when the server may store every flag of flags (space
+ * separated) in the selected mailbox. */
+static bool store_imap_flags_allowed(struct imap_session *s, const char *flags)
+{
+	char *dup = strdup(flags), *tok, *save = NULL;
+	bool ok = dup != NULL;
+
+	for (tok = dup ? strtok_r(dup, " ", &save) : NULL; tok && ok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		ok = imap_flag_allowed(s, tok);
+		if (!ok)
+			log_warnx("flag '%s' is not allowed here", tok);
+	}
+	free(dup);
+	return ok;
+}
+
+/* +FLAGS then -FLAGS, each only when it has flags: the message's other
+ * flags (keywords) are never sent, so they stay whatever they are. */
+static int store_imap_change_flags_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_msg *m = arg;
+	int rc;
+
+	rc = store_imap_select(s, m->folder, false, m->uidvalidity);
+	if (rc)
+		return rc == -ESTALE ? -ENOENT : rc;
+	if (!store_imap_flags_allowed(s, m->flags))
+		return -EINVAL;
+	free(m->result);
+	m->result = NULL;
+	if (*m->flags &&
+	    imap_store_flags_mode(s, m->uid, '+', m->flags, &m->result) < 0)
+		return STORE_IMAP_FAILED;
+	if (*m->remove) {
+		free(m->result);
+		m->result = NULL;
+		if (imap_store_flags_mode(s, m->uid, '-', m->remove,
+					  &m->result) < 0)
+			return STORE_IMAP_FAILED;
+	}
+	if (!m->result)
+		return -ENOENT;
+	if (!store_imap_flags_kept(m->flags, m->result)) {
+		log_warnx("the server did not keep all of the flags '%s' "
+			  "(it has '%s')",
+			  m->flags, m->result);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int store_imap_change_flags(struct store *st, const char *folder,
+				   uint32_t uidvalidity, uint32_t uid,
+				   const char *add, const char *remove,
+				   char **result_r)
+{
+	struct store_imap_msg m = {.folder = folder,
+				   .uidvalidity = uidvalidity,
+				   .uid = uid,
+				   .flags = add,
+				   .remove = remove};
+	int rc;
+
+	if (!*add && !*remove)
+		return -EINVAL;
+	rc = store_imap_run(store_imap_of(st), folder, true,
+			    store_imap_change_flags_op, &m);
 	if (rc < 0) {
 		free(m.result);
 		return rc;
@@ -933,6 +1010,7 @@ static const struct store_ops store_imap_ops = {
 	.messages = store_imap_messages,
 	.fetch = store_imap_fetch,
 	.set_flags = store_imap_set_flags,
+	.change_flags = store_imap_change_flags,
 	.move = store_imap_move,
 	.expunge = store_imap_expunge,
 	.create_folder = store_imap_create_folder,

@@ -10,6 +10,7 @@
 #include <uthash.h>
 
 #include "clock.h"
+#include "maildir.h"
 #include "names.h"
 #include "tree.h"
 
@@ -22,7 +23,12 @@ struct tree_msg {
 	char *flags; /* owned */
 	char *name; /* owned */
 	char *ref; /* owned: the store's own id (POP3 UIDL), or NULL */
+	char *base; /* owned: Maildir layout: the default layout's name,
+		     * which the name is made from (NULL for an alias) */
 	bool alias; /* another name for a message: found, not listed */
+	bool user_named; /* Maildir layout: a name this mount gave it
+			  * (delivered or moved under), listed instead of
+			  * its own until the next listing */
 	bool size_fixed; /* size corrected from the bytes: kept over the
 			   * server's RFC822.SIZE in later listings */
 	bool gone; /* removed since the listing: neither */
@@ -40,6 +46,7 @@ struct tree_listing {
 	 * appended here), each allocated alone; owned. */
 	struct tree_msg *extras;
 	time_t newest;
+	bool maildir; /* named by the Maildir layout */
 };
 
 struct tree_folder {
@@ -75,6 +82,7 @@ struct tree {
 	pthread_mutex_t busy_lock;
 	pthread_cond_t busy_cond;
 	struct tree_busy *busy;
+	bool maildir; /* the Maildir layout (tree_set_maildir()) */
 };
 
 #define TREE_FOLDER_LIST_KEY "\n"
@@ -140,6 +148,7 @@ static void tree_listing_free(struct tree_listing *l)
 		free(l->msgs[i].flags);
 		free(l->msgs[i].name);
 		free(l->msgs[i].ref);
+		free(l->msgs[i].base);
 	}
 	while (l->extras) {
 		struct tree_msg *m = l->extras;
@@ -147,10 +156,29 @@ static void tree_listing_free(struct tree_listing *l)
 		l->extras = m->next_extra;
 		free(m->flags);
 		free(m->name);
+		free(m->base);
 		free(m);
 	}
 	free(l->msgs);
 	free(l);
+}
+
+void tree_set_maildir(struct tree *t)
+{
+	t->maildir = true;
+}
+
+/* The mount path of a folder's server name: names_to_path(), with the
+ * levels named cur, new or tmp escaped in the Maildir layout. */
+static char *tree_folder_path(bool maildir, const char *name, char delim)
+{
+	char *path = names_to_path(name, delim), *escaped;
+
+	if (!path || !maildir)
+		return path;
+	escaped = maildir_escape_path(path);
+	free(path);
+	return escaped;
 }
 
 static void tree_folder_free(struct tree_folder *f)
@@ -230,7 +258,7 @@ static struct tree_folder *tree_folder_new(const char *name, char *path,
  * are the child's name cut at a delimiter, so they are exact. */
 static int tree_add_parents(struct tree_folder **by_path,
 			    struct tree_folder **by_name, const char *name,
-			    char delim)
+			    char delim, bool maildir)
 {
 	char *dup, *cut;
 	int rc = 0;
@@ -247,7 +275,7 @@ static int tree_add_parents(struct tree_folder **by_path,
 		*cut = '\0';
 		HASH_FIND(hh_name, *by_name, dup, strlen(dup), p);
 		if (!p && *dup) {
-			path = names_to_path(dup, delim);
+			path = tree_folder_path(maildir, dup, delim);
 			if (path)
 				HASH_FIND(hh_path, *by_path, path, strlen(path),
 					  p);
@@ -287,7 +315,8 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 
 	for (i = 0; i < n && rc == 0; i++) {
 		char *path = fl[i].name[0]
-				     ? names_to_path(fl[i].name, fl[i].delim)
+				     ? tree_folder_path(t->maildir, fl[i].name,
+							fl[i].delim)
 				     : strdup("");
 
 		if (!path) {
@@ -313,7 +342,8 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 		}
 		HASH_ADD_KEYPTR(hh_path, by_path, f->path, strlen(f->path), f);
 		HASH_ADD_KEYPTR(hh_name, by_name, f->name, strlen(f->name), f);
-		rc = tree_add_parents(&by_path, &by_name, f->name, f->delim);
+		rc = tree_add_parents(&by_path, &by_name, f->name, f->delim,
+				      t->maildir);
 	}
 	if (rc < 0) {
 		HASH_CLEAR(hh_name, by_name);
@@ -372,14 +402,30 @@ bool tree_folders_stale(struct tree *t, time_t now, unsigned max_age)
 	return stale;
 }
 
-/* Fills info for a folder; the lock is held. */
-static int tree_folder_info(const struct tree_folder *f, struct tree_info *info)
+/* The links of a folder's directory: its subfolders and, in the Maildir
+ * layout, cur/, new/ and tmp/ of a folder that holds messages. */
+static unsigned tree_folder_nlink(const struct tree *t,
+				  const struct tree_folder *f)
+{
+	unsigned n = 2 + f->subfolders;
+
+	if (t->maildir && !(f->attrs & STORE_FOLDER_NOSELECT))
+		n += 3;
+	return n;
+}
+
+/* Fills info for a folder; the lock is held. In the Maildir layout the
+ * folder's own directory holds no messages (its cur/ does). */
+static int tree_folder_info(const struct tree *t, const struct tree_folder *f,
+			    struct tree_info *info)
 {
 	info->kind = TREE_FOLDER;
 	info->ino = tree_folder_ino(f);
-	info->nlink = 2 + f->subfolders;
+	info->nlink = tree_folder_nlink(t, f);
 	info->mtime = f->listing ? f->listing->newest : 0;
 	info->attrs = f->attrs;
+	if (t->maildir)
+		info->attrs |= STORE_FOLDER_NOSELECT;
 	info->folder_id = f->id;
 	info->uidvalidity = f->listing ? f->listing->state.uidvalidity : 0;
 	info->folder = strdup(f->name);
@@ -420,6 +466,71 @@ static bool tree_fresh(const struct tree_folder *f, time_t now,
 	return f->listing && now - f->listed_at < (time_t)max_age;
 }
 
+/* The folder holding messages whose directory is the first len bytes
+ * of path; the lock is held. */
+static struct tree_folder *tree_msg_folder(struct tree *t, const char *path,
+					   size_t len)
+{
+	struct tree_folder *f;
+
+	HASH_FIND(hh_path, t->by_path, path, len, f);
+	return f && !(f->attrs & STORE_FOLDER_NOSELECT) ? f : NULL;
+}
+
+/*
+ * tree_lookup() in the Maildir layout for a path that is no folder:
+ * F/cur, F/new, F/tmp (folder info with sub set) or a message in F/cur
+ * (key NAME) or F/new (key "new/NAME"). The lock is held.
+ */
+static int tree_maildir_lookup(struct tree *t, const char *path, time_t now,
+			       unsigned max_age, struct tree_info *info)
+{
+	const char *slash = strrchr(path, '/'),
+		   *base = slash ? slash + 1 : path;
+	const char *dslash;
+	struct tree_folder *f;
+	enum maildir_sub sub;
+	struct tree_msg *m;
+	char key[NAMES_MAX_COMPONENT + 8];
+	int rc;
+
+	info->kind = TREE_NONE;
+	if (!slash)
+		return 0;
+	sub = maildir_sub_of(base);
+	f = sub ? tree_msg_folder(t, path, (size_t)(slash - path)) : NULL;
+	if (f) {
+		rc = tree_folder_info(t, f, info);
+		info->attrs = f->attrs;
+		info->sub = sub;
+		info->nlink = 2;
+		info->ino = tree_hash(base, 3, info->ino) | 2;
+		return rc;
+	}
+	/* F/sub/NAME */
+	for (dslash = slash; dslash > path && dslash[-1] != '/'; dslash--)
+		;
+	if (dslash == path || (size_t)(slash - dslash) != 3)
+		return 0;
+	memcpy(key, dslash, 3);
+	key[3] = '\0';
+	sub = maildir_sub_of(key);
+	f = sub == MAILDIR_SUB_CUR || sub == MAILDIR_SUB_NEW
+		    ? tree_msg_folder(t, path, (size_t)(dslash - 1 - path))
+		    : NULL;
+	if (!f || !*base || strlen(base) > NAMES_MAX_COMPONENT)
+		return 0;
+	if (!tree_fresh(f, now, max_age)) {
+		info->kind = TREE_UNLISTED;
+		info->folder = strdup(f->name);
+		return info->folder ? 0 : -ENOMEM;
+	}
+	snprintf(key, sizeof(key), "%s%s", sub == MAILDIR_SUB_NEW ? "new/" : "",
+		 base);
+	HASH_FIND(hh, f->listing->by_name, key, strlen(key), m);
+	return m ? tree_msg_info(f, m, info) : 0;
+}
+
 enum tree_kind tree_lookup(struct tree *t, const char *path, time_t now,
 			   unsigned max_age, struct tree_info *info)
 {
@@ -441,7 +552,11 @@ enum tree_kind tree_lookup(struct tree *t, const char *path, time_t now,
 	}
 	HASH_FIND(hh_path, t->by_path, path, strlen(path), f);
 	if (f) {
-		rc = tree_folder_info(f, info);
+		rc = tree_folder_info(t, f, info);
+		goto out;
+	}
+	if (t->maildir) {
+		rc = tree_maildir_lookup(t, path, now, max_age, info);
 		goto out;
 	}
 	slash = strrchr(path, '/');
@@ -477,21 +592,32 @@ out:
  * returned. The lock is held. */
 static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 			 const char *path, const struct tree_msg *m,
+			 enum maildir_sub in,
 			 int (*fill)(void *ctx, const char *name,
 				     const struct tree_info *info),
 			 void *ctx)
 {
 	size_t plen = strlen(path), sublen = plen + 1 + strlen(m->name) + 1;
+	const char *name = m->name;
 	struct tree_folder *clash;
 	struct tree_info info;
 	char sub[sublen];
 
 	if (m->gone || m->alias)
 		return 0;
-	snprintf(sub, sublen, "%s%s%s", path, plen ? "/" : "", m->name);
-	HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
-	if (clash)
-		return 0;
+	if (t->maildir) {
+		/* Names in new/ are keyed "new/NAME"; no folder is there. */
+		bool is_new = strncmp(name, "new/", 4) == 0;
+
+		if (is_new != (in == MAILDIR_SUB_NEW))
+			return 0;
+		name += is_new ? 4 : 0;
+	} else {
+		snprintf(sub, sublen, "%s%s%s", path, plen ? "/" : "", name);
+		HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
+		if (clash)
+			return 0;
+	}
 	memset(&info, 0, sizeof(info));
 	info.kind = TREE_MESSAGE;
 	info.ino =
@@ -499,7 +625,61 @@ static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 	info.nlink = 1;
 	info.size = m->size;
 	info.mtime = m->date;
-	return fill(ctx, m->name, &info);
+	return fill(ctx, name, &info);
+}
+
+/* Calls fill for cur/, new/ and tmp/ of a folder (Maildir layout). */
+static int tree_fill_subs(const struct tree_folder *f,
+			  int (*fill)(void *ctx, const char *name,
+				      const struct tree_info *info),
+			  void *ctx)
+{
+	enum maildir_sub sub;
+	struct tree_info info;
+
+	for (sub = MAILDIR_SUB_CUR; sub <= MAILDIR_SUB_TMP; sub++) {
+		const char *name = maildir_sub_name(sub);
+
+		memset(&info, 0, sizeof(info));
+		info.kind = TREE_FOLDER;
+		info.ino = tree_hash(name, 3, tree_folder_ino(f)) | 2;
+		info.nlink = 2;
+		info.mtime = f->listing ? f->listing->newest : 0;
+		info.sub = sub;
+		if (fill(ctx, name, &info))
+			return 1;
+	}
+	return 0;
+}
+
+/* tree_readdir() of F/cur, F/new or F/tmp (Maildir layout); the lock
+ * is held. Returns -ENOENT when path is none of them. */
+static int tree_maildir_readdir(struct tree *t, const char *path,
+				int (*fill)(void *ctx, const char *name,
+					    const struct tree_info *info),
+				void *ctx)
+{
+	const char *slash = strrchr(path, '/');
+	const struct tree_msg *m;
+	struct tree_folder *dir;
+	enum maildir_sub sub;
+	size_t i;
+
+	if (!slash || !(sub = maildir_sub_of(slash + 1)))
+		return -ENOENT;
+	dir = tree_msg_folder(t, path, (size_t)(slash - path));
+	if (!dir)
+		return -ENOENT;
+	if (sub == MAILDIR_SUB_TMP || !dir->listing)
+		return 0;
+	for (i = 0; i < dir->listing->n; i++)
+		if (tree_fill_msg(t, dir, path, &dir->listing->msgs[i], sub,
+				  fill, ctx))
+			return 0;
+	for (m = dir->listing->extras; m; m = m->next_extra)
+		if (tree_fill_msg(t, dir, path, m, sub, fill, ctx))
+			return 0;
+	return 0;
 }
 
 int tree_readdir(struct tree *t, const char *path,
@@ -518,6 +698,10 @@ int tree_readdir(struct tree *t, const char *path,
 	plen = strlen(path);
 	pthread_rwlock_rdlock(&t->lock);
 	HASH_FIND(hh_path, t->by_path, path, plen, dir);
+	if (!dir && plen && t->maildir) {
+		rc = tree_maildir_readdir(t, path, fill, ctx);
+		goto out;
+	}
 	if (!dir && plen) {
 		rc = -ENOENT;
 		goto out;
@@ -538,19 +722,26 @@ int tree_readdir(struct tree *t, const char *path,
 		memset(&info, 0, sizeof(info));
 		info.kind = TREE_FOLDER;
 		info.ino = tree_folder_ino(f);
-		info.nlink = 2 + f->subfolders;
+		info.nlink = tree_folder_nlink(t, f);
 		info.mtime = f->listing ? f->listing->newest : 0;
 		if (fill(ctx, rest, &info))
 			goto out;
 	}
+	if (t->maildir) {
+		/* A folder's messages are in its cur/. */
+		if (dir && dir->path[0] &&
+		    !(dir->attrs & STORE_FOLDER_NOSELECT))
+			tree_fill_subs(dir, fill, ctx);
+		goto out;
+	}
 	if (!dir || !dir->listing)
 		goto out;
 	for (i = 0; i < dir->listing->n; i++)
-		if (tree_fill_msg(t, dir, path, &dir->listing->msgs[i], fill,
-				  ctx))
+		if (tree_fill_msg(t, dir, path, &dir->listing->msgs[i],
+				  MAILDIR_SUB_NONE, fill, ctx))
 			goto out;
 	for (m = dir->listing->extras; m; m = m->next_extra)
-		if (tree_fill_msg(t, dir, path, m, fill, ctx))
+		if (tree_fill_msg(t, dir, path, m, MAILDIR_SUB_NONE, fill, ctx))
 			goto out;
 out:
 	pthread_rwlock_unlock(&t->lock);
@@ -564,13 +755,77 @@ out:
  * are named (ascending UID for a listing). Identity (UID) plays no part,
  * so a message keeps its name across folders, accounts and remounts.
  */
-static char *tree_msg_name(const struct tree_listing *l,
-			   const struct tree_msg *m)
+/* True when a message of the listing (not m) has the default name base;
+ * the lock is held. */
+static bool tree_base_taken(const struct tree_listing *l, const char *base)
+{
+	const struct tree_msg *m;
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (!l->msgs[i].gone && l->msgs[i].base &&
+		    strcmp(l->msgs[i].base, base) == 0)
+			return true;
+	for (m = l->extras; m; m = m->next_extra)
+		if (!m->gone && m->base && strcmp(m->base, base) == 0)
+			return true;
+	return false;
+}
+
+/* The Maildir layout's name for a message added to a listing: its
+ * default name, numbered as tree_msg_name() numbers them (kept in
+ * m->base), made into maildir_name(). */
+static char *tree_maildir_msg_name(const struct tree_listing *l,
+				   struct tree_msg *m)
+{
+	char base[NAMES_MESSAGE_MAX], name[MAILDIR_NAME_MAX];
+	unsigned n;
+
+	for (n = 1; n < UINT_MAX; n++) {
+		names_message(base, m->date, m->listed_size, m->idhash, n);
+		if (!tree_base_taken(l, base))
+			break;
+	}
+	free(m->base);
+	m->base = strdup(base);
+	if (!m->base ||
+	    !maildir_name(name, sizeof(name), base, m->uid, m->flags))
+		return NULL;
+	return strdup(name);
+}
+
+/* Turns a listing named by the default policy into the Maildir
+ * layout's names: each default name is kept as the base. */
+static int tree_maildir_names(struct tree_listing *l)
+{
+	char name[MAILDIR_NAME_MAX];
+	size_t i;
+
+	HASH_CLEAR(hh, l->by_name);
+	l->maildir = true;
+	for (i = 0; i < l->n; i++) {
+		struct tree_msg *m = &l->msgs[i];
+
+		if (!maildir_name(name, sizeof(name), m->name, m->uid,
+				  m->flags))
+			return -ENOMEM;
+		m->base = m->name;
+		m->name = strdup(name);
+		if (!m->name)
+			return -ENOMEM;
+		HASH_ADD_KEYPTR(hh, l->by_name, m->name, strlen(m->name), m);
+	}
+	return 0;
+}
+
+static char *tree_msg_name(const struct tree_listing *l, struct tree_msg *m)
 {
 	char name[NAMES_MESSAGE_MAX];
 	struct tree_msg *dup;
 	unsigned n;
 
+	if (l->maildir)
+		return tree_maildir_msg_name(l, m);
 	for (n = 1; n < UINT_MAX; n++) {
 		names_message(name, m->date, m->listed_size, m->idhash, n);
 		HASH_FIND(hh, l->by_name, name, strlen(name), dup);
@@ -651,6 +906,8 @@ int tree_set_listing(struct tree *t, const char *folder,
 		if (m->date > nl->newest)
 			nl->newest = m->date;
 	}
+	if (t->maildir && tree_maildir_names(nl) < 0)
+		goto nomem;
 	nl->state = *l;
 	nl->state.msgs = NULL;
 	nl->state.n = 0;
@@ -887,10 +1144,13 @@ void tree_remove_message(struct tree *t, const char *folder,
 /* Adds one extra message record, named name or (name NULL) by the
  * naming policy; the lock is held. *name_r (if given) gets the name. */
 static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
-			  const char *name, bool alias, char *name_r)
+			  const char *name, bool alias, char *name_r,
+			  struct tree_msg **m_r)
 {
 	struct tree_msg *m, *dup = NULL;
 
+	if (m_r)
+		*m_r = NULL;
 	if (name)
 		HASH_FIND(hh, l->by_name, name, strlen(name), dup);
 	if (dup)
@@ -903,16 +1163,19 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 	m->listed_size = m->size = sm->size;
 	m->date = sm->date;
 	m->alias = alias;
-	m->name = name ? strdup(name) : tree_msg_name(l, m);
 	m->flags = strdup(sm->flags ? sm->flags : "");
+	m->name = !m->flags ? NULL : name ? strdup(name) : tree_msg_name(l, m);
 	if (!m->name || !m->flags) {
 		free(m->name);
 		free(m->flags);
+		free(m->base);
 		free(m);
 		return -ENOMEM;
 	}
 	if (name_r)
-		snprintf(name_r, NAMES_MESSAGE_MAX, "%s", m->name);
+		snprintf(name_r, MAILDIR_NAME_MAX, "%s", m->name);
+	if (m_r)
+		*m_r = m;
 	m->next_extra = l->extras;
 	l->extras = m;
 	HASH_ADD_KEYPTR(hh, l->by_name, m->name, strlen(m->name), m);
@@ -941,48 +1204,137 @@ static bool tree_own_name(const struct store_msg *m, const char *name)
 	return strcmp(name, ".eml") == 0;
 }
 
+/* tree_add_message() in the Maildir layout: the message gets its own
+ * name; a name the mount gave it (alias) is listed instead until the
+ * next listing, its own found but not listed. The lock is held. */
+static int tree_maildir_add(struct tree_listing *l, const struct store_msg *m,
+			    const char *alias)
+{
+	char name[MAILDIR_NAME_MAX];
+	struct tree_msg *own, *named;
+	int rc;
+
+	rc = tree_add_extra(l, m, NULL, false, name, &own);
+	if (rc < 0 || !alias || strcmp(alias, name) == 0)
+		return rc;
+	rc = tree_add_extra(l, m, alias, false, NULL, &named);
+	if (named) {
+		named->user_named = true;
+		own->alias = true;
+	}
+	return rc;
+}
+
 int tree_add_message(struct tree *t, const char *folder, uint32_t uidvalidity,
 		     const struct store_msg *m, const char *alias)
 {
 	struct tree_listing *l;
-	char name[NAMES_MESSAGE_MAX];
+	char name[MAILDIR_NAME_MAX];
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&t->lock);
 	l = tree_listing_of(t, folder, uidvalidity);
-	if (l) {
+	if (l && l->maildir) {
+		rc = tree_maildir_add(l, m, alias);
+		l->state.modseq = 0;
+	} else if (l) {
 		/* Given one of its own names (a restored "-2"), it keeps it:
 		 * its twin may come later under the other one. */
 		rc = tree_add_extra(l, m,
 				    tree_own_name(m, alias) ? alias : NULL,
-				    false, name);
+				    false, name, NULL);
 		if (rc == 0 && alias && strcmp(alias, name) != 0)
-			rc = tree_add_extra(l, m, alias, true, NULL);
+			rc = tree_add_extra(l, m, alias, true, NULL, NULL);
 		l->state.modseq = 0;
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
 }
 
+/* Gives a message record another name; the lock is held. */
+static void tree_rekey(struct tree_listing *l, struct tree_msg *m,
+		       const char *name)
+{
+	char *dup = strdup(name);
+
+	if (!dup)
+		return;
+	HASH_DEL(l->by_name, m);
+	free(m->name);
+	m->name = dup;
+	HASH_ADD_KEYPTR(hh, l->by_name, m->name, strlen(m->name), m);
+}
+
+/* The most names one message has at once (its own, one alias, and a
+ * few more for safety). */
+#define TREE_MAX_NAMES 8
+
+/*
+ * Sets the flags of every record of uid; in the Maildir layout renames
+ * its own names after them and moves the alias from_key (if it is one)
+ * to to_key. The lock is held.
+ */
+static void tree_update_flags(struct tree_listing *l, uint32_t uid,
+			      const char *flags, const char *from_key,
+			      const char *to_key)
+{
+	struct tree_msg *hits[TREE_MAX_NAMES], *m, *tmp, *own = NULL;
+	char name[MAILDIR_NAME_MAX] = "";
+	size_t n = 0, i;
+
+	HASH_ITER(hh, l->by_name, m, tmp)
+	{
+		char *dup;
+
+		if (m->uid != uid || !(dup = strdup(flags)))
+			continue;
+		free(m->flags);
+		m->flags = dup;
+		if (n < TREE_MAX_NAMES)
+			hits[n++] = m;
+	}
+	if (!l->maildir)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!hits[i]->base || !maildir_name(name, sizeof(name),
+						    hits[i]->base, uid, flags))
+			continue;
+		own = hits[i];
+		if (strcmp(name, own->name) != 0)
+			tree_rekey(l, own, name);
+	}
+	for (i = 0; i < n && from_key && to_key; i++) {
+		if (!hits[i]->user_named || strcmp(hits[i]->name, from_key))
+			continue;
+		if (own && strcmp(to_key, own->name) == 0) {
+			/* Back to its own name: that one is listed. */
+			HASH_DEL(l->by_name, hits[i]);
+			hits[i]->gone = true;
+			own->alias = false;
+		} else {
+			HASH_FIND(hh, l->by_name, to_key, strlen(to_key), m);
+			if (!m)
+				tree_rekey(l, hits[i], to_key);
+		}
+	}
+}
+
 void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
 		    uint32_t uid, const char *flags)
 {
+	tree_maildir_rename(t, folder, uidvalidity, uid, flags, NULL, NULL);
+}
+
+void tree_maildir_rename(struct tree *t, const char *folder,
+			 uint32_t uidvalidity, uint32_t uid, const char *flags,
+			 const char *from_key, const char *to_key)
+{
 	struct tree_listing *l;
-	struct tree_msg *m, *tmp;
 
 	pthread_rwlock_wrlock(&t->lock);
 	l = tree_listing_of(t, folder, uidvalidity);
-	if (l) {
-		HASH_ITER(hh, l->by_name, m, tmp)
-		{
-			char *dup;
-
-			if (m->uid != uid || !(dup = strdup(flags)))
-				continue;
-			free(m->flags);
-			m->flags = dup;
-		}
-	}
+	if (l)
+		tree_update_flags(l, uid, flags, from_key, to_key);
 	pthread_rwlock_unlock(&t->lock);
 }
 
