@@ -170,7 +170,7 @@ void tree_set_maildir(struct tree *t)
 
 /* The mount path of a folder's server name: names_to_path(), with the
  * levels named cur, new or tmp escaped in the Maildir layout. */
-static char *tree_folder_path(bool maildir, const char *name, char delim)
+static char *tree_name_to_path(bool maildir, const char *name, char delim)
 {
 	char *path = names_to_path(name, delim), *escaped;
 
@@ -275,7 +275,7 @@ static int tree_add_parents(struct tree_folder **by_path,
 		*cut = '\0';
 		HASH_FIND(hh_name, *by_name, dup, strlen(dup), p);
 		if (!p && *dup) {
-			path = tree_folder_path(maildir, dup, delim);
+			path = tree_name_to_path(maildir, dup, delim);
 			if (path)
 				HASH_FIND(hh_path, *by_path, path, strlen(path),
 					  p);
@@ -315,7 +315,7 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 
 	for (i = 0; i < n && rc == 0; i++) {
 		char *path = fl[i].name[0]
-				     ? tree_folder_path(t->maildir, fl[i].name,
+				     ? tree_name_to_path(t->maildir, fl[i].name,
 							fl[i].delim)
 				     : strdup("");
 
