@@ -90,7 +90,9 @@ class OAuthTest(unittest.TestCase):
 
     def mount(self, url, auth, helper=None, options=(), **kw):
         """A Mount logging in with -o auth=auth (and helper's command)."""
-        opts = ['auth=' + auth] + list(options)
+        # connections=2: no push session, so that logins are counted
+        # exactly (push idles on a connection of its own from 3 on).
+        opts = ['auth=' + auth, 'connections=2'] + list(options)
         if helper:
             opts.append('oauth2_command=' + helper.path)
         if url.startswith('pop3'):
