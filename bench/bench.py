@@ -19,6 +19,11 @@ bytes are counted from Dovecot's rawlog.  Baselines, through the same
 proxy: a minimal pipelined client (bench/rawimap.py) and, when installed,
 mbsync followed by grep on the local Maildir.
 
+notmuch (when installed): `notmuch new` over the Grep folder of a fresh
+mount in the Maildir layout (-o layout=maildir), against `notmuch new`
+over mbsync's local Maildir of the same folder (after its sync); each
+database lives outside the mount and must hold every message.
+
 POP3 (unless --no-pop3): a second user's INBOX gets 1,000 text messages
 of the Grep folder's size mix (--quick: 100).  For each RTT, through a
 second proxy in front of Dovecot's POP3S port, each run mounts
@@ -763,11 +768,54 @@ class Bench:
                   'mbsync + grep: %d hits, expected %d' % (
                       len(hits), len(self.corp['grep_hits'])))
             r['hits'] = len(hits)
+            if shutil.which('notmuch'):
+                r['notmuch_seconds'] = self.notmuch_new(
+                    work, os.path.join(maildir, GREP))
             sessions = tr.collect()
             cmds = all_commands(sessions)
             r['commands'] = len(cmds)
             r['fetch_commands'] = sum(map(is_fetch, cmds))
             r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+            return r
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def notmuch_new(self, work, mail_root):
+        """Times `notmuch new` over mail_root with a fresh database in
+        work (never inside the mount); checks it indexed the folder."""
+        db = tempfile.mkdtemp(prefix='notmuch-', dir=work)
+        conf = os.path.join(db, 'config')
+        with open(conf, 'w') as f:
+            f.write('[database]\npath=%s\nmail_root=%s\n'
+                    '[maildir]\nsynchronize_flags=false\n'
+                    '[new]\nignore=\n' % (db, mail_root))
+        env = dict(TOOL_ENV, NOTMUCH_CONFIG=conf, HOME=work)
+        t0 = time.monotonic()
+        p = subprocess.run(['notmuch', 'new', '--quiet'], env=env,
+                           capture_output=True, timeout=900)
+        took = time.monotonic() - t0
+        check(p.returncode == 0, 'notmuch new failed: %s' %
+              p.stderr.decode(errors='replace')[-500:])
+        n = subprocess.run(['notmuch', 'count', '*'], env=env,
+                           capture_output=True, text=True).stdout.strip()
+        check(n == str(len(self.corp['grep_index'])),
+              'notmuch indexed %s messages, expected %d' %
+              (n, len(self.corp['grep_index'])))
+        return took
+
+    def measure_notmuch_mount(self, tr):
+        """`notmuch new` over the Grep folder of a fresh mount in the
+        Maildir layout (-o layout=maildir), through the proxy."""
+        r = {}
+        work = tempfile.mkdtemp(prefix='nm-', dir=self.tmp)
+        try:
+            url = 'imaps://%s@localhost:%d' % (USER, self.proxy.port)
+            tr.clear()
+            with self.mount_of(url, USER, ['layout=maildir'] +
+                               self.args.mount_option, r) as m:
+                r['seconds'] = self.notmuch_new(work, m.p(GREP))
+            cmds = all_commands(tr.collect())
+            r['fetch_commands'] = sum(map(is_body_fetch, cmds))
             return r
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -850,6 +898,10 @@ class Bench:
                         use_mbsync = False
                         mbsync_note = 'could not be made to work: %s' % e
                         log('  mbsync: ' + mbsync_note)
+                if shutil.which('notmuch'):
+                    one['notmuch'] = self.measure_notmuch_mount(tr)
+                    log('  notmuch new over the Maildir-layout mount: '
+                        '%.3f s' % one['notmuch']['seconds'])
                 if not a.no_cat:
                     one['cat'] = self.measure_cat(tr)
                     log('  cat 20 MB: %.3f s, %d FETCH' % (
@@ -964,6 +1016,24 @@ def summarize(runs, use_mbsync):
             ('ratio grep mount / mbsync', 'x',
              ratio(col('grep', 'seconds'), col('mbsync', 'seconds'))),
         ]
+    if runs and 'notmuch' in runs[0]:
+        rows += [
+            ('notmuch new over Grep, mount with -o layout=maildir: time',
+             's', col('notmuch', 'seconds')),
+            ('notmuch new: body FETCH commands', 'n',
+             col('notmuch', 'fetch_commands')),
+        ]
+        if use_mbsync:
+            rows += [
+                ('notmuch new over the mbsync Maildir (after the sync): '
+                 'time', 's', col('mbsync', 'notmuch_seconds')),
+                ('ratio notmuch new mount / (mbsync sync + notmuch new)',
+                 'x', ratio(col('notmuch', 'seconds'),
+                            [a + b if a is not None and b is not None
+                             else None for a, b in
+                             zip(col('mbsync', 'sync_seconds'),
+                                 col('mbsync', 'notmuch_seconds'))])),
+            ]
     rows += [
         ('grep -rl again (same mount): time', 's', col('grep2', 'seconds')),
         ('grep -rl again: FETCH commands', 'n',
