@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libssl-dev uthash-dev
 check dovecot-imapd dovecot-pop3d openssl python3 attr rsync isync procps clang
-psmisc"
+libclang-rt-14-dev psmisc"
 
 missing=""
 for p in $PKGS; do
