@@ -35,7 +35,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(B)/tobj/%.o,$(UNIT_SRCS))
 
 .PHONY: all check unit itest bench demo demo-stop deps install uninstall \
-	clean format fuzz fuzz-build FORCE
+	clean format fuzz fuzz-build asan-check asan-build FORCE
 all: $(B)/mailfs
 
 $(B)/obj/%.o: src/%.c | $(B)/obj
@@ -140,6 +140,24 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: deps
 	$(MAKE) fuzz-build
 	tests/fuzz/run.sh $(FB) $(FUZZ_SECONDS)
+
+# The whole suite under AddressSanitizer (leaks included) and UBSan: the
+# binaries of $(ASAN_B), and tests/asan-check.sh, which fails on any
+# report, including those of a daemonized mailfs (written to files).
+ASAN_CC ?= clang
+ASAN_B = $(B)/asan
+ASAN_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+
+# One build of both (two at once would race on the same objects).
+asan-build:
+	$(MAKE) B=$(ASAN_B) CC=$(ASAN_CC) CFLAGS="$(ASAN_CFLAGS)" \
+		$(ASAN_B)/mailfs $(ASAN_B)/unit_tests
+
+# deps runs first, alone, as for check.
+asan-check: deps
+	$(MAKE) asan-build
+	PYTHON=$(PYTHON) tests/asan-check.sh $(ASAN_B)
 
 FORCE:
 
