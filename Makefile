@@ -37,7 +37,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(B)/tobj/%.o,$(UNIT_SRCS))
 
 .PHONY: all check unit itest bench demo demo-stop deps install uninstall \
-	deb clean format
+	deb clean format fuzz fuzz-build asan-check asan-build FORCE
 all: $(B)/mailfs
 
 $(B)/obj/%.o: src/%.c | $(B)/obj
@@ -120,8 +120,65 @@ uninstall:
 deb:
 	./packaging/mkdeb.sh $(VERSION) $(B)
 
+# Fuzzing (tests/fuzz, libFuzzer): the library built again by clang
+# with ASan, UBSan and coverage in $(FB), each target linked against it;
+# `make fuzz` runs each target FUZZ_SECONDS and fails on any finding,
+# which is kept in $(FB)/findings/. The session targets get the fake
+# network of tests/fuzz/fuzz_net.c in place of net_connect().
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FB = $(B)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_LIB_CFLAGS := -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_TARGETS := fuzz_imap_parse fuzz_names fuzz_opts fuzz_account \
+	fuzz_msgdate fuzz_imap_session fuzz_pop3_session
+FUZZ_BINS = $(addprefix $(FB)/,$(FUZZ_TARGETS))
+FUZZ_NET_LDFLAGS := -Wl,--wrap=net_connect \
+	-Wl,--defsym=__wrap_net_connect=fuzz_net_connect
+
+# Always asks the build with its own flags; it rebuilds what changed.
+$(FB)/libmailfs.a: FORCE
+	$(MAKE) B=$(FB) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_LIB_CFLAGS)" $@
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FB)/libmailfs.a
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) -g -O1 \
+		$(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA) \
+		$(FB)/libmailfs.a $(LDLIBS)
+
+FUZZ_SESSIONS = $(FB)/fuzz_imap_session $(FB)/fuzz_pop3_session
+$(FUZZ_SESSIONS): tests/fuzz/fuzz_net.c tests/fuzz/fuzz_net.h
+$(FUZZ_SESSIONS): FUZZ_EXTRA = tests/fuzz/fuzz_net.c $(FUZZ_NET_LDFLAGS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# deps runs first, alone, as for check.
+fuzz: deps
+	$(MAKE) fuzz-build
+	tests/fuzz/run.sh $(FB) $(FUZZ_SECONDS)
+
+# The whole suite under AddressSanitizer (leaks included) and UBSan: the
+# binaries of $(ASAN_B), and tests/asan-check.sh, which fails on any
+# report, including those of a daemonized mailfs (written to files).
+ASAN_CC ?= clang
+ASAN_B = $(B)/asan
+ASAN_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+
+# One build of both (two at once would race on the same objects).
+asan-build:
+	$(MAKE) B=$(ASAN_B) CC=$(ASAN_CC) CFLAGS="$(ASAN_CFLAGS)" \
+		$(ASAN_B)/mailfs $(ASAN_B)/unit_tests
+
+# deps runs first, alone, as for check.
+asan-check: deps
+	$(MAKE) asan-build
+	PYTHON=$(PYTHON) tests/asan-check.sh $(ASAN_B)
+
+FORCE:
+
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c
+	clang-format -i src/*.c include/*.h tests/unit/*.c tests/fuzz/*.[ch]
 
 clean:
 	rm -rf $(B)

@@ -71,10 +71,12 @@ char *names_to_path(const char *mailbox, char delim);
 /*
  * Mount path (as names_to_path() makes) back to the server's mailbox
  * name. Returns NULL if a component holds the delimiter itself
- * (when delim is not '/') or is empty, or on invalid UTF-8. Also NULL
- * for a component that is literally "." or ".." (names_to_path() writes
- * those as %2E), one that unescapes to a NUL byte, a path of more than
- * one component when delim is '\0', and when out of memory.
+ * (when delim is not '/'; in its modified UTF-7 form too, as any
+ * non-ASCII component does with the delimiter '&') or is empty, or on
+ * invalid UTF-8. Also NULL for a component that is literally "." or
+ * ".." (names_to_path() writes those as %2E), one that unescapes to a
+ * NUL byte, a path of more than one component when delim is '\0', and
+ * when out of memory.
  */
 char *names_from_path(const char *path, char delim);
 

@@ -85,7 +85,8 @@ bool opts_parse_size(const char *text, uint64_t *bytes_r);
  * Parses argv into *o and leaves in fargs the arguments meant for FUSE
  * (argv[0], the mount point and unknown -o options). Returns 0 to go on,
  * 1 when the work is done (--help, --version were printed), or -1 after
- * printing an error.
+ * printing an error. On 1 and -1, *o holds nothing to free (all zero);
+ * fargs must be freed (fuse_opt_free_args()) in every case.
  */
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs);
 /* True when key is an option mailfs or FUSE knows (a config file's). */

@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libssl-dev uthash-dev
 check dovecot-imapd dovecot-pop3d openssl python3 attr rsync isync procps clang
-psmisc debhelper dpkg-dev notmuch maildir-utils mblaze neomutt bsdutils"
+libclang-rt-14-dev psmisc debhelper dpkg-dev notmuch maildir-utils mblaze neomutt bsdutils"
 
 missing=""
 for p in $PKGS; do

@@ -513,6 +513,7 @@ struct fsops_fetch {
 	const struct fsops_file *f;
 	uint64_t folder_id;
 	uint32_t uidvalidity;
+	uint64_t from; /* where each message's piece was asked to start */
 	uint64_t asked; /* bytes asked for each message */
 	char *buf; /* the read's buffer: [off, off + want) */
 	uint64_t off;
@@ -524,13 +525,23 @@ struct fsops_fetch {
 };
 
 /* Stores each fetched piece in the cache and copies the read's own
- * bytes straight into its buffer (the cache might not keep them). */
+ * bytes straight into its buffer (the cache might not keep them). A
+ * piece that does not start where it was asked for, or whose end would
+ * not fit in 64 bits, is dropped: its bytes would be cached, and the
+ * size corrected, at the wrong place (the store should refuse those
+ * already; this keeps the arithmetic below safe whatever it does). */
 static void fsops_fetch_cb(void *ctx, const struct store_piece *p)
 {
 	struct fsops_fetch *ft = ctx;
 	struct cache_key k = {ft->folder_id, ft->uidvalidity, p->uid};
 	bool eof = p->len < ft->asked;
 
+	if (p->offset != ft->from || p->len > UINT64_MAX - p->offset) {
+		log_warnx("%s: ignored a piece at byte %llu, asked for %llu",
+			  ft->f->path, (unsigned long long)p->offset,
+			  (unsigned long long)ft->from);
+		return;
+	}
 	cache_store(ft->fs->cache, &k, p->offset, p->data, p->len, eof);
 	if (p->uid != ft->f->key.uid)
 		return;
@@ -615,6 +626,7 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 	ft.f = f;
 	ft.folder_id = f->key.folder;
 	ft.uidvalidity = f->key.uidvalidity;
+	ft.from = from;
 	ft.asked = len;
 	ft.buf = buf;
 	ft.off = off;

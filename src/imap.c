@@ -1008,6 +1008,9 @@ fail_report:
 	net_close(s->conn);
 	imap_parser_free(s->parser);
 	free(s->rbuf);
+	/* A PERMANENTFLAGS code in the greeting or in an untagged answer
+	 * before the failure has filled it already. */
+	strbuf_free(&s->permflags);
 	free(s);
 	return -1;
 fail_free:
@@ -1546,10 +1549,44 @@ out:
 struct imap_body_ctx {
 	void (*cb)(void *ctx, const struct imap_body_part *p);
 	void *ctx;
+	uint64_t offset; /* asked for: every piece must start there */
+	bool bad; /* a piece started elsewhere, or its end would wrap */
 };
 
+/*
+ * Parses what follows "BODY[]" in a FETCH item: "<origin>" in decimal
+ * digits only (no sign, no blanks, no overflow; strtoull would take
+ * "<-1>" as 2^64 - 1), or nothing for a piece from the start. False
+ * for anything else.
+ */
+static bool imap_body_origin(const char *o, uint64_t *off_r)
+{
+	uint64_t n = 0;
+	unsigned d;
+
+	if (*o == '\0') {
+		*off_r = 0;
+		return true;
+	}
+	if (*o++ != '<' || *o < '0' || *o > '9')
+		return false;
+	for (; *o >= '0' && *o <= '9'; o++) {
+		d = (unsigned)(*o - '0');
+		if (n > (UINT64_MAX - d) / 10)
+			return false;
+		n = n * 10 + d;
+	}
+	if (o[0] != '>' || o[1] != '\0')
+		return false;
+	*off_r = n;
+	return true;
+}
+
 /* Takes "* N FETCH (UID u BODY[]<off> data)"; items may come in any
- * order. A NIL body means the message is gone. */
+ * order. A NIL body means the message is gone. A piece that does not
+ * start where it was asked for (RFC 3501 6.4.5: the origin is the one
+ * asked), or whose end does not fit in 64 bits, is refused: its bytes
+ * would land at the wrong place of the file. */
 static bool imap_body_handler(void *ctx, struct imap_session *s,
 			      const struct imap_resp *r)
 {
@@ -1568,17 +1605,12 @@ static bool imap_body_handler(void *ctx, struct imap_session *s,
 			imap_tok_u32(v, &p.uid);
 		} else if (k->type == IMAP_TOK_ATOM && k->len >= 6 &&
 			   strncasecmp(k->str, "BODY[]", 6) == 0) {
-			const char *o = k->str + 6;
-
-			p.offset = 0;
-			if (*o == '<') {
-				char *end;
-
-				p.offset = strtoull(o + 1, &end, 10);
-				if (*end != '>' || end[1] != '\0')
-					continue;
-			} else if (*o) {
-				continue;
+			if (!imap_body_origin(k->str + 6, &p.offset) ||
+			    p.offset != bc->offset ||
+			    (v->type == IMAP_TOK_STRING &&
+			     v->len > UINT64_MAX - p.offset)) {
+				bc->bad = true;
+				return true;
 			}
 			/* Dovecot answers NIL for a message expunged
 			 * meanwhile: that is no data, not an empty body. */
@@ -1600,7 +1632,7 @@ int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
 		    void (*cb)(void *ctx, const struct imap_body_part *p),
 		    void *ctx)
 {
-	struct imap_body_ctx bc = {cb, ctx};
+	struct imap_body_ctx bc = {cb, ctx, offset, false};
 	struct strbuf cmd = {0};
 	int rc;
 
@@ -1617,6 +1649,15 @@ int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
 		rc = imap_run(s, cmd.data, imap_body_handler, &bc);
 	}
 	strbuf_free(&cmd);
+	/* The stream is in step, but a server that misplaces bytes is not
+	 * to be trusted with the next command either. */
+	if (bc.bad && imap_usable(s)) {
+		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+			     "%s sent a body piece that does not start at "
+			     "byte %llu as asked",
+			     s->cfg->host, (unsigned long long)offset);
+		rc = -1;
+	}
 	return rc;
 }
 

@@ -406,7 +406,9 @@ static int close_list(struct imap_parser *p)
 			 .len = p->n_stk - start,
 			 .first = p->n_out};
 
-	if (!out_append(p, p->stk + start, t.len))
+	/* An empty list moves nothing, and p->stk may still be NULL (a
+	 * "* ()" first response): no pointer arithmetic on it then. */
+	if (t.len && !out_append(p, p->stk + start, t.len))
 		return fail(p, "out of memory");
 	p->n_stk = start;
 	return push_tok(p, &t);

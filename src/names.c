@@ -420,17 +420,21 @@ char *names_unescape(const char *component)
 
 /*
  * Length of the component at s: up to the next delim or the end. A
- * base64 run is skipped whole, so that a delimiter that is also a
- * base64 character (an odd choice, but legal) does not cut it.
+ * base64 run is skipped whole, its closing '-' included, so that a
+ * delimiter that is also a base64 character or '-' (odd choices, but
+ * legal) does not cut it.
  */
 static size_t component_len(const char *s, char delim)
 {
 	size_t i = 0;
 
 	while (s[i] && s[i] != delim) {
-		if (s[i] == '&')
+		if (s[i] == '&') {
 			while (s[i + 1] && b64val((unsigned char)s[i + 1]) >= 0)
 				i++;
+			if (s[i + 1] == '-')
+				i++;
+		}
 		i++;
 	}
 	return i;
@@ -531,7 +535,8 @@ char *names_to_path(const char *mailbox, char delim)
 /*
  * Appends the server form of one path component (n bytes at s, n > 0)
  * to b. False if it cannot be one: "." or "..", a %00, the delimiter
- * inside it (unless the delimiter is '/'), or invalid UTF-8.
+ * inside it (unless the delimiter is '/'), also in its modified UTF-7
+ * form (a delimiter '&' starts every base64 run), or invalid UTF-8.
  */
 static bool component_from_path(struct sbuf *b, const char *s, size_t n,
 				char delim)
@@ -548,6 +553,11 @@ static bool component_from_path(struct sbuf *b, const char *s, size_t n,
 		ok = false;
 	if (ok)
 		enc = names_mutf7_encode(u.s);
+	if (enc && delim != '/' && delim != '\0' &&
+	    component_len(enc, delim) != strlen(enc)) {
+		free(enc);
+		enc = NULL;
+	}
 	if (enc)
 		sb_add(b, enc, strlen(enc));
 	free(enc);

@@ -569,6 +569,9 @@ int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 	rc = fuse_opt_parse(fargs, &ctx, opts_spec, opts_proc);
 	*o = ctx.o;
 	if (rc < 0) {
+		/* Freed here: the caller returns at once (main did so
+		 * without freeing it, a leak LeakSanitizer found). */
+		opts_free(o);
 		if (ctx.error == 2)
 			return 1;
 		if (!ctx.error)
@@ -576,8 +579,10 @@ int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 		return -1;
 	}
 	opts_take_env_password(o);
-	if (opts_validate(o) < 0)
+	if (opts_validate(o) < 0) {
+		opts_free(o);
 		return -1;
+	}
 	return 0;
 }
 

@@ -805,6 +805,29 @@ START_TEST(test_depth)
 }
 END_TEST
 
+/*
+ * An empty list in the very first response of a parser ("* ()", or
+ * "[()]" in a code) closes before any token was ever pushed, while the
+ * token stack is still NULL: no pointer may be computed from it (that
+ * was undefined behaviour, which UBSan reports under make asan-check).
+ * Found by tests/fuzz/fuzz_imap_parse.
+ */
+START_TEST(test_imap_parse_empty_list_first)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"* ()\r\n", "* ()\n"},
+		{"* (())\r\n", "* (())\n"},
+		{"* OK [()] x\r\n", "* OK [()] text=\"x\"\n"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_valid(cases[i].in, strlen(cases[i].in), cases[i].want);
+}
+END_TEST
+
 /* Nanoseconds since an arbitrary point. */
 static uint64_t now_ns(void)
 {
@@ -973,6 +996,7 @@ Suite *imap_parse_suite(void)
 	tcase_add_test(tc, test_literal_pending);
 	tcase_add_test(tc, test_max_line_boundary);
 	tcase_add_test(tc, test_depth);
+	tcase_add_test(tc, test_imap_parse_empty_list_first);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(big, 120);

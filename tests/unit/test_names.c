@@ -424,6 +424,10 @@ static const struct {
 	{"&ZeU-+&Zyw-", '+', "\xe6\x97\xa5/\xe6\x9c\xac", 1},
 	{"a+&2D3eAA-+b", '+', "a/\xf0\x9f\x98\x80/b", 1},
 	{"a+&+AA-+b", '+', "a/\xef\xa0\x80/b", 1}, /* U+F800 */
+	/* nor does a '-' delimiter cut off a run's closing '-' */
+	{"a-&AOk--b", '-', "a/\xc3\xa9/b", 1},
+	{"R&--D", '-', "R&/D", 1},
+	{"&AAo-]", '-', "%0A]", 1},
 };
 
 /* names_to_path(), and names_from_path() back where it can. */
@@ -464,11 +468,15 @@ static const struct {
 	{"a%09b", '.', "a&AAk-b"},
 	{"a%2Fb", '\0', "a/b"},
 	{"a.b", '\0', "a.b"},
+	{"a/b", '&', "a&b"},
+	{"\xc3\xa9/b", '-', "&AOk--b"},
 	/* refused */
 	{"INBOX/a.b", '.', NULL}, /* holds the delimiter */
 	{"INBOX/a%2Eb", '.', NULL},
 	{"%2E", '.', NULL},
 	{"a\\b", '\\', NULL},
+	{"\xc3\xa9", '&', NULL}, /* "&AOk-" would be two levels */
+	{"a%26b", '&', NULL},
 	{"a/b", '\0', NULL}, /* a flat namespace has no levels */
 	{"", '.', NULL}, /* empty components */
 	{"", '\0', NULL},

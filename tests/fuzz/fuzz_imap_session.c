@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fuzz_imap_session: one IMAP session (imap.c) against a server whose
+ * answers come from the fuzzer, over the fake network of fuzz_net.h.
+ *
+ * The server says a plausible greeting with capabilities first; the
+ * first input byte picks which (see fuzz_imap_session_greeting()); the
+ * rest of the input is everything the server sends after it. The client
+ * then logs in and runs each operation a mount uses: LIST, LIST of one
+ * mailbox, EXAMINE + UID FETCH 1:* together, SELECT, body FETCHes,
+ * STORE, COPY, MOVE, EXPUNGE, APPEND, quota, NOOP, mailbox changes and
+ * LOGOUT. Commands are tagged M1, M2, ... in that order. Each operation
+ * runs whatever the previous one gave (a broken session fails at once).
+ * The callbacks check what imap.h promises them; ASan and UBSan check
+ * the rest, LeakSanitizer that a failed session frees everything.
+ *
+ * Kept apart from the other targets: the login API is expected to
+ * change, and only this file would need to follow.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fuzz_net.h"
+#include "imap.h"
+#include "log.h"
+
+/* The session's credential callback: the secret is its context. */
+static int fuzz_imap_session_secret(void *ctx, char *buf, size_t len, char *err,
+                                     size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	snprintf(buf, len, "%s", (const char *)ctx);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Every wait is short: a script never stalls (it ends in EOF), but a
+ * full socket could. */
+#define FUZZ_IMAP_SESSION_TIMEOUT_MS 100
+/* The largest literal the client accepts, as a mount would set it. */
+#define FUZZ_IMAP_SESSION_MAX_LITERAL (1024 * 1024)
+/* The window of the body FETCHes. */
+#define FUZZ_IMAP_SESSION_OFFSET 131072u
+#define FUZZ_IMAP_SESSION_LEN 4096u
+
+/* Stops the run, naming the promise that was broken. */
+#define FUZZ_IMAP_SESSION_CHECK(cond)                                     \
+	do {                                                              \
+		if (!(cond)) {                                            \
+			fprintf(stderr, "fuzz_imap_session: %s:%d: %s\n", \
+				__FILE__, __LINE__, #cond);               \
+			abort();                                          \
+		}                                                         \
+	} while (0)
+
+/* What the message bodies asked for must come back as. */
+struct fuzz_imap_session_fetch {
+	uint64_t offset;
+	uint64_t len;
+};
+
+/* The message APPEND sends, and how much of it was read. */
+static const char fuzz_imap_session_msg[] =
+	"From: a@example.org\r\nSubject: fuzz\r\n\r\nbody\r\n";
+
+struct fuzz_imap_session_append {
+	size_t pos;
+};
+
+/* Where read bytes are summed to, so that reading them is not
+ * optimised away. */
+static volatile unsigned char fuzz_imap_session_sink;
+
+/* Reads every byte of a piece the session hands out, so that ASan sees
+ * a length that runs past its buffer. */
+static void fuzz_imap_session_touch(const char *p, size_t len)
+{
+	unsigned char sum = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		sum += (unsigned char)p[i];
+	fuzz_imap_session_sink = sum;
+}
+
+/* Flags as the session hands them out: space separated, \Recent left
+ * out. */
+static void fuzz_imap_session_flags(const char *flags)
+{
+	const char *p = flags;
+	size_t n;
+
+	FUZZ_IMAP_SESSION_CHECK(flags != NULL);
+	while (*p) {
+		n = strcspn(p, " ");
+		FUZZ_IMAP_SESSION_CHECK(n > 0);
+		FUZZ_IMAP_SESSION_CHECK(n != 7 ||
+					strncasecmp(p, "\\Recent", 7));
+		p += n;
+		if (*p)
+			p++;
+	}
+}
+
+/* A mailbox from LIST: a name that can be sent back in a command. */
+static void fuzz_imap_session_list_cb(void *ctx,
+				      const struct imap_list_entry *e)
+{
+	(void)ctx;
+	FUZZ_IMAP_SESSION_CHECK(e->name != NULL && e->name[0] != '\0');
+	FUZZ_IMAP_SESSION_CHECK(!strpbrk(e->name, "\r\n"));
+}
+
+/* One message of a listing. */
+static void fuzz_imap_session_meta_cb(void *ctx, const struct imap_msg_meta *m)
+{
+	(void)ctx;
+	FUZZ_IMAP_SESSION_CHECK(m->uid != 0);
+	fuzz_imap_session_flags(m->flags);
+	FUZZ_IMAP_SESSION_CHECK(m->size <= IMAP_MAX_MESSAGE);
+	FUZZ_IMAP_SESSION_CHECK(m->msgid_hdr != NULL || m->msgid_len == 0);
+	if (m->msgid_hdr)
+		fuzz_imap_session_touch(m->msgid_hdr, m->msgid_len);
+}
+
+/* A piece of a body: where it was asked for, and never past the end of
+ * what 64-bit offsets can say. */
+static void fuzz_imap_session_body_cb(void *ctx, const struct imap_body_part *p)
+{
+	const struct fuzz_imap_session_fetch *f = ctx;
+
+	FUZZ_IMAP_SESSION_CHECK(p->uid != 0);
+	FUZZ_IMAP_SESSION_CHECK(p->data != NULL || p->len == 0);
+	FUZZ_IMAP_SESSION_CHECK(p->offset == f->offset);
+	FUZZ_IMAP_SESSION_CHECK(p->len <= UINT64_MAX - p->offset);
+	if (p->data)
+		fuzz_imap_session_touch(p->data, p->len);
+}
+
+/* APPEND's reader: the message, then the end. */
+static long fuzz_imap_session_read(void *ctx, char *buf, size_t len)
+{
+	struct fuzz_imap_session_append *a = ctx;
+	size_t left = sizeof(fuzz_imap_session_msg) - 1 - a->pos;
+
+	if (len > left)
+		len = left;
+	memcpy(buf, fuzz_imap_session_msg + a->pos, len);
+	a->pos += len;
+	return (long)len;
+}
+
+/*
+ * The greeting the server starts with. The bits of sel choose the
+ * capabilities, so that each way of logging in and of sending literals
+ * is reached: AUTH=PLAIN, SASL-IR, LITERAL+, UIDPLUS and MOVE,
+ * CONDSTORE, SPECIAL-USE and LIST-EXTENDED, QUOTA UNSELECT APPENDLIMIT;
+ * the top bit leaves the capabilities out of the greeting (the client
+ * then asks with CAPABILITY) and makes the password need a literal.
+ */
+static size_t fuzz_imap_session_greeting(unsigned sel, char *buf, size_t size)
+{
+	static const char *const caps[] = {
+		" AUTH=PLAIN",
+		" SASL-IR",
+		" LITERAL+",
+		" UIDPLUS MOVE",
+		" CONDSTORE",
+		" SPECIAL-USE LIST-EXTENDED",
+		" QUOTA UNSELECT APPENDLIMIT=1000",
+	};
+	size_t i, n;
+
+	if (sel & 0x80)
+		return (size_t)snprintf(buf, size, "* OK fuzz ready\r\n");
+	n = (size_t)snprintf(buf, size, "* OK [CAPABILITY IMAP4rev1");
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		if (sel & (1u << i))
+			n += (size_t)snprintf(buf + n, size - n, "%s", caps[i]);
+	n += (size_t)snprintf(buf + n, size - n, "] fuzz ready\r\n");
+	return n;
+}
+
+/* Runs the operations of a mount, one after the other, on the session. */
+static void fuzz_imap_session_run(struct imap_session *s)
+{
+	struct fuzz_imap_session_fetch f0 = {0, FUZZ_IMAP_SESSION_LEN};
+	struct fuzz_imap_session_fetch f1 = {FUZZ_IMAP_SESSION_OFFSET,
+					     FUZZ_IMAP_SESSION_LEN};
+	struct fuzz_imap_session_append ap = {0};
+	struct imap_mailbox mb;
+	uint64_t used, limit;
+	uint32_t uid, uidv;
+	unsigned attrs;
+	char *flags = NULL;
+
+	imap_list(s, fuzz_imap_session_list_cb, NULL);
+	imap_mailbox_attrs(s, "INBOX", &attrs);
+	imap_examine_list(s, "INBOX", fuzz_imap_session_meta_cb, NULL, &mb);
+	imap_select(s, "INBOX", false, true, &mb);
+	imap_fetch_meta(s, fuzz_imap_session_meta_cb, NULL);
+	imap_fetch_body(s, "1:3", f0.offset, f0.len, fuzz_imap_session_body_cb,
+			&f0);
+	imap_fetch_body(s, "7", f1.offset, f1.len, fuzz_imap_session_body_cb,
+			&f1);
+	(void)imap_flag_allowed(s, "\\Seen");
+	(void)imap_flag_allowed(s, "$Junk");
+	if (imap_store_flags(s, 1, "\\Seen \\Flagged", &flags) == 0 && flags)
+		fuzz_imap_session_flags(flags);
+	free(flags);
+	imap_copy(s, 1, "Trash", false, &uid, &uidv);
+	imap_copy(s, 2, "Archive", true, &uid, &uidv);
+	imap_expunge_uid(s, 3);
+	imap_append(s, "INBOX", "\\Seen", 1700000000,
+		    sizeof(fuzz_imap_session_msg) - 1, fuzz_imap_session_read,
+		    &ap, &uid, &uidv);
+	imap_quota(s, &used, &limit);
+	imap_noop(s);
+	(void)imap_mailbox_changed(s);
+	(void)imap_selected(s);
+	imap_create(s, "New");
+	imap_rename(s, "INBOX", "Old");
+	imap_delete(s, "Old");
+	imap_unselect(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct imap_config cfg = {
+		.host = "fuzz.invalid",
+		.port = "143",
+		.user = "user",
+		.credential = {fuzz_imap_session_secret, (void *)"secret"},
+		.tls = IMAP_TLS_NONE,
+		.timeout_ms = FUZZ_IMAP_SESSION_TIMEOUT_MS,
+		.max_literal = FUZZ_IMAP_SESSION_MAX_LITERAL,
+	};
+	struct imap_session *s = NULL;
+	struct imap_error err;
+	char *script;
+	size_t n;
+
+	if (size == 0)
+		return 0;
+	/* The trace is always built (that code sees every response too);
+	 * FUZZ_TRACE=1 shows it, to check what a seed reaches. */
+	cfg.trace = true;
+	if (getenv("FUZZ_TRACE"))
+		log_init(true);
+	script = malloc(256 + size);
+	if (!script)
+		return 0;
+	n = fuzz_imap_session_greeting(data[0], script, 256);
+	memcpy(script + n, data + 1, size - 1);
+	if (data[0] & 0x80)
+		cfg.credential.ctx = (void *)"s\xc3\xa9\"cret"; /* 8-bit */
+	if (fuzz_net_script(script, n + size - 1) < 0) {
+		free(script);
+		return 0;
+	}
+	free(script);
+	if (imap_open(&cfg, &s, &err) == 0) {
+		FUZZ_IMAP_SESSION_CHECK(s != NULL);
+		fuzz_imap_session_run(s);
+		imap_close(s);
+	} else {
+		FUZZ_IMAP_SESSION_CHECK(err.kind != IMAP_ERR_NONE);
+		FUZZ_IMAP_SESSION_CHECK(
+			memchr(err.text, '\0', sizeof(err.text)) != NULL);
+	}
+	fuzz_net_end();
+	return 0;
+}

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of imap (the session) against a scripted server: a thread
+ * on a loopback TCP socket that sends its whole script at once, closes
+ * its sending side, and reads whatever the client writes until the
+ * client leaves. The session reads the script in order, as it would
+ * read a server's answers, so a script is the answers to the commands
+ * the test makes (tagged M1, M2, ...). These are regression tests of
+ * what the fuzzers (tests/fuzz) found.
+ *
+ * Leaks: under AddressSanitizer (make asan-check) a test runs
+ * LeakSanitizer itself and fails on a leak; without it, the test still
+ * runs the path.
+ */
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "imap.h"
+
+/* Bound of every wait that should succeed at once. */
+#define TEST_IMAP_WAIT_MS 5000
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_IMAP_LSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_IMAP_LSAN 1
+#endif
+#ifdef TEST_IMAP_LSAN
+/* From <sanitizer/lsan_interface.h>: nonzero when leaks were found. */
+int __lsan_do_recoverable_leak_check(void);
+#endif
+
+/* The scripted server: one connection, one script. */
+struct test_imap_server {
+	int lfd; /* owned: the listening socket */
+	char port[16];
+	const char *script; /* borrowed */
+	size_t len;
+	pthread_t thread;
+};
+
+/* Serves one connection: the script, then end of stream, then reads
+ * until the client closes (bounded). */
+static void *test_imap_server_run(void *arg)
+{
+	struct test_imap_server *srv = arg;
+	struct pollfd pfd = {srv->lfd, POLLIN, 0};
+	char buf[4096];
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if (poll(&pfd, 1, TEST_IMAP_WAIT_MS) != 1)
+		return NULL;
+	fd = accept(srv->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	while (off < srv->len) {
+		n = send(fd, srv->script + off, srv->len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	shutdown(fd, SHUT_WR);
+	pfd = (struct pollfd){fd, POLLIN, 0};
+	while (poll(&pfd, 1, TEST_IMAP_WAIT_MS) == 1 &&
+	       recv(fd, buf, sizeof(buf), 0) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+/* Listens on a free loopback port and starts serving script. */
+static void test_imap_server_start(struct test_imap_server *srv,
+				   const char *script)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+
+	srv->script = script;
+	srv->len = strlen(script);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	srv->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(srv->lfd, 0);
+	ck_assert_int_eq(bind(srv->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(srv->lfd, 1), 0);
+	ck_assert_int_eq(getsockname(srv->lfd, (struct sockaddr *)&a, &alen),
+			 0);
+	snprintf(srv->port, sizeof(srv->port), "%u", ntohs(a.sin_port));
+	ck_assert_int_eq(
+		pthread_create(&srv->thread, NULL, test_imap_server_run, srv),
+		0);
+}
+
+/* Waits for the server thread and closes its socket. */
+static void test_imap_server_stop(struct test_imap_server *srv)
+{
+	pthread_join(srv->thread, NULL);
+	close(srv->lfd);
+}
+
+/* The session's credential callback: the secret is its context. */
+static int test_imap_secret(void *ctx, char *buf, size_t len, char *err,
+                             size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	snprintf(buf, len, "%s", (const char *)ctx);
+	return 0;
+}
+
+/* A cleartext session's settings for the scripted server. */
+static struct imap_config test_imap_config(const struct test_imap_server *srv)
+{
+	return (struct imap_config){
+		.host = "127.0.0.1",
+		.port = srv->port,
+		.user = "user",
+		.credential = {test_imap_secret, (void *)"secret"},
+		.tls = IMAP_TLS_NONE,
+		.timeout_ms = TEST_IMAP_WAIT_MS,
+		.max_literal = 1024 * 1024,
+	};
+}
+
+/* Fails the test when LeakSanitizer finds unreachable memory (only in a
+ * sanitizer build). */
+static void test_imap_no_leaks(void)
+{
+#ifdef TEST_IMAP_LSAN
+	ck_assert_msg(__lsan_do_recoverable_leak_check() == 0,
+		      "LeakSanitizer found leaks (see its report)");
+#endif
+}
+
+/*
+ * A PERMANENTFLAGS code in the greeting fills the session's flag list;
+ * a login that then fails must free it with the rest of the session.
+ * Found by tests/fuzz/fuzz_imap_session (a leak in imap_open's failure
+ * path).
+ */
+START_TEST(test_imap_open_failure_frees_permflags)
+{
+	static const char *const scripts[] = {
+		/* the greeting's code, then CAPABILITY refused */
+		"* OK [PERMANENTFLAGS (\\Seen)] hi\r\nM1 NO go away\r\n",
+		/* an untagged code during the login, then the login refused */
+		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n"
+		"* OK [PERMANENTFLAGS (\\Seen \\*)] x\r\nM1 NO [AUTHFAILED] "
+		"no\r\n",
+	};
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_error err;
+	size_t i;
+
+	for (i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+		test_imap_server_start(&srv, scripts[i]);
+		cfg = test_imap_config(&srv);
+		ck_assert_int_eq(imap_open(&cfg, &s, &err), -1);
+		test_imap_server_stop(&srv);
+		ck_assert_msg(strstr(err.text, i ? "failed: no" : "go away"),
+			      "error: %s", err.text);
+	}
+	test_imap_no_leaks();
+}
+END_TEST
+
+/* Logs in (SASL-IR), selects INBOX (one message): M1 and M2. */
+#define TEST_IMAP_SELECTED                                           \
+	"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n"   \
+	"M1 OK [CAPABILITY IMAP4rev1 LITERAL+] logged in\r\n"        \
+	"* 1 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\nM2 OK [READ-ONLY] " \
+	"done\r\n"
+
+/* What the body callback saw. */
+struct test_imap_body {
+	unsigned calls;
+	uint64_t offset;
+	char data[16];
+};
+
+/* Records the piece FETCH handed out. */
+static void test_imap_body_cb(void *ctx, const struct imap_body_part *p)
+{
+	struct test_imap_body *b = ctx;
+
+	b->calls++;
+	b->offset = p->offset;
+	snprintf(b->data, sizeof(b->data), "%.*s", (int)p->len, p->data);
+}
+
+/* The origin each FETCH response gives, for a FETCH asked at offset
+ * `at`; ok: the piece is taken. */
+static const struct {
+	uint64_t at;
+	const char *origin;
+	int ok;
+} test_imap_origins[] = {
+	{0, "<0>", 1},
+	{0, "", 1}, /* no origin: from the start */
+	{131072, "<131072>", 1},
+	{0, "<-1>", 0}, /* strtoull would take it as 2^64 - 1 */
+	{0, "<-0>", 0},
+	{0, "<+0>", 0},
+	{0, "<0x0>", 0},
+	{0, "<>", 0},
+	{0, "<0", 0},
+	{0, "<0>x", 0},
+	{0, "<18446744073709551616>", 0}, /* 2^64 */
+	{0, "<99999999999999999999999>", 0},
+	{0, "<131072>", 0}, /* not where it was asked */
+	{131072, "<0>", 0},
+	{131072, "", 0},
+	/* asked where the piece's end would not fit in 64 bits */
+	{UINT64_MAX - 2, "<18446744073709551613>", 0},
+};
+
+/*
+ * A body piece must start where it was asked for, its BODY[]<origin>
+ * written in digits only; otherwise (as "<-1>", which strtoull took as
+ * 2^64 - 1) the FETCH fails as a protocol error and no byte is handed
+ * out, since they would land at the wrong place of the file. Checked by
+ * tests/fuzz/fuzz_imap_session too.
+ */
+START_TEST(test_imap_body_origin)
+{
+	struct test_imap_body body = {0};
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_mailbox mb;
+	struct imap_error err;
+	char script[1024];
+	int rc;
+
+	snprintf(script, sizeof(script),
+		 TEST_IMAP_SELECTED "* 1 FETCH (UID 1 BODY[]%s {5}\r\n"
+				    "hello)\r\nM3 OK done\r\n",
+		 test_imap_origins[_i].origin);
+	test_imap_server_start(&srv, script);
+	cfg = test_imap_config(&srv);
+	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
+	ck_assert_int_eq(imap_select(s, "INBOX", true, false, &mb), 0);
+	rc = imap_fetch_body(s, "1", test_imap_origins[_i].at, 4096,
+			     test_imap_body_cb, &body);
+	if (test_imap_origins[_i].ok) {
+		ck_assert_msg(rc == 0, "%s: %s", test_imap_origins[_i].origin,
+			      imap_error(s)->text);
+		ck_assert_uint_eq(body.calls, 1);
+		ck_assert_uint_eq(body.offset, test_imap_origins[_i].at);
+		ck_assert_str_eq(body.data, "hello");
+		ck_assert(imap_usable(s));
+	} else {
+		ck_assert_msg(rc == -1, "%s accepted",
+			      test_imap_origins[_i].origin);
+		ck_assert_uint_eq(body.calls, 0);
+		ck_assert_int_eq(imap_error(s)->kind, IMAP_ERR_PROTO);
+		ck_assert(!imap_usable(s));
+	}
+	imap_close(s);
+	test_imap_server_stop(&srv);
+}
+END_TEST
+
+/* The session's test suite, registered by the Makefile. */
+Suite *test_imap_suite(void)
+{
+	Suite *s = suite_create("imap");
+	TCase *tc = tcase_create("scripted");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_imap_open_failure_frees_permflags);
+	tcase_add_loop_test(tc, test_imap_body_origin, 0,
+			    sizeof(test_imap_origins) /
+				    sizeof(test_imap_origins[0]));
+	suite_add_tcase(s, tc);
+	return s;
+}
