@@ -108,6 +108,21 @@ static bool fuzz_names_clean(const char *name, char delim)
 	}
 }
 
+/* True when a path has a level that names_to_path() may have cut (it
+ * keeps levels to NAMES_MAX_COMPONENT bytes, ending a cut one in "~" and
+ * a hash): such a path does not lead back to its server name. */
+static bool fuzz_names_cut(const char *path)
+{
+	size_t n = 0;
+
+	for (; *path; path++) {
+		n = *path == '/' ? 0 : n + 1;
+		if (n >= NAMES_MAX_COMPONENT - 9)
+			return true;
+	}
+	return false;
+}
+
 /* Mailbox name to path and back; then the same from the other side. */
 static void fuzz_names_paths(const char *s, char delim)
 {
@@ -116,7 +131,7 @@ static void fuzz_names_paths(const char *s, char delim)
 
 	FUZZ_NAMES_CHECK(path != NULL, s);
 	back = names_from_path(path, delim);
-	if (plain && fuzz_names_clean(s, delim))
+	if (plain && fuzz_names_clean(s, delim) && !fuzz_names_cut(path))
 		FUZZ_NAMES_CHECK(fuzz_names_same(back, s), s);
 	free(back);
 	free(path);
@@ -128,7 +143,8 @@ static void fuzz_names_paths(const char *s, char delim)
 		path2 = names_to_path(back, delim);
 		FUZZ_NAMES_CHECK(path2 != NULL, s);
 		again = names_from_path(path2, delim);
-		FUZZ_NAMES_CHECK(fuzz_names_same(again, back), s);
+		if (!fuzz_names_cut(path2))
+			FUZZ_NAMES_CHECK(fuzz_names_same(again, back), s);
 		free(again);
 		free(path2);
 	}
