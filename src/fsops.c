@@ -1364,6 +1364,16 @@ static int fsops_mkdir(const char *path, mode_t mode)
 	if (!name)
 		return -EINVAL;
 	rc = fs->cfg.store->ops->create_folder(fs->cfg.store, name);
+	/* The folder list just had no such folder: a server that says it
+	 * exists (Dovecot can, while another session opens a mailbox) is
+	 * asked again, and a folder that is there now is what mkdir asked
+	 * for. */
+	if (rc == -EEXIST) {
+		tree_expire_listing(fs->tree, NULL);
+		if (fsops_refresh_folders(fs, 0) == 0 &&
+		    tree_has_folder(fs->tree, name))
+			rc = 0;
+	}
 	free(name);
 	if (rc < 0)
 		return rc;
