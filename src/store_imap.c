@@ -620,6 +620,21 @@ static bool store_imap_flags_kept(const char *want, const char *have)
 	return ok;
 }
 
+/* After a STORE: the flags the server reports must hold every flag
+ * asked for (a flag it does not keep fails with EINVAL). */
+static int store_imap_flags_result(const struct store_imap_msg *m)
+{
+	if (!m->result)
+		return -ENOENT;
+	if (!store_imap_flags_kept(m->flags, m->result)) {
+		log_warnx("the server did not keep all of the flags '%s' "
+			  "(it has '%s')",
+			  m->flags, m->result);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int store_imap_set_flags_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_msg *m = arg;
@@ -645,15 +660,7 @@ static int store_imap_set_flags_op(struct imap_session *s, void *arg)
 	m->result = NULL;
 	if (imap_store_flags(s, m->uid, m->flags, &m->result) < 0)
 		return STORE_IMAP_FAILED;
-	if (!m->result)
-		return -ENOENT;
-	if (!store_imap_flags_kept(m->flags, m->result)) {
-		log_warnx("the server did not keep all of the flags '%s' "
-			  "(it has '%s')",
-			  m->flags, m->result);
-		return -EINVAL;
-	}
-	return 0;
+	return store_imap_flags_result(m);
 }
 
 static int store_imap_set_flags(struct store *st, const char *folder,
@@ -717,15 +724,7 @@ static int store_imap_change_flags_op(struct imap_session *s, void *arg)
 					  &m->result) < 0)
 			return STORE_IMAP_FAILED;
 	}
-	if (!m->result)
-		return -ENOENT;
-	if (!store_imap_flags_kept(m->flags, m->result)) {
-		log_warnx("the server did not keep all of the flags '%s' "
-			  "(it has '%s')",
-			  m->flags, m->result);
-		return -EINVAL;
-	}
-	return 0;
+	return store_imap_flags_result(m);
 }
 
 static int store_imap_change_flags(struct store *st, const char *folder,
