@@ -229,6 +229,51 @@ int imap_examine_list(struct imap_session *s, const char *mailbox,
 		      void (*cb)(void *ctx, const struct imap_msg_meta *m),
 		      void *ctx, struct imap_mailbox *mb_r);
 
+/* How a resync learned what changed. */
+enum imap_resync_how {
+	IMAP_RESYNC_QRESYNC, /* EXAMINE (QRESYNC ..): VANISHED and flags */
+	IMAP_RESYNC_CONDSTORE, /* CHANGEDSINCE, expunges by UID SEARCH */
+	IMAP_RESYNC_FLAGS, /* every message's flags: the complete set */
+};
+
+/* What an earlier listing knew of a mailbox. */
+struct imap_resync_state {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t exists;
+	uint64_t modseq; /* HIGHESTMODSEQ, 0 when unknown */
+};
+
+/* Where a resync reports; called in the order the server answers. */
+struct imap_resync_ops {
+	/* a message new since the earlier listing (UID >= its UIDNEXT) */
+	void (*meta)(void *ctx, const struct imap_msg_meta *m);
+	/* the flags of a known message: changed ones (QRESYNC,
+	 * CONDSTORE) or all of them (FLAGS) */
+	void (*flags)(void *ctx, uint32_t uid, const char *flags);
+	/* UIDs lo..hi were expunged (some may never have been known) */
+	void (*vanished)(void *ctx, uint32_t lo, uint32_t hi);
+	/* UIDs lo..hi below UIDNEXT exist (CONDSTORE when the count
+	 * shows expunges; *present_r tells) */
+	void (*present)(void *ctx, uint32_t lo, uint32_t hi);
+};
+
+/*
+ * Brings an earlier listing of mailbox up to date in one round trip
+ * (two with CONDSTORE alone when messages were expunged): EXAMINEs it
+ * (read-only), with QRESYNC (enabled on first use) or CONDSTORE where
+ * offered, and reports changes through ops. *mb_r gets the state: when
+ * its UIDVALIDITY is not prev's, nothing reported counts and the
+ * caller lists the mailbox again. *how_r says what the reports mean
+ * (FLAGS: the flags of every message, so a known message not reported
+ * is gone); *present_r whether ops->present named the survivors.
+ */
+int imap_resync(struct imap_session *s, const char *mailbox,
+		const struct imap_resync_state *prev,
+		const struct imap_resync_ops *ops, void *ctx,
+		struct imap_mailbox *mb_r, enum imap_resync_how *how_r,
+		bool *present_r);
+
 /*
  * UID FETCH uids (BODY.PEEK[]<offset.len>) on the selected mailbox: one
  * command for a set of messages (uids is an IMAP sequence set such as

@@ -148,4 +148,16 @@ bool imap_tok_u64(const struct imap_tok *tok, uint64_t *n_r);
  * is 0). len_r may be NULL. */
 const char *imap_tok_str(const struct imap_tok *tok, size_t *len_r);
 
+/*
+ * Parses a set of UIDs such as "1:3,7,12:9" (RFC 3501 sequence-set
+ * without "*", as VANISHED, ESEARCH and COPYUID send them), calling
+ * cb(ctx, lo, hi) for each range with lo <= hi (a reversed range is
+ * turned round). Stops after max ranges. Returns false on anything
+ * malformed (a zero, "*", an empty element, overflow, too many
+ * ranges), after cb saw the ranges before it.
+ */
+bool imap_uid_set_parse(const char *str, size_t len, size_t max,
+			void (*cb)(void *ctx, uint32_t lo, uint32_t hi),
+			void *ctx);
+
 #endif

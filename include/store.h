@@ -50,9 +50,33 @@ struct store_msg {
 	char *flags; /* owned: space separated, as IMAP spells them */
 	char *name; /* owned: the file name, NULL for names_message() */
 	char *ref; /* owned: the store's own id (POP3 UIDL), or NULL */
+	/* In a delta (store_listing.delta): a known message whose flags
+	 * are given (only uid and flags are set), not a new one. */
+	bool flags_only;
 };
 
-/* A folder's listing, or only its state when msgs is NULL. */
+/* UIDs lo..hi, lo <= hi. */
+struct store_uid_range {
+	uint32_t lo, hi;
+};
+
+/* A set of UIDs as ranges; store_ranges_normalize() sorts and merges
+ * them so that store_ranges_has() can search. */
+struct store_ranges {
+	struct store_uid_range *r; /* owned */
+	size_t n, cap;
+};
+
+/*
+ * A folder's listing, or only its state when msgs is NULL, or (delta)
+ * the changes since an earlier listing: msgs then holds the messages
+ * new since it and the known messages whose flags changed
+ * (flags_only), vanished the UIDs expunged since; with present set,
+ * every known message outside it is gone too; with complete set, every
+ * message still there appears in msgs (flags_only for the known ones),
+ * so a known message absent from msgs is gone. exists is the count
+ * after the changes, which a merge checks.
+ */
 struct store_listing {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
@@ -60,6 +84,11 @@ struct store_listing {
 	uint64_t modseq; /* 0 if the server has no CONDSTORE */
 	struct store_msg *msgs; /* owned */
 	size_t n;
+	bool delta;
+	bool complete;
+	bool have_present;
+	struct store_ranges vanished; /* owned */
+	struct store_ranges present; /* owned */
 };
 
 /* A piece of a message's body, handed to a fetch callback. */
@@ -79,9 +108,13 @@ struct store_ops {
 		       size_t *n_r);
 	/*
 	 * Lists a folder's messages into *out (owned by the caller,
-	 * store_listing_clear()). If prev is given and the folder has
-	 * not changed since prev was made, returns 1 and leaves out
-	 * with the state only.
+	 * store_listing_clear()). If prev (the state of an earlier
+	 * listing) is given and the folder has not changed since, returns
+	 * 1 and leaves out with the state only; if the store can tell
+	 * what changed, returns 2 with out a delta (see store_listing) to
+	 * merge into that listing. A UIDVALIDITY that changed, or a
+	 * HIGHESTMODSEQ that went backwards, gives a full listing (0),
+	 * with a log line.
 	 */
 	int (*messages)(struct store *st, const char *folder,
 			const struct store_listing *prev,
@@ -173,6 +206,15 @@ struct store {
 
 void store_folders_free(struct store_folder *f, size_t n);
 void store_listing_clear(struct store_listing *l);
+
+/* Adds lo..hi to a set; false (and the set unchanged) when out of
+ * memory or when it holds STORE_MAX_MESSAGES ranges already. */
+bool store_ranges_add(struct store_ranges *rs, uint32_t lo, uint32_t hi);
+/* Sorts the ranges and merges the ones that touch or overlap. */
+void store_ranges_normalize(struct store_ranges *rs);
+/* Whether uid is in a normalized set. */
+bool store_ranges_has(const struct store_ranges *rs, uint32_t uid);
+void store_ranges_free(struct store_ranges *rs);
 
 /*
  * Makes the IMAP store: a pool of up to `connections` sessions, the

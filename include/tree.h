@@ -116,6 +116,16 @@ int tree_readdir(struct tree *t, const char *path,
  * the caller must not use afterwards) and marks it fresh. */
 int tree_set_listing(struct tree *t, const char *folder,
 		     struct store_listing *l, time_t now);
+/*
+ * Merges a delta (store_listing.delta) into the folder's listing, which
+ * must be of the same UIDVALIDITY (else -ESTALE), and installs the
+ * result as tree_set_listing() does; names stay those the messages had.
+ * -EAGAIN when the result does not hold as many messages as the server
+ * said it has (the caller then lists the folder in full). Takes the
+ * delta's messages; the caller clears it.
+ */
+int tree_apply_delta(struct tree *t, const char *folder,
+		     struct store_listing *d, time_t now);
 /* Marks a folder's listing fresh without changing it. */
 void tree_touch_listing(struct tree *t, const char *folder, time_t now);
 /* Forgets that a folder was listed, so that the next lookup lists it. */

@@ -201,10 +201,12 @@ static int fsops_refresh_folders(struct fsops *fs, unsigned max_age)
 }
 
 /* Lists a folder's messages again if its listing is older than max_age;
- * costs one round trip when nothing changed. */
+ * costs one round trip when nothing changed, and little more than the
+ * changes when the server can tell them (a delta). */
 int fsops_refresh_listing(struct fsops *fs, const char *folder,
 			  unsigned max_age)
 {
+	struct store *st = fs->cfg.store;
 	struct store_listing prev, l;
 	bool have_prev;
 	int rc;
@@ -213,9 +215,20 @@ int fsops_refresh_listing(struct fsops *fs, const char *folder,
 				fsops_wait_ms(fs)))
 		return 0;
 	have_prev = tree_listing_state(fs->tree, folder, &prev);
-	rc = fs->cfg.store->ops->messages(fs->cfg.store, folder,
-					  have_prev ? &prev : NULL, &l);
-	if (rc == 1) {
+	rc = st->ops->messages(st, folder, have_prev ? &prev : NULL, &l);
+	if (rc == 2) {
+		rc = tree_apply_delta(fs->tree, folder, &l, clock_mono());
+		store_listing_clear(&l);
+		if (rc == -EAGAIN || rc == -ESTALE) {
+			log_info("%s: the changes the server reported do not "
+				 "add up: listing it again",
+				 folder);
+			rc = st->ops->messages(st, folder, NULL, &l);
+			if (rc == 0)
+				rc = tree_set_listing(fs->tree, folder, &l,
+						      clock_mono());
+		}
+	} else if (rc == 1) {
 		tree_touch_listing(fs->tree, folder, clock_mono());
 		rc = 0;
 	} else if (rc == 0) {

@@ -27,6 +27,8 @@
  * SEARCH lines of a big mailbox stay well below it. */
 #define IMAP_MAX_LINE (4 * 1024 * 1024)
 #define IMAP_LOGOUT_TIMEOUT_MS 2000
+/* The most ranges of UIDs read from one VANISHED or ESEARCH response. */
+#define IMAP_MAX_UID_RANGES 2000000
 
 enum imap_state {
 	IMAP_STATE_GREETING,
@@ -51,6 +53,7 @@ struct imap_session {
 	char *selected; /* owned: selected mailbox, NULL if none */
 	bool selected_ro;
 	bool changed;
+	bool qresync_on; /* ENABLE QRESYNC was accepted */
 	bool bye;
 	struct imap_mailbox mb;
 	struct strbuf permflags; /* PERMANENTFLAGS of the mailbox, " "-joined */
@@ -370,6 +373,9 @@ static void imap_status_code(struct imap_session *s, const struct imap_resp *r)
 		s->mb.readonly = false;
 }
 
+static void imap_select_forget(struct imap_session *s, bool readonly);
+static bool imap_uid_count(const struct imap_tok *set, uint32_t *n_r);
+
 /* Default handling of an untagged response no command handler took. */
 static void imap_untagged(struct imap_session *s, const struct imap_resp *r)
 {
@@ -399,8 +405,34 @@ static void imap_untagged(struct imap_session *s, const struct imap_resp *r)
 		}
 		return;
 	}
-	if (r->n_toks >= 1 && imap_tok_is(&r->toks[0], "VANISHED"))
+	if (r->n_toks >= 1 && imap_tok_is(&r->toks[0], "VANISHED")) {
+		/* A live VANISHED (QRESYNC's EXPUNGE) lowers EXISTS;
+		 * VANISHED (EARLIER) reports the past. */
 		s->changed = true;
+		if (r->n_toks == 2 && imap_uid_count(&r->toks[1], &n))
+			s->mb.exists = n >= s->mb.exists ? 0
+							 : s->mb.exists - n;
+	}
+}
+
+static void imap_uid_count_cb(void *ctx, uint32_t lo, uint32_t hi)
+{
+	uint64_t *n = ctx;
+
+	*n += (uint64_t)hi - lo + 1;
+}
+
+/* How many UIDs an atom such as "3:5,9" names; false if unreadable. */
+static bool imap_uid_count(const struct imap_tok *set, uint32_t *n_r)
+{
+	uint64_t n = 0;
+
+	if (set->type != IMAP_TOK_ATOM ||
+	    !imap_uid_set_parse(set->str, set->len, IMAP_MAX_UID_RANGES,
+				imap_uid_count_cb, &n))
+		return false;
+	*n_r = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return true;
 }
 
 /* Sends bytes, turning a failure into a session error. */
@@ -575,13 +607,105 @@ out:
 	return -1;
 }
 
+/*
+ * A command: its text, the handler of its untagged responses and of a
+ * continuation request, and, once finished, its result. Commands are
+ * sent in one write (imap_cmd_send()) and finished in order
+ * (imap_cmd_finish()), so that a pipeline of them costs one round trip.
+ * Commands with literals go through imap_run_parts().
+ */
+struct imap_cmd {
+	const char *text; /* borrowed: without tag and CRLF */
+	imap_handler h;
+	imap_cont_handler cont;
+	void *ctx;
+	char tag[16];
+	int rc; /* once finished: 0, or -1 with err */
+	struct imap_error err;
+};
+
+/* Tags the n commands and writes them in one go. On failure every
+ * command is finished with the session's error. */
+static int imap_cmd_send(struct imap_session *s, struct imap_cmd *c, size_t n)
+{
+	struct strbuf out = {0};
+	size_t i;
+	int rc = -1;
+
+	s->err.kind = IMAP_ERR_NONE;
+	s->new_uid = s->new_uidvalidity = 0;
+	s->done = NULL;
+	if (s->state == IMAP_STATE_BROKEN) {
+		imap_set_err(s, IMAP_ERR_NET, ENOTCONN,
+			     "connection to %s is broken", s->cfg->host);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(c[i].tag, sizeof(c[i].tag), "M%u", ++s->next_tag);
+		strbuf_printf(&out, "%s %s\r\n", c[i].tag, c[i].text);
+		if (s->cfg->trace)
+			log_debug("C: %s %s", c[i].tag, c[i].text);
+	}
+	if (strbuf_failed(&out)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = imap_write(s, out.data, out.len);
+out:
+	strbuf_free(&out);
+	for (i = 0; rc < 0 && i < n; i++) {
+		c[i].rc = -1;
+		c[i].err = s->err;
+	}
+	return rc;
+}
+
+/*
+ * Reads the answers of n sent commands, in order, each through its own
+ * handlers. Every command is finished, even after one failed, so that
+ * the session stays in step; once the connection is lost the rest fail
+ * with that error. Returns 0 when all succeeded; otherwise -1, with the
+ * session's error the first failure's.
+ */
+static int imap_cmd_finish(struct imap_session *s, struct imap_cmd *c,
+			   size_t n)
+{
+	const struct imap_error *first = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s->state == IMAP_STATE_BROKEN) {
+			c[i].rc = -1;
+			c[i].err = s->err;
+		} else {
+			s->err.kind = IMAP_ERR_NONE;
+			c[i].rc = imap_wait_cont(s, c[i].tag, c[i].h,
+						 c[i].cont, c[i].ctx);
+			c[i].err = s->err;
+		}
+		if (c[i].rc < 0 && !first)
+			first = &c[i].err;
+	}
+	if (first)
+		s->err = *first;
+	return first ? -1 : 0;
+}
+
+/* Sends n commands together and finishes them. */
+static int imap_cmd_run(struct imap_session *s, struct imap_cmd *c, size_t n)
+{
+	if (imap_cmd_send(s, c, n) < 0)
+		return -1;
+	return imap_cmd_finish(s, c, n);
+}
+
 /* Runs a one-line command. */
 static int imap_run(struct imap_session *s, const char *cmd, imap_handler h,
 		    void *ctx)
 {
-	struct imap_part p = {cmd, strlen(cmd), false};
+	struct imap_cmd c = {.text = cmd, .h = h, .ctx = ctx};
 
-	return imap_run_parts(s, &p, 1, NULL, h, ctx);
+	return imap_cmd_run(s, &c, 1);
 }
 
 /* Appends s as an IMAP quoted string; false when it cannot be one (it
@@ -1305,6 +1429,14 @@ static int imap_select_begin(struct imap_session *s, const char *mailbox,
 		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
 		return -1;
 	}
+	imap_select_forget(s, readonly);
+	return 0;
+}
+
+/* Forgets the mailbox selected so far, as a SELECT or EXAMINE (readonly)
+ * about to be sent does whatever its answer. */
+static void imap_select_forget(struct imap_session *s, bool readonly)
+{
 	free(s->selected);
 	s->selected = NULL;
 	memset(&s->mb, 0, sizeof(s->mb));
@@ -1313,7 +1445,6 @@ static int imap_select_begin(struct imap_session *s, const char *mailbox,
 	strbuf_reset(&s->permflags);
 	if (s->state == IMAP_STATE_SELECTED)
 		s->state = IMAP_STATE_AUTH;
-	return 0;
 }
 
 /* Records a successful SELECT or EXAMINE. */
@@ -1420,60 +1551,86 @@ static const struct imap_tok *imap_fetch_items(const struct imap_resp *r)
 	return &r->toks[2];
 }
 
-/* Takes "* N FETCH (UID u FLAGS (..) RFC822.SIZE s INTERNALDATE d
- * BODY[HEADER.FIELDS (MESSAGE-ID)] h)"; h may be missing. */
-static bool imap_meta_handler(void *ctx, struct imap_session *s,
-			      const struct imap_resp *r)
+/* What imap_meta_parse() found in a FETCH response. */
+enum imap_meta_have {
+	IMAP_META_UID = 1u << 0,
+	IMAP_META_FLAGS = 1u << 1,
+	IMAP_META_SIZE = 1u << 2,
+	IMAP_META_DATE = 1u << 3,
+	IMAP_META_ALL = 15u,
+};
+
+/*
+ * Reads "* N FETCH (UID u FLAGS (..) RFC822.SIZE s INTERNALDATE d
+ * BODY[HEADER.FIELDS (MESSAGE-ID)] h)", any item missing, into *m (its
+ * flags in the buffer flags). Returns what it found (enum
+ * imap_meta_have), 0 when r is no FETCH response.
+ */
+static unsigned imap_meta_parse(struct strbuf *flags, const struct imap_resp *r,
+				struct imap_msg_meta *m)
 {
-	struct imap_meta_ctx *mc = ctx;
 	const struct imap_tok *l = imap_fetch_items(r);
-	struct imap_msg_meta m = {0};
-	bool have_flags = false, have_size = false, have_date = false;
+	unsigned have = 0;
 	size_t i, j;
 
+	memset(m, 0, sizeof(*m));
 	if (!l)
-		return false;
-	strbuf_reset(&mc->flags);
+		return 0;
+	strbuf_reset(flags);
 	for (i = 0; i + 1 < l->n_items; i += 2) {
 		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
 
 		if (imap_tok_is(k, "UID")) {
-			imap_tok_u32(v, &m.uid);
+			if (imap_tok_u32(v, &m->uid) && m->uid)
+				have |= IMAP_META_UID;
 		} else if (imap_tok_is(k, "RFC822.SIZE")) {
 			/* A size beyond any real message is a lie: the
 			 * bytes will tell (fsops corrects sizes). */
-			have_size = imap_tok_u64(v, &m.size);
-			if (m.size > IMAP_MAX_MESSAGE)
-				m.size = IMAP_MAX_MESSAGE;
+			if (imap_tok_u64(v, &m->size))
+				have |= IMAP_META_SIZE;
+			if (m->size > IMAP_MAX_MESSAGE)
+				m->size = IMAP_MAX_MESSAGE;
 		} else if (imap_tok_is(k, "INTERNALDATE")) {
 			/* An unreadable date shows as 1970, rather than
 			 * hiding the message. */
-			have_date = v->type == IMAP_TOK_STRING;
-			if (!have_date ||
-			    !imap_parse_date(v->str, v->len, &m.date))
-				m.date = 0;
+			if (v->type == IMAP_TOK_STRING)
+				have |= IMAP_META_DATE;
+			if (v->type != IMAP_TOK_STRING ||
+			    !imap_parse_date(v->str, v->len, &m->date))
+				m->date = 0;
 		} else if (k->type == IMAP_TOK_ATOM && k->len > 18 &&
 			   strncasecmp(k->str, "BODY[HEADER.FIELDS", 18) == 0) {
-			m.msgid_hdr = imap_tok_str(v, &m.msgid_len);
+			m->msgid_hdr = imap_tok_str(v, &m->msgid_len);
 		} else if (imap_tok_is(k, "FLAGS") &&
 			   v->type == IMAP_TOK_LIST) {
-			have_flags = true;
+			have |= IMAP_META_FLAGS;
 			for (j = 0; j < v->n_items; j++) {
 				const struct imap_tok *f = &v->items[j];
 
 				if (f->type != IMAP_TOK_ATOM ||
 				    imap_tok_is(f, "\\Recent"))
 					continue;
-				if (mc->flags.len)
-					strbuf_puts(&mc->flags, " ");
-				strbuf_append(&mc->flags, f->str, f->len);
+				if (flags->len)
+					strbuf_puts(flags, " ");
+				strbuf_append(flags, f->str, f->len);
 			}
 		}
 	}
-	/* An unsolicited flag update lacks size and date: not ours. */
-	if (m.uid == 0 || !have_flags || !have_size || !have_date)
+	m->flags = strbuf_str(flags);
+	return have;
+}
+
+/* Takes a FETCH response with every item of a listing; an unsolicited
+ * flag update lacks size and date: not ours. */
+static bool imap_meta_handler(void *ctx, struct imap_session *s,
+			      const struct imap_resp *r)
+{
+	struct imap_meta_ctx *mc = ctx;
+	struct imap_msg_meta m;
+
+	(void)s;
+	if (imap_meta_parse(&mc->flags, r, &m) != IMAP_META_ALL)
 		return false;
-	m.flags = strbuf_str(&mc->flags);
 	mc->cb(mc->ctx, &m);
 	return true;
 }
@@ -1492,57 +1649,311 @@ int imap_fetch_meta(struct imap_session *s,
 	return rc;
 }
 
+/*
+ * Finishes an EXAMINE sent as c[0] with FETCH commands after it: the
+ * EXAMINE's result counts, and a FETCH that failed on an empty mailbox
+ * ("1:*" upsets some servers) does not. Records the selection.
+ */
+static int imap_examine_done(struct imap_session *s, const char *mailbox,
+			     struct imap_cmd *c, size_t n,
+			     struct imap_mailbox *mb_r)
+{
+	size_t i;
+
+	imap_cmd_finish(s, c, n);
+	if (c[0].rc < 0) {
+		s->err = c[0].err;
+		return -1;
+	}
+	if (imap_select_end(s, mailbox, true, mb_r) < 0)
+		return -1;
+	for (i = 1; i < n; i++) {
+		if (c[i].rc < 0 && (s->mb.exists > 0 || !imap_usable(s))) {
+			s->err = c[i].err;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int imap_examine_list(struct imap_session *s, const char *mailbox,
 		      void (*cb)(void *ctx, const struct imap_msg_meta *m),
 		      void *ctx, struct imap_mailbox *mb_r)
 {
-	static const char fetch[] = IMAP_META_FETCH;
 	struct imap_meta_ctx mc = {cb, ctx, {0}};
-	struct strbuf cmd = {0}, out = {0};
-	struct imap_error first;
-	char tag1[16], tag2[16];
-	int rc = -1, rc2;
+	struct strbuf cmd = {0};
+	struct imap_cmd c[2] = {
+		{0},
+		{.text = IMAP_META_FETCH, .h = imap_meta_handler, .ctx = &mc},
+	};
+	int rc = -1;
 
-	if (s->state == IMAP_STATE_BROKEN) {
-		imap_set_err(s, IMAP_ERR_NET, ENOTCONN,
-			     "connection to %s is broken", s->cfg->host);
-		return -1;
-	}
 	if (imap_select_begin(s, mailbox, true, &cmd) < 0)
 		goto out;
-	snprintf(tag1, sizeof(tag1), "M%u", ++s->next_tag);
-	snprintf(tag2, sizeof(tag2), "M%u", ++s->next_tag);
-	strbuf_printf(&out, "%s %s\r\n%s %s\r\n", tag1, strbuf_str(&cmd), tag2,
-		      fetch);
-	if (strbuf_failed(&out)) {
-		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+	c[0].text = strbuf_str(&cmd);
+	if (imap_cmd_send(s, c, 2) < 0)
 		goto out;
-	}
-	s->err.kind = IMAP_ERR_NONE;
-	if (s->cfg->trace) {
-		log_debug("C: %s %s", tag1, strbuf_str(&cmd));
-		log_debug("C: %s %s", tag2, fetch);
-	}
-	if (imap_write(s, out.data, out.len) < 0)
-		goto out;
-	/* Both answers must be read to stay in step, whatever the first. */
-	rc = imap_wait(s, tag1, NULL, NULL);
-	if (rc == 0)
-		rc = imap_select_end(s, mailbox, true, mb_r);
-	if (!imap_usable(s))
-		goto out;
-	first = s->err; /* the EXAMINE's error is the one that counts */
-	rc2 = imap_wait(s, tag2, imap_meta_handler, &mc);
-	if (rc < 0 && imap_usable(s))
-		s->err = first;
-	/* Servers may refuse "1:*" on an empty mailbox. */
-	if (rc == 0 && rc2 < 0 && (s->mb.exists > 0 || !imap_usable(s)))
-		rc = -1;
+	rc = imap_examine_done(s, mailbox, c, 2, mb_r);
 out:
 	strbuf_free(&mc.flags);
 	strbuf_free(&cmd);
-	strbuf_free(&out);
 	return rc;
+}
+
+/* What a resync learns, passed on to its caller's callbacks. */
+struct imap_resync_ctx {
+	const struct imap_resync_ops *ops;
+	void *ctx;
+	struct imap_session *s;
+	uint32_t uidnext; /* messages from here on are new */
+	uint32_t fresh; /* new messages seen */
+	bool present; /* ops->present was called */
+	struct strbuf flags;
+};
+
+static void imap_resync_vanished(void *ctx, uint32_t lo, uint32_t hi)
+{
+	struct imap_resync_ctx *rc = ctx;
+
+	rc->ops->vanished(rc->ctx, lo, hi);
+}
+
+/* Counts a live VANISHED (not EARLIER) against EXISTS. */
+static void imap_resync_gone(void *ctx, uint32_t lo, uint32_t hi)
+{
+	struct imap_session *s = ctx;
+	uint64_t n = (uint64_t)hi - lo + 1;
+
+	s->mb.exists = n >= s->mb.exists ? 0 : s->mb.exists - (uint32_t)n;
+}
+
+static void imap_resync_present(void *ctx, uint32_t lo, uint32_t hi)
+{
+	struct imap_resync_ctx *rc = ctx;
+
+	rc->present = true;
+	rc->ops->present(rc->ctx, lo, hi);
+}
+
+/* "* VANISHED [(EARLIER)] uid-set": reported; a live one also counts
+ * against EXISTS. */
+static bool imap_resync_vanished_resp(struct imap_resync_ctx *rc,
+				      const struct imap_resp *r)
+{
+	const struct imap_tok *set = &r->toks[1];
+	bool earlier = false;
+
+	if (r->n_toks == 3 && set->type == IMAP_TOK_LIST &&
+	    set->n_items == 1 && imap_tok_is(&set->items[0], "EARLIER")) {
+		earlier = true;
+		set = &r->toks[2];
+	} else if (r->n_toks != 2) {
+		return false;
+	}
+	if (set->type != IMAP_TOK_ATOM ||
+	    !imap_uid_set_parse(set->str, set->len, IMAP_MAX_UID_RANGES,
+				imap_resync_vanished, rc)) {
+		log_warnx("%s sent a VANISHED response that cannot be read",
+			  rc->s->cfg->host);
+		rc->s->changed = true;
+		return true;
+	}
+	if (!earlier)
+		imap_uid_set_parse(set->str, set->len, IMAP_MAX_UID_RANGES,
+				   imap_resync_gone, rc->s);
+	return true;
+}
+
+/* "* ESEARCH (TAG ..) UID ALL set" and "* SEARCH n n ..": the UIDs
+ * that exist. */
+static bool imap_resync_search_resp(struct imap_resync_ctx *rc,
+				    const struct imap_resp *r)
+{
+	size_t i;
+	uint32_t uid;
+
+	if (imap_tok_is(&r->toks[0], "SEARCH")) {
+		for (i = 1; i < r->n_toks; i++)
+			if (imap_tok_u32(&r->toks[i], &uid) && uid)
+				imap_resync_present(rc, uid, uid);
+		rc->present = true;
+		return true;
+	}
+	rc->present = true;
+	for (i = 1; i + 1 < r->n_toks; i++) {
+		const struct imap_tok *v = &r->toks[i + 1];
+
+		if (imap_tok_is(&r->toks[i], "ALL") &&
+		    v->type == IMAP_TOK_ATOM &&
+		    !imap_uid_set_parse(v->str, v->len, IMAP_MAX_UID_RANGES,
+					imap_resync_present, rc))
+			rc->present = false; /* the caller relists */
+	}
+	return true;
+}
+
+/* Untagged data during a resync: new messages, flag changes, VANISHED
+ * and search results. */
+static bool imap_resync_handler(void *ctx, struct imap_session *s,
+				const struct imap_resp *r)
+{
+	struct imap_resync_ctx *rc = ctx;
+	struct imap_msg_meta m;
+	unsigned have;
+
+	if (r->status != IMAP_STATUS_NONE || r->n_toks < 1)
+		return false;
+	if (imap_tok_is(&r->toks[0], "VANISHED") && r->n_toks >= 2)
+		return imap_resync_vanished_resp(rc, r);
+	if (imap_tok_is(&r->toks[0], "ESEARCH") ||
+	    imap_tok_is(&r->toks[0], "SEARCH"))
+		return imap_resync_search_resp(rc, r);
+	have = imap_meta_parse(&rc->flags, r, &m);
+	if (!(have & IMAP_META_UID) || !(have & IMAP_META_FLAGS))
+		return false;
+	if (have == IMAP_META_ALL && m.uid >= rc->uidnext) {
+		rc->fresh++;
+		rc->ops->meta(rc->ctx, &m);
+	} else if (m.uid < rc->uidnext) {
+		rc->ops->flags(rc->ctx, m.uid, m.flags);
+	}
+	(void)s;
+	return true;
+}
+
+/* "* ENABLED QRESYNC": QRESYNC is on for this session. */
+static bool imap_enabled_handler(void *ctx, struct imap_session *s,
+				 const struct imap_resp *r)
+{
+	size_t i;
+
+	(void)ctx;
+	if (r->status != IMAP_STATUS_NONE || r->n_toks < 1 ||
+	    !imap_tok_is(&r->toks[0], "ENABLED"))
+		return false;
+	for (i = 1; i < r->n_toks; i++)
+		if (imap_tok_is(&r->toks[i], "QRESYNC"))
+			s->qresync_on = true;
+	return true;
+}
+
+/*
+ * Builds the resync pipeline for how into c (returns how many): with
+ * QRESYNC, [ENABLE QRESYNC,] EXAMINE (QRESYNC (v m)) and the new
+ * messages; with CONDSTORE, EXAMINE (CONDSTORE), the flags changed
+ * since m and the new messages; without, EXAMINE, every message's
+ * flags and the new messages.
+ */
+static size_t imap_resync_cmds(struct imap_session *s, const char *mailbox,
+			       enum imap_resync_how how, uint32_t uidvalidity,
+			       uint64_t modseq, uint32_t uidnext,
+			       struct strbuf *ex, struct strbuf *fl,
+			       struct strbuf *meta, struct imap_cmd *c,
+			       struct imap_resync_ctx *rc)
+{
+	size_t n = 0;
+
+	if (how == IMAP_RESYNC_QRESYNC && !s->qresync_on)
+		c[n++] = (struct imap_cmd){.text = "ENABLE QRESYNC",
+					   .h = imap_enabled_handler};
+	strbuf_puts(ex, "EXAMINE ");
+	if (!imap_mailbox_arg(s, ex, mailbox))
+		ex->failed = true;
+	if (how == IMAP_RESYNC_QRESYNC)
+		strbuf_printf(ex, " (QRESYNC (%u %llu))", uidvalidity,
+			      (unsigned long long)modseq);
+	else if (how == IMAP_RESYNC_CONDSTORE)
+		strbuf_puts(ex, " (CONDSTORE)");
+	c[n++] = (struct imap_cmd){
+		.text = strbuf_str(ex), .h = imap_resync_handler, .ctx = rc};
+	if (how == IMAP_RESYNC_CONDSTORE)
+		strbuf_printf(fl, "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %llu)",
+			      (unsigned long long)modseq);
+	else if (how == IMAP_RESYNC_FLAGS)
+		strbuf_puts(fl, "UID FETCH 1:* (UID FLAGS)");
+	if (how != IMAP_RESYNC_QRESYNC)
+		c[n++] = (struct imap_cmd){.text = strbuf_str(fl),
+					   .h = imap_resync_handler,
+					   .ctx = rc};
+	strbuf_printf(meta, "UID FETCH %u:*%s", uidnext ? uidnext : 1,
+		      IMAP_META_FETCH + strlen("UID FETCH 1:*"));
+	c[n++] = (struct imap_cmd){
+		.text = strbuf_str(meta), .h = imap_resync_handler, .ctx = rc};
+	return n;
+}
+
+/* With CONDSTORE alone, expunges show only in the count: when known
+ * and new messages do not add up to EXISTS, asks which of the known
+ * UIDs still exist (ESEARCH where offered: a few bytes for a run). */
+static int imap_resync_search(struct imap_session *s,
+			      struct imap_resync_ctx *rc, uint32_t known)
+{
+	char cmd[96];
+	struct imap_cmd c = {.text = cmd, .h = imap_resync_handler, .ctx = rc};
+
+	if ((uint64_t)known + rc->fresh == s->mb.exists || rc->uidnext < 2)
+		return 0;
+	snprintf(cmd, sizeof(cmd), "UID SEARCH %sUID 1:%u",
+		 (s->caps & IMAP_CAP_ESEARCH) ? "RETURN (ALL) " : "",
+		 rc->uidnext - 1);
+	if (imap_cmd_run(s, &c, 1) < 0)
+		return -1;
+	if (!rc->present)
+		/* no answer at all: nothing known is left */
+		rc->present = true;
+	return 0;
+}
+
+int imap_resync(struct imap_session *s, const char *mailbox,
+		const struct imap_resync_state *prev,
+		const struct imap_resync_ops *ops, void *ctx,
+		struct imap_mailbox *mb_r, enum imap_resync_how *how_r,
+		bool *present_r)
+{
+	struct imap_resync_ctx rc = {.ops = ops, .ctx = ctx, .s = s,
+				     .uidnext = prev->uidnext};
+	struct strbuf ex = {0}, fl = {0}, meta = {0};
+	struct imap_cmd c[4];
+	enum imap_resync_how how = IMAP_RESYNC_FLAGS;
+	size_t n;
+	int ret = -1;
+
+	if ((s->caps & IMAP_CAP_QRESYNC) && prev->modseq)
+		how = IMAP_RESYNC_QRESYNC;
+	else if ((s->caps & IMAP_CAP_CONDSTORE) && prev->modseq)
+		how = IMAP_RESYNC_CONDSTORE;
+	/* The mailbox is no longer selected, whatever the answer. */
+	imap_select_forget(s, true);
+	n = imap_resync_cmds(s, mailbox, how, prev->uidvalidity, prev->modseq,
+			     prev->uidnext, &ex, &fl, &meta, c, &rc);
+	if (strbuf_failed(&ex) || strbuf_failed(&fl) || strbuf_failed(&meta)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (imap_cmd_send(s, c, n) < 0)
+		goto out;
+	/* ENABLE's own failure is not the resync's: the EXAMINE after it
+	 * fails too, and QRESYNC is then not used again. */
+	if (c[0].h == imap_enabled_handler) {
+		imap_cmd_finish(s, c, 1);
+		if (!s->qresync_on)
+			s->caps &= ~(unsigned)IMAP_CAP_QRESYNC;
+		ret = imap_examine_done(s, mailbox, c + 1, n - 1, mb_r);
+	} else {
+		ret = imap_examine_done(s, mailbox, c, n, mb_r);
+	}
+	if (ret == 0 && how == IMAP_RESYNC_CONDSTORE &&
+	    mb_r->uidvalidity == prev->uidvalidity)
+		ret = imap_resync_search(s, &rc, prev->exists);
+	*mb_r = s->mb;
+	*how_r = how;
+	*present_r = rc.present;
+out:
+	strbuf_free(&rc.flags);
+	strbuf_free(&ex);
+	strbuf_free(&fl);
+	strbuf_free(&meta);
+	return ret;
 }
 
 /* Context of UID FETCH for bodies. */

@@ -1010,3 +1010,50 @@ const char *imap_tok_str(const struct imap_tok *tok, size_t *len_r)
 		*len_r = tok->len;
 	return tok->str;
 }
+
+/* Reads one UID (1 to 2^32-1) at str[*pos]; false if there is none. */
+static bool imap_parse_uid_at(const char *str, size_t len, size_t *pos,
+			      uint32_t *uid_r)
+{
+	uint64_t n = 0;
+	size_t start = *pos;
+
+	while (*pos < len && str[*pos] >= '0' && str[*pos] <= '9') {
+		n = n * 10 + (uint64_t)(str[*pos] - '0');
+		if (n > UINT32_MAX)
+			return false;
+		(*pos)++;
+	}
+	if (*pos == start || n == 0)
+		return false;
+	*uid_r = (uint32_t)n;
+	return true;
+}
+
+bool imap_uid_set_parse(const char *str, size_t len, size_t max,
+			void (*cb)(void *ctx, uint32_t lo, uint32_t hi),
+			void *ctx)
+{
+	size_t pos = 0, n = 0;
+	uint32_t lo, hi;
+
+	if (!str || len == 0)
+		return false;
+	for (;;) {
+		if (!imap_parse_uid_at(str, len, &pos, &lo))
+			return false;
+		hi = lo;
+		if (pos < len && str[pos] == ':') {
+			pos++;
+			if (!imap_parse_uid_at(str, len, &pos, &hi))
+				return false;
+		}
+		if (n++ == max)
+			return false;
+		cb(ctx, lo <= hi ? lo : hi, lo <= hi ? hi : lo);
+		if (pos == len)
+			return true;
+		if (str[pos++] != ',')
+			return false;
+	}
+}

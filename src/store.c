@@ -29,6 +29,77 @@ void store_listing_clear(struct store_listing *l)
 	free(l->msgs);
 	l->msgs = NULL;
 	l->n = 0;
+	l->delta = l->complete = l->have_present = false;
+	store_ranges_free(&l->vanished);
+	store_ranges_free(&l->present);
+}
+
+bool store_ranges_add(struct store_ranges *rs, uint32_t lo, uint32_t hi)
+{
+	if (rs->n == STORE_MAX_MESSAGES)
+		return false;
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 16;
+		struct store_uid_range *r = realloc(rs->r, cap * sizeof(*r));
+
+		if (!r)
+			return false;
+		rs->r = r;
+		rs->cap = cap;
+	}
+	rs->r[rs->n].lo = lo <= hi ? lo : hi;
+	rs->r[rs->n].hi = lo <= hi ? hi : lo;
+	rs->n++;
+	return true;
+}
+
+static int store_ranges_cmp(const void *a, const void *b)
+{
+	const struct store_uid_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+void store_ranges_normalize(struct store_ranges *rs)
+{
+	size_t i, out = 0;
+
+	if (rs->n < 2)
+		return;
+	qsort(rs->r, rs->n, sizeof(*rs->r), store_ranges_cmp);
+	for (i = 1; i < rs->n; i++) {
+		struct store_uid_range *last = &rs->r[out];
+
+		if ((uint64_t)rs->r[i].lo <= (uint64_t)last->hi + 1) {
+			if (rs->r[i].hi > last->hi)
+				last->hi = rs->r[i].hi;
+		} else {
+			rs->r[++out] = rs->r[i];
+		}
+	}
+	rs->n = out + 1;
+}
+
+bool store_ranges_has(const struct store_ranges *rs, uint32_t uid)
+{
+	size_t lo = 0, hi = rs->n;
+
+	/* The last range starting at or before uid. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rs->r[mid].lo <= uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && rs->r[lo - 1].hi >= uid;
+}
+
+void store_ranges_free(struct store_ranges *rs)
+{
+	free(rs->r);
+	memset(rs, 0, sizeof(*rs));
 }
 
 int store_errno_imap(const struct imap_error *e)

@@ -345,14 +345,15 @@ struct store_imap_meta {
 	bool capped;
 };
 
-static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
+/* A new, zeroed message at the end of the listing being made, or NULL
+ * (out of memory, or the listing is full: logged once). */
+static struct store_msg *store_imap_meta_slot(struct store_imap_meta *l)
 {
-	struct store_imap_meta *l = ctx;
 	struct store_listing *out = l->out;
 	struct store_msg *m;
 
 	if (l->nomem)
-		return;
+		return NULL;
 	if (out->n == STORE_MAX_MESSAGES) {
 		if (!l->capped)
 			log_warnx("%s holds more than %u messages: showing "
@@ -360,7 +361,7 @@ static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
 				  l->folder, STORE_MAX_MESSAGES,
 				  STORE_MAX_MESSAGES);
 		l->capped = true;
-		return;
+		return NULL;
 	}
 	if (out->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
@@ -368,13 +369,23 @@ static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
 		m = realloc(out->msgs, cap * sizeof(*m));
 		if (!m) {
 			l->nomem = true;
-			return;
+			return NULL;
 		}
 		out->msgs = m;
 		l->cap = cap;
 	}
 	m = &out->msgs[out->n];
 	memset(m, 0, sizeof(*m));
+	return m;
+}
+
+static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
+{
+	struct store_imap_meta *l = ctx;
+	struct store_msg *m = store_imap_meta_slot(l);
+
+	if (!m)
+		return;
 	m->uid = mm->uid;
 	m->size = mm->size;
 	m->date = mm->date;
@@ -385,46 +396,143 @@ static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
 		l->nomem = true;
 		return;
 	}
-	out->n++;
+	l->out->n++;
+}
+
+/* A resync's report of a known message's flags. */
+static void store_imap_delta_flags(void *ctx, uint32_t uid, const char *flags)
+{
+	struct store_imap_meta *l = ctx;
+	struct store_msg *m = store_imap_meta_slot(l);
+
+	if (!m)
+		return;
+	m->uid = uid;
+	m->flags_only = true;
+	m->flags = strdup(flags);
+	if (!m->flags) {
+		l->nomem = true;
+		return;
+	}
+	l->out->n++;
+}
+
+static void store_imap_delta_vanished(void *ctx, uint32_t lo, uint32_t hi)
+{
+	struct store_imap_meta *l = ctx;
+
+	if (!store_ranges_add(&l->out->vanished, lo, hi))
+		l->nomem = true;
+}
+
+static void store_imap_delta_present(void *ctx, uint32_t lo, uint32_t hi)
+{
+	struct store_imap_meta *l = ctx;
+
+	if (!store_ranges_add(&l->out->present, lo, hi))
+		l->nomem = true;
+}
+
+/* Fills the state of a listing from what EXAMINE said. */
+static void store_imap_state(struct store_listing *out,
+			     const struct imap_mailbox *mb)
+{
+	out->uidvalidity = mb->uidvalidity;
+	out->uidnext = mb->uidnext;
+	out->exists = mb->exists;
+	out->modseq = mb->highestmodseq;
+}
+
+/*
+ * Brings l->prev up to date with a delta in l->out (or finds it
+ * unchanged). Sets *relist when only a full listing will do: the
+ * server refused the resync, UIDVALIDITY changed or HIGHESTMODSEQ went
+ * back (each logged).
+ */
+static int store_imap_resync(struct imap_session *s, struct store_imap_meta *l,
+			     bool *relist)
+{
+	static const struct imap_resync_ops ops = {
+		.meta = store_imap_meta_cb,
+		.flags = store_imap_delta_flags,
+		.vanished = store_imap_delta_vanished,
+		.present = store_imap_delta_present,
+	};
+	const struct store_listing *prev = l->prev;
+	struct imap_resync_state st = {prev->uidvalidity, prev->uidnext,
+				       prev->exists, prev->modseq};
+	struct store_listing *out = l->out;
+	enum imap_resync_how how;
+	struct imap_mailbox mb;
+	bool present;
+
+	*relist = false;
+	if (imap_resync(s, l->folder, &st, &ops, l, &mb, &how, &present) < 0) {
+		if (!imap_usable(s) || imap_error(s)->kind != IMAP_ERR_BAD)
+			return STORE_IMAP_FAILED;
+		log_info("%s: the server refused the resync (%s): listing "
+			 "it again",
+			 l->folder, imap_error(s)->text);
+		*relist = true;
+		return 0;
+	}
+	store_imap_state(out, &mb);
+	if (mb.uidvalidity != prev->uidvalidity) {
+		log_info("%s: UIDVALIDITY changed from %u to %u: what was "
+			 "known of it is dropped",
+			 l->folder, prev->uidvalidity, mb.uidvalidity);
+		*relist = true;
+		return 0;
+	}
+	if (how != IMAP_RESYNC_FLAGS && mb.highestmodseq < prev->modseq) {
+		log_warnx("%s: HIGHESTMODSEQ went back from %llu to %llu: "
+			  "listing it again",
+			  l->folder, (unsigned long long)prev->modseq,
+			  (unsigned long long)mb.highestmodseq);
+		*relist = true;
+		return 0;
+	}
+	if (l->nomem || l->capped) {
+		*relist = !l->nomem;
+		return l->nomem ? -ENOMEM : 0;
+	}
+	if (how != IMAP_RESYNC_FLAGS && out->n == 0 && out->vanished.n == 0 &&
+	    mb.highestmodseq == prev->modseq && mb.exists == prev->exists &&
+	    mb.uidnext == prev->uidnext) {
+		l->unchanged = true;
+		return 0;
+	}
+	out->delta = true;
+	out->complete = how == IMAP_RESYNC_FLAGS;
+	out->have_present = present;
+	store_ranges_normalize(&out->vanished);
+	store_ranges_normalize(&out->present);
+	return 0;
 }
 
 static int store_imap_messages_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_meta *l = arg;
-	const struct store_listing *prev = l->prev;
 	struct store_listing *out = l->out;
 	struct imap_mailbox mb;
+	bool relist = true;
+	int rc;
 
 	store_listing_clear(out);
 	l->cap = 0;
-	l->unchanged = false;
-	if (!prev) {
-		/* A first listing: EXAMINE and FETCH in one round trip. */
-		if (imap_examine_list(s, l->folder, store_imap_meta_cb, l,
-				      &mb) < 0)
-			return STORE_IMAP_FAILED;
-		out->uidvalidity = mb.uidvalidity;
-		out->uidnext = mb.uidnext;
-		out->exists = mb.exists;
-		out->modseq = mb.highestmodseq;
-		return l->nomem ? -ENOMEM : 0;
+	l->unchanged = l->nomem = l->capped = false;
+	if (l->prev && l->prev->uidvalidity) {
+		rc = store_imap_resync(s, l, &relist);
+		if (rc != 0 || !relist)
+			return rc;
+		store_listing_clear(out);
+		l->cap = 0;
+		l->capped = false;
 	}
-	if (imap_select(s, l->folder, true, true, &mb) < 0)
+	/* A first listing: EXAMINE and FETCH in one round trip. */
+	if (imap_examine_list(s, l->folder, store_imap_meta_cb, l, &mb) < 0)
 		return STORE_IMAP_FAILED;
-	out->uidvalidity = mb.uidvalidity;
-	out->uidnext = mb.uidnext;
-	out->exists = mb.exists;
-	out->modseq = mb.highestmodseq;
-	/* HIGHESTMODSEQ moves on every change, flags included; without it
-	 * a flag change cannot be seen, so list again. */
-	if (prev && mb.highestmodseq && prev->modseq == mb.highestmodseq &&
-	    prev->uidvalidity == mb.uidvalidity &&
-	    prev->uidnext == mb.uidnext && prev->exists == mb.exists) {
-		l->unchanged = true;
-		return 0;
-	}
-	if (imap_fetch_meta(s, store_imap_meta_cb, l) < 0)
-		return STORE_IMAP_FAILED;
+	store_imap_state(out, &mb);
 	return l->nomem ? -ENOMEM : 0;
 }
 
@@ -442,7 +550,9 @@ static int store_imap_messages(struct store *st, const char *folder,
 		store_listing_clear(out);
 		return rc;
 	}
-	return l.unchanged ? 1 : 0;
+	if (l.unchanged)
+		return 1;
+	return out->delta ? 2 : 0;
 }
 
 /* Writes uids (ascending) as an IMAP sequence set with ranges. */
