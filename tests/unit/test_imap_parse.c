@@ -15,6 +15,42 @@
 #include "imap_parse.h"
 
 /* Called by the runner (tests/unit/main.c). */
+static void uid_set_cb(void *ctx, uint32_t lo, uint32_t hi)
+{
+	char *out = ctx;
+
+	sprintf(out + strlen(out), "[%u-%u]", lo, hi);
+}
+
+START_TEST(test_uid_set)
+{
+	char out[256];
+
+	out[0] = 0;
+	ck_assert(imap_uid_set_parse("1:3,7,12:9", 10, 100, uid_set_cb, out));
+	ck_assert_str_eq(out, "[1-3][7-7][9-12]");
+	out[0] = 0;
+	ck_assert(imap_uid_set_parse("4294967295", 10, 100, uid_set_cb, out));
+	ck_assert_str_eq(out, "[4294967295-4294967295]");
+	out[0] = 0;
+	ck_assert(!imap_uid_set_parse("4294967296", 10, 100, uid_set_cb, out));
+	ck_assert(!imap_uid_set_parse("0", 1, 100, uid_set_cb, out));
+	ck_assert(!imap_uid_set_parse("1:*", 3, 100, uid_set_cb, out));
+	ck_assert(!imap_uid_set_parse("1,,2", 4, 100, uid_set_cb, out));
+	ck_assert(!imap_uid_set_parse("1,", 2, 100, uid_set_cb, out));
+	ck_assert(!imap_uid_set_parse("", 0, 100, uid_set_cb, out));
+	ck_assert(!imap_uid_set_parse(":3", 2, 100, uid_set_cb, out));
+	out[0] = 0;
+	/* The bound on ranges holds, after the ones before it. */
+	ck_assert(!imap_uid_set_parse("1,2,3", 5, 2, uid_set_cb, out));
+	ck_assert_str_eq(out, "[1-1][2-2]");
+	out[0] = 0;
+	/* len limits what is read: no NUL needed. */
+	ck_assert(imap_uid_set_parse("5:6,9", 3, 10, uid_set_cb, out));
+	ck_assert_str_eq(out, "[5-6]");
+}
+END_TEST
+
 Suite *imap_parse_suite(void);
 
 #define MAX_LINE 8192
@@ -997,6 +1033,7 @@ Suite *imap_parse_suite(void)
 	tcase_add_test(tc, test_max_line_boundary);
 	tcase_add_test(tc, test_depth);
 	tcase_add_test(tc, test_imap_parse_empty_list_first);
+	tcase_add_test(tc, test_uid_set);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(big, 120);

@@ -2,6 +2,7 @@
 /* Unit tests of tree: folders, listings, lookups and directory entries. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,6 +367,142 @@ START_TEST(test_names_identify_messages)
 }
 END_TEST
 
+/* Adds a message to a delta: flags_only for a known one. */
+static void delta_add(struct store_listing *d, uint32_t uid, bool known,
+		      const char *flags)
+{
+	struct store_msg *m;
+
+	d->msgs = realloc(d->msgs, (d->n + 1) * sizeof(*d->msgs));
+	m = &d->msgs[d->n++];
+	memset(m, 0, sizeof(*m));
+	m->uid = uid;
+	m->flags_only = known;
+	m->flags = strdup(flags);
+	if (!known) {
+		m->size = uid * 10;
+		m->date = 5000 + uid;
+		m->idhash = 0xabc00000u + uid;
+	}
+}
+
+START_TEST(test_delta_merge)
+{
+	struct tree *t = make_tree();
+	struct store_listing d = {0}, st;
+	struct tree_info i;
+
+	list_folder(t, "INBOX", 10, 42, 100);
+	/* 3 and 5..6 expunged, 4 flagged (twice: the later report wins),
+	 * 11 and 12 new, a VANISHED for a UID never known. */
+	d.uidvalidity = 42;
+	d.uidnext = 13;
+	d.exists = 9;
+	d.modseq = 90;
+	d.delta = true;
+	store_ranges_add(&d.vanished, 5, 6);
+	store_ranges_add(&d.vanished, 3, 3);
+	store_ranges_add(&d.vanished, 400, 500);
+	store_ranges_normalize(&d.vanished);
+	delta_add(&d, 4, true, "\\Seen");
+	delta_add(&d, 12, false, "");
+	delta_add(&d, 4, true, "\\Flagged");
+	delta_add(&d, 11, false, "\\Draft");
+	ck_assert_int_eq(tree_apply_delta(t, "INBOX", &d, 110), 0);
+	store_listing_clear(&d);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 110, 30, &i),
+			 TREE_NONE);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 6), 110, 30, &i),
+			 TREE_NONE);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 4), 110, 30, &i),
+			 TREE_MESSAGE);
+	ck_assert_str_eq(i.flags, "\\Flagged");
+	tree_info_clear(&i);
+	/* Unreported flags stay. */
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 7), 110, 30, &i),
+			 TREE_MESSAGE);
+	ck_assert_str_eq(i.flags, "\\Seen");
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 11), 110, 30, &i),
+			 TREE_MESSAGE);
+	ck_assert_str_eq(i.flags, "\\Draft");
+	tree_info_clear(&i);
+	ck_assert(tree_listing_state(t, "INBOX", &st));
+	ck_assert_uint_eq(st.uidnext, 13);
+	ck_assert_uint_eq(st.modseq, 90);
+
+	/* A count that does not add up is refused: the caller relists. */
+	memset(&d, 0, sizeof(d));
+	d.uidvalidity = 42;
+	d.exists = 3;
+	d.delta = true;
+	ck_assert_int_eq(tree_apply_delta(t, "INBOX", &d, 120), -EAGAIN);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 7), 120, 30, &i),
+			 TREE_MESSAGE);
+	tree_info_clear(&i);
+	/* So is one for another UIDVALIDITY. */
+	d.uidvalidity = 43;
+	d.exists = 9;
+	ck_assert_int_eq(tree_apply_delta(t, "INBOX", &d, 120), -ESTALE);
+
+	/* complete: every message still there is reported; present: the
+	 * survivors among the known. */
+	memset(&d, 0, sizeof(d));
+	d.uidvalidity = 42;
+	d.exists = 2;
+	d.delta = true;
+	d.complete = true;
+	delta_add(&d, 1, true, "");
+	delta_add(&d, 2, true, "\\Answered");
+	ck_assert_int_eq(tree_apply_delta(t, "INBOX", &d, 130), 0);
+	store_listing_clear(&d);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 7), 130, 30, &i),
+			 TREE_NONE);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 2), 130, 30, &i),
+			 TREE_MESSAGE);
+	ck_assert_str_eq(i.flags, "\\Answered");
+	tree_info_clear(&i);
+	memset(&d, 0, sizeof(d));
+	d.uidvalidity = 42;
+	d.exists = 1;
+	d.delta = true;
+	d.have_present = true;
+	store_ranges_add(&d.present, 2, 2);
+	ck_assert_int_eq(tree_apply_delta(t, "INBOX", &d, 140), 0);
+	store_listing_clear(&d);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 1), 140, 30, &i),
+			 TREE_NONE);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 2), 140, 30, &i),
+			 TREE_MESSAGE);
+	tree_info_clear(&i);
+	tree_free(t);
+}
+END_TEST
+
+START_TEST(test_uid_ranges)
+{
+	struct store_ranges r = {0};
+
+	store_ranges_add(&r, 10, 12);
+	store_ranges_add(&r, 1, 1);
+	store_ranges_add(&r, 13, 13);
+	store_ranges_add(&r, 5, 2); /* turned round */
+	store_ranges_add(&r, 11, 11);
+	store_ranges_add(&r, 4000000000u, 4294967295u);
+	store_ranges_normalize(&r);
+	ck_assert_uint_eq(r.n, 3); /* 1:5, 10:13, 4000000000:* */
+	ck_assert(store_ranges_has(&r, 1));
+	ck_assert(store_ranges_has(&r, 5));
+	ck_assert(!store_ranges_has(&r, 6));
+	ck_assert(store_ranges_has(&r, 13));
+	ck_assert(!store_ranges_has(&r, 14));
+	ck_assert(store_ranges_has(&r, 4294967295u));
+	ck_assert(!store_ranges_has(&r, 0));
+	store_ranges_free(&r);
+	ck_assert(!store_ranges_has(&r, 1));
+}
+END_TEST
+
 Suite *tree_suite(void)
 {
 	Suite *s = suite_create("tree");
@@ -379,6 +516,8 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_parent_listed_after_child);
 	tcase_add_test(tc, test_size_fix_and_next);
 	tcase_add_test(tc, test_refresh_coordination);
+	tcase_add_test(tc, test_delta_merge);
+	tcase_add_test(tc, test_uid_ranges);
 	suite_add_tcase(s, tc);
 	return s;
 }
