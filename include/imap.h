@@ -66,6 +66,7 @@ enum imap_cap {
 	IMAP_CAP_AUTH_XOAUTH2 = 1u << 18,
 	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 19,
 	IMAP_CAP_QUOTA = 1u << 24,
+	IMAP_CAP_NOTIFY = 1u << 25,
 };
 
 enum imap_err_kind {
@@ -169,10 +170,21 @@ int imap_quota(struct imap_session *s, uint64_t *used_kib_r,
  * server to report a change (EXISTS, EXPUNGE, FETCH, VANISHED), ending
  * early when stop(ctx) says so (asked every half second), then sends
  * DONE and reads the completion. *changed_r tells whether anything was
- * reported. Returns 0 or -1 (imap_error() says why).
+ * reported. With notified set, a "* STATUS mailbox (..)" that NOTIFY
+ * sends goes to notified(ctx, mailbox) and idling goes on. Returns 0 or
+ * -1 (imap_error() says why).
  */
-int imap_idle(struct imap_session *s, int max_ms,
-	      bool (*stop)(void *ctx), void *ctx, bool *changed_r);
+int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
+	      void (*notified)(void *ctx, const char *mailbox), void *ctx,
+	      bool *changed_r);
+
+/*
+ * NOTIFY SET (RFC 5465) for the n mailboxes (server names): the server
+ * then reports new, expunged and re-flagged messages there as STATUS
+ * responses, which imap_idle() hands to its notified callback.
+ */
+int imap_notify_set(struct imap_session *s, const char *const *mailboxes,
+		    size_t n);
 
 /* The session's number in the log (log_conn_new()). */
 unsigned imap_conn_id(const struct imap_session *s);

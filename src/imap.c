@@ -306,6 +306,7 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		{"UNSELECT", IMAP_CAP_UNSELECT},
 		{"APPENDLIMIT", IMAP_CAP_APPENDLIMIT},
 		{"QUOTA", IMAP_CAP_QUOTA},
+		{"NOTIFY", IMAP_CAP_NOTIFY},
 	};
 	size_t i, j;
 
@@ -1177,8 +1178,19 @@ bool imap_peer_gone(const struct imap_session *s)
 	return !s->conn || net_peer_gone(s->conn);
 }
 
-int imap_idle(struct imap_session *s, int max_ms,
-	      bool (*stop)(void *ctx), void *ctx, bool *changed_r)
+/* "* STATUS mailbox (...)": the mailbox's name, or NULL. */
+static const char *imap_status_mailbox(const struct imap_resp *r)
+{
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE ||
+	    r->n_toks != 3 || !imap_tok_is(&r->toks[0], "STATUS") ||
+	    r->toks[2].type != IMAP_TOK_LIST)
+		return NULL;
+	return imap_tok_str(&r->toks[1], NULL);
+}
+
+int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
+	      void (*notified)(void *ctx, const char *mailbox), void *ctx,
+	      bool *changed_r)
 {
 	long long end = clock_now_ms() + max_ms;
 	const struct imap_resp *r;
@@ -1222,6 +1234,10 @@ int imap_idle(struct imap_session *s, int max_ms,
 			s->state = IMAP_STATE_BROKEN;
 			return -1;
 		}
+		if (notified && imap_status_mailbox(r)) {
+			notified(ctx, imap_status_mailbox(r));
+			continue;
+		}
 		imap_untagged(s, r);
 		if (s->bye)
 			return -1;
@@ -1233,6 +1249,36 @@ int imap_idle(struct imap_session *s, int max_ms,
 		return -1;
 	*changed_r = s->changed;
 	return 0;
+}
+
+int imap_notify_set(struct imap_session *s, const char *const *mailboxes,
+		    size_t n)
+{
+	struct strbuf cmd = {0};
+	size_t i;
+	int rc;
+
+	if (!(s->caps & IMAP_CAP_NOTIFY)) {
+		imap_set_err(s, IMAP_ERR_BAD, ENOTSUP, "%s has no NOTIFY",
+			     s->cfg->host);
+		return -1;
+	}
+	strbuf_puts(&cmd, "NOTIFY SET (mailboxes (");
+	for (i = 0; i < n; i++) {
+		if (i)
+			strbuf_puts(&cmd, " ");
+		if (!imap_mailbox_arg(s, &cmd, mailboxes[i]))
+			cmd.failed = true;
+	}
+	strbuf_puts(&cmd, ") (MessageNew MessageExpunge FlagChange))");
+	if (strbuf_failed(&cmd)) {
+		strbuf_free(&cmd);
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	rc = imap_run(s, strbuf_str(&cmd), NULL, NULL);
+	strbuf_free(&cmd);
+	return rc;
 }
 
 unsigned imap_conn_id(const struct imap_session *s)

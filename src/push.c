@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* push: IDLE on one folder in a thread of its own; see push.h. */
+/* push: NOTIFY for the folders in use, or IDLE on INBOX, in a thread of
+ * its own; see push.h. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -16,21 +17,141 @@
 #define PUSH_IDLE_MS (25 * 60 * 1000)
 /* Pause before reopening a session that failed. */
 #define PUSH_RETRY_MS 5000
+/* NOTIFY covers the folders listed this recently (and INBOX). */
+#define PUSH_RECENT_MS (10 * 60 * 1000)
+/* At most this many of them (the most recently listed). */
+#define PUSH_MAX_FOLDERS 256
+/* How often the NOTIFY set is looked at for folders that aged out. */
+#define PUSH_REVIEW_MS (60 * 1000)
+
+/* A folder listed lately. */
+struct push_folder {
+	char *name; /* owned */
+	long long at_ms; /* when last listed (clock_now_ms) */
+	bool notified; /* in the NOTIFY set the server has */
+};
 
 struct push {
 	const struct imap_config *cfg; /* borrowed */
-	char *folder;                  /* owned */
+	char *folder;                  /* owned: watched without NOTIFY */
 	void (*changed)(void *ctx, const char *folder);
 	void *ctx;
 	pthread_t thread;
 	_Atomic bool stop;
+	_Atomic bool dirty; /* a folder joined the set */
+	pthread_mutex_t lock; /* recent, n_recent */
+	struct push_folder recent[PUSH_MAX_FOLDERS];
+	size_t n_recent;
 };
 
 static bool push_stopping(void *ctx)
 {
 	struct push *p = ctx;
 
-	return p->stop;
+	return p->stop || p->dirty;
+}
+
+/* A NOTIFY STATUS: another client changed mailbox. */
+static void push_notified(void *ctx, const char *mailbox)
+{
+	struct push *p = ctx;
+
+	log_debug("push: %s changed", mailbox);
+	p->changed(p->ctx, mailbox);
+}
+
+void push_listed(struct push *p, const char *folder)
+{
+	long long now = clock_now_ms();
+	size_t i, oldest = 0;
+	char *name;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (i = 0; i < p->n_recent; i++) {
+		if (strcmp(p->recent[i].name, folder) == 0) {
+			p->recent[i].at_ms = now;
+			if (!p->recent[i].notified)
+				p->dirty = true;
+			pthread_mutex_unlock(&p->lock);
+			return;
+		}
+		if (p->recent[i].at_ms < p->recent[oldest].at_ms)
+			oldest = i;
+	}
+	name = strdup(folder);
+	if (name) {
+		if (p->n_recent == PUSH_MAX_FOLDERS)
+			free(p->recent[oldest].name);
+		else
+			oldest = p->n_recent++;
+		p->recent[oldest] =
+			(struct push_folder){.name = name, .at_ms = now};
+		p->dirty = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The NOTIFY set: INBOX and the folders listed within PUSH_RECENT_MS
+ * (copied into names, n returned); marks them as sent. */
+static size_t push_notify_names(struct push *p, char **names, bool *changed)
+{
+	long long now = clock_now_ms();
+	size_t i, n = 0;
+
+	*changed = false;
+	pthread_mutex_lock(&p->lock);
+	p->dirty = false;
+	names[n++] = strdup("INBOX");
+	for (i = 0; i < p->n_recent; i++) {
+		struct push_folder *f = &p->recent[i];
+		bool in = now - f->at_ms < PUSH_RECENT_MS;
+
+		if (in != f->notified)
+			*changed = true;
+		f->notified = in;
+		if (in && strcmp(f->name, "INBOX") != 0)
+			names[n++] = strdup(f->name);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/* With NOTIFY: one session reports changes in every folder of the set,
+ * renewed when a folder joins it or ages out. */
+static void push_notify_loop(struct push *p, struct imap_session *s)
+{
+	char *names[PUSH_MAX_FOLDERS + 1];
+	bool changed, set_changed;
+	size_t i, n;
+	int rc;
+
+	log_debug("push: NOTIFY");
+	n = push_notify_names(p, names, &set_changed);
+	while (!p->stop) {
+		for (i = 0; i < n && names[i]; i++)
+			;
+		rc = i == n ? imap_notify_set(s, (const char *const *)names, n)
+			    : -1;
+		for (i = 0; i < n; i++)
+			free(names[i]);
+		if (rc < 0)
+			return;
+		do {
+			if (imap_idle(s, PUSH_REVIEW_MS, push_stopping,
+				      push_notified, p, &changed) < 0)
+				return;
+			n = push_notify_names(p, names, &set_changed);
+			if (!set_changed) {
+				for (i = 0; i < n; i++)
+					free(names[i]);
+				n = 0;
+			}
+		} while (!set_changed && !p->stop);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
 }
 
 /* Sleeps ms, or less if asked to stop. */
@@ -55,15 +176,18 @@ static void push_session(struct push *p)
 		log_debug("push: %s", err.text);
 		return;
 	}
-	if (!(imap_caps(s) & IMAP_CAP_IDLE)) {
+	if ((imap_caps(s) & IMAP_CAP_NOTIFY) && (imap_caps(s) & IMAP_CAP_IDLE)) {
+		push_notify_loop(p, s);
+	} else if (!(imap_caps(s) & IMAP_CAP_IDLE)) {
 		log_info("push: the server has no IDLE; changes by other "
 			 "clients show after -o refresh seconds");
 		p->stop = true;
 	} else if (imap_select(s, p->folder, true, false, &mb) == 0) {
 		log_debug("push: idling on %s", p->folder);
 		while (!p->stop &&
-		       imap_idle(s, PUSH_IDLE_MS, push_stopping, p,
+		       imap_idle(s, PUSH_IDLE_MS, push_stopping, NULL, p,
 				 &changed) == 0) {
+			p->dirty = false;
 			if (changed)
 				p->changed(p->ctx, p->folder);
 		}
@@ -93,10 +217,12 @@ struct push *push_start(const struct imap_config *cfg, const char *folder,
 	if (!p)
 		return NULL;
 	p->cfg = cfg;
+	pthread_mutex_init(&p->lock, NULL);
 	p->folder = strdup(folder);
 	p->changed = changed;
 	p->ctx = ctx;
 	if (!p->folder || pthread_create(&p->thread, NULL, push_main, p)) {
+		pthread_mutex_destroy(&p->lock);
 		free(p->folder);
 		free(p);
 		return NULL;
@@ -110,6 +236,9 @@ void push_stop(struct push *p)
 		return;
 	p->stop = true;
 	pthread_join(p->thread, NULL);
+	for (size_t i = 0; i < p->n_recent; i++)
+		free(p->recent[i].name);
+	pthread_mutex_destroy(&p->lock);
 	free(p->folder);
 	free(p);
 }

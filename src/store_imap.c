@@ -550,6 +550,7 @@ static int store_imap_messages(struct store *st, const char *folder,
 		store_listing_clear(out);
 		return rc;
 	}
+	push_listed(store_imap_of(st)->push, folder);
 	if (l.unchanged)
 		return 1;
 	return out->delta ? 2 : 0;

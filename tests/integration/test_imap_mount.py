@@ -385,6 +385,33 @@ class PushTest(NamesMixin, unittest.TestCase):
         self.assertTrue(self.within(flagged))
 
 
+class NotifyPushTest(PushTest):
+    """With NOTIFY (Dovecot offers it), every folder listed in the last 10
+    minutes is watched on the one push session, not INBOX alone."""
+
+    def test_listed_folder_changes_show_within_two_seconds(self):
+        s = self.server
+        uids = s.append_many(USER, 'Work', [corpus.text_message(i)
+                                            for i in range(10, 13)])
+        d = self.m.p('Work')
+        self.assertEqual(len(os.listdir(d)), 3)
+        time.sleep(1.0)  # the push session takes the new folder in
+        new = s.append(USER, 'Work', corpus.text_message(78))
+        name = self.nm('Work', new)
+        self.assertTrue(self.within(lambda: name in os.listdir(d)))
+        c = s.imap(USER)
+        c.select('Work')
+        c.uid('STORE', str(uids[1]), '+FLAGS', '(\\Flagged)')
+        gone = self.nm('Work', uids[0])
+        c.uid('STORE', str(uids[0]), '+FLAGS', '(\\Deleted)')
+        c.uid('EXPUNGE', str(uids[0]))
+        c.logout()
+        self.assertTrue(self.within(lambda: gone not in os.listdir(d)))
+        p = self.m.p('Work', self.nm('Work', uids[1]))
+        self.assertTrue(self.within(
+            lambda: b'\\Flagged' in os.getxattr(p, 'user.mail.flags')))
+
+
 class TransportTest(NamesMixin, unittest.TestCase):
     """STARTTLS, cleartext on request, and what is refused."""
 
