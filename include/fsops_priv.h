@@ -89,6 +89,7 @@ struct fsops {
 	pthread_cond_t inval_cond;
 	struct fsops_inval *inval_head;
 	struct newmsg_table *newmsgs; /* owned: files being created */
+	_Atomic long long walk_last_ms; /* the last first listing (fswalk) */
 	pthread_mutex_t trash_lock; /* the two below */
 	struct fsops_trashed *trashed; /* owned */
 	time_t trashed_blind; /* a move to Trash with no UID known */
@@ -164,6 +165,12 @@ int fsdir_release(const char *path, struct fuse_file_info *fi);
  * dropped so that the next look lists it again, and the kernel is told.
  * Runs in the store's thread: memory only. */
 void fsdir_folder_changed(void *ctx, const char *folder);
+
+/* fswalk.c: the first listing of folder during a walk, with the folders
+ * ahead of it in the same round trip. 1 when it is no walk (the caller
+ * lists folder alone), else 0 or -errno for folder. The caller holds
+ * folder's refresh mark. */
+int fswalk_listing(struct fsops *fs, const char *folder);
 
 /* fsnew.c: files being created. Each returns 0 or -errno. */
 int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi);

@@ -241,6 +241,21 @@ int imap_examine_list(struct imap_session *s, const char *mailbox,
 		      void (*cb)(void *ctx, const struct imap_msg_meta *m),
 		      void *ctx, struct imap_mailbox *mb_r);
 
+/*
+ * imap_examine_list() for n mailboxes, all sent in one write: n first
+ * listings in one round trip. cb(ctx, i, m) gets the messages of
+ * mailboxes[i]; done(ctx, i, rc, mb) is called for each mailbox once
+ * its answers are in, in order, with rc 0 (mb its state) or -1 (the
+ * session's error says why). Returns -1 when the session failed.
+ */
+int imap_examine_list_many(struct imap_session *s,
+			   const char *const *mailboxes, size_t n,
+			   void (*cb)(void *ctx, size_t i,
+				      const struct imap_msg_meta *m),
+			   void (*done)(void *ctx, size_t i, int rc,
+					const struct imap_mailbox *mb),
+			   void *ctx);
+
 /* How a resync learned what changed. */
 enum imap_resync_how {
 	IMAP_RESYNC_QRESYNC, /* EXAMINE (QRESYNC ..): VANISHED and flags */

@@ -120,6 +120,19 @@ struct store_ops {
 			const struct store_listing *prev,
 			struct store_listing *out);
 	/*
+	 * First listings of n folders at once, in as few round trips as
+	 * the protocol allows (for walks through many folders). done(ctx,
+	 * i, rc, l) is called for each folder as its listing arrives:
+	 * rc 0 with l (the callee takes its messages), or a negative
+	 * errno. Returns 0, or a negative errno when the store failed
+	 * (folders not yet done then got no call). NULL: not offered.
+	 */
+	int (*messages_many)(struct store *st, const char *const *folders,
+			     size_t n,
+			     void (*done)(void *ctx, size_t i, int rc,
+					  struct store_listing *l),
+			     void *ctx);
+	/*
 	 * Fetches bytes [offset, offset + len) of each of the n messages
 	 * (uids ascending) of a folder, in one round trip where the
 	 * protocol allows. cb gets each piece; a message with fewer bytes

@@ -215,6 +215,10 @@ int fsops_refresh_listing(struct fsops *fs, const char *folder,
 				fsops_wait_ms(fs)))
 		return 0;
 	have_prev = tree_listing_state(fs->tree, folder, &prev);
+	if (!have_prev && (rc = fswalk_listing(fs, folder)) != 1) {
+		tree_end_refresh(fs->tree, folder);
+		return rc;
+	}
 	rc = st->ops->messages(st, folder, have_prev ? &prev : NULL, &l);
 	if (rc == 2) {
 		rc = tree_apply_delta(fs->tree, folder, &l, clock_mono());

@@ -1746,6 +1746,88 @@ out:
 	return rc;
 }
 
+/* Passes one mailbox's message on with its index (the context starts
+ * with the imap_meta_ctx, then cb, ctx and index). */
+struct imap_many_head {
+	struct imap_meta_ctx mc;
+	void (*cb)(void *ctx, size_t i, const struct imap_msg_meta *m);
+	void *ctx;
+	size_t i;
+};
+
+static void imap_many_meta(void *ctx, const struct imap_msg_meta *m)
+{
+	struct imap_many_head *h = ctx;
+
+	h->cb(h->ctx, h->i, m);
+}
+
+int imap_examine_list_many(struct imap_session *s,
+			   const char *const *mailboxes, size_t n,
+			   void (*cb)(void *ctx, size_t i,
+				      const struct imap_msg_meta *m),
+			   void (*done)(void *ctx, size_t i, int rc,
+					const struct imap_mailbox *mb),
+			   void *ctx)
+{
+	struct imap_many_head *mcs = NULL;
+	struct strbuf *ex = NULL;
+	struct imap_cmd *c = NULL;
+	struct imap_mailbox mb;
+	size_t i;
+	int rc = -1;
+
+	mcs = calloc(n, sizeof(*mcs));
+	ex = calloc(n, sizeof(*ex));
+	c = calloc(2 * n, sizeof(*c));
+	if (!mcs || !ex || !c) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		strbuf_puts(&ex[i], "EXAMINE ");
+		if (!imap_mailbox_arg(s, &ex[i], mailboxes[i]))
+			ex[i].failed = true;
+		if (s->caps & IMAP_CAP_CONDSTORE)
+			strbuf_puts(&ex[i], " (CONDSTORE)");
+		if (strbuf_failed(&ex[i])) {
+			imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM,
+				     "out of memory");
+			goto out;
+		}
+		mcs[i].mc.cb = imap_many_meta;
+		mcs[i].mc.ctx = &mcs[i];
+		mcs[i].cb = cb;
+		mcs[i].ctx = ctx;
+		mcs[i].i = i;
+		c[2 * i] = (struct imap_cmd){.text = strbuf_str(&ex[i])};
+		c[2 * i + 1] = (struct imap_cmd){.text = IMAP_META_FETCH,
+						 .h = imap_meta_handler,
+						 .ctx = &mcs[i].mc};
+	}
+	imap_select_forget(s, true);
+	if (imap_cmd_send(s, c, 2 * n) < 0)
+		goto out;
+	/* Each mailbox is done as soon as its two answers are in. */
+	for (i = 0; i < n; i++) {
+		int one = imap_examine_done(s, mailboxes[i], c + 2 * i, 2, &mb);
+
+		done(ctx, i, one < 0 ? -1 : 0, &mb);
+		if (i + 1 < n)
+			imap_select_forget(s, true);
+	}
+	rc = imap_usable(s) ? 0 : -1;
+out:
+	for (i = 0; mcs && ex && i < n; i++) {
+		strbuf_free(&mcs[i].mc.flags);
+		strbuf_free(&ex[i]);
+	}
+	free(mcs);
+	free(ex);
+	free(c);
+	return rc;
+}
+
 /* What a resync learns, passed on to its caller's callbacks. */
 struct imap_resync_ctx {
 	const struct imap_resync_ops *ops;

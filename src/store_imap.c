@@ -556,6 +556,89 @@ static int store_imap_messages(struct store *st, const char *folder,
 	return out->delta ? 2 : 0;
 }
 
+/* First listings of several folders on one session. */
+struct store_imap_many {
+	const char *const *folders;
+	size_t n;
+	struct store_imap_meta *metas;
+	struct store_listing *outs;
+	struct imap_session *s;
+	size_t next; /* folders done so far */
+	void (*done)(void *ctx, size_t i, int rc, struct store_listing *l);
+	void *ctx;
+};
+
+static void store_imap_many_meta(void *ctx, size_t i,
+				 const struct imap_msg_meta *m)
+{
+	struct store_imap_many *a = ctx;
+
+	store_imap_meta_cb(&a->metas[i], m);
+}
+
+static void store_imap_many_done(void *ctx, size_t i, int rc,
+				 const struct imap_mailbox *mb)
+{
+	struct store_imap_many *a = ctx;
+	struct store_listing *out = &a->outs[i];
+
+	a->next = i + 1;
+	if (rc < 0) {
+		rc = -store_errno_imap(imap_error(a->s));
+		log_debug("%s: %s", a->folders[i], imap_error(a->s)->text);
+	} else if (a->metas[i].nomem) {
+		rc = -ENOMEM;
+	} else {
+		store_imap_state(out, mb);
+	}
+	a->done(a->ctx, i, rc, rc < 0 ? NULL : out);
+	store_listing_clear(out);
+}
+
+static int store_imap_many_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_many *a = arg;
+	size_t i;
+
+	a->s = s;
+	for (i = a->next; i < a->n; i++) {
+		store_listing_clear(&a->outs[i]);
+		a->metas[i] = (struct store_imap_meta){
+			.folder = a->folders[i], .out = &a->outs[i]};
+	}
+	if (imap_examine_list_many(s, a->folders + a->next, a->n - a->next,
+				   store_imap_many_meta, store_imap_many_done,
+				   a) < 0 &&
+	    !imap_usable(s))
+		return STORE_IMAP_FAILED;
+	return 0;
+}
+
+static int store_imap_messages_many(struct store *st,
+				    const char *const *folders, size_t n,
+				    void (*done)(void *ctx, size_t i, int rc,
+						 struct store_listing *l),
+				    void *ctx)
+{
+	struct store_imap_many a = {.folders = folders, .n = n,
+				    .done = done, .ctx = ctx};
+	size_t i;
+	int rc = -ENOMEM;
+
+	a.metas = calloc(n ? n : 1, sizeof(*a.metas));
+	a.outs = calloc(n ? n : 1, sizeof(*a.outs));
+	if (a.metas && a.outs)
+		rc = store_imap_run(store_imap_of(st), NULL, true,
+				    store_imap_many_op, &a);
+	for (i = 0; a.outs && i < n; i++)
+		store_listing_clear(&a.outs[i]);
+	free(a.metas);
+	free(a.outs);
+	for (i = 0; rc == 0 && i < n; i++)
+		push_listed(store_imap_of(st)->push, folders[i]);
+	return rc;
+}
+
 /* Writes uids (ascending) as an IMAP sequence set with ranges. */
 static void store_imap_uid_set(struct strbuf *b, const uint32_t *uids,
 			       const bool *skip, size_t n)
@@ -1118,6 +1201,7 @@ static void store_imap_destroy(struct store *st)
 static const struct store_ops store_imap_ops = {
 	.folders = store_imap_folders,
 	.messages = store_imap_messages,
+	.messages_many = store_imap_messages_many,
 	.fetch = store_imap_fetch,
 	.set_flags = store_imap_set_flags,
 	.change_flags = store_imap_change_flags,

@@ -1068,6 +1068,35 @@ int tree_apply_delta(struct tree *t, const char *folder,
 	return tree_set_listing(t, folder, &full, now);
 }
 
+size_t tree_unlisted_after(struct tree *t, const char *folder, size_t max,
+			   char **names_r)
+{
+	struct tree_folder *f, *start = NULL;
+	size_t n = 0;
+	int pass;
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), start);
+	/* From the folder after this one to the end, then from the start
+	 * to it: the order the folder list came in. */
+	for (pass = 0; start && pass < 2 && n < max; pass++) {
+		f = pass == 0 ? start->hh_path.next : t->by_path;
+		for (; f && n < max; f = f->hh_path.next) {
+			if (pass == 1 && f == start)
+				break;
+			if (f->listing || f->implied ||
+			    (f->attrs & STORE_FOLDER_NOSELECT))
+				continue;
+			names_r[n] = strdup(f->name);
+			if (!names_r[n])
+				break;
+			n++;
+		}
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return n;
+}
+
 void tree_touch_listing(struct tree *t, const char *folder, time_t now)
 {
 	struct tree_folder *f;

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fswalk: listings of the folders ahead of a walk (find, grep -r, rsync,
+ * an ls of every folder). When first listings of folders come close
+ * together, the next folders never listed are listed along with the one
+ * asked for, all in one round trip (store_ops.messages_many), so that a walk through
+ * hundreds of folders costs a few round trips instead of one each.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "fsops_priv.h"
+#include "log.h"
+#include "store.h"
+#include "tree.h"
+
+/* First listings closer than this make a walk. */
+#define FSWALK_GAP_MS 2000
+/* Folders listed in one go during a walk, the one asked for included. */
+#define FSWALK_BATCH 32
+
+/* Where a batch's listings go. */
+struct fswalk_batch {
+	struct fsops *fs;
+	char **names; /* owned, n of them */
+	bool *began; /* the tree marked names[i] as being refreshed */
+	size_t n;
+	int rc0; /* the result for the folder asked for (names[0]) */
+};
+
+/* Installs one listing of a batch and lets waiters for it go on. */
+static void fswalk_done(void *ctx, size_t i, int rc, struct store_listing *l)
+{
+	struct fswalk_batch *b = ctx;
+
+	if (rc == 0)
+		rc = tree_set_listing(b->fs->tree, b->names[i], l,
+				      clock_mono());
+	if (i == 0)
+		b->rc0 = rc;
+	if (b->began[i]) {
+		tree_end_refresh(b->fs->tree, b->names[i]);
+		b->began[i] = false;
+	}
+}
+
+/* True when this first listing follows another one closely. */
+static bool fswalk_walking(struct fsops *fs)
+{
+	long long now = clock_now_ms();
+	long long last = atomic_exchange(&fs->walk_last_ms, now);
+
+	return last && now - last < FSWALK_GAP_MS;
+}
+
+int fswalk_listing(struct fsops *fs, const char *folder)
+{
+	struct store *st = fs->cfg.store;
+	struct fswalk_batch b = {.fs = fs, .rc0 = -EIO};
+	char *names[FSWALK_BATCH];
+	bool began[FSWALK_BATCH];
+	size_t i, n;
+	int rc;
+
+	if (!st->ops->messages_many || !fswalk_walking(fs))
+		return 1;
+	names[0] = (char *)folder;
+	began[0] = false; /* the caller ends its own refresh */
+	n = 1 + tree_unlisted_after(fs->tree, folder, FSWALK_BATCH - 1,
+				    names + 1);
+	/* Others already being listed by another thread are left out. */
+	for (i = 1; i < n; i++) {
+		began[i] = tree_begin_refresh(fs->tree, names[i], clock_mono(),
+					      fs->cfg.refresh, 0);
+		if (!began[i]) {
+			free(names[i]);
+			names[i--] = names[--n];
+			began[n] = false;
+		}
+	}
+	if (n == 1)
+		return 1;
+	log_debug("walk: listing %s and %zu folders after it", folder, n - 1);
+	b.names = names;
+	b.began = began;
+	b.n = n;
+	rc = st->ops->messages_many(st, (const char *const *)names, n,
+				    fswalk_done, &b);
+	for (i = 1; i < n; i++) {
+		if (began[i])
+			tree_end_refresh(fs->tree, names[i]);
+		free(names[i]);
+	}
+	return rc < 0 ? rc : b.rc0;
+}
