@@ -90,6 +90,7 @@ struct fsops {
 	struct fsops_inval *inval_head;
 	struct newmsg_table *newmsgs; /* owned: files being created */
 	_Atomic long long walk_last_ms; /* the last first listing (fswalk) */
+	struct fsahead *ahead; /* owned: background read-ahead, or NULL */
 	pthread_mutex_t trash_lock; /* the two below */
 	struct fsops_trashed *trashed; /* owned */
 	time_t trashed_blind; /* a move to Trash with no UID known */
@@ -171,6 +172,19 @@ void fsdir_folder_changed(void *ctx, const char *folder);
  * lists folder alone), else 0 or -errno for folder. The caller holds
  * folder's refresh mark. */
 int fswalk_listing(struct fsops *fs, const char *folder);
+
+/* fsahead.c: background read-ahead of scans. */
+struct fsahead;
+struct cache_key;
+struct fsahead *fsahead_start(struct fsops *fs);
+void fsahead_stop(struct fsahead *a);
+/* A scan's miss fetched a batch ending at UID last: fetch the next. */
+void fsahead_batch_fetched(struct fsahead *a, const char *folder,
+			   const struct cache_key *k, uint32_t last);
+/* A message was opened: if it belongs to the batch fetched ahead, the
+ * reader has reached it, so fetch the one after. */
+void fsahead_opened(struct fsahead *a, const char *folder,
+		    const struct cache_key *k);
 
 /* fsnew.c: files being created. Each returns 0 or -errno. */
 int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi);

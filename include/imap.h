@@ -179,12 +179,15 @@ int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
 	      bool *changed_r);
 
 /*
- * NOTIFY SET (RFC 5465) for the n mailboxes (server names): the server
+ * NOTIFY SET (RFC 5465) for the n mailboxes (server names), or with
+ * mailboxes NULL for every personal mailbox: the server
  * then reports new, expunged and re-flagged messages there as STATUS
- * responses, which imap_idle() hands to its notified callback.
+ * responses, which imap_idle() hands to its notified callback (as this
+ * does with those that come during the command).
  */
 int imap_notify_set(struct imap_session *s, const char *const *mailboxes,
-		    size_t n);
+		    size_t n, void (*notified)(void *ctx, const char *mailbox),
+		    void *ctx);
 
 /* The session's number in the log (log_conn_new()). */
 unsigned imap_conn_id(const struct imap_session *s);

@@ -217,6 +217,15 @@ struct store {
 	bool has_flags;
 };
 
+/*
+ * Marks the calling thread as doing background work (read-ahead,
+ * prefetch): its store calls never take the last free connection, so
+ * that one always stays for foreground calls, and fail with -EAGAIN at
+ * once instead of waiting for one.
+ */
+void store_set_background(bool on);
+bool store_is_background(void);
+
 void store_folders_free(struct store_folder *f, size_t n);
 void store_listing_clear(struct store_listing *l);
 

@@ -113,6 +113,7 @@ int fsops_start(struct fsops *fs, struct fuse *fuse)
 	if (rc)
 		return -rc;
 	fs->inval_running = true;
+	fs->ahead = fsahead_start(fs);
 	if (fs->cfg.store->ops->watch)
 		fs->cfg.store->ops->watch(fs->cfg.store, fsdir_folder_changed,
 					  fs);
@@ -141,6 +142,8 @@ void fsops_invalidate(struct fsops *fs, const char *path)
 
 void fsops_stop(struct fsops *fs)
 {
+	fsahead_stop(fs->ahead);
+	fs->ahead = NULL;
 	if (!fs->inval_running)
 		return;
 	pthread_mutex_lock(&fs->inval_lock);
@@ -457,6 +460,7 @@ static int fsops_open(const char *path, struct fuse_file_info *fi)
 		free(f);
 		return -ENOMEM;
 	}
+	fsahead_opened(fs->ahead, f->folder, &f->key);
 	pthread_mutex_init(&f->lock, NULL);
 	clock_cond_init(&f->cond);
 	fi->fh = (uintptr_t)f;
@@ -639,6 +643,9 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 		}
 	}
 	fs->prefetched += n - 1;
+	if (n > 1)
+		fsahead_batch_fetched(fs->ahead, f->folder, &f->key,
+				      uids[n - 1]);
 	ft.fs = fs;
 	ft.f = f;
 	ft.folder_id = f->key.folder;

@@ -1251,9 +1251,30 @@ int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
 	return 0;
 }
 
-int imap_notify_set(struct imap_session *s, const char *const *mailboxes,
-		    size_t n)
+/* Where NOTIFY's STATUS reports go while a command runs. */
+struct imap_notify_ctx {
+	void (*notified)(void *ctx, const char *mailbox);
+	void *ctx;
+};
+
+static bool imap_notify_handler(void *ctx, struct imap_session *s,
+				const struct imap_resp *r)
 {
+	struct imap_notify_ctx *nc = ctx;
+	const char *mailbox = imap_status_mailbox(r);
+
+	(void)s;
+	if (!mailbox)
+		return false;
+	nc->notified(nc->ctx, mailbox);
+	return true;
+}
+
+int imap_notify_set(struct imap_session *s, const char *const *mailboxes,
+		    size_t n, void (*notified)(void *ctx, const char *mailbox),
+		    void *ctx)
+{
+	struct imap_notify_ctx nc = {notified, ctx};
 	struct strbuf cmd = {0};
 	size_t i;
 	int rc;
@@ -1263,20 +1284,25 @@ int imap_notify_set(struct imap_session *s, const char *const *mailboxes,
 			     s->cfg->host);
 		return -1;
 	}
-	strbuf_puts(&cmd, "NOTIFY SET (mailboxes (");
-	for (i = 0; i < n; i++) {
-		if (i)
-			strbuf_puts(&cmd, " ");
-		if (!imap_mailbox_arg(s, &cmd, mailboxes[i]))
-			cmd.failed = true;
+	if (!mailboxes) {
+		strbuf_puts(&cmd, "NOTIFY SET (personal");
+	} else {
+		strbuf_puts(&cmd, "NOTIFY SET (mailboxes (");
+		for (i = 0; i < n; i++) {
+			if (i)
+				strbuf_puts(&cmd, " ");
+			if (!imap_mailbox_arg(s, &cmd, mailboxes[i]))
+				cmd.failed = true;
+		}
+		strbuf_puts(&cmd, ")");
 	}
-	strbuf_puts(&cmd, ") (MessageNew MessageExpunge FlagChange))");
+	strbuf_puts(&cmd, " (MessageNew MessageExpunge FlagChange))");
 	if (strbuf_failed(&cmd)) {
 		strbuf_free(&cmd);
 		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
 		return -1;
 	}
-	rc = imap_run(s, strbuf_str(&cmd), NULL, NULL);
+	rc = imap_run(s, strbuf_str(&cmd), imap_notify_handler, &nc);
 	strbuf_free(&cmd);
 	return rc;
 }

@@ -17,18 +17,16 @@
 #define PUSH_IDLE_MS (25 * 60 * 1000)
 /* Pause before reopening a session that failed. */
 #define PUSH_RETRY_MS 5000
-/* NOTIFY covers the folders listed this recently (and INBOX). */
+/* Folders listed this recently are looked at again after a new push
+ * session starts (changes in between were not reported). */
 #define PUSH_RECENT_MS (10 * 60 * 1000)
 /* At most this many of them (the most recently listed). */
 #define PUSH_MAX_FOLDERS 256
-/* How often the NOTIFY set is looked at for folders that aged out. */
-#define PUSH_REVIEW_MS (60 * 1000)
 
 /* A folder listed lately. */
 struct push_folder {
 	char *name; /* owned */
 	long long at_ms; /* when last listed (clock_now_ms) */
-	bool notified; /* in the NOTIFY set the server has */
 };
 
 struct push {
@@ -38,7 +36,6 @@ struct push {
 	void *ctx;
 	pthread_t thread;
 	_Atomic bool stop;
-	_Atomic bool dirty; /* a folder joined the set */
 	pthread_mutex_t lock; /* recent, n_recent */
 	struct push_folder recent[PUSH_MAX_FOLDERS];
 	size_t n_recent;
@@ -48,7 +45,16 @@ static bool push_stopping(void *ctx)
 {
 	struct push *p = ctx;
 
-	return p->stop || p->dirty;
+	return p->stop;
+}
+
+/* Sleeps ms, or less if asked to stop. */
+static void push_pause(struct push *p, long ms)
+{
+	struct timespec ts = {0, 100 * 1000 * 1000};
+
+	for (; ms > 0 && !p->stop; ms -= 100)
+		nanosleep(&ts, NULL);
 }
 
 /* A NOTIFY STATUS: another client changed mailbox. */
@@ -72,8 +78,6 @@ void push_listed(struct push *p, const char *folder)
 	for (i = 0; i < p->n_recent; i++) {
 		if (strcmp(p->recent[i].name, folder) == 0) {
 			p->recent[i].at_ms = now;
-			if (!p->recent[i].notified)
-				p->dirty = true;
 			pthread_mutex_unlock(&p->lock);
 			return;
 		}
@@ -88,79 +92,45 @@ void push_listed(struct push *p, const char *folder)
 			oldest = p->n_recent++;
 		p->recent[oldest] =
 			(struct push_folder){.name = name, .at_ms = now};
-		p->dirty = true;
 	}
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* The NOTIFY set: INBOX and the folders listed within PUSH_RECENT_MS
- * (copied into names, n returned); marks them as sent. */
-static size_t push_notify_names(struct push *p, char **names, bool *changed)
+/* Reports every folder listed lately as changed: what happened while no
+ * session watched (before this one, or during a reconnection) was not
+ * reported, so their listings are looked at again. */
+static void push_recheck(struct push *p)
 {
+	char *names[PUSH_MAX_FOLDERS];
 	long long now = clock_now_ms();
 	size_t i, n = 0;
 
-	*changed = false;
 	pthread_mutex_lock(&p->lock);
-	p->dirty = false;
-	names[n++] = strdup("INBOX");
-	for (i = 0; i < p->n_recent; i++) {
-		struct push_folder *f = &p->recent[i];
-		bool in = now - f->at_ms < PUSH_RECENT_MS;
-
-		if (in != f->notified)
-			*changed = true;
-		f->notified = in;
-		if (in && strcmp(f->name, "INBOX") != 0)
-			names[n++] = strdup(f->name);
-	}
+	for (i = 0; i < p->n_recent; i++)
+		if (now - p->recent[i].at_ms < PUSH_RECENT_MS &&
+		    (names[n] = strdup(p->recent[i].name)))
+			n++;
 	pthread_mutex_unlock(&p->lock);
-	return n;
+	for (i = 0; i < n; i++) {
+		p->changed(p->ctx, names[i]);
+		free(names[i]);
+	}
 }
 
-/* With NOTIFY: one session reports changes in every folder of the set,
- * renewed when a folder joins it or ages out. */
+/* With NOTIFY: one session, idling, hears of changes in every folder of
+ * the account (a superset of the folders in use, set once: renewing the
+ * set while idling lost reports on Dovecot 2.3). */
 static void push_notify_loop(struct push *p, struct imap_session *s)
 {
-	char *names[PUSH_MAX_FOLDERS + 1];
-	bool changed, set_changed;
-	size_t i, n;
-	int rc;
+	bool changed;
 
-	log_debug("push: NOTIFY");
-	n = push_notify_names(p, names, &set_changed);
-	while (!p->stop) {
-		for (i = 0; i < n && names[i]; i++)
-			;
-		rc = i == n ? imap_notify_set(s, (const char *const *)names, n)
-			    : -1;
-		for (i = 0; i < n; i++)
-			free(names[i]);
-		if (rc < 0)
-			return;
-		do {
-			if (imap_idle(s, PUSH_REVIEW_MS, push_stopping,
-				      push_notified, p, &changed) < 0)
-				return;
-			n = push_notify_names(p, names, &set_changed);
-			if (!set_changed) {
-				for (i = 0; i < n; i++)
-					free(names[i]);
-				n = 0;
-			}
-		} while (!set_changed && !p->stop);
-	}
-	for (i = 0; i < n; i++)
-		free(names[i]);
-}
-
-/* Sleeps ms, or less if asked to stop. */
-static void push_pause(struct push *p, long ms)
-{
-	struct timespec ts = {0, 100 * 1000 * 1000};
-
-	for (; ms > 0 && !p->stop; ms -= 100)
-		nanosleep(&ts, NULL);
+	if (imap_notify_set(s, NULL, 0, push_notified, p) < 0)
+		return;
+	log_debug("push: NOTIFY for every folder");
+	push_recheck(p);
+	while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
+				     push_notified, p, &changed) == 0)
+		;
 }
 
 /* One session: examine the folder, then IDLE until it fails or the
@@ -187,7 +157,6 @@ static void push_session(struct push *p)
 		while (!p->stop &&
 		       imap_idle(s, PUSH_IDLE_MS, push_stopping, NULL, p,
 				 &changed) == 0) {
-			p->dirty = false;
 			if (changed)
 				p->changed(p->ctx, p->folder);
 		}

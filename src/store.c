@@ -8,6 +8,18 @@
 #include "imap.h"
 #include "store.h"
 
+static _Thread_local bool store_background;
+
+void store_set_background(bool on)
+{
+	store_background = on;
+}
+
+bool store_is_background(void)
+{
+	return store_background;
+}
+
 void store_folders_free(struct store_folder *f, size_t n)
 {
 	size_t i;

@@ -100,6 +100,16 @@ static int store_imap_pick(struct store_imap *si, const char *folder)
 	return open_idx >= 0 ? open_idx : closed_idx;
 }
 
+/* Slots not in use (open or not); the lock is held. */
+static unsigned store_imap_free(const struct store_imap *si)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < si->n_slots; i++)
+		n += !si->slots[i].busy;
+	return n;
+}
+
 /*
  * Takes a session for a thread, opening (or checking, after a long idle)
  * it outside the lock. Returns the slot index or a negative errno;
@@ -115,6 +125,10 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 
 	*fresh_r = false;
 	pthread_mutex_lock(&si->lock);
+	if (store_is_background() && store_imap_free(si) < 2) {
+		pthread_mutex_unlock(&si->lock);
+		return -EAGAIN;
+	}
 	while ((idx = store_imap_pick(si, folder)) < 0) {
 		if (pthread_cond_timedwait(&si->cond, &si->lock, &deadline) ==
 		    ETIMEDOUT) {

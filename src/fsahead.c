@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fsahead: background read-ahead for scans (grep -r, cat *, rsync). A
+ * scan's miss fetches a batch of the messages that follow (fsops.c);
+ * this thread fetches the batch after it while the reader consumes the
+ * current one, so that the transfer overlaps the reader's own work
+ * instead of adding to it. It runs as background work: it never takes
+ * the last free session of the pool (store_set_background()), and stays
+ * at most one batch ahead of the reader.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "clock.h"
+#include "fsops_priv.h"
+#include "log.h"
+#include "store.h"
+#include "tree.h"
+
+/* A batch fetched ahead: at most this many messages and bytes. */
+#define FSAHEAD_BATCH 256
+#define FSAHEAD_BYTES (8u * 1024 * 1024)
+
+/* What the worker is asked to fetch next: the messages after `after`. */
+struct fsahead_req {
+	char *folder; /* owned; NULL: nothing asked */
+	uint64_t folder_id;
+	uint32_t uidvalidity;
+	uint32_t after;
+};
+
+struct fsahead {
+	struct fsops *fs; /* borrowed */
+	pthread_t thread;
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond;
+	bool stop;
+	struct fsahead_req req;
+	/* The batch last fetched ahead: a first read of one of its
+	 * messages asks for the batch after it. */
+	uint64_t mark_folder;
+	uint32_t mark_first, mark_last; /* 0: none */
+};
+
+/* Where a background fetch's pieces go. */
+struct fsahead_fetch {
+	struct cache *cache;
+	struct cache_key key; /* uid set per piece */
+	uint64_t asked;
+};
+
+static void fsahead_piece(void *ctx, const struct store_piece *p)
+{
+	struct fsahead_fetch *ft = ctx;
+	struct cache_key k = ft->key;
+
+	if (p->offset != 0)
+		return;
+	k.uid = p->uid;
+	cache_store(ft->cache, &k, 0, p->data, p->len, p->len < ft->asked);
+}
+
+/* Fetches the batch after r->after that is not cached yet, and marks
+ * it so that the reader's arrival asks for the next one. */
+static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
+{
+	struct fsops *fs = a->fs;
+	uint32_t uids[FSAHEAD_BATCH], keep[FSAHEAD_BATCH];
+	uint64_t sizes[FSAHEAD_BATCH], total = 0, len = 0;
+	struct fsahead_fetch ft = {fs->cache, {r->folder_id, r->uidvalidity,
+					       0}, 0};
+	size_t n, i, m = 0;
+	int rc;
+
+	n = tree_next_messages(fs->tree, r->folder, r->uidvalidity, r->after,
+			       FSAHEAD_BATCH, FSOPS_PREFETCH_SIZE, uids, sizes);
+	for (i = 0; i < n && total < FSAHEAD_BYTES; i++) {
+		ft.key.uid = uids[i];
+		if (cache_has(fs->cache, &ft.key, 0))
+			continue;
+		keep[m++] = uids[i];
+		total += sizes[i];
+		if (sizes[i] + FSOPS_SLACK > len)
+			len = sizes[i] + FSOPS_SLACK;
+	}
+	if (m == 0)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->mark_folder = r->folder_id;
+	a->mark_first = keep[0];
+	a->mark_last = keep[m - 1];
+	pthread_mutex_unlock(&a->lock);
+	ft.asked = len;
+	rc = fs->cfg.store->ops->fetch(fs->cfg.store, r->folder,
+				       r->uidvalidity, keep, m, 0, len,
+				       fsahead_piece, &ft);
+	if (rc == 0)
+		fs->prefetched += m;
+	else
+		log_debug("read-ahead in %s: %s", r->folder, strerror(-rc));
+}
+
+static void *fsahead_main(void *arg)
+{
+	struct fsahead *a = arg;
+	struct fsahead_req r;
+
+	store_set_background(true);
+	pthread_mutex_lock(&a->lock);
+	while (!a->stop) {
+		if (!a->req.folder) {
+			pthread_cond_wait(&a->cond, &a->lock);
+			continue;
+		}
+		r = a->req;
+		a->req.folder = NULL;
+		pthread_mutex_unlock(&a->lock);
+		fsahead_run(a, &r);
+		free(r.folder);
+		pthread_mutex_lock(&a->lock);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+struct fsahead *fsahead_start(struct fsops *fs)
+{
+	struct fsahead *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->fs = fs;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cond, NULL);
+	if (pthread_create(&a->thread, NULL, fsahead_main, a)) {
+		pthread_mutex_destroy(&a->lock);
+		pthread_cond_destroy(&a->cond);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void fsahead_stop(struct fsahead *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->stop = true;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+	pthread_join(a->thread, NULL);
+	free(a->req.folder);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->cond);
+	free(a);
+}
+
+/* Asks for the batch after `after` (replacing a request not yet
+ * taken: the reader has moved on). The lock is held. */
+static void fsahead_ask(struct fsahead *a, const char *folder,
+			const struct cache_key *k, uint32_t after)
+{
+	char *name = strdup(folder);
+
+	if (!name)
+		return;
+	free(a->req.folder);
+	a->req = (struct fsahead_req){name, k->folder, k->uidvalidity, after};
+	a->mark_first = a->mark_last = 0;
+	pthread_cond_signal(&a->cond);
+}
+
+void fsahead_batch_fetched(struct fsahead *a, const char *folder,
+			   const struct cache_key *k, uint32_t last)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	fsahead_ask(a, folder, k, last);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void fsahead_opened(struct fsahead *a, const char *folder,
+		    const struct cache_key *k)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (a->mark_first && a->mark_folder == k->folder &&
+	    k->uid >= a->mark_first && k->uid <= a->mark_last)
+		fsahead_ask(a, folder, k, a->mark_last);
+	pthread_mutex_unlock(&a->lock);
+}
