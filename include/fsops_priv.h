@@ -185,6 +185,9 @@ void fsahead_batch_fetched(struct fsahead *a, const char *folder,
  * reader has reached it, so fetch the one after. */
 void fsahead_opened(struct fsahead *a, const char *folder,
 		    const struct cache_key *k);
+/* When the message of k is in the batch being fetched ahead, waits (at
+ * most ms) for its first chunk to arrive. True when it is cached. */
+bool fsahead_wait(struct fsahead *a, const struct cache_key *k, long ms);
 
 /* fsnew.c: files being created. Each returns 0 or -errno. */
 int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi);

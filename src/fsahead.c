@@ -20,9 +20,10 @@
 #include "store.h"
 #include "tree.h"
 
-/* A batch fetched ahead: at most this many messages and bytes. */
-#define FSAHEAD_BATCH 256
-#define FSAHEAD_BYTES (8u * 1024 * 1024)
+/* A batch fetched ahead: at most this many messages, and bytes up to
+ * FSAHEAD_BYTES or a quarter of the memory cache. */
+#define FSAHEAD_BATCH 1024
+#define FSAHEAD_BYTES (16u * 1024 * 1024)
 
 /* What the worker is asked to fetch next: the messages after `after`. */
 struct fsahead_req {
@@ -36,17 +37,25 @@ struct fsahead {
 	struct fsops *fs; /* borrowed */
 	pthread_t thread;
 	pthread_mutex_t lock; /* everything below */
-	pthread_cond_t cond;
+	pthread_cond_t cond; /* a request came, or stop */
+	pthread_cond_t arrived; /* a message of the batch arrived */
 	bool stop;
 	struct fsahead_req req;
 	/* The batch last fetched ahead: a first read of one of its
 	 * messages asks for the batch after it. */
 	uint64_t mark_folder;
 	uint32_t mark_first, mark_last; /* 0: none */
+	/* The batch being fetched now: a reader of one of its messages
+	 * waits for it to arrive instead of fetching it again. */
+	bool inflight;
+	struct cache_key inflight_key; /* uid: the first */
+	uint32_t inflight_last;
+	uint64_t bytes_max;
 };
 
 /* Where a background fetch's pieces go. */
 struct fsahead_fetch {
+	struct fsahead *a;
 	struct cache *cache;
 	struct cache_key key; /* uid set per piece */
 	uint64_t asked;
@@ -61,6 +70,10 @@ static void fsahead_piece(void *ctx, const struct store_piece *p)
 		return;
 	k.uid = p->uid;
 	cache_store(ft->cache, &k, 0, p->data, p->len, p->len < ft->asked);
+	/* Readers waiting for this message go on. */
+	pthread_mutex_lock(&ft->a->lock);
+	pthread_cond_broadcast(&ft->a->arrived);
+	pthread_mutex_unlock(&ft->a->lock);
 }
 
 /* Fetches the batch after r->after that is not cached yet, and marks
@@ -70,14 +83,14 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	struct fsops *fs = a->fs;
 	uint32_t uids[FSAHEAD_BATCH], keep[FSAHEAD_BATCH];
 	uint64_t sizes[FSAHEAD_BATCH], total = 0, len = 0;
-	struct fsahead_fetch ft = {fs->cache, {r->folder_id, r->uidvalidity,
-					       0}, 0};
+	struct fsahead_fetch ft = {a, fs->cache,
+				   {r->folder_id, r->uidvalidity, 0}, 0};
 	size_t n, i, m = 0;
 	int rc;
 
 	n = tree_next_messages(fs->tree, r->folder, r->uidvalidity, r->after,
 			       FSAHEAD_BATCH, FSOPS_PREFETCH_SIZE, uids, sizes);
-	for (i = 0; i < n && total < FSAHEAD_BYTES; i++) {
+	for (i = 0; i < n && total < a->bytes_max; i++) {
 		ft.key.uid = uids[i];
 		if (cache_has(fs->cache, &ft.key, 0))
 			continue;
@@ -92,11 +105,19 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	a->mark_folder = r->folder_id;
 	a->mark_first = keep[0];
 	a->mark_last = keep[m - 1];
+	a->inflight = true;
+	a->inflight_key = (struct cache_key){r->folder_id, r->uidvalidity,
+					     keep[0]};
+	a->inflight_last = keep[m - 1];
 	pthread_mutex_unlock(&a->lock);
 	ft.asked = len;
 	rc = fs->cfg.store->ops->fetch(fs->cfg.store, r->folder,
 				       r->uidvalidity, keep, m, 0, len,
 				       fsahead_piece, &ft);
+	pthread_mutex_lock(&a->lock);
+	a->inflight = false;
+	pthread_cond_broadcast(&a->arrived);
+	pthread_mutex_unlock(&a->lock);
 	if (rc == 0)
 		fs->prefetched += m;
 	else
@@ -133,11 +154,16 @@ struct fsahead *fsahead_start(struct fsops *fs)
 	if (!a)
 		return NULL;
 	a->fs = fs;
+	a->bytes_max = fs->cfg.cache_size / 4;
+	if (a->bytes_max > FSAHEAD_BYTES)
+		a->bytes_max = FSAHEAD_BYTES;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
+	clock_cond_init(&a->arrived);
 	if (pthread_create(&a->thread, NULL, fsahead_main, a)) {
 		pthread_mutex_destroy(&a->lock);
 		pthread_cond_destroy(&a->cond);
+		pthread_cond_destroy(&a->arrived);
 		free(a);
 		return NULL;
 	}
@@ -156,7 +182,31 @@ void fsahead_stop(struct fsahead *a)
 	free(a->req.folder);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->cond);
+	pthread_cond_destroy(&a->arrived);
 	free(a);
+}
+
+bool fsahead_wait(struct fsahead *a, const struct cache_key *k, long ms)
+{
+	struct timespec deadline = clock_deadline(ms);
+	bool have = false;
+
+	if (!a)
+		return false;
+	pthread_mutex_lock(&a->lock);
+	while (a->inflight && a->inflight_key.folder == k->folder &&
+	       a->inflight_key.uidvalidity == k->uidvalidity &&
+	       k->uid >= a->inflight_key.uid && k->uid <= a->inflight_last) {
+		have = cache_has(a->fs->cache, k, 0);
+		if (have ||
+		    pthread_cond_timedwait(&a->arrived, &a->lock, &deadline) ==
+			    ETIMEDOUT)
+			break;
+	}
+	if (!have)
+		have = cache_has(a->fs->cache, k, 0);
+	pthread_mutex_unlock(&a->lock);
+	return have;
 }
 
 /* Asks for the batch after `after` (replacing a request not yet

@@ -742,6 +742,10 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 		}
 		if (got == want || eof)
 			goto done;
+		claimed = false;
+		if (off + got < CACHE_CHUNK &&
+		    fsahead_wait(fs->ahead, &f->key, fsops_wait_ms(fs)))
+			continue; /* fetched ahead meanwhile */
 		from = ((uint64_t)off + got) / CACHE_CHUNK * CACHE_CHUNK;
 		pthread_mutex_lock(&f->lock);
 		claimed =
