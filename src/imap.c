@@ -1565,23 +1565,67 @@ bool imap_mailbox_changed(const struct imap_session *s)
 	return s->changed;
 }
 
-/* Parses an INTERNALDATE ("17-Jul-1996 02:44:25 -0700") into UTC. */
+/* Reads n digits at *p into *v. */
+static bool imap_date_num(const char **p, const char *end, int n, int *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++, (*p)++) {
+		if (*p >= end || **p < '0' || **p > '9')
+			return false;
+		*v = *v * 10 + (**p - '0');
+	}
+	return true;
+}
+
+/* Checks that the next byte is c and steps over it. */
+static bool imap_date_sep(const char **p, const char *end, char c)
+{
+	if (*p >= end || **p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
+/* Parses an INTERNALDATE ("17-Jul-1996 02:44:25 -0700", the day may be
+ * " 7" or "7") into UTC; by hand, as a listing parses one per message. */
 static bool imap_parse_date(const char *str, size_t len, time_t *t_r)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	char mon[4], sign;
-	int day, year, hh, mm, ss, zone, n = 0;
-	const char *m;
+	const char *p = str, *end = str + len, *m;
+	int day, year, hh, mm, ss, zone, i;
+	char sign;
 	struct tm tm = {0};
 	time_t t;
 
-	if (len > 40 ||
-	    sscanf(str, "%2d-%3s-%4d %2d:%2d:%2d %c%4d%n", &day, mon, &year,
-		   &hh, &mm, &ss, &sign, &zone, &n) != 8 ||
-	    (size_t)n != len)
+	if (len > 40)
 		return false;
-	m = strstr(months, mon);
-	if (!m || strlen(mon) != 3 || (m - months) % 3 != 0 ||
+	if (len > 0 && *p == ' ')
+		p++;
+	/* One or two digits of day. */
+	if (!imap_date_num(&p, end, 1, &day))
+		return false;
+	if (p < end && *p >= '0' && *p <= '9')
+		day = day * 10 + (*p++ - '0');
+	if (!imap_date_sep(&p, end, '-') || end - p < 4)
+		return false;
+	for (m = NULL, i = 0; i < 12 && !m; i++)
+		if (strncasecmp(p, months + 3 * i, 3) == 0)
+			m = months + 3 * i;
+	p += 3;
+	if (!m || !imap_date_sep(&p, end, '-') ||
+	    !imap_date_num(&p, end, 4, &year) ||
+	    !imap_date_sep(&p, end, ' ') ||
+	    !imap_date_num(&p, end, 2, &hh) ||
+	    !imap_date_sep(&p, end, ':') ||
+	    !imap_date_num(&p, end, 2, &mm) ||
+	    !imap_date_sep(&p, end, ':') ||
+	    !imap_date_num(&p, end, 2, &ss) ||
+	    !imap_date_sep(&p, end, ' ') || p >= end)
+		return false;
+	sign = *p++;
+	if (!imap_date_num(&p, end, 4, &zone) || p != end ||
 	    (sign != '+' && sign != '-') || day < 1 || day > 31 || hh > 23 ||
 	    mm > 59 || ss > 60 || year < 1900)
 		return false;

@@ -276,6 +276,64 @@ START_TEST(test_imap_body_origin)
 }
 END_TEST
 
+/* INTERNALDATEs as servers send them, and what each is in UTC (0: the
+ * date cannot be read, and the message shows as 1970). */
+static const struct {
+	const char *date;
+	long long utc;
+} test_imap_dates[] = {
+	{"17-Jul-1996 02:44:25 -0700", 837596665},
+	{" 7-Jul-1996 02:44:25 +0000", 836707465},
+	{"7-Jul-1996 02:44:25 +0000", 836707465},
+	{"01-jan-2024 00:00:00 +0130", 1704061800},
+	{"31-Dec-1999 23:59:60 -1200", 946728000},
+	{"17-Jul-1996 02:44:25 0700", 0},
+	{"17-Jly-1996 02:44:25 +0000", 0},
+	{"17-Jul-96 02:44:25 +0000", 0},
+	{"32-Jul-1996 02:44:25 +0000", 0},
+	{"17-Jul-1996 24:00:00 +0000", 0},
+	{"17-Jul-1996 02:44:25 +00000", 0},
+	{"17-Jul-1996 02:44 +0000", 0},
+	{"", 0},
+};
+
+static void test_imap_date_cb(void *ctx, const struct imap_msg_meta *m)
+{
+	*(long long *)ctx = (long long)m->date;
+}
+
+/* The listing's INTERNALDATE parser (by hand, one per message). */
+START_TEST(test_imap_internaldate)
+{
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_mailbox mb;
+	struct imap_error err;
+	char script[1024];
+	long long got = -1;
+
+	snprintf(script, sizeof(script),
+		 "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n"
+		 "M1 OK [CAPABILITY IMAP4rev1 LITERAL+] logged in\r\n"
+		 "* 1 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\n"
+		 "M2 OK [READ-ONLY] done\r\n"
+		 "* 1 FETCH (UID 4 FLAGS () RFC822.SIZE 10 "
+		 "INTERNALDATE \"%s\")\r\nM3 OK done\r\n",
+		 test_imap_dates[_i].date);
+	test_imap_server_start(&srv, script);
+	cfg = test_imap_config(&srv);
+	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
+	ck_assert_int_eq(imap_examine_list(s, "INBOX", test_imap_date_cb,
+					   &got, &mb),
+			 0);
+	ck_assert_msg(got == test_imap_dates[_i].utc, "%s: %lld",
+		      test_imap_dates[_i].date, got);
+	imap_close(s);
+	test_imap_server_stop(&srv);
+}
+END_TEST
+
 /* The session's test suite, registered by the Makefile. */
 Suite *test_imap_suite(void)
 {
@@ -287,6 +345,9 @@ Suite *test_imap_suite(void)
 	tcase_add_loop_test(tc, test_imap_body_origin, 0,
 			    sizeof(test_imap_origins) /
 				    sizeof(test_imap_origins[0]));
+	tcase_add_loop_test(tc, test_imap_internaldate, 0,
+			    sizeof(test_imap_dates) /
+				    sizeof(test_imap_dates[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }
