@@ -2,6 +2,7 @@
 /* tree: the folders and listings the mount shows; see tree.h. */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,8 @@ struct tree {
 };
 
 #define TREE_FOLDER_LIST_KEY "\n"
+/* Installing a listing this big returns free memory to the system. */
+#define TREE_TRIM_MESSAGES 10000
 
 uint64_t tree_hash(const void *data, size_t len, uint64_t seed)
 {
@@ -105,16 +108,23 @@ uint64_t tree_folder_id(const char *folder)
 	return tree_hash(folder, strlen(folder), TREE_HASH_SEED);
 }
 
-/* Inode of a message: stable for (folder, UIDVALIDITY, UID). Values 0
- * and 1 are avoided (1 is the root). */
+/*
+ * Inode of a message: stable for (folder, UIDVALIDITY, UID): a hash of
+ * the folder and UIDVALIDITY above, the UID below. Within a folder,
+ * inode order is UID order, which is listing order: walkers that read
+ * big directories in inode order (GNU fts, hence grep -r and find, above
+ * 10,000 entries) then read messages in the order read-ahead fetches
+ * them. The upper half is never 0, so 0 and 1 (the root) are avoided.
+ */
 static uint64_t tree_msg_ino(uint64_t folder_id, uint32_t uidvalidity,
 			     uint32_t uid)
 {
 	uint64_t h = tree_hash(&folder_id, sizeof(folder_id), TREE_HASH_SEED);
+	uint32_t hi;
 
 	h = tree_hash(&uidvalidity, sizeof(uidvalidity), h);
-	h = tree_hash(&uid, sizeof(uid), h);
-	return h < 2 ? h + 2 : h;
+	hi = (uint32_t)(h >> 32) ^ (uint32_t)h;
+	return (uint64_t)(hi ? hi : 1) << 32 | uid;
 }
 
 static uint64_t tree_folder_ino(const struct tree_folder *f)
@@ -870,7 +880,7 @@ int tree_set_listing(struct tree *t, const char *folder,
 {
 	struct tree_listing *nl = calloc(1, sizeof(*nl)), *old = NULL;
 	struct tree_folder *f;
-	size_t i;
+	size_t i, n;
 
 	if (!nl)
 		goto nomem;
@@ -908,6 +918,7 @@ int tree_set_listing(struct tree *t, const char *folder,
 	}
 	if (t->maildir && tree_maildir_names(nl) < 0)
 		goto nomem;
+	n = nl->n;
 	nl->state = *l;
 	nl->state.msgs = NULL;
 	nl->state.n = 0;
@@ -929,6 +940,11 @@ int tree_set_listing(struct tree *t, const char *folder,
 	pthread_rwlock_unlock(&t->lock);
 	tree_listing_free(old);
 	tree_listing_free(nl);
+	/* A big listing leaves the memory its making used (the store's
+	 * array, parse buffers, the old listing) free but held by malloc,
+	 * spread over the threads' arenas: give it back. */
+	if (n >= TREE_TRIM_MESSAGES)
+		malloc_trim(0);
 	return 0;
 nomem:
 	tree_listing_free(nl);
