@@ -99,6 +99,15 @@ void fsvirt_stat_file(const struct fsops *fs, const char *path,
 void fsvirt_stat_link(const struct fsops *fs, const char *path,
 		      uint64_t size, time_t mtime, struct stat *st);
 
+/*
+ * Resolves dir (a kind's p->dir) as a folder that holds messages, its
+ * listing refreshed when stale: info gets the folder (server name;
+ * "" for a flat store's root), its uidvalidity and mtime (release with
+ * tree_info_clear()). -ENOENT when dir is no such folder.
+ */
+struct tree_info;
+int fsvirt_folder(struct fsops *fs, const char *dir, struct tree_info *info);
+
 /* Adds an entry to a listing being made (list): name is copied. 0 or
  * -ENOMEM. */
 int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,

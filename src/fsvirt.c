@@ -17,6 +17,7 @@
 #include "fsops_priv.h"
 #include "fsvirt.h"
 #include "names.h"
+#include "store.h"
 #include "tree.h"
 
 /* Seeds the inode hash of virtual paths apart from the tree's. */
@@ -171,6 +172,35 @@ void fsvirt_stat_link(const struct fsops *fs, const char *path,
 	st->st_mode = S_IFLNK | 0777;
 	st->st_nlink = 1;
 	st->st_size = (off_t)size;
+}
+
+/* Resolves a kind's directory as a folder with messages (fsvirt.h). */
+int fsvirt_folder(struct fsops *fs, const char *dir, struct tree_info *info)
+{
+	struct store_listing state;
+	int rc = fsops_resolve(fs, dir, info);
+
+	if (rc < 0)
+		return rc;
+	if (info->kind == TREE_ROOT && tree_has_folder(fs->tree, "")) {
+		/* A flat store keeps its messages in the root. */
+		free(info->folder);
+		info->kind = TREE_FOLDER;
+		info->folder = strdup("");
+		if (!info->folder)
+			return -ENOMEM;
+	}
+	if (info->kind != TREE_FOLDER || (info->attrs & STORE_FOLDER_NOSELECT)) {
+		tree_info_clear(info);
+		return -ENOENT;
+	}
+	rc = fsops_refresh_listing(fs, info->folder, fs->cfg.refresh);
+	if (!tree_listing_state(fs->tree, info->folder, &state)) {
+		tree_info_clear(info);
+		return rc < 0 ? rc : -EIO;
+	}
+	info->uidvalidity = state.uidvalidity;
+	return 0;
 }
 
 /* Adds one entry to a listing being made. */
