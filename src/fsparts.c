@@ -80,6 +80,8 @@ struct fsparts_view {
 	bool binary; /* the server may undo the encoding */
 	bool stream; /* read in windows, as the server gives it */
 	bool exact; /* size is the file's exact size */
+	bool learned; /* known only since a read: an earlier stat may
+		       * have shown an upper bound */
 	uint64_t size; /* else an upper bound */
 	char charset[64];
 	size_t index; /* in the structure (not for the header) */
@@ -290,6 +292,7 @@ static void fsparts_view_part(const struct msgstruct *ms, size_t i,
 			      p->enc == MSGSTRUCT_ENC_OTHER || v->binary);
 	if (p->known) {
 		v->exact = true;
+		v->learned = true;
 		v->size = p->known_size;
 	} else if (!text && p->exact) {
 		v->exact = true;
@@ -537,9 +540,10 @@ static int fsparts_open(struct fsops *fs, const struct fsvirt_path *p,
 	f->size = f->v.size;
 	f->exact = f->v.exact;
 	f->window = FSPARTS_WINDOW_MIN;
-	/* Parts never change; until the size is exact, the kernel must
-	 * not cut reads at st_size. */
-	if (f->exact)
+	/* Parts never change; until the size is exact (and since the
+	 * kernel may still hold an upper bound from an earlier stat), it
+	 * must not cut reads at st_size. */
+	if (f->exact && !f->v.learned)
 		fi->keep_cache = 1;
 	else
 		fi->direct_io = 1;
@@ -626,9 +630,12 @@ static void fsparts_note_size(struct fsops *fs, struct fsparts_file *f,
 static int fsparts_load(struct fsops *fs, struct fsparts_file *f)
 {
 	struct strbuf raw = {0}, dec = {0}, out = {0};
-	bool binary = f->v.binary;
+	bool binary;
 	int rc;
 
+	pthread_mutex_lock(&f->lock);
+	binary = f->v.binary;
+	pthread_mutex_unlock(&f->lock);
 	rc = fsparts_fetch_all(fs, f, binary, &raw);
 	if (rc == -EILSEQ && binary) {
 		/* The server cannot decode it: decode what can be. */
@@ -760,13 +767,27 @@ static int fsparts_read(struct fsops *fs, void *file, char *buf, size_t size,
 			off_t off)
 {
 	struct fsparts_file *f = file;
-	bool loaded;
+	bool loaded, stream;
 	int rc;
 
 	if (size == 0)
 		return 0;
-	if (f->v.stream)
-		return fsparts_read_stream(fs, f, buf, size, (uint64_t)off);
+	pthread_mutex_lock(&f->lock);
+	stream = f->v.stream;
+	pthread_mutex_unlock(&f->lock);
+	if (stream) {
+		rc = fsparts_read_stream(fs, f, buf, size, (uint64_t)off);
+		if (rc != -EILSEQ)
+			return rc;
+		/* The server cannot undo the encoding: decode it here. */
+		log_warnx("%s: the server could not decode section %s",
+			  f->path, f->v.section);
+		pthread_mutex_lock(&f->lock);
+		f->v.stream = false;
+		f->v.binary = false;
+		f->exact = false;
+		pthread_mutex_unlock(&f->lock);
+	}
 	pthread_mutex_lock(&f->lock);
 	loaded = f->loaded;
 	pthread_mutex_unlock(&f->lock);

@@ -1180,8 +1180,15 @@ static int store_imap_sizes(struct imap_session *s,
 	if (strbuf_failed(&items))
 		rc = -ENOMEM;
 	else if (n && imap_uid_fetch(s, uid, items.data, store_imap_sizes_cb,
-				     a) < 0)
-		rc = STORE_IMAP_FAILED;
+				     a) < 0) {
+		/* A NO (a part the server cannot decode: UNKNOWN-CTE) only
+		 * leaves the sizes as bounds. */
+		if (imap_error(s)->kind == IMAP_ERR_NO)
+			log_debug("%s: UID %u: no BINARY.SIZE: %s", a->folder,
+				  a->uid, imap_error(s)->text);
+		else
+			rc = STORE_IMAP_FAILED;
+	}
 	strbuf_free(&items);
 	return rc;
 }
