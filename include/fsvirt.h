@@ -94,10 +94,10 @@ bool fsvirt_is_virtual(const char *path);
  * the mount's owner; the inode is a stable hash of path. */
 void fsvirt_stat_dir(const struct fsops *fs, const char *path, time_t mtime,
 		     struct stat *st);
-void fsvirt_stat_file(const struct fsops *fs, const char *path,
-		      uint64_t size, time_t mtime, struct stat *st);
-void fsvirt_stat_link(const struct fsops *fs, const char *path,
-		      uint64_t size, time_t mtime, struct stat *st);
+void fsvirt_stat_file(const struct fsops *fs, const char *path, uint64_t size,
+		      time_t mtime, struct stat *st);
+void fsvirt_stat_link(const struct fsops *fs, const char *path, uint64_t size,
+		      time_t mtime, struct stat *st);
 
 /*
  * Resolves dir (a kind's p->dir) as a folder that holds messages, its

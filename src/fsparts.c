@@ -190,9 +190,9 @@ static struct fsparts_ref *fsparts_insert(struct fsops *fs, uint64_t fid,
 	for (i = 0; i < FSPARTS_CACHE; i++) {
 		struct fsparts_slot *t = &c->slots[i];
 
-		if (!t->ref || (t->folder_id == fid &&
-				t->uidvalidity == uidvalidity &&
-				t->uid == uid)) {
+		if (!t->ref ||
+		    (t->folder_id == fid && t->uidvalidity == uidvalidity &&
+		     t->uid == uid)) {
 			s = t;
 			break;
 		}
@@ -639,8 +639,8 @@ static int fsparts_load(struct fsops *fs, struct fsparts_file *f)
 	rc = fsparts_fetch_all(fs, f, binary, &raw);
 	if (rc == -EILSEQ && binary) {
 		/* The server cannot decode it: decode what can be. */
-		log_warnx("%s: the server could not decode section %s",
-			  f->path, f->v.section);
+		log_warnx("%s: the server could not decode section %s", f->path,
+			  f->v.section);
 		strbuf_reset(&raw);
 		binary = false;
 		rc = fsparts_fetch_all(fs, f, false, &raw);
@@ -738,8 +738,8 @@ static int fsparts_read_stream(struct fsops *fs, struct fsparts_file *f,
 	window = f->window < size ? size : f->window;
 	pthread_mutex_unlock(&f->lock);
 	rc = fs->cfg.store->ops->fetch_section(
-		fs->cfg.store, f->folder, f->uidvalidity, f->uid,
-		f->v.section, f->v.binary, off, window, fsparts_piece_cb, &got);
+		fs->cfg.store, f->folder, f->uidvalidity, f->uid, f->v.section,
+		f->v.binary, off, window, fsparts_piece_cb, &got);
 	if (rc == -ESTALE)
 		rc = -ENOENT;
 	if (rc == 0 && strbuf_failed(&got))
@@ -780,8 +780,8 @@ static int fsparts_read(struct fsops *fs, void *file, char *buf, size_t size,
 		if (rc != -EILSEQ)
 			return rc;
 		/* The server cannot undo the encoding: decode it here. */
-		log_warnx("%s: the server could not decode section %s",
-			  f->path, f->v.section);
+		log_warnx("%s: the server could not decode section %s", f->path,
+			  f->v.section);
 		pthread_mutex_lock(&f->lock);
 		f->v.stream = false;
 		f->v.binary = false;

@@ -247,8 +247,8 @@ out:
 	return rc;
 }
 
-static int fssummary_read(struct fsops *fs, void *file, char *buf,
-			  size_t size, off_t off)
+static int fssummary_read(struct fsops *fs, void *file, char *buf, size_t size,
+			  off_t off)
 {
 	struct fssummary_file *f = file;
 

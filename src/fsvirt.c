@@ -155,8 +155,8 @@ void fsvirt_stat_dir(const struct fsops *fs, const char *path, time_t mtime,
 	st->st_nlink = 2;
 }
 
-void fsvirt_stat_file(const struct fsops *fs, const char *path,
-		      uint64_t size, time_t mtime, struct stat *st)
+void fsvirt_stat_file(const struct fsops *fs, const char *path, uint64_t size,
+		      time_t mtime, struct stat *st)
 {
 	fsvirt_stat_common(fs, path, mtime, st);
 	st->st_mode = S_IFREG | 0444;
@@ -165,8 +165,8 @@ void fsvirt_stat_file(const struct fsops *fs, const char *path,
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 }
 
-void fsvirt_stat_link(const struct fsops *fs, const char *path,
-		      uint64_t size, time_t mtime, struct stat *st)
+void fsvirt_stat_link(const struct fsops *fs, const char *path, uint64_t size,
+		      time_t mtime, struct stat *st)
 {
 	fsvirt_stat_common(fs, path, mtime, st);
 	st->st_mode = S_IFLNK | 0777;
@@ -190,7 +190,8 @@ int fsvirt_folder(struct fsops *fs, const char *dir, struct tree_info *info)
 		if (!info->folder)
 			return -ENOMEM;
 	}
-	if (info->kind != TREE_FOLDER || (info->attrs & STORE_FOLDER_NOSELECT)) {
+	if (info->kind != TREE_FOLDER ||
+	    (info->attrs & STORE_FOLDER_NOSELECT)) {
 		tree_info_clear(info);
 		return -ENOENT;
 	}
@@ -323,8 +324,8 @@ static int fsvirt_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 	if (off < 2 && fill(buf, "..", &dot, 2, FUSE_FILL_DIR_PLUS))
 		return 0;
 	for (i = off > 2 ? (size_t)off - 2 : 0; i < h->dir->n; i++)
-		if (fill(buf, h->dir->e[i].name, &h->dir->e[i].st,
-			 (off_t)i + 3, FUSE_FILL_DIR_PLUS))
+		if (fill(buf, h->dir->e[i].name, &h->dir->e[i].st, (off_t)i + 3,
+			 FUSE_FILL_DIR_PLUS))
 			break;
 	return 0;
 }
@@ -420,8 +421,8 @@ static int fsvirt_readlink(const char *path, char *buf, size_t size)
 		return -EINVAL;
 	if (rc < 0)
 		return rc;
-	rc = p.kind->readlink ? p.kind->readlink(fsops_get(), &p, buf, size) :
-				-EINVAL;
+	rc = p.kind->readlink ? p.kind->readlink(fsops_get(), &p, buf, size)
+			      : -EINVAL;
 	fsvirt_path_clear(&p);
 	return rc;
 }
@@ -436,9 +437,9 @@ static int fsvirt_getxattr(const char *path, const char *name, char *value,
 		return fsvirt_inner()->getxattr(path, name, value, size);
 	if (rc < 0)
 		return rc;
-	rc = p.kind->getxattr ?
-		     p.kind->getxattr(fsops_get(), &p, name, value, size) :
-		     -ENODATA;
+	rc = p.kind->getxattr
+		     ? p.kind->getxattr(fsops_get(), &p, name, value, size)
+		     : -ENODATA;
 	fsvirt_path_clear(&p);
 	return rc;
 }
@@ -452,9 +453,8 @@ static int fsvirt_listxattr(const char *path, char *list, size_t size)
 		return fsvirt_inner()->listxattr(path, list, size);
 	if (rc < 0)
 		return rc;
-	rc = p.kind->listxattr ?
-		     p.kind->listxattr(fsops_get(), &p, list, size) :
-		     0;
+	rc = p.kind->listxattr ? p.kind->listxattr(fsops_get(), &p, list, size)
+			       : 0;
 	fsvirt_path_clear(&p);
 	return rc;
 }
@@ -464,62 +464,62 @@ static int fsvirt_listxattr(const char *path, char *list, size_t size)
 static int fsvirt_create(const char *path, mode_t mode,
 			 struct fuse_file_info *fi)
 {
-	return fsvirt_is_virtual(path) ? -EROFS :
-					 fsvirt_inner()->create(path, mode, fi);
+	return fsvirt_is_virtual(path) ? -EROFS
+				       : fsvirt_inner()->create(path, mode, fi);
 }
 
 static int fsvirt_write(const char *path, const char *buf, size_t size,
 			off_t off, struct fuse_file_info *fi)
 {
-	return fsvirt_is_virtual(path) ?
-		       -EROFS :
-		       fsvirt_inner()->write(path, buf, size, off, fi);
+	return fsvirt_is_virtual(path)
+		       ? -EROFS
+		       : fsvirt_inner()->write(path, buf, size, off, fi);
 }
 
 static int fsvirt_truncate(const char *path, off_t size,
 			   struct fuse_file_info *fi)
 {
-	return fsvirt_is_virtual(path) ?
-		       -EROFS :
-		       fsvirt_inner()->truncate(path, size, fi);
+	return fsvirt_is_virtual(path)
+		       ? -EROFS
+		       : fsvirt_inner()->truncate(path, size, fi);
 }
 
 static int fsvirt_utimens(const char *path, const struct timespec tv[2],
 			  struct fuse_file_info *fi)
 {
-	return fsvirt_is_virtual(path) ? -EROFS :
-					 fsvirt_inner()->utimens(path, tv, fi);
+	return fsvirt_is_virtual(path) ? -EROFS
+				       : fsvirt_inner()->utimens(path, tv, fi);
 }
 
 static int fsvirt_chmod(const char *path, mode_t mode,
 			struct fuse_file_info *fi)
 {
-	return fsvirt_is_virtual(path) ? -EROFS :
-					 fsvirt_inner()->chmod(path, mode, fi);
+	return fsvirt_is_virtual(path) ? -EROFS
+				       : fsvirt_inner()->chmod(path, mode, fi);
 }
 
 static int fsvirt_chown(const char *path, uid_t uid, gid_t gid,
 			struct fuse_file_info *fi)
 {
-	return fsvirt_is_virtual(path) ?
-		       -EROFS :
-		       fsvirt_inner()->chown(path, uid, gid, fi);
+	return fsvirt_is_virtual(path)
+		       ? -EROFS
+		       : fsvirt_inner()->chown(path, uid, gid, fi);
 }
 
 static int fsvirt_setxattr(const char *path, const char *name,
 			   const char *value, size_t size, int flags)
 {
-	return fsvirt_is_virtual(path) ?
-		       -EROFS :
-		       fsvirt_inner()->setxattr(path, name, value, size,
-						flags);
+	return fsvirt_is_virtual(path)
+		       ? -EROFS
+		       : fsvirt_inner()->setxattr(path, name, value, size,
+						  flags);
 }
 
 static int fsvirt_removexattr(const char *path, const char *name)
 {
-	return fsvirt_is_virtual(path) ?
-		       -EROFS :
-		       fsvirt_inner()->removexattr(path, name);
+	return fsvirt_is_virtual(path)
+		       ? -EROFS
+		       : fsvirt_inner()->removexattr(path, name);
 }
 
 static int fsvirt_rename(const char *from, const char *to, unsigned flags)
@@ -538,8 +538,7 @@ static int fsvirt_link(const char *from, const char *to)
 
 static int fsvirt_unlink(const char *path)
 {
-	return fsvirt_is_virtual(path) ? -EROFS :
-					 fsvirt_inner()->unlink(path);
+	return fsvirt_is_virtual(path) ? -EROFS : fsvirt_inner()->unlink(path);
 }
 
 static int fsvirt_mkdir(const char *path, mode_t mode)

@@ -290,8 +290,7 @@ static size_t mime_word(const char *in, size_t len, char *charset,
 			*text_len_r = (size_t)(q - t);
 			return (size_t)(q + 2 - in);
 		}
-		if (q[0] == ' ' || q[0] == '\t' || q[0] == '\r' ||
-		    q[0] == '\n')
+		if (q[0] == ' ' || q[0] == '\t' || q[0] == '\r' || q[0] == '\n')
 			return 0;
 	}
 	return 0;
@@ -308,23 +307,21 @@ void mime_decode_words(struct strbuf *out, const char *in, size_t len)
 
 	run_cs[0] = '\0';
 	while (i < len) {
-		w = in[i] == '=' ? mime_word(in + i, len - i, charset,
-					     sizeof(charset), &enc, &text,
-					     &tlen) :
-				   0;
+		w = in[i] == '='
+			    ? mime_word(in + i, len - i, charset,
+					sizeof(charset), &enc, &text, &tlen)
+			    : 0;
 		if (!w) {
 			i++;
 			continue;
 		}
 		/* white space alone between two words is dropped */
-		for (gap = plain; gap < i && (in[gap] == ' ' ||
-					      in[gap] == '\t' ||
-					      in[gap] == '\r' ||
-					      in[gap] == '\n');
+		for (gap = plain;
+		     gap < i && (in[gap] == ' ' || in[gap] == '\t' ||
+				 in[gap] == '\r' || in[gap] == '\n');
 		     gap++)
 			;
-		if (!in_run || gap < i ||
-		    strcasecmp(run_cs, charset) != 0) {
+		if (!in_run || gap < i || strcasecmp(run_cs, charset) != 0) {
 			if (in_run)
 				mime_to_utf8(out, run_cs, run.data, run.len,
 					     false);
@@ -370,8 +367,7 @@ static void mime_pct_decode(struct strbuf *out, const char *s)
  * plain form (name=), else an RFC 2231 section (0 for name* too), with
  * *ext_r set when its value is %-encoded (a trailing '*').
  */
-static int mime_param_section(const char *pname, const char *name,
-			      bool *ext_r)
+static int mime_param_section(const char *pname, const char *name, bool *ext_r)
 {
 	size_t n = strlen(name);
 	const char *p;
@@ -402,8 +398,8 @@ static int mime_param_section(const char *pname, const char *name,
 }
 
 /* Joins the RFC 2231 sections of a parameter into UTF-8. */
-static char *mime_param_2231(const struct mime_param **secs,
-			     const bool *ext, size_t nsec)
+static char *mime_param_2231(const struct mime_param **secs, const bool *ext,
+			     size_t nsec)
 {
 	struct strbuf raw = {0}, out = {0};
 	char charset[MIME_CHARSET_MAX + 1] = "";

@@ -44,8 +44,9 @@ static void msgstruct_lower(const struct imap_tok *t, char *buf, size_t size)
 	for (i = 0; i < len; i++) {
 		char c = s[i];
 
-		buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) :
-			 ((unsigned char)c < 0x20 ? '_' : c);
+		buf[i] = (c >= 'A' && c <= 'Z')
+				 ? (char)(c + 32)
+				 : ((unsigned char)c < 0x20 ? '_' : c);
 	}
 	buf[len] = '\0';
 }
@@ -154,12 +155,13 @@ static void msgstruct_leaf(struct msgstruct_build *b, const struct imap_tok *l,
 	msgstruct_lower(&it[0], p->type, sizeof(p->type));
 	if (l->n_items > 1)
 		msgstruct_lower(&it[1], p->subtype, sizeof(p->subtype));
-	n = l->n_items > 2 ? msgstruct_params(&it[2], params,
-					      MSGSTRUCT_MAX_PARAMS) :
-			     0;
+	n = l->n_items > 2
+		    ? msgstruct_params(&it[2], params, MSGSTRUCT_MAX_PARAMS)
+		    : 0;
 	p->charset = mime_param(params, n, "charset");
 	p->filename = mime_param(params, n, "name");
-	p->enc = l->n_items > 5 ? msgstruct_enc(&it[5]) : MSGSTRUCT_ENC_IDENTITY;
+	p->enc =
+		l->n_items > 5 ? msgstruct_enc(&it[5]) : MSGSTRUCT_ENC_IDENTITY;
 	if (l->n_items > 6 && !imap_tok_u64(&it[6], &p->size))
 		p->size = 0;
 	if (p->size > MSGSTRUCT_MAX_SIZE)
@@ -446,8 +448,8 @@ bool msgstruct_envelope(const struct imap_tok *env,
 	if (!pick)
 		return true;
 	e->from_name = msgstruct_field(&pick->items[0], &e->from_name_len);
-	e->from_mailbox = msgstruct_field(&pick->items[2],
-					  &e->from_mailbox_len);
+	e->from_mailbox =
+		msgstruct_field(&pick->items[2], &e->from_mailbox_len);
 	e->from_host = msgstruct_field(&pick->items[3], &e->from_host_len);
 	return true;
 }
@@ -466,8 +468,7 @@ static void msgstruct_field_out(struct strbuf *out, const char *s, size_t len)
 }
 
 /* Appends header text decoded (RFC 2047) and cleaned. */
-static void msgstruct_decoded_out(struct strbuf *out, const char *s,
-				  size_t len)
+static void msgstruct_decoded_out(struct strbuf *out, const char *s, size_t len)
 {
 	struct strbuf d = {0};
 

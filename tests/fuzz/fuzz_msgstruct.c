@@ -56,7 +56,8 @@ static bool fuzz_msgstruct_utf8(const char *s, size_t len)
 				return false;
 			cp = cp << 6 | (u[i + k] & 0x3f);
 		}
-		if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		if ((n == 3 &&
+		     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
 		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
 			return false;
 		i += n;
@@ -109,8 +110,8 @@ static void fuzz_msgstruct_tok(const struct imap_tok *t, unsigned depth)
 /* The raw input through mime's decoders. */
 static void fuzz_msgstruct_mime(const char *s, size_t size)
 {
-	static const char *const charsets[] = {"utf-8", "iso-8859-1",
-					       "shift_jis", "utf-16",
+	static const char *const charsets[] = {"utf-8",	      "iso-8859-1",
+					       "shift_jis",   "utf-16",
 					       "iso-2022-jp", "x-none"};
 	struct strbuf b = {0};
 	struct mime_param p[3];

@@ -140,7 +140,8 @@ static const struct mime_case word_cases[] = {
 	{"plain text", "plain text"},
 	{"=?ISO-8859-1?Q?Caf=E9?=", "Caf\xc3\xa9"},
 	{"=?iso-8859-1?q?caf=e9_cr=e8me?=", "caf\xc3\xa9 cr\xc3\xa8me"},
-	{"=?UTF-8?B?R3LDvMOfZQ==?= from", "Gr\xc3\xbc\xc3\x9f" "e from"},
+	{"=?UTF-8?B?R3LDvMOfZQ==?= from", "Gr\xc3\xbc\xc3\x9f"
+					  "e from"},
 	{"a =?UTF-8?Q?b?= c", "a b c"},
 	{"=?UTF-8?Q?a?= =?UTF-8?Q?b?=", "ab"},
 	{"=?UTF-8?Q?a?=\r\n =?UTF-8?Q?b?=", "ab"},
@@ -171,8 +172,8 @@ END_TEST
 
 START_TEST(test_param)
 {
-	static const struct mime_param plain[] = {
-		{"charset", "utf-8"}, {"NAME", "report.pdf"}};
+	static const struct mime_param plain[] = {{"charset", "utf-8"},
+						  {"NAME", "report.pdf"}};
 	static const struct mime_param rfc2231[] = {
 		{"filename*", "utf-8''%E2%82%AC%20rates.pdf"}};
 	static const struct mime_param cont[] = {
@@ -202,10 +203,12 @@ START_TEST(test_param)
 	ck_assert_str_eq(v, "\xe2\x82\xac rates.pdf");
 	free(v);
 	v = mime_param(cont, N_OF(cont), "filename");
-	ck_assert_str_eq(v, "a\xc3\xa9\xc2\xa9" "bc.txt");
+	ck_assert_str_eq(v, "a\xc3\xa9\xc2\xa9"
+			    "bc.txt");
 	free(v);
 	v = mime_param(cont_utf8, N_OF(cont_utf8), "filename");
-	ck_assert_str_eq(v, "a\xc3\xa9" "b");
+	ck_assert_str_eq(v, "a\xc3\xa9"
+			    "b");
 	free(v);
 	v = mime_param(words, N_OF(words), "name");
 	ck_assert_str_eq(v, "r\xc3\xa9sum\xc3\xa9.pdf");

@@ -23,9 +23,8 @@ struct msgstruct_t {
 };
 
 /* Parses "* 1 FETCH (KEY <value>)" and returns value's token. */
-static const struct imap_tok *msgstruct_t_parse(struct msgstruct_t *t,
-						const char *key,
-						const char *value)
+static const struct imap_tok *
+msgstruct_t_parse(struct msgstruct_t *t, const char *key, const char *value)
 {
 	size_t used;
 
@@ -33,9 +32,9 @@ static const struct imap_tok *msgstruct_t_parse(struct msgstruct_t *t,
 	strbuf_printf(&t->line, "* 1 FETCH (UID 7 %s %s)\r\n", key, value);
 	ck_assert(!strbuf_failed(&t->line));
 	t->p = imap_parser_new(16u << 20, 1u << 20);
-	ck_assert_int_eq(imap_parser_feed(t->p, t->line.data, t->line.len,
-					  &used, &t->r),
-			 1);
+	ck_assert_int_eq(
+		imap_parser_feed(t->p, t->line.data, t->line.len, &used, &t->r),
+		1);
 	ck_assert_uint_eq(t->r->n_toks, 3);
 	ck_assert_uint_eq(t->r->toks[2].n_items, 4);
 	return &t->r->toks[2].items[3];
@@ -89,8 +88,9 @@ START_TEST(test_mixed_names)
 {
 	struct msgstruct *ms;
 	static const char *const names[] = {
-		"text", "html", "\xe2\x82\xac rates.pdf", "part-3.png",
-		"part-4.eml", "part-5.txt", "notes.txt",
+		"text",	      "html",	    "\xe2\x82\xac rates.pdf",
+		"part-3.png", "part-4.eml", "part-5.txt",
+		"notes.txt",
 	};
 	static const char *const sections[] = {
 		"1.1", "1.2", "2", "3", "4", "5", "6",
@@ -137,8 +137,8 @@ START_TEST(test_name_clashes)
 {
 	struct msgstruct *ms;
 	static const char *const names[] = {
-		"text", "a.pdf", "a-2.pdf", "a-2-2.pdf", "text-2", "header-2",
-		"html-2", "_", "x_y", "part-10.bin",
+		"text",	    "a.pdf",  "a-2.pdf", "a-2-2.pdf", "text-2",
+		"header-2", "html-2", "_",	 "x_y",	      "part-10.bin",
 	};
 	size_t i;
 
@@ -150,7 +150,8 @@ START_TEST(test_name_clashes)
 			"\"base64\" 1 NIL NIL NIL NIL)"
 			"(\"application\" \"pdf\" (\"name\" \"a.pdf\") NIL NIL "
 			"\"base64\" 1 NIL NIL NIL NIL)"
-			"(\"application\" \"pdf\" (\"name\" \"a-2.pdf\") NIL NIL "
+			"(\"application\" \"pdf\" (\"name\" \"a-2.pdf\") NIL "
+			"NIL "
 			"\"base64\" 1 NIL NIL NIL NIL)"
 			"(\"text\" \"plain\" (\"name\" \"text\") NIL NIL "
 			"\"7bit\" 1 1 NIL NIL NIL NIL)"
@@ -158,11 +159,13 @@ START_TEST(test_name_clashes)
 			"\"7bit\" 1 1 NIL NIL NIL NIL)"
 			"(\"text\" \"html\" NIL NIL NIL \"7bit\" 1 1 NIL "
 			"(\"attachment\" (\"filename\" \"html\")) NIL NIL)"
-			"(\"a\" \"b\" (\"name\" \".\") NIL NIL NIL 1 NIL NIL NIL "
+			"(\"a\" \"b\" (\"name\" \".\") NIL NIL NIL 1 NIL NIL "
+			"NIL "
 			"NIL)"
 			"(\"a\" \"b\" (\"name\" \"x/y\") NIL NIL NIL 1 NIL NIL "
 			"NIL NIL)"
-			"(\"application\" \"x-whatever\" (\"name\" \"\") NIL NIL "
+			"(\"application\" \"x-whatever\" (\"name\" \"\") NIL "
+			"NIL "
 			"\"base64\" 1 NIL NIL NIL NIL) \"mixed\")",
 			&ms),
 		0);
@@ -214,9 +217,10 @@ START_TEST(test_ten_thousand_parts)
 
 	strbuf_puts(&b, "(");
 	for (i = 0; i < 10000; i++)
-		strbuf_puts(&b, "(\"application\" \"octet-stream\" (\"name\" "
-				"\"same.bin\") NIL NIL \"base64\" 10 NIL NIL NIL "
-				"NIL)");
+		strbuf_puts(&b,
+			    "(\"application\" \"octet-stream\" (\"name\" "
+			    "\"same.bin\") NIL NIL \"base64\" 10 NIL NIL NIL "
+			    "NIL)");
 	strbuf_puts(&b, " \"mixed\")");
 	ck_assert_int_eq(msgstruct_t_body(strbuf_str(&b), &ms), 0);
 	ck_assert_uint_eq(ms->n, MSGSTRUCT_MAX_PARTS);
@@ -288,11 +292,12 @@ START_TEST(test_envelope_and_summary_line)
 		"(\"Mon, 4 Mar 2024 10:00:00 +0000\" "
 		"\"=?ISO-8859-1?Q?Caf=E9?=\tand\x01 more\" "
 		"((NIL NIL \"team\" NIL)(\"=?UTF-8?Q?Andr=C3=A9?=\" NIL "
-		"\"andre\" \"example.org\")(NIL NIL NIL NIL)) NIL NIL NIL NIL NIL "
+		"\"andre\" \"example.org\")(NIL NIL NIL NIL)) NIL NIL NIL NIL "
+		"NIL "
 		"NIL NIL)");
 	ck_assert(msgstruct_envelope(env, &e));
-	msgstruct_summary_line(&out, "n.eml", 1709546400, "\\Seen $Work",
-			       1234, &e);
+	msgstruct_summary_line(&out, "n.eml", 1709546400, "\\Seen $Work", 1234,
+			       &e);
 	ck_assert_str_eq(strbuf_str(&out),
 			 "n.eml\t2024-03-04T10:00:00Z\t\\Seen $Work\t1234\t"
 			 "Andr\xc3\xa9 <andre@example.org>\t"
