@@ -1036,7 +1036,9 @@ static bool store_imap_summary_cb(void *ctx, uint32_t uid,
 		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
 
 		if (imap_tok_is(k, "ENVELOPE")) {
-			have_env = msgstruct_envelope(v, &m.env);
+			/* a malformed one still gives the line, empty */
+			have_env = true;
+			msgstruct_envelope(v, &m.env);
 		} else if (imap_tok_is(k, "RFC822.SIZE")) {
 			have_size = imap_tok_u64(v, &m.size);
 			if (m.size > IMAP_MAX_MESSAGE)

@@ -350,6 +350,78 @@ class NoBinaryPartsTest(PartsTest):
     binary = False
 
 
+def _leaf(i):
+    return (b'("application" "octet-stream" ("name" "f.bin") NIL NIL '
+            b'"base64" 10 NIL NIL NIL NIL)')
+
+
+def _nested(depth):
+    return (b'(' * depth + b'("text" "plain" NIL NIL NIL "7bit" 5 1)' +
+            b' "mixed")' * depth)
+
+
+# BODYSTRUCTUREs no real server sends, and what listing the message's
+# .parts directory must give (None: an error, EIO).
+HOSTILE = [
+    (b'(' + b''.join(_leaf(i) for i in range(10000)) + b' "mixed")',
+     1001),
+    (_nested(20), 2),
+    (_nested(40), None),  # deeper than mailfs takes
+    (_nested(100), None),  # deeper than the parser takes
+    (b'("text" "plain" NIL NIL NIL "7bit" 99999999999999999999999 1)', 2),
+    (b'("application" "pdf")', 2),
+    (b'(NIL NIL NIL NIL NIL NIL NIL)', 2),
+    (b'NIL', None),
+    (b'("text" "plain" ("charset" "\x01\x02") NIL NIL "x-y" -5 1 NIL '
+     b'("attachment" ("filename" "../../etc/passwd")) NIL NIL)', 2),
+]
+
+
+class HostileStructureTest(unittest.TestCase):
+    """A scripted server sends hostile BODYSTRUCTUREs and ENVELOPEs:
+    mailfs lists what it can, or fails with EIO, within its timeout, and
+    the mount goes on working."""
+
+    def test_hostile_bodystructures(self):
+        from tests.integration.test_robustness import FakeImap, fake_name
+        for body, want in HOSTILE:
+            def misbehave(conn, tag, cmd, body=body):
+                if b'BODYSTRUCTURE' in cmd.upper():
+                    conn.send(b'* 1 FETCH (UID 7 BODYSTRUCTURE ' + body +
+                              b')\r\n' + tag + b' OK\r\n')
+                    return True
+                if b'ENVELOPE' in cmd.upper():
+                    conn.send(b'* 1 FETCH (UID 7 FLAGS (\\Seen) '
+                              b'RFC822.SIZE 5 INTERNALDATE "x" ENVELOPE '
+                              b'(NIL (1 2) ((NIL))))\r\n' + tag +
+                              b' OK\r\n')
+                    return True
+                return False
+            with FakeImap(misbehave) as fake:
+                m = Mount(fake.url, 'pw', options=['tls=none', 'timeout=3'])
+                self.addCleanup(m.umount)
+                m.start()
+                d = m.p('INBOX', '.parts', fake_name())
+                if want is None:
+                    with self.assertRaises(OSError) as cm:
+                        os.listdir(d)
+                    self.assertEqual(cm.exception.errno, errno.EIO)
+                else:
+                    names = os.listdir(d)
+                    self.assertEqual(len(names), want, body[:80])
+                    self.assertEqual(len(set(names)), len(names))
+                    for n in names:
+                        self.assertNotIn('/', n)
+                        os.stat(os.path.join(d, n))
+                with open(m.p('INBOX', '.summary'), 'rb') as f:
+                    self.assertEqual(f.read(),
+                                     fake_name().encode() +
+                                     b'\t1970-01-01T00:00:00Z\t\\Seen\t5'
+                                     b'\t\t\n')
+                self.assertEqual(os.listdir(m.p('INBOX')), [fake_name()])
+                m.umount()
+
+
 class Pop3PartsTest(unittest.TestCase):
     """A POP3 mount has no .parts and no .summary."""
 
