@@ -108,6 +108,7 @@ struct fsparts_file {
 	uint64_t seq_end; /* where the last read ended */
 };
 
+/* An empty structure cache (one per mount). */
 struct fsparts_cache *fsparts_cache_new(void)
 {
 	struct fsparts_cache *c = calloc(1, sizeof(*c));
@@ -126,6 +127,7 @@ static void fsparts_unref_locked(struct fsparts_ref *r)
 	}
 }
 
+/* Drops one reference, taking the cache's lock. */
 static void fsparts_unref(struct fsops *fs, struct fsparts_ref *r)
 {
 	pthread_mutex_lock(&fs->parts->lock);
@@ -133,6 +135,7 @@ static void fsparts_unref(struct fsops *fs, struct fsparts_ref *r)
 	pthread_mutex_unlock(&fs->parts->lock);
 }
 
+/* Frees the cache and the structures no open file holds. */
 void fsparts_cache_free(struct fsparts_cache *c)
 {
 	size_t i;
@@ -336,6 +339,8 @@ static bool fsparts_supported(const struct fsops *fs)
 	return ops->structure && ops->fetch_section;
 }
 
+/* getattr: .parts and each NAME are directories (no fetch); a part
+ * is a file whose size comes from the structure (fetched once). */
 static int fsparts_getattr(struct fsops *fs, const struct fsvirt_path *p,
 			   struct stat *st)
 {
@@ -383,6 +388,7 @@ struct fsparts_list {
 	int rc;
 };
 
+/* Adds each message of the folder as a directory. */
 static int fsparts_list_fill(void *ctx, const char *name,
 			     const struct tree_info *info)
 {
@@ -458,6 +464,7 @@ static int fsparts_list_msg(struct fsops *fs, const struct fsvirt_path *p,
 	return rc;
 }
 
+/* list: .parts (every message) or .parts/NAME (its parts). */
 static int fsparts_list(struct fsops *fs, const struct fsvirt_path *p,
 			struct fsvirt_dir *d)
 {
@@ -484,6 +491,7 @@ static int fsparts_list(struct fsops *fs, const struct fsvirt_path *p,
 	return rc;
 }
 
+/* Frees an open part. */
 static void fsparts_file_free(struct fsparts_file *f)
 {
 	if (!f)
@@ -496,6 +504,8 @@ static void fsparts_file_free(struct fsparts_file *f)
 	free(f);
 }
 
+/* open: a part's handle, with what to fetch and how to decode it;
+ * direct_io until its size is exact. */
 static int fsparts_open(struct fsops *fs, const struct fsvirt_path *p,
 			struct fuse_file_info *fi, void **file_r)
 {
@@ -763,6 +773,8 @@ static int fsparts_read_stream(struct fsops *fs, struct fsparts_file *f,
 	return rc < 0 ? 0 : rc;
 }
 
+/* read: streamed parts by window, the others whole at the first
+ * read (and on a server that cannot decode a streamed one). */
 static int fsparts_read(struct fsops *fs, void *file, char *buf, size_t size,
 			off_t off)
 {
@@ -796,6 +808,7 @@ static int fsparts_read(struct fsops *fs, void *file, char *buf, size_t size,
 	return fsparts_read_loaded(f, buf, size, off);
 }
 
+/* fstat: the size the open part knows now. */
 static int fsparts_fgetattr(struct fsops *fs, void *file, struct stat *st)
 {
 	struct fsparts_file *f = file;
@@ -806,6 +819,7 @@ static int fsparts_fgetattr(struct fsops *fs, void *file, struct stat *st)
 	return 0;
 }
 
+/* release: the open part goes. */
 static void fsparts_release(struct fsops *fs, void *file)
 {
 	fsparts_file_free(file);

@@ -87,6 +87,7 @@ static int fssummary_fill(void *ctx, const char *name,
 	return 0;
 }
 
+/* Orders names by UID. */
 static int fssummary_cmp_uid(const void *a, const void *b)
 {
 	const struct fssummary_name *x = a, *y = b;
@@ -94,6 +95,7 @@ static int fssummary_cmp_uid(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+/* Orders lines by name. */
 static int fssummary_cmp_line(const void *a, const void *b)
 {
 	const struct fssummary_line *x = a, *y = b;
@@ -145,6 +147,7 @@ static void fssummary_cb(void *ctx, const struct store_summary *m)
 	l->len = b->text.len - off;
 }
 
+/* Frees what opening the summary built. */
 static void fssummary_build_free(struct fssummary_build *b)
 {
 	size_t i;
@@ -187,6 +190,7 @@ static int fssummary_folder(struct fsops *fs, const struct fsvirt_path *p,
 	return fsvirt_folder(fs, p->dir, info);
 }
 
+/* getattr: a file of the folder (its size shows once open). */
 static int fssummary_getattr(struct fsops *fs, const struct fsvirt_path *p,
 			     struct stat *st)
 {
@@ -201,6 +205,8 @@ static int fssummary_getattr(struct fsops *fs, const struct fsvirt_path *p,
 	return 0;
 }
 
+/* open: lists the folder, fetches every envelope in one command
+ * and keeps the sorted lines in the open file. */
 static int fssummary_open(struct fsops *fs, const struct fsvirt_path *p,
 			  struct fuse_file_info *fi, void **file_r)
 {
@@ -247,6 +253,7 @@ out:
 	return rc;
 }
 
+/* read: from the open file's text. */
 static int fssummary_read(struct fsops *fs, void *file, char *buf, size_t size,
 			  off_t off)
 {
@@ -260,6 +267,7 @@ static int fssummary_read(struct fsops *fs, void *file, char *buf, size_t size,
 	return (int)size;
 }
 
+/* fstat: the size of the open file's text. */
 static int fssummary_fgetattr(struct fsops *fs, void *file, struct stat *st)
 {
 	struct fssummary_file *f = file;
@@ -268,6 +276,7 @@ static int fssummary_fgetattr(struct fsops *fs, void *file, struct stat *st)
 	return 0;
 }
 
+/* release: the text goes with the file. */
 static void fssummary_release(struct fsops *fs, void *file)
 {
 	struct fssummary_file *f = file;

@@ -127,6 +127,7 @@ int fsvirt_parse(const char *path, struct fsvirt_path *p)
 	return 1;
 }
 
+/* Frees what fsvirt_parse() allocated. */
 void fsvirt_path_clear(struct fsvirt_path *p)
 {
 	free(p->dir);
@@ -147,6 +148,7 @@ static void fsvirt_stat_common(const struct fsops *fs, const char *path,
 	st->st_ctime = fs->started;
 }
 
+/* A read-only directory of the mount's owner (fsvirt.h). */
 void fsvirt_stat_dir(const struct fsops *fs, const char *path, time_t mtime,
 		     struct stat *st)
 {
@@ -155,6 +157,7 @@ void fsvirt_stat_dir(const struct fsops *fs, const char *path, time_t mtime,
 	st->st_nlink = 2;
 }
 
+/* A read-only regular file of the mount's owner (fsvirt.h). */
 void fsvirt_stat_file(const struct fsops *fs, const char *path, uint64_t size,
 		      time_t mtime, struct stat *st)
 {
@@ -165,6 +168,7 @@ void fsvirt_stat_file(const struct fsops *fs, const char *path, uint64_t size,
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 }
 
+/* A symlink of the mount's owner (fsvirt.h). */
 void fsvirt_stat_link(const struct fsops *fs, const char *path, uint64_t size,
 		      time_t mtime, struct stat *st)
 {
@@ -228,6 +232,7 @@ int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,
 	return 0;
 }
 
+/* Frees a virtual directory's snapshot. */
 static void fsvirt_dir_free(struct fsvirt_dir *d)
 {
 	size_t i;
@@ -240,11 +245,13 @@ static void fsvirt_dir_free(struct fsvirt_dir *d)
 	free(d);
 }
 
+/* The table ordinary paths go to: fsops' own. */
 static const struct fuse_operations *fsvirt_inner(void)
 {
 	return fsops_inner_operations();
 }
 
+/* The virtual handle in fi (only for a virtual path). */
 static struct fsvirt_handle *fsvirt_handle_of(struct fuse_file_info *fi)
 {
 	return fi ? (struct fsvirt_handle *)(uintptr_t)fi->fh : NULL;
@@ -273,6 +280,7 @@ static int fsvirt_getattr(const char *path, struct stat *st,
 	return rc;
 }
 
+/* opendir: a virtual directory's snapshot, made by its kind's list. */
 static int fsvirt_opendir(const char *path, struct fuse_file_info *fi)
 {
 	struct fsvirt_handle *h;
@@ -330,6 +338,7 @@ static int fsvirt_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 	return 0;
 }
 
+/* releasedir: frees a virtual directory's snapshot. */
 static int fsvirt_releasedir(const char *path, struct fuse_file_info *fi)
 {
 	struct fsvirt_handle *h = fsvirt_handle_of(fi);
@@ -343,6 +352,7 @@ static int fsvirt_releasedir(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* open: read-only for virtual files (EROFS otherwise), by the kind. */
 static int fsvirt_open(const char *path, struct fuse_file_info *fi)
 {
 	struct fsvirt_handle *h;
@@ -377,6 +387,7 @@ out:
 	return rc;
 }
 
+/* read: the kind's, from its handle. */
 static int fsvirt_read(const char *path, char *buf, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -391,6 +402,7 @@ static int fsvirt_read(const char *path, char *buf, size_t size, off_t off,
 	return h->kind->read(fsops_get(), h->file, buf, size, off);
 }
 
+/* release: the kind's handle goes, then the wrapper. */
 static int fsvirt_release(const char *path, struct fuse_file_info *fi)
 {
 	struct fsvirt_handle *h = fsvirt_handle_of(fi);
@@ -404,6 +416,7 @@ static int fsvirt_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* flush: nothing to store for a virtual file. */
 static int fsvirt_flush(const char *path, struct fuse_file_info *fi)
 {
 	if (!fsvirt_is_virtual(path))
@@ -427,6 +440,7 @@ static int fsvirt_readlink(const char *path, char *buf, size_t size)
 	return rc;
 }
 
+/* getxattr: the kind's (ENODATA without one). */
 static int fsvirt_getxattr(const char *path, const char *name, char *value,
 			   size_t size)
 {
@@ -444,6 +458,7 @@ static int fsvirt_getxattr(const char *path, const char *name, char *value,
 	return rc;
 }
 
+/* listxattr: the kind's (empty without one). */
 static int fsvirt_listxattr(const char *path, char *list, size_t size)
 {
 	struct fsvirt_path p;
@@ -468,6 +483,7 @@ static int fsvirt_create(const char *path, mode_t mode,
 				       : fsvirt_inner()->create(path, mode, fi);
 }
 
+/* write: never to a virtual file. */
 static int fsvirt_write(const char *path, const char *buf, size_t size,
 			off_t off, struct fuse_file_info *fi)
 {
@@ -476,6 +492,7 @@ static int fsvirt_write(const char *path, const char *buf, size_t size,
 		       : fsvirt_inner()->write(path, buf, size, off, fi);
 }
 
+/* truncate: never of a virtual file. */
 static int fsvirt_truncate(const char *path, off_t size,
 			   struct fuse_file_info *fi)
 {
@@ -484,6 +501,7 @@ static int fsvirt_truncate(const char *path, off_t size,
 		       : fsvirt_inner()->truncate(path, size, fi);
 }
 
+/* utimens: virtual times cannot be set. */
 static int fsvirt_utimens(const char *path, const struct timespec tv[2],
 			  struct fuse_file_info *fi)
 {
@@ -491,6 +509,7 @@ static int fsvirt_utimens(const char *path, const struct timespec tv[2],
 				       : fsvirt_inner()->utimens(path, tv, fi);
 }
 
+/* chmod: virtual modes cannot be changed. */
 static int fsvirt_chmod(const char *path, mode_t mode,
 			struct fuse_file_info *fi)
 {
@@ -498,6 +517,7 @@ static int fsvirt_chmod(const char *path, mode_t mode,
 				       : fsvirt_inner()->chmod(path, mode, fi);
 }
 
+/* chown: virtual owners cannot be changed. */
 static int fsvirt_chown(const char *path, uid_t uid, gid_t gid,
 			struct fuse_file_info *fi)
 {
@@ -506,6 +526,7 @@ static int fsvirt_chown(const char *path, uid_t uid, gid_t gid,
 		       : fsvirt_inner()->chown(path, uid, gid, fi);
 }
 
+/* setxattr: virtual nodes have no settable attributes. */
 static int fsvirt_setxattr(const char *path, const char *name,
 			   const char *value, size_t size, int flags)
 {
@@ -515,6 +536,7 @@ static int fsvirt_setxattr(const char *path, const char *name,
 						  flags);
 }
 
+/* removexattr: likewise. */
 static int fsvirt_removexattr(const char *path, const char *name)
 {
 	return fsvirt_is_virtual(path)
@@ -522,6 +544,7 @@ static int fsvirt_removexattr(const char *path, const char *name)
 		       : fsvirt_inner()->removexattr(path, name);
 }
 
+/* rename: nothing moves into or out of a virtual path. */
 static int fsvirt_rename(const char *from, const char *to, unsigned flags)
 {
 	if (fsvirt_is_virtual(from) || fsvirt_is_virtual(to))
@@ -529,6 +552,7 @@ static int fsvirt_rename(const char *from, const char *to, unsigned flags)
 	return fsmaildir_rename(from, to, flags);
 }
 
+/* link: no links into or out of a virtual path. */
 static int fsvirt_link(const char *from, const char *to)
 {
 	if (fsvirt_is_virtual(from) || fsvirt_is_virtual(to))
@@ -536,26 +560,31 @@ static int fsvirt_link(const char *from, const char *to)
 	return fsmaildir_link(from, to);
 }
 
+/* unlink: virtual files cannot be removed. */
 static int fsvirt_unlink(const char *path)
 {
 	return fsvirt_is_virtual(path) ? -EROFS : fsvirt_inner()->unlink(path);
 }
 
+/* mkdir: no directory is made in a virtual path (nor named so). */
 static int fsvirt_mkdir(const char *path, mode_t mode)
 {
 	return fsvirt_is_virtual(path) ? -EROFS : fsmaildir_mkdir(path, mode);
 }
 
+/* rmdir: virtual directories cannot be removed. */
 static int fsvirt_rmdir(const char *path)
 {
 	return fsvirt_is_virtual(path) ? -EROFS : fsmaildir_rmdir(path);
 }
 
+/* init: fsops' (the mount's settings). */
 static void *fsvirt_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	return fsvirt_inner()->init(conn, cfg);
 }
 
+/* statfs: the mount's, whatever the path. */
 static int fsvirt_statfs(const char *path, struct statvfs *st)
 {
 	return fsvirt_inner()->statfs(path, st);
@@ -590,6 +619,7 @@ static const struct fuse_operations fsvirt_table = {
 	.rmdir = fsvirt_rmdir,
 };
 
+/* The dispatcher's table, which fsguard wraps. */
 const struct fuse_operations *fsvirt_operations(void)
 {
 	return &fsvirt_table;

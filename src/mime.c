@@ -77,11 +77,13 @@ static void mime_qp(struct strbuf *out, const char *in, size_t len, bool q)
 	strbuf_append(out, in + start, len - start);
 }
 
+/* Quoted-printable (see mime.h). */
 void mime_qp_decode(struct strbuf *out, const char *in, size_t len)
 {
 	mime_qp(out, in, len, false);
 }
 
+/* RFC 2047 "Q" (see mime.h). */
 void mime_q_decode(struct strbuf *out, const char *in, size_t len)
 {
 	mime_qp(out, in, len, true);
@@ -239,6 +241,7 @@ static void mime_crlf_to_lf(struct strbuf *out, size_t from)
 	out->data[j] = '\0';
 }
 
+/* Charset to UTF-8 through iconv, U+FFFD for what does not convert. */
 void mime_to_utf8(struct strbuf *out, const char *charset, const char *in,
 		  size_t len, bool lf)
 {
@@ -296,6 +299,9 @@ static size_t mime_word(const char *in, size_t len, char *charset,
 	return 0;
 }
 
+/* RFC 2047 words of a header value to UTF-8 (see mime.h); adjacent
+ * words of one charset are joined before converting, so that a character
+ * split between two words survives. */
 void mime_decode_words(struct strbuf *out, const char *in, size_t len)
 {
 	char charset[MIME_CHARSET_MAX + 1], run_cs[MIME_CHARSET_MAX + 1];
@@ -428,6 +434,7 @@ static char *mime_param_2231(const struct mime_param **secs, const bool *ext,
 	return strbuf_steal(&out);
 }
 
+/* A parameter's value: RFC 2231 sections first, else the plain one. */
 char *mime_param(const struct mime_param *p, size_t n, const char *name)
 {
 	const struct mime_param *secs[MIME_MAX_SECTIONS] = {0}, *plain = NULL;
@@ -459,6 +466,7 @@ char *mime_param(const struct mime_param *p, size_t n, const char *name)
 	return strbuf_steal(&out);
 }
 
+/* A name made safe as a directory entry (see mime.h). */
 void mime_safe_name(struct strbuf *out, const char *name)
 {
 	size_t len = strlen(name), start = out->len, i, ext = 0, stem;

@@ -218,6 +218,7 @@ static int msgstruct_body(struct msgstruct_build *b, const struct imap_tok *l,
 	return 0;
 }
 
+/* Frees a structure and its parts. */
 void msgstruct_free(struct msgstruct *ms)
 {
 	size_t i;
@@ -233,6 +234,7 @@ void msgstruct_free(struct msgstruct *ms)
 	free(ms);
 }
 
+/* BODYSTRUCTURE to C, then names (see msgstruct.h). */
 int msgstruct_parse(const struct imap_tok *body, struct msgstruct **ms_r)
 {
 	struct msgstruct_build b = {0};
@@ -368,6 +370,7 @@ static char *msgstruct_file_name(const struct msgstruct_part *p)
 	return strbuf_steal(&b);
 }
 
+/* Gives each part its .parts name (see msgstruct.h). */
 int msgstruct_name_parts(struct msgstruct *ms)
 {
 	bool have_text = false, have_html = false;
@@ -403,6 +406,7 @@ int msgstruct_name_parts(struct msgstruct *ms)
 	return 0;
 }
 
+/* The part of that .parts name. */
 struct msgstruct_part *msgstruct_find(struct msgstruct *ms, const char *name)
 {
 	size_t i;
@@ -423,6 +427,7 @@ static const char *msgstruct_field(const struct imap_tok *t, size_t *len_r)
 	return t->str;
 }
 
+/* Subject and first real From address of an ENVELOPE. */
 bool msgstruct_envelope(const struct imap_tok *env,
 			struct msgstruct_envelope *e)
 {
@@ -479,6 +484,7 @@ static void msgstruct_decoded_out(struct strbuf *out, const char *s, size_t len)
 	strbuf_free(&d);
 }
 
+/* One line of .summary (see msgstruct.h). */
 void msgstruct_summary_line(struct strbuf *out, const char *name, time_t date,
 			    const char *flags, uint64_t size,
 			    const struct msgstruct_envelope *e)

@@ -146,6 +146,7 @@ static void fuzz_msgstruct_mime(const char *s, size_t size)
 	free(str);
 }
 
+/* One input: mime on the bytes, msgstruct on what the parser makes. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_parser *p = imap_parser_new(1u << 20, 1u << 20);
