@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "fsops_priv.h"
 #include "fsvirt.h"
 #include "log.h"
@@ -101,11 +102,17 @@ struct fsparts_file {
 	char *data; /* owned: whole mode, once read */
 	size_t len;
 	bool loaded;
-	char *win; /* owned: stream mode, the last window */
-	uint64_t win_off;
-	size_t win_len;
+	/* stream mode: the last two windows fetched (kernel readahead
+	 * reads out of order), [0] the newest */
+	struct fsparts_window {
+		char *data; /* owned */
+		uint64_t off;
+		size_t len;
+	} win[2];
 	uint64_t window; /* the next window's size */
-	uint64_t seq_end; /* where the last read ended */
+	uint64_t seq_end; /* where the last window ended */
+	bool fetching; /* a thread is fetching a window */
+	pthread_cond_t cond; /* signalled when it is done */
 };
 
 /* An empty structure cache (one per mount). */
@@ -497,10 +504,12 @@ static void fsparts_file_free(struct fsparts_file *f)
 	if (!f)
 		return;
 	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->cond);
 	free(f->path);
 	free(f->folder);
 	free(f->data);
-	free(f->win);
+	free(f->win[0].data);
+	free(f->win[1].data);
 	free(f);
 }
 
@@ -531,6 +540,7 @@ static int fsparts_open(struct fsops *fs, const struct fsvirt_path *p,
 		goto out;
 	}
 	pthread_mutex_init(&f->lock, NULL);
+	clock_cond_init(&f->cond);
 	if (strcmp(m.part, "header") != 0)
 		rc = fsparts_structure(fs, &m.info, &r);
 	if (rc == 0)
@@ -708,45 +718,71 @@ static int fsparts_read_loaded(struct fsparts_file *f, char *buf, size_t size,
 	return n;
 }
 
-/* Copies from the stream window; -1 when it does not hold off. */
+/* Copies from a stream window; -1 when none holds off. f->lock is
+ * held. */
 static int fsparts_from_window(struct fsparts_file *f, char *buf, size_t size,
 			       uint64_t off)
 {
-	int n = -1;
+	const struct fsparts_window *w;
+	size_t have, i;
 
-	pthread_mutex_lock(&f->lock);
-	if (f->win && off >= f->win_off && off < f->win_off + f->win_len) {
-		size_t have = (size_t)(f->win_off + f->win_len - off);
-
+	for (i = 0; i < 2; i++) {
+		w = &f->win[i];
+		if (!w->data || off < w->off || off >= w->off + w->len)
+			continue;
+		have = (size_t)(w->off + w->len - off);
 		if (size > have)
 			size = have;
-		memcpy(buf, f->win + (off - f->win_off), size);
-		n = (int)size;
-	} else if (f->exact && off >= f->size) {
-		n = 0;
+		memcpy(buf, w->data + (off - w->off), size);
+		return (int)size;
 	}
-	pthread_mutex_unlock(&f->lock);
-	return n;
+	return f->exact && off >= f->size ? 0 : -1;
 }
 
-/* Reads a streamed part: the window, else a fetch of the next window
- * (growing while reads are sequential). */
-static int fsparts_read_stream(struct fsops *fs, struct fsparts_file *f,
-			       char *buf, size_t size, uint64_t off)
+/*
+ * Claims the next fetch of a streamed part for this thread, or waits
+ * (at most the timeout) while another thread fetches: what a read wants
+ * is usually what that fetch brings. Returns a byte count (or 0 at the
+ * end) when a window now holds off; -1 with *window_r set when the
+ * caller should fetch (*mine_r: it owns the claim). f->lock is held.
+ */
+static int fsparts_claim(struct fsops *fs, struct fsparts_file *f, char *buf,
+			 size_t size, uint64_t off, uint64_t *window_r,
+			 bool *mine_r)
 {
-	struct strbuf got = {0};
-	uint64_t window;
-	int rc = fsparts_from_window(f, buf, size, off);
+	struct timespec ts = clock_deadline((long)fs->cfg.timeout * 1000);
+	int rc;
 
+	while ((rc = fsparts_from_window(f, buf, size, off)) < 0 && f->fetching)
+		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts) != 0)
+			break;
 	if (rc >= 0)
 		return rc;
-	pthread_mutex_lock(&f->lock);
 	if (off == f->seq_end && f->window < FSPARTS_WINDOW_MAX)
 		f->window *= 2;
 	else if (off != f->seq_end)
 		f->window = FSPARTS_WINDOW_MIN;
-	window = f->window < size ? size : f->window;
+	*window_r = f->window < size ? size : f->window;
+	*mine_r = !f->fetching;
+	f->fetching = true;
+	return -1;
+}
+
+/* Reads a streamed part: a window, else a fetch of the next window
+ * (growing while reads are sequential), one thread at a time. */
+static int fsparts_read_stream(struct fsops *fs, struct fsparts_file *f,
+			       char *buf, size_t size, uint64_t off)
+{
+	struct strbuf got = {0};
+	uint64_t window = 0;
+	bool mine = false;
+	int rc, n;
+
+	pthread_mutex_lock(&f->lock);
+	rc = fsparts_claim(fs, f, buf, size, off, &window, &mine);
 	pthread_mutex_unlock(&f->lock);
+	if (rc >= 0)
+		return rc;
 	rc = fs->cfg.store->ops->fetch_section(
 		fs->cfg.store, f->folder, f->uidvalidity, f->uid, f->v.section,
 		f->v.binary, off, window, fsparts_piece_cb, &got);
@@ -754,23 +790,28 @@ static int fsparts_read_stream(struct fsops *fs, struct fsparts_file *f,
 		rc = -ENOENT;
 	if (rc == 0 && strbuf_failed(&got))
 		rc = -ENOMEM;
-	if (rc < 0) {
-		strbuf_free(&got);
-		return rc;
-	}
 	pthread_mutex_lock(&f->lock);
-	free(f->win);
-	f->win_len = got.len;
-	f->win = strbuf_steal(&got);
-	f->win_off = off;
-	f->seq_end = off + f->win_len;
-	if (f->win_len < window && !f->exact) {
-		f->exact = true;
-		f->size = off + f->win_len;
+	if (mine) {
+		f->fetching = false;
+		pthread_cond_broadcast(&f->cond);
+	}
+	if (rc == 0) {
+		free(f->win[1].data);
+		f->win[1] = f->win[0];
+		f->win[0].len = got.len;
+		f->win[0].data = strbuf_steal(&got);
+		f->win[0].off = off;
+		f->seq_end = off + f->win[0].len;
+		if (f->win[0].len < window && !f->exact) {
+			f->exact = true;
+			f->size = off + f->win[0].len;
+		}
+		n = fsparts_from_window(f, buf, size, off);
+		rc = n < 0 ? 0 : n; /* nothing there: the end */
 	}
 	pthread_mutex_unlock(&f->lock);
-	rc = fsparts_from_window(f, buf, size, off);
-	return rc < 0 ? 0 : rc;
+	strbuf_free(&got);
+	return rc;
 }
 
 /* read: streamed parts by window, the others whole at the first
