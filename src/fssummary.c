@@ -205,10 +205,10 @@ static int fssummary_getattr(struct fsops *fs, const struct fsvirt_path *p,
 	return 0;
 }
 
-/* open: lists the folder, fetches every envelope in one command
- * and keeps the sorted lines in the open file. */
-static int fssummary_open(struct fsops *fs, const struct fsvirt_path *p,
-			  struct fuse_file_info *fi, void **file_r)
+/* Makes the summary once: the listing's names, then the envelopes;
+ * -ESTALE when the folder's UIDVALIDITY changed in between. */
+static int fssummary_make(struct fsops *fs, const struct fsvirt_path *p,
+			  struct fssummary_file **f_r)
 {
 	struct fssummary_build b = {0};
 	struct fssummary_file *f = NULL;
@@ -225,10 +225,8 @@ static int fssummary_open(struct fsops *fs, const struct fsvirt_path *p,
 	qsort(b.names, b.n_names, sizeof(*b.names), fssummary_cmp_uid);
 	rc = fs->cfg.store->ops->summary(fs->cfg.store, info.folder,
 					 info.uidvalidity, fssummary_cb, &b);
-	if (rc == -ESTALE) {
+	if (rc == -ESTALE)
 		tree_expire_listing(fs->tree, info.folder);
-		rc = -EAGAIN;
-	}
 	if (rc == 0 && b.nomem)
 		rc = -ENOMEM;
 	if (rc < 0)
@@ -240,8 +238,7 @@ static int fssummary_open(struct fsops *fs, const struct fsvirt_path *p,
 		goto out;
 	}
 	f->mtime = info.mtime;
-	fi->direct_io = 1;
-	*file_r = f;
+	*f_r = f;
 	f = NULL;
 out:
 	if (f) {
@@ -251,6 +248,26 @@ out:
 	fssummary_build_free(&b);
 	tree_info_clear(&info);
 	return rc;
+}
+
+/* open: lists the folder, fetches every envelope in one command and
+ * keeps the sorted lines in the open file; once more, with a new
+ * listing, when the folder was recreated meanwhile (UIDVALIDITY). */
+static int fssummary_open(struct fsops *fs, const struct fsvirt_path *p,
+			  struct fuse_file_info *fi, void **file_r)
+{
+	struct fssummary_file *f = NULL;
+	int rc = fssummary_make(fs, p, &f);
+
+	if (rc == -ESTALE)
+		rc = fssummary_make(fs, p, &f);
+	if (rc == -ESTALE)
+		rc = -EIO;
+	if (rc < 0)
+		return rc;
+	fi->direct_io = 1;
+	*file_r = f;
+	return 0;
 }
 
 /* read: from the open file's text. */
