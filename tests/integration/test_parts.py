@@ -328,6 +328,26 @@ class PartsTest(unittest.TestCase):
         self.assertEqual(len(self.server.folder_uids('alice', FOLDER)),
                          len(self.uid))
 
+    def test_maildir_layout_has_them_in_cur(self):
+        s = self.server
+        cache = tempfile.mkdtemp(dir=self.tmp)
+        with Mount('imaps://alice@localhost:%d' % s.imaps_port,
+                   s.users['alice'], cafile=s.cafile,
+                   options=['layout=maildir'],
+                   env={'XDG_CACHE_HOME': cache}) as m:
+            cur = m.p(FOLDER, 'cur')
+            names = sorted(os.listdir(cur))
+            with open(os.path.join(cur, '.summary'), 'rb') as f:
+                lines = f.read().decode().split('\n')[:-1]
+            self.assertEqual([l.split('\t')[0] for l in lines], names)
+            qp = [n for n in names
+                  if n.startswith(self.name['qp'][:-len('.eml')] + ',')]
+            self.assertEqual(len(qp), 1, names)
+            with open(os.path.join(cur, '.parts', qp[0], 'text'), 'rb') as f:
+                self.assertEqual(f.read().decode(), QP_LATIN1_TEXT)
+            with self.assertRaises(FileNotFoundError):
+                os.stat(m.p(FOLDER, '.summary'))  # no messages there
+
     def test_server_folder_named_summary_is_escaped(self):
         names = os.listdir(self.m.path)
         self.assertIn('%2Esummary', names)
