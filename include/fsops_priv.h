@@ -94,6 +94,7 @@ struct fsops {
 	pthread_mutex_t trash_lock; /* the two below */
 	struct fsops_trashed *trashed; /* owned */
 	time_t trashed_blind; /* a move to Trash with no UID known */
+	struct fsparts_cache *parts; /* owned: message structures (fsparts) */
 };
 
 /* An open file: a message being read, or (newmsg set) one being
@@ -213,6 +214,11 @@ bool fsnew_set_flags(struct fsops *fs, const char *path, const char *flags,
 bool fsnew_rename(struct fsops *fs, const char *from, const char *to,
 		  unsigned flags, int *rc_r);
 bool fsnew_unlink(struct fsops *fs, const char *path, int *rc_r);
+
+/* fsparts.c: the bounded cache of message structures behind .parts. */
+struct fsparts_cache;
+struct fsparts_cache *fsparts_cache_new(void);
+void fsparts_cache_free(struct fsparts_cache *c);
 
 /* fsmaildir.c: the operations the Maildir layout (-o layout=maildir)
  * changes, in front of fsops' own: each passes to fsops' in the default

@@ -65,6 +65,7 @@ enum imap_cap {
 	IMAP_CAP_UNSELECT = 1u << 17,
 	IMAP_CAP_AUTH_XOAUTH2 = 1u << 18,
 	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 19,
+	IMAP_CAP_BINARY = 1u << 20, /* RFC 3516 */
 	IMAP_CAP_QUOTA = 1u << 24,
 	IMAP_CAP_NOTIFY = 1u << 25,
 };
@@ -314,6 +315,25 @@ int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
 		    uint64_t len,
 		    void (*cb)(void *ctx, const struct imap_body_part *p),
 		    void *ctx);
+
+/*
+ * UID FETCH set (UID items) on the selected mailbox, for items the
+ * caller interprets (ENVELOPE, BODYSTRUCTURE, BINARY.SIZE[1],
+ * BINARY.PEEK[1]<0.100>, ...): cb gets each message's item list
+ * (name, value, name, value, ...; borrowed, valid during the call) and
+ * returns true when it took the response. set is a UID set ("12",
+ * "1:*"); items may only hold letters, digits and ".[]<> ()-", so that
+ * nothing else can reach the command line.
+ */
+struct imap_tok;
+int imap_uid_fetch(struct imap_session *s, const char *set, const char *items,
+		   bool (*cb)(void *ctx, uint32_t uid,
+			      const struct imap_tok *items),
+		   void *ctx);
+/* An INTERNALDATE string token as a time (UTC); false if it is none. */
+bool imap_internaldate(const struct imap_tok *t, time_t *t_r);
+/* EXISTS of the selected mailbox, as last reported. */
+uint32_t imap_exists(const struct imap_session *s);
 
 /*
  * Whether flag (one system flag such as \Seen, or a keyword) may be

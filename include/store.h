@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "msgstruct.h"
+
 struct imap_error;
 struct imap_config;
 
@@ -97,6 +99,16 @@ struct store_piece {
 	uint64_t offset;
 	const char *data; /* borrowed, valid during the callback */
 	size_t len;
+};
+
+/* One message of a folder's summary (borrowed, valid during the
+ * callback). */
+struct store_summary {
+	uint32_t uid;
+	uint64_t size;
+	time_t date;
+	const char *flags; /* space separated, \Recent left out */
+	struct msgstruct_envelope env; /* raw From and Subject */
 };
 
 struct store;
@@ -185,6 +197,37 @@ struct store_ops {
 	int (*quota)(struct store *st, uint64_t *used_r, uint64_t *limit_r);
 	/* The largest message the server accepts, 0 if it said nothing. */
 	uint64_t (*append_limit)(struct store *st);
+
+	/* Reading parts of messages (IMAP only; NULL: none, ENOENT). */
+
+	/* Every message of a folder with its envelope, date, flags and
+	 * size, in one command for the whole folder: cb once per
+	 * message. -ESTALE if the folder's UIDVALIDITY changed. */
+	int (*summary)(struct store *st, const char *folder,
+		       uint32_t uidvalidity,
+		       void (*cb)(void *ctx, const struct store_summary *m),
+		       void *ctx);
+	/* A message's structure (BODYSTRUCTURE), with exact decoded
+	 * sizes (BINARY.SIZE) where the server offers BINARY; *ms_r is
+	 * owned by the caller. -ENOENT when the message is gone. */
+	int (*structure)(struct store *st, const char *folder,
+			 uint32_t uidvalidity, uint32_t uid,
+			 struct msgstruct **ms_r);
+	/*
+	 * Bytes [offset, offset + len) of one section of a message
+	 * ("HEADER", "1", "2.1"): as stored (BODY.PEEK), or with binary
+	 * its transfer encoding undone by the server (BINARY.PEEK; only
+	 * when the structure says binary). cb gets the bytes once (fewer
+	 * at the section's end, none past it). -ENOENT when the message
+	 * is gone; -EILSEQ when the server cannot undo the encoding.
+	 */
+	int (*fetch_section)(struct store *st, const char *folder,
+			     uint32_t uidvalidity, uint32_t uid,
+			     const char *section, bool binary,
+			     uint64_t offset, uint64_t len,
+			     void (*cb)(void *ctx, const char *data,
+					size_t len),
+			     void *ctx);
 
 	/* Starts reporting changes made by other clients (new, expunged
 	 * or re-flagged messages) as they happen, from another thread:

@@ -55,10 +55,12 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 	fs->tree = tree_new(time(NULL));
 	fs->cache = cache_new(cfg->cache_size);
 	fs->newmsgs = newmsg_table_new();
-	if (!fs->tree || !fs->cache || !fs->newmsgs) {
+	fs->parts = fsparts_cache_new();
+	if (!fs->tree || !fs->cache || !fs->newmsgs || !fs->parts) {
 		tree_free(fs->tree);
 		cache_free(fs->cache);
 		newmsg_table_free(fs->newmsgs);
+		fsparts_cache_free(fs->parts);
 		free(fs);
 		return NULL;
 	}
@@ -168,6 +170,7 @@ void fsops_free(struct fsops *fs)
 	}
 	tree_free(fs->tree);
 	cache_free(fs->cache);
+	fsparts_cache_free(fs->parts);
 	newmsg_discard_temporaries(fs->newmsgs);
 	newmsg_table_free(fs->newmsgs);
 	while (fs->trashed) {

@@ -307,6 +307,7 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		{"APPENDLIMIT", IMAP_CAP_APPENDLIMIT},
 		{"QUOTA", IMAP_CAP_QUOTA},
 		{"NOTIFY", IMAP_CAP_NOTIFY},
+		{"BINARY", IMAP_CAP_BINARY},
 	};
 	size_t i, j;
 
@@ -2268,6 +2269,69 @@ int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
 		rc = -1;
 	}
 	return rc;
+}
+
+bool imap_internaldate(const struct imap_tok *t, time_t *t_r)
+{
+	return t && t->type == IMAP_TOK_STRING &&
+	       imap_parse_date(t->str, t->len, t_r);
+}
+
+/* Context of imap_uid_fetch(). */
+struct imap_items_ctx {
+	bool (*cb)(void *ctx, uint32_t uid, const struct imap_tok *items);
+	void *ctx;
+};
+
+/* Hands "* N FETCH (... UID u ...)" to the caller's callback. */
+static bool imap_items_handler(void *ctx, struct imap_session *s,
+			       const struct imap_resp *r)
+{
+	struct imap_items_ctx *ic = ctx;
+	const struct imap_tok *l = imap_fetch_items(r);
+	uint32_t uid = 0;
+	size_t i;
+
+	if (!l)
+		return false;
+	for (i = 0; i + 1 < l->n_items; i += 2)
+		if (imap_tok_is(&l->items[i], "UID"))
+			imap_tok_u32(&l->items[i + 1], &uid);
+	if (uid == 0)
+		return false;
+	return ic->cb(ic->ctx, uid, l);
+}
+
+int imap_uid_fetch(struct imap_session *s, const char *set, const char *items,
+		   bool (*cb)(void *ctx, uint32_t uid,
+			      const struct imap_tok *items),
+		   void *ctx)
+{
+	struct imap_items_ctx ic = {cb, ctx};
+	struct strbuf cmd = {0};
+	int rc;
+
+	if (!*set || strspn(set, "0123456789:,*") != strlen(set) ||
+	    !*items ||
+	    strspn(items, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			  "0123456789.[]<> ()-") != strlen(items)) {
+		imap_set_err(s, IMAP_ERR_BAD, EINVAL, "bad UID FETCH");
+		return -1;
+	}
+	strbuf_printf(&cmd, "UID FETCH %s (UID %s)", set, items);
+	if (strbuf_failed(&cmd)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		rc = -1;
+	} else {
+		rc = imap_run(s, cmd.data, imap_items_handler, &ic);
+	}
+	strbuf_free(&cmd);
+	return rc;
+}
+
+uint32_t imap_exists(const struct imap_session *s)
+{
+	return s->mb.exists;
 }
 
 /* True for one of the five system flags a client may set. */

@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "imap.h"
+#include "imap_parse.h"
 #include "log.h"
 #include "push.h"
 #include "names.h"
@@ -1212,6 +1213,351 @@ static void store_imap_destroy(struct store *st)
 	free(si);
 }
 
+/*
+ * Parts of messages: the summary of a folder (ENVELOPE of every
+ * message), a message's structure (BODYSTRUCTURE, BINARY.SIZE) and one
+ * section's bytes (BODY.PEEK or BINARY.PEEK, partial).
+ */
+
+/* The most sections whose BINARY.SIZE one command asks for. */
+#define STORE_IMAP_MAX_SIZES 64
+
+struct store_imap_summary {
+	const char *folder;
+	uint32_t uidvalidity;
+	void (*cb)(void *ctx, const struct store_summary *m);
+	void *ctx;
+	struct strbuf flags;
+};
+
+/* Takes one message's UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE. */
+static bool store_imap_summary_cb(void *ctx, uint32_t uid,
+				  const struct imap_tok *l)
+{
+	struct store_imap_summary *a = ctx;
+	struct store_summary m = {.uid = uid};
+	bool have_env = false, have_size = false;
+	size_t i, j;
+
+	strbuf_reset(&a->flags);
+	for (i = 0; i + 1 < l->n_items; i += 2) {
+		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
+
+		if (imap_tok_is(k, "ENVELOPE")) {
+			/* a malformed one still gives the line, empty */
+			have_env = true;
+			msgstruct_envelope(v, &m.env);
+		} else if (imap_tok_is(k, "RFC822.SIZE")) {
+			have_size = imap_tok_u64(v, &m.size);
+			if (m.size > IMAP_MAX_MESSAGE)
+				m.size = IMAP_MAX_MESSAGE;
+		} else if (imap_tok_is(k, "INTERNALDATE")) {
+			if (!imap_internaldate(v, &m.date))
+				m.date = 0;
+		} else if (imap_tok_is(k, "FLAGS") &&
+			   v->type == IMAP_TOK_LIST) {
+			for (j = 0; j < v->n_items; j++) {
+				const struct imap_tok *f = &v->items[j];
+
+				if (f->type != IMAP_TOK_ATOM ||
+				    imap_tok_is(f, "\\Recent"))
+					continue;
+				if (a->flags.len)
+					strbuf_puts(&a->flags, " ");
+				strbuf_append(&a->flags, f->str, f->len);
+			}
+		}
+	}
+	if (!have_env || !have_size)
+		return false; /* an unsolicited update: not ours */
+	m.flags = strbuf_str(&a->flags);
+	a->cb(a->ctx, &m);
+	return true;
+}
+
+static int store_imap_summary_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_summary *a = arg;
+	int rc = store_imap_select(s, a->folder, true, a->uidvalidity);
+
+	if (rc)
+		return rc;
+	if (imap_exists(s) == 0)
+		return 0; /* "1:*" on an empty mailbox upsets some servers */
+	if (imap_uid_fetch(s, "1:*", "FLAGS RFC822.SIZE INTERNALDATE ENVELOPE",
+			   store_imap_summary_cb, a) < 0)
+		return STORE_IMAP_FAILED;
+	return 0;
+}
+
+static int store_imap_summary(struct store *st, const char *folder,
+			      uint32_t uidvalidity,
+			      void (*cb)(void *ctx,
+					 const struct store_summary *m),
+			      void *ctx)
+{
+	struct store_imap_summary a = {folder, uidvalidity, cb, ctx, {0}};
+	int rc = store_imap_run(store_imap_of(st), folder, true,
+				store_imap_summary_op, &a);
+
+	strbuf_free(&a.flags);
+	return rc;
+}
+
+struct store_imap_structure {
+	const char *folder;
+	uint32_t uidvalidity, uid;
+	struct msgstruct *ms; /* owned until handed over */
+	int parse_rc;
+};
+
+/* Takes BODYSTRUCTURE of the message asked for. */
+static bool store_imap_structure_cb(void *ctx, uint32_t uid,
+				    const struct imap_tok *l)
+{
+	struct store_imap_structure *a = ctx;
+	size_t i;
+
+	if (uid != a->uid)
+		return false;
+	for (i = 0; i + 1 < l->n_items; i += 2) {
+		if (!imap_tok_is(&l->items[i], "BODYSTRUCTURE") || a->ms)
+			continue;
+		a->parse_rc = msgstruct_parse(&l->items[i + 1], &a->ms);
+		return true;
+	}
+	return false;
+}
+
+/* Takes BINARY.SIZE[section] n of the message asked for. */
+static bool store_imap_sizes_cb(void *ctx, uint32_t uid,
+				const struct imap_tok *l)
+{
+	struct store_imap_structure *a = ctx;
+	char sec[MSGSTRUCT_SECTION_MAX + 16];
+	uint64_t n;
+	size_t i, j;
+
+	if (uid != a->uid)
+		return false;
+	for (i = 0; i + 1 < l->n_items; i += 2) {
+		const struct imap_tok *k = &l->items[i];
+
+		if (k->type != IMAP_TOK_ATOM || k->len < 13 ||
+		    strncasecmp(k->str, "BINARY.SIZE[", 12) != 0 ||
+		    !imap_tok_u64(&l->items[i + 1], &n))
+			continue;
+		for (j = 0; j < a->ms->n; j++) {
+			snprintf(sec, sizeof(sec), "BINARY.SIZE[%s]",
+				 a->ms->parts[j].section);
+			if (strcasecmp(sec, k->str) == 0) {
+				a->ms->parts[j].exact = true;
+				a->ms->parts[j].exact_size =
+					n > MSGSTRUCT_MAX_SIZE ?
+						MSGSTRUCT_MAX_SIZE :
+						n;
+			}
+		}
+	}
+	return true;
+}
+
+/* Asks BINARY.SIZE of the parts whose decoded size the structure does
+ * not give (base64, quoted-printable), up to STORE_IMAP_MAX_SIZES. */
+static int store_imap_sizes(struct imap_session *s,
+			    struct store_imap_structure *a)
+{
+	struct strbuf items = {0};
+	char uid[16];
+	size_t i, n = 0;
+	int rc = 0;
+
+	for (i = 0; i < a->ms->n && n < STORE_IMAP_MAX_SIZES; i++) {
+		struct msgstruct_part *p = &a->ms->parts[i];
+
+		if (p->enc == MSGSTRUCT_ENC_IDENTITY) {
+			p->exact = true;
+			p->exact_size = p->size;
+			continue;
+		}
+		if (p->enc == MSGSTRUCT_ENC_OTHER)
+			continue;
+		strbuf_printf(&items, "%sBINARY.SIZE[%s]", n ? " " : "",
+			      p->section);
+		n++;
+	}
+	snprintf(uid, sizeof(uid), "%u", a->uid);
+	if (strbuf_failed(&items))
+		rc = -ENOMEM;
+	else if (n && imap_uid_fetch(s, uid, items.data, store_imap_sizes_cb,
+				     a) < 0) {
+		/* A NO (a part the server cannot decode: UNKNOWN-CTE) only
+		 * leaves the sizes as bounds. */
+		if (imap_error(s)->kind == IMAP_ERR_NO)
+			log_debug("%s: UID %u: no BINARY.SIZE: %s", a->folder,
+				  a->uid, imap_error(s)->text);
+		else
+			rc = STORE_IMAP_FAILED;
+	}
+	strbuf_free(&items);
+	return rc;
+}
+
+static int store_imap_structure_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_structure *a = arg;
+	char uid[16];
+	int rc = store_imap_select(s, a->folder, true, a->uidvalidity);
+
+	if (rc)
+		return rc;
+	msgstruct_free(a->ms);
+	a->ms = NULL;
+	a->parse_rc = 0;
+	snprintf(uid, sizeof(uid), "%u", a->uid);
+	if (imap_uid_fetch(s, uid, "BODYSTRUCTURE", store_imap_structure_cb,
+			   a) < 0)
+		return STORE_IMAP_FAILED;
+	if (a->parse_rc < 0) {
+		log_warnx("%s: UID %u: a BODYSTRUCTURE that cannot be read",
+			  a->folder, a->uid);
+		return a->parse_rc == -ENOMEM ? -ENOMEM : -EIO;
+	}
+	if (!a->ms)
+		return -ENOENT; /* expunged */
+	a->ms->binary = (imap_caps(s) & IMAP_CAP_BINARY) != 0;
+	if (a->ms->binary)
+		return store_imap_sizes(s, a);
+	for (size_t i = 0; i < a->ms->n; i++) {
+		if (a->ms->parts[i].enc == MSGSTRUCT_ENC_IDENTITY) {
+			a->ms->parts[i].exact = true;
+			a->ms->parts[i].exact_size = a->ms->parts[i].size;
+		}
+	}
+	return 0;
+}
+
+static int store_imap_structure(struct store *st, const char *folder,
+				uint32_t uidvalidity, uint32_t uid,
+				struct msgstruct **ms_r)
+{
+	struct store_imap_structure a = {folder, uidvalidity, uid, NULL, 0};
+	int rc = store_imap_run(store_imap_of(st), folder, true,
+				store_imap_structure_op, &a);
+
+	if (rc < 0) {
+		msgstruct_free(a.ms);
+		return rc;
+	}
+	*ms_r = a.ms;
+	return 0;
+}
+
+struct store_imap_section {
+	const char *folder;
+	uint32_t uidvalidity, uid;
+	const char *section;
+	bool binary;
+	uint64_t offset, len;
+	void (*cb)(void *ctx, const char *data, size_t len);
+	void *ctx;
+	struct store_stats *stats;
+	bool got;
+	bool bad; /* a piece at another place than asked */
+};
+
+/* Takes BODY[section]<offset> (or BINARY[...]) of the message. */
+static bool store_imap_section_cb(void *ctx, uint32_t uid,
+				  const struct imap_tok *l)
+{
+	struct store_imap_section *a = ctx;
+	char want[MSGSTRUCT_SECTION_MAX + 48];
+	size_t i, n;
+
+	if (uid != a->uid)
+		return false;
+	n = (size_t)snprintf(want, sizeof(want), "%s[%s]",
+			     a->binary ? "BINARY" : "BODY", a->section);
+	for (i = 0; i + 1 < l->n_items; i += 2) {
+		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
+		uint64_t origin = 0;
+
+		if (k->type != IMAP_TOK_ATOM || k->len < n ||
+		    strncasecmp(k->str, want, n) != 0)
+			continue;
+		if (k->str[n] == '<') {
+			char *end;
+
+			origin = strtoull(k->str + n + 1, &end, 10);
+			if (*end != '>' || end[1])
+				origin = UINT64_MAX;
+		} else if (k->str[n]) {
+			continue;
+		}
+		if (a->got || v->type != IMAP_TOK_STRING)
+			return true; /* NIL: gone */
+		if (origin != a->offset || v->len > a->len) {
+			a->bad = true;
+			return true;
+		}
+		a->got = true;
+		a->stats->bytes_fetched += v->len;
+		a->cb(a->ctx, v->str, v->len);
+		return true;
+	}
+	return false;
+}
+
+static int store_imap_section_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_section *a = arg;
+	char uid[16], items[MSGSTRUCT_SECTION_MAX + 64];
+	const struct imap_error *e;
+	int rc = store_imap_select(s, a->folder, true, a->uidvalidity);
+
+	if (rc)
+		return rc;
+	snprintf(uid, sizeof(uid), "%u", a->uid);
+	snprintf(items, sizeof(items), "%s.PEEK[%s]<%llu.%llu>",
+		 a->binary ? "BINARY" : "BODY", a->section,
+		 (unsigned long long)a->offset, (unsigned long long)a->len);
+	a->got = a->bad = false;
+	if (imap_uid_fetch(s, uid, items, store_imap_section_cb, a) < 0) {
+		e = imap_error(s);
+		if (e->kind == IMAP_ERR_NO &&
+		    strcasecmp(e->code, "UNKNOWN-CTE") == 0)
+			return -EILSEQ;
+		return STORE_IMAP_FAILED;
+	}
+	if (a->bad) {
+		log_warnx("%s: UID %u: section %s came at another place or "
+			  "longer than asked",
+			  a->folder, a->uid, a->section);
+		return -EIO;
+	}
+	return a->got ? 0 : -ENOENT;
+}
+
+static int store_imap_fetch_section(struct store *st, const char *folder,
+				    uint32_t uidvalidity, uint32_t uid,
+				    const char *section, bool binary,
+				    uint64_t offset, uint64_t len,
+				    void (*cb)(void *ctx, const char *data,
+					       size_t len),
+				    void *ctx)
+{
+	struct store_imap_section a = {
+		.folder = folder, .uidvalidity = uidvalidity, .uid = uid,
+		.section = section, .binary = binary, .offset = offset,
+		.len = len > STORE_MAX_PIECE ? STORE_MAX_PIECE : len,
+		.cb = cb, .ctx = ctx, .stats = &st->stats};
+
+	if (strlen(section) >= MSGSTRUCT_SECTION_MAX || a.len == 0)
+		return -EINVAL;
+	return store_imap_run(store_imap_of(st), folder, true,
+			      store_imap_section_op, &a);
+}
+
 static const struct store_ops store_imap_ops = {
 	.folders = store_imap_folders,
 	.messages = store_imap_messages,
@@ -1227,6 +1573,9 @@ static const struct store_ops store_imap_ops = {
 	.append = store_imap_append,
 	.quota = store_imap_quota,
 	.append_limit = store_imap_append_limit,
+	.summary = store_imap_summary,
+	.structure = store_imap_structure,
+	.fetch_section = store_imap_fetch_section,
 	.watch = store_imap_watch,
 	.destroy = store_imap_destroy,
 };
