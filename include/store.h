@@ -71,6 +71,16 @@ struct store_piece {
 };
 
 struct store;
+struct search_query;
+
+/* One folder's answer to a search: the UIDs (ascending) of its messages
+ * that match, under its UIDVALIDITY. */
+struct store_search_hit {
+	size_t folder; /* index into the folders searched */
+	uint32_t uidvalidity;
+	const uint32_t *uids; /* borrowed, valid during the callback */
+	size_t n;
+};
 
 struct store_ops {
 	/* Lists every folder. *f_r is owned by the caller
@@ -147,6 +157,19 @@ struct store_ops {
 	int (*watch)(struct store *st,
 		     void (*changed)(void *ctx, const char *folder),
 		     void *ctx);
+
+	/*
+	 * Searches each of n folders on the server with the program q
+	 * (search.h); fetches no message. cb gets every folder searched
+	 * (n may be 0), after the whole search, in the order given. A
+	 * folder that cannot be opened (gone since it was listed) is
+	 * skipped. -EINVAL when the server rejects the query (its text is
+	 * logged). NULL: the store cannot search.
+	 */
+	int (*search)(struct store *st, const char *const *folders, size_t n,
+		      const struct search_query *q,
+		      void (*cb)(void *ctx, const struct store_search_hit *h),
+		      void *ctx);
 
 	void (*destroy)(struct store *st);
 };
