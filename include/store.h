@@ -150,14 +150,6 @@ struct store_ops {
 	/* The largest message the server accepts, 0 if it said nothing. */
 	uint64_t (*append_limit)(struct store *st);
 
-	/* Starts reporting changes made by other clients (new, expunged
-	 * or re-flagged messages) as they happen, from another thread:
-	 * changed(ctx, folder) must not block. NULL: the store has no
-	 * push (listings are refreshed every `refresh` seconds). */
-	int (*watch)(struct store *st,
-		     void (*changed)(void *ctx, const char *folder),
-		     void *ctx);
-
 	/*
 	 * Searches each of n folders on the server with the program q
 	 * (search.h); fetches no message. cb gets every folder searched
@@ -170,6 +162,14 @@ struct store_ops {
 		      const struct search_query *q,
 		      void (*cb)(void *ctx, const struct store_search_hit *h),
 		      void *ctx);
+
+	/* Starts reporting changes made by other clients (new, expunged
+	 * or re-flagged messages) as they happen, from another thread:
+	 * changed(ctx, folder) must not block. NULL: the store has no
+	 * push (listings are refreshed every `refresh` seconds). */
+	int (*watch)(struct store *st,
+		     void (*changed)(void *ctx, const char *folder),
+		     void *ctx);
 
 	void (*destroy)(struct store *st);
 };
