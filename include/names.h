@@ -10,12 +10,16 @@
  * A component that cannot be shown as is gets escaped reversibly with
  * %XX (two upper-case hex digits): the bytes '%', '/', 0x01-0x1f and
  * 0x7f, and a component that is exactly "." or ".." has its dots
- * written as %2E. Unescaping turns %XX (hex) back into the byte; a '%'
+ * written as %2E. The names the mount reserves for its virtual
+ * directories and files (".search", ".parts", ".summary", see fsvirt.h)
+ * have their leading dot written %2E too ("%2Esearch"), so that no folder
+ * is ever shown under one of them. Unescaping turns %XX (hex) back into the byte; a '%'
  * not followed by two hex digits stays a literal '%'.
  */
 #ifndef MAILFS_NAMES_H
 #define MAILFS_NAMES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -42,6 +46,10 @@ char *names_mutf7_decode(const char *in);
  * if in is not valid UTF-8 (stray or missing continuation bytes,
  * overlong forms, surrogates, above U+10FFFF) or out of memory. */
 char *names_mutf7_encode(const char *in);
+
+/* True when the n bytes at s are exactly one of the reserved names
+ * ".search", ".parts", ".summary" (case matters). */
+bool names_reserved(const char *s, size_t n);
 
 /* Escapes one decoded component for display. Returns a malloc'd string
  * (NULL only when out of memory). */
@@ -74,7 +82,7 @@ char *names_to_path(const char *mailbox, char delim);
  * (when delim is not '/'; in its modified UTF-7 form too, as any
  * non-ASCII component does with the delimiter '&') or is empty, or on
  * invalid UTF-8. Also NULL for a component that is literally "." or
- * ".." (names_to_path() writes those as %2E), one that unescapes to a
+ * ".." or a reserved name (names_to_path() writes those with %2E), one that unescapes to a
  * NUL byte, a path of more than one component when delim is '\0', and
  * when out of memory.
  */

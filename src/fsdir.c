@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fsops_priv.h"
+#include "names.h"
 #include "newmsg.h"
 #include "store.h"
 
@@ -45,7 +46,9 @@ static void fsdir_add(struct fsdir_snap *d, const char *name,
 {
 	size_t len = strlen(name) + 1;
 
-	if (d->nomem)
+	/* Reachable by name only (fsvirt.h): never listed, so that find,
+	 * rsync, tar and du do not walk into them. */
+	if (d->nomem || names_reserved(name, len - 1))
 		return;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fsguard: the operation table FUSE is given. It wraps fsops' table and
+ * fsguard: the operation table FUSE is given. It wraps fsvirt's (which
+ * hands ordinary paths to fsops and virtual ones to their kinds) and
  * lets through only requests from the mount's owner (and root): with
  * -o allow_other, other users see the mount but every read and change
  * gets EACCES, since mailfs acts with the owner's credentials on the
@@ -13,6 +14,7 @@
 
 #include "clock.h"
 #include "fsops_priv.h"
+#include "fsvirt.h"
 
 /* Starts serving a request: its deadline is `timeout` from now, so
  * that the request returns within it whatever it takes (clock.h). */
@@ -33,9 +35,12 @@ static bool fsguard_ok(void)
 	return c->uid == fs->uid || c->uid == 0;
 }
 
+/* The table behind the guard: fsvirt's dispatcher, which hands
+ * ordinary paths to fsops (and fsmaildir) and virtual ones to their
+ * kinds. */
 static const struct fuse_operations *fsguard_inner(void)
 {
-	return fsops_inner_operations();
+	return fsvirt_operations();
 }
 
 static int fsguard_getattr(const char *p, struct stat *st,
@@ -50,6 +55,12 @@ static int fsguard_readdir(const char *p, void *buf, fuse_fill_dir_t fill,
 {
 	return fsguard_ok() ? fsguard_inner()->readdir(p, buf, fill, off, fi,
 						       flags) :
+			      -EACCES;
+}
+
+static int fsguard_readlink(const char *p, char *buf, size_t size)
+{
+	return fsguard_ok() ? fsguard_inner()->readlink(p, buf, size) :
 			      -EACCES;
 }
 
@@ -147,12 +158,12 @@ static int fsguard_removexattr(const char *p, const char *name)
 
 static int fsguard_rename(const char *from, const char *to, unsigned flags)
 {
-	return fsguard_ok() ? fsmaildir_rename(from, to, flags) : -EACCES;
+	return fsguard_ok() ? fsguard_inner()->rename(from, to, flags) : -EACCES;
 }
 
 static int fsguard_link(const char *from, const char *to)
 {
-	return fsguard_ok() ? fsmaildir_link(from, to) : -EACCES;
+	return fsguard_ok() ? fsguard_inner()->link(from, to) : -EACCES;
 }
 
 static int fsguard_unlink(const char *p)
@@ -162,12 +173,12 @@ static int fsguard_unlink(const char *p)
 
 static int fsguard_mkdir(const char *p, mode_t mode)
 {
-	return fsguard_ok() ? fsmaildir_mkdir(p, mode) : -EACCES;
+	return fsguard_ok() ? fsguard_inner()->mkdir(p, mode) : -EACCES;
 }
 
 static int fsguard_rmdir(const char *p)
 {
-	return fsguard_ok() ? fsmaildir_rmdir(p) : -EACCES;
+	return fsguard_ok() ? fsguard_inner()->rmdir(p) : -EACCES;
 }
 
 /* Runs inside FUSE's init: the private data is not set before. */
@@ -192,6 +203,7 @@ static int fsguard_release(const char *p, struct fuse_file_info *fi)
 static const struct fuse_operations fsguard_table = {
 	.init = fsguard_init,
 	.getattr = fsguard_getattr,
+	.readlink = fsguard_readlink,
 	.opendir = fsguard_opendir,
 	.readdir = fsguard_readdir,
 	.releasedir = fsguard_releasedir,

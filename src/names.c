@@ -318,6 +318,24 @@ char *names_mutf7_encode(const char *in)
 	return sb_finish(&b, true);
 }
 
+/* The reserved names (see names.h). */
+static const char *const names_reserved_list[] = {".search", ".parts",
+						  ".summary"};
+
+/* True when the n bytes at s are exactly one of the reserved names. */
+bool names_reserved(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(names_reserved_list) /
+				sizeof(names_reserved_list[0]);
+	     i++)
+		if (strlen(names_reserved_list[i]) == n &&
+		    memcmp(names_reserved_list[i], s, n) == 0)
+			return true;
+	return false;
+}
+
 /* True for the bytes names_escape() writes as %XX. */
 static bool needs_escape(unsigned char c)
 {
@@ -351,7 +369,13 @@ static void escape_into_as(struct sbuf *b, const char *s, size_t n,
 		sb_add(b, n == 1 ? "%2E" : "%2E%2E", 3 * n);
 		return;
 	}
-	for (i = 0; i < n; i++) {
+	/* The mount's own virtual names are never a folder's. */
+	i = 0;
+	if (names_reserved(s, n)) {
+		sb_add(b, "%2E", 3);
+		i = 1;
+	}
+	for (; i < n; i++) {
 		c = (unsigned char)s[i];
 		if (!needs_escape(c) && !(raw && (c == '&' || c >= 0x80))) {
 			sb_putc(b, (char)c);
@@ -547,6 +571,8 @@ static bool component_from_path(struct sbuf *b, const char *s, size_t n,
 
 	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
 		return false;
+	if (names_reserved(s, n))
+		return false; /* written %2E... by names_to_path() */
 	/* n > 0, so u.s is set unless out of memory */
 	ok = unescape_into(&u, s, n) && !u.oom;
 	if (ok && delim != '/' && delim != '\0' && memchr(u.s, delim, u.len))

@@ -293,6 +293,14 @@ static const struct {
 	{"\r\n", "%0D%0A"},
 	{"Re\xc3\xa7us", "Re\xc3\xa7us"},
 	{"&-+,~ []", "&-+,~ []"},
+	/* the mount's reserved names: the leading dot escaped */
+	{".search", "%2Esearch"},
+	{".parts", "%2Eparts"},
+	{".summary", "%2Esummary"},
+	{".Search", ".Search"},
+	{".searchx", ".searchx"},
+	{"x.search", "x.search"},
+	{"%2Esearch", "%252Esearch"},
 };
 
 /* names_escape() and names_unescape() on the escapes table. */
@@ -395,6 +403,10 @@ static const struct {
 	 "\xe5\x8f\xb0\xe5\x8c\x97",
 	 1},
 	{"a/./b", '/', "a/%2E/b", 1},
+	{"a/.search/.parts", '/', "a/%2Esearch/%2Eparts", 1},
+	{".summary", '\0', "%2Esummary", 1},
+	{".summary", '.', "%2Esummary", 0},
+	{".summary/x", '/', "%2Esummary/x", 1},
 	{"a/../b", '/', "a/%2E%2E/b", 1},
 	{"100%", '/', "100%25", 1},
 	{"a\\b", '\\', "a/b", 1},
@@ -465,6 +477,9 @@ static const struct {
 	{"Re%C3%A7us", '/', "Re&AOc-us"},
 	{"100%", '/', "100%"},
 	{"%2e", '/', "."},
+	{"%2Esearch", '/', ".search"},
+	{"a/%2Eparts", '/', "a/.parts"},
+	{"%2esummary", '\0', ".summary"},
 	{"a%09b", '.', "a&AAk-b"},
 	{"a%2Fb", '\0', "a/b"},
 	{"a.b", '\0', "a.b"},
@@ -484,6 +499,9 @@ static const struct {
 	{"a/", '/', NULL},
 	{"a//b", '.', NULL},
 	{".", '/', NULL}, /* "." and ".." as such */
+	{".search", '/', NULL}, /* reserved names as such */
+	{"a/.parts", '/', NULL},
+	{".summary", '\0', NULL},
 	{"a/../b", '/', NULL},
 	{"a/./b", '.', NULL},
 	{"a%00b", '/', NULL},
@@ -516,6 +534,7 @@ START_TEST(test_round_trip)
 	static const char *const names[] = {
 		"INBOX", "R&-D", "&ZeVnLIqe-", "a&2D3eAA-b", "100%", "%2E",
 		"&AAk-", "~x",	 "Re&AOc-us",  "..",	     ".",    "a b",
+		".search", ".parts", ".summary",
 	};
 	static const char delims[] = {'.', '/', '\0'};
 	char name[64], *p, *m;

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fsvirt: the mount's virtual names and the dispatcher in front of
+ * fsops' own table. A path whose components include one of the reserved
+ * names (names_reserved(): ".search", ".parts", ".summary") is virtual:
+ *
+ *   DIR/.parts/NAME/PART           DIR/.summary
+ *   DIR/.search/QUERY/NAME         /.search/QUERY/FOLDER.../NAME
+ *
+ * DIR is a real directory of the mount ("/" for the root); the first
+ * reserved component found, left to right, decides the kind. Each kind
+ * is a small table of operations (struct fsvirt_kind), so that a kind
+ * is added without touching the operations of the others. Every change
+ * to a virtual path (create, mkdir, unlink, rename, setxattr, truncate,
+ * utimens, chmod, ...) is EROFS; ordinary paths go to fsops unchanged.
+ * Real directories never list a reserved name: folders of such a name
+ * on the server are shown escaped ("%2Esearch", names.h), and a file
+ * cannot be created under one.
+ */
+#ifndef MAILFS_FSVIRT_H
+#define MAILFS_FSVIRT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <fuse.h>
+
+struct fsops;
+struct fsvirt_dir;
+
+/* A virtual path, split by fsvirt_parse(). */
+struct fsvirt_path {
+	const struct fsvirt_kind *kind; /* borrowed: a static table */
+	char *dir; /* owned: the real directory holding the reserved
+		    * name: "/" or "/A/B" (no trailing '/') */
+	char *rest; /* owned: what follows the reserved component, ""
+		     * for the component itself, else "X" or "X/Y/..."
+		     * (no leading or trailing '/') */
+	const char *path; /* borrowed: the whole path as FUSE gave it */
+};
+
+/*
+ * One kind of virtual node. Every operation gets the mount (fs) and the
+ * parsed path, and returns 0 (or a byte count) or a negative errno;
+ * each must return within the request's deadline (clock.h). An
+ * operation left NULL gives: getattr ENOENT, list ENOTDIR, open EISDIR
+ * (on a directory) or ENOENT, readlink EINVAL, getxattr ENODATA,
+ * listxattr an empty list.
+ */
+struct fsvirt_kind {
+	const char *name; /* the reserved component: ".parts" */
+	int (*getattr)(struct fsops *fs, const struct fsvirt_path *p,
+		       struct stat *st);
+	/* opendir: adds the directory's entries to d (fsvirt_dir_add());
+	 * fsvirt keeps the snapshot until releasedir and serves readdir
+	 * from it, "." and ".." included. */
+	int (*list)(struct fsops *fs, const struct fsvirt_path *p,
+		    struct fsvirt_dir *d);
+	/* open (read-only; writes are refused before): *file_r gets the
+	 * kind's handle, passed to read and release. May set
+	 * fi->direct_io or fi->keep_cache. */
+	int (*open)(struct fsops *fs, const struct fsvirt_path *p,
+		    struct fuse_file_info *fi, void **file_r);
+	int (*read)(struct fsops *fs, void *file, char *buf, size_t size,
+		    off_t off);
+	/* fstat of an open file (NULL: getattr by path). */
+	int (*fgetattr)(struct fsops *fs, void *file, struct stat *st);
+	void (*release)(struct fsops *fs, void *file);
+	/* A symlink's target, NUL-terminated, cut to size. */
+	int (*readlink)(struct fsops *fs, const struct fsvirt_path *p,
+			char *buf, size_t size);
+	int (*getxattr)(struct fsops *fs, const struct fsvirt_path *p,
+			const char *name, char *value, size_t size);
+	int (*listxattr)(struct fsops *fs, const struct fsvirt_path *p,
+			 char *list, size_t size);
+};
+
+/* The kinds (fsparts.c, fssummary.c, fssearch.c). */
+extern const struct fsvirt_kind fsparts_kind;
+extern const struct fsvirt_kind fssummary_kind;
+extern const struct fsvirt_kind fssearch_kind;
+
+/*
+ * Splits path when it is virtual: fills *p (release with
+ * fsvirt_path_clear()) and returns 1; 0 when path is an ordinary one
+ * (p untouched); -ENOMEM. Pure: no lookup, no I/O.
+ */
+int fsvirt_parse(const char *path, struct fsvirt_path *p);
+void fsvirt_path_clear(struct fsvirt_path *p);
+/* True when path is virtual (no allocation). */
+bool fsvirt_is_virtual(const char *path);
+
+/* Stat helpers for the kinds: a read-only directory or regular file of
+ * the mount's owner; the inode is a stable hash of path. */
+void fsvirt_stat_dir(const struct fsops *fs, const char *path, time_t mtime,
+		     struct stat *st);
+void fsvirt_stat_file(const struct fsops *fs, const char *path,
+		      uint64_t size, time_t mtime, struct stat *st);
+void fsvirt_stat_link(const struct fsops *fs, const char *path,
+		      uint64_t size, time_t mtime, struct stat *st);
+
+/* Adds an entry to a listing being made (list): name is copied. 0 or
+ * -ENOMEM. */
+int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,
+		   const struct stat *st);
+
+/* The dispatcher: fsops' own table, with virtual paths going to their
+ * kinds. fsguard wraps it. */
+const struct fuse_operations *fsvirt_operations(void);
+
+#endif
