@@ -625,6 +625,8 @@ static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 	info.nlink = 1;
 	info.size = m->size;
 	info.mtime = m->date;
+	info.uidvalidity = dir->listing->state.uidvalidity;
+	info.uid = m->uid;
 	return fill(ctx, name, &info);
 }
 
