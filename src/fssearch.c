@@ -393,8 +393,9 @@ static int fssearch_map(struct fsops *fs, const struct fssearch_folder *f,
 	int attempt, rc;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		rc = fsops_refresh_listing(fs, f->folder,
-					   attempt ? 0 : fs->cfg.refresh);
+		if (attempt)
+			tree_expire_listing(fs->tree, f->folder);
+		rc = fsops_refresh_listing(fs, f->folder, fs->cfg.refresh);
 		if (rc < 0 && attempt == 0)
 			return rc;
 		rc = fssearch_names_load(fs, f->path, sub, nm);

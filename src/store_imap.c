@@ -1002,32 +1002,20 @@ static void store_imap_search_clear(struct store_imap_search *x)
 		imap_search_result_clear(&x->res[i]);
 }
 
-/* One folder: EXAMINE (skipped when selected already) and UID SEARCH;
- * several: imap_search_mailboxes(), pipelined. */
+/*
+ * EXAMINE and UID SEARCH of each folder, pipelined. The EXAMINE is sent
+ * even when the folder is selected already: a server searches the view
+ * it last synchronised, which may not hold mail delivered since.
+ */
 static int store_imap_search_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_search *x = arg;
-	struct imap_search_result *r = &x->res[0];
-	struct imap_mailbox mb;
 
 	store_imap_search_clear(x);
-	if (x->n > 1)
-		return imap_search_mailboxes(s, x->folders, x->n, x->q,
-					     STORE_MAX_MESSAGES, x->res) < 0
-			       ? STORE_IMAP_FAILED
-			       : 0;
-	if (imap_select(s, x->folders[0], true, false, &mb) < 0)
-		return STORE_IMAP_FAILED;
-	if (imap_uid_search(s, x->q, STORE_MAX_MESSAGES, r) < 0) {
-		const struct imap_error *e = imap_error(s);
-
-		if (e->kind != IMAP_ERR_NO && e->kind != IMAP_ERR_BAD)
-			return STORE_IMAP_FAILED;
-		r->failed = true;
-		r->err = *e;
-	}
-	r->mb = mb;
-	return 0;
+	return imap_search_mailboxes(s, x->folders, x->n, x->q,
+				     STORE_MAX_MESSAGES, x->res) < 0
+		       ? STORE_IMAP_FAILED
+		       : 0;
 }
 
 /* Reports each folder searched to cb; -EINVAL (logged with the
