@@ -5,7 +5,8 @@
  * accepted must emit a wire form that is one command: text parts of
  * printable ASCII only, with balanced quotes, literal parts of the
  * length announced. Without literals, the wire form must parse again
- * and emit itself (the emitter writes only what the parser accepts).
+ * (with '%' and '/' escaped again) and emit itself: the emitter writes
+ * only what the parser accepts.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +15,32 @@
 #include <string.h>
 
 #include "search.h"
+
+/* The wire form as a path component again: '%' and '/' escaped as
+ * %25 and %2F, which the parser decodes. malloc'd, or NULL. */
+static char *fuzz_search_component(const struct search_wire *w)
+{
+	size_t len = search_wire_render(w, true, NULL, 0), i, o = 0;
+	char *text = malloc(len + 1), *out = malloc(3 * len + 1);
+
+	if (!text || !out) {
+		free(text);
+		free(out);
+		return NULL;
+	}
+	search_wire_render(w, true, text, len + 1);
+	for (i = 0; i < len; i++) {
+		if (text[i] == '%' || text[i] == '/') {
+			memcpy(out + o, text[i] == '%' ? "%25" : "%2F", 3);
+			o += 3;
+		} else {
+			out[o++] = text[i];
+		}
+	}
+	out[o] = '\0';
+	free(text);
+	return out;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -69,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct search_query *q, *q2;
 	struct search_wire w, w2;
 	char err[256], *in, *text;
-	size_t len;
+
 
 	in = malloc(size + 1);
 	if (!in)
@@ -87,10 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (!fuzz_search_check_wire(&w) && !q->utf8) {
-		len = search_wire_render(&w, true, NULL, 0);
-		text = malloc(len + 1);
+		text = fuzz_search_component(&w);
 		if (text) {
-			search_wire_render(&w, true, text, len + 1);
 			FUZZ_SEARCH_CHECK(search_parse(text, &q2, err,
 						       sizeof(err)) == 0);
 			FUZZ_SEARCH_CHECK(search_emit(q2, &w2) == 0);
