@@ -374,6 +374,63 @@ class RefusedSearchTest(unittest.TestCase):
         self.assertEqual(len(os.listdir(self.m.p('.search', 'ALL'))), 2)
 
 
+class PlainSearchTest(unittest.TestCase):
+    """A server without ESEARCH and LITERAL+: plain "* SEARCH" answers,
+    and a non-ASCII string as a synchronising literal (one folder at a
+    time, since such a command cannot be pipelined)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer(
+            rawlog=True, imap_capability='IMAP4rev1 SASL-IR IDLE UIDPLUS '
+            'MOVE CONDSTORE SPECIAL-USE LIST-EXTENDED UNSELECT').start()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls.server.stop)
+        for i in range(6):
+            cls.server.append(USER, 'INBOX', corpus.text_message(i))
+        cls.server.append(USER, 'INBOX', UTF8_MSG)
+        cls.server.append(USER, 'A.B', UTF8_MSG)
+        cls.server.append(USER, 'A.B', corpus.text_message(9))
+        cls.cache = tempfile.mkdtemp(prefix='mailfs-search-cache-')
+        cls.addClassCleanup(shutil.rmtree, cls.cache, True)
+        cls.m = Mount('imaps://%s@localhost:%d' % (USER,
+                                                   cls.server.imaps_port),
+                      cls.server.users[USER], cafile=cls.server.cafile,
+                      foreground=True, env={'XDG_CACHE_HOME': cls.cache})
+        cls.m.start()
+        cls.addClassCleanup(cls.m.umount)
+
+    def test_plain_search_and_synchronising_literal(self):
+        self.server.clear_rawlog(USER)
+        top = self.m.p('INBOX', '.search', 'OR SUBJECT Köln TEXT invoice')
+        got = set(os.listdir(top))
+        names = {int(os.getxattr(self.m.p('INBOX', n), 'user.mail.uid')): n
+                 for n in os.listdir(self.m.p('INBOX'))}
+        imap = self.server.imap(USER)
+        imap.select('INBOX', readonly=True)
+        imap.literal = 'Köln'.encode()
+        typ, data = imap.uid('SEARCH', 'CHARSET', 'UTF-8', 'OR', 'TEXT',
+                             'invoice', 'SUBJECT')
+        imap.logout()
+        want = {names[int(u)] for u in data[0].split()}
+        self.assertEqual(got, want)
+        self.assertEqual(len(want), 3)  # two invoices and UTF8_MSG
+        data_in = b''.join(s.data_in
+                           for s in self.server.rawlog_sessions(USER))
+        self.assertIn(b'UID SEARCH CHARSET UTF-8 OR SUBJECT {5}\r\n' +
+                      'Köln'.encode(), data_in)
+        # Across the account: one folder at a time, same answers.
+        got = set()
+        for root, dirs, files in os.walk(self.m.p('.search', 'SUBJECT Köln')):
+            got |= {os.path.relpath(os.path.join(root, f),
+                                    self.m.p('.search', 'SUBJECT Köln'))
+                    for f in files}
+        self.assertEqual({os.path.dirname(g) for g in got}, {'INBOX', 'A/B'})
+        for g in got:
+            with open(self.m.p('.search', 'SUBJECT Köln', g), 'rb') as f:
+                self.assertEqual(f.read(), UTF8_MSG)
+
+
 class Pop3SearchTest(unittest.TestCase):
     """POP3 has no server-side search: .search does not exist there."""
 
