@@ -331,6 +331,28 @@ class SearchTest(unittest.TestCase):
                                                    'ALL'))[0]))
         self.assertEqual(cm.exception.errno, errno.EROFS)
 
+    def test_maildir_layout(self):
+        cache = tempfile.mkdtemp(prefix='mailfs-search-cache-')
+        self.addCleanup(shutil.rmtree, cache, True)
+        with Mount('imaps://%s@localhost:%d' % (USER, self.server.imaps_port),
+                   self.server.users[USER], cafile=self.server.cafile,
+                   options=['layout=maildir'],
+                   env={'XDG_CACHE_HOME': cache}) as m:
+            cur = m.p('INBOX', 'cur')
+            by_uid = {int(os.getxattr(os.path.join(cur, n),
+                                      'user.mail.uid')): n
+                      for n in os.listdir(cur)}
+            uids = self.server_search('INBOX', ['TEXT', 'invoice'])
+            top = m.p('INBOX', '.search', 'TEXT invoice')
+            got = self.links(top)
+            self.assertEqual(got, {by_uid[u]: '../../cur/' + by_uid[u]
+                                   for u in uids})
+            for name in got:
+                self.assertTrue(os.path.isfile(os.path.join(top, name)))
+            inbox = self.links(m.p('.search', 'TEXT invoice', 'INBOX'))
+            self.assertEqual(inbox, {n: '../../../INBOX/cur/' + n
+                                     for n in got})
+
     def test_no_search_in_a_folder_without_messages(self):
         # A missing folder has no .search.
         self.assertFalse(os.path.exists(self.m.p('Nope', '.search', 'ALL')))
