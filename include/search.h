@@ -32,27 +32,27 @@
 #define SEARCH_MAX_SET 1000
 
 enum search_kind {
-	SEARCH_PLAIN,  /* a key without argument: ALL, SEEN, ... */
+	SEARCH_PLAIN, /* a key without argument: ALL, SEEN, ... */
 	SEARCH_STRING, /* FROM x, BODY x, ...: one string */
 	SEARCH_HEADER, /* HEADER field value: two strings */
 	SEARCH_KEYWORD, /* KEYWORD / UNKEYWORD atom */
-	SEARCH_DATE,   /* BEFORE d-Mon-yyyy, ... */
+	SEARCH_DATE, /* BEFORE d-Mon-yyyy, ... */
 	SEARCH_NUMBER, /* LARGER n, SMALLER n */
-	SEARCH_SET,    /* a message sequence set, or UID set */
-	SEARCH_NOT,    /* NOT key: one sub-key */
-	SEARCH_OR,     /* OR key key: two sub-keys */
-	SEARCH_LIST,   /* ( key ... ): one or more sub-keys */
+	SEARCH_SET, /* a message sequence set, or UID set */
+	SEARCH_NOT, /* NOT key: one sub-key */
+	SEARCH_OR, /* OR key key: two sub-keys */
+	SEARCH_LIST, /* ( key ... ): one or more sub-keys */
 };
 
 struct search_key {
 	enum search_kind kind;
 	const char *name; /* borrowed, static: the key as sent, "FROM";
 			     NULL for a bare sequence set and a list */
-	char *arg[2];     /* owned: strings, keyword, or the set as
+	char *arg[2]; /* owned: strings, keyword, or the set as
 			     re-printed; NULL when unused */
 	size_t arg_len[2];
 	int day, mon, year; /* SEARCH_DATE: mon 1..12 */
-	uint32_t number;    /* SEARCH_NUMBER */
+	uint32_t number; /* SEARCH_NUMBER */
 	struct search_key *sub; /* owned: NOT, OR, LIST sub-keys */
 	size_t n_sub;
 };
@@ -69,8 +69,8 @@ struct search_query {
  * search_free()). Returns 0, or -EINVAL with a one-line reason in err
  * (for the log), or -ENOMEM.
  */
-int search_parse(const char *component, struct search_query **q_r,
-		 char *err, size_t errlen);
+int search_parse(const char *component, struct search_query **q_r, char *err,
+		 size_t errlen);
 void search_free(struct search_query *q);
 
 /* One piece of the wire form: text sent as it is, or the bytes of a

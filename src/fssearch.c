@@ -41,7 +41,7 @@
 
 /* One symlink of a result. */
 struct fssearch_entry {
-	char *path;   /* owned: below QUERY/: "NAME" or "A/B/NAME" */
+	char *path; /* owned: below QUERY/: "NAME" or "A/B/NAME" */
 	char *target; /* owned: what the symlink points to */
 };
 
@@ -49,11 +49,11 @@ struct fssearch_entry {
 struct fssearch_result {
 	struct fssearch_result *next;
 	const struct fsops *fs; /* borrowed: the mount it belongs to */
-	char *dir;   /* owned: the directory searched, "/" for all */
+	char *dir; /* owned: the directory searched, "/" for all */
 	char *query; /* owned: the QUERY component as given */
 	long long at; /* clock_now_ms() when made */
 	time_t mtime; /* wall clock, what the entries show */
-	int err;      /* 0, or -EINVAL when the query was refused */
+	int err; /* 0, or -EINVAL when the query was refused */
 	struct fssearch_entry *e; /* owned, sorted by path */
 	size_t n, cap;
 };
@@ -65,8 +65,8 @@ static struct fssearch_result *fssearch_kept; /* newest first */
  * results go below QUERY/. */
 struct fssearch_folder {
 	char *folder; /* owned: server name */
-	char *path;   /* owned: mount path without the leading '/' */
-	char *link;   /* owned: "" in FOLDER/.search, path in /.search */
+	char *path; /* owned: mount path without the leading '/' */
+	char *link; /* owned: "" in FOLDER/.search, path in /.search */
 };
 
 /* The folders a search covers. */
@@ -226,7 +226,8 @@ static int fssearch_scope_all(struct fsops *fs, struct fssearch_scope *s)
 				char *p;
 
 				if (asprintf(&p, "%s%s%s", queue.f[qi].path,
-					     qi ? "/" : "", kids.f[i].path) < 0) {
+					     qi ? "/" : "",
+					     kids.f[i].path) < 0) {
 					rc = -ENOMEM;
 					break;
 				}
@@ -266,8 +267,8 @@ static int fssearch_scope(struct fsops *fs, const char *dir,
 /* What the store found: per folder of the scope, its UIDs. */
 struct fssearch_hits {
 	uint32_t *uidvalidity; /* owned, one per folder */
-	uint32_t **uids;       /* owned, one array per folder */
-	size_t *n;             /* owned: UIDs per folder */
+	uint32_t **uids; /* owned, one array per folder */
+	size_t *n; /* owned: UIDs per folder */
 	bool nomem;
 };
 
@@ -294,7 +295,7 @@ struct fssearch_names {
 	struct fssearch_name {
 		uint32_t uid;
 		char *name; /* owned */
-	} *m;
+	} * m;
 	size_t n, cap;
 	bool nomem;
 };
@@ -450,9 +451,9 @@ static int fssearch_add(struct fssearch_result *r, const char *path,
 
 /* Adds the symlinks of one folder's hits. */
 static int fssearch_add_folder(struct fsops *fs, struct fssearch_result *r,
-			       const struct fssearch_folder *f,
-			       const char *sub, uint32_t uidvalidity,
-			       const uint32_t *uids, size_t n)
+			       const struct fssearch_folder *f, const char *sub,
+			       uint32_t uidvalidity, const uint32_t *uids,
+			       size_t n)
 {
 	struct fssearch_names nm = {0};
 	size_t i;
@@ -577,8 +578,7 @@ static int fssearch_run(struct fsops *fs, const char *dir, const char *query,
 /* The kept result for (fs, dir, query), fresh or not; the lock is
  * held. *prev_r gets the link that points to it. */
 static struct fssearch_result *fssearch_find(const struct fsops *fs,
-					     const char *dir,
-					     const char *query,
+					     const char *dir, const char *query,
 					     struct fssearch_result ***prev_r)
 {
 	struct fssearch_result **pp;
@@ -676,9 +676,9 @@ static size_t fssearch_lower(const struct fssearch_result *r, const char *key)
 struct fssearch_look {
 	struct fsops *fs;
 	const char *path; /* the whole FUSE path, for the inode */
-	const char *sub;  /* below QUERY/ */
-	struct stat *st;   /* getattr */
-	char *buf;         /* readlink */
+	const char *sub; /* below QUERY/ */
+	struct stat *st; /* getattr */
+	char *buf; /* readlink */
 	size_t size;
 };
 
@@ -755,9 +755,9 @@ static int fssearch_readlink(struct fsops *fs, const struct fsvirt_path *p,
 	query = fssearch_split(p, &l.sub);
 	if (!query)
 		return -ENOMEM;
-	rc = l.sub[0] ? fssearch_use(fs, p->dir, query, fssearch_readlink_fn,
-				     &l)
-		      : -EINVAL;
+	rc = l.sub[0]
+		     ? fssearch_use(fs, p->dir, query, fssearch_readlink_fn, &l)
+		     : -EINVAL;
 	free(query);
 	return rc;
 }
@@ -766,7 +766,7 @@ static int fssearch_readlink(struct fsops *fs, const struct fsvirt_path *p,
 struct fssearch_ls {
 	struct fsops *fs;
 	const char *path; /* the directory's FUSE path */
-	const char *sub;  /* the directory below QUERY/, "" for QUERY */
+	const char *sub; /* the directory below QUERY/, "" for QUERY */
 	struct fsvirt_dir *d;
 };
 

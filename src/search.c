@@ -43,23 +43,23 @@ static const struct {
 	const char *name;
 	enum search_kind kind;
 } search_keys[] = {
-	{"ALL", SEARCH_PLAIN},	       {"ANSWERED", SEARCH_PLAIN},
-	{"BCC", SEARCH_STRING},	       {"BEFORE", SEARCH_DATE},
-	{"BODY", SEARCH_STRING},       {"CC", SEARCH_STRING},
-	{"DELETED", SEARCH_PLAIN},     {"DRAFT", SEARCH_PLAIN},
-	{"FLAGGED", SEARCH_PLAIN},     {"FROM", SEARCH_STRING},
-	{"HEADER", SEARCH_HEADER},     {"KEYWORD", SEARCH_KEYWORD},
-	{"LARGER", SEARCH_NUMBER},     {"NEW", SEARCH_PLAIN},
-	{"NOT", SEARCH_NOT},	       {"OLD", SEARCH_PLAIN},
-	{"ON", SEARCH_DATE},	       {"OR", SEARCH_OR},
-	{"RECENT", SEARCH_PLAIN},      {"SEEN", SEARCH_PLAIN},
-	{"SENTBEFORE", SEARCH_DATE},   {"SENTON", SEARCH_DATE},
-	{"SENTSINCE", SEARCH_DATE},    {"SINCE", SEARCH_DATE},
-	{"SMALLER", SEARCH_NUMBER},    {"SUBJECT", SEARCH_STRING},
-	{"TEXT", SEARCH_STRING},       {"TO", SEARCH_STRING},
-	{"UID", SEARCH_SET},	       {"UNANSWERED", SEARCH_PLAIN},
-	{"UNDELETED", SEARCH_PLAIN},   {"UNDRAFT", SEARCH_PLAIN},
-	{"UNFLAGGED", SEARCH_PLAIN},   {"UNKEYWORD", SEARCH_KEYWORD},
+	{"ALL", SEARCH_PLAIN},	     {"ANSWERED", SEARCH_PLAIN},
+	{"BCC", SEARCH_STRING},	     {"BEFORE", SEARCH_DATE},
+	{"BODY", SEARCH_STRING},     {"CC", SEARCH_STRING},
+	{"DELETED", SEARCH_PLAIN},   {"DRAFT", SEARCH_PLAIN},
+	{"FLAGGED", SEARCH_PLAIN},   {"FROM", SEARCH_STRING},
+	{"HEADER", SEARCH_HEADER},   {"KEYWORD", SEARCH_KEYWORD},
+	{"LARGER", SEARCH_NUMBER},   {"NEW", SEARCH_PLAIN},
+	{"NOT", SEARCH_NOT},	     {"OLD", SEARCH_PLAIN},
+	{"ON", SEARCH_DATE},	     {"OR", SEARCH_OR},
+	{"RECENT", SEARCH_PLAIN},    {"SEEN", SEARCH_PLAIN},
+	{"SENTBEFORE", SEARCH_DATE}, {"SENTON", SEARCH_DATE},
+	{"SENTSINCE", SEARCH_DATE},  {"SINCE", SEARCH_DATE},
+	{"SMALLER", SEARCH_NUMBER},  {"SUBJECT", SEARCH_STRING},
+	{"TEXT", SEARCH_STRING},     {"TO", SEARCH_STRING},
+	{"UID", SEARCH_SET},	     {"UNANSWERED", SEARCH_PLAIN},
+	{"UNDELETED", SEARCH_PLAIN}, {"UNDRAFT", SEARCH_PLAIN},
+	{"UNFLAGGED", SEARCH_PLAIN}, {"UNKEYWORD", SEARCH_KEYWORD},
 	{"UNSEEN", SEARCH_PLAIN},
 };
 
@@ -162,7 +162,8 @@ static int search_decode(struct search_parser *p, const char *in)
 	for (i = 0; i < n; i++) {
 		if (in[i] == '%' && i + 2 < n && search_hex(in[i + 1]) >= 0 &&
 		    search_hex(in[i + 2]) >= 0) {
-			int v = search_hex(in[i + 1]) * 16 + search_hex(in[i + 2]);
+			int v = search_hex(in[i + 1]) * 16 +
+				search_hex(in[i + 2]);
 
 			if (v == '/' || v == '%') {
 				p->buf[o++] = (char)v;
@@ -321,8 +322,7 @@ static bool search_u32(const char *s, size_t len, uint32_t *n_r)
 
 /* One element of a sequence set: a non-zero number or '*', re-printed
  * into out. */
-static bool search_seq_number(const char *s, size_t len, char *out,
-			      size_t size)
+static bool search_seq_number(const char *s, size_t len, char *out, size_t size)
 {
 	uint32_t n;
 
@@ -360,13 +360,15 @@ static int search_seq_set(struct search_parser *p, const struct search_tok *t,
 		}
 		if (++elems > SEARCH_MAX_SET) {
 			free(buf);
-			return search_fail(p, "sequence set of more than %d "
-					      "elements", SEARCH_MAX_SET);
+			return search_fail(p,
+					   "sequence set of more than %d "
+					   "elements",
+					   SEARCH_MAX_SET);
 		}
 		if (colon) {
 			if (!search_seq_number(t->s + i, colon - 1, a, 12) ||
-			    !search_seq_number(t->s + i + colon,
-					       j - i - colon, b, 12))
+			    !search_seq_number(t->s + i + colon, j - i - colon,
+					       b, 12))
 				goto bad_free;
 			o += (size_t)snprintf(buf + o, cap - o, "%s%s:%s",
 					      o ? "," : "", a, b);
@@ -441,8 +443,10 @@ static int search_string(struct search_parser *p, const struct search_tok *t,
 		return search_fail(p, "%s wants a string, not '%c'", k->name,
 				   t->s[0]);
 	if (t->len > SEARCH_MAX_STRING)
-		return search_fail(p, "string argument of %s longer than %d "
-				      "bytes", k->name, SEARCH_MAX_STRING);
+		return search_fail(p,
+				   "string argument of %s longer than %d "
+				   "bytes",
+				   k->name, SEARCH_MAX_STRING);
 	for (j = 0; j < t->len; j++)
 		if ((unsigned char)t->s[j] >= 0x80)
 			p->utf8 = true;
@@ -521,8 +525,7 @@ static int search_subkeys(struct search_parser *p, struct search_key *k,
 }
 
 /* Parses the argument(s) of a key of known kind. */
-static int search_args(struct search_parser *p, struct search_key *k,
-		       int depth)
+static int search_args(struct search_parser *p, struct search_key *k, int depth)
 {
 	const struct search_tok *t = NULL;
 	char shown[48];
@@ -672,8 +675,8 @@ static int search_top(struct search_parser *p, struct search_query *q)
 	return 0;
 }
 
-int search_parse(const char *component, struct search_query **q_r,
-		 char *err, size_t errlen)
+int search_parse(const char *component, struct search_query **q_r, char *err,
+		 size_t errlen)
 {
 	struct search_parser p = {.err = err, .errlen = errlen};
 	struct search_query *q;
@@ -765,8 +768,7 @@ static void search_text(struct search_wire *w, const char *s)
 
 /* Appends a string argument: quoted when it is printable ASCII, else a
  * literal part of its own. */
-static void search_emit_string(struct search_wire *w, const char *s,
-			       size_t len)
+static void search_emit_string(struct search_wire *w, const char *s, size_t len)
 {
 	size_t i;
 
@@ -820,7 +822,7 @@ static void search_emit_key(struct search_wire *w, const struct search_key *k)
 		search_emit_string(w, k->arg[1], k->arg_len[1]);
 		break;
 	case SEARCH_KEYWORD: /* checked: atom characters only */
-	case SEARCH_SET:     /* re-printed from numbers */
+	case SEARCH_SET: /* re-printed from numbers */
 		search_text(w, k->arg[0]);
 		break;
 	case SEARCH_DATE:

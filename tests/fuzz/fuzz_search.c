@@ -45,13 +45,13 @@ static char *fuzz_search_component(const struct search_wire *w)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Stops the run, naming the property that failed. */
-#define FUZZ_SEARCH_CHECK(cond)                                                \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "fuzz_search: %s:%d: %s\n", __FILE__,  \
-				__LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
+#define FUZZ_SEARCH_CHECK(cond)                                               \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "fuzz_search: %s:%d: %s\n", __FILE__, \
+				__LINE__, #cond);                             \
+			abort();                                              \
+		}                                                             \
 	} while (0)
 
 /* Checks the text parts: printable ASCII, quotes balanced within the
@@ -97,7 +97,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct search_wire w, w2;
 	char err[256], *in, *text;
 
-
 	in = malloc(size + 1);
 	if (!in)
 		return 0;
@@ -116,8 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!fuzz_search_check_wire(&w) && !q->utf8) {
 		text = fuzz_search_component(&w);
 		if (text) {
-			FUZZ_SEARCH_CHECK(search_parse(text, &q2, err,
-						       sizeof(err)) == 0);
+			FUZZ_SEARCH_CHECK(
+				search_parse(text, &q2, err, sizeof(err)) == 0);
 			FUZZ_SEARCH_CHECK(search_emit(q2, &w2) == 0);
 			FUZZ_SEARCH_CHECK(w2.len == w.len &&
 					  memcmp(w2.buf, w.buf, w.len) == 0);

@@ -54,8 +54,7 @@ static const struct {
 	{"(OR FROM a TO b) UNDELETED", "(OR FROM \"a\" TO \"b\") UNDELETED"},
 	{"HEADER X-Mailer mutt", "HEADER \"X-Mailer\" \"mutt\""},
 	{"HEADER List-Id \"\"", "HEADER \"List-Id\" \"\""},
-	{"LARGER 1000 SMALLER 4294967295",
-	 "LARGER 1000 SMALLER 4294967295"},
+	{"LARGER 1000 SMALLER 4294967295", "LARGER 1000 SMALLER 4294967295"},
 	{"LARGER 007", "LARGER 7"},
 	{"UID 1:3,7,10:*", "UID 1:3,7,10:*"},
 	{"UID 0005", "UID 5"},
@@ -138,8 +137,7 @@ START_TEST(test_bad)
 	struct search_query *q = (void *)1;
 	char err[256];
 
-	ck_assert_int_eq(search_parse(bad[_i], &q, err, sizeof(err)),
-			 -EINVAL);
+	ck_assert_int_eq(search_parse(bad[_i], &q, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_null(q);
 	ck_assert_msg(err[0] != '\0', "no reason for \"%s\"", bad[_i]);
 	for (const char *p = err; *p; p++)
@@ -276,9 +274,9 @@ START_TEST(test_render_trace)
 	struct search_wire w;
 	char err[64], out[128];
 
-	ck_assert_int_eq(search_parse("SUBJECT \"a\r\nb\" SEEN", &q, err,
-				      sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+		search_parse("SUBJECT \"a\r\nb\" SEEN", &q, err, sizeof(err)),
+		0);
 	ck_assert_int_eq(search_emit(q, &w), 0);
 	search_wire_render(&w, false, out, sizeof(out));
 	ck_assert_str_eq(out, "SUBJECT {4 bytes} SEEN");
@@ -312,8 +310,8 @@ START_TEST(test_uid_set)
 	ck_assert_int_eq(search_uid_set("4294967295", 10, &u, &n, &cap, 5), 0);
 	ck_assert_uint_eq(u[0], 4294967295u);
 	static const char *const bad_sets[] = {
-		"", "0", "1:", ":2", "1,", ",1", "1:2:3", "*", "1:*",
-		"4294967296", "a", "1 2",
+		"",	 "0", "1:",  ":2",	   "1,", ",1",
+		"1:2:3", "*", "1:*", "4294967296", "a",	 "1 2",
 	};
 	for (size_t i = 0; i < N_OF(bad_sets); i++) {
 		n = 0;
