@@ -2049,8 +2049,8 @@ static bool imap_search_esearch(struct imap_search_ctx *c,
 				    &c->cap, c->max);
 		if (rc == 1)
 			c->res->cut = true;
-		else if (rc < 0)
-			c->nomem = true; /* or malformed: either way no answer */
+		else if (rc < 0) /* out of memory, or malformed: no answer */
+			c->nomem = true;
 	}
 	return true;
 }
@@ -2188,8 +2188,8 @@ static bool imap_search_line(const struct imap_session *s, const char *tag,
 /* Reads the answers of one pipelined EXAMINE + UID SEARCH pair into res.
  * Returns -1 only when the session broke. */
 static int imap_search_pair(struct imap_session *s, const char *mailbox,
-			    const char *tag1, const char *tag2,
-			    size_t max, struct imap_search_result *res)
+			    const char *tag1, const char *tag2, size_t max,
+			    struct imap_search_result *res)
 {
 	struct imap_search_ctx c = {.tag = tag2, .res = res, .max = max};
 	struct strbuf scratch = {0};
@@ -2242,8 +2242,8 @@ static int imap_search_batch(struct imap_session *s,
 	unsigned tag0 = s->next_tag + 1;
 	int rc = -1;
 
-	for (j = first; j < n && (j == first || out.len < IMAP_SEARCH_BATCH_BYTES);
-	     j++) {
+	for (j = first;
+	     j < n && (j == first || out.len < IMAP_SEARCH_BATCH_BYTES); j++) {
 		strbuf_reset(&cmd);
 		if (imap_select_begin(s, mailboxes[j], true, &cmd) < 0) {
 			results[j].failed = true; /* cannot be sent */

@@ -1020,10 +1020,9 @@ static int store_imap_search_op(struct imap_session *s, void *arg)
 
 /* Reports each folder searched to cb; -EINVAL (logged with the
  * server's text) when the server refused the query. */
-static int store_imap_search_report(struct store_imap_search *x,
-				    void (*cb)(void *ctx,
-					       const struct store_search_hit *h),
-				    void *ctx)
+static int store_imap_search_report(
+	struct store_imap_search *x,
+	void (*cb)(void *ctx, const struct store_search_hit *h), void *ctx)
 {
 	size_t i;
 
