@@ -25,7 +25,7 @@ enum search_tok_type {
 
 struct search_tok {
 	enum search_tok_type type;
-	const char *s; /* borrowed from the parser's buffer, NUL ended */
+	const char *s; /* borrowed from the parser's buffer; use len */
 	size_t len;
 };
 
@@ -187,15 +187,14 @@ static int search_decode(struct search_parser *p, const char *in)
 
 /* Adds a token (the buffer holds at most SEARCH_MAX_QUERY bytes, so
  * there are at most that many tokens). */
-static int search_push(struct search_parser *p, enum search_tok_type type,
-		       const char *s, size_t len)
+static void search_push(struct search_parser *p, enum search_tok_type type,
+			const char *s, size_t len)
 {
 	struct search_tok *t = &p->toks[p->n_toks++];
 
 	t->type = type;
 	t->s = s;
 	t->len = len;
-	return 0;
 }
 
 /* Reads a "quoted" token starting at *i (on the quote), unescaping \"
@@ -228,8 +227,8 @@ static int search_lex_quoted(struct search_parser *p, size_t *i)
 	return 0;
 }
 
-/* Splits the decoded query into tokens; atoms and strings are cut in
- * place (a separator after each becomes a NUL). */
+/* Splits the decoded query into tokens (each known by its bytes and
+ * length; quoted strings are unescaped in place). */
 static int search_lex(struct search_parser *p)
 {
 	size_t n = strlen(p->buf), i = 0;
@@ -260,16 +259,6 @@ static int search_lex(struct search_parser *p)
 			       b[i] != '(' && b[i] != ')' && b[i] != '"')
 				i++;
 			search_push(p, SEARCH_TOK_ATOM, b + start, i - start);
-			/* Cut after the token is pushed: a '(' or ')' that
-			 * ends it was pushed as its own token already when
-			 * it comes next, so only a separator is overwritten. */
-			if (i < n && (b[i] == ' ' || b[i] == '\t')) {
-				b[i] = '\0';
-				i++;
-			} else if (i < n) {
-				/* '(' ')' or '"' follows directly: keep the
-				 * length, which is what counts. */
-			}
 		}
 	}
 	return 0;
