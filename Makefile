@@ -132,7 +132,8 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 FUZZ_LIB_CFLAGS := -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_TARGETS := fuzz_imap_parse fuzz_names fuzz_opts fuzz_account \
-	fuzz_msgdate fuzz_imap_session fuzz_pop3_session fuzz_msgstruct
+	fuzz_msgdate fuzz_imap_session fuzz_pop3_session fuzz_msgstruct \
+	fuzz_search
 FUZZ_BINS = $(addprefix $(FB)/,$(FUZZ_TARGETS))
 FUZZ_NET_LDFLAGS := -Wl,--wrap=net_connect \
 	-Wl,--defsym=__wrap_net_connect=fuzz_net_connect

@@ -24,6 +24,16 @@ mount in the Maildir layout (-o layout=maildir), against `notmuch new`
 over mbsync's local Maildir of the same folder (after its sync); each
 database lives outside the mount and must hold every message.
 
+Search (unless --no-search): a fourth folder, Search, gets
+--search-messages small text messages (default 100,000; --quick: 2,000),
+every fifth mentioning "invoice".  Each run lists
+Search/.search/BODY invoice on a fresh mount (the server searches; the
+folder's listing is made for the names) and, on another fresh mount,
+runs grep -rl invoice over Search; both hit sets must equal the corpus's.
+A grep that takes longer than --search-timeout seconds (default 900) is
+cut off and reported with the bytes the proxy passed until then.
+--search-only skips every other measurement (and the other folders).
+
 POP3 (unless --no-pop3): a second user's INBOX gets 1,000 text messages
 of the Grep folder's size mix (--quick: 100).  For each RTT, through a
 second proxy in front of Dovecot's POP3S port, each run mounts
@@ -78,6 +88,8 @@ POP3_USER = 'bob'        # a maildrop of its own: alice's figures stay as
                          # they are
 WORD = 'invoice'
 SMALL, GREP, BIG = 'Small', 'Grep', 'Big'
+SEARCH = 'Search'
+SEARCH_QUERY = 'BODY ' + WORD
 RESULTS = os.path.join(ROOT, 'build', 'bench-results.json')
 # Run environment of every tool: byte-wise, no locale surprises.
 TOOL_ENV = dict(os.environ, LC_ALL='C')
@@ -163,6 +175,28 @@ def populate(server, n_small, n_grep):
         'big_size': len(big),
         'big_head': big[:4096],
         'big_sha256': hashlib.sha256(big).hexdigest(),
+    }
+
+
+def populate_search(server, n):
+    """Fills the Search folder with n small text messages (about 1.7 KB
+    each); returns the checks' data: file name -> message number, and
+    the numbers that mention WORD."""
+    t0 = time.monotonic()
+    uids = []
+    for start in range(0, n, 5000):
+        chunk = [corpus.text_message(200000 + k)
+                 for k in range(start, min(n, start + 5000))]
+        uids += server.append_many(USER, SEARCH, chunk)
+    check(len(uids) == n, 'APPEND of %s lost messages' % SEARCH)
+    number = dict(zip(uids, range(n)))
+    names = server.message_names(USER, SEARCH)
+    log('%s: %d messages appended (%.1f s)' %
+        (SEARCH, n, time.monotonic() - t0))
+    return {
+        'number_of': {name: number[uid] for uid, name in names.items()},
+        'hits': {k for k in range(n) if corpus.has_invoice(200000 + k)},
+        'n': n,
     }
 
 
@@ -335,6 +369,7 @@ class Bench:
         self.mounts = []       # live Mount objects, unmounted on exit
         self.corp = None
         self.pop3 = None       # populate_pop3()
+        self.search = None     # populate_search()
         self.tmp = tempfile.mkdtemp(prefix='mailfs-bench-')
 
     # -- lifecycle
@@ -827,6 +862,88 @@ class Bench:
             return False, 'not installed'
         return True, ''
 
+    def search_hits(self, names):
+        """Message numbers of the Search folder's file names."""
+        hits = set()
+        for name in names:
+            check(name in self.search['number_of'],
+                  'unknown message %r among the results' % name)
+            hits.add(self.search['number_of'][name])
+        return hits
+
+    def measure_search(self, tr):
+        """Server-side search (ls of .search/QUERY) on a fresh mount, then
+        grep -rl on another fresh mount: time, bytes and commands."""
+        srv, grp = {}, {}
+        tr.clear()
+        with self.mounted(srv) as m:
+            d = m.p(SEARCH, '.search', SEARCH_QUERY)
+            w0 = time.time()
+            srv['seconds'], p = run_tool(['ls', '--', d])
+            w1 = time.time()
+        check(p.returncode == 0, 'ls .search failed: %s' % p.stderr.decode())
+        hits = self.search_hits(p.stdout.decode().split())
+        check(hits == self.search['hits'],
+              '.search: %d hits, expected %d' % (len(hits),
+                                                 len(self.search['hits'])))
+        sessions = tr.collect()
+        cmds = commands_between(sessions, w0, w1)
+        srv['commands'] = len(cmds)
+        srv['command_verbs'] = verb_counts(cmds)
+        srv['body_fetch_commands'] = sum(map(is_body_fetch, cmds))
+        srv['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+        srv['wire_bytes_down'] = tr.wire_bytes_down()
+        srv['hits'] = len(hits)
+        tr.clear()
+        with self.mounted(grp) as m:
+            d = m.p(SEARCH)
+            try:
+                grp['seconds'], p = run_tool(['grep', '-rl', WORD, d],
+                                             timeout=self.args.search_timeout)
+            except BenchError as e:
+                p = None
+                log('  grep -rl %s: %s' % (SEARCH, e))
+        if p is None:
+            # Cut off: bytes as the proxy counted them (the rawlog may be
+            # gigabytes; it is dropped unread).
+            tr.settle()
+            self.server.drop_rawlog_files(USER)
+            grp['timed_out'] = True
+            grp['seconds'] = None
+            grp['at_least_seconds'] = self.args.search_timeout
+            grp['bytes_from_server'] = None
+            grp['wire_bytes_down'] = tr.wire_bytes_down()
+            return srv, grp
+        check(p.returncode == 0, 'grep -rl %s failed: %s' % (
+            SEARCH, p.stderr.decode()[:500]))
+        hits = self.search_hits(os.path.basename(x)
+                                for x in p.stdout.decode().split())
+        check(hits == self.search['hits'],
+              'grep -rl %s: %d hits, expected %d' % (
+                  SEARCH, len(hits), len(self.search['hits'])))
+        sessions = tr.collect()
+        grp['bytes_from_server'] = sum(s.bytes_out for s in sessions)
+        grp['wire_bytes_down'] = tr.wire_bytes_down()
+        grp['body_fetch_commands'] = sum(
+            map(is_body_fetch, all_commands(sessions)))
+        return srv, grp
+
+    def warm_up_search(self):
+        """An unmeasured server search at 0 ms: Dovecot reads the folder
+        once, as the other warm-up does (grep -rl reads it too, and
+        would read it again: the first search is the colder one)."""
+        self.proxy = Proxy(self.server.imaps_port, rtt_ms=0).start()
+        tr = Traffic(self.server, self.proxy)
+        tr.clear()
+        with self.mounted({}) as m:
+            _, p = run_tool(['ls', '--', m.p(SEARCH, '.search',
+                                             SEARCH_QUERY)])
+            check(p.returncode == 0, 'warm-up: ls .search failed: %s' %
+                  p.stderr.decode()[:500])
+        tr.collect()
+        self.proxy.stop()
+        self.proxy = None
+
     # -- driver
 
     def warm_up(self):
@@ -852,12 +969,20 @@ class Bench:
         t_start = time.monotonic()
         log('starting Dovecot')
         self.server = MailServer(rawlog=True).start()
-        self.corp = populate(self.server, a.small, a.grep)
+        if not a.search_only:
+            self.corp = populate(self.server, a.small, a.grep)
+        if not a.no_search:
+            self.search = populate_search(self.server, a.search_messages)
         if not a.no_pop3:
             self.pop3 = populate_pop3(self.server, a.pop3_messages)
         log('warm-up pass (not measured)')
-        self.warm_up()
-        use_mbsync, mbsync_note = self.mbsync_usable()
+        if not a.search_only:
+            self.warm_up()
+        if not a.no_search:
+            self.warm_up_search()
+        use_mbsync, mbsync_note = (
+            self.mbsync_usable() if not a.search_only else
+            (False, 'skipped (--search-only)'))
         results = {}
         for rtt in a.rtts:
             self.proxy = Proxy(self.server.imaps_port, rtt_ms=rtt).start()
@@ -871,6 +996,19 @@ class Bench:
             for i in range(a.runs):
                 log('RTT %g ms, run %d/%d' % (rtt, i + 1, a.runs))
                 one = {}
+                if not a.no_search:
+                    one['search'], one['search_grep'] = \
+                        self.measure_search(tr)
+                    log('  .search %s: %.3f s, %d bytes; grep -rl: %s s, '
+                        '%d bytes at the proxy' % (
+                            SEARCH_QUERY, one['search']['seconds'],
+                            one['search']['bytes_from_server'],
+                            one['search_grep']['seconds'] or '> %d' %
+                            a.search_timeout,
+                            one['search_grep']['wire_bytes_down']))
+                if a.search_only:
+                    runs.append(one)
+                    continue
                 one['ls'] = self.measure_ls(tr)
                 log('  ls -l: %.3f s, %d commands' % (
                     one['ls']['seconds'], one['ls']['commands']))
@@ -1051,6 +1189,36 @@ def summarize(runs, use_mbsync):
     return rows
 
 
+def summarize_search(runs, n):
+    """Rows of the search table for one RTT (n messages in Search)."""
+    def col(*keys):
+        return column(runs, *keys)
+
+    return [
+        ('ls Search/.search/%s (fresh mount): time' % SEARCH_QUERY, 's',
+         col('search', 'seconds')),
+        ('  IMAP commands', 'n', col('search', 'commands')),
+        ('  body FETCH commands', 'n', col('search', 'body_fetch_commands')),
+        ('  bytes from server (IMAP, listing included)', 'B',
+         col('search', 'bytes_from_server')),
+        ('  bytes from server (TLS, at the proxy)', 'B',
+         col('search', 'wire_bytes_down')),
+        ('grep -rl %s Search (fresh mount): time' % WORD, 's',
+         col('search_grep', 'seconds')),
+        ('  cut off after (did not finish)', 's',
+         col('search_grep', 'at_least_seconds')),
+        ('  bytes from server (IMAP)', 'B',
+         col('search_grep', 'bytes_from_server')),
+        ('  bytes from server (TLS, at the proxy)', 'B',
+         col('search_grep', 'wire_bytes_down')),
+        ('ratio time grep / .search', 'x',
+         ratio(col('search_grep', 'seconds'), col('search', 'seconds'))),
+        ('ratio bytes grep / .search (at the proxy)', 'x',
+         ratio(col('search_grep', 'wire_bytes_down'),
+               col('search', 'wire_bytes_down'))),
+    ]
+
+
 def summarize_pop3(runs, n):
     """Rows of the POP3 table for one RTT (n messages in the maildrop)."""
     def col(*keys):
@@ -1161,6 +1329,16 @@ def parse_args(argv):
     p.add_argument('--pop3-messages', type=int, default=None,
                    help='messages in the POP3 maildrop (default 1,000, '
                         '100 with --quick)')
+    p.add_argument('--no-search', action='store_true',
+                   help='skip the server-side search measurement')
+    p.add_argument('--search-only', action='store_true',
+                   help='only the server-side search measurement')
+    p.add_argument('--search-messages', type=int, default=None,
+                   help='messages in the Search folder (default 100,000, '
+                        '2,000 with --quick)')
+    p.add_argument('--search-timeout', type=int, default=900,
+                   help='seconds grep -rl over Search may take before it is '
+                        'cut off and reported as such (default 900)')
     p.add_argument('-o', '--mount-option', action='append', default=[],
                    help='extra mailfs -o option (repeatable)')
     p.add_argument('--json', default=RESULTS,
@@ -1181,6 +1359,14 @@ def parse_args(argv):
         a.pop3_messages = 100 if a.quick else 1000
     if a.pop3_messages < 1:
         p.error('--pop3-messages must be at least 1')
+    if a.search_messages is None:
+        a.search_messages = 2000 if a.quick else 100000
+    if a.search_messages < 5:
+        p.error('--search-messages must be at least 5')
+    if a.search_only and a.no_search:
+        p.error('--search-only and --no-search exclude each other')
+    if a.search_only:
+        a.no_pop3 = True
     a.small = 1000 if a.quick else 10000
     a.grep = 200 if a.quick else 2000
     return a
@@ -1222,11 +1408,17 @@ def main(argv):
         info['commit']))
     print('- Dovecot %s; %s; kernel %s' % (
         info['dovecot'], info['mbsync'] or 'no mbsync', info['kernel']))
-    print('- Folders: Small %s messages; Grep %s messages, %.1f MB, %d '
-          'contain "%s"; Big one %.1f MB message' % (
-              '{:,}'.format(args.small), '{:,}'.format(args.grep),
-              bench.corp['grep_bytes'] / 1e6, len(bench.corp['grep_hits']),
-              WORD, bench.corp['big_size'] / 1e6))
+    if bench.corp:
+        print('- Folders: Small %s messages; Grep %s messages, %.1f MB, %d '
+              'contain "%s"; Big one %.1f MB message' % (
+                  '{:,}'.format(args.small), '{:,}'.format(args.grep),
+                  bench.corp['grep_bytes'] / 1e6,
+                  len(bench.corp['grep_hits']), WORD,
+                  bench.corp['big_size'] / 1e6))
+    if bench.search:
+        print('- Search: %s small text messages, %d contain "%s"' % (
+            '{:,}'.format(bench.search['n']), len(bench.search['hits']),
+            WORD))
     print('- Every measurement on a fresh mount (cold cache) through the '
           'latency proxy; commands and bytes from the Dovecot rawlog; '
           'times in seconds; ratio = per-run grep time / baseline time')
@@ -1246,10 +1438,14 @@ def main(argv):
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec='seconds'),
         'versions': info,
-        'corpus': {'small': args.small, 'grep': args.grep,
-                   'grep_bytes': bench.corp['grep_bytes'],
-                   'grep_hits': len(bench.corp['grep_hits']),
-                   'big_bytes': bench.corp['big_size'], 'word': WORD},
+        'corpus': ({'small': args.small, 'grep': args.grep,
+                    'grep_bytes': bench.corp['grep_bytes'],
+                    'grep_hits': len(bench.corp['grep_hits']),
+                    'big_bytes': bench.corp['big_size'], 'word': WORD}
+                   if bench.corp else None),
+        'search': ({'messages': bench.search['n'],
+                    'hits': len(bench.search['hits']),
+                    'query': SEARCH_QUERY} if bench.search else None),
         'runs': args.runs,
         'mbsync': use_mbsync or mbsync_note,
         'pop3': (None if args.no_pop3 else
@@ -1261,14 +1457,22 @@ def main(argv):
     }
     for rtt in args.rtts:
         runs = results[str(rtt)]
-        rows = summarize(runs, use_mbsync)
-        print()
-        print(markdown(rtt, rows, len(runs)))
+        rows = [] if args.search_only else summarize(runs, use_mbsync)
+        if rows:
+            print()
+            print(markdown(rtt, rows, len(runs)))
         doc['rtt'][str(rtt)] = {
             'summary': {label: {'median': med(values), 'runs': values}
                         for label, _, values in rows},
             'runs': runs,
         }
+        if not args.no_search:
+            rows = summarize_search(runs, args.search_messages)
+            print()
+            print(markdown(rtt, rows, len(runs), 'server-side search, '))
+            doc['rtt'][str(rtt)]['search_summary'] = {
+                label: {'median': med(values), 'runs': values}
+                for label, _, values in rows}
         if not args.no_pop3:
             rows = summarize_pop3(runs, args.pop3_messages)
             print()

@@ -390,4 +390,43 @@ int imap_append(struct imap_session *s, const char *mailbox, const char *flags,
 		long (*read)(void *ctx, char *buf, size_t len), void *ctx,
 		uint32_t *uid_r, uint32_t *uidvalidity_r);
 
+struct search_query;
+
+/* The answer to one UID SEARCH. */
+struct imap_search_result {
+	struct imap_mailbox mb; /* imap_search_mailboxes(): from EXAMINE */
+	uint32_t *uids; /* owned: ascending, without repeats */
+	size_t n;
+	bool cut; /* the server sent more than max UIDs */
+	/* imap_search_mailboxes(): this mailbox's EXAMINE or SEARCH
+	 * failed, with the server's answer in err. */
+	bool failed;
+	struct imap_error err;
+};
+
+void imap_search_result_clear(struct imap_search_result *res);
+
+/*
+ * UID SEARCH with the program q (search.h) on the selected mailbox,
+ * as "UID SEARCH RETURN (ALL) ..." (RFC 4731, one compact answer) when
+ * the server has ESEARCH; string arguments go quoted or as literals.
+ * res gets at most max UIDs (res->cut when there were more).
+ */
+int imap_uid_search(struct imap_session *s, const struct search_query *q,
+		    size_t max, struct imap_search_result *res);
+
+/*
+ * EXAMINE and UID SEARCH of q in each of n mailboxes, results[i] for
+ * mailboxes[i] (n entries, owned by the caller, each cleared with
+ * imap_search_result_clear()). The pairs are pipelined, written in
+ * batches of at most 16 KiB ahead of the answers, when every literal can
+ * go non-synchronising (LITERAL+ / LITERAL-); else one pair at a time.
+ * A mailbox that fails is marked in its result and the others go on.
+ * Returns -1 only when the session broke (imap_error() says why).
+ */
+int imap_search_mailboxes(struct imap_session *s,
+			  const char *const *mailboxes, size_t n,
+			  const struct search_query *q, size_t max,
+			  struct imap_search_result *results);
+
 #endif

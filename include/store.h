@@ -112,6 +112,16 @@ struct store_summary {
 };
 
 struct store;
+struct search_query;
+
+/* One folder's answer to a search: the UIDs (ascending) of its messages
+ * that match, under its UIDVALIDITY. */
+struct store_search_hit {
+	size_t folder; /* index into the folders searched */
+	uint32_t uidvalidity;
+	const uint32_t *uids; /* borrowed, valid during the callback */
+	size_t n;
+};
 
 struct store_ops {
 	/* Lists every folder. *f_r is owned by the caller
@@ -228,6 +238,19 @@ struct store_ops {
 			     void (*cb)(void *ctx, const char *data,
 					size_t len),
 			     void *ctx);
+
+	/*
+	 * Searches each of n folders on the server with the program q
+	 * (search.h); fetches no message. cb gets every folder searched
+	 * (n may be 0), after the whole search, in the order given. A
+	 * folder that cannot be opened (gone since it was listed) is
+	 * skipped. -EINVAL when the server rejects the query (its text is
+	 * logged). NULL: the store cannot search.
+	 */
+	int (*search)(struct store *st, const char *const *folders, size_t n,
+		      const struct search_query *q,
+		      void (*cb)(void *ctx, const struct store_search_hit *h),
+		      void *ctx);
 
 	/* Starts reporting changes made by other clients (new, expunged
 	 * or re-flagged messages) as they happen, from another thread:

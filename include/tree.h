@@ -103,7 +103,8 @@ enum tree_kind tree_lookup(struct tree *t, const char *path, time_t now,
 
 /*
  * Calls fill for each entry of the directory at path: subfolders first,
- * then messages in listing order. fill returns non-zero to stop. The
+ * then messages in listing order (their info with uid and uidvalidity,
+ * so that a UID can be mapped to its name). fill returns non-zero to stop. The
  * tree's read lock is held during the calls: fill must not call back
  * into the tree. A message's info carries its uid and uidvalidity.
  * Returns 0, or -ENOENT / -ENOTDIR.

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "net.h"
 #include "sasl.h"
+#include "search.h"
 #include "strbuf.h"
 
 #define IMAP_READ_BUF (64 * 1024)
@@ -2649,5 +2650,346 @@ int imap_append(struct imap_session *s, const char *mailbox, const char *flags,
 	}
 out:
 	strbuf_free(&cmd);
+	return rc;
+}
+
+/* Collects the UIDs of one UID SEARCH: "* SEARCH n ..." or, with
+ * RETURN (ALL), "* ESEARCH (TAG "t") UID ALL set". */
+struct imap_search_ctx {
+	const char *tag; /* the command's tag, for ESEARCH's TAG */
+	struct imap_search_result *res;
+	size_t cap, max;
+	bool nomem;
+};
+
+/* Adds the UIDs of a "* SEARCH" response (numbers, and a "(MODSEQ n)"
+ * that a CONDSTORE server may append, which is skipped). */
+static void imap_search_plain(struct imap_search_ctx *c,
+			      const struct imap_resp *r)
+{
+	struct imap_search_result *res = c->res;
+	size_t i;
+	uint32_t uid;
+
+	for (i = 1; i < r->n_toks; i++) {
+		if (!imap_tok_u32(&r->toks[i], &uid) || uid == 0)
+			continue;
+		if (res->n >= c->max) {
+			res->cut = true;
+			return;
+		}
+		if (res->n == c->cap) {
+			size_t nc = c->cap ? 2 * c->cap : 64;
+			uint32_t *nu = realloc(res->uids, nc * sizeof(*nu));
+
+			if (!nu) {
+				c->nomem = true;
+				return;
+			}
+			res->uids = nu;
+			c->cap = nc;
+		}
+		res->uids[res->n++] = uid;
+	}
+}
+
+/* Takes "* ESEARCH [(TAG "t")] [UID] (name value)*" when it answers
+ * this command; only ALL carries UIDs (MIN, MAX, COUNT are skipped). */
+static bool imap_search_esearch(struct imap_search_ctx *c,
+				const struct imap_resp *r)
+{
+	size_t i = 1;
+	const struct imap_tok *t;
+	int rc;
+
+	if (i < r->n_toks && r->toks[i].type == IMAP_TOK_LIST) {
+		t = &r->toks[i];
+		if (t->n_items != 2 || !imap_tok_is(&t->items[0], "TAG") ||
+		    t->items[1].type != IMAP_TOK_STRING ||
+		    strcmp(t->items[1].str, c->tag) != 0)
+			return false; /* another command's */
+		i++;
+	}
+	if (i < r->n_toks && imap_tok_is(&r->toks[i], "UID"))
+		i++;
+	for (; i + 1 < r->n_toks; i += 2) {
+		if (!imap_tok_is(&r->toks[i], "ALL"))
+			continue;
+		t = &r->toks[i + 1];
+		if (t->type != IMAP_TOK_ATOM)
+			continue;
+		rc = search_uid_set(t->str, t->len, &c->res->uids, &c->res->n,
+				    &c->cap, c->max);
+		if (rc == 1)
+			c->res->cut = true;
+		else if (rc < 0) /* out of memory, or malformed: no answer */
+			c->nomem = true;
+	}
+	return true;
+}
+
+static bool imap_search_handler(void *ctx, struct imap_session *s,
+				const struct imap_resp *r)
+{
+	struct imap_search_ctx *c = ctx;
+
+	if (r->status != IMAP_STATUS_NONE || r->n_toks < 1)
+		return false;
+	if (imap_tok_is(&r->toks[0], "SEARCH")) {
+		imap_search_plain(c, r);
+		return true;
+	}
+	if (imap_tok_is(&r->toks[0], "ESEARCH"))
+		return imap_search_esearch(c, r);
+	return false;
+}
+
+static int imap_search_u32cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts a result and drops repeats (a server may send SEARCH in any
+ * order, or in several responses). */
+static void imap_search_tidy(struct imap_search_result *res)
+{
+	size_t i, o = 0;
+
+	if (res->n > 1)
+		qsort(res->uids, res->n, sizeof(*res->uids),
+		      imap_search_u32cmp);
+	for (i = 0; i < res->n; i++)
+		if (o == 0 || res->uids[o - 1] != res->uids[i])
+			res->uids[o++] = res->uids[i];
+	res->n = o;
+}
+
+void imap_search_result_clear(struct imap_search_result *res)
+{
+	free(res->uids);
+	memset(res, 0, sizeof(*res));
+}
+
+/* "UID SEARCH [RETURN (ALL)] " for this session. */
+static const char *imap_search_verb(const struct imap_session *s)
+{
+	return (s->caps & IMAP_CAP_ESEARCH) ? "UID SEARCH RETURN (ALL) "
+					    : "UID SEARCH ";
+}
+
+int imap_uid_search(struct imap_session *s, const struct search_query *q,
+		    size_t max, struct imap_search_result *res)
+{
+	struct imap_search_ctx c = {.res = res, .max = max};
+	struct search_wire w;
+	struct imap_part *parts = NULL;
+	char tag[16], trace[640];
+	size_t i;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (search_emit(q, &w) < 0) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	parts = calloc(w.n + 1, sizeof(*parts));
+	if (!parts) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	parts[0].data = imap_search_verb(s);
+	parts[0].len = strlen(parts[0].data);
+	for (i = 0; i < w.n; i++) {
+		parts[i + 1].data = w.buf + w.parts[i].off;
+		parts[i + 1].len = w.parts[i].len;
+		parts[i + 1].literal = w.parts[i].literal;
+	}
+	i = (size_t)snprintf(trace, sizeof(trace), "%s", parts[0].data);
+	search_wire_render(&w, false, trace + i, sizeof(trace) - i);
+	/* The tag imap_run_parts() will use, for ESEARCH's TAG. */
+	snprintf(tag, sizeof(tag), "M%u", s->next_tag + 1);
+	c.tag = tag;
+	rc = imap_run_parts(s, parts, w.n + 1, trace, imap_search_handler, &c);
+	if (rc == 0 && c.nomem) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM,
+			     "out of memory, or a malformed ESEARCH");
+		rc = -1;
+	}
+out:
+	free(parts);
+	search_wire_free(&w);
+	if (rc < 0)
+		imap_search_result_clear(res);
+	else
+		imap_search_tidy(res);
+	return rc;
+}
+
+/*
+ * Appends "tag UID SEARCH ... \r\n" with every literal non-synchronising,
+ * so that it can be pipelined. False when a literal cannot go so
+ * (neither LITERAL+ nor LITERAL- for its size).
+ */
+static bool imap_search_line(const struct imap_session *s, const char *tag,
+			     const struct search_wire *w, struct strbuf *out)
+{
+	size_t i;
+
+	strbuf_printf(out, "%s %s", tag, imap_search_verb(s));
+	for (i = 0; i < w->n; i++) {
+		const struct search_part *p = &w->parts[i];
+
+		if (p->literal) {
+			if (!(s->caps & IMAP_CAP_LITERALPLUS) &&
+			    !((s->caps & IMAP_CAP_LITERALMINUS) &&
+			      p->len <= 4096))
+				return false;
+			strbuf_printf(out, "{%zu+}\r\n", p->len);
+		}
+		strbuf_append(out, w->buf + p->off, p->len);
+	}
+	strbuf_puts(out, "\r\n");
+	return true;
+}
+
+/* The most commands bytes written ahead of reading in one pipelined
+ * batch, so that neither side can block the other on full buffers. */
+#define IMAP_SEARCH_BATCH_BYTES (16 * 1024)
+
+/* Reads the answers of one pipelined EXAMINE + UID SEARCH pair into res.
+ * Returns -1 only when the session broke. */
+static int imap_search_pair(struct imap_session *s, const char *mailbox,
+			    const char *tag1, const char *tag2, size_t max,
+			    struct imap_search_result *res)
+{
+	struct imap_search_ctx c = {.tag = tag2, .res = res, .max = max};
+	struct strbuf scratch = {0};
+	int rc;
+
+	/* Forget the previous mailbox's state before this one's arrives. */
+	rc = imap_select_begin(s, mailbox, true, &scratch);
+	strbuf_free(&scratch);
+	if (rc == 0)
+		rc = imap_wait(s, tag1, NULL, NULL);
+	if (rc == 0)
+		rc = imap_select_end(s, mailbox, true, &res->mb);
+	if (rc < 0) {
+		res->failed = true;
+		res->err = s->err;
+	}
+	if (!imap_usable(s))
+		return -1;
+	rc = imap_wait(s, tag2, imap_search_handler, &c);
+	if (rc < 0 && !res->failed) {
+		res->failed = true;
+		res->err = s->err;
+	}
+	if (c.nomem && !res->failed) {
+		res->failed = true;
+		res->err.kind = IMAP_ERR_NOMEM;
+		snprintf(res->err.text, sizeof(res->err.text),
+			 "out of memory, or a malformed ESEARCH");
+	}
+	if (res->failed) {
+		free(res->uids);
+		res->uids = NULL;
+		res->n = 0;
+	} else {
+		imap_search_tidy(res);
+	}
+	return imap_usable(s) ? 0 : -1;
+}
+
+/* Sends one batch of EXAMINE + UID SEARCH pairs for mailboxes [*i, n)
+ * and reads their answers; *i moves past the batch. */
+static int imap_search_batch(struct imap_session *s,
+			     const char *const *mailboxes, size_t n, size_t *i,
+			     const struct search_wire *w, size_t max,
+			     struct imap_search_result *results)
+{
+	struct strbuf out = {0}, cmd = {0};
+	size_t first = *i, j;
+	char tags[2][16];
+	unsigned tag0 = s->next_tag + 1;
+	int rc = -1;
+
+	for (j = first;
+	     j < n && (j == first || out.len < IMAP_SEARCH_BATCH_BYTES); j++) {
+		strbuf_reset(&cmd);
+		if (imap_select_begin(s, mailboxes[j], true, &cmd) < 0) {
+			results[j].failed = true; /* cannot be sent */
+			results[j].err = s->err;
+			continue;
+		}
+		snprintf(tags[0], 16, "M%u", ++s->next_tag);
+		snprintf(tags[1], 16, "M%u", ++s->next_tag);
+		strbuf_printf(&out, "%s %s\r\n", tags[0], strbuf_str(&cmd));
+		imap_search_line(s, tags[1], w, &out);
+		if (s->cfg->trace)
+			log_debug("C: %s %s / %s UID SEARCH ...", tags[0],
+				  strbuf_str(&cmd), tags[1]);
+	}
+	*i = j;
+	if (strbuf_failed(&out)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	s->err.kind = IMAP_ERR_NONE;
+	if (out.len && imap_write(s, out.data, out.len) < 0)
+		goto out;
+	for (j = first; j < *i; j++) {
+		if (results[j].failed)
+			continue; /* not sent */
+		snprintf(tags[0], 16, "M%u", tag0++);
+		snprintf(tags[1], 16, "M%u", tag0++);
+		if (imap_search_pair(s, mailboxes[j], tags[0], tags[1], max,
+				     &results[j]) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	strbuf_free(&cmd);
+	strbuf_free(&out);
+	return rc;
+}
+
+int imap_search_mailboxes(struct imap_session *s,
+			  const char *const *mailboxes, size_t n,
+			  const struct search_query *q, size_t max,
+			  struct imap_search_result *results)
+{
+	struct search_wire w;
+	struct strbuf probe = {0};
+	struct imap_mailbox mb = {0};
+	size_t i = 0;
+	bool pipelined;
+	int rc = 0;
+
+	memset(results, 0, n * sizeof(*results));
+	if (search_emit(q, &w) < 0) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	pipelined = imap_search_line(s, "M0", &w, &probe);
+	strbuf_free(&probe);
+	while (rc == 0 && i < n) {
+		if (pipelined) {
+			rc = imap_search_batch(s, mailboxes, n, &i, &w, max,
+					       results);
+			continue;
+		}
+		/* Literals that need the server's "+": one at a time. */
+		if (imap_select(s, mailboxes[i], true, true, &mb) < 0 ||
+		    imap_uid_search(s, q, max, &results[i]) < 0) {
+			results[i].failed = true;
+			results[i].err = s->err;
+		}
+		results[i].mb = mb;
+		rc = imap_usable(s) ? 0 : -1;
+		i++;
+	}
+	search_wire_free(&w);
 	return rc;
 }

@@ -1186,6 +1186,106 @@ static uint64_t store_imap_append_limit(struct store *st)
 	return store_imap_of(st)->appendlimit;
 }
 
+/* A search: what was asked, and each folder's answer. */
+struct store_imap_search {
+	const char *const *folders;
+	size_t n;
+	const struct search_query *q;
+	struct imap_search_result *res; /* owned, n entries */
+};
+
+/* Whether a failed result is the server refusing the query (NO or BAD
+ * to UID SEARCH, after EXAMINE worked) rather than a folder gone. */
+static bool store_imap_search_refused(const struct imap_search_result *r)
+{
+	return r->failed && r->mb.uidvalidity != 0 &&
+	       (r->err.kind == IMAP_ERR_NO || r->err.kind == IMAP_ERR_BAD);
+}
+
+/* Frees the results of an attempt (before a retry, or at the end). */
+static void store_imap_search_clear(struct store_imap_search *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->n; i++)
+		imap_search_result_clear(&x->res[i]);
+}
+
+/*
+ * EXAMINE and UID SEARCH of each folder, pipelined. The EXAMINE is sent
+ * even when the folder is selected already: a server searches the view
+ * it last synchronised, which may not hold mail delivered since.
+ */
+static int store_imap_search_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_search *x = arg;
+
+	store_imap_search_clear(x);
+	return imap_search_mailboxes(s, x->folders, x->n, x->q,
+				     STORE_MAX_MESSAGES, x->res) < 0
+		       ? STORE_IMAP_FAILED
+		       : 0;
+}
+
+/* Reports each folder searched to cb; -EINVAL (logged with the
+ * server's text) when the server refused the query. */
+static int store_imap_search_report(
+	struct store_imap_search *x,
+	void (*cb)(void *ctx, const struct store_search_hit *h), void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < x->n; i++) {
+		const struct imap_search_result *r = &x->res[i];
+
+		if (store_imap_search_refused(r)) {
+			log_warnx("search refused by the server: %s",
+				  r->err.text);
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < x->n; i++) {
+		const struct imap_search_result *r = &x->res[i];
+		struct store_search_hit h = {i, r->mb.uidvalidity, r->uids,
+					     r->n};
+
+		if (r->failed) {
+			log_debug("search skips %s: %s", x->folders[i],
+				  r->err.text);
+			continue;
+		}
+		if (r->cut)
+			log_warnx("search in %s: more than %u results, showing "
+				  "the first", x->folders[i],
+				  STORE_MAX_MESSAGES);
+		cb(ctx, &h);
+	}
+	return 0;
+}
+
+static int store_imap_search(struct store *st, const char *const *folders,
+			     size_t n, const struct search_query *q,
+			     void (*cb)(void *ctx,
+					const struct store_search_hit *h),
+			     void *ctx)
+{
+	struct store_imap_search x = {folders, n, q, NULL};
+	int rc;
+
+	if (n == 0)
+		return 0;
+	x.res = calloc(n, sizeof(*x.res));
+	if (!x.res)
+		return -ENOMEM;
+	rc = store_imap_run(store_imap_of(st), n == 1 ? folders[0] : NULL,
+			    true, store_imap_search_op, &x);
+	if (rc == 0)
+		rc = store_imap_search_report(&x, cb, ctx);
+	store_imap_search_clear(&x);
+	free(x.res);
+	return rc;
+}
+
 /* Reports changes other clients make to INBOX as they happen (IDLE). */
 static int store_imap_watch(struct store *st,
 			    void (*changed)(void *ctx, const char *folder),
@@ -1577,6 +1677,7 @@ static const struct store_ops store_imap_ops = {
 	.structure = store_imap_structure,
 	.fetch_section = store_imap_fetch_section,
 	.watch = store_imap_watch,
+	.search = store_imap_search,
 	.destroy = store_imap_destroy,
 };
 

@@ -27,6 +27,7 @@
 #include "fuzz_net.h"
 #include "imap.h"
 #include "log.h"
+#include "search.h"
 
 /* The session's credential callback: the secret is its context. */
 static int fuzz_imap_session_secret(void *ctx, char *buf, size_t len, char *err,
@@ -187,6 +188,36 @@ static size_t fuzz_imap_session_greeting(unsigned sel, char *buf, size_t size)
 	return n;
 }
 
+/* UID SEARCH of one mailbox, and of three pipelined: whatever the
+ * server sends, a result is bounded and ascending without repeats. */
+static void fuzz_imap_session_search(struct imap_session *s)
+{
+	static const char *const boxes[] = {"INBOX", "A", "B"};
+	struct imap_search_result one, many[3];
+	struct search_query *q;
+	char err[128];
+	size_t i, j;
+
+	if (search_parse("OR SUBJECT Gr\xc3\xbc\xc3\x9f UID 1:5,9", &q, err,
+			 sizeof(err)) < 0)
+		return;
+	if (imap_uid_search(s, q, 1000, &one) == 0) {
+		FUZZ_IMAP_SESSION_CHECK(one.n <= 1000);
+		for (j = 1; j < one.n; j++)
+			FUZZ_IMAP_SESSION_CHECK(one.uids[j - 1] < one.uids[j]);
+		imap_search_result_clear(&one);
+	}
+	imap_search_mailboxes(s, boxes, 3, q, 1000, many);
+	for (i = 0; i < 3; i++) {
+		FUZZ_IMAP_SESSION_CHECK(many[i].n <= 1000);
+		for (j = 1; j < many[i].n; j++)
+			FUZZ_IMAP_SESSION_CHECK(many[i].uids[j - 1] <
+						many[i].uids[j]);
+		imap_search_result_clear(&many[i]);
+	}
+	search_free(q);
+}
+
 /* Runs the operations of a mount, one after the other, on the session. */
 static void fuzz_imap_session_run(struct imap_session *s)
 {
@@ -222,6 +253,7 @@ static void fuzz_imap_session_run(struct imap_session *s)
 		    &ap, &uid, &uidv);
 	imap_quota(s, &used, &limit);
 	imap_noop(s);
+	fuzz_imap_session_search(s);
 	(void)imap_mailbox_changed(s);
 	(void)imap_selected(s);
 	imap_create(s, "New");

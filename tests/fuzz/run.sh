@@ -21,7 +21,8 @@ fuzz_account 4096 -
 fuzz_msgdate 2048 -
 fuzz_imap_session 16384 imap
 fuzz_pop3_session 8192 pop3
-fuzz_msgstruct 16384 imap"
+fuzz_msgstruct 16384 imap
+fuzz_search 1024 -"
 
 # UBSan stops at the first report too (the build has
 # -fno-sanitize-recover already; this also covers a build without it).

@@ -1222,6 +1222,17 @@ class MailServer:
         sessions.sort(key=lambda s: (s.start or 0, s.path))
         return sessions
 
+    def drop_rawlog_files(self, user):
+        """Deletes `user`'s rawlog files without reading them (a session
+        that fetched gigabytes); only for sessions already closed."""
+        for _, path in self._rawlog_files(user):
+            for p in (path, path[:-3] + '.out'):
+                try:
+                    os.unlink(p)
+                except FileNotFoundError:
+                    pass
+            self._rawlog_base.pop(path, None)
+
     def clear_rawlog(self, user):
         """Forget what was recorded so far for `user`.
 
