@@ -68,6 +68,7 @@ enum imap_cap {
 	IMAP_CAP_BINARY = 1u << 20, /* RFC 3516 */
 	IMAP_CAP_QUOTA = 1u << 24,
 	IMAP_CAP_NOTIFY = 1u << 25,
+	IMAP_CAP_LIST_STATUS = 1u << 26, /* RFC 5819 */
 };
 
 enum imap_err_kind {
@@ -109,6 +110,10 @@ struct imap_list_entry {
 	const char *name; /* borrowed: raw modified UTF-7 name */
 	char delim; /* '\0' when NIL (flat) */
 	unsigned attrs; /* enum imap_mbox_attr */
+	/* A STATUS response that LIST-STATUS sends after the mailbox's
+	 * LIST line: only name and messages are set. */
+	bool status_only;
+	uint32_t messages;
 };
 
 /* RFC822.SIZE is taken as at most this (larger is a lie). */

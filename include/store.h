@@ -39,7 +39,12 @@ struct store_folder {
 	char *name; /* owned: the server's name (modified UTF-7) */
 	char delim; /* hierarchy delimiter, '\0' if flat */
 	unsigned attrs;
+	/* Messages in it, when the folder list tells (IMAP LIST-STATUS),
+	 * else STORE_COUNT_UNKNOWN. */
+	uint32_t messages;
 };
+
+#define STORE_COUNT_UNKNOWN UINT32_MAX
 
 /* A message: its identity (uid, within a folder and UIDVALIDITY) and
  * what its name is made of (date, size, idhash; see names_message()),

@@ -130,9 +130,11 @@ int tree_apply_delta(struct tree *t, const char *folder,
 		     struct store_listing *d, time_t now);
 /* Up to max selectable folders never listed, in folder-list order from
  * the one after folder (wrapping round), as malloc'd server names in
- * names_r; returns how many. */
+ * names_r; returns how many. Folders whose size the folder list gave
+ * are taken while their messages fit in budget (all together); those of
+ * unknown size only from folder's own directory. */
 size_t tree_unlisted_after(struct tree *t, const char *folder, size_t max,
-			   char **names_r);
+			   uint64_t budget, char **names_r);
 /* Marks a folder's listing fresh without changing it. */
 void tree_touch_listing(struct tree *t, const char *folder, time_t now);
 /* Forgets that a folder was listed, so that the next lookup lists it. */

@@ -18,8 +18,11 @@
 
 /* First listings closer than this make a walk. */
 #define FSWALK_GAP_MS 2000
-/* Folders listed in one go during a walk, the one asked for included. */
+/* Folders listed in one go during a walk, the one asked for included,
+ * holding at most FSWALK_BUDGET messages in all (where the folder list
+ * tells their sizes; otherwise only folders of the same directory). */
 #define FSWALK_BATCH 32
+#define FSWALK_BUDGET 20000
 
 /* Where a batch's listings go. */
 struct fswalk_batch {
@@ -69,7 +72,7 @@ int fswalk_listing(struct fsops *fs, const char *folder)
 	names[0] = (char *)folder;
 	began[0] = false; /* the caller ends its own refresh */
 	n = 1 + tree_unlisted_after(fs->tree, folder, FSWALK_BATCH - 1,
-				    names + 1);
+				    FSWALK_BUDGET, names + 1);
 	/* Others already being listed by another thread are left out. */
 	for (i = 1; i < n; i++) {
 		began[i] = tree_begin_refresh(fs->tree, names[i], clock_mono(),

@@ -308,6 +308,7 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		{"APPENDLIMIT", IMAP_CAP_APPENDLIMIT},
 		{"QUOTA", IMAP_CAP_QUOTA},
 		{"NOTIFY", IMAP_CAP_NOTIFY},
+		{"LIST-STATUS", IMAP_CAP_LIST_STATUS},
 		{"BINARY", IMAP_CAP_BINARY},
 	};
 	size_t i, j;
@@ -1389,6 +1390,27 @@ struct imap_list_ctx {
 };
 
 /* Takes one "* LIST (attrs) delim name ..." response. */
+/* "* STATUS name (MESSAGES n)" after a LIST line (LIST-STATUS). */
+static bool imap_list_status(struct imap_list_ctx *lc,
+			     const struct imap_resp *r)
+{
+	const struct imap_tok *l = &r->toks[2];
+	struct imap_list_entry e = {.status_only = true};
+	size_t i, len;
+
+	e.name = imap_tok_str(&r->toks[1], &len);
+	if (!e.name || strlen(e.name) != len)
+		return true;
+	for (i = 0; i + 1 < l->n_items; i += 2) {
+		if (imap_tok_is(&l->items[i], "MESSAGES") &&
+		    imap_tok_u32(&l->items[i + 1], &e.messages)) {
+			lc->cb(lc->ctx, &e);
+			break;
+		}
+	}
+	return true;
+}
+
 static bool imap_list_handler(void *ctx, struct imap_session *s,
 			      const struct imap_resp *r)
 {
@@ -1407,6 +1429,8 @@ static bool imap_list_handler(void *ctx, struct imap_session *s,
 	const struct imap_tok *t = r->toks;
 	size_t i, j, len;
 
+	if (imap_status_mailbox(r))
+		return imap_list_status(lc, r);
 	if (r->status != IMAP_STATUS_NONE || r->n_toks < 4 ||
 	    !imap_tok_is(&t[0], "LIST"))
 		return false;
@@ -1438,6 +1462,14 @@ int imap_list(struct imap_session *s,
 	if ((s->caps & IMAP_CAP_SPECIAL_USE) &&
 	    (s->caps & IMAP_CAP_LIST_EXTENDED))
 		cmd = "LIST \"\" \"*\" RETURN (SPECIAL-USE)";
+	/* How many messages each folder holds, in the same answer: walks
+	 * list ahead only folders of reasonable size. */
+	if ((s->caps & IMAP_CAP_LIST_STATUS) &&
+	    (s->caps & IMAP_CAP_LIST_EXTENDED))
+		cmd = (s->caps & IMAP_CAP_SPECIAL_USE)
+			      ? "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS "
+				"(MESSAGES))"
+			      : "LIST \"\" \"*\" RETURN (STATUS (MESSAGES))";
 	return imap_run(s, cmd, imap_list_handler, &lc);
 }
 
@@ -1452,7 +1484,7 @@ static void imap_attrs_cb(void *ctx, const struct imap_list_entry *e)
 {
 	struct imap_attrs_ctx *ac = ctx;
 
-	if (strcmp(e->name, ac->name) == 0) {
+	if (!e->status_only && strcmp(e->name, ac->name) == 0) {
 		ac->attrs = e->attrs;
 		ac->found = true;
 	}

@@ -285,6 +285,18 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 
 	if (l->nomem)
 		return;
+	if (e->status_only) {
+		/* Its LIST line came just before. */
+		size_t i;
+
+		for (i = l->n; i > 0 && i + 8 > l->n; i--) {
+			if (strcmp(l->f[i - 1].name, e->name) == 0) {
+				l->f[i - 1].messages = e->messages;
+				break;
+			}
+		}
+		return;
+	}
 	if (l->n == STORE_MAX_FOLDERS) {
 		if (!l->capped)
 			log_warnx("the server lists more than %u folders: "
@@ -312,6 +324,7 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 	}
 	f->delim = e->delim;
 	f->attrs = 0;
+	f->messages = STORE_COUNT_UNKNOWN;
 	if (e->attrs & IMAP_MBOX_NOSELECT)
 		f->attrs |= STORE_FOLDER_NOSELECT;
 	if (e->attrs & IMAP_MBOX_NOINFERIORS)

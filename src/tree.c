@@ -56,6 +56,7 @@ struct tree_folder {
 	const char *base; /* borrowed from path: last component */
 	char delim;
 	unsigned attrs;
+	uint32_t messages; /* from the folder list, or STORE_COUNT_UNKNOWN */
 	uint64_t id;
 	unsigned subfolders;
 	bool implied; /* a parent the server did not list */
@@ -259,6 +260,7 @@ static struct tree_folder *tree_folder_new(const char *name, char *path,
 	f->base = slash ? slash + 1 : path;
 	f->delim = delim;
 	f->attrs = attrs;
+	f->messages = STORE_COUNT_UNKNOWN;
 	f->id = tree_folder_id(name);
 	return f;
 }
@@ -350,6 +352,7 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 			rc = -ENOMEM;
 			break;
 		}
+		f->messages = fl[i].messages;
 		HASH_ADD_KEYPTR(hh_path, by_path, f->path, strlen(f->path), f);
 		HASH_ADD_KEYPTR(hh_name, by_name, f->name, strlen(f->name), f);
 		rc = tree_add_parents(&by_path, &by_name, f->name, f->delim,
@@ -1086,15 +1089,29 @@ int tree_apply_delta(struct tree *t, const char *folder,
 	return tree_set_listing(t, folder, &full, now);
 }
 
+/* Whether f sits in the directory dir (of dir_len bytes) of the mount. */
+static bool tree_in_dir(const struct tree_folder *f, const char *dir,
+			size_t dir_len)
+{
+	size_t len = (size_t)(f->base - f->path);
+
+	/* f->base follows its directory's path and a '/'. */
+	if (dir_len == 0)
+		return len == 0;
+	return len == dir_len + 1 && strncmp(f->path, dir, dir_len) == 0;
+}
+
 size_t tree_unlisted_after(struct tree *t, const char *folder, size_t max,
-			   char **names_r)
+			   uint64_t budget, char **names_r)
 {
 	struct tree_folder *f, *start = NULL;
-	size_t n = 0;
+	size_t n = 0, dir_len = 0;
 	int pass;
 
 	pthread_rwlock_rdlock(&t->lock);
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), start);
+	if (start && start->base > start->path)
+		dir_len = (size_t)(start->base - start->path) - 1;
 	/* From the folder after this one to the end, then from the start
 	 * to it: the order the folder list came in. */
 	for (pass = 0; start && pass < 2 && n < max; pass++) {
@@ -1105,6 +1122,15 @@ size_t tree_unlisted_after(struct tree *t, const char *folder, size_t max,
 			if (f->listing || f->implied ||
 			    (f->attrs & STORE_FOLDER_NOSELECT))
 				continue;
+			/* Folders of known size while the budget lasts;
+			 * of unknown size, only the walk's own directory. */
+			if (f->messages != STORE_COUNT_UNKNOWN) {
+				if (f->messages > budget)
+					continue;
+				budget -= f->messages;
+			} else if (!tree_in_dir(f, start->path, dir_len)) {
+				continue;
+			}
 			names_r[n] = strdup(f->name);
 			if (!names_r[n])
 				break;

@@ -323,7 +323,10 @@ class PartsTest(unittest.TestCase):
         for i, attempt in enumerate(attempts):
             with self.assertRaises(OSError, msg=str(i)) as cm:
                 attempt()
-            self.assertEqual(cm.exception.errno, errno.EROFS, str(i))
+            # .search exists (any query can be looked up), so the kernel
+            # answers mkdir with EEXIST before asking mailfs.
+            want = (errno.EEXIST,) if i == 4 else (errno.EROFS,)
+            self.assertIn(cm.exception.errno, want, str(i))
         # nothing was stored or removed
         self.assertEqual(len(self.server.folder_uids('alice', FOLDER)),
                          len(self.uid))

@@ -10,13 +10,13 @@
 #include "tree.h"
 
 static struct store_folder folders_dot[] = {
-	{"INBOX", '.', 0},
-	{"Archive.2024", '.', 0}, /* parent Archive not listed */
-	{"Re&AOc-us", '.', 0},
-	{"a/b", '.', 0},
-	{"Lists", '.', STORE_FOLDER_NOSELECT},
-	{"Lists.dev", '.', 0},
-	{"Trash", '.', STORE_FOLDER_TRASH},
+	{"INBOX", '.', 0, STORE_COUNT_UNKNOWN},
+	{"Archive.2024", '.', 0, STORE_COUNT_UNKNOWN}, /* parent Archive not listed */
+	{"Re&AOc-us", '.', 0, STORE_COUNT_UNKNOWN},
+	{"a/b", '.', 0, STORE_COUNT_UNKNOWN},
+	{"Lists", '.', STORE_FOLDER_NOSELECT, STORE_COUNT_UNKNOWN},
+	{"Lists.dev", '.', 0, STORE_COUNT_UNKNOWN},
+	{"Trash", '.', STORE_FOLDER_TRASH, STORE_COUNT_UNKNOWN},
 };
 
 static struct tree *make_tree(void)
@@ -208,8 +208,8 @@ END_TEST
 START_TEST(test_folders_replace_keeps_listing)
 {
 	struct tree *t = make_tree();
-	struct store_folder f[2] = {{strdup("INBOX"), '.', 0},
-				    {strdup("New"), '.', 0}};
+	struct store_folder f[2] = {{strdup("INBOX"), '.', 0, STORE_COUNT_UNKNOWN},
+				    {strdup("New"), '.', 0, STORE_COUNT_UNKNOWN}};
 	struct tree_info i;
 
 	list_folder(t, "INBOX", 2, 1, 100);
@@ -231,8 +231,8 @@ END_TEST
 START_TEST(test_parent_listed_after_child)
 {
 	struct tree *t = tree_new(0);
-	struct store_folder f[2] = {{strdup("A/B"), '/', 0},
-				    {strdup("A"), '/', 0}};
+	struct store_folder f[2] = {{strdup("A/B"), '/', 0, STORE_COUNT_UNKNOWN},
+				    {strdup("A"), '/', 0, STORE_COUNT_UNKNOWN}};
 	struct tree_info i;
 
 	ck_assert_int_eq(tree_set_folders(t, f, 2, 1), 0);
@@ -479,6 +479,36 @@ START_TEST(test_delta_merge)
 }
 END_TEST
 
+START_TEST(test_unlisted_after)
+{
+	struct tree *t = tree_new(1000);
+	struct store_folder f[6] = {
+		{strdup("W.a"), '.', 0, 10},
+		{strdup("W.b"), '.', 0, 50000}, /* over the budget */
+		{strdup("W.c"), '.', 0, STORE_COUNT_UNKNOWN},
+		{strdup("Big"), '.', 0, STORE_COUNT_UNKNOWN}, /* elsewhere */
+		{strdup("W.d"), '.', 0, 30},
+		{strdup("Huge"), '.', 0, 95},
+	};
+	char *names[8];
+	size_t n, i;
+
+	ck_assert_int_eq(tree_set_folders(t, f, 6, 100), 0);
+	n = tree_unlisted_after(t, "W.a", 8, 100, names);
+	/* From after W.a, wrapping: W.c (same directory, size unknown),
+	 * W.d (30 of 100); Huge (95) no longer fits; Big unknown and
+	 * elsewhere; W.b over the budget. */
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(names[0], "W.c");
+	ck_assert_str_eq(names[1], "W.d");
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	for (i = 0; i < 6; i++)
+		free(f[i].name);
+	tree_free(t);
+}
+END_TEST
+
 START_TEST(test_uid_ranges)
 {
 	struct store_ranges r = {0};
@@ -518,6 +548,7 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_refresh_coordination);
 	tcase_add_test(tc, test_delta_merge);
 	tcase_add_test(tc, test_uid_ranges);
+	tcase_add_test(tc, test_unlisted_after);
 	suite_add_tcase(s, tc);
 	return s;
 }
