@@ -310,6 +310,17 @@ bool store_ranges_has(const struct store_ranges *rs, uint32_t uid);
 void store_ranges_free(struct store_ranges *rs);
 
 /*
+ * Merges a delta (store_listing.delta) into base, a full listing of the
+ * same UIDVALIDITY (else -ESTALE), giving the full listing out (owned by
+ * the caller; base is left as it is, d's new messages are taken). Known
+ * messages keep their size, date and Message-ID hash, so their names.
+ * -EAGAIN when the result does not hold d->exists messages: the changes
+ * do not add up, and the folder must be listed in full.
+ */
+int store_listing_merge(const struct store_listing *base,
+			struct store_listing *d, struct store_listing *out);
+
+/*
  * Makes the IMAP store: a pool of up to `connections` sessions, the
  * first of which is opened (and logged in) here, so that a wrong
  * password or an untrusted certificate is reported before mounting.

@@ -108,6 +108,133 @@ bool store_ranges_has(const struct store_ranges *rs, uint32_t uid)
 	return lo > 0 && rs->r[lo - 1].hi >= uid;
 }
 
+/* A delta's messages in UID order, the later report first among equal
+ * UIDs (it is the newer). */
+struct store_delta_ref {
+	struct store_msg *m;
+	size_t at;
+};
+
+static int store_delta_cmp(const void *a, const void *b)
+{
+	const struct store_delta_ref *x = a, *y = b;
+
+	if (x->m->uid != y->m->uid)
+		return x->m->uid < y->m->uid ? -1 : 1;
+	return x->at > y->at ? -1 : x->at < y->at;
+}
+
+/* The first of refs (sorted) with uid, or n. */
+static size_t store_delta_find(const struct store_delta_ref *refs, size_t n,
+			       uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (refs[mid].m->uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && refs[lo].m->uid == uid ? lo : n;
+}
+
+static int store_msg_uid_cmp(const void *a, const void *b)
+{
+	const struct store_msg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* Copies what survives of base, with the delta's flags, into out. */
+static int store_merge_base(const struct store_listing *base,
+			    const struct store_listing *d,
+			    const struct store_delta_ref *refs,
+			    struct store_listing *out)
+{
+	size_t i, j;
+
+	for (i = 0; i < base->n; i++) {
+		const struct store_msg *m = &base->msgs[i];
+		const struct store_msg *u = NULL;
+		struct store_msg *sm;
+
+		if (store_ranges_has(&d->vanished, m->uid) ||
+		    (d->have_present && !store_ranges_has(&d->present, m->uid)))
+			continue;
+		for (j = store_delta_find(refs, d->n, m->uid);
+		     j < d->n && refs[j].m->uid == m->uid && !u; j++)
+			if (refs[j].m->flags_only)
+				u = refs[j].m;
+		if (!u && d->complete)
+			continue;
+		sm = &out->msgs[out->n];
+		*sm = (struct store_msg){.uid = m->uid, .size = m->size,
+					 .date = m->date, .idhash = m->idhash};
+		sm->flags = strdup(u ? u->flags : m->flags ? m->flags : "");
+		if (!sm->flags)
+			return -ENOMEM;
+		out->n++;
+	}
+	return 0;
+}
+
+int store_listing_merge(const struct store_listing *base,
+			struct store_listing *d, struct store_listing *out)
+{
+	struct store_delta_ref *refs;
+	size_t i, n_new = 0, n_old;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (base->uidvalidity != d->uidvalidity)
+		return -ESTALE;
+	refs = calloc(d->n + 1, sizeof(*refs));
+	if (!refs)
+		return -ENOMEM;
+	for (i = 0; i < d->n; i++) {
+		refs[i] = (struct store_delta_ref){&d->msgs[i], i};
+		n_new += !d->msgs[i].flags_only;
+	}
+	qsort(refs, d->n, sizeof(*refs), store_delta_cmp);
+	out->msgs = calloc(base->n + n_new + 1, sizeof(*out->msgs));
+	if (!out->msgs)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = store_merge_base(base, d, refs, out);
+	n_old = out->n;
+	if (rc == 0)
+		qsort(out->msgs, n_old, sizeof(*out->msgs), store_msg_uid_cmp);
+	/* New messages, once each (the newest report), none known. */
+	for (i = 0; rc == 0 && i < d->n; i++) {
+		struct store_msg *m = refs[i].m, key = {.uid = m->uid};
+
+		if (m->flags_only || (i > 0 && refs[i - 1].m->uid == m->uid &&
+				      !refs[i - 1].m->flags_only))
+			continue;
+		if (bsearch(&key, out->msgs, n_old, sizeof(*out->msgs),
+			    store_msg_uid_cmp))
+			continue;
+		out->msgs[out->n] = *m;
+		m->flags = m->name = m->ref = NULL;
+		out->n++;
+	}
+	free(refs);
+	if (rc == 0 && d->exists <= STORE_MAX_MESSAGES && out->n != d->exists)
+		rc = -EAGAIN;
+	if (rc < 0) {
+		store_listing_clear(out);
+		return rc;
+	}
+	out->uidvalidity = d->uidvalidity;
+	out->uidnext = d->uidnext;
+	out->exists = d->exists;
+	out->modseq = d->modseq;
+	return 0;
+}
+
 void store_ranges_free(struct store_ranges *rs)
 {
 	free(rs->r);

@@ -957,88 +957,46 @@ nomem:
 	return -ENOMEM;
 }
 
-/* A delta's messages in UID order, the later report first among equal
- * UIDs (it is the newer). */
-struct tree_delta_ref {
-	const struct store_msg *m;
-	size_t at;
-};
-
-static int tree_delta_cmp(const void *a, const void *b)
-{
-	const struct tree_delta_ref *x = a, *y = b;
-
-	if (x->m->uid != y->m->uid)
-		return x->m->uid < y->m->uid ? -1 : 1;
-	return x->at > y->at ? -1 : x->at < y->at;
-}
-
-/* The newest flag report for uid in refs (sorted), or NULL. */
-static const struct store_msg *tree_delta_flags(const struct tree_delta_ref *refs,
-						size_t n, uint32_t uid)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (refs[mid].m->uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < n && refs[lo].m->uid == uid; lo++)
-		if (refs[lo].m->flags_only)
-			return refs[lo].m;
-	return NULL;
-}
-
-/* Copies what survives of the folder's listing, with the delta's flags,
- * into out (msgs allocated for n_extra more); the read lock is taken. */
-static int tree_delta_base(struct tree *t, const char *folder,
-			   const struct store_listing *d,
-			   const struct tree_delta_ref *refs, size_t n_extra,
-			   struct store_listing *out)
+/* Copies the folder's listing as the server listed it (messages this
+ * mount removed since left out) into base; the read lock is taken. */
+static int tree_listing_copy(struct tree *t, const char *folder,
+			     uint32_t uidvalidity, struct store_listing *base)
 {
 	struct tree_folder *f;
 	struct tree_listing *l;
 	size_t i;
 	int rc = 0;
 
+	memset(base, 0, sizeof(*base));
 	pthread_rwlock_rdlock(&t->lock);
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 	l = f ? f->listing : NULL;
-	if (!l || l->state.uidvalidity != d->uidvalidity) {
+	if (!l || l->state.uidvalidity != uidvalidity) {
 		rc = -ESTALE;
 		goto out;
 	}
-	out->msgs = calloc(l->n + n_extra + 1, sizeof(*out->msgs));
-	if (!out->msgs) {
+	base->uidvalidity = uidvalidity;
+	base->msgs = calloc(l->n + 1, sizeof(*base->msgs));
+	if (!base->msgs) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < l->n; i++) {
 		const struct tree_msg *m = &l->msgs[i];
-		const struct store_msg *u;
-		struct store_msg *sm;
+		struct store_msg *sm = &base->msgs[base->n];
 
-		if (m->gone || store_ranges_has(&d->vanished, m->uid) ||
-		    (d->have_present && !store_ranges_has(&d->present, m->uid)))
+		if (m->gone)
 			continue;
-		u = tree_delta_flags(refs, d->n, m->uid);
-		if (!u && d->complete)
-			continue;
-		sm = &out->msgs[out->n];
-		sm->uid = m->uid;
-		sm->size = m->listed_size;
-		sm->date = m->date;
-		sm->idhash = m->idhash;
-		sm->flags = strdup(u ? u->flags : m->flags ? m->flags : "");
+		*sm = (struct store_msg){.uid = m->uid,
+					 .size = m->listed_size,
+					 .date = m->date,
+					 .idhash = m->idhash};
+		sm->flags = strdup(m->flags ? m->flags : "");
 		if (!sm->flags) {
 			rc = -ENOMEM;
-			goto out;
+			break;
 		}
-		out->n++;
+		base->n++;
 	}
 out:
 	pthread_rwlock_unlock(&t->lock);
@@ -1048,44 +1006,15 @@ out:
 int tree_apply_delta(struct tree *t, const char *folder,
 		     struct store_listing *d, time_t now)
 {
-	struct store_listing full = {0};
-	struct tree_delta_ref *refs;
-	size_t i, n_new = 0;
+	struct store_listing base, full;
 	int rc;
 
-	refs = calloc(d->n + 1, sizeof(*refs));
-	if (!refs)
-		return -ENOMEM;
-	for (i = 0; i < d->n; i++) {
-		refs[i].m = &d->msgs[i];
-		refs[i].at = i;
-		n_new += !d->msgs[i].flags_only;
-	}
-	qsort(refs, d->n, sizeof(*refs), tree_delta_cmp);
-	rc = tree_delta_base(t, folder, d, refs, n_new, &full);
-	/* New messages, once each (the newest report), above every known
-	 * UID. */
-	for (i = 0; rc == 0 && i < d->n; i++) {
-		struct store_msg *m = &d->msgs[refs[i].at];
-		uint32_t last = full.n ? full.msgs[full.n - 1].uid : 0;
-
-		if (m->flags_only || m->uid <= last)
-			continue;
-		full.msgs[full.n] = *m;
-		m->flags = m->name = m->ref = NULL;
-		full.n++;
-	}
-	free(refs);
-	if (rc == 0 && d->exists <= STORE_MAX_MESSAGES && full.n != d->exists)
-		rc = -EAGAIN;
-	if (rc < 0) {
-		store_listing_clear(&full);
+	rc = tree_listing_copy(t, folder, d->uidvalidity, &base);
+	if (rc == 0)
+		rc = store_listing_merge(&base, d, &full);
+	store_listing_clear(&base);
+	if (rc < 0)
 		return rc;
-	}
-	full.uidvalidity = d->uidvalidity;
-	full.uidnext = d->uidnext;
-	full.exists = d->exists;
-	full.modseq = d->modseq;
 	return tree_set_listing(t, folder, &full, now);
 }
 
