@@ -943,6 +943,7 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 {
 	struct imap_session *s;
 	char msg[sizeof(err->text)];
+	bool greeted = false;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -973,6 +974,7 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	}
 	if (imap_greeting(s) < 0)
 		goto fail_report;
+	greeted = true;
 	if (cfg->tls == IMAP_TLS_STARTTLS) {
 		if (s->state == IMAP_STATE_AUTH) {
 			imap_set_err(s, IMAP_ERR_AUTH, EPROTO,
@@ -999,6 +1001,8 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 
 fail_report:
 	*err = s->err;
+	/* Offline mode starts only for a server that never greeted us. */
+	err->unreachable = !greeted && err->kind == IMAP_ERR_NET;
 	if (err->kind == IMAP_ERR_NET && err->errnum != ECONNREFUSED &&
 	    strstr(err->text, cfg->host) == NULL) {
 		snprintf(msg, sizeof(msg), "%s", err->text);
