@@ -32,6 +32,9 @@
 /* Reconnect attempts: the first after this, doubling up to the last. */
 #define STORE_CACHE_BACKOFF_MIN_MS 2000
 #define STORE_CACHE_BACKOFF_MAX_MS 30000
+/* A suspected loss is checked after the pool's pause after a failed
+ * connection attempt (store_imap.c: 1 s). */
+#define STORE_CACHE_CONFIRM_MS 1100
 
 struct store_cache {
 	struct store base;
@@ -44,6 +47,7 @@ struct store_cache {
 	pthread_mutex_t lock; /* the reconnect thread's wait */
 	pthread_cond_t cond;
 	bool stop;
+	bool suspect; /* a call found the server unreachable */
 	bool thread_running;
 	pthread_t thread;
 	struct prefetch *pf; /* owned, NULL without -o prefetch */
@@ -70,18 +74,46 @@ static void store_cache_refused(struct store_cache *sc, const char *what,
 		  what, folder ? " in " : "", folder ? folder : "");
 }
 
-/* Switches to offline mode after a call found the server gone. */
+/* A call found the server unreachable: the reconnect thread checks
+ * once more (a connection cut at the wrong moment is no lost server)
+ * and then switches to offline mode. */
 static void store_cache_check_lost(struct store_cache *sc, int rc)
 {
 	if (rc >= 0 || sc->forced || sc->offline ||
 	    !store_get_stats(sc->inner)->unreachable)
 		return;
-	log_warnx("the server cannot be reached: offline mode, serving "
-		  "what the disk cache holds");
-	sc->offline = true;
 	pthread_mutex_lock(&sc->lock);
+	sc->suspect = true;
 	pthread_cond_signal(&sc->cond);
 	pthread_mutex_unlock(&sc->lock);
+}
+
+/* The reconnect thread's check of a suspected loss (lock held on entry
+ * and exit): after the pool's pause, one more connection attempt. */
+static void store_cache_confirm_lost(struct store_cache *sc)
+{
+	struct timespec ts = clock_deadline(STORE_CACHE_CONFIRM_MS);
+	struct store_folder *f;
+	size_t n;
+	int rc;
+
+	while (!sc->stop &&
+	       pthread_cond_timedwait(&sc->cond, &sc->lock, &ts) != ETIMEDOUT)
+		;
+	if (sc->stop)
+		return;
+	pthread_mutex_unlock(&sc->lock);
+	rc = sc->inner->ops->folders(sc->inner, &f, &n);
+	if (rc == 0) {
+		diskcache_put_folders(sc->dc, f, n);
+		store_folders_free(f, n);
+	} else if (store_get_stats(sc->inner)->unreachable) {
+		log_warnx("the server cannot be reached: offline mode, "
+			  "serving what the disk cache holds");
+		sc->offline = true;
+	}
+	pthread_mutex_lock(&sc->lock);
+	sc->suspect = false;
 }
 
 static int store_cache_folders(struct store *st, struct store_folder **f_r,
@@ -450,6 +482,10 @@ static void *store_cache_reconnect_main(void *arg)
 		size_t n;
 		int rc;
 
+		if (!sc->offline && sc->suspect) {
+			store_cache_confirm_lost(sc);
+			continue;
+		}
 		if (!sc->offline) {
 			backoff = STORE_CACHE_BACKOFF_MIN_MS;
 			pthread_cond_wait(&sc->cond, &sc->lock);
