@@ -987,27 +987,42 @@ static int diskcache_read_msgs(sqlite3 *db, uint32_t id,
 	return rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
 }
 
-int diskcache_get_listing(struct diskcache *dc, const char *folder,
-			  struct store_listing *out)
+/* Reads a folder's saved state into out; 0, -ENOENT or -EIO. */
+static int diskcache_read_state(sqlite3 *db, uint32_t id,
+				struct store_listing *out)
 {
-	struct diskcache_folder *f;
-	struct store_listing state;
-	uint32_t id = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT uidvalidity, uidnext, nexists, modseq"
+			       " FROM folders WHERE id = ? AND listed = 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
+		out->uidnext = (uint32_t)sqlite3_column_int64(st, 1);
+		out->exists = (uint32_t)sqlite3_column_int64(st, 2);
+		out->modseq = (uint64_t)sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+/*
+ * Reads a folder's state and messages in one read transaction (the
+ * writer saves both in one), so that they always belong together, on a
+ * connection of this call's own: no lock is held while the database is
+ * read.
+ */
+static int diskcache_read_listing(struct diskcache *dc, uint32_t id,
+				  struct store_listing *out)
+{
 	sqlite3 *db = NULL;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&dc->lock);
-	f = diskcache_folder(dc, folder, false);
-	if (f && f->has_state && !dc->broken) {
-		id = f->id;
-		state = f->state;
-	}
-	pthread_mutex_unlock(&dc->lock);
-	if (!id)
-		return -ENOENT;
-	/* A connection of this call's own: no lock is held while the
-	 * database is read. */
 	if (sqlite3_open_v2(dc->db_path, &db,
 			    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
@@ -1015,23 +1030,46 @@ int diskcache_get_listing(struct diskcache *dc, const char *folder,
 		return -EIO;
 	}
 	sqlite3_busy_timeout(db, 2000);
-	rc = diskcache_read_msgs(db, id, out);
+	rc = diskcache_exec(db, "BEGIN") < 0 ? -EIO : 0;
+	if (rc == 0)
+		rc = diskcache_read_state(db, id, out);
+	if (rc == 0)
+		rc = diskcache_read_msgs(db, id, out);
 	sqlite3_close(db);
+	return rc;
+}
+
+int diskcache_get_listing(struct diskcache *dc, const char *folder,
+			  struct store_listing *out)
+{
+	struct diskcache_folder *f;
+	uint32_t id = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	if (f && f->has_state && !dc->broken)
+		id = f->id;
+	pthread_mutex_unlock(&dc->lock);
+	if (!id)
+		return -ENOENT;
+	rc = diskcache_read_listing(dc, id, out);
 	if (rc < 0) {
 		if (rc == -EIO)
 			log_warnx("disk cache: the saved listing of %s is "
 				  "damaged: listing it from the server",
 				  folder);
 		store_listing_clear(out);
+		memset(out, 0, sizeof(*out));
 		return rc;
 	}
-	out->uidvalidity = state.uidvalidity;
-	out->uidnext = state.uidnext;
-	out->exists = state.exists;
-	out->modseq = state.modseq;
+	/* The listed sizes, unless a newer listing came meanwhile. */
 	pthread_mutex_lock(&dc->lock);
 	f = diskcache_folder(dc, folder, false);
-	if (f && f->id == id && f->state.uidvalidity == state.uidvalidity)
+	if (f && f->id == id && f->state.uidvalidity == out->uidvalidity &&
+	    f->state.modseq == out->modseq && f->state.uidnext == out->uidnext &&
+	    f->state.exists == out->exists && !f->uids)
 		diskcache_set_sizes(f, out);
 	pthread_mutex_unlock(&dc->lock);
 	return 0;

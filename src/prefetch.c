@@ -23,7 +23,7 @@
 #include "prefetch.h"
 #include "store.h"
 
-#define PREFETCH_BATCH_MSGS 256
+#define PREFETCH_BATCH_MSGS 1024
 #define PREFETCH_BATCH_BYTES (8u * 1024 * 1024)
 /* Batches planned ahead of the workers at most (per worker). */
 #define PREFETCH_AHEAD 2
