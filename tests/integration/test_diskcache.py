@@ -271,6 +271,25 @@ class DiskCacheTest(unittest.TestCase):
         m = self.mount()
         self.read_all_and_check(m)
 
+    def test_full_disk_stops_caching_and_reads_go_on(self):
+        small = tempfile.mkdtemp(prefix='mailfs-small-')
+        self.addCleanup(shutil.rmtree, small, True)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=400k', 'tmpfs',
+                        small], check=True)
+        self.addCleanup(subprocess.run, ['umount', '-l', small])
+        m = Mount(self.url(), self.password, cafile=self.server.cafile,
+                  env={'XDG_CACHE_HOME': small}, foreground=True)
+        self.addCleanup(m.umount)
+        m.start()
+        self.read_all_and_check(m)
+        deadline = time.monotonic() + 10
+        while self.status(m).get('disk_cache_writing') != 'no':
+            self.assertLess(time.monotonic(), deadline, m.stderr())
+            time.sleep(0.2)
+        self.read_all_and_check(m)
+        m.umount()
+        self.assertIn('disk is full', m.stderr())
+
     # ---------------------------------------------------------- offline
 
     def test_offline_mount_serves_cache_and_refuses_the_rest(self):
