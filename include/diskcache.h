@@ -64,8 +64,8 @@ char *diskcache_default_dir(const char *user, const char *host,
  * against a second mount. No thread is started (call diskcache_start()
  * after daemonizing). Returns NULL with err filled on failure.
  */
-struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes,
-				 char *err, size_t errlen);
+struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes, char *err,
+				 size_t errlen);
 /* Starts the writer thread. 0 or a negative errno. */
 int diskcache_start(struct diskcache *dc);
 /* Writes what is queued, stops the writer and frees everything. */

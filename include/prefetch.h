@@ -28,8 +28,8 @@ struct prefetch;
  * offline points at its offline flag. NULL when out of memory.
  */
 struct prefetch *prefetch_start(struct store *st, struct diskcache *dc,
-				_Atomic bool *offline, char **folders,
-				bool all, unsigned threads);
+				_Atomic bool *offline, char **folders, bool all,
+				unsigned threads);
 /* Stops (after the batches under way) and frees pf; NULL is fine. */
 void prefetch_stop(struct prefetch *pf);
 /* Appends prefetch=..., prefetch_messages=D/T, prefetch_bytes=N lines;

@@ -157,8 +157,8 @@ static uint64_t diskcache_sum(const char *data, size_t len)
 		}
 	}
 	for (; i < len; i++)
-		h[i & 3] = (h[i & 3] ^ (unsigned char)data[i]) *
-			   0x100000001b3ull;
+		h[i & 3] =
+			(h[i & 3] ^ (unsigned char)data[i]) * 0x100000001b3ull;
 	return (h[0] * 31 + h[1]) * 31 + (h[2] ^ (h[3] >> 7)) + len;
 }
 
@@ -193,8 +193,8 @@ static void diskcache_body_path(const struct diskcache *dc,
 				char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/bodies/%u-%u/%u-%s%s-%u", dc->dir, k->folder,
-		 k->uidvalidity, k->uid, k->section[0] ? "s" : "m",
-		 k->section, chunk);
+		 k->uidvalidity, k->uid, k->section[0] ? "s" : "m", k->section,
+		 chunk);
 }
 
 char *diskcache_default_dir(const char *user, const char *host,
@@ -345,8 +345,8 @@ static sqlite3 *diskcache_db_open(struct diskcache *dc, char *why,
 	if (diskcache_exec(db, "PRAGMA synchronous=NORMAL") < 0 ||
 	    diskcache_exec(db, diskcache_schema) < 0)
 		goto fail;
-	if (diskcache_query_text(db, "SELECT v FROM meta WHERE k='schema'",
-				 buf, sizeof(buf)) < 0 ||
+	if (diskcache_query_text(db, "SELECT v FROM meta WHERE k='schema'", buf,
+				 sizeof(buf)) < 0 ||
 	    strcmp(buf, DISKCACHE_SCHEMA) != 0) {
 		snprintf(why, whylen, "unknown schema");
 		sqlite3_close(db);
@@ -360,9 +360,8 @@ fail:
 }
 
 /* Adds a folder to the table (lock held or not yet shared). */
-static struct diskcache_folder *diskcache_folder_add(struct diskcache *dc,
-						     const char *name,
-						     uint32_t id)
+static struct diskcache_folder *
+diskcache_folder_add(struct diskcache *dc, const char *name, uint32_t id)
 {
 	struct diskcache_folder *f = calloc(1, sizeof(*f));
 
@@ -426,8 +425,7 @@ static void diskcache_lru_push(struct diskcache *dc, struct diskcache_body *b)
 		dc->oldest = b;
 }
 
-static void diskcache_lru_unlink(struct diskcache *dc,
-				 struct diskcache_body *b)
+static void diskcache_lru_unlink(struct diskcache *dc, struct diskcache_body *b)
 {
 	if (b->newer)
 		b->newer->older = b->older;
@@ -477,11 +475,9 @@ static bool diskcache_body_set(struct diskcache_body *b, uint32_t chunk)
 	return true;
 }
 
-static bool diskcache_body_has(const struct diskcache_body *b,
-			       uint32_t chunk)
+static bool diskcache_body_has(const struct diskcache_body *b, uint32_t chunk)
 {
-	return chunk < b->nchunks &&
-	       (b->have[chunk / 8] & (1u << (chunk % 8)));
+	return chunk < b->nchunks && (b->have[chunk / 8] & (1u << (chunk % 8)));
 }
 
 /* Removes an index entry (lock held); its files stay until a forget. */
@@ -595,15 +591,15 @@ static int diskcache_lock_dir(struct diskcache *dc, char *err, size_t errlen)
 		return -1;
 	}
 	if (flock(dc->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen, "the cache %s is in use by another mailfs",
-			 dc->dir);
+		snprintf(err, errlen,
+			 "the cache %s is in use by another mailfs", dc->dir);
 		return -1;
 	}
 	return 0;
 }
 
-struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes,
-				 char *err, size_t errlen)
+struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes, char *err,
+				 size_t errlen)
 {
 	struct diskcache *dc = calloc(1, sizeof(*dc));
 	char why[256], bodies[4096];
@@ -898,9 +894,8 @@ static bool diskcache_copy_listing(struct store_listing *to,
 		to->msgs[i] = from->msgs[i];
 		to->msgs[i].name = NULL;
 		to->msgs[i].ref = NULL;
-		to->msgs[i].flags = strdup(from->msgs[i].flags
-						   ? from->msgs[i].flags
-						   : "");
+		to->msgs[i].flags =
+			strdup(from->msgs[i].flags ? from->msgs[i].flags : "");
 		to->n = i + 1;
 		if (!to->msgs[i].flags)
 			return false;
@@ -1068,7 +1063,8 @@ int diskcache_get_listing(struct diskcache *dc, const char *folder,
 	pthread_mutex_lock(&dc->lock);
 	f = diskcache_folder(dc, folder, false);
 	if (f && f->id == id && f->state.uidvalidity == out->uidvalidity &&
-	    f->state.modseq == out->modseq && f->state.uidnext == out->uidnext &&
+	    f->state.modseq == out->modseq &&
+	    f->state.uidnext == out->uidnext &&
 	    f->state.exists == out->exists && !f->uids)
 		diskcache_set_sizes(f, out);
 	pthread_mutex_unlock(&dc->lock);
@@ -1141,8 +1137,8 @@ static const char *diskcache_read_chunk(struct diskcache *dc,
 
 /* Finds which chunks a read needs, with the lock held: false when one
  * is missing. *end_r gets the end of the bytes to return. */
-static bool diskcache_plan(struct diskcache_body *b, uint64_t off,
-			   uint64_t len, uint64_t *end_r)
+static bool diskcache_plan(struct diskcache_body *b, uint64_t off, uint64_t len,
+			   uint64_t *end_r)
 {
 	uint64_t end = off + len, c;
 
@@ -1161,8 +1157,7 @@ static bool diskcache_plan(struct diskcache_body *b, uint64_t off,
 }
 
 /* The length of a chunk on disk. */
-static size_t diskcache_chunk_len(const struct diskcache_body *b,
-				  uint64_t c)
+static size_t diskcache_chunk_len(const struct diskcache_body *b, uint64_t c)
 {
 	uint64_t start = c * CACHE_CHUNK;
 
@@ -1277,8 +1272,7 @@ static void diskcache_forget_locked(struct diskcache *dc,
 }
 
 /* Waits for room in the queue (lock held); false when there is none. */
-static bool diskcache_room(struct diskcache *dc, size_t len, bool wait,
-			   int ms)
+static bool diskcache_room(struct diskcache *dc, size_t len, bool wait, int ms)
 {
 	struct timespec ts = clock_deadline(ms);
 
@@ -1340,17 +1334,16 @@ void diskcache_store(struct diskcache *dc, const char *folder,
 	for (c = (off + CACHE_CHUNK - 1) / CACHE_CHUNK;
 	     c * CACHE_CHUNK < end && c <= UINT32_MAX; c++) {
 		uint64_t from = c * CACHE_CHUNK;
-		uint64_t clen = size - from < CACHE_CHUNK ? size - from
-							  : CACHE_CHUNK;
+		uint64_t clen =
+			size - from < CACHE_CHUNK ? size - from : CACHE_CHUNK;
 		bool last = from + clen == size;
 
 		if (from + clen > end || (last && clen < CACHE_CHUNK && !eof))
 			break;
 		if (b && diskcache_body_has(b, (uint32_t)c))
 			continue;
-		diskcache_queue_chunk(dc, &k, (uint32_t)c,
-				      data + (from - off), (size_t)clen,
-				      last && eof, size);
+		diskcache_queue_chunk(dc, &k, (uint32_t)c, data + (from - off),
+				      (size_t)clen, last && eof, size);
 	}
 out:
 	pthread_mutex_unlock(&dc->lock);
@@ -1551,9 +1544,8 @@ static void diskcache_drop_uidvalidity(struct diskcache *dc, uint32_t id,
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, uv);
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			snprintf(path, sizeof(path), "%s/bodies/%u-%u",
-				 dc->dir, id,
-				 (uint32_t)sqlite3_column_int64(st, 0));
+			snprintf(path, sizeof(path), "%s/bodies/%u-%u", dc->dir,
+				 id, (uint32_t)sqlite3_column_int64(st, 0));
 			nftw(path, diskcache_rm_cb, 4, FTW_DEPTH | FTW_PHYS);
 		}
 		sqlite3_finalize(st);
@@ -1692,8 +1684,8 @@ static void diskcache_save_lru(struct diskcache *dc)
 		if (n == cap) {
 			size_t nc = cap ? cap * 2 : 64;
 			void *nk = realloc(keys, nc * sizeof(*keys));
-			void *nu = nk ? realloc(used, nc * sizeof(*used))
-				      : NULL;
+			void *nu =
+				nk ? realloc(used, nc * sizeof(*used)) : NULL;
 
 			if (nk)
 				keys = nk;
@@ -1783,17 +1775,17 @@ static void *diskcache_main(void *arg)
 			next = j->next;
 			bytes += j->len;
 			pthread_mutex_lock(&dc->lock);
-			bool skip = dc->broken ||
-				    (!dc->writing &&
-				     j->kind != DISKCACHE_JOB_FORGET);
+			bool skip =
+				dc->broken || (!dc->writing &&
+					       j->kind != DISKCACHE_JOB_FORGET);
 			pthread_mutex_unlock(&dc->lock);
 			if (!skip)
 				diskcache_do(dc, j);
 			diskcache_job_free(j);
 		}
 		diskcache_save_lru(dc);
-		diskcache_db_failed(dc, sqlite3_exec(dc->db, "COMMIT", NULL,
-						     NULL, NULL));
+		diskcache_db_failed(
+			dc, sqlite3_exec(dc->db, "COMMIT", NULL, NULL, NULL));
 		diskcache_evict(dc);
 		pthread_mutex_lock(&dc->lock);
 		dc->queued_bytes -= bytes;

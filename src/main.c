@@ -99,8 +99,8 @@ static void main_security_warnings(const struct opts *o)
  * be used: the mount then works without it. */
 static struct diskcache *main_disk_cache(const struct opts *o)
 {
-	char *dir = diskcache_default_dir(o->url.user, o->url.host,
-					  o->url.port);
+	char *dir =
+		diskcache_default_dir(o->url.user, o->url.host, o->url.port);
 	struct diskcache *dc;
 	char err[512];
 
@@ -127,16 +127,17 @@ static struct store *main_cached_store(const struct opts *o,
 {
 	struct diskcache *dc = main_disk_cache(o);
 	bool cached = dc && diskcache_has_folders(dc), offline = false;
-	unsigned bg = o->connections >= 3 ? o->connections - 2
-					  : o->connections - 1;
+	unsigned bg =
+		o->connections >= 3 ? o->connections - 2 : o->connections - 1;
 	enum store_imap_start how = STORE_IMAP_CONNECT;
 	struct store *st, *cst;
 	char **names = NULL;
 	bool all = false;
 
 	if (o->offline && !cached) {
-		snprintf(err, errlen, "-o offline: there is no disk cache of "
-				      "this account to serve");
+		snprintf(err, errlen,
+			 "-o offline: there is no disk cache of this account "
+			 "to serve");
 		diskcache_close(dc);
 		return NULL;
 	}
@@ -153,8 +154,10 @@ static struct store *main_cached_store(const struct opts *o,
 		fprintf(stderr, "mailfs: -o offline: serving the disk cache "
 				"only\n");
 	else if (offline)
-		fprintf(stderr, "mailfs: warning: %s; mounting offline from "
-				"the disk cache\n", err);
+		fprintf(stderr,
+			"mailfs: warning: %s; mounting offline from the disk "
+			"cache\n",
+			err);
 	if (o->prefetch && prefetch_parse(o->prefetch, &names, &all) < 0)
 		names = NULL;
 	cst = store_cache_new(st, dc, offline, o->offline, names, all, bg);

@@ -133,13 +133,13 @@ static const char opts_usage[] =
 	"  -o timeout=SECONDS       bound of every network wait (default 30)\n"
 	"  -o cache_size=BYTES      memory for message bodies, K/M/G suffixes\n"
 	"                           allowed (default 64M)\n"
-	"  -o disk_cache=BYTES      IMAP: disk space for the persistent cache\n"
-	"                           of listings and bodies (default 1G, 0: off)\n"
-	"                           in $XDG_CACHE_HOME/mailfs (~/.cache/mailfs)\n"
-	"  -o offline               IMAP: serve only what the disk cache holds\n"
-	"  -o prefetch=F[:F...]     IMAP: fill the disk cache with these folders\n"
+	"  -o disk_cache=BYTES      IMAP: disk for the persistent cache of\n"
+	"                           listings and bodies (default 1G, 0: none)\n"
+	"                           in $XDG_CACHE_HOME/mailfs\n"
+	"  -o offline               IMAP: serve what the disk cache holds\n"
+	"  -o prefetch=F[:F...]     IMAP: fill the disk cache with folders\n"
 	"                           (as the mount shows them; %XX for : , %)\n"
-	"                           in the background; prefetch=all: every one\n"
+	"                           in the background; prefetch=all: all\n"
 	"  -o refresh=SECONDS       how stale a listing may get (default 30,\n"
 	"                           60 for POP3)\n"
 	"  -o ro                    mount read-only\n"
@@ -274,10 +274,10 @@ static int opts_proc(void *data, const char *arg, int key,
 	case KEY_CACHE_SIZE:
 	case KEY_MAX_APPEND:
 	case KEY_DISK_CACHE:
-		if (!opts_parse_size(val + 1, key == KEY_CACHE_SIZE ? &o->cache_size
-					      : key == KEY_DISK_CACHE
-						      ? &o->disk_cache
-						      : &o->max_append)) {
+		if (!opts_parse_size(val + 1,
+				     key == KEY_CACHE_SIZE   ? &o->cache_size
+				     : key == KEY_DISK_CACHE ? &o->disk_cache
+							     : &o->max_append)) {
 			fprintf(stderr, "mailfs: bad size in -o %s\n", arg);
 			ctx->error = 1;
 			return -1;

@@ -72,9 +72,8 @@ struct prefetch {
 	unsigned started_workers;
 };
 
-static const char *const prefetch_state_names[] = {"waiting (offline)",
-						   "listing", "fetching",
-						   "done"};
+static const char *const prefetch_state_names[] = {
+	"waiting (offline)", "listing", "fetching", "done"};
 
 /* Undoes %XX escapes in place; false for a bad one. */
 static bool prefetch_unescape(char *s)
@@ -88,8 +87,7 @@ static bool prefetch_unescape(char *s)
 			*o++ = *s;
 			continue;
 		}
-		if (sscanf(s + 1, "%2x", &v) != 1 || !s[1] || !s[2] ||
-		    v == 0)
+		if (sscanf(s + 1, "%2x", &v) != 1 || !s[1] || !s[2] || v == 0)
 			return false;
 		*o++ = (char)v;
 		s += 2;
@@ -285,8 +283,9 @@ static bool prefetch_folder(struct prefetch *pf, const char *folder)
 				goto stop;
 			continue;
 		}
-		if (b && (b->n == PREFETCH_BATCH_MSGS ||
-			  b->bytes + m->size > PREFETCH_BATCH_BYTES) &&
+		if (b &&
+		    (b->n == PREFETCH_BATCH_MSGS ||
+		     b->bytes + m->size > PREFETCH_BATCH_BYTES) &&
 		    !prefetch_flush_batch(pf, &b))
 			goto stop;
 		if (!b && !(b = prefetch_batch_new(folder, l.uidvalidity)))
@@ -487,8 +486,8 @@ static void *prefetch_work_main(void *arg)
 }
 
 struct prefetch *prefetch_start(struct store *st, struct diskcache *dc,
-				_Atomic bool *offline, char **folders,
-				bool all, unsigned threads)
+				_Atomic bool *offline, char **folders, bool all,
+				unsigned threads)
 {
 	struct prefetch *pf = calloc(1, sizeof(*pf));
 	unsigned i;
@@ -551,14 +550,13 @@ size_t prefetch_status(struct prefetch *pf, char *buf, size_t len)
 	int n;
 
 	pthread_mutex_lock(&pf->lock);
-	n = snprintf(buf, len,
-		     "prefetch=%s\n"
-		     "prefetch_messages=%llu/%llu\n"
-		     "prefetch_bytes=%llu\n",
-		     prefetch_state_names[pf->state],
-		     (unsigned long long)pf->done,
-		     (unsigned long long)pf->total,
-		     (unsigned long long)pf->bytes);
+	n = snprintf(
+		buf, len,
+		"prefetch=%s\n"
+		"prefetch_messages=%llu/%llu\n"
+		"prefetch_bytes=%llu\n",
+		prefetch_state_names[pf->state], (unsigned long long)pf->done,
+		(unsigned long long)pf->total, (unsigned long long)pf->bytes);
 	pthread_mutex_unlock(&pf->lock);
 	if (n < 0)
 		return 0;

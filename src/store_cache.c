@@ -180,9 +180,9 @@ static int store_cache_messages(struct store *st, const char *folder,
 
 	if (sc->offline)
 		return store_cache_messages_offline(sc, folder, prev, out);
-	if ((!prev || (!prev->msgs &&
-		       diskcache_get_state(sc->dc, folder, &state) &&
-		       store_cache_same_state(prev, &state))) &&
+	if ((!prev ||
+	     (!prev->msgs && diskcache_get_state(sc->dc, folder, &state) &&
+	      store_cache_same_state(prev, &state))) &&
 	    diskcache_get_listing(sc->dc, folder, &saved) == 0) {
 		have_saved = true;
 		use = &saved;
@@ -450,15 +450,12 @@ static size_t store_cache_status(struct store *st, char *buf, size_t len)
 		     "disk_cache_misses=%llu\n"
 		     "disk_cache_discarded=%llu\n"
 		     "disk_cache_writing=%s\n",
-		     sc->forced ? "offline (forced)"
+		     sc->forced	   ? "offline (forced)"
 		     : sc->offline ? "offline"
 				   : "online",
-		     (unsigned long long)ds.bytes,
-		     (unsigned long long)ds.limit,
-		     (unsigned long long)ds.hits,
-		     (unsigned long long)ds.misses,
-		     (unsigned long long)ds.dropped,
-		     ds.writing ? "yes" : "no");
+		     (unsigned long long)ds.bytes, (unsigned long long)ds.limit,
+		     (unsigned long long)ds.hits, (unsigned long long)ds.misses,
+		     (unsigned long long)ds.dropped, ds.writing ? "yes" : "no");
 	if (n < 0)
 		return 0;
 	if ((size_t)n >= len)
@@ -582,12 +579,9 @@ static void store_cache_fill_ops(struct store_cache *sc)
 	o->change_flags = in->change_flags ? store_cache_change_flags : NULL;
 	o->move = in->move ? store_cache_move : NULL;
 	o->expunge = in->expunge ? store_cache_expunge : NULL;
-	o->create_folder = in->create_folder ? store_cache_create_folder
-					     : NULL;
-	o->delete_folder = in->delete_folder ? store_cache_delete_folder
-					     : NULL;
-	o->rename_folder = in->rename_folder ? store_cache_rename_folder
-					     : NULL;
+	o->create_folder = in->create_folder ? store_cache_create_folder : NULL;
+	o->delete_folder = in->delete_folder ? store_cache_delete_folder : NULL;
+	o->rename_folder = in->rename_folder ? store_cache_rename_folder : NULL;
 	o->append = in->append ? store_cache_append : NULL;
 	o->quota = in->quota ? store_cache_quota : NULL;
 	o->append_limit = in->append_limit ? store_cache_append_limit : NULL;

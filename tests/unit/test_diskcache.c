@@ -62,8 +62,8 @@ static void put_listing(struct diskcache *dc, uint32_t uidvalidity,
 			const uint64_t *sizes, size_t n)
 {
 	struct store_msg m[8];
-	struct store_listing l = {uidvalidity, (uint32_t)n + 1, (uint32_t)n,
-				  77, m, n};
+	struct store_listing l = {
+		uidvalidity, (uint32_t)n + 1, (uint32_t)n, 77, m, n};
 	size_t i;
 
 	memset(m, 0, sizeof(m));
@@ -78,8 +78,8 @@ static void put_listing(struct diskcache *dc, uint32_t uidvalidity,
 }
 
 /* Reads [off, off + len) of UID uid; returns the length or -1. */
-static long get(struct diskcache *dc, uint32_t uv, uint32_t uid,
-		uint64_t off, uint64_t len, char **data_r)
+static long get(struct diskcache *dc, uint32_t uv, uint32_t uid, uint64_t off,
+		uint64_t len, char **data_r)
 {
 	size_t n;
 
@@ -103,8 +103,8 @@ START_TEST(test_round_trip_and_remount)
 	ck_assert(!diskcache_has_folders(dc));
 	diskcache_put_folders(dc, fl, 2);
 	put_listing(dc, 9, sizes, 2);
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
 	diskcache_store(dc, "F", 9, 2, DISKCACHE_WHOLE, 0, b, sizes[1], true,
 			false, 0);
 	ck_assert(diskcache_flush(dc, 10000));
@@ -153,15 +153,15 @@ START_TEST(test_wrong_size_is_never_kept)
 
 	put_listing(dc, 9, sizes, 1);
 	/* Shorter than listed, longer than listed: neither is kept. */
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 4999, true,
-			false, 0);
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 6000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 4999, true, false,
+			0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 6000, true, false,
+			0);
 	ck_assert(diskcache_flush(dc, 10000));
 	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), -1);
 	/* Not listed at all: not kept either. */
-	diskcache_store(dc, "F", 9, 2, DISKCACHE_WHOLE, 0, a, 100, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 2, DISKCACHE_WHOLE, 0, a, 100, true, false,
+			0);
 	ck_assert(diskcache_flush(dc, 10000));
 	ck_assert_int_eq(get(dc, 9, 2, 0, 8000, &d), -1);
 	diskcache_close(dc);
@@ -225,8 +225,8 @@ START_TEST(test_damaged_file_is_discarded)
 	int fd;
 
 	put_listing(dc, 9, sizes, 1);
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
 	ck_assert(diskcache_flush(dc, 10000));
 	one_body_file(path, sizeof(path));
 	fd = open(path, O_WRONLY);
@@ -237,8 +237,8 @@ START_TEST(test_damaged_file_is_discarded)
 	diskcache_get_stats(dc, &st);
 	ck_assert_uint_eq(st.dropped, 1);
 	/* Stored again, it is served again. */
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
 	ck_assert(diskcache_flush(dc, 10000));
 	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), 5000);
 	ck_assert_mem_eq(d, a, 5000);
@@ -258,8 +258,8 @@ START_TEST(test_new_uidvalidity_drops_bodies)
 	char *a = body(5000, 5), *d;
 
 	put_listing(dc, 9, sizes, 1);
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
 	ck_assert(diskcache_flush(dc, 10000));
 	put_listing(dc, 10, sizes, 1);
 	ck_assert(diskcache_flush(dc, 10000));
@@ -286,8 +286,8 @@ START_TEST(test_lru_bound)
 	/* UID 1 used last: UID 2 is the oldest when 3 arrives. */
 	ck_assert_int_eq(get(dc, 9, 1, 0, 9000, &d), 8000);
 	free(d);
-	diskcache_store(dc, "F", 9, 3, DISKCACHE_WHOLE, 0, a, 8000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 3, DISKCACHE_WHOLE, 0, a, 8000, true, false,
+			0);
 	ck_assert(diskcache_flush(dc, 10000));
 	diskcache_get_stats(dc, &st);
 	ck_assert_uint_le(st.bytes, 20000);
@@ -311,8 +311,8 @@ START_TEST(test_garbage_database_starts_anew)
 
 	diskcache_put_folders(dc, fl, 1);
 	put_listing(dc, 9, sizes, 1);
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
 	diskcache_close(dc);
 	snprintf(path, sizeof(path), "%s/cache.db", tmpdir);
 	memset(junk, 'j', sizeof(junk));
@@ -325,8 +325,8 @@ START_TEST(test_garbage_database_starts_anew)
 	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), -1);
 	/* And it works. */
 	put_listing(dc, 9, sizes, 1);
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
 	ck_assert(diskcache_flush(dc, 10000));
 	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), 5000);
 	free(d);
@@ -343,8 +343,8 @@ START_TEST(test_modes_and_lock)
 	struct stat st;
 
 	put_listing(dc, 9, sizes, 1);
-	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true,
-			false, 0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
 	ck_assert(diskcache_flush(dc, 10000));
 	ck_assert_int_eq(stat(tmpdir, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0700);
@@ -369,7 +369,8 @@ START_TEST(test_default_dir)
 
 	setenv("XDG_CACHE_HOME", "/x/cache", 1);
 	d = diskcache_default_dir("me@example.org", "imap.example.org", "993");
-	ck_assert_str_eq(d, "/x/cache/mailfs/me@example.org@imap.example.org:993");
+	ck_assert_str_eq(d,
+			 "/x/cache/mailfs/me@example.org@imap.example.org:993");
 	free(d);
 	d = diskcache_default_dir("a/b", "h", "1");
 	ck_assert_str_eq(d, "/x/cache/mailfs/a%2Fb@h:1");
