@@ -1437,17 +1437,22 @@ static void diskcache_write_chunk(struct diskcache *dc,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto io_failed;
+	/* A short write sets no errno: it means the disk is full. */
+	errno = ENOSPC;
 	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
 	    write(fd, j->data, j->len) != (ssize_t)j->len) {
 		int e = errno;
 
 		close(fd);
 		unlink(tmp);
-		errno = e ? e : ENOSPC;
+		errno = e;
 		goto io_failed;
 	}
 	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+
 		unlink(tmp);
+		errno = e;
 		goto io_failed;
 	}
 	v[0] = j->key.folder;
