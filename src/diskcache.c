@@ -14,6 +14,7 @@
  * file that lost its row, a row that lost its file, a truncated or
  * overwritten file all come out as a miss, never as bytes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1757,6 +1758,70 @@ static struct diskcache_job *diskcache_take(struct diskcache *dc,
 	return j;
 }
 
+/* True when a body file's name (in directory F-V) is one the index
+ * holds; temporaries and unknown names are not. Lock held. */
+static bool diskcache_known_file(struct diskcache *dc, uint32_t folder,
+				 uint32_t uv, const char *name)
+{
+	char sec[DISKCACHE_SECTION_MAX + 2], tail;
+	struct diskcache_mkey k;
+	struct diskcache_body *b;
+	unsigned uid, chunk;
+
+	if (sscanf(name, "%u-%17[A-Za-z0-9.]-%u%c", &uid, sec, &chunk, &tail) !=
+		    3 ||
+	    (sec[0] != 'm' && sec[0] != 's') || (sec[0] == 'm' && sec[1]) ||
+	    !diskcache_key(&k, folder, uv, uid, sec + 1))
+		return false;
+	b = diskcache_body_get(dc, &k, false);
+	return b && diskcache_body_has(b, chunk);
+}
+
+/*
+ * Removes body files the index does not know: temporaries and pieces
+ * whose row a SIGKILL kept from being committed, so that they do not
+ * take room outside the bound. Runs in the writer thread before any
+ * write, so no file it checks is being made.
+ */
+static void diskcache_sweep(struct diskcache *dc)
+{
+	char path[4096];
+	struct dirent *e, *f;
+	unsigned folder, uv, removed = 0;
+	DIR *top, *d;
+
+	snprintf(path, sizeof(path), "%s/bodies", dc->dir);
+	top = opendir(path);
+	while (top && (e = readdir(top))) {
+		char tail;
+
+		if (sscanf(e->d_name, "%u-%u%c", &folder, &uv, &tail) != 2)
+			continue;
+		snprintf(path, sizeof(path), "%s/bodies/%s", dc->dir,
+			 e->d_name);
+		d = opendir(path);
+		while (d && (f = readdir(d))) {
+			bool known;
+
+			if (f->d_name[0] == '.')
+				continue;
+			pthread_mutex_lock(&dc->lock);
+			known = diskcache_known_file(dc, folder, uv, f->d_name);
+			pthread_mutex_unlock(&dc->lock);
+			if (!known && unlinkat(dirfd(d), f->d_name, 0) == 0)
+				removed++;
+		}
+		if (d)
+			closedir(d);
+	}
+	if (top)
+		closedir(top);
+	if (removed)
+		log_info("disk cache: removed %u body files no index row "
+			 "held (an interrupted write)",
+			 removed);
+}
+
 /* The writer: takes the queue, does it in one transaction, saves LRU
  * times, evicts, and tells waiters. */
 static void *diskcache_main(void *arg)
@@ -1764,10 +1829,12 @@ static void *diskcache_main(void *arg)
 	struct diskcache *dc = arg;
 	struct diskcache_job *j, *next;
 	uint64_t seq, bytes;
+	bool first = true; /* the sweep counts as the first job */
 
+	diskcache_sweep(dc);
 	pthread_mutex_lock(&dc->lock);
-	for (;;) {
-		if (!dc->head && !dc->stop) {
+	for (;; first = false) {
+		if (!dc->head && !dc->stop && !first) {
 			struct timespec ts = clock_deadline(DISKCACHE_LRU_MS);
 
 			pthread_cond_timedwait(&dc->cond, &dc->lock, &ts);
@@ -1815,6 +1882,7 @@ int diskcache_start(struct diskcache *dc)
 		dc->writing = false;
 		return 0;
 	}
+	dc->seq_queued++; /* the writer's sweep, for diskcache_flush() */
 	rc = pthread_create(&dc->thread, NULL, diskcache_main, dc);
 	if (rc) {
 		sqlite3_close(dc->db);

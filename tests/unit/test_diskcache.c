@@ -412,6 +412,42 @@ START_TEST(test_prefetch_parse)
 }
 END_TEST
 
+START_TEST(test_unindexed_files_are_swept)
+{
+	uint64_t sizes[1] = {5000};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 9), *d, path[1024], orphan[1100], tmp[1100];
+	struct store_listing l;
+	int fd;
+
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	diskcache_close(dc);
+	one_body_file(path, sizeof(path));
+	/* What a SIGKILL can leave: a piece without its row, a temporary. */
+	snprintf(orphan, sizeof(orphan), "%s/bodies/1-9/7-m-0", tmpdir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(orphan, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	dc = open_started(1 << 30);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_ne(access(orphan, F_OK), 0);
+	ck_assert_int_ne(access(tmp, F_OK), 0);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(diskcache_get_listing(dc, "F", &l), 0);
+	store_listing_clear(&l);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), 5000);
+	free(d);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
 Suite *diskcache_suite(void)
 {
 	Suite *s = suite_create("diskcache");
@@ -427,6 +463,7 @@ Suite *diskcache_suite(void)
 	tcase_add_test(tc, test_lru_bound);
 	tcase_add_test(tc, test_garbage_database_starts_anew);
 	tcase_add_test(tc, test_modes_and_lock);
+	tcase_add_test(tc, test_unindexed_files_are_swept);
 	tcase_add_test(tc, test_default_dir);
 	tcase_add_test(tc, test_prefetch_parse);
 	suite_add_tcase(s, tc);
