@@ -406,11 +406,15 @@ class Bench:
                              self.args.mount_option, result)
 
     @contextlib.contextmanager
-    def mount_of(self, url, user, options, result):
+    def mount_of(self, url, user, options, result, cache_home=None):
         """Mounts url as user (a context manager); puts the seconds
-        mailfs took to log in and mount in result['mount_s']."""
+        mailfs took to log in and mount in result['mount_s']. Each mount
+        has its own empty disk cache (Mount gives it an empty
+        XDG_CACHE_HOME) unless cache_home names one to keep."""
         m = Mount(url, self.server.users[user], cafile=self.server.cafile,
-                  options=options, timeout=60)
+                  options=options, timeout=60,
+                  env={'XDG_CACHE_HOME': cache_home} if cache_home
+                  else None)
         self.mounts.append(m)
         try:
             t0 = time.monotonic()
@@ -452,6 +456,83 @@ class Bench:
         r['mount_command_verbs'] = verb_counts(all_commands(sessions))
         r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
         return r
+
+    def cached_mount(self, result, cache_home, options=()):
+        """A mount through the proxy over the disk cache in cache_home
+        (kept between mounts)."""
+        url = 'imaps://%s@localhost:%d' % (USER, self.proxy.port)
+        return self.mount_of(url, USER, list(options) +
+                             self.args.mount_option, result, cache_home)
+
+    def measure_remount(self, tr):
+        """Disk cache: ls -l Small and grep -rl Grep on a first mount
+        (cold cache), then on a second mount over the same cache."""
+        home = tempfile.mkdtemp(prefix='cache-', dir=self.tmp)
+        first, r = {}, {}
+        try:
+            with self.cached_mount(first, home) as m:
+                run_tool(['ls', '-l', '--', m.p(SMALL)])
+                run_tool(['grep', '-rl', WORD, m.p(GREP)])
+            tr.clear()
+            with self.cached_mount(r, home) as m:
+                w0 = time.time()
+                r['ls_seconds'], p = run_tool(['ls', '-l', '--',
+                                               m.p(SMALL)])
+                w1 = time.time()
+                check(p.returncode == 0 and
+                      len(p.stdout.decode().splitlines()) - 1 ==
+                      len(self.corp['small_names']),
+                      'ls -l on the cached mount: wrong listing')
+                g0 = time.time()
+                r['grep_seconds'], p = run_tool(['grep', '-rl', WORD,
+                                                 m.p(GREP)])
+                g1 = time.time()
+                check(self.mount_hits(p.stdout, m.p(GREP)) ==
+                      self.corp['grep_hits'],
+                      'grep -rl on the cached mount: wrong hits')
+            sessions = tr.collect()
+            r['ls_commands'] = len(commands_between(sessions, w0, w1))
+            r['ls_command_verbs'] = verb_counts(
+                commands_between(sessions, w0, w1))
+            r['grep_fetch_commands'] = sum(
+                map(is_fetch, commands_between(sessions, g0, g1)))
+            return r
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+
+    def measure_prefetch(self, tr):
+        """-o prefetch=Grep on an empty cache: seconds from the mount's
+        start until the status says done."""
+        home = tempfile.mkdtemp(prefix='cache-', dir=self.tmp)
+        r = {}
+        try:
+            tr.clear()
+            t0 = time.monotonic()
+            with self.cached_mount(r, home, ['prefetch=' + GREP]) as m:
+                while True:
+                    out = subprocess.run(
+                        ['getfattr', '--only-values', '-n',
+                         'user.mail.status', m.path],
+                        capture_output=True, text=True).stdout
+                    st = dict(l.split('=', 1) for l in out.splitlines()
+                              if '=' in l)
+                    if st.get('prefetch') == 'done':
+                        break
+                    check(time.monotonic() - t0 < 600,
+                          'prefetch did not finish: %r' % st)
+                    time.sleep(0.05)
+                r['seconds'] = time.monotonic() - t0
+                done, total = st['prefetch_messages'].split('/')
+                check(done == total and int(total) ==
+                      len(self.corp['grep_index']),
+                      'prefetch: %s messages' % st['prefetch_messages'])
+            sessions = tr.collect()
+            r['fetch_commands'] = sum(map(is_fetch,
+                                          all_commands(sessions)))
+            r['sessions'] = len(sessions)
+            return r
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
 
     def big_path(self, m):
         return m.p(BIG, self.corp['big_name'])
@@ -1022,6 +1103,18 @@ class Bench:
                        one['grep']['fetch_commands'],
                        one['grep2']['seconds'],
                        one['grep2']['fetch_commands']))
+                if not a.no_diskcache:
+                    one['remount'] = self.measure_remount(tr)
+                    log('  disk cache, second mount: ls -l %.3f s, %d '
+                        'commands; grep -rl %.3f s, %d FETCH' % (
+                            one['remount']['ls_seconds'],
+                            one['remount']['ls_commands'],
+                            one['remount']['grep_seconds'],
+                            one['remount']['grep_fetch_commands']))
+                    one['prefetch'] = self.measure_prefetch(tr)
+                    log('  prefetch=%s: %.3f s, %d FETCH' % (
+                        GREP, one['prefetch']['seconds'],
+                        one['prefetch']['fetch_commands']))
                 one['raw'] = self.measure_raw(tr)
                 log('  raw client: %.3f s' % one['raw']['seconds'])
                 if use_mbsync:
@@ -1171,6 +1264,38 @@ def summarize(runs, use_mbsync):
                              else None for a, b in
                              zip(col('mbsync', 'sync_seconds'),
                                  col('mbsync', 'notmuch_seconds'))])),
+            ]
+    if runs and 'remount' in runs[0]:
+        rows += [
+            ('disk cache, second mount: ls -l Small: time', 's',
+             col('remount', 'ls_seconds')),
+            ('disk cache, second mount: ls -l Small: IMAP commands', 'n',
+             col('remount', 'ls_commands')),
+            ('ratio ls -l second mount / cold mount', 'x',
+             ratio(col('remount', 'ls_seconds'), col('ls', 'seconds'))),
+            ('disk cache, second mount: grep -rl Grep: time', 's',
+             col('remount', 'grep_seconds')),
+            ('disk cache, second mount: grep -rl: FETCH commands', 'n',
+             col('remount', 'grep_fetch_commands')),
+            ('ratio grep second mount / cold first grep', 'x',
+             ratio(col('remount', 'grep_seconds'), col('grep', 'seconds'))),
+            ('-o prefetch=Grep (2,000 messages), from mount start: time',
+             's', col('prefetch', 'seconds')),
+            ('prefetch: FETCH commands', 'n',
+             col('prefetch', 'fetch_commands')),
+        ]
+        if use_mbsync:
+            rows += [
+                ('grep -rl over the mbsync Maildir: time', 's',
+                 col('mbsync', 'grep_seconds')),
+                ('ratio grep second mount / grep over local Maildir', 'x',
+                 ratio(col('remount', 'grep_seconds'),
+                       col('mbsync', 'grep_seconds'))),
+                ('mbsync full sync of Grep: time', 's',
+                 col('mbsync', 'sync_seconds')),
+                ('ratio prefetch / mbsync sync', 'x',
+                 ratio(col('prefetch', 'seconds'),
+                       col('mbsync', 'sync_seconds'))),
             ]
     rows += [
         ('grep -rl again (same mount): time', 's', col('grep2', 'seconds')),
@@ -1322,6 +1447,9 @@ def parse_args(argv):
                    help='smoke test: 1,000 / 200 messages, one run')
     p.add_argument('--no-mbsync', action='store_true',
                    help='skip the mbsync baseline')
+    p.add_argument('--no-diskcache', action='store_true',
+                   help='skip the disk cache measurements (second mount, '
+                   'prefetch)')
     p.add_argument('--no-cat', action='store_true',
                    help='skip cat of the 20 MB message')
     p.add_argument('--no-pop3', action='store_true',

@@ -86,6 +86,10 @@ struct imap_error {
 	int errnum; /* IMAP_ERR_NET: positive errno (ETIMEDOUT...) */
 	char code[32]; /* response code atom, e.g. "NONEXISTENT", or "" */
 	char text[512]; /* one line, for the user */
+	/* imap_open(): the server could not be reached (name not
+	 * resolved, connection refused or timed out, reset before the
+	 * greeting), as opposed to a refusal (certificate, login) */
+	bool unreachable;
 };
 
 /* Mailbox state learned by SELECT/EXAMINE. */

@@ -55,6 +55,13 @@ bool names_reserved(const char *s, size_t n);
  * (NULL only when out of memory). */
 char *names_escape(const char *component);
 
+/* The name of an account's local directory (the POP3 store, the IMAP
+ * disk cache): "USER@HOST" or "USER@HOST:PORT" (port NULL leaves it
+ * out), escaped by names_escape() so that it is one safe path level.
+ * Returns a malloc'd string, NULL when out of memory. */
+char *names_account_key(const char *user, const char *host,
+			const char *port);
+
 /* Reverses names_escape(). Returns a malloc'd string, NULL if the result
  * would contain a NUL byte. */
 char *names_unescape(const char *component);

@@ -54,6 +54,9 @@ struct opts {
 	unsigned connections;
 	unsigned timeout; /* seconds */
 	uint64_t cache_size; /* bytes */
+	uint64_t disk_cache; /* bytes of the IMAP disk cache, 0: none */
+	bool offline; /* -o offline: serve the disk cache only */
+	char *prefetch; /* owned: -o prefetch= as given, or NULL */
 	unsigned refresh; /* seconds */
 	unsigned temp_idle; /* seconds an unused temporary file is kept */
 	bool readonly; /* -o ro */

@@ -265,6 +265,11 @@ struct store_ops {
 		     void (*changed)(void *ctx, const char *folder),
 		     void *ctx);
 
+	/* Appends `key=value` lines of the store's own to the mount's
+	 * status (user.mail.status); returns the bytes written (at most
+	 * len - 1, NUL terminated). NULL: none. */
+	size_t (*status)(struct store *st, char *buf, size_t len);
+
 	void (*destroy)(struct store *st);
 };
 
@@ -276,6 +281,10 @@ struct store_stats {
 	_Atomic unsigned conns_busy; /* sessions in use now */
 	_Atomic uint64_t bytes_fetched; /* message bytes from the server */
 	_Atomic uint64_t messages_fetched; /* first pieces of messages */
+	/* The last connection attempt found no server (unresolved name,
+	 * refused, timed out, reset before the greeting): a cause for
+	 * offline mode, unlike a refused login or certificate. */
+	_Atomic bool unreachable;
 };
 
 struct store {
@@ -286,6 +295,9 @@ struct store {
 	const char *ref_xattr;
 	/* Whether messages have IMAP flags (user.mail.flags). */
 	bool has_flags;
+	/* borrowed: the store this one wraps (store_cache), whose stats
+	 * are the connection's; NULL for a protocol's own store. */
+	struct store *inner;
 };
 
 /*
@@ -296,6 +308,10 @@ struct store {
  */
 void store_set_background(bool on);
 bool store_is_background(void);
+
+/* The connection statistics of a store (those of the store it wraps,
+ * if it wraps one). */
+const struct store_stats *store_get_stats(const struct store *st);
 
 void store_folders_free(struct store_folder *f, size_t n);
 void store_listing_clear(struct store_listing *l);
@@ -329,6 +345,43 @@ int store_listing_merge(const struct store_listing *base,
  */
 struct store *store_imap_new(const struct imap_config *cfg,
 			     unsigned connections, char *err, size_t errlen);
+
+/* How store_imap_start() treats the first connection. */
+enum store_imap_start {
+	STORE_IMAP_CONNECT, /* it must work (store_imap_new()) */
+	STORE_IMAP_MAY_BE_OFFLINE, /* an unreachable server is no failure */
+	STORE_IMAP_NO_CONNECT, /* not tried (-o offline) */
+};
+
+/*
+ * store_imap_new() with a choice for the first connection: with
+ * STORE_IMAP_MAY_BE_OFFLINE, a server that cannot be reached (see
+ * store_stats.unreachable) still gives a store, with *offline_r set and
+ * err holding why; a refused login or certificate still fails.
+ * Sessions are then opened when first needed.
+ */
+struct store *store_imap_start(const struct imap_config *cfg,
+			       unsigned connections,
+			       enum store_imap_start how, bool *offline_r,
+			       char *err, size_t errlen);
+
+/*
+ * The disk-cache store (store_cache.c): wraps an IMAP store (owned) with
+ * a disk cache (owned). Listings and bodies are kept on disk and used
+ * first; with the server unreachable (offline), cached listings and
+ * bodies are served, other reads fail with EIO and changes with EROFS,
+ * and a thread reconnects with backoff. forced: -o offline (never
+ * connect). prefetch: folders (server names, NULL-terminated, owned) to
+ * fill in the background, or NULL; bg_sessions: how many sessions
+ * background work may take. Threads start with store_cache_begin().
+ */
+struct diskcache;
+struct store *store_cache_new(struct store *inner, struct diskcache *dc,
+			      bool offline, bool forced, char **prefetch,
+			      bool prefetch_all, unsigned bg_sessions);
+/* Starts the disk writer, the reconnect thread and prefetching (after
+ * daemonizing). 0 or a negative errno. */
+int store_cache_begin(struct store *st);
 
 /*
  * Turns a list of flags as a user typed it (separated by any white

@@ -17,7 +17,7 @@
 /* Writes the status text into buf (at most len bytes); its length. */
 static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 {
-	const struct store_stats *st = &fs->cfg.store->stats;
+	const struct store_stats *st = store_get_stats(fs->cfg.store);
 	struct cache_stats cs;
 	char last[512], when[32] = "";
 	time_t at;
@@ -52,13 +52,21 @@ static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 		     (unsigned long long)fs->cfg.cache_size,
 		     (unsigned long long)cs.hits, (unsigned long long)cs.misses,
 		     last, when);
-	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= len)
+		return len - 1;
+	/* The store's own lines (the disk cache's, say) follow. */
+	if (fs->cfg.store->ops->status)
+		n += (int)fs->cfg.store->ops->status(fs->cfg.store, buf + n,
+						     len - (size_t)n);
+	return (size_t)n;
 }
 
 int fsstatus_getxattr(struct fsops *fs, const char *path, char *value,
 		      size_t size)
 {
-	char buf[2048];
+	char buf[4096];
 	size_t len;
 
 	if (strcmp(path, "/") != 0)

@@ -96,5 +96,7 @@ int fswalk_listing(struct fsops *fs, const char *folder)
 			tree_end_refresh(fs->tree, names[i]);
 		free(names[i]);
 	}
+	if (rc == -EAGAIN)
+		return 1; /* not now (offline): one folder at a time */
 	return rc < 0 ? rc : b.rc0;
 }

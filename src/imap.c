@@ -1071,6 +1071,7 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 {
 	struct imap_session *s;
 	char msg[sizeof(err->text)];
+	bool greeted = false, connected = false;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1087,6 +1088,7 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 		imap_set_err(s, IMAP_ERR_NET, ECONNREFUSED, "%s", msg);
 		goto fail_report;
 	}
+	connected = true;
 	if (cfg->tls == IMAP_TLS_IMPLICIT) {
 		int rc = net_start_tls(s->conn, cfg->tls_ctx, cfg->host, msg,
 				       sizeof(msg));
@@ -1101,6 +1103,7 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	}
 	if (imap_greeting(s) < 0)
 		goto fail_report;
+	greeted = true;
 	if (cfg->tls == IMAP_TLS_STARTTLS) {
 		if (s->state == IMAP_STATE_AUTH) {
 			imap_set_err(s, IMAP_ERR_AUTH, EPROTO,
@@ -1127,6 +1130,11 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 
 fail_report:
 	*err = s->err;
+	/* Unreachable: no connection (name, refusal, connect timeout), or
+	 * one reset before the greeting; not a greeting that is slow to
+	 * come, nor anything after it. */
+	err->unreachable = !greeted && err->kind == IMAP_ERR_NET &&
+			   (!connected || err->errnum != ETIMEDOUT);
 	if (err->kind == IMAP_ERR_NET && err->errnum != ECONNREFUSED &&
 	    strstr(err->text, cfg->host) == NULL) {
 		snprintf(msg, sizeof(msg), "%s", err->text);

@@ -19,12 +19,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "diskcache.h"
 #include "fsops.h"
 #include "imap.h"
 #include "log.h"
 #include "net.h"
 #include "opts.h"
 #include "pop3.h"
+#include "prefetch.h"
 #include "store.h"
 
 /* Undoes /proc/self/mountinfo's octal escapes ("\\040") in place. */
@@ -93,6 +95,81 @@ static void main_security_warnings(const struct opts *o)
 			"read your mail and password\n");
 }
 
+/* Opens the account's disk cache; NULL (with a warning) if it cannot
+ * be used: the mount then works without it. */
+static struct diskcache *main_disk_cache(const struct opts *o)
+{
+	char *dir =
+		diskcache_default_dir(o->url.user, o->url.host, o->url.port);
+	struct diskcache *dc;
+	char err[512];
+
+	if (!dir) {
+		fprintf(stderr, "mailfs: warning: no place for the disk "
+				"cache (set HOME or XDG_CACHE_HOME)\n");
+		return NULL;
+	}
+	dc = diskcache_open(dir, o->disk_cache, err, sizeof(err));
+	if (!dc)
+		fprintf(stderr, "mailfs: warning: no disk cache: %s\n", err);
+	free(dir);
+	return dc;
+}
+
+/*
+ * The IMAP store over the disk cache: with a cache that holds the
+ * account's folders, an unreachable server (or -o offline) mounts
+ * offline; without one it fails as before.
+ */
+static struct store *main_cached_store(const struct opts *o,
+				       struct imap_config *cfg, char *err,
+				       size_t errlen)
+{
+	struct diskcache *dc = main_disk_cache(o);
+	bool cached = dc && diskcache_has_folders(dc), offline = false;
+	unsigned bg =
+		o->connections >= 3 ? o->connections - 2 : o->connections - 1;
+	enum store_imap_start how = STORE_IMAP_CONNECT;
+	struct store *st, *cst;
+	char **names = NULL;
+	bool all = false;
+
+	if (o->offline && !cached) {
+		snprintf(err, errlen,
+			 "-o offline: there is no disk cache of this account "
+			 "to serve");
+		diskcache_close(dc);
+		return NULL;
+	}
+	if (o->offline)
+		how = STORE_IMAP_NO_CONNECT;
+	else if (cached)
+		how = STORE_IMAP_MAY_BE_OFFLINE;
+	st = store_imap_start(cfg, o->connections, how, &offline, err, errlen);
+	if (!st || !dc) {
+		diskcache_close(dc);
+		return st;
+	}
+	if (o->offline)
+		fprintf(stderr, "mailfs: -o offline: serving the disk cache "
+				"only\n");
+	else if (offline)
+		fprintf(stderr,
+			"mailfs: warning: %s; mounting offline from the disk "
+			"cache\n",
+			err);
+	if (o->prefetch && prefetch_parse(o->prefetch, &names, &all) < 0)
+		names = NULL;
+	cst = store_cache_new(st, dc, offline, o->offline, names, all, bg);
+	if (!cst) {
+		prefetch_free_names(names);
+		diskcache_close(dc);
+		st->ops->destroy(st);
+		snprintf(err, errlen, "out of memory");
+	}
+	return cst;
+}
+
 /* Makes the IMAP store; its first session logs in here. */
 static struct store *main_imap_store(const struct opts *o,
 				     struct imap_config *cfg,
@@ -112,7 +189,9 @@ static struct store *main_imap_store(const struct opts *o,
 	cfg->timeout_ms = (int)o->timeout * 1000;
 	cfg->trace = o->debug;
 	cfg->max_literal = STORE_MAX_PIECE + 64 * 1024;
-	return store_imap_new(cfg, o->connections, err, errlen);
+	if (!o->disk_cache)
+		return store_imap_new(cfg, o->connections, err, errlen);
+	return main_cached_store(o, cfg, err, errlen);
 }
 
 /* The port, for the store's name, when it is not the scheme's default. */
@@ -386,6 +465,8 @@ int main(int argc, char **argv)
 	rc = fsops_start(fs, fuse);
 	if (rc == 0 && o.url.proto == OPTS_PROTO_POP3)
 		rc = store_pop3_start(store);
+	else if (rc == 0 && store->inner)
+		rc = store_cache_begin(store);
 	if (rc < 0) {
 		log_warnx("cannot start: %s", strerror(-rc));
 		goto unmount;

@@ -397,6 +397,20 @@ char *names_escape(const char *component)
 	return sb_finish(&b, true);
 }
 
+/* One function names every account's local directory (POP3 store and
+ * IMAP disk cache), so both tell user, host and port apart alike. */
+char *names_account_key(const char *user, const char *host, const char *port)
+{
+	char *who, *safe;
+
+	if (asprintf(&who, "%s@%s%s%s", user, host, port ? ":" : "",
+		     port ? port : "") < 0)
+		return NULL;
+	safe = names_escape(who);
+	free(who);
+	return safe;
+}
+
 /* Value of a hex digit (either case), -1 for any other byte. */
 static int hexval(unsigned char c)
 {

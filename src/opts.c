@@ -19,6 +19,7 @@
 
 #include "account.h"
 #include "opts.h"
+#include "prefetch.h"
 
 #define OPTS_PASSWORD_MAX 1024
 /* Most output a secret command may print (all lines together). */
@@ -44,6 +45,8 @@ enum {
 	KEY_TEMP_IDLE,
 	KEY_NONEMPTY,
 	KEY_AUTH,
+	KEY_DISK_CACHE,
+	KEY_OFFLINE,
 };
 
 /* State shared with the fuse_opt callback while parsing; the templates
@@ -71,6 +74,9 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("temp_idle=", KEY_TEMP_IDLE),
 	OPT("store=%s", store_dir),
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
+	FUSE_OPT_KEY("disk_cache=", KEY_DISK_CACHE),
+	FUSE_OPT_KEY("offline", KEY_OFFLINE),
+	OPT("prefetch=%s", prefetch),
 	FUSE_OPT_KEY("max_append=", KEY_MAX_APPEND),
 	FUSE_OPT_KEY("delete=", KEY_DELETE),
 	FUSE_OPT_KEY("layout=", KEY_LAYOUT),
@@ -127,6 +133,13 @@ static const char opts_usage[] =
 	"  -o timeout=SECONDS       bound of every network wait (default 30)\n"
 	"  -o cache_size=BYTES      memory for message bodies, K/M/G suffixes\n"
 	"                           allowed (default 64M)\n"
+	"  -o disk_cache=BYTES      IMAP: disk for the persistent cache of\n"
+	"                           listings and bodies (default 1G, 0: none)\n"
+	"                           in $XDG_CACHE_HOME/mailfs\n"
+	"  -o offline               IMAP: serve what the disk cache holds\n"
+	"  -o prefetch=F[:F...]     IMAP: fill the disk cache with folders\n"
+	"                           (as the mount shows them; %XX for : , %)\n"
+	"                           in the background; prefetch=all: all\n"
 	"  -o refresh=SECONDS       how stale a listing may get (default 30,\n"
 	"                           60 for POP3)\n"
 	"  -o ro                    mount read-only\n"
@@ -255,11 +268,16 @@ static int opts_proc(void *data, const char *arg, int key,
 	case KEY_NONEMPTY:
 		o->nonempty = true;
 		return 0; /* libfuse 3 refuses it: mailfs checks itself */
+	case KEY_OFFLINE:
+		o->offline = true;
+		return 0;
 	case KEY_CACHE_SIZE:
 	case KEY_MAX_APPEND:
-		if (!opts_parse_size(val + 1, key == KEY_CACHE_SIZE
-						      ? &o->cache_size
-						      : &o->max_append)) {
+	case KEY_DISK_CACHE:
+		if (!opts_parse_size(val + 1,
+				     key == KEY_CACHE_SIZE   ? &o->cache_size
+				     : key == KEY_DISK_CACHE ? &o->disk_cache
+							     : &o->max_append)) {
 			fprintf(stderr, "mailfs: bad size in -o %s\n", arg);
 			ctx->error = 1;
 			return -1;
@@ -384,6 +402,28 @@ static int opts_validate(struct opts *o)
 	}
 	if (o->cache_size < 1024 * 1024) {
 		fprintf(stderr, "mailfs: cache_size must be at least 1M\n");
+		return -1;
+	}
+	if (o->url.proto == OPTS_PROTO_POP3 && (o->offline || o->prefetch)) {
+		fprintf(stderr, "mailfs: -o offline and -o prefetch are for "
+				"IMAP accounts (POP3 keeps its local store)\n");
+		return -1;
+	}
+	if (o->prefetch) {
+		char **names;
+		bool all;
+
+		if (prefetch_parse(o->prefetch, &names, &all) < 0) {
+			fprintf(stderr, "mailfs: -o prefetch=%s: an empty "
+					"folder name or a bad %%XX escape\n",
+				o->prefetch);
+			return -1;
+		}
+		prefetch_free_names(names);
+	}
+	if ((o->offline || o->prefetch) && o->disk_cache == 0) {
+		fprintf(stderr, "mailfs: -o offline and -o prefetch need the "
+				"disk cache (disk_cache=0 turns it off)\n");
 		return -1;
 	}
 	if (o->refresh == UINT_MAX)
@@ -564,6 +604,7 @@ int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 	ctx.o.connections = 4;
 	ctx.o.timeout = 30;
 	ctx.o.cache_size = 64ull * 1024 * 1024;
+	ctx.o.disk_cache = 1024ull * 1024 * 1024;
 	ctx.o.refresh = UINT_MAX;
 	ctx.o.temp_idle = 3600;
 	rc = fuse_opt_parse(fargs, &ctx, opts_spec, opts_proc);
@@ -609,6 +650,7 @@ void opts_free(struct opts *o)
 	free(o->oauth2_command);
 	free(o->tls);
 	free(o->store_dir);
+	free(o->prefetch);
 	memset(o, 0, sizeof(*o));
 }
 

@@ -329,3 +329,11 @@ bad:
 	free(out);
 	return NULL;
 }
+
+/* A wrapping store (the disk cache) shows its connection's figures. */
+const struct store_stats *store_get_stats(const struct store *st)
+{
+	while (st->inner)
+		st = st->inner;
+	return &st->stats;
+}

@@ -174,6 +174,7 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 			if (err.kind == IMAP_ERR_NET)
 				si->open_failed_at = clock_now_ms();
 			si->base.stats.online = false;
+			si->base.stats.unreachable = err.unreachable;
 			si->base.stats.conns_busy--;
 			log_warnx("%s", err.text);
 			slot->sess = NULL;
@@ -184,6 +185,7 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 			return -store_errno_imap(&err);
 		}
 		si->base.stats.online = true;
+		si->base.stats.unreachable = false;
 		si->base.stats.conns_open++;
 		*fresh_r = true;
 	}
@@ -1697,8 +1699,35 @@ static const struct store_ops store_imap_ops = {
 struct store *store_imap_new(const struct imap_config *cfg,
 			     unsigned connections, char *err, size_t errlen)
 {
+	return store_imap_start(cfg, connections, STORE_IMAP_CONNECT, NULL,
+				err, errlen);
+}
+
+/* The first connection could not be made (or was not to be tried):
+ * with offline allowed, the store starts without a session. */
+static bool store_imap_start_offline(struct store_imap *si,
+				     enum store_imap_start how,
+				     const struct imap_error *ierr,
+				     bool *offline_r)
+{
+	if (how == STORE_IMAP_CONNECT ||
+	    (how == STORE_IMAP_MAY_BE_OFFLINE && !ierr->unreachable))
+		return false;
+	si->base.stats.online = false;
+	si->base.stats.unreachable = true;
+	if (how == STORE_IMAP_MAY_BE_OFFLINE)
+		si->open_failed_at = clock_now_ms();
+	*offline_r = true;
+	return true;
+}
+
+struct store *store_imap_start(const struct imap_config *cfg,
+			       unsigned connections,
+			       enum store_imap_start how, bool *offline_r,
+			       char *err, size_t errlen)
+{
 	struct store_imap *si;
-	struct imap_error ierr;
+	struct imap_error ierr = {0};
 
 	si = calloc(1, sizeof(*si));
 	if (!si)
@@ -1714,8 +1743,15 @@ struct store *store_imap_new(const struct imap_config *cfg,
 	si->n_slots = connections;
 	pthread_mutex_init(&si->lock, NULL);
 	clock_cond_init(&si->cond);
-	if (imap_open(cfg, &si->slots[0].sess, &ierr) < 0) {
-		snprintf(err, errlen, "%s", ierr.text);
+	if (offline_r)
+		*offline_r = false;
+	if (how == STORE_IMAP_NO_CONNECT ||
+	    imap_open(cfg, &si->slots[0].sess, &ierr) < 0) {
+		snprintf(err, errlen, "%s",
+			 how == STORE_IMAP_NO_CONNECT ? "-o offline"
+						      : ierr.text);
+		if (store_imap_start_offline(si, how, &ierr, offline_r))
+			return &si->base;
 		goto free_slots;
 	}
 	si->slots[0].last_used = clock_mono();

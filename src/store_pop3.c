@@ -1109,13 +1109,9 @@ static int sp3_mkdirs(const char *dir)
 static char *sp3_dir_for(const char *user, const char *host, const char *port)
 {
 	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	char *who, *safe = NULL, *dir = NULL;
+	char *safe, *dir = NULL;
 
-	if (asprintf(&who, "%s@%s%s%s", user, host, port ? ":" : "",
-		     port ? port : "") < 0)
-		return NULL;
-	safe = names_escape(who);
-	free(who);
+	safe = names_account_key(user, host, port);
 	if (!safe)
 		return NULL;
 	if (xdg && *xdg == '/') {

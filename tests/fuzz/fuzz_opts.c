@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "opts.h"
+#include "prefetch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -72,6 +73,51 @@ static void fuzz_opts_size(const char *s)
 		FUZZ_OPTS_CHECK(v == strtoull(s, NULL, 10), s);
 }
 
+/* A -o prefetch= value that parses gives non-empty names which, with
+ * ':', ',' and '%' escaped again and joined by ':', parse back to the
+ * same names. */
+static void fuzz_opts_prefetch(const char *s)
+{
+	char **v = NULL, **w = NULL, *joined, *o;
+	size_t i, len = 1;
+	bool all = false;
+
+	if (prefetch_parse(s, &v, &all) < 0) {
+		FUZZ_OPTS_CHECK(!v, s);
+		return;
+	}
+	FUZZ_OPTS_CHECK(all == !v, s);
+	if (all)
+		return;
+	for (i = 0; v[i]; i++)
+		len += 3 * strlen(v[i]) + 1;
+	joined = o = malloc(len);
+	FUZZ_OPTS_CHECK(joined != NULL, s);
+	for (i = 0; v[i]; i++) {
+		const char *p;
+
+		FUZZ_OPTS_CHECK(v[i][0] != '\0', s);
+		if (i)
+			*o++ = ':';
+		for (p = v[i]; *p; p++) {
+			if (strchr(":,%", *p))
+				o += sprintf(o, "%%%02X", (unsigned char)*p);
+			else
+				*o++ = *p;
+		}
+	}
+	*o = '\0';
+	if (strcmp(joined, "all") != 0) {
+		FUZZ_OPTS_CHECK(prefetch_parse(joined, &w, &all) == 0 && w, s);
+		for (i = 0; v[i]; i++)
+			FUZZ_OPTS_CHECK(w[i] && strcmp(v[i], w[i]) == 0, s);
+		FUZZ_OPTS_CHECK(!w[i], s);
+	}
+	prefetch_free_names(w);
+	prefetch_free_names(v);
+	free(joined);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = strndup((const char *)data, size);
@@ -80,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	fuzz_opts_url(s);
 	fuzz_opts_size(s);
+	fuzz_opts_prefetch(s);
 	(void)opts_known_key(s);
 	free(s);
 	return 0;

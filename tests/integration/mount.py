@@ -59,6 +59,10 @@ class Mount:
         self.args += [url, self.path]
         self.env = dict(os.environ)
         self.env.pop('MAILFS_PASSWORD', None)
+        # Every mount starts with its own empty disk cache, so that
+        # tests that count commands or bytes see a cold start; a test
+        # that wants a cache to persist passes its own XDG_CACHE_HOME.
+        self.env['XDG_CACHE_HOME'] = os.path.join(self.tmp, 'cache')
         if env:
             self.env.update(env)
         self.timeout = timeout

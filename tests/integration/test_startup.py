@@ -518,8 +518,13 @@ class StatusTest(unittest.TestCase):
             'account', 'state', 'connections_open', 'connections_busy',
             'bytes_fetched', 'messages_fetched', 'messages_prefetched',
             'cache_bytes', 'cache_limit', 'cache_hits', 'cache_misses',
-            'last_error', 'last_error_time']))
+            'last_error', 'last_error_time',
+            # the disk cache's, on by default for IMAP
+            'mode', 'disk_cache_bytes', 'disk_cache_limit',
+            'disk_cache_hits', 'disk_cache_misses', 'disk_cache_discarded',
+            'disk_cache_writing']))
         self.assertEqual(st['account'], self.url)
+        self.assertEqual(st['mode'], 'online')
         self.assertEqual(st['state'], 'online')
         self.assertEqual(st['connections_busy'], '0')
         before = int(st['bytes_fetched'])

@@ -1,0 +1,1940 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * diskcache: the persistent cache of an IMAP account; see diskcache.h.
+ *
+ * Layout of the cache directory:
+ *   lock                 flock()ed while a mount uses the cache
+ *   cache.db (-wal,-shm) SQLite: meta, folders, msgs, bodies
+ *   bodies/F-V/U-S-C     one piece of a body: folder id F, UIDVALIDITY V,
+ *                        UID U, section S ("m" for the whole message),
+ *                        chunk number C; a header, then the bytes
+ *
+ * The database is the index of what is on disk; the header of each
+ * body file repeats its key and carries its length and checksum, so a
+ * file that lost its row, a row that lost its file, a truncated or
+ * overwritten file all come out as a miss, never as bytes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "cache.h"
+#include "clock.h"
+#include "diskcache.h"
+#include "log.h"
+#include "names.h"
+
+#define DISKCACHE_MAGIC "MAILFSB1"
+#define DISKCACHE_SCHEMA "1"
+/* Bytes of bodies queued for the writer at most; more are dropped
+ * (foreground) or wait (background filling). */
+#define DISKCACHE_QUEUE_MAX (64u * 1024 * 1024)
+/* How often the writer saves LRU times when nothing else is queued. */
+#define DISKCACHE_LRU_MS 2000
+#define DISKCACHE_SECTION_MAX 16
+/* Longest flags text of one message taken from the database. */
+#define DISKCACHE_FLAGS_MAX 4096
+
+/* The header in front of every body file. */
+struct diskcache_hdr {
+	char magic[8];
+	uint32_t folder, uidvalidity, uid, chunk;
+	uint32_t len, eof;
+	uint64_t total; /* the message's size when eof, else 0 */
+	uint64_t sum; /* diskcache_sum() of the bytes */
+	char section[DISKCACHE_SECTION_MAX];
+};
+
+/* A message section's identity on disk. */
+struct diskcache_mkey {
+	uint32_t folder, uidvalidity, uid;
+	char section[DISKCACHE_SECTION_MAX];
+};
+
+/* What is on disk of one message section. */
+struct diskcache_body {
+	struct diskcache_mkey key; /* hash key */
+	uint64_t total; /* size when known (its end was seen), else 0 */
+	bool total_known;
+	uint32_t nchunks; /* bits in have */
+	uint8_t *have; /* owned: one bit per chunk on disk */
+	uint64_t bytes;
+	int64_t used; /* LRU tick */
+	bool used_dirty; /* used not saved yet */
+	struct diskcache_body *newer, *older;
+	UT_hash_handle hh;
+};
+
+/* A folder the cache knows: its id for body keys, its place in the
+ * folder list, its saved listing's state and listed sizes. */
+struct diskcache_folder {
+	char *name; /* owned; hash key */
+	uint32_t id;
+	char delim;
+	unsigned attrs;
+	bool in_list;
+	int pos;
+	bool has_state;
+	struct store_listing state; /* no messages */
+	uint32_t *uids; /* owned: the listed messages, ascending */
+	uint64_t *sizes; /* owned */
+	size_t n;
+	UT_hash_handle hh;
+};
+
+enum diskcache_job_kind {
+	DISKCACHE_JOB_CHUNK,
+	DISKCACHE_JOB_FORGET,
+	DISKCACHE_JOB_LISTING,
+	DISKCACHE_JOB_FOLDERS,
+};
+
+/* One piece of work for the writer thread; it owns its data. */
+struct diskcache_job {
+	enum diskcache_job_kind kind;
+	struct diskcache_mkey key;
+	uint32_t chunk;
+	char *data; /* owned */
+	size_t len;
+	bool eof;
+	uint64_t total;
+	char *folder; /* owned */
+	struct store_listing listing; /* owned */
+	struct store_folder *folders; /* owned */
+	size_t n_folders;
+	struct diskcache_job *next;
+};
+
+struct diskcache {
+	char *dir; /* owned */
+	char *db_path; /* owned */
+	int lock_fd;
+	uint64_t max_bytes;
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond; /* the writer waits for jobs */
+	pthread_cond_t done_cond; /* flushers and full queues wait */
+	struct diskcache_body *bodies; /* uthash */
+	struct diskcache_body *newest, *oldest;
+	struct diskcache_folder *folders; /* uthash by name */
+	uint32_t next_folder_id;
+	bool have_folder_list;
+	int64_t tick;
+	struct diskcache_job *head, *tail;
+	uint64_t queued_bytes;
+	uint64_t seq_queued, seq_done;
+	bool stop, running, writing, broken;
+	struct diskcache_stats stats;
+	pthread_t thread;
+	sqlite3 *db; /* the writer's connection */
+};
+
+/* A 64-bit checksum of a body piece (FNV-1a, 8 bytes a step over four
+ * lanes, so that a big piece costs little): any changed byte shows. */
+static uint64_t diskcache_sum(const char *data, size_t len)
+{
+	uint64_t h[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull,
+			 0x9ce484222325cbf2ull, 0x2325cbf29ce48422ull};
+	size_t i = 0;
+	int k;
+
+	for (; i + 32 <= len; i += 32) {
+		for (k = 0; k < 4; k++) {
+			uint64_t w;
+
+			memcpy(&w, data + i + 8 * k, 8);
+			h[k] = (h[k] ^ w) * 0x100000001b3ull;
+			h[k] ^= h[k] >> 29;
+		}
+	}
+	for (; i < len; i++)
+		h[i & 3] =
+			(h[i & 3] ^ (unsigned char)data[i]) * 0x100000001b3ull;
+	return (h[0] * 31 + h[1]) * 31 + (h[2] ^ (h[3] >> 7)) + len;
+}
+
+/* Fills a key; false when the section is not one the cache keeps
+ * (too long, or a byte outside [A-Za-z0-9.]). */
+static bool diskcache_key(struct diskcache_mkey *k, uint32_t folder,
+			  uint32_t uidvalidity, uint32_t uid,
+			  const char *section)
+{
+	size_t i, n = strlen(section);
+
+	memset(k, 0, sizeof(*k));
+	if (n >= DISKCACHE_SECTION_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = section[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '.'))
+			return false;
+	}
+	k->folder = folder;
+	k->uidvalidity = uidvalidity;
+	k->uid = uid;
+	memcpy(k->section, section, n);
+	return true;
+}
+
+/* The path of a body file (relative to the cache directory). */
+static void diskcache_body_path(const struct diskcache *dc,
+				const struct diskcache_mkey *k, uint32_t chunk,
+				char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/bodies/%u-%u/%u-%s%s-%u", dc->dir, k->folder,
+		 k->uidvalidity, k->uid, k->section[0] ? "s" : "m", k->section,
+		 chunk);
+}
+
+char *diskcache_default_dir(const char *user, const char *host,
+			    const char *port)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *acct = names_account_key(user, host, port), *dir = NULL;
+
+	if (!acct)
+		return NULL;
+	if (xdg && *xdg == '/') {
+		if (asprintf(&dir, "%s/mailfs/%s", xdg, acct) < 0)
+			dir = NULL;
+	} else if (home && *home == '/') {
+		if (asprintf(&dir, "%s/.cache/mailfs/%s", home, acct) < 0)
+			dir = NULL;
+	}
+	free(acct);
+	return dir;
+}
+
+/* Makes dir and its missing parents, 0700 (the leaf made so even if it
+ * existed). */
+static int diskcache_mkdirs(const char *dir)
+{
+	char *p, *dup = strdup(dir);
+	int rc = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	for (p = dup + 1; rc == 0; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(dup, 0700) < 0 && errno != EEXIST)
+			rc = -errno;
+		*p = c;
+		if (!c)
+			break;
+	}
+	free(dup);
+	if (rc == 0 && chmod(dir, 0700) < 0)
+		rc = -errno;
+	return rc;
+}
+
+/* nftw callback: removes what it is given (depth first). */
+static int diskcache_rm_cb(const char *path, const struct stat *st, int flag,
+			   struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Removes the database and every body: the cache starts empty. */
+static void diskcache_wipe(struct diskcache *dc)
+{
+	static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+	char path[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dc->db_path, ext[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/bodies", dc->dir);
+	nftw(path, diskcache_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Runs SQL that returns nothing of interest. */
+static int diskcache_exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* Runs a one-value query into buf; 0 or -1. */
+static int diskcache_query_text(sqlite3 *db, const char *sql, char *buf,
+				size_t len)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+		snprintf(buf, len, "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static const char diskcache_schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
+	"INSERT OR IGNORE INTO meta VALUES('schema', '" DISKCACHE_SCHEMA "');"
+	"CREATE TABLE IF NOT EXISTS folders(id INTEGER PRIMARY KEY,"
+	" name TEXT UNIQUE NOT NULL, delim INTEGER DEFAULT 0,"
+	" attrs INTEGER DEFAULT 0, in_list INTEGER DEFAULT 0,"
+	" pos INTEGER DEFAULT 0, listed INTEGER DEFAULT 0,"
+	" uidvalidity INTEGER DEFAULT 0, uidnext INTEGER DEFAULT 0,"
+	" nexists INTEGER DEFAULT 0, modseq INTEGER DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS msgs(folder INTEGER, uid INTEGER,"
+	" size INTEGER, date INTEGER, idhash INTEGER, flags TEXT,"
+	" PRIMARY KEY(folder, uid)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS bodies(folder INTEGER,"
+	" uidvalidity INTEGER, uid INTEGER, section TEXT, chunk INTEGER,"
+	" len INTEGER, total INTEGER, used INTEGER,"
+	" PRIMARY KEY(folder, uidvalidity, uid, section, chunk))"
+	" WITHOUT ROWID;";
+
+/* Opens the database read-write and checks it: WAL mode, its schema,
+ * SQLite's quick check. NULL when any of it fails. */
+static sqlite3 *diskcache_db_open(struct diskcache *dc, char *why,
+				  size_t whylen)
+{
+	char buf[64];
+	sqlite3 *db = NULL;
+	int fd;
+
+	/* Made 0600 first: SQLite gives -wal and -shm the same mode. */
+	fd = open(dc->db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	close(fd);
+	if (sqlite3_open_v2(dc->db_path, &db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(db, 2000);
+	if (diskcache_query_text(db, "PRAGMA journal_mode=WAL", buf,
+				 sizeof(buf)) < 0 ||
+	    strcasecmp(buf, "wal") != 0)
+		goto fail;
+	if (diskcache_query_text(db, "PRAGMA quick_check", buf, sizeof(buf)) <
+		    0 ||
+	    strcmp(buf, "ok") != 0)
+		goto fail;
+	if (diskcache_exec(db, "PRAGMA synchronous=NORMAL") < 0 ||
+	    diskcache_exec(db, diskcache_schema) < 0)
+		goto fail;
+	if (diskcache_query_text(db, "SELECT v FROM meta WHERE k='schema'", buf,
+				 sizeof(buf)) < 0 ||
+	    strcmp(buf, DISKCACHE_SCHEMA) != 0) {
+		snprintf(why, whylen, "unknown schema");
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+fail:
+	snprintf(why, whylen, "%s", db ? sqlite3_errmsg(db) : "no memory");
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Adds a folder to the table (lock held or not yet shared). */
+static struct diskcache_folder *
+diskcache_folder_add(struct diskcache *dc, const char *name, uint32_t id)
+{
+	struct diskcache_folder *f = calloc(1, sizeof(*f));
+
+	if (!f || !(f->name = strdup(name))) {
+		free(f);
+		return NULL;
+	}
+	f->id = id;
+	if (id >= dc->next_folder_id)
+		dc->next_folder_id = id + 1;
+	HASH_ADD_KEYPTR(hh, dc->folders, f->name, strlen(f->name), f);
+	return f;
+}
+
+/* Loads the folder table. 0 or -1. */
+static int diskcache_load_folders(struct diskcache *dc, sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT id, name, delim, attrs, in_list, pos,"
+			       " listed, uidvalidity, uidnext, nexists, modseq"
+			       " FROM folders",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		struct diskcache_folder *f;
+		sqlite3_int64 id = sqlite3_column_int64(st, 0);
+
+		if (!name || id <= 0 || id >= UINT32_MAX - 1)
+			continue;
+		f = diskcache_folder_add(dc, name, (uint32_t)id);
+		if (!f)
+			break;
+		f->delim = (char)sqlite3_column_int(st, 2);
+		f->attrs = (unsigned)sqlite3_column_int(st, 3);
+		f->in_list = sqlite3_column_int(st, 4) != 0;
+		f->pos = sqlite3_column_int(st, 5);
+		f->has_state = sqlite3_column_int(st, 6) != 0;
+		f->state.uidvalidity = (uint32_t)sqlite3_column_int64(st, 7);
+		f->state.uidnext = (uint32_t)sqlite3_column_int64(st, 8);
+		f->state.exists = (uint32_t)sqlite3_column_int64(st, 9);
+		f->state.modseq = (uint64_t)sqlite3_column_int64(st, 10);
+		dc->have_folder_list |= f->in_list;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Puts a body at the young end of the LRU list (lock held). */
+static void diskcache_lru_push(struct diskcache *dc, struct diskcache_body *b)
+{
+	b->older = dc->newest;
+	b->newer = NULL;
+	if (dc->newest)
+		dc->newest->newer = b;
+	dc->newest = b;
+	if (!dc->oldest)
+		dc->oldest = b;
+}
+
+static void diskcache_lru_unlink(struct diskcache *dc, struct diskcache_body *b)
+{
+	if (b->newer)
+		b->newer->older = b->older;
+	else
+		dc->newest = b->older;
+	if (b->older)
+		b->older->newer = b->newer;
+	else
+		dc->oldest = b->newer;
+	b->newer = b->older = NULL;
+}
+
+/* Finds or makes the index entry of a body (lock held). */
+static struct diskcache_body *diskcache_body_get(struct diskcache *dc,
+						 const struct diskcache_mkey *k,
+						 bool make)
+{
+	struct diskcache_body *b;
+
+	HASH_FIND(hh, dc->bodies, k, sizeof(*k), b);
+	if (b || !make)
+		return b;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->key = *k;
+	HASH_ADD(hh, dc->bodies, key, sizeof(b->key), b);
+	diskcache_lru_push(dc, b);
+	return b;
+}
+
+/* Marks chunk present in b (lock held). False when out of memory. */
+static bool diskcache_body_set(struct diskcache_body *b, uint32_t chunk)
+{
+	if (chunk >= b->nchunks) {
+		uint32_t n = chunk + 8;
+		uint8_t *h = realloc(b->have, (n + 7) / 8);
+
+		if (!h)
+			return false;
+		memset(h + (b->nchunks + 7) / 8, 0,
+		       (n + 7) / 8 - (b->nchunks + 7) / 8);
+		b->have = h;
+		b->nchunks = n;
+	}
+	b->have[chunk / 8] |= (uint8_t)(1u << (chunk % 8));
+	return true;
+}
+
+static bool diskcache_body_has(const struct diskcache_body *b, uint32_t chunk)
+{
+	return chunk < b->nchunks && (b->have[chunk / 8] & (1u << (chunk % 8)));
+}
+
+/* Removes an index entry (lock held); its files stay until a forget. */
+static void diskcache_body_drop(struct diskcache *dc, struct diskcache_body *b)
+{
+	HASH_DEL(dc->bodies, b);
+	diskcache_lru_unlink(dc, b);
+	dc->stats.bytes -= b->bytes;
+	free(b->have);
+	free(b);
+}
+
+/* Loads the index of bodies, oldest use first. 0 or -1. */
+static int diskcache_load_bodies(struct diskcache *dc, sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT folder, uidvalidity, uid, section,"
+			       " chunk, len, total, used FROM bodies"
+			       " ORDER BY used",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *sec = (const char *)sqlite3_column_text(st, 3);
+		sqlite3_int64 chunk = sqlite3_column_int64(st, 4);
+		sqlite3_int64 len = sqlite3_column_int64(st, 5);
+		sqlite3_int64 total = sqlite3_column_int64(st, 6);
+		struct diskcache_mkey k;
+		struct diskcache_body *b;
+
+		if (!sec || chunk < 0 || chunk > UINT32_MAX / 2 || len <= 0 ||
+		    len > CACHE_CHUNK || total < 0 ||
+		    !diskcache_key(&k, (uint32_t)sqlite3_column_int64(st, 0),
+				   (uint32_t)sqlite3_column_int64(st, 1),
+				   (uint32_t)sqlite3_column_int64(st, 2), sec))
+			continue;
+		b = diskcache_body_get(dc, &k, true);
+		if (!b || !diskcache_body_set(b, (uint32_t)chunk))
+			break;
+		/* Loaded oldest first: each newer one goes in front. */
+		diskcache_lru_unlink(dc, b);
+		diskcache_lru_push(dc, b);
+		if (total > 0) {
+			b->total = (uint64_t)total;
+			b->total_known = true;
+		}
+		b->bytes += (uint64_t)len;
+		dc->stats.bytes += (uint64_t)len;
+		b->used = sqlite3_column_int64(st, 7);
+		if (b->used > dc->tick)
+			dc->tick = b->used;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Frees the in-memory tables. */
+static void diskcache_free_tables(struct diskcache *dc)
+{
+	struct diskcache_body *b, *bt;
+	struct diskcache_folder *f, *ft;
+
+	HASH_ITER(hh, dc->bodies, b, bt)
+	{
+		diskcache_body_drop(dc, b);
+	}
+	HASH_ITER(hh, dc->folders, f, ft)
+	{
+		HASH_DEL(dc->folders, f);
+		free(f->name);
+		free(f->uids);
+		free(f->sizes);
+		free(f);
+	}
+	dc->stats.bytes = 0;
+	dc->next_folder_id = 1;
+	dc->have_folder_list = false;
+}
+
+/* Opens, checks and loads the database; 0 or -1 with why filled. */
+static int diskcache_load(struct diskcache *dc, char *why, size_t whylen)
+{
+	sqlite3 *db = diskcache_db_open(dc, why, whylen);
+	int rc;
+
+	if (!db)
+		return -1;
+	rc = diskcache_load_folders(dc, db);
+	if (rc == 0)
+		rc = diskcache_load_bodies(dc, db);
+	if (rc < 0)
+		snprintf(why, whylen, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	if (rc < 0)
+		diskcache_free_tables(dc);
+	return rc;
+}
+
+/* Takes the cache directory's lock; 0 or -1 with err filled. */
+static int diskcache_lock_dir(struct diskcache *dc, char *err, size_t errlen)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/lock", dc->dir);
+	dc->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (dc->lock_fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	if (flock(dc->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen,
+			 "the cache %s is in use by another mailfs", dc->dir);
+		return -1;
+	}
+	return 0;
+}
+
+struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes, char *err,
+				 size_t errlen)
+{
+	struct diskcache *dc = calloc(1, sizeof(*dc));
+	char why[256], bodies[4096];
+	int rc;
+
+	if (!dc || !(dc->dir = strdup(dir)) ||
+	    asprintf(&dc->db_path, "%s/cache.db", dir) < 0) {
+		snprintf(err, errlen, "out of memory");
+		if (dc)
+			free(dc->dir);
+		free(dc);
+		return NULL;
+	}
+	dc->lock_fd = -1;
+	dc->max_bytes = max_bytes;
+	dc->stats.limit = max_bytes;
+	dc->next_folder_id = 1;
+	pthread_mutex_init(&dc->lock, NULL);
+	clock_cond_init(&dc->cond);
+	clock_cond_init(&dc->done_cond);
+	rc = diskcache_mkdirs(dir);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot make the cache %s: %s", dir,
+			 strerror(-rc));
+		goto fail;
+	}
+	if (diskcache_lock_dir(dc, err, errlen) < 0)
+		goto fail;
+	if (diskcache_load(dc, why, sizeof(why)) < 0) {
+		log_warnx("disk cache %s is damaged (%s): starting a new one",
+			  dir, why);
+		diskcache_wipe(dc);
+		if (diskcache_load(dc, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "cannot make the cache %s: %s",
+				 dir, why);
+			goto fail;
+		}
+	}
+	snprintf(bodies, sizeof(bodies), "%s/bodies", dir);
+	if (diskcache_mkdirs(bodies) < 0) {
+		snprintf(err, errlen, "cannot make %s: %s", bodies,
+			 strerror(errno));
+		goto fail;
+	}
+	dc->writing = true;
+	dc->stats.writing = true;
+	return dc;
+fail:
+	diskcache_close(dc);
+	return NULL;
+}
+
+bool diskcache_has_folders(struct diskcache *dc)
+{
+	bool r;
+
+	pthread_mutex_lock(&dc->lock);
+	r = dc->have_folder_list;
+	pthread_mutex_unlock(&dc->lock);
+	return r;
+}
+
+/* Orders folders by their place in the list. */
+static int diskcache_pos_cmp(const void *a, const void *b)
+{
+	const struct diskcache_folder *x = *(struct diskcache_folder *const *)a;
+	const struct diskcache_folder *y = *(struct diskcache_folder *const *)b;
+
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+int diskcache_get_folders(struct diskcache *dc, struct store_folder **f_r,
+			  size_t *n_r)
+{
+	struct diskcache_folder *f, *ft, **v = NULL;
+	struct store_folder *out = NULL;
+	size_t n = 0, i;
+	int rc = -ENOMEM;
+
+	pthread_mutex_lock(&dc->lock);
+	if (!dc->have_folder_list || dc->broken) {
+		pthread_mutex_unlock(&dc->lock);
+		return -ENOENT;
+	}
+	v = calloc(HASH_COUNT(dc->folders) + 1, sizeof(*v));
+	if (!v)
+		goto out;
+	HASH_ITER(hh, dc->folders, f, ft)
+	{
+		if (f->in_list)
+			v[n++] = f;
+	}
+	qsort(v, n, sizeof(*v), diskcache_pos_cmp);
+	out = calloc(n + 1, sizeof(*out));
+	if (!out)
+		goto out;
+	for (i = 0; i < n; i++) {
+		out[i].name = strdup(v[i]->name);
+		out[i].delim = v[i]->delim;
+		out[i].attrs = v[i]->attrs;
+		if (!out[i].name) {
+			store_folders_free(out, i);
+			out = NULL;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&dc->lock);
+	free(v);
+	*f_r = out;
+	*n_r = rc == 0 ? n : 0;
+	return rc;
+}
+
+/* Folder of that name, made (with a new id) if missing; lock held. */
+static struct diskcache_folder *diskcache_folder(struct diskcache *dc,
+						 const char *name, bool make)
+{
+	struct diskcache_folder *f;
+
+	HASH_FIND(hh, dc->folders, name, strlen(name), f);
+	if (f || !make)
+		return f;
+	return diskcache_folder_add(dc, name, dc->next_folder_id);
+}
+
+/* Queues a job (lock held) and wakes the writer. */
+static void diskcache_queue(struct diskcache *dc, struct diskcache_job *j)
+{
+	j->next = NULL;
+	if (dc->tail)
+		dc->tail->next = j;
+	else
+		dc->head = j;
+	dc->tail = j;
+	dc->queued_bytes += j->len;
+	dc->seq_queued++;
+	pthread_cond_signal(&dc->cond);
+}
+
+/* Frees a job and what it owns. */
+static void diskcache_job_free(struct diskcache_job *j)
+{
+	free(j->data);
+	free(j->folder);
+	store_listing_clear(&j->listing);
+	store_folders_free(j->folders, j->n_folders);
+	free(j);
+}
+
+void diskcache_put_folders(struct diskcache *dc, const struct store_folder *fl,
+			   size_t n)
+{
+	struct diskcache_job *j = calloc(1, sizeof(*j));
+	struct diskcache_folder *f, *ft;
+	size_t i;
+
+	if (!j || !(j->folders = calloc(n + 1, sizeof(*j->folders))))
+		goto fail;
+	for (i = 0; i < n; i++) {
+		j->folders[i].name = strdup(fl[i].name);
+		j->folders[i].delim = fl[i].delim;
+		j->folders[i].attrs = fl[i].attrs;
+		j->n_folders = i + 1;
+		if (!j->folders[i].name)
+			goto fail;
+	}
+	j->kind = DISKCACHE_JOB_FOLDERS;
+	pthread_mutex_lock(&dc->lock);
+	HASH_ITER(hh, dc->folders, f, ft)
+	{
+		f->in_list = false;
+	}
+	for (i = 0; i < n; i++) {
+		f = diskcache_folder(dc, fl[i].name, true);
+		if (!f)
+			continue;
+		f->in_list = true;
+		f->pos = (int)i;
+		f->delim = fl[i].delim;
+		f->attrs = fl[i].attrs;
+	}
+	dc->have_folder_list = true;
+	if (dc->writing && !dc->broken)
+		diskcache_queue(dc, j);
+	else
+		diskcache_job_free(j);
+	pthread_mutex_unlock(&dc->lock);
+	return;
+fail:
+	if (j)
+		diskcache_job_free(j);
+}
+
+bool diskcache_get_state(struct diskcache *dc, const char *folder,
+			 struct store_listing *state_r)
+{
+	struct diskcache_folder *f;
+	bool r = false;
+
+	memset(state_r, 0, sizeof(*state_r));
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	if (f && f->has_state && !dc->broken) {
+		*state_r = f->state;
+		state_r->msgs = NULL;
+		state_r->n = 0;
+		r = true;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	return r;
+}
+
+/* Replaces a folder's listed sizes with those of l (lock held). */
+static void diskcache_set_sizes(struct diskcache_folder *f,
+				const struct store_listing *l)
+{
+	uint32_t *uids = malloc((l->n + 1) * sizeof(*uids));
+	uint64_t *sizes = malloc((l->n + 1) * sizeof(*sizes));
+	size_t i;
+
+	free(f->uids);
+	free(f->sizes);
+	f->uids = NULL;
+	f->sizes = NULL;
+	f->n = 0;
+	if (!uids || !sizes) {
+		free(uids);
+		free(sizes);
+		return;
+	}
+	for (i = 0; i < l->n; i++) {
+		uids[i] = l->msgs[i].uid;
+		sizes[i] = l->msgs[i].size;
+	}
+	f->uids = uids;
+	f->sizes = sizes;
+	f->n = l->n;
+	f->state = *l;
+	f->state.msgs = NULL;
+	f->state.n = 0;
+	f->has_state = true;
+}
+
+/* The listed size of a message (lock held); false if not listed. */
+static bool diskcache_listed_size(const struct diskcache_folder *f,
+				  uint32_t uidvalidity, uint32_t uid,
+				  uint64_t *size_r)
+{
+	size_t lo = 0, hi = f->n;
+
+	if (!f->has_state || f->state.uidvalidity != uidvalidity)
+		return false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == f->n || f->uids[lo] != uid)
+		return false;
+	*size_r = f->sizes[lo];
+	return true;
+}
+
+/* True when the listing's UIDs ascend (the size lookup needs it). */
+static bool diskcache_sorted(const struct store_listing *l)
+{
+	size_t i;
+
+	for (i = 1; i < l->n; i++)
+		if (l->msgs[i].uid <= l->msgs[i - 1].uid)
+			return false;
+	return true;
+}
+
+/* Deep copy of a listing; false when out of memory. */
+static bool diskcache_copy_listing(struct store_listing *to,
+				   const struct store_listing *from)
+{
+	size_t i;
+
+	*to = *from;
+	to->msgs = calloc(from->n + 1, sizeof(*to->msgs));
+	to->n = 0;
+	if (!to->msgs)
+		return false;
+	for (i = 0; i < from->n; i++) {
+		to->msgs[i] = from->msgs[i];
+		to->msgs[i].name = NULL;
+		to->msgs[i].ref = NULL;
+		to->msgs[i].flags =
+			strdup(from->msgs[i].flags ? from->msgs[i].flags : "");
+		to->n = i + 1;
+		if (!to->msgs[i].flags)
+			return false;
+	}
+	return true;
+}
+
+void diskcache_put_listing(struct diskcache *dc, const char *folder,
+			   const struct store_listing *l)
+{
+	struct diskcache_job *j = calloc(1, sizeof(*j));
+	struct diskcache_folder *f;
+
+	if (!j || !(j->folder = strdup(folder)) || !diskcache_sorted(l) ||
+	    !diskcache_copy_listing(&j->listing, l)) {
+		if (j)
+			diskcache_job_free(j);
+		return;
+	}
+	j->kind = DISKCACHE_JOB_LISTING;
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, true);
+	if (f) {
+		diskcache_set_sizes(f, l);
+		j->key.folder = f->id;
+	}
+	if (f && dc->writing && !dc->broken)
+		diskcache_queue(dc, j);
+	else
+		diskcache_job_free(j);
+	pthread_mutex_unlock(&dc->lock);
+}
+
+/* Reads the messages of folder id from db into out; 0 or -errno. */
+static int diskcache_read_msgs(sqlite3 *db, uint32_t id,
+			       struct store_listing *out)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT uid, size, date, idhash, flags FROM msgs"
+			       " WHERE folder = ? ORDER BY uid",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *flags = (const char *)sqlite3_column_text(st, 4);
+		sqlite3_int64 uid = sqlite3_column_int64(st, 0);
+		sqlite3_int64 size = sqlite3_column_int64(st, 1);
+		struct store_msg *m;
+
+		if (!flags || strlen(flags) > DISKCACHE_FLAGS_MAX || uid <= 0 ||
+		    uid > UINT32_MAX || size < 0 ||
+		    (out->n && out->msgs[out->n - 1].uid >= uid) ||
+		    out->n >= STORE_MAX_MESSAGES) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 256;
+			m = realloc(out->msgs, cap * sizeof(*m));
+			if (!m) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			out->msgs = m;
+		}
+		m = &out->msgs[out->n];
+		memset(m, 0, sizeof(*m));
+		m->uid = (uint32_t)uid;
+		m->size = (uint64_t)size;
+		m->date = (time_t)sqlite3_column_int64(st, 2);
+		m->idhash = (uint32_t)sqlite3_column_int64(st, 3);
+		m->flags = strdup(flags);
+		if (!m->flags) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		out->n++;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+}
+
+/* Reads a folder's saved state into out; 0, -ENOENT or -EIO. */
+static int diskcache_read_state(sqlite3 *db, uint32_t id,
+				struct store_listing *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT uidvalidity, uidnext, nexists, modseq"
+			       " FROM folders WHERE id = ? AND listed = 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
+		out->uidnext = (uint32_t)sqlite3_column_int64(st, 1);
+		out->exists = (uint32_t)sqlite3_column_int64(st, 2);
+		out->modseq = (uint64_t)sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+/*
+ * Reads a folder's state and messages in one read transaction (the
+ * writer saves both in one), so that they always belong together, on a
+ * connection of this call's own: no lock is held while the database is
+ * read.
+ */
+static int diskcache_read_listing(struct diskcache *dc, uint32_t id,
+				  struct store_listing *out)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (sqlite3_open_v2(dc->db_path, &db,
+			    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(db, 2000);
+	rc = diskcache_exec(db, "BEGIN") < 0 ? -EIO : 0;
+	if (rc == 0)
+		rc = diskcache_read_state(db, id, out);
+	if (rc == 0)
+		rc = diskcache_read_msgs(db, id, out);
+	sqlite3_close(db);
+	return rc;
+}
+
+int diskcache_get_listing(struct diskcache *dc, const char *folder,
+			  struct store_listing *out)
+{
+	struct diskcache_folder *f;
+	uint32_t id = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	if (f && f->has_state && !dc->broken)
+		id = f->id;
+	pthread_mutex_unlock(&dc->lock);
+	if (!id)
+		return -ENOENT;
+	rc = diskcache_read_listing(dc, id, out);
+	if (rc < 0) {
+		if (rc == -EIO)
+			log_warnx("disk cache: the saved listing of %s is "
+				  "damaged: listing it from the server",
+				  folder);
+		store_listing_clear(out);
+		memset(out, 0, sizeof(*out));
+		return rc;
+	}
+	/* The listed sizes, unless a newer listing came meanwhile. */
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	if (f && f->id == id && f->state.uidvalidity == out->uidvalidity &&
+	    f->state.modseq == out->modseq &&
+	    f->state.uidnext == out->uidnext &&
+	    f->state.exists == out->exists && !f->uids)
+		diskcache_set_sizes(f, out);
+	pthread_mutex_unlock(&dc->lock);
+	return 0;
+}
+
+/* Notes that a body file failed a check: the whole section is
+ * forgotten (index now, files by the writer). Lock not held. */
+static void diskcache_damaged(struct diskcache *dc,
+			      const struct diskcache_mkey *k, const char *why)
+{
+	struct diskcache_job *j = calloc(1, sizeof(*j));
+	struct diskcache_body *b;
+
+	log_warnx("disk cache: a body piece of UID %u is %s: discarded, "
+		  "fetched again",
+		  k->uid, why);
+	pthread_mutex_lock(&dc->lock);
+	dc->stats.dropped++;
+	b = diskcache_body_get(dc, k, false);
+	if (b)
+		diskcache_body_drop(dc, b);
+	if (j) {
+		j->kind = DISKCACHE_JOB_FORGET;
+		j->key = *k;
+		diskcache_queue(dc, j);
+	}
+	pthread_mutex_unlock(&dc->lock);
+}
+
+/*
+ * Reads one body file into out (len bytes expected), checking its
+ * header against key, chunk and length, and its checksum. 0 or a
+ * reason for the log.
+ */
+static const char *diskcache_read_chunk(struct diskcache *dc,
+					const struct diskcache_mkey *k,
+					uint32_t chunk, char *out, size_t len)
+{
+	struct diskcache_hdr h;
+	char path[4096];
+	struct stat st;
+	ssize_t r;
+	int fd;
+
+	diskcache_body_path(dc, k, chunk, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return "missing";
+	if (fstat(fd, &st) < 0 ||
+	    (uint64_t)st.st_size != sizeof(h) + (uint64_t)len) {
+		close(fd);
+		return "of the wrong size";
+	}
+	r = pread(fd, &h, sizeof(h), 0);
+	if (r == (ssize_t)sizeof(h))
+		r = pread(fd, out, len, sizeof(h));
+	close(fd);
+	if (r != (ssize_t)len)
+		return "unreadable";
+	if (memcmp(h.magic, DISKCACHE_MAGIC, 8) != 0 || h.folder != k->folder ||
+	    h.uidvalidity != k->uidvalidity || h.uid != k->uid ||
+	    h.chunk != chunk || h.len != len ||
+	    memcmp(h.section, k->section, sizeof(h.section)) != 0)
+		return "not what its name says";
+	if (h.sum != diskcache_sum(out, len))
+		return "damaged (checksum)";
+	return NULL;
+}
+
+/* Finds which chunks a read needs, with the lock held: false when one
+ * is missing. *end_r gets the end of the bytes to return. */
+static bool diskcache_plan(struct diskcache_body *b, uint64_t off, uint64_t len,
+			   uint64_t *end_r)
+{
+	uint64_t end = off + len, c;
+
+	if (b->total_known && end > b->total)
+		end = b->total;
+	if (end < off)
+		end = off;
+	for (c = off / CACHE_CHUNK; c * CACHE_CHUNK < end; c++)
+		if (c > UINT32_MAX || !diskcache_body_has(b, (uint32_t)c))
+			return false;
+	/* Without a known end, the bytes must all be there. */
+	if (!b->total_known && end < off + len)
+		return false;
+	*end_r = end;
+	return true;
+}
+
+/* The length of a chunk on disk. */
+static size_t diskcache_chunk_len(const struct diskcache_body *b, uint64_t c)
+{
+	uint64_t start = c * CACHE_CHUNK;
+
+	if (b->total_known && b->total - start < CACHE_CHUNK)
+		return (size_t)(b->total - start);
+	return CACHE_CHUNK;
+}
+
+int diskcache_read(struct diskcache *dc, const char *folder,
+		   uint32_t uidvalidity, uint32_t uid, const char *section,
+		   uint64_t off, uint64_t len, char **data_r, size_t *len_r)
+{
+	struct diskcache_folder *f;
+	struct diskcache_body *b = NULL;
+	struct diskcache_mkey k;
+	uint64_t end = 0, total = 0, c;
+	bool known = false;
+	char *buf, *piece = NULL;
+
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	if (f && !dc->broken &&
+	    diskcache_key(&k, f->id, uidvalidity, uid, section))
+		b = diskcache_body_get(dc, &k, false);
+	if (!b || len > STORE_MAX_PIECE + CACHE_CHUNK ||
+	    !diskcache_plan(b, off, len, &end)) {
+		dc->stats.misses++;
+		pthread_mutex_unlock(&dc->lock);
+		return -ENOENT;
+	}
+	known = b->total_known;
+	total = b->total;
+	b->used = ++dc->tick;
+	b->used_dirty = true;
+	diskcache_lru_unlink(dc, b);
+	diskcache_lru_push(dc, b);
+	pthread_mutex_unlock(&dc->lock);
+
+	buf = malloc(end - off + 1);
+	piece = malloc(CACHE_CHUNK);
+	if (!buf || !piece)
+		goto fail;
+	for (c = off / CACHE_CHUNK; c * CACHE_CHUNK < end; c++) {
+		struct diskcache_body tmp = {.total = total,
+					     .total_known = known};
+		size_t clen = diskcache_chunk_len(&tmp, c);
+		uint64_t from = c * CACHE_CHUNK, a, z;
+		const char *why;
+
+		why = diskcache_read_chunk(dc, &k, (uint32_t)c, piece, clen);
+		if (why) {
+			diskcache_damaged(dc, &k, why);
+			goto fail;
+		}
+		a = from < off ? off : from;
+		z = from + clen < end ? from + clen : end;
+		if (z > a)
+			memcpy(buf + (a - off), piece + (a - from), z - a);
+	}
+	free(piece);
+	pthread_mutex_lock(&dc->lock);
+	dc->stats.hits++;
+	pthread_mutex_unlock(&dc->lock);
+	*data_r = buf;
+	*len_r = (size_t)(end - off);
+	return 0;
+fail:
+	free(buf);
+	free(piece);
+	pthread_mutex_lock(&dc->lock);
+	dc->stats.misses++;
+	pthread_mutex_unlock(&dc->lock);
+	return -ENOENT;
+}
+
+bool diskcache_has_all(struct diskcache *dc, const char *folder,
+		       uint32_t uidvalidity, uint32_t uid, const char *section)
+{
+	struct diskcache_folder *f;
+	struct diskcache_body *b = NULL;
+	struct diskcache_mkey k;
+	uint64_t end;
+	bool r = false;
+
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	if (f && diskcache_key(&k, f->id, uidvalidity, uid, section))
+		b = diskcache_body_get(dc, &k, false);
+	if (b && b->total_known)
+		r = diskcache_plan(b, 0, b->total + 1, &end);
+	pthread_mutex_unlock(&dc->lock);
+	return r;
+}
+
+/* Drops what is kept of a body (lock held): index now, files later. */
+static void diskcache_forget_locked(struct diskcache *dc,
+				    const struct diskcache_mkey *k)
+{
+	struct diskcache_body *b = diskcache_body_get(dc, k, false);
+	struct diskcache_job *j;
+
+	if (!b)
+		return;
+	diskcache_body_drop(dc, b);
+	dc->stats.dropped++;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->kind = DISKCACHE_JOB_FORGET;
+	j->key = *k;
+	diskcache_queue(dc, j);
+}
+
+/* Waits for room in the queue (lock held); false when there is none. */
+static bool diskcache_room(struct diskcache *dc, size_t len, bool wait, int ms)
+{
+	struct timespec ts = clock_deadline(ms);
+
+	while (dc->queued_bytes + len > DISKCACHE_QUEUE_MAX && dc->writing &&
+	       !dc->stop) {
+		if (!wait || pthread_cond_timedwait(&dc->done_cond, &dc->lock,
+						    &ts) == ETIMEDOUT)
+			return false;
+	}
+	return dc->writing && !dc->stop && !dc->broken;
+}
+
+/* Queues one chunk of a body (lock held). */
+static void diskcache_queue_chunk(struct diskcache *dc,
+				  const struct diskcache_mkey *k,
+				  uint32_t chunk, const char *data, size_t len,
+				  bool eof, uint64_t total)
+{
+	struct diskcache_job *j = calloc(1, sizeof(*j));
+
+	if (!j || !(j->data = malloc(len ? len : 1))) {
+		free(j);
+		return;
+	}
+	memcpy(j->data, data, len);
+	j->kind = DISKCACHE_JOB_CHUNK;
+	j->key = *k;
+	j->chunk = chunk;
+	j->len = len;
+	j->eof = eof;
+	j->total = total;
+	diskcache_queue(dc, j);
+}
+
+void diskcache_store(struct diskcache *dc, const char *folder,
+		     uint32_t uidvalidity, uint32_t uid, const char *section,
+		     uint64_t off, const char *data, size_t len, bool eof,
+		     bool wait, int ms)
+{
+	struct diskcache_folder *f;
+	struct diskcache_body *b;
+	struct diskcache_mkey k;
+	uint64_t size, c, end = off + len;
+
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	if (!f || !diskcache_key(&k, f->id, uidvalidity, uid, section) ||
+	    !diskcache_listed_size(f, uidvalidity, uid, &size) ||
+	    !dc->max_bytes)
+		goto out;
+	/* A body that disagrees with its listed size is never kept. */
+	if ((eof && end != size) || end > size) {
+		diskcache_forget_locked(dc, &k);
+		goto out;
+	}
+	if (!diskcache_room(dc, len, wait, ms))
+		goto out;
+	b = diskcache_body_get(dc, &k, false);
+	for (c = (off + CACHE_CHUNK - 1) / CACHE_CHUNK;
+	     c * CACHE_CHUNK < end && c <= UINT32_MAX; c++) {
+		uint64_t from = c * CACHE_CHUNK;
+		uint64_t clen =
+			size - from < CACHE_CHUNK ? size - from : CACHE_CHUNK;
+		bool last = from + clen == size;
+
+		if (from + clen > end || (last && clen < CACHE_CHUNK && !eof))
+			break;
+		if (b && diskcache_body_has(b, (uint32_t)c))
+			continue;
+		diskcache_queue_chunk(dc, &k, (uint32_t)c, data + (from - off),
+				      (size_t)clen, last && eof, size);
+	}
+out:
+	pthread_mutex_unlock(&dc->lock);
+}
+
+void diskcache_get_stats(struct diskcache *dc, struct diskcache_stats *st_r)
+{
+	pthread_mutex_lock(&dc->lock);
+	*st_r = dc->stats;
+	st_r->writing = dc->writing && !dc->broken;
+	pthread_mutex_unlock(&dc->lock);
+}
+
+/* ---- the writer thread ---- */
+
+/* Stops caching after a write failed for want of room (or a damaged
+ * database); reads go on from the server. */
+static void diskcache_stop_writing(struct diskcache *dc, const char *why,
+				   bool broken)
+{
+	pthread_mutex_lock(&dc->lock);
+	if (dc->writing)
+		log_warnx("disk cache %s: %s: caching stops for this mount",
+			  dc->dir, why);
+	dc->writing = false;
+	dc->broken |= broken;
+	pthread_cond_broadcast(&dc->done_cond);
+	pthread_mutex_unlock(&dc->lock);
+	if (broken)
+		unlink(dc->db_path); /* the next mount makes a new one */
+}
+
+/* Reacts to an SQLite failure of the writer. */
+static void diskcache_db_failed(struct diskcache *dc, int rc)
+{
+	if (rc == SQLITE_FULL || rc == SQLITE_IOERR)
+		diskcache_stop_writing(dc, "the disk is full", false);
+	else if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+		diskcache_stop_writing(dc, "the database is damaged", true);
+	else if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		log_warnx("disk cache: %s", sqlite3_errstr(rc));
+}
+
+/* Runs a statement with up to three integer and one text binding
+ * given as a printf-less list; returns the SQLite code. */
+static int diskcache_run(sqlite3 *db, const char *sql, int nint,
+			 const sqlite3_int64 *ints, const char *text)
+{
+	sqlite3_stmt *st;
+	int rc, i;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	for (i = 0; i < nint; i++)
+		sqlite3_bind_int64(st, i + 1, ints[i]);
+	if (text)
+		sqlite3_bind_text(st, nint + 1, text, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Writes one body chunk file (temporary name, then rename) and its row;
+ * then marks it present in the index. */
+static void diskcache_write_chunk(struct diskcache *dc,
+				  const struct diskcache_job *j)
+{
+	struct diskcache_hdr h = {0};
+	char path[4096], tmp[4200], dir[4096];
+	sqlite3_int64 v[8];
+	struct diskcache_body *b;
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s/bodies/%u-%u", dc->dir, j->key.folder,
+		 j->key.uidvalidity);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		goto io_failed;
+	diskcache_body_path(dc, &j->key, j->chunk, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	memcpy(h.magic, DISKCACHE_MAGIC, 8);
+	h.folder = j->key.folder;
+	h.uidvalidity = j->key.uidvalidity;
+	h.uid = j->key.uid;
+	h.chunk = j->chunk;
+	h.len = (uint32_t)j->len;
+	h.eof = j->eof;
+	h.total = j->eof ? j->total : 0;
+	h.sum = diskcache_sum(j->data, j->len);
+	memcpy(h.section, j->key.section, sizeof(h.section));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto io_failed;
+	/* A short write sets no errno: it means the disk is full. */
+	errno = ENOSPC;
+	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
+	    write(fd, j->data, j->len) != (ssize_t)j->len) {
+		int e = errno;
+
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		goto io_failed;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+
+		unlink(tmp);
+		errno = e;
+		goto io_failed;
+	}
+	v[0] = j->key.folder;
+	v[1] = j->key.uidvalidity;
+	v[2] = j->key.uid;
+	v[3] = j->chunk;
+	v[4] = (sqlite3_int64)j->len;
+	v[5] = j->eof ? (sqlite3_int64)j->total : 0;
+	pthread_mutex_lock(&dc->lock);
+	v[6] = ++dc->tick;
+	pthread_mutex_unlock(&dc->lock);
+	rc = diskcache_run(dc->db,
+			   "INSERT OR REPLACE INTO bodies(folder, uidvalidity,"
+			   " uid, chunk, len, total, used, section)"
+			   " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+			   7, v, j->key.section);
+	if (rc != SQLITE_OK) {
+		diskcache_db_failed(dc, rc);
+		return;
+	}
+	pthread_mutex_lock(&dc->lock);
+	b = diskcache_body_get(dc, &j->key, true);
+	if (b && !diskcache_body_has(b, j->chunk) &&
+	    diskcache_body_set(b, j->chunk)) {
+		b->bytes += j->len;
+		dc->stats.bytes += j->len;
+		b->used = v[6];
+		if (j->eof) {
+			b->total = j->total;
+			b->total_known = true;
+		}
+	}
+	pthread_mutex_unlock(&dc->lock);
+	return;
+io_failed:
+	if (errno == ENOSPC || errno == EDQUOT)
+		diskcache_stop_writing(dc, "the disk is full", false);
+	else
+		log_warnx("disk cache: cannot write %s: %s", path,
+			  strerror(errno));
+}
+
+/* Removes every file and row of a body section. */
+static void diskcache_write_forget(struct diskcache *dc,
+				   const struct diskcache_mkey *k)
+{
+	char path[4096];
+	sqlite3_int64 v[3] = {k->folder, k->uidvalidity, k->uid};
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(dc->db,
+			       "SELECT chunk FROM bodies WHERE folder = ? AND"
+			       " uidvalidity = ? AND uid = ? AND section = ?",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, v[0]);
+		sqlite3_bind_int64(st, 2, v[1]);
+		sqlite3_bind_int64(st, 3, v[2]);
+		sqlite3_bind_text(st, 4, k->section, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			diskcache_body_path(
+				dc, k, (uint32_t)sqlite3_column_int64(st, 0),
+				path, sizeof(path));
+			unlink(path);
+		}
+		sqlite3_finalize(st);
+	}
+	diskcache_db_failed(dc, diskcache_run(dc->db,
+					      "DELETE FROM bodies WHERE folder"
+					      " = ? AND uidvalidity = ? AND"
+					      " uid = ? AND section = ?",
+					      3, v, k->section));
+}
+
+/* Drops every body of folder id whose UIDVALIDITY is not uv. */
+static void diskcache_drop_uidvalidity(struct diskcache *dc, uint32_t id,
+				       uint32_t uv)
+{
+	struct diskcache_body *b, *bt;
+	char path[4096];
+	sqlite3_int64 v[2] = {id, uv};
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&dc->lock);
+	HASH_ITER(hh, dc->bodies, b, bt)
+	{
+		if (b->key.folder == id && b->key.uidvalidity != uv)
+			diskcache_body_drop(dc, b);
+	}
+	pthread_mutex_unlock(&dc->lock);
+	if (sqlite3_prepare_v2(dc->db,
+			       "SELECT DISTINCT uidvalidity FROM bodies WHERE"
+			       " folder = ? AND uidvalidity <> ?",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, uv);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(path, sizeof(path), "%s/bodies/%u-%u", dc->dir,
+				 id, (uint32_t)sqlite3_column_int64(st, 0));
+			nftw(path, diskcache_rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+		}
+		sqlite3_finalize(st);
+	}
+	diskcache_db_failed(dc, diskcache_run(dc->db,
+					      "DELETE FROM bodies WHERE folder"
+					      " = ? AND uidvalidity <> ?",
+					      2, v, NULL));
+}
+
+/* Saves a folder's listing: its state and every message. */
+static void diskcache_write_listing(struct diskcache *dc,
+				    const struct diskcache_job *j)
+{
+	const struct store_listing *l = &j->listing;
+	sqlite3_int64 v[6] = {j->key.folder};
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	rc = diskcache_run(dc->db,
+			   "INSERT OR IGNORE INTO folders(id, name)"
+			   " VALUES(?, ?)",
+			   1, v, j->folder);
+	v[1] = l->uidvalidity;
+	v[2] = l->uidnext;
+	v[3] = l->exists;
+	v[4] = (sqlite3_int64)l->modseq;
+	v[5] = j->key.folder;
+	if (rc == SQLITE_OK)
+		rc = diskcache_run(dc->db,
+				   "UPDATE folders SET listed = 1,"
+				   " uidvalidity = ?2, uidnext = ?3,"
+				   " nexists = ?4, modseq = ?5 WHERE id = ?6",
+				   6, v, NULL);
+	if (rc == SQLITE_OK)
+		rc = diskcache_run(dc->db, "DELETE FROM msgs WHERE folder = ?",
+				   1, v, NULL);
+	if (rc != SQLITE_OK) {
+		diskcache_db_failed(dc, rc);
+		return;
+	}
+	rc = sqlite3_prepare_v2(dc->db,
+				"INSERT OR REPLACE INTO msgs VALUES(?, ?, ?, ?,"
+				" ?, ?)",
+				-1, &st, NULL);
+	for (i = 0; rc == SQLITE_OK && i < l->n; i++) {
+		const struct store_msg *m = &l->msgs[i];
+
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, j->key.folder);
+		sqlite3_bind_int64(st, 2, m->uid);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)m->size);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)m->date);
+		sqlite3_bind_int64(st, 5, m->idhash);
+		sqlite3_bind_text(st, 6, m->flags, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(st);
+	diskcache_db_failed(dc, rc);
+	diskcache_drop_uidvalidity(dc, j->key.folder, l->uidvalidity);
+}
+
+/* Saves the folder list. */
+static void diskcache_write_folders(struct diskcache *dc,
+				    const struct diskcache_job *j)
+{
+	struct diskcache_folder *f;
+	sqlite3_int64 v[4];
+	size_t i;
+	int rc;
+
+	rc = diskcache_run(dc->db, "UPDATE folders SET in_list = 0", 0, NULL,
+			   NULL);
+	for (i = 0; rc == SQLITE_OK && i < j->n_folders; i++) {
+		pthread_mutex_lock(&dc->lock);
+		f = diskcache_folder(dc, j->folders[i].name, false);
+		v[0] = f ? f->id : 0;
+		pthread_mutex_unlock(&dc->lock);
+		if (!v[0])
+			continue;
+		rc = diskcache_run(dc->db,
+				   "INSERT OR IGNORE INTO folders(id, name)"
+				   " VALUES(?, ?)",
+				   1, v, j->folders[i].name);
+		v[0] = j->folders[i].delim;
+		v[1] = j->folders[i].attrs;
+		v[2] = (sqlite3_int64)i;
+		pthread_mutex_lock(&dc->lock);
+		v[3] = f->id;
+		pthread_mutex_unlock(&dc->lock);
+		if (rc == SQLITE_OK)
+			rc = diskcache_run(dc->db,
+					   "UPDATE folders SET delim = ?1,"
+					   " attrs = ?2, pos = ?3, in_list = 1"
+					   " WHERE id = ?4",
+					   4, v, NULL);
+	}
+	diskcache_db_failed(dc, rc);
+}
+
+/* One job of the writer. */
+static void diskcache_do(struct diskcache *dc, const struct diskcache_job *j)
+{
+	switch (j->kind) {
+	case DISKCACHE_JOB_CHUNK:
+		diskcache_write_chunk(dc, j);
+		break;
+	case DISKCACHE_JOB_FORGET:
+		diskcache_write_forget(dc, &j->key);
+		break;
+	case DISKCACHE_JOB_LISTING:
+		diskcache_write_listing(dc, j);
+		break;
+	case DISKCACHE_JOB_FOLDERS:
+		diskcache_write_folders(dc, j);
+		break;
+	}
+}
+
+/* Saves the LRU times of bodies read since the last time, in one go. */
+static void diskcache_save_lru(struct diskcache *dc)
+{
+	struct diskcache_body *b, *bt;
+	struct diskcache_mkey *keys = NULL;
+	int64_t *used = NULL;
+	size_t n = 0, cap = 0, i;
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&dc->lock);
+	HASH_ITER(hh, dc->bodies, b, bt)
+	{
+		if (!b->used_dirty)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			void *nk = realloc(keys, nc * sizeof(*keys));
+			void *nu =
+				nk ? realloc(used, nc * sizeof(*used)) : NULL;
+
+			if (nk)
+				keys = nk;
+			if (!nu)
+				break;
+			used = nu;
+			cap = nc;
+		}
+		keys[n] = b->key;
+		used[n++] = b->used;
+		b->used_dirty = false;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	if (n && sqlite3_prepare_v2(dc->db,
+				    "UPDATE bodies SET used = ? WHERE folder ="
+				    " ? AND uidvalidity = ? AND uid = ? AND"
+				    " section = ?",
+				    -1, &st, NULL) == SQLITE_OK) {
+		for (i = 0; i < n; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, used[i]);
+			sqlite3_bind_int64(st, 2, keys[i].folder);
+			sqlite3_bind_int64(st, 3, keys[i].uidvalidity);
+			sqlite3_bind_int64(st, 4, keys[i].uid);
+			sqlite3_bind_text(st, 5, keys[i].section, -1,
+					  SQLITE_STATIC);
+			sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+	}
+	free(keys);
+	free(used);
+}
+
+/* Evicts the least recently used bodies while over the limit. */
+static void diskcache_evict(struct diskcache *dc)
+{
+	struct diskcache_mkey k;
+
+	for (;;) {
+		struct diskcache_body *b;
+
+		pthread_mutex_lock(&dc->lock);
+		b = dc->oldest;
+		if (!b || dc->stats.bytes <= dc->max_bytes) {
+			pthread_mutex_unlock(&dc->lock);
+			return;
+		}
+		k = b->key;
+		diskcache_body_drop(dc, b);
+		pthread_mutex_unlock(&dc->lock);
+		diskcache_write_forget(dc, &k);
+	}
+}
+
+/* Takes every queued job (lock held). */
+static struct diskcache_job *diskcache_take(struct diskcache *dc,
+					    uint64_t *seq_r)
+{
+	struct diskcache_job *j = dc->head;
+
+	dc->head = dc->tail = NULL;
+	*seq_r = dc->seq_queued;
+	return j;
+}
+
+/* True when a body file's name (in directory F-V) is one the index
+ * holds; temporaries and unknown names are not. Lock held. */
+static bool diskcache_known_file(struct diskcache *dc, uint32_t folder,
+				 uint32_t uv, const char *name)
+{
+	char sec[DISKCACHE_SECTION_MAX + 2], tail;
+	struct diskcache_mkey k;
+	struct diskcache_body *b;
+	unsigned uid, chunk;
+
+	if (sscanf(name, "%u-%17[A-Za-z0-9.]-%u%c", &uid, sec, &chunk, &tail) !=
+		    3 ||
+	    (sec[0] != 'm' && sec[0] != 's') || (sec[0] == 'm' && sec[1]) ||
+	    !diskcache_key(&k, folder, uv, uid, sec + 1))
+		return false;
+	b = diskcache_body_get(dc, &k, false);
+	return b && diskcache_body_has(b, chunk);
+}
+
+/*
+ * Removes body files the index does not know: temporaries and pieces
+ * whose row a SIGKILL kept from being committed, so that they do not
+ * take room outside the bound. Runs in the writer thread before any
+ * write, so no file it checks is being made.
+ */
+static void diskcache_sweep(struct diskcache *dc)
+{
+	char path[4096];
+	struct dirent *e, *f;
+	unsigned folder, uv, removed = 0;
+	DIR *top, *d;
+
+	snprintf(path, sizeof(path), "%s/bodies", dc->dir);
+	top = opendir(path);
+	while (top && (e = readdir(top))) {
+		char tail;
+
+		if (sscanf(e->d_name, "%u-%u%c", &folder, &uv, &tail) != 2)
+			continue;
+		snprintf(path, sizeof(path), "%s/bodies/%s", dc->dir,
+			 e->d_name);
+		d = opendir(path);
+		while (d && (f = readdir(d))) {
+			bool known;
+
+			if (f->d_name[0] == '.')
+				continue;
+			pthread_mutex_lock(&dc->lock);
+			known = diskcache_known_file(dc, folder, uv, f->d_name);
+			pthread_mutex_unlock(&dc->lock);
+			if (!known && unlinkat(dirfd(d), f->d_name, 0) == 0)
+				removed++;
+		}
+		if (d)
+			closedir(d);
+	}
+	if (top)
+		closedir(top);
+	if (removed)
+		log_info("disk cache: removed %u body files no index row "
+			 "held (an interrupted write)",
+			 removed);
+}
+
+/* The writer: takes the queue, does it in one transaction, saves LRU
+ * times, evicts, and tells waiters. */
+static void *diskcache_main(void *arg)
+{
+	struct diskcache *dc = arg;
+	struct diskcache_job *j, *next;
+	uint64_t seq, bytes;
+	bool first = true; /* the sweep counts as the first job */
+
+	diskcache_sweep(dc);
+	pthread_mutex_lock(&dc->lock);
+	for (;; first = false) {
+		if (!dc->head && !dc->stop && !first) {
+			struct timespec ts = clock_deadline(DISKCACHE_LRU_MS);
+
+			pthread_cond_timedwait(&dc->cond, &dc->lock, &ts);
+		}
+		j = diskcache_take(dc, &seq);
+		pthread_mutex_unlock(&dc->lock);
+		bytes = 0;
+		diskcache_exec(dc->db, "BEGIN");
+		for (; j; j = next) {
+			next = j->next;
+			bytes += j->len;
+			pthread_mutex_lock(&dc->lock);
+			bool skip =
+				dc->broken || (!dc->writing &&
+					       j->kind != DISKCACHE_JOB_FORGET);
+			pthread_mutex_unlock(&dc->lock);
+			if (!skip)
+				diskcache_do(dc, j);
+			diskcache_job_free(j);
+		}
+		diskcache_save_lru(dc);
+		diskcache_db_failed(
+			dc, sqlite3_exec(dc->db, "COMMIT", NULL, NULL, NULL));
+		diskcache_evict(dc);
+		pthread_mutex_lock(&dc->lock);
+		dc->queued_bytes -= bytes;
+		dc->seq_done = seq;
+		pthread_cond_broadcast(&dc->done_cond);
+		if (dc->stop && !dc->head)
+			break;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	return NULL;
+}
+
+int diskcache_start(struct diskcache *dc)
+{
+	char why[256];
+	int rc;
+
+	dc->db = diskcache_db_open(dc, why, sizeof(why));
+	if (!dc->db) {
+		log_warnx("disk cache %s: %s: caching stops for this mount",
+			  dc->dir, why);
+		dc->writing = false;
+		return 0;
+	}
+	dc->seq_queued++; /* the writer's sweep, for diskcache_flush() */
+	rc = pthread_create(&dc->thread, NULL, diskcache_main, dc);
+	if (rc) {
+		sqlite3_close(dc->db);
+		dc->db = NULL;
+		return -rc;
+	}
+	dc->running = true;
+	return 0;
+}
+
+bool diskcache_flush(struct diskcache *dc, int ms)
+{
+	struct timespec ts = clock_deadline(ms);
+	bool done;
+	uint64_t seq;
+
+	pthread_mutex_lock(&dc->lock);
+	seq = dc->seq_queued;
+	while (dc->running && dc->seq_done < seq &&
+	       pthread_cond_timedwait(&dc->done_cond, &dc->lock, &ts) !=
+		       ETIMEDOUT)
+		;
+	done = !dc->running || dc->seq_done >= seq;
+	pthread_mutex_unlock(&dc->lock);
+	return done;
+}
+
+void diskcache_close(struct diskcache *dc)
+{
+	struct diskcache_job *j;
+
+	if (!dc)
+		return;
+	if (dc->running) {
+		pthread_mutex_lock(&dc->lock);
+		dc->stop = true;
+		pthread_cond_signal(&dc->cond);
+		pthread_mutex_unlock(&dc->lock);
+		pthread_join(dc->thread, NULL);
+	}
+	sqlite3_close(dc->db);
+	while ((j = dc->head)) {
+		dc->head = j->next;
+		diskcache_job_free(j);
+	}
+	diskcache_free_tables(dc);
+	if (dc->lock_fd >= 0)
+		close(dc->lock_fd);
+	pthread_mutex_destroy(&dc->lock);
+	pthread_cond_destroy(&dc->cond);
+	pthread_cond_destroy(&dc->done_cond);
+	free(dc->dir);
+	free(dc->db_path);
+	free(dc);
+}

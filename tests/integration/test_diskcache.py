@@ -1,0 +1,443 @@
+"""The persistent disk cache and offline mode, against a real Dovecot:
+remounts that cost one resync round trip and no FETCH for bodies read
+before, damage to the cache that is detected and refetched, SIGKILL in
+the middle of a read, offline mounts (server refused by a proxy), and
+-o prefetch. Every byte is compared with what Python's imaplib fetches."""
+
+import errno
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from tests.harness import corpus
+from tests.harness.mailserver import MailServer
+from tests.harness.proxy import Proxy
+from tests.integration.mount import Mount, is_mounted
+
+USER = 'alice'
+FOLDER = 'Box'
+N_SMALL = 30
+BIG = 700 * 1024  # six 128 KiB chunks
+
+
+def imaplib_bodies(server, folder):
+    """{uid: bytes} of every message, fetched with Python's imaplib."""
+    m = server.imap(USER)
+    try:
+        typ, _ = m.select('"%s"' % folder, readonly=True)
+        assert typ == 'OK'
+        typ, data = m.uid('FETCH', '1:*', '(UID BODY.PEEK[])')
+        assert typ == 'OK'
+        out = {}
+        for item in data:
+            if not isinstance(item, tuple):
+                continue
+            head = item[0].decode()
+            uid = int(head.split('UID ')[1].split()[0])
+            out[uid] = item[1]
+        return out
+    finally:
+        m.logout()
+
+
+def fetch_commands(sessions):
+    """Client FETCH commands (any) of rawlog sessions."""
+    return [c for s in sessions for c in s.commands if 'FETCH' in c.upper()]
+
+
+def body_fetches(sessions):
+    return [c for c in fetch_commands(sessions)
+            if 'BODY.PEEK[]' in c.upper() or 'BODY[]' in c.upper()]
+
+
+class DiskCacheTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer(rawlog=True).start()
+        cls.server.create_folder(USER, FOLDER)
+        items = [corpus.text_message(i) for i in range(N_SMALL)]
+        items.append(corpus.big_message(BIG, i=1))
+        cls.server.append_many(USER, FOLDER, items)
+        cls.names = cls.server.message_names(USER, FOLDER)
+        cls.bodies = imaplib_bodies(cls.server, FOLDER)
+        cls.big_uid = max(cls.bodies, key=lambda u: len(cls.bodies[u]))
+        cls.password = cls.server.users[USER]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.server.cleanup()
+
+    def setUp(self):
+        self.cache = tempfile.mkdtemp(prefix='mailfs-dcache-')
+        self.addCleanup(shutil.rmtree, self.cache, True)
+        self.proxy = Proxy(self.server.imaps_port).start()
+        self.addCleanup(self.proxy.stop)
+
+    def url(self):
+        return 'imaps://%s@localhost:%d' % (USER, self.proxy.port)
+
+    def mounter(self, *options, cafile=None, **kw):
+        m = Mount(self.url(), self.password,
+                  cafile=cafile or self.server.cafile, options=options,
+                  env={'XDG_CACHE_HOME': self.cache}, **kw)
+        self.addCleanup(m.umount)
+        return m
+
+    def mount(self, *options, **kw):
+        return self.mounter(*options, **kw).start()
+
+    def account_dir(self):
+        root = os.path.join(self.cache, 'mailfs')
+        dirs = os.listdir(root)
+        self.assertEqual(len(dirs), 1, dirs)
+        return os.path.join(root, dirs[0])
+
+    def body_files(self):
+        out = []
+        for top, _, files in os.walk(os.path.join(self.account_dir(),
+                                                  'bodies')):
+            out += [os.path.join(top, f) for f in files]
+        return sorted(out)
+
+    def read(self, m, uid):
+        with open(m.p(FOLDER, self.names[uid]), 'rb') as f:
+            return f.read()
+
+    def read_all_and_check(self, m, uids=None):
+        for uid in uids or sorted(self.bodies):
+            self.assertEqual(self.read(m, uid), self.bodies[uid],
+                             'UID %d' % uid)
+
+    def warm(self, uids=None):
+        """A first mount that lists the folder and reads uids (all by
+        default), then unmounts with everything written to disk."""
+        m = self.mount()
+        os.listdir(m.p('INBOX'))
+        self.assertEqual(sorted(os.listdir(m.p(FOLDER))),
+                         sorted(self.names.values()))
+        self.read_all_and_check(m, uids)
+        m.umount()
+        self.assertFalse(is_mounted(m.path))
+
+    def status(self, m):
+        out = subprocess.run(['getfattr', '--only-values', '-n',
+                              'user.mail.status', m.path],
+                             capture_output=True, text=True).stdout
+        return dict(line.split('=', 1) for line in out.splitlines()
+                    if '=' in line)
+
+    # ---------------------------------------------------------- remount
+
+    def test_remount_lists_with_one_resync_and_reads_without_fetch(self):
+        self.warm()
+        self.server.clear_rawlog(USER)
+        m = self.mount()
+        entries = os.listdir(m.p(FOLDER))
+        self.assertEqual(sorted(entries), sorted(self.names.values()))
+        for name in entries:
+            self.assertEqual(os.stat(m.p(FOLDER, name)).st_size,
+                             len(self.bodies[{v: k for k, v in
+                                              self.names.items()}[name]]))
+        self.read_all_and_check(m)
+        m.umount()
+        sessions = self.server.rawlog_sessions(USER)
+        commands = [c for s in sessions for c in s.commands]
+        self.assertEqual(fetch_commands(sessions), [], commands)
+        opens = [c for c in commands
+                 if c.upper().startswith(('SELECT', 'EXAMINE')) and
+                 FOLDER in c]
+        self.assertEqual(len(opens), 1, commands)
+
+    def test_listing_changed_while_unmounted_is_brought_up_to_date(self):
+        self.warm()
+        uid = self.server.append(USER, FOLDER, corpus.text_message(500))
+        try:
+            m = self.mount()
+            names = self.server.message_names(USER, FOLDER)
+            self.assertEqual(sorted(os.listdir(m.p(FOLDER))),
+                             sorted(names.values()))
+            with open(m.p(FOLDER, names[uid]), 'rb') as f:
+                self.assertEqual(f.read(),
+                                 imaplib_bodies(self.server, FOLDER)[uid])
+        finally:
+            w = self.server.imap(USER)
+            w.select(FOLDER)
+            w.uid('STORE', str(uid), '+FLAGS.SILENT', '(\\Deleted)')
+            w.uid('EXPUNGE', str(uid))
+            w.logout()
+
+    def test_cache_files_are_private(self):
+        self.warm()
+        root = os.path.join(self.cache, 'mailfs')
+        seen_files = 0
+        for top, dirs, files in os.walk(root):
+            self.assertEqual(stat.S_IMODE(os.stat(top).st_mode), 0o700, top)
+            for f in files:
+                mode = stat.S_IMODE(os.stat(os.path.join(top, f)).st_mode)
+                self.assertEqual(mode, 0o600, f)
+                seen_files += 1
+        self.assertGreater(seen_files, N_SMALL)
+
+    def test_disk_cache_0_writes_nothing(self):
+        m = self.mount('disk_cache=0')
+        self.read_all_and_check(m, [self.big_uid])
+        m.umount()
+        self.assertFalse(os.path.exists(os.path.join(self.cache, 'mailfs')))
+
+    # ----------------------------------------------------------- damage
+
+    def test_damaged_body_files_are_refetched(self):
+        self.warm()
+        files = self.body_files()
+        self.assertGreaterEqual(len(files), N_SMALL + 6)
+        with open(files[0], 'r+b') as f:           # truncated
+            f.truncate(os.path.getsize(files[0]) - 10)
+        size = os.path.getsize(files[1])
+        with open(files[1], 'r+b') as f:           # garbage, same size
+            f.seek(size // 2)
+            f.write(b'\0garbage\0' * 4)
+        with open(files[2], 'r+b') as f:           # header garbage
+            f.write(b'X' * 16)
+        os.unlink(files[3])                        # gone
+        self.server.clear_rawlog(USER)
+        m = self.mount()
+        self.read_all_and_check(m)
+        m.umount()
+        self.assertGreaterEqual(
+            len(body_fetches(self.server.rawlog_sessions(USER))), 1)
+
+    def check_database_damage(self, damage):
+        self.warm()
+        db = os.path.join(self.account_dir(), 'cache.db')
+        damage(db)
+        m = self.mount(foreground=True)
+        self.read_all_and_check(m)
+        m.umount()
+        self.assertIn('damaged', m.stderr())
+        # The new cache works: a third mount reads without FETCH.
+        self.server.clear_rawlog(USER)
+        m = self.mount()
+        self.read_all_and_check(m)
+        m.umount()
+        self.assertEqual(body_fetches(self.server.rawlog_sessions(USER)), [])
+
+    def test_garbage_database_is_rebuilt(self):
+        def garbage(db):
+            with open(db, 'wb') as f:
+                f.write(os.urandom(8192))
+            for ext in ('-wal', '-shm'):
+                if os.path.exists(db + ext):
+                    os.unlink(db + ext)
+        self.check_database_damage(garbage)
+
+    def test_truncated_database_is_rebuilt(self):
+        def truncate(db):
+            for ext in ('-wal', '-shm'):
+                if os.path.exists(db + ext):
+                    os.unlink(db + ext)
+            with open(db, 'r+b') as f:
+                f.truncate(os.path.getsize(db) // 3)
+        self.check_database_damage(truncate)
+
+    def test_sigkill_during_reads_never_serves_wrong_bytes(self):
+        for delay in (0.05, 0.3):
+            m = self.mount(foreground=True)
+            stop = threading.Event()
+
+            def reader():
+                for uid in sorted(self.bodies, reverse=True):
+                    if stop.is_set():
+                        return
+                    try:
+                        self.read(m, uid)
+                    except OSError:
+                        return
+            t = threading.Thread(target=reader)
+            t.start()
+            time.sleep(delay)
+            m.proc.kill()
+            stop.set()
+            t.join(30)
+            subprocess.run(['fusermount3', '-u', '-z', m.path],
+                           capture_output=True)
+            m.proc.wait(10)
+        m = self.mount()
+        self.read_all_and_check(m)
+
+    def test_full_disk_stops_caching_and_reads_go_on(self):
+        small = tempfile.mkdtemp(prefix='mailfs-small-')
+        self.addCleanup(shutil.rmtree, small, True)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=400k', 'tmpfs',
+                        small], check=True)
+        self.addCleanup(subprocess.run, ['umount', '-l', small])
+        m = Mount(self.url(), self.password, cafile=self.server.cafile,
+                  env={'XDG_CACHE_HOME': small}, foreground=True)
+        self.addCleanup(m.umount)
+        m.start()
+        self.read_all_and_check(m)
+        deadline = time.monotonic() + 10
+        while self.status(m).get('disk_cache_writing') != 'no':
+            self.assertLess(time.monotonic(), deadline, m.stderr())
+            time.sleep(0.2)
+        self.read_all_and_check(m)
+        m.umount()
+        self.assertIn('disk is full', m.stderr())
+
+    # ---------------------------------------------------------- offline
+
+    def test_offline_mount_serves_cache_and_refuses_the_rest(self):
+        # One message: reading several in a row would fetch the next
+        # ones along (a scan's batch), and those would be cached too.
+        cached = sorted(self.bodies)[:1]
+        self.warm(cached)
+        self.proxy.refuse(True)
+        t0 = time.monotonic()
+        m = self.mount(foreground=True)
+        self.assertLess(time.monotonic() - t0, 15)
+        self.assertIn('offline', m.stderr())
+        self.assertEqual(sorted(os.listdir(m.p(FOLDER))),
+                         sorted(self.names.values()))
+        self.read_all_and_check(m, cached)
+        uncached = [u for u in sorted(self.bodies, reverse=True)
+                    if u not in cached]
+        t0 = time.monotonic()
+        with self.assertRaises(OSError) as cm:
+            self.read(m, uncached[0])
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertLess(time.monotonic() - t0, 2)
+        src = m.p(FOLDER, self.names[cached[0]])
+        for op in (lambda: os.rename(src, m.p('INBOX', 'x.eml')),
+                   lambda: os.unlink(src),
+                   lambda: os.mkdir(m.p('NewFolder'))):
+            t0 = time.monotonic()
+            with self.assertRaises(OSError) as cm:
+                op()
+            self.assertEqual(cm.exception.errno, errno.EROFS)
+            self.assertLess(time.monotonic() - t0, 2)
+        self.assertTrue(os.path.exists(src))
+        self.assertEqual(self.status(m).get('mode'), 'offline')
+        # The server comes back: online again without a remount.
+        self.proxy.refuse(False)
+        deadline = time.monotonic() + 40
+        while self.status(m).get('mode') != 'online':
+            self.assertLess(time.monotonic(), deadline, m.stderr())
+            time.sleep(0.5)
+        self.assertEqual(self.read(m, uncached[0]),
+                         self.bodies[uncached[0]])
+
+    def test_partly_cached_body_is_eio_never_short(self):
+        m = self.mount()
+        with open(m.p(FOLDER, self.names[self.big_uid]), 'rb') as f:
+            head = f.read(4096)
+        self.assertEqual(head, self.bodies[self.big_uid][:4096])
+        m.umount()
+        self.proxy.refuse(True)
+        m = self.mount()
+        with open(m.p(FOLDER, self.names[self.big_uid]), 'rb') as f:
+            self.assertEqual(f.read(4096), head)
+            with self.assertRaises(OSError) as cm:
+                f.read()
+            self.assertEqual(cm.exception.errno, errno.EIO)
+
+    def test_server_lost_during_mount_switches_to_offline(self):
+        cached = sorted(self.bodies)[:1]
+        self.warm(cached)
+        m = self.mount('refresh=1')
+        self.read_all_and_check(m, cached[:1])
+        self.proxy.refuse(True)
+        self.proxy.drop_all(reset=True)
+        uncached = [u for u in sorted(self.bodies, reverse=True)
+                    if u not in cached]
+        t0 = time.monotonic()
+        with self.assertRaises(OSError) as cm:
+            self.read(m, uncached[0])
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertLess(time.monotonic() - t0, 32)
+        self.read_all_and_check(m, cached)
+        # One more connection attempt confirms the loss (a connection
+        # cut at the wrong moment is no lost server).
+        deadline = time.monotonic() + 5
+        while self.status(m).get('mode') != 'offline':
+            self.assertLess(time.monotonic(), deadline, m.stderr())
+            time.sleep(0.2)
+        time.sleep(1.1)
+        self.assertEqual(sorted(os.listdir(m.p(FOLDER))),
+                         sorted(self.names.values()))
+        t0 = time.monotonic()
+        with self.assertRaises(OSError) as cm:
+            self.read(m, uncached[1])
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.assertLess(time.monotonic() - t0, 2)
+
+    def test_unreachable_without_cache_fails_the_mount(self):
+        self.proxy.refuse(True)
+        rc, err, _ = self.mounter().run()
+        self.assertNotEqual(rc, 0)
+        self.assertIn('connect', err)
+        rc, err, _ = self.mounter('offline').run()
+        self.assertNotEqual(rc, 0)
+        self.assertIn('no disk cache', err)
+
+    def test_offline_option_serves_the_cache_without_connecting(self):
+        self.warm(sorted(self.bodies)[:3])
+        before = self.proxy.connections
+        m = self.mount('offline')
+        self.read_all_and_check(m, sorted(self.bodies)[:3])
+        self.assertEqual(self.status(m).get('mode'), 'offline (forced)')
+        self.assertEqual(self.proxy.connections, before)
+
+    def test_bad_certificate_never_falls_back_to_offline(self):
+        self.warm(sorted(self.bodies)[:3])
+        rc, err, _ = self.mounter(cafile=self.server.other_cafile).run()
+        self.assertNotEqual(rc, 0, err)
+        self.assertNotIn('offline', err)
+
+    def test_refused_login_never_falls_back_to_offline(self):
+        self.warm(sorted(self.bodies)[:3])
+        m = Mount(self.url(), 'wrong-password', cafile=self.server.cafile,
+                  env={'XDG_CACHE_HOME': self.cache})
+        rc, err, _ = m.run()
+        self.assertNotEqual(rc, 0, err)
+        self.assertNotIn('offline', err)
+
+    # --------------------------------------------------------- prefetch
+
+    def test_prefetch_all_fills_the_cache_for_offline_reading(self):
+        m = self.mount('prefetch=all')
+        deadline = time.monotonic() + 60
+        while self.status(m).get('prefetch') != 'done':
+            self.assertLess(time.monotonic(), deadline, self.status(m))
+            time.sleep(0.3)
+        done, total = self.status(m)['prefetch_messages'].split('/')
+        self.assertEqual(done, total)
+        self.assertGreaterEqual(int(total), N_SMALL + 1)
+        m.umount()
+        self.proxy.refuse(True)
+        m = self.mount('offline')
+        self.read_all_and_check(m)
+
+    def test_prefetch_names_a_folder_as_the_mount_shows_it(self):
+        m = self.mount('prefetch=%42ox:INBOX')
+        deadline = time.monotonic() + 60
+        while self.status(m).get('prefetch') != 'done':
+            self.assertLess(time.monotonic(), deadline, self.status(m))
+            time.sleep(0.3)
+        m.umount()
+        m = self.mount('offline')
+        self.read_all_and_check(m)
+
+    def test_bad_prefetch_value_is_refused(self):
+        rc, err, _ = self.mounter('prefetch=a::b').run()
+        self.assertNotEqual(rc, 0)
+        self.assertIn('prefetch', err)
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests of diskcache (bodies, listings, folder list, damage, sizes,
+ * UIDVALIDITY, LRU, permissions) and of prefetch_parse(). */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "diskcache.h"
+#include "prefetch.h"
+
+static char tmpdir[256];
+
+static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
+{
+	(void)st;
+	(void)f;
+	(void)w;
+	return remove(p);
+}
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mailfs-dc-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A message body of n bytes whose every byte depends on its offset. */
+static char *body(size_t n, unsigned seed)
+{
+	char *b = malloc(n ? n : 1);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (char)(i * 7 + i / 251 + seed);
+	return b;
+}
+
+static struct diskcache *open_started(uint64_t max)
+{
+	char err[256];
+	struct diskcache *dc = diskcache_open(tmpdir, max, err, sizeof(err));
+
+	ck_assert_msg(dc != NULL, "%s", err);
+	ck_assert_int_eq(diskcache_start(dc), 0);
+	return dc;
+}
+
+/* Saves a listing of folder F: UIDs 1..n with the given sizes. */
+static void put_listing(struct diskcache *dc, uint32_t uidvalidity,
+			const uint64_t *sizes, size_t n)
+{
+	struct store_msg m[8];
+	struct store_listing l = {.uidvalidity = uidvalidity,
+				  .uidnext = (uint32_t)n + 1,
+				  .exists = (uint32_t)n,
+				  .modseq = 77,
+				  .msgs = m,
+				  .n = n};
+	size_t i;
+
+	memset(m, 0, sizeof(m));
+	for (i = 0; i < n; i++) {
+		m[i].uid = (uint32_t)i + 1;
+		m[i].size = sizes[i];
+		m[i].date = 1700000000 + (time_t)i;
+		m[i].idhash = 0xabc00000u + (uint32_t)i;
+		m[i].flags = (char *)(i ? "\\Seen" : "");
+	}
+	diskcache_put_listing(dc, "F", &l);
+}
+
+/* Reads [off, off + len) of UID uid; returns the length or -1. */
+static long get(struct diskcache *dc, uint32_t uv, uint32_t uid, uint64_t off,
+		uint64_t len, char **data_r)
+{
+	size_t n;
+
+	*data_r = NULL;
+	if (diskcache_read(dc, "F", uv, uid, DISKCACHE_WHOLE, off, len, data_r,
+			   &n) < 0)
+		return -1;
+	return (long)n;
+}
+
+START_TEST(test_round_trip_and_remount)
+{
+	uint64_t sizes[2] = {5000, 3 * CACHE_CHUNK + 10};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 1), *b = body(sizes[1], 2), *d;
+	struct store_folder fl[2] = {{"INBOX", '.', 0, STORE_COUNT_UNKNOWN},
+				      {"F", '.', 0, STORE_COUNT_UNKNOWN}};
+	struct store_folder *got;
+	struct store_listing l;
+	size_t n;
+
+	ck_assert(!diskcache_has_folders(dc));
+	diskcache_put_folders(dc, fl, 2);
+	put_listing(dc, 9, sizes, 2);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	diskcache_store(dc, "F", 9, 2, DISKCACHE_WHOLE, 0, b, sizes[1], true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get(dc, 9, 1, 0, 5000 + CACHE_CHUNK, &d), 5000);
+	ck_assert_mem_eq(d, a, 5000);
+	free(d);
+	/* Another UIDVALIDITY is never served. */
+	ck_assert_int_eq(get(dc, 10, 1, 0, 100, &d), -1);
+	diskcache_close(dc);
+
+	dc = open_started(1 << 30);
+	ck_assert(diskcache_has_folders(dc));
+	ck_assert_int_eq(diskcache_get_folders(dc, &got, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(got[0].name, "INBOX");
+	ck_assert_str_eq(got[1].name, "F");
+	store_folders_free(got, n);
+	ck_assert_int_eq(diskcache_get_listing(dc, "F", &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.uidvalidity, 9);
+	ck_assert_uint_eq(l.modseq, 77);
+	ck_assert_uint_eq(l.msgs[1].size, sizes[1]);
+	ck_assert_uint_eq(l.msgs[1].idhash, 0xabc00001u);
+	ck_assert_str_eq(l.msgs[1].flags, "\\Seen");
+	store_listing_clear(&l);
+	/* A range in the middle, across chunks, and the end. */
+	ck_assert_int_eq(get(dc, 9, 2, CACHE_CHUNK, 2 * CACHE_CHUNK, &d),
+			 2 * CACHE_CHUNK);
+	ck_assert_mem_eq(d, b + CACHE_CHUNK, 2 * CACHE_CHUNK);
+	free(d);
+	ck_assert_int_eq(get(dc, 9, 2, 3 * CACHE_CHUNK, 2 * CACHE_CHUNK, &d),
+			 10);
+	free(d);
+	ck_assert(diskcache_has_all(dc, "F", 9, 2, DISKCACHE_WHOLE));
+	diskcache_close(dc);
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_wrong_size_is_never_kept)
+{
+	uint64_t sizes[1] = {5000};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(6000, 1), *d;
+
+	put_listing(dc, 9, sizes, 1);
+	/* Shorter than listed, longer than listed: neither is kept. */
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 4999, true, false,
+			0);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 6000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), -1);
+	/* Not listed at all: not kept either. */
+	diskcache_store(dc, "F", 9, 2, DISKCACHE_WHOLE, 0, a, 100, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get(dc, 9, 2, 0, 8000, &d), -1);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_partial_body_is_never_served_as_whole)
+{
+	uint64_t sizes[1] = {2 * CACHE_CHUNK + 100};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(sizes[0], 3), *d;
+
+	put_listing(dc, 9, sizes, 1);
+	/* The first chunk only, end not seen. */
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, CACHE_CHUNK,
+			false, false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get(dc, 9, 1, 0, 4096, &d), 4096);
+	ck_assert_mem_eq(d, a, 4096);
+	free(d);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 2 * CACHE_CHUNK, &d), -1);
+	ck_assert_int_eq(get(dc, 9, 1, CACHE_CHUNK, 10, &d), -1);
+	ck_assert(!diskcache_has_all(dc, "F", 9, 1, DISKCACHE_WHOLE));
+	/* The end without eof: the short last chunk is not kept. */
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, CACHE_CHUNK,
+			a + CACHE_CHUNK, CACHE_CHUNK + 100, false, false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get(dc, 9, 1, 0, sizes[0] + CACHE_CHUNK, &d), -1);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 2 * CACHE_CHUNK, &d),
+			 2 * CACHE_CHUNK);
+	free(d);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+/* The path of the one body file in the cache (there must be one). */
+static void one_body_file(char *out, size_t len)
+{
+	char dir[512];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/bodies/1-9", tmpdir);
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) && e->d_name[0] == '.')
+		;
+	ck_assert_ptr_nonnull(e);
+	snprintf(out, len, "%s/%s", dir, e->d_name);
+	closedir(d);
+}
+
+START_TEST(test_damaged_file_is_discarded)
+{
+	uint64_t sizes[1] = {5000};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 4), *d, path[1024];
+	struct diskcache_stats st;
+	int fd;
+
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	one_body_file(path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "zz", 2, 1000), 2);
+	close(fd);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), -1);
+	diskcache_get_stats(dc, &st);
+	ck_assert_uint_eq(st.dropped, 1);
+	/* Stored again, it is served again. */
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), 5000);
+	ck_assert_mem_eq(d, a, 5000);
+	free(d);
+	/* Truncated. */
+	ck_assert_int_eq(truncate(path, 100), 0);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), -1);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_new_uidvalidity_drops_bodies)
+{
+	uint64_t sizes[1] = {5000};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 5), *d;
+
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	put_listing(dc, 10, sizes, 1);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), -1);
+	ck_assert_int_eq(get(dc, 10, 1, 0, 8000, &d), -1);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_lru_bound)
+{
+	uint64_t sizes[3] = {8000, 8000, 8000};
+	struct diskcache *dc = open_started(20000);
+	struct diskcache_stats st;
+	char *a = body(8000, 6), *d;
+	uint32_t uid;
+
+	put_listing(dc, 9, sizes, 3);
+	for (uid = 1; uid <= 2; uid++)
+		diskcache_store(dc, "F", 9, uid, DISKCACHE_WHOLE, 0, a, 8000,
+				true, false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	/* UID 1 used last: UID 2 is the oldest when 3 arrives. */
+	ck_assert_int_eq(get(dc, 9, 1, 0, 9000, &d), 8000);
+	free(d);
+	diskcache_store(dc, "F", 9, 3, DISKCACHE_WHOLE, 0, a, 8000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	diskcache_get_stats(dc, &st);
+	ck_assert_uint_le(st.bytes, 20000);
+	ck_assert_int_eq(get(dc, 9, 2, 0, 9000, &d), -1);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 9000, &d), 8000);
+	free(d);
+	ck_assert_int_eq(get(dc, 9, 3, 0, 9000, &d), 8000);
+	free(d);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_garbage_database_starts_anew)
+{
+	uint64_t sizes[1] = {5000};
+	struct diskcache *dc = open_started(1 << 30);
+	struct store_folder fl[1] = {{"F", '.', 0, STORE_COUNT_UNKNOWN}};
+	char path[512], junk[4096], *a = body(5000, 7), *d;
+	int fd;
+
+	diskcache_put_folders(dc, fl, 1);
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	diskcache_close(dc);
+	snprintf(path, sizeof(path), "%s/cache.db", tmpdir);
+	memset(junk, 'j', sizeof(junk));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, junk, sizeof(junk)), sizeof(junk));
+	close(fd);
+	dc = open_started(1 << 30);
+	ck_assert(!diskcache_has_folders(dc));
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), -1);
+	/* And it works. */
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), 5000);
+	free(d);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_modes_and_lock)
+{
+	uint64_t sizes[1] = {5000};
+	struct diskcache *dc = open_started(1 << 30), *dc2;
+	char *a = body(5000, 8), path[1024], err[256];
+	struct stat st;
+
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(stat(tmpdir, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/cache.db", tmpdir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	one_body_file(path, sizeof(path));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* A second user of the same cache is refused. */
+	dc2 = diskcache_open(tmpdir, 1 << 30, err, sizeof(err));
+	ck_assert_ptr_null(dc2);
+	ck_assert_ptr_nonnull(strstr(err, "in use"));
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_default_dir)
+{
+	char *d;
+
+	setenv("XDG_CACHE_HOME", "/x/cache", 1);
+	d = diskcache_default_dir("me@example.org", "imap.example.org", "993");
+	ck_assert_str_eq(d,
+			 "/x/cache/mailfs/me@example.org@imap.example.org:993");
+	free(d);
+	d = diskcache_default_dir("a/b", "h", "1");
+	ck_assert_str_eq(d, "/x/cache/mailfs/a%2Fb@h:1");
+	free(d);
+	unsetenv("XDG_CACHE_HOME");
+	setenv("HOME", "/home/u", 1);
+	d = diskcache_default_dir("u", "h", "143");
+	ck_assert_str_eq(d, "/home/u/.cache/mailfs/u@h:143");
+	free(d);
+}
+END_TEST
+
+START_TEST(test_prefetch_parse)
+{
+	char **v;
+	bool all;
+
+	ck_assert_int_eq(prefetch_parse("all", &v, &all), 0);
+	ck_assert(all);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(prefetch_parse("%61ll", &v, &all), 0);
+	ck_assert(!all);
+	ck_assert_str_eq(v[0], "all");
+	ck_assert_ptr_null(v[1]);
+	prefetch_free_names(v);
+	ck_assert_int_eq(prefetch_parse("INBOX:a%3Ab%2Cc%25d:x/y", &v, &all),
+			 0);
+	ck_assert_str_eq(v[0], "INBOX");
+	ck_assert_str_eq(v[1], "a:b,c%d");
+	ck_assert_str_eq(v[2], "x/y");
+	ck_assert_ptr_null(v[3]);
+	prefetch_free_names(v);
+	ck_assert_int_eq(prefetch_parse("a::b", &v, &all), -1);
+	ck_assert_int_eq(prefetch_parse(":a", &v, &all), -1);
+	ck_assert_int_eq(prefetch_parse("a:", &v, &all), -1);
+	ck_assert_int_eq(prefetch_parse("%zz", &v, &all), -1);
+	ck_assert_int_eq(prefetch_parse("a%2", &v, &all), -1);
+	ck_assert_int_eq(prefetch_parse("%00", &v, &all), -1);
+}
+END_TEST
+
+START_TEST(test_unindexed_files_are_swept)
+{
+	uint64_t sizes[1] = {5000};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 9), *d, path[1024], orphan[1100], tmp[1100];
+	struct store_listing l;
+	int fd;
+
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	diskcache_close(dc);
+	one_body_file(path, sizeof(path));
+	/* What a SIGKILL can leave: a piece without its row, a temporary. */
+	snprintf(orphan, sizeof(orphan), "%s/bodies/1-9/7-m-0", tmpdir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(orphan, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	dc = open_started(1 << 30);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_ne(access(orphan, F_OK), 0);
+	ck_assert_int_ne(access(tmp, F_OK), 0);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(diskcache_get_listing(dc, "F", &l), 0);
+	store_listing_clear(&l);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 8000, &d), 5000);
+	free(d);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+Suite *diskcache_suite(void)
+{
+	Suite *s = suite_create("diskcache");
+	TCase *tc = tcase_create("diskcache");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_round_trip_and_remount);
+	tcase_add_test(tc, test_wrong_size_is_never_kept);
+	tcase_add_test(tc, test_partial_body_is_never_served_as_whole);
+	tcase_add_test(tc, test_damaged_file_is_discarded);
+	tcase_add_test(tc, test_new_uidvalidity_drops_bodies);
+	tcase_add_test(tc, test_lru_bound);
+	tcase_add_test(tc, test_garbage_database_starts_anew);
+	tcase_add_test(tc, test_modes_and_lock);
+	tcase_add_test(tc, test_unindexed_files_are_swept);
+	tcase_add_test(tc, test_default_dir);
+	tcase_add_test(tc, test_prefetch_parse);
+	suite_add_tcase(s, tc);
+	return s;
+}
