@@ -82,6 +82,7 @@ itest: $(B)/mailfs
 
 bench: $(B)/mailfs
 	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) bench/bench.py
+	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) bench/bench_large.py
 
 # The install step (tests replace it to simulate a bare machine).
 DEPS ?= ./packaging/deps.sh

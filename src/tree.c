@@ -21,7 +21,7 @@ struct tree_msg {
 	uint64_t listed_size; /* and the size as listed */
 	uint64_t size; /* what stat shows */
 	time_t date;
-	char *flags; /* owned */
+	const char *flags; /* interned (tree_intern()): never freed */
 	char *name; /* owned */
 	char *ref; /* owned: the store's own id (POP3 UIDL), or NULL */
 	char *base; /* owned: Maildir layout: the default layout's name,
@@ -91,6 +91,34 @@ struct tree {
 /* Installing a listing this big returns free memory to the system. */
 #define TREE_TRIM_MESSAGES 10000
 
+/* An interned flag list. */
+struct tree_flagset {
+	UT_hash_handle hh;
+	char s[]; /* NUL-terminated */
+};
+
+/* Flag lists are interned, process-wide: a folder's messages share a
+ * handful of them ("", "\Seen", ...), so each costs a pointer instead
+ * of a string. Entries are never freed (as many as distinct lists). */
+static struct tree_flagset *tree_flagsets;
+static pthread_mutex_t tree_flag_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The interned copy of flags, or NULL when out of memory. */
+static const char *tree_intern(const char *flags)
+{
+	struct tree_flagset *f;
+	size_t len = strlen(flags);
+
+	pthread_mutex_lock(&tree_flag_lock);
+	HASH_FIND(hh, tree_flagsets, flags, len, f);
+	if (!f && (f = malloc(sizeof(*f) + len + 1))) {
+		memcpy(f->s, flags, len + 1);
+		HASH_ADD_KEYPTR(hh, tree_flagsets, f->s, len, f);
+	}
+	pthread_mutex_unlock(&tree_flag_lock);
+	return f ? f->s : NULL;
+}
+
 uint64_t tree_hash(const void *data, size_t len, uint64_t seed)
 {
 	const unsigned char *p = data;
@@ -156,7 +184,6 @@ static void tree_listing_free(struct tree_listing *l)
 		return;
 	HASH_CLEAR(hh, l->by_name);
 	for (i = 0; i < l->n; i++) {
-		free(l->msgs[i].flags);
 		free(l->msgs[i].name);
 		free(l->msgs[i].ref);
 		free(l->msgs[i].base);
@@ -165,7 +192,6 @@ static void tree_listing_free(struct tree_listing *l)
 		struct tree_msg *m = l->extras;
 
 		l->extras = m->next_extra;
-		free(m->flags);
 		free(m->name);
 		free(m->base);
 		free(m);
@@ -900,8 +926,9 @@ int tree_set_listing(struct tree *t, const char *folder,
 		m->idhash = sm->idhash;
 		m->listed_size = m->size = sm->size;
 		m->date = sm->date;
-		m->flags = sm->flags;
-		sm->flags = NULL;
+		m->flags = tree_intern(sm->flags ? sm->flags : "");
+		if (!m->flags)
+			goto nomem;
 		m->ref = sm->ref;
 		sm->ref = NULL;
 		m->name = sm->name; /* a store's own name (POP3) */
@@ -1300,11 +1327,10 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 	m->listed_size = m->size = sm->size;
 	m->date = sm->date;
 	m->alias = alias;
-	m->flags = strdup(sm->flags ? sm->flags : "");
+	m->flags = tree_intern(sm->flags ? sm->flags : "");
 	m->name = !m->flags ? NULL : name ? strdup(name) : tree_msg_name(l, m);
 	if (!m->name || !m->flags) {
 		free(m->name);
-		free(m->flags);
 		free(m->base);
 		free(m);
 		return -ENOMEM;
@@ -1417,16 +1443,16 @@ static void tree_update_flags(struct tree_listing *l, uint32_t uid,
 {
 	struct tree_msg *hits[TREE_MAX_NAMES], *m, *tmp, *own = NULL;
 	char name[MAILDIR_NAME_MAX] = "";
+	const char *in = tree_intern(flags);
 	size_t n = 0, i;
 
+	if (!in)
+		return;
 	HASH_ITER(hh, l->by_name, m, tmp)
 	{
-		char *dup;
-
-		if (m->uid != uid || !(dup = strdup(flags)))
+		if (m->uid != uid)
 			continue;
-		free(m->flags);
-		m->flags = dup;
+		m->flags = in;
 		if (n < TREE_MAX_NAMES)
 			hits[n++] = m;
 	}

@@ -6,6 +6,7 @@ the middle of a read, offline mounts (server refused by a proxy), and
 
 import errno
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -149,11 +150,22 @@ class DiskCacheTest(unittest.TestCase):
         m.umount()
         sessions = self.server.rawlog_sessions(USER)
         commands = [c for s in sessions for c in s.commands]
-        self.assertEqual(fetch_commands(sessions), [], commands)
+        # The resync: EXAMINE (QRESYNC) and the FETCH of messages new
+        # since the saved UIDNEXT, sent together (one round trip); no
+        # body, no full listing.
         opens = [c for c in commands
                  if c.upper().startswith(('SELECT', 'EXAMINE')) and
                  FOLDER in c]
         self.assertEqual(len(opens), 1, commands)
+        self.assertIn('(QRESYNC (', opens[0])
+        self.assertEqual(body_fetches(sessions), [], commands)
+        others = [c for c in fetch_commands(sessions)
+                  if not re.match(r'UID FETCH \d+:\* \(UID FLAGS ', c)]
+        self.assertEqual(others, [], commands)
+        at = {c: t for s in sessions for t, c in s.timed_commands}
+        self.assertLess(abs(at[[c for c in commands
+                                if c.startswith('UID FETCH')][0]] -
+                            at[opens[0]]), 0.005, 'not pipelined')
 
     def test_listing_changed_while_unmounted_is_brought_up_to_date(self):
         self.warm()
