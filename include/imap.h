@@ -261,8 +261,8 @@ int imap_examine_list(struct imap_session *s, const char *mailbox,
  * its answers are in, in order, with rc 0 (mb its state) or -1 (the
  * session's error says why). Returns -1 when the session failed.
  */
-int imap_examine_list_many(struct imap_session *s,
-			   const char *const *mailboxes, size_t n,
+int imap_examine_list_many(struct imap_session *s, const char *const *mailboxes,
+			   size_t n,
 			   void (*cb)(void *ctx, size_t i,
 				      const struct imap_msg_meta *m),
 			   void (*done)(void *ctx, size_t i, int rc,
@@ -433,9 +433,8 @@ int imap_uid_search(struct imap_session *s, const struct search_query *q,
  * A mailbox that fails is marked in its result and the others go on.
  * Returns -1 only when the session broke (imap_error() says why).
  */
-int imap_search_mailboxes(struct imap_session *s,
-			  const char *const *mailboxes, size_t n,
-			  const struct search_query *q, size_t max,
+int imap_search_mailboxes(struct imap_session *s, const char *const *mailboxes,
+			  size_t n, const struct search_query *q, size_t max,
 			  struct imap_search_result *results);
 
 #endif

@@ -236,13 +236,11 @@ struct store_ops {
 	 * at the section's end, none past it). -ENOENT when the message
 	 * is gone; -EILSEQ when the server cannot undo the encoding.
 	 */
-	int (*fetch_section)(struct store *st, const char *folder,
-			     uint32_t uidvalidity, uint32_t uid,
-			     const char *section, bool binary,
-			     uint64_t offset, uint64_t len,
-			     void (*cb)(void *ctx, const char *data,
-					size_t len),
-			     void *ctx);
+	int (*fetch_section)(
+		struct store *st, const char *folder, uint32_t uidvalidity,
+		uint32_t uid, const char *section, bool binary, uint64_t offset,
+		uint64_t len,
+		void (*cb)(void *ctx, const char *data, size_t len), void *ctx);
 
 	/*
 	 * Searches each of n folders on the server with the program q
@@ -262,8 +260,7 @@ struct store_ops {
 	 * changed(ctx, folder) must not block. NULL: the store has no
 	 * push (listings are refreshed every `refresh` seconds). */
 	int (*watch)(struct store *st,
-		     void (*changed)(void *ctx, const char *folder),
-		     void *ctx);
+		     void (*changed)(void *ctx, const char *folder), void *ctx);
 
 	/* Appends `key=value` lines of the store's own to the mount's
 	 * status (user.mail.status); returns the bytes written (at most
@@ -276,7 +273,7 @@ struct store_ops {
 /* What the mount's status (user.mail.status) shows of a store; each
  * store keeps it up to date. */
 struct store_stats {
-	_Atomic bool online;         /* the last connection attempt worked */
+	_Atomic bool online; /* the last connection attempt worked */
 	_Atomic unsigned conns_open; /* sessions open now */
 	_Atomic unsigned conns_busy; /* sessions in use now */
 	_Atomic uint64_t bytes_fetched; /* message bytes from the server */
@@ -361,9 +358,8 @@ enum store_imap_start {
  * Sessions are then opened when first needed.
  */
 struct store *store_imap_start(const struct imap_config *cfg,
-			       unsigned connections,
-			       enum store_imap_start how, bool *offline_r,
-			       char *err, size_t errlen);
+			       unsigned connections, enum store_imap_start how,
+			       bool *offline_r, char *err, size_t errlen);
 
 /*
  * The disk-cache store (store_cache.c): wraps an IMAP store (owned) with

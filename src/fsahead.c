@@ -83,8 +83,8 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	struct fsops *fs = a->fs;
 	uint32_t uids[FSAHEAD_BATCH], keep[FSAHEAD_BATCH];
 	uint64_t sizes[FSAHEAD_BATCH], total = 0, len = 0;
-	struct fsahead_fetch ft = {a, fs->cache,
-				   {r->folder_id, r->uidvalidity, 0}, 0};
+	struct fsahead_fetch ft = {
+		a, fs->cache, {r->folder_id, r->uidvalidity, 0}, 0};
 	size_t n, i, m = 0;
 	int rc;
 
@@ -106,14 +106,13 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	a->mark_first = keep[0];
 	a->mark_last = keep[m - 1];
 	a->inflight = true;
-	a->inflight_key = (struct cache_key){r->folder_id, r->uidvalidity,
-					     keep[0]};
+	a->inflight_key =
+		(struct cache_key){r->folder_id, r->uidvalidity, keep[0]};
 	a->inflight_last = keep[m - 1];
 	pthread_mutex_unlock(&a->lock);
 	ft.asked = len;
-	rc = fs->cfg.store->ops->fetch(fs->cfg.store, r->folder,
-				       r->uidvalidity, keep, m, 0, len,
-				       fsahead_piece, &ft);
+	rc = fs->cfg.store->ops->fetch(fs->cfg.store, r->folder, r->uidvalidity,
+				       keep, m, 0, len, fsahead_piece, &ft);
 	pthread_mutex_lock(&a->lock);
 	a->inflight = false;
 	pthread_cond_broadcast(&a->arrived);
@@ -198,9 +197,8 @@ bool fsahead_wait(struct fsahead *a, const struct cache_key *k, long ms)
 	       a->inflight_key.uidvalidity == k->uidvalidity &&
 	       k->uid >= a->inflight_key.uid && k->uid <= a->inflight_last) {
 		have = cache_has(a->fs->cache, k, 0);
-		if (have ||
-		    pthread_cond_timedwait(&a->arrived, &a->lock, &deadline) ==
-			    ETIMEDOUT)
+		if (have || pthread_cond_timedwait(&a->arrived, &a->lock,
+						   &deadline) == ETIMEDOUT)
 			break;
 	}
 	if (!have)

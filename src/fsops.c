@@ -279,7 +279,7 @@ int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info)
 
 /* Fills a stat from what the tree knows. */
 void fsops_stat(const struct fsops *fs, const struct tree_info *info,
-		       struct stat *st)
+		struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = info->ino;

@@ -414,8 +414,7 @@ static void imap_untagged(struct imap_session *s, const struct imap_resp *r)
 		 * VANISHED (EARLIER) reports the past. */
 		s->changed = true;
 		if (r->n_toks == 2 && imap_uid_count(&r->toks[1], &n))
-			s->mb.exists = n >= s->mb.exists ? 0
-							 : s->mb.exists - n;
+			s->mb.exists = n >= s->mb.exists ? 0 : s->mb.exists - n;
 	}
 }
 
@@ -671,8 +670,7 @@ out:
  * with that error. Returns 0 when all succeeded; otherwise -1, with the
  * session's error the first failure's.
  */
-static int imap_cmd_finish(struct imap_session *s, struct imap_cmd *c,
-			   size_t n)
+static int imap_cmd_finish(struct imap_session *s, struct imap_cmd *c, size_t n)
 {
 	const struct imap_error *first = NULL;
 	size_t i;
@@ -683,8 +681,8 @@ static int imap_cmd_finish(struct imap_session *s, struct imap_cmd *c,
 			c[i].err = s->err;
 		} else {
 			s->err.kind = IMAP_ERR_NONE;
-			c[i].rc = imap_wait_cont(s, c[i].tag, c[i].h,
-						 c[i].cont, c[i].ctx);
+			c[i].rc = imap_wait_cont(s, c[i].tag, c[i].h, c[i].cont,
+						 c[i].ctx);
 			c[i].err = s->err;
 		}
 		if (c[i].rc < 0 && !first)
@@ -1095,9 +1093,9 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 
 		if (rc < 0) {
 			/* As in imap_starttls(): only a refusal is AUTH. */
-			imap_set_err(s, rc == -EPROTO ? IMAP_ERR_AUTH
-						      : IMAP_ERR_NET,
-				     -rc, "%s", msg);
+			imap_set_err(
+				s, rc == -EPROTO ? IMAP_ERR_AUTH : IMAP_ERR_NET,
+				-rc, "%s", msg);
 			goto fail_report;
 		}
 	}
@@ -1240,8 +1238,7 @@ int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
 			return -1;
 		if (r->kind != IMAP_RESP_UNTAGGED) {
 			imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
-				     "%s ended IDLE on its own",
-				     s->cfg->host);
+				     "%s ended IDLE on its own", s->cfg->host);
 			s->state = IMAP_STATE_BROKEN;
 			return -1;
 		}
@@ -1657,14 +1654,11 @@ static bool imap_parse_date(const char *str, size_t len, time_t *t_r)
 			m = months + 3 * i;
 	p += 3;
 	if (!m || !imap_date_sep(&p, end, '-') ||
-	    !imap_date_num(&p, end, 4, &year) ||
-	    !imap_date_sep(&p, end, ' ') ||
-	    !imap_date_num(&p, end, 2, &hh) ||
-	    !imap_date_sep(&p, end, ':') ||
-	    !imap_date_num(&p, end, 2, &mm) ||
-	    !imap_date_sep(&p, end, ':') ||
-	    !imap_date_num(&p, end, 2, &ss) ||
-	    !imap_date_sep(&p, end, ' ') || p >= end)
+	    !imap_date_num(&p, end, 4, &year) || !imap_date_sep(&p, end, ' ') ||
+	    !imap_date_num(&p, end, 2, &hh) || !imap_date_sep(&p, end, ':') ||
+	    !imap_date_num(&p, end, 2, &mm) || !imap_date_sep(&p, end, ':') ||
+	    !imap_date_num(&p, end, 2, &ss) || !imap_date_sep(&p, end, ' ') ||
+	    p >= end)
 		return false;
 	sign = *p++;
 	if (!imap_date_num(&p, end, 4, &zone) || p != end ||
@@ -1874,8 +1868,8 @@ static void imap_many_meta(void *ctx, const struct imap_msg_meta *m)
 	h->cb(h->ctx, h->i, m);
 }
 
-int imap_examine_list_many(struct imap_session *s,
-			   const char *const *mailboxes, size_t n,
+int imap_examine_list_many(struct imap_session *s, const char *const *mailboxes,
+			   size_t n,
 			   void (*cb)(void *ctx, size_t i,
 				      const struct imap_msg_meta *m),
 			   void (*done)(void *ctx, size_t i, int rc,
@@ -1983,8 +1977,8 @@ static bool imap_resync_vanished_resp(struct imap_resync_ctx *rc,
 	const struct imap_tok *set = &r->toks[1];
 	bool earlier = false;
 
-	if (r->n_toks == 3 && set->type == IMAP_TOK_LIST &&
-	    set->n_items == 1 && imap_tok_is(&set->items[0], "EARLIER")) {
+	if (r->n_toks == 3 && set->type == IMAP_TOK_LIST && set->n_items == 1 &&
+	    imap_tok_is(&set->items[0], "EARLIER")) {
 		earlier = true;
 		set = &r->toks[2];
 	} else if (r->n_toks != 2) {
@@ -2107,7 +2101,8 @@ static size_t imap_resync_cmds(struct imap_session *s, const char *mailbox,
 	c[n++] = (struct imap_cmd){
 		.text = strbuf_str(ex), .h = imap_resync_handler, .ctx = rc};
 	if (how == IMAP_RESYNC_CONDSTORE)
-		strbuf_printf(fl, "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %llu)",
+		strbuf_printf(fl,
+			      "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %llu)",
 			      (unsigned long long)modseq);
 	else if (how == IMAP_RESYNC_FLAGS)
 		strbuf_puts(fl, "UID FETCH 1:* (UID FLAGS)");
@@ -2150,8 +2145,8 @@ int imap_resync(struct imap_session *s, const char *mailbox,
 		struct imap_mailbox *mb_r, enum imap_resync_how *how_r,
 		bool *present_r)
 {
-	struct imap_resync_ctx rc = {.ops = ops, .ctx = ctx, .s = s,
-				     .uidnext = prev->uidnext};
+	struct imap_resync_ctx rc = {
+		.ops = ops, .ctx = ctx, .s = s, .uidnext = prev->uidnext};
 	struct strbuf ex = {0}, fl = {0}, meta = {0};
 	struct imap_cmd c[4];
 	enum imap_resync_how how = IMAP_RESYNC_FLAGS;
@@ -2352,8 +2347,7 @@ int imap_uid_fetch(struct imap_session *s, const char *set, const char *items,
 	struct strbuf cmd = {0};
 	int rc;
 
-	if (!*set || strspn(set, "0123456789:,*") != strlen(set) ||
-	    !*items ||
+	if (!*set || strspn(set, "0123456789:,*") != strlen(set) || !*items ||
 	    strspn(items, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 			  "0123456789.[]<> ()-") != strlen(items)) {
 		imap_set_err(s, IMAP_ERR_BAD, EINVAL, "bad UID FETCH");
@@ -2995,9 +2989,8 @@ out:
 	return rc;
 }
 
-int imap_search_mailboxes(struct imap_session *s,
-			  const char *const *mailboxes, size_t n,
-			  const struct search_query *q, size_t max,
+int imap_search_mailboxes(struct imap_session *s, const char *const *mailboxes,
+			  size_t n, const struct search_query *q, size_t max,
 			  struct imap_search_result *results)
 {
 	struct search_wire w;

@@ -31,7 +31,7 @@ struct push_folder {
 
 struct push {
 	const struct imap_config *cfg; /* borrowed */
-	char *folder;                  /* owned: watched without NOTIFY */
+	char *folder; /* owned: watched without NOTIFY */
 	void (*changed)(void *ctx, const char *folder);
 	void *ctx;
 	pthread_t thread;
@@ -146,7 +146,8 @@ static void push_session(struct push *p)
 		log_debug("push: %s", err.text);
 		return;
 	}
-	if ((imap_caps(s) & IMAP_CAP_NOTIFY) && (imap_caps(s) & IMAP_CAP_IDLE)) {
+	if ((imap_caps(s) & IMAP_CAP_NOTIFY) &&
+	    (imap_caps(s) & IMAP_CAP_IDLE)) {
 		push_notify_loop(p, s);
 	} else if (!(imap_caps(s) & IMAP_CAP_IDLE)) {
 		log_info("push: the server has no IDLE; changes by other "
@@ -154,9 +155,8 @@ static void push_session(struct push *p)
 		p->stop = true;
 	} else if (imap_select(s, p->folder, true, false, &mb) == 0) {
 		log_debug("push: idling on %s", p->folder);
-		while (!p->stop &&
-		       imap_idle(s, PUSH_IDLE_MS, push_stopping, NULL, p,
-				 &changed) == 0) {
+		while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
+					     NULL, p, &changed) == 0) {
 			if (changed)
 				p->changed(p->ctx, p->folder);
 		}

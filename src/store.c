@@ -171,8 +171,10 @@ static int store_merge_base(const struct store_listing *base,
 		if (!u && d->complete)
 			continue;
 		sm = &out->msgs[out->n];
-		*sm = (struct store_msg){.uid = m->uid, .size = m->size,
-					 .date = m->date, .idhash = m->idhash};
+		*sm = (struct store_msg){.uid = m->uid,
+					 .size = m->size,
+					 .date = m->date,
+					 .idhash = m->idhash};
 		sm->flags = strdup(u ? u->flags : m->flags ? m->flags : "");
 		if (!sm->flags)
 			return -ENOMEM;

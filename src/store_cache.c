@@ -489,11 +489,10 @@ static int store_cache_messages_many(struct store *st,
 
 /* The part and search operations go to the server: offline they fail
  * at once (EIO), with a log line. */
-static int store_cache_summary(struct store *st, const char *folder,
-			       uint32_t uidvalidity,
-			       void (*cb)(void *ctx,
-					  const struct store_summary *m),
-			       void *ctx)
+static int
+store_cache_summary(struct store *st, const char *folder, uint32_t uidvalidity,
+		    void (*cb)(void *ctx, const struct store_summary *m),
+		    void *ctx)
 {
 	struct store_cache *sc = store_cache_of(st);
 	int rc;
@@ -525,13 +524,11 @@ static int store_cache_structure(struct store *st, const char *folder,
 	return rc;
 }
 
-static int store_cache_fetch_section(struct store *st, const char *folder,
-				     uint32_t uidvalidity, uint32_t uid,
-				     const char *section, bool binary,
-				     uint64_t offset, uint64_t len,
-				     void (*cb)(void *ctx, const char *data,
-						size_t len),
-				     void *ctx)
+static int store_cache_fetch_section(
+	struct store *st, const char *folder, uint32_t uidvalidity,
+	uint32_t uid, const char *section, bool binary, uint64_t offset,
+	uint64_t len, void (*cb)(void *ctx, const char *data, size_t len),
+	void *ctx)
 {
 	struct store_cache *sc = store_cache_of(st);
 	int rc;

@@ -55,7 +55,7 @@ struct store_imap {
 	struct store_imap_slot *slots; /* owned */
 	unsigned n_slots;
 	uint64_t appendlimit;
-	bool push_ok;       /* a connection is kept for push */
+	bool push_ok; /* a connection is kept for push */
 	struct push *push; /* owned, NULL until watch() */
 	/* clock_now_ms() of the last connection attempt that failed on
 	 * the network; read and written without the lock (a hint). */
@@ -157,8 +157,8 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 			si->base.stats.conns_open--;
 		}
 	}
-	if (!slot->sess && clock_now_ms() - si->open_failed_at <
-				   STORE_IMAP_REOPEN_PAUSE_MS) {
+	if (!slot->sess &&
+	    clock_now_ms() - si->open_failed_at < STORE_IMAP_REOPEN_PAUSE_MS) {
 		/* The server could not be reached a moment ago: a request
 		 * right after (the kernel's retry of a read, say) fails
 		 * at once instead of spending its own timeout too. */
@@ -633,8 +633,8 @@ static int store_imap_many_op(struct imap_session *s, void *arg)
 	a->s = s;
 	for (i = a->next; i < a->n; i++) {
 		store_listing_clear(&a->outs[i]);
-		a->metas[i] = (struct store_imap_meta){
-			.folder = a->folders[i], .out = &a->outs[i]};
+		a->metas[i] = (struct store_imap_meta){.folder = a->folders[i],
+						       .out = &a->outs[i]};
 	}
 	if (imap_examine_list_many(s, a->folders + a->next, a->n - a->next,
 				   store_imap_many_meta, store_imap_many_done,
@@ -650,8 +650,8 @@ static int store_imap_messages_many(struct store *st,
 						 struct store_listing *l),
 				    void *ctx)
 {
-	struct store_imap_many a = {.folders = folders, .n = n,
-				    .done = done, .ctx = ctx};
+	struct store_imap_many a = {
+		.folders = folders, .n = n, .done = done, .ctx = ctx};
 	size_t i;
 	int rc = -ENOMEM;
 
@@ -789,10 +789,15 @@ static int store_imap_fetch(struct store *st, const char *folder,
 			    void (*cb)(void *ctx, const struct store_piece *p),
 			    void *ctx)
 {
-	struct store_imap_fetch f = {
-		.folder = folder, .uidvalidity = uidvalidity, .uids = uids,
-		.n = n, .offset = offset, .len = len, .cb = cb, .ctx = ctx,
-		.stats = &st->stats};
+	struct store_imap_fetch f = {.folder = folder,
+				     .uidvalidity = uidvalidity,
+				     .uids = uids,
+				     .n = n,
+				     .offset = offset,
+				     .len = len,
+				     .cb = cb,
+				     .ctx = ctx,
+				     .stats = &st->stats};
 	int rc;
 
 	if (n == 0)
@@ -1271,8 +1276,8 @@ static int store_imap_search_report(
 		}
 		if (r->cut)
 			log_warnx("search in %s: more than %u results, showing "
-				  "the first", x->folders[i],
-				  STORE_MAX_MESSAGES);
+				  "the first",
+				  x->folders[i], STORE_MAX_MESSAGES);
 		cb(ctx, &h);
 	}
 	return 0;
@@ -1292,8 +1297,8 @@ static int store_imap_search(struct store *st, const char *const *folders,
 	x.res = calloc(n, sizeof(*x.res));
 	if (!x.res)
 		return -ENOMEM;
-	rc = store_imap_run(store_imap_of(st), n == 1 ? folders[0] : NULL,
-			    true, store_imap_search_op, &x);
+	rc = store_imap_run(store_imap_of(st), n == 1 ? folders[0] : NULL, true,
+			    store_imap_search_op, &x);
 	if (rc == 0)
 		rc = store_imap_search_report(&x, cb, ctx);
 	store_imap_search_clear(&x);
@@ -1405,11 +1410,10 @@ static int store_imap_summary_op(struct imap_session *s, void *arg)
 	return 0;
 }
 
-static int store_imap_summary(struct store *st, const char *folder,
-			      uint32_t uidvalidity,
-			      void (*cb)(void *ctx,
-					 const struct store_summary *m),
-			      void *ctx)
+static int
+store_imap_summary(struct store *st, const char *folder, uint32_t uidvalidity,
+		   void (*cb)(void *ctx, const struct store_summary *m),
+		   void *ctx)
 {
 	struct store_imap_summary a = {folder, uidvalidity, cb, ctx, {0}};
 	int rc = store_imap_run(store_imap_of(st), folder, true,
@@ -1468,9 +1472,9 @@ static bool store_imap_sizes_cb(void *ctx, uint32_t uid,
 			if (strcasecmp(sec, k->str) == 0) {
 				a->ms->parts[j].exact = true;
 				a->ms->parts[j].exact_size =
-					n > MSGSTRUCT_MAX_SIZE ?
-						MSGSTRUCT_MAX_SIZE :
-						n;
+					n > MSGSTRUCT_MAX_SIZE
+						? MSGSTRUCT_MAX_SIZE
+						: n;
 			}
 		}
 	}
@@ -1653,19 +1657,23 @@ static int store_imap_section_op(struct imap_session *s, void *arg)
 	return a->got ? 0 : -ENOENT;
 }
 
-static int store_imap_fetch_section(struct store *st, const char *folder,
-				    uint32_t uidvalidity, uint32_t uid,
-				    const char *section, bool binary,
-				    uint64_t offset, uint64_t len,
-				    void (*cb)(void *ctx, const char *data,
-					       size_t len),
-				    void *ctx)
+static int store_imap_fetch_section(
+	struct store *st, const char *folder, uint32_t uidvalidity,
+	uint32_t uid, const char *section, bool binary, uint64_t offset,
+	uint64_t len, void (*cb)(void *ctx, const char *data, size_t len),
+	void *ctx)
 {
 	struct store_imap_section a = {
-		.folder = folder, .uidvalidity = uidvalidity, .uid = uid,
-		.section = section, .binary = binary, .offset = offset,
+		.folder = folder,
+		.uidvalidity = uidvalidity,
+		.uid = uid,
+		.section = section,
+		.binary = binary,
+		.offset = offset,
 		.len = len > STORE_MAX_PIECE ? STORE_MAX_PIECE : len,
-		.cb = cb, .ctx = ctx, .stats = &st->stats};
+		.cb = cb,
+		.ctx = ctx,
+		.stats = &st->stats};
 
 	if (strlen(section) >= MSGSTRUCT_SECTION_MAX || a.len == 0)
 		return -EINVAL;
@@ -1699,8 +1707,8 @@ static const struct store_ops store_imap_ops = {
 struct store *store_imap_new(const struct imap_config *cfg,
 			     unsigned connections, char *err, size_t errlen)
 {
-	return store_imap_start(cfg, connections, STORE_IMAP_CONNECT, NULL,
-				err, errlen);
+	return store_imap_start(cfg, connections, STORE_IMAP_CONNECT, NULL, err,
+				errlen);
 }
 
 /* The first connection could not be made (or was not to be tried):
@@ -1722,9 +1730,8 @@ static bool store_imap_start_offline(struct store_imap *si,
 }
 
 struct store *store_imap_start(const struct imap_config *cfg,
-			       unsigned connections,
-			       enum store_imap_start how, bool *offline_r,
-			       char *err, size_t errlen)
+			       unsigned connections, enum store_imap_start how,
+			       bool *offline_r, char *err, size_t errlen)
 {
 	struct store_imap *si;
 	struct imap_error ierr = {0};

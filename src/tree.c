@@ -354,7 +354,7 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 	for (i = 0; i < n && rc == 0; i++) {
 		char *path = fl[i].name[0]
 				     ? tree_name_to_path(t->maildir, fl[i].name,
-							fl[i].delim)
+							 fl[i].delim)
 				     : strdup("");
 
 		if (!path) {

@@ -113,7 +113,7 @@ static void test_imap_server_stop(struct test_imap_server *srv)
 
 /* The session's credential callback: the secret is its context. */
 static int test_imap_secret(void *ctx, char *buf, size_t len, char *err,
-                             size_t errlen)
+			    size_t errlen)
 {
 	(void)err;
 	(void)errlen;
@@ -324,9 +324,8 @@ START_TEST(test_imap_internaldate)
 	test_imap_server_start(&srv, script);
 	cfg = test_imap_config(&srv);
 	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
-	ck_assert_int_eq(imap_examine_list(s, "INBOX", test_imap_date_cb,
-					   &got, &mb),
-			 0);
+	ck_assert_int_eq(
+		imap_examine_list(s, "INBOX", test_imap_date_cb, &got, &mb), 0);
 	ck_assert_msg(got == test_imap_dates[_i].utc, "%s: %lld",
 		      test_imap_dates[_i].date, got);
 	imap_close(s);

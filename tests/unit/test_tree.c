@@ -11,7 +11,8 @@
 
 static struct store_folder folders_dot[] = {
 	{"INBOX", '.', 0, STORE_COUNT_UNKNOWN},
-	{"Archive.2024", '.', 0, STORE_COUNT_UNKNOWN}, /* parent Archive not listed */
+	{"Archive.2024", '.', 0,
+	 STORE_COUNT_UNKNOWN}, /* parent Archive not listed */
 	{"Re&AOc-us", '.', 0, STORE_COUNT_UNKNOWN},
 	{"a/b", '.', 0, STORE_COUNT_UNKNOWN},
 	{"Lists", '.', STORE_FOLDER_NOSELECT, STORE_COUNT_UNKNOWN},
@@ -208,8 +209,9 @@ END_TEST
 START_TEST(test_folders_replace_keeps_listing)
 {
 	struct tree *t = make_tree();
-	struct store_folder f[2] = {{strdup("INBOX"), '.', 0, STORE_COUNT_UNKNOWN},
-				    {strdup("New"), '.', 0, STORE_COUNT_UNKNOWN}};
+	struct store_folder f[2] = {
+		{strdup("INBOX"), '.', 0, STORE_COUNT_UNKNOWN},
+		{strdup("New"), '.', 0, STORE_COUNT_UNKNOWN}};
 	struct tree_info i;
 
 	list_folder(t, "INBOX", 2, 1, 100);
@@ -231,8 +233,9 @@ END_TEST
 START_TEST(test_parent_listed_after_child)
 {
 	struct tree *t = tree_new(0);
-	struct store_folder f[2] = {{strdup("A/B"), '/', 0, STORE_COUNT_UNKNOWN},
-				    {strdup("A"), '/', 0, STORE_COUNT_UNKNOWN}};
+	struct store_folder f[2] = {
+		{strdup("A/B"), '/', 0, STORE_COUNT_UNKNOWN},
+		{strdup("A"), '/', 0, STORE_COUNT_UNKNOWN}};
 	struct tree_info i;
 
 	ck_assert_int_eq(tree_set_folders(t, f, 2, 1), 0);
@@ -311,10 +314,10 @@ START_TEST(test_names_identify_messages)
 {
 	static const char base[] = "/INBOX/20231114T221320Z-1234-0badcafe";
 	struct tree *t = make_tree();
-	struct store_listing l = { 0 };
-	struct store_msg sm = { 0 };
+	struct store_listing l = {0};
+	struct store_msg sm = {0};
 	struct tree_info i;
-	uint32_t uids[3] = { 9, 4, 7 };
+	uint32_t uids[3] = {9, 4, 7};
 	char path[128];
 	size_t k;
 
@@ -349,9 +352,10 @@ START_TEST(test_names_identify_messages)
 	expect_uid(t, "/INBOX/given.eml", 12);
 	/* Given one of its own names, it keeps that one. */
 	sm.uid = 13;
-	ck_assert_int_eq(tree_add_message(t, "INBOX", 5, &sm,
-					  "20231114T221320Z-1234-0badcafe-9.eml"),
-			 0);
+	ck_assert_int_eq(
+		tree_add_message(t, "INBOX", 5, &sm,
+				 "20231114T221320Z-1234-0badcafe-9.eml"),
+		0);
 	snprintf(path, sizeof(path), "%s-9.eml", base);
 	expect_uid(t, path, 13);
 	snprintf(path, sizeof(path), "%s-5.eml", base);
