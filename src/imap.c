@@ -1679,9 +1679,10 @@ static bool imap_parse_date(const char *str, size_t len, time_t *t_r)
 
 /* What a listing asks of each message: what stat shows, and the
  * Message-ID that message names are made of (names.h). */
-#define IMAP_META_FETCH                                      \
-	"UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE " \
+#define IMAP_META_ITEMS                        \
+	"(UID FLAGS RFC822.SIZE INTERNALDATE " \
 	"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+#define IMAP_META_FETCH "UID FETCH 1:* " IMAP_META_ITEMS
 
 /* Context of UID FETCH for metadata. */
 struct imap_meta_ctx {
@@ -2110,8 +2111,8 @@ static size_t imap_resync_cmds(struct imap_session *s, const char *mailbox,
 		c[n++] = (struct imap_cmd){.text = strbuf_str(fl),
 					   .h = imap_resync_handler,
 					   .ctx = rc};
-	strbuf_printf(meta, "UID FETCH %u:*%s", uidnext ? uidnext : 1,
-		      IMAP_META_FETCH + strlen("UID FETCH 1:*"));
+	strbuf_printf(meta, "UID FETCH %u:* %s", uidnext ? uidnext : 1,
+		      IMAP_META_ITEMS);
 	c[n++] = (struct imap_cmd){
 		.text = strbuf_str(meta), .h = imap_resync_handler, .ctx = rc};
 	return n;
