@@ -172,8 +172,8 @@ static size_t fuzz_imap_session_greeting(unsigned sel, char *buf, size_t size)
 		" SASL-IR",
 		" LITERAL+",
 		" UIDPLUS MOVE",
-		" CONDSTORE",
-		" SPECIAL-USE LIST-EXTENDED",
+		" CONDSTORE QRESYNC ESEARCH",
+		" SPECIAL-USE LIST-EXTENDED LIST-STATUS NOTIFY",
 		" QUOTA UNSELECT APPENDLIMIT=1000",
 	};
 	size_t i, n;
@@ -218,6 +218,66 @@ static void fuzz_imap_session_search(struct imap_session *s)
 	search_free(q);
 }
 
+static void fuzz_imap_session_meta_i(void *ctx, size_t i,
+				     const struct imap_msg_meta *m)
+{
+	(void)i;
+	fuzz_imap_session_meta_cb(ctx, m);
+}
+
+static void fuzz_imap_session_many_done(void *ctx, size_t i, int rc,
+					const struct imap_mailbox *mb)
+{
+	(void)ctx;
+	FUZZ_IMAP_SESSION_CHECK(i < 3);
+	(void)rc;
+	(void)mb;
+}
+
+static void fuzz_imap_session_flags_cb(void *ctx, uint32_t uid,
+				       const char *flags)
+{
+	(void)ctx;
+	FUZZ_IMAP_SESSION_CHECK(uid != 0 && flags != NULL);
+}
+
+static void fuzz_imap_session_range_cb(void *ctx, uint32_t lo, uint32_t hi)
+{
+	(void)ctx;
+	FUZZ_IMAP_SESSION_CHECK(lo != 0 && lo <= hi);
+}
+
+static void fuzz_imap_session_status_cb(void *ctx, const char *mailbox)
+{
+	(void)ctx;
+	FUZZ_IMAP_SESSION_CHECK(mailbox != NULL);
+}
+
+/* Resync (whichever way the capabilities allow), first listings of
+ * several mailboxes in one pipeline, and NOTIFY: every report is sane
+ * whatever the server sends. */
+static void fuzz_imap_session_resync(struct imap_session *s)
+{
+	static const char *const boxes[] = {"INBOX", "A", "B"};
+	static const struct imap_resync_ops ops = {
+		.meta = fuzz_imap_session_meta_cb,
+		.flags = fuzz_imap_session_flags_cb,
+		.vanished = fuzz_imap_session_range_cb,
+		.present = fuzz_imap_session_range_cb,
+	};
+	struct imap_resync_state st = {5, 8, 3, 100};
+	enum imap_resync_how how;
+	struct imap_mailbox mb;
+	bool present;
+
+	imap_resync(s, "INBOX", &st, &ops, NULL, &mb, &how, &present);
+	st.modseq = 0;
+	imap_resync(s, "A", &st, &ops, NULL, &mb, &how, &present);
+	imap_examine_list_many(s, boxes, 3, fuzz_imap_session_meta_i,
+			       fuzz_imap_session_many_done, NULL);
+	imap_notify_set(s, NULL, 0, fuzz_imap_session_status_cb, NULL);
+}
+
 /* Runs the operations of a mount, one after the other, on the session. */
 static void fuzz_imap_session_run(struct imap_session *s)
 {
@@ -254,6 +314,7 @@ static void fuzz_imap_session_run(struct imap_session *s)
 	imap_quota(s, &used, &limit);
 	imap_noop(s);
 	fuzz_imap_session_search(s);
+	fuzz_imap_session_resync(s);
 	(void)imap_mailbox_changed(s);
 	(void)imap_selected(s);
 	imap_create(s, "New");
