@@ -36,6 +36,7 @@ struct push {
 	void *ctx;
 	pthread_t thread;
 	_Atomic bool stop;
+	unsigned sessions; /* NOTIFY sessions so far (push thread only) */
 	pthread_mutex_t lock; /* recent, n_recent */
 	struct push_folder recent[PUSH_MAX_FOLDERS];
 	size_t n_recent;
@@ -127,7 +128,10 @@ static void push_notify_loop(struct push *p, struct imap_session *s)
 	if (imap_notify_set(s, NULL, 0, push_notified, p) < 0)
 		return;
 	log_debug("push: NOTIFY for every folder");
-	push_recheck(p);
+	/* After a reconnection: what changed while no session watched. The
+	 * first session starts with the mount, before listings matter. */
+	if (p->sessions++ > 0)
+		push_recheck(p);
 	while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
 				     push_notified, p, &changed) == 0)
 		;
