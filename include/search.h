@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strbuf.h"
+
 /* Bounds of one query: its bytes, its keys, its nesting, one string
  * argument, and the numbers of one sequence set. */
 #define SEARCH_MAX_QUERY 4096
@@ -83,8 +85,7 @@ struct search_part {
 /* The search program as it goes after "UID SEARCH [RETURN (...)] ":
  * "CHARSET UTF-8 " first when the query needs it. */
 struct search_wire {
-	char *buf; /* owned */
-	size_t len, cap;
+	struct strbuf text; /* owned: every part's bytes, one after another */
 	struct search_part *parts; /* owned */
 	size_t n, n_cap;
 	bool failed; /* out of memory */

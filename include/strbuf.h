@@ -31,6 +31,8 @@ void strbuf_base64(struct strbuf *b, const void *data, size_t len);
  * misplaced '=', or a length no encoding has.
  */
 bool strbuf_unbase64(struct strbuf *b, const char *text, size_t len);
+/* The 6-bit value of a standard base64 digit, or -1 for any other byte. */
+int strbuf_b64_value(unsigned char c);
 bool strbuf_failed(const struct strbuf *b);
 /* The contents ("" when empty); borrowed, valid until the next change. */
 const char *strbuf_str(const struct strbuf *b);

@@ -2837,7 +2837,7 @@ int imap_uid_search(struct imap_session *s, const struct search_query *q,
 	parts[0].data = imap_search_verb(s);
 	parts[0].len = strlen(parts[0].data);
 	for (i = 0; i < w.n; i++) {
-		parts[i + 1].data = w.buf + w.parts[i].off;
+		parts[i + 1].data = w.text.data + w.parts[i].off;
 		parts[i + 1].len = w.parts[i].len;
 		parts[i + 1].literal = w.parts[i].literal;
 	}
@@ -2883,7 +2883,7 @@ static bool imap_search_line(const struct imap_session *s, const char *tag,
 				return false;
 			strbuf_printf(out, "{%zu+}\r\n", p->len);
 		}
-		strbuf_append(out, w->buf + p->off, p->len);
+		strbuf_append(out, w->text.data + p->off, p->len);
 	}
 	strbuf_puts(out, "\r\n");
 	return true;

@@ -89,22 +89,6 @@ void mime_q_decode(struct strbuf *out, const char *in, size_t len)
 	mime_qp(out, in, len, true);
 }
 
-/* The value of a base64 character, -1 for any other. */
-static int mime_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Lenient base64: see mime.h. */
 void mime_b64_decode(struct strbuf *out, const char *in, size_t len)
 {
@@ -114,7 +98,7 @@ void mime_b64_decode(struct strbuf *out, const char *in, size_t len)
 	int bits = 0, v;
 
 	for (i = 0; i < len && in[i] != '='; i++) {
-		v = mime_b64val((unsigned char)in[i]);
+		v = strbuf_b64_value((unsigned char)in[i]);
 		if (v < 0)
 			continue;
 		acc = (acc << 6) | (uint32_t)v;

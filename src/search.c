@@ -700,23 +700,8 @@ static void search_put(struct search_wire *w, const char *data, size_t len)
 {
 	if (w->failed)
 		return;
-	if (w->len + len + 1 > w->cap) {
-		size_t cap = w->cap ? w->cap : 256;
-		char *nb;
-
-		while (cap < w->len + len + 1)
-			cap *= 2;
-		nb = realloc(w->buf, cap);
-		if (!nb) {
-			w->failed = true;
-			return;
-		}
-		w->buf = nb;
-		w->cap = cap;
-	}
-	memcpy(w->buf + w->len, data, len);
-	w->len += len;
-	w->buf[w->len] = '\0';
+	strbuf_append(&w->text, data, len);
+	w->failed = strbuf_failed(&w->text);
 }
 
 /* Starts a new part (text or literal) at the end of the buffer, unless
@@ -738,7 +723,7 @@ static void search_part_begin(struct search_wire *w, bool literal)
 		w->parts = np;
 		w->n_cap = cap;
 	}
-	w->parts[w->n].off = w->len;
+	w->parts[w->n].off = w->text.len;
 	w->parts[w->n].len = 0;
 	w->parts[w->n].literal = literal;
 	w->n++;
@@ -857,7 +842,7 @@ int search_emit(const struct search_query *q, struct search_wire *w)
 
 void search_wire_free(struct search_wire *w)
 {
-	free(w->buf);
+	strbuf_free(&w->text);
 	free(w->parts);
 	memset(w, 0, sizeof(*w));
 }
@@ -883,7 +868,7 @@ size_t search_wire_render(const struct search_wire *w, bool show_literals,
 		if (pt->literal && !show_literals)
 			continue;
 		if (o < size)
-			memcpy(buf + o, w->buf + pt->off,
+			memcpy(buf + o, w->text.data + pt->off,
 			       pt->len < size - o ? pt->len : size - o);
 		o += pt->len;
 	}

@@ -92,8 +92,7 @@ void strbuf_base64(struct strbuf *b, const void *data, size_t len)
 	}
 }
 
-/* The 6-bit value of a base64 digit, or -1 for any other byte. */
-static int strbuf_b64_value(unsigned char c)
+int strbuf_b64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';

@@ -62,11 +62,11 @@ static bool fuzz_search_check_wire(const struct search_wire *w)
 	size_t i, j, end = 0;
 
 	for (i = 0; i < w->n; i++) {
-		const char *t = w->buf + w->parts[i].off;
+		const char *t = w->text.data + w->parts[i].off;
 
 		FUZZ_SEARCH_CHECK(w->parts[i].off == end);
 		end += w->parts[i].len;
-		FUZZ_SEARCH_CHECK(end <= w->len);
+		FUZZ_SEARCH_CHECK(end <= w->text.len);
 		if (w->parts[i].literal) {
 			FUZZ_SEARCH_CHECK(!in_quote);
 			lit = true;
@@ -86,7 +86,7 @@ static bool fuzz_search_check_wire(const struct search_wire *w)
 				in_quote = !in_quote;
 		}
 	}
-	FUZZ_SEARCH_CHECK(end == w->len);
+	FUZZ_SEARCH_CHECK(end == w->text.len);
 	FUZZ_SEARCH_CHECK(!in_quote);
 	return lit;
 }
@@ -118,8 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_SEARCH_CHECK(
 				search_parse(text, &q2, err, sizeof(err)) == 0);
 			FUZZ_SEARCH_CHECK(search_emit(q2, &w2) == 0);
-			FUZZ_SEARCH_CHECK(w2.len == w.len &&
-					  memcmp(w2.buf, w.buf, w.len) == 0);
+			FUZZ_SEARCH_CHECK(w2.text.len == w.text.len &&
+					  memcmp(w2.text.data, w.text.data,
+						 w.text.len) == 0);
 			search_wire_free(&w2);
 			search_free(q2);
 			free(text);

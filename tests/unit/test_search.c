@@ -241,7 +241,7 @@ START_TEST(test_inject)
 	ck_assert_int_eq(search_emit(q, &w), 0);
 	/* No CR, LF, NUL or 8-bit byte in any text part; quotes balanced. */
 	for (i = 0; i < w.n; i++) {
-		const char *t = w.buf + w.parts[i].off;
+		const char *t = w.text.data + w.parts[i].off;
 		size_t j;
 
 		if (w.parts[i].literal)
