@@ -115,9 +115,12 @@ struct imap_list_entry {
 	char delim; /* '\0' when NIL (flat) */
 	unsigned attrs; /* enum imap_mbox_attr */
 	/* A STATUS response that LIST-STATUS sends after the mailbox's
-	 * LIST line: only name and messages are set. */
+	 * LIST line: only name and the counts below are set (0: not
+	 * told; modseq only where the server has CONDSTORE). */
 	bool status_only;
 	uint32_t messages;
+	uint32_t uidnext, uidvalidity;
+	uint64_t modseq;
 };
 
 /* RFC822.SIZE is taken as at most this (larger is a lie). */
@@ -324,6 +327,21 @@ int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
 		    uint64_t len,
 		    void (*cb)(void *ctx, const struct imap_body_part *p),
 		    void *ctx);
+
+/*
+ * The same on mailbox, examined in the same write (one round trip): the
+ * session need not have it selected, and has it selected (read-only)
+ * afterwards when the EXAMINE succeeded. When its UIDVALIDITY is not
+ * uidvalidity, *stale_r is set and no piece reaches cb (the UIDs name
+ * other messages). Returns 0, or -1 with the session's error (the
+ * EXAMINE's when that failed).
+ */
+int imap_examine_fetch_body(struct imap_session *s, const char *mailbox,
+			    uint32_t uidvalidity, const char *uids,
+			    uint64_t offset, uint64_t len,
+			    void (*cb)(void *ctx,
+				       const struct imap_body_part *p),
+			    void *ctx, bool *stale_r);
 
 /*
  * UID FETCH set (UID items) on the selected mailbox, for items the

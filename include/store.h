@@ -42,6 +42,10 @@ struct store_folder {
 	/* Messages in it, when the folder list tells (IMAP LIST-STATUS),
 	 * else STORE_COUNT_UNKNOWN. */
 	uint32_t messages;
+	/* Its state as the folder list told it (LIST-STATUS), 0 when
+	 * not told (modseq: only with CONDSTORE). */
+	uint32_t uidnext, uidvalidity;
+	uint64_t modseq;
 };
 
 #define STORE_COUNT_UNKNOWN UINT32_MAX
@@ -96,6 +100,10 @@ struct store_listing {
 	bool have_present;
 	struct store_ranges vanished; /* owned */
 	struct store_ranges present; /* owned */
+	/* clock_mono() when the listing was last known true, if before it
+	 * was made (a saved listing that the folder list showed
+	 * unchanged): its age counts from then. 0: when made. */
+	time_t as_of;
 };
 
 /* A piece of a message's body, handed to a fetch callback. */
@@ -255,10 +263,14 @@ struct store_ops {
 		      void (*cb)(void *ctx, const struct store_search_hit *h),
 		      void *ctx);
 
-	/* Starts reporting changes made by other clients (new, expunged
-	 * or re-flagged messages) as they happen, from another thread:
-	 * changed(ctx, folder) must not block. NULL: the store has no
-	 * push (listings are refreshed every `refresh` seconds). */
+	/* Called once the mount is up (threads may start). Starts
+	 * reporting changes made by other clients (new, expunged or
+	 * re-flagged messages) as they happen, from another thread:
+	 * changed(ctx, folder) must not block. A store with a pool may
+	 * also open a spare session in the background, so that the first
+	 * parallel work (read-ahead, a walk) need not wait for a login.
+	 * NULL: the store has no push (listings are refreshed every
+	 * `refresh` seconds). */
 	int (*watch)(struct store *st,
 		     void (*changed)(void *ctx, const char *folder), void *ctx);
 
@@ -369,12 +381,16 @@ struct store *store_imap_start(const struct imap_config *cfg,
  * and a thread reconnects with backoff. forced: -o offline (never
  * connect). prefetch: folders (server names, NULL-terminated, owned) to
  * fill in the background, or NULL; bg_sessions: how many sessions
- * background work may take. Threads start with store_cache_begin().
+ * background work may take; refresh: how long (seconds) the states a
+ * folder list tells are trusted (a saved listing of a folder it shows
+ * unchanged is used without a command). Threads start with
+ * store_cache_begin().
  */
 struct diskcache;
 struct store *store_cache_new(struct store *inner, struct diskcache *dc,
 			      bool offline, bool forced, char **prefetch,
-			      bool prefetch_all, unsigned bg_sessions);
+			      bool prefetch_all, unsigned bg_sessions,
+			      unsigned refresh);
 /* Starts the disk writer, the reconnect thread and prefetching (after
  * daemonizing). 0 or a negative errno. */
 int store_cache_begin(struct store *st);

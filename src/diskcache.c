@@ -701,6 +701,7 @@ int diskcache_get_folders(struct diskcache *dc, struct store_folder **f_r,
 		out[i].name = strdup(v[i]->name);
 		out[i].delim = v[i]->delim;
 		out[i].attrs = v[i]->attrs;
+		out[i].messages = STORE_COUNT_UNKNOWN;
 		if (!out[i].name) {
 			store_folders_free(out, i);
 			out = NULL;

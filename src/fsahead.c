@@ -22,7 +22,7 @@
 
 /* A batch fetched ahead: at most this many messages, and bytes up to
  * FSAHEAD_BYTES or a quarter of the memory cache. */
-#define FSAHEAD_BATCH 1024
+#define FSAHEAD_BATCH 4096
 #define FSAHEAD_BYTES (16u * 1024 * 1024)
 
 /* What the worker is asked to fetch next: the messages after `after`. */

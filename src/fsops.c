@@ -242,7 +242,8 @@ int fsops_refresh_listing(struct fsops *fs, const char *folder,
 		tree_touch_listing(fs->tree, folder, clock_mono());
 		rc = 0;
 	} else if (rc == 0) {
-		rc = tree_set_listing(fs->tree, folder, &l, clock_mono());
+		rc = tree_set_listing(fs->tree, folder, &l,
+				      l.as_of ? l.as_of : clock_mono());
 	}
 	tree_end_refresh(fs->tree, folder);
 	return rc;

@@ -40,7 +40,7 @@ static void fswalk_done(void *ctx, size_t i, int rc, struct store_listing *l)
 
 	if (rc == 0)
 		rc = tree_set_listing(b->fs->tree, b->names[i], l,
-				      clock_mono());
+				      l->as_of ? l->as_of : clock_mono());
 	if (i == 0)
 		b->rc0 = rc;
 	if (b->began[i]) {

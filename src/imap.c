@@ -1310,6 +1310,15 @@ int imap_notify_set(struct imap_session *s, const char *const *mailboxes,
 		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
 		return -1;
 	}
+	/* A flag change in a folder not selected is reported (a STATUS
+	 * with HIGHESTMODSEQ) only once CONDSTORE is on (RFC 5465, FlagChange):
+	 * without it, only new and expunged messages would be heard of. */
+	if ((s->caps & IMAP_CAP_CONDSTORE) &&
+	    imap_run(s, "ENABLE CONDSTORE", NULL, NULL) < 0 &&
+	    !imap_usable(s)) {
+		strbuf_free(&cmd);
+		return -1;
+	}
 	rc = imap_run(s, strbuf_str(&cmd), imap_notify_handler, &nc);
 	strbuf_free(&cmd);
 	return rc;
@@ -1395,24 +1404,37 @@ struct imap_list_ctx {
 };
 
 /* Takes one "* LIST (attrs) delim name ..." response. */
-/* "* STATUS name (MESSAGES n)" after a LIST line (LIST-STATUS). */
+/* "* STATUS name (MESSAGES n UIDNEXT u ...)" after a LIST line
+ * (LIST-STATUS); an item that does not parse counts as not told. */
 static bool imap_list_status(struct imap_list_ctx *lc,
 			     const struct imap_resp *r)
 {
 	const struct imap_tok *l = &r->toks[2];
 	struct imap_list_entry e = {.status_only = true};
+	bool have_messages = false;
 	size_t i, len;
 
 	e.name = imap_tok_str(&r->toks[1], &len);
 	if (!e.name || strlen(e.name) != len)
 		return true;
+
 	for (i = 0; i + 1 < l->n_items; i += 2) {
-		if (imap_tok_is(&l->items[i], "MESSAGES") &&
-		    imap_tok_u32(&l->items[i + 1], &e.messages)) {
-			lc->cb(lc->ctx, &e);
-			break;
-		}
+		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
+
+		if (imap_tok_is(k, "MESSAGES"))
+			have_messages = imap_tok_u32(v, &e.messages);
+		else if (imap_tok_is(k, "UIDNEXT") &&
+			 !imap_tok_u32(v, &e.uidnext))
+			e.uidnext = 0;
+		else if (imap_tok_is(k, "UIDVALIDITY") &&
+			 !imap_tok_u32(v, &e.uidvalidity))
+			e.uidvalidity = 0;
+		else if (imap_tok_is(k, "HIGHESTMODSEQ") &&
+			 !imap_tok_u64(v, &e.modseq))
+			e.modseq = 0;
 	}
+	if (have_messages)
+		lc->cb(lc->ctx, &e);
 	return true;
 }
 
@@ -1458,6 +1480,13 @@ static bool imap_list_handler(void *ctx, struct imap_session *s,
 	return true;
 }
 
+/* The LIST commands imap_list() sends (string pieces joined). */
+#define IMAP_LIST_PLAIN "LIST \"\" \"*\" RETURN ("
+#define IMAP_LIST_SU "LIST \"\" \"*\" RETURN (SPECIAL-USE "
+#define IMAP_LIST_STATUS "STATUS (MESSAGES UIDNEXT UIDVALIDITY))"
+#define IMAP_LIST_STATUS_MODSEQ \
+	"STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ))"
+
 int imap_list(struct imap_session *s,
 	      void (*cb)(void *ctx, const struct imap_list_entry *e), void *ctx)
 {
@@ -1468,13 +1497,20 @@ int imap_list(struct imap_session *s,
 	    (s->caps & IMAP_CAP_LIST_EXTENDED))
 		cmd = "LIST \"\" \"*\" RETURN (SPECIAL-USE)";
 	/* How many messages each folder holds, in the same answer: walks
-	 * list ahead only folders of reasonable size. */
+	 * list ahead only folders of reasonable size. With UIDNEXT,
+	 * UIDVALIDITY and HIGHESTMODSEQ, a saved listing of a folder
+	 * that has not changed needs no command of its own
+	 * (store_cache.c). */
 	if ((s->caps & IMAP_CAP_LIST_STATUS) &&
 	    (s->caps & IMAP_CAP_LIST_EXTENDED))
-		cmd = (s->caps & IMAP_CAP_SPECIAL_USE)
-			      ? "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS "
-				"(MESSAGES))"
-			      : "LIST \"\" \"*\" RETURN (STATUS (MESSAGES))";
+		cmd = (s->caps & IMAP_CAP_CONDSTORE)
+			      ? ((s->caps & IMAP_CAP_SPECIAL_USE)
+					 ? IMAP_LIST_SU IMAP_LIST_STATUS_MODSEQ
+					 : IMAP_LIST_PLAIN
+						   IMAP_LIST_STATUS_MODSEQ)
+			      : ((s->caps & IMAP_CAP_SPECIAL_USE)
+					 ? IMAP_LIST_SU IMAP_LIST_STATUS
+					 : IMAP_LIST_PLAIN IMAP_LIST_STATUS);
 	return imap_run(s, cmd, imap_list_handler, &lc);
 }
 
@@ -2198,6 +2234,7 @@ struct imap_body_ctx {
 	void *ctx;
 	uint64_t offset; /* asked for: every piece must start there */
 	bool bad; /* a piece started elsewhere, or its end would wrap */
+	bool drop; /* pieces of another UIDVALIDITY: not handed on */
 };
 
 /*
@@ -2270,8 +2307,43 @@ static bool imap_body_handler(void *ctx, struct imap_session *s,
 	}
 	if (p.uid == 0 || !have_body)
 		return false;
-	bc->cb(bc->ctx, &p);
+	if (!bc->drop)
+		bc->cb(bc->ctx, &p);
 	return true;
+}
+
+/* Builds "UID FETCH uids (BODY.PEEK[]<offset.len>)" into cmd; -1 (with
+ * the session's error) for a malformed set or no memory. */
+static int imap_fetch_body_cmd(struct imap_session *s, const char *uids,
+			       uint64_t offset, uint64_t len,
+			       struct strbuf *cmd)
+{
+	if (!*uids || strspn(uids, "0123456789:,") != strlen(uids)) {
+		imap_set_err(s, IMAP_ERR_BAD, EINVAL, "bad UID set");
+		return -1;
+	}
+	strbuf_printf(cmd, "UID FETCH %s (BODY.PEEK[]<%llu.%llu>)", uids,
+		      (unsigned long long)offset, (unsigned long long)len);
+	if (strbuf_failed(cmd)) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* After a body FETCH: a server that misplaced bytes is not to be
+ * trusted with the next command either (the stream is in step). */
+static int imap_fetch_body_done(struct imap_session *s,
+				const struct imap_body_ctx *bc, int rc)
+{
+	if (bc->bad && imap_usable(s)) {
+		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
+			     "%s sent a body piece that does not start at "
+			     "byte %llu as asked",
+			     s->cfg->host, (unsigned long long)bc->offset);
+		rc = -1;
+	}
+	return rc;
 }
 
 int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
@@ -2279,32 +2351,63 @@ int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
 		    void (*cb)(void *ctx, const struct imap_body_part *p),
 		    void *ctx)
 {
-	struct imap_body_ctx bc = {cb, ctx, offset, false};
+	struct imap_body_ctx bc = {cb, ctx, offset, false, false};
 	struct strbuf cmd = {0};
 	int rc;
 
-	if (!*uids || strspn(uids, "0123456789:,") != strlen(uids)) {
-		imap_set_err(s, IMAP_ERR_BAD, EINVAL, "bad UID set");
-		return -1;
-	}
-	strbuf_printf(&cmd, "UID FETCH %s (BODY.PEEK[]<%llu.%llu>)", uids,
-		      (unsigned long long)offset, (unsigned long long)len);
-	if (strbuf_failed(&cmd)) {
-		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
-		rc = -1;
-	} else {
+	rc = imap_fetch_body_cmd(s, uids, offset, len, &cmd);
+	if (rc == 0)
 		rc = imap_run(s, cmd.data, imap_body_handler, &bc);
-	}
 	strbuf_free(&cmd);
-	/* The stream is in step, but a server that misplaces bytes is not
-	 * to be trusted with the next command either. */
-	if (bc.bad && imap_usable(s)) {
-		imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
-			     "%s sent a body piece that does not start at "
-			     "byte %llu as asked",
-			     s->cfg->host, (unsigned long long)offset);
-		rc = -1;
+	return imap_fetch_body_done(s, &bc, rc);
+}
+
+/*
+ * EXAMINE mailbox and the body FETCH in one write, so that a session
+ * that had another mailbox selected costs one round trip, not two. The
+ * EXAMINE's answer comes before any of the FETCH's, so its UIDVALIDITY
+ * is known before a single piece is handed on: under another one, the
+ * UIDs name other messages, and their pieces are dropped. A failed
+ * EXAMINE leaves no mailbox selected, so the FETCH then fails too and
+ * sends nothing.
+ */
+int imap_examine_fetch_body(struct imap_session *s, const char *mailbox,
+			    uint32_t uidvalidity, const char *uids,
+			    uint64_t offset, uint64_t len,
+			    void (*cb)(void *ctx,
+				       const struct imap_body_part *p),
+			    void *ctx, bool *stale_r)
+{
+	struct imap_body_ctx bc = {cb, ctx, offset, false, false};
+	struct strbuf ex = {0}, cmd = {0};
+	struct imap_cmd c[2] = {{.h = NULL},
+				{.h = imap_body_handler, .ctx = &bc}};
+	struct imap_mailbox mb;
+	int rc = -1;
+
+	*stale_r = false;
+	if (imap_fetch_body_cmd(s, uids, offset, len, &cmd) < 0 ||
+	    imap_select_begin(s, mailbox, true, &ex) < 0)
+		goto out;
+	c[0].text = ex.data;
+	c[1].text = cmd.data;
+	if (imap_cmd_send(s, c, 2) < 0)
+		goto out;
+	if (imap_cmd_finish(s, c, 1) == 0 &&
+	    imap_select_end(s, mailbox, true, &mb) == 0 &&
+	    mb.uidvalidity != uidvalidity) {
+		*stale_r = true;
+		bc.drop = true;
 	}
+	rc = c[0].rc;
+	if (imap_cmd_finish(s, c + 1, 1) < 0 && rc == 0)
+		rc = -1;
+	if (c[0].rc < 0)
+		s->err = c[0].err; /* why the FETCH failed too */
+	rc = imap_fetch_body_done(s, &bc, rc);
+out:
+	strbuf_free(&ex);
+	strbuf_free(&cmd);
 	return rc;
 }
 

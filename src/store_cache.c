@@ -28,6 +28,7 @@
 #include "log.h"
 #include "prefetch.h"
 #include "store.h"
+#include "uthash.h"
 
 /* Reconnect attempts: the first after this, doubling up to the last. */
 #define STORE_CACHE_BACKOFF_MIN_MS 2000
@@ -35,6 +36,14 @@
 /* A suspected loss is checked after the pool's pause after a failed
  * connection attempt (store_imap.c: 1 s). */
 #define STORE_CACHE_CONFIRM_MS 1100
+
+/* What the folder list last told of one folder (IMAP LIST-STATUS). */
+struct store_cache_seen {
+	char *name; /* owned: server name */
+	uint32_t messages, uidnext, uidvalidity;
+	uint64_t modseq;
+	UT_hash_handle hh;
+};
 
 struct store_cache {
 	struct store base;
@@ -54,6 +63,15 @@ struct store_cache {
 	char **prefetch; /* owned, NULL-terminated mount paths */
 	bool prefetch_all;
 	unsigned bg_sessions;
+	/* The last folder list's states, trusted for `refresh` seconds
+	 * from seen_at; dropped on any change through the mount and, per
+	 * folder, when push reports one. */
+	pthread_mutex_t seen_lock; /* the three below; no I/O under it */
+	struct store_cache_seen *seen;
+	time_t seen_at; /* clock_mono() */
+	unsigned refresh;
+	void (*changed)(void *ctx, const char *folder); /* watch()'s */
+	void *changed_ctx;
 };
 
 static struct store_cache *store_cache_of(struct store *st)
@@ -116,6 +134,104 @@ static void store_cache_confirm_lost(struct store_cache *sc)
 	sc->suspect = false;
 }
 
+/* Forgets the folder states of the folder list (all of them, or one
+ * folder's); the lock is not held. */
+static void store_cache_seen_drop(struct store_cache *sc, const char *folder)
+{
+	struct store_cache_seen *e, *tmp;
+
+	pthread_mutex_lock(&sc->seen_lock);
+	HASH_ITER(hh, sc->seen, e, tmp)
+	{
+		if (folder && strcmp(e->name, folder) != 0)
+			continue;
+		HASH_DEL(sc->seen, e);
+		free(e->name);
+		free(e);
+	}
+	pthread_mutex_unlock(&sc->seen_lock);
+}
+
+/* Keeps the states a folder list told (those with HIGHESTMODSEQ: without
+ * it, a flag change would go unseen), asked for at `at`. */
+static void store_cache_seen_set(struct store_cache *sc,
+				 const struct store_folder *f, size_t n,
+				 time_t at)
+{
+	struct store_cache_seen *e;
+	size_t i;
+
+	store_cache_seen_drop(sc, NULL);
+	pthread_mutex_lock(&sc->seen_lock);
+	sc->seen_at = at;
+	for (i = 0; i < n; i++) {
+		if (!f[i].modseq || !f[i].uidvalidity || !f[i].uidnext ||
+		    f[i].messages == STORE_COUNT_UNKNOWN)
+			continue;
+		e = calloc(1, sizeof(*e));
+		if (!e || !(e->name = strdup(f[i].name))) {
+			free(e);
+			break;
+		}
+		e->messages = f[i].messages;
+		e->uidnext = f[i].uidnext;
+		e->uidvalidity = f[i].uidvalidity;
+		e->modseq = f[i].modseq;
+		HASH_ADD_KEYPTR(hh, sc->seen, e->name, strlen(e->name), e);
+	}
+	pthread_mutex_unlock(&sc->seen_lock);
+}
+
+/* True when the folder list, told less than `refresh` seconds ago,
+ * shows the folder in the state st (a saved listing's): same
+ * UIDVALIDITY, UIDNEXT, message count and HIGHESTMODSEQ, so nothing was
+ * added, expunged or re-flagged since. *at_r: when the list was asked
+ * for. */
+static bool store_cache_seen_same(struct store_cache *sc, const char *folder,
+				  const struct store_listing *st, time_t *at_r)
+{
+	struct store_cache_seen *e;
+	bool same;
+
+	pthread_mutex_lock(&sc->seen_lock);
+	HASH_FIND_STR(sc->seen, folder, e);
+	same = e && clock_mono() - sc->seen_at < (time_t)sc->refresh &&
+	       e->uidvalidity == st->uidvalidity && e->uidnext == st->uidnext &&
+	       e->messages == st->exists && e->modseq == st->modseq;
+	*at_r = sc->seen_at;
+	pthread_mutex_unlock(&sc->seen_lock);
+	return same;
+}
+
+/*
+ * The saved listing of a folder the folder list shows unchanged since it
+ * was saved: no command at all. Its as_of is when the folder list was
+ * asked for, so that the tree lists the folder again `refresh` seconds
+ * after that, as after any listing. 0, or -1 when it cannot be used.
+ */
+static int store_cache_saved_unchanged(struct store_cache *sc,
+				       const char *folder,
+				       struct store_listing *out)
+{
+	struct store_listing state;
+	time_t at;
+
+	memset(out, 0, sizeof(*out));
+	if (!diskcache_get_state(sc->dc, folder, &state) ||
+	    !store_cache_seen_same(sc, folder, &state, &at) ||
+	    diskcache_get_listing(sc->dc, folder, out) < 0)
+		return -1;
+	/* Saved again meanwhile: only the state checked will do. */
+	if (!store_cache_seen_same(sc, folder, out, &at)) {
+		store_listing_clear(out);
+		return -1;
+	}
+	out->as_of = at;
+	log_debug("%s: unchanged since its saved listing (folder list)",
+		  folder);
+	return 0;
+}
+
 static int store_cache_folders(struct store *st, struct store_folder **f_r,
 			       size_t *n_r)
 {
@@ -123,8 +239,11 @@ static int store_cache_folders(struct store *st, struct store_folder **f_r,
 	int rc;
 
 	if (!sc->offline) {
+		time_t at = clock_mono();
+
 		rc = sc->inner->ops->folders(sc->inner, f_r, n_r);
 		if (rc == 0) {
+			store_cache_seen_set(sc, *f_r, *n_r, at);
 			diskcache_put_folders(sc->dc, *f_r, *n_r);
 			return 0;
 		}
@@ -208,6 +327,8 @@ static int store_cache_messages(struct store *st, const char *folder,
 
 	if (sc->offline)
 		return store_cache_messages_offline(sc, folder, prev, out);
+	if (!prev && store_cache_saved_unchanged(sc, folder, out) == 0)
+		return 0;
 	if ((!prev ||
 	     (!prev->msgs && diskcache_get_state(sc->dc, folder, &state) &&
 	      store_cache_same_state(prev, &state))) &&
@@ -311,9 +432,12 @@ static int store_cache_fetch(struct store *st, const char *folder,
 	return rc;
 }
 
-/* The guard of every change: EROFS while offline. */
+/* The guard of every change: EROFS while offline. A change makes the
+ * folder list's states out of date (a move or a new folder touches
+ * other folders too): they are all forgotten. */
 static int store_cache_change(struct store_cache *sc, const char *folder)
 {
+	store_cache_seen_drop(sc, NULL);
 	if (!sc->offline)
 		return 0;
 	store_cache_refused(sc, "a change", folder);
@@ -454,7 +578,8 @@ static int store_cache_quota(struct store *st, uint64_t *used_r,
  * saved listings. */
 struct store_cache_many {
 	struct store_cache *sc;
-	const char *const *folders;
+	const char *const *folders; /* the inner store's */
+	const size_t *index; /* the caller's index of each */
 	void (*done)(void *ctx, size_t i, int rc, struct store_listing *l);
 	void *ctx;
 };
@@ -466,9 +591,16 @@ static void store_cache_many_done(void *ctx, size_t i, int rc,
 
 	if (rc == 0)
 		diskcache_put_listing(m->sc->dc, m->folders[i], l);
-	m->done(m->ctx, i, rc, l);
+	m->done(m->ctx, m->index[i], rc, l);
 }
 
+/*
+ * Listings of several folders (a walk). A folder whose saved listing the
+ * folder list shows unchanged costs nothing; one saved but changed is
+ * brought up to date by a resync: the first (asked for) now, the others
+ * when the walk gets there (done() is not called for them). Only folders
+ * never saved are listed together by the IMAP store.
+ */
 static int store_cache_messages_many(struct store *st,
 				     const char *const *folders, size_t n,
 				     void (*done)(void *ctx, size_t i, int rc,
@@ -476,14 +608,51 @@ static int store_cache_messages_many(struct store *st,
 				     void *ctx)
 {
 	struct store_cache *sc = store_cache_of(st);
-	struct store_cache_many m = {sc, folders, done, ctx};
-	int rc;
+	struct store_cache_many m = {sc, NULL, NULL, done, ctx};
+	const char **rest = calloc(n ? n : 1, sizeof(*rest));
+	size_t *index = calloc(n ? n : 1, sizeof(*index));
+	struct store_listing l, state;
+	size_t i, k = 0;
+	int rc = 0;
 
-	if (sc->offline)
-		return -EAGAIN;
-	rc = sc->inner->ops->messages_many(sc->inner, folders, n,
-					   store_cache_many_done, &m);
-	store_cache_check_lost(sc, rc);
+	if (!rest || !index) {
+		free(rest);
+		free(index);
+		return -ENOMEM;
+	}
+	if (sc->offline) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (store_cache_saved_unchanged(sc, folders[i], &l) == 0) {
+			done(ctx, i, 0, &l);
+			store_listing_clear(&l);
+		} else if (diskcache_get_state(sc->dc, folders[i], &state)) {
+			if (i > 0)
+				continue;
+			memset(&l, 0, sizeof(l));
+			rc = store_cache_messages(st, folders[0], NULL, &l);
+			done(ctx, 0, rc, &l);
+			store_listing_clear(&l);
+			if (rc < 0 && sc->offline)
+				goto out;
+			rc = 0;
+		} else {
+			rest[k] = folders[i];
+			index[k++] = i;
+		}
+	}
+	if (k > 0) {
+		m.folders = rest;
+		m.index = index;
+		rc = sc->inner->ops->messages_many(sc->inner, rest, k,
+						   store_cache_many_done, &m);
+		store_cache_check_lost(sc, rc);
+	}
+out:
+	free(rest);
+	free(index);
 	return rc;
 }
 
@@ -569,13 +738,25 @@ static uint64_t store_cache_append_limit(struct store *st)
 	return sc->inner->ops->append_limit(sc->inner);
 }
 
+/* A change push reported: that folder's state in the folder list is
+ * out of date. */
+static void store_cache_pushed(void *ctx, const char *folder)
+{
+	struct store_cache *sc = ctx;
+
+	store_cache_seen_drop(sc, folder);
+	sc->changed(sc->changed_ctx, folder);
+}
+
 static int store_cache_watch(struct store *st,
 			     void (*changed)(void *ctx, const char *folder),
 			     void *ctx)
 {
 	struct store_cache *sc = store_cache_of(st);
 
-	return sc->inner->ops->watch(sc->inner, changed, ctx);
+	sc->changed = changed;
+	sc->changed_ctx = ctx;
+	return sc->inner->ops->watch(sc->inner, store_cache_pushed, sc);
 }
 
 /* The status lines of the disk cache, offline mode and prefetching. */
@@ -702,6 +883,8 @@ static void store_cache_destroy(struct store *st)
 	}
 	diskcache_close(sc->dc);
 	sc->inner->ops->destroy(sc->inner);
+	store_cache_seen_drop(sc, NULL);
+	pthread_mutex_destroy(&sc->seen_lock);
 	for (p = sc->prefetch; p && *p; p++)
 		free(*p);
 	free(sc->prefetch);
@@ -741,7 +924,8 @@ static void store_cache_fill_ops(struct store_cache *sc)
 
 struct store *store_cache_new(struct store *inner, struct diskcache *dc,
 			      bool offline, bool forced, char **prefetch,
-			      bool prefetch_all, unsigned bg_sessions)
+			      bool prefetch_all, unsigned bg_sessions,
+			      unsigned refresh)
 {
 	struct store_cache *sc = calloc(1, sizeof(*sc));
 
@@ -754,6 +938,8 @@ struct store *store_cache_new(struct store *inner, struct diskcache *dc,
 	sc->prefetch = prefetch;
 	sc->prefetch_all = prefetch_all;
 	sc->bg_sessions = bg_sessions;
+	sc->refresh = refresh;
+	pthread_mutex_init(&sc->seen_lock, NULL);
 	store_cache_fill_ops(sc);
 	sc->base.ops = &sc->ops;
 	sc->base.ref_xattr = inner->ref_xattr;

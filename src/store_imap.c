@@ -57,6 +57,8 @@ struct store_imap {
 	uint64_t appendlimit;
 	bool push_ok; /* a connection is kept for push */
 	struct push *push; /* owned, NULL until watch() */
+	pthread_t spare; /* opens a second session (watch()) */
+	bool spare_running;
 	/* clock_now_ms() of the last connection attempt that failed on
 	 * the network; read and written without the lock (a hint). */
 	_Atomic long long open_failed_at;
@@ -294,6 +296,9 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 		for (i = l->n; i > 0 && i + 8 > l->n; i--) {
 			if (strcmp(l->f[i - 1].name, e->name) == 0) {
 				l->f[i - 1].messages = e->messages;
+				l->f[i - 1].uidnext = e->uidnext;
+				l->f[i - 1].uidvalidity = e->uidvalidity;
+				l->f[i - 1].modseq = e->modseq;
 				break;
 			}
 		}
@@ -327,6 +332,8 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 	f->delim = e->delim;
 	f->attrs = 0;
 	f->messages = STORE_COUNT_UNKNOWN;
+	f->uidnext = f->uidvalidity = 0;
+	f->modseq = 0;
 	if (e->attrs & IMAP_MBOX_NOSELECT)
 		f->attrs |= STORE_FOLDER_NOSELECT;
 	if (e->attrs & IMAP_MBOX_NOINFERIORS)
@@ -730,12 +737,15 @@ static void store_imap_body_cb(void *ctx, const struct imap_body_part *bp)
 	f->cb(f->ctx, &p);
 }
 
-/* One UID FETCH of the messages not seen yet. A NO [EXPUNGEISSUED]
- * still delivered what exists, so it counts as success. */
+/* One UID FETCH of the messages not seen yet; with examine, the folder
+ * is examined in the same round trip (imap_examine_fetch_body()). A NO
+ * [EXPUNGEISSUED] still delivered what exists, so it counts as
+ * success. */
 static int store_imap_fetch_once(struct imap_session *s,
-				 struct store_imap_fetch *f)
+				 struct store_imap_fetch *f, bool examine)
 {
 	struct strbuf set = {0};
+	bool stale = false;
 	int rc;
 
 	store_imap_uid_set(&set, f->uids, f->seen, f->n);
@@ -747,12 +757,19 @@ static int store_imap_fetch_once(struct imap_session *s,
 		strbuf_free(&set);
 		return 0;
 	}
-	rc = imap_fetch_body(s, set.data, f->offset, f->len, store_imap_body_cb,
-			     f);
+	if (examine)
+		rc = imap_examine_fetch_body(s, f->folder, f->uidvalidity,
+					     set.data, f->offset, f->len,
+					     store_imap_body_cb, f, &stale);
+	else
+		rc = imap_fetch_body(s, set.data, f->offset, f->len,
+				     store_imap_body_cb, f);
 	strbuf_free(&set);
 	if (rc < 0 && imap_error(s)->kind == IMAP_ERR_NO &&
 	    strcasecmp(imap_error(s)->code, "EXPUNGEISSUED") == 0)
 		rc = 0;
+	if (rc == 0 && stale)
+		return -ESTALE;
 	return rc < 0 ? STORE_IMAP_FAILED : 0;
 }
 
@@ -760,25 +777,30 @@ static int store_imap_fetch_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_fetch *f = arg;
 	struct imap_mailbox mb;
-	bool missing = false;
+	const char *sel = imap_selected(s);
+	bool missing = false, examined = !sel || strcmp(sel, f->folder) != 0;
 	size_t i;
 	int rc;
 
-	rc = store_imap_select(s, f->folder, true, f->uidvalidity);
-	if (rc)
-		return rc;
-	rc = store_imap_fetch_once(s, f);
+	if (examined) {
+		rc = store_imap_fetch_once(s, f, true);
+	} else {
+		rc = store_imap_select(s, f->folder, true, f->uidvalidity);
+		if (rc == 0)
+			rc = store_imap_fetch_once(s, f, false);
+	}
 	if (rc)
 		return rc;
 	for (i = 0; i < f->n; i++)
 		missing |= !f->seen[i];
 	/* A session that selected the folder a while ago may not know of
-	 * newer messages yet: select again and ask once more. */
-	if (missing) {
+	 * newer messages yet: select again and ask once more (not when
+	 * it was examined just now). */
+	if (missing && !examined) {
 		if (imap_select(s, f->folder, true, true, &mb) < 0)
 			return STORE_IMAP_FAILED;
 		if (mb.uidvalidity == f->uidvalidity)
-			return store_imap_fetch_once(s, f);
+			return store_imap_fetch_once(s, f, false);
 	}
 	return 0;
 }
@@ -1306,13 +1328,59 @@ static int store_imap_search(struct store *st, const char *const *folders,
 	return rc;
 }
 
-/* Reports changes other clients make to INBOX as they happen (IDLE). */
+/*
+ * Opens a second pooled session ahead of need and leaves it idle in the
+ * pool. Background work (read-ahead, walk listings) may only use a
+ * session when another stays free, so with one session open its first
+ * batch would wait for a new connection: at 40 ms RTT that is about
+ * 200 ms (TCP, TLS, greeting, login) in the middle of a grep.
+ */
+static void *store_imap_spare_main(void *arg)
+{
+	struct store_imap *si = arg;
+	struct store_imap_slot *slot = NULL;
+	struct imap_error err;
+	unsigned i, open = 0;
+
+	pthread_mutex_lock(&si->lock);
+	for (i = 0; i < si->n_slots; i++) {
+		if (si->slots[i].sess)
+			open++;
+		else if (!si->slots[i].busy && !slot)
+			slot = &si->slots[i];
+	}
+	if (open >= 2 || !slot) {
+		pthread_mutex_unlock(&si->lock);
+		return NULL;
+	}
+	slot->busy = true;
+	pthread_mutex_unlock(&si->lock);
+	si->base.stats.conns_busy++;
+	if (imap_open(si->cfg, &slot->sess, &err) == 0) {
+		si->base.stats.conns_open++;
+		log_debug("opened a spare session");
+	} else {
+		slot->sess = NULL;
+		log_debug("spare session: %s", err.text);
+	}
+	store_imap_put(si, (int)(slot - si->slots));
+	return NULL;
+}
+
+/* Reports changes other clients make as they happen (push.c), and opens
+ * the spare session (store_imap_spare_main()). */
 static int store_imap_watch(struct store *st,
 			    void (*changed)(void *ctx, const char *folder),
 			    void *ctx)
 {
 	struct store_imap *si = store_imap_of(st);
 
+	/* Only where background work may run beside a foreground call
+	 * (three pooled sessions or more, see store_imap_get()). */
+	if (si->n_slots >= 3 && si->base.stats.online && !si->spare_running)
+		si->spare_running =
+			pthread_create(&si->spare, NULL, store_imap_spare_main,
+				       si) == 0;
 	if (!si->push_ok || si->push)
 		return 0;
 	si->push = push_start(si->cfg, "INBOX", changed, ctx);
@@ -1325,6 +1393,8 @@ static void store_imap_destroy(struct store *st)
 	unsigned i;
 
 	push_stop(si->push);
+	if (si->spare_running)
+		pthread_join(si->spare, NULL);
 	for (i = 0; i < si->n_slots; i++)
 		imap_close(si->slots[i].sess);
 	free(si->slots);

@@ -290,6 +290,7 @@ static void fuzz_imap_session_run(struct imap_session *s)
 	uint32_t uid, uidv;
 	unsigned attrs;
 	char *flags = NULL;
+	bool stale;
 
 	imap_list(s, fuzz_imap_session_list_cb, NULL);
 	imap_mailbox_attrs(s, "INBOX", &attrs);
@@ -300,6 +301,8 @@ static void fuzz_imap_session_run(struct imap_session *s)
 			&f0);
 	imap_fetch_body(s, "7", f1.offset, f1.len, fuzz_imap_session_body_cb,
 			&f1);
+	imap_examine_fetch_body(s, "Archive", 42, "2:4", f0.offset, f0.len,
+				fuzz_imap_session_body_cb, &f0, &stale);
 	(void)imap_flag_allowed(s, "\\Seen");
 	(void)imap_flag_allowed(s, "$Junk");
 	if (imap_store_flags(s, 1, "\\Seen \\Flagged", &flags) == 0 && flags)

@@ -136,7 +136,11 @@ class DiskCacheTest(unittest.TestCase):
 
     # ---------------------------------------------------------- remount
 
-    def test_remount_lists_with_one_resync_and_reads_without_fetch(self):
+    def test_remount_of_unchanged_folder_costs_no_command(self):
+        """The folder list's STATUS (LIST-STATUS: MESSAGES, UIDNEXT,
+        UIDVALIDITY, HIGHESTMODSEQ) shows the folder as it was saved: its
+        listing and every body come from the disk cache, without a
+        single EXAMINE or FETCH."""
         self.warm()
         self.server.clear_rawlog(USER)
         m = self.mount()
@@ -150,12 +154,47 @@ class DiskCacheTest(unittest.TestCase):
         m.umount()
         sessions = self.server.rawlog_sessions(USER)
         commands = [c for s in sessions for c in s.commands]
-        # The resync: EXAMINE (QRESYNC) and the FETCH of messages new
-        # since the saved UIDNEXT, sent together (one round trip); no
-        # body, no full listing.
+        lists = [c for c in commands if c.upper().startswith('LIST')]
+        self.assertTrue(lists, commands)
+        self.assertIn('HIGHESTMODSEQ', lists[0])
         opens = [c for c in commands
                  if c.upper().startswith(('SELECT', 'EXAMINE')) and
                  FOLDER in c]
+        self.assertEqual(opens, [], commands)
+        self.assertEqual(fetch_commands(sessions), [], commands)
+
+    def test_remount_after_flag_change_resyncs_in_one_round_trip(self):
+        """Another client flags a message while nothing is mounted: the
+        same count and UIDNEXT, but HIGHESTMODSEQ moved, so the saved
+        listing is brought up to date by one pipelined resync (EXAMINE
+        with QRESYNC and the FETCH of new messages) and the new flag
+        shows; no body and no full listing are fetched."""
+        self.warm()
+        uid = min(self.bodies)
+        w = self.server.imap(USER)
+        w.select(FOLDER)
+        w.uid('STORE', str(uid), '+FLAGS.SILENT', '(\\Flagged)')
+        w.logout()
+        try:
+            self.server.clear_rawlog(USER)
+            m = self.mount()
+            self.assertEqual(sorted(os.listdir(m.p(FOLDER))),
+                             sorted(self.names.values()))
+            flags = os.getxattr(m.p(FOLDER, self.names[uid]),
+                                'user.mail.flags').decode()
+            self.assertIn('\\Flagged', flags)
+            self.read_all_and_check(m)
+            m.umount()
+        finally:
+            w = self.server.imap(USER)
+            w.select(FOLDER)
+            w.uid('STORE', str(uid), '-FLAGS.SILENT', '(\\Flagged)')
+            w.logout()
+        sessions = self.server.rawlog_sessions(USER)
+        commands = [c for s in sessions for c in s.commands]
+        # (The SELECT is this test's own, putting the flag back.)
+        opens = [c for c in commands
+                 if c.upper().startswith('EXAMINE') and FOLDER in c]
         self.assertEqual(len(opens), 1, commands)
         self.assertIn('(QRESYNC (', opens[0])
         self.assertEqual(body_fetches(sessions), [], commands)
@@ -166,6 +205,28 @@ class DiskCacheTest(unittest.TestCase):
         self.assertLess(abs(at[[c for c in commands
                                 if c.startswith('UID FETCH')][0]] -
                             at[opens[0]]), 0.005, 'not pipelined')
+
+    def test_change_pushed_after_the_folder_list_is_not_missed(self):
+        """The folder list is read at mount; then another client flags a
+        message of a folder not listed yet. Push reports it, so the saved
+        listing is brought up to date when the folder is first listed,
+        not taken as unchanged from the older folder list."""
+        self.warm()
+        uid = min(self.bodies)
+        m = self.mount('refresh=3600')
+        os.listdir(m.path)
+        w = self.server.imap(USER)
+        w.select(FOLDER)
+        w.uid('STORE', str(uid), '+FLAGS.SILENT', '(\\Flagged)')
+        try:
+            time.sleep(2.5)  # push reports within 2 s
+            os.listdir(m.p(FOLDER))
+            flags = os.getxattr(m.p(FOLDER, self.names[uid]),
+                                'user.mail.flags').decode()
+            self.assertIn('\\Flagged', flags)
+        finally:
+            w.uid('STORE', str(uid), '-FLAGS.SILENT', '(\\Flagged)')
+            w.logout()
 
     def test_listing_changed_while_unmounted_is_brought_up_to_date(self):
         self.warm()

@@ -411,6 +411,25 @@ class NotifyPushTest(PushTest):
         self.assertTrue(self.within(
             lambda: b'\\Flagged' in os.getxattr(p, 'user.mail.flags')))
 
+    def test_flag_change_alone_shows_within_two_seconds(self):
+        """Only a flag changes, in a folder that is not INBOX: Dovecot
+        reports that (a STATUS with HIGHESTMODSEQ) only to a session that
+        turned CONDSTORE on, which the push session does."""
+        s = self.server
+        uids = s.append_many(USER, 'Flagged', [corpus.text_message(i)
+                                               for i in range(20, 22)])
+        d = self.m.p('Flagged')
+        self.assertEqual(len(os.listdir(d)), 2)
+        p = os.path.join(d, self.nm('Flagged', uids[0]))
+        self.assertNotIn(b'$Todo', os.getxattr(p, 'user.mail.flags'))
+        time.sleep(1.0)  # the push session takes the new folder in
+        c = s.imap(USER)
+        c.select('Flagged')
+        c.uid('STORE', str(uids[0]), '+FLAGS', '($Todo)')
+        c.logout()
+        self.assertTrue(self.within(
+            lambda: b'$Todo' in os.getxattr(p, 'user.mail.flags')))
+
 
 class TransportTest(NamesMixin, unittest.TestCase):
     """STARTTLS, cleartext on request, and what is refused."""

@@ -526,6 +526,12 @@ class StatusTest(unittest.TestCase):
         self.assertEqual(st['account'], self.url)
         self.assertEqual(st['mode'], 'online')
         self.assertEqual(st['state'], 'online')
+        # At rest once the pool's spare session is open.
+        deadline = time.monotonic() + 10
+        while (self.status(m)['connections_busy'] != '0' and
+               time.monotonic() < deadline):
+            time.sleep(0.05)
+        st = self.status(m)
         self.assertEqual(st['connections_busy'], '0')
         before = int(st['bytes_fetched'])
         name, = os.listdir(m.p('INBOX'))

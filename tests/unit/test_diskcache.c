@@ -99,8 +99,8 @@ START_TEST(test_round_trip_and_remount)
 	uint64_t sizes[2] = {5000, 3 * CACHE_CHUNK + 10};
 	struct diskcache *dc = open_started(1 << 30);
 	char *a = body(5000, 1), *b = body(sizes[1], 2), *d;
-	struct store_folder fl[2] = {{"INBOX", '.', 0, STORE_COUNT_UNKNOWN},
-				      {"F", '.', 0, STORE_COUNT_UNKNOWN}};
+	struct store_folder fl[2] = {{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+				      {"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
 	struct store_folder *got;
 	struct store_listing l;
 	size_t n;
@@ -310,7 +310,7 @@ START_TEST(test_garbage_database_starts_anew)
 {
 	uint64_t sizes[1] = {5000};
 	struct diskcache *dc = open_started(1 << 30);
-	struct store_folder fl[1] = {{"F", '.', 0, STORE_COUNT_UNKNOWN}};
+	struct store_folder fl[1] = {{"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
 	char path[512], junk[4096], *a = body(5000, 7), *d;
 	int fd;
 

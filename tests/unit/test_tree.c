@@ -10,14 +10,14 @@
 #include "tree.h"
 
 static struct store_folder folders_dot[] = {
-	{"INBOX", '.', 0, STORE_COUNT_UNKNOWN},
+	{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
 	{"Archive.2024", '.', 0,
-	 STORE_COUNT_UNKNOWN}, /* parent Archive not listed */
-	{"Re&AOc-us", '.', 0, STORE_COUNT_UNKNOWN},
-	{"a/b", '.', 0, STORE_COUNT_UNKNOWN},
-	{"Lists", '.', STORE_FOLDER_NOSELECT, STORE_COUNT_UNKNOWN},
-	{"Lists.dev", '.', 0, STORE_COUNT_UNKNOWN},
-	{"Trash", '.', STORE_FOLDER_TRASH, STORE_COUNT_UNKNOWN},
+	 STORE_COUNT_UNKNOWN, 0, 0, 0}, /* parent Archive not listed */
+	{"Re&AOc-us", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+	{"a/b", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+	{"Lists", '.', STORE_FOLDER_NOSELECT, STORE_COUNT_UNKNOWN, 0, 0, 0},
+	{"Lists.dev", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+	{"Trash", '.', STORE_FOLDER_TRASH, STORE_COUNT_UNKNOWN, 0, 0, 0},
 };
 
 static struct tree *make_tree(void)
@@ -210,8 +210,8 @@ START_TEST(test_folders_replace_keeps_listing)
 {
 	struct tree *t = make_tree();
 	struct store_folder f[2] = {
-		{strdup("INBOX"), '.', 0, STORE_COUNT_UNKNOWN},
-		{strdup("New"), '.', 0, STORE_COUNT_UNKNOWN}};
+		{strdup("INBOX"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{strdup("New"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
 	struct tree_info i;
 
 	list_folder(t, "INBOX", 2, 1, 100);
@@ -234,8 +234,8 @@ START_TEST(test_parent_listed_after_child)
 {
 	struct tree *t = tree_new(0);
 	struct store_folder f[2] = {
-		{strdup("A/B"), '/', 0, STORE_COUNT_UNKNOWN},
-		{strdup("A"), '/', 0, STORE_COUNT_UNKNOWN}};
+		{strdup("A/B"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{strdup("A"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
 	struct tree_info i;
 
 	ck_assert_int_eq(tree_set_folders(t, f, 2, 1), 0);
@@ -487,12 +487,12 @@ START_TEST(test_unlisted_after)
 {
 	struct tree *t = tree_new(1000);
 	struct store_folder f[6] = {
-		{strdup("W.a"), '.', 0, 10},
-		{strdup("W.b"), '.', 0, 50000}, /* over the budget */
-		{strdup("W.c"), '.', 0, STORE_COUNT_UNKNOWN},
-		{strdup("Big"), '.', 0, STORE_COUNT_UNKNOWN}, /* elsewhere */
-		{strdup("W.d"), '.', 0, 30},
-		{strdup("Huge"), '.', 0, 95},
+		{strdup("W.a"), '.', 0, 10, 0, 0, 0},
+		{strdup("W.b"), '.', 0, 50000, 0, 0, 0}, /* over the budget */
+		{strdup("W.c"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{strdup("Big"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}, /* elsewhere */
+		{strdup("W.d"), '.', 0, 30, 0, 0, 0},
+		{strdup("Huge"), '.', 0, 95, 0, 0, 0},
 	};
 	char *names[8];
 	size_t n, i;
