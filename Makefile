@@ -88,7 +88,8 @@ $(B)/fusefloor: bench/fusefloor.c | $(B)/obj
 bench: $(B)/mailfs $(B)/fusefloor
 	MAILFS=$(CURDIR)/$(B)/mailfs FUSEFLOOR=$(CURDIR)/$(B)/fusefloor \
 		$(PYTHON) bench/bench.py
-	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) bench/bench_large.py
+	MAILFS=$(CURDIR)/$(B)/mailfs FUSEFLOOR=$(CURDIR)/$(B)/fusefloor \
+		$(PYTHON) bench/bench_large.py
 
 # The install step (tests replace it to simulate a bare machine).
 DEPS ?= ./packaging/deps.sh

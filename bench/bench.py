@@ -80,7 +80,8 @@ from tests.harness.proxy import Proxy  # noqa: E402
 from tests.integration import mount as mountmod  # noqa: E402
 from tests.integration.mount import Mount, is_mounted  # noqa: E402
 
-import popdl  # noqa: E402  (bench/ is sys.path[0])
+import floor  # noqa: E402  (bench/ is sys.path[0])
+import popdl  # noqa: E402
 import rawimap  # noqa: E402
 
 USER = 'alice'
@@ -884,6 +885,8 @@ class Bench:
                   'mbsync + grep: %d hits, expected %d' % (
                       len(hits), len(self.corp['grep_hits'])))
             r['hits'] = len(hits)
+            if floor.usable():
+                r['floor_grep_seconds'] = self.floor_grep(maildir)
             if shutil.which('notmuch'):
                 r['notmuch_seconds'] = self.notmuch_new(
                     work, os.path.join(maildir, GREP))
@@ -895,6 +898,26 @@ class Bench:
             return r
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def floor_grep(self, maildir):
+        """grep -rl over the same Maildir through the thinnest FUSE file
+        system (bench/fusefloor.c), freshly mounted: what FUSE alone
+        costs, under any FUSE file system's grep of cached mail."""
+        with floor.mounted(maildir, self.tmp) as (point, _):
+            g0 = time.monotonic()
+            p = subprocess.run(['grep', '-rl', WORD, point],
+                               stdin=subprocess.DEVNULL, env=TOOL_ENV,
+                               capture_output=True)
+            took = time.monotonic() - g0
+            check(p.returncode == 0, 'grep through fusefloor failed')
+            hits = set()
+            for path in p.stdout.decode().splitlines():
+                with open(path, 'rb') as f:
+                    hits.add(message_number(f.read()))
+        check(hits == self.corp['grep_hits'],
+              'grep through fusefloor: %d hits, expected %d' % (
+                  len(hits), len(self.corp['grep_hits'])))
+        return took
 
     def notmuch_new(self, work, mail_root):
         """Times `notmuch new` over mail_root with a fresh database in
@@ -1291,6 +1314,20 @@ def summarize(runs, use_mbsync):
                 ('ratio grep second mount / grep over local Maildir', 'x',
                  ratio(col('remount', 'grep_seconds'),
                        col('mbsync', 'grep_seconds'))),
+            ]
+            if runs and 'floor_grep_seconds' in runs[0].get('mbsync', {}):
+                rows += [
+                    ('FUSE floor: grep -rl over that Maildir through '
+                     'fusefloor (fresh mount): time', 's',
+                     col('mbsync', 'floor_grep_seconds')),
+                    ('ratio FUSE floor / grep over local Maildir', 'x',
+                     ratio(col('mbsync', 'floor_grep_seconds'),
+                           col('mbsync', 'grep_seconds'))),
+                    ('ratio grep second mount / FUSE floor', 'x',
+                     ratio(col('remount', 'grep_seconds'),
+                           col('mbsync', 'floor_grep_seconds'))),
+                ]
+            rows += [
                 ('mbsync full sync of Grep: time', 's',
                  col('mbsync', 'sync_seconds')),
                 ('ratio prefetch / mbsync sync', 'x',

@@ -48,6 +48,7 @@ from tests.harness.mailserver import MailServer  # noqa: E402
 from tests.harness.proxy import Proxy  # noqa: E402
 from tests.integration.mount import Mount  # noqa: E402
 
+import floor  # noqa: E402  (bench/ is sys.path[0])
 import rawimap  # noqa: E402
 
 USER = 'alice'
@@ -75,6 +76,7 @@ class LargeBench:
         self.a = a
         self.server = None
         self.proxy = None
+        self.floor_bytes = None  # measure_floor_memory()
         self.tmp = tempfile.mkdtemp(prefix='mailfs-bench-large-')
 
     # ----------------------------------------------------------- set-up
@@ -170,6 +172,26 @@ class LargeBench:
         check(count == n, 'raw client listed %d of %s' % (count, n))
         return r
 
+    def measure_floor_memory(self, n):
+        """The memory libfuse's high-level API itself takes for the same
+        listing: fusefloor over n empty files named as mailfs names
+        messages (35 bytes), ls -l twice, as measure_listing() does."""
+        src = tempfile.mkdtemp(prefix='floor-src-', dir=self.tmp)
+        for i in range(n):
+            open(os.path.join(src, '20240105T123456Z-%d-%08x.eml' % (
+                1000 + i % 9000, (i * 2654435761) & 0xffffffff)),
+                'w').close()
+        try:
+            with floor.mounted(src, self.tmp) as (point, pid):
+                rss0 = self.rss_kib(pid)
+                for _ in range(2):
+                    took, got = self.ls(point)
+                    check(got == n, 'fusefloor listed %d of %d' % (got, n))
+                time.sleep(0.5)  # RELEASEDIR comes after ls exits
+                return (self.rss_kib(pid) - rss0) * 1024 / n
+        finally:
+            shutil.rmtree(src, True)
+
     def measure_resync(self):
         s = self.server
         r = {}
@@ -262,6 +284,9 @@ class LargeBench:
         results = {}
         try:
             self.populate()
+            if floor.usable():
+                log('FUSE floor: memory of ls -l over %d files' % a.huge)
+                self.floor_bytes = self.measure_floor_memory(a.huge)
             for rtt in a.rtts:
                 self.proxy = Proxy(self.server.imaps_port,
                                    rtt_ms=rtt).start()
@@ -317,6 +342,10 @@ class LargeBench:
                                  max(x['tenk']['second'], 1e-6)))
         row('daemon memory per listed message (bytes)',
             lambda x: '%.0f' % x['huge']['bytes_per_message'])
+        if self.floor_bytes is not None:
+            row('FUSE floor: fusefloor (libfuse high-level API, no data of '
+                'its own), same ls -l twice (bytes per entry)',
+                lambda x: '%.0f' % self.floor_bytes)
         row('Resync: first listing, bytes from server',
             lambda x: '{:,}'.format(x['resync']['full_bytes']))
         row('Resync: after 3 changes, bytes from server',

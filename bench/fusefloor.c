@@ -63,7 +63,6 @@ static int fusefloor_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 
 	(void)off;
 	(void)fi;
-	(void)flags;
 	fd = openat(fusefloor_root, fusefloor_rel(path),
 		    O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
@@ -73,11 +72,17 @@ static int fusefloor_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		close(fd);
 		return -errno;
 	}
+	/* With the attributes (readdirplus), as mailfs answers: ls -l then
+	 * needs no request per file. */
 	while ((e = readdir(d))) {
 		struct stat st = {.st_ino = e->d_ino,
 				  .st_mode = (mode_t)DTTOIF(e->d_type)};
+		enum fuse_fill_dir_flags ff = 0;
 
-		if (fill(buf, e->d_name, &st, 0, 0))
+		if ((flags & FUSE_READDIR_PLUS) &&
+		    fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			ff = FUSE_FILL_DIR_PLUS;
+		if (fill(buf, e->d_name, &st, 0, ff))
 			break;
 	}
 	closedir(d);
