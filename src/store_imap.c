@@ -44,6 +44,8 @@
 struct store_imap_slot {
 	struct imap_session *sess; /* owned, NULL when closed */
 	bool busy;
+	bool spare; /* busy opening the spare session: counts as free
+		     * for background work (store_imap_free()) */
 	time_t last_used; /* monotonic seconds */
 };
 
@@ -55,8 +57,16 @@ struct store_imap {
 	struct store_imap_slot *slots; /* owned */
 	unsigned n_slots;
 	uint64_t appendlimit;
+	unsigned connections; /* as configured (push may take one) */
 	bool push_ok; /* a connection is kept for push */
+	bool push_started; /* under lock */
 	struct push *push; /* owned, NULL until watch() */
+	/* watch()'s callback, kept for push started late (under lock). */
+	void (*changed)(void *ctx, const char *folder);
+	void *changed_ctx;
+	/* What the first session tells (APPENDLIMIT, IDLE) is known: false
+	 * while a mount that started offline has not connected yet. */
+	_Atomic bool first_known;
 	pthread_t spare; /* opens a second session (watch()) */
 	bool spare_running;
 	/* clock_now_ms() of the last connection attempt that failed on
@@ -103,14 +113,55 @@ static int store_imap_pick(struct store_imap *si, const char *folder)
 	return open_idx >= 0 ? open_idx : closed_idx;
 }
 
-/* Slots not in use (open or not); the lock is held. */
+/* Slots not in use (open or not), the one the spare session is being
+ * opened on included: it is free in a moment, and background work that
+ * waited for it (prefetch sleeps 200 ms) would lose more than a
+ * foreground call waiting for the login; the lock is held. */
 static unsigned store_imap_free(const struct store_imap *si)
 {
 	unsigned i, n = 0;
 
 	for (i = 0; i < si->n_slots; i++)
-		n += !si->slots[i].busy;
+		n += !si->slots[i].busy || si->slots[i].spare;
 	return n;
+}
+
+static void store_imap_push_start(struct store_imap *si);
+
+/*
+ * The first session of a mount that started offline (store_cache): what
+ * store_imap_start() would have learnt from it (APPENDLIMIT, and whether
+ * push may take a connection), and push started if watch() asked for it
+ * meanwhile. Push takes the pool's last slot only if it is closed and
+ * free, so that the pool never holds more than `connections`.
+ */
+static void store_imap_first_session(struct store_imap *si, int idx)
+{
+	struct imap_session *s = si->slots[idx].sess;
+	unsigned last;
+	bool start = false;
+
+	pthread_mutex_lock(&si->lock);
+	if (si->first_known) {
+		pthread_mutex_unlock(&si->lock);
+		return;
+	}
+	si->first_known = true;
+	si->appendlimit = imap_appendlimit(s);
+	last = si->n_slots - 1;
+	if (si->connections >= 3 && (imap_caps(s) & IMAP_CAP_IDLE) &&
+	    (int)last != idx && !si->slots[last].busy &&
+	    !si->slots[last].sess) {
+		si->n_slots = last;
+		si->push_ok = true;
+		start = si->changed && !si->push_started;
+		si->push_started |= start;
+	}
+	pthread_mutex_unlock(&si->lock);
+	if (start) {
+		log_info("connected: push started");
+		store_imap_push_start(si);
+	}
 }
 
 /*
@@ -190,6 +241,8 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 		si->base.stats.unreachable = false;
 		si->base.stats.conns_open++;
 		*fresh_r = true;
+		if (!si->first_known)
+			store_imap_first_session(si, idx);
 	}
 	return idx;
 }
@@ -1353,7 +1406,7 @@ static void *store_imap_spare_main(void *arg)
 		pthread_mutex_unlock(&si->lock);
 		return NULL;
 	}
-	slot->busy = true;
+	slot->busy = slot->spare = true;
 	pthread_mutex_unlock(&si->lock);
 	si->base.stats.conns_busy++;
 	if (imap_open(si->cfg, &slot->sess, &err) == 0) {
@@ -1363,6 +1416,9 @@ static void *store_imap_spare_main(void *arg)
 		slot->sess = NULL;
 		log_debug("spare session: %s", err.text);
 	}
+	pthread_mutex_lock(&si->lock);
+	slot->spare = false;
+	pthread_mutex_unlock(&si->lock);
 	store_imap_put(si, (int)(slot - si->slots));
 	return NULL;
 }
@@ -1374,6 +1430,7 @@ static int store_imap_watch(struct store *st,
 			    void *ctx)
 {
 	struct store_imap *si = store_imap_of(st);
+	bool start;
 
 	/* Only where background work may run beside a foreground call
 	 * (three pooled sessions or more, see store_imap_get()). */
@@ -1381,10 +1438,25 @@ static int store_imap_watch(struct store *st,
 		si->spare_running =
 			pthread_create(&si->spare, NULL, store_imap_spare_main,
 				       si) == 0;
-	if (!si->push_ok || si->push)
-		return 0;
-	si->push = push_start(si->cfg, "INBOX", changed, ctx);
-	return si->push ? 0 : -ENOMEM;
+	pthread_mutex_lock(&si->lock);
+	si->changed = changed;
+	si->changed_ctx = ctx;
+	start = si->push_ok && !si->push_started;
+	si->push_started |= start;
+	pthread_mutex_unlock(&si->lock);
+	if (start)
+		store_imap_push_start(si);
+	return 0;
+}
+
+/* Starts the push thread (once: push_started was set under the lock);
+ * without it, changes show after `refresh` seconds, as without push. */
+static void store_imap_push_start(struct store_imap *si)
+{
+	si->push = push_start(si->cfg, "INBOX", si->changed, si->changed_ctx);
+	if (!si->push)
+		log_warnx("push could not start: changes by other clients "
+			  "show after -o refresh seconds");
 }
 
 static void store_imap_destroy(struct store *st)
@@ -1818,6 +1890,7 @@ struct store *store_imap_start(const struct imap_config *cfg,
 	si->base.has_flags = true;
 	si->cfg = cfg;
 	si->n_slots = connections;
+	si->connections = connections;
 	pthread_mutex_init(&si->lock, NULL);
 	clock_cond_init(&si->cond);
 	if (offline_r)
@@ -1835,6 +1908,7 @@ struct store *store_imap_start(const struct imap_config *cfg,
 	si->base.stats.online = true;
 	si->base.stats.conns_open = 1;
 	log_set_conn(0);
+	si->first_known = true;
 	si->appendlimit = imap_appendlimit(si->slots[0].sess);
 	/* Push takes one of the connections (never the last two: one
 	 * always stays free for foreground calls). */

@@ -405,6 +405,41 @@ class DiskCacheTest(unittest.TestCase):
         self.assertEqual(self.read(m, uncached[0]),
                          self.bodies[uncached[0]])
 
+    def test_push_starts_when_a_mount_started_offline_connects(self):
+        """A mount that started offline learns what the server offers at
+        its first connection: push starts then, so another client's flag
+        change shows within seconds (refresh=3600: no polling)."""
+        self.warm()
+        uid = min(self.bodies)
+        self.proxy.refuse(True)
+        m = self.mount('refresh=3600', foreground=True)
+        self.assertEqual(self.status(m).get('mode'), 'offline')
+        os.listdir(m.p(FOLDER))
+        self.proxy.refuse(False)
+        deadline = time.monotonic() + 40
+        while self.status(m).get('mode') != 'online':
+            self.assertLess(time.monotonic(), deadline, m.stderr())
+            time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while 'push started' not in m.stderr():
+            self.assertLess(time.monotonic(), deadline, m.stderr())
+            time.sleep(0.1)
+        time.sleep(1.0)  # the push session logs in and sets NOTIFY
+        p = m.p(FOLDER, self.names[uid])
+        w = self.server.imap(USER)
+        w.select(FOLDER)
+        w.uid('STORE', str(uid), '+FLAGS.SILENT', '(\\Flagged)')
+        try:
+            deadline = time.monotonic() + 3
+            while (b'\\Flagged' not in os.getxattr(p, 'user.mail.flags')
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+            self.assertIn(b'\\Flagged', os.getxattr(p, 'user.mail.flags'),
+                          m.stderr())
+        finally:
+            w.uid('STORE', str(uid), '-FLAGS.SILENT', '(\\Flagged)')
+            w.logout()
+
     def test_partly_cached_body_is_eio_never_short(self):
         m = self.mount()
         with open(m.p(FOLDER, self.names[self.big_uid]), 'rb') as f:
