@@ -434,12 +434,14 @@ static void prefetch_run(struct prefetch *pf, struct prefetch_batch *b)
 	int rc;
 
 	/* Background work: with no session to spare for it (one always
-	 * stays free for foreground calls), it waits its turn. */
+	 * stays free for foreground calls), it waits its turn, asking
+	 * again every 25 ms (a session is often back within a round trip:
+	 * waiting longer left a worker idle while its batch could run). */
 	while ((rc = pf->st->ops->fetch(pf->st, b->folder, b->uidvalidity,
 					b->uids, b->n, b->offset, b->len,
 					prefetch_piece, NULL)) == -EAGAIN &&
 	       !pf->stop)
-		nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+		nanosleep(&(struct timespec){0, 25 * 1000 * 1000}, NULL);
 	if (rc == 0)
 		diskcache_flush(pf->dc, PREFETCH_FLUSH_MS);
 	pthread_mutex_lock(&pf->lock);
