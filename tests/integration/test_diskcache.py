@@ -127,6 +127,14 @@ class DiskCacheTest(unittest.TestCase):
         m.umount()
         self.assertFalse(is_mounted(m.path))
 
+    def wait_online(self, m):
+        """Waits for the reconnect thread (backoff up to 30 s) to find
+        the server again."""
+        deadline = time.monotonic() + 40
+        while self.status(m).get('mode') != 'online':
+            self.assertLess(time.monotonic(), deadline, m.stderr())
+            time.sleep(0.5)
+
     def status(self, m):
         out = subprocess.run(['getfattr', '--only-values', '-n',
                               'user.mail.status', m.path],
@@ -398,10 +406,7 @@ class DiskCacheTest(unittest.TestCase):
         self.assertEqual(self.status(m).get('mode'), 'offline')
         # The server comes back: online again without a remount.
         self.proxy.refuse(False)
-        deadline = time.monotonic() + 40
-        while self.status(m).get('mode') != 'online':
-            self.assertLess(time.monotonic(), deadline, m.stderr())
-            time.sleep(0.5)
+        self.wait_online(m)
         self.assertEqual(self.read(m, uncached[0]),
                          self.bodies[uncached[0]])
 
@@ -416,10 +421,7 @@ class DiskCacheTest(unittest.TestCase):
         self.assertEqual(self.status(m).get('mode'), 'offline')
         os.listdir(m.p(FOLDER))
         self.proxy.refuse(False)
-        deadline = time.monotonic() + 40
-        while self.status(m).get('mode') != 'online':
-            self.assertLess(time.monotonic(), deadline, m.stderr())
-            time.sleep(0.5)
+        self.wait_online(m)
         deadline = time.monotonic() + 10
         while 'push started' not in m.stderr():
             self.assertLess(time.monotonic(), deadline, m.stderr())
