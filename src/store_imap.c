@@ -114,9 +114,10 @@ static int store_imap_pick(struct store_imap *si, const char *folder)
 }
 
 /* Slots not in use (open or not), the one the spare session is being
- * opened on included: it is free in a moment, and background work that
- * waited for it (prefetch sleeps 200 ms) would lose more than a
- * foreground call waiting for the login; the lock is held. */
+ * opened on included: it is free in a moment, and a foreground call
+ * that finds every slot taken meanwhile waits at most for that login,
+ * while background work refused now would start later; the lock is
+ * held. */
 static unsigned store_imap_free(const struct store_imap *si)
 {
 	unsigned i, n = 0;
