@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct strbuf {
 	char *data; /* owned; NULL until the first append */
@@ -33,6 +34,15 @@ void strbuf_base64(struct strbuf *b, const void *data, size_t len);
 bool strbuf_unbase64(struct strbuf *b, const char *text, size_t len);
 /* The 6-bit value of a standard base64 digit, or -1 for any other byte. */
 int strbuf_b64_value(unsigned char c);
+/* The value of a hex digit (either case), or -1 for any other byte. */
+int strbuf_hex_value(unsigned char c);
+/*
+ * The length of the valid UTF-8 sequence at s (n bytes available), 0 if
+ * there is none: stray continuation bytes, truncated sequences, overlong
+ * forms, UTF-16 surrogates and code points above U+10FFFF are refused.
+ * *cp_r (may be NULL) gets the code point.
+ */
+size_t strbuf_utf8_len(const unsigned char *s, size_t n, uint32_t *cp_r);
 bool strbuf_failed(const struct strbuf *b);
 /* The contents ("" when empty); borrowed, valid until the next change. */
 const char *strbuf_str(const struct strbuf *b);

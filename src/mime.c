@@ -20,18 +20,6 @@ static const char mime_fffd[] = "\xef\xbf\xbd";
 /* Most RFC 2231 continuations of one parameter. */
 #define MIME_MAX_SECTIONS 64
 
-/* Value of a hex digit (either case), -1 otherwise. */
-static int mime_hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Quoted-printable or (q) RFC 2047's Q: one pass, see mime.h. */
 static void mime_qp(struct strbuf *out, const char *in, size_t len, bool q)
 {
@@ -63,8 +51,10 @@ static void mime_qp(struct strbuf *out, const char *in, size_t len, bool q)
 			start = i = j + 2;
 			continue;
 		}
-		hi = i + 2 < len ? mime_hex((unsigned char)in[i + 1]) : -1;
-		lo = i + 2 < len ? mime_hex((unsigned char)in[i + 2]) : -1;
+		hi = i + 2 < len ? strbuf_hex_value((unsigned char)in[i + 1])
+				 : -1;
+		lo = i + 2 < len ? strbuf_hex_value((unsigned char)in[i + 2])
+				 : -1;
 		if (hi < 0 || lo < 0) {
 			strbuf_append(out, "=", 1);
 			start = ++i;
@@ -116,36 +106,6 @@ void mime_b64_decode(struct strbuf *out, const char *in, size_t len)
 	strbuf_append(out, buf, n);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none
- * starts there (overlong forms, surrogates and > U+10FFFF refused). */
-static size_t mime_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t want, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		want = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		want = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		want = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n < want)
-		return 0;
-	for (i = 1; i < want; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((want == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (want == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return want;
-}
-
 /* Appends in as UTF-8, each byte that starts no valid sequence as
  * U+FFFD. */
 static void mime_utf8_clean(struct strbuf *out, const char *in, size_t len)
@@ -154,7 +114,7 @@ static void mime_utf8_clean(struct strbuf *out, const char *in, size_t len)
 	size_t i = 0, start = 0, n;
 
 	while (i < len) {
-		n = mime_utf8_len(s + i, len - i);
+		n = strbuf_utf8_len(s + i, len - i, NULL);
 		if (n) {
 			i += n;
 			continue;
@@ -341,8 +301,9 @@ static void mime_pct_decode(struct strbuf *out, const char *s)
 	char c;
 
 	for (; *s; s++) {
-		if (s[0] == '%' && (hi = mime_hex((unsigned char)s[1])) >= 0 &&
-		    (lo = mime_hex((unsigned char)s[2])) >= 0) {
+		if (s[0] == '%' &&
+		    (hi = strbuf_hex_value((unsigned char)s[1])) >= 0 &&
+		    (lo = strbuf_hex_value((unsigned char)s[2])) >= 0) {
 			c = (char)(hi << 4 | lo);
 			strbuf_append(out, &c, 1);
 			s += 2;

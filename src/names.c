@@ -9,6 +9,7 @@
  * byte for byte instead.
  */
 #include "names.h"
+#include "strbuf.h"
 #include "net.h"
 
 #include <stdbool.h>
@@ -113,38 +114,12 @@ static void put_utf8(struct sbuf *b, uint32_t cp)
  */
 static int32_t utf8_next(const unsigned char **sp)
 {
-	const unsigned char *s = *sp;
-	uint32_t cp, min;
-	int i, n;
+	uint32_t cp;
+	size_t n = strbuf_utf8_len(*sp, strnlen((const char *)*sp, 4), &cp);
 
-	if (s[0] < 0x80) {
-		cp = s[0];
-		n = 0;
-		min = 0;
-	} else if ((s[0] & 0xe0) == 0xc0) {
-		cp = s[0] & 0x1f;
-		n = 1;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		cp = s[0] & 0x0f;
-		n = 2;
-		min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		cp = s[0] & 0x07;
-		n = 3;
-		min = 0x10000;
-	} else {
+	if (n == 0)
 		return -1;
-	}
-	/* The terminating NUL fails this test, so no read goes past it. */
-	for (i = 1; i <= n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return -1;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*sp = s + n + 1;
+	*sp += n;
 	return (int32_t)cp;
 }
 
@@ -411,18 +386,6 @@ char *names_account_key(const char *user, const char *host, const char *port)
 	return safe;
 }
 
-/* Value of a hex digit (either case), -1 for any other byte. */
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Appends the n bytes at s to b with %XX undone; false on %00. */
 static bool unescape_into(struct sbuf *b, const char *s, size_t n)
 {
@@ -432,8 +395,8 @@ static bool unescape_into(struct sbuf *b, const char *s, size_t n)
 	for (i = 0; i < n; i++) {
 		hi = lo = -1;
 		if (s[i] == '%' && n - i >= 3) {
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
+			hi = strbuf_hex_value((unsigned char)s[i + 1]);
+			lo = strbuf_hex_value((unsigned char)s[i + 2]);
 		}
 		if (hi < 0 || lo < 0) {
 			sb_putc(b, s[i]);

@@ -19,6 +19,7 @@
 
 #include "account.h"
 #include "opts.h"
+#include "strbuf.h"
 #include "prefetch.h"
 
 #define OPTS_PASSWORD_MAX 1024
@@ -654,16 +655,6 @@ void opts_free(struct opts *o)
 	memset(o, 0, sizeof(*o));
 }
 
-static int opts_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Percent-decodes [s, s+len) into a new string; NULL on a bad escape or
  * a decoded NUL or control character. */
 static char *opts_pct_decode(const char *s, size_t len)
@@ -681,8 +672,8 @@ static char *opts_pct_decode(const char *s, size_t len)
 
 			if (i + 2 >= len)
 				goto fail;
-			hi = opts_hexval(s[i + 1]);
-			lo = opts_hexval(s[i + 2]);
+			hi = strbuf_hex_value((unsigned char)s[i + 1]);
+			lo = strbuf_hex_value((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
 				goto fail;
 			c = hi * 16 + lo;

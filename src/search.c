@@ -105,48 +105,6 @@ static const char *search_show(const struct search_tok *t, char *buf,
 	return buf;
 }
 
-/* Value of one hex digit, -1 if c is none. */
-static int search_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Length of the valid UTF-8 sequence at s (of n bytes), 0 if invalid:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t search_utf8_len(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Decodes %2F and %25 of the component into p->buf and checks that it
  * is UTF-8 of bounded length. */
 static int search_decode(struct search_parser *p, const char *in)
@@ -160,10 +118,14 @@ static int search_decode(struct search_parser *p, const char *in)
 	if (!p->buf)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		if (in[i] == '%' && i + 2 < n && search_hex(in[i + 1]) >= 0 &&
-		    search_hex(in[i + 2]) >= 0) {
-			int v = search_hex(in[i + 1]) * 16 +
-				search_hex(in[i + 2]);
+		int hi = -1, lo = -1;
+
+		if (in[i] == '%' && i + 2 < n) {
+			hi = strbuf_hex_value((unsigned char)in[i + 1]);
+			lo = strbuf_hex_value((unsigned char)in[i + 2]);
+		}
+		if (hi >= 0 && lo >= 0) {
+			int v = hi * 16 + lo;
 
 			if (v == '/' || v == '%') {
 				p->buf[o++] = (char)v;
@@ -175,7 +137,8 @@ static int search_decode(struct search_parser *p, const char *in)
 	}
 	p->buf[o] = '\0';
 	for (i = 0; i < o;) {
-		size_t l = search_utf8_len((unsigned char *)p->buf + i, o - i);
+		size_t l = strbuf_utf8_len((unsigned char *)p->buf + i, o - i,
+					   NULL);
 
 		if (!l)
 			return search_fail(p, "query is not UTF-8 (byte %zu)",

@@ -92,6 +92,49 @@ void strbuf_base64(struct strbuf *b, const void *data, size_t len)
 	}
 }
 
+int strbuf_hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+size_t strbuf_utf8_len(const unsigned char *s, size_t n, uint32_t *cp_r)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80)
+		len = 1, cp = s[0];
+	else if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	if (cp_r)
+		*cp_r = cp;
+	return len;
+}
+
 int strbuf_b64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
