@@ -185,11 +185,17 @@ static void mime_crlf_to_lf(struct strbuf *out, size_t from)
 	out->data[j] = '\0';
 }
 
-/* Charset to UTF-8 through iconv, U+FFFD for what does not convert. */
+/*
+ * Charset to UTF-8 through iconv, U+FFFD for what does not convert.
+ * iconv's own output is checked again: glibc turns UCS-4 (and its other
+ * spellings of UTF-8) above U+10FFFF into 4-byte sequences that are not
+ * UTF-8, and the result must be strict UTF-8 for names and summaries.
+ */
 void mime_to_utf8(struct strbuf *out, const char *charset, const char *in,
 		  size_t len, bool lf)
 {
 	size_t from = out->len;
+	struct strbuf conv = {0};
 	iconv_t cd = (iconv_t)-1;
 
 	if (!in)
@@ -199,8 +205,14 @@ void mime_to_utf8(struct strbuf *out, const char *charset, const char *in,
 	if (cd == (iconv_t)-1) {
 		mime_utf8_clean(out, in, len);
 	} else {
-		mime_iconv(out, cd, in, len);
+		mime_iconv(&conv, cd, in, len);
 		iconv_close(cd);
+		if (strbuf_failed(&conv))
+			out->failed = true;
+		else
+			mime_utf8_clean(out, conv.data ? conv.data : "",
+					conv.len);
+		strbuf_free(&conv);
 	}
 	if (lf)
 		mime_crlf_to_lf(out, from);

@@ -132,6 +132,12 @@ START_TEST(test_to_utf8_nul_and_junk)
 	mime_to_utf8(&b, "iso-2022-jp", junk, sizeof(junk), true);
 	mime_to_utf8(&b, "utf-8", junk, sizeof(junk), true);
 	ck_assert(!strbuf_failed(&b));
+	/* glibc's iconv gives F4 90 80 80 for U+110000 from UCS-4: not
+	 * UTF-8, so each of its bytes becomes U+FFFD */
+	strbuf_reset(&b);
+	mime_to_utf8(&b, "UCS-4BE", "\0\x11\0\0\0\0\0A", 8, false);
+	ck_assert_str_eq(strbuf_str(&b), "\xef\xbf\xbd\xef\xbf\xbd"
+					 "\xef\xbf\xbd\xef\xbf\xbd" "A");
 	strbuf_free(&b);
 }
 END_TEST
