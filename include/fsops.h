@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fsops: the FUSE operations (high-level, path based). They translate
+ * fsops: the FUSE operations (path based; fsll serves them). They translate
  * paths through the tree, refresh listings through the store when they
  * are older than `refresh` seconds, and read bodies through the cache,
  * fetching what is missing in growing windows. Every operation returns
@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct fuse;
+struct fsll;
 struct fuse_operations;
 struct store;
 
@@ -37,9 +37,15 @@ struct fsops *fsops_new(const struct fsops_config *cfg);
 /* Gives fsops its store, once logged in (fsops_new() comes first, so
  * that FUSE checks the options before any connection). */
 void fsops_set_store(struct fsops *fs, struct store *store);
-/* Tells fsops the FUSE instance, so that it can invalidate the kernel's
+/* Tells fsops the FUSE session, so that it can invalidate the kernel's
  * cached attributes; starts the thread that does so. */
-int fsops_start(struct fsops *fs, struct fuse *fuse);
+int fsops_start(struct fsops *fs, struct fsll *ll);
+/* fsll's resolver (fsll_resolve_fn; ctx is the fsops): the path of the
+ * listed message whose inode number is ino, or NULL. */
+char *fsops_ino_path(void *ctx, uint64_t ino);
+/* fsll's fsll_ino_fn: the inode number of the listed message at path, 0
+ * if none (the listings in memory only, however old). */
+uint64_t fsops_path_ino(void *ctx, const char *path);
 /* Stops that thread; call before the FUSE instance is destroyed. */
 void fsops_stop(struct fsops *fs);
 void fsops_free(struct fsops *fs);

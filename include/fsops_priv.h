@@ -82,7 +82,7 @@ struct fsops {
 	struct fsops_scan scans[FSOPS_SCAN_SLOTS];
 	/* Invalidations run on their own thread: asking the kernel to drop
 	 * an inode's pages from inside a read of that inode can deadlock. */
-	struct fuse *fuse; /* borrowed */
+	struct fsll *ll; /* borrowed */
 	pthread_t inval_thread;
 	bool inval_running, inval_stop;
 	pthread_mutex_t inval_lock;

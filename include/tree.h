@@ -200,6 +200,13 @@ void tree_maildir_rename(struct tree *t, const char *folder,
 /* The mount path (without the leading '/') of the folder of that server
  * name, malloc'd; NULL if there is none. */
 char *tree_folder_path(struct tree *t, const char *folder);
+/*
+ * The mount path ("/F/NAME", malloc'd) of the listed message whose inode
+ * number is ino, from the listings in memory alone (never refreshed);
+ * NULL when there is none, when two listed folders share the inode
+ * numbers' upper half, or in the Maildir layout.
+ */
+char *tree_ino_path(struct tree *t, uint64_t ino);
 
 /* True when the folder list has a folder of that server name ("" is a
  * flat store's root). */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fsguard: the operation table FUSE is given. It wraps fsvirt's (which
+ * fsguard: the operation table fsll serves to FUSE. It wraps fsvirt's (which
  * hands ordinary paths to fsops and virtual ones to their kinds) and
  * lets through only requests from the mount's owner (and root): with
  * -o allow_other, other users see the mount but every read and change
@@ -13,6 +13,7 @@
 #include <fuse.h>
 
 #include "clock.h"
+#include "fsll.h"
 #include "fsops_priv.h"
 #include "fsvirt.h"
 
@@ -20,7 +21,7 @@
  * that the request returns within it whatever it takes (clock.h). */
 static void fsguard_begin(void)
 {
-	const struct fsops *fs = fuse_get_context()->private_data;
+	const struct fsops *fs = fsll_context()->private_data;
 
 	clock_request_begin((long)fs->cfg.timeout * 1000);
 }
@@ -28,7 +29,7 @@ static void fsguard_begin(void)
 /* Starts a request and tells whether its caller may use the mount. */
 static bool fsguard_ok(void)
 {
-	const struct fuse_context *c = fuse_get_context();
+	const struct fuse_context *c = fsll_context();
 	const struct fsops *fs = c->private_data;
 
 	fsguard_begin();

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsll.h"
 #include "fsops_priv.h"
 #include "log.h"
 #include "names.h"
@@ -231,7 +232,7 @@ static int fsnew_open_new(struct fsops *fs, const char *path, bool replace,
 	/* Files in a Maildir tmp/ are temporaries: stored at their rename
 	 * into new/ or cur/. */
 	f->newmsg = newmsg_create(fs->newmsgs, path, dir.folder, fs->cfg.tmpdir,
-				  fuse_get_context()->pid,
+				  fsll_context()->pid,
 				  dir.sub == MAILDIR_SUB_TMP, &rc);
 	tree_info_clear(&dir);
 	if (!f->newmsg) {
@@ -297,7 +298,7 @@ int fsnew_flush(const char *path, struct fuse_file_info *fi)
 	/* FUSE flushes at every close of every copy of the descriptor: a
 	 * forked child's, too. Only the creator's close stores; should it
 	 * never come, the last release does. */
-	if (fuse_get_context()->pid != newmsg_creator(f->newmsg))
+	if (fsll_context()->pid != newmsg_creator(f->newmsg))
 		return 0;
 	if (newmsg_empty(f->newmsg))
 		log_warnx("%s: an empty message is not stored", path);

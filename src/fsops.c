@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fuse.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "fsops.h"
+#include "fsll.h"
 #include "fsops_priv.h"
 #include "log.h"
 #include "names.h"
@@ -37,7 +39,7 @@
 
 struct fsops *fsops_get(void)
 {
-	return fuse_get_context()->private_data;
+	return fsll_context()->private_data;
 }
 
 static int fsops_wait_ms(const struct fsops *fs)
@@ -97,7 +99,7 @@ static void *fsops_inval_main(void *arg)
 		iv = fs->inval_head;
 		fs->inval_head = iv->next;
 		pthread_mutex_unlock(&fs->inval_lock);
-		fuse_invalidate_path(fs->fuse, iv->path);
+		fsll_invalidate_path(fs->ll, iv->path);
 		free(iv->path);
 		free(iv);
 		pthread_mutex_lock(&fs->inval_lock);
@@ -106,11 +108,11 @@ static void *fsops_inval_main(void *arg)
 	return NULL;
 }
 
-int fsops_start(struct fsops *fs, struct fuse *fuse)
+int fsops_start(struct fsops *fs, struct fsll *ll)
 {
 	int rc;
 
-	fs->fuse = fuse;
+	fs->ll = ll;
 	rc = pthread_create(&fs->inval_thread, NULL, fsops_inval_main, fs);
 	if (rc)
 		return -rc;
@@ -120,6 +122,26 @@ int fsops_start(struct fsops *fs, struct fuse *fuse)
 		fs->cfg.store->ops->watch(fs->cfg.store, fsdir_folder_changed,
 					  fs);
 	return 0;
+}
+
+char *fsops_ino_path(void *ctx, uint64_t ino)
+{
+	struct fsops *fs = ctx;
+
+	return tree_ino_path(fs->tree, ino);
+}
+
+uint64_t fsops_path_ino(void *ctx, const char *path)
+{
+	struct fsops *fs = ctx;
+	struct tree_info info;
+	uint64_t ino = 0;
+
+	if (tree_lookup(fs->tree, path, time(NULL), UINT_MAX, &info) ==
+	    TREE_MESSAGE)
+		ino = info.ino;
+	tree_info_clear(&info);
+	return ino;
 }
 
 /* Queues path for invalidation in the kernel. */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "fsll.h"
 #include "fsops_priv.h"
 #include "log.h"
 #include "store.h"
@@ -41,6 +42,7 @@ static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 		     "cache_limit=%llu\n"
 		     "cache_hits=%llu\n"
 		     "cache_misses=%llu\n"
+		     "fuse_nodes=%zu\n"
 		     "last_error=%s\n"
 		     "last_error_time=%s\n",
 		     fs->cfg.account ? fs->cfg.account : "",
@@ -51,7 +53,8 @@ static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 		     (unsigned long long)cs.bytes,
 		     (unsigned long long)fs->cfg.cache_size,
 		     (unsigned long long)cs.hits, (unsigned long long)cs.misses,
-		     last, when);
+		     fs->ll ? fsll_stored_nodes(fs->ll) : (size_t)0, last,
+		     when);
 	if (n < 0)
 		return 0;
 	if ((size_t)n >= len)

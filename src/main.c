@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "diskcache.h"
+#include "fsll.h"
 #include "fsops.h"
 #include "imap.h"
 #include "log.h"
@@ -355,16 +357,15 @@ static void main_notify_ready(void)
 
 /* Serves the mount until it is unmounted or a signal arrives; 0 for
  * either, negative on an error. */
-static int main_loop(struct fuse *fuse, const struct opts *o)
+static int main_loop(struct fuse_session *se, const struct opts *o)
 {
-	struct fuse_session *se = fuse_get_session(fuse);
 	struct fuse_loop_config *lc;
 	int rc;
 
 	if (fuse_set_signal_handlers(se) != 0)
 		return -1;
 	if (o->single_thread) {
-		rc = fuse_loop(fuse);
+		rc = fuse_session_loop(se);
 	} else {
 		lc = fuse_loop_cfg_create();
 		if (!lc) {
@@ -373,7 +374,7 @@ static int main_loop(struct fuse *fuse, const struct opts *o)
 		}
 		fuse_loop_cfg_set_clone_fd(lc, 0);
 		fuse_loop_cfg_set_max_threads(lc, 16);
-		rc = fuse_loop_mt(fuse, lc);
+		rc = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
 	fuse_remove_signal_handlers(se);
@@ -392,7 +393,7 @@ int main(int argc, char **argv)
 	struct net_tls_ctx *tls = NULL;
 	struct store *store = NULL;
 	struct fsops *fs = NULL;
-	struct fuse *fuse = NULL;
+	struct fsll *ll = NULL;
 	struct main_secret ms = {0};
 	char err[512], account[1024];
 	int rc, status = EXIT_FAILURE;
@@ -417,7 +418,7 @@ int main(int argc, char **argv)
 	log_timestamps(o.foreground);
 	main_security_warnings(&o);
 	/* Everything that needs no connection is checked first: the mount
-	 * point, and every option (fuse_new() refuses unknown ones). */
+	 * point, and every option (fsll_new() refuses unknown ones). */
 	if (main_check_mountpoint(&o) < 0)
 		goto free_opts;
 	if (main_name_mount(&o, &args, account, sizeof(account)) < 0) {
@@ -442,10 +443,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_opts;
 	}
-	fuse = fuse_new(&args, fsops_operations(),
-			sizeof(struct fuse_operations), fs);
-	if (!fuse)
-		goto free_fs; /* fuse_new printed why */
+	ll = fsll_new(&args, fsops_operations(), fs, fsops_ino_path,
+		      fsops_path_ino, fs);
+	if (!ll)
+		goto free_fs; /* libfuse printed why */
 	ms.o = &o;
 	/* OAuth2 tokens are fetched at each login instead. */
 	if (!sasl_auth_is_oauth(o.auth)) {
@@ -469,13 +470,13 @@ int main(int argc, char **argv)
 		goto free_tls;
 	}
 	fsops_set_store(fs, store);
-	if (fuse_mount(fuse, o.mountpoint) != 0)
+	if (fuse_session_mount(fsll_session(ll), o.mountpoint) != 0)
 		goto free_store;
 	if (fuse_daemonize(o.foreground) != 0)
 		goto unmount;
 	if (!o.foreground)
 		log_to_syslog();
-	rc = fsops_start(fs, fuse);
+	rc = fsops_start(fs, ll);
 	if (rc == 0 && o.url.proto == OPTS_PROTO_POP3)
 		rc = store_pop3_start(store);
 	else if (rc == 0 && store->inner)
@@ -485,12 +486,12 @@ int main(int argc, char **argv)
 		goto unmount;
 	}
 	main_notify_ready();
-	if (main_loop(fuse, &o) == 0)
+	if (main_loop(fsll_session(ll), &o) == 0)
 		status = EXIT_SUCCESS;
 	fsops_stop(fs);
 
 unmount:
-	fuse_unmount(fuse);
+	fuse_session_unmount(fsll_session(ll));
 free_store:
 	store->ops->destroy(store);
 free_tls:
@@ -500,7 +501,7 @@ wipe_password:
 		explicit_bzero(ms.password, strlen(ms.password));
 	free(ms.password);
 destroy_fuse:
-	fuse_destroy(fuse);
+	fsll_free(ll);
 free_fs:
 	fsops_free(fs);
 free_opts:

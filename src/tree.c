@@ -85,6 +85,23 @@ struct tree {
 	pthread_cond_t busy_cond;
 	struct tree_busy *busy;
 	bool maildir; /* the Maildir layout (tree_set_maildir()) */
+	uint64_t gen; /* counts write locks: what the index below is of */
+	/* Which folder a message inode number's upper half names
+	 * (tree_ino_path()); rebuilt at first use after any change. Taken
+	 * inside a read lock of `lock`, never across anything else. */
+	pthread_mutex_t hi_lock;
+	struct tree_hi *hi_index;
+	uint64_t hi_gen;
+	bool hi_built;
+};
+
+/* One entry of the inode index: the folder whose messages' inode
+ * numbers have upper half hi, unless two folders share it. */
+struct tree_hi {
+	uint32_t hi;
+	bool ambiguous;
+	struct tree_folder *f; /* valid while hi_gen == gen */
+	UT_hash_handle hh;
 };
 
 #define TREE_FOLDER_LIST_KEY "\n"
@@ -117,6 +134,14 @@ static const char *tree_intern(const char *flags)
 	}
 	pthread_mutex_unlock(&tree_flag_lock);
 	return f ? f->s : NULL;
+}
+
+/* Takes the write lock; whatever is written invalidates the inode
+ * index. */
+static void tree_wrlock(struct tree *t)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	t->gen++;
 }
 
 uint64_t tree_hash(const void *data, size_t len, uint64_t seed)
@@ -170,6 +195,7 @@ struct tree *tree_new(time_t root_mtime)
 	if (!t)
 		return NULL;
 	pthread_rwlock_init(&t->lock, NULL);
+	pthread_mutex_init(&t->hi_lock, NULL);
 	pthread_mutex_init(&t->busy_lock, NULL);
 	clock_cond_init(&t->busy_cond);
 	t->root_mtime = root_mtime;
@@ -238,6 +264,106 @@ static void tree_folders_free(struct tree_folder *by_path)
 	}
 }
 
+/* Frees the inode index. */
+static void tree_hi_clear(struct tree *t)
+{
+	struct tree_hi *e, *tmp;
+
+	HASH_ITER(hh, t->hi_index, e, tmp)
+	{
+		HASH_DEL(t->hi_index, e);
+		free(e);
+	}
+	t->hi_built = false;
+}
+
+/* Rebuilds the inode index from the listed folders; the read lock and
+ * hi_lock are held. Out of memory leaves it partial: a message not
+ * found is then only a node more in fsll. */
+static void tree_hi_rebuild(struct tree *t)
+{
+	struct tree_folder *f, *tmp;
+	struct tree_hi *e;
+	uint32_t hi;
+
+	tree_hi_clear(t);
+	HASH_ITER(hh_path, t->by_path, f, tmp)
+	{
+		if (!f->listing)
+			continue;
+		hi = (uint32_t)(tree_msg_ino(f->id,
+					     f->listing->state.uidvalidity,
+					     0) >>
+				32);
+		HASH_FIND(hh, t->hi_index, &hi, sizeof(hi), e);
+		if (e) {
+			e->ambiguous = true;
+			continue;
+		}
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			break;
+		e->hi = hi;
+		e->f = f;
+		HASH_ADD(hh, t->hi_index, hi, sizeof(e->hi), e);
+	}
+	t->hi_built = true;
+	t->hi_gen = t->gen;
+}
+
+/* The message of listing l with uid, or NULL; the lock is held. */
+static const struct tree_msg *tree_msg_by_uid(const struct tree_listing *l,
+					      uint32_t uid)
+{
+	const struct tree_msg *m;
+	size_t lo = 0, hi = l->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (l->msgs[mid].uid == uid)
+			return &l->msgs[mid];
+		if (l->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (m = l->extras; m; m = m->next_extra)
+		if (m->uid == uid)
+			return m;
+	return NULL;
+}
+
+char *tree_ino_path(struct tree *t, uint64_t ino)
+{
+	uint32_t hi = (uint32_t)(ino >> 32), uid = (uint32_t)ino;
+	const struct tree_folder *f = NULL;
+	const struct tree_msg *m = NULL;
+	struct tree_hi *e;
+	char *path = NULL;
+
+	if (!hi || !uid)
+		return NULL;
+	pthread_rwlock_rdlock(&t->lock);
+	if (t->maildir)
+		goto out;
+	pthread_mutex_lock(&t->hi_lock);
+	if (!t->hi_built || t->hi_gen != t->gen)
+		tree_hi_rebuild(t);
+	HASH_FIND(hh, t->hi_index, &hi, sizeof(hi), e);
+	if (e && !e->ambiguous)
+		f = e->f;
+	pthread_mutex_unlock(&t->hi_lock);
+	if (f && f->listing)
+		m = tree_msg_by_uid(f->listing, uid);
+	if (m && m->name && !m->gone && !m->alias &&
+	    asprintf(&path, "/%s%s%s", f->path, f->path[0] ? "/" : "",
+		     m->name) < 0)
+		path = NULL;
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return path;
+}
+
 void tree_free(struct tree *t)
 {
 	struct tree_busy *b, *tmp;
@@ -252,7 +378,9 @@ void tree_free(struct tree *t)
 		free(b->name);
 		free(b);
 	}
+	tree_hi_clear(t);
 	pthread_rwlock_destroy(&t->lock);
+	pthread_mutex_destroy(&t->hi_lock);
 	pthread_mutex_destroy(&t->busy_lock);
 	pthread_cond_destroy(&t->busy_cond);
 	free(t);
@@ -407,7 +535,7 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 			parent->subfolders++;
 	}
 
-	pthread_rwlock_wrlock(&t->lock);
+	tree_wrlock(t);
 	/* Folders that stay keep their listings. */
 	HASH_ITER(hh_path, by_path, f, tmp)
 	{
@@ -959,7 +1087,7 @@ int tree_set_listing(struct tree *t, const char *folder,
 	memset(&nl->state.present, 0, sizeof(nl->state.present));
 	store_listing_clear(l);
 
-	pthread_rwlock_wrlock(&t->lock);
+	tree_wrlock(t);
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 	if (f) {
 		old = f->listing;
@@ -1101,7 +1229,7 @@ void tree_touch_listing(struct tree *t, const char *folder, time_t now)
 {
 	struct tree_folder *f;
 
-	pthread_rwlock_wrlock(&t->lock);
+	tree_wrlock(t);
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 	if (f && f->listing)
 		f->listed_at = now;
@@ -1112,7 +1240,7 @@ void tree_expire_listing(struct tree *t, const char *folder)
 {
 	struct tree_folder *f;
 
-	pthread_rwlock_wrlock(&t->lock);
+	tree_wrlock(t);
 	if (!folder) {
 		t->folders_listed = false;
 	} else {
@@ -1231,7 +1359,7 @@ void tree_set_size(struct tree *t, const char *folder, uint32_t uidvalidity,
 	struct tree_msg *m;
 	size_t pos;
 
-	pthread_rwlock_wrlock(&t->lock);
+	tree_wrlock(t);
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 	if (f && f->listing && f->listing->state.uidvalidity == uidvalidity) {
 		m = tree_find_uid(f->listing, uid, &pos);
@@ -1289,7 +1417,7 @@ void tree_remove_message(struct tree *t, const char *folder,
 	struct tree_listing *l;
 	struct tree_msg *m, *tmp;
 
-	pthread_rwlock_wrlock(&t->lock);
+	tree_wrlock(t);
 	l = tree_listing_of(t, folder, uidvalidity);
 	if (l) {
 		HASH_ITER(hh, l->by_name, m, tmp)
@@ -1395,7 +1523,7 @@ int tree_add_message(struct tree *t, const char *folder, uint32_t uidvalidity,
 	char name[MAILDIR_NAME_MAX];
 	int rc = 0;
 
-	pthread_rwlock_wrlock(&t->lock);
+	tree_wrlock(t);
 	l = tree_listing_of(t, folder, uidvalidity);
 	if (l && l->maildir) {
 		rc = tree_maildir_add(l, m, alias);
@@ -1494,7 +1622,7 @@ void tree_maildir_rename(struct tree *t, const char *folder,
 {
 	struct tree_listing *l;
 
-	pthread_rwlock_wrlock(&t->lock);
+	tree_wrlock(t);
 	l = tree_listing_of(t, folder, uidvalidity);
 	if (l)
 		tree_update_flags(l, uid, flags, from_key, to_key);

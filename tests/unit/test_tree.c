@@ -154,6 +154,46 @@ START_TEST(test_listing_lookup)
 }
 END_TEST
 
+/* tree_ino_path(): a listed message's inode number maps back to its
+ * path (the folder from the upper half, the UID below), in every listed
+ * folder; nothing else does, and a removed message no longer. */
+START_TEST(test_ino_path)
+{
+	struct tree *t = make_tree();
+	struct tree_info i;
+	char *p;
+
+	list_folder(t, "INBOX", 5, 42, 100);
+	list_folder(t, "Lists.dev", 300, 7, 100);
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 100, 30, &i),
+			 TREE_MESSAGE);
+	p = tree_ino_path(t, i.ino);
+	ck_assert_str_eq(p, mp("/INBOX", 3));
+	free(p);
+	/* a UID the folder does not have names nothing */
+	ck_assert_ptr_null(tree_ino_path(t, (i.ino & ~0xffffffffull) | 6));
+	tree_remove_message(t, "INBOX", 42, 3);
+	ck_assert_ptr_null(tree_ino_path(t, i.ino));
+	tree_info_clear(&i);
+	ck_assert_int_eq(tree_lookup(t, mp("/Lists/dev", 299), 100, 30, &i),
+			 TREE_MESSAGE);
+	p = tree_ino_path(t, i.ino);
+	ck_assert_str_eq(p, mp("/Lists/dev", 299));
+	free(p);
+	/* a new UIDVALIDITY: the old numbers name nothing */
+	list_folder(t, "Lists.dev", 300, 8, 100);
+	ck_assert_ptr_null(tree_ino_path(t, i.ino));
+	tree_info_clear(&i);
+	/* folders and the root are no messages */
+	ck_assert_int_eq(tree_lookup(t, "/INBOX", 100, 30, &i), TREE_FOLDER);
+	ck_assert_ptr_null(tree_ino_path(t, i.ino));
+	tree_info_clear(&i);
+	ck_assert_ptr_null(tree_ino_path(t, 1));
+	ck_assert_ptr_null(tree_ino_path(t, 0));
+	tree_free(t);
+}
+END_TEST
+
 struct names {
 	char *v[64];
 	int n;
@@ -553,6 +593,7 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_delta_merge);
 	tcase_add_test(tc, test_uid_ranges);
 	tcase_add_test(tc, test_unlisted_after);
+	tcase_add_test(tc, test_ino_path);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fsll: mailfs on libfuse's low-level API. The kernel names files by
+ * node id; mailfs' operations (fsguard's table, struct fuse_operations)
+ * take paths. fsll keeps the node ids the kernel holds and turns each
+ * request's node id into a path, as libfuse's high-level layer does,
+ * but it does not keep a node for every file the kernel knows:
+ *
+ *   - a message whose inode number the tree maps back to the same path
+ *     (fsll_resolve_fn, tree_ino_path()) gets that inode number as its
+ *     node id, and nothing is stored for it: its path is asked for again
+ *     at each request. That is every listed message of an ordinary
+ *     folder, so a listing of 100,000 messages costs no node at all;
+ *   - everything else (the root's children, folders, files being
+ *     written, virtual paths, a message under a second name, any name
+ *     whose inode number is ambiguous) gets a stored node with a node id
+ *     below 2^32, which message inode numbers never are, counted by the
+ *     kernel's lookups and freed at FORGET;
+ *   - a message renamed through the mount keeps its node id under the
+ *     new name in a stored node, until the kernel forgets it.
+ *
+ * Requests from users other than the owner are refused by fsguard as
+ * before; fsll gives the operations the request's caller through
+ * fsll_context(), the high-level fuse_get_context()'s counterpart.
+ */
+#ifndef MAILFS_FSLL_H
+#define MAILFS_FSLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <fuse.h>
+
+struct fuse_args;
+struct fuse_session;
+struct fsll;
+
+/* Maps a message's inode number to its path ("/F/NAME", malloc'd), or
+ * NULL when it names no listed message (or not one name only). Must not
+ * block on the network. */
+typedef char *(*fsll_resolve_fn)(void *ctx, uint64_t ino);
+/* The inode number of the message at path, 0 if none is listed there;
+ * memory only (for invalidations, outside any request). */
+typedef uint64_t (*fsll_ino_fn)(void *ctx, const char *path);
+
+/*
+ * A low-level session serving ops (path based; init's fuse_config gives
+ * the timeouts) with private_data as the context's private_data, after
+ * FUSE's own options in args are checked; resolve and path_ino get
+ * resolve_ctx. NULL when they are wrong
+ * (libfuse printed why) or out of memory.
+ */
+struct fsll *fsll_new(struct fuse_args *args, const struct fuse_operations *ops,
+		      void *private_data, fsll_resolve_fn resolve,
+		      fsll_ino_fn path_ino, void *resolve_ctx);
+struct fuse_session *fsll_session(struct fsll *ll);
+/* Asks the kernel to drop what it caches of path's inode (attributes,
+ * pages, a directory's listing); 0, or a negative errno such as -ENOENT
+ * when the kernel holds no inode for it. Not from inside a request on
+ * that inode. */
+int fsll_invalidate_path(struct fsll *ll, const char *path);
+/* How many nodes are stored (the status's fuse_nodes). */
+size_t fsll_stored_nodes(struct fsll *ll);
+/* Destroys the session (unmount first) and every node. */
+void fsll_free(struct fsll *ll);
+
+/* The calling request's caller and the mount's private data (valid in a
+ * request thread, and in init). */
+struct fuse_context *fsll_context(void);
+
+#endif

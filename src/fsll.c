@@ -1,0 +1,1190 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fsll: mailfs on libfuse's low-level API; see fsll.h.
+ *
+ * Locking: one mutex (ll->lock) over the node tables, held for memory
+ * work only: never across an operation, the resolver or a reply. An
+ * operation gets the path built under the lock and runs without it.
+ */
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <uthash.h>
+
+#include "fsll.h"
+
+/* Stored node ids are below this; message inode numbers are not. */
+#define FSLL_COMPUTED_MIN (1ull << 32)
+
+/* A node the kernel holds that fsll must remember (see fsll.h). */
+struct fsll_node {
+	uint64_t id;
+	uint64_t parent;
+	uint64_t nlookup;
+	bool unlinked; /* removed: out of by_name, found by id only */
+	bool renamed; /* a message's own node id kept under a new name:
+		       * its lookups were not counted, so the first FORGET
+		       * ends it */
+	UT_hash_handle hh_id;
+	UT_hash_handle hh_name;
+	size_t keylen;
+	char key[]; /* parent id (8 bytes), then the name and a NUL */
+};
+
+struct fsll {
+	struct fuse_session *se;
+	const struct fuse_operations *ops;
+	void *private_data;
+	fsll_resolve_fn resolve;
+	fsll_ino_fn path_ino;
+	void *resolve_ctx;
+	double entry_timeout, attr_timeout;
+	pthread_mutex_t lock; /* the two tables and next_id */
+	struct fsll_node *by_id, *by_name;
+	uint64_t next_id;
+};
+
+static __thread struct fuse_context fsll_ctx;
+
+struct fuse_context *fsll_context(void)
+{
+	return &fsll_ctx;
+}
+
+/* Starts serving req: the context operations read. */
+static struct fsll *fsll_begin(fuse_req_t req)
+{
+	struct fsll *ll = fuse_req_userdata(req);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	fsll_ctx.uid = c->uid;
+	fsll_ctx.gid = c->gid;
+	fsll_ctx.pid = c->pid;
+	fsll_ctx.umask = c->umask;
+	fsll_ctx.private_data = ll->private_data;
+	return ll;
+}
+
+/* The table key of (parent, name) in buf (8 + NAME_MAX + 1 bytes);
+ * its length, 0 when the name is too long. */
+static size_t fsll_key(char *buf, uint64_t parent, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > NAME_MAX)
+		return 0;
+	memcpy(buf, &parent, 8);
+	memcpy(buf + 8, name, n + 1);
+	return 8 + n;
+}
+
+/* The stored node named name in parent; the lock is held. */
+static struct fsll_node *fsll_find_name(struct fsll *ll, uint64_t parent,
+					const char *name)
+{
+	char key[8 + NAME_MAX + 1];
+	size_t len = fsll_key(key, parent, name);
+	struct fsll_node *n = NULL;
+
+	if (len)
+		HASH_FIND(hh_name, ll->by_name, key, len, n);
+	return n;
+}
+
+static struct fsll_node *fsll_find_id(struct fsll *ll, uint64_t id)
+{
+	struct fsll_node *n;
+
+	HASH_FIND(hh_id, ll->by_id, &id, sizeof(id), n);
+	return n;
+}
+
+/* Adds a node (parent, name) with id; the lock is held. */
+static struct fsll_node *fsll_add(struct fsll *ll, uint64_t id, uint64_t parent,
+				  const char *name)
+{
+	size_t n = strlen(name);
+	struct fsll_node *node;
+
+	if (n > NAME_MAX)
+		return NULL;
+	node = calloc(1, sizeof(*node) + 8 + n + 1);
+	if (!node)
+		return NULL;
+	node->id = id;
+	node->parent = parent;
+	node->keylen = fsll_key(node->key, parent, name);
+	HASH_ADD(hh_id, ll->by_id, id, sizeof(node->id), node);
+	HASH_ADD_KEYPTR(hh_name, ll->by_name, node->key, node->keylen, node);
+	return node;
+}
+
+/* Drops a node from both tables and frees it; the lock is held. */
+static void fsll_drop(struct fsll *ll, struct fsll_node *n)
+{
+	HASH_DELETE(hh_id, ll->by_id, n);
+	if (!n->unlinked)
+		HASH_DELETE(hh_name, ll->by_name, n);
+	free(n);
+}
+
+/* Takes a node out of its name (unlink, rmdir, a rename's target); it
+ * stays known by id until forgotten. The lock is held. */
+static void fsll_unname(struct fsll *ll, struct fsll_node *n)
+{
+	if (!n || n->unlinked)
+		return;
+	HASH_DELETE(hh_name, ll->by_name, n);
+	n->unlinked = true;
+}
+
+/* Builds the path of a stored node; NULL for an unlinked one (or in an
+ * unlinked directory); the lock is held. *err_r: why not. */
+static char *fsll_stored_path(struct fsll *ll, struct fsll_node *n, int *err_r)
+{
+	const struct fsll_node *chain[PATH_MAX / 2];
+	size_t depth = 0, len = 0, i;
+	char *p, *w;
+
+	for (; n; n = n->parent == FUSE_ROOT_ID ? NULL
+						: fsll_find_id(ll, n->parent)) {
+		if (n->unlinked || depth == sizeof(chain) / sizeof(*chain)) {
+			*err_r = ESTALE;
+			return NULL;
+		}
+		chain[depth++] = n;
+		len += 1 + (n->keylen - 8);
+		if (n->parent != FUSE_ROOT_ID && !fsll_find_id(ll, n->parent)) {
+			*err_r = ESTALE;
+			return NULL;
+		}
+	}
+	p = malloc(len + 1);
+	if (!p) {
+		*err_r = ENOMEM;
+		return NULL;
+	}
+	w = p;
+	for (i = depth; i-- > 0;) {
+		*w++ = '/';
+		memcpy(w, chain[i]->key + 8, chain[i]->keylen - 8);
+		w += chain[i]->keylen - 8;
+	}
+	*w = '\0';
+	return p;
+}
+
+/*
+ * The path of node id (malloc'd), or NULL with *err_r set: ESTALE when
+ * the node is unknown or unlinked, or a message no longer listed (an
+ * open file's requests then run with a NULL path, as with libfuse's
+ * hard_remove; others fail with ESTALE, as libfuse's high-level API
+ * answers), ENOMEM.
+ */
+static char *fsll_path(struct fsll *ll, uint64_t id, int *err_r)
+{
+	struct fsll_node *n;
+	char *p;
+
+	*err_r = ESTALE;
+	if (id == FUSE_ROOT_ID) {
+		p = strdup("/");
+		if (!p)
+			*err_r = ENOMEM;
+		return p;
+	}
+	pthread_mutex_lock(&ll->lock);
+	n = fsll_find_id(ll, id);
+	p = n ? fsll_stored_path(ll, n, err_r) : NULL;
+	pthread_mutex_unlock(&ll->lock);
+	if (n || id < FSLL_COMPUTED_MIN || !ll->resolve)
+		return p;
+	p = ll->resolve(ll->resolve_ctx, id);
+	return p;
+}
+
+/* dir's path joined with name (malloc'd), or NULL with *err_r. */
+static char *fsll_child_path(struct fsll *ll, uint64_t dir, const char *name,
+			     int *err_r)
+{
+	char *d = fsll_path(ll, dir, err_r), *p;
+	size_t dl, nl = strlen(name);
+
+	if (!d)
+		return NULL;
+	if (nl > NAME_MAX) {
+		free(d);
+		*err_r = ENAMETOOLONG;
+		return NULL;
+	}
+	dl = strcmp(d, "/") ? strlen(d) : 0;
+	p = malloc(dl + 1 + nl + 1);
+	if (!p) {
+		free(d);
+		*err_r = ENOMEM;
+		return NULL;
+	}
+	memcpy(p, d, dl);
+	p[dl] = '/';
+	memcpy(p + dl + 1, name, nl + 1);
+	free(d);
+	return p;
+}
+
+/* True when ino is a message inode number the tree maps to path. */
+static bool fsll_computed(struct fsll *ll, uint64_t ino, const char *path)
+{
+	char *p;
+	bool same;
+
+	if (ino < FSLL_COMPUTED_MIN || !ll->resolve)
+		return false;
+	p = ll->resolve(ll->resolve_ctx, ino);
+	same = p && !strcmp(p, path);
+	free(p);
+	return same;
+}
+
+/*
+ * The node id the kernel gets for (parent, name) at path with st, one
+ * lookup counted: the stored node's, the inode number of a message
+ * (nothing stored), or a new stored node's. 0 when out of memory.
+ */
+static uint64_t fsll_enter(struct fsll *ll, uint64_t parent, const char *name,
+			   const char *path, const struct stat *st)
+{
+	struct fsll_node *n;
+	uint64_t id = 0;
+	bool computed;
+
+	pthread_mutex_lock(&ll->lock);
+	n = fsll_find_name(ll, parent, name);
+	if (n) {
+		n->nlookup++;
+		id = n->id;
+	}
+	pthread_mutex_unlock(&ll->lock);
+	if (id)
+		return id;
+	computed = fsll_computed(ll, (uint64_t)st->st_ino, path);
+	pthread_mutex_lock(&ll->lock);
+	n = fsll_find_name(ll, parent, name);
+	if (n) {
+		n->nlookup++;
+		id = n->id;
+	} else if (computed) {
+		id = (uint64_t)st->st_ino;
+	} else if (ll->next_id < FSLL_COMPUTED_MIN &&
+		   (n = fsll_add(ll, ll->next_id, parent, name))) {
+		ll->next_id++;
+		n->nlookup = 1;
+		id = n->id;
+	}
+	pthread_mutex_unlock(&ll->lock);
+	return id;
+}
+
+/* Fills e for an entry of id with st. */
+static void fsll_entry(struct fsll *ll, struct fuse_entry_param *e, uint64_t id,
+		       const struct stat *st)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = id;
+	e->attr = *st;
+	e->attr_timeout = ll->attr_timeout;
+	e->entry_timeout = ll->entry_timeout;
+}
+
+/* Forgets n lookups of id. */
+static void fsll_forget_one(struct fsll *ll, uint64_t id, uint64_t nlookup)
+{
+	struct fsll_node *n;
+
+	pthread_mutex_lock(&ll->lock);
+	n = fsll_find_id(ll, id);
+	if (n) {
+		if (n->renamed || n->nlookup <= nlookup)
+			fsll_drop(ll, n);
+		else
+			n->nlookup -= nlookup;
+	}
+	pthread_mutex_unlock(&ll->lock);
+}
+
+/* getattr of path and an entry reply for (parent, name); the common end
+ * of lookup, mkdir, link and create (fi set: the new open file). */
+static int fsll_stat_entry(struct fsll *ll, uint64_t parent, const char *name,
+			   const char *path, struct fuse_file_info *fi,
+			   struct fuse_entry_param *e)
+{
+	struct stat st;
+	uint64_t id;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	rc = ll->ops->getattr(path, &st, fi);
+	if (rc < 0)
+		return rc;
+	id = fsll_enter(ll, parent, name, path, &st);
+	if (!id)
+		return -ENOMEM;
+	fsll_entry(ll, e, id, &st);
+	return 0;
+}
+
+/* Sends an entry reply; the kernel did not take it (an interrupted
+ * request): the lookup is forgotten again. */
+static void fsll_reply_entry(struct fsll *ll, fuse_req_t req,
+			     const struct fuse_entry_param *e)
+{
+	if (fuse_reply_entry(req, e) == -ENOENT)
+		fsll_forget_one(ll, e->ino, 1);
+}
+
+static void fsll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fsll *ll = userdata;
+	struct fuse_config cfg;
+	void *pd;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.entry_timeout = 1;
+	cfg.attr_timeout = 1;
+	fsll_ctx.private_data = ll->private_data;
+	if (ll->ops->init) {
+		pd = ll->ops->init(conn, &cfg);
+		if (pd)
+			ll->private_data = pd;
+	}
+	ll->entry_timeout = cfg.entry_timeout;
+	ll->attr_timeout = cfg.attr_timeout;
+}
+
+static void fsll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fsll *ll = fsll_begin(req);
+	struct fuse_entry_param e;
+	int err, rc;
+	char *path = fsll_child_path(ll, parent, name, &err);
+
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	rc = fsll_stat_entry(ll, parent, name, path, NULL, &e);
+	free(path);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fsll_reply_entry(ll, req, &e);
+}
+
+static void fsll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fsll_forget_one(fuse_req_userdata(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fsll_forget_multi(fuse_req_t req, size_t count,
+			      struct fuse_forget_data *forgets)
+{
+	struct fsll *ll = fuse_req_userdata(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		fsll_forget_one(ll, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/* The path for a request on ino that may carry an open file (fi): NULL
+ * is then allowed for a removed file, as libfuse's hard_remove does.
+ * False when the request was answered already (an error). */
+static bool fsll_path_fi(struct fsll *ll, fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi, char **path_r)
+{
+	int err;
+
+	*path_r = fsll_path(ll, ino, &err);
+	if (*path_r || (fi && err == ESTALE))
+		return true;
+	fuse_reply_err(req, err);
+	return false;
+}
+
+static void fsll_getattr(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	struct stat st;
+	char *path;
+	int rc;
+
+	if (!fsll_path_fi(ll, req, ino, fi, &path))
+		return;
+	memset(&st, 0, sizeof(st));
+	rc = ll->ops->getattr(path, &st, fi);
+	free(path);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, ll->attr_timeout);
+}
+
+/* setattr, as the separate path operations it stands for, in libfuse's
+ * high-level order: mode, owner, size, times. */
+static void fsll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			 int to_set, struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	const struct fuse_operations *o = ll->ops;
+	struct stat st;
+	char *path;
+	int rc = 0;
+
+	if (!fsll_path_fi(ll, req, ino, fi, &path))
+		return;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		rc = o->chmod ? o->chmod(path, attr->st_mode, fi) : -ENOSYS;
+	if (rc == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		rc = o->chown ? o->chown(path,
+					 (to_set & FUSE_SET_ATTR_UID)
+						 ? attr->st_uid
+						 : (uid_t)-1,
+					 (to_set & FUSE_SET_ATTR_GID)
+						 ? attr->st_gid
+						 : (gid_t)-1,
+					 fi)
+			      : -ENOSYS;
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		rc = o->truncate ? o->truncate(path, attr->st_size, fi)
+				 : -ENOSYS;
+	if (rc == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec tv[2] = {{.tv_nsec = UTIME_OMIT},
+					 {.tv_nsec = UTIME_OMIT}};
+
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		rc = o->utimens ? o->utimens(path, tv, fi) : -ENOSYS;
+	}
+	if (rc == 0) {
+		memset(&st, 0, sizeof(st));
+		rc = o->getattr(path, &st, fi);
+	}
+	free(path);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, ll->attr_timeout);
+}
+
+static void fsll_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fsll *ll = fsll_begin(req);
+	char buf[PATH_MAX + 1], *path;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	rc = ll->ops->readlink ? ll->ops->readlink(path, buf, sizeof(buf))
+			       : -ENOSYS;
+	free(path);
+	buf[sizeof(buf) - 1] = '\0';
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+static void fsll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode)
+{
+	struct fsll *ll = fsll_begin(req);
+	struct fuse_entry_param e;
+	int err, rc;
+	char *path = fsll_child_path(ll, parent, name, &err);
+
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	rc = ll->ops->mkdir ? ll->ops->mkdir(path, mode) : -ENOSYS;
+	if (rc == 0)
+		rc = fsll_stat_entry(ll, parent, name, path, NULL, &e);
+	free(path);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fsll_reply_entry(ll, req, &e);
+}
+
+/* unlink and rmdir: the node leaves its name once the operation did. */
+static void fsll_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
+			bool dir)
+{
+	struct fsll *ll = fsll_begin(req);
+	int err, rc;
+	char *path = fsll_child_path(ll, parent, name, &err);
+
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	if (dir)
+		rc = ll->ops->rmdir ? ll->ops->rmdir(path) : -ENOSYS;
+	else
+		rc = ll->ops->unlink ? ll->ops->unlink(path) : -ENOSYS;
+	free(path);
+	if (rc == 0) {
+		pthread_mutex_lock(&ll->lock);
+		fsll_unname(ll, fsll_find_name(ll, parent, name));
+		pthread_mutex_unlock(&ll->lock);
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void fsll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fsll_remove(req, parent, name, false);
+}
+
+static void fsll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fsll_remove(req, parent, name, true);
+}
+
+/*
+ * rename: the kernel keeps the source's node id under the new name, so
+ * the node follows: a stored one is renamed; a message's own (computed)
+ * id, which would now resolve to its old place or nowhere, gets a
+ * stored node under the new name until the kernel forgets it.
+ */
+static void fsll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			fuse_ino_t newparent, const char *newname,
+			unsigned int flags)
+{
+	struct fsll *ll = fsll_begin(req);
+	struct fsll_node *n, *t;
+	char *from, *to = NULL;
+	struct stat st;
+	uint64_t computed = 0;
+	int err, rc;
+
+	from = fsll_child_path(ll, parent, name, &err);
+	if (from)
+		to = fsll_child_path(ll, newparent, newname, &err);
+	if (!from || !to) {
+		free(from);
+		fuse_reply_err(req, err);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&ll->lock);
+	n = fsll_find_name(ll, parent, name);
+	pthread_mutex_unlock(&ll->lock);
+	if (!n && ll->ops->getattr(from, &st, NULL) == 0 &&
+	    fsll_computed(ll, (uint64_t)st.st_ino, from))
+		computed = (uint64_t)st.st_ino;
+	rc = ll->ops->rename ? ll->ops->rename(from, to, flags) : -ENOSYS;
+	free(from);
+	free(to);
+	if (rc == 0) {
+		pthread_mutex_lock(&ll->lock);
+		t = fsll_find_name(ll, newparent, newname);
+		n = fsll_find_name(ll, parent, name);
+		if (t != n)
+			fsll_unname(ll, t);
+		if (n && t != n) {
+			uint64_t id = n->id, nl = n->nlookup;
+			bool renamed = n->renamed;
+
+			fsll_drop(ll, n);
+			n = fsll_add(ll, id, newparent, newname);
+			if (n) {
+				n->nlookup = nl;
+				n->renamed = renamed;
+			}
+		} else if (!n && computed) {
+			t = fsll_find_id(ll, computed);
+			if (t)
+				fsll_drop(ll, t);
+			n = fsll_add(ll, computed, newparent, newname);
+			if (n) {
+				n->nlookup = 1;
+				n->renamed = true;
+			}
+		}
+		pthread_mutex_unlock(&ll->lock);
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void fsll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		      const char *newname)
+{
+	struct fsll *ll = fsll_begin(req);
+	struct fuse_entry_param e;
+	char *from, *to = NULL;
+	int err, rc;
+
+	from = fsll_path(ll, ino, &err);
+	if (from)
+		to = fsll_child_path(ll, newparent, newname, &err);
+	if (!from || !to) {
+		free(from);
+		fuse_reply_err(req, err);
+		return;
+	}
+	rc = ll->ops->link ? ll->ops->link(from, to) : -ENOSYS;
+	if (rc == 0)
+		rc = fsll_stat_entry(ll, newparent, newname, to, NULL, &e);
+	free(from);
+	free(to);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fsll_reply_entry(ll, req, &e);
+}
+
+static void fsll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	rc = ll->ops->open ? ll->ops->open(path, fi) : 0;
+	if (rc < 0) {
+		free(path);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	/* Not taken (interrupted): the open is undone. */
+	if (fuse_reply_open(req, fi) == -ENOENT && ll->ops->release)
+		ll->ops->release(path, fi);
+	free(path);
+}
+
+static void fsll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path, *buf;
+	int rc;
+
+	if (!fsll_path_fi(ll, req, ino, fi, &path))
+		return;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		free(path);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = ll->ops->read(path, buf, size, off, fi);
+	free(path);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, (size_t)rc);
+	free(buf);
+}
+
+static void fsll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		       size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path;
+	int rc;
+
+	if (!fsll_path_fi(ll, req, ino, fi, &path))
+		return;
+	rc = ll->ops->write ? ll->ops->write(path, buf, size, off, fi)
+			    : -ENOSYS;
+	free(path);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, (size_t)rc);
+}
+
+static void fsll_flush(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path;
+	int rc;
+
+	if (!fsll_path_fi(ll, req, ino, fi, &path))
+		return;
+	rc = ll->ops->flush ? ll->ops->flush(path, fi) : 0;
+	free(path);
+	fuse_reply_err(req, -rc);
+}
+
+static void fsll_release(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path;
+	int err;
+
+	path = fsll_path(ll, ino, &err);
+	if (ll->ops->release)
+		ll->ops->release(path, fi);
+	free(path);
+	fuse_reply_err(req, 0);
+}
+
+static void fsll_opendir(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	rc = ll->ops->opendir ? ll->ops->opendir(path, fi) : 0;
+	if (rc < 0) {
+		free(path);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT && ll->ops->releasedir)
+		ll->ops->releasedir(path, fi);
+	free(path);
+}
+
+/* One readdir reply being filled. */
+struct fsll_dirbuf {
+	struct fsll *ll;
+	fuse_req_t req;
+	fuse_ino_t dir;
+	const char *path; /* the directory's */
+	bool plus;
+	char *buf;
+	size_t size, used;
+	int err;
+};
+
+/* The operations' fill callback: adds an entry while it fits (1 when
+ * full). In readdirplus an entry that fits gets its node, one lookup
+ * counted, as a LOOKUP would; "." and ".." get none. */
+static int fsll_fill(void *ctx, const char *name, const struct stat *st,
+		     off_t off, enum fuse_fill_dir_flags flags)
+{
+	struct fsll_dirbuf *d = ctx;
+	struct fuse_entry_param e;
+	struct stat s;
+	size_t need;
+	bool dot = !strcmp(name, ".") || !strcmp(name, "..");
+
+	if (off <= 0) {
+		/* every table gives offsets; a whole listing at once is
+		 * not supported */
+		d->err = EIO;
+		return 1;
+	}
+	memset(&s, 0, sizeof(s));
+	if (st) {
+		s.st_ino = st->st_ino;
+		s.st_mode = st->st_mode;
+	}
+	if (!d->plus) {
+		need = fuse_add_direntry(d->req, NULL, 0, name, NULL, 0);
+		if (d->used + need > d->size)
+			return 1;
+		fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used,
+				  name, &s, off);
+		d->used += need;
+		return 0;
+	}
+	need = fuse_add_direntry_plus(d->req, NULL, 0, name, NULL, 0);
+	if (d->used + need > d->size)
+		return 1;
+	memset(&e, 0, sizeof(e));
+	e.attr = s;
+	if (st && (flags & FUSE_FILL_DIR_PLUS) && !dot) {
+		size_t dl = strcmp(d->path, "/") ? strlen(d->path) : 0,
+		       nl = strlen(name);
+		char full[PATH_MAX + NAME_MAX + 2];
+
+		if (dl + nl + 2 <= sizeof(full)) {
+			memcpy(full, d->path, dl);
+			full[dl] = '/';
+			memcpy(full + dl + 1, name, nl + 1);
+			e.ino = fsll_enter(d->ll, d->dir, name, full, st);
+		}
+		if (e.ino) {
+			e.attr = *st;
+			e.attr_timeout = d->ll->attr_timeout;
+			e.entry_timeout = d->ll->entry_timeout;
+		}
+	}
+	fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used,
+			       name, &e, off);
+	d->used += need;
+	return 0;
+}
+
+static void fsll_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size,
+			     off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct fsll *ll = fsll_begin(req);
+	struct fsll_dirbuf d = {.ll = ll, .req = req, .dir = ino, .plus = plus};
+	char *path;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	d.path = path;
+	d.size = size;
+	d.buf = malloc(size ? size : 1);
+	if (!d.buf) {
+		free(path);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = ll->ops->readdir(path, &d, fsll_fill, off, fi,
+			      plus ? FUSE_READDIR_PLUS : 0);
+	if (rc == 0 && d.err)
+		rc = -d.err;
+	if (rc < 0 && d.used == 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+	free(path);
+}
+
+static void fsll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	fsll_readdir_any(req, ino, size, off, fi, false);
+}
+
+static void fsll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			     off_t off, struct fuse_file_info *fi)
+{
+	fsll_readdir_any(req, ino, size, off, fi, true);
+}
+
+static void fsll_releasedir(fuse_req_t req, fuse_ino_t ino,
+			    struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path;
+	int err;
+
+	path = fsll_path(ll, ino, &err);
+	if (ll->ops->releasedir)
+		ll->ops->releasedir(path, fi);
+	free(path);
+	fuse_reply_err(req, 0);
+}
+
+static void fsll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fsll *ll = fsll_begin(req);
+	struct statvfs st;
+	char *path;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	rc = ll->ops->statfs ? ll->ops->statfs(path, &st) : 0;
+	if (!ll->ops->statfs) {
+		st.f_namemax = 255;
+		st.f_bsize = 512;
+	}
+	free(path);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_statfs(req, &st);
+}
+
+static void fsll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			  const char *value, size_t size, int flags)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	rc = ll->ops->setxattr
+		     ? ll->ops->setxattr(path, name, value, size, flags)
+		     : -ENOSYS;
+	free(path);
+	fuse_reply_err(req, -rc);
+}
+
+/* getxattr and listxattr: the size alone when asked with size 0. */
+static void fsll_xattr_reply(fuse_req_t req, int rc, size_t size,
+			     const char *buf)
+{
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)rc);
+	else
+		fuse_reply_buf(req, buf, (size_t)rc);
+}
+
+static void fsll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			  size_t size)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path, *buf = NULL;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path || (size && !(buf = malloc(size)))) {
+		free(path);
+		fuse_reply_err(req, path ? ENOMEM : err);
+		return;
+	}
+	rc = ll->ops->getxattr ? ll->ops->getxattr(path, name, buf, size)
+			       : -ENOSYS;
+	free(path);
+	fsll_xattr_reply(req, rc, size, buf);
+	free(buf);
+}
+
+static void fsll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path, *buf = NULL;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path || (size && !(buf = malloc(size)))) {
+		free(path);
+		fuse_reply_err(req, path ? ENOMEM : err);
+		return;
+	}
+	rc = ll->ops->listxattr ? ll->ops->listxattr(path, buf, size) : -ENOSYS;
+	free(path);
+	fsll_xattr_reply(req, rc, size, buf);
+	free(buf);
+}
+
+static void fsll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fsll *ll = fsll_begin(req);
+	char *path;
+	int err, rc;
+
+	path = fsll_path(ll, ino, &err);
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	rc = ll->ops->removexattr ? ll->ops->removexattr(path, name) : -ENOSYS;
+	free(path);
+	fuse_reply_err(req, -rc);
+}
+
+static void fsll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, struct fuse_file_info *fi)
+{
+	struct fsll *ll = fsll_begin(req);
+	struct fuse_entry_param e;
+	int err, rc;
+	char *path = fsll_child_path(ll, parent, name, &err);
+
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	if (!ll->ops->create) {
+		free(path);
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	rc = ll->ops->create(path, mode, fi);
+	if (rc == 0) {
+		rc = fsll_stat_entry(ll, parent, name, path, fi, &e);
+		if (rc < 0 && ll->ops->release)
+			ll->ops->release(path, fi);
+	}
+	if (rc < 0) {
+		free(path);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		if (ll->ops->release)
+			ll->ops->release(path, fi);
+		fsll_forget_one(ll, e.ino, 1);
+	}
+	free(path);
+}
+
+static const struct fuse_lowlevel_ops fsll_ops = {
+	.init = fsll_init,
+	.lookup = fsll_lookup,
+	.forget = fsll_forget,
+	.forget_multi = fsll_forget_multi,
+	.getattr = fsll_getattr,
+	.setattr = fsll_setattr,
+	.readlink = fsll_readlink,
+	.mkdir = fsll_mkdir,
+	.unlink = fsll_unlink,
+	.rmdir = fsll_rmdir,
+	.rename = fsll_rename,
+	.link = fsll_link,
+	.open = fsll_open,
+	.read = fsll_read,
+	.write = fsll_write,
+	.flush = fsll_flush,
+	.release = fsll_release,
+	.opendir = fsll_opendir,
+	.readdir = fsll_readdir,
+	.readdirplus = fsll_readdirplus,
+	.releasedir = fsll_releasedir,
+	.statfs = fsll_statfs,
+	.setxattr = fsll_setxattr,
+	.getxattr = fsll_getxattr,
+	.listxattr = fsll_listxattr,
+	.removexattr = fsll_removexattr,
+	.create = fsll_create,
+};
+
+struct fsll *fsll_new(struct fuse_args *args, const struct fuse_operations *ops,
+		      void *private_data, fsll_resolve_fn resolve,
+		      fsll_ino_fn path_ino, void *resolve_ctx)
+{
+	struct fsll *ll = calloc(1, sizeof(*ll));
+
+	if (!ll)
+		return NULL;
+	ll->ops = ops;
+	ll->private_data = private_data;
+	ll->resolve = resolve;
+	ll->path_ino = path_ino;
+	ll->resolve_ctx = resolve_ctx;
+	ll->next_id = FUSE_ROOT_ID + 1;
+	pthread_mutex_init(&ll->lock, NULL);
+	ll->se = fuse_session_new(args, &fsll_ops, sizeof(fsll_ops), ll);
+	if (!ll->se) {
+		pthread_mutex_destroy(&ll->lock);
+		free(ll);
+		return NULL;
+	}
+	return ll;
+}
+
+struct fuse_session *fsll_session(struct fsll *ll)
+{
+	return ll->se;
+}
+
+/* Walks path's components through the stored nodes: the node id of
+ * the whole path, or 0. The last component may be a message's own id.
+ * Memory only: no operation is called. */
+static uint64_t fsll_path_id(struct fsll *ll, const char *path)
+{
+	char comp[NAME_MAX + 1];
+	uint64_t id = FUSE_ROOT_ID;
+	const char *p = path, *slash;
+	struct fsll_node *n;
+	size_t len;
+
+	while (*p == '/')
+		p++;
+	while (*p) {
+		slash = strchr(p, '/');
+		len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len > NAME_MAX)
+			return 0;
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		pthread_mutex_lock(&ll->lock);
+		n = fsll_find_name(ll, id, comp);
+		id = n ? n->id : 0;
+		pthread_mutex_unlock(&ll->lock);
+		p += len;
+		while (*p == '/')
+			p++;
+		if (!id) {
+			uint64_t ino;
+
+			/* a message: its node id is its inode number, when
+			 * the tree maps that back to this path */
+			if (*p || !ll->path_ino)
+				return 0;
+			ino = ll->path_ino(ll->resolve_ctx, path);
+			return ino && fsll_computed(ll, ino, path) ? ino : 0;
+		}
+	}
+	return id;
+}
+
+int fsll_invalidate_path(struct fsll *ll, const char *path)
+{
+	uint64_t id = fsll_path_id(ll, path);
+
+	if (!id)
+		return -ENOENT;
+	return fuse_lowlevel_notify_inval_inode(ll->se, id, 0, 0);
+}
+
+size_t fsll_stored_nodes(struct fsll *ll)
+{
+	size_t n;
+
+	pthread_mutex_lock(&ll->lock);
+	n = HASH_CNT(hh_id, ll->by_id);
+	pthread_mutex_unlock(&ll->lock);
+	return n;
+}
+
+void fsll_free(struct fsll *ll)
+{
+	struct fsll_node *n, *tmp;
+
+	if (!ll)
+		return;
+	fuse_session_destroy(ll->se);
+	HASH_CLEAR(hh_name, ll->by_name);
+	HASH_ITER(hh_id, ll->by_id, n, tmp)
+	{
+		HASH_DELETE(hh_id, ll->by_id, n);
+		free(n);
+	}
+	pthread_mutex_destroy(&ll->lock);
+	free(ll);
+}
