@@ -12,7 +12,8 @@ One Dovecot (rawlog on) gets, for user alice:
   W/f000.. --folders folders (default 300) of two messages each
 For each RTT, through the latency proxy, every mount fresh and with an
 empty XDG_CACHE_HOME (cold):
-  - `ls -l` of Huge and of Tenk, first and second time, against a raw
+  - `ls -l` of Huge and of Tenk, first and second time (the median of
+    three second listings), against a raw
     client that sends EXAMINE and the one UID FETCH 1:* of every item a
     listing needs (UID FLAGS RFC822.SIZE INTERNALDATE and the Message-ID
     header field) pipelined, and reads the answer; the daemon's resident
@@ -163,9 +164,19 @@ class LargeBench:
             r['first'], got = self.ls(m.p(folder))
             check(got == n, '%s: ls listed %d, server has %d' % (
                 folder, got, n))
-            r['second'], got = self.ls(m.p(folder))
-            check(got == n, '%s: second ls listed %d' % (folder, got))
-            r['bytes_per_message'] = (self.rss_kib(pid) - rss0) * 1024 / n
+            # the second listing: the median of three (10,000 entries
+            # take about 50 ms, where a few ms of noise move the ratio);
+            # memory after the first two listings, as for the floor
+            seconds = []
+            for i in range(3):
+                took, got = self.ls(m.p(folder))
+                check(got == n, '%s: second ls listed %d' % (folder, got))
+                seconds.append(took)
+                if i == 0:
+                    r['bytes_per_message'] = (
+                        self.rss_kib(pid) - rss0) * 1024 / n
+            r['second'] = statistics.median(seconds)
+            r['second_runs'] = seconds
         finally:
             m.umount()
         r['raw'], count = self.raw_listing(folder)

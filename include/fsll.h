@@ -34,10 +34,12 @@ struct fuse_args;
 struct fuse_session;
 struct fsll;
 
-/* Maps a message's inode number to its path ("/F/NAME", malloc'd), or
- * NULL when it names no listed message (or not one name only). Must not
- * block on the network. */
-typedef char *(*fsll_resolve_fn)(void *ctx, uint64_t ino);
+/* Writes the path ("/F/NAME") of the message whose inode number is ino
+ * into buf (size bytes, NUL-terminated) and returns its length; 0 when
+ * it names no listed message (or not one only), or the path does not
+ * fit. Memory only: must not block on the network. */
+typedef size_t (*fsll_resolve_fn)(void *ctx, uint64_t ino, char *buf,
+				  size_t size);
 /* The inode number of the message at path, 0 if none is listed there;
  * memory only (for invalidations, outside any request). */
 typedef uint64_t (*fsll_ino_fn)(void *ctx, const char *path);

@@ -40,12 +40,13 @@ void fsops_set_store(struct fsops *fs, struct store *store);
 /* Tells fsops the FUSE session, so that it can invalidate the kernel's
  * cached attributes; starts the thread that does so. */
 int fsops_start(struct fsops *fs, struct fsll *ll);
-/* fsll's resolver (fsll_resolve_fn; ctx is the fsops): the path of the
- * listed message whose inode number is ino, or NULL. */
-char *fsops_ino_path(void *ctx, uint64_t ino);
-/* fsll's fsll_ino_fn: the inode number of the listed message at path, 0
- * if none (the listings in memory only, however old). */
-uint64_t fsops_path_ino(void *ctx, const char *path);
+/* fsll's resolver (fsll_resolve_fn; ctx is the fsops; in fsdir.c): the
+ * path of the listed message whose inode number is ino into buf; its
+ * length, 0 if none. */
+size_t fsdir_ino_path(void *ctx, uint64_t ino, char *buf, size_t size);
+/* fsll's fsll_ino_fn (fsdir.c): the inode number of the listed message
+ * at path, 0 if none (the listings in memory only, however old). */
+uint64_t fsdir_path_ino(void *ctx, const char *path);
 /* Stops that thread; call before the FUSE instance is destroyed. */
 void fsops_stop(struct fsops *fs);
 void fsops_free(struct fsops *fs);

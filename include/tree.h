@@ -201,12 +201,13 @@ void tree_maildir_rename(struct tree *t, const char *folder,
  * name, malloc'd; NULL if there is none. */
 char *tree_folder_path(struct tree *t, const char *folder);
 /*
- * The mount path ("/F/NAME", malloc'd) of the listed message whose inode
- * number is ino, from the listings in memory alone (never refreshed);
- * NULL when there is none, when two listed folders share the inode
- * numbers' upper half, or in the Maildir layout.
+ * Writes the mount path ("/F/NAME") of the listed message whose inode
+ * number is ino into buf (size bytes), from the listings in memory alone
+ * (never refreshed); its length, or 0 when there is none, when two
+ * listed folders share the inode numbers' upper half, in the Maildir
+ * layout, or when it does not fit.
  */
-char *tree_ino_path(struct tree *t, uint64_t ino);
+size_t tree_ino_path(struct tree *t, uint64_t ino, char *buf, size_t size);
 
 /* True when the folder list has a folder of that server name ("" is a
  * flat store's root). */

@@ -5,14 +5,17 @@
  * at its offset in O(1): listing a folder costs O(n) however many calls
  * the kernel makes, and a listing that changes between two calls can
  * neither skip nor repeat an entry. Entries carry offsets (1, 2, ...):
- * with offsets, libfuse hands their attributes to the kernel along with
- * the names (readdirplus), so `ls -l` needs no lookup per file.
+ * with offsets, fsll hands their attributes to the kernel along with
+ * the names (readdirplus), so `ls -l` needs no lookup per file. Also the
+ * tree's answers fsll asks for about message inode numbers.
  */
 #include <errno.h>
 #include <fuse.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fsops_priv.h"
 #include "names.h"
@@ -262,4 +265,24 @@ void fsdir_folder_changed(void *ctx, const char *folder)
 		fsops_invalidate(fs, full);
 	}
 	free(path);
+}
+
+size_t fsdir_ino_path(void *ctx, uint64_t ino, char *buf, size_t size)
+{
+	struct fsops *fs = ctx;
+
+	return tree_ino_path(fs->tree, ino, buf, size);
+}
+
+uint64_t fsdir_path_ino(void *ctx, const char *path)
+{
+	struct fsops *fs = ctx;
+	struct tree_info info;
+	uint64_t ino = 0;
+
+	if (tree_lookup(fs->tree, path, time(NULL), UINT_MAX, &info) ==
+	    TREE_MESSAGE)
+		ino = info.ino;
+	tree_info_clear(&info);
+	return ino;
 }

@@ -190,7 +190,7 @@ static char *fsll_stored_path(struct fsll *ll, struct fsll_node *n, int *err_r)
 static char *fsll_path(struct fsll *ll, uint64_t id, int *err_r)
 {
 	struct fsll_node *n;
-	char *p;
+	char buf[PATH_MAX], *p;
 
 	*err_r = ESTALE;
 	if (id == FUSE_ROOT_ID) {
@@ -205,7 +205,11 @@ static char *fsll_path(struct fsll *ll, uint64_t id, int *err_r)
 	pthread_mutex_unlock(&ll->lock);
 	if (n || id < FSLL_COMPUTED_MIN || !ll->resolve)
 		return p;
-	p = ll->resolve(ll->resolve_ctx, id);
+	if (!ll->resolve(ll->resolve_ctx, id, buf, sizeof(buf)))
+		return NULL;
+	p = strdup(buf);
+	if (!p)
+		*err_r = ENOMEM;
 	return p;
 }
 
@@ -237,18 +241,16 @@ static char *fsll_child_path(struct fsll *ll, uint64_t dir, const char *name,
 	return p;
 }
 
-/* True when ino is a message inode number the tree maps to path. */
+/* True when ino is a message inode number the tree maps to path (no
+ * allocation: readdirplus asks this for every entry). */
 static bool fsll_computed(struct fsll *ll, uint64_t ino, const char *path)
 {
-	char *p;
-	bool same;
+	char buf[PATH_MAX];
 
 	if (ino < FSLL_COMPUTED_MIN || !ll->resolve)
 		return false;
-	p = ll->resolve(ll->resolve_ctx, ino);
-	same = p && !strcmp(p, path);
-	free(p);
-	return same;
+	return ll->resolve(ll->resolve_ctx, ino, buf, sizeof(buf)) &&
+	       !strcmp(buf, path);
 }
 
 /*

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fuse.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,26 +121,6 @@ int fsops_start(struct fsops *fs, struct fsll *ll)
 		fs->cfg.store->ops->watch(fs->cfg.store, fsdir_folder_changed,
 					  fs);
 	return 0;
-}
-
-char *fsops_ino_path(void *ctx, uint64_t ino)
-{
-	struct fsops *fs = ctx;
-
-	return tree_ino_path(fs->tree, ino);
-}
-
-uint64_t fsops_path_ino(void *ctx, const char *path)
-{
-	struct fsops *fs = ctx;
-	struct tree_info info;
-	uint64_t ino = 0;
-
-	if (tree_lookup(fs->tree, path, time(NULL), UINT_MAX, &info) ==
-	    TREE_MESSAGE)
-		ino = info.ino;
-	tree_info_clear(&info);
-	return ino;
 }
 
 /* Queues path for invalidation in the kernel. */

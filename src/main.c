@@ -443,8 +443,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_opts;
 	}
-	ll = fsll_new(&args, fsops_operations(), fs, fsops_ino_path,
-		      fsops_path_ino, fs);
+	ll = fsll_new(&args, fsops_operations(), fs, fsdir_ino_path,
+		      fsdir_path_ino, fs);
 	if (!ll)
 		goto free_fs; /* libfuse printed why */
 	ms.o = &o;

@@ -333,16 +333,17 @@ static const struct tree_msg *tree_msg_by_uid(const struct tree_listing *l,
 	return NULL;
 }
 
-char *tree_ino_path(struct tree *t, uint64_t ino)
+size_t tree_ino_path(struct tree *t, uint64_t ino, char *buf, size_t size)
 {
 	uint32_t hi = (uint32_t)(ino >> 32), uid = (uint32_t)ino;
 	const struct tree_folder *f = NULL;
 	const struct tree_msg *m = NULL;
 	struct tree_hi *e;
-	char *path = NULL;
+	size_t len = 0;
+	int n;
 
-	if (!hi || !uid)
-		return NULL;
+	if (!hi || !uid || !size)
+		return 0;
 	pthread_rwlock_rdlock(&t->lock);
 	if (t->maildir)
 		goto out;
@@ -355,13 +356,15 @@ char *tree_ino_path(struct tree *t, uint64_t ino)
 	pthread_mutex_unlock(&t->hi_lock);
 	if (f && f->listing)
 		m = tree_msg_by_uid(f->listing, uid);
-	if (m && m->name && !m->gone && !m->alias &&
-	    asprintf(&path, "/%s%s%s", f->path, f->path[0] ? "/" : "",
-		     m->name) < 0)
-		path = NULL;
+	if (m && m->name && !m->gone && !m->alias) {
+		n = snprintf(buf, size, "/%s%s%s", f->path,
+			     f->path[0] ? "/" : "", m->name);
+		if (n > 0 && (size_t)n < size)
+			len = (size_t)n;
+	}
 out:
 	pthread_rwlock_unlock(&t->lock);
-	return path;
+	return len;
 }
 
 void tree_free(struct tree *t)

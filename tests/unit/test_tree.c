@@ -161,35 +161,38 @@ START_TEST(test_ino_path)
 {
 	struct tree *t = make_tree();
 	struct tree_info i;
-	char *p;
+	char buf[256];
 
 	list_folder(t, "INBOX", 5, 42, 100);
 	list_folder(t, "Lists.dev", 300, 7, 100);
 	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 100, 30, &i),
 			 TREE_MESSAGE);
-	p = tree_ino_path(t, i.ino);
-	ck_assert_str_eq(p, mp("/INBOX", 3));
-	free(p);
+	ck_assert_uint_eq(tree_ino_path(t, i.ino, buf, sizeof(buf)),
+			  strlen(mp("/INBOX", 3)));
+	ck_assert_str_eq(buf, mp("/INBOX", 3));
+	/* a buffer too small: none */
+	ck_assert_uint_eq(tree_ino_path(t, i.ino, buf, 10), 0);
 	/* a UID the folder does not have names nothing */
-	ck_assert_ptr_null(tree_ino_path(t, (i.ino & ~0xffffffffull) | 6));
+	ck_assert_uint_eq(tree_ino_path(t, (i.ino & ~0xffffffffull) | 6, buf,
+					sizeof(buf)),
+			  0);
 	tree_remove_message(t, "INBOX", 42, 3);
-	ck_assert_ptr_null(tree_ino_path(t, i.ino));
+	ck_assert_uint_eq(tree_ino_path(t, i.ino, buf, sizeof(buf)), 0);
 	tree_info_clear(&i);
 	ck_assert_int_eq(tree_lookup(t, mp("/Lists/dev", 299), 100, 30, &i),
 			 TREE_MESSAGE);
-	p = tree_ino_path(t, i.ino);
-	ck_assert_str_eq(p, mp("/Lists/dev", 299));
-	free(p);
+	ck_assert_uint_ne(tree_ino_path(t, i.ino, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, mp("/Lists/dev", 299));
 	/* a new UIDVALIDITY: the old numbers name nothing */
 	list_folder(t, "Lists.dev", 300, 8, 100);
-	ck_assert_ptr_null(tree_ino_path(t, i.ino));
+	ck_assert_uint_eq(tree_ino_path(t, i.ino, buf, sizeof(buf)), 0);
 	tree_info_clear(&i);
 	/* folders and the root are no messages */
 	ck_assert_int_eq(tree_lookup(t, "/INBOX", 100, 30, &i), TREE_FOLDER);
-	ck_assert_ptr_null(tree_ino_path(t, i.ino));
+	ck_assert_uint_eq(tree_ino_path(t, i.ino, buf, sizeof(buf)), 0);
 	tree_info_clear(&i);
-	ck_assert_ptr_null(tree_ino_path(t, 1));
-	ck_assert_ptr_null(tree_ino_path(t, 0));
+	ck_assert_uint_eq(tree_ino_path(t, 1, buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(tree_ino_path(t, 0, buf, sizeof(buf)), 0);
 	tree_free(t);
 }
 END_TEST
