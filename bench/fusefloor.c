@@ -2,11 +2,13 @@
 /*
  * fusefloor: the thinnest read-only FUSE file system over a local
  * directory, for `make bench` only. It answers each call with one system
- * call on the directory below, with the settings mailfs uses (the
- * high-level API, multithreaded, use_ino, attributes and entries kept
- * 30 s, pages kept between opens), so that a grep through it measures
- * what FUSE alone costs on this machine: the floor under mailfs's own
- * figures for cached mail.
+ * call on the directory below, on libfuse's high-level API with the
+ * settings mailfs uses (multithreaded, its own inode numbers, attributes
+ * and entries kept 30 s, pages kept between opens), so that a grep
+ * through it measures what FUSE alone costs on this machine: the floor
+ * under mailfs's own figures for cached mail. Its memory per file is
+ * what the high-level API's nodes cost, which mailfs (on the low-level
+ * API, src/fsll.c) does not pay for listed messages.
  *
  *   fusefloor SOURCE_DIR MOUNTPOINT [FUSE options]
  */
