@@ -152,18 +152,19 @@ static char *fsll_stored_path(struct fsll *ll, struct fsll_node *n, int *err_r)
 	size_t depth = 0, len = 0, i;
 	char *p, *w;
 
-	for (; n; n = n->parent == FUSE_ROOT_ID ? NULL
-						: fsll_find_id(ll, n->parent)) {
-		if (n->unlinked || depth == sizeof(chain) / sizeof(*chain)) {
+	/* up to the root; a removed node or a missing parent on the way
+	 * means the node has no path any more */
+	for (;;) {
+		if (!n || n->unlinked ||
+		    depth == sizeof(chain) / sizeof(*chain)) {
 			*err_r = ESTALE;
 			return NULL;
 		}
 		chain[depth++] = n;
 		len += 1 + (n->keylen - 8);
-		if (n->parent != FUSE_ROOT_ID && !fsll_find_id(ll, n->parent)) {
-			*err_r = ESTALE;
-			return NULL;
-		}
+		if (n->parent == FUSE_ROOT_ID)
+			break;
+		n = fsll_find_id(ll, n->parent);
 	}
 	p = malloc(len + 1);
 	if (!p) {
@@ -238,6 +239,30 @@ static char *fsll_child_path(struct fsll *ll, uint64_t dir, const char *name,
 	p[dl] = '/';
 	memcpy(p + dl + 1, name, nl + 1);
 	free(d);
+	return p;
+}
+
+/* The path of ino for req; NULL when there is none, req then answered
+ * with the error. */
+static char *fsll_req_path(struct fsll *ll, fuse_req_t req, fuse_ino_t ino)
+{
+	int err;
+	char *p = fsll_path(ll, ino, &err);
+
+	if (!p)
+		fuse_reply_err(req, err);
+	return p;
+}
+
+/* The path of name in dir for req, as fsll_req_path(). */
+static char *fsll_req_child(struct fsll *ll, fuse_req_t req, fuse_ino_t dir,
+			    const char *name)
+{
+	int err;
+	char *p = fsll_child_path(ll, dir, name, &err);
+
+	if (!p)
+		fuse_reply_err(req, err);
 	return p;
 }
 
@@ -372,13 +397,11 @@ static void fsll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fsll *ll = fsll_begin(req);
 	struct fuse_entry_param e;
-	int err, rc;
-	char *path = fsll_child_path(ll, parent, name, &err);
+	int rc;
+	char *path = fsll_req_child(ll, req, parent, name);
 
-	if (!path) {
-		fuse_reply_err(req, err);
+	if (!path)
 		return;
-	}
 	rc = fsll_stat_entry(ll, parent, name, path, NULL, &e);
 	free(path);
 	if (rc < 0)
@@ -495,13 +518,11 @@ static void fsll_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fsll *ll = fsll_begin(req);
 	char buf[PATH_MAX + 1], *path;
-	int err, rc;
+	int rc;
 
-	path = fsll_path(ll, ino, &err);
-	if (!path) {
-		fuse_reply_err(req, err);
+	path = fsll_req_path(ll, req, ino);
+	if (!path)
 		return;
-	}
 	rc = ll->ops->readlink ? ll->ops->readlink(path, buf, sizeof(buf))
 			       : -ENOSYS;
 	free(path);
@@ -517,13 +538,11 @@ static void fsll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fsll *ll = fsll_begin(req);
 	struct fuse_entry_param e;
-	int err, rc;
-	char *path = fsll_child_path(ll, parent, name, &err);
+	int rc;
+	char *path = fsll_req_child(ll, req, parent, name);
 
-	if (!path) {
-		fuse_reply_err(req, err);
+	if (!path)
 		return;
-	}
 	rc = ll->ops->mkdir ? ll->ops->mkdir(path, mode) : -ENOSYS;
 	if (rc == 0)
 		rc = fsll_stat_entry(ll, parent, name, path, NULL, &e);
@@ -539,13 +558,11 @@ static void fsll_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 			bool dir)
 {
 	struct fsll *ll = fsll_begin(req);
-	int err, rc;
-	char *path = fsll_child_path(ll, parent, name, &err);
+	int rc;
+	char *path = fsll_req_child(ll, req, parent, name);
 
-	if (!path) {
-		fuse_reply_err(req, err);
+	if (!path)
 		return;
-	}
 	if (dir)
 		rc = ll->ops->rmdir ? ll->ops->rmdir(path) : -ENOSYS;
 	else
@@ -662,27 +679,69 @@ static void fsll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		fsll_reply_entry(ll, req, &e);
 }
 
-static void fsll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* open and opendir: the operation, then the reply; an open the kernel
+ * did not take (an interrupted request) is released again. */
+static void fsll_open_any(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi, bool dir)
 {
 	struct fsll *ll = fsll_begin(req);
+	int (*op_open)(const char *, struct fuse_file_info *) =
+		dir ? ll->ops->opendir : ll->ops->open;
+	int (*op_release)(const char *, struct fuse_file_info *) =
+		dir ? ll->ops->releasedir : ll->ops->release;
 	char *path;
-	int err, rc;
+	int rc;
+
+	path = fsll_req_path(ll, req, ino);
+	if (!path)
+		return;
+	rc = op_open ? op_open(path, fi) : 0;
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (fuse_reply_open(req, fi) == -ENOENT && op_release)
+		op_release(path, fi);
+	free(path);
+}
+
+/* release and releasedir: never refused; the path is NULL for a file
+ * removed meanwhile. */
+static void fsll_release_any(fuse_req_t req, fuse_ino_t ino,
+			     struct fuse_file_info *fi, bool dir)
+{
+	struct fsll *ll = fsll_begin(req);
+	int (*op_release)(const char *, struct fuse_file_info *) =
+		dir ? ll->ops->releasedir : ll->ops->release;
+	char *path;
+	int err;
 
 	path = fsll_path(ll, ino, &err);
-	if (!path) {
-		fuse_reply_err(req, err);
-		return;
-	}
-	rc = ll->ops->open ? ll->ops->open(path, fi) : 0;
-	if (rc < 0) {
-		free(path);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	/* Not taken (interrupted): the open is undone. */
-	if (fuse_reply_open(req, fi) == -ENOENT && ll->ops->release)
-		ll->ops->release(path, fi);
+	if (op_release)
+		op_release(path, fi);
 	free(path);
+	fuse_reply_err(req, 0);
+}
+
+static void fsll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fsll_open_any(req, ino, fi, false);
+}
+
+static void fsll_opendir(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	fsll_open_any(req, ino, fi, true);
+}
+
+static void fsll_release(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	fsll_release_any(req, ino, fi, false);
+}
+
+static void fsll_releasedir(fuse_req_t req, fuse_ino_t ino,
+			    struct fuse_file_info *fi)
+{
+	fsll_release_any(req, ino, fi, true);
 }
 
 static void fsll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -739,43 +798,6 @@ static void fsll_flush(fuse_req_t req, fuse_ino_t ino,
 	rc = ll->ops->flush ? ll->ops->flush(path, fi) : 0;
 	free(path);
 	fuse_reply_err(req, -rc);
-}
-
-static void fsll_release(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_file_info *fi)
-{
-	struct fsll *ll = fsll_begin(req);
-	char *path;
-	int err;
-
-	path = fsll_path(ll, ino, &err);
-	if (ll->ops->release)
-		ll->ops->release(path, fi);
-	free(path);
-	fuse_reply_err(req, 0);
-}
-
-static void fsll_opendir(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_file_info *fi)
-{
-	struct fsll *ll = fsll_begin(req);
-	char *path;
-	int err, rc;
-
-	path = fsll_path(ll, ino, &err);
-	if (!path) {
-		fuse_reply_err(req, err);
-		return;
-	}
-	rc = ll->ops->opendir ? ll->ops->opendir(path, fi) : 0;
-	if (rc < 0) {
-		free(path);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (fuse_reply_open(req, fi) == -ENOENT && ll->ops->releasedir)
-		ll->ops->releasedir(path, fi);
-	free(path);
 }
 
 /* One readdir reply being filled. */
@@ -856,13 +878,11 @@ static void fsll_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size,
 	struct fsll *ll = fsll_begin(req);
 	struct fsll_dirbuf d = {.ll = ll, .req = req, .dir = ino, .plus = plus};
 	char *path;
-	int err, rc;
+	int rc;
 
-	path = fsll_path(ll, ino, &err);
-	if (!path) {
-		fuse_reply_err(req, err);
+	path = fsll_req_path(ll, req, ino);
+	if (!path)
 		return;
-	}
 	d.path = path;
 	d.size = size;
 	d.buf = malloc(size ? size : 1);
@@ -895,32 +915,16 @@ static void fsll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	fsll_readdir_any(req, ino, size, off, fi, true);
 }
 
-static void fsll_releasedir(fuse_req_t req, fuse_ino_t ino,
-			    struct fuse_file_info *fi)
-{
-	struct fsll *ll = fsll_begin(req);
-	char *path;
-	int err;
-
-	path = fsll_path(ll, ino, &err);
-	if (ll->ops->releasedir)
-		ll->ops->releasedir(path, fi);
-	free(path);
-	fuse_reply_err(req, 0);
-}
-
 static void fsll_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fsll *ll = fsll_begin(req);
 	struct statvfs st;
 	char *path;
-	int err, rc;
+	int rc;
 
-	path = fsll_path(ll, ino, &err);
-	if (!path) {
-		fuse_reply_err(req, err);
+	path = fsll_req_path(ll, req, ino);
+	if (!path)
 		return;
-	}
 	memset(&st, 0, sizeof(st));
 	rc = ll->ops->statfs ? ll->ops->statfs(path, &st) : 0;
 	if (!ll->ops->statfs) {
@@ -939,13 +943,11 @@ static void fsll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct fsll *ll = fsll_begin(req);
 	char *path;
-	int err, rc;
+	int rc;
 
-	path = fsll_path(ll, ino, &err);
-	if (!path) {
-		fuse_reply_err(req, err);
+	path = fsll_req_path(ll, req, ino);
+	if (!path)
 		return;
-	}
 	rc = ll->ops->setxattr
 		     ? ll->ops->setxattr(path, name, value, size, flags)
 		     : -ENOSYS;
@@ -1007,13 +1009,11 @@ static void fsll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct fsll *ll = fsll_begin(req);
 	char *path;
-	int err, rc;
+	int rc;
 
-	path = fsll_path(ll, ino, &err);
-	if (!path) {
-		fuse_reply_err(req, err);
+	path = fsll_req_path(ll, req, ino);
+	if (!path)
 		return;
-	}
 	rc = ll->ops->removexattr ? ll->ops->removexattr(path, name) : -ENOSYS;
 	free(path);
 	fuse_reply_err(req, -rc);
@@ -1024,13 +1024,11 @@ static void fsll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fsll *ll = fsll_begin(req);
 	struct fuse_entry_param e;
-	int err, rc;
-	char *path = fsll_child_path(ll, parent, name, &err);
+	int rc;
+	char *path = fsll_req_child(ll, req, parent, name);
 
-	if (!path) {
-		fuse_reply_err(req, err);
+	if (!path)
 		return;
-	}
 	if (!ll->ops->create) {
 		free(path);
 		fuse_reply_err(req, ENOSYS);
