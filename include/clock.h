@@ -4,10 +4,25 @@
 #define MAILFS_CLOCK_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 
-/* Seconds of the monotonic clock: ages of listings and sessions. */
+/*
+ * A time that never was: clock_mono() never returns it. The monotonic
+ * clock starts near 0 when the machine boots, so 0 as "long ago" would
+ * be "a moment ago" for the first minutes of uptime: a time that may
+ * be unset is compared only through clock_recent().
+ */
+#define CLOCK_NEVER ((time_t)0)
+
+/* Seconds of the monotonic clock (never CLOCK_NEVER): ages of listings
+ * and sessions. MAILFS_TEST_UPTIME=N in the environment makes it start
+ * at N, as on a machine booted N seconds ago (for tests). */
 time_t clock_mono(void);
+
+/* True when `at` is set (not CLOCK_NEVER) and less than max_age
+ * seconds before now. */
+bool clock_recent(time_t at, time_t now, unsigned max_age);
 
 /*
  * One deadline per FUSE request: the thread serving a request sets it

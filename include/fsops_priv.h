@@ -57,7 +57,7 @@ struct fsops_trashed {
 /* A folder being read message after message. */
 struct fsops_scan {
 	uint64_t folder_id;
-	struct timespec last; /* monotonic */
+	long long last; /* clock_now_ms() */
 	unsigned batch; /* messages to fetch with the next miss */
 };
 

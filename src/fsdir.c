@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fsops_priv.h"
 #include "names.h"
 #include "newmsg.h"
@@ -280,7 +281,7 @@ uint64_t fsdir_path_ino(void *ctx, const char *path)
 	struct tree_info info;
 	uint64_t ino = 0;
 
-	if (tree_lookup(fs->tree, path, time(NULL), UINT_MAX, &info) ==
+	if (tree_lookup(fs->tree, path, clock_mono(), UINT_MAX, &info) ==
 	    TREE_MESSAGE)
 		ino = info.ino;
 	tree_info_clear(&info);

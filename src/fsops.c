@@ -501,21 +501,19 @@ static int fsops_release(const char *path, struct fuse_file_info *fi)
 static unsigned fsops_scan_batch(struct fsops *fs, uint64_t folder_id)
 {
 	struct fsops_scan *s = NULL, *oldest = &fs->scans[0];
-	struct timespec now;
+	long long now = clock_now_ms();
 	unsigned batch = 0, i;
-	long gap_ms;
+	long long gap_ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&fs->scan_lock);
 	for (i = 0; i < FSOPS_SCAN_SLOTS && !s; i++) {
 		if (fs->scans[i].batch && fs->scans[i].folder_id == folder_id)
 			s = &fs->scans[i];
-		else if (fs->scans[i].last.tv_sec < oldest->last.tv_sec)
+		else if (fs->scans[i].last < oldest->last)
 			oldest = &fs->scans[i];
 	}
 	if (s) {
-		gap_ms = (now.tv_sec - s->last.tv_sec) * 1000 +
-			 (now.tv_nsec - s->last.tv_nsec) / 1000000;
+		gap_ms = now - s->last;
 		if (gap_ms <= FSOPS_SCAN_GAP_MS) {
 			batch = s->batch;
 			if (s->batch < FSOPS_BATCH_MAX)
@@ -1264,8 +1262,7 @@ static bool fsops_recently_trashed(struct fsops *fs,
 	pthread_mutex_lock(&fs->trash_lock);
 	HASH_FIND(hh, fs->trashed, &k, sizeof(k), t);
 	recent = (t && now - t->at <= FSOPS_TRASH_GRACE) ||
-		 (fs->trashed_blind &&
-		  now - fs->trashed_blind <= FSOPS_TRASH_GRACE);
+		 clock_recent(fs->trashed_blind, now, FSOPS_TRASH_GRACE + 1);
 	pthread_mutex_unlock(&fs->trash_lock);
 	return recent;
 }

@@ -94,7 +94,7 @@ static void fsstatus_quota(struct fsops *fs, uint64_t *used_r,
 	int rc;
 
 	pthread_mutex_lock(&fs->quota_lock);
-	ask = !fs->quota_at || now - fs->quota_at >= (time_t)fs->cfg.refresh;
+	ask = !clock_recent(fs->quota_at, now, fs->cfg.refresh);
 	if (ask)
 		fs->quota_at = now; /* one asker at a time */
 	*used_r = fs->quota_used;

@@ -121,15 +121,6 @@ static void net_fmt_addr(const char *host, const char *port, char *buf,
 		snprintf(buf, len, "%s:%s", host, port);
 }
 
-/* Milliseconds on the monotonic clock, the base of every deadline. */
-static int64_t net_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The deadline of a wait that starts now and may last timeout_ms, or
  * the end of the FUSE request being served, if sooner (clock.h). */
 static int64_t net_deadline(int timeout_ms)
@@ -137,7 +128,7 @@ static int64_t net_deadline(int timeout_ms)
 	long left = clock_request_left_ms();
 	int64_t ms = timeout_ms > 0 ? timeout_ms : 0;
 
-	return net_now_ms() + (ms < left ? ms : left);
+	return clock_now_ms() + (ms < left ? ms : left);
 }
 
 /*
@@ -151,7 +142,7 @@ static int net_wait_until(int fd, short events, int64_t deadline)
 	struct pollfd pfd = {.fd = fd, .events = events};
 
 	for (;;) {
-		int64_t left = deadline - net_now_ms();
+		int64_t left = deadline - clock_now_ms();
 		int r;
 
 		if (left < 0)
@@ -1166,6 +1157,6 @@ int net_wait_readable(struct net_conn *c, int ms)
 
 	if (net_buffered(c) || (c->ssl && SSL_pending(c->ssl) > 0))
 		return 1;
-	r = net_wait_until(c->fd, POLLIN, net_now_ms() + (ms > 0 ? ms : 0));
+	r = net_wait_until(c->fd, POLLIN, clock_now_ms() + (ms > 0 ? ms : 0));
 	return r == 0 ? 1 : r == -ETIMEDOUT ? 0 : r;
 }

@@ -195,7 +195,7 @@ static bool store_cache_seen_same(struct store_cache *sc, const char *folder,
 
 	pthread_mutex_lock(&sc->seen_lock);
 	HASH_FIND_STR(sc->seen, folder, e);
-	same = e && clock_mono() - sc->seen_at < (time_t)sc->refresh &&
+	same = e && clock_recent(sc->seen_at, clock_mono(), sc->refresh) &&
 	       e->uidvalidity == st->uidvalidity && e->uidnext == st->uidnext &&
 	       e->messages == st->exists && e->modseq == st->modseq;
 	*at_r = sc->seen_at;

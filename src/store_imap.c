@@ -204,7 +204,8 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 	if (slot->sess) {
 		log_set_conn(imap_conn_id(slot->sess));
 		if (!imap_usable(slot->sess) || imap_peer_gone(slot->sess) ||
-		    (clock_mono() - slot->last_used > STORE_IMAP_IDLE_CHECK &&
+		    (!clock_recent(slot->last_used, clock_mono(),
+				   STORE_IMAP_IDLE_CHECK + 1) &&
 		     imap_noop(slot->sess) < 0)) {
 			imap_close(slot->sess);
 			slot->sess = NULL;

@@ -567,7 +567,8 @@ bool tree_folders_stale(struct tree *t, time_t now, unsigned max_age)
 	bool stale;
 
 	pthread_rwlock_rdlock(&t->lock);
-	stale = !t->folders_listed || now - t->folders_at >= (time_t)max_age;
+	stale = !t->folders_listed ||
+		!clock_recent(t->folders_at, now, max_age);
 	pthread_rwlock_unlock(&t->lock);
 	return stale;
 }
@@ -633,7 +634,7 @@ static int tree_msg_info(const struct tree_folder *f, const struct tree_msg *m,
 static bool tree_fresh(const struct tree_folder *f, time_t now,
 		       unsigned max_age)
 {
-	return f->listing && now - f->listed_at < (time_t)max_age;
+	return f->listing && clock_recent(f->listed_at, now, max_age);
 }
 
 /* The folder holding messages whose directory is the first len bytes
@@ -1249,7 +1250,7 @@ void tree_expire_listing(struct tree *t, const char *folder)
 	} else {
 		HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 		if (f && f->listing)
-			f->listed_at = 0;
+			f->listed_at = CLOCK_NEVER;
 	}
 	pthread_rwlock_unlock(&t->lock);
 }

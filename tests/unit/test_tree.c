@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "tree.h"
 
 static struct store_folder folders_dot[] = {
@@ -338,6 +339,39 @@ START_TEST(test_refresh_coordination)
 }
 END_TEST
 
+/* An expired listing is stale whatever the clock reads: early after
+ * boot the monotonic clock is smaller than refresh (here 5 s against
+ * 3600), and "expired" must not read as "listed at 0, a moment ago". */
+START_TEST(test_expired_early_after_boot)
+{
+	struct tree *t = make_tree();
+
+	ck_assert(tree_begin_refresh(t, "INBOX", 2, 3600, 0));
+	list_folder(t, "INBOX", 1, 1, 2);
+	tree_end_refresh(t, "INBOX");
+	ck_assert(!tree_begin_refresh(t, "INBOX", 5, 3600, 0));
+	tree_expire_listing(t, "INBOX");
+	ck_assert(tree_begin_refresh(t, "INBOX", 5, 3600, 0));
+	tree_end_refresh(t, "INBOX");
+	tree_expire_listing(t, NULL);
+	ck_assert(tree_begin_refresh(t, NULL, 5, 3600, 0));
+	tree_end_refresh(t, NULL);
+	tree_free(t);
+}
+END_TEST
+
+/* clock_recent() never takes an unset time for a recent one, and the
+ * clock never reads as unset. */
+START_TEST(test_clock_never)
+{
+	ck_assert(!clock_recent(CLOCK_NEVER, 1, 3600));
+	ck_assert(!clock_recent(CLOCK_NEVER, 0, 3600));
+	ck_assert(clock_recent(1, 2, 3600));
+	ck_assert(!clock_recent(1, 3601, 3600));
+	ck_assert(clock_mono() != CLOCK_NEVER);
+}
+END_TEST
+
 /* Names identify the message: date (UTC), size as listed, Message-ID
  * hash; true duplicates get -2, -3 in ascending UID order; UIDs play no
  * part, so the same message has the same name in any folder. */
@@ -593,6 +627,8 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_parent_listed_after_child);
 	tcase_add_test(tc, test_size_fix_and_next);
 	tcase_add_test(tc, test_refresh_coordination);
+	tcase_add_test(tc, test_expired_early_after_boot);
+	tcase_add_test(tc, test_clock_never);
 	tcase_add_test(tc, test_delta_merge);
 	tcase_add_test(tc, test_uid_ranges);
 	tcase_add_test(tc, test_unlisted_after);
