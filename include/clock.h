@@ -26,7 +26,7 @@ bool clock_recent(time_t at, time_t now, unsigned max_age);
 
 /*
  * One deadline per FUSE request: the thread serving a request sets it
- * when the request arrives (fsguard), and every wait of that thread, on
+ * when the request arrives (fsll_begin()), and every wait of that thread, on
  * the network or on another thread, ends by then, however many steps or
  * retries the request takes. Threads that serve no request (POP3
  * download, invalidation) have none.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * fsll: mailfs on libfuse's low-level API. The kernel names files by
- * node id; mailfs' operations (fsguard's table, struct fuse_operations)
+ * node id; mailfs' operations (fsvirt's table, struct fuse_operations)
  * take paths. fsll keeps the node ids the kernel holds and turns each
  * request's node id into a path, as libfuse's high-level layer does,
  * but it does not keep a node for every file the kernel knows:
@@ -19,8 +19,10 @@
  *   - a message renamed through the mount keeps its node id under the
  *     new name in a stored node, until the kernel forgets it.
  *
- * Requests from users other than the owner are refused by fsguard as
- * before; fsll gives the operations the request's caller through
+ * Each request is checked and timed once, here: only the owner (the
+ * user mailfs runs as) and root are served, others get EACCES; and the
+ * request gets one deadline, `timeout` seconds, for all the operations
+ * it runs. fsll gives the operations the request's caller through
  * fsll_context(), the high-level fuse_get_context()'s counterpart.
  */
 #ifndef MAILFS_FSLL_H
@@ -47,13 +49,14 @@ typedef uint64_t (*fsll_ino_fn)(void *ctx, const char *path);
 /*
  * A low-level session serving ops (path based; init's fuse_config gives
  * the timeouts) with private_data as the context's private_data, after
- * FUSE's own options in args are checked; resolve and path_ino get
- * resolve_ctx. NULL when they are wrong
- * (libfuse printed why) or out of memory.
+ * FUSE's own options in args are checked; each request must end within
+ * timeout_s seconds; resolve and path_ino get resolve_ctx. NULL when
+ * the options are wrong (libfuse printed why) or out of memory.
  */
 struct fsll *fsll_new(struct fuse_args *args, const struct fuse_operations *ops,
-		      void *private_data, fsll_resolve_fn resolve,
-		      fsll_ino_fn path_ino, void *resolve_ctx);
+		      void *private_data, unsigned timeout_s,
+		      fsll_resolve_fn resolve, fsll_ino_fn path_ino,
+		      void *resolve_ctx);
 struct fuse_session *fsll_session(struct fsll *ll);
 /* Asks the kernel to drop what it caches of path's inode (attributes,
  * pages, a directory's listing); 0, or a negative errno such as -ENOENT

@@ -22,6 +22,7 @@ struct fsops_config {
 	unsigned timeout; /* seconds; bounds waits for other threads */
 	uint64_t cache_size; /* bytes of message bodies kept in memory */
 	bool readonly;
+	bool owner_only; /* -o allow_other: modes for the owner alone */
 	bool expunge_on_delete; /* rm expunges instead of moving to Trash */
 	bool maildir; /* -o layout=maildir: a Maildir tree */
 	uint64_t max_append; /* largest new message, 0: the server's */
@@ -50,6 +51,5 @@ uint64_t fsdir_path_ino(void *ctx, const char *path);
 /* Stops that thread; call before the FUSE instance is destroyed. */
 void fsops_stop(struct fsops *fs);
 void fsops_free(struct fsops *fs);
-const struct fuse_operations *fsops_operations(void);
 
 #endif

@@ -115,8 +115,7 @@ struct fsops_file {
 	bool fetching; /* a thread is fetching for this file */
 };
 
-/* fsops' own table, which fsguard.c wraps (fsops_operations() is the
- * guarded one). */
+/* fsops' own table, behind fsvirt's dispatcher. */
 const struct fuse_operations *fsops_inner_operations(void);
 
 /* The mount's fsops, from the FUSE context of the calling operation. */
@@ -153,6 +152,8 @@ int fsstatus_getxattr(struct fsops *fs, const char *path, char *value,
  * refresh interval, as the size of the filesystem for df. */
 int fsstatus_statfs(const char *path, struct statvfs *st);
 
+/* The mode bits a node of mode (type and bits) shows (fsops.c). */
+mode_t fsops_mode(const struct fsops *fs, mode_t mode);
 /* Fills st from what the tree knows. */
 void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 		struct stat *st);

@@ -113,8 +113,8 @@ int fsvirt_folder(struct fsops *fs, const char *dir, struct tree_info *info);
 int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,
 		   const struct stat *st);
 
-/* The dispatcher: fsops' own table, with virtual paths going to their
- * kinds. fsguard wraps it. */
+/* The dispatcher, the table fsll serves: fsops' own table, with
+ * virtual paths going to their kinds. */
 const struct fuse_operations *fsvirt_operations(void);
 
 #endif

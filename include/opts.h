@@ -60,6 +60,7 @@ struct opts {
 	unsigned refresh; /* seconds */
 	unsigned temp_idle; /* seconds an unused temporary file is kept */
 	bool readonly; /* -o ro */
+	bool allow_other; /* -o allow_other: other users see the mount */
 	enum opts_delete delete_mode;
 	bool maildir; /* -o layout=maildir */
 	uint64_t max_append; /* bytes, 0 = the server's limit only */

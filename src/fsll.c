@@ -15,8 +15,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 #include <uthash.h>
 
+#include "clock.h"
 #include "fsll.h"
 
 /* Stored node ids are below this; message inode numbers are not. */
@@ -45,6 +47,8 @@ struct fsll {
 	fsll_ino_fn path_ino;
 	void *resolve_ctx;
 	double entry_timeout, attr_timeout;
+	uid_t owner; /* the only user (with root) served */
+	unsigned timeout_s; /* each request's deadline */
 	pthread_mutex_t lock; /* the two tables and next_id */
 	struct fsll_node *by_id, *by_name;
 	uint64_t next_id;
@@ -57,7 +61,12 @@ struct fuse_context *fsll_context(void)
 	return &fsll_ctx;
 }
 
-/* Starts serving req: the context operations read. */
+/*
+ * Starts serving req: the context operations read, and the request's
+ * one deadline (clock.h), `timeout` from now, which every step of the
+ * request shares however many operations it runs (setattr's mode, size
+ * and times; rename's look at its source; create's stat).
+ */
 static struct fsll *fsll_begin(fuse_req_t req)
 {
 	struct fsll *ll = fuse_req_userdata(req);
@@ -68,7 +77,23 @@ static struct fsll *fsll_begin(fuse_req_t req)
 	fsll_ctx.pid = c->pid;
 	fsll_ctx.umask = c->umask;
 	fsll_ctx.private_data = ll->private_data;
+	clock_request_begin((long)ll->timeout_s * 1000);
 	return ll;
+}
+
+/*
+ * The guard, once per request: only the mount's owner (and root) may
+ * use it. With -o allow_other other users see the mount, but mailfs
+ * acts on the server with the owner's credentials, so every request of
+ * theirs is answered EACCES here (and the kernel refuses most of them
+ * before, see fsll.h). False when req was answered so.
+ */
+static bool fsll_allowed(struct fsll *ll, fuse_req_t req)
+{
+	if (fsll_ctx.uid == ll->owner || fsll_ctx.uid == 0)
+		return true;
+	fuse_reply_err(req, EACCES);
+	return false;
 }
 
 /* The table key of (parent, name) in buf (8 + NAME_MAX + 1 bytes);
@@ -398,8 +423,11 @@ static void fsll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fsll *ll = fsll_begin(req);
 	struct fuse_entry_param e;
 	int rc;
-	char *path = fsll_req_child(ll, req, parent, name);
+	char *path;
 
+	if (!fsll_allowed(ll, req))
+		return;
+	path = fsll_req_child(ll, req, parent, name);
 	if (!path)
 		return;
 	rc = fsll_stat_entry(ll, parent, name, path, NULL, &e);
@@ -450,6 +478,8 @@ static void fsll_getattr(fuse_req_t req, fuse_ino_t ino,
 	char *path;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	if (!fsll_path_fi(ll, req, ino, fi, &path))
 		return;
 	memset(&st, 0, sizeof(st));
@@ -472,6 +502,8 @@ static void fsll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	char *path;
 	int rc = 0;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	if (!fsll_path_fi(ll, req, ino, fi, &path))
 		return;
 	if (to_set & FUSE_SET_ATTR_MODE)
@@ -520,6 +552,8 @@ static void fsll_readlink(fuse_req_t req, fuse_ino_t ino)
 	char buf[PATH_MAX + 1], *path;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	path = fsll_req_path(ll, req, ino);
 	if (!path)
 		return;
@@ -539,8 +573,11 @@ static void fsll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fsll *ll = fsll_begin(req);
 	struct fuse_entry_param e;
 	int rc;
-	char *path = fsll_req_child(ll, req, parent, name);
+	char *path;
 
+	if (!fsll_allowed(ll, req))
+		return;
+	path = fsll_req_child(ll, req, parent, name);
 	if (!path)
 		return;
 	rc = ll->ops->mkdir ? ll->ops->mkdir(path, mode) : -ENOSYS;
@@ -559,8 +596,11 @@ static void fsll_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fsll *ll = fsll_begin(req);
 	int rc;
-	char *path = fsll_req_child(ll, req, parent, name);
+	char *path;
 
+	if (!fsll_allowed(ll, req))
+		return;
+	path = fsll_req_child(ll, req, parent, name);
 	if (!path)
 		return;
 	if (dir)
@@ -603,6 +643,8 @@ static void fsll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	uint64_t computed = 0;
 	int err, rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	from = fsll_child_path(ll, parent, name, &err);
 	if (from)
 		to = fsll_child_path(ll, newparent, newname, &err);
@@ -660,6 +702,8 @@ static void fsll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	char *from, *to = NULL;
 	int err, rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	from = fsll_path(ll, ino, &err);
 	if (from)
 		to = fsll_child_path(ll, newparent, newname, &err);
@@ -692,6 +736,8 @@ static void fsll_open_any(fuse_req_t req, fuse_ino_t ino,
 	char *path;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	path = fsll_req_path(ll, req, ino);
 	if (!path)
 		return;
@@ -751,6 +797,8 @@ static void fsll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *path, *buf;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	if (!fsll_path_fi(ll, req, ino, fi, &path))
 		return;
 	buf = malloc(size ? size : 1);
@@ -775,6 +823,8 @@ static void fsll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	char *path;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	if (!fsll_path_fi(ll, req, ino, fi, &path))
 		return;
 	rc = ll->ops->write ? ll->ops->write(path, buf, size, off, fi)
@@ -880,6 +930,8 @@ static void fsll_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size,
 	char *path;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	path = fsll_req_path(ll, req, ino);
 	if (!path)
 		return;
@@ -922,6 +974,8 @@ static void fsll_statfs(fuse_req_t req, fuse_ino_t ino)
 	char *path;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	path = fsll_req_path(ll, req, ino);
 	if (!path)
 		return;
@@ -945,6 +999,8 @@ static void fsll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char *path;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	path = fsll_req_path(ll, req, ino);
 	if (!path)
 		return;
@@ -974,6 +1030,8 @@ static void fsll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char *path, *buf = NULL;
 	int err, rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	path = fsll_path(ll, ino, &err);
 	if (!path || (size && !(buf = malloc(size)))) {
 		free(path);
@@ -993,6 +1051,8 @@ static void fsll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *path, *buf = NULL;
 	int err, rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	path = fsll_path(ll, ino, &err);
 	if (!path || (size && !(buf = malloc(size)))) {
 		free(path);
@@ -1011,6 +1071,8 @@ static void fsll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	char *path;
 	int rc;
 
+	if (!fsll_allowed(ll, req))
+		return;
 	path = fsll_req_path(ll, req, ino);
 	if (!path)
 		return;
@@ -1025,8 +1087,11 @@ static void fsll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fsll *ll = fsll_begin(req);
 	struct fuse_entry_param e;
 	int rc;
-	char *path = fsll_req_child(ll, req, parent, name);
+	char *path;
 
+	if (!fsll_allowed(ll, req))
+		return;
+	path = fsll_req_child(ll, req, parent, name);
 	if (!path)
 		return;
 	if (!ll->ops->create) {
@@ -1084,14 +1149,17 @@ static const struct fuse_lowlevel_ops fsll_ops = {
 };
 
 struct fsll *fsll_new(struct fuse_args *args, const struct fuse_operations *ops,
-		      void *private_data, fsll_resolve_fn resolve,
-		      fsll_ino_fn path_ino, void *resolve_ctx)
+		      void *private_data, unsigned timeout_s,
+		      fsll_resolve_fn resolve, fsll_ino_fn path_ino,
+		      void *resolve_ctx)
 {
 	struct fsll *ll = calloc(1, sizeof(*ll));
 
 	if (!ll)
 		return NULL;
 	ll->ops = ops;
+	ll->owner = getuid();
+	ll->timeout_s = timeout_s;
 	ll->private_data = private_data;
 	ll->resolve = resolve;
 	ll->path_ino = path_ino;

@@ -279,6 +279,22 @@ int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info)
 	}
 }
 
+/*
+ * The mode a node shows: as given, or with -o allow_other the owner's
+ * bits alone, a message's made writable (flags are set by writing its
+ * xattr, which the kernel then checks, default_permissions): the kernel
+ * refuses other users from its caches too, without asking mailfs.
+ */
+mode_t fsops_mode(const struct fsops *fs, mode_t mode)
+{
+	if (!fs->cfg.owner_only)
+		return mode;
+	mode &= S_IFMT | 0700;
+	if (S_ISREG(mode) && !fs->cfg.readonly)
+		mode |= 0200;
+	return mode;
+}
+
 /* Fills a stat from what the tree knows. */
 void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 		struct stat *st)
@@ -291,11 +307,13 @@ void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 	st->st_mtime = st->st_ctime = st->st_atime = info->mtime;
 	st->st_blksize = 4096;
 	if (info->kind == TREE_MESSAGE) {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = fsops_mode(fs, S_IFREG | 0444);
 		st->st_size = (off_t)info->size;
 		st->st_blocks = (blkcnt_t)((info->size + 511) / 512);
 	} else {
-		st->st_mode = S_IFDIR | (fs->cfg.readonly ? 0555 : 0755);
+		st->st_mode = fsops_mode(fs, S_IFDIR |
+						     (fs->cfg.readonly ? 0555
+								       : 0755));
 		/* A folder's mtime appears once it is listed; its ctime
 		 * stays, so that tar does not see it change while read. */
 		st->st_ctime = fs->started;
@@ -333,7 +351,7 @@ void fsops_newmsg_fill(struct fsops *fs, const char *path, uint64_t size,
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_nlink = 1;
-	st->st_mode = S_IFREG | 0644;
+	st->st_mode = fsops_mode(fs, S_IFREG | 0644);
 	st->st_size = (off_t)size;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	st->st_blksize = 4096;

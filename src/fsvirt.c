@@ -153,7 +153,7 @@ void fsvirt_stat_dir(const struct fsops *fs, const char *path, time_t mtime,
 		     struct stat *st)
 {
 	fsvirt_stat_common(fs, path, mtime, st);
-	st->st_mode = S_IFDIR | 0555;
+	st->st_mode = fsops_mode(fs, S_IFDIR | 0555);
 	st->st_nlink = 2;
 }
 
@@ -162,7 +162,7 @@ void fsvirt_stat_file(const struct fsops *fs, const char *path, uint64_t size,
 		      time_t mtime, struct stat *st)
 {
 	fsvirt_stat_common(fs, path, mtime, st);
-	st->st_mode = S_IFREG | 0444;
+	st->st_mode = fsops_mode(fs, S_IFREG | 0444);
 	st->st_nlink = 1;
 	st->st_size = (off_t)size;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
@@ -619,7 +619,7 @@ static const struct fuse_operations fsvirt_table = {
 	.rmdir = fsvirt_rmdir,
 };
 
-/* The dispatcher's table, which fsguard wraps. */
+/* The dispatcher's table, which fsll serves. */
 const struct fuse_operations *fsvirt_operations(void)
 {
 	return &fsvirt_table;

@@ -24,6 +24,7 @@
 #include "diskcache.h"
 #include "fsll.h"
 #include "fsops.h"
+#include "fsvirt.h"
 #include "imap.h"
 #include "log.h"
 #include "net.h"
@@ -432,6 +433,7 @@ int main(int argc, char **argv)
 		.timeout = o.timeout,
 		.cache_size = o.cache_size,
 		.readonly = o.readonly,
+		.owner_only = o.allow_other,
 		.expunge_on_delete = o.delete_mode == OPTS_DELETE_EXPUNGE,
 		.maildir = o.maildir,
 		.max_append = o.max_append,
@@ -443,8 +445,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_opts;
 	}
-	ll = fsll_new(&args, fsops_operations(), fs, fsdir_ino_path,
-		      fsdir_path_ino, fs);
+	/* Other users see an allow_other mount: the kernel checks the
+	 * owner-only modes it shows, even for what it has cached. */
+	if (o.allow_other &&
+	    fuse_opt_add_arg(&args, "-odefault_permissions") != 0) {
+		fprintf(stderr, "mailfs: out of memory\n");
+		goto free_fs;
+	}
+	ll = fsll_new(&args, fsvirt_operations(), fs, o.timeout,
+		      fsdir_ino_path, fsdir_path_ino, fs);
 	if (!ll)
 		goto free_fs; /* libfuse printed why */
 	ms.o = &o;

@@ -33,6 +33,7 @@ enum {
 	KEY_DEBUG,
 	KEY_SINGLE,
 	KEY_RO,
+	KEY_ALLOW_OTHER,
 	KEY_INSECURE,
 	KEY_KEEP,
 	KEY_CACHE_SIZE,
@@ -87,6 +88,7 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("pop3_delete", KEY_POP3_DELETE),
 	FUSE_OPT_KEY("nonempty", KEY_NONEMPTY),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -258,6 +260,9 @@ static int opts_proc(void *data, const char *arg, int key,
 	case KEY_RO:
 		o->readonly = true;
 		return 1; /* the kernel enforces it too */
+	case KEY_ALLOW_OTHER:
+		o->allow_other = true;
+		return 1; /* FUSE's too */
 	case KEY_INSECURE:
 		o->insecure = true;
 		return 0;

@@ -48,6 +48,7 @@ struct tree_listing {
 	struct tree_msg *extras;
 	time_t newest;
 	bool maildir; /* named by the Maildir layout */
+	uint32_t hi; /* its messages' inode numbers' upper half */
 };
 
 struct tree_folder {
@@ -93,6 +94,30 @@ struct tree {
 	struct tree_hi *hi_index;
 	uint64_t hi_gen;
 	bool hi_built;
+	/* Which folder incarnation each upper half was given to, for the
+	 * tree's life (under the write lock of `lock`; see tree_bind()). */
+	struct tree_bind *binds_by_key; /* live incarnations */
+	struct tree_bind *binds_by_hi; /* every upper half ever given */
+};
+
+/*
+ * A folder incarnation, (folder, UIDVALIDITY), and the upper half its
+ * messages' inode numbers carry. An upper half is given once per tree:
+ * when the incarnation ends (the folder left the folder list, or its
+ * UIDVALIDITY changed) it is retired, out of binds_by_key, and never
+ * given again, so that an inode number the kernel may still hold for a
+ * message never names another message, whatever the folder names and
+ * UIDVALIDITYs the server shows.
+ */
+struct tree_bind {
+	struct {
+		uint64_t folder_id;
+		uint32_t uidvalidity;
+	} key;
+	uint32_t hi;
+	bool retired;
+	UT_hash_handle hh_key;
+	UT_hash_handle hh_hi;
 };
 
 /* One entry of the inode index: the folder whose messages' inode
@@ -163,22 +188,77 @@ uint64_t tree_folder_id(const char *folder)
 }
 
 /*
- * Inode of a message: stable for (folder, UIDVALIDITY, UID): a hash of
- * the folder and UIDVALIDITY above, the UID below. Within a folder,
- * inode order is UID order, which is listing order: walkers that read
- * big directories in inode order (GNU fts, hence grep -r and find, above
- * 10,000 entries) then read messages in the order read-ahead fetches
- * them. The upper half is never 0, so 0 and 1 (the root) are avoided.
+ * Inode of a message: the upper half its folder incarnation was given
+ * (tree_bind()), the UID below. Within a folder, inode order is UID
+ * order, which is listing order: walkers that read big directories in
+ * inode order (GNU fts, hence grep -r and find, above 10,000 entries)
+ * then read messages in the order read-ahead fetches them. The upper
+ * half is never 0, so 0 and 1 (the root) are avoided.
  */
-static uint64_t tree_msg_ino(uint64_t folder_id, uint32_t uidvalidity,
-			     uint32_t uid)
+static uint64_t tree_msg_ino(const struct tree_listing *l, uint32_t uid)
+{
+	return (uint64_t)l->hi << 32 | uid;
+}
+
+/* The upper half a hash of (folder, UIDVALIDITY) gives: the first one
+ * tried, so that inode numbers stay the same across remounts. */
+static uint32_t tree_hi_hash(uint64_t folder_id, uint32_t uidvalidity)
 {
 	uint64_t h = tree_hash(&folder_id, sizeof(folder_id), TREE_HASH_SEED);
 	uint32_t hi;
 
 	h = tree_hash(&uidvalidity, sizeof(uidvalidity), h);
 	hi = (uint32_t)(h >> 32) ^ (uint32_t)h;
-	return (uint64_t)(hi ? hi : 1) << 32 | uid;
+	return hi ? hi : 1;
+}
+
+/*
+ * The upper half of (folder_id, uidvalidity)'s inode numbers: the one
+ * it was given, or else its hash, or, when another incarnation (live or
+ * retired) has that one, the next free value. 0 when out of memory.
+ * The write lock is held.
+ */
+static uint32_t tree_bind(struct tree *t, uint64_t folder_id,
+			  uint32_t uidvalidity)
+{
+	struct tree_bind *b, *other;
+	uint32_t hi;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return 0;
+	b->key.folder_id = folder_id;
+	b->key.uidvalidity = uidvalidity;
+	HASH_FIND(hh_key, t->binds_by_key, &b->key, sizeof(b->key), other);
+	if (other) {
+		free(b);
+		return other->hi;
+	}
+	hi = tree_hi_hash(folder_id, uidvalidity);
+	for (;;) {
+		HASH_FIND(hh_hi, t->binds_by_hi, &hi, sizeof(hi), other);
+		if (!other)
+			break;
+		if (++hi == 0)
+			hi = 1;
+	}
+	b->hi = hi;
+	HASH_ADD(hh_key, t->binds_by_key, key, sizeof(b->key), b);
+	HASH_ADD(hh_hi, t->binds_by_hi, hi, sizeof(b->hi), b);
+	return hi;
+}
+
+/* Ends the incarnation whose messages carry the upper half hi: the
+ * value stays taken. The write lock is held. */
+static void tree_retire(struct tree *t, uint32_t hi)
+{
+	struct tree_bind *b;
+
+	HASH_FIND(hh_hi, t->binds_by_hi, &hi, sizeof(hi), b);
+	if (b && !b->retired) {
+		HASH_DELETE(hh_key, t->binds_by_key, b);
+		b->retired = true;
+	}
 }
 
 static uint64_t tree_folder_ino(const struct tree_folder *f)
@@ -291,10 +371,7 @@ static void tree_hi_rebuild(struct tree *t)
 	{
 		if (!f->listing)
 			continue;
-		hi = (uint32_t)(tree_msg_ino(f->id,
-					     f->listing->state.uidvalidity,
-					     0) >>
-				32);
+		hi = f->listing->hi;
 		HASH_FIND(hh, t->hi_index, &hi, sizeof(hi), e);
 		if (e) {
 			e->ambiguous = true;
@@ -370,6 +447,7 @@ out:
 void tree_free(struct tree *t)
 {
 	struct tree_busy *b, *tmp;
+	struct tree_bind *bd, *bdtmp;
 
 	if (!t)
 		return;
@@ -382,6 +460,12 @@ void tree_free(struct tree *t)
 		free(b);
 	}
 	tree_hi_clear(t);
+	HASH_CLEAR(hh_key, t->binds_by_key);
+	HASH_ITER(hh_hi, t->binds_by_hi, bd, bdtmp)
+	{
+		HASH_DELETE(hh_hi, t->binds_by_hi, bd);
+		free(bd);
+	}
 	pthread_rwlock_destroy(&t->lock);
 	pthread_mutex_destroy(&t->hi_lock);
 	pthread_mutex_destroy(&t->busy_lock);
@@ -549,6 +633,12 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 			old->listing = NULL;
 		}
 	}
+	/* Folders that left the list end their incarnations. */
+	HASH_ITER(hh_path, t->by_path, f, tmp)
+	{
+		if (f->listing)
+			tree_retire(t, f->listing->hi);
+	}
 	old_path = t->by_path;
 	HASH_CLEAR(hh_name, t->by_name);
 	t->by_path = by_path;
@@ -611,7 +701,7 @@ static int tree_msg_info(const struct tree_folder *f, const struct tree_msg *m,
 	uint32_t uv = f->listing->state.uidvalidity;
 
 	info->kind = TREE_MESSAGE;
-	info->ino = tree_msg_ino(f->id, uv, m->uid);
+	info->ino = tree_msg_ino(f->listing, m->uid);
 	info->nlink = 1;
 	info->size = m->size;
 	info->mtime = m->date;
@@ -791,8 +881,7 @@ static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 	}
 	memset(&info, 0, sizeof(info));
 	info.kind = TREE_MESSAGE;
-	info.ino =
-		tree_msg_ino(dir->id, dir->listing->state.uidvalidity, m->uid);
+	info.ino = tree_msg_ino(dir->listing, m->uid);
 	info.nlink = 1;
 	info.size = m->size;
 	info.mtime = m->date;
@@ -1097,6 +1186,13 @@ int tree_set_listing(struct tree *t, const char *folder,
 		old = f->listing;
 		if (old && old->state.uidvalidity == nl->state.uidvalidity)
 			tree_keep_fixed_sizes(old, nl);
+		else if (old)
+			tree_retire(t, old->hi);
+		nl->hi = tree_bind(t, f->id, nl->state.uidvalidity);
+		if (!nl->hi) {
+			pthread_rwlock_unlock(&t->lock);
+			goto nomem;
+		}
 		f->listing = nl;
 		f->listed_at = now;
 		nl = NULL;
