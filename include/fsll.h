@@ -63,6 +63,10 @@ struct fuse_session *fsll_session(struct fsll *ll);
  * when the kernel holds no inode for it. Not from inside a request on
  * that inode. */
 int fsll_invalidate_path(struct fsll *ll, const char *path);
+/* The requests served so far, by kind, as "LOOKUP:3 READ:10" (kinds
+ * never served left out) into buf; its length (the status's
+ * fuse_requests). */
+size_t fsll_format_requests(struct fsll *ll, char *buf, size_t size);
 /* How many nodes are stored (the status's fuse_nodes). */
 size_t fsll_stored_nodes(struct fsll *ll);
 /* Destroys the session (unmount first) and every node. */

@@ -10,7 +10,9 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +22,47 @@
 
 #include "clock.h"
 #include "fsll.h"
+
+/* The requests counted for the status (fsll_format_requests()). */
+enum fsll_op {
+	FSLL_OP_LOOKUP,
+	FSLL_OP_FORGET,
+	FSLL_OP_GETATTR,
+	FSLL_OP_SETATTR,
+	FSLL_OP_READLINK,
+	FSLL_OP_MKDIR,
+	FSLL_OP_UNLINK,
+	FSLL_OP_RMDIR,
+	FSLL_OP_RENAME,
+	FSLL_OP_LINK,
+	FSLL_OP_OPEN,
+	FSLL_OP_READ,
+	FSLL_OP_WRITE,
+	FSLL_OP_FLUSH,
+	FSLL_OP_RELEASE,
+	FSLL_OP_OPENDIR,
+	FSLL_OP_READDIR,
+	FSLL_OP_READDIRPLUS,
+	FSLL_OP_RELEASEDIR,
+	FSLL_OP_STATFS,
+	FSLL_OP_SETXATTR,
+	FSLL_OP_GETXATTR,
+	FSLL_OP_LISTXATTR,
+	FSLL_OP_REMOVEXATTR,
+	FSLL_OP_CREATE,
+	FSLL_OP_MAX
+};
+
+/* Their names, as the kernel's (and libfuse's debug log) are. */
+static const char *const fsll_op_names[FSLL_OP_MAX] = {
+	"LOOKUP",     "FORGET",	     "GETATTR",	    "SETATTR",
+	"READLINK",   "MKDIR",	     "UNLINK",	    "RMDIR",
+	"RENAME",     "LINK",	     "OPEN",	    "READ",
+	"WRITE",      "FLUSH",	     "RELEASE",	    "OPENDIR",
+	"READDIR",    "READDIRPLUS", "RELEASEDIR",  "STATFS",
+	"SETXATTR",   "GETXATTR",    "LISTXATTR",   "REMOVEXATTR",
+	"CREATE",
+};
 
 /* Stored node ids are below this; message inode numbers are not. */
 #define FSLL_COMPUTED_MIN (1ull << 32)
@@ -48,6 +91,7 @@ struct fsll {
 	void *resolve_ctx;
 	double entry_timeout, attr_timeout;
 	uid_t owner; /* the only user (with root) served */
+	_Atomic uint64_t requests[FSLL_OP_MAX]; /* served, by kind */
 	unsigned timeout_s; /* each request's deadline */
 	pthread_mutex_t lock; /* the two tables and next_id */
 	struct fsll_node *by_id, *by_name;
@@ -62,16 +106,18 @@ struct fuse_context *fsll_context(void)
 }
 
 /*
- * Starts serving req: the context operations read, and the request's
+ * Starts serving req, of kind op (counted): the context operations
+ * read, and the request's
  * one deadline (clock.h), `timeout` from now, which every step of the
  * request shares however many operations it runs (setattr's mode, size
  * and times; rename's look at its source; create's stat).
  */
-static struct fsll *fsll_begin(fuse_req_t req)
+static struct fsll *fsll_begin(fuse_req_t req, enum fsll_op op)
 {
 	struct fsll *ll = fuse_req_userdata(req);
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 
+	atomic_fetch_add_explicit(&ll->requests[op], 1, memory_order_relaxed);
 	fsll_ctx.uid = c->uid;
 	fsll_ctx.gid = c->gid;
 	fsll_ctx.pid = c->pid;
@@ -420,7 +466,7 @@ static void fsll_init(void *userdata, struct fuse_conn_info *conn)
 
 static void fsll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_LOOKUP);
 	struct fuse_entry_param e;
 	int rc;
 	char *path;
@@ -440,7 +486,11 @@ static void fsll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void fsll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	fsll_forget_one(fuse_req_userdata(req), ino, nlookup);
+	struct fsll *ll = fuse_req_userdata(req);
+
+	atomic_fetch_add_explicit(&ll->requests[FSLL_OP_FORGET], 1,
+				  memory_order_relaxed);
+	fsll_forget_one(ll, ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -450,6 +500,8 @@ static void fsll_forget_multi(fuse_req_t req, size_t count,
 	struct fsll *ll = fuse_req_userdata(req);
 	size_t i;
 
+	atomic_fetch_add_explicit(&ll->requests[FSLL_OP_FORGET], 1,
+				  memory_order_relaxed);
 	for (i = 0; i < count; i++)
 		fsll_forget_one(ll, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
@@ -473,7 +525,7 @@ static bool fsll_path_fi(struct fsll *ll, fuse_req_t req, fuse_ino_t ino,
 static void fsll_getattr(fuse_req_t req, fuse_ino_t ino,
 			 struct fuse_file_info *fi)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_GETATTR);
 	struct stat st;
 	char *path;
 	int rc;
@@ -496,7 +548,7 @@ static void fsll_getattr(fuse_req_t req, fuse_ino_t ino,
 static void fsll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			 int to_set, struct fuse_file_info *fi)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_SETATTR);
 	const struct fuse_operations *o = ll->ops;
 	struct stat st;
 	char *path;
@@ -548,7 +600,7 @@ static void fsll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static void fsll_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_READLINK);
 	char buf[PATH_MAX + 1], *path;
 	int rc;
 
@@ -570,7 +622,7 @@ static void fsll_readlink(fuse_req_t req, fuse_ino_t ino)
 static void fsll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       mode_t mode)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_MKDIR);
 	struct fuse_entry_param e;
 	int rc;
 	char *path;
@@ -594,7 +646,7 @@ static void fsll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void fsll_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 			bool dir)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, dir ? FSLL_OP_RMDIR : FSLL_OP_UNLINK);
 	int rc;
 	char *path;
 
@@ -636,7 +688,7 @@ static void fsll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fuse_ino_t newparent, const char *newname,
 			unsigned int flags)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_RENAME);
 	struct fsll_node *n, *t;
 	char *from, *to = NULL;
 	struct stat st;
@@ -697,7 +749,7 @@ static void fsll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void fsll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		      const char *newname)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_LINK);
 	struct fuse_entry_param e;
 	char *from, *to = NULL;
 	int err, rc;
@@ -728,7 +780,7 @@ static void fsll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 static void fsll_open_any(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi, bool dir)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, dir ? FSLL_OP_OPENDIR : FSLL_OP_OPEN);
 	int (*op_open)(const char *, struct fuse_file_info *) =
 		dir ? ll->ops->opendir : ll->ops->open;
 	int (*op_release)(const char *, struct fuse_file_info *) =
@@ -754,7 +806,7 @@ static void fsll_open_any(fuse_req_t req, fuse_ino_t ino,
 static void fsll_release_any(fuse_req_t req, fuse_ino_t ino,
 			     struct fuse_file_info *fi, bool dir)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, dir ? FSLL_OP_RELEASEDIR : FSLL_OP_RELEASE);
 	int (*op_release)(const char *, struct fuse_file_info *) =
 		dir ? ll->ops->releasedir : ll->ops->release;
 	char *path;
@@ -793,7 +845,7 @@ static void fsll_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void fsll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_READ);
 	char *path, *buf;
 	int rc;
 
@@ -819,7 +871,7 @@ static void fsll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fsll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		       size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_WRITE);
 	char *path;
 	int rc;
 
@@ -839,7 +891,7 @@ static void fsll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void fsll_flush(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_FLUSH);
 	char *path;
 	int rc;
 
@@ -925,7 +977,7 @@ static int fsll_fill(void *ctx, const char *name, const struct stat *st,
 static void fsll_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size,
 			     off_t off, struct fuse_file_info *fi, bool plus)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, plus ? FSLL_OP_READDIRPLUS : FSLL_OP_READDIR);
 	struct fsll_dirbuf d = {.ll = ll, .req = req, .dir = ino, .plus = plus};
 	char *path;
 	int rc;
@@ -969,7 +1021,7 @@ static void fsll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 static void fsll_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_STATFS);
 	struct statvfs st;
 	char *path;
 	int rc;
@@ -995,7 +1047,7 @@ static void fsll_statfs(fuse_req_t req, fuse_ino_t ino)
 static void fsll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			  const char *value, size_t size, int flags)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_SETXATTR);
 	char *path;
 	int rc;
 
@@ -1026,7 +1078,7 @@ static void fsll_xattr_reply(fuse_req_t req, int rc, size_t size,
 static void fsll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			  size_t size)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_GETXATTR);
 	char *path, *buf = NULL;
 	int err, rc;
 
@@ -1047,7 +1099,7 @@ static void fsll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 static void fsll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_LISTXATTR);
 	char *path, *buf = NULL;
 	int err, rc;
 
@@ -1067,7 +1119,7 @@ static void fsll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void fsll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_REMOVEXATTR);
 	char *path;
 	int rc;
 
@@ -1084,7 +1136,7 @@ static void fsll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void fsll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, struct fuse_file_info *fi)
 {
-	struct fsll *ll = fsll_begin(req);
+	struct fsll *ll = fsll_begin(req, FSLL_OP_CREATE);
 	struct fuse_entry_param e;
 	int rc;
 	char *path;
@@ -1228,6 +1280,33 @@ int fsll_invalidate_path(struct fsll *ll, const char *path)
 	if (!id)
 		return -ENOENT;
 	return fuse_lowlevel_notify_inval_inode(ll->se, id, 0, 0);
+}
+
+size_t fsll_format_requests(struct fsll *ll, char *buf, size_t size)
+{
+	size_t used = 0;
+	unsigned i;
+	int n;
+
+	if (!size)
+		return 0;
+	buf[0] = '\0';
+	for (i = 0; i < FSLL_OP_MAX; i++) {
+		uint64_t c = atomic_load_explicit(&ll->requests[i],
+						  memory_order_relaxed);
+
+		if (!c)
+			continue;
+		n = snprintf(buf + used, size - used, "%s%s:%llu",
+			     used ? " " : "", fsll_op_names[i],
+			     (unsigned long long)c);
+		if (n < 0 || (size_t)n >= size - used) {
+			buf[used] = '\0';
+			break;
+		}
+		used += (size_t)n;
+	}
+	return used;
 }
 
 size_t fsll_stored_nodes(struct fsll *ll)

@@ -329,6 +329,10 @@ static void *fsops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * an existing message must reach fsnew_open_replace(). */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Every listing carries attributes (READDIRPLUS, never the kernel's
+	 * choice of plain READDIR): no LOOKUP per entry after a listing, and
+	 * a second listing refreshes what a read made stale (atime). */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	cfg->use_ino = 1;
 	cfg->readdir_ino = 1;
 	cfg->entry_timeout = ttl;
@@ -487,8 +491,10 @@ static int fsops_open(const char *path, struct fuse_file_info *fi)
 	pthread_mutex_init(&f->lock, NULL);
 	clock_cond_init(&f->cond);
 	fi->fh = (uintptr_t)f;
-	/* Messages never change: the kernel may keep their pages. */
+	/* Messages never change: the kernel may keep their pages. A
+	 * read-only open has nothing to store at close: no FLUSH. */
 	fi->keep_cache = 1;
+	fi->noflush = 1;
 	return 0;
 }
 

@@ -59,6 +59,14 @@ static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 		return 0;
 	if ((size_t)n >= len)
 		return len - 1;
+	/* The kernel's requests so far, by kind: what a tool costs. */
+	if (fs->ll && (size_t)n + 32 < len) {
+		n += snprintf(buf + n, len - (size_t)n, "fuse_requests=");
+		n += (int)fsll_format_requests(fs->ll, buf + n,
+					       len - (size_t)n - 1);
+		buf[n++] = '\n';
+		buf[n] = '\0';
+	}
 	/* The store's own lines (the disk cache's, say) follow. */
 	if (fs->cfg.store->ops->status)
 		n += (int)fs->cfg.store->ops->status(fs->cfg.store, buf + n,

@@ -378,10 +378,12 @@ static int fsvirt_open(const char *path, struct fuse_file_info *fi)
 	}
 	h->kind = p.kind;
 	rc = p.kind->open(fsops_get(), &p, fi, &h->file);
-	if (rc < 0)
+	if (rc < 0) {
 		free(h);
-	else
+	} else {
 		fi->fh = (uintptr_t)h;
+		fi->noflush = 1; /* read-only: nothing to flush at close */
+	}
 out:
 	fsvirt_path_clear(&p);
 	return rc;

@@ -518,7 +518,7 @@ class StatusTest(unittest.TestCase):
             'account', 'state', 'connections_open', 'connections_busy',
             'bytes_fetched', 'messages_fetched', 'messages_prefetched',
             'cache_bytes', 'cache_limit', 'cache_hits', 'cache_misses',
-            'fuse_nodes',
+            'fuse_nodes', 'fuse_requests',
             'last_error', 'last_error_time',
             # the disk cache's, on by default for IMAP
             'mode', 'disk_cache_bytes', 'disk_cache_limit',
