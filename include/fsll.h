@@ -63,6 +63,11 @@ struct fuse_session *fsll_session(struct fsll *ll);
  * when the kernel holds no inode for it. Not from inside a request on
  * that inode. */
 int fsll_invalidate_path(struct fsll *ll, const char *path);
+/* Asks the kernel to forget the name `name` in the directory at dir
+ * (the name went, or names another file now); 0, or a negative errno
+ * such as -ENOENT when the kernel holds no such directory or name. Not
+ * from inside a request on that directory. */
+int fsll_invalidate_entry(struct fsll *ll, const char *dir, const char *name);
 /* The requests served so far, by kind, as "LOOKUP:3 READ:10" (kinds
  * never served left out) into buf; its length (the status's
  * fuse_requests). */

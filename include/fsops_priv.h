@@ -23,6 +23,7 @@
 
 struct fuse_file_info;
 struct newmsg;
+struct fswatch;
 
 #define FSOPS_MAX_WINDOW (8u * 1024 * 1024)
 /* Bytes asked for beyond a message's expected end: a message longer
@@ -61,12 +62,6 @@ struct fsops_scan {
 	unsigned batch; /* messages to fetch with the next miss */
 };
 
-/* A path waiting for the kernel's cached attributes to be dropped. */
-struct fsops_inval {
-	char *path; /* owned */
-	struct fsops_inval *next;
-};
-
 struct fsops {
 	struct fsops_config cfg;
 	struct tree *tree; /* owned */
@@ -80,14 +75,9 @@ struct fsops {
 	uint64_t quota_used, quota_limit; /* bytes; limit 0: none */
 	pthread_mutex_t scan_lock;
 	struct fsops_scan scans[FSOPS_SCAN_SLOTS];
-	/* Invalidations run on their own thread: asking the kernel to drop
-	 * an inode's pages from inside a read of that inode can deadlock. */
 	struct fsll *ll; /* borrowed */
-	pthread_t inval_thread;
-	bool inval_running, inval_stop;
-	pthread_mutex_t inval_lock;
-	pthread_cond_t inval_cond;
-	struct fsops_inval *inval_head;
+	/* owned: store events in, kernel invalidations out (fswatch.c) */
+	struct fswatch *watch;
 	struct newmsg_table *newmsgs; /* owned: files being created */
 	_Atomic long long walk_last_ms; /* the last first listing (fswalk) */
 	struct fsahead *ahead; /* owned: background read-ahead, or NULL */
@@ -125,10 +115,6 @@ int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info);
 /* Lists a folder again if its listing is older than max_age. */
 int fsops_refresh_listing(struct fsops *fs, const char *folder,
 			  unsigned max_age);
-/* Queues path (and with_dir: its directory) for invalidation in the
- * kernel. */
-void fsops_invalidate(struct fsops *fs, const char *path);
-void fsops_invalidate_with_dir(struct fsops *fs, const char *path);
 /* Splits path into its directory (malloc'd, "/" for the root) and its
  * last component (borrowed from path). */
 char *fsops_dirname(const char *path, const char **base_r);
@@ -164,10 +150,6 @@ int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
 	       off_t offset, struct fuse_file_info *fi,
 	       enum fuse_readdir_flags flags);
 int fsdir_release(const char *path, struct fuse_file_info *fi);
-/* The store's push: another client changed folder; its listing is
- * dropped so that the next look lists it again, and the kernel is told.
- * Runs in the store's thread: memory only. */
-void fsdir_folder_changed(void *ctx, const char *folder);
 
 /* fswalk.c: the first listing of folder during a walk, with the folders
  * ahead of it in the same round trip. 1 when it is no walk (the caller

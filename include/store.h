@@ -136,6 +136,31 @@ struct store_search_hit {
 	size_t n;
 };
 
+/*
+ * What the store tells the layers above as it happens (watch()), from
+ * its own thread: events flow up, never calls down.
+ *
+ *   STORE_EVENT_CHANGED   another client changed folder: messages came,
+ *                         went or were re-flagged;
+ *   STORE_EVENT_WATCHING  changes in folder (NULL: in every folder) are
+ *                         reported from now on, until
+ *   STORE_EVENT_BLIND     no change is reported any more (the push
+ *                         session was lost): what happens now is
+ *                         learnt only by asking.
+ */
+enum store_event_kind {
+	STORE_EVENT_CHANGED,
+	STORE_EVENT_WATCHING,
+	STORE_EVENT_BLIND,
+};
+
+struct store_event {
+	enum store_event_kind kind;
+	const char *folder; /* borrowed: server name, or NULL */
+};
+
+typedef void (*store_event_fn)(void *ctx, const struct store_event *ev);
+
 struct store_ops {
 	/* Lists every folder. *f_r is owned by the caller
 	 * (store_folders_free()). */
@@ -264,15 +289,15 @@ struct store_ops {
 		      void *ctx);
 
 	/* Called once the mount is up (threads may start). Starts
-	 * reporting changes made by other clients (new, expunged or
-	 * re-flagged messages) as they happen, from another thread:
-	 * changed(ctx, folder) must not block. A store with a pool may
-	 * also open a spare session in the background, so that the first
-	 * parallel work (read-ahead, a walk) need not wait for a login.
-	 * NULL: the store has no push (listings are refreshed every
-	 * `refresh` seconds). */
-	int (*watch)(struct store *st,
-		     void (*changed)(void *ctx, const char *folder), void *ctx);
+	 * reporting, as events (struct store_event) from another thread,
+	 * changes made by other clients (new, expunged or re-flagged
+	 * messages) as they happen, and which folders are watched: the
+	 * callback must not block. A store with a pool may also open a
+	 * spare session in the background, so that the first parallel
+	 * work (read-ahead, a walk) need not wait for a login. NULL: the
+	 * store has no push (listings are refreshed every `refresh`
+	 * seconds). */
+	int (*watch)(struct store *st, store_event_fn event, void *ctx);
 
 	/* Appends `key=value` lines of the store's own to the mount's
 	 * status (user.mail.status); returns the bytes written (at most

@@ -73,6 +73,28 @@ void tree_free(struct tree *t);
  * the next listing; "new/NAME" puts it in new/.
  */
 void tree_set_maildir(struct tree *t);
+
+/*
+ * What a new listing of a folder changed against the one it replaced:
+ * the names the kernel may hold that now name nothing, another message
+ * or a message of another size ("NAME", or "new/NAME" in the Maildir
+ * layout), and whether messages came, went or changed flags.
+ */
+struct tree_change {
+	char *folder; /* server name */
+	char *dir; /* the folder's directory in the mount: "/F" */
+	char **gone;
+	size_t n_gone, cap_gone;
+	bool content;
+	bool nomem; /* some names may be missing from gone */
+};
+
+/* Sets the hook told of every listing that changed something, after
+ * the tree's lock is released, in the thread that installed it; it
+ * must only queue work (it may not call into the tree). */
+void tree_set_hook(struct tree *t,
+		   void (*hook)(void *ctx, const struct tree_change *c),
+		   void *ctx);
 void tree_info_clear(struct tree_info *i);
 
 /* The 64-bit FNV-1a hash of data, continued from seed (use

@@ -252,22 +252,6 @@ int fsdir_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-void fsdir_folder_changed(void *ctx, const char *folder)
-{
-	struct fsops *fs = ctx;
-	char *path = tree_folder_path(fs->tree, folder);
-
-	tree_expire_listing(fs->tree, folder);
-	if (path) {
-		size_t len = strlen(path) + 2;
-		char full[len];
-
-		snprintf(full, len, "/%s", path);
-		fsops_invalidate(fs, full);
-	}
-	free(path);
-}
-
 size_t fsdir_ino_path(void *ctx, uint64_t ino, char *buf, size_t size)
 {
 	struct fsops *fs = ctx;

@@ -1282,6 +1282,16 @@ int fsll_invalidate_path(struct fsll *ll, const char *path)
 	return fuse_lowlevel_notify_inval_inode(ll->se, id, 0, 0);
 }
 
+int fsll_invalidate_entry(struct fsll *ll, const char *dir, const char *name)
+{
+	uint64_t id = fsll_path_id(ll, dir);
+
+	if (!id)
+		return -ENOENT;
+	return fuse_lowlevel_notify_inval_entry(ll->se, id, name,
+						strlen(name));
+}
+
 size_t fsll_format_requests(struct fsll *ll, char *buf, size_t size)
 {
 	size_t used = 0;

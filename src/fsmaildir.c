@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "fsops_priv.h"
+#include "fswatch.h"
 #include "log.h"
 #include "maildir.h"
 #include "newmsg.h"
@@ -142,8 +143,8 @@ static int fsmaildir_set_letters(struct fsops *fs, const struct tree_info *msg,
 			    result, fsmaildir_alias(fs, from),
 			    fsmaildir_alias(fs, to));
 	free(result);
-	fsops_invalidate_with_dir(fs, from);
-	fsops_invalidate_with_dir(fs, to);
+	fswatch_invalidate_with_dir(fs, from);
+	fswatch_invalidate_with_dir(fs, to);
 	return 0;
 }
 
@@ -251,7 +252,7 @@ int fsmaildir_rmdir(const char *path)
 						       info.folder);
 		if (rc == 0) {
 			tree_expire_listing(fs->tree, NULL);
-			fsops_invalidate_with_dir(fs, path);
+			fswatch_invalidate_with_dir(fs, path);
 		}
 	}
 	tree_info_clear(&info);

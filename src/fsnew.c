@@ -24,6 +24,7 @@
 
 #include "fsll.h"
 #include "fsops_priv.h"
+#include "fswatch.h"
 #include "log.h"
 #include "names.h"
 #include "newmsg.h"
@@ -189,7 +190,7 @@ static int fsnew_store(struct fsops *fs, struct newmsg *m, const char *to,
 done:
 	if (rc == 0) {
 		newmsg_forget(fs->newmsgs, m);
-		fsops_invalidate_with_dir(fs, to);
+		fswatch_invalidate_with_dir(fs, to);
 	}
 out:
 	free(flags);
@@ -382,7 +383,7 @@ bool fsnew_unlink(struct fsops *fs, const char *path, int *rc_r)
 		return false;
 	if (newmsg_temporary(m)) {
 		newmsg_forget(fs->newmsgs, m); /* discarded */
-		fsops_invalidate_with_dir(fs, path);
+		fswatch_invalidate_with_dir(fs, path);
 		*rc_r = 0;
 	} else {
 		*rc_r = -EBUSY; /* still being written */
@@ -426,7 +427,7 @@ bool fsnew_rename(struct fsops *fs, const char *from, const char *to,
 	} else {
 		rc = fsnew_store(fs, m, to, dir.folder, true);
 		if (rc == 0 && strcmp(from, to) != 0)
-			fsops_invalidate_with_dir(fs, from);
+			fswatch_invalidate_with_dir(fs, from);
 	}
 	tree_info_clear(&dir);
 out:

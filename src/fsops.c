@@ -30,6 +30,7 @@
 #include "fsops.h"
 #include "fsll.h"
 #include "fsops_priv.h"
+#include "fswatch.h"
 #include "log.h"
 #include "names.h"
 #include "newmsg.h"
@@ -73,8 +74,6 @@ struct fsops *fsops_new(const struct fsops_config *cfg)
 	pthread_mutex_init(&fs->scan_lock, NULL);
 	pthread_mutex_init(&fs->trash_lock, NULL);
 	pthread_mutex_init(&fs->quota_lock, NULL);
-	pthread_mutex_init(&fs->inval_lock, NULL);
-	pthread_cond_init(&fs->inval_cond, NULL);
 	return fs;
 }
 
@@ -83,92 +82,31 @@ void fsops_set_store(struct fsops *fs, struct store *store)
 	fs->cfg.store = store;
 }
 
-/* Drops the kernel's cached attributes and pages of queued paths. */
-static void *fsops_inval_main(void *arg)
-{
-	struct fsops *fs = arg;
-	struct fsops_inval *iv;
-
-	pthread_mutex_lock(&fs->inval_lock);
-	while (!fs->inval_stop) {
-		if (!fs->inval_head) {
-			pthread_cond_wait(&fs->inval_cond, &fs->inval_lock);
-			continue;
-		}
-		iv = fs->inval_head;
-		fs->inval_head = iv->next;
-		pthread_mutex_unlock(&fs->inval_lock);
-		fsll_invalidate_path(fs->ll, iv->path);
-		free(iv->path);
-		free(iv);
-		pthread_mutex_lock(&fs->inval_lock);
-	}
-	pthread_mutex_unlock(&fs->inval_lock);
-	return NULL;
-}
-
 int fsops_start(struct fsops *fs, struct fsll *ll)
 {
 	int rc;
 
 	fs->ll = ll;
-	rc = pthread_create(&fs->inval_thread, NULL, fsops_inval_main, fs);
-	if (rc)
-		return -rc;
-	fs->inval_running = true;
+	rc = fswatch_start(fs);
+	if (rc < 0)
+		return rc;
 	fs->ahead = fsahead_start(fs);
-	if (fs->cfg.store->ops->watch)
-		fs->cfg.store->ops->watch(fs->cfg.store, fsdir_folder_changed,
-					  fs);
 	return 0;
-}
-
-/* Queues path for invalidation in the kernel. */
-void fsops_invalidate(struct fsops *fs, const char *path)
-{
-	struct fsops_inval *iv, **tail;
-
-	if (!fs->inval_running)
-		return;
-	iv = calloc(1, sizeof(*iv));
-	if (!iv || !(iv->path = strdup(path))) {
-		free(iv);
-		return;
-	}
-	pthread_mutex_lock(&fs->inval_lock);
-	for (tail = &fs->inval_head; *tail; tail = &(*tail)->next)
-		;
-	*tail = iv;
-	pthread_cond_signal(&fs->inval_cond);
-	pthread_mutex_unlock(&fs->inval_lock);
 }
 
 void fsops_stop(struct fsops *fs)
 {
 	fsahead_stop(fs->ahead);
 	fs->ahead = NULL;
-	if (!fs->inval_running)
-		return;
-	pthread_mutex_lock(&fs->inval_lock);
-	fs->inval_stop = true;
-	pthread_cond_signal(&fs->inval_cond);
-	pthread_mutex_unlock(&fs->inval_lock);
-	pthread_join(fs->inval_thread, NULL);
-	fs->inval_running = false;
+	fswatch_stop(fs);
 }
 
 void fsops_free(struct fsops *fs)
 {
-	struct fsops_inval *iv;
-
 	if (!fs)
 		return;
 	fsops_stop(fs);
-	while ((iv = fs->inval_head)) {
-		fs->inval_head = iv->next;
-		free(iv->path);
-		free(iv);
-	}
+	fswatch_free(fs);
 	tree_free(fs->tree);
 	cache_free(fs->cache);
 	fsparts_cache_free(fs->parts);
@@ -183,8 +121,6 @@ void fsops_free(struct fsops *fs)
 	pthread_mutex_destroy(&fs->scan_lock);
 	pthread_mutex_destroy(&fs->trash_lock);
 	pthread_mutex_destroy(&fs->quota_lock);
-	pthread_mutex_destroy(&fs->inval_lock);
-	pthread_cond_destroy(&fs->inval_cond);
 	free(fs);
 }
 
@@ -218,6 +154,7 @@ int fsops_refresh_listing(struct fsops *fs, const char *folder,
 	bool have_prev;
 	int rc;
 
+	max_age = fswatch_age(fs, folder, max_age);
 	if (!tree_begin_refresh(fs->tree, folder, clock_mono(), max_age,
 				fsops_wait_ms(fs)))
 		return 0;
@@ -263,8 +200,8 @@ int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info)
 	rc = fsops_refresh_folders(fs, age);
 	if (rc < 0 && tree_folders_stale(fs->tree, clock_mono(), ~0u))
 		return rc;
-	if (tree_lookup(fs->tree, path, clock_mono(), age, info) !=
-	    TREE_UNLISTED)
+	if (tree_lookup(fs->tree, path, clock_mono(),
+			fswatch_age(fs, NULL, age), info) != TREE_UNLISTED)
 		return info->kind == TREE_NONE ? -ENOENT : 0;
 	rc = fsops_refresh_listing(fs, info->folder, age);
 	tree_info_clear(info);
@@ -621,7 +558,7 @@ static void fsops_fix_size(struct fsops *fs, struct fsops_file *f,
 	pthread_mutex_unlock(&f->lock);
 	tree_set_size(fs->tree, f->folder, f->key.uidvalidity, f->key.uid,
 		      size);
-	fsops_invalidate(fs, f->path);
+	fswatch_invalidate(fs, f->path);
 }
 
 /*
@@ -906,18 +843,6 @@ char *fsops_dirname(const char *path, const char **base_r)
 	return strndup(path, (size_t)(slash - path));
 }
 
-/* Queues path and its directory for invalidation in the kernel. */
-void fsops_invalidate_with_dir(struct fsops *fs, const char *path)
-{
-	const char *base;
-	char *dir = fsops_dirname(path, &base);
-
-	fsops_invalidate(fs, path);
-	if (dir)
-		fsops_invalidate(fs, dir);
-	free(dir);
-}
-
 /*
  * Checks that a resolved directory can hold messages: a folder, not the
  * root or a \Noselect one. On failure info is cleared.
@@ -1090,7 +1015,7 @@ static int fsops_set_flags(struct fsops *fs, const char *path,
 			       info.uid, result);
 		free(result);
 		if (fs->cfg.maildir) /* the name follows the flags */
-			fsops_invalidate_with_dir(fs, path);
+			fswatch_invalidate_with_dir(fs, path);
 	}
 out_info:
 	tree_info_clear(&info);
@@ -1175,8 +1100,8 @@ static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 	if (!uid ||
 	    tree_add_message(fs->tree, dir.folder, uidvalidity, &sm, base) < 0)
 		tree_expire_listing(fs->tree, dir.folder);
-	fsops_invalidate_with_dir(fs, from);
-	fsops_invalidate_with_dir(fs, to);
+	fswatch_invalidate_with_dir(fs, from);
+	fswatch_invalidate_with_dir(fs, to);
 out:
 	tree_info_clear(&dir);
 	return rc;
@@ -1209,8 +1134,8 @@ static int fsops_rename_folder(struct fsops *fs, const struct tree_info *src,
 	if (rc < 0)
 		return rc;
 	tree_expire_listing(fs->tree, NULL);
-	fsops_invalidate_with_dir(fs, src->folder_path);
-	fsops_invalidate_with_dir(fs, to);
+	fswatch_invalidate_with_dir(fs, src->folder_path);
+	fswatch_invalidate_with_dir(fs, to);
 	return 0;
 }
 
@@ -1313,7 +1238,7 @@ static char *fsops_trash(struct fsops *fs)
 	}
 	tree_expire_listing(fs->tree, NULL);
 	fsops_refresh_folders(fs, 0);
-	fsops_invalidate(fs, "/");
+	fswatch_invalidate(fs, "/");
 	return tree_trash(fs->tree);
 }
 
@@ -1387,7 +1312,7 @@ static int fsops_unlink(const char *path)
 		}
 	}
 	if (rc == 0)
-		fsops_invalidate_with_dir(fs, path);
+		fswatch_invalidate_with_dir(fs, path);
 out:
 	free(trash);
 	tree_info_clear(&info);
@@ -1436,7 +1361,7 @@ static int fsops_mkdir(const char *path, mode_t mode)
 	if (rc < 0)
 		return rc;
 	tree_expire_listing(fs->tree, NULL);
-	fsops_invalidate_with_dir(fs, path);
+	fswatch_invalidate_with_dir(fs, path);
 	return 0;
 }
 
@@ -1469,7 +1394,7 @@ static int fsops_rmdir(const char *path)
 	}
 	if (rc == 0) {
 		tree_expire_listing(fs->tree, NULL);
-		fsops_invalidate_with_dir(fs, path);
+		fswatch_invalidate_with_dir(fs, path);
 	}
 	tree_info_clear(&info);
 	return rc;

@@ -12,6 +12,7 @@
 #include "imap.h"
 #include "log.h"
 #include "push.h"
+#include "store.h"
 
 /* IDLE is renewed before servers' 30-minute inactivity limit. */
 #define PUSH_IDLE_MS (25 * 60 * 1000)
@@ -32,7 +33,7 @@ struct push_folder {
 struct push {
 	const struct imap_config *cfg; /* borrowed */
 	char *folder; /* owned: watched without NOTIFY */
-	void (*changed)(void *ctx, const char *folder);
+	store_event_fn event;
 	void *ctx;
 	pthread_t thread;
 	_Atomic bool stop;
@@ -58,13 +59,22 @@ static void push_pause(struct push *p, long ms)
 		nanosleep(&ts, NULL);
 }
 
+/* Sends an event of kind about folder up. */
+static void push_event(struct push *p, enum store_event_kind kind,
+		       const char *folder)
+{
+	struct store_event ev = {.kind = kind, .folder = folder};
+
+	p->event(p->ctx, &ev);
+}
+
 /* A NOTIFY STATUS: another client changed mailbox. */
 static void push_notified(void *ctx, const char *mailbox)
 {
 	struct push *p = ctx;
 
 	log_debug("push: %s changed", mailbox);
-	p->changed(p->ctx, mailbox);
+	push_event(p, STORE_EVENT_CHANGED, mailbox);
 }
 
 void push_listed(struct push *p, const char *folder)
@@ -113,7 +123,7 @@ static void push_recheck(struct push *p)
 			n++;
 	pthread_mutex_unlock(&p->lock);
 	for (i = 0; i < n; i++) {
-		p->changed(p->ctx, names[i]);
+		push_event(p, STORE_EVENT_CHANGED, names[i]);
 		free(names[i]);
 	}
 }
@@ -128,6 +138,7 @@ static void push_notify_loop(struct push *p, struct imap_session *s)
 	if (imap_notify_set(s, NULL, 0, push_notified, p) < 0)
 		return;
 	log_debug("push: NOTIFY for every folder");
+	push_event(p, STORE_EVENT_WATCHING, NULL);
 	/* After a reconnection: what changed while no session watched. The
 	 * first session starts with the mount, before listings matter. */
 	if (p->sessions++ > 0)
@@ -135,6 +146,7 @@ static void push_notify_loop(struct push *p, struct imap_session *s)
 	while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
 				     push_notified, p, &changed) == 0)
 		;
+	push_event(p, STORE_EVENT_BLIND, NULL);
 }
 
 /* One session: examine the folder, then IDLE until it fails or the
@@ -159,11 +171,16 @@ static void push_session(struct push *p)
 		p->stop = true;
 	} else if (imap_select(s, p->folder, true, false, &mb) == 0) {
 		log_debug("push: idling on %s", p->folder);
+		push_event(p, STORE_EVENT_WATCHING, p->folder);
+		/* What changed before the IDLE began was not reported. */
+		if (p->sessions++ > 0)
+			push_event(p, STORE_EVENT_CHANGED, p->folder);
 		while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
 					     NULL, p, &changed) == 0) {
 			if (changed)
-				p->changed(p->ctx, p->folder);
+				push_event(p, STORE_EVENT_CHANGED, p->folder);
 		}
+		push_event(p, STORE_EVENT_BLIND, NULL);
 	}
 	if (!p->stop)
 		log_debug("push: %s", imap_error(s)->text);
@@ -182,8 +199,7 @@ static void *push_main(void *arg)
 }
 
 struct push *push_start(const struct imap_config *cfg, const char *folder,
-			void (*changed)(void *ctx, const char *folder),
-			void *ctx)
+			store_event_fn event, void *ctx)
 {
 	struct push *p = calloc(1, sizeof(*p));
 
@@ -192,7 +208,7 @@ struct push *push_start(const struct imap_config *cfg, const char *folder,
 	p->cfg = cfg;
 	pthread_mutex_init(&p->lock, NULL);
 	p->folder = strdup(folder);
-	p->changed = changed;
+	p->event = event;
 	p->ctx = ctx;
 	if (!p->folder || pthread_create(&p->thread, NULL, push_main, p)) {
 		pthread_mutex_destroy(&p->lock);

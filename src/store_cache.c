@@ -70,8 +70,8 @@ struct store_cache {
 	struct store_cache_seen *seen;
 	time_t seen_at; /* clock_mono() */
 	unsigned refresh;
-	void (*changed)(void *ctx, const char *folder); /* watch()'s */
-	void *changed_ctx;
+	store_event_fn event; /* watch()'s */
+	void *event_ctx;
 };
 
 static struct store_cache *store_cache_of(struct store *st)
@@ -738,24 +738,24 @@ static uint64_t store_cache_append_limit(struct store *st)
 	return sc->inner->ops->append_limit(sc->inner);
 }
 
-/* A change push reported: that folder's state in the folder list is
- * out of date. */
-static void store_cache_pushed(void *ctx, const char *folder)
+/* An event from the server's store, passed up; a change push reported
+ * makes that folder's state in the folder list out of date. */
+static void store_cache_pushed(void *ctx, const struct store_event *ev)
 {
 	struct store_cache *sc = ctx;
 
-	store_cache_seen_drop(sc, folder);
-	sc->changed(sc->changed_ctx, folder);
+	if (ev->kind == STORE_EVENT_CHANGED)
+		store_cache_seen_drop(sc, ev->folder);
+	sc->event(sc->event_ctx, ev);
 }
 
-static int store_cache_watch(struct store *st,
-			     void (*changed)(void *ctx, const char *folder),
+static int store_cache_watch(struct store *st, store_event_fn event,
 			     void *ctx)
 {
 	struct store_cache *sc = store_cache_of(st);
 
-	sc->changed = changed;
-	sc->changed_ctx = ctx;
+	sc->event = event;
+	sc->event_ctx = ctx;
 	return sc->inner->ops->watch(sc->inner, store_cache_pushed, sc);
 }
 

@@ -62,8 +62,8 @@ struct store_imap {
 	bool push_started; /* under lock */
 	struct push *push; /* owned, NULL until watch() */
 	/* watch()'s callback, kept for push started late (under lock). */
-	void (*changed)(void *ctx, const char *folder);
-	void *changed_ctx;
+	store_event_fn event;
+	void *event_ctx;
 	/* What the first session tells (APPENDLIMIT, IDLE) is known: false
 	 * while a mount that started offline has not connected yet. */
 	_Atomic bool first_known;
@@ -155,7 +155,7 @@ static void store_imap_first_session(struct store_imap *si, int idx)
 	    !si->slots[last].sess) {
 		si->n_slots = last;
 		si->push_ok = true;
-		start = si->changed && !si->push_started;
+		start = si->event && !si->push_started;
 		si->push_started |= start;
 	}
 	pthread_mutex_unlock(&si->lock);
@@ -1427,9 +1427,7 @@ static void *store_imap_spare_main(void *arg)
 
 /* Reports changes other clients make as they happen (push.c), and opens
  * the spare session (store_imap_spare_main()). */
-static int store_imap_watch(struct store *st,
-			    void (*changed)(void *ctx, const char *folder),
-			    void *ctx)
+static int store_imap_watch(struct store *st, store_event_fn event, void *ctx)
 {
 	struct store_imap *si = store_imap_of(st);
 	bool start;
@@ -1441,8 +1439,8 @@ static int store_imap_watch(struct store *st,
 			pthread_create(&si->spare, NULL, store_imap_spare_main,
 				       si) == 0;
 	pthread_mutex_lock(&si->lock);
-	si->changed = changed;
-	si->changed_ctx = ctx;
+	si->event = event;
+	si->event_ctx = ctx;
 	start = si->push_ok && !si->push_started;
 	si->push_started |= start;
 	pthread_mutex_unlock(&si->lock);
@@ -1455,7 +1453,7 @@ static int store_imap_watch(struct store *st,
  * without it, changes show after `refresh` seconds, as without push. */
 static void store_imap_push_start(struct store_imap *si)
 {
-	si->push = push_start(si->cfg, "INBOX", si->changed, si->changed_ctx);
+	si->push = push_start(si->cfg, "INBOX", si->event, si->event_ctx);
 	if (!si->push)
 		log_warnx("push could not start: changes by other clients "
 			  "show after -o refresh seconds");

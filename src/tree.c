@@ -98,6 +98,9 @@ struct tree {
 	 * tree's life (under the write lock of `lock`; see tree_bind()). */
 	struct tree_bind *binds_by_key; /* live incarnations */
 	struct tree_bind *binds_by_hi; /* every upper half ever given */
+	/* Told what each new listing changed (tree_set_hook()). */
+	void (*hook)(void *ctx, const struct tree_change *c);
+	void *hook_ctx;
 };
 
 /*
@@ -1127,11 +1130,96 @@ static void tree_keep_fixed_sizes(struct tree_listing *old,
 	}
 }
 
+void tree_set_hook(struct tree *t,
+		   void (*hook)(void *ctx, const struct tree_change *c),
+		   void *ctx)
+{
+	tree_wrlock(t);
+	t->hook = hook;
+	t->hook_ctx = ctx;
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Frees what tree_diff() put in c. */
+static void tree_change_clear(struct tree_change *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_gone; i++)
+		free(c->gone[i]);
+	free(c->gone);
+	free(c->folder);
+	free(c->dir);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Adds name to c's gone names; false when out of memory. */
+static bool tree_change_gone(struct tree_change *c, const char *name)
+{
+	char **g;
+
+	if (c->n_gone == c->cap_gone) {
+		size_t cap = c->cap_gone ? 2 * c->cap_gone : 16;
+
+		g = realloc(c->gone, cap * sizeof(*g));
+		if (!g)
+			return false;
+		c->gone = g;
+		c->cap_gone = cap;
+	}
+	c->gone[c->n_gone] = strdup(name);
+	return c->gone[c->n_gone] ? (c->n_gone++, true) : false;
+}
+
+/*
+ * What listing nl changes against old, the one it replaces in folder f,
+ * into c: the names the kernel may hold that now name nothing, another
+ * message (another inode) or a message of another size; and whether any
+ * message came, went or changed its flags. Out of memory makes every
+ * old name gone (the safe side). The write lock is held.
+ */
+static void tree_diff(const struct tree_folder *f,
+		      const struct tree_listing *old,
+		      const struct tree_listing *nl, struct tree_change *c)
+{
+	const struct tree_msg *m, *n, *tmp;
+	size_t listed = 0;
+
+	c->folder = strdup(f->name);
+	c->dir = malloc(strlen(f->path) + 2);
+	if (!c->folder || !c->dir) {
+		c->nomem = true;
+		return;
+	}
+	sprintf(c->dir, "/%s", f->path);
+	HASH_ITER(hh, old->by_name, m, tmp)
+	{
+		if (m->gone || m->alias)
+			continue;
+		listed++;
+		HASH_FIND(hh, nl->by_name, m->name, strlen(m->name), n);
+		if (n && n->uid == m->uid && old->hi == nl->hi &&
+		    n->size == m->size) {
+			if (n->flags != m->flags)
+				c->content = true;
+			continue;
+		}
+		c->content = true;
+		if (!tree_change_gone(c, m->name))
+			c->nomem = true;
+	}
+	if (listed != HASH_CNT(hh, nl->by_name))
+		c->content = true;
+}
+
 int tree_set_listing(struct tree *t, const char *folder,
 		     struct store_listing *l, time_t now)
 {
 	struct tree_listing *nl = calloc(1, sizeof(*nl)), *old = NULL;
+	void (*hook)(void *ctx, const struct tree_change *c);
+	struct tree_change change = {0};
 	struct tree_folder *f;
+	void *hook_ctx;
 	size_t i, n;
 
 	if (!nl)
@@ -1193,11 +1281,18 @@ int tree_set_listing(struct tree *t, const char *folder,
 			pthread_rwlock_unlock(&t->lock);
 			goto nomem;
 		}
+		if (old && t->hook)
+			tree_diff(f, old, nl, &change);
 		f->listing = nl;
 		f->listed_at = now;
 		nl = NULL;
 	}
+	hook = t->hook;
+	hook_ctx = t->hook_ctx;
 	pthread_rwlock_unlock(&t->lock);
+	if (hook && (change.content || change.n_gone || change.nomem))
+		hook(hook_ctx, &change);
+	tree_change_clear(&change);
 	tree_listing_free(old);
 	tree_listing_free(nl);
 	/* A big listing leaves the memory its making used (the store's

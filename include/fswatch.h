@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fswatch: keeps what the kernel caches true as the mail changes (see
+ * fswatch.c): store events in, kernel invalidations out, and folders
+ * that other clients changed listed again in the background. Part of
+ * the fs layer: every function takes the mount's fsops.
+ */
+#ifndef MAILFS_FSWATCH_H
+#define MAILFS_FSWATCH_H
+
+struct fsops;
+
+/* Starts the two threads, hooks the tree's listing changes and asks
+ * the store for its events; 0 or -errno. */
+int fswatch_start(struct fsops *fs);
+/* Ends the threads (queued work is dropped); events still coming from
+ * the store are ignored from then on. */
+void fswatch_stop(struct fsops *fs);
+/* Stops, then frees everything. */
+void fswatch_free(struct fsops *fs);
+
+/* Queues path's inode (attributes, pages, a directory's listing) for
+ * invalidation in the kernel; with_dir: its directory's too. */
+void fswatch_invalidate(struct fsops *fs, const char *path);
+void fswatch_invalidate_with_dir(struct fsops *fs, const char *path);
+
+/* Another client changed folder (server name): its listing is stale,
+ * the kernel is told, and a folder listed before is listed again in
+ * the background. Memory only. */
+void fswatch_folder_changed(struct fsops *fs, const char *folder);
+
+/*
+ * The age up to which folder's listing (NULL: any folder's) may be used
+ * without asking the server: max_age, or, while push reports every
+ * change to it, the time since push began watching (a listing made
+ * since then is kept until push reports a change). 0 stays 0.
+ */
+unsigned fswatch_age(struct fsops *fs, const char *folder, unsigned max_age);
+
+#endif
