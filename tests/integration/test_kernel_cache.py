@@ -2,8 +2,10 @@
 counted by kind (fuse_requests in user.mail.status), against a real
 Dovecot and a real FUSE mount."""
 
+import errno
 import os
 import subprocess
+import time
 import unittest
 
 from tests.harness import corpus
@@ -69,6 +71,113 @@ class GrepRequestsTest(unittest.TestCase):
             self.assertEqual(again.get('FLUSH', 0), 0, again)
             # what is left per file: OPEN and RELEASE
             self.assertLessEqual(sum(again.values()), 2 * N + 20, again)
+
+
+def within(pred, seconds=2.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def gone(path):
+    try:
+        os.stat(path)
+        return False
+    except OSError as e:
+        return e.errno == errno.ENOENT
+
+
+class PushInvalidationTest(unittest.TestCase):
+    """With push and kernel caches of an hour (refresh=3600), what another
+    client changes reaches the kernel: an expunged message's name is gone
+    by path (no listing asked for) within 2 s, a folder's listing is
+    not asked of the server again while push watches it, and a message
+    whose folder was listed stays cached."""
+
+    layout = ()
+
+    def setUp(self):
+        self.server = MailServer().start()
+        self.addCleanup(self.server.cleanup)
+        self.addCleanup(self.server.stop)
+        self.uids = self.server.append_many(
+            USER, 'INBOX', [corpus.text_message(i) for i in range(4)])
+        self.m = Mount('imaps://%s@localhost:%d' % (USER,
+                                                    self.server.imaps_port),
+                       self.server.users[USER], cafile=self.server.cafile,
+                       options=['refresh=3600', 'connections=4'] +
+                       list(self.layout))
+        self.addCleanup(self.m.umount)
+        self.m.start()
+
+    def dir(self):
+        return self.m.p('INBOX', 'cur') if self.layout else self.m.p('INBOX')
+
+    def expunge(self, uid):
+        c = self.server.imap(USER)
+        c.select('INBOX')
+        c.uid('STORE', str(uid), '+FLAGS', '(\\Deleted)')
+        c.uid('EXPUNGE', str(uid))
+        c.logout()
+
+    def test_expunged_name_gone_by_path_within_two_seconds(self):
+        names = sorted(os.listdir(self.dir()))
+        self.assertEqual(len(names), 4)
+        paths = [os.path.join(self.dir(), n) for n in names]
+        for p in paths:
+            os.stat(p)  # in the kernel's cache now, for an hour
+        by_size = {os.stat(p).st_size: p for p in paths}
+        time.sleep(0.5)  # the push session reaches IDLE
+        raw = self.server.fetch_all(USER, 'INBOX')[self.uids[0]]
+        victim = [p for p in paths if open(p, 'rb').read() == raw][0]
+        self.expunge(self.uids[0])
+        self.assertTrue(within(lambda: gone(victim)), victim)
+        for p in paths:
+            if p != victim:
+                self.assertFalse(gone(p), p)
+        self.assertTrue(by_size)
+
+    def test_flag_by_another_client_within_two_seconds(self):
+        names = sorted(os.listdir(self.dir()))
+        time.sleep(0.5)
+        c = self.server.imap(USER)
+        c.select('INBOX')
+        c.uid('STORE', str(self.uids[1]), '+FLAGS', '(\\Flagged)')
+        c.logout()
+
+        def flagged():
+            for n in os.listdir(self.dir()):
+                p = os.path.join(self.dir(), n)
+                if b'\\Flagged' in os.getxattr(p, 'user.mail.flags'):
+                    return True
+            return False
+        self.assertTrue(within(flagged))
+        self.assertTrue(names)
+
+
+class MaildirPushInvalidationTest(PushInvalidationTest):
+    """The same on the Maildir layout, where a flag changes a name."""
+
+    layout = ('layout=maildir',)
+
+    def test_flag_renames_within_two_seconds(self):
+        names = sorted(os.listdir(self.dir()))
+        paths = [os.path.join(self.dir(), n) for n in names]
+        for p in paths:
+            os.stat(p)
+        time.sleep(0.5)
+        c = self.server.imap(USER)
+        c.select('INBOX')
+        c.uid('STORE', ','.join(str(u) for u in self.uids), '+FLAGS',
+              '(\\Flagged)')
+        c.logout()
+        # every old name (no F in its info) is gone by path
+        self.assertTrue(within(lambda: all(gone(p) for p in paths)))
+        self.assertTrue(all(n.endswith('F') or 'F' in n.split(':2,')[1]
+                            for n in os.listdir(self.dir())))
 
 
 if __name__ == '__main__':
