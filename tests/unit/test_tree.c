@@ -198,6 +198,114 @@ START_TEST(test_ino_path)
 }
 END_TEST
 
+/* Replaces the folder list with the n folders named (no attributes). */
+static void set_folders(struct tree *t, const char *const *names, size_t n,
+			time_t now)
+{
+	struct store_folder f[8];
+	size_t i;
+
+	ck_assert_uint_le(n, 8);
+	for (i = 0; i < n; i++) {
+		memset(&f[i], 0, sizeof(f[i]));
+		f[i].name = strdup(names[i]);
+		f[i].delim = '.';
+		f[i].messages = STORE_COUNT_UNKNOWN;
+	}
+	ck_assert_int_eq(tree_set_folders(t, f, n, now), 0);
+	for (i = 0; i < n; i++)
+		free(f[i].name);
+}
+
+/* The inode number of the message of uid in dir (listed), which maps
+ * back to its path. */
+static uint64_t msg_ino(struct tree *t, const char *dir, uint32_t uid)
+{
+	struct tree_info i;
+	char buf[256];
+	uint64_t ino;
+
+	ck_assert_int_eq(tree_lookup(t, mp(dir, uid), 100, 30, &i),
+			 TREE_MESSAGE);
+	ino = i.ino;
+	tree_info_clear(&i);
+	ck_assert_uint_ne(tree_ino_path(t, ino, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, mp(dir, uid));
+	return ino;
+}
+
+/* The upper half a hash of (folder, UIDVALIDITY) gives, as tree.c tries
+ * it first (on a little-endian machine). */
+static uint32_t hash_hi(const char *folder, uint32_t uidvalidity)
+{
+	uint64_t id = tree_folder_id(folder);
+	uint64_t h = tree_hash(&id, sizeof(id), TREE_HASH_SEED);
+	uint32_t hi;
+
+	h = tree_hash(&uidvalidity, sizeof(uidvalidity), h);
+	hi = (uint32_t)(h >> 32) ^ (uint32_t)h;
+	return hi ? hi : 1;
+}
+
+/*
+ * An inode number the kernel may still hold for one message never names
+ * another: a folder that leaves the folder list and comes back, or
+ * whose UIDVALIDITY changes and changes back, is a new incarnation, even
+ * with the same (name, UIDVALIDITY): its messages get new numbers and
+ * the old ones name nothing. Two folders whose (name, UIDVALIDITY) hash
+ * alike get different numbers (the names were found by a birthday
+ * search on the hash, see tests/integration/test_requests.py).
+ */
+START_TEST(test_ino_never_reused)
+{
+	static const char *const with[] = {"INBOX", "Other"};
+	static const char *const without[] = {"Other"};
+	static const char *const twins[] = {"Cua1d159", "Cub17f8a"};
+	struct tree *t = tree_new(1000);
+	uint64_t x, y, z, a, b;
+	char buf[256];
+
+	set_folders(t, with, 2, 100);
+	list_folder(t, "INBOX", 2, 1, 100);
+	x = msg_ino(t, "/INBOX", 1);
+	/* relisted, the same incarnation: the same number */
+	list_folder(t, "INBOX", 2, 1, 100);
+	ck_assert_uint_eq(msg_ino(t, "/INBOX", 1), x);
+	/* gone from the folder list, then back with UIDVALIDITY 1 */
+	set_folders(t, without, 1, 100);
+	ck_assert_uint_eq(tree_ino_path(t, x, buf, sizeof(buf)), 0);
+	set_folders(t, with, 2, 100);
+	list_folder(t, "INBOX", 2, 1, 100);
+	y = msg_ino(t, "/INBOX", 1);
+	ck_assert_uint_ne(y, x);
+	ck_assert_uint_eq(tree_ino_path(t, x, buf, sizeof(buf)), 0);
+	/* UIDVALIDITY 2, then 1 again */
+	list_folder(t, "INBOX", 2, 2, 100);
+	ck_assert_uint_eq(tree_ino_path(t, y, buf, sizeof(buf)), 0);
+	z = msg_ino(t, "/INBOX", 1);
+	list_folder(t, "INBOX", 2, 1, 100);
+	ck_assert_uint_ne(msg_ino(t, "/INBOX", 1), x);
+	ck_assert_uint_ne(msg_ino(t, "/INBOX", 1), y);
+	ck_assert_uint_ne(msg_ino(t, "/INBOX", 1), z);
+	ck_assert_uint_eq(tree_ino_path(t, x, buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(tree_ino_path(t, y, buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(tree_ino_path(t, z, buf, sizeof(buf)), 0);
+	/* two folders whose upper halves hash alike: the first bound
+	 * gets the hash (numbers stay across remounts), the other the
+	 * next free value */
+	ck_assert_uint_eq(hash_hi(twins[0], 1), hash_hi(twins[1], 1));
+	set_folders(t, twins, 2, 100);
+	list_folder(t, twins[0], 2, 1, 100);
+	list_folder(t, twins[1], 2, 1, 100);
+	a = msg_ino(t, "/Cua1d159", 1);
+	b = msg_ino(t, "/Cub17f8a", 1);
+	ck_assert_uint_ne(a, b);
+	ck_assert_uint_eq(a >> 32, hash_hi(twins[0], 1));
+	ck_assert_uint_eq(b >> 32, hash_hi(twins[0], 1) + 1);
+	tree_free(t);
+}
+END_TEST
+
 struct names {
 	char *v[64];
 	int n;
@@ -633,6 +741,7 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_uid_ranges);
 	tcase_add_test(tc, test_unlisted_after);
 	tcase_add_test(tc, test_ino_path);
+	tcase_add_test(tc, test_ino_never_reused);
 	suite_add_tcase(s, tc);
 	return s;
 }
