@@ -94,6 +94,24 @@ bool opts_parse_size(const char *text, uint64_t *bytes_r);
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs);
 /* True when key is an option mailfs or FUSE knows (a config file's). */
 bool opts_known_key(const char *key);
+
+/* Longest option name opts_suggest() and opts_edit_distance() compare. */
+#define OPTS_NAME_MAX 64
+
+/*
+ * The edit distance of a and b (insertions, deletions, substitutions and
+ * swaps of neighbours, one each); UINT_MAX when one is longer than
+ * OPTS_NAME_MAX.
+ */
+unsigned opts_edit_distance(const char *a, const char *b);
+
+/*
+ * Finds the option (mailfs's or libfuse's) whose name is closest to key,
+ * an option name without its value ("conections"; "-x" for a dash
+ * option), and puts that name into buf. Returns false when none is close
+ * enough to be meant (more than a third of the letters off).
+ */
+bool opts_suggest(const char *key, char *buf, size_t len);
 void opts_free(struct opts *o);
 
 /*

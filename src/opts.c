@@ -213,6 +213,183 @@ static int opts_parse_auth(const char *text, enum sasl_auth *auth_r)
 }
 
 /*
+ * What libfuse 3.14 takes itself in fuse_session_new() (the tables of its
+ * lib/fuse_lowlevel.c and lib/mount.c): '=' ends those with a value.
+ * Anything else it refuses with a bare "unknown option(s)", so mailfs
+ * refuses it first, naming the closest option (opts_refuse_unknown()).
+ */
+static const char *const opts_fuse_keys[] = {
+	"allow_other",	"allow_root", "auto_unmount", "default_permissions",
+	"blkdev",	"fsname=",    "subtype=",     "max_read=",
+	"blksize=",	"context=",   "fscontext=",   "defcontext=",
+	"rootcontext=", "user=",      "rw",	      "ro",
+	"suid",		"nosuid",     "dev",	      "nodev",
+	"exec",		"noexec",     "atime",	      "noatime",
+	"sync",		"async",      "dirsync",      "debug",
+	"--debug",	"-r",	      "-n",	      NULL,
+};
+
+/* mount(8)'s own options, which a config file may repeat from an fstab
+ * line: mount.fuse3 keeps them from mailfs there. */
+static const char *const opts_mount_keys[] = {
+	"user", "users", "nouser", "_netdev", "auto", "noauto", "nofail", NULL,
+};
+
+/* Other mount(8) options a config file has always been allowed to hold
+ * (libfuse refuses them all the same). */
+static const char *const opts_config_keys[] = {
+	"diratime", "nodiratime", "relatime", "norelatime", "strictatime", NULL,
+};
+
+/* The i-th option the command line takes, mailfs's own then libfuse's, as
+ * a template ("cafile=%s", "connections=", "insecure", "-f"); NULL past
+ * the last. */
+static const char *opts_cmdline_option(size_t i)
+{
+	size_t n = sizeof(opts_spec) / sizeof(opts_spec[0]) - 1;
+
+	return i < n ? opts_spec[i].templ : opts_fuse_keys[i - n];
+}
+
+/* The length of a template's option name (up to its '='). */
+static size_t opts_name_len(const char *templ)
+{
+	return strcspn(templ, "=");
+}
+
+/* True when libfuse takes arg (an argument mailfs's templates did not
+ * match): its key with a value where the template has '=', else the
+ * whole word. */
+static bool opts_fuse_takes(const char *arg)
+{
+	size_t i;
+
+	for (i = 0; opts_fuse_keys[i]; i++) {
+		const char *k = opts_fuse_keys[i];
+		size_t n = strlen(k);
+
+		if (k[n - 1] == '=' ? !strncmp(arg, k, n) : !strcmp(arg, k))
+			return true;
+	}
+	return false;
+}
+
+unsigned opts_edit_distance(const char *a, const char *b)
+{
+	/* Three rows of the optimal string alignment distance: the
+	 * Levenshtein distance plus swaps of two neighbours. */
+	unsigned rows[3][OPTS_NAME_MAX + 1], *prev2 = rows[0], *prev = rows[1],
+					     *cur = rows[2];
+	size_t la = strlen(a), lb = strlen(b), i, j;
+
+	if (la > OPTS_NAME_MAX || lb > OPTS_NAME_MAX)
+		return UINT_MAX;
+	for (j = 0; j <= lb; j++)
+		prev[j] = (unsigned)j;
+	for (i = 1; i <= la; i++) {
+		unsigned *t;
+
+		cur[0] = (unsigned)i;
+		for (j = 1; j <= lb; j++) {
+			unsigned cost = a[i - 1] != b[j - 1], d;
+
+			d = prev[j - 1] + cost;
+			if (prev[j] + 1 < d)
+				d = prev[j] + 1;
+			if (cur[j - 1] + 1 < d)
+				d = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < d)
+				d = prev2[j - 2] + 1;
+			cur[j] = d;
+		}
+		t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
+	}
+	return prev[lb];
+}
+
+bool opts_suggest(const char *key, char *buf, size_t len)
+{
+	/* At most a third of the letters wrong (one in a word of four or
+	 * five, none in a shorter one, "-z" being no typo of "-h"): farther
+	 * than that, a "did you mean" misleads more than it helps. */
+	size_t klen = strlen(key), i;
+	unsigned limit = klen < 4   ? 0
+			 : klen < 6 ? 1
+				    : (unsigned)(klen / 3),
+		 best = UINT_MAX;
+	const char *t, *found = NULL;
+	char name[OPTS_NAME_MAX + 1];
+
+	for (i = 0; (t = opts_cmdline_option(i)); i++) {
+		size_t n = opts_name_len(t);
+		unsigned d;
+
+		if ((t[0] == '-') != (key[0] == '-') || n > OPTS_NAME_MAX)
+			continue;
+		memcpy(name, t, n);
+		name[n] = '\0';
+		d = opts_edit_distance(key, name);
+		if (d <= limit && d < best) {
+			best = d;
+			found = t;
+		}
+	}
+	if (!found || opts_name_len(found) >= len)
+		return false;
+	snprintf(buf, len, "%.*s", (int)opts_name_len(found), found);
+	return true;
+}
+
+/*
+ * Says why an argument that neither mailfs nor libfuse takes is refused:
+ * one of mount(8), a known option without the value it needs (or with
+ * one it does not take), else an unknown one with the closest known
+ * name, if one is close. libfuse would only say "unknown option(s)".
+ */
+static void opts_refuse_unknown(const char *arg)
+{
+	size_t n = opts_name_len(arg);
+	char key[OPTS_NAME_MAX + 1], near[OPTS_NAME_MAX + 1];
+	const char *t;
+	size_t i;
+
+	snprintf(key, sizeof(key), "%.*s", (int)n, arg);
+	for (i = 0; opts_mount_keys[i]; i++) {
+		if (!strcmp(opts_mount_keys[i], key)) {
+			fprintf(stderr,
+				"mailfs: -o %s is an option of mount(8) (an "
+				"fstab line), not of mailfs\n",
+				key);
+			return;
+		}
+	}
+	for (i = 0; n <= OPTS_NAME_MAX && (t = opts_cmdline_option(i)); i++) {
+		if (opts_name_len(t) != n || strncmp(t, arg, n) != 0)
+			continue;
+		if (t[n] == '=')
+			fprintf(stderr,
+				"mailfs: -o %s needs a value (-o %s=...)\n",
+				key, key);
+		else
+			fprintf(stderr, "mailfs: -o %s takes no value\n", key);
+		return;
+	}
+	if (opts_suggest(key, near, sizeof(near)))
+		fprintf(stderr,
+			"mailfs: unknown option '%s' (did you mean '%s'?)\n",
+			key, near);
+	else
+		fprintf(stderr,
+			"mailfs: unknown option '%s' (mailfs --help lists "
+			"them)\n",
+			key);
+}
+
+/*
  * fuse_opt callback: handles the keyed options and positional arguments.
  * Returns 0 to drop the argument, 1 to keep it for FUSE, -1 to stop.
  */
@@ -330,7 +507,11 @@ static int opts_proc(void *data, const char *arg, int key,
 		}
 		return 0;
 	default:
-		return 1; /* FUSE's own option */
+		if (opts_fuse_takes(arg))
+			return 1; /* FUSE's own option */
+		opts_refuse_unknown(arg);
+		ctx->error = 1;
+		return -1;
 	}
 }
 
@@ -470,29 +651,19 @@ static int opts_validate(struct opts *o)
 	return 0;
 }
 
-/* Options FUSE itself (or mount(8) through mount.fuse3) may pass. */
-static const char *const opts_fuse_keys[] = {
-	"allow_other", "allow_root", "auto_unmount", "default_permissions",
-	"fsname", "subtype", "max_read", "blksize", "rw", "ro", "suid",
-	"nosuid", "dev", "nodev", "exec", "noexec", "atime", "noatime",
-	"diratime", "nodiratime", "relatime", "norelatime", "strictatime",
-	"sync", "async", "dirsync", "user", "users", "_netdev", "auto",
-	"noauto", "nofail", "debug", NULL,
-};
-
 bool opts_known_key(const char *key)
 {
 	size_t i, n = strlen(key);
+	const char *t;
 
-	for (i = 0; opts_spec[i].templ; i++) {
-		const char *t = opts_spec[i].templ;
-
-		if (t[0] != '-' && !strncmp(t, key, n) &&
-		    (t[n] == '\0' || t[n] == '='))
+	for (i = 0; (t = opts_cmdline_option(i)); i++)
+		if (t[0] != '-' && opts_name_len(t) == n && !strncmp(t, key, n))
 			return true;
-	}
-	for (i = 0; opts_fuse_keys[i]; i++)
-		if (!strcmp(opts_fuse_keys[i], key))
+	for (i = 0; opts_mount_keys[i]; i++)
+		if (!strcmp(opts_mount_keys[i], key))
+			return true;
+	for (i = 0; opts_config_keys[i]; i++)
+		if (!strcmp(opts_config_keys[i], key))
 			return true;
 	/* mount(8)'s options for its helpers: x-systemd.automount... */
 	return !strncmp(key, "x-", 2);

@@ -120,6 +120,18 @@ class StartupTest(unittest.TestCase):
         m.start()
         self.assertIn('INBOX', os.listdir(m.path))
 
+    def test_mistyped_option_names_the_closest(self):
+        # libfuse alone said "fuse: unknown option(s): `-o conections=4'".
+        url = 'imaps://%s@127.0.0.1:%d' % (USER, self.listener.port)
+        line = self.refused(self.mount(url=url, options=['conections=4']))
+        self.assertEqual(line, "mailfs: unknown option 'conections' "
+                               "(did you mean 'connections'?)")
+        line = self.refused(self.mount(url=url, options=['noatime',
+                                                         'alow_other']))
+        self.assertEqual(line, "mailfs: unknown option 'alow_other' "
+                               "(did you mean 'allow_other'?)")
+        self.assertEqual(self.listener.connections(), 0)
+
     def test_non_empty_mount_point(self):
         url = 'imaps://%s@127.0.0.1:%d' % (USER, self.listener.port)
         m = self.mount(url=url)

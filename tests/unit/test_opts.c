@@ -385,9 +385,11 @@ static const struct {
 	 "mailfs: -o auth= takes plain, login, xoauth2 or oauthbearer\n"},
 };
 
-START_TEST(test_cmdline_auth_message)
+/* Parses line (which must be refused) and puts what it printed on stderr
+ * into out. */
+static void parse_refused(const char *line, char *out, size_t len)
 {
-	char path[] = "/tmp/mailfs-opts-XXXXXX", out[512];
+	char path[] = "/tmp/mailfs-opts-XXXXXX";
 	struct fuse_args fa;
 	struct opts o;
 	int fd = mkstemp(path), saved;
@@ -398,17 +400,147 @@ START_TEST(test_cmdline_auth_message)
 	fflush(stderr);
 	saved = dup(2);
 	dup2(fd, 2);
-	ck_assert_int_lt(parse_words(auth_refusals[_i].line, &o, &fa), 0);
+	ck_assert_msg(parse_words(line, &o, &fa) < 0, "accepted: %s", line);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
-	n = pread(fd, out, sizeof(out) - 1, 0);
+	n = pread(fd, out, len - 1, 0);
 	close(fd);
 	ck_assert_int_gt(n, 0);
 	out[n] = '\0';
-	ck_assert_str_eq(out, auth_refusals[_i].want);
 	opts_free(&o);
 	fuse_opt_free_args(&fa);
+}
+
+START_TEST(test_cmdline_auth_message)
+{
+	char out[512];
+
+	parse_refused(auth_refusals[_i].line, out, sizeof(out));
+	ck_assert_str_eq(out, auth_refusals[_i].want);
+}
+END_TEST
+
+/* Options that neither mailfs nor libfuse takes: mailfs says so itself,
+ * naming the option meant (libfuse would say "unknown option(s)"). */
+static const struct {
+	const char *line;
+	const char *want;
+} unknown_refusals[] = {
+	{"mailfs -o conections=4 imaps://me@h /tmp",
+	 "mailfs: unknown option 'conections' (did you mean 'connections'?)\n"},
+	{"mailfs -o ro,alow_other imaps://me@h /tmp",
+	 "mailfs: unknown option 'alow_other' (did you mean 'allow_other'?)\n"},
+	{"mailfs -o pasword_file=/p imaps://me@h /tmp",
+	 "mailfs: unknown option 'pasword_file' (did you mean "
+	 "'password_file'?)\n"},
+	{"mailfs -o cahce_size=8M imaps://me@h /tmp",
+	 "mailfs: unknown option 'cahce_size' (did you mean 'cache_size'?)\n"},
+	{"mailfs --verison imaps://me@h /tmp",
+	 "mailfs: unknown option '--verison' (did you mean '--version'?)\n"},
+	{"mailfs -o frobnicate imaps://me@h /tmp",
+	 "mailfs: unknown option 'frobnicate' (mailfs --help lists them)\n"},
+	{"mailfs -z imaps://me@h /tmp",
+	 "mailfs: unknown option '-z' (mailfs --help lists them)\n"},
+	{"mailfs -o connections imaps://me@h /tmp",
+	 "mailfs: -o connections needs a value (-o connections=...)\n"},
+	{"mailfs -o insecure=yes imaps://me@h /tmp",
+	 "mailfs: -o insecure takes no value\n"},
+	{"mailfs -o noauto imaps://me@h /tmp",
+	 "mailfs: -o noauto is an option of mount(8) (an fstab line), not of "
+	 "mailfs\n"},
+};
+
+START_TEST(test_cmdline_unknown_message)
+{
+	char out[512];
+
+	parse_refused(unknown_refusals[_i].line, out, sizeof(out));
+	ck_assert_str_eq(out, unknown_refusals[_i].want);
+}
+END_TEST
+
+/* What libfuse takes is still passed on to it, untouched. */
+START_TEST(test_cmdline_fuse_options)
+{
+	struct fuse_args fa;
+	struct opts o;
+
+	ck_assert_int_eq(
+		parse_words(
+			"mailfs -o allow_other,default_permissions,"
+			"max_read=65536,blksize=4096,noatime,rw,nosuid,"
+			"nodev,noexec,auto_unmount,user=me imaps://me@h /tmp",
+			&o, &fa),
+		0);
+	ck_assert_int_eq(fa.argc, 3);
+	ck_assert_str_eq(fa.argv[2],
+			 "allow_other,default_permissions,max_read=65536,"
+			 "blksize=4096,noatime,rw,nosuid,nodev,noexec,"
+			 "auto_unmount,user=me");
+	opts_free(&o);
+	fuse_opt_free_args(&fa);
+}
+END_TEST
+
+/* The closest option name, and none when nothing is close. */
+static const struct {
+	const char *key;
+	const char *want; /* NULL: no suggestion */
+} suggest_cases[] = {
+	{"conections", "connections"},
+	{"connection", "connections"},
+	{"conenctions", "connections"}, /* two letters swapped */
+	{"timout", "timeout"},
+	{"cafle", "cafile"},
+	{"passwordfile", "password_file"},
+	{"password_comand", "password_command"},
+	{"oauth_command", "oauth2_command"},
+	{"alow_other", "allow_other"},
+	{"defualt_permissions", "default_permissions"},
+	{"nosiud", "nosuid"},
+	{"fsnam", "fsname"},
+	{"--verison", "--version"},
+	{"--hepl", "--help"},
+	{"frobnicate", NULL},
+	{"relatime", NULL},
+	{"xyz", NULL},
+	{"-z", NULL},
+	{"", NULL},
+	{"connectionsconnectionsconnectionsconnectionsconnectionsconnectionsc",
+	 NULL},
+};
+
+START_TEST(test_suggest)
+{
+	char buf[OPTS_NAME_MAX + 1] = "";
+	bool found = opts_suggest(suggest_cases[_i].key, buf, sizeof(buf));
+
+	if (!suggest_cases[_i].want) {
+		ck_assert_msg(!found, "%s: suggested %s", suggest_cases[_i].key,
+			      buf);
+		return;
+	}
+	ck_assert_msg(found, "%s: nothing suggested", suggest_cases[_i].key);
+	ck_assert_str_eq(buf, suggest_cases[_i].want);
+}
+END_TEST
+
+START_TEST(test_edit_distance)
+{
+	ck_assert_uint_eq(opts_edit_distance("", ""), 0);
+	ck_assert_uint_eq(opts_edit_distance("abc", ""), 3);
+	ck_assert_uint_eq(opts_edit_distance("", "abc"), 3);
+	ck_assert_uint_eq(opts_edit_distance("kitten", "sitting"), 3);
+	ck_assert_uint_eq(opts_edit_distance("ab", "ba"), 1);
+	ck_assert_uint_eq(opts_edit_distance("ca", "abc"), 3);
+	ck_assert_uint_eq(opts_edit_distance("conections", "connections"), 1);
+	/* A small buffer is no overflow: no suggestion fits. */
+	{
+		char small[4] = "x";
+
+		ck_assert(!opts_suggest("conections", small, sizeof(small)));
+	}
 }
 END_TEST
 
@@ -567,6 +699,13 @@ Suite *opts_suite(void)
 	tcase_add_loop_test(tc, test_secret_command, 0,
 			    sizeof(commands) / sizeof(commands[0]));
 	tcase_add_test(tc, test_secret_command_timeout);
+	tcase_add_loop_test(tc, test_cmdline_unknown_message, 0,
+			    sizeof(unknown_refusals) /
+				    sizeof(unknown_refusals[0]));
+	tcase_add_test(tc, test_cmdline_fuse_options);
+	tcase_add_loop_test(tc, test_suggest, 0,
+			    sizeof(suggest_cases) / sizeof(suggest_cases[0]));
+	tcase_add_test(tc, test_edit_distance);
 	tcase_add_test(tc, test_secret_command_signals);
 	tcase_add_test(tc, test_opts_refused_cmdline_keeps_nothing);
 	tcase_add_test(tc, test_password_file_mode);
