@@ -116,7 +116,7 @@ void opts_free(struct opts *o);
 
 /*
  * Finds the password, in this order: password_command (first line of
- * its output), password_file (refused if group or others may read it),
+ * its output, within -o timeout; see opts_secret_command()), password_file (refused if group or others may read it),
  * $MAILFS_PASSWORD (then removed from the environment), a prompt on the
  * terminal. Returns a malloc'd string (owned by the caller, to be wiped)
  * or NULL with err filled.
@@ -127,12 +127,15 @@ char *opts_password(const struct opts *o, char *err, size_t errlen);
  * Runs cmd with /bin/sh -c and puts the first line it prints into buf
  * (len bytes with the NUL; a longer line is an error, not cut). stdin
  * and stderr are the caller's; the rest of the output is read and
- * dropped. With timeout_s > 0 the command runs in its own process group,
- * which is killed when it has not finished within timeout_s seconds.
- * what names the option in messages ("oauth2_command"), noun what it
- * prints ("token"). Returns 0, or -1 with err filled: the command could
- * not run, exited non-zero or by a signal, timed out, or printed an
- * empty first line. buf is wiped on failure.
+ * dropped. The command runs in its own process group (the terminal's
+ * foreground while it runs, when mailfs has that), which is killed when
+ * no line came within timeout_s seconds (at least 1), or when the
+ * command still runs half a second after its line: mailfs never waits
+ * for more than the line. what names the option in messages
+ * ("oauth2_command"), noun what it prints ("token"). Returns 0,
+ * or -1 with err filled: the command could not run, exited non-zero or
+ * by a signal on its own, printed no line in time, or printed an empty
+ * first line. buf is wiped on failure.
  */
 int opts_secret_command(const char *what, const char *noun, const char *cmd,
 			unsigned timeout_s, char *buf, size_t len, char *err,

@@ -25,6 +25,9 @@
 #define OPTS_PASSWORD_MAX 1024
 /* Most output a secret command may print (all lines together). */
 #define OPTS_COMMAND_OUTPUT_MAX (1024 * 1024)
+/* How long a secret command may go on once its first line is read (it
+ * normally exits at once) before its process group is killed. */
+#define OPTS_COMMAND_GRACE_MS 500
 
 enum {
 	KEY_HELP,
@@ -1037,34 +1040,75 @@ static long long opts_now_ms(void)
 }
 
 /*
- * Starts /bin/sh -c cmd with its stdout on a new pipe, whose read end
- * goes to *fd_r. The child gets no blocked and no ignored signals (FUSE's
- * threads block them all, and an ignored SIGPIPE would survive exec).
- * Returns 0 or -errno.
+ * The controlling terminal, opened, when this process is in its
+ * foreground process group (mailfs started from a shell, before it
+ * daemonizes); else -1. A command run in a process group of its own is
+ * given the terminal for its time, so that it may still prompt there:
+ * in a background group, reading it would stop the command (SIGTTIN)
+ * until the timeout killed it.
  */
-static int opts_spawn(const char *cmd, bool own_group, pid_t *pid_r, int *fd_r)
+static int opts_terminal(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd >= 0 && tcgetpgrp(fd) != getpgrp()) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Takes the terminal back from the command's process group, and closes
+ * it. SIGTTOU is blocked meanwhile: mailfs is in a background group
+ * until tcsetpgrp() has run. */
+static void opts_terminal_restore(int tty)
+{
+	sigset_t ttou, old;
+
+	if (tty < 0)
+		return;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	pthread_sigmask(SIG_BLOCK, &ttou, &old);
+	if (tcsetpgrp(tty, getpgrp()) < 0)
+		perror("mailfs: cannot take the terminal back");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(tty);
+}
+
+/*
+ * Starts /bin/sh -c cmd in a process group of its own (killed whole at
+ * the timeout), with its stdout on a new pipe, whose read end goes to
+ * *fd_r; with tty >= 0, that group becomes the terminal's foreground.
+ * The child gets no blocked and no ignored signals (FUSE's threads block
+ * them all, and an ignored SIGPIPE would survive exec). Returns 0 or
+ * -errno.
+ */
+static int opts_spawn(const char *cmd, int tty, pid_t *pid_r, int *fd_r)
 {
 	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, all;
-	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 	int p[2], rc;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+	/* Run in the child after its setpgid(), with every signal blocked
+	 * (glibc's posix_spawn), so SIGTTOU does not stop it. */
+	if (tty >= 0)
+		posix_spawn_file_actions_addtcsetpgrp_np(&fa, tty);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
-	if (own_group) {
-		flags |= POSIX_SPAWN_SETPGROUP;
-		posix_spawnattr_setpgroup(&attr, 0);
-	}
-	posix_spawnattr_setflags(&attr, flags);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF |
+						POSIX_SPAWN_SETPGROUP);
 	rc = posix_spawn(pid_r, "/bin/sh", &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
@@ -1078,25 +1122,32 @@ static int opts_spawn(const char *cmd, bool own_group, pid_t *pid_r, int *fd_r)
 }
 
 /*
- * Reads a command's output to its end: the first line (up to CR or LF)
- * into buf, the rest dropped. deadline < 0 means none. Returns 0, or
- * -ETIMEDOUT, -EMSGSIZE (first line too long for buf), -EFBIG (more
- * than OPTS_COMMAND_OUTPUT_MAX bytes) or another -errno.
+ * Reads a command's output: the first line (up to CR, LF or the end of
+ * the output) into buf, the rest read and dropped. Once that line is
+ * complete (*line_r set), *deadline is brought forward to at most
+ * OPTS_COMMAND_GRACE_MS later: mailfs has what it needs, and a command
+ * that keeps its stdout open (a helper left running, `echo pw; sleep
+ * 20`) must not hold it up. Returns 0 at the end of the output, or
+ * -ETIMEDOUT (*deadline passed first), -EMSGSIZE (first line too long
+ * for buf), -EFBIG (more than OPTS_COMMAND_OUTPUT_MAX bytes) or another
+ * -errno.
  */
-static int opts_read_line(int fd, long long deadline, char *buf, size_t len)
+static int opts_read_line(int fd, long long *deadline, char *buf, size_t len,
+			  bool *line_r)
 {
 	char chunk[4096];
 	size_t n = 0, total = 0;
-	bool ended = false, too_long = false;
+	bool too_long = false;
 	int rc = 0;
 
+	*line_r = false;
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		long long left = deadline < 0 ? -1 : deadline - opts_now_ms();
+		long long left = *deadline - opts_now_ms();
 		ssize_t r;
 		size_t i;
 
-		if (deadline >= 0 && left <= 0) {
+		if (left <= 0) {
 			rc = -ETIMEDOUT;
 			break;
 		}
@@ -1120,83 +1171,96 @@ static int opts_read_line(int fd, long long deadline, char *buf, size_t len)
 			rc = -EFBIG;
 			break;
 		}
-		for (i = 0; i < (size_t)r && !ended; i++) {
+		for (i = 0; i < (size_t)r && !*line_r && !too_long; i++) {
 			if (chunk[i] == '\n' || chunk[i] == '\r')
-				ended = true;
+				*line_r = true;
 			else if (n + 1 >= len)
-				ended = too_long = true;
+				too_long = true;
 			else
 				buf[n++] = chunk[i];
 		}
+		if (*line_r &&
+		    *deadline > opts_now_ms() + OPTS_COMMAND_GRACE_MS)
+			*deadline = opts_now_ms() + OPTS_COMMAND_GRACE_MS;
 	}
 	explicit_bzero(chunk, sizeof(chunk));
 	buf[n] = '\0';
-	if (rc == 0 && too_long)
-		rc = -EMSGSIZE;
+	if (too_long) {
+		*line_r = false;
+		return -EMSGSIZE;
+	}
+	if (rc == 0 && !*line_r) {
+		/* The end of the output ends the line too. */
+		*line_r = true;
+		if (*deadline > opts_now_ms() + OPTS_COMMAND_GRACE_MS)
+			*deadline = opts_now_ms() + OPTS_COMMAND_GRACE_MS;
+	}
 	return rc;
 }
 
 /*
- * Waits for the command to end; after the deadline (if any, >= 0) or
- * when kill_now is set, its process (group, when it has its own) is
- * killed first. *timed_out_r tells whether the deadline struck.
+ * Waits for the command to end; at the deadline, or at once when
+ * kill_now is set, its process group is killed first. Returns true when
+ * it was killed so (its status then tells nothing of its own).
  */
-static void opts_reap(pid_t pid, bool own_group, long long deadline,
-		      bool kill_now, int *status_r, bool *timed_out_r)
+static bool opts_reap(pid_t pid, long long deadline, bool kill_now,
+		      int *status_r)
 {
-	*timed_out_r = false;
-	while (!kill_now && deadline >= 0) {
+	while (!kill_now) {
 		pid_t r = waitpid(pid, status_r, WNOHANG);
 
 		if (r == pid || (r < 0 && errno != EINTR))
-			return;
-		if (opts_now_ms() >= deadline) {
-			*timed_out_r = true;
+			return false;
+		if (opts_now_ms() >= deadline)
 			kill_now = true;
-			break;
-		}
-		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+		else
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000},
+				  NULL);
 	}
-	if (kill_now)
-		kill(own_group ? -pid : pid, SIGKILL);
+	kill(-pid, SIGKILL);
 	while (waitpid(pid, status_r, 0) < 0 && errno == EINTR)
 		;
+	return true;
 }
 
 int opts_secret_command(const char *what, const char *noun, const char *cmd,
 			unsigned timeout_s, char *buf, size_t len, char *err,
 			size_t errlen)
 {
-	long long deadline =
-		timeout_s ? opts_now_ms() + timeout_s * 1000ll : -1;
-	bool own_group = timeout_s > 0, timed_out;
-	int fd, rc, status = 0;
+	long long deadline = opts_now_ms() + timeout_s * 1000ll;
+	int fd, rc, status = 0, tty = opts_terminal();
+	bool line, killed;
 	pid_t pid;
 
 	buf[0] = '\0';
-	rc = opts_spawn(cmd, own_group, &pid, &fd);
+	rc = opts_spawn(cmd, tty, &pid, &fd);
 	if (rc < 0) {
+		opts_terminal_restore(tty);
 		snprintf(err, errlen, "cannot run %s: %s", what, strerror(-rc));
 		return -1;
 	}
-	rc = opts_read_line(fd, deadline, buf, len);
+	rc = opts_read_line(fd, &deadline, buf, len, &line);
 	close(fd);
-	opts_reap(pid, own_group, deadline, rc < 0, &status, &timed_out);
-	if (rc == -ETIMEDOUT || timed_out)
-		snprintf(err, errlen, "%s did not finish within %u s", what,
-			 timeout_s);
-	else if (rc == -EMSGSIZE)
+	/* With the line read, a command still running at the (shortened)
+	 * deadline is killed: what it does then is not mailfs's concern. */
+	killed = opts_reap(pid, deadline, rc < 0 && rc != -ETIMEDOUT, &status);
+	opts_terminal_restore(tty);
+	if (rc == -EMSGSIZE)
 		snprintf(err, errlen, "%s printed a line longer than %zu bytes",
 			 what, len - 1);
 	else if (rc == -EFBIG)
 		snprintf(err, errlen, "%s printed more than %d bytes", what,
 			 OPTS_COMMAND_OUTPUT_MAX);
-	else if (rc < 0)
+	else if (rc < 0 && rc != -ETIMEDOUT)
 		snprintf(err, errlen, "%s: %s", what, strerror(-rc));
-	else if (WIFSIGNALED(status))
+	else if (!line)
+		snprintf(err, errlen,
+			 "%s printed no %s within %u s (-o timeout)", what,
+			 noun, timeout_s);
+	else if (!killed && WIFSIGNALED(status))
 		snprintf(err, errlen, "%s was killed by signal %d", what,
 			 WTERMSIG(status));
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
 		snprintf(err, errlen, "%s failed (exit status %d)", what,
 			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	else if (!buf[0])
@@ -1207,14 +1271,16 @@ int opts_secret_command(const char *what, const char *noun, const char *cmd,
 	return -1;
 }
 
-/* Runs password_command and keeps the first line of its output. */
-static char *opts_password_command(const char *cmd, char *err, size_t errlen)
+/* Runs password_command, bounded by -o timeout, and keeps the first line
+ * of its output. */
+static char *opts_password_command(const char *cmd, unsigned timeout_s,
+				   char *err, size_t errlen)
 {
 	char buf[OPTS_PASSWORD_MAX];
 	char *pw;
 
-	if (opts_secret_command("password_command", "password", cmd, 0, buf,
-				sizeof(buf), err, errlen) < 0)
+	if (opts_secret_command("password_command", "password", cmd, timeout_s,
+				buf, sizeof(buf), err, errlen) < 0)
 		return NULL;
 	pw = strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
@@ -1317,7 +1383,8 @@ char *opts_password(const struct opts *o, char *err, size_t errlen)
 	char *pw;
 
 	if (o->password_command)
-		return opts_password_command(o->password_command, err, errlen);
+		return opts_password_command(o->password_command, o->timeout,
+					     err, errlen);
 	if (o->password_file)
 		return opts_password_file(o->password_file, err, errlen);
 	env = o->env_password;

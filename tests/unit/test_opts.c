@@ -350,6 +350,7 @@ START_TEST(test_password_sources)
 	char err[256];
 	char *pw;
 
+	o.timeout = 5;
 	o.password_command = "printf 'from-cmd\\nsecond\\n'";
 	pw = opts_password(&o, err, sizeof(err));
 	ck_assert_ptr_nonnull(pw);
@@ -622,38 +623,90 @@ static bool test_alive(int pid)
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
+/* The pid that cmd (which writes it to pidfile) left running. */
+static int read_pid(const char *pidfile)
+{
+	FILE *f = fopen(pidfile, "r");
+	int pid = 0;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	unlink(pidfile);
+	return pid;
+}
+
+/* Waits a second at most for pid to die: gone, or a zombie waiting for
+ * whoever adopted it. */
+static void assert_dies(int pid)
+{
+	int i;
+
+	for (i = 0; i < 100 && test_alive(pid); i++)
+		usleep(10000);
+	ck_assert_msg(!test_alive(pid), "process %d lives", pid);
+}
+
 /*
- * A command that does not finish is killed at the timeout, with what it
+ * A command that prints nothing is killed at the timeout, with what it
  * started (its process group): the wait is bounded whatever it does.
  */
 START_TEST(test_secret_command_timeout)
 {
 	char pidfile[] = "/tmp/mailfs-opts-pidXXXXXX", cmd[256], buf[64],
 	     err[256];
-	long long t0;
-	FILE *f;
-	int fd = mkstemp(pidfile), pid = 0, i;
+	long long t0, took;
+	int fd = mkstemp(pidfile);
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s; echo tok; wait",
-		 pidfile);
+	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s; wait", pidfile);
 	t0 = test_now_ms();
 	ck_assert_int_eq(opts_secret_command("oauth2_command", "token", cmd, 1,
 					     buf, sizeof(buf), err,
 					     sizeof(err)),
 			 -1);
-	ck_assert_int_lt(test_now_ms() - t0, 3000);
-	ck_assert_str_eq(err, "oauth2_command did not finish within 1 s");
-	f = fopen(pidfile, "r");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
-	fclose(f);
-	unlink(pidfile);
-	/* Dead: gone, or a zombie waiting for whoever adopted it. */
-	for (i = 0; i < 100 && test_alive(pid); i++)
-		usleep(10000);
-	ck_assert_msg(!test_alive(pid), "sleep %d lives", pid);
+	took = test_now_ms() - t0;
+	ck_assert_msg(took >= 1000 && took < 2000, "took %lld ms", took);
+	ck_assert_str_eq(
+		err, "oauth2_command printed no token within 1 s (-o timeout)");
+	assert_dies(read_pid(pidfile));
+}
+END_TEST
+
+/*
+ * A command that prints its line and goes on with its stdout open (here
+ * through a child of its own) gives the line at once: mailfs stops
+ * waiting a moment after it, well before the timeout, and kills what is
+ * left running. password_command had no timeout and read to the end of
+ * the output: this held start-up for as long as the command ran.
+ */
+START_TEST(test_secret_command_line_then_lingers)
+{
+	/* Each writes the pid of what lingers to the file named between
+	 * its two halves. */
+	static const char *const cmds[][2] = {
+		{"sleep 30 & echo $! > ", "; echo tok; wait"},
+		{"echo $$ > ", "; echo tok; exec sleep 30"},
+		{"echo $$ > ", "; printf tok; exec >&-; exec sleep 30"},
+	};
+	char pidfile[] = "/tmp/mailfs-opts-pidXXXXXX", cmd[256], buf[64],
+	     err[256] = "";
+	long long t0, took;
+	int fd = mkstemp(pidfile);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "%s%s%s", cmds[_i][0], pidfile, cmds[_i][1]);
+	t0 = test_now_ms();
+	ck_assert_msg(opts_secret_command("password_command", "password", cmd,
+					  10, buf, sizeof(buf), err,
+					  sizeof(err)) == 0,
+		      "%s: %s", cmd, err);
+	took = test_now_ms() - t0;
+	ck_assert_str_eq(buf, "tok");
+	ck_assert_msg(took < 1500, "took %lld ms", took);
+	assert_dies(read_pid(pidfile));
 }
 END_TEST
 
@@ -699,6 +752,7 @@ Suite *opts_suite(void)
 	tcase_add_loop_test(tc, test_secret_command, 0,
 			    sizeof(commands) / sizeof(commands[0]));
 	tcase_add_test(tc, test_secret_command_timeout);
+	tcase_add_loop_test(tc, test_secret_command_line_then_lingers, 0, 3);
 	tcase_add_loop_test(tc, test_cmdline_unknown_message, 0,
 			    sizeof(unknown_refusals) /
 				    sizeof(unknown_refusals[0]));
