@@ -85,6 +85,20 @@ void opts_url_free(struct opts_url *url);
 bool opts_parse_size(const char *text, uint64_t *bytes_r);
 
 /*
+ * Makes HOME and the XDG base directories mailfs uses (XDG_CONFIG_HOME,
+ * XDG_CACHE_HOME, XDG_DATA_HOME) those of the user mailfs runs as, before
+ * anything reads them (mailfs and the commands it runs): mount(8) runs
+ * the helper of a `user` fstab line as that user but with HOME=/root,
+ * where the user may create nothing. A HOME that is not a directory
+ * owned by getuid() is replaced by the passwd entry's home (unset when
+ * there is none); an XDG variable is dropped (its default under HOME
+ * then holds) unless it is absolute and it, or the nearest of its
+ * ancestors that exists, is owned by getuid(). Call once, before any
+ * thread starts (it changes the environment).
+ */
+void opts_user_env(void);
+
+/*
  * Parses argv into *o and leaves in fargs the arguments meant for FUSE
  * (argv[0], the mount point and unknown -o options). Returns 0 to go on,
  * 1 when the work is done (--help, --version were printed), or -1 after

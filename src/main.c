@@ -409,6 +409,7 @@ int main(int argc, char **argv)
 	 * a second ls -l of 100,000 messages kept 22 MB more. */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
+	opts_user_env();
 	rc = opts_parse(argc, argv, &o, &args);
 	if (rc != 0) {
 		fuse_opt_free_args(&args);

@@ -6,6 +6,7 @@
 #include <fuse_opt.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -758,6 +759,60 @@ static void opts_take_env_password(struct opts *o)
 	o->env_password = strdup(env);
 	explicit_bzero(env, strlen(env));
 	unsetenv("MAILFS_PASSWORD");
+}
+
+/*
+ * True when path, or the nearest of its ancestors that exists (a cache
+ * directory not made yet), belongs to uid. A relative path never does
+ * (the XDG variables must be absolute).
+ */
+static bool opts_owned_path(const char *path, uid_t uid)
+{
+	char *p = path[0] == '/' ? strdup(path) : NULL, *slash;
+	struct stat st;
+	bool owned = false;
+
+	while (p) {
+		if (stat(p, &st) == 0) {
+			owned = st.st_uid == uid;
+			break;
+		}
+		slash = strrchr(p, '/');
+		if (errno != ENOENT || !slash)
+			break;
+		if (slash == p)
+			slash[1] = '\0'; /* "/" itself, next */
+		else
+			*slash = '\0';
+	}
+	free(p);
+	return owned;
+}
+
+void opts_user_env(void)
+{
+	static const char *const xdg[] = {"XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+					  "XDG_DATA_HOME"};
+	const char *home = getenv("HOME");
+	uid_t uid = getuid();
+	struct stat st;
+	size_t i;
+
+	if (!home || home[0] != '/' || stat(home, &st) < 0 ||
+	    st.st_uid != uid) {
+		struct passwd *pw = getpwuid(uid);
+
+		if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
+			setenv("HOME", pw->pw_dir, 1);
+		else
+			unsetenv("HOME");
+	}
+	for (i = 0; i < sizeof(xdg) / sizeof(xdg[0]); i++) {
+		const char *v = getenv(xdg[i]);
+
+		if (v && !opts_owned_path(v, uid))
+			unsetenv(xdg[i]);
+	}
 }
 
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)

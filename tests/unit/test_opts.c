@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fuse_opt.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "account.h"
+#include "diskcache.h"
 #include "opts.h"
+#include "store.h"
 
 static const struct {
 	const char *url;
@@ -731,6 +735,97 @@ START_TEST(test_secret_command_signals)
 }
 END_TEST
 
+/* Sets (value not NULL) or unsets an environment variable. */
+static void set_env(const char *name, const char *value)
+{
+	if (value)
+		setenv(name, value, 1);
+	else
+		unsetenv(name);
+}
+
+/*
+ * The environment of a `user` fstab mount: mount(8) runs mailfs as the
+ * user with HOME=/root (and whatever XDG variables the caller had). The
+ * paths mailfs makes its files in are then the user's, from the passwd
+ * entry; XDG variables into a directory of someone else's are dropped,
+ * the user's own kept. Here "someone else" owns a directory chowned to
+ * another uid (root may) or "/" (when not run as root).
+ */
+START_TEST(test_user_env)
+{
+	static const char *const names[] = {"HOME", "XDG_CONFIG_HOME",
+					    "XDG_CACHE_HOME", "XDG_DATA_HOME"};
+	char *saved[4], mine[] = "/tmp/mailfs-home-XXXXXX",
+			theirs_tmp[] = "/tmp/mailfs-other-XXXXXX", path[512],
+			*dir;
+	const char *theirs = "/";
+	struct passwd *pw = getpwuid(getuid());
+	size_t i;
+
+	ck_assert_ptr_nonnull(pw);
+	for (i = 0; i < 4; i++) {
+		const char *v = getenv(names[i]);
+
+		saved[i] = v ? strdup(v) : NULL;
+	}
+	ck_assert_ptr_nonnull(mkdtemp(mine));
+	ck_assert_ptr_nonnull(mkdtemp(theirs_tmp));
+	if (getuid() == 0) {
+		ck_assert_int_eq(chown(theirs_tmp, 4242, 4242), 0);
+		theirs = theirs_tmp;
+	}
+
+	/* HOME someone else's: the passwd entry's. XDG variables into
+	 * their directory (made or not yet) go; those into mine stay. */
+	set_env("HOME", theirs);
+	snprintf(path, sizeof(path), "%s/.cache", theirs);
+	set_env("XDG_CACHE_HOME", path);
+	snprintf(path, sizeof(path), "%s/not/made/yet", theirs);
+	set_env("XDG_DATA_HOME", path);
+	snprintf(path, sizeof(path), "%s/not/made/yet", mine);
+	set_env("XDG_CONFIG_HOME", path);
+	opts_user_env();
+	ck_assert_str_eq(getenv("HOME"), pw->pw_dir);
+	ck_assert_ptr_null(getenv("XDG_CACHE_HOME"));
+	ck_assert_ptr_null(getenv("XDG_DATA_HOME"));
+	ck_assert_str_eq(getenv("XDG_CONFIG_HOME"), path);
+	/* What mailfs derives from them is then the user's. */
+	dir = diskcache_default_dir("me", "h", "993");
+	snprintf(path, sizeof(path), "%s/.cache/mailfs/me@h:993", pw->pw_dir);
+	ck_assert_str_eq(dir, path);
+	free(dir);
+	dir = store_pop3_default_dir("me", "h", "995");
+	ck_assert_ptr_nonnull(strstr(dir, "/.local/share/mailfs/pop3/"));
+	ck_assert_msg(!strncmp(dir, pw->pw_dir, strlen(pw->pw_dir)), "%s", dir);
+	free(dir);
+
+	/* HOME mine (not the passwd entry's): kept. A relative XDG
+	 * variable is no path at all. */
+	set_env("HOME", mine);
+	set_env("XDG_CACHE_HOME", "relative/cache");
+	opts_user_env();
+	ck_assert_str_eq(getenv("HOME"), mine);
+	ck_assert_ptr_null(getenv("XDG_CACHE_HOME"));
+
+	/* No HOME: the passwd entry's. */
+	set_env("HOME", NULL);
+	opts_user_env();
+	ck_assert_str_eq(getenv("HOME"), pw->pw_dir);
+	/* A HOME that does not exist: the same. */
+	set_env("HOME", "/nonexistent/mailfs-home");
+	opts_user_env();
+	ck_assert_str_eq(getenv("HOME"), pw->pw_dir);
+
+	for (i = 0; i < 4; i++) {
+		set_env(names[i], saved[i]);
+		free(saved[i]);
+	}
+	rmdir(mine);
+	rmdir(theirs_tmp);
+}
+END_TEST
+
 Suite *opts_suite(void)
 {
 	Suite *s = suite_create("opts");
@@ -760,6 +855,7 @@ Suite *opts_suite(void)
 	tcase_add_loop_test(tc, test_suggest, 0,
 			    sizeof(suggest_cases) / sizeof(suggest_cases[0]));
 	tcase_add_test(tc, test_edit_distance);
+	tcase_add_test(tc, test_user_env);
 	tcase_add_test(tc, test_secret_command_signals);
 	tcase_add_test(tc, test_opts_refused_cmdline_keeps_nothing);
 	tcase_add_test(tc, test_password_file_mode);
