@@ -86,6 +86,20 @@ void opts_url_free(struct opts_url *url);
 bool opts_parse_size(const char *text, uint64_t *bytes_r);
 
 /*
+ * Makes HOME and the XDG base directories mailfs uses (XDG_CONFIG_HOME,
+ * XDG_CACHE_HOME, XDG_DATA_HOME) those of the user mailfs runs as, before
+ * anything reads them (mailfs and the commands it runs): mount(8) runs
+ * the helper of a `user` fstab line as that user but with HOME=/root,
+ * where the user may create nothing. A HOME that is not a directory
+ * owned by getuid() is replaced by the passwd entry's home (unset when
+ * there is none); an XDG variable is dropped (its default under HOME
+ * then holds) unless it is absolute and it, or the nearest of its
+ * ancestors that exists, is owned by getuid(). Call once, before any
+ * thread starts (it changes the environment).
+ */
+void opts_user_env(void);
+
+/*
  * Parses argv into *o and leaves in fargs the arguments meant for FUSE
  * (argv[0], the mount point and unknown -o options). Returns 0 to go on,
  * 1 when the work is done (--help, --version were printed), or -1 after
@@ -95,11 +109,29 @@ bool opts_parse_size(const char *text, uint64_t *bytes_r);
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs);
 /* True when key is an option mailfs or FUSE knows (a config file's). */
 bool opts_known_key(const char *key);
+
+/* Longest option name opts_suggest() and opts_edit_distance() compare. */
+#define OPTS_NAME_MAX 64
+
+/*
+ * The edit distance of a and b (insertions, deletions, substitutions and
+ * swaps of neighbours, one each); UINT_MAX when one is longer than
+ * OPTS_NAME_MAX.
+ */
+unsigned opts_edit_distance(const char *a, const char *b);
+
+/*
+ * Finds the option (mailfs's or libfuse's) whose name is closest to key,
+ * an option name without its value ("conections"; "-x" for a dash
+ * option), and puts that name into buf. Returns false when none is close
+ * enough to be meant (more than a third of the letters off).
+ */
+bool opts_suggest(const char *key, char *buf, size_t len);
 void opts_free(struct opts *o);
 
 /*
  * Finds the password, in this order: password_command (first line of
- * its output), password_file (refused if group or others may read it),
+ * its output, within -o timeout; see opts_secret_command()), password_file (refused if group or others may read it),
  * $MAILFS_PASSWORD (then removed from the environment), a prompt on the
  * terminal. Returns a malloc'd string (owned by the caller, to be wiped)
  * or NULL with err filled.
@@ -110,12 +142,15 @@ char *opts_password(const struct opts *o, char *err, size_t errlen);
  * Runs cmd with /bin/sh -c and puts the first line it prints into buf
  * (len bytes with the NUL; a longer line is an error, not cut). stdin
  * and stderr are the caller's; the rest of the output is read and
- * dropped. With timeout_s > 0 the command runs in its own process group,
- * which is killed when it has not finished within timeout_s seconds.
- * what names the option in messages ("oauth2_command"), noun what it
- * prints ("token"). Returns 0, or -1 with err filled: the command could
- * not run, exited non-zero or by a signal, timed out, or printed an
- * empty first line. buf is wiped on failure.
+ * dropped. The command runs in its own process group (the terminal's
+ * foreground while it runs, when mailfs has that), which is killed when
+ * no line came within timeout_s seconds (at least 1), or when the
+ * command still runs half a second after its line: mailfs never waits
+ * for more than the line. what names the option in messages
+ * ("oauth2_command"), noun what it prints ("token"). Returns 0,
+ * or -1 with err filled: the command could not run, exited non-zero or
+ * by a signal on its own, printed no line in time, or printed an empty
+ * first line. buf is wiped on failure.
  */
 int opts_secret_command(const char *what, const char *noun, const char *cmd,
 			unsigned timeout_s, char *buf, size_t len, char *err,

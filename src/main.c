@@ -410,6 +410,7 @@ int main(int argc, char **argv)
 	 * a second ls -l of 100,000 messages kept 22 MB more. */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
+	opts_user_env();
 	rc = opts_parse(argc, argv, &o, &args);
 	if (rc != 0) {
 		fuse_opt_free_args(&args);
@@ -419,7 +420,8 @@ int main(int argc, char **argv)
 	log_timestamps(o.foreground);
 	main_security_warnings(&o);
 	/* Everything that needs no connection is checked first: the mount
-	 * point, and every option (fsll_new() refuses unknown ones). */
+	 * point, and every option (opts_parse() refuses unknown ones,
+	 * fsll_new() bad values of FUSE's). */
 	if (main_check_mountpoint(&o) < 0)
 		goto free_opts;
 	if (main_name_mount(&o, &args, account, sizeof(account)) < 0) {

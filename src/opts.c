@@ -6,6 +6,7 @@
 #include <fuse_opt.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -25,6 +26,9 @@
 #define OPTS_PASSWORD_MAX 1024
 /* Most output a secret command may print (all lines together). */
 #define OPTS_COMMAND_OUTPUT_MAX (1024 * 1024)
+/* How long a secret command may go on once its first line is read (it
+ * normally exits at once) before its process group is killed. */
+#define OPTS_COMMAND_GRACE_MS 500
 
 enum {
 	KEY_HELP,
@@ -215,6 +219,183 @@ static int opts_parse_auth(const char *text, enum sasl_auth *auth_r)
 }
 
 /*
+ * What libfuse 3.14 takes itself in fuse_session_new() (the tables of its
+ * lib/fuse_lowlevel.c and lib/mount.c): '=' ends those with a value.
+ * Anything else it refuses with a bare "unknown option(s)", so mailfs
+ * refuses it first, naming the closest option (opts_refuse_unknown()).
+ */
+static const char *const opts_fuse_keys[] = {
+	"allow_other",	"allow_root", "auto_unmount", "default_permissions",
+	"blkdev",	"fsname=",    "subtype=",     "max_read=",
+	"blksize=",	"context=",   "fscontext=",   "defcontext=",
+	"rootcontext=", "user=",      "rw",	      "ro",
+	"suid",		"nosuid",     "dev",	      "nodev",
+	"exec",		"noexec",     "atime",	      "noatime",
+	"sync",		"async",      "dirsync",      "debug",
+	"--debug",	"-r",	      "-n",	      NULL,
+};
+
+/* mount(8)'s own options, which a config file may repeat from an fstab
+ * line: mount.fuse3 keeps them from mailfs there. */
+static const char *const opts_mount_keys[] = {
+	"user", "users", "nouser", "_netdev", "auto", "noauto", "nofail", NULL,
+};
+
+/* Other mount(8) options a config file has always been allowed to hold
+ * (libfuse refuses them all the same). */
+static const char *const opts_config_keys[] = {
+	"diratime", "nodiratime", "relatime", "norelatime", "strictatime", NULL,
+};
+
+/* The i-th option the command line takes, mailfs's own then libfuse's, as
+ * a template ("cafile=%s", "connections=", "insecure", "-f"); NULL past
+ * the last. */
+static const char *opts_cmdline_option(size_t i)
+{
+	size_t n = sizeof(opts_spec) / sizeof(opts_spec[0]) - 1;
+
+	return i < n ? opts_spec[i].templ : opts_fuse_keys[i - n];
+}
+
+/* The length of a template's option name (up to its '='). */
+static size_t opts_name_len(const char *templ)
+{
+	return strcspn(templ, "=");
+}
+
+/* True when libfuse takes arg (an argument mailfs's templates did not
+ * match): its key with a value where the template has '=', else the
+ * whole word. */
+static bool opts_fuse_takes(const char *arg)
+{
+	size_t i;
+
+	for (i = 0; opts_fuse_keys[i]; i++) {
+		const char *k = opts_fuse_keys[i];
+		size_t n = strlen(k);
+
+		if (k[n - 1] == '=' ? !strncmp(arg, k, n) : !strcmp(arg, k))
+			return true;
+	}
+	return false;
+}
+
+unsigned opts_edit_distance(const char *a, const char *b)
+{
+	/* Three rows of the optimal string alignment distance: the
+	 * Levenshtein distance plus swaps of two neighbours. */
+	unsigned rows[3][OPTS_NAME_MAX + 1], *prev2 = rows[0], *prev = rows[1],
+					     *cur = rows[2];
+	size_t la = strlen(a), lb = strlen(b), i, j;
+
+	if (la > OPTS_NAME_MAX || lb > OPTS_NAME_MAX)
+		return UINT_MAX;
+	for (j = 0; j <= lb; j++)
+		prev[j] = (unsigned)j;
+	for (i = 1; i <= la; i++) {
+		unsigned *t;
+
+		cur[0] = (unsigned)i;
+		for (j = 1; j <= lb; j++) {
+			unsigned cost = a[i - 1] != b[j - 1], d;
+
+			d = prev[j - 1] + cost;
+			if (prev[j] + 1 < d)
+				d = prev[j] + 1;
+			if (cur[j - 1] + 1 < d)
+				d = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < d)
+				d = prev2[j - 2] + 1;
+			cur[j] = d;
+		}
+		t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
+	}
+	return prev[lb];
+}
+
+bool opts_suggest(const char *key, char *buf, size_t len)
+{
+	/* At most a third of the letters wrong (one in a word of four or
+	 * five, none in a shorter one, "-z" being no typo of "-h"): farther
+	 * than that, a "did you mean" misleads more than it helps. */
+	size_t klen = strlen(key), i;
+	unsigned limit = klen < 4   ? 0
+			 : klen < 6 ? 1
+				    : (unsigned)(klen / 3),
+		 best = UINT_MAX;
+	const char *t, *found = NULL;
+	char name[OPTS_NAME_MAX + 1];
+
+	for (i = 0; (t = opts_cmdline_option(i)); i++) {
+		size_t n = opts_name_len(t);
+		unsigned d;
+
+		if ((t[0] == '-') != (key[0] == '-') || n > OPTS_NAME_MAX)
+			continue;
+		memcpy(name, t, n);
+		name[n] = '\0';
+		d = opts_edit_distance(key, name);
+		if (d <= limit && d < best) {
+			best = d;
+			found = t;
+		}
+	}
+	if (!found || opts_name_len(found) >= len)
+		return false;
+	snprintf(buf, len, "%.*s", (int)opts_name_len(found), found);
+	return true;
+}
+
+/*
+ * Says why an argument that neither mailfs nor libfuse takes is refused:
+ * one of mount(8), a known option without the value it needs (or with
+ * one it does not take), else an unknown one with the closest known
+ * name, if one is close. libfuse would only say "unknown option(s)".
+ */
+static void opts_refuse_unknown(const char *arg)
+{
+	size_t n = opts_name_len(arg);
+	char key[OPTS_NAME_MAX + 1], near[OPTS_NAME_MAX + 1];
+	const char *t;
+	size_t i;
+
+	snprintf(key, sizeof(key), "%.*s", (int)n, arg);
+	for (i = 0; opts_mount_keys[i]; i++) {
+		if (!strcmp(opts_mount_keys[i], key)) {
+			fprintf(stderr,
+				"mailfs: -o %s is an option of mount(8) (an "
+				"fstab line), not of mailfs\n",
+				key);
+			return;
+		}
+	}
+	for (i = 0; n <= OPTS_NAME_MAX && (t = opts_cmdline_option(i)); i++) {
+		if (opts_name_len(t) != n || strncmp(t, arg, n) != 0)
+			continue;
+		if (t[n] == '=')
+			fprintf(stderr,
+				"mailfs: -o %s needs a value (-o %s=...)\n",
+				key, key);
+		else
+			fprintf(stderr, "mailfs: -o %s takes no value\n", key);
+		return;
+	}
+	if (opts_suggest(key, near, sizeof(near)))
+		fprintf(stderr,
+			"mailfs: unknown option '%s' (did you mean '%s'?)\n",
+			key, near);
+	else
+		fprintf(stderr,
+			"mailfs: unknown option '%s' (mailfs --help lists "
+			"them)\n",
+			key);
+}
+
+/*
  * fuse_opt callback: handles the keyed options and positional arguments.
  * Returns 0 to drop the argument, 1 to keep it for FUSE, -1 to stop.
  */
@@ -335,7 +516,11 @@ static int opts_proc(void *data, const char *arg, int key,
 		}
 		return 0;
 	default:
-		return 1; /* FUSE's own option */
+		if (opts_fuse_takes(arg))
+			return 1; /* FUSE's own option */
+		opts_refuse_unknown(arg);
+		ctx->error = 1;
+		return -1;
 	}
 }
 
@@ -475,29 +660,19 @@ static int opts_validate(struct opts *o)
 	return 0;
 }
 
-/* Options FUSE itself (or mount(8) through mount.fuse3) may pass. */
-static const char *const opts_fuse_keys[] = {
-	"allow_other", "allow_root", "auto_unmount", "default_permissions",
-	"fsname", "subtype", "max_read", "blksize", "rw", "ro", "suid",
-	"nosuid", "dev", "nodev", "exec", "noexec", "atime", "noatime",
-	"diratime", "nodiratime", "relatime", "norelatime", "strictatime",
-	"sync", "async", "dirsync", "user", "users", "_netdev", "auto",
-	"noauto", "nofail", "debug", NULL,
-};
-
 bool opts_known_key(const char *key)
 {
 	size_t i, n = strlen(key);
+	const char *t;
 
-	for (i = 0; opts_spec[i].templ; i++) {
-		const char *t = opts_spec[i].templ;
-
-		if (t[0] != '-' && !strncmp(t, key, n) &&
-		    (t[n] == '\0' || t[n] == '='))
+	for (i = 0; (t = opts_cmdline_option(i)); i++)
+		if (t[0] != '-' && opts_name_len(t) == n && !strncmp(t, key, n))
 			return true;
-	}
-	for (i = 0; opts_fuse_keys[i]; i++)
-		if (!strcmp(opts_fuse_keys[i], key))
+	for (i = 0; opts_mount_keys[i]; i++)
+		if (!strcmp(opts_mount_keys[i], key))
+			return true;
+	for (i = 0; opts_config_keys[i]; i++)
+		if (!strcmp(opts_config_keys[i], key))
 			return true;
 	/* mount(8)'s options for its helpers: x-systemd.automount... */
 	return !strncmp(key, "x-", 2);
@@ -589,6 +764,60 @@ static void opts_take_env_password(struct opts *o)
 	o->env_password = strdup(env);
 	explicit_bzero(env, strlen(env));
 	unsetenv("MAILFS_PASSWORD");
+}
+
+/*
+ * True when path, or the nearest of its ancestors that exists (a cache
+ * directory not made yet), belongs to uid. A relative path never does
+ * (the XDG variables must be absolute).
+ */
+static bool opts_owned_path(const char *path, uid_t uid)
+{
+	char *p = path[0] == '/' ? strdup(path) : NULL, *slash;
+	struct stat st;
+	bool owned = false;
+
+	while (p) {
+		if (stat(p, &st) == 0) {
+			owned = st.st_uid == uid;
+			break;
+		}
+		slash = strrchr(p, '/');
+		if (errno != ENOENT || !slash)
+			break;
+		if (slash == p)
+			slash[1] = '\0'; /* "/" itself, next */
+		else
+			*slash = '\0';
+	}
+	free(p);
+	return owned;
+}
+
+void opts_user_env(void)
+{
+	static const char *const xdg[] = {"XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+					  "XDG_DATA_HOME"};
+	const char *home = getenv("HOME");
+	uid_t uid = getuid();
+	struct stat st;
+	size_t i;
+
+	if (!home || home[0] != '/' || stat(home, &st) < 0 ||
+	    st.st_uid != uid) {
+		struct passwd *pw = getpwuid(uid);
+
+		if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
+			setenv("HOME", pw->pw_dir, 1);
+		else
+			unsetenv("HOME");
+	}
+	for (i = 0; i < sizeof(xdg) / sizeof(xdg[0]); i++) {
+		const char *v = getenv(xdg[i]);
+
+		if (v && !opts_owned_path(v, uid))
+			unsetenv(xdg[i]);
+	}
 }
 
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
@@ -871,34 +1100,75 @@ static long long opts_now_ms(void)
 }
 
 /*
- * Starts /bin/sh -c cmd with its stdout on a new pipe, whose read end
- * goes to *fd_r. The child gets no blocked and no ignored signals (FUSE's
- * threads block them all, and an ignored SIGPIPE would survive exec).
- * Returns 0 or -errno.
+ * The controlling terminal, opened, when this process is in its
+ * foreground process group (mailfs started from a shell, before it
+ * daemonizes); else -1. A command run in a process group of its own is
+ * given the terminal for its time, so that it may still prompt there:
+ * in a background group, reading it would stop the command (SIGTTIN)
+ * until the timeout killed it.
  */
-static int opts_spawn(const char *cmd, bool own_group, pid_t *pid_r, int *fd_r)
+static int opts_terminal(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd >= 0 && tcgetpgrp(fd) != getpgrp()) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Takes the terminal back from the command's process group, and closes
+ * it. SIGTTOU is blocked meanwhile: mailfs is in a background group
+ * until tcsetpgrp() has run. */
+static void opts_terminal_restore(int tty)
+{
+	sigset_t ttou, old;
+
+	if (tty < 0)
+		return;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	pthread_sigmask(SIG_BLOCK, &ttou, &old);
+	if (tcsetpgrp(tty, getpgrp()) < 0)
+		perror("mailfs: cannot take the terminal back");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(tty);
+}
+
+/*
+ * Starts /bin/sh -c cmd in a process group of its own (killed whole at
+ * the timeout), with its stdout on a new pipe, whose read end goes to
+ * *fd_r; with tty >= 0, that group becomes the terminal's foreground.
+ * The child gets no blocked and no ignored signals (FUSE's threads block
+ * them all, and an ignored SIGPIPE would survive exec). Returns 0 or
+ * -errno.
+ */
+static int opts_spawn(const char *cmd, int tty, pid_t *pid_r, int *fd_r)
 {
 	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, all;
-	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 	int p[2], rc;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+	/* Run in the child after its setpgid(), with every signal blocked
+	 * (glibc's posix_spawn), so SIGTTOU does not stop it. */
+	if (tty >= 0)
+		posix_spawn_file_actions_addtcsetpgrp_np(&fa, tty);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
-	if (own_group) {
-		flags |= POSIX_SPAWN_SETPGROUP;
-		posix_spawnattr_setpgroup(&attr, 0);
-	}
-	posix_spawnattr_setflags(&attr, flags);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF |
+						POSIX_SPAWN_SETPGROUP);
 	rc = posix_spawn(pid_r, "/bin/sh", &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
@@ -912,25 +1182,32 @@ static int opts_spawn(const char *cmd, bool own_group, pid_t *pid_r, int *fd_r)
 }
 
 /*
- * Reads a command's output to its end: the first line (up to CR or LF)
- * into buf, the rest dropped. deadline < 0 means none. Returns 0, or
- * -ETIMEDOUT, -EMSGSIZE (first line too long for buf), -EFBIG (more
- * than OPTS_COMMAND_OUTPUT_MAX bytes) or another -errno.
+ * Reads a command's output: the first line (up to CR, LF or the end of
+ * the output) into buf, the rest read and dropped. Once that line is
+ * complete (*line_r set), *deadline is brought forward to at most
+ * OPTS_COMMAND_GRACE_MS later: mailfs has what it needs, and a command
+ * that keeps its stdout open (a helper left running, `echo pw; sleep
+ * 20`) must not hold it up. Returns 0 at the end of the output, or
+ * -ETIMEDOUT (*deadline passed first), -EMSGSIZE (first line too long
+ * for buf), -EFBIG (more than OPTS_COMMAND_OUTPUT_MAX bytes) or another
+ * -errno.
  */
-static int opts_read_line(int fd, long long deadline, char *buf, size_t len)
+static int opts_read_line(int fd, long long *deadline, char *buf, size_t len,
+			  bool *line_r)
 {
 	char chunk[4096];
 	size_t n = 0, total = 0;
-	bool ended = false, too_long = false;
+	bool too_long = false;
 	int rc = 0;
 
+	*line_r = false;
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		long long left = deadline < 0 ? -1 : deadline - opts_now_ms();
+		long long left = *deadline - opts_now_ms();
 		ssize_t r;
 		size_t i;
 
-		if (deadline >= 0 && left <= 0) {
+		if (left <= 0) {
 			rc = -ETIMEDOUT;
 			break;
 		}
@@ -954,83 +1231,96 @@ static int opts_read_line(int fd, long long deadline, char *buf, size_t len)
 			rc = -EFBIG;
 			break;
 		}
-		for (i = 0; i < (size_t)r && !ended; i++) {
+		for (i = 0; i < (size_t)r && !*line_r && !too_long; i++) {
 			if (chunk[i] == '\n' || chunk[i] == '\r')
-				ended = true;
+				*line_r = true;
 			else if (n + 1 >= len)
-				ended = too_long = true;
+				too_long = true;
 			else
 				buf[n++] = chunk[i];
 		}
+		if (*line_r &&
+		    *deadline > opts_now_ms() + OPTS_COMMAND_GRACE_MS)
+			*deadline = opts_now_ms() + OPTS_COMMAND_GRACE_MS;
 	}
 	explicit_bzero(chunk, sizeof(chunk));
 	buf[n] = '\0';
-	if (rc == 0 && too_long)
-		rc = -EMSGSIZE;
+	if (too_long) {
+		*line_r = false;
+		return -EMSGSIZE;
+	}
+	if (rc == 0 && !*line_r) {
+		/* The end of the output ends the line too. */
+		*line_r = true;
+		if (*deadline > opts_now_ms() + OPTS_COMMAND_GRACE_MS)
+			*deadline = opts_now_ms() + OPTS_COMMAND_GRACE_MS;
+	}
 	return rc;
 }
 
 /*
- * Waits for the command to end; after the deadline (if any, >= 0) or
- * when kill_now is set, its process (group, when it has its own) is
- * killed first. *timed_out_r tells whether the deadline struck.
+ * Waits for the command to end; at the deadline, or at once when
+ * kill_now is set, its process group is killed first. Returns true when
+ * it was killed so (its status then tells nothing of its own).
  */
-static void opts_reap(pid_t pid, bool own_group, long long deadline,
-		      bool kill_now, int *status_r, bool *timed_out_r)
+static bool opts_reap(pid_t pid, long long deadline, bool kill_now,
+		      int *status_r)
 {
-	*timed_out_r = false;
-	while (!kill_now && deadline >= 0) {
+	while (!kill_now) {
 		pid_t r = waitpid(pid, status_r, WNOHANG);
 
 		if (r == pid || (r < 0 && errno != EINTR))
-			return;
-		if (opts_now_ms() >= deadline) {
-			*timed_out_r = true;
+			return false;
+		if (opts_now_ms() >= deadline)
 			kill_now = true;
-			break;
-		}
-		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+		else
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000},
+				  NULL);
 	}
-	if (kill_now)
-		kill(own_group ? -pid : pid, SIGKILL);
+	kill(-pid, SIGKILL);
 	while (waitpid(pid, status_r, 0) < 0 && errno == EINTR)
 		;
+	return true;
 }
 
 int opts_secret_command(const char *what, const char *noun, const char *cmd,
 			unsigned timeout_s, char *buf, size_t len, char *err,
 			size_t errlen)
 {
-	long long deadline =
-		timeout_s ? opts_now_ms() + timeout_s * 1000ll : -1;
-	bool own_group = timeout_s > 0, timed_out;
-	int fd, rc, status = 0;
+	long long deadline = opts_now_ms() + timeout_s * 1000ll;
+	int fd, rc, status = 0, tty = opts_terminal();
+	bool line, killed;
 	pid_t pid;
 
 	buf[0] = '\0';
-	rc = opts_spawn(cmd, own_group, &pid, &fd);
+	rc = opts_spawn(cmd, tty, &pid, &fd);
 	if (rc < 0) {
+		opts_terminal_restore(tty);
 		snprintf(err, errlen, "cannot run %s: %s", what, strerror(-rc));
 		return -1;
 	}
-	rc = opts_read_line(fd, deadline, buf, len);
+	rc = opts_read_line(fd, &deadline, buf, len, &line);
 	close(fd);
-	opts_reap(pid, own_group, deadline, rc < 0, &status, &timed_out);
-	if (rc == -ETIMEDOUT || timed_out)
-		snprintf(err, errlen, "%s did not finish within %u s", what,
-			 timeout_s);
-	else if (rc == -EMSGSIZE)
+	/* With the line read, a command still running at the (shortened)
+	 * deadline is killed: what it does then is not mailfs's concern. */
+	killed = opts_reap(pid, deadline, rc < 0 && rc != -ETIMEDOUT, &status);
+	opts_terminal_restore(tty);
+	if (rc == -EMSGSIZE)
 		snprintf(err, errlen, "%s printed a line longer than %zu bytes",
 			 what, len - 1);
 	else if (rc == -EFBIG)
 		snprintf(err, errlen, "%s printed more than %d bytes", what,
 			 OPTS_COMMAND_OUTPUT_MAX);
-	else if (rc < 0)
+	else if (rc < 0 && rc != -ETIMEDOUT)
 		snprintf(err, errlen, "%s: %s", what, strerror(-rc));
-	else if (WIFSIGNALED(status))
+	else if (!line)
+		snprintf(err, errlen,
+			 "%s printed no %s within %u s (-o timeout)", what,
+			 noun, timeout_s);
+	else if (!killed && WIFSIGNALED(status))
 		snprintf(err, errlen, "%s was killed by signal %d", what,
 			 WTERMSIG(status));
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
 		snprintf(err, errlen, "%s failed (exit status %d)", what,
 			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	else if (!buf[0])
@@ -1041,14 +1331,16 @@ int opts_secret_command(const char *what, const char *noun, const char *cmd,
 	return -1;
 }
 
-/* Runs password_command and keeps the first line of its output. */
-static char *opts_password_command(const char *cmd, char *err, size_t errlen)
+/* Runs password_command, bounded by -o timeout, and keeps the first line
+ * of its output. */
+static char *opts_password_command(const char *cmd, unsigned timeout_s,
+				   char *err, size_t errlen)
 {
 	char buf[OPTS_PASSWORD_MAX];
 	char *pw;
 
-	if (opts_secret_command("password_command", "password", cmd, 0, buf,
-				sizeof(buf), err, errlen) < 0)
+	if (opts_secret_command("password_command", "password", cmd, timeout_s,
+				buf, sizeof(buf), err, errlen) < 0)
 		return NULL;
 	pw = strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
@@ -1151,7 +1443,8 @@ char *opts_password(const struct opts *o, char *err, size_t errlen)
 	char *pw;
 
 	if (o->password_command)
-		return opts_password_command(o->password_command, err, errlen);
+		return opts_password_command(o->password_command, o->timeout,
+					     err, errlen);
 	if (o->password_file)
 		return opts_password_file(o->password_file, err, errlen);
 	env = o->env_password;

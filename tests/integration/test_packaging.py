@@ -183,6 +183,40 @@ def unmount(mountpoint, command=('fusermount3', '-u')):
         time.sleep(0.05)
 
 
+def kill_mailfs(mountpoint):
+    """Ends a mailfs that a failed test left serving mountpoint (in a
+    namespace that only that mailfs keeps alive)."""
+    for pid in mailfs_pids(mountpoint):
+        os.kill(pid, signal.SIGTERM)
+
+
+def run_with_fstab(d, fstab, last, env, bin_dir=None):
+    """Runs the shell line `last` (which becomes a user: setpriv, su) in a
+    private mount namespace where fstab is /etc/fstab, a tmpfs is
+    /run/mount (mount(8)'s record of user mounts) and /dev/fuse is open
+    to all (a container's may be 0600, unlike a normal system's), with
+    bin_dir, if given, over /usr/local/bin: where mount.fuse3 finds
+    mailfs (mount(8) runs helpers with a PATH of its own). The machine's
+    files stay as they are. d is a directory of the caller's, readable by
+    all; returns the CompletedProcess."""
+    with open(os.path.join(d, 'fstab'), 'w') as f:
+        f.write(fstab)
+    os.makedirs(os.path.join(d, 'dev'), exist_ok=True)
+    rdev = os.stat('/dev/fuse').st_rdev
+    script = ('set -e\n'
+              'mount -t tmpfs none "$D/dev"\n'
+              'mknod -m 666 "$D/dev/fuse" c %d %d\n'
+              'mount --bind "$D/dev/fuse" /dev/fuse\n'
+              'mount --bind "$D/fstab" /etc/fstab\n'
+              'mount -t tmpfs none /run/mount\n' %
+              (os.major(rdev), os.minor(rdev)))
+    if bin_dir:
+        script += 'mount --bind "%s" /usr/local/bin\n' % bin_dir
+    return subprocess.run(['unshare', '-m', 'sh', '-c', script + last],
+                          env=dict(os.environ, D=d, **env),
+                          capture_output=True, text=True, timeout=90)
+
+
 # One server for the classes below, with a small mailbox: text messages
 # (corpus.has_invoice() tells which mention "invoice") in two folders, and
 # one whose text is base64-encoded, so that only a decoding indexer finds
@@ -486,17 +520,15 @@ class TestDebianPackage(unittest.TestCase):
         # runs as that user and mounts through fusermount3). That needs
         # the line in /etc/fstab itself, so this runs in a private mount
         # namespace where a temporary file is bound over /etc/fstab (and a
-        # tmpfs over /run/mount, mount's record of user mounts). A
-        # container's /dev/fuse may be 0600; as on a normal system, the
-        # user gets one open to all there.
+        # tmpfs over /run/mount, mount's record of user mounts): see
+        # run_with_fstab().
         nobody = pwd.getpwnam('nobody')
         d = tempfile.mkdtemp(prefix='mailfs-user-')
         self.addCleanup(shutil.rmtree, d, True)
         os.chmod(d, 0o755)
-        os.mkdir(os.path.join(d, 'dev'))
         mnt = os.path.join(d, 'mnt')
         os.mkdir(mnt)
-        self.addCleanup(self.kill_mailfs, mnt)
+        self.addCleanup(kill_mailfs, mnt)
         pw = os.path.join(d, 'password')
         shutil.copy(self.password_file, pw)
         ca = os.path.join(d, 'ca.pem')
@@ -504,38 +536,20 @@ class TestDebianPackage(unittest.TestCase):
         os.chmod(ca, 0o644)
         for p in (mnt, pw):
             os.chown(p, nobody.pw_uid, nobody.pw_gid)
-        with open(os.path.join(d, 'fstab'), 'w') as f:
-            f.write('%s %s fuse.mailfs noauto,user,_netdev,cafile=%s,'
-                    'password_file=%s 0 0\n' % (url(), mnt, ca, pw))
-        rdev = os.stat('/dev/fuse').st_rdev
+        fstab = ('%s %s fuse.mailfs noauto,user,_netdev,cafile=%s,'
+                 'password_file=%s 0 0\n' % (url(), mnt, ca, pw))
         as_user = ('set -e; mount "$D/mnt"; echo "user: $(id -un)"; '
                    'echo "owner: $(stat -c %U "$D/mnt")"; ls "$D/mnt"; '
                    'umount "$D/mnt"; echo unmounted')
-        script = ('set -e\n'
-                  'mount -t tmpfs none "$D/dev"\n'
-                  'mknod -m 666 "$D/dev/fuse" c %d %d\n'
-                  'mount --bind "$D/dev/fuse" /dev/fuse\n'
-                  'mount --bind "$D/fstab" /etc/fstab\n'
-                  'mount -t tmpfs none /run/mount\n'
-                  'exec setpriv --reuid=%d --regid=%d --clear-groups '
-                  'sh -c "$AS_USER"\n' %
-                  (os.major(rdev), os.minor(rdev), nobody.pw_uid,
-                   nobody.pw_gid))
-        r = subprocess.run(['unshare', '-m', 'sh', '-c', script],
-                           env=dict(os.environ, D=d, AS_USER=as_user),
-                           capture_output=True, text=True, timeout=60)
+        r = run_with_fstab(
+            d, fstab, 'exec setpriv --reuid=%d --regid=%d --clear-groups '
+            'sh -c "$AS_USER"\n' % (nobody.pw_uid, nobody.pw_gid),
+            {'AS_USER': as_user})
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(r.stdout.split(),
                          ['user:', 'nobody', 'owner:', 'nobody',
                           'INBOX', 'Lists', 'Trash', 'unmounted'],
                          r.stdout + r.stderr)
-
-    @staticmethod
-    def kill_mailfs(mountpoint):
-        """Ends a mailfs that a failed test left serving mountpoint (in a
-        namespace that only that mailfs keeps alive)."""
-        for pid in mailfs_pids(mountpoint):
-            os.kill(pid, signal.SIGTERM)
 
     def test_fstab_password_command_with_spaces_written_040(self):
         # fstab writes a space as \040; mount decodes it and mount.fuse3
@@ -545,6 +559,130 @@ class TestDebianPackage(unittest.TestCase):
             'noauto,cafile=%s,password_command=cat\\040"%s"' %
             (self.cafile, self.password_file))
         self.check_mount(path)
+
+
+# A plain user with a home of its own, for mounts by a user.
+HOME_USER = 'mailfsu'
+
+
+def home_user():
+    """HOME_USER's passwd entry; the user is made (useradd -m) the first
+    time."""
+    try:
+        return pwd.getpwnam(HOME_USER)
+    except KeyError:
+        subprocess.run(['useradd', '-m', '-s', '/bin/sh', HOME_USER],
+                       check=True, capture_output=True, timeout=60)
+        return pwd.getpwnam(HOME_USER)
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which('unshare') and
+                     shutil.which('su') and shutil.which('useradd') and
+                     os.path.exists('/sbin/mount.fuse3'),
+                     'needs root, unshare, su, useradd and mount.fuse3')
+class TestUserMountHome(unittest.TestCase):
+    """A `user` fstab line mounted by its user with plain `mount ~/mail`
+    (su USER -c): mount(8), setuid, runs mailfs as the user but with
+    HOME=/root (and whatever XDG variables the user had). The disk cache
+    (IMAP) and the local store (POP3) must go under the user's own home:
+    they went under /root, where the user may make nothing, so IMAP
+    mounted without a disk cache and POP3 did not mount at all. The built
+    mailfs is what mount(8) runs: a copy bound over /usr/local/bin in the
+    test's private mount namespace (run_with_fstab)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.user = home_user()
+        cls.tmp = tempfile.mkdtemp(prefix='mailfs-uhome-')
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        os.chmod(cls.tmp, 0o755)
+        cls.bin_dir = os.path.join(cls.tmp, 'bin')
+        os.mkdir(cls.bin_dir)
+        shutil.copy(MAILFS, os.path.join(cls.bin_dir, 'mailfs'))
+        os.chmod(os.path.join(cls.bin_dir, 'mailfs'), 0o755)
+        s = server()
+        cls.ca = os.path.join(cls.tmp, 'ca.pem')
+        shutil.copy(s.cafile, cls.ca)
+        os.chmod(cls.ca, 0o644)
+        cls.password_file = write_password_file(cls.tmp, s.users[USER])
+        os.chown(cls.password_file, cls.user.pw_uid, cls.user.pw_gid)
+        cls.mnt = os.path.join(cls.user.pw_dir, 'mail')
+        if not os.path.isdir(cls.mnt):
+            os.mkdir(cls.mnt)
+            cls.addClassCleanup(os.rmdir, cls.mnt)
+        os.chown(cls.mnt, cls.user.pw_uid, cls.user.pw_gid)
+
+    def setUp(self):
+        self.addCleanup(kill_mailfs, self.mnt)
+
+    def account_dirs(self, parent, port):
+        """The directories under the user's home/parent named after the
+        account on port (made by mailfs: removed after the test)."""
+        base = os.path.join(self.user.pw_dir, parent)
+        found = [os.path.join(base, n) for n in
+                 (os.listdir(base) if os.path.isdir(base) else [])
+                 if n.startswith(USER + '@') and n.endswith(':%d' % port)]
+        for d in found:
+            self.addCleanup(shutil.rmtree, d, True)
+        return found
+
+    def mount_as_user(self, url, env, then):
+        """mount ~/mail as the user with url's fstab line, after the shell
+        commands env and before then; unmounts; returns (the lines that
+        `then` printed, stderr) once mailfs has exited."""
+        fstab = ('%s %s fuse.mailfs noauto,user,cafile=%s,password_file=%s '
+                 '0 0\n' % (url, self.mnt, self.ca, self.password_file))
+        as_user = ('set -e; cd; %s; mount "$MNT"; '
+                   'echo "exe: $(readlink /proc/$(pgrep -n -u "$(id -u)" '
+                   '-x mailfs)/exe)"; %s; umount "$MNT"; echo unmounted' %
+                   (env, then))
+        r = run_with_fstab(self.tmp, fstab,
+                           'exec su %s -c "$AS_USER"\n' % HOME_USER,
+                           {'AS_USER': as_user, 'MNT': self.mnt},
+                           bin_dir=self.bin_dir)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        deadline = time.monotonic() + 10
+        while mailfs_pids(self.mnt) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], 'exe: /usr/local/bin/mailfs', r.stdout)
+        self.assertEqual(lines[-1], 'unmounted', r.stdout + r.stderr)
+        return lines[1:-1], r.stderr
+
+    def assert_users(self, path):
+        st = os.stat(path)
+        self.assertEqual((st.st_uid, st.st_gid),
+                         (self.user.pw_uid, self.user.pw_gid), path)
+        self.assertTrue(os.listdir(path), path + ' is empty')
+
+    def test_imap_disk_cache_in_the_users_home(self):
+        port = server().imaps_port
+        lines, err = self.mount_as_user(
+            url(), 'unset XDG_CACHE_HOME XDG_DATA_HOME XDG_CONFIG_HOME',
+            'ls "$MNT"; f=$(ls "$MNT/INBOX" | head -n 1); '
+            'grep -m 1 "^Subject:" "$MNT/INBOX/$f"')
+        self.assertEqual(lines[:3], ['INBOX', 'Lists', 'Trash'], lines)
+        self.assertTrue(lines[3].startswith('Subject: '), lines)
+        self.assertNotIn('disk cache', err)
+        cache, = self.account_dirs('.cache/mailfs', port)
+        self.assert_users(cache)
+        self.assertEqual(self.account_dirs('.local/share/mailfs/pop3', port),
+                         [])
+
+    def test_pop3_store_in_the_users_home_not_roots_xdg(self):
+        # XDG variables into root's directories (su keeps them) are not
+        # the user's either.
+        port = server().pop3s_port
+        pop3 = 'pop3s://%s@localhost:%d' % (USER, port)
+        lines, err = self.mount_as_user(
+            pop3, 'export XDG_DATA_HOME=/root/.local/share '
+            'XDG_CACHE_HOME=/root/.cache',
+            'ls "$MNT" | wc -l; f=$(ls "$MNT" | head -n 1); '
+            'grep -m 1 "^Subject:" "$MNT/$f"')
+        self.assertEqual(int(lines[0]), len(INBOX_MESSAGES) + 1, lines)
+        self.assertTrue(lines[1].startswith('Subject: '), lines)
+        store, = self.account_dirs('.local/share/mailfs/pop3', port)
+        self.assert_users(store)
 
 
 @unittest.skipUnless(shutil.which('notmuch'), 'notmuch is not installed')

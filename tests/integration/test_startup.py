@@ -6,6 +6,8 @@ server. Named accounts come from ~/.config/mailfs/config."""
 import errno
 import hashlib
 import os
+import pty
+import select
 import shutil
 import socket
 import ssl
@@ -120,6 +122,18 @@ class StartupTest(unittest.TestCase):
         m.start()
         self.assertIn('INBOX', os.listdir(m.path))
 
+    def test_mistyped_option_names_the_closest(self):
+        # libfuse alone said "fuse: unknown option(s): `-o conections=4'".
+        url = 'imaps://%s@127.0.0.1:%d' % (USER, self.listener.port)
+        line = self.refused(self.mount(url=url, options=['conections=4']))
+        self.assertEqual(line, "mailfs: unknown option 'conections' "
+                               "(did you mean 'connections'?)")
+        line = self.refused(self.mount(url=url, options=['noatime',
+                                                         'alow_other']))
+        self.assertEqual(line, "mailfs: unknown option 'alow_other' "
+                               "(did you mean 'allow_other'?)")
+        self.assertEqual(self.listener.connections(), 0)
+
     def test_non_empty_mount_point(self):
         url = 'imaps://%s@127.0.0.1:%d' % (USER, self.listener.port)
         m = self.mount(url=url)
@@ -150,6 +164,137 @@ class StartupTest(unittest.TestCase):
         rc, err, _ = again.run()
         self.assertEqual(rc, 1, err)
         self.assertIn('already a mount point', err)
+
+
+def pid_dies(pid, seconds=2):
+    """True when process pid is gone (or a zombie) within seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                state = f.read().rsplit(')', 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ('Z', 'X'):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class PasswordCommandTest(unittest.TestCase):
+    """password_command is bounded by -o timeout, as oauth2_command is:
+    mailfs takes its first line without waiting for the command to end,
+    and kills (its process group) a command that prints nothing in time.
+    It had no bound: `echo pw; sleep 20` held start-up 20 s, and one that
+    kept its stdout open held it for ever."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer().start()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.append(USER, 'INBOX', corpus.text_message(1))
+        cls.url = 'imaps://%s@localhost:%d' % (USER, cls.server.imaps_port)
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='mailfs-pwcmd-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.pidfile = os.path.join(self.tmp, 'pid')
+        self.pwfile = os.path.join(self.tmp, 'pw')
+        with open(self.pwfile, 'w') as f:
+            f.write(self.server.users[USER] + '\n')
+        os.chmod(self.pwfile, 0o600)
+
+    def mount(self, cmd, *options, foreground=False):
+        # Mount's own 15 s bound ends the test (killing mailfs) where the
+        # old mailfs waited for the command's 30 s.
+        m = Mount(self.url, None, cafile=self.server.cafile,
+                  options=['password_command=' + cmd] + list(options),
+                  foreground=foreground, timeout=15)
+        self.addCleanup(m.umount)
+        return m
+
+    def lingerer(self):
+        with open(self.pidfile) as f:
+            return int(f.read())
+
+    def test_line_then_stdout_held_open(self):
+        # The password comes at once; the command then sleeps 30 s with
+        # its stdout open.
+        m = self.mount('cat %s; echo $$ > %s; exec sleep 30' %
+                       (self.pwfile, self.pidfile), 'timeout=10')
+        t0 = time.monotonic()
+        m.start()
+        took = time.monotonic() - t0
+        self.assertLess(took, 5, m.stderr())
+        self.assertIn('INBOX', os.listdir(m.path))
+        # What it left running was killed, not waited for.
+        self.assertTrue(pid_dies(self.lingerer()))
+
+    def test_nothing_printed_fails_at_the_timeout(self):
+        m = self.mount('echo $$ > %s; exec sleep 30' % self.pidfile,
+                       'timeout=2')
+        rc, err, secs = m.run()
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(err.strip(), 'mailfs: password_command printed no '
+                         'password within 2 s (-o timeout)')
+        self.assertGreaterEqual(secs, 2)
+        self.assertLess(secs, 2 + 2)
+        self.assertFalse(is_mounted(m.path))
+        self.assertTrue(pid_dies(self.lingerer()))
+
+    @staticmethod
+    def read_until(fd, want, seconds):
+        """What the terminal's master fd shows until want appears."""
+        out = b''
+        deadline = time.monotonic() + seconds
+        while want not in out:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise AssertionError('no %r on the terminal: %r' %
+                                     (want, out))
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                raise AssertionError('terminal closed: %r' % out)
+        return out
+
+    def test_command_may_ask_on_the_terminal(self):
+        # The command's process group (killed whole at the timeout) is
+        # the terminal's foreground while it runs: a prompt of its own
+        # works as it did when the command ran in mailfs's group (in a
+        # background group, reading the terminal stops it: SIGTTIN).
+        m = self.mount('printf "code? " >/dev/tty; read -r c </dev/tty; '
+                       'echo "$c"', 'timeout=10', foreground=True)
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execve(m.args[0], m.args, m.env)
+            finally:
+                os._exit(127)
+        try:
+            self.read_until(fd, b'code? ', 10)
+            os.write(fd, self.server.users[USER].encode() + b'\n')
+            deadline = time.monotonic() + 10
+            while not is_mounted(m.path):
+                self.assertEqual(os.waitpid(pid, os.WNOHANG), (0, 0),
+                                 'mailfs exited')
+                self.assertLess(time.monotonic(), deadline, 'not mounted')
+                time.sleep(0.05)
+            # mailfs took the terminal back.
+            self.assertEqual(os.tcgetpgrp(fd), pid)
+            self.assertIn('INBOX', os.listdir(m.path))
+            m.umount()
+            deadline = time.monotonic() + 10
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                self.assertLess(time.monotonic(), deadline, 'no exit')
+                time.sleep(0.05)
+            pid = None
+        finally:
+            if pid:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            os.close(fd)
 
 
 class OtherUsersTest(unittest.TestCase):

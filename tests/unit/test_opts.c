@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fuse_opt.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "account.h"
+#include "diskcache.h"
 #include "opts.h"
+#include "store.h"
 
 static const struct {
 	const char *url;
@@ -350,6 +354,7 @@ START_TEST(test_password_sources)
 	char err[256];
 	char *pw;
 
+	o.timeout = 5;
 	o.password_command = "printf 'from-cmd\\nsecond\\n'";
 	pw = opts_password(&o, err, sizeof(err));
 	ck_assert_ptr_nonnull(pw);
@@ -385,9 +390,11 @@ static const struct {
 	 "mailfs: -o auth= takes plain, login, xoauth2 or oauthbearer\n"},
 };
 
-START_TEST(test_cmdline_auth_message)
+/* Parses line (which must be refused) and puts what it printed on stderr
+ * into out. */
+static void parse_refused(const char *line, char *out, size_t len)
 {
-	char path[] = "/tmp/mailfs-opts-XXXXXX", out[512];
+	char path[] = "/tmp/mailfs-opts-XXXXXX";
 	struct fuse_args fa;
 	struct opts o;
 	int fd = mkstemp(path), saved;
@@ -398,17 +405,147 @@ START_TEST(test_cmdline_auth_message)
 	fflush(stderr);
 	saved = dup(2);
 	dup2(fd, 2);
-	ck_assert_int_lt(parse_words(auth_refusals[_i].line, &o, &fa), 0);
+	ck_assert_msg(parse_words(line, &o, &fa) < 0, "accepted: %s", line);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
-	n = pread(fd, out, sizeof(out) - 1, 0);
+	n = pread(fd, out, len - 1, 0);
 	close(fd);
 	ck_assert_int_gt(n, 0);
 	out[n] = '\0';
-	ck_assert_str_eq(out, auth_refusals[_i].want);
 	opts_free(&o);
 	fuse_opt_free_args(&fa);
+}
+
+START_TEST(test_cmdline_auth_message)
+{
+	char out[512];
+
+	parse_refused(auth_refusals[_i].line, out, sizeof(out));
+	ck_assert_str_eq(out, auth_refusals[_i].want);
+}
+END_TEST
+
+/* Options that neither mailfs nor libfuse takes: mailfs says so itself,
+ * naming the option meant (libfuse would say "unknown option(s)"). */
+static const struct {
+	const char *line;
+	const char *want;
+} unknown_refusals[] = {
+	{"mailfs -o conections=4 imaps://me@h /tmp",
+	 "mailfs: unknown option 'conections' (did you mean 'connections'?)\n"},
+	{"mailfs -o ro,alow_other imaps://me@h /tmp",
+	 "mailfs: unknown option 'alow_other' (did you mean 'allow_other'?)\n"},
+	{"mailfs -o pasword_file=/p imaps://me@h /tmp",
+	 "mailfs: unknown option 'pasword_file' (did you mean "
+	 "'password_file'?)\n"},
+	{"mailfs -o cahce_size=8M imaps://me@h /tmp",
+	 "mailfs: unknown option 'cahce_size' (did you mean 'cache_size'?)\n"},
+	{"mailfs --verison imaps://me@h /tmp",
+	 "mailfs: unknown option '--verison' (did you mean '--version'?)\n"},
+	{"mailfs -o frobnicate imaps://me@h /tmp",
+	 "mailfs: unknown option 'frobnicate' (mailfs --help lists them)\n"},
+	{"mailfs -z imaps://me@h /tmp",
+	 "mailfs: unknown option '-z' (mailfs --help lists them)\n"},
+	{"mailfs -o connections imaps://me@h /tmp",
+	 "mailfs: -o connections needs a value (-o connections=...)\n"},
+	{"mailfs -o insecure=yes imaps://me@h /tmp",
+	 "mailfs: -o insecure takes no value\n"},
+	{"mailfs -o noauto imaps://me@h /tmp",
+	 "mailfs: -o noauto is an option of mount(8) (an fstab line), not of "
+	 "mailfs\n"},
+};
+
+START_TEST(test_cmdline_unknown_message)
+{
+	char out[512];
+
+	parse_refused(unknown_refusals[_i].line, out, sizeof(out));
+	ck_assert_str_eq(out, unknown_refusals[_i].want);
+}
+END_TEST
+
+/* What libfuse takes is still passed on to it, untouched. */
+START_TEST(test_cmdline_fuse_options)
+{
+	struct fuse_args fa;
+	struct opts o;
+
+	ck_assert_int_eq(
+		parse_words(
+			"mailfs -o allow_other,default_permissions,"
+			"max_read=65536,blksize=4096,noatime,rw,nosuid,"
+			"nodev,noexec,auto_unmount,user=me imaps://me@h /tmp",
+			&o, &fa),
+		0);
+	ck_assert_int_eq(fa.argc, 3);
+	ck_assert_str_eq(fa.argv[2],
+			 "allow_other,default_permissions,max_read=65536,"
+			 "blksize=4096,noatime,rw,nosuid,nodev,noexec,"
+			 "auto_unmount,user=me");
+	opts_free(&o);
+	fuse_opt_free_args(&fa);
+}
+END_TEST
+
+/* The closest option name, and none when nothing is close. */
+static const struct {
+	const char *key;
+	const char *want; /* NULL: no suggestion */
+} suggest_cases[] = {
+	{"conections", "connections"},
+	{"connection", "connections"},
+	{"conenctions", "connections"}, /* two letters swapped */
+	{"timout", "timeout"},
+	{"cafle", "cafile"},
+	{"passwordfile", "password_file"},
+	{"password_comand", "password_command"},
+	{"oauth_command", "oauth2_command"},
+	{"alow_other", "allow_other"},
+	{"defualt_permissions", "default_permissions"},
+	{"nosiud", "nosuid"},
+	{"fsnam", "fsname"},
+	{"--verison", "--version"},
+	{"--hepl", "--help"},
+	{"frobnicate", NULL},
+	{"relatime", NULL},
+	{"xyz", NULL},
+	{"-z", NULL},
+	{"", NULL},
+	{"connectionsconnectionsconnectionsconnectionsconnectionsconnectionsc",
+	 NULL},
+};
+
+START_TEST(test_suggest)
+{
+	char buf[OPTS_NAME_MAX + 1] = "";
+	bool found = opts_suggest(suggest_cases[_i].key, buf, sizeof(buf));
+
+	if (!suggest_cases[_i].want) {
+		ck_assert_msg(!found, "%s: suggested %s", suggest_cases[_i].key,
+			      buf);
+		return;
+	}
+	ck_assert_msg(found, "%s: nothing suggested", suggest_cases[_i].key);
+	ck_assert_str_eq(buf, suggest_cases[_i].want);
+}
+END_TEST
+
+START_TEST(test_edit_distance)
+{
+	ck_assert_uint_eq(opts_edit_distance("", ""), 0);
+	ck_assert_uint_eq(opts_edit_distance("abc", ""), 3);
+	ck_assert_uint_eq(opts_edit_distance("", "abc"), 3);
+	ck_assert_uint_eq(opts_edit_distance("kitten", "sitting"), 3);
+	ck_assert_uint_eq(opts_edit_distance("ab", "ba"), 1);
+	ck_assert_uint_eq(opts_edit_distance("ca", "abc"), 3);
+	ck_assert_uint_eq(opts_edit_distance("conections", "connections"), 1);
+	/* A small buffer is no overflow: no suggestion fits. */
+	{
+		char small[4] = "x";
+
+		ck_assert(!opts_suggest("conections", small, sizeof(small)));
+	}
 }
 END_TEST
 
@@ -490,38 +627,90 @@ static bool test_alive(int pid)
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
+/* The pid that cmd (which writes it to pidfile) left running. */
+static int read_pid(const char *pidfile)
+{
+	FILE *f = fopen(pidfile, "r");
+	int pid = 0;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	unlink(pidfile);
+	return pid;
+}
+
+/* Waits a second at most for pid to die: gone, or a zombie waiting for
+ * whoever adopted it. */
+static void assert_dies(int pid)
+{
+	int i;
+
+	for (i = 0; i < 100 && test_alive(pid); i++)
+		usleep(10000);
+	ck_assert_msg(!test_alive(pid), "process %d lives", pid);
+}
+
 /*
- * A command that does not finish is killed at the timeout, with what it
+ * A command that prints nothing is killed at the timeout, with what it
  * started (its process group): the wait is bounded whatever it does.
  */
 START_TEST(test_secret_command_timeout)
 {
 	char pidfile[] = "/tmp/mailfs-opts-pidXXXXXX", cmd[256], buf[64],
 	     err[256];
-	long long t0;
-	FILE *f;
-	int fd = mkstemp(pidfile), pid = 0, i;
+	long long t0, took;
+	int fd = mkstemp(pidfile);
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s; echo tok; wait",
-		 pidfile);
+	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s; wait", pidfile);
 	t0 = test_now_ms();
 	ck_assert_int_eq(opts_secret_command("oauth2_command", "token", cmd, 1,
 					     buf, sizeof(buf), err,
 					     sizeof(err)),
 			 -1);
-	ck_assert_int_lt(test_now_ms() - t0, 3000);
-	ck_assert_str_eq(err, "oauth2_command did not finish within 1 s");
-	f = fopen(pidfile, "r");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
-	fclose(f);
-	unlink(pidfile);
-	/* Dead: gone, or a zombie waiting for whoever adopted it. */
-	for (i = 0; i < 100 && test_alive(pid); i++)
-		usleep(10000);
-	ck_assert_msg(!test_alive(pid), "sleep %d lives", pid);
+	took = test_now_ms() - t0;
+	ck_assert_msg(took >= 1000 && took < 2000, "took %lld ms", took);
+	ck_assert_str_eq(
+		err, "oauth2_command printed no token within 1 s (-o timeout)");
+	assert_dies(read_pid(pidfile));
+}
+END_TEST
+
+/*
+ * A command that prints its line and goes on with its stdout open (here
+ * through a child of its own) gives the line at once: mailfs stops
+ * waiting a moment after it, well before the timeout, and kills what is
+ * left running. password_command had no timeout and read to the end of
+ * the output: this held start-up for as long as the command ran.
+ */
+START_TEST(test_secret_command_line_then_lingers)
+{
+	/* Each writes the pid of what lingers to the file named between
+	 * its two halves. */
+	static const char *const cmds[][2] = {
+		{"sleep 30 & echo $! > ", "; echo tok; wait"},
+		{"echo $$ > ", "; echo tok; exec sleep 30"},
+		{"echo $$ > ", "; printf tok; exec >&-; exec sleep 30"},
+	};
+	char pidfile[] = "/tmp/mailfs-opts-pidXXXXXX", cmd[256], buf[64],
+	     err[256] = "";
+	long long t0, took;
+	int fd = mkstemp(pidfile);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "%s%s%s", cmds[_i][0], pidfile, cmds[_i][1]);
+	t0 = test_now_ms();
+	ck_assert_msg(opts_secret_command("password_command", "password", cmd,
+					  10, buf, sizeof(buf), err,
+					  sizeof(err)) == 0,
+		      "%s: %s", cmd, err);
+	took = test_now_ms() - t0;
+	ck_assert_str_eq(buf, "tok");
+	ck_assert_msg(took < 1500, "took %lld ms", took);
+	assert_dies(read_pid(pidfile));
 }
 END_TEST
 
@@ -546,6 +735,97 @@ START_TEST(test_secret_command_signals)
 }
 END_TEST
 
+/* Sets (value not NULL) or unsets an environment variable. */
+static void set_env(const char *name, const char *value)
+{
+	if (value)
+		setenv(name, value, 1);
+	else
+		unsetenv(name);
+}
+
+/*
+ * The environment of a `user` fstab mount: mount(8) runs mailfs as the
+ * user with HOME=/root (and whatever XDG variables the caller had). The
+ * paths mailfs makes its files in are then the user's, from the passwd
+ * entry; XDG variables into a directory of someone else's are dropped,
+ * the user's own kept. Here "someone else" owns a directory chowned to
+ * another uid (root may) or "/" (when not run as root).
+ */
+START_TEST(test_user_env)
+{
+	static const char *const names[] = {"HOME", "XDG_CONFIG_HOME",
+					    "XDG_CACHE_HOME", "XDG_DATA_HOME"};
+	char *saved[4], mine[] = "/tmp/mailfs-home-XXXXXX",
+			theirs_tmp[] = "/tmp/mailfs-other-XXXXXX", path[512],
+			*dir;
+	const char *theirs = "/";
+	struct passwd *pw = getpwuid(getuid());
+	size_t i;
+
+	ck_assert_ptr_nonnull(pw);
+	for (i = 0; i < 4; i++) {
+		const char *v = getenv(names[i]);
+
+		saved[i] = v ? strdup(v) : NULL;
+	}
+	ck_assert_ptr_nonnull(mkdtemp(mine));
+	ck_assert_ptr_nonnull(mkdtemp(theirs_tmp));
+	if (getuid() == 0) {
+		ck_assert_int_eq(chown(theirs_tmp, 4242, 4242), 0);
+		theirs = theirs_tmp;
+	}
+
+	/* HOME someone else's: the passwd entry's. XDG variables into
+	 * their directory (made or not yet) go; those into mine stay. */
+	set_env("HOME", theirs);
+	snprintf(path, sizeof(path), "%s/.cache", theirs);
+	set_env("XDG_CACHE_HOME", path);
+	snprintf(path, sizeof(path), "%s/not/made/yet", theirs);
+	set_env("XDG_DATA_HOME", path);
+	snprintf(path, sizeof(path), "%s/not/made/yet", mine);
+	set_env("XDG_CONFIG_HOME", path);
+	opts_user_env();
+	ck_assert_str_eq(getenv("HOME"), pw->pw_dir);
+	ck_assert_ptr_null(getenv("XDG_CACHE_HOME"));
+	ck_assert_ptr_null(getenv("XDG_DATA_HOME"));
+	ck_assert_str_eq(getenv("XDG_CONFIG_HOME"), path);
+	/* What mailfs derives from them is then the user's. */
+	dir = diskcache_default_dir("me", "h", "993");
+	snprintf(path, sizeof(path), "%s/.cache/mailfs/me@h:993", pw->pw_dir);
+	ck_assert_str_eq(dir, path);
+	free(dir);
+	dir = store_pop3_default_dir("me", "h", "995");
+	ck_assert_ptr_nonnull(strstr(dir, "/.local/share/mailfs/pop3/"));
+	ck_assert_msg(!strncmp(dir, pw->pw_dir, strlen(pw->pw_dir)), "%s", dir);
+	free(dir);
+
+	/* HOME mine (not the passwd entry's): kept. A relative XDG
+	 * variable is no path at all. */
+	set_env("HOME", mine);
+	set_env("XDG_CACHE_HOME", "relative/cache");
+	opts_user_env();
+	ck_assert_str_eq(getenv("HOME"), mine);
+	ck_assert_ptr_null(getenv("XDG_CACHE_HOME"));
+
+	/* No HOME: the passwd entry's. */
+	set_env("HOME", NULL);
+	opts_user_env();
+	ck_assert_str_eq(getenv("HOME"), pw->pw_dir);
+	/* A HOME that does not exist: the same. */
+	set_env("HOME", "/nonexistent/mailfs-home");
+	opts_user_env();
+	ck_assert_str_eq(getenv("HOME"), pw->pw_dir);
+
+	for (i = 0; i < 4; i++) {
+		set_env(names[i], saved[i]);
+		free(saved[i]);
+	}
+	rmdir(mine);
+	rmdir(theirs_tmp);
+}
+END_TEST
+
 Suite *opts_suite(void)
 {
 	Suite *s = suite_create("opts");
@@ -567,6 +847,15 @@ Suite *opts_suite(void)
 	tcase_add_loop_test(tc, test_secret_command, 0,
 			    sizeof(commands) / sizeof(commands[0]));
 	tcase_add_test(tc, test_secret_command_timeout);
+	tcase_add_loop_test(tc, test_secret_command_line_then_lingers, 0, 3);
+	tcase_add_loop_test(tc, test_cmdline_unknown_message, 0,
+			    sizeof(unknown_refusals) /
+				    sizeof(unknown_refusals[0]));
+	tcase_add_test(tc, test_cmdline_fuse_options);
+	tcase_add_loop_test(tc, test_suggest, 0,
+			    sizeof(suggest_cases) / sizeof(suggest_cases[0]));
+	tcase_add_test(tc, test_edit_distance);
+	tcase_add_test(tc, test_user_env);
 	tcase_add_test(tc, test_secret_command_signals);
 	tcase_add_test(tc, test_opts_refused_cmdline_keeps_nothing);
 	tcase_add_test(tc, test_password_file_mode);
