@@ -121,7 +121,8 @@ const struct fuse_operations *fsops_inner_operations(void);
 
 /* The mount's fsops, from the FUSE context of the calling operation. */
 struct fsops *fsops_get(void);
-/* Finds what path names, listing what is stale; 0 or -errno. */
+/* Finds what path names, listing what is stale; 0 or -errno. info is
+ * initialised on every path (tree_info_clear() is always safe). */
 int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info);
 /* Lists a folder again if its listing is older than max_age. */
 int fsops_refresh_listing(struct fsops *fs, const char *folder,
@@ -136,7 +137,8 @@ char *fsops_dirname(const char *path, const char **base_r);
 /* Checks that a resolved directory can hold messages (clears it if
  * not). */
 int fsops_holds_messages(struct tree_info *info);
-/* -EEXIST if path exists, else resolves its directory into dir. */
+/* -EEXIST if path exists, else resolves its directory into dir (dir is
+ * initialised on every path). */
 int fsops_new_name(struct fsops *fs, const char *path, struct tree_info *dir);
 /* The size limit of a new message (0: none). */
 uint64_t fsops_append_limit(const struct fsops *fs);

@@ -103,7 +103,8 @@ void fsvirt_stat_link(const struct fsops *fs, const char *path, uint64_t size,
  * Resolves dir (a kind's p->dir) as a folder that holds messages, its
  * listing refreshed when stale: info gets the folder (server name;
  * "" for a flat store's root), its uidvalidity and mtime (release with
- * tree_info_clear()). -ENOENT when dir is no such folder.
+ * tree_info_clear(), which is safe after any return: info is always
+ * initialised). -ENOENT when dir is no such folder.
  */
 struct tree_info;
 int fsvirt_folder(struct fsops *fs, const char *dir, struct tree_info *info);

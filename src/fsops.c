@@ -252,14 +252,15 @@ int fsops_refresh_listing(struct fsops *fs, const char *folder,
 
 /*
  * Finds what path names, listing the folders and the folder holding it
- * when their listings are stale. When the server cannot be reached, a
- * stale listing is used rather than failing.
+ * when stale (a stale listing serves when the server cannot be reached).
+ * info is cleared first: tree_info_clear() is safe on it after any rc.
  */
 int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info)
 {
 	unsigned age = fs->cfg.refresh;
 	int rc;
 
+	memset(info, 0, sizeof(*info));
 	rc = fsops_refresh_folders(fs, age);
 	if (rc < 0 && tree_folders_stale(fs->tree, clock_mono(), ~0u))
 		return rc;
@@ -915,7 +916,7 @@ int fsops_holds_messages(struct tree_info *info)
 }
 
 /* For a name about to be made (a file or a folder): fails with -EEXIST
- * if path exists, else resolves its directory into dir (clear it). */
+ * if path exists, else resolves its directory into dir (always clear). */
 int fsops_new_name(struct fsops *fs, const char *path, struct tree_info *dir)
 {
 	struct tree_info here;
@@ -923,14 +924,13 @@ int fsops_new_name(struct fsops *fs, const char *path, struct tree_info *dir)
 	char *dirpath;
 	int rc;
 
+	memset(dir, 0, sizeof(*dir));
 	if (fsops_resolve(fs, path, &here) == 0) {
 		tree_info_clear(&here);
 		return -EEXIST;
 	}
 	dirpath = fsops_dirname(path, &base);
-	if (!dirpath)
-		return -ENOMEM;
-	rc = fsops_resolve(fs, dirpath, dir);
+	rc = dirpath ? fsops_resolve(fs, dirpath, dir) : -ENOMEM;
 	free(dirpath);
 	return rc;
 }

@@ -283,6 +283,33 @@ class RobustnessTest(unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 3 * self.TIMEOUT + 2)
 
 
+    def test_failing_folder_list_gives_eio(self):
+        # A server that refuses LIST (NO or BAD): every path, virtual
+        # ones first, fails with EIO and mailfs stays up. fsops_resolve()
+        # returned before it initialised the caller's tree_info, which
+        # .parts then freed: a double free (SIGABRT) at the first ls.
+        for answer in (b'NO', b'BAD'):
+            def misbehave(conn, tag, cmd, answer=answer):
+                if cmd.upper().startswith(b'LIST'):
+                    conn.send(tag + b' ' + answer + b' no folders\r\n')
+                    return True
+                return False
+            with FakeImap(misbehave) as fake:
+                m = self.mount(fake)
+                for parts in (('.parts',), ('INBOX', '.parts'),
+                              ('INBOX', '.parts', fake_name()),
+                              ('INBOX', '.search', 'all'), ('INBOX',), ()):
+                    with self.assertRaises(OSError, msg=parts) as cm:
+                        os.listdir(m.p(*parts))
+                    self.assertEqual(cm.exception.errno, errno.EIO,
+                                     (answer, parts))
+                with self.assertRaises(OSError) as cm:
+                    open(m.p('INBOX', '.summary'), 'rb')
+                self.assertEqual(cm.exception.errno, errno.EIO)
+                self.assertTrue(is_mounted(m.path))
+                m.umount()
+
+
 class StartupFailureTest(unittest.TestCase):
     """Refusals at start-up: one clear line, non-zero exit, no mount."""
 
