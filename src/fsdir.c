@@ -28,9 +28,9 @@ struct fsdir_entry {
 	uint64_t ino;
 	uint64_t size;
 	int64_t mtime;
-	uint32_t name;  /* offset in names */
+	uint32_t name; /* offset in names */
 	uint32_t nlink;
-	uint8_t kind;   /* enum tree_kind: TREE_FOLDER or TREE_MESSAGE */
+	uint8_t kind; /* enum tree_kind: TREE_FOLDER or TREE_MESSAGE */
 	uint8_t is_new; /* a file being created */
 };
 
@@ -193,7 +193,9 @@ int fsdir_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-/* The stat of one snapshot entry; path is the directory's. */
+/* The stat of one snapshot entry; path is the directory's. A file being
+ * created is filled from its path, on the heap (no stack array sized by
+ * a name); without memory it gets the snapshot's size and date. */
 static void fsdir_stat(struct fsdir_snap *d, const char *path,
 		       const struct fsdir_entry *e, struct stat *st)
 {
@@ -205,13 +207,11 @@ static void fsdir_stat(struct fsdir_snap *d, const char *path,
 		.nlink = e->nlink,
 	};
 	const char *name = d->names + e->name;
+	char *full;
 
-	if (e->is_new) {
-		size_t len = strlen(path) + strlen(name) + 2;
-		char full[len];
-
-		snprintf(full, len, "%s/%s", path, name);
+	if (e->is_new && asprintf(&full, "%s/%s", path, name) >= 0) {
 		fsops_newmsg_fill(d->fs, full, e->size, (time_t)e->mtime, st);
+		free(full);
 		return;
 	}
 	fsops_stat(d->fs, &info, st);
@@ -251,18 +251,19 @@ int fsdir_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* The store's watcher (push thread): the folder's listing is stale and
+ * the kernel's entries of it go. Its path comes from the server's
+ * folder name, so it is built on the heap, never on this thread's
+ * stack. */
 void fsdir_folder_changed(void *ctx, const char *folder)
 {
 	struct fsops *fs = ctx;
-	char *path = tree_folder_path(fs->tree, folder);
+	char *path = tree_folder_path(fs->tree, folder), *full;
 
 	tree_expire_listing(fs->tree, folder);
-	if (path) {
-		size_t len = strlen(path) + 2;
-		char full[len];
-
-		snprintf(full, len, "/%s", path);
+	if (path && asprintf(&full, "/%s", path) >= 0) {
 		fsops_invalidate(fs, full);
+		free(full);
 	}
 	free(path);
 }

@@ -757,6 +757,26 @@ out:
 	return info->kind;
 }
 
+/* True when a subfolder of the directory at path (plen bytes) is
+ * called name. The lock is held. The key is built in a buffer of fixed
+ * size, or on the heap when longer (no stack array sized by a name);
+ * without memory, no clash is seen. */
+static bool tree_subfolder_named(const struct tree *t, const char *path,
+				 size_t plen, const char *name)
+{
+	size_t len = plen + 1 + strlen(name) + 1;
+	char buf[PATH_MAX], *sub = len <= sizeof(buf) ? buf : malloc(len);
+	struct tree_folder *clash = NULL;
+
+	if (!sub)
+		return false;
+	snprintf(sub, len, "%s%s%s", path, plen ? "/" : "", name);
+	HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
+	if (sub != buf)
+		free(sub);
+	return clash != NULL;
+}
+
 /* Passes one message of dir to fill, unless it is hidden (gone, an
  * alias, or shadowed by a subfolder of the same name). Returns what fill
  * returned. The lock is held. */
@@ -767,11 +787,8 @@ static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 				     const struct tree_info *info),
 			 void *ctx)
 {
-	size_t plen = strlen(path), sublen = plen + 1 + strlen(m->name) + 1;
 	const char *name = m->name;
-	struct tree_folder *clash;
 	struct tree_info info;
-	char sub[sublen];
 
 	if (m->gone || m->alias)
 		return 0;
@@ -782,11 +799,8 @@ static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 		if (is_new != (in == MAILDIR_SUB_NEW))
 			return 0;
 		name += is_new ? 4 : 0;
-	} else {
-		snprintf(sub, sublen, "%s%s%s", path, plen ? "/" : "", name);
-		HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
-		if (clash)
-			return 0;
+	} else if (tree_subfolder_named(t, path, strlen(path), name)) {
+		return 0;
 	}
 	memset(&info, 0, sizeof(info));
 	info.kind = TREE_MESSAGE;
