@@ -95,6 +95,9 @@ struct fsops {
 	struct fsops_trashed *trashed; /* owned */
 	time_t trashed_blind; /* a move to Trash with no UID known */
 	struct fsparts_cache *parts; /* owned: message structures (fsparts) */
+	/* What the last folder list left out (tree.h's bounds), logged when
+	 * it changes; only the thread refreshing the list uses it. */
+	struct tree_skipped folders_skipped;
 };
 
 /* An open file: a message being read, or (newmsg set) one being
@@ -159,6 +162,10 @@ int fsstatus_statfs(const char *path, struct statvfs *st);
 void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 		struct stat *st);
 
+/* fsdir.c: the folder list, listed again (store->folders()) if older
+ * than max_age, one thread at a time; folders the tree leaves out are
+ * logged. 0 or -errno. */
+int fsdir_refresh_folders(struct fsops *fs, unsigned max_age);
 /* fsdir.c: directory listings from a snapshot taken at opendir. */
 int fsdir_open(const char *path, struct fuse_file_info *fi);
 int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,

@@ -188,25 +188,6 @@ void fsops_free(struct fsops *fs)
 	free(fs);
 }
 
-/* Lists the folders again if the list is older than max_age. */
-static int fsops_refresh_folders(struct fsops *fs, unsigned max_age)
-{
-	struct store_folder *f;
-	size_t n;
-	int rc;
-
-	if (!tree_begin_refresh(fs->tree, NULL, clock_mono(), max_age,
-				fsops_wait_ms(fs)))
-		return 0;
-	rc = fs->cfg.store->ops->folders(fs->cfg.store, &f, &n);
-	if (rc == 0) {
-		rc = tree_set_folders(fs->tree, f, n, clock_mono());
-		store_folders_free(f, n);
-	}
-	tree_end_refresh(fs->tree, NULL);
-	return rc;
-}
-
 /* Lists a folder's messages again if its listing is older than max_age;
  * costs one round trip when nothing changed, and little more than the
  * changes when the server can tell them (a delta). */
@@ -261,7 +242,7 @@ int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info)
 	int rc;
 
 	memset(info, 0, sizeof(*info));
-	rc = fsops_refresh_folders(fs, age);
+	rc = fsdir_refresh_folders(fs, age);
 	if (rc < 0 && tree_folders_stale(fs->tree, clock_mono(), ~0u))
 		return rc;
 	if (tree_lookup(fs->tree, path, clock_mono(), age, info) !=
@@ -1291,7 +1272,7 @@ static char *fsops_trash(struct fsops *fs)
 			return NULL;
 	}
 	tree_expire_listing(fs->tree, NULL);
-	fsops_refresh_folders(fs, 0);
+	fsdir_refresh_folders(fs, 0);
 	fsops_invalidate(fs, "/");
 	return tree_trash(fs->tree);
 }
@@ -1407,7 +1388,7 @@ static int fsops_mkdir(const char *path, mode_t mode)
 	 * for. */
 	if (rc == -EEXIST) {
 		tree_expire_listing(fs->tree, NULL);
-		if (fsops_refresh_folders(fs, 0) == 0 &&
+		if (fsdir_refresh_folders(fs, 0) == 0 &&
 		    tree_has_folder(fs->tree, name))
 			rc = 0;
 	}

@@ -332,9 +332,38 @@ static int store_imap_select(struct imap_session *s, const char *folder,
 struct store_imap_list {
 	struct store_folder *f;
 	size_t n, cap;
+	size_t bytes; /* of the names kept */
 	bool nomem;
-	bool capped;
+	bool capped; /* STORE_MAX_FOLDERS or STORE_MAX_FOLDER_BYTES reached */
+	bool long_name; /* a name over STORE_MAX_FOLDER_NAME was left out */
 };
+
+/* Whether a listed name may be kept (store.h's bounds); logs the first
+ * one left out for each bound. */
+static bool store_imap_list_keep(struct store_imap_list *l, const char *name)
+{
+	size_t len = strnlen(name, STORE_MAX_FOLDER_NAME + 1);
+
+	if (len > STORE_MAX_FOLDER_NAME) {
+		if (!l->long_name)
+			log_warnx("the server lists a folder name over %u "
+				  "bytes: not shown",
+				  STORE_MAX_FOLDER_NAME);
+		l->long_name = true;
+		return false;
+	}
+	if (l->n == STORE_MAX_FOLDERS ||
+	    l->bytes + len > STORE_MAX_FOLDER_BYTES) {
+		if (!l->capped)
+			log_warnx("the server lists more than %u folders or "
+				  "%u MiB of names: showing the first %zu",
+				  STORE_MAX_FOLDERS,
+				  STORE_MAX_FOLDER_BYTES >> 20, l->n);
+		l->capped = true;
+		return false;
+	}
+	return true;
+}
 
 static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 {
@@ -358,14 +387,8 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 		}
 		return;
 	}
-	if (l->n == STORE_MAX_FOLDERS) {
-		if (!l->capped)
-			log_warnx("the server lists more than %u folders: "
-				  "showing the first %u",
-				  STORE_MAX_FOLDERS, STORE_MAX_FOLDERS);
-		l->capped = true;
+	if (!store_imap_list_keep(l, e->name))
 		return;
-	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 32;
 
@@ -383,6 +406,7 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 		l->nomem = true;
 		return;
 	}
+	l->bytes += strlen(f->name);
 	f->delim = e->delim;
 	f->attrs = 0;
 	f->messages = STORE_COUNT_UNKNOWN;

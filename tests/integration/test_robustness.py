@@ -310,6 +310,37 @@ class RobustnessTest(unittest.TestCase):
                 m.umount()
 
 
+    def test_deep_folder_names_are_left_out(self):
+        # LIST names of thousands of levels: every level was an implied
+        # folder holding its whole name and path, so memory grew with the
+        # square of the name (234 MB for 20 kB of 10,000 levels). The
+        # one over 16 kB is left out by the store, the 16 kB one of
+        # 8,000 levels by the tree (deeper than 64), each with one log
+        # line; mailfs stays small and shows the other folders.
+        huge = b'/'.join([b'a'] * 10000)  # 19,999 bytes
+        deep = b'/'.join([b'b'] * 8000)  # 15,999 bytes
+        with FakeImap(extra_folders=[huge, deep, b'Lists/dev']) as fake:
+            m = Mount(fake.url, 'pw', foreground=True,
+                      options=['tls=none', 'timeout=%d' % self.TIMEOUT])
+            self.addCleanup(m.umount)
+            m.start()
+            top = sorted(os.listdir(m.path))
+            with open('/proc/%d/status' % m.proc.pid) as f:
+                rss = [int(l.split()[1]) for l in f
+                       if l.startswith('VmRSS:')][0]
+            self.assertLess(rss, 50 * 1024, 'VmRSS %d kB' % rss)
+            self.assertEqual(top, ['INBOX', 'Lists'])
+            self.assertEqual(os.listdir(m.p('Lists')), ['dev'])
+            self.assertEqual(os.listdir(m.p('INBOX')), [fake_name()])
+            for n in ('a', 'b'):
+                self.assertFalse(os.path.exists(m.p(n)))
+            m.umount()
+            log = m.stderr()
+            self.assertEqual(log.count('folder name over 16384 bytes'), 1,
+                             log)
+            self.assertEqual(log.count('deeper than 64 levels'), 1, log)
+
+
 class StartupFailureTest(unittest.TestCase):
     """Refusals at start-up: one clear line, non-zero exit, no mount."""
 
