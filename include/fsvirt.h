@@ -110,9 +110,14 @@ struct tree_info;
 int fsvirt_folder(struct fsops *fs, const char *dir, struct tree_info *info);
 
 /* Adds an entry to a listing being made (list): name is copied. 0 or
- * -ENOMEM. */
+ * -ENOMEM. fsvirt_dir_add_bare() lists it without its attributes (only
+ * st's inode number and type go with the name): the kernel then asks
+ * getattr when it is stat'ed, for an entry whose size the listing does
+ * not know exactly (the kernel cuts reads at the size it was told). */
 int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,
 		   const struct stat *st);
+int fsvirt_dir_add_bare(struct fsvirt_dir *d, const char *name,
+			const struct stat *st);
 
 /* The dispatcher: fsops' own table, with virtual paths going to their
  * kinds. fsguard wraps it. */

@@ -91,11 +91,16 @@ class FakeImap:
                           b'\r\n' % (self.listed_size, DATE.encode()) +
                           tag + b' OK\r\n')
             elif cmd.upper().startswith(b'UID FETCH 7 '):
-                m = re.search(rb'<(\d+)\.(\d+)>', cmd)
-                off, n = int(m.group(1)), int(m.group(2))
-                part = MESSAGE[off:off + n]
-                conn.send(b'* 1 FETCH (UID 7 BODY[]<%d> {%d}\r\n'
-                          % (off, len(part)) + part + b')\r\n' + tag +
+                # BODY.PEEK[section]<o.n>: the whole message, its header
+                # block, or (any part) its body.
+                m = re.search(rb'\[([^]]*)\]<(\d+)\.(\d+)>', cmd)
+                sec, off, n = m.group(1), int(m.group(2)), int(m.group(3))
+                head = MESSAGE.index(b'\r\n\r\n') + 4
+                data = (MESSAGE if not sec else MESSAGE[:head]
+                        if sec.upper() == b'HEADER' else MESSAGE[head:])
+                part = data[off:off + n]
+                conn.send(b'* 1 FETCH (UID 7 BODY[%s]<%d> {%d}\r\n'
+                          % (sec, off, len(part)) + part + b')\r\n' + tag +
                           b' OK\r\n')
             elif word == b'LOGOUT':
                 conn.send(b'* BYE bye\r\n' + tag + b' OK\r\n')
