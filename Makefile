@@ -23,7 +23,7 @@ PKG_LIBS = $(call mailfs_pkg,PKG_LIBS,--libs $(PKGS))
 CHECK_CFLAGS = $(call mailfs_pkg,CHECK_CFLAGS,--cflags check)
 CHECK_LIBS = $(call mailfs_pkg,CHECK_LIBS,--libs check)
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DFUSE_USE_VERSION=314 -DMAILFS_VERSION=\"$(VERSION)\" \

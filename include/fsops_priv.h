@@ -85,6 +85,9 @@ struct fsops {
 	struct fsops_trashed *trashed; /* owned */
 	time_t trashed_blind; /* a move to Trash with no UID known */
 	struct fsparts_cache *parts; /* owned: message structures (fsparts) */
+	/* What the last folder list left out (tree.h's bounds), logged when
+	 * it changes; only the thread refreshing the list uses it. */
+	struct tree_skipped folders_skipped;
 };
 
 /* An open file: a message being read, or (newmsg set) one being
@@ -110,7 +113,8 @@ const struct fuse_operations *fsops_inner_operations(void);
 
 /* The mount's fsops, from the FUSE context of the calling operation. */
 struct fsops *fsops_get(void);
-/* Finds what path names, listing what is stale; 0 or -errno. */
+/* Finds what path names, listing what is stale; 0 or -errno. info is
+ * initialised on every path (tree_info_clear() is always safe). */
 int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info);
 /* Lists a folder again if its listing is older than max_age. */
 int fsops_refresh_listing(struct fsops *fs, const char *folder,
@@ -121,7 +125,8 @@ char *fsops_dirname(const char *path, const char **base_r);
 /* Checks that a resolved directory can hold messages (clears it if
  * not). */
 int fsops_holds_messages(struct tree_info *info);
-/* -EEXIST if path exists, else resolves its directory into dir. */
+/* -EEXIST if path exists, else resolves its directory into dir (dir is
+ * initialised on every path). */
 int fsops_new_name(struct fsops *fs, const char *path, struct tree_info *dir);
 /* The size limit of a new message (0: none). */
 uint64_t fsops_append_limit(const struct fsops *fs);
@@ -144,6 +149,10 @@ mode_t fsops_mode(const struct fsops *fs, mode_t mode);
 void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 		struct stat *st);
 
+/* fsdir.c: the folder list, listed again (store->folders()) if older
+ * than max_age, one thread at a time; folders the tree leaves out are
+ * logged. 0 or -errno. */
+int fsdir_refresh_folders(struct fsops *fs, unsigned max_age);
 /* fsdir.c: directory listings from a snapshot taken at opendir. */
 int fsdir_open(const char *path, struct fuse_file_info *fi);
 int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,

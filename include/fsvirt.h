@@ -103,15 +103,21 @@ void fsvirt_stat_link(const struct fsops *fs, const char *path, uint64_t size,
  * Resolves dir (a kind's p->dir) as a folder that holds messages, its
  * listing refreshed when stale: info gets the folder (server name;
  * "" for a flat store's root), its uidvalidity and mtime (release with
- * tree_info_clear()). -ENOENT when dir is no such folder.
+ * tree_info_clear(), which is safe after any return: info is always
+ * initialised). -ENOENT when dir is no such folder.
  */
 struct tree_info;
 int fsvirt_folder(struct fsops *fs, const char *dir, struct tree_info *info);
 
 /* Adds an entry to a listing being made (list): name is copied. 0 or
- * -ENOMEM. */
+ * -ENOMEM. fsvirt_dir_add_bare() lists it without its attributes (only
+ * st's inode number and type go with the name): the kernel then asks
+ * getattr when it is stat'ed, for an entry whose size the listing does
+ * not know exactly (the kernel cuts reads at the size it was told). */
 int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,
 		   const struct stat *st);
+int fsvirt_dir_add_bare(struct fsvirt_dir *d, const char *name,
+			const struct stat *st);
 
 /* The dispatcher, the table fsll serves: fsops' own table, with
  * virtual paths going to their kinds. */

@@ -26,6 +26,8 @@ struct imap_tok;
 #define MSGSTRUCT_SECTION_MAX 160
 /* Sizes beyond this are lies (as RFC822.SIZE is taken). */
 #define MSGSTRUCT_MAX_SIZE (1ull << 40)
+/* A header block up to this size is kept with the structure. */
+#define MSGSTRUCT_HEADER_KEEP (64u * 1024)
 
 enum msgstruct_enc {
 	MSGSTRUCT_ENC_IDENTITY, /* 7bit, 8bit, binary, or none given */
@@ -67,6 +69,13 @@ struct msgstruct {
 	size_t n;
 	bool truncated; /* more parts than MSGSTRUCT_MAX_PARTS */
 	bool binary; /* the server can undo transfer encodings (BINARY) */
+	/* The header block (BODY[HEADER]), filled by the store when the
+	 * server sent it with the structure (or by fsparts once read):
+	 * its exact size, and its bytes when no more than
+	 * MSGSTRUCT_HEADER_KEEP (else NULL). */
+	bool header_known;
+	uint64_t header_size;
+	char *header; /* owned */
 };
 
 /*

@@ -28,6 +28,13 @@ struct imap_config;
  * it cannot make mailfs grow without bound. */
 #define STORE_MAX_FOLDERS 200000u
 #define STORE_MAX_MESSAGES 2000000u
+/* A folder name the server sends longer than this (bytes) is left out,
+ * and so is every folder once the names add up to
+ * STORE_MAX_FOLDER_BYTES: no usable folder comes near (a path in the
+ * mount is at most PATH_MAX, 4096 bytes, and a name takes at most a few
+ * bytes per byte of path), and a server cannot make mailfs hold more. */
+#define STORE_MAX_FOLDER_NAME 16384u
+#define STORE_MAX_FOLDER_BYTES (64u * 1024 * 1024)
 
 enum store_folder_attr {
 	STORE_FOLDER_NOSELECT = 1u << 0, /* a directory without messages */

@@ -105,13 +105,35 @@ uint64_t tree_hash(const void *data, size_t len, uint64_t seed);
  * keys use it. */
 uint64_t tree_folder_id(const char *folder);
 
+/* Bounds of the folder table (a hostile server's LIST): a folder
+ * deeper than TREE_MAX_DEPTH levels, whose path in the mount is longer
+ * than TREE_MAX_PATH bytes (it could not be used through the mount:
+ * PATH_MAX) or whose server name is longer than STORE_MAX_FOLDER_NAME
+ * is left out, and so is every folder once the table (names, paths and
+ * records, implied parents included) holds TREE_MAX_FOLDER_BYTES. Each
+ * implied parent costs a copy of a prefix of the name, so these keep
+ * the table linear in what the server sent. */
+#define TREE_MAX_DEPTH 64
+#define TREE_MAX_PATH 4095
+#define TREE_MAX_FOLDER_BYTES (64u * 1024 * 1024)
+
+/* What tree_set_folders() left out, by the bound each folder exceeded
+ * (the first one checked, in this order). */
+struct tree_skipped {
+	size_t long_name; /* server name over STORE_MAX_FOLDER_NAME */
+	size_t deep; /* more than TREE_MAX_DEPTH levels */
+	size_t long_path; /* path over TREE_MAX_PATH bytes */
+	size_t over_budget; /* after TREE_MAX_FOLDER_BYTES were used */
+};
+
 /*
  * Replaces the folder list. Folders that stay keep their listings;
  * parents the server did not list (A for A/B) are added as \Noselect
- * directories. now is a monotonic time in seconds.
+ * directories. now is a monotonic time in seconds. Folders beyond the
+ * bounds above are left out; skipped (may be NULL) counts them.
  */
 int tree_set_folders(struct tree *t, const struct store_folder *f, size_t n,
-		     time_t now);
+		     time_t now, struct tree_skipped *skipped);
 /* True when the folder list is older than max_age seconds (or absent). */
 bool tree_folders_stale(struct tree *t, time_t now, unsigned max_age);
 

@@ -19,9 +19,54 @@
 
 #include "clock.h"
 #include "fsops_priv.h"
+#include "log.h"
 #include "names.h"
 #include "newmsg.h"
 #include "store.h"
+
+/* Logs what a folder list left out, one line per bound, when it differs
+ * from what the last list left out (the list is asked again every
+ * `refresh` seconds). */
+static void fsdir_log_skipped(struct fsops *fs, const struct tree_skipped *sk)
+{
+	if (!memcmp(sk, &fs->folders_skipped, sizeof(*sk)))
+		return;
+	fs->folders_skipped = *sk;
+	if (sk->long_name)
+		log_warnx("%zu folders not shown: a name over %u bytes",
+			  sk->long_name, STORE_MAX_FOLDER_NAME);
+	if (sk->deep)
+		log_warnx("%zu folders not shown: deeper than %d levels",
+			  sk->deep, TREE_MAX_DEPTH);
+	if (sk->long_path)
+		log_warnx("%zu folders not shown: a path over %d bytes",
+			  sk->long_path, TREE_MAX_PATH);
+	if (sk->over_budget)
+		log_warnx("%zu folders not shown: the folder list reached "
+			  "%u MiB",
+			  sk->over_budget, TREE_MAX_FOLDER_BYTES >> 20);
+}
+
+int fsdir_refresh_folders(struct fsops *fs, unsigned max_age)
+{
+	struct tree_skipped sk;
+	struct store_folder *f;
+	size_t n;
+	int rc;
+
+	if (!tree_begin_refresh(fs->tree, NULL, clock_mono(), max_age,
+				(int)fs->cfg.timeout * 1000))
+		return 0;
+	rc = fs->cfg.store->ops->folders(fs->cfg.store, &f, &n);
+	if (rc == 0) {
+		rc = tree_set_folders(fs->tree, f, n, clock_mono(), &sk);
+		store_folders_free(f, n);
+		if (rc == 0)
+			fsdir_log_skipped(fs, &sk);
+	}
+	tree_end_refresh(fs->tree, NULL);
+	return rc;
+}
 
 /* One entry of a snapshot, compact: its name lives in the snapshot's
  * name arena. */
@@ -29,9 +74,9 @@ struct fsdir_entry {
 	uint64_t ino;
 	uint64_t size;
 	int64_t mtime;
-	uint32_t name;  /* offset in names */
+	uint32_t name; /* offset in names */
 	uint32_t nlink;
-	uint8_t kind;   /* enum tree_kind: TREE_FOLDER or TREE_MESSAGE */
+	uint8_t kind; /* enum tree_kind: TREE_FOLDER or TREE_MESSAGE */
 	uint8_t is_new; /* a file being created */
 };
 
@@ -194,7 +239,9 @@ int fsdir_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-/* The stat of one snapshot entry; path is the directory's. */
+/* The stat of one snapshot entry; path is the directory's. A file being
+ * created is filled from its path, on the heap (no stack array sized by
+ * a name); without memory it gets the snapshot's size and date. */
 static void fsdir_stat(struct fsdir_snap *d, const char *path,
 		       const struct fsdir_entry *e, struct stat *st)
 {
@@ -206,13 +253,11 @@ static void fsdir_stat(struct fsdir_snap *d, const char *path,
 		.nlink = e->nlink,
 	};
 	const char *name = d->names + e->name;
+	char *full;
 
-	if (e->is_new) {
-		size_t len = strlen(path) + strlen(name) + 2;
-		char full[len];
-
-		snprintf(full, len, "%s/%s", path, name);
+	if (e->is_new && asprintf(&full, "%s/%s", path, name) >= 0) {
 		fsops_newmsg_fill(d->fs, full, e->size, (time_t)e->mtime, st);
+		free(full);
 		return;
 	}
 	fsops_stat(d->fs, &info, st);

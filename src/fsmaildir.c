@@ -45,7 +45,8 @@ static const char *fsmaildir_base(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-/* Resolves the directory holding path into dir (to be cleared). */
+/* Resolves the directory holding path into dir (to be cleared; it is
+ * initialised on every path, as fsops_resolve() does). */
 static int fsmaildir_parent(struct fsops *fs, const char *path,
 			    struct tree_info *dir)
 {
@@ -53,6 +54,7 @@ static int fsmaildir_parent(struct fsops *fs, const char *path,
 	char *dirpath = fsops_dirname(path, &base);
 	int rc;
 
+	memset(dir, 0, sizeof(*dir));
 	if (!dirpath)
 		return -ENOMEM;
 	rc = fsops_resolve(fs, dirpath, dir);

@@ -124,25 +124,6 @@ void fsops_free(struct fsops *fs)
 	free(fs);
 }
 
-/* Lists the folders again if the list is older than max_age. */
-static int fsops_refresh_folders(struct fsops *fs, unsigned max_age)
-{
-	struct store_folder *f;
-	size_t n;
-	int rc;
-
-	if (!tree_begin_refresh(fs->tree, NULL, clock_mono(), max_age,
-				fsops_wait_ms(fs)))
-		return 0;
-	rc = fs->cfg.store->ops->folders(fs->cfg.store, &f, &n);
-	if (rc == 0) {
-		rc = tree_set_folders(fs->tree, f, n, clock_mono());
-		store_folders_free(f, n);
-	}
-	tree_end_refresh(fs->tree, NULL);
-	return rc;
-}
-
 /* Lists a folder's messages again if its listing is older than max_age;
  * costs one round trip when nothing changed, and little more than the
  * changes when the server can tell them (a delta). */
@@ -189,15 +170,16 @@ int fsops_refresh_listing(struct fsops *fs, const char *folder,
 
 /*
  * Finds what path names, listing the folders and the folder holding it
- * when their listings are stale. When the server cannot be reached, a
- * stale listing is used rather than failing.
+ * when stale (a stale listing serves when the server cannot be reached).
+ * info is cleared first: tree_info_clear() is safe on it after any rc.
  */
 int fsops_resolve(struct fsops *fs, const char *path, struct tree_info *info)
 {
 	unsigned age = fs->cfg.refresh;
 	int rc;
 
-	rc = fsops_refresh_folders(fs, age);
+	memset(info, 0, sizeof(*info));
+	rc = fsdir_refresh_folders(fs, age);
 	if (rc < 0 && tree_folders_stale(fs->tree, clock_mono(), ~0u))
 		return rc;
 	if (tree_lookup(fs->tree, path, clock_mono(),
@@ -862,7 +844,7 @@ int fsops_holds_messages(struct tree_info *info)
 }
 
 /* For a name about to be made (a file or a folder): fails with -EEXIST
- * if path exists, else resolves its directory into dir (clear it). */
+ * if path exists, else resolves its directory into dir (always clear). */
 int fsops_new_name(struct fsops *fs, const char *path, struct tree_info *dir)
 {
 	struct tree_info here;
@@ -870,14 +852,13 @@ int fsops_new_name(struct fsops *fs, const char *path, struct tree_info *dir)
 	char *dirpath;
 	int rc;
 
+	memset(dir, 0, sizeof(*dir));
 	if (fsops_resolve(fs, path, &here) == 0) {
 		tree_info_clear(&here);
 		return -EEXIST;
 	}
 	dirpath = fsops_dirname(path, &base);
-	if (!dirpath)
-		return -ENOMEM;
-	rc = fsops_resolve(fs, dirpath, dir);
+	rc = dirpath ? fsops_resolve(fs, dirpath, dir) : -ENOMEM;
 	free(dirpath);
 	return rc;
 }
@@ -1237,7 +1218,7 @@ static char *fsops_trash(struct fsops *fs)
 			return NULL;
 	}
 	tree_expire_listing(fs->tree, NULL);
-	fsops_refresh_folders(fs, 0);
+	fsdir_refresh_folders(fs, 0);
 	fswatch_invalidate(fs, "/");
 	return tree_trash(fs->tree);
 }
@@ -1353,7 +1334,7 @@ static int fsops_mkdir(const char *path, mode_t mode)
 	 * for. */
 	if (rc == -EEXIST) {
 		tree_expire_listing(fs->tree, NULL);
-		if (fsops_refresh_folders(fs, 0) == 0 &&
+		if (fsdir_refresh_folders(fs, 0) == 0 &&
 		    tree_has_folder(fs->tree, name))
 			rc = 0;
 	}

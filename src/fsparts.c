@@ -11,15 +11,23 @@
  * server can give as they are shown (an identity transfer encoding, or
  * any encoding with BINARY) is streamed in growing windows of
  * BODY.PEEK[s]<o.l> or BINARY.PEEK[s]<o.l>. The others are fetched
- * whole at the first read and decoded here: the header block, text and
- * html (transfer encoding, then charset to UTF-8 with LF line ends) and
- * base64 or quoted-printable attachments on a server without BINARY (or
- * whose BINARY refuses a broken encoding). Until a part's size is exact
- * its st_size is an upper bound and the file is direct_io.
+ * whole and decoded here: the header block, text and html (transfer
+ * encoding, then charset to UTF-8 with LF line ends) and base64 or
+ * quoted-printable attachments on a server without BINARY (or whose
+ * BINARY refuses a broken encoding).
  *
- * Locks: the cache's mutex (memory only) guards the cache and every
- * msgstruct_part's known/known_size; a handle's mutex guards its
- * buffers. Neither is held while fetching.
+ * Sizes: the kernel cuts reads at the st_size it was told (wc -c, tail
+ * and cp trust it too), so a part's size is exact before the kernel
+ * sees it. The structure gives most (BINARY.SIZE, identity encodings,
+ * the header block fetched with it); a listing gives the others bare
+ * (no attributes), and their getattr, or open, reads them whole once
+ * and notes the size in the cache. Only a part too big to read whole
+ * (FSPARTS_WHOLE_MAX) keeps an upper bound, and is direct_io.
+ *
+ * Locks: the cache's mutex (memory only) guards the cache, every
+ * msgstruct_part's known/known_size and the structure's header_known,
+ * header_size and header; a handle's mutex guards its buffers. Neither
+ * is held while fetching.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -81,9 +89,8 @@ struct fsparts_view {
 	bool binary; /* the server may undo the encoding */
 	bool stream; /* read in windows, as the server gives it */
 	bool exact; /* size is the file's exact size */
-	bool learned; /* known only since a read: an earlier stat may
-		       * have shown an upper bound */
 	uint64_t size; /* else an upper bound */
+	uint64_t wire; /* what reading it whole fetches, at most */
 	char charset[64];
 	size_t index; /* in the structure (not for the header) */
 };
@@ -114,6 +121,11 @@ struct fsparts_file {
 	bool fetching; /* a thread is fetching a window */
 	pthread_cond_t cond; /* signalled when it is done */
 };
+
+static int fsparts_learn(struct fsops *fs, const struct fsvirt_path *p,
+			 const struct fsparts_msg *m, struct fsparts_ref *r,
+			 struct fsparts_view *v);
+static int fsparts_load(struct fsops *fs, struct fsparts_file *f);
 
 /* An empty structure cache (one per mount). */
 struct fsparts_cache *fsparts_cache_new(void)
@@ -273,13 +285,18 @@ static int fsparts_msg(struct fsops *fs, const struct fsvirt_path *p,
 	return 0;
 }
 
-/* Fills the view of the header block of a message of size bytes. */
-static void fsparts_view_header(struct fsparts_view *v, uint64_t msg_size)
+/* Fills the view of the header block of a message of msg_size bytes:
+ * exact once the structure came with it or it was read (the cache's
+ * lock is held). */
+static void fsparts_view_header(const struct msgstruct *ms, uint64_t msg_size,
+				struct fsparts_view *v)
 {
 	memset(v, 0, sizeof(*v));
 	snprintf(v->section, sizeof(v->section), "HEADER");
 	v->header = true;
-	v->size = msg_size;
+	v->wire = msg_size;
+	v->exact = ms->header_known;
+	v->size = ms->header_known ? ms->header_size : msg_size;
 }
 
 /* Fills the view of part i (the cache's lock is held). */
@@ -300,9 +317,9 @@ static void fsparts_view_part(const struct msgstruct *ms, size_t i,
 		snprintf(v->charset, sizeof(v->charset), "%s", p->charset);
 	v->stream = !text && (p->enc == MSGSTRUCT_ENC_IDENTITY ||
 			      p->enc == MSGSTRUCT_ENC_OTHER || v->binary);
+	v->wire = p->size;
 	if (p->known) {
 		v->exact = true;
-		v->learned = true;
 		v->size = p->known_size;
 	} else if (!text && p->exact) {
 		v->exact = true;
@@ -322,20 +339,21 @@ static int fsparts_view(struct fsops *fs, const struct fsparts_msg *m,
 			struct fsparts_ref *r, const char *name,
 			struct fsparts_view *v)
 {
-	size_t i;
+	bool header = !strcmp(name, "header");
+	size_t i = 0;
 
-	if (!strcmp(name, "header")) {
-		fsparts_view_header(v, m->info.size);
-		return 0;
-	}
 	pthread_mutex_lock(&fs->parts->lock);
-	for (i = 0; i < r->ms->n; i++)
-		if (!strcmp(r->ms->parts[i].name, name))
-			break;
-	if (i < r->ms->n)
-		fsparts_view_part(r->ms, i, v);
+	if (header) {
+		fsparts_view_header(r->ms, m->info.size, v);
+	} else {
+		for (; i < r->ms->n; i++)
+			if (!strcmp(r->ms->parts[i].name, name))
+				break;
+		if (i < r->ms->n)
+			fsparts_view_part(r->ms, i, v);
+	}
 	pthread_mutex_unlock(&fs->parts->lock);
-	return i < r->ms->n ? 0 : -ENOENT;
+	return header || i < r->ms->n ? 0 : -ENOENT;
 }
 
 /* True when the store can serve .parts. */
@@ -347,7 +365,8 @@ static bool fsparts_supported(const struct fsops *fs)
 }
 
 /* getattr: .parts and each NAME are directories (no fetch); a part
- * is a file whose size comes from the structure (fetched once). */
+ * is a file whose size comes from the structure (fetched once), or is
+ * learnt by reading the part (fsparts_learn()). */
 static int fsparts_getattr(struct fsops *fs, const struct fsvirt_path *p,
 			   struct stat *st)
 {
@@ -373,10 +392,11 @@ static int fsparts_getattr(struct fsops *fs, const struct fsvirt_path *p,
 		fsvirt_stat_dir(fs, p->path, m.info.mtime, st);
 		goto out;
 	}
-	if (strcmp(m.part, "header") != 0)
-		rc = fsparts_structure(fs, &m.info, &r);
+	rc = fsparts_structure(fs, &m.info, &r);
 	if (rc == 0)
 		rc = fsparts_view(fs, &m, r, m.part, &v);
+	if (rc == 0)
+		rc = fsparts_learn(fs, p, &m, r, &v);
 	if (rc == 0)
 		fsvirt_stat_file(fs, p->path, v.size, m.info.mtime, st);
 out:
@@ -418,7 +438,9 @@ static int fsparts_list_fill(void *ctx, const char *name,
 	return l->rc < 0;
 }
 
-/* Adds one part of a message's directory to a listing. */
+/* Adds one part of a message's directory to a listing: bare (no
+ * attributes for the kernel) unless its size is exact, so that a stat
+ * asks getattr, which learns it. */
 static int fsparts_list_part(struct fsops *fs, const struct fsvirt_path *p,
 			     const char *name, const struct fsparts_view *v,
 			     time_t mtime, struct fsvirt_dir *d)
@@ -426,15 +448,14 @@ static int fsparts_list_part(struct fsops *fs, const struct fsvirt_path *p,
 	size_t len = strlen(p->path) + strlen(name) + 2;
 	char *full = malloc(len);
 	struct stat st;
-	int rc;
 
 	if (!full)
 		return -ENOMEM;
 	snprintf(full, len, "%s/%s", p->path, name);
 	fsvirt_stat_file(fs, full, v->size, mtime, &st);
 	free(full);
-	rc = fsvirt_dir_add(d, name, &st);
-	return rc;
+	return v->exact ? fsvirt_dir_add(d, name, &st)
+			: fsvirt_dir_add_bare(d, name, &st);
 }
 
 /* Lists a message's directory: header, then its parts in order. */
@@ -450,18 +471,17 @@ static int fsparts_list_msg(struct fsops *fs, const struct fsvirt_path *p,
 	rc = fsparts_structure(fs, &m->info, &r);
 	if (rc < 0)
 		return rc;
-	fsparts_view_header(&v, m->info.size);
-	rc = fsparts_list_part(fs, p, "header", &v, m->info.mtime, d);
 	n = r->ms->n;
 	views = n ? calloc(n, sizeof(*views)) : NULL;
 	if (n && !views)
 		rc = -ENOMEM;
-	if (rc == 0) {
-		pthread_mutex_lock(&fs->parts->lock);
-		for (i = 0; i < n; i++)
-			fsparts_view_part(r->ms, i, &views[i]);
-		pthread_mutex_unlock(&fs->parts->lock);
-	}
+	pthread_mutex_lock(&fs->parts->lock);
+	fsparts_view_header(r->ms, m->info.size, &v);
+	for (i = 0; rc == 0 && i < n; i++)
+		fsparts_view_part(r->ms, i, &views[i]);
+	pthread_mutex_unlock(&fs->parts->lock);
+	if (rc == 0)
+		rc = fsparts_list_part(fs, p, "header", &v, m->info.mtime, d);
 	/* names cannot change once made: read them without the lock */
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = fsparts_list_part(fs, p, r->ms->parts[i].name, &views[i],
@@ -513,13 +533,75 @@ static void fsparts_file_free(struct fsparts_file *f)
 	free(f);
 }
 
-/* open: a part's handle, with what to fetch and how to decode it;
- * direct_io until its size is exact. */
+/* Makes the handle of part m->part of message m (r: its structure),
+ * with what to fetch and how to decode it: *f_r, or NULL on failure. */
+static int fsparts_file_new(struct fsops *fs, const char *path,
+			    const struct fsparts_msg *m, struct fsparts_ref *r,
+			    struct fsparts_file **f_r)
+{
+	struct fsparts_file *f = calloc(1, sizeof(*f));
+	int rc;
+
+	*f_r = NULL;
+	if (!f)
+		return -ENOMEM;
+	pthread_mutex_init(&f->lock, NULL);
+	clock_cond_init(&f->cond);
+	rc = fsparts_view(fs, m, r, m->part, &f->v);
+	if (rc == 0 && (!(f->path = strdup(path)) ||
+			!(f->folder = strdup(m->info.folder))))
+		rc = -ENOMEM;
+	if (rc < 0) {
+		fsparts_file_free(f);
+		return rc;
+	}
+	f->folder_id = m->info.folder_id;
+	f->uidvalidity = m->info.uidvalidity;
+	f->uid = m->info.uid;
+	f->mtime = m->info.mtime;
+	f->size = f->v.size;
+	f->exact = f->v.exact;
+	f->window = FSPARTS_WINDOW_MIN;
+	*f_r = f;
+	return 0;
+}
+
+/* Gives a header block's new handle the bytes its structure came with,
+ * when the cache kept them: its reads fetch nothing. */
+static void fsparts_take_header(struct fsops *fs, struct fsparts_ref *r,
+				struct fsparts_file *f)
+{
+	char *copy = NULL;
+	size_t len = 0;
+
+	if (!f->v.header)
+		return;
+	pthread_mutex_lock(&fs->parts->lock);
+	if (r->ms->header && r->ms->header_known) {
+		len = (size_t)r->ms->header_size;
+		copy = malloc(len + 1);
+		if (copy)
+			memcpy(copy, r->ms->header, len);
+	}
+	pthread_mutex_unlock(&fs->parts->lock);
+	if (!copy)
+		return;
+	f->data = copy;
+	f->len = len;
+	f->loaded = true;
+	f->size = len;
+	f->exact = true;
+}
+
+/* open: a part's handle. Its size is made exact first (read whole when
+ * the structure does not give it: fstat shows it), so that the kernel
+ * may keep the pages (parts never change); only a part too big to read
+ * whole keeps an upper bound, and is direct_io. */
 static int fsparts_open(struct fsops *fs, const struct fsvirt_path *p,
 			struct fuse_file_info *fi, void **file_r)
 {
 	struct fsparts_ref *r = NULL;
-	struct fsparts_file *f;
+	struct fsparts_file *f = NULL;
 	struct fsparts_msg m;
 	int rc;
 
@@ -534,36 +616,18 @@ static int fsparts_open(struct fsops *fs, const struct fsvirt_path *p,
 		tree_info_clear(&m.info);
 		return -EISDIR;
 	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	pthread_mutex_init(&f->lock, NULL);
-	clock_cond_init(&f->cond);
-	if (strcmp(m.part, "header") != 0)
-		rc = fsparts_structure(fs, &m.info, &r);
+	rc = fsparts_structure(fs, &m.info, &r);
 	if (rc == 0)
-		rc = fsparts_view(fs, &m, r, m.part, &f->v);
+		rc = fsparts_file_new(fs, p->path, &m, r, &f);
 	if (rc < 0)
 		goto out;
-	f->path = strdup(p->path);
-	f->folder = strdup(m.info.folder);
-	if (!f->path || !f->folder) {
-		rc = -ENOMEM;
-		goto out;
+	fsparts_take_header(fs, r, f);
+	if (!f->exact && f->v.wire < FSPARTS_WHOLE_MAX) {
+		rc = fsparts_load(fs, f);
+		if (rc < 0)
+			goto out;
 	}
-	f->folder_id = m.info.folder_id;
-	f->uidvalidity = m.info.uidvalidity;
-	f->uid = m.info.uid;
-	f->mtime = m.info.mtime;
-	f->size = f->v.size;
-	f->exact = f->v.exact;
-	f->window = FSPARTS_WINDOW_MIN;
-	/* Parts never change; until the size is exact (and since the
-	 * kernel may still hold an upper bound from an earlier stat), it
-	 * must not cut reads at st_size. */
-	if (f->exact && !f->v.learned)
+	if (f->exact)
 		fi->keep_cache = 1;
 	else
 		fi->direct_io = 1;
@@ -632,13 +696,14 @@ static void fsparts_note_size(struct fsops *fs, struct fsparts_file *f,
 {
 	struct fsparts_ref *r;
 
-	if (f->v.header)
-		return;
 	r = fsparts_lookup(fs, f->folder_id, f->uidvalidity, f->uid);
 	if (!r)
 		return;
 	pthread_mutex_lock(&fs->parts->lock);
-	if (f->v.index < r->ms->n) {
+	if (f->v.header && !r->ms->header_known) {
+		r->ms->header_known = true;
+		r->ms->header_size = size;
+	} else if (!f->v.header && f->v.index < r->ms->n) {
 		r->ms->parts[f->v.index].known = true;
 		r->ms->parts[f->v.index].known_size = size;
 	}
@@ -698,6 +763,32 @@ out:
 	strbuf_free(&raw);
 	strbuf_free(&dec);
 	strbuf_free(&out);
+	return rc;
+}
+
+/*
+ * Makes a view's size exact before the kernel sees it (it cuts reads at
+ * st_size): reads the part whole, as a read of it would, and notes the
+ * size in the cache. A part too big to read whole (it cannot be read
+ * but streamed) keeps its upper bound.
+ */
+static int fsparts_learn(struct fsops *fs, const struct fsvirt_path *p,
+			 const struct fsparts_msg *m, struct fsparts_ref *r,
+			 struct fsparts_view *v)
+{
+	struct fsparts_file *f;
+	int rc;
+
+	if (v->exact || v->wire >= FSPARTS_WHOLE_MAX)
+		return 0;
+	rc = fsparts_file_new(fs, p->path, m, r, &f);
+	if (rc == 0)
+		rc = fsparts_load(fs, f);
+	if (rc == 0) {
+		v->size = f->size;
+		v->exact = true;
+	}
+	fsparts_file_free(f);
 	return rc;
 }
 
@@ -814,8 +905,9 @@ static int fsparts_read_stream(struct fsops *fs, struct fsparts_file *f,
 	return rc;
 }
 
-/* read: streamed parts by window, the others whole at the first
- * read (and on a server that cannot decode a streamed one). */
+/* read: what open loaded; else streamed parts by window, the others
+ * whole at the first read (and on a server that cannot decode a
+ * streamed one). */
 static int fsparts_read(struct fsops *fs, void *file, char *buf, size_t size,
 			off_t off)
 {
@@ -826,7 +918,7 @@ static int fsparts_read(struct fsops *fs, void *file, char *buf, size_t size,
 	if (size == 0)
 		return 0;
 	pthread_mutex_lock(&f->lock);
-	stream = f->v.stream;
+	stream = f->v.stream && !f->loaded;
 	pthread_mutex_unlock(&f->lock);
 	if (stream) {
 		rc = fsparts_read_stream(fs, f, buf, size, (uint64_t)off);

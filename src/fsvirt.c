@@ -35,6 +35,7 @@ static const struct fsvirt_kind *const fsvirt_kinds[] = {
 struct fsvirt_entry {
 	char *name; /* owned */
 	struct stat st;
+	bool plus; /* st goes to the kernel with the name (readdirplus) */
 };
 
 /* A virtual directory's listing, made at opendir. */
@@ -208,9 +209,10 @@ int fsvirt_folder(struct fsops *fs, const char *dir, struct tree_info *info)
 	return 0;
 }
 
-/* Adds one entry to a listing being made. */
-int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,
-		   const struct stat *st)
+/* Adds one entry to a listing being made; plus: with its attributes
+ * for the kernel. */
+static int fsvirt_dir_put(struct fsvirt_dir *d, const char *name,
+			  const struct stat *st, bool plus)
 {
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 32;
@@ -228,8 +230,21 @@ int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,
 	if (!d->e[d->n].name)
 		return -ENOMEM;
 	d->e[d->n].st = *st;
+	d->e[d->n].plus = plus;
 	d->n++;
 	return 0;
+}
+
+int fsvirt_dir_add(struct fsvirt_dir *d, const char *name,
+		   const struct stat *st)
+{
+	return fsvirt_dir_put(d, name, st, true);
+}
+
+int fsvirt_dir_add_bare(struct fsvirt_dir *d, const char *name,
+			const struct stat *st)
+{
+	return fsvirt_dir_put(d, name, st, false);
 }
 
 /* Frees a virtual directory's snapshot. */
@@ -314,7 +329,8 @@ fail:
 }
 
 /* readdir of a virtual directory: from the snapshot opendir made, with
- * offsets (1 ".", 2 "..", 3 + i entry i) and full attributes. */
+ * offsets (1 ".", 2 "..", 3 + i entry i) and full attributes, except
+ * for entries added bare (fsvirt_dir_add_bare()). */
 static int fsvirt_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 			  off_t off, struct fuse_file_info *fi,
 			  enum fuse_readdir_flags flags)
@@ -333,7 +349,7 @@ static int fsvirt_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 		return 0;
 	for (i = off > 2 ? (size_t)off - 2 : 0; i < h->dir->n; i++)
 		if (fill(buf, h->dir->e[i].name, &h->dir->e[i].st, (off_t)i + 3,
-			 FUSE_FILL_DIR_PLUS))
+			 h->dir->e[i].plus ? FUSE_FILL_DIR_PLUS : 0))
 			break;
 	return 0;
 }

@@ -245,13 +245,14 @@ void fswatch_folder_changed(struct fsops *fs, const char *folder)
 	tree_expire_listing(fs->tree, folder);
 	if (path && (full = malloc(strlen(path) + 2))) {
 		sprintf(full, "/%s", path);
-		fswatch_queue_add(fs->watch, &fs->watch->inval, full, NULL);
+		fswatch_invalidate(fs, full);
 		free(full);
 	}
 	free(path);
 	/* Listed before: list it again now, so that the kernel drops what
 	 * went (an unlisted folder is listed when it is looked at). */
-	if (tree_listing_state(fs->tree, folder, &(struct store_listing){0}))
+	if (fs->watch &&
+	    tree_listing_state(fs->tree, folder, &(struct store_listing){0}))
 		fswatch_queue_add(fs->watch, &fs->watch->resync, folder, NULL);
 }
 

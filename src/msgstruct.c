@@ -231,6 +231,7 @@ void msgstruct_free(struct msgstruct *ms)
 		free(ms->parts[i].name);
 	}
 	free(ms->parts);
+	free(ms->header);
 	free(ms);
 }
 

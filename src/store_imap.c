@@ -333,9 +333,38 @@ static int store_imap_select(struct imap_session *s, const char *folder,
 struct store_imap_list {
 	struct store_folder *f;
 	size_t n, cap;
+	size_t bytes; /* of the names kept */
 	bool nomem;
-	bool capped;
+	bool capped; /* STORE_MAX_FOLDERS or STORE_MAX_FOLDER_BYTES reached */
+	bool long_name; /* a name over STORE_MAX_FOLDER_NAME was left out */
 };
+
+/* Whether a listed name may be kept (store.h's bounds); logs the first
+ * one left out for each bound. */
+static bool store_imap_list_keep(struct store_imap_list *l, const char *name)
+{
+	size_t len = strnlen(name, STORE_MAX_FOLDER_NAME + 1);
+
+	if (len > STORE_MAX_FOLDER_NAME) {
+		if (!l->long_name)
+			log_warnx("the server lists a folder name over %u "
+				  "bytes: not shown",
+				  STORE_MAX_FOLDER_NAME);
+		l->long_name = true;
+		return false;
+	}
+	if (l->n == STORE_MAX_FOLDERS ||
+	    l->bytes + len > STORE_MAX_FOLDER_BYTES) {
+		if (!l->capped)
+			log_warnx("the server lists more than %u folders or "
+				  "%u MiB of names: showing the first %zu",
+				  STORE_MAX_FOLDERS,
+				  STORE_MAX_FOLDER_BYTES >> 20, l->n);
+		l->capped = true;
+		return false;
+	}
+	return true;
+}
 
 static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 {
@@ -359,14 +388,8 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 		}
 		return;
 	}
-	if (l->n == STORE_MAX_FOLDERS) {
-		if (!l->capped)
-			log_warnx("the server lists more than %u folders: "
-				  "showing the first %u",
-				  STORE_MAX_FOLDERS, STORE_MAX_FOLDERS);
-		l->capped = true;
+	if (!store_imap_list_keep(l, e->name))
 		return;
-	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 32;
 
@@ -384,6 +407,7 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 		l->nomem = true;
 		return;
 	}
+	l->bytes += strlen(f->name);
 	f->delim = e->delim;
 	f->attrs = 0;
 	f->messages = STORE_COUNT_UNKNOWN;
@@ -1570,24 +1594,45 @@ struct store_imap_structure {
 	uint32_t uidvalidity, uid;
 	struct msgstruct *ms; /* owned until handed over */
 	int parse_rc;
+	/* BODY[HEADER], which may come before BODYSTRUCTURE */
+	bool header_known;
+	uint64_t header_size;
+	char *header; /* owned: when no more than MSGSTRUCT_HEADER_KEEP */
+	bool nomem;
 };
 
-/* Takes BODYSTRUCTURE of the message asked for. */
+/* Takes BODYSTRUCTURE and BODY[HEADER] of the message asked for. */
 static bool store_imap_structure_cb(void *ctx, uint32_t uid,
 				    const struct imap_tok *l)
 {
 	struct store_imap_structure *a = ctx;
+	bool ours = false;
 	size_t i;
 
 	if (uid != a->uid)
 		return false;
 	for (i = 0; i + 1 < l->n_items; i += 2) {
-		if (!imap_tok_is(&l->items[i], "BODYSTRUCTURE") || a->ms)
-			continue;
-		a->parse_rc = msgstruct_parse(&l->items[i + 1], &a->ms);
-		return true;
+		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
+
+		if (imap_tok_is(k, "BODYSTRUCTURE") && !a->ms) {
+			a->parse_rc = msgstruct_parse(v, &a->ms);
+			ours = true;
+		} else if (imap_tok_is(k, "BODY[HEADER]") &&
+			   v->type == IMAP_TOK_STRING && !a->header_known) {
+			a->header_known = true;
+			a->header_size = v->len;
+			if (v->len <= MSGSTRUCT_HEADER_KEEP) {
+				a->header = malloc(v->len + 1);
+				if (a->header) {
+					memcpy(a->header, v->str, v->len);
+					a->header[v->len] = '\0';
+				}
+				a->nomem |= !a->header;
+			}
+			ours = true;
+		}
 	}
-	return false;
+	return ours;
 }
 
 /* Takes BINARY.SIZE[section] n of the message asked for. */
@@ -1624,41 +1669,47 @@ static bool store_imap_sizes_cb(void *ctx, uint32_t uid,
 }
 
 /* Asks BINARY.SIZE of the parts whose decoded size the structure does
- * not give (base64, quoted-printable), up to STORE_IMAP_MAX_SIZES. */
+ * not give (base64, quoted-printable), STORE_IMAP_MAX_SIZES parts a
+ * command: every part's file then has its exact size at the first
+ * stat, without a fetch of the part. */
 static int store_imap_sizes(struct imap_session *s,
 			    struct store_imap_structure *a)
 {
 	struct strbuf items = {0};
 	char uid[16];
-	size_t i, n = 0;
+	size_t i = 0, n;
 	int rc = 0;
 
-	for (i = 0; i < a->ms->n && n < STORE_IMAP_MAX_SIZES; i++) {
-		struct msgstruct_part *p = &a->ms->parts[i];
-
-		if (p->enc == MSGSTRUCT_ENC_IDENTITY) {
-			p->exact = true;
-			p->exact_size = p->size;
-			continue;
-		}
-		if (p->enc == MSGSTRUCT_ENC_OTHER)
-			continue;
-		strbuf_printf(&items, "%sBINARY.SIZE[%s]", n ? " " : "",
-			      p->section);
-		n++;
-	}
 	snprintf(uid, sizeof(uid), "%u", a->uid);
-	if (strbuf_failed(&items))
-		rc = -ENOMEM;
-	else if (n && imap_uid_fetch(s, uid, items.data, store_imap_sizes_cb,
-				     a) < 0) {
-		/* A NO (a part the server cannot decode: UNKNOWN-CTE) only
-		 * leaves the sizes as bounds. */
-		if (imap_error(s)->kind == IMAP_ERR_NO)
-			log_debug("%s: UID %u: no BINARY.SIZE: %s", a->folder,
-				  a->uid, imap_error(s)->text);
-		else
-			rc = STORE_IMAP_FAILED;
+	while (rc == 0 && i < a->ms->n) {
+		strbuf_reset(&items);
+		for (n = 0; i < a->ms->n && n < STORE_IMAP_MAX_SIZES; i++) {
+			struct msgstruct_part *p = &a->ms->parts[i];
+
+			if (p->enc == MSGSTRUCT_ENC_IDENTITY) {
+				p->exact = true;
+				p->exact_size = p->size;
+				continue;
+			}
+			if (p->enc == MSGSTRUCT_ENC_OTHER)
+				continue;
+			strbuf_printf(&items, "%sBINARY.SIZE[%s]", n ? " " : "",
+				      p->section);
+			n++;
+		}
+		if (strbuf_failed(&items))
+			rc = -ENOMEM;
+		else if (n && imap_uid_fetch(s, uid, items.data,
+					     store_imap_sizes_cb, a) < 0) {
+			/* A NO (a part the server cannot decode:
+			 * UNKNOWN-CTE) only leaves those sizes unknown. */
+			if (imap_error(s)->kind == IMAP_ERR_NO)
+				log_debug("%s: UID %u: no BINARY.SIZE: %s",
+					  a->folder, a->uid,
+					  imap_error(s)->text);
+			else
+				rc = STORE_IMAP_FAILED;
+		}
 	}
 	strbuf_free(&items);
 	return rc;
@@ -1675,9 +1726,14 @@ static int store_imap_structure_op(struct imap_session *s, void *arg)
 	msgstruct_free(a->ms);
 	a->ms = NULL;
 	a->parse_rc = 0;
+	free(a->header);
+	a->header = NULL;
+	a->header_known = a->nomem = false;
 	snprintf(uid, sizeof(uid), "%u", a->uid);
-	if (imap_uid_fetch(s, uid, "BODYSTRUCTURE", store_imap_structure_cb,
-			   a) < 0)
+	/* The header block comes along, so that its file's size is exact
+	 * from the first stat (a few kB, in the same round trip). */
+	if (imap_uid_fetch(s, uid, "BODYSTRUCTURE BODY.PEEK[HEADER]",
+			   store_imap_structure_cb, a) < 0)
 		return STORE_IMAP_FAILED;
 	if (a->parse_rc < 0) {
 		log_warnx("%s: UID %u: a BODYSTRUCTURE that cannot be read",
@@ -1686,6 +1742,14 @@ static int store_imap_structure_op(struct imap_session *s, void *arg)
 	}
 	if (!a->ms)
 		return -ENOENT; /* expunged */
+	if (a->nomem)
+		return -ENOMEM;
+	a->ms->header_known = a->header_known;
+	a->ms->header_size = a->header_size > MSGSTRUCT_MAX_SIZE
+				     ? MSGSTRUCT_MAX_SIZE
+				     : a->header_size;
+	a->ms->header = a->header;
+	a->header = NULL;
 	a->ms->binary = (imap_caps(s) & IMAP_CAP_BINARY) != 0;
 	if (a->ms->binary)
 		return store_imap_sizes(s, a);
@@ -1702,10 +1766,12 @@ static int store_imap_structure(struct store *st, const char *folder,
 				uint32_t uidvalidity, uint32_t uid,
 				struct msgstruct **ms_r)
 {
-	struct store_imap_structure a = {folder, uidvalidity, uid, NULL, 0};
+	struct store_imap_structure a = {
+		.folder = folder, .uidvalidity = uidvalidity, .uid = uid};
 	int rc = store_imap_run(store_imap_of(st), folder, true,
 				store_imap_structure_op, &a);
 
+	free(a.header);
 	if (rc < 0) {
 		msgstruct_free(a.ms);
 		return rc;
@@ -1784,9 +1850,13 @@ static int store_imap_section_op(struct imap_session *s, void *arg)
 		 (unsigned long long)a->offset, (unsigned long long)a->len);
 	a->got = a->bad = false;
 	if (imap_uid_fetch(s, uid, items, store_imap_section_cb, a) < 0) {
+		/* The server cannot undo the encoding: an unknown one
+		 * (UNKNOWN-CTE, RFC 3516), or bytes that are not of it
+		 * (Dovecot: PARSE). The caller decodes what it can. */
 		e = imap_error(s);
-		if (e->kind == IMAP_ERR_NO &&
-		    strcasecmp(e->code, "UNKNOWN-CTE") == 0)
+		if (a->binary && e->kind == IMAP_ERR_NO &&
+		    (strcasecmp(e->code, "UNKNOWN-CTE") == 0 ||
+		     strcasecmp(e->code, "PARSE") == 0))
 			return -EILSEQ;
 		return STORE_IMAP_FAILED;
 	}

@@ -315,16 +315,20 @@ void tree_set_maildir(struct tree *t)
 }
 
 /* The mount path of a folder's server name: names_to_path(), with the
- * levels named cur, new or tmp escaped in the Maildir layout. */
+ * levels named cur, new or tmp escaped in the Maildir layout; cut to
+ * its length (the table keeps it, and counts it: tree_folder_cost()). */
 static char *tree_name_to_path(bool maildir, const char *name, char delim)
 {
-	char *path = names_to_path(name, delim), *escaped;
+	char *path = names_to_path(name, delim), *escaped, *cut;
 
-	if (!path || !maildir)
-		return path;
-	escaped = maildir_escape_path(path);
-	free(path);
-	return escaped;
+	if (path && maildir) {
+		escaped = maildir_escape_path(path);
+		free(path);
+		path = escaped;
+	}
+	if (path && (cut = realloc(path, strlen(path) + 1)))
+		path = cut;
+	return path;
 }
 
 static void tree_folder_free(struct tree_folder *f)
@@ -509,12 +513,20 @@ static struct tree_folder *tree_folder_new(const char *name, char *path,
 	return f;
 }
 
+/* What a folder record costs the table's budget (TREE_MAX_FOLDER_BYTES):
+ * the record and its two strings. */
+static size_t tree_folder_cost(const struct tree_folder *f)
+{
+	return sizeof(*f) + strlen(f->name) + strlen(f->path) + 2;
+}
+
 /* Adds the parents of the server name `name` that the new table lacks
- * ("A" and "A.B" for "A.B.C"), as \Noselect folders. Their server names
- * are the child's name cut at a delimiter, so they are exact. */
+ * ("A" and "A.B" for "A.B.C"), as \Noselect folders, adding their cost
+ * to *used. Their server names are the child's name cut at a delimiter,
+ * so they are exact. The caller bounds the levels (TREE_MAX_DEPTH). */
 static int tree_add_parents(struct tree_folder **by_path,
 			    struct tree_folder **by_name, const char *name,
-			    char delim, bool maildir)
+			    char delim, bool maildir, size_t *used)
 {
 	char *dup, *cut;
 	int rc = 0;
@@ -549,6 +561,7 @@ static int tree_add_parents(struct tree_folder **by_path,
 				break;
 			}
 			p->implied = true;
+			*used += tree_folder_cost(p);
 			HASH_ADD_KEYPTR(hh_path, *by_path, p->path,
 					strlen(p->path), p);
 			HASH_ADD_KEYPTR(hh_name, *by_name, p->name,
@@ -560,30 +573,78 @@ static int tree_add_parents(struct tree_folder **by_path,
 	return rc;
 }
 
+/* Levels of a server name: its delimiters plus one (each delimiter
+ * makes an implied parent), counted up to max + 1. */
+static size_t tree_name_levels(const char *name, char delim, size_t max)
+{
+	size_t levels = 1;
+
+	if (!delim)
+		return 1;
+	for (; *name && levels <= max; name++)
+		levels += *name == delim;
+	return levels;
+}
+
+/* The path of folder f of a folder list, or NULL with *rc set: -ENOMEM,
+ * or 0 (counted in *sk) when it exceeds a bound (tree.h) other than the
+ * budget. Checks the name before converting it, so that a hostile one
+ * costs no more than its length. */
+static char *tree_bounded_path(const struct tree *t,
+			       const struct store_folder *f,
+			       struct tree_skipped *sk, int *rc)
+{
+	char *path;
+
+	*rc = 0;
+	if (strnlen(f->name, STORE_MAX_FOLDER_NAME + 1) >
+	    STORE_MAX_FOLDER_NAME) {
+		sk->long_name++;
+		return NULL;
+	}
+	if (tree_name_levels(f->name, f->delim, TREE_MAX_DEPTH) >
+	    TREE_MAX_DEPTH) {
+		sk->deep++;
+		return NULL;
+	}
+	path = f->name[0] ? tree_name_to_path(t->maildir, f->name, f->delim)
+			  : strdup("");
+	if (!path) {
+		*rc = -ENOMEM;
+	} else if (strlen(path) > TREE_MAX_PATH) {
+		sk->long_path++;
+		free(path);
+		path = NULL;
+	}
+	return path;
+}
+
 int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
-		     time_t now)
+		     time_t now, struct tree_skipped *skipped)
 {
 	struct tree_folder *by_path = NULL, *by_name = NULL, *f, *old, *tmp;
 	struct tree_folder *old_path;
+	struct tree_skipped sk = {0};
 	unsigned top = 0;
-	size_t i;
+	size_t i, used = 0;
 	int rc = 0;
 
 	for (i = 0; i < n && rc == 0; i++) {
-		char *path = fl[i].name[0]
-				     ? tree_name_to_path(t->maildir, fl[i].name,
-							 fl[i].delim)
-				     : strdup("");
+		char *path;
 
-		if (!path) {
-			rc = -ENOMEM;
-			break;
+		if (used >= TREE_MAX_FOLDER_BYTES) {
+			sk.over_budget++;
+			continue;
 		}
+		path = tree_bounded_path(t, &fl[i], &sk, &rc);
+		if (!path)
+			continue;
 		HASH_FIND(hh_path, by_path, path, strlen(path), f);
 		if (f && f->implied) {
 			/* Listed after one of its children: now real. */
 			HASH_DELETE(hh_path, by_path, f);
 			HASH_DELETE(hh_name, by_name, f);
+			used -= tree_folder_cost(f);
 			tree_folder_free(f);
 		} else if (f) {
 			/* Two server names, one path: keep the first. */
@@ -597,11 +658,14 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 			break;
 		}
 		f->messages = fl[i].messages;
+		used += tree_folder_cost(f);
 		HASH_ADD_KEYPTR(hh_path, by_path, f->path, strlen(f->path), f);
 		HASH_ADD_KEYPTR(hh_name, by_name, f->name, strlen(f->name), f);
 		rc = tree_add_parents(&by_path, &by_name, f->name, f->delim,
-				      t->maildir);
+				      t->maildir, &used);
 	}
+	if (skipped)
+		*skipped = sk;
 	if (rc < 0) {
 		HASH_CLEAR(hh_name, by_name);
 		tree_folders_free(by_path);
@@ -851,6 +915,26 @@ out:
 	return info->kind;
 }
 
+/* True when a subfolder of the directory at path (plen bytes) is
+ * called name. The lock is held. The key is built in a buffer of fixed
+ * size, or on the heap when longer (no stack array sized by a name);
+ * without memory, no clash is seen. */
+static bool tree_subfolder_named(const struct tree *t, const char *path,
+				 size_t plen, const char *name)
+{
+	size_t len = plen + 1 + strlen(name) + 1;
+	char buf[PATH_MAX], *sub = len <= sizeof(buf) ? buf : malloc(len);
+	struct tree_folder *clash = NULL;
+
+	if (!sub)
+		return false;
+	snprintf(sub, len, "%s%s%s", path, plen ? "/" : "", name);
+	HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
+	if (sub != buf)
+		free(sub);
+	return clash != NULL;
+}
+
 /* Passes one message of dir to fill, unless it is hidden (gone, an
  * alias, or shadowed by a subfolder of the same name). Returns what fill
  * returned. The lock is held. */
@@ -861,11 +945,8 @@ static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 				     const struct tree_info *info),
 			 void *ctx)
 {
-	size_t plen = strlen(path), sublen = plen + 1 + strlen(m->name) + 1;
 	const char *name = m->name;
-	struct tree_folder *clash;
 	struct tree_info info;
-	char sub[sublen];
 
 	if (m->gone || m->alias)
 		return 0;
@@ -876,11 +957,8 @@ static int tree_fill_msg(struct tree *t, const struct tree_folder *dir,
 		if (is_new != (in == MAILDIR_SUB_NEW))
 			return 0;
 		name += is_new ? 4 : 0;
-	} else {
-		snprintf(sub, sublen, "%s%s%s", path, plen ? "/" : "", name);
-		HASH_FIND(hh_path, t->by_path, sub, strlen(sub), clash);
-		if (clash)
-			return 0;
+	} else if (tree_subfolder_named(t, path, strlen(path), name)) {
+		return 0;
 	}
 	memset(&info, 0, sizeof(info));
 	info.kind = TREE_MESSAGE;

@@ -91,11 +91,16 @@ class FakeImap:
                           b'\r\n' % (self.listed_size, DATE.encode()) +
                           tag + b' OK\r\n')
             elif cmd.upper().startswith(b'UID FETCH 7 '):
-                m = re.search(rb'<(\d+)\.(\d+)>', cmd)
-                off, n = int(m.group(1)), int(m.group(2))
-                part = MESSAGE[off:off + n]
-                conn.send(b'* 1 FETCH (UID 7 BODY[]<%d> {%d}\r\n'
-                          % (off, len(part)) + part + b')\r\n' + tag +
+                # BODY.PEEK[section]<o.n>: the whole message, its header
+                # block, or (any part) its body.
+                m = re.search(rb'\[([^]]*)\]<(\d+)\.(\d+)>', cmd)
+                sec, off, n = m.group(1), int(m.group(2)), int(m.group(3))
+                head = MESSAGE.index(b'\r\n\r\n') + 4
+                data = (MESSAGE if not sec else MESSAGE[:head]
+                        if sec.upper() == b'HEADER' else MESSAGE[head:])
+                part = data[off:off + n]
+                conn.send(b'* 1 FETCH (UID 7 BODY[%s]<%d> {%d}\r\n'
+                          % (sec, off, len(part)) + part + b')\r\n' + tag +
                           b' OK\r\n')
             elif word == b'LOGOUT':
                 conn.send(b'* BYE bye\r\n' + tag + b' OK\r\n')
@@ -281,6 +286,64 @@ class RobustnessTest(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0)
             self.assertIn('Input/output error', r.stderr)
             self.assertLess(time.monotonic() - t0, 3 * self.TIMEOUT + 2)
+
+
+    def test_failing_folder_list_gives_eio(self):
+        # A server that refuses LIST (NO or BAD): every path, virtual
+        # ones first, fails with EIO and mailfs stays up. fsops_resolve()
+        # returned before it initialised the caller's tree_info, which
+        # .parts then freed: a double free (SIGABRT) at the first ls.
+        for answer in (b'NO', b'BAD'):
+            def misbehave(conn, tag, cmd, answer=answer):
+                if cmd.upper().startswith(b'LIST'):
+                    conn.send(tag + b' ' + answer + b' no folders\r\n')
+                    return True
+                return False
+            with FakeImap(misbehave) as fake:
+                m = self.mount(fake)
+                for parts in (('.parts',), ('INBOX', '.parts'),
+                              ('INBOX', '.parts', fake_name()),
+                              ('INBOX', '.search', 'all'), ('INBOX',), ()):
+                    with self.assertRaises(OSError, msg=parts) as cm:
+                        os.listdir(m.p(*parts))
+                    self.assertEqual(cm.exception.errno, errno.EIO,
+                                     (answer, parts))
+                with self.assertRaises(OSError) as cm:
+                    open(m.p('INBOX', '.summary'), 'rb')
+                self.assertEqual(cm.exception.errno, errno.EIO)
+                self.assertTrue(is_mounted(m.path))
+                m.umount()
+
+
+    def test_deep_folder_names_are_left_out(self):
+        # LIST names of thousands of levels: every level was an implied
+        # folder holding its whole name and path, so memory grew with the
+        # square of the name (234 MB for 20 kB of 10,000 levels). The
+        # one over 16 kB is left out by the store, the 16 kB one of
+        # 8,000 levels by the tree (deeper than 64), each with one log
+        # line; mailfs stays small and shows the other folders.
+        huge = b'/'.join([b'a'] * 10000)  # 19,999 bytes
+        deep = b'/'.join([b'b'] * 8000)  # 15,999 bytes
+        with FakeImap(extra_folders=[huge, deep, b'Lists/dev']) as fake:
+            m = Mount(fake.url, 'pw', foreground=True,
+                      options=['tls=none', 'timeout=%d' % self.TIMEOUT])
+            self.addCleanup(m.umount)
+            m.start()
+            top = sorted(os.listdir(m.path))
+            with open('/proc/%d/status' % m.proc.pid) as f:
+                rss = [int(l.split()[1]) for l in f
+                       if l.startswith('VmRSS:')][0]
+            self.assertLess(rss, 50 * 1024, 'VmRSS %d kB' % rss)
+            self.assertEqual(top, ['INBOX', 'Lists'])
+            self.assertEqual(os.listdir(m.p('Lists')), ['dev'])
+            self.assertEqual(os.listdir(m.p('INBOX')), [fake_name()])
+            for n in ('a', 'b'):
+                self.assertFalse(os.path.exists(m.p(n)))
+            m.umount()
+            log = m.stderr()
+            self.assertEqual(log.count('folder name over 16384 bytes'), 1,
+                             log)
+            self.assertEqual(log.count('deeper than 64 levels'), 1, log)
 
 
 class StartupFailureTest(unittest.TestCase):

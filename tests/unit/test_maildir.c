@@ -146,7 +146,7 @@ static struct tree *make_maildir_tree(void)
 		f[i] = folders[i];
 		f[i].name = strdup(folders[i].name);
 	}
-	ck_assert_int_eq(tree_set_folders(t, f, 4, 100), 0);
+	ck_assert_int_eq(tree_set_folders(t, f, 4, 100, NULL), 0);
 	for (i = 0; i < 4; i++)
 		free(f[i].name);
 	return t;

@@ -2,6 +2,7 @@
 /* Unit tests of tree: folders, listings, lookups and directory entries. */
 #include <check.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,8 @@
 
 static struct store_folder folders_dot[] = {
 	{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-	{"Archive.2024", '.', 0,
-	 STORE_COUNT_UNKNOWN, 0, 0, 0}, /* parent Archive not listed */
+	{"Archive.2024", '.', 0, STORE_COUNT_UNKNOWN, 0, 0,
+	 0}, /* parent Archive not listed */
 	{"Re&AOc-us", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
 	{"a/b", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
 	{"Lists", '.', STORE_FOLDER_NOSELECT, STORE_COUNT_UNKNOWN, 0, 0, 0},
@@ -31,7 +32,7 @@ static struct tree *make_tree(void)
 		f[i] = folders_dot[i];
 		f[i].name = strdup(folders_dot[i].name);
 	}
-	ck_assert_int_eq(tree_set_folders(t, f, 7, 100), 0);
+	ck_assert_int_eq(tree_set_folders(t, f, 7, 100, NULL), 0);
 	for (i = 0; i < 7; i++)
 		free(f[i].name);
 	return t;
@@ -212,7 +213,7 @@ static void set_folders(struct tree *t, const char *const *names, size_t n,
 		f[i].delim = '.';
 		f[i].messages = STORE_COUNT_UNKNOWN;
 	}
-	ck_assert_int_eq(tree_set_folders(t, f, n, now), 0);
+	ck_assert_int_eq(tree_set_folders(t, f, n, now, NULL), 0);
 	for (i = 0; i < n; i++)
 		free(f[i].name);
 }
@@ -367,7 +368,7 @@ START_TEST(test_folders_replace_keeps_listing)
 	struct tree_info i;
 
 	list_folder(t, "INBOX", 2, 1, 100);
-	ck_assert_int_eq(tree_set_folders(t, f, 2, 105), 0);
+	ck_assert_int_eq(tree_set_folders(t, f, 2, 105, NULL), 0);
 	free(f[0].name);
 	free(f[1].name);
 	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 2), 110, 30, &i),
@@ -390,7 +391,7 @@ START_TEST(test_parent_listed_after_child)
 		{strdup("A"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
 	struct tree_info i;
 
-	ck_assert_int_eq(tree_set_folders(t, f, 2, 1), 0);
+	ck_assert_int_eq(tree_set_folders(t, f, 2, 1, NULL), 0);
 	free(f[0].name);
 	free(f[1].name);
 	ck_assert_int_eq(tree_lookup(t, "/A", 1, 30, &i), TREE_FOLDER);
@@ -675,14 +676,15 @@ START_TEST(test_unlisted_after)
 		{strdup("W.a"), '.', 0, 10, 0, 0, 0},
 		{strdup("W.b"), '.', 0, 50000, 0, 0, 0}, /* over the budget */
 		{strdup("W.c"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{strdup("Big"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}, /* elsewhere */
+		{strdup("Big"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0,
+		 0}, /* elsewhere */
 		{strdup("W.d"), '.', 0, 30, 0, 0, 0},
 		{strdup("Huge"), '.', 0, 95, 0, 0, 0},
 	};
 	char *names[8];
 	size_t n, i;
 
-	ck_assert_int_eq(tree_set_folders(t, f, 6, 100), 0);
+	ck_assert_int_eq(tree_set_folders(t, f, 6, 100, NULL), 0);
 	n = tree_unlisted_after(t, "W.a", 8, 100, names);
 	/* From after W.a, wrapping: W.c (same directory, size unknown),
 	 * W.d (30 of 100); Huge (95) no longer fits; Big unknown and
@@ -695,6 +697,170 @@ START_TEST(test_unlisted_after)
 	for (i = 0; i < 6; i++)
 		free(f[i].name);
 	tree_free(t);
+}
+END_TEST
+
+/* A server name of `levels` levels of `comp` bytes each, delimiter
+ * '/', its first level starting with the digits of tag (so that names
+ * differ there). */
+static char *deep_name(size_t levels, size_t comp, unsigned tag)
+{
+	char *name = malloc(levels * (comp + 1)), *p = name, digits[16];
+	size_t i, n = (size_t)snprintf(digits, sizeof(digits), "%u", tag);
+
+	ck_assert_ptr_nonnull(name);
+	for (i = 0; i < levels; i++, p += comp + 1) {
+		memset(p, 'a' + (char)(i % 26), comp);
+		p[comp] = '/';
+	}
+	name[levels * (comp + 1) - 1] = '\0';
+	memcpy(name, digits, n < comp ? n : comp);
+	return name;
+}
+
+/* Bytes the process has allocated (the tree's memory, in a test). */
+static size_t allocated(void)
+{
+	return mallinfo2().uordblks;
+}
+
+/* A hostile LIST name: every level of a deep name was an implied
+ * folder holding its full name and path, so memory grew with the
+ * square of the name's length (a 20 KB name of 10,000 levels took 234
+ * MB). Such names are left out now, without a parent, and the other
+ * folders stay. */
+START_TEST(test_deep_folder_name_is_left_out)
+{
+	struct tree *t = tree_new(1000);
+	struct store_folder f[4] = {
+		{strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(8000, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(10000, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{strdup("Lists/dev"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+	};
+	struct names names = {{0}, 0};
+	struct tree_skipped sk;
+	struct tree_info i;
+	size_t before, k;
+
+	ck_assert_uint_eq(strlen(f[1].name), 15999); /* 8000 levels */
+	ck_assert_uint_eq(strlen(f[2].name), 19999); /* 20 KB */
+	before = allocated();
+	ck_assert_int_eq(tree_set_folders(t, f, 4, 100, &sk), 0);
+	ck_assert_uint_lt(allocated() - before, 64 * 1024);
+	ck_assert_uint_eq(sk.deep, 1);
+	ck_assert_uint_eq(sk.long_name, 1);
+	ck_assert_uint_eq(sk.long_path + sk.over_budget, 0);
+	ck_assert_int_eq(tree_lookup(t, "/Lists/dev", 100, 30, &i),
+			 TREE_FOLDER);
+	tree_info_clear(&i);
+	/* no implied parent of the names left out */
+	ck_assert_int_eq(tree_lookup(t, "/0", 100, 30, &i), TREE_NONE);
+	ck_assert_int_eq(tree_lookup(t, "/1", 100, 30, &i), TREE_NONE);
+	ck_assert_int_eq(tree_readdir(t, "/", collect, &names), 0);
+	ck_assert_int_eq(names.n, 2);
+	ck_assert(!strcmp(names.v[0], "INBOX") || !strcmp(names.v[1], "INBOX"));
+	ck_assert(!strcmp(names.v[0], "Lists") || !strcmp(names.v[1], "Lists"));
+	names_free(&names);
+	for (k = 0; k < 4; k++)
+		free(f[k].name);
+	tree_free(t);
+}
+END_TEST
+
+/* Each bound at its edge: 64 levels are taken, 65 not; a path of 4015
+ * bytes is taken, one of 4266 not; a level longer than a file name
+ * shows cut (so its length alone is no reason); a name of 16384 bytes
+ * is taken, one of 16385 not. */
+START_TEST(test_folder_bounds_at_the_edge)
+{
+	struct tree *t = tree_new(1000);
+	struct store_folder f[8] = {
+		{deep_name(64, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(65, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(16, 250, 2), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(17, 250, 3), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(1, 10000, 4), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(1, 16384, 5), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(1, 16385, 6), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+	};
+	static const bool taken[8] = {true, false, true,  false,
+				      true, true,  false, true};
+	struct tree_skipped sk;
+	struct tree_info i;
+	size_t k;
+	char *path;
+
+	ck_assert_int_eq(tree_set_folders(t, f, 8, 100, &sk), 0);
+	ck_assert_uint_eq(sk.deep, 1);
+	ck_assert_uint_eq(sk.long_path, 1);
+	ck_assert_uint_eq(sk.long_name, 1);
+	ck_assert_uint_eq(sk.over_budget, 0);
+	for (k = 0; k < 8; k++) {
+		path = tree_folder_path(t, f[k].name);
+		ck_assert_msg((path != NULL) == taken[k], "folder %zu", k);
+		if (path) {
+			char *abs = malloc(strlen(path) + 2);
+
+			ck_assert_uint_le(strlen(path), TREE_MAX_PATH);
+			abs[0] = '/';
+			strcpy(abs + 1, path);
+			ck_assert_int_eq(tree_lookup(t, abs, 100, 30, &i),
+					 TREE_FOLDER);
+			ck_assert_str_eq(i.folder, f[k].name);
+			tree_info_clear(&i);
+			free(abs);
+		}
+		free(path);
+		free(f[k].name);
+	}
+	tree_free(t);
+}
+END_TEST
+
+/* Many folders whose implied parents cost the most the other bounds
+ * allow (16 levels of 250 bytes, each with a new first level): the
+ * table stops at TREE_MAX_FOLDER_BYTES (the rest are counted, not
+ * kept), and the folders listed first stay. */
+START_TEST(test_folder_table_budget)
+{
+	size_t n = 1500, k, kept = 0, before;
+	struct store_folder *f = calloc(n + 1, sizeof(*f));
+	struct tree *t = tree_new(1000);
+	struct tree_skipped sk;
+	struct tree_info i;
+	char *path;
+
+	ck_assert_ptr_nonnull(f);
+	f[0] = (struct store_folder){
+		strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0};
+	for (k = 1; k <= n; k++)
+		f[k] = (struct store_folder){deep_name(16, 250, (unsigned)k),
+					     '/',
+					     0,
+					     STORE_COUNT_UNKNOWN,
+					     0,
+					     0,
+					     0};
+	before = allocated();
+	ck_assert_int_eq(tree_set_folders(t, f, n + 1, 100, &sk), 0);
+	ck_assert_uint_lt(allocated() - before,
+			  TREE_MAX_FOLDER_BYTES + 8 * 1024 * 1024);
+	ck_assert_uint_gt(sk.over_budget, 0);
+	ck_assert_uint_eq(sk.deep + sk.long_path + sk.long_name, 0);
+	for (k = 1; k <= n; k++) {
+		path = tree_folder_path(t, f[k].name);
+		kept += path != NULL;
+		free(path);
+	}
+	ck_assert_uint_eq(kept + sk.over_budget, n);
+	ck_assert_int_eq(tree_lookup(t, "/INBOX", 100, 30, &i), TREE_FOLDER);
+	tree_info_clear(&i);
+	tree_free(t);
+	for (k = 0; k <= n; k++)
+		free(f[k].name);
+	free(f);
 }
 END_TEST
 
@@ -742,6 +908,10 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_unlisted_after);
 	tcase_add_test(tc, test_ino_path);
 	tcase_add_test(tc, test_ino_never_reused);
+	tcase_add_test(tc, test_deep_folder_name_is_left_out);
+	tcase_add_test(tc, test_folder_bounds_at_the_edge);
+	tcase_add_test(tc, test_folder_table_budget);
+	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
 }
