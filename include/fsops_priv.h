@@ -134,7 +134,7 @@ uint64_t fsops_append_limit(const struct fsops *fs);
 void fsops_newmsg_fill(struct fsops *fs, const char *path, uint64_t size,
 		       time_t mtime, struct stat *st);
 
-/* The mount's status, `getfattr -n user.mail.status MOUNTPOINT`:
+/* The mount's status, `getfattr --only-values -n user.mail.status MNT`:
  * readable by name on the root, never listed (rsync -X skips it). */
 #define FSOPS_XATTR_STATUS "user.mail.status"
 int fsstatus_getxattr(struct fsops *fs, const char *path, char *value,

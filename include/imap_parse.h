@@ -10,15 +10,18 @@
  *   "* " / tag, then either
  *     OK | NO | BAD | BYE | PREAUTH ["[" code "]"] text   status response
  *     or any sequence of tokens              data response
- * Tokens: atom (may contain "[...]" with spaces, as in BODY[]<0>, and
- * "\Flag"), number (an atom of digits), "quoted" (with \" and \\),
+ * Tokens: atom (may contain "[...]" with spaces after BODY, BINARY and
+ * BINARY.SIZE, as in BODY[HEADER.FIELDS (A B)]<0>, and "\Flag"), number
+ * (an atom of digits), "quoted" (with \" and \\),
  * {N} literal, ~{N} literal8, NIL, and (parenthesised lists), nested.
  *
  * Details of what is accepted:
  *  - A line ends at CRLF or at a bare LF. A CR not followed by LF, a NUL
  *    outside a literal, and CR or LF inside a quoted string are errors.
- *  - An atom runs up to SP, '(', ')', CR or LF; inside a "[...]" of the
- *    atom SP, '(' and ')' are part of it. A ']' with no '[' open is part
+ *  - An atom runs up to SP, '(', ')', CR or LF; inside the "[...]" of a
+ *    section (the '[' right after BODY, BINARY or BINARY.SIZE, any case)
+ *    SP, '(' and ')' are part of it; any other '[' is a plain byte of the
+ *    atom ("x[a \Recent" is two atoms). A ']' with no section open is part
  *    of the atom too (mailbox names), except inside a response code,
  *    where it ends the atom and the code. An atom that is "NIL" in any
  *    case is a NIL token ("NILS" stays an atom).

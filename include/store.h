@@ -311,6 +311,13 @@ struct store_ops {
 	 * len - 1, NUL terminated). NULL: none. */
 	size_t (*status)(struct store *st, char *buf, size_t len);
 
+	/* For a store that can serve without the server (the disk cache):
+	 * NULL while it uses the server, else how the status names its
+	 * offline mode ("offline", "offline (forced)"). The status shows
+	 * the mount's `state` and `mode` from it and store_stats.online
+	 * together (fsstatus). NULL op: the store has no offline mode. */
+	const char *(*offline_mode)(struct store *st);
+
 	void (*destroy)(struct store *st);
 };
 

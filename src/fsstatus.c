@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * fsstatus: the mount's status as `key=value` lines, read with
- * `getfattr -n user.mail.status MOUNTPOINT`. The set of keys is fixed
+ * `getfattr --only-values -n user.mail.status MOUNTPOINT`. The set of keys is fixed
  * and documented (README, mailfs(1)); values never hold a newline.
  */
 #include <errno.h>
@@ -15,16 +15,42 @@
 #include "log.h"
 #include "store.h"
 
+/*
+ * The mount's state, as `state` shows it, and in *mode_r the `mode` line's
+ * value (NULL for a store without offline mode: no line). Both come from
+ * one reading, so they never disagree: offline while the store serves
+ * without the server (the disk cache's offline mode, which `mode` names,
+ * "offline (forced)" with -o offline) and also when the last connection
+ * attempt failed (a server just lost, before the disk cache has confirmed
+ * it and switched).
+ */
+static const char *fsstatus_state(struct fsops *fs, const char **mode_r)
+{
+	struct store *store = fs->cfg.store;
+	const char *off = store->ops->offline_mode
+				  ? store->ops->offline_mode(store)
+				  : NULL;
+	bool online = !off && store_get_stats(store)->online;
+
+	*mode_r = !store->ops->offline_mode ? NULL
+		  : off			    ? off
+		  : online		    ? "online"
+					    : "offline";
+	return online ? "online" : "offline";
+}
+
 /* Writes the status text into buf (at most len bytes); its length. */
 static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 {
 	const struct store_stats *st = store_get_stats(fs->cfg.store);
 	struct cache_stats cs;
 	char last[512], when[32] = "";
+	const char *state, *mode;
 	time_t at;
 	struct tm tm;
 	int n;
 
+	state = fsstatus_state(fs, &mode);
 	cache_get_stats(fs->cache, &cs);
 	if (!log_last_warning(last, sizeof(last), &at))
 		last[0] = '\0';
@@ -44,17 +70,18 @@ static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 		     "cache_misses=%llu\n"
 		     "fuse_nodes=%zu\n"
 		     "last_error=%s\n"
-		     "last_error_time=%s\n",
-		     fs->cfg.account ? fs->cfg.account : "",
-		     st->online ? "online" : "offline", st->conns_open,
-		     st->conns_busy, (unsigned long long)st->bytes_fetched,
+		     "last_error_time=%s\n"
+		     "%s%s%s",
+		     fs->cfg.account ? fs->cfg.account : "", state,
+		     st->conns_open, st->conns_busy,
+		     (unsigned long long)st->bytes_fetched,
 		     (unsigned long long)st->messages_fetched,
 		     (unsigned long long)fs->prefetched,
 		     (unsigned long long)cs.bytes,
 		     (unsigned long long)fs->cfg.cache_size,
 		     (unsigned long long)cs.hits, (unsigned long long)cs.misses,
-		     fs->ll ? fsll_stored_nodes(fs->ll) : (size_t)0, last,
-		     when);
+		     fs->ll ? fsll_stored_nodes(fs->ll) : (size_t)0, last, when,
+		     mode ? "mode=" : "", mode ? mode : "", mode ? "\n" : "");
 	if (n < 0)
 		return 0;
 	if ((size_t)n >= len)

@@ -331,6 +331,41 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 	}
 }
 
+/* True for an ATOM-CHAR of RFC 3501/9051: a CHAR that is not one of the
+ * atom-specials ( ) { SP CTL % * " \ ]. */
+static bool imap_atom_char(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && !strchr("(){%*\"\\]", c);
+}
+
+/*
+ * True for a flag as the grammar has it in FETCH FLAGS, the FLAGS
+ * response and (perm) PERMANENTFLAGS: an atom, or "\" and an atom
+ * (flag-keyword, flag-extension, the system flags), or "\*" in
+ * PERMANENTFLAGS. Anything else from a server (a string, "b]", an atom
+ * with a space from a parser that kept one) is no flag: it is left out
+ * rather than shown as one, since it could never be written back.
+ */
+static bool imap_flag_token(const struct imap_tok *f, bool perm)
+{
+	const unsigned char *p = (const unsigned char *)f->str;
+	size_t i = 0;
+
+	if (f->type != IMAP_TOK_ATOM)
+		return false;
+	if (f->len > 0 && p[0] == '\\') {
+		i = 1;
+		if (perm && f->len == 2 && p[1] == '*')
+			return true;
+	}
+	if (i == f->len)
+		return false;
+	for (; i < f->len; i++)
+		if (!imap_atom_char(p[i]))
+			return false;
+	return true;
+}
+
 /* Takes what a status response's code tells about the session. */
 static void imap_status_code(struct imap_session *s, const struct imap_resp *r)
 {
@@ -363,7 +398,7 @@ static void imap_status_code(struct imap_session *s, const struct imap_resp *r)
 
 		strbuf_reset(&s->permflags);
 		for (i = 0; i < c[1].n_items; i++) {
-			if (c[1].items[i].type != IMAP_TOK_ATOM)
+			if (!imap_flag_token(&c[1].items[i], true))
 				continue;
 			strbuf_puts(&s->permflags, " ");
 			strbuf_append(&s->permflags, c[1].items[i].str,
@@ -1796,7 +1831,7 @@ static unsigned imap_meta_parse(struct strbuf *flags, const struct imap_resp *r,
 			for (j = 0; j < v->n_items; j++) {
 				const struct imap_tok *f = &v->items[j];
 
-				if (f->type != IMAP_TOK_ATOM ||
+				if (!imap_flag_token(f, false) ||
 				    imap_tok_is(f, "\\Recent"))
 					continue;
 				if (flags->len)
@@ -2495,7 +2530,7 @@ static bool imap_keyword(const char *flag)
 	if (!*p || strlen(flag) > 200)
 		return false;
 	for (; *p; p++)
-		if (*p <= 0x20 || *p >= 0x7f || strchr("(){%*\"\\]", *p))
+		if (!imap_atom_char(*p))
 			return false;
 	return true;
 }
@@ -2548,7 +2583,7 @@ static bool imap_store_handler(void *ctx, struct imap_session *s,
 	for (i = 0; i < flags->n_items; i++) {
 		const struct imap_tok *f = &flags->items[i];
 
-		if (f->type != IMAP_TOK_ATOM || imap_tok_is(f, "\\Recent"))
+		if (!imap_flag_token(f, false) || imap_tok_is(f, "\\Recent"))
 			continue;
 		if (sc->flags.len)
 			strbuf_puts(&sc->flags, " ");

@@ -92,7 +92,7 @@ struct imap_parser {
 
 	/* The token being read. */
 	size_t tok_off; /* start of its bytes in p->data */
-	size_t brackets; /* '[' open in the current atom */
+	size_t brackets; /* '[' open in a section of the current atom */
 	uint64_t lit_size; /* {N}: the size read so far */
 	bool lit_digits; /* {N}: a digit was read */
 	size_t lit_left; /* literal bytes still to come */
@@ -515,6 +515,25 @@ static int on_tokens(struct imap_parser *p, unsigned char c)
 	return 1;
 }
 
+/*
+ * True when the atom read so far names a fetch item that a section
+ * follows (RFC 3501/9051 msg-att: "BODY" section, "BINARY"
+ * section-binary, "BINARY.SIZE" section-binary): only there may a "[...]"
+ * hold spaces and parentheses (BODY[HEADER.FIELDS (A B)]). Elsewhere '['
+ * is an atom character like any other: the flag "x[a" ends at its space.
+ */
+static bool imap_parse_section_item(const struct imap_parser *p)
+{
+	static const char *const items[] = {"BODY", "BINARY", "BINARY.SIZE"};
+	size_t len = p->data_len - p->tok_off, i;
+
+	for (i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+		if (len == strlen(items[i]) &&
+		    caseeq(p->data + p->tok_off, items[i], len))
+			return true;
+	return false;
+}
+
 /* S_ATOM: c continues or ends the atom (see the header for the rules). */
 static int on_atom(struct imap_parser *p, unsigned char c)
 {
@@ -531,7 +550,8 @@ static int on_atom(struct imap_parser *p, unsigned char c)
 		 * a mailbox name may hold a lone '['. */
 		return end_atom(p) < 0 ? -1 : 1;
 	case '[':
-		p->brackets++;
+		if (p->brackets || imap_parse_section_item(p))
+			p->brackets++;
 		break;
 	case ']':
 		if (p->brackets) {

@@ -759,7 +759,16 @@ static int store_cache_watch(struct store *st, store_event_fn event,
 	return sc->inner->ops->watch(sc->inner, store_cache_pushed, sc);
 }
 
-/* The status lines of the disk cache, offline mode and prefetching. */
+/* How the status names the offline mode, NULL while online (the mount's
+ * `state` and `mode` lines come from it, see fsstatus). */
+static const char *store_cache_offline_mode(struct store *st)
+{
+	struct store_cache *sc = store_cache_of(st);
+
+	return sc->forced ? "offline (forced)" : sc->offline ? "offline" : NULL;
+}
+
+/* The status lines of the disk cache and prefetching. */
 static size_t store_cache_status(struct store *st, char *buf, size_t len)
 {
 	struct store_cache *sc = store_cache_of(st);
@@ -768,16 +777,12 @@ static size_t store_cache_status(struct store *st, char *buf, size_t len)
 
 	diskcache_get_stats(sc->dc, &ds);
 	n = snprintf(buf, len,
-		     "mode=%s\n"
 		     "disk_cache_bytes=%llu\n"
 		     "disk_cache_limit=%llu\n"
 		     "disk_cache_hits=%llu\n"
 		     "disk_cache_misses=%llu\n"
 		     "disk_cache_discarded=%llu\n"
 		     "disk_cache_writing=%s\n",
-		     sc->forced	   ? "offline (forced)"
-		     : sc->offline ? "offline"
-				   : "online",
 		     (unsigned long long)ds.bytes, (unsigned long long)ds.limit,
 		     (unsigned long long)ds.hits, (unsigned long long)ds.misses,
 		     (unsigned long long)ds.dropped, ds.writing ? "yes" : "no");
@@ -919,6 +924,7 @@ static void store_cache_fill_ops(struct store_cache *sc)
 	o->append_limit = in->append_limit ? store_cache_append_limit : NULL;
 	o->watch = in->watch ? store_cache_watch : NULL;
 	o->status = store_cache_status;
+	o->offline_mode = store_cache_offline_mode;
 	o->destroy = store_cache_destroy;
 }
 

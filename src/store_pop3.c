@@ -24,7 +24,9 @@
  * (then it is not downloaded again: its file name is its UIDL).
  *
  * Listing and reading never wait for the network, except a read of a
- * message not downloaded yet.
+ * message not downloaded yet, and the listings of a mount until its
+ * first session has listed the server (within the timeout; see
+ * store_pop3_wait_listed()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -92,6 +94,10 @@ struct store_pop3 {
 	bool stop;
 	bool in_session;
 	unsigned sessions_failed; /* readers give up after a failed one */
+	unsigned sessions_ended; /* sessions run in this mount */
+	bool listed; /* the server's listing was merged in this mount */
+	bool fresh; /* the store was made by this mount: nothing offline */
+	bool offline_start; /* the login at mount could not reach the server */
 	pthread_t worker;
 	bool worker_running;
 };
@@ -539,6 +545,7 @@ static void sp3_merge_listing(struct store_pop3 *sp,
 	if (sp->index_dirty)
 		sp3_save_index(sp);
 	sp->gen++;
+	sp->listed = true;
 }
 
 /* A command whose answer is still to be read, in the order sent. */
@@ -776,6 +783,7 @@ static void *sp3_worker(void *arg)
 		rc = sp3_session(sp);
 		pthread_mutex_lock(&sp->lock);
 		sp->in_session = false;
+		sp->sessions_ended++;
 		if (rc < 0)
 			sp->sessions_failed++;
 		pthread_cond_broadcast(&sp->cond);
@@ -804,6 +812,41 @@ static int store_pop3_folders(struct store *st, struct store_folder **f_r,
 	return 0;
 }
 
+/*
+ * Waits, the lock held, until this mount knows the server's listing, so
+ * that a listing right after mount shows the messages on the server
+ * rather than only what the store held (the first session lists at
+ * once; the README promises them at once). The wait ends when a session
+ * lists or ends, or at the request's deadline (the timeout). A store
+ * made before is then shown as it is (offline, as when the server was
+ * unreachable at mount: no wait then). A store made by this mount has
+ * nothing to show but would look like an empty maildrop: it asks for a
+ * session if none is under way, and fails with -EIO when no listing
+ * came in time.
+ */
+static int store_pop3_wait_listed(struct store_pop3 *sp)
+{
+	unsigned ended = sp->sessions_ended;
+	struct timespec ts;
+
+	if (sp->listed)
+		return 0;
+	if (!sp->fresh && (sp->offline_start || sp->sessions_ended > 0))
+		return 0;
+	if (sp->sessions_ended > 0 && !sp->in_session) {
+		sp->kick = true;
+		pthread_cond_broadcast(&sp->cond);
+	}
+	ts = clock_deadline(sp->cfg->timeout_ms);
+	while (!sp->listed && !sp->stop && sp->sessions_ended == ended &&
+	       pthread_cond_timedwait(&sp->cond, &sp->lock, &ts) != ETIMEDOUT)
+		;
+	if (sp->listed || !sp->fresh)
+		return 0;
+	log_warnx("no listing from the server yet: nothing to show");
+	return -EIO;
+}
+
 static int store_pop3_messages(struct store *st, const char *folder,
 			       const struct store_listing *prev,
 			       struct store_listing *out)
@@ -817,6 +860,9 @@ static int store_pop3_messages(struct store *st, const char *folder,
 	if (*folder)
 		return -ENOENT;
 	pthread_mutex_lock(&sp->lock);
+	rc = store_pop3_wait_listed(sp);
+	if (rc < 0)
+		goto out;
 	out->uidvalidity = STORE_POP3_UIDVALIDITY;
 	out->modseq = sp->gen;
 	out->uidnext = sp->next_id;
@@ -1231,8 +1277,9 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 			goto fail;
 		}
 		if (!existed) {
-			snprintf(err, errlen, "%s (and there is no local store "
-					      "%s to use offline)",
+			snprintf(err, errlen,
+				 "%s (and there is no local store "
+				 "%s to use offline)",
 				 perr.text, sp->dir);
 			goto fail;
 		}
@@ -1240,9 +1287,11 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 			"mailfs: %s; mounting the local store %s "
 			"offline, will retry every %u s\n",
 			perr.text, sp->dir, sp->refresh);
+		sp->offline_start = true;
 	} else {
 		pop3_quit(s, &perr);
 	}
+	sp->fresh = !existed;
 	if (sp3_open_dir(sp, err, errlen) < 0)
 		goto fail;
 	if (sp3_load(sp) < 0) {

@@ -31,7 +31,7 @@
 
 /* The session's credential callback: the secret is its context. */
 static int fuzz_imap_session_secret(void *ctx, char *buf, size_t len, char *err,
-                                     size_t errlen)
+				    size_t errlen)
 {
 	(void)err;
 	(void)errlen;
@@ -91,11 +91,12 @@ static void fuzz_imap_session_touch(const char *p, size_t len)
 }
 
 /* Flags as the session hands them out: space separated, \Recent left
- * out. */
+ * out, each a flag of the grammar (RFC 3501/9051: an atom, or "\" and
+ * an atom), so that it can be written back as it reads. */
 static void fuzz_imap_session_flags(const char *flags)
 {
 	const char *p = flags;
-	size_t n;
+	size_t n, i;
 
 	FUZZ_IMAP_SESSION_CHECK(flags != NULL);
 	while (*p) {
@@ -103,6 +104,12 @@ static void fuzz_imap_session_flags(const char *flags)
 		FUZZ_IMAP_SESSION_CHECK(n > 0);
 		FUZZ_IMAP_SESSION_CHECK(n != 7 ||
 					strncasecmp(p, "\\Recent", 7));
+		i = p[0] == '\\';
+		FUZZ_IMAP_SESSION_CHECK(i < n);
+		for (; i < n; i++)
+			FUZZ_IMAP_SESSION_CHECK((unsigned char)p[i] > 0x20 &&
+						(unsigned char)p[i] < 0x7f &&
+						!strchr("(){%*\"\\]", p[i]));
 		p += n;
 		if (*p)
 			p++;

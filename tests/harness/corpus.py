@@ -19,7 +19,8 @@ __all__ = ['has_invoice', 'message_date', 'text_message',
            'eightbit_message', 'attachment_payload', 'attachment_message',
            'binary_message', 'big_message', 'empty_body_message',
            'dot_lines_message', 'bare_lf_message', 'dovecot_view',
-           'populate_standard', 'populate_demo', 'EIGHTBIT_SUBJECT',
+           'populate_standard', 'populate_demo', 'demo_dates',
+           'EIGHTBIT_SUBJECT',
            'BIG_SIZE']
 
 CRLF = b'\r\n'
@@ -156,13 +157,14 @@ def text_message(i, size=None, subject=None, date=None):
     return head_bytes + body
 
 
-def eightbit_message(i=0):
+def eightbit_message(i=0, date=None):
     """A UTF-8 text message sent as 8bit, with an RFC 2047 encoded subject
-    (EIGHTBIT_SUBJECT) and non-ASCII sender name."""
+    (EIGHTBIT_SUBJECT) and non-ASCII sender name.  date: as for
+    text_message()."""
     rnd = random.Random('8bit-%d' % i)
     subj = '=?UTF-8?B?%s?=' % base64.b64encode(
         EIGHTBIT_SUBJECT.encode()).decode()
-    head = _headers(rnd, i, subj, None, [
+    head = _headers(rnd, i, subj, date, [
         'Content-Type: text/plain; charset=utf-8',
         'Content-Transfer-Encoding: 8bit'])
     head[1] = 'From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <jm@example.de>'
@@ -185,13 +187,14 @@ def _b64_lines(data):
     return base64.encodebytes(data).replace(b'\n', CRLF)
 
 
-def attachment_message(nbytes=50000, i=0, filename=None):
+def attachment_message(nbytes=50000, i=0, filename=None, date=None):
     """multipart/mixed: a short text part plus a base64 attachment whose
-    decoded content is attachment_payload(nbytes, i)."""
+    decoded content is attachment_payload(nbytes, i).  date: as for
+    text_message()."""
     rnd = random.Random('att-%d-%d' % (nbytes, i))
     boundary = '=_mailfs_%08x' % rnd.getrandbits(32)
     filename = filename or 'data-%d.bin' % i
-    head = _headers(rnd, i, 'Files for you [%d]' % i, None, [
+    head = _headers(rnd, i, 'Files for you [%d]' % i, date, [
         'Content-Type: multipart/mixed; boundary="%s"' % boundary])
     parts = [CRLF.join(h.encode() for h in head), b'',
              b'This is a multi-part message in MIME format.', b'',
@@ -398,10 +401,43 @@ def populate_standard(server, user='alice', many=False, big=True):
     return desc
 
 
-def populate_demo(server, user='alice'):
+# How far back each demo folder's mail goes, in days: recent mail in
+# INBOX, years of it in the archives, as in a mailbox in use.
+_DEMO_SPAN_DAYS = {'INBOX': 90, 'Work': 400, 'Projects': 1100,
+                   'mailfs': 500, 'Personal': 1400, 'Receipts': 900,
+                   'Newsletters': 560, 'Reçus': 700, 'メモ': 1000}
+# Senders' time zones, in minutes east of UTC.
+_DEMO_ZONES = (0, 60, 120, -300, -480, 330, 540)
+
+
+def demo_dates(folder, n, now=None):
+    """The dates of a demo folder's n messages, oldest first: spread over
+    the folder's span (_DEMO_SPAN_DAYS of its last level) before `now`
+    (default: the current time), the newest at least 10 minutes old,
+    whole seconds, each in a sender's time zone.  The spacing is the same
+    on every call for a folder; only `now` moves them."""
+    if now is None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+    now = now.replace(microsecond=0)
+    leaf = re.split(r'[./]', folder)[-1]
+    span = _DEMO_SPAN_DAYS.get(leaf, 365) * 86400
+    rnd = random.Random('demo-dates-%s' % folder)
+    ages = sorted((rnd.randint(600, span) for _ in range(n)), reverse=True)
+    out = []
+    for age in ages:
+        zone = datetime.timezone(datetime.timedelta(
+            minutes=rnd.choice(_DEMO_ZONES)))
+        out.append((now - datetime.timedelta(seconds=age)).astimezone(zone))
+    return out
+
+
+def populate_demo(server, user='alice', now=None):
     """A realistic-looking mailbox for `make demo`: a few hundred messages
-    in nested and non-ASCII folders, with attachments.  Returns
-    {folder: number of messages}."""
+    in nested and non-ASCII folders, with attachments.  Each message's
+    Date header and INTERNALDATE are the same instant, in the past
+    (demo_dates(): spread over up to four years before `now`), and each
+    folder's messages were appended oldest first, as mail arrives.
+    Returns {folder: number of messages}."""
     sep = server.separator
     plan = {
         'INBOX': 120,
@@ -419,20 +455,22 @@ def populate_demo(server, user='alice'):
     base = 5000
     for folder, n in plan.items():
         server.create_folder(user, folder)
-        raws = []
-        for k in range(n):
+        items = []
+        for k, date in enumerate(demo_dates(folder, n, now)):
             i = base + k
             if folder == 'Receipts':
                 i = base + 5 * k          # has_invoice: every one
             if k % 9 == 4:
-                raws.append(attachment_message(3000 + 700 * k, i,
-                                               filename='report-%d.pdf' % i))
+                raw = attachment_message(3000 + 700 * k, i,
+                                         filename='report-%d.pdf' % i,
+                                         date=date)
             elif k % 13 == 6:
-                raws.append(eightbit_message(i))
+                raw = eightbit_message(i, date=date)
             else:
-                raws.append(text_message(i))
-        if raws:
-            server.append_many(user, folder, raws)
+                raw = text_message(i, date=date)
+            items.append((raw, '', date))
+        if items:
+            server.append_many(user, folder, items)
         counts[folder] = n
         base += 1000
     return counts

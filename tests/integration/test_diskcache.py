@@ -56,6 +56,58 @@ def body_fetches(sessions):
             if 'BODY.PEEK[]' in c.upper() or 'BODY[]' in c.upper()]
 
 
+class StatusAgreesTest(unittest.TestCase):
+    """user.mail.status shows one state: `state` and `mode` (the disk
+    cache's) agree at every reading, also right after the server died.
+    They used to disagree (state=offline, mode=online) for the second the
+    disk cache takes to confirm a loss."""
+
+    def test_state_and_mode_agree_after_the_server_is_killed(self):
+        server = MailServer(pop3=False).start()
+        self.addCleanup(server.cleanup)
+        self.addCleanup(server.stop)
+        server.append_many(USER, 'INBOX', [corpus.text_message(i)
+                                           for i in range(3)])
+        m = Mount('imaps://%s@localhost:%d' % (USER, server.imaps_port),
+                  server.users[USER], cafile=server.cafile)
+        self.addCleanup(m.umount)
+        m.start()
+        os.listdir(m.p('INBOX'))
+
+        def status():
+            text = os.getxattr(m.path, 'user.mail.status').decode()
+            st = dict(l.split('=', 1) for l in text.splitlines())
+            return st['state'], st['mode']
+
+        self.assertEqual(status(), ('online', 'online'))
+        # The README's command prints one key=value a line (getfattr
+        # without --only-values gave one line full of \012).
+        readme = os.path.join(os.path.dirname(__file__), '..', '..',
+                              'README.md')
+        with open(readme) as f:
+            cmd = re.search(r'`(getfattr [^`]*user\.mail\.status) '
+                            r'MOUNTPOINT`', f.read()).group(1)
+        out = subprocess.run(cmd.split() + [m.path], capture_output=True,
+                             text=True, check=True).stdout
+        lines = out.splitlines()
+        self.assertIn('state=online', lines, out)
+        self.assertEqual([l for l in lines
+                          if not re.match(r'^[a-z_]+=', l)], [], out)
+        server.kill()
+        # A change finds the server gone (the last connection attempt
+        # fails); the disk cache confirms the loss a second later.
+        with self.assertRaises(OSError):
+            os.mkdir(m.p('NewFolder'))
+        seen = []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            seen.append(status())
+            time.sleep(0.05)
+        self.assertEqual([s for s in seen if s[0] != s[1]], [])
+        self.assertEqual(seen[0], ('offline', 'offline'))
+        self.assertEqual(seen[-1], ('offline', 'offline'))
+
+
 class DiskCacheTest(unittest.TestCase):
 
     @classmethod

@@ -4,6 +4,8 @@ the message corpus, the latency/fault proxy and the scripted fake server.
 Run: python3 -m unittest tests.integration.test_harness -v
 """
 
+import datetime
+import email.utils
 import os
 import re
 import socket
@@ -15,7 +17,8 @@ import unittest
 from tests.harness import corpus
 from tests.harness.certs import CertAuthority
 from tests.harness.fakeserver import FakeServer
-from tests.harness.imapwire import mutf7_decode, mutf7_encode
+from tests.harness.imapwire import (fetch_items, mutf7_decode, mutf7_encode,
+                                    quote)
 from tests.harness.mailserver import MailServer
 from tests.harness.proxy import Proxy
 
@@ -357,6 +360,57 @@ class CorpusTest(unittest.TestCase):
             # '.' is allowed inside a name with the '/' separator.
             s.create_folder('alice', 'v1.2')
             self.assertIn('v1.2', s.list_folders('alice'))
+
+
+class DemoCorpusTest(unittest.TestCase):
+    """The mail of `make demo` looks like mail in use: every message's
+    INTERNALDATE is its Date header, in the past, and they are spread over
+    years (they used to share the moment of the APPEND, with Date headers
+    years ahead, so names sorted by size and POP3 file times lay in the
+    future)."""
+
+    def test_demo_dates(self):
+        with MailServer(separator='/', pop3=False) as s:
+            counts = corpus.populate_demo(s, 'alice')
+            now = datetime.datetime.now(datetime.timezone.utc)
+            every = []
+            with s.wire('alice') as w:
+                for folder, n in counts.items():
+                    w.command(b'EXAMINE', quote(mutf7_encode(folder)))
+                    rows = []
+                    if n:
+                        untagged, _ = w.command(
+                            b'UID FETCH 1:* (UID INTERNALDATE '
+                            b'BODY.PEEK[HEADER.FIELDS (DATE)])')
+                        for resp in untagged:
+                            parsed = fetch_items(resp)
+                            if parsed is None:
+                                continue
+                            data = parsed[1]
+                            hdr = [v for k, v in data.items()
+                                   if k.startswith('BODY[HEADER.FIELDS')]
+                            rows.append((int(data['UID']),
+                                         str(data['INTERNALDATE']),
+                                         bytes(hdr[0]).decode()))
+                    self.assertEqual(len(rows), n, folder)
+                    dates = []
+                    for uid, internal, header in sorted(rows):
+                        got = datetime.datetime.strptime(
+                            internal.strip(), '%d-%b-%Y %H:%M:%S %z')
+                        want = email.utils.parsedate_to_datetime(
+                            header.split(':', 1)[1].strip())
+                        self.assertEqual(got, want, (folder, uid, header))
+                        self.assertLess(got, now, (folder, uid))
+                        dates.append(got)
+                    # Appended oldest first, as mail arrives: names sort
+                    # by date, and no two messages share one.
+                    self.assertEqual(dates, sorted(dates), folder)
+                    self.assertEqual(len(set(dates)), n, folder)
+                    every += dates
+            self.assertGreater(max(every) - min(every),
+                               datetime.timedelta(days=2 * 365))
+            self.assertLess(now - min(every), datetime.timedelta(days=5 * 365))
+            self.assertLess(now - max(every), datetime.timedelta(days=30))
 
 
 class ProxyTest(unittest.TestCase):

@@ -328,11 +328,24 @@ class Pop3SafetyTest(Pop3Base):
         self.check_files(m)
 
 
+class Pop3FirstListingTest(Pop3Base):
+    messages = [corpus.text_message(i) for i in range(120)]
+
+    def test_fresh_store_lists_everything_at_once(self):
+        # The first listing of a mount waits for the server's LIST: a
+        # fresh store used to list nothing for about 0.35 s.
+        for round in range(3):
+            store = os.path.join(self.server.tmpdir, 'store%d' % round)
+            m = self.mount('keep', store=store)
+            self.assertEqual(len(os.listdir(m.path)), len(self.mail), round)
+            m.umount()
+
+
 class Pop3HostileServerTest(unittest.TestCase):
     """Bounds against a scripted server: endless message, overlong line,
     bogus LIST. The mount stays up and bounded; reads fail with EIO."""
 
-    def serve(self, behaviour):
+    def serve(self, behaviour, timeout=3):
         def handler(conn):
             conn.send(b'+OK fake\r\n')
             while True:
@@ -365,7 +378,7 @@ class Pop3HostileServerTest(unittest.TestCase):
         store = tempfile.mkdtemp(prefix='mailfs-p3-')
         self.addCleanup(shutil.rmtree, store, True)
         m = Mount('pop3://u@127.0.0.1:%d' % fake.port, 'pw',
-                  options=['tls=none', 'timeout=3', 'refresh=1',
+                  options=['tls=none', 'timeout=%d' % timeout, 'refresh=1',
                            'store=' + store + '/s'])
         self.addCleanup(m.umount)
         return m.start()
@@ -400,12 +413,29 @@ class Pop3HostileServerTest(unittest.TestCase):
                 f.read()
         self.assertEqual(cm.exception.errno, errno.EIO)
 
+    def test_list_never_answered(self):
+        # A fresh store has nothing to show: until the server's LIST
+        # arrives, a listing fails with EIO within the timeout (2 s),
+        # rather than showing an empty maildrop or hanging.
+        m = self.serve({'list': b''}, timeout=2)
+        for _ in range(2):
+            t = time.monotonic()
+            r = subprocess.run(['ls', m.path], capture_output=True,
+                               timeout=15)
+            took = time.monotonic() - t
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn(b'Input/output error', r.stderr)
+            self.assertLess(took, 4.5)
+        self.assertTrue(is_mounted(m.path))
+
     def test_bogus_list(self):
         m = self.serve({'list': b'+OK\r\n1 99999999999999\r\n.\r\n',
                         'retr': lambda conn: conn.send(b'-ERR no\r\n')})
-        time.sleep(1.5)
-        # The bogus listing is refused whole: nothing shows.
-        self.assertEqual(os.listdir(m.path), [])
+        # The bogus listing is refused whole: nothing shows, and a fresh
+        # store has nothing else to show.
+        with self.assertRaises(OSError) as cm:
+            os.listdir(m.path)
+        self.assertEqual(cm.exception.errno, errno.EIO)
 
 
 if __name__ == '__main__':

@@ -333,6 +333,61 @@ START_TEST(test_imap_internaldate)
 }
 END_TEST
 
+static void test_imap_flags_cb(void *ctx, const struct imap_msg_meta *m)
+{
+	snprintf(ctx, 256, "%s", m->flags);
+}
+
+/*
+ * Flags from a hostile server (found by fuzz_imap_session): "x[a" is a
+ * keyword that ends at its space, "\Recent" is left out, and what is no
+ * flag by the grammar ("b]", a string, NIL, a lone "\", "a%b") is left
+ * out too, in PERMANENTFLAGS, a listing's FLAGS and a STORE's answer.
+ * Before, "x[a \Recent b]" was taken as one flag, with spaces, that
+ * could not be written back.
+ */
+START_TEST(test_imap_hostile_flags)
+{
+	static const char script[] =
+		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n"
+		"* OK [PERMANENTFLAGS (\\Seen x[a \\Draft \"q\" a%b)] hi\r\n"
+		"M1 OK [CAPABILITY IMAP4rev1] logged in\r\n"
+		"* 1 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\n"
+		"M2 OK [READ-ONLY] done\r\n"
+		"* 1 FETCH (UID 4 FLAGS (\\Seen x[a \\Recent b] \"q\" NIL \\ "
+		"a%b $Junk) RFC822.SIZE 10 "
+		"INTERNALDATE \"17-Jul-1996 02:44:25 -0700\")\r\n"
+		"M3 OK done\r\n"
+		"* 1 FETCH (UID 4 FLAGS (\\Seen x[a \\Recent b]))\r\n"
+		"M4 OK stored\r\n";
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_mailbox mb;
+	struct imap_error err;
+	char flags[256] = "";
+	char *stored = NULL;
+
+	test_imap_server_start(&srv, script);
+	cfg = test_imap_config(&srv);
+	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
+	ck_assert(imap_flag_allowed(s, "x[a"));
+	ck_assert(imap_flag_allowed(s, "\\Draft"));
+	ck_assert(!imap_flag_allowed(s, "\\Flagged"));
+	ck_assert(!imap_flag_allowed(s, "q"));
+	ck_assert_int_eq(
+		imap_examine_list(s, "INBOX", test_imap_flags_cb, flags, &mb),
+		0);
+	ck_assert_str_eq(flags, "\\Seen x[a $Junk");
+	ck_assert_int_eq(imap_store_flags(s, 4, "\\Seen", &stored), 0);
+	ck_assert_ptr_nonnull(stored);
+	ck_assert_str_eq(stored, "\\Seen x[a");
+	free(stored);
+	imap_close(s);
+	test_imap_server_stop(&srv);
+}
+END_TEST
+
 /* The session's test suite, registered by the Makefile. */
 Suite *test_imap_suite(void)
 {
@@ -341,6 +396,7 @@ Suite *test_imap_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_imap_open_failure_frees_permflags);
+	tcase_add_test(tc, test_imap_hostile_flags);
 	tcase_add_loop_test(tc, test_imap_body_origin, 0,
 			    sizeof(test_imap_origins) /
 				    sizeof(test_imap_origins[0]));

@@ -426,6 +426,8 @@ static const struct valid_case valid_cases[] = {
 	  "BODY[]<4096> NIL)\r\n",
 	  "* 2 FETCH (BODY[HEADER.FIELDS (FROM TO)]<0> \"ab\\x0d\\x0a\" "
 	  "BODY[]<4096> NIL)\n"),
+	V("* 2 FETCH (body[header.fields (A)] NIL BINARY.SIZE[1 2] 3)\r\n",
+	  "* 2 FETCH (body[header.fields (A)] NIL BINARY.SIZE[1 2] 3)\n"),
 	V("* LIST () \"/\" foo]bar\r\n", "* LIST () \"/\" foo]bar\n"),
 	V("* LIST () \"/\" ]\r\n", "* LIST () \"/\" ]\n"),
 	V("* LIST () \"/\" foo[bar\r\n", "* LIST () \"/\" foo[bar\n"),
@@ -560,6 +562,10 @@ static const struct error_case error_cases[] = {
 	E("* OK []\r\n", 0, 0, "empty response code"),
 	E("* OK [X (a] b\r\n", 0, 0, "response code ends inside a list"),
 	E("* OK [A)] x\r\n", 0, 0, "unbalanced ')'"),
+	/* '[' opens a section only after BODY, BINARY, BINARY.SIZE: the
+	 * first ']' ends the code (a flag holds no ']') */
+	E("* OK [PERMANENTFLAGS (x[a b])] t\r\n", 0, 0,
+	  "response code ends inside a list"),
 	/* the second response is bad; the first was fine */
 	E("* 5 EXISTS\r\n* 6 EXISTS)\r\n", 0, 0, "unbalanced ')'"),
 };
@@ -712,6 +718,50 @@ static const struct imap_resp *parse1(struct imap_parser *p, const char *in)
 	ck_assert_uint_eq(consumed, strlen(in));
 	return r;
 }
+
+/*
+ * A '[' keeps spaces in its atom only in a fetch item's section: in a
+ * flag list "x[a \Recent b]" is three atoms (fuzz_imap_session found a
+ * server making it one flag with spaces), in a response code too, and
+ * BODY[HEADER.FIELDS (A B)]<0> stays one.
+ */
+START_TEST(test_brackets_outside_sections)
+{
+	struct imap_parser *p = imap_parser_new(MAX_LINE, MAX_LIT);
+	const struct imap_resp *r;
+	const struct imap_tok *l;
+
+	r = parse1(p, "* 1 FETCH (UID 1 FLAGS (\\Seen x[a \\Recent b]) "
+		      "BODY[HEADER.FIELDS (A B)]<0> NIL)\r\n");
+	ck_assert_uint_eq(r->n_toks, 3);
+	l = &r->toks[2];
+	ck_assert_uint_eq(l->n_items, 6);
+	l = &l->items[3];
+	ck_assert_int_eq(l->type, IMAP_TOK_LIST);
+	ck_assert_uint_eq(l->n_items, 4);
+	ck_assert_str_eq(l->items[0].str, "\\Seen");
+	ck_assert_str_eq(l->items[1].str, "x[a");
+	ck_assert_str_eq(l->items[2].str, "\\Recent");
+	ck_assert_str_eq(l->items[3].str, "b]");
+	ck_assert_str_eq(r->toks[2].items[4].str,
+			 "BODY[HEADER.FIELDS (A B)]<0>");
+
+	r = parse1(p, "* FLAGS (x[a (y) [z)\r\n");
+	l = &r->toks[1];
+	ck_assert_uint_eq(l->n_items, 3);
+	ck_assert_str_eq(l->items[0].str, "x[a");
+	ck_assert_int_eq(l->items[1].type, IMAP_TOK_LIST);
+	ck_assert_str_eq(l->items[2].str, "[z");
+
+	r = parse1(p, "* OK [PERMANENTFLAGS (\\Seen x[a \\*)] ok\r\n");
+	ck_assert_uint_eq(r->n_code, 2);
+	l = &r->code[1];
+	ck_assert_uint_eq(l->n_items, 3);
+	ck_assert_str_eq(l->items[1].str, "x[a");
+	ck_assert_str_eq(l->items[2].str, "\\*");
+	imap_parser_free(p);
+}
+END_TEST
 
 /* imap_tok_is(), imap_tok_u32/u64() and imap_tok_str(). */
 START_TEST(test_tok_helpers)
@@ -1029,6 +1079,7 @@ Suite *imap_parse_suite(void)
 	tcase_add_test(tc, test_token_count_bounded);
 	tcase_add_test(tc, test_fields);
 	tcase_add_test(tc, test_tok_helpers);
+	tcase_add_test(tc, test_brackets_outside_sections);
 	tcase_add_test(tc, test_literal_pending);
 	tcase_add_test(tc, test_max_line_boundary);
 	tcase_add_test(tc, test_depth);
