@@ -8,6 +8,8 @@
 #ifndef MAILFS_FSWATCH_H
 #define MAILFS_FSWATCH_H
 
+#include <stddef.h>
+
 struct fsops;
 
 /* Starts the two threads, hooks the tree's listing changes and asks
@@ -36,5 +38,10 @@ void fswatch_folder_changed(struct fsops *fs, const char *folder);
  * since then is kept until push reports a change). 0 stays 0.
  */
 unsigned fswatch_age(struct fsops *fs, const char *folder, unsigned max_age);
+
+/* The status line `push=…` into buf (len bytes, NUL-terminated): "all"
+ * (every folder is watched), a folder's server name (that one, in
+ * IDLE), or "off"; its length. */
+size_t fswatch_format_push(struct fsops *fs, char *buf, size_t len);
 
 #endif

@@ -184,8 +184,9 @@ int imap_quota(struct imap_session *s, uint64_t *used_kib_r,
  * early when stop(ctx) says so (asked every half second), then sends
  * DONE and reads the completion. *changed_r tells whether anything was
  * reported. With notified set, a "* STATUS mailbox (..)" that NOTIFY
- * sends goes to notified(ctx, mailbox) and idling goes on. Returns 0 or
- * -1 (imap_error() says why).
+ * sends goes to notified(ctx, mailbox), also between DONE and the end,
+ * and idling goes on for at most a second more (a server may hold back
+ * another change until DONE). Returns 0 or -1 (imap_error() says why).
  */
 int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
 	      void (*notified)(void *ctx, const char *mailbox), void *ctx,

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "fsll.h"
 #include "fsops_priv.h"
+#include "fswatch.h"
 #include "log.h"
 #include "store.h"
 
@@ -94,6 +95,9 @@ static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 		buf[n++] = '\n';
 		buf[n] = '\0';
 	}
+	/* What push watches now. */
+	if ((size_t)n < len)
+		n += (int)fswatch_format_push(fs, buf + n, len - (size_t)n);
 	/* The store's own lines (the disk cache's, say) follow. */
 	if (fs->cfg.store->ops->status)
 		n += (int)fs->cfg.store->ops->status(fs->cfg.store, buf + n,

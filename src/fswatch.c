@@ -274,6 +274,28 @@ unsigned fswatch_age(struct fsops *fs, const char *folder, unsigned max_age)
 				     : max_age;
 }
 
+size_t fswatch_format_push(struct fsops *fs, char *buf, size_t len)
+{
+	struct fswatch *w = fs->watch;
+	int n;
+
+	if (!len)
+		return 0;
+	if (!w) {
+		n = snprintf(buf, len, "push=off\n");
+	} else {
+		pthread_mutex_lock(&w->lock);
+		n = snprintf(buf, len, "push=%s\n",
+			     w->scope == FSWATCH_ALL   ? "all"
+			     : w->scope == FSWATCH_ONE ? w->scope_folder
+						       : "off");
+		pthread_mutex_unlock(&w->lock);
+	}
+	if (n < 0)
+		n = 0;
+	return (size_t)n < len ? (size_t)n : len - 1;
+}
+
 void fswatch_invalidate(struct fsops *fs, const char *path)
 {
 	if (fs->watch)

@@ -1232,11 +1232,31 @@ static const char *imap_status_mailbox(const struct imap_resp *r)
 	return imap_tok_str(&r->toks[1], NULL);
 }
 
+/* Where NOTIFY's STATUS reports go while a command runs. */
+struct imap_notify_ctx {
+	void (*notified)(void *ctx, const char *mailbox);
+	void *ctx;
+};
+
+static bool imap_notify_handler(void *ctx, struct imap_session *s,
+				const struct imap_resp *r)
+{
+	struct imap_notify_ctx *nc = ctx;
+	const char *mailbox = imap_status_mailbox(r);
+
+	(void)s;
+	if (!mailbox)
+		return false;
+	nc->notified(nc->ctx, mailbox);
+	return true;
+}
+
 int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
 	      void (*notified)(void *ctx, const char *mailbox), void *ctx,
 	      bool *changed_r)
 {
 	long long end = clock_now_ms() + max_ms;
+	struct imap_notify_ctx nc = {notified, ctx};
 	const struct imap_resp *r;
 	char line[32], tag[16];
 	int rc = 0;
@@ -1279,6 +1299,12 @@ int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
 		}
 		if (notified && imap_status_mailbox(r)) {
 			notified(ctx, imap_status_mailbox(r));
+			/* Dovecot 2.3 may hold back a change made while it
+			 * reports another until DONE: IDLE ends a second
+			 * after a report, so that the caller's next IDLE
+			 * comes after a DONE that brings it. */
+			if (end > clock_now_ms() + 1000)
+				end = clock_now_ms() + 1000;
 			continue;
 		}
 		imap_untagged(s, r);
@@ -1287,30 +1313,14 @@ int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
 	}
 	if (s->cfg->trace)
 		log_debug("C: DONE");
+	/* A report may come after DONE, before the end of IDLE (Dovecot
+	 * sends one it held back): it goes where the others went. */
 	if (imap_write(s, "DONE\r\n", 6) < 0 ||
-	    imap_wait(s, tag, NULL, NULL) < 0)
+	    imap_wait(s, tag, notified ? imap_notify_handler : NULL,
+		      notified ? &nc : NULL) < 0)
 		return -1;
 	*changed_r = s->changed;
 	return 0;
-}
-
-/* Where NOTIFY's STATUS reports go while a command runs. */
-struct imap_notify_ctx {
-	void (*notified)(void *ctx, const char *mailbox);
-	void *ctx;
-};
-
-static bool imap_notify_handler(void *ctx, struct imap_session *s,
-				const struct imap_resp *r)
-{
-	struct imap_notify_ctx *nc = ctx;
-	const char *mailbox = imap_status_mailbox(r);
-
-	(void)s;
-	if (!mailbox)
-		return false;
-	nc->notified(nc->ctx, mailbox);
-	return true;
 }
 
 int imap_notify_set(struct imap_session *s, const char *const *mailboxes,

@@ -16,6 +16,10 @@
 
 /* IDLE is renewed before servers' 30-minute inactivity limit. */
 #define PUSH_IDLE_MS (25 * 60 * 1000)
+/* The first IDLE after NOTIFY SET ends this soon: Dovecot 2.3 holds back
+ * a change made in the moments after NOTIFY SET (it came only at DONE),
+ * and a DONE flushes it. */
+#define PUSH_FIRST_IDLE_MS 1000
 /* Pause before reopening a session that failed. */
 #define PUSH_RETRY_MS 5000
 /* Folders listed this recently are looked at again after a new push
@@ -143,9 +147,11 @@ static void push_notify_loop(struct push *p, struct imap_session *s)
 	 * first session starts with the mount, before listings matter. */
 	if (p->sessions++ > 0)
 		push_recheck(p);
-	while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
-				     push_notified, p, &changed) == 0)
-		;
+	if (imap_idle(s, PUSH_FIRST_IDLE_MS, push_stopping, push_notified, p,
+		      &changed) == 0)
+		while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
+					     push_notified, p, &changed) == 0)
+			;
 	push_event(p, STORE_EVENT_BLIND, NULL);
 }
 

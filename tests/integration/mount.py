@@ -116,6 +116,22 @@ class Mount:
                              capture_output=True, text=True).stdout.split()
         return int(out[0]) if out else None
 
+    def status(self):
+        """The mount's user.mail.status as a dict."""
+        text = os.getxattr(self.path, 'user.mail.status').decode()
+        return dict(l.split('=', 1) for l in text.splitlines())
+
+    def wait_push(self, timeout=10):
+        """Waits until push watches (the status's push is not off); True
+        when it does. A change made before that may go unreported, as
+        it would for any client."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.status().get('push', 'off') != 'off':
+                return True
+            time.sleep(0.05)
+        return False
+
     def umount(self):
         """Unmounts (lazily if busy) and waits for mailfs to exit."""
         if is_mounted(self.path):

@@ -275,6 +275,7 @@ class DiskCacheTest(unittest.TestCase):
         uid = min(self.bodies)
         m = self.mount('refresh=3600')
         os.listdir(m.path)
+        self.assertTrue(m.wait_push())
         w = self.server.imap(USER)
         w.select(FOLDER)
         w.uid('STORE', str(uid), '+FLAGS.SILENT', '(\\Flagged)')
@@ -478,7 +479,7 @@ class DiskCacheTest(unittest.TestCase):
         while 'push started' not in m.stderr():
             self.assertLess(time.monotonic(), deadline, m.stderr())
             time.sleep(0.1)
-        time.sleep(1.0)  # the push session logs in and sets NOTIFY
+        self.assertTrue(m.wait_push())  # logged in, NOTIFY set
         p = m.p(FOLDER, self.names[uid])
         w = self.server.imap(USER)
         w.select(FOLDER)

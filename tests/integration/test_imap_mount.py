@@ -366,7 +366,7 @@ class PushTest(NamesMixin, unittest.TestCase):
     def test_changes_show_within_two_seconds(self):
         d = self.m.p('INBOX')
         self.assertEqual(len(os.listdir(d)), 3)
-        time.sleep(0.5)  # let the push session reach IDLE
+        self.assertTrue(self.m.wait_push())
         new = self.server.append(USER, 'INBOX', corpus.text_message(77))
         name = self.nm('INBOX', new)
         self.assertTrue(self.within(lambda: name in os.listdir(d)))

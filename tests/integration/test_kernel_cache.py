@@ -130,7 +130,7 @@ class PushInvalidationTest(unittest.TestCase):
         for p in paths:
             os.stat(p)  # in the kernel's cache now, for an hour
         by_size = {os.stat(p).st_size: p for p in paths}
-        time.sleep(0.5)  # the push session reaches IDLE
+        self.assertTrue(self.m.wait_push())
         raw = self.server.fetch_all(USER, 'INBOX')[self.uids[0]]
         victim = [p for p in paths if open(p, 'rb').read() == raw][0]
         self.expunge(self.uids[0])
@@ -142,7 +142,7 @@ class PushInvalidationTest(unittest.TestCase):
 
     def test_flag_by_another_client_within_two_seconds(self):
         names = sorted(os.listdir(self.dir()))
-        time.sleep(0.5)
+        self.assertTrue(self.m.wait_push())
         c = self.server.imap(USER)
         c.select('INBOX')
         c.uid('STORE', str(self.uids[1]), '+FLAGS', '(\\Flagged)')
@@ -168,7 +168,7 @@ class MaildirPushInvalidationTest(PushInvalidationTest):
         paths = [os.path.join(self.dir(), n) for n in names]
         for p in paths:
             os.stat(p)
-        time.sleep(0.5)
+        self.assertTrue(self.m.wait_push())
         c = self.server.imap(USER)
         c.select('INBOX')
         c.uid('STORE', ','.join(str(u) for u in self.uids), '+FLAGS',

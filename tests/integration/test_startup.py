@@ -663,7 +663,7 @@ class StatusTest(unittest.TestCase):
             'account', 'state', 'connections_open', 'connections_busy',
             'bytes_fetched', 'messages_fetched', 'messages_prefetched',
             'cache_bytes', 'cache_limit', 'cache_hits', 'cache_misses',
-            'fuse_nodes', 'fuse_requests',
+            'fuse_nodes', 'fuse_requests', 'push',
             'last_error', 'last_error_time',
             # the disk cache's, on by default for IMAP
             'mode', 'disk_cache_bytes', 'disk_cache_limit',
