@@ -60,12 +60,16 @@ char *diskcache_default_dir(const char *user, const char *host,
 /*
  * Opens (making it if need be) the cache in dir, checks its database
  * (a damaged one is removed with its bodies and made anew, with a log
- * line) and loads the folder list and the index of bodies. Locks dir
- * against a second mount. No thread is started (call diskcache_start()
- * after daemonizing). Returns NULL with err filled on failure.
+ * line) and loads the folder list and the index of bodies. dir must be
+ * a directory no other user can have planted or change (safedir.h:
+ * not a symbolic link, owned by the user mailfs runs as, ...). Locks
+ * dir against a second mount (mountlock.h: a mount that is exiting is
+ * waited for, at most wait_ms; one that is serving refuses at once).
+ * No thread is started (call diskcache_start() after daemonizing).
+ * Returns NULL with err filled (the path at fault and why) on failure.
  */
-struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes, char *err,
-				 size_t errlen);
+struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes,
+				 int wait_ms, char *err, size_t errlen);
 /* Starts the writer thread. 0 or a negative errno. */
 int diskcache_start(struct diskcache *dc);
 /* Writes what is queued, stops the writer and frees everything. */

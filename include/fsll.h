@@ -74,6 +74,14 @@ int fsll_invalidate_entry(struct fsll *ll, const char *dir, const char *name);
 size_t fsll_format_requests(struct fsll *ll, char *buf, size_t size);
 /* How many nodes are stored (the status's fuse_nodes). */
 size_t fsll_stored_nodes(struct fsll *ll);
+/*
+ * Once the session has ended: releases what the kernel still held open
+ * and can no longer release (a reader's file when mailfs stopped), as
+ * its release would have, in the calling thread. A file open for
+ * writing is left as it is: its release would store what may be half
+ * written. Before the store and the operations' state are freed.
+ */
+void fsll_release_open(struct fsll *ll);
 /* Destroys the session (unmount first) and every node. */
 void fsll_free(struct fsll *ll);
 

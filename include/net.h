@@ -115,6 +115,18 @@ int net_wait_readable(struct net_conn *c, int ms);
  * command is never sent into a connection already known dead. */
 bool net_peer_gone(const struct net_conn *c);
 
+/*
+ * The stop switch, for a process that is exiting (unmounted, or asked
+ * to stop by a signal): from this call on, every wait of every
+ * connection, in any thread, blocked now or started later, ends at once
+ * with -ECANCELED, and net_connect() refuses. Bytes that go out without
+ * waiting still do (a LOGOUT), but no answer is waited for. Cannot be
+ * undone. Thread-safe; not for a signal handler.
+ */
+void net_stop_all(void);
+/* True once net_stop_all() was called. */
+bool net_stopping(void);
+
 /* Closes the connection (TLS close_notify best effort) and frees it. */
 void net_close(struct net_conn *c);
 

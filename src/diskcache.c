@@ -3,7 +3,7 @@
  * diskcache: the persistent cache of an IMAP account; see diskcache.h.
  *
  * Layout of the cache directory:
- *   lock                 flock()ed while a mount uses the cache
+ *   lock                 flock()ed while a mount uses the cache (mountlock.h)
  *   cache.db (-wal,-shm) SQLite: meta, folders, msgs, bodies
  *   bodies/F-V/U-S-C     one piece of a body: folder id F, UIDVALIDITY V,
  *                        UID U, section S ("m" for the whole message),
@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,7 +32,9 @@
 #include "clock.h"
 #include "diskcache.h"
 #include "log.h"
+#include "mountlock.h"
 #include "names.h"
+#include "safedir.h"
 
 #define DISKCACHE_MAGIC "MAILFSB1"
 #define DISKCACHE_SCHEMA "1"
@@ -217,33 +218,6 @@ char *diskcache_default_dir(const char *user, const char *host,
 	return dir;
 }
 
-/* Makes dir and its missing parents, 0700 (the leaf made so even if it
- * existed). */
-static int diskcache_mkdirs(const char *dir)
-{
-	char *p, *dup = strdup(dir);
-	int rc = 0;
-
-	if (!dup)
-		return -ENOMEM;
-	for (p = dup + 1; rc == 0; p++) {
-		char c = *p;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(dup, 0700) < 0 && errno != EEXIST)
-			rc = -errno;
-		*p = c;
-		if (!c)
-			break;
-	}
-	free(dup);
-	if (rc == 0 && chmod(dir, 0700) < 0)
-		rc = -errno;
-	return rc;
-}
-
 /* nftw callback: removes what it is given (depth first). */
 static int diskcache_rm_cb(const char *path, const struct stat *st, int flag,
 			   struct FTW *ftw)
@@ -322,7 +296,7 @@ static sqlite3 *diskcache_db_open(struct diskcache *dc, char *why,
 	int fd;
 
 	/* Made 0600 first: SQLite gives -wal and -shm the same mode. */
-	fd = open(dc->db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(dc->db_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || fchmod(fd, 0600) < 0) {
 		snprintf(why, whylen, "%s", strerror(errno));
 		if (fd >= 0)
@@ -579,32 +553,12 @@ static int diskcache_load(struct diskcache *dc, char *why, size_t whylen)
 	return rc;
 }
 
-/* Takes the cache directory's lock; 0 or -1 with err filled. */
-static int diskcache_lock_dir(struct diskcache *dc, char *err, size_t errlen)
-{
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/lock", dc->dir);
-	dc->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (dc->lock_fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path,
-			 strerror(errno));
-		return -1;
-	}
-	if (flock(dc->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen,
-			 "the cache %s is in use by another mailfs", dc->dir);
-		return -1;
-	}
-	return 0;
-}
-
-struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes, char *err,
-				 size_t errlen)
+struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes,
+				 int wait_ms, char *err, size_t errlen)
 {
 	struct diskcache *dc = calloc(1, sizeof(*dc));
 	char why[256], bodies[4096];
-	int rc;
+	int dirfd = -1, bodiesfd;
 
 	if (!dc || !(dc->dir = strdup(dir)) ||
 	    asprintf(&dc->db_path, "%s/cache.db", dir) < 0) {
@@ -621,13 +575,13 @@ struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes, char *err,
 	pthread_mutex_init(&dc->lock, NULL);
 	clock_cond_init(&dc->cond);
 	clock_cond_init(&dc->done_cond);
-	rc = diskcache_mkdirs(dir);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot make the cache %s: %s", dir,
-			 strerror(-rc));
+	/* A directory (and its parents) no other user can have planted or
+	 * change: then the paths used below stay the ones checked. */
+	dirfd = safedir_open(dir, err, errlen);
+	if (dirfd < 0)
 		goto fail;
-	}
-	if (diskcache_lock_dir(dc, err, errlen) < 0)
+	dc->lock_fd = mountlock_take(dirfd, dir, "cache", wait_ms, err, errlen);
+	if (dc->lock_fd < 0)
 		goto fail;
 	if (diskcache_load(dc, why, sizeof(why)) < 0) {
 		log_warnx("disk cache %s is damaged (%s): starting a new one",
@@ -640,15 +594,17 @@ struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes, char *err,
 		}
 	}
 	snprintf(bodies, sizeof(bodies), "%s/bodies", dir);
-	if (diskcache_mkdirs(bodies) < 0) {
-		snprintf(err, errlen, "cannot make %s: %s", bodies,
-			 strerror(errno));
+	bodiesfd = safedir_openat(dirfd, "bodies", bodies, err, errlen);
+	if (bodiesfd < 0)
 		goto fail;
-	}
+	close(bodiesfd);
+	close(dirfd);
 	dc->writing = true;
 	dc->stats.writing = true;
 	return dc;
 fail:
+	if (dirfd >= 0)
+		close(dirfd);
 	diskcache_close(dc);
 	return NULL;
 }
@@ -1113,7 +1069,7 @@ static const char *diskcache_read_chunk(struct diskcache *dc,
 	int fd;
 
 	diskcache_body_path(dc, k, chunk, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return "missing";
 	if (fstat(fd, &st) < 0 ||
@@ -1436,7 +1392,8 @@ static void diskcache_write_chunk(struct diskcache *dc,
 	h.total = j->eof ? j->total : 0;
 	h.sum = diskcache_sum(j->data, j->len);
 	memcpy(h.section, j->key.section, sizeof(h.section));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	if (fd < 0)
 		goto io_failed;
 	/* A short write sets no errno: it means the disk is full. */
@@ -1934,8 +1891,7 @@ void diskcache_close(struct diskcache *dc)
 		diskcache_job_free(j);
 	}
 	diskcache_free_tables(dc);
-	if (dc->lock_fd >= 0)
-		close(dc->lock_fd);
+	mountlock_release(dc->lock_fd);
 	pthread_mutex_destroy(&dc->lock);
 	pthread_cond_destroy(&dc->cond);
 	pthread_cond_destroy(&dc->done_cond);

@@ -7,6 +7,7 @@
  * operation gets the path built under the lock and runs without it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
@@ -82,6 +83,16 @@ struct fsll_node {
 	char key[]; /* parent id (8 bytes), then the name and a NUL */
 };
 
+/* A file or directory the kernel holds open (fsll_open_any, create),
+ * until its release: what fsll_release_open() ends at exit. */
+struct fsll_open {
+	uint64_t fh; /* hash key: the open's handle (never 0 here) */
+	fuse_ino_t ino;
+	bool dir;
+	struct fuse_file_info fi; /* as the open left it */
+	UT_hash_handle hh;
+};
+
 struct fsll {
 	struct fuse_session *se;
 	const struct fuse_operations *ops;
@@ -93,8 +104,9 @@ struct fsll {
 	uid_t owner; /* the only user (with root) served */
 	_Atomic uint64_t requests[FSLL_OP_MAX]; /* served, by kind */
 	unsigned timeout_s; /* each request's deadline */
-	pthread_mutex_t lock; /* the two tables and next_id */
+	pthread_mutex_t lock; /* the two tables, next_id and opens */
 	struct fsll_node *by_id, *by_name;
+	struct fsll_open *opens; /* uthash by fh */
 	uint64_t next_id;
 };
 
@@ -775,6 +787,43 @@ static void fsll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		fsll_reply_entry(ll, req, &e);
 }
 
+/* Notes an open handle (before the reply: its release may come at
+ * once); false when out of memory. A handle of 0 holds nothing. */
+static bool fsll_open_note(struct fsll *ll, fuse_ino_t ino, bool dir,
+			   const struct fuse_file_info *fi)
+{
+	struct fsll_open *o;
+
+	if (!fi->fh)
+		return true;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return false;
+	o->fh = fi->fh;
+	o->ino = ino;
+	o->dir = dir;
+	o->fi = *fi;
+	pthread_mutex_lock(&ll->lock);
+	HASH_ADD(hh, ll->opens, fh, sizeof(o->fh), o);
+	pthread_mutex_unlock(&ll->lock);
+	return true;
+}
+
+/* Forgets the open handle fh (released). */
+static void fsll_open_forget(struct fsll *ll, uint64_t fh)
+{
+	struct fsll_open *o;
+
+	if (!fh)
+		return;
+	pthread_mutex_lock(&ll->lock);
+	HASH_FIND(hh, ll->opens, &fh, sizeof(fh), o);
+	if (o)
+		HASH_DEL(ll->opens, o);
+	pthread_mutex_unlock(&ll->lock);
+	free(o);
+}
+
 /* open and opendir: the operation, then the reply; an open the kernel
  * did not take (an interrupted request) is released again. */
 static void fsll_open_any(fuse_req_t req, fuse_ino_t ino,
@@ -794,10 +843,18 @@ static void fsll_open_any(fuse_req_t req, fuse_ino_t ino,
 	if (!path)
 		return;
 	rc = op_open ? op_open(path, fi) : 0;
-	if (rc < 0)
+	if (rc == 0 && !fsll_open_note(ll, ino, dir, fi)) {
+		if (op_release)
+			op_release(path, fi);
+		rc = -ENOMEM;
+	}
+	if (rc < 0) {
 		fuse_reply_err(req, -rc);
-	else if (fuse_reply_open(req, fi) == -ENOENT && op_release)
-		op_release(path, fi);
+	} else if (fuse_reply_open(req, fi) == -ENOENT) {
+		fsll_open_forget(ll, fi->fh);
+		if (op_release)
+			op_release(path, fi);
+	}
 	free(path);
 }
 
@@ -813,6 +870,7 @@ static void fsll_release_any(fuse_req_t req, fuse_ino_t ino,
 	int err;
 
 	path = fsll_path(ll, ino, &err);
+	fsll_open_forget(ll, fi->fh);
 	if (op_release)
 		op_release(path, fi);
 	free(path);
@@ -1154,6 +1212,8 @@ static void fsll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rc = ll->ops->create(path, mode, fi);
 	if (rc == 0) {
 		rc = fsll_stat_entry(ll, parent, name, path, fi, &e);
+		if (rc == 0 && !fsll_open_note(ll, e.ino, false, fi))
+			rc = -ENOMEM;
 		if (rc < 0 && ll->ops->release)
 			ll->ops->release(path, fi);
 	}
@@ -1163,6 +1223,7 @@ static void fsll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fsll_open_forget(ll, fi->fh);
 		if (ll->ops->release)
 			ll->ops->release(path, fi);
 		fsll_forget_one(ll, e.ino, 1);
@@ -1329,13 +1390,59 @@ size_t fsll_stored_nodes(struct fsll *ll)
 	return n;
 }
 
+void fsll_release_open(struct fsll *ll)
+{
+	struct fsll_open *opens, *o, *tmp;
+	char *path;
+	int err;
+
+	pthread_mutex_lock(&ll->lock);
+	opens = ll->opens;
+	ll->opens = NULL;
+	pthread_mutex_unlock(&ll->lock);
+	/* The operations read the context of a request: the mount's
+	 * owner's, in this thread. */
+	memset(&fsll_ctx, 0, sizeof(fsll_ctx));
+	fsll_ctx.uid = getuid();
+	fsll_ctx.gid = getgid();
+	fsll_ctx.pid = getpid();
+	fsll_ctx.private_data = ll->private_data;
+	HASH_ITER(hh, opens, o, tmp)
+	{
+		int (*op_release)(const char *, struct fuse_file_info *) =
+			o->dir ? ll->ops->releasedir : ll->ops->release;
+
+		HASH_DEL(opens, o);
+		/* A file open for writing is not released: its release
+		 * would store what may be half written. */
+		if (op_release &&
+		    (o->dir || ((o->fi.flags & O_ACCMODE) == O_RDONLY &&
+				!(o->fi.flags & O_TRUNC)))) {
+			path = fsll_path(ll, o->ino, &err);
+			op_release(path, &o->fi);
+			free(path);
+		}
+		free(o);
+	}
+}
+
 void fsll_free(struct fsll *ll)
 {
 	struct fsll_node *n, *tmp;
+	struct fsll_open *o, *otmp;
 
 	if (!ll)
 		return;
 	fuse_session_destroy(ll->se);
+	/* fsll_release_open() ran before the store went: only handles of
+	 * files open for writing are left, never released (the process is
+	 * exiting; their temporary files go with the table of files being
+	 * created). */
+	HASH_ITER(hh, ll->opens, o, otmp)
+	{
+		HASH_DEL(ll->opens, o);
+		free(o);
+	}
 	HASH_CLEAR(hh_name, ll->by_name);
 	HASH_ITER(hh_id, ll->by_id, n, tmp)
 	{

@@ -23,33 +23,17 @@
 
 #include "diskcache.h"
 #include "fsll.h"
+#include "fsloop.h"
 #include "fsops.h"
 #include "fsvirt.h"
 #include "imap.h"
 #include "log.h"
+#include "mountlock.h"
 #include "net.h"
 #include "opts.h"
 #include "pop3.h"
 #include "prefetch.h"
 #include "store.h"
-
-/* Undoes /proc/self/mountinfo's octal escapes ("\\040") in place. */
-static void main_unescape_octal(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-					(s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-}
 
 /* What the credential callback needs. */
 struct main_secret {
@@ -113,7 +97,8 @@ static struct diskcache *main_disk_cache(const struct opts *o)
 				"cache (set HOME or XDG_CACHE_HOME)\n");
 		return NULL;
 	}
-	dc = diskcache_open(dir, o->disk_cache, err, sizeof(err));
+	dc = diskcache_open(dir, o->disk_cache, (int)o->timeout * 1000, err,
+			    sizeof(err));
 	if (!dc)
 		fprintf(stderr, "mailfs: warning: no disk cache: %s\n", err);
 	free(dir);
@@ -250,27 +235,10 @@ static struct store *main_pop3_store(const struct opts *o,
  */
 static int main_check_mountpoint(const struct opts *o)
 {
-	char *line = NULL, mp[PATH_MAX];
-	size_t cap = 0;
 	struct dirent *e;
-	bool busy = false;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
 	DIR *d;
 
-	while (f && getline(&line, &cap, f) > 0) {
-		const char *dash = strstr(line, " - ");
-
-		/* Field 5 is the mount point, with octal escapes. */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || !dash)
-			continue;
-		main_unescape_octal(mp);
-		if (!strcmp(mp, o->mountpoint) && strncmp(dash + 3, "autofs ", 7))
-			busy = true;
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	if (busy) {
+	if (mountlock_is_mounted(0, o->mountpoint, "autofs")) {
 		fprintf(stderr, "mailfs: %s is already a mount point\n",
 			o->mountpoint);
 		return -1;
@@ -283,8 +251,8 @@ static int main_check_mountpoint(const struct opts *o)
 			strerror(errno));
 		return -1;
 	}
-	while ((e = readdir(d)) && (!strcmp(e->d_name, ".") ||
-				    !strcmp(e->d_name, "..")))
+	while ((e = readdir(d)) &&
+	       (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")))
 		;
 	closedir(d);
 	if (e) {
@@ -306,8 +274,7 @@ static int main_check_mountpoint(const struct opts *o)
 static int main_name_mount(const struct opts *o, struct fuse_args *args,
 			   char *name, size_t namelen)
 {
-	static const char *const schemes[] = { "imap", "imaps", "pop3",
-					       "pop3s" };
+	static const char *const schemes[] = {"imap", "imaps", "pop3", "pop3s"};
 	int scheme = (o->url.proto == OPTS_PROTO_POP3 ? 2 : 0) +
 		     (o->url.tls == OPTS_TLS_IMPLICIT);
 	bool v6 = strchr(o->url.host, ':') != NULL;
@@ -336,7 +303,7 @@ static int main_name_mount(const struct opts *o, struct fuse_args *args,
 static void main_notify_ready(void)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len;
 	int fd;
 
@@ -356,33 +323,19 @@ static void main_notify_ready(void)
 	close(fd);
 }
 
-/* Serves the mount until it is unmounted or a signal arrives; 0 for
- * either, negative on an error. */
-static int main_loop(struct fuse_session *se, const struct opts *o)
+/*
+ * Called once, from fsloop's watcher, as soon as the mount is unmounted
+ * or a signal asks mailfs to stop, while FUSE requests may still be
+ * waiting on the server: every network wait ends now (a request in
+ * flight fails; the sessions are closed without waiting for the
+ * server), and a mailfs started meanwhile on the same cache or store
+ * learns that this one is exiting and waits for it to let go.
+ */
+static void main_stopping(void *ctx)
 {
-	struct fuse_loop_config *lc;
-	int rc;
-
-	if (fuse_set_signal_handlers(se) != 0)
-		return -1;
-	if (o->single_thread) {
-		rc = fuse_session_loop(se);
-	} else {
-		lc = fuse_loop_cfg_create();
-		if (!lc) {
-			fuse_remove_signal_handlers(se);
-			return -1;
-		}
-		fuse_loop_cfg_set_clone_fd(lc, 0);
-		fuse_loop_cfg_set_max_threads(lc, 16);
-		rc = fuse_session_loop_mt(se, lc);
-		fuse_loop_cfg_destroy(lc);
-	}
-	fuse_remove_signal_handlers(se);
-	/* A positive value is the signal (SIGTERM, SIGINT, SIGHUP) that
-	 * ended the loop: a requested stop, such as systemctl stop, after
-	 * which the caller unmounts; not a failure. */
-	return rc > 0 ? 0 : rc;
+	(void)ctx;
+	mountlock_announce(MOUNTLOCK_EXITING, NULL);
+	net_stop_all();
 }
 
 int main(int argc, char **argv)
@@ -496,12 +449,22 @@ int main(int argc, char **argv)
 		log_warnx("cannot start: %s", strerror(-rc));
 		goto unmount;
 	}
+	mountlock_announce(MOUNTLOCK_MOUNTED, o.mountpoint);
 	main_notify_ready();
-	if (main_loop(fsll_session(ll), &o) == 0)
+	if (fsloop_run(fsll_session(ll), o.single_thread, main_stopping,
+		       NULL) == 0)
 		status = EXIT_SUCCESS;
+	/* What readers still held open: no release will come for it. */
+	fsll_release_open(ll);
+	/* Fast from here on: nothing waits on the network any more. The
+	 * invalidation thread stops before the unmount closes the FUSE
+	 * device it writes to; the store lets go of the disk cache before
+	 * it closes its sessions. */
 	fsops_stop(fs);
 
 unmount:
+	mountlock_announce(MOUNTLOCK_EXITING, NULL);
+	net_stop_all();
 	fuse_session_unmount(fsll_session(ll));
 free_store:
 	store->ops->destroy(store);

@@ -16,9 +16,12 @@
  *   net_read_line, so the two can be mixed freely on one stream (a line
  *   announcing a literal, then the literal's bytes). Big net_read calls
  *   on an empty buffer go straight into the caller's memory.
- * - Nothing here has global mutable state. OpenSSL 3 initialises itself;
- *   its per-thread error queue is cleared before each TLS call so that
- *   SSL_get_error() sees only the error of that call.
+ * - The only global state is the stop switch (net_stop_all()): a flag
+ *   and an eventfd made once, which every poll() here watches beside
+ *   its socket, so that one call at exit ends every wait of every
+ *   thread at once. OpenSSL 3 initialises itself; its per-thread error
+ *   queue is cleared before each TLS call so that SSL_get_error() sees
+ *   only the error of that call.
  */
 #include "clock.h"
 #include "net.h"
@@ -31,11 +34,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +80,14 @@ struct net_conn {
 
 static void net_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The stop switch: set once by net_stop_all(), never cleared. */
+static atomic_bool net_stopped;
+/* Made readable for good by net_stop_all(); -1 if it could not be made
+ * (the flag alone then ends each wait within NET_STOP_POLL_MS). */
+static int net_stop_fd = -1;
+static pthread_once_t net_stop_once = PTHREAD_ONCE_INIT;
+#define NET_STOP_POLL_MS 100
 
 /*
  * Writes one message line into the caller's err buffer, if there is one.
@@ -131,30 +145,62 @@ static int64_t net_deadline(int timeout_ms)
 	return clock_now_ms() + (ms < left ? ms : left);
 }
 
+/* Makes the stop switch's eventfd (once, before the first wait). */
+static void net_stop_init(void)
+{
+	net_stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+void net_stop_all(void)
+{
+	uint64_t one = 1;
+
+	pthread_once(&net_stop_once, net_stop_init);
+	atomic_store(&net_stopped, true);
+	/* Never read back: the eventfd stays readable, so every poll(),
+	 * now or later, returns at once. */
+	if (net_stop_fd >= 0 && write(net_stop_fd, &one, sizeof(one)) < 0) {
+		/* only an overflowing counter fails: it is readable */
+	}
+}
+
+bool net_stopping(void)
+{
+	return atomic_load(&net_stopped);
+}
+
 /*
  * Waits until fd is ready for events or the deadline passes. Returns 0
  * when ready (an error or hang-up also counts: the next I/O call reports
- * it), -ETIMEDOUT, or -errno. A signal only restarts the wait with the
- * time that is left, so EINTR never stretches the bound.
+ * it), -ETIMEDOUT, -ECANCELED once net_stop_all() was called, or
+ * -errno. A signal only restarts the wait with the time that is left,
+ * so EINTR never stretches the bound.
  */
 static int net_wait_until(int fd, short events, int64_t deadline)
 {
-	struct pollfd pfd = {.fd = fd, .events = events};
+	struct pollfd pfd[2] = {{.fd = fd, .events = events},
+				{.fd = -1, .events = POLLIN}};
 
+	pthread_once(&net_stop_once, net_stop_init);
+	pfd[1].fd = net_stop_fd;
 	for (;;) {
 		int64_t left = deadline - clock_now_ms();
 		int r;
 
+		if (atomic_load(&net_stopped))
+			return -ECANCELED;
 		if (left < 0)
 			left = 0;
+		if (net_stop_fd < 0 && left > NET_STOP_POLL_MS)
+			left = NET_STOP_POLL_MS;
 		if (left > INT_MAX)
 			left = INT_MAX;
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
+		r = poll(pfd, 2, (int)left);
+		if (r > 0 && pfd[0].revents)
 			return 0;
-		if (r == 0)
+		if (r == 0 && deadline - clock_now_ms() <= 0)
 			return -ETIMEDOUT;
-		if (errno != EINTR)
+		if (r < 0 && errno != EINTR)
 			return -errno;
 	}
 }
@@ -263,6 +309,11 @@ struct net_conn *net_connect(const char *host, const char *port, int timeout_ms,
 	int one = 1;
 
 	net_fmt_addr(host, port, addr, sizeof(addr));
+	if (atomic_load(&net_stopped)) {
+		net_err(err, errlen, "not connecting to %s: mailfs is stopping",
+			addr);
+		return NULL;
+	}
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
@@ -622,9 +673,9 @@ static void net_cert_names(SSL *ssl, char *buf, size_t len)
 static void net_cert_fingerprint(SSL *ssl, char *buf, size_t len)
 {
 	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* borrowed */
-	X509 *leaf = chain && sk_X509_num(chain) > 0 ?
-			     sk_X509_value(chain, 0) :
-			     SSL_get0_peer_certificate(ssl); /* borrowed */
+	X509 *leaf = chain && sk_X509_num(chain) > 0
+			     ? sk_X509_value(chain, 0)
+			     : SSL_get0_peer_certificate(ssl); /* borrowed */
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned n = 0, i;
 
@@ -1144,7 +1195,7 @@ void net_sha256(const void *data, size_t len, unsigned char out[NET_SHA256_LEN])
 
 bool net_peer_gone(const struct net_conn *c)
 {
-	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+	struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
 
 	if (poll(&p, 1, 0) <= 0)
 		return false;

@@ -11,7 +11,7 @@
  *   index            "<id> <uidl>" lines: the local number of each UIDL,
  *                    so inodes and cache keys stay stable across mounts
  *   deleted          UIDLs removed by the user, to DELE on the server
- *   lock             flock()ed while mounted
+ *   lock             flock()ed while mounted (mountlock.h)
  *
  * One worker thread owns the POP3 session (servers lock the maildrop, so
  * there is only ever one). Every `refresh` seconds, or at once when a
@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,9 +43,11 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mountlock.h"
 #include "msgdate.h"
 #include "names.h"
 #include "pop3.h"
+#include "safedir.h"
 #include "store.h"
 
 #define STORE_POP3_UIDVALIDITY 1
@@ -1104,8 +1105,7 @@ static void store_pop3_destroy(struct store *st)
 		HASH_DEL(sp->tombs, t);
 		free(t);
 	}
-	if (sp->lockfd >= 0)
-		close(sp->lockfd);
+	mountlock_release(sp->lockfd);
 	if (sp->tmpfd >= 0)
 		close(sp->tmpfd);
 	if (sp->curfd >= 0)
@@ -1126,30 +1126,6 @@ static const struct store_ops store_pop3_ops = {
 	.append_limit = store_pop3_append_limit,
 	.destroy = store_pop3_destroy,
 };
-
-/* Creates dir and its parents, 0700 for those it makes. */
-static int sp3_mkdirs(const char *dir)
-{
-	char *p, *dup = strdup(dir);
-	int rc = 0;
-
-	if (!dup)
-		return -ENOMEM;
-	for (p = dup + 1; rc == 0; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		if (mkdir(dup, 0700) < 0 && errno != EEXIST)
-			rc = -errno;
-		*p = c;
-		if (!c)
-			break;
-	}
-	free(dup);
-	return rc;
-}
 
 /* The store directory for USER@HOST[:PORT] under the data home. */
 static char *sp3_dir_for(const char *user, const char *host, const char *port)
@@ -1195,43 +1171,34 @@ char *store_pop3_default_dir(const char *user, const char *host,
 	return dir;
 }
 
-/* Opens (making it if need be) the store directory and its parts, and
- * locks it against a second mount. */
+/*
+ * Opens (making it if need be) the store directory and its parts,
+ * refusing any that another user could have planted or change
+ * (safedir.h), and locks it against a second mount (mountlock.h: one
+ * that is exiting is waited for, at most the timeout).
+ */
 static int sp3_open_dir(struct store_pop3 *sp, char *err, size_t errlen)
 {
-	int rc = sp3_mkdirs(sp->dir);
+	char why[512], sub[PATH_MAX + 8];
 
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot create the store %s: %s", sp->dir,
-			 strerror(-rc));
-		return -1;
-	}
-	sp->dirfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sp->dirfd = safedir_open(sp->dir, why, sizeof(why));
 	if (sp->dirfd < 0)
 		goto fail;
-	if (fchmod(sp->dirfd, 0700) < 0)
-		goto fail;
-	sp->lockfd =
-		openat(sp->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	sp->lockfd = mountlock_take(sp->dirfd, sp->dir, "store",
+				    sp->cfg->timeout_ms, err, errlen);
 	if (sp->lockfd < 0)
-		goto fail;
-	if (flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen,
-			 "the store %s is in use by another mailfs", sp->dir);
 		return -1;
-	}
-	if ((mkdirat(sp->dirfd, "cur", 0700) < 0 && errno != EEXIST) ||
-	    (mkdirat(sp->dirfd, "tmp", 0700) < 0 && errno != EEXIST))
+	snprintf(sub, sizeof(sub), "%s/cur", sp->dir);
+	sp->curfd = safedir_openat(sp->dirfd, "cur", sub, why, sizeof(why));
+	if (sp->curfd < 0)
 		goto fail;
-	sp->curfd =
-		openat(sp->dirfd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	sp->tmpfd =
-		openat(sp->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sp->curfd < 0 || sp->tmpfd < 0)
+	snprintf(sub, sizeof(sub), "%s/tmp", sp->dir);
+	sp->tmpfd = safedir_openat(sp->dirfd, "tmp", sub, why, sizeof(why));
+	if (sp->tmpfd < 0)
 		goto fail;
 	return 0;
 fail:
-	snprintf(err, errlen, "store %s: %s", sp->dir, strerror(errno));
+	snprintf(err, errlen, "cannot use the local store: %s", why);
 	return -1;
 }
 

@@ -325,6 +325,112 @@ class DiskCacheTest(unittest.TestCase):
         m.umount()
         self.assertFalse(os.path.exists(os.path.join(self.cache, 'mailfs')))
 
+    # ---------------------------------------------------------- the lock
+
+    def test_quick_remount_keeps_the_disk_cache(self):
+        """fusermount3 -u and at once a new mount, ten times: the mailfs
+        that is exiting may still hold the cache's lock for a moment; the
+        new one sees that its predecessor's mount is gone and waits for
+        the lock instead of running without the cache."""
+        self.warm([self.big_uid])
+        uids = sorted(self.bodies)
+        for i in range(10):
+            m = self.mount()
+            self.assertNotIn('no disk cache', m.stderr())
+            st = self.status(m)
+            self.assertIn('disk_cache_bytes', st, m.stderr())
+            self.assertEqual(st.get('disk_cache_writing'), 'yes', st)
+            os.listdir(m.p(FOLDER))
+            self.read_all_and_check(m, [uids[i], self.big_uid])
+            subprocess.run(['fusermount3', '-u', m.path], check=True)
+
+    def test_cache_of_a_serving_mount_is_refused_at_once(self):
+        """A second mount of the account while the first one serves: it
+        runs without the disk cache, says why, and does not wait out the
+        timeout for it."""
+        first = self.mount()
+        os.listdir(first.p(FOLDER))
+        t0 = time.monotonic()
+        second = self.mount()
+        took = time.monotonic() - t0
+        self.assertIn('no disk cache', second.stderr())
+        self.assertIn('in use by another mailfs', second.stderr())
+        self.assertNotIn('disk_cache_bytes', self.status(second))
+        self.assertLess(took, 10, second.stderr())
+        self.read_all_and_check(second, [self.big_uid])
+        self.assertIn('disk_cache_bytes', self.status(first))
+
+    # ------------------------------------------------- whose directory
+
+    def plant(self):
+        """A directory of another place (0755, one file), as someone
+        could offer it; returns (path, its state)."""
+        target = tempfile.mkdtemp(prefix='mailfs-planted-')
+        self.addCleanup(shutil.rmtree, target, True)
+        os.chmod(target, 0o755)
+        with open(os.path.join(target, 'keep'), 'w') as f:
+            f.write('not mailfs\n')
+        return target, self.tree_state(target)
+
+    @staticmethod
+    def tree_state(path):
+        """Mode, owner and contents of everything under path."""
+        out = {}
+        for top, dirs, files in os.walk(path):
+            for n in [''] + dirs + files:
+                p = os.path.join(top, n)
+                st = os.lstat(p)
+                data = None
+                if stat.S_ISREG(st.st_mode):
+                    with open(p, 'rb') as f:
+                        data = f.read()
+                out[p] = (st.st_mode, st.st_uid, data)
+        return out
+
+    def assert_runs_without_cache(self, m, *words):
+        err = m.stderr()
+        self.assertIn('no disk cache', err)
+        for w in words:
+            self.assertIn(w, err)
+        self.assertNotIn('disk_cache_bytes', self.status(m))
+        self.read_all_and_check(m, [self.big_uid])
+
+    def test_planted_symlink_as_cache_dir_is_refused(self):
+        """A symbolic link at $XDG_CACHE_HOME/mailfs/ACCOUNT to a
+        directory elsewhere: mailfs neither chmods nor writes into the
+        target, and says why it runs without the cache."""
+        self.warm([self.big_uid])
+        acct = self.account_dir()
+        shutil.rmtree(acct)
+        target, before = self.plant()
+        os.symlink(target, acct)
+        m = self.mount()
+        self.assert_runs_without_cache(m, acct, 'symbolic link')
+        m.umount()
+        self.assertEqual(self.tree_state(target), before)
+        self.assertTrue(os.path.islink(acct))
+
+    def test_cache_dir_of_another_user_is_refused(self):
+        """The account's cache directory belongs to another user (who
+        could replace pieces: their checksum is no secret): refused."""
+        self.warm([self.big_uid])
+        acct = self.account_dir()
+        os.chown(acct, 65534, 65534)
+        before = self.tree_state(acct)
+        m = self.mount()
+        self.assert_runs_without_cache(m, acct, 'owned by uid 65534')
+        m.umount()
+        self.assertEqual(self.tree_state(acct), before)
+
+    def test_cache_under_a_directory_others_can_write_is_refused(self):
+        """$XDG_CACHE_HOME/mailfs writable by everyone (not sticky):
+        anyone could swap the account's directory, so it is not used."""
+        self.warm([self.big_uid])
+        top = os.path.join(self.cache, 'mailfs')
+        os.chmod(top, 0o777)
+        m = self.mount()
+        self.assert_runs_without_cache(m, top, 'writable by')
+
     # ----------------------------------------------------------- damage
 
     def test_damaged_body_files_are_refetched(self):

@@ -266,6 +266,89 @@ class Pop3Test(Pop3Base):
         self.assertFalse(is_mounted(m.path))
 
 
+class Pop3StoreDirTest(Pop3Base):
+    """The local store is the user's mail: a directory someone else
+    planted or can change is refused (the mount fails: the store is
+    required), and one that a mailfs just unmounted is waited for."""
+
+    messages = [corpus.text_message(i) for i in range(3)]
+
+    def mounter(self, store=None, env=None):
+        opts = ['store=' + store] if store else []
+        m = Mount('pop3s://%s@localhost:%d' % (USER, self.server.pop3s_port),
+                  self.server.users[USER], cafile=self.server.cafile,
+                  options=opts, env=env)
+        self.addCleanup(m.umount)
+        return m
+
+    def plant(self):
+        """A directory elsewhere (0755, one file); returns (path, state)."""
+        target = tempfile.mkdtemp(prefix='mailfs-planted-')
+        self.addCleanup(shutil.rmtree, target, True)
+        os.chmod(target, 0o755)
+        with open(os.path.join(target, 'keep'), 'w') as f:
+            f.write('not mailfs\n')
+        return target, self.tree_state(target)
+
+    @staticmethod
+    def tree_state(path):
+        out = {}
+        for top, dirs, files in os.walk(path):
+            for n in [''] + dirs + files:
+                st = os.lstat(os.path.join(top, n))
+                out[os.path.join(top, n)] = (st.st_mode, st.st_uid,
+                                             st.st_size)
+        return out
+
+    def refused(self, m, *words):
+        rc, err, _ = m.run()
+        self.assertEqual(rc, 1, err)
+        for w in words:
+            self.assertIn(w, err)
+        self.assertFalse(is_mounted(m.path))
+
+    def test_store_that_is_a_symlink_is_refused(self):
+        target, before = self.plant()
+        os.symlink(target, self.store)
+        self.refused(self.mounter(self.store), self.store, 'symbolic link')
+        self.assertEqual(self.tree_state(target), before)
+
+    def test_store_of_another_user_is_refused(self):
+        os.mkdir(self.store, 0o700)
+        os.chown(self.store, 65534, 65534)
+        self.refused(self.mounter(self.store), self.store,
+                     'owned by uid 65534')
+        self.assertEqual(os.listdir(self.store), [])
+
+    def test_default_store_planted_as_symlink_is_refused(self):
+        """$XDG_DATA_HOME/mailfs/pop3/ACCOUNT replaced by a link."""
+        data = tempfile.mkdtemp(prefix='mailfs-data-')
+        self.addCleanup(shutil.rmtree, data, True)
+        env = {'XDG_DATA_HOME': data}
+        m = self.mounter(env=env).start()
+        os.listdir(m.path)
+        m.umount()
+        top = os.path.join(data, 'mailfs', 'pop3')
+        acct, = os.listdir(top)
+        acct = os.path.join(top, acct)
+        shutil.rmtree(acct)
+        target, before = self.plant()
+        os.symlink(target, acct)
+        self.refused(self.mounter(env=env), acct, 'symbolic link')
+        self.assertEqual(self.tree_state(target), before)
+
+    def test_quick_remount_gets_the_store(self):
+        """fusermount3 -u and at once a new mount of the store, five
+        times: each one mounts (the store's lock is waited for while its
+        holder exits)."""
+        for i in range(5):
+            m = self.mounter(self.store).start()
+            self.assertTrue(wait_for(lambda: len(self.stored()) == len(
+                self.mail)))
+            self.check_files(m)
+            subprocess.run(['fusermount3', '-u', m.path], check=True)
+
+
 class Pop3SafetyTest(Pop3Base):
     messages = [corpus.text_message(i, size=20000) for i in range(120)]
 

@@ -50,7 +50,7 @@ static char *body(size_t n, unsigned seed)
 static struct diskcache *open_started(uint64_t max)
 {
 	char err[256];
-	struct diskcache *dc = diskcache_open(tmpdir, max, err, sizeof(err));
+	struct diskcache *dc = diskcache_open(tmpdir, max, 0, err, sizeof(err));
 
 	ck_assert_msg(dc != NULL, "%s", err);
 	ck_assert_int_eq(diskcache_start(dc), 0);
@@ -99,8 +99,9 @@ START_TEST(test_round_trip_and_remount)
 	uint64_t sizes[2] = {5000, 3 * CACHE_CHUNK + 10};
 	struct diskcache *dc = open_started(1 << 30);
 	char *a = body(5000, 1), *b = body(sizes[1], 2), *d;
-	struct store_folder fl[2] = {{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-				      {"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
+	struct store_folder fl[2] = {
+		{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
 	struct store_folder *got;
 	struct store_listing l;
 	size_t n;
@@ -310,7 +311,8 @@ START_TEST(test_garbage_database_starts_anew)
 {
 	uint64_t sizes[1] = {5000};
 	struct diskcache *dc = open_started(1 << 30);
-	struct store_folder fl[1] = {{"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
+	struct store_folder fl[1] = {
+		{"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
 	char path[512], junk[4096], *a = body(5000, 7), *d;
 	int fd;
 
@@ -360,7 +362,7 @@ START_TEST(test_modes_and_lock)
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
 	/* A second user of the same cache is refused. */
-	dc2 = diskcache_open(tmpdir, 1 << 30, err, sizeof(err));
+	dc2 = diskcache_open(tmpdir, 1 << 30, 0, err, sizeof(err));
 	ck_assert_ptr_null(dc2);
 	ck_assert_ptr_nonnull(strstr(err, "in use"));
 	diskcache_close(dc);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -688,6 +689,76 @@ START_TEST(test_close_null)
 	net_tls_ctx_free(NULL);
 	ck_assert(!net_is_tls(NULL));
 	ck_assert_uint_eq(net_buffered(NULL), 0);
+}
+END_TEST
+
+/* Calls net_stop_all() after 200 ms (another thread, as at unmount). */
+static void *stop_later(void *arg)
+{
+	struct timespec ts = {0, 200 * 1000 * 1000};
+
+	(void)arg;
+	nanosleep(&ts, NULL);
+	net_stop_all();
+	return NULL;
+}
+
+/*
+ * What test_stop_all_ends_every_wait checks, in a child process of its
+ * own (the switch cannot be undone). Exit status 0, or the number of
+ * the check that failed.
+ */
+static int stop_all_child(void)
+{
+	char buf[16], port[16], err[256];
+	struct net_conn *c;
+	pthread_t t;
+	long t0, ms;
+	int sv[2], lfd;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return 1;
+	c = net_conn_from_fd(sv[0], 30000);
+	if (!c || net_stopping())
+		return 2;
+	/* A read blocked with a 30 s timeout ends when the switch flips. */
+	pthread_create(&t, NULL, stop_later, NULL);
+	t0 = now_ms();
+	if (net_read(c, buf, sizeof(buf)) != -ECANCELED)
+		return 3;
+	ms = now_ms() - t0;
+	pthread_join(t, NULL);
+	if (ms < 150 || ms > 2000 || !net_stopping())
+		return 4;
+	/* Later waits end at once; what goes out without waiting does. */
+	t0 = now_ms();
+	if (net_wait_readable(c, 30000) != -ECANCELED || now_ms() - t0 > 500)
+		return 5;
+	if (net_write(c, "a LOGOUT\r\n", 10) != 0 ||
+	    recv(sv[1], buf, sizeof(buf), 0) != 10)
+		return 6;
+	net_close(c);
+	close(sv[1]);
+	/* No new connection. */
+	lfd = listen_loopback(1, port, sizeof(port));
+	if (net_connect("127.0.0.1", port, 30000, err, sizeof(err)) ||
+	    !strstr(err, "stopping"))
+		return 7;
+	close(lfd);
+	return 0;
+}
+
+START_TEST(test_stop_all_ends_every_wait)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(stop_all_child());
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
 }
 END_TEST
 
@@ -1392,6 +1463,7 @@ Suite *net_suite(void)
 	tcase_add_test(tc, test_write_peer_gone_no_sigpipe);
 	tcase_add_test(tc, test_write_timeout);
 	tcase_add_test(tc, test_close_null);
+	tcase_add_test(tc, test_stop_all_ends_every_wait);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(tls, 20);

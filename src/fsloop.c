@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fsloop: serving the FUSE session, and knowing at once when it ends;
+ * see fsloop.h.
+ *
+ * There is one session per process, so the signal handler finds it and
+ * the watcher's pipe in file-scope variables, set for the length of
+ * fsloop_run() only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsloop.h"
+
+/* The pipe's messages: a signal came; the loop has returned. */
+#define FSLOOP_SIGNALLED 's'
+#define FSLOOP_OVER 'q'
+
+static struct fuse_session *fsloop_se;
+static int fsloop_pipe[2] = {-1, -1};
+static volatile sig_atomic_t fsloop_signum;
+/* Set when libfuse's loop has returned (the watcher then ends). */
+static atomic_bool fsloop_over;
+
+/* The signals that stop mailfs. */
+static const int fsloop_signals[] = {SIGHUP, SIGINT, SIGTERM};
+#define FSLOOP_NSIG (sizeof(fsloop_signals) / sizeof(fsloop_signals[0]))
+
+/* What the watcher needs; lives on fsloop_run()'s stack. */
+struct fsloop_watch {
+	struct fuse_session *se;
+	pthread_t main; /* the thread running libfuse's loop */
+	void (*stopping)(void *ctx);
+	void *ctx;
+	bool stopped; /* stopping was called (watcher, then main after the
+		       * join: never both at once) */
+};
+
+/* Ends the session and wakes the watcher; async-signal-safe. */
+static void fsloop_handler(int sig)
+{
+	int saved = errno;
+	char c = FSLOOP_SIGNALLED;
+
+	fsloop_signum = sig;
+	if (fsloop_se)
+		fuse_session_exit(fsloop_se);
+	if (write(fsloop_pipe[1], &c, 1) < 0) {
+		/* a full pipe already holds a wake-up */
+	}
+	errno = saved;
+}
+
+/* Calls the caller's stopping once. */
+static void fsloop_stop_once(struct fsloop_watch *w)
+{
+	if (w->stopped)
+		return;
+	w->stopped = true;
+	if (w->stopping)
+		w->stopping(w->ctx);
+}
+
+/*
+ * The watcher: waits for a signal's byte, the FUSE device's POLLERR
+ * (the kernel ended the connection: unmounted) or the end of the loop.
+ * After a signal it also interrupts the loop's thread with it, in case
+ * another thread took the signal and the loop sleeps on.
+ */
+static void *fsloop_watch_main(void *arg)
+{
+	struct fsloop_watch *w = arg;
+	struct pollfd pfd[2] = {{.fd = fuse_session_fd(w->se), .events = 0},
+				{.fd = fsloop_pipe[0], .events = POLLIN}};
+	bool kicked = false;
+	char buf[16];
+	ssize_t n, i;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return NULL; /* main calls stopping after the loop */
+		}
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			pfd[0].fd = -1; /* the loop ends by itself now */
+			fsloop_stop_once(w);
+		}
+		if (!(pfd[1].revents & POLLIN))
+			continue;
+		n = read(fsloop_pipe[0], buf, sizeof(buf));
+		if (atomic_load(&fsloop_over))
+			return NULL;
+		for (i = 0; i < n; i++) {
+			if (buf[i] == FSLOOP_OVER)
+				return NULL;
+			fsloop_stop_once(w);
+			if (!kicked) {
+				kicked = true;
+				pthread_kill(w->main, fsloop_signum);
+			}
+		}
+	}
+}
+
+/* Installs the handlers (saving the old ones in old) or puts the old
+ * ones back. SIGPIPE is ignored meanwhile, as libfuse's own handlers
+ * do. 0 or -errno. */
+static int fsloop_handlers(bool install, struct sigaction old[])
+{
+	struct sigaction sa;
+	size_t i;
+
+	if (!install) {
+		for (i = 0; i < FSLOOP_NSIG; i++)
+			sigaction(fsloop_signals[i], &old[i], NULL);
+		sigaction(SIGPIPE, &old[FSLOOP_NSIG], NULL);
+		return 0;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, &old[FSLOOP_NSIG]) < 0)
+		return -errno;
+	/* No SA_RESTART: the loop's wait must see EINTR. */
+	sa.sa_handler = fsloop_handler;
+	for (i = 0; i < FSLOOP_NSIG; i++)
+		if (sigaction(fsloop_signals[i], &sa, &old[i]) < 0)
+			return -errno;
+	return 0;
+}
+
+/* Starts the watcher with the stop signals blocked, so that it never
+ * takes one itself. True when it runs. */
+static bool fsloop_start_watcher(struct fsloop_watch *w, pthread_t *t)
+{
+	sigset_t set, old;
+	size_t i;
+	int rc;
+
+	sigemptyset(&set);
+	for (i = 0; i < FSLOOP_NSIG; i++)
+		sigaddset(&set, fsloop_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	rc = pthread_create(t, NULL, fsloop_watch_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc == 0;
+}
+
+/* libfuse's loop, multithreaded (16 threads at most) or not. */
+static int fsloop_serve(struct fuse_session *se, bool single_thread)
+{
+	struct fuse_loop_config *lc;
+	int rc;
+
+	if (single_thread)
+		return fuse_session_loop(se);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	rc = fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return rc;
+}
+
+int fsloop_run(struct fuse_session *se, bool single_thread,
+	       void (*stopping)(void *ctx), void *ctx)
+{
+	struct fsloop_watch w = {.se = se,
+				 .main = pthread_self(),
+				 .stopping = stopping,
+				 .ctx = ctx};
+	struct sigaction old[FSLOOP_NSIG + 1];
+	char over = FSLOOP_OVER;
+	bool watching;
+	pthread_t watcher;
+	int rc;
+
+	if (pipe2(fsloop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	atomic_store(&fsloop_over, false);
+	fsloop_se = se;
+	rc = fsloop_handlers(true, old);
+	if (rc == 0) {
+		watching = fsloop_start_watcher(&w, &watcher);
+		rc = fsloop_serve(se, single_thread);
+		if (watching) {
+			/* A full pipe wakes the watcher all the same, and
+			 * it reads the flag then. */
+			atomic_store(&fsloop_over, true);
+			if (write(fsloop_pipe[1], &over, 1) < 0) {
+				/* the pipe is full: it is readable */
+			}
+			pthread_join(watcher, NULL);
+		}
+	}
+	/* The loop's own error, or an end the watcher did not see. */
+	fsloop_stop_once(&w);
+	fsloop_handlers(false, old);
+	fsloop_se = NULL;
+	close(fsloop_pipe[0]);
+	close(fsloop_pipe[1]);
+	fsloop_pipe[0] = fsloop_pipe[1] = -1;
+	/* A positive value is the signal that ended the loop (libfuse's
+	 * handlers set it; ours do not): a requested stop, not a failure. */
+	return rc > 0 ? 0 : rc;
+}
