@@ -12,7 +12,7 @@ PKG_CONFIG ?= pkg-config
 PYTHON ?= python3
 VERSION := 0.1.0
 
-PKGS := fuse3 openssl sqlite3
+PKGS := fuse3 openssl sqlite3 zlib
 # The pkg-config queries run when a recipe first needs them, not when the
 # Makefile is read: on a bare machine `make demo` reads it before `make
 # deps` has installed the packages. Each query then runs once (it

@@ -42,6 +42,9 @@ struct imap_config {
 	bool trace; /* protocol trace through log_debug(), no credentials */
 	/* Largest literal accepted from the server; FETCH windows must fit. */
 	size_t max_literal;
+	/* COMPRESS=DEFLATE (RFC 4978) after login when the server offers
+	 * it (-o compress, on by default). */
+	bool compress;
 };
 
 enum imap_cap {
@@ -66,6 +69,7 @@ enum imap_cap {
 	IMAP_CAP_AUTH_XOAUTH2 = 1u << 18,
 	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 19,
 	IMAP_CAP_BINARY = 1u << 20, /* RFC 3516 */
+	IMAP_CAP_COMPRESS_DEFLATE = 1u << 21, /* RFC 4978 */
 	IMAP_CAP_QUOTA = 1u << 24,
 	IMAP_CAP_NOTIFY = 1u << 25,
 	IMAP_CAP_LIST_STATUS = 1u << 26, /* RFC 5819 */
@@ -156,8 +160,11 @@ struct imap_session;
  * under LOGINDISABLED); a forced mechanism (PLAIN, XOAUTH2, OAUTHBEARER)
  * or LOGIN must be offered, or the login fails naming what the server
  * offers. AUTHENTICATE sends its initial response with SASL-IR when
- * offered, else after the server's "+". On failure returns -1 and fills
- * err with one line for the user (with the status of an OAuth2 error).
+ * offered, else after the server's "+". Once logged in, turns on
+ * COMPRESS=DEFLATE when cfg->compress asks and the server offers it (a
+ * refusal leaves the session uncompressed). On failure returns -1 and
+ * fills err with one line for the user (with the status of an OAuth2
+ * error).
  * cfg must outlive the session.
  */
 int imap_open(const struct imap_config *cfg, struct imap_session **s_r,

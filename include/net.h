@@ -30,6 +30,11 @@
  * is caught by the caller.
  *
  * SIGPIPE is never raised: every send uses MSG_NOSIGNAL, TLS included.
+ *
+ * Compression (net_start_deflate(), IMAP COMPRESS=DEFLATE): sits below
+ * the read buffer and above TLS; every call above keeps its contract,
+ * counting inflated bytes. Corrupt compressed input gives -EPROTO and
+ * leaves the connection dead.
  */
 #ifndef MAILFS_NET_H
 #define MAILFS_NET_H
@@ -81,6 +86,23 @@ int net_start_tls(struct net_conn *c, struct net_tls_ctx *ctx, const char *host,
 
 bool net_is_tls(const struct net_conn *c);
 
+/*
+ * Starts COMPRESS=DEFLATE (RFC 4978) once the server has accepted it:
+ * from now on what net_write() gets is deflated (raw deflate, a sync
+ * flush ending every call, so the server can read each command whole),
+ * then encrypted if TLS is on; what is read is decrypted, then
+ * inflated, in bounded pieces into the read buffer or the caller's (a
+ * compression bomb costs time, never memory). pending holds the bytes
+ * the caller had read past the server's OK: the start of the compressed
+ * stream, as are bytes still buffered here (together at most 16 KiB,
+ * else -EPROTO). Any failure leaves the connection dead: the server
+ * compresses already, so going on without is impossible.
+ */
+int net_start_deflate(struct net_conn *c, const void *pending, size_t len,
+		      char *err, size_t errlen);
+
+bool net_is_compressed(const struct net_conn *c);
+
 /* Sets the bound of every later wait on this connection. */
 void net_set_timeout(struct net_conn *c, int timeout_ms);
 
@@ -102,12 +124,15 @@ int net_read_line(struct net_conn *c, char *buf, size_t max, size_t *len_r);
 /* Writes all of buf or fails; each wait for the socket is bounded. */
 int net_write(struct net_conn *c, const void *buf, size_t len);
 
-/* Bytes already received and buffered but not yet consumed. */
+/* Bytes already received and buffered but not yet consumed (with
+ * compression: inflated bytes, and compressed ones not inflated yet). */
 size_t net_buffered(const struct net_conn *c);
 
-/* Waits at most ms for data to read (buffered or TLS-pending counts).
- * Returns 1 when there is some, 0 when none came, -errno on an error. A
- * wait that ends empty leaves the connection as it was. */
+/* Waits at most ms for data to read (buffered or TLS-pending counts;
+ * with compression, only bytes that inflate to something do, so that
+ * a read after 1 finds data at once). Returns 1 when there is some (or
+ * end of stream), 0 when none came, -errno on an error. A wait that
+ * ends empty leaves the connection as it was. */
 int net_wait_readable(struct net_conn *c, int ms);
 
 /* True when the peer has closed its side (or reset the connection):

@@ -4,7 +4,7 @@
 # root (or with sudo).
 set -eu
 
-PKGS="build-essential pkg-config libfuse3-dev fuse3 libssl-dev libsqlite3-dev uthash-dev
+PKGS="build-essential pkg-config libfuse3-dev fuse3 libssl-dev libsqlite3-dev zlib1g-dev uthash-dev
 check dovecot-imapd dovecot-pop3d openssl python3 attr rsync isync procps clang
 libclang-rt-14-dev psmisc debhelper dpkg-dev notmuch maildir-utils mblaze neomutt bsdutils"
 

@@ -310,6 +310,7 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		{"NOTIFY", IMAP_CAP_NOTIFY},
 		{"LIST-STATUS", IMAP_CAP_LIST_STATUS},
 		{"BINARY", IMAP_CAP_BINARY},
+		{"COMPRESS=DEFLATE", IMAP_CAP_COMPRESS_DEFLATE},
 	};
 	size_t i, j;
 
@@ -1099,6 +1100,41 @@ static int imap_authenticate(struct imap_session *s)
 	return 0;
 }
 
+/*
+ * COMPRESS DEFLATE (RFC 4978) when asked for and offered: every later
+ * byte is compressed both ways, in net. The server starts compressing
+ * right after its OK, so bytes already read past it go to net as the
+ * start of its stream. A NO or BAD (say, COMPRESSIONACTIVE) leaves the
+ * session as it was; only a lost connection fails.
+ */
+static int imap_compress(struct imap_session *s)
+{
+	char err[256];
+	int rc;
+
+	if (!s->cfg->compress || !(s->caps & IMAP_CAP_COMPRESS_DEFLATE))
+		return 0;
+	if (imap_run(s, "COMPRESS DEFLATE", NULL, NULL) < 0) {
+		if (s->err.kind != IMAP_ERR_NO && s->err.kind != IMAP_ERR_BAD)
+			return -1;
+		log_debug("%s refused COMPRESS: %s", s->cfg->host, s->err.text);
+		s->err.kind = IMAP_ERR_NONE;
+		return 0;
+	}
+	rc = net_start_deflate(s->conn, s->rbuf + s->rpos, s->rlen - s->rpos,
+			       err, sizeof(err));
+	s->rpos = s->rlen = 0;
+	if (rc < 0) {
+		imap_set_err(s, rc == -ENOMEM ? IMAP_ERR_NOMEM : IMAP_ERR_PROTO,
+			     -rc, "%s: %s", s->cfg->host, err);
+		s->state = IMAP_STATE_BROKEN;
+		return -1;
+	}
+	log_debug("compression on (COMPRESS=DEFLATE%s)",
+		  net_is_tls(s->conn) ? ", under TLS" : "");
+	return 0;
+}
+
 int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	      struct imap_error *err)
 {
@@ -1157,6 +1193,8 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 			goto fail_report;
 	}
 	if (!s->caps && imap_run(s, "CAPABILITY", NULL, NULL) < 0)
+		goto fail_report;
+	if (imap_compress(s) < 0)
 		goto fail_report;
 	*s_r = s;
 	return 0;

@@ -179,6 +179,7 @@ static struct store *main_imap_store(const struct opts *o,
 	cfg->timeout_ms = (int)o->timeout * 1000;
 	cfg->trace = o->debug;
 	cfg->max_literal = STORE_MAX_PIECE + 64 * 1024;
+	cfg->compress = o->compress;
 	if (!o->disk_cache)
 		return store_imap_new(cfg, o->connections, err, errlen);
 	return main_cached_store(o, cfg, err, errlen);

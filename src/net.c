@@ -22,6 +22,12 @@
  *   thread at once. OpenSSL 3 initialises itself; its per-thread error
  *   queue is cleared before each TLS call so that SSL_get_error() sees
  *   only the error of that call.
+ * - COMPRESS=DEFLATE (zlib) is one layer between the read buffer and
+ *   TLS: net_recv_once() inflates what net_recv_raw() got, net_write()
+ *   deflates into a fixed buffer that net_write_raw() sends. Inflating
+ *   never produces more than the space it is given (the read buffer or
+ *   the caller's), so hostile input cannot grow memory; compressed
+ *   input that inflates to nothing counts against the read's deadline.
  */
 #include "clock.h"
 #include "net.h"
@@ -53,8 +59,21 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#define ZLIB_CONST
+#include <zlib.h>
+
 /* Size of the per-connection read buffer. */
 #define NET_RBUF_SIZE 65536
+
+/* Compressed bytes read but not inflated yet, and deflated bytes on
+ * their way out: one TLS record each. */
+#define NET_ZBUF_SIZE 16384
+/* Raw deflate with the largest window (RFC 4978): the server may use
+ * any window, so inflating must allow the largest. */
+#define NET_ZWBITS (-15)
+/* Internal to the read path: compressed input was consumed but gave no
+ * output yet; call again (no wait needed) while the deadline allows. */
+#define NET_EPROGRESS (-EINPROGRESS)
 
 /* Room for "host:port" with IPv6 brackets, for messages. */
 #define NET_ADDR_MAX (NI_MAXHOST + 16)
@@ -62,6 +81,14 @@
 struct net_tls_ctx {
 	SSL_CTX *ssl_ctx; /* owned; only read once made */
 	bool insecure;
+};
+
+/* COMPRESS=DEFLATE state of one connection (net_start_deflate()). */
+struct net_zlib {
+	z_stream in; /* inflates the server's stream; next_in is in ibuf */
+	z_stream out; /* deflates ours */
+	unsigned char ibuf[NET_ZBUF_SIZE]; /* compressed, received */
+	unsigned char obuf[NET_ZBUF_SIZE]; /* compressed, to send */
 };
 
 struct net_conn {
@@ -73,6 +100,7 @@ struct net_conn {
 	bool bio_eof; /* the BIO saw end of stream */
 	bool tls_fatal; /* OpenSSL failed fatally: no close_notify then */
 	int dead; /* 0, or the -errno that every later read/write gives */
+	struct net_zlib *z; /* owned; NULL unless compression is on */
 	size_t rpos; /* first unconsumed byte in rbuf */
 	size_t rlen; /* end of the received bytes in rbuf */
 	unsigned char rbuf[NET_RBUF_SIZE];
@@ -776,8 +804,10 @@ int net_start_tls(struct net_conn *c, struct net_tls_ctx *ctx, const char *host,
 	int64_t deadline;
 	int r, sslerr, wait = 0, ret;
 
-	if (c->ssl) {
-		net_err(err, errlen, "TLS is already active with %s", host);
+	if (c->ssl || c->z) {
+		net_err(err, errlen, "TLS %s with %s",
+			c->ssl ? "is already active" : "cannot follow COMPRESS",
+			host);
 		return -EINVAL;
 	}
 	if (c->dead) {
@@ -920,11 +950,12 @@ static ssize_t net_tls_result(struct net_conn *c, int r, short *events)
 }
 
 /*
- * One attempt to read, without waiting: bytes (> 0), 0 at end of
+ * One attempt to read what the peer sent (decrypted, still compressed
+ * if compression is on), without waiting: bytes (> 0), 0 at end of
  * stream, -EAGAIN with *events to poll for, or -errno.
  */
-static ssize_t net_recv_once(struct net_conn *c, void *buf, size_t len,
-			     short *events)
+static ssize_t net_recv_raw(struct net_conn *c, void *buf, size_t len,
+			    short *events)
 {
 	size_t got = 0;
 	ssize_t n;
@@ -953,9 +984,64 @@ static ssize_t net_recv_once(struct net_conn *c, void *buf, size_t len,
 }
 
 /*
+ * Inflates what zlib holds into buf (at most len bytes): bytes (> 0),
+ * 0 when the server ended its stream (no more data can come, read as
+ * end of stream), -EAGAIN when more input is needed, or -EPROTO
+ * (-ENOMEM) for corrupt input, which kills the connection.
+ */
+static ssize_t net_z_inflate(struct net_conn *c, void *buf, size_t len)
+{
+	z_stream *zs = &c->z->in;
+	int r;
+
+	zs->next_out = buf;
+	zs->avail_out = len > UINT_MAX ? UINT_MAX : (uInt)len;
+	len = zs->avail_out;
+	r = inflate(zs, Z_SYNC_FLUSH);
+	if (zs->avail_out < len)
+		return (ssize_t)(len - zs->avail_out);
+	if (r == Z_STREAM_END)
+		return 0;
+	/* With room left, inflate() stops only when the input is used up,
+	 * so input left over here is as bad as an error code. */
+	if ((r != Z_OK && r != Z_BUF_ERROR) || zs->avail_in > 0) {
+		c->dead = r == Z_MEM_ERROR ? -ENOMEM : -EPROTO;
+		return c->dead;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * One attempt to read, without waiting: bytes (> 0), 0 at end of
+ * stream, -EAGAIN with *events to poll for, NET_EPROGRESS (compression:
+ * input was taken that gave no output yet), or -errno. With compression
+ * at most one raw read is made per call, so the caller's deadline
+ * bounds a peer that sends endless input that inflates to nothing.
+ */
+static ssize_t net_recv_once(struct net_conn *c, void *buf, size_t len,
+			     short *events)
+{
+	struct net_zlib *z = c->z; /* borrowed */
+	ssize_t n;
+
+	if (!z)
+		return net_recv_raw(c, buf, len, events);
+	n = net_z_inflate(c, buf, len);
+	if (n != -EAGAIN)
+		return n;
+	n = net_recv_raw(c, z->ibuf, sizeof(z->ibuf), events);
+	if (n <= 0)
+		return n;
+	z->in.next_in = z->ibuf;
+	z->in.avail_in = (uInt)n;
+	n = net_z_inflate(c, buf, len);
+	return n == -EAGAIN ? NET_EPROGRESS : n;
+}
+
+/*
  * Reads at least one byte into buf, polling as needed until the
- * timeout runs out. Always tries the read before polling: OpenSSL may
- * hold decrypted bytes that poll() cannot see.
+ * timeout runs out. Always tries the read before polling: OpenSSL (and
+ * zlib) may hold bytes that poll() cannot see.
  */
 static ssize_t net_recv_some(struct net_conn *c, void *buf, size_t len)
 {
@@ -968,6 +1054,11 @@ static ssize_t net_recv_some(struct net_conn *c, void *buf, size_t len)
 		len = SSIZE_MAX;
 	for (;;) {
 		n = net_recv_once(c, buf, len, &events);
+		if (n == NET_EPROGRESS) {
+			if (clock_now_ms() >= deadline)
+				return -ETIMEDOUT;
+			continue;
+		}
 		if (n != -EAGAIN)
 			return n;
 		w = net_wait_until(c->fd, events, deadline);
@@ -1119,20 +1210,19 @@ static ssize_t net_send_once(struct net_conn *c, const void *buf, size_t len,
 }
 
 /*
- * Writes everything, each wait bounded by the timeout (so a long upload
- * that keeps moving is fine). After a failure the peer may have part of
- * the data, and OpenSSL insists that an interrupted write be retried
- * with the same bytes, so the connection is marked dead.
+ * Writes everything as it is (TLS encrypts it), each wait bounded by
+ * the timeout (so a long upload that keeps moving is fine). After a
+ * failure the peer may have part of the data, and OpenSSL insists that
+ * an interrupted write be retried with the same bytes, so the
+ * connection is marked dead.
  */
-int net_write(struct net_conn *c, const void *buf, size_t len)
+static int net_write_raw(struct net_conn *c, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	short events = POLLOUT;
 	ssize_t n;
 	int w;
 
-	if (c->dead)
-		return c->dead;
 	while (len > 0) {
 		n = net_send_once(c, p, len > SSIZE_MAX ? SSIZE_MAX : len,
 				  &events);
@@ -1155,10 +1245,114 @@ int net_write(struct net_conn *c, const void *buf, size_t len)
 	return 0;
 }
 
-/* Bytes received and buffered here but not consumed yet. */
+/*
+ * Deflates len bytes and sends them through a fixed buffer, the last
+ * piece with a sync flush: the server can then inflate all of it, so
+ * a command is never left waiting in zlib. A deflate error (which only
+ * a broken stream gives) kills the connection like a failed send.
+ */
+static int net_z_write(struct net_conn *c, const void *buf, size_t len)
+{
+	struct net_zlib *z = c->z; /* borrowed */
+	const unsigned char *p = buf;
+	uInt chunk;
+	int r, rc;
+
+	while (len > 0) {
+		chunk = len > NET_ZBUF_SIZE ? NET_ZBUF_SIZE : (uInt)len;
+		z->out.next_in = p;
+		z->out.avail_in = chunk;
+		do {
+			z->out.next_out = z->obuf;
+			z->out.avail_out = sizeof(z->obuf);
+			r = deflate(&z->out,
+				    chunk == len ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+			if (r == Z_STREAM_ERROR) {
+				c->dead = -EPROTO;
+				return c->dead;
+			}
+			rc = net_write_raw(c, z->obuf,
+					   sizeof(z->obuf) - z->out.avail_out);
+			if (rc < 0)
+				return rc;
+		} while (z->out.avail_out == 0);
+		p += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/* Writes everything, deflated first when compression is on. */
+int net_write(struct net_conn *c, const void *buf, size_t len)
+{
+	if (c->dead)
+		return c->dead;
+	return c->z ? net_z_write(c, buf, len) : net_write_raw(c, buf, len);
+}
+
+/* Bytes received and buffered here but not consumed yet: with
+ * compression, compressed bytes zlib still holds count too. */
 size_t net_buffered(const struct net_conn *c)
 {
-	return c ? c->rlen - c->rpos : 0;
+	if (!c)
+		return 0;
+	return c->rlen - c->rpos + (c->z ? c->z->in.avail_in : 0);
+}
+
+/*
+ * Turns compression on (see net.h). The compressed stream starts with
+ * the caller's pending bytes, followed by whatever this connection had
+ * buffered, which all go into zlib's input buffer.
+ */
+int net_start_deflate(struct net_conn *c, const void *pending, size_t len,
+		      char *err, size_t errlen)
+{
+	size_t held = c->rlen - c->rpos;
+	struct net_zlib *z; /* owned until handed to c */
+
+	if (c->z || c->dead) {
+		net_err(err, errlen, "cannot start compression: %s",
+			c->z ? "it is on already" : "connection unusable");
+		return c->z ? -EINVAL : c->dead;
+	}
+	if (len > NET_ZBUF_SIZE || held > NET_ZBUF_SIZE - len) {
+		net_err(err, errlen,
+			"%zu bytes arrived with the answer to COMPRESS "
+			"(the most allowed is %d)",
+			len + held, NET_ZBUF_SIZE);
+		c->dead = -EPROTO;
+		return c->dead;
+	}
+	z = calloc(1, sizeof(*z));
+	if (!z || inflateInit2(&z->in, NET_ZWBITS) != Z_OK) {
+		free(z);
+		goto fail_nomem;
+	}
+	if (deflateInit2(&z->out, Z_DEFAULT_COMPRESSION, Z_DEFLATED, NET_ZWBITS,
+			 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		inflateEnd(&z->in);
+		free(z);
+		goto fail_nomem;
+	}
+	if (len > 0) /* pending may be NULL then */
+		memcpy(z->ibuf, pending, len);
+	memcpy(z->ibuf + len, c->rbuf + c->rpos, held);
+	z->in.next_in = z->ibuf;
+	z->in.avail_in = (uInt)(len + held);
+	c->rpos = c->rlen = 0;
+	c->z = z;
+	return 0;
+
+fail_nomem:
+	net_err(err, errlen, "cannot start compression: out of memory");
+	c->dead = -ENOMEM;
+	return c->dead;
+}
+
+/* Tells whether COMPRESS=DEFLATE is on (see net_start_deflate()). */
+bool net_is_compressed(const struct net_conn *c)
+{
+	return c && c->z;
 }
 
 /*
@@ -1179,6 +1373,11 @@ void net_close(struct net_conn *c)
 		ERR_clear_error();
 	}
 	BIO_meth_free(c->bio_meth);
+	if (c->z) {
+		inflateEnd(&c->z->in);
+		deflateEnd(&c->z->out);
+		free(c->z);
+	}
 	close(c->fd);
 	free(c);
 }
@@ -1202,11 +1401,51 @@ bool net_peer_gone(const struct net_conn *c)
 	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+/*
+ * net_wait_readable() with compression: inflates into the (empty) read
+ * buffer until something comes out, so that 1 means a read finds data
+ * at once; compressed bytes that inflate to nothing (a flush marker
+ * arriving alone) do not wake the caller up. End of stream gives 1 (the
+ * read reports it).
+ */
+static int net_z_wait_readable(struct net_conn *c, int ms)
+{
+	int64_t deadline = clock_now_ms() + (ms > 0 ? ms : 0);
+	short events = POLLIN;
+	ssize_t n;
+	int w;
+
+	if (c->dead)
+		return c->dead;
+	c->rpos = c->rlen = 0;
+	for (;;) {
+		n = net_recv_once(c, c->rbuf, NET_RBUF_SIZE, &events);
+		if (n >= 0) {
+			c->rlen = (size_t)n;
+			return 1;
+		}
+		if (n == NET_EPROGRESS) {
+			if (clock_now_ms() >= deadline)
+				return 0;
+			continue;
+		}
+		if (n != -EAGAIN)
+			return (int)n;
+		w = net_wait_until(c->fd, events, deadline);
+		if (w < 0)
+			return w == -ETIMEDOUT ? 0 : w;
+	}
+}
+
 int net_wait_readable(struct net_conn *c, int ms)
 {
 	int r;
 
-	if (net_buffered(c) || (c->ssl && SSL_pending(c->ssl) > 0))
+	if (c->rpos < c->rlen)
+		return 1;
+	if (c->z)
+		return net_z_wait_readable(c, ms);
+	if (c->ssl && SSL_pending(c->ssl) > 0)
 		return 1;
 	r = net_wait_until(c->fd, POLLIN, clock_now_ms() + (ms > 0 ? ms : 0));
 	return r == 0 ? 1 : r == -ETIMEDOUT ? 0 : r;

@@ -53,6 +53,7 @@ enum {
 	KEY_AUTH,
 	KEY_DISK_CACHE,
 	KEY_OFFLINE,
+	KEY_COMPRESS,
 };
 
 /* State shared with the fuse_opt callback while parsing; the templates
@@ -82,6 +83,7 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
 	FUSE_OPT_KEY("disk_cache=", KEY_DISK_CACHE),
 	FUSE_OPT_KEY("offline", KEY_OFFLINE),
+	FUSE_OPT_KEY("compress=", KEY_COMPRESS),
 	OPT("prefetch=%s", prefetch),
 	FUSE_OPT_KEY("max_append=", KEY_MAX_APPEND),
 	FUSE_OPT_KEY("delete=", KEY_DELETE),
@@ -147,6 +149,8 @@ static const char opts_usage[] =
 	"  -o prefetch=F[:F...]     IMAP: fill the disk cache with folders\n"
 	"                           (as the mount shows them; %XX for : , %)\n"
 	"                           in the background; prefetch=all: all\n"
+	"  -o compress=yes|no       IMAP: COMPRESS=DEFLATE when the server\n"
+	"                           offers it (default yes)\n"
 	"  -o refresh=SECONDS       how stale a listing may get (default 30,\n"
 	"                           60 for POP3)\n"
 	"  -o ro                    mount read-only\n"
@@ -396,6 +400,50 @@ static void opts_refuse_unknown(const char *arg)
 }
 
 /*
+ * Takes the value of an option that is one of a few words (delete=,
+ * layout=, compress=, auth=). Returns 0, or -1 after saying which words
+ * the option takes.
+ */
+static int opts_word(struct opts *o, int key, const char *val)
+{
+	switch (key) {
+	case KEY_DELETE:
+		if (strcmp(val, "trash") && strcmp(val, "expunge")) {
+			fprintf(stderr,
+				"mailfs: -o delete= takes trash or expunge\n");
+			return -1;
+		}
+		o->delete_mode = strcmp(val, "trash") == 0
+					 ? OPTS_DELETE_TRASH
+					 : OPTS_DELETE_EXPUNGE;
+		return 0;
+	case KEY_LAYOUT:
+		if (strcmp(val, "default") && strcmp(val, "maildir")) {
+			fprintf(stderr, "mailfs: -o layout= takes default or "
+					"maildir\n");
+			return -1;
+		}
+		o->maildir = strcmp(val, "maildir") == 0;
+		return 0;
+	case KEY_COMPRESS:
+		if (strcmp(val, "yes") && strcmp(val, "no")) {
+			fprintf(stderr,
+				"mailfs: -o compress= takes yes or no\n");
+			return -1;
+		}
+		o->compress = strcmp(val, "yes") == 0;
+		return 0;
+	default:
+		if (opts_parse_auth(val, &o->auth) < 0) {
+			fprintf(stderr, "mailfs: -o auth= takes plain, login, "
+					"xoauth2 or oauthbearer\n");
+			return -1;
+		}
+		return 0;
+	}
+}
+
+/*
  * fuse_opt callback: handles the keyed options and positional arguments.
  * Returns 0 to drop the argument, 1 to keep it for FUSE, -1 to stop.
  */
@@ -486,31 +534,10 @@ static int opts_proc(void *data, const char *arg, int key,
 		}
 		return 0;
 	case KEY_DELETE:
-		if (strcmp(val + 1, "trash") == 0)
-			o->delete_mode = OPTS_DELETE_TRASH;
-		else if (strcmp(val + 1, "expunge") == 0)
-			o->delete_mode = OPTS_DELETE_EXPUNGE;
-		else {
-			fprintf(stderr,
-				"mailfs: -o delete= takes trash or expunge\n");
-			ctx->error = 1;
-			return -1;
-		}
-		return 0;
 	case KEY_LAYOUT:
-		if (strcmp(val + 1, "default") == 0 ||
-		    strcmp(val + 1, "maildir") == 0) {
-			o->maildir = strcmp(val + 1, "maildir") == 0;
-			return 0;
-		}
-		fprintf(stderr,
-			"mailfs: -o layout= takes default or maildir\n");
-		ctx->error = 1;
-		return -1;
+	case KEY_COMPRESS:
 	case KEY_AUTH:
-		if (opts_parse_auth(val + 1, &o->auth) < 0) {
-			fprintf(stderr, "mailfs: -o auth= takes plain, login, "
-					"xoauth2 or oauthbearer\n");
+		if (opts_word(o, key, val + 1) < 0) {
 			ctx->error = 1;
 			return -1;
 		}
@@ -842,6 +869,7 @@ int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 	ctx.o.disk_cache = 1024ull * 1024 * 1024;
 	ctx.o.refresh = UINT_MAX;
 	ctx.o.temp_idle = 3600;
+	ctx.o.compress = true;
 	rc = fuse_opt_parse(fargs, &ctx, opts_spec, opts_proc);
 	*o = ctx.o;
 	if (rc < 0) {

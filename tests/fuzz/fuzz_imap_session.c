@@ -5,7 +5,13 @@
  *
  * The server says a plausible greeting with capabilities first; the
  * first input byte picks which (see fuzz_imap_session_greeting()); the
- * rest of the input is everything the server sends after it. The client
+ * rest of the input is everything the server sends after it, except
+ * that from a marker on it is a compressed stream (COMPRESS=DEFLATE,
+ * which the client asks for when the server offers it): after
+ * "#DEFLATE#" the rest is deflated here, a sync flush after each line as
+ * a server flushes each response, so that the session goes on through
+ * the inflater; after "#RAWZ#" the rest goes as it is, arbitrary bytes
+ * for the inflater to judge (fuzz_imap_session_script()). The client
  * then logs in and runs each operation a mount uses: LIST, LIST of one
  * mailbox, EXAMINE + UID FETCH 1:* together, SELECT, body FETCHes,
  * STORE, COPY, MOVE, EXPUNGE, APPEND, quota, NOOP, mailbox changes and
@@ -29,6 +35,9 @@
 #include "log.h"
 #include "search.h"
 
+#define ZLIB_CONST
+#include <zlib.h>
+
 /* The session's credential callback: the secret is its context. */
 static int fuzz_imap_session_secret(void *ctx, char *buf, size_t len, char *err,
 				    size_t errlen)
@@ -49,6 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The window of the body FETCHes. */
 #define FUZZ_IMAP_SESSION_OFFSET 131072u
 #define FUZZ_IMAP_SESSION_LEN 4096u
+
+/* The markers of the compressed part of the input (see the top). */
+#define FUZZ_IMAP_SESSION_DEFLATE "#DEFLATE#"
+#define FUZZ_IMAP_SESSION_RAWZ "#RAWZ#"
 
 /* Stops the run, naming the promise that was broken. */
 #define FUZZ_IMAP_SESSION_CHECK(cond)                                     \
@@ -333,6 +346,94 @@ static void fuzz_imap_session_run(struct imap_session *s)
 	imap_unselect(s);
 }
 
+/*
+ * Raw-deflates n bytes at p onto the end of out (*len bytes so far, *cap
+ * allocated; grown as needed), a sync flush after every line. Returns
+ * false when out of memory (out is still the caller's to free).
+ */
+static bool fuzz_imap_session_deflate(const uint8_t *p, size_t n,
+				      unsigned char **out, size_t *len,
+				      size_t *cap)
+{
+	z_stream z = {0};
+	const uint8_t *end = p + n, *lf;
+	unsigned char *grown;
+	bool ok = true;
+
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return false;
+	while (ok && p < end) {
+		lf = memchr(p, '\n', (size_t)(end - p));
+		z.next_in = p;
+		z.avail_in =
+			(uInt)(lf ? (size_t)(lf + 1 - p) : (size_t)(end - p));
+		p += z.avail_in;
+		do {
+			if (*cap - *len < 64) {
+				grown = realloc(*out, *cap * 2);
+				if (!grown) {
+					ok = false;
+					break;
+				}
+				*out = grown;
+				*cap *= 2;
+			}
+			z.next_out = *out + *len;
+			z.avail_out = (uInt)(*cap - *len);
+			deflate(&z, Z_SYNC_FLUSH);
+			*len = *cap - z.avail_out;
+		} while (z.avail_in > 0 || z.avail_out == 0);
+	}
+	deflateEnd(&z);
+	return ok;
+}
+
+/*
+ * What the server sends: the greeting sel picks, then the input up to a
+ * marker as it is, then the rest deflated (#DEFLATE#) or as it is
+ * (#RAWZ#). Returns the script (to free) with its length in *len_r, or
+ * NULL when out of memory.
+ */
+static unsigned char *fuzz_imap_session_script(const uint8_t *data, size_t size,
+					       size_t *len_r)
+{
+	static const char def[] = FUZZ_IMAP_SESSION_DEFLATE;
+	static const char raw[] = FUZZ_IMAP_SESSION_RAWZ;
+	const uint8_t *d = memmem(data + 1, size - 1, def, sizeof(def) - 1);
+	const uint8_t *r = memmem(data + 1, size - 1, raw, sizeof(raw) - 1);
+	size_t cap = 256 + 2 * size, len, plain;
+	unsigned char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	len = fuzz_imap_session_greeting(data[0], (char *)out, 256);
+	if (d && (!r || d < r)) {
+		plain = (size_t)(d - data) - 1;
+		memcpy(out + len, data + 1, plain);
+		len += plain;
+		d += sizeof(def) - 1;
+		if (!fuzz_imap_session_deflate(d, (size_t)(data + size - d),
+					       &out, &len, &cap)) {
+			free(out);
+			return NULL;
+		}
+	} else {
+		/* #RAWZ# itself goes nowhere: the bytes after it follow
+		 * the plain part directly. */
+		plain = r ? (size_t)(r - data) - 1 : size - 1;
+		memcpy(out + len, data + 1, plain);
+		len += plain;
+		if (r) {
+			r += sizeof(raw) - 1;
+			memcpy(out + len, r, (size_t)(data + size - r));
+			len += (size_t)(data + size - r);
+		}
+	}
+	*len_r = len;
+	return out;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_config cfg = {
@@ -343,10 +444,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.tls = IMAP_TLS_NONE,
 		.timeout_ms = FUZZ_IMAP_SESSION_TIMEOUT_MS,
 		.max_literal = FUZZ_IMAP_SESSION_MAX_LITERAL,
+		.compress = true,
 	};
 	struct imap_session *s = NULL;
 	struct imap_error err;
-	char *script;
+	unsigned char *script;
 	size_t n;
 
 	if (size == 0)
@@ -356,14 +458,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.trace = true;
 	if (getenv("FUZZ_TRACE"))
 		log_init(true);
-	script = malloc(256 + size);
+	script = fuzz_imap_session_script(data, size, &n);
 	if (!script)
 		return 0;
-	n = fuzz_imap_session_greeting(data[0], script, 256);
-	memcpy(script + n, data + 1, size - 1);
 	if (data[0] & 0x80)
 		cfg.credential.ctx = (void *)"s\xc3\xa9\"cret"; /* 8-bit */
-	if (fuzz_net_script(script, n + size - 1) < 0) {
+	if (fuzz_net_script(script, n) < 0) {
 		free(script);
 		return 0;
 	}

@@ -26,6 +26,9 @@
 
 #include "imap.h"
 
+#define ZLIB_CONST
+#include <zlib.h>
+
 /* Bound of every wait that should succeed at once. */
 #define TEST_IMAP_WAIT_MS 5000
 
@@ -48,6 +51,8 @@ struct test_imap_server {
 	char port[16];
 	const char *script; /* borrowed */
 	size_t len;
+	char got[8192]; /* the first bytes the client sent */
+	size_t got_len;
 	pthread_t thread;
 };
 
@@ -76,21 +81,27 @@ static void *test_imap_server_run(void *arg)
 	shutdown(fd, SHUT_WR);
 	pfd = (struct pollfd){fd, POLLIN, 0};
 	while (poll(&pfd, 1, TEST_IMAP_WAIT_MS) == 1 &&
-	       recv(fd, buf, sizeof(buf), 0) > 0)
-		;
+	       (n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		if ((size_t)n > sizeof(srv->got) - srv->got_len)
+			n = (ssize_t)(sizeof(srv->got) - srv->got_len);
+		memcpy(srv->got + srv->got_len, buf, (size_t)n);
+		srv->got_len += (size_t)n;
+	}
 	close(fd);
 	return NULL;
 }
 
-/* Listens on a free loopback port and starts serving script. */
-static void test_imap_server_start(struct test_imap_server *srv,
-				   const char *script)
+/* Listens on a free loopback port and starts serving the len bytes of
+ * script. */
+static void test_imap_server_start_len(struct test_imap_server *srv,
+				       const char *script, size_t len)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 
 	srv->script = script;
-	srv->len = strlen(script);
+	srv->len = len;
+	srv->got_len = 0;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	srv->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(srv->lfd, 0);
@@ -102,6 +113,13 @@ static void test_imap_server_start(struct test_imap_server *srv,
 	ck_assert_int_eq(
 		pthread_create(&srv->thread, NULL, test_imap_server_run, srv),
 		0);
+}
+
+/* Starts serving a script that is a string. */
+static void test_imap_server_start(struct test_imap_server *srv,
+				   const char *script)
+{
+	test_imap_server_start_len(srv, script, strlen(script));
 }
 
 /* Waits for the server thread and closes its socket. */
@@ -388,6 +406,101 @@ START_TEST(test_imap_hostile_flags)
 }
 END_TEST
 
+/* The greeting and login of the COMPRESS tests: M1. */
+#define TEST_IMAP_COMPRESS_LOGIN                                           \
+	"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR COMPRESS=DEFLATE] " \
+	"hi\r\nM1 OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] in\r\n"
+
+/* Raw-deflates text with a sync flush into out; returns the length. */
+static size_t test_imap_deflate(const char *text, unsigned char *out,
+				size_t cap)
+{
+	z_stream z = {0};
+
+	ck_assert_int_eq(
+		deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY),
+		Z_OK);
+	z.next_in = (const Bytef *)text;
+	z.avail_in = (uInt)strlen(text);
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	ck_assert_int_eq(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+	ck_assert_uint_eq(z.avail_in, 0);
+	deflateEnd(&z);
+	return cap - z.avail_out;
+}
+
+/*
+ * COMPRESS=DEFLATE offered: sent after login; the server's compressed
+ * answer, which arrives in the same read as its OK, is read through
+ * the inflater, and the next command goes out deflated.
+ */
+START_TEST(test_imap_compress)
+{
+	static const char head[] =
+		TEST_IMAP_COMPRESS_LOGIN "M2 OK DEFLATE active\r\n";
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_error err;
+	unsigned char script[512], plain[256];
+	z_stream z = {0};
+	size_t n = strlen(head);
+	const char *at;
+
+	memcpy(script, head, n);
+	n += test_imap_deflate("M3 OK noop done\r\n", script + n,
+			       sizeof(script) - n);
+	test_imap_server_start_len(&srv, (const char *)script, n);
+	cfg = test_imap_config(&srv);
+	cfg.compress = true;
+	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
+	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
+	imap_close(s);
+	test_imap_server_stop(&srv);
+	at = memmem(srv.got, srv.got_len, "M2 COMPRESS DEFLATE\r\n", 21);
+	ck_assert_ptr_nonnull(at);
+	at += 21;
+	ck_assert_int_eq(inflateInit2(&z, -15), Z_OK);
+	z.next_in = (const Bytef *)at;
+	z.avail_in = (uInt)(srv.got + srv.got_len - at);
+	z.next_out = plain;
+	z.avail_out = sizeof(plain) - 1;
+	ck_assert_int_eq(inflate(&z, Z_SYNC_FLUSH), Z_OK);
+	inflateEnd(&z);
+	plain[sizeof(plain) - 1 - z.avail_out] = '\0';
+	ck_assert_msg(strncmp((char *)plain, "M3 NOOP\r\n", 9) == 0,
+		      "sent after COMPRESS: %s", plain);
+}
+END_TEST
+
+/* compress=no, or a refusal: no compression, and the session goes on. */
+START_TEST(test_imap_compress_off_or_refused)
+{
+	static const char *const scripts[] = {
+		TEST_IMAP_COMPRESS_LOGIN "M2 OK noop done\r\n",
+		TEST_IMAP_COMPRESS_LOGIN "M2 NO [COMPRESSIONACTIVE] no\r\n"
+					 "M3 OK noop done\r\n",
+	};
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_error err;
+
+	test_imap_server_start(&srv, scripts[_i]);
+	cfg = test_imap_config(&srv);
+	cfg.compress = _i == 1;
+	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
+	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
+	imap_close(s);
+	test_imap_server_stop(&srv);
+	ck_assert_ptr_nonnull(memmem(srv.got, srv.got_len,
+				     _i ? "M3 NOOP\r\n" : "M2 NOOP\r\n", 9));
+	ck_assert_int_eq(memmem(srv.got, srv.got_len, "COMPRESS", 8) != NULL,
+			 _i == 1);
+}
+END_TEST
+
 /* The session's test suite, registered by the Makefile. */
 Suite *test_imap_suite(void)
 {
@@ -403,6 +516,8 @@ Suite *test_imap_suite(void)
 	tcase_add_loop_test(tc, test_imap_internaldate, 0,
 			    sizeof(test_imap_dates) /
 				    sizeof(test_imap_dates[0]));
+	tcase_add_test(tc, test_imap_compress);
+	tcase_add_loop_test(tc, test_imap_compress_off_or_refused, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

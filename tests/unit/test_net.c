@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -26,6 +27,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#define ZLIB_CONST
+#include <zlib.h>
 
 #include "net.h"
 
@@ -682,6 +686,463 @@ START_TEST(test_write_timeout)
 }
 END_TEST
 
+/* ---- COMPRESS=DEFLATE: a zlib peer on the other end ---- */
+
+/* The peer's two streams: raw deflate both ways, as RFC 4978 says. */
+struct zpeer {
+	z_stream def; /* what the peer sends */
+	z_stream inf; /* what the client sent */
+};
+
+static void zpeer_init(struct zpeer *zp)
+{
+	memset(zp, 0, sizeof(*zp));
+	ck_assert_int_eq(deflateInit2(&zp->def, 6, Z_DEFLATED, -15, 8,
+				      Z_DEFAULT_STRATEGY),
+			 Z_OK);
+	ck_assert_int_eq(inflateInit2(&zp->inf, -15), Z_OK);
+}
+
+static void zpeer_free(struct zpeer *zp)
+{
+	deflateEnd(&zp->def);
+	inflateEnd(&zp->inf);
+}
+
+/* Deflates len bytes with the given flush into a new buffer; its length
+ * goes to *out_len. */
+static unsigned char *zpeer_deflate(struct zpeer *zp, const void *data,
+				    size_t len, int flush, size_t *out_len)
+{
+	size_t cap = deflateBound(&zp->def, len) + 64, n = 0;
+	unsigned char *out = malloc(cap);
+	int r;
+
+	ck_assert_ptr_nonnull(out);
+	zp->def.next_in = data;
+	zp->def.avail_in = (uInt)len;
+	do {
+		zp->def.next_out = out + n;
+		zp->def.avail_out = (uInt)(cap - n);
+		r = deflate(&zp->def, flush);
+		ck_assert(r == Z_OK || r == Z_STREAM_END || r == Z_BUF_ERROR);
+		n = cap - zp->def.avail_out;
+		if (zp->def.avail_out == 0) {
+			cap *= 2;
+			out = realloc(out, cap);
+			ck_assert_ptr_nonnull(out);
+		}
+	} while (zp->def.avail_in > 0 || zp->def.avail_out == 0);
+	*out_len = n;
+	return out;
+}
+
+/* Deflates and sends len bytes with the given flush. */
+static void zpeer_send(struct zpeer *zp, int fd, const void *data, size_t len,
+		       int flush)
+{
+	size_t n;
+	unsigned char *z = zpeer_deflate(zp, data, len, flush, &n);
+
+	send_all(fd, z, n);
+	free(z);
+}
+
+/*
+ * Reads what the client sent up to the end of a sync flush (00 00 FF FF
+ * last) and inflates it into out; returns the length. Every net_write
+ * must end so: the test fails (times out) otherwise.
+ */
+static size_t zpeer_recv(struct zpeer *zp, int fd, unsigned char *out,
+			 size_t cap)
+{
+	static const unsigned char mark[4] = {0, 0, 0xff, 0xff};
+	unsigned char raw[262144];
+	size_t got = 0;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n;
+
+	while (got < 4 || memcmp(raw + got - 4, mark, 4) != 0) {
+		ck_assert_int_eq(poll(&p, 1, T_LONG_MS), 1);
+		n = recv(fd, raw + got, sizeof(raw) - got, 0);
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	zp->inf.next_in = raw;
+	zp->inf.avail_in = (uInt)got;
+	zp->inf.next_out = out;
+	zp->inf.avail_out = (uInt)cap;
+	ck_assert_int_eq(inflate(&zp->inf, Z_SYNC_FLUSH), Z_OK);
+	ck_assert_uint_eq(zp->inf.avail_in, 0);
+	return cap - zp->inf.avail_out;
+}
+
+/* Repetitive text of len bytes, as mail is. */
+static char *ztext(size_t len)
+{
+	static const char line[] = "Subject: the same line, over and over\r\n";
+	char *t = malloc(len);
+	size_t i;
+
+	ck_assert_ptr_nonnull(t);
+	for (i = 0; i < len; i++)
+		t[i] = line[i % (sizeof(line) - 1)];
+	return t;
+}
+
+/*
+ * The compressed stream starts with bytes the caller read past the OK
+ * and bytes net itself still held; lines, a big literal and small reads
+ * come out whole, in order; writes reach the peer whole (sync flush),
+ * small and big, and the big one much smaller than it was.
+ */
+START_TEST(test_deflate_roundtrip)
+{
+	const size_t big_n = 1 << 20, rnd_n = 40000;
+	unsigned char *z, *in = malloc(big_n + rnd_n);
+	char *big = ztext(big_n), *got = malloc(big_n + rnd_n);
+	struct frag_writer w = {0};
+	struct zpeer zp;
+	struct net_conn *c;
+	size_t zn, i, k;
+	char head[64];
+	int sv[2];
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(got);
+	zpeer_init(&zp);
+	make_pair(sv);
+	c = net_conn_from_fd(sv[0], T_LONG_MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(!net_is_compressed(c));
+	z = zpeer_deflate(&zp, "* 1 EXISTS\r\nM2 OK done\r\n", 24, Z_SYNC_FLUSH,
+			  &zn);
+	ck_assert_uint_gt(zn, 10);
+	/* The OK, then 6 compressed bytes that net reads along with it. */
+	snprintf(head, sizeof(head), "M1 OK go\r\n");
+	send_all(sv[1], head, strlen(head));
+	send_all(sv[1], z + 4, 6);
+	expect_line(c, "M1 OK go");
+	ck_assert_uint_eq(net_buffered(c), 6);
+	/* The first 4 the caller had read already: they come first. */
+	ck_assert_int_eq(net_start_deflate(c, z, 4, NULL, 0), 0);
+	ck_assert(net_is_compressed(c));
+	send_all(sv[1], z + 10, zn - 10);
+	free(z);
+	expect_line(c, "* 1 EXISTS");
+	expect_line(c, "M2 OK done");
+	/* A literal of 1 MiB: read in small and in big pieces. */
+	snprintf(head, sizeof(head), "* 1 FETCH (BODY[] {%zu}\r\n", big_n);
+	z = zpeer_deflate(&zp, head, strlen(head), Z_NO_FLUSH, &zn);
+	send_all(sv[1], z, zn);
+	free(z);
+	z = zpeer_deflate(&zp, big, big_n, Z_SYNC_FLUSH, &zn);
+	ck_assert_uint_lt(zn, big_n / 50);
+	w.big = (const char *)z;
+	w.big_len = zn;
+	frag_writer_start(&w, dup(sv[1]), NULL);
+	snprintf(head, sizeof(head), "* 1 FETCH (BODY[] {%zu}", big_n);
+	expect_line(c, head);
+	ck_assert_int_eq(net_read(c, got, 5), 5);
+	read_exact(c, got + 5, big_n - 5);
+	ck_assert_mem_eq(got, big, big_n);
+	frag_writer_join(&w);
+	free(z);
+	/* Writes: one command, then a big upload of text and noise. */
+	ck_assert_int_eq(net_write(c, "M3 NOOP\r\n", 9), 0);
+	ck_assert_uint_eq(zpeer_recv(&zp, sv[1], in, big_n + rnd_n), 9);
+	ck_assert_mem_eq(in, "M3 NOOP\r\n", 9);
+	memcpy(got, big, big_n);
+	for (i = 0; i < rnd_n; i++)
+		got[big_n + i] = (char)(rand() & 0xff);
+	ck_assert_int_eq(net_write(c, got, big_n + rnd_n), 0);
+	k = zpeer_recv(&zp, sv[1], in, big_n + rnd_n);
+	ck_assert_uint_eq(k, big_n + rnd_n);
+	ck_assert_mem_eq(in, got, k);
+	/* No TLS over compression, and no second start. */
+	ck_assert_int_eq(net_start_deflate(c, NULL, 0, NULL, 0), -EINVAL);
+	net_close(c);
+	close(sv[1]);
+	zpeer_free(&zp);
+	free(big);
+	free(got);
+	free(in);
+}
+END_TEST
+
+/* Garbage where compressed data should be: -EPROTO, and for good. */
+START_TEST(test_deflate_corrupt)
+{
+	/* BTYPE 11 is reserved: invalid at once. */
+	static const unsigned char bad[] = {0x07, 0x01, 0x02, 0x03};
+	struct net_conn *c;
+	size_t len;
+	char buf[64];
+	int sv[2];
+
+	make_pair(sv);
+	c = net_conn_from_fd(sv[0], T_LONG_MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(net_start_deflate(c, NULL, 0, NULL, 0), 0);
+	send_all(sv[1], bad, sizeof(bad));
+	ck_assert_int_eq(net_read_line(c, buf, sizeof(buf), &len), -EPROTO);
+	ck_assert_int_eq(net_read(c, buf, sizeof(buf)), -EPROTO);
+	ck_assert_int_eq(net_write(c, "x", 1), -EPROTO);
+	ck_assert_int_eq(net_wait_readable(c, 10), -EPROTO);
+	net_close(c);
+	close(sv[1]);
+}
+END_TEST
+
+/* Too much compressed data came with the OK to hold: refused, dead. */
+START_TEST(test_deflate_too_much_pending)
+{
+	char *junk = calloc(1, 20000);
+	char err[256] = "";
+	struct net_conn *c;
+	int sv[2];
+
+	ck_assert_ptr_nonnull(junk);
+	make_pair(sv);
+	c = net_conn_from_fd(sv[0], T_LONG_MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(net_start_deflate(c, junk, 20000, err, sizeof(err)),
+			 -EPROTO);
+	ck_assert_msg(strstr(err, "20000 bytes") != NULL, "err: %s", err);
+	ck_assert_int_eq(net_write(c, "x", 1), -EPROTO);
+	net_close(c);
+	close(sv[1]);
+	free(junk);
+}
+END_TEST
+
+/* What a flooding peer does: sync flushes with nothing in them. */
+struct zflood {
+	int fd; /* borrowed */
+	size_t phase; /* where in zempty4 the stream stands */
+	volatile bool stop;
+	pthread_t thread;
+};
+
+/* Four empty blocks with fixed codes (3 header bits and the 7-bit end
+ * of block each, 40 bits): any number of them in a row is a valid
+ * stream, and they inflate (to nothing) much slower than they can be
+ * sent. */
+static const unsigned char zempty4[5] = {0x02, 0x08, 0x20, 0x80, 0x00};
+
+static void *zflood_main(void *arg)
+{
+	struct zflood *f = arg;
+	unsigned char *block = malloc(65535);
+	size_t fill;
+
+	ck_assert_ptr_nonnull(block);
+	/* 64 KiB of empty blocks per send, so that there is always input
+	 * waiting. */
+	for (fill = 0; fill < 65535; fill += sizeof(zempty4))
+		memcpy(block + fill, zempty4, sizeof(zempty4));
+	/* A blocking send sends all: the stream stays in phase. */
+	if (send(f->fd, block + f->phase, fill - f->phase, MSG_NOSIGNAL) > 0)
+		while (!f->stop)
+			if (send(f->fd, block, fill, MSG_NOSIGNAL) < 0)
+				break;
+	free(block);
+	return NULL;
+}
+
+/* Fills the socket's send buffer (raised to 32 MiB where allowed) with
+ * empty blocks, without blocking; returns where in zempty4 the stream
+ * stops (a send may take part of a block). */
+static size_t zflood_fill(int fd)
+{
+	int size = 32 << 20, flags = fcntl(fd, F_GETFL);
+	unsigned char block[65535];
+	size_t fill, phase = 0;
+	ssize_t n;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	for (fill = 0; fill < sizeof(block); fill += sizeof(zempty4))
+		memcpy(block + fill, zempty4, sizeof(zempty4));
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	while ((n = send(fd, block + phase, fill - phase, MSG_NOSIGNAL)) > 0)
+		phase = (phase + (size_t)n) % sizeof(zempty4);
+	fcntl(fd, F_SETFL, flags);
+	return phase;
+}
+
+/*
+ * Input that inflates to nothing does not wake net_wait_readable and
+ * does not stretch a read's deadline, even when it never stops coming;
+ * data after it is found.
+ */
+START_TEST(test_deflate_empty_input_bounded)
+{
+	struct zflood f = {0};
+	struct zpeer zp;
+	struct net_conn *c;
+	char buf[64];
+	long t0, dt;
+	int sv[2];
+
+	make_pair(sv);
+	c = net_conn_from_fd(sv[0], T_SHORT_MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(net_start_deflate(c, NULL, 0, NULL, 0), 0);
+	zpeer_init(&zp);
+	zpeer_send(&zp, sv[1], "", 0, Z_SYNC_FLUSH);
+	ck_assert_int_eq(net_wait_readable(c, T_SHORT_MS), 0);
+	ck_assert_int_eq(net_read(c, buf, sizeof(buf)), -ETIMEDOUT);
+	zpeer_send(&zp, sv[1], "* OK\r\n", 6, Z_SYNC_FLUSH);
+	ck_assert_int_eq(net_wait_readable(c, T_LONG_MS), 1);
+	ck_assert_uint_eq(net_buffered(c), 6);
+	expect_line(c, "* OK");
+	zpeer_free(&zp);
+	net_close(c);
+	close(sv[1]);
+
+	/* A peer that floods empty blocks: the deadline holds. The socket
+	 * is filled first (32 MiB where root may raise the bound) and the
+	 * flood keeps it full, so input never runs out while net reads. */
+	make_pair(sv);
+	c = net_conn_from_fd(sv[0], T_SHORT_MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(net_start_deflate(c, NULL, 0, NULL, 0), 0);
+	f.phase = zflood_fill(sv[1]);
+	f.fd = sv[1];
+	ck_assert_int_eq(pthread_create(&f.thread, NULL, zflood_main, &f), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(net_read(c, buf, sizeof(buf)), -ETIMEDOUT);
+	dt = now_ms() - t0;
+	ck_assert_int_ge(dt, T_SHORT_MS - 20);
+	ck_assert_int_lt(dt, 2 * T_SHORT_MS);
+	t0 = now_ms();
+	ck_assert_int_eq(net_wait_readable(c, T_SHORT_MS), 0);
+	dt = now_ms() - t0;
+	ck_assert_int_ge(dt, T_SHORT_MS - 20);
+	ck_assert_int_lt(dt, 2 * T_SHORT_MS);
+	f.stop = true;
+	net_close(c);
+	pthread_join(f.thread, NULL);
+	close(sv[1]);
+}
+END_TEST
+
+/* The peer whose stream inflates to far more than any buffer. */
+struct zbomb {
+	int fd; /* owned: closed when done */
+	size_t total; /* bytes of zeros it stands for */
+	pthread_t thread;
+};
+
+static void *zbomb_main(void *arg)
+{
+	struct zbomb *b = arg;
+	static const unsigned char zeros[65536];
+	unsigned char out[65536];
+	struct zpeer zp;
+	size_t done;
+	int flush;
+
+	/* Fixed buffers only: what the process grows by is net's doing. */
+	zpeer_init(&zp);
+	for (done = 0; done < b->total; done += sizeof(zeros)) {
+		flush = done + sizeof(zeros) < b->total ? Z_NO_FLUSH
+							: Z_SYNC_FLUSH;
+		zp.def.next_in = zeros;
+		zp.def.avail_in = sizeof(zeros);
+		do {
+			zp.def.next_out = out;
+			zp.def.avail_out = sizeof(out);
+			deflate(&zp.def, flush);
+			send_all(b->fd, out, sizeof(out) - zp.def.avail_out);
+		} while (zp.def.avail_out == 0);
+	}
+	zpeer_free(&zp);
+	close(b->fd);
+	return NULL;
+}
+
+/* The largest resident set so far, in KiB. */
+static long max_rss_kib(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/*
+ * A compression bomb (256 MiB of zeros in about 256 KiB): every byte
+ * comes out through the bounded buffers, and the process does not grow
+ * by more than a few MiB; a line that long is refused.
+ */
+START_TEST(test_deflate_bomb_bounded)
+{
+	const size_t total = 256u << 20;
+	struct zbomb b = {.total = total};
+	char *buf = malloc(1 << 20);
+	struct net_conn *c;
+	size_t got = 0, len;
+	long rss0;
+	ssize_t n;
+	int sv[2];
+
+	ck_assert_ptr_nonnull(buf);
+	make_pair(sv);
+	c = net_conn_from_fd(sv[0], T_LONG_MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(net_start_deflate(c, NULL, 0, NULL, 0), 0);
+	b.fd = sv[1];
+	rss0 = max_rss_kib();
+	ck_assert_int_eq(pthread_create(&b.thread, NULL, zbomb_main, &b), 0);
+	while ((n = net_read(c, buf, 1 << 20)) > 0) {
+		ck_assert_int_le(n, 1 << 20);
+		got += (size_t)n;
+	}
+	ck_assert_int_eq(n, 0);
+	ck_assert_uint_eq(got, total);
+	pthread_join(b.thread, NULL);
+	net_close(c);
+	/* 16 MiB (room for sanitizer builds) is far below 256. */
+	ck_assert_int_lt(max_rss_kib() - rss0, 16 * 1024);
+
+	make_pair(sv);
+	c = net_conn_from_fd(sv[0], T_LONG_MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(net_start_deflate(c, NULL, 0, NULL, 0), 0);
+	b.fd = sv[1];
+	ck_assert_int_eq(pthread_create(&b.thread, NULL, zbomb_main, &b), 0);
+	ck_assert_int_eq(net_read_line(c, buf, 4096, &len), -EMSGSIZE);
+	net_close(c);
+	pthread_join(b.thread, NULL);
+	free(buf);
+}
+END_TEST
+
+/* The server ends its deflate stream: what came is read, then EOF. */
+START_TEST(test_deflate_stream_end)
+{
+	struct zpeer zp;
+	struct net_conn *c;
+	char buf[64];
+	int sv[2];
+
+	make_pair(sv);
+	c = net_conn_from_fd(sv[0], T_LONG_MS);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(net_start_deflate(c, NULL, 0, NULL, 0), 0);
+	zpeer_init(&zp);
+	zpeer_send(&zp, sv[1], "* BYE\r\n", 7, Z_FINISH);
+	expect_line(c, "* BYE");
+	ck_assert_int_eq(net_wait_readable(c, T_SHORT_MS), 1);
+	ck_assert_int_eq(net_read(c, buf, sizeof(buf)), 0);
+	zpeer_free(&zp);
+	net_close(c);
+	close(sv[1]);
+}
+END_TEST
+
 /* The functions that accept NULL do. */
 START_TEST(test_close_null)
 {
@@ -689,6 +1150,7 @@ START_TEST(test_close_null)
 	net_tls_ctx_free(NULL);
 	ck_assert(!net_is_tls(NULL));
 	ck_assert_uint_eq(net_buffered(NULL), 0);
+	ck_assert(!net_is_compressed(NULL));
 }
 END_TEST
 
@@ -880,6 +1342,7 @@ enum srv_mode {
 	SRV_KEYUPDATE, /* echo, asking for a key update before each reply */
 	SRV_RENEG, /* TLS 1.2 echo, renegotiating before the first reply */
 	SRV_CLOSE, /* hang up right after the handshake */
+	SRV_DEFLATE, /* greet, then echo compressed (COMPRESS=DEFLATE) */
 };
 
 struct tls_server {
@@ -890,8 +1353,49 @@ struct tls_server {
 	const char *preamble; /* borrowed; plaintext sent before TLS */
 	bool handshake_ok; /* read after join */
 	bool reneg_ok; /* a renegotiation was requested and completed */
+	size_t wire_in; /* SRV_DEFLATE: bytes received inside TLS */
+	size_t plain_in; /* SRV_DEFLATE: the same inflated */
 	pthread_t thread;
 };
+
+/*
+ * SRV_DEFLATE: greets, then inflates what comes and sends it back
+ * deflated, each reply ending in a sync flush, counting the bytes
+ * before and after inflating.
+ */
+static void server_deflate_echo(struct tls_server *s, SSL *ssl)
+{
+	unsigned char in[16384], out[65536], *z;
+	struct zpeer zp;
+	size_t n, w, zn, k;
+
+	if (!SSL_write_ex(ssl, "* OK greeting\r\n", 15, &w))
+		return;
+	zpeer_init(&zp);
+	while (SSL_read_ex(ssl, in, sizeof(in), &n)) {
+		s->wire_in += n;
+		zp.inf.next_in = in;
+		zp.inf.avail_in = (uInt)n;
+		do {
+			zp.inf.next_out = out;
+			zp.inf.avail_out = sizeof(out);
+			if (inflate(&zp.inf, Z_SYNC_FLUSH) < 0 &&
+			    zp.inf.avail_out == sizeof(out))
+				goto done;
+			k = sizeof(out) - zp.inf.avail_out;
+			s->plain_in += k;
+			z = zpeer_deflate(&zp, out, k, Z_SYNC_FLUSH, &zn);
+			if (!SSL_write_ex(ssl, z, zn, &w)) {
+				free(z);
+				goto done;
+			}
+			free(z);
+		} while (zp.inf.avail_out == 0);
+	}
+	SSL_shutdown(ssl);
+done:
+	zpeer_free(&zp);
+}
 
 /*
  * Serves one connection. Blocks SIGPIPE in this thread only: OpenSSL's
@@ -931,6 +1435,10 @@ static void *server_main(void *arg)
 	s->handshake_ok = true;
 	if (s->mode == SRV_CLOSE)
 		goto out;
+	if (s->mode == SRV_DEFLATE) {
+		server_deflate_echo(s, ssl);
+		goto out;
+	}
 	if (s->mode == SRV_ECHO &&
 	    !SSL_write_ex(ssl, "* OK greeting\r\n", 15, &w))
 		goto out;
@@ -1184,6 +1692,46 @@ START_TEST(test_tls_insecure)
 	net_close(c);
 	server_stop(&s);
 	net_tls_ctx_free(ctx);
+}
+END_TEST
+
+/*
+ * COMPRESS under TLS: what net writes is deflated inside TLS (the
+ * server inflates what it decrypts) and what the server sends deflated
+ * comes back out whole; text shrinks on the wire; TLS cannot start on
+ * top of compression.
+ */
+START_TEST(test_tls_deflate)
+{
+	struct net_tls_ctx *ctx;
+	struct tls_server s;
+	struct net_conn *c;
+	char err[256] = "";
+	char *text = ztext(200000), *back = malloc(200000);
+
+	ck_assert_ptr_nonnull(back);
+	ctx = net_tls_ctx_new(pki.ca_path, false, err, sizeof(err));
+	ck_assert_msg(ctx != NULL, "err: %s", err);
+	server_start(&s, SRV_DEFLATE, NULL);
+	ck_assert_msg(tls_connect(&s, ctx, "localhost", &c, err, sizeof(err)) ==
+			      0,
+		      "err: %s", err);
+	expect_line(c, "* OK greeting");
+	ck_assert_int_eq(net_start_deflate(c, NULL, 0, err, sizeof(err)), 0);
+	ck_assert(net_is_tls(c) && net_is_compressed(c));
+	ck_assert_int_eq(net_start_tls(c, ctx, "localhost", err, sizeof(err)),
+			 -EINVAL);
+	echo_bytes(c, 100000);
+	ck_assert_int_eq(net_write(c, text, 200000), 0);
+	read_exact(c, back, 200000);
+	ck_assert_mem_eq(back, text, 200000);
+	net_close(c);
+	server_stop(&s);
+	ck_assert_uint_eq(s.plain_in, 300000);
+	ck_assert_uint_lt(s.wire_in, 100000 + 200000 / 20);
+	net_tls_ctx_free(ctx);
+	free(text);
+	free(back);
 }
 END_TEST
 
@@ -1464,6 +2012,12 @@ Suite *net_suite(void)
 	tcase_add_test(tc, test_write_timeout);
 	tcase_add_test(tc, test_close_null);
 	tcase_add_test(tc, test_stop_all_ends_every_wait);
+	tcase_add_test(tc, test_deflate_roundtrip);
+	tcase_add_test(tc, test_deflate_corrupt);
+	tcase_add_test(tc, test_deflate_too_much_pending);
+	tcase_add_test(tc, test_deflate_empty_input_bounded);
+	tcase_add_test(tc, test_deflate_bomb_bounded);
+	tcase_add_test(tc, test_deflate_stream_end);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(tls, 20);
@@ -1475,6 +2029,7 @@ Suite *net_suite(void)
 	tcase_add_test(tls, test_tls_wrong_name);
 	tcase_add_test(tls, test_tls_insecure);
 	tcase_add_test(tls, test_tls_starttls);
+	tcase_add_test(tls, test_tls_deflate);
 	tcase_add_test(tls, test_tls_plaintext_buffered);
 	tcase_add_test(tls, test_tls_plaintext_server);
 	tcase_add_test(tls, test_tls_handshake_timeout);

@@ -145,6 +145,8 @@ START_TEST(test_cmdline_defaults)
 	ck_assert_int_eq(o.auth, SASL_AUTH_DEFAULT);
 	ck_assert_ptr_null(o.oauth2_command);
 	ck_assert(!o.maildir);
+	ck_assert(o.compress);
+	ck_assert_int_eq(o.delete_mode, OPTS_DELETE_TRASH);
 	ck_assert_int_eq(fa.argc, 1); /* only argv[0] is left for FUSE */
 	opts_free(&o);
 	fuse_opt_free_args(&fa);
@@ -159,11 +161,14 @@ START_TEST(test_cmdline_options)
 	ck_assert_int_eq(
 		parse_words("mailfs -f -s -o connections=2,timeout=5 -o "
 			    "cache_size=8M,refresh=7,insecure -o allow_other "
-			    "-o ro,layout=maildir imap://u@h:1143 /tmp",
+			    "-o ro,layout=maildir,compress=no,delete=expunge "
+			    "imap://u@h:1143 /tmp",
 			    &o, &fa),
 		0);
 	ck_assert(o.foreground && o.single_thread && o.insecure && o.readonly);
 	ck_assert(o.maildir);
+	ck_assert(!o.compress);
+	ck_assert_int_eq(o.delete_mode, OPTS_DELETE_EXPUNGE);
 	ck_assert_uint_eq(o.connections, 2);
 	ck_assert_uint_eq(o.timeout, 5);
 	ck_assert_uint_eq(o.refresh, 7);
@@ -239,6 +244,8 @@ static const char *const bad_cmdlines[] = {
 	"mailfs -o delete=shred imaps://me@h /tmp",
 	"mailfs -o layout=mh imaps://me@h /tmp",
 	"mailfs -o layout=maildir pop3s://me@h /tmp",
+	"mailfs -o compress=maybe imaps://me@h /tmp",
+	"mailfs -o compress= imaps://me@h /tmp",
 	"mailfs ftp://me@h /tmp",
 	"mailfs imaps://me@h /nonexistent/dir",
 	"mailfs -o auth=cram-md5 imaps://me@h /tmp",
