@@ -1569,7 +1569,7 @@ def fmt(v, kind):
         # FUSE requests per file by kind, the most frequent first.
         kinds = sorted(((c, k) for k, c in v.items() if c),
                        key=lambda x: (-x[0], x[1]))
-        return ' '.join('%s %.2f' % (k, c) for c, k in kinds) or 'none'
+        return ' '.join('%s %.3g' % (k, c) for c, k in kinds) or 'none'
     return '%g' % v
 
 
