@@ -80,7 +80,7 @@ itest: $(B)/mailfs
 	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) -m unittest discover \
 		-s tests/integration -t . -v
 
-# The thinnest FUSE file system (bench only): the floor under mailfs's
+# The fastest read-only FUSE file system (bench only): the floor under mailfs's
 # figures for cached mail.
 $(B)/fusefloor: bench/fusefloor.c | $(B)/obj
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)

@@ -15,14 +15,38 @@ One Dovecot (rawlog on) gets three folders:
   Big    one 20 MB message
 For each RTT, mailfs is mounted through a latency-emulating proxy, and
 every measurement uses a fresh mount (cold cache).  IMAP commands and
-bytes are counted from Dovecot's rawlog.  Baselines, through the same
-proxy: a minimal pipelined client (bench/rawimap.py) and, when installed,
-mbsync followed by grep on the local Maildir.
+bytes are counted from Dovecot's rawlog, FUSE requests from the mount's
+status (fuse_requests in user.mail.status).  Baselines for the first
+grep, through the same proxy: a minimal pipelined client
+(bench/rawimap.py), timed once as a whole session (connect, TLS, login,
+EXAMINE + UID FETCH 1:* BODY.PEEK[] pipelined, grep) and once logged in
+first (only EXAMINE, the FETCH and the grep timed, as a mount has logged
+in before its grep), and, when installed, mbsync followed by grep on the
+local Maildir.
+
+Cached mail: a local copy of Grep (a Maildir of the messages as Dovecot
+gives them, written once, not measured) is the baseline of grep -rl
+  - again on the same mount (page cache warm), against grep of the copy
+    in memory;
+  - right after a remount over the disk cache (the mount's page cache
+    cold, the disk cache's files in memory), against the same;
+  - on a third mount after dropping the disk cache's files from the page
+    cache (all from the disk), against grep of the copy after dropping
+    its page cache (posix_fadvise DONTNEED, checked with fincore).
+Between mailfs and the copy sits the FUSE floor, bench/fusefloor.c (built
+by `make bench`; $FUSEFLOOR names another binary): the fastest read-only
+FUSE file system, on libfuse's low-level API, mounted over the copy in
+the same three states, served by 16 threads as mailfs is and by one,
+with its FUSE requests.
 
 notmuch (when installed): `notmuch new` over the Grep folder of a fresh
 mount in the Maildir layout (-o layout=maildir), against `notmuch new`
-over mbsync's local Maildir of the same folder (after its sync); each
-database lives outside the mount and must hold every message.
+over mbsync's local Maildir of the same folder (after its sync).  With
+the disk cache (unless --no-diskcache): `notmuch new` and `mu index`
+(when installed) over a second mount in the Maildir layout, after a
+first one read every message, against the same over the local copy
+(in memory, as the disk cache's files are).  Each database lives outside the mount and
+must hold every message and find the ones that mention "invoice".
 
 Search (unless --no-search): a fourth folder, Search, gets
 --search-messages small text messages (default 100,000; --quick: 2,000),
@@ -245,6 +269,74 @@ def message_number(raw):
     return int(m.group(1))
 
 
+def drop_page_cache(root):
+    """Drops the page cache of every file below root: what
+    `echo 1 > /proc/sys/vm/drop_caches` does, for these files only
+    (posix_fadvise DONTNEED; the rest of the machine keeps its cache).
+    When fincore is installed, checks that no page stayed."""
+    paths = []
+    for top, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(top, name)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # dirty pages would stay
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+            paths.append(path)
+    if not shutil.which('fincore'):
+        return
+    for start in range(0, len(paths), 1000):
+        p = subprocess.run(['fincore', '--bytes', '--noheadings', '--raw',
+                            '--output', 'RES', '--'] +
+                           paths[start:start + 1000],
+                           capture_output=True, text=True, env=TOOL_ENV)
+        cached = sum(int(x) for x in p.stdout.split() if x.isdigit())
+        check(p.returncode == 0 and cached == 0,
+              'page cache of %s not dropped: %d bytes stay (%s)' % (
+                  root, cached, p.stderr.strip()[:200]))
+
+
+# ----------------------------------------------------------- FUSE requests
+
+
+def mailfs_requests(point):
+    """The FUSE requests the mailfs mounted at point has served, by kind
+    (the fuse_requests line of its status; the GETXATTR that reads it
+    included)."""
+    text = os.getxattr(point, 'user.mail.status').decode()
+    for line in text.splitlines():
+        if line.startswith('fuse_requests='):
+            return floor.parse_requests(line.split('=', 1)[1])
+    raise BenchError('no fuse_requests line in the status of ' + point)
+
+
+class RequestCount:
+    """The FUSE requests a command costs a mount, by kind: read(point)
+    (mailfs_requests or floor.requests) before it and after it, less the
+    GETXATTRs the reading itself costs (found by reading twice first)."""
+
+    def __init__(self, read, point):
+        self.read = read
+        self.point = point
+        first = read(point)
+        self.base = read(point)
+        self.own = self.base.get('GETXATTR', 0) - first.get('GETXATTR', 0)
+
+    def delta(self):
+        after = self.read(self.point)
+        out = {k: v - self.base.get(k, 0) for k, v in after.items()}
+        out['GETXATTR'] = out.get('GETXATTR', 0) - self.own
+        return {k: v for k, v in out.items() if v}
+
+
+def per_file(requests, n):
+    """{kind: requests per file} and their sum, for n files."""
+    kinds = {k: v / n for k, v in requests.items()}
+    return kinds, sum(kinds.values())
+
+
 # ----------------------------------------------------------- rawlog
 
 
@@ -371,6 +463,7 @@ class Bench:
         self.corp = None
         self.pop3 = None       # populate_pop3()
         self.search = None     # populate_search()
+        self.local = None      # make_local_copy()
         self.tmp = tempfile.mkdtemp(prefix='mailfs-bench-')
 
     # -- lifecycle
@@ -467,7 +560,11 @@ class Bench:
 
     def measure_remount(self, tr):
         """Disk cache: ls -l Small and grep -rl Grep on a first mount
-        (cold cache), then on a second mount over the same cache."""
+        (cold cache), then on a second mount over the same cache (the
+        cache's files still in the page cache), then grep -rl on a third
+        after dropping the page cache of the cache's files (everything
+        read from the disk, as after a reboot); FUSE requests of each
+        grep."""
         home = tempfile.mkdtemp(prefix='cache-', dir=self.tmp)
         first, r = {}, {}
         try:
@@ -484,10 +581,12 @@ class Bench:
                       len(p.stdout.decode().splitlines()) - 1 ==
                       len(self.corp['small_names']),
                       'ls -l on the cached mount: wrong listing')
+                rc = RequestCount(mailfs_requests, m.path)
                 g0 = time.time()
                 r['grep_seconds'], p = run_tool(['grep', '-rl', WORD,
                                                  m.p(GREP)])
                 g1 = time.time()
+                r['grep_requests'] = rc.delta()
                 check(self.mount_hits(p.stdout, m.p(GREP)) ==
                       self.corp['grep_hits'],
                       'grep -rl on the cached mount: wrong hits')
@@ -497,6 +596,28 @@ class Bench:
                 commands_between(sessions, w0, w1))
             r['grep_fetch_commands'] = sum(
                 map(is_fetch, commands_between(sessions, g0, g1)))
+            (r['grep_requests_per_file'],
+             r['grep_requests_per_file_all']) = per_file(
+                r['grep_requests'], len(self.corp['grep_index']))
+
+            cold = r['dropped'] = {}
+            drop_page_cache(home)
+            tr.clear()
+            with self.cached_mount({}, home) as m:
+                rc = RequestCount(mailfs_requests, m.path)
+                cold['grep_seconds'], p = run_tool(['grep', '-rl', WORD,
+                                                    m.p(GREP)])
+                cold['grep_requests'] = rc.delta()
+                check(p.returncode == 0 and
+                      self.mount_hits(p.stdout, m.p(GREP)) ==
+                      self.corp['grep_hits'],
+                      'grep -rl on the cached mount, page cache dropped: '
+                      'wrong hits')
+            cold['fetch_commands'] = sum(map(is_fetch, all_commands(
+                tr.collect())))
+            (cold['grep_requests_per_file'],
+             cold['grep_requests_per_file_all']) = per_file(
+                cold['grep_requests'], len(self.corp['grep_index']))
             return r
         finally:
             shutil.rmtree(home, ignore_errors=True)
@@ -573,18 +694,23 @@ class Bench:
         return hits
 
     def measure_grep(self, tr):
-        """grep -rl on a fresh mount, then again on the same mount."""
+        """grep -rl on a fresh mount, then again on the same mount (page
+        cache warm); the FUSE requests of each."""
         first, second = {}, {}
         tr.clear()
         with self.mounted(first) as m:
             d = m.p(GREP)
             argv = ['grep', '-rl', WORD, d]
+            rc = RequestCount(mailfs_requests, m.path)
             a0 = time.time()
             first['seconds'], p1 = run_tool(argv)
             a1 = time.time()
+            first['requests'] = rc.delta()
+            rc = RequestCount(mailfs_requests, m.path)
             b0 = time.time()
             second['seconds'], p2 = run_tool(argv)
             b1 = time.time()
+            second['requests'] = rc.delta()
             hits1 = self.mount_hits(p1.stdout, d)
             hits2 = self.mount_hits(p2.stdout, d)
         for name, p, hits in (('first', p1, hits1), ('second', p2, hits2)):
@@ -598,6 +724,8 @@ class Bench:
                       len(hits - self.corp['grep_hits'])))
         sessions = tr.collect()
         for r, t0, t1 in ((first, a0, a1), (second, b0, b1)):
+            r['requests_per_file'], r['requests_per_file_all'] = per_file(
+                r['requests'], len(self.corp['grep_index']))
             cmds = commands_between(sessions, t0, t1)
             r['commands'] = len(cmds)
             r['command_verbs'] = verb_counts(cmds)
@@ -813,6 +941,122 @@ class Bench:
         r['bytes_from_server'] = sum(s.bytes_out for s in sessions)
         return r
 
+    def measure_raw_logged_in(self, tr):
+        """The raw client, logged in before the clock starts: only EXAMINE,
+        the pipelined UID FETCH 1:* BODY.PEEK[] and the grep are timed
+        (a mount has logged in before its first grep too)."""
+        r = {}
+        tr.clear()
+        bodies, uids, r['seconds'] = rawimap.grep_folder_logged_in(
+            'localhost', self.proxy.port, self.server.cafile, USER,
+            self.server.users[USER], GREP, WORD.encode(), time.monotonic)
+        check(set(bodies) == set(self.corp['grep_index']),
+              'raw client (logged in): fetched %d messages, expected %d' % (
+                  len(bodies), len(self.corp['grep_index'])))
+        hits = {self.corp['grep_index'][u] for u in uids}
+        check(hits == self.corp['grep_hits'],
+              'raw client (logged in): %d hits, expected %d' % (
+                  len(hits), len(self.corp['grep_hits'])))
+        r['hits'] = len(hits)
+        cmds = all_commands(tr.collect())
+        r['commands'] = len(cmds)
+        r['command_verbs'] = verb_counts(cmds)
+        return r
+
+    # -- cached mail: the local copy and the FUSE floor
+
+    def make_local_copy(self):
+        """A local Maildir of the Grep folder, LOCAL/Grep/cur/UID.bench:2,
+        holding each message as the server gives it (fetched straight from
+        Dovecot, not measured): the baseline for cached mail, for grep
+        and for the FUSE floor, and for notmuch and mu.  Returns the
+        folder's directory."""
+        folder = os.path.join(self.tmp, 'local', GREP)
+        for sub in ('cur', 'new', 'tmp'):
+            os.makedirs(os.path.join(folder, sub))
+        bodies, uids = rawimap.grep_folder(
+            'localhost', self.server.imaps_port, self.server.cafile, USER,
+            self.server.users[USER], GREP, WORD.encode())
+        check(set(bodies) == set(self.corp['grep_index']) and
+              {self.corp['grep_index'][u] for u in uids} ==
+              self.corp['grep_hits'],
+              'local copy: the server gave %d messages, not the corpus' %
+              len(bodies))
+        for uid, body in bodies.items():
+            with open(os.path.join(folder, 'cur', '%d.bench:2,' % uid),
+                      'wb') as f:
+                f.write(body)
+        os.sync()  # clean pages: drop_page_cache() can drop them all
+        log('local copy of %s: %d messages in %s' % (GREP, len(bodies),
+                                                     folder))
+        return folder
+
+    def copy_hits(self, stdout, top):
+        """Message numbers of the local copy's files grep -rl printed
+        (directly or through a floor mounted at top)."""
+        hits = set()
+        for line in stdout.decode().splitlines():
+            name = os.path.basename(line)
+            check(line.startswith(top + '/') and name.endswith('.bench:2,')
+                  and name.split('.', 1)[0].isdigit(),
+                  'grep printed %r' % line)
+            uid = int(name.split('.', 1)[0])
+            check(uid in self.corp['grep_index'],
+                  'grep found unknown message %s' % line)
+            hits.add(self.corp['grep_index'][uid])
+        return hits
+
+    def grep_copy(self, top, what):
+        """grep -rl over top (the local copy, or a floor over it); checks
+        the hits; returns the seconds."""
+        took, p = run_tool(['grep', '-rl', WORD, top])
+        check(p.returncode == 0, 'grep -rl over %s failed (%d): %s' % (
+            what, p.returncode, p.stderr.decode(errors='replace')[:500]))
+        hits = self.copy_hits(p.stdout, top)
+        check(hits == self.corp['grep_hits'],
+              'grep -rl over %s: %d hits, expected %d (%d missing, %d '
+              'extra)' % (what, len(hits), len(self.corp['grep_hits']),
+                          len(self.corp['grep_hits'] - hits),
+                          len(hits - self.corp['grep_hits'])))
+        return took
+
+    def floor_grep(self, point, what):
+        """grep -rl through a FUSE floor mounted at point: seconds and
+        FUSE requests (per file too)."""
+        rc = RequestCount(floor.requests, point)
+        r = {'seconds': self.grep_copy(point, 'the FUSE floor (%s)' % what)}
+        r['requests'] = rc.delta()
+        r['requests_per_file'], r['requests_per_file_all'] = per_file(
+            r['requests'], len(self.corp['grep_index']))
+        return r
+
+    def measure_floor(self):
+        """The baselines for cached mail, over the local copy of Grep:
+        grep -rl through the FUSE floor (bench/fusefloor.c), served by up
+        to 16 threads as mailfs is ('floor') and by one ('floor_st'):
+        freshly mounted after dropping the copy's page cache ('_dropped':
+        everything from the disk), freshly mounted again ('_fresh': its
+        page cache cold, the copy's warm, as mailfs after a remount) and
+        again in that mount ('_warm'); then grep -rl over the copy itself
+        after dropping its page cache ('local_dropped') and again
+        ('local_warm')."""
+        r = {}
+        # The messages themselves, one flat directory as the mount's Grep.
+        top = os.path.join(self.local, 'cur')
+        if floor.usable():
+            for name, single in (('floor', False), ('floor_st', True)):
+                drop_page_cache(top)
+                with floor.mounted(top, self.tmp, single) as (point, _):
+                    r[name + '_dropped'] = self.floor_grep(point, name)
+                with floor.mounted(top, self.tmp, single) as (point, _):
+                    r[name + '_fresh'] = self.floor_grep(point, name)
+                    r[name + '_warm'] = self.floor_grep(point, name)
+        drop_page_cache(top)
+        r['local_dropped'] = {'seconds': self.grep_copy(top,
+                                                        'the local copy')}
+        r['local_warm'] = {'seconds': self.grep_copy(top, 'the local copy')}
+        return r
+
     def mbsync_config(self, work):
         """Writes an mbsync 1.4 config for the grep folder; returns
         (config path, Maildir root)."""
@@ -885,8 +1129,6 @@ class Bench:
                   'mbsync + grep: %d hits, expected %d' % (
                       len(hits), len(self.corp['grep_hits'])))
             r['hits'] = len(hits)
-            if floor.usable():
-                r['floor_grep_seconds'] = self.floor_grep(maildir)
             if shutil.which('notmuch'):
                 r['notmuch_seconds'] = self.notmuch_new(
                     work, os.path.join(maildir, GREP))
@@ -899,29 +1141,10 @@ class Bench:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def floor_grep(self, maildir):
-        """grep -rl over the same Maildir through the thinnest FUSE file
-        system (bench/fusefloor.c), freshly mounted: what FUSE alone
-        costs, under any FUSE file system's grep of cached mail."""
-        with floor.mounted(maildir, self.tmp) as (point, _):
-            g0 = time.monotonic()
-            p = subprocess.run(['grep', '-rl', WORD, point],
-                               stdin=subprocess.DEVNULL, env=TOOL_ENV,
-                               capture_output=True)
-            took = time.monotonic() - g0
-            check(p.returncode == 0, 'grep through fusefloor failed')
-            hits = set()
-            for path in p.stdout.decode().splitlines():
-                with open(path, 'rb') as f:
-                    hits.add(message_number(f.read()))
-        check(hits == self.corp['grep_hits'],
-              'grep through fusefloor: %d hits, expected %d' % (
-                  len(hits), len(self.corp['grep_hits'])))
-        return took
-
     def notmuch_new(self, work, mail_root):
         """Times `notmuch new` over mail_root with a fresh database in
-        work (never inside the mount); checks it indexed the folder."""
+        work (never inside the mount); checks it indexed the folder and
+        finds the messages that mention WORD."""
         db = tempfile.mkdtemp(prefix='notmuch-', dir=work)
         conf = os.path.join(db, 'config')
         with open(conf, 'w') as f:
@@ -940,7 +1163,88 @@ class Bench:
         check(n == str(len(self.corp['grep_index'])),
               'notmuch indexed %s messages, expected %d' %
               (n, len(self.corp['grep_index'])))
+        n = subprocess.run(['notmuch', 'count', WORD], env=env,
+                           capture_output=True, text=True).stdout.strip()
+        check(n == str(len(self.corp['grep_hits'])),
+              'notmuch finds %s messages with "%s", expected %d' %
+              (n, WORD, len(self.corp['grep_hits'])))
         return took
+
+    def mu_index(self, work, maildir):
+        """Times `mu index` over maildir with a fresh mu home in work
+        (`mu init` before the clock starts); checks it indexed the
+        folder and finds the messages that mention WORD."""
+        home = tempfile.mkdtemp(prefix='mu-', dir=work)
+        env = dict(TOOL_ENV, HOME=work)
+
+        def mu(*argv, timeout=60):
+            p = subprocess.run(['mu', argv[0], '--muhome=' + home] +
+                               list(argv[1:]),
+                               env=env, capture_output=True, text=True,
+                               timeout=timeout)
+            return p
+        p = mu('init', '--maildir=' + maildir)
+        check(p.returncode == 0, 'mu init failed: %s' % p.stderr[-500:])
+        t0 = time.monotonic()
+        p = mu('index', '--quiet', timeout=900)
+        took = time.monotonic() - t0
+        check(p.returncode == 0, 'mu index failed: %s' % p.stderr[-500:])
+        for query, want in (('', len(self.corp['grep_index'])),
+                            (WORD, len(self.corp['grep_hits']))):
+            p = mu('find', '--fields=l', query)
+            got = len(p.stdout.splitlines())
+            check(got == want, 'mu find %r: %d messages, expected %d' % (
+                query, got, want))
+        return took
+
+    def maildir_mount(self, result, cache_home):
+        """A mount in the Maildir layout through the proxy, over the disk
+        cache in cache_home."""
+        url = 'imaps://%s@localhost:%d' % (USER, self.proxy.port)
+        return self.mount_of(url, USER, ['layout=maildir'] +
+                             self.args.mount_option, result, cache_home)
+
+    def measure_indexers(self, tr):
+        """notmuch new and mu index (those installed) over Grep in the
+        Maildir layout right after a remount (every body in the disk
+        cache and in memory, the mount's page cache cold: a fresh mount
+        over the same cache for each tool), with the FUSE requests per
+        file; against the same over the local copy (in memory too).  Each
+        database is new and outside the mount; each index is checked."""
+        tools = [t for t in ('notmuch', 'mu') if shutil.which(t)]
+        r = {}
+        home = tempfile.mkdtemp(prefix='cache-', dir=self.tmp)
+        work = tempfile.mkdtemp(prefix='index-', dir=self.tmp)
+        index = {'notmuch': self.notmuch_new, 'mu': self.mu_index}
+        n = len(self.corp['grep_index'])
+        try:
+            with self.maildir_mount({}, home) as m:
+                _, p = run_tool(['grep', '-rl', WORD, m.p(GREP)])
+                check(p.returncode == 0 and len(p.stdout.splitlines()) ==
+                      len(self.corp['grep_hits']),
+                      'grep -rl over the Maildir layout: wrong hits')
+            for tool in tools:
+                one = {}
+                tr.clear()
+                with self.maildir_mount(one, home) as m:
+                    rc = RequestCount(mailfs_requests, m.path)
+                    one['seconds'] = index[tool](work, m.p(GREP))
+                    one['requests'] = rc.delta()
+                one['body_fetch_commands'] = sum(
+                    map(is_body_fetch, all_commands(tr.collect())))
+                one['requests_per_file'], one['requests_per_file_all'] = \
+                    per_file(one['requests'], n)
+                # As the mount's files below, the copy's are in memory.
+                for top, _, files in os.walk(self.local):
+                    for name in files:
+                        with open(os.path.join(top, name), 'rb') as f:
+                            f.read()
+                one['local_seconds'] = index[tool](work, self.local)
+                r[tool] = one
+            return r
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
 
     def measure_notmuch_mount(self, tr):
         """`notmuch new` over the Grep folder of a fresh mount in the
@@ -1084,6 +1388,8 @@ class Bench:
             self.warm_up()
         if not a.no_search:
             self.warm_up_search()
+        if not a.search_only:
+            self.local = self.make_local_copy()
         use_mbsync, mbsync_note = (
             self.mbsync_usable() if not a.search_only else
             (False, 'skipped (--search-only)'))
@@ -1121,25 +1427,47 @@ class Bench:
                     one['head']['seconds'],
                     one['head']['bytes_from_server']))
                 one['grep'], one['grep2'] = self.measure_grep(tr)
-                log('  grep -rl: %.3f s, %d FETCH; again: %.3f s, %d FETCH'
+                log('  grep -rl: %.3f s, %d FETCH; again: %.3f s, %d FETCH, %s'
                     % (one['grep']['seconds'],
                        one['grep']['fetch_commands'],
                        one['grep2']['seconds'],
-                       one['grep2']['fetch_commands']))
+                       one['grep2']['fetch_commands'],
+                       one['grep2']['requests']))
                 if not a.no_diskcache:
                     one['remount'] = self.measure_remount(tr)
                     log('  disk cache, second mount: ls -l %.3f s, %d '
-                        'commands; grep -rl %.3f s, %d FETCH' % (
+                        'commands; grep -rl %.3f s, %d FETCH, %s' % (
                             one['remount']['ls_seconds'],
                             one['remount']['ls_commands'],
                             one['remount']['grep_seconds'],
-                            one['remount']['grep_fetch_commands']))
+                            one['remount']['grep_fetch_commands'],
+                            one['remount']['grep_requests']))
+                    log('  third mount, its disk cache dropped from the '
+                        'page cache: grep -rl %.3f s, %d FETCH' % (
+                            one['remount']['dropped']['grep_seconds'],
+                            one['remount']['dropped']['fetch_commands']))
                     one['prefetch'] = self.measure_prefetch(tr)
                     log('  prefetch=%s: %.3f s, %d FETCH' % (
                         GREP, one['prefetch']['seconds'],
                         one['prefetch']['fetch_commands']))
+                one['local'] = self.measure_floor()
+                log('  cached mail: local copy %.3f s (page cache dropped), '
+                    '%.3f s again; %s' % (
+                        one['local']['local_dropped']['seconds'],
+                        one['local']['local_warm']['seconds'],
+                        '; '.join('%s %.3f s dropped, %.3f s fresh, %.3f s '
+                                  'again' % (
+                                      k, one['local'][k + '_dropped'][
+                                          'seconds'],
+                                      one['local'][k + '_fresh']['seconds'],
+                                      one['local'][k + '_warm']['seconds'])
+                                  for k in ('floor', 'floor_st')
+                                  if k + '_fresh' in one['local'])))
                 one['raw'] = self.measure_raw(tr)
                 log('  raw client: %.3f s' % one['raw']['seconds'])
+                one['raw_logged_in'] = self.measure_raw_logged_in(tr)
+                log('  raw client, logged in first: %.3f s' %
+                    one['raw_logged_in']['seconds'])
                 if use_mbsync:
                     try:
                         one['mbsync'] = self.measure_mbsync(tr)
@@ -1156,6 +1484,14 @@ class Bench:
                     one['notmuch'] = self.measure_notmuch_mount(tr)
                     log('  notmuch new over the Maildir-layout mount: '
                         '%.3f s' % one['notmuch']['seconds'])
+                if not a.no_diskcache:
+                    one['index'] = self.measure_indexers(tr)
+                    for tool, x in one['index'].items():
+                        log('  %s after a remount: %.3f s, %.2f requests '
+                            'per file; over the local copy: %.3f s' % (
+                                tool, x['seconds'],
+                                x['requests_per_file_all'],
+                                x['local_seconds']))
                 if not a.no_cat:
                     one['cat'] = self.measure_cat(tr)
                     log('  cat 20 MB: %.3f s, %d FETCH' % (
@@ -1208,7 +1544,13 @@ def fetched_uids(command):
 
 
 def med(values):
+    """The median of the runs' values; of {kind: count} values, the
+    median of each kind (0 in a run without it)."""
     values = [v for v in values if v is not None]
+    if values and isinstance(values[0], dict):
+        kinds = sorted({k for v in values for k in v})
+        return {k: statistics.median(v.get(k, 0) for v in values)
+                for k in kinds}
     return statistics.median(values) if values else None
 
 
@@ -1223,6 +1565,11 @@ def fmt(v, kind):
         return '%.1f ms' % v
     if kind == 'B':
         return '{:,}'.format(int(round(v)))
+    if kind == 'k':
+        # FUSE requests per file by kind, the most frequent first.
+        kinds = sorted(((c, k) for k, c in v.items() if c),
+                       key=lambda x: (-x[0], x[1]))
+        return ' '.join('%s %.3g' % (k, c) for c, k in kinds) or 'none'
     return '%g' % v
 
 
@@ -1247,6 +1594,9 @@ def summarize(runs, use_mbsync):
     def col(*keys):
         return column(runs, *keys)
 
+    def has(*keys):
+        return any(v is not None for v in col(*keys))
+
     rows = [
         ('mount (login, before any command)', 's', col('ls', 'mount_s')),
         ('ls -l Small: time', 's', col('ls', 'seconds')),
@@ -1258,9 +1608,17 @@ def summarize(runs, use_mbsync):
          col('grep', 'seconds')),
         ('grep -rl Grep: FETCH commands', 'n',
          col('grep', 'fetch_commands')),
-        ('raw client (connect, login, 1 pipelined FETCH, grep): time', 's',
-         col('raw', 'seconds')),
-        ('ratio grep mount / raw', 'x',
+        ('grep -rl Grep: FUSE requests per file', 'k',
+         col('grep', 'requests_per_file')),
+        ('raw client, logged in first (timed: EXAMINE + 1 pipelined '
+         'UID FETCH 1:* BODY.PEEK[] + grep): time', 's',
+         col('raw_logged_in', 'seconds')),
+        ('ratio grep mount / raw logged in', 'x',
+         ratio(col('grep', 'seconds'), col('raw_logged_in', 'seconds'))),
+        ('raw client, whole session (timed: connect, TLS, login, '
+         '1 pipelined FETCH, grep): time', 's', col('raw', 'seconds')),
+        ('ratio grep mount / raw whole session (login timed for raw '
+         'only: flatters the mount)', 'x',
          ratio(col('grep', 'seconds'), col('raw', 'seconds'))),
     ]
     if use_mbsync:
@@ -1270,10 +1628,10 @@ def summarize(runs, use_mbsync):
             ('ratio grep mount / mbsync', 'x',
              ratio(col('grep', 'seconds'), col('mbsync', 'seconds'))),
         ]
-    if runs and 'notmuch' in runs[0]:
+    if has('notmuch', 'seconds'):
         rows += [
-            ('notmuch new over Grep, mount with -o layout=maildir: time',
-             's', col('notmuch', 'seconds')),
+            ('notmuch new over Grep, fresh mount with -o layout=maildir: '
+             'time', 's', col('notmuch', 'seconds')),
             ('notmuch new: body FETCH commands', 'n',
              col('notmuch', 'fetch_commands')),
         ]
@@ -1288,7 +1646,40 @@ def summarize(runs, use_mbsync):
                              zip(col('mbsync', 'sync_seconds'),
                                  col('mbsync', 'notmuch_seconds'))])),
             ]
-    if runs and 'remount' in runs[0]:
+
+    # Cached mail, page cache warm: the same grep again.
+    local_warm = col('local', 'local_warm', 'seconds')
+    rows += [
+        ('grep -rl again (same mount, page cache warm): time', 's',
+         col('grep2', 'seconds')),
+        ('grep -rl again: FETCH commands', 'n',
+         col('grep2', 'fetch_commands')),
+        ('grep -rl again: FUSE requests per file (all kinds)', 'n',
+         col('grep2', 'requests_per_file_all')),
+        ('grep -rl again: FUSE requests per file, by kind', 'k',
+         col('grep2', 'requests_per_file')),
+        ('local copy of Grep: grep -rl again (page cache warm): time', 's',
+         local_warm),
+        ('ratio grep again: mount / local', 'x',
+         ratio(col('grep2', 'seconds'), local_warm)),
+    ]
+    for key, what in (('floor', '16 threads, as mailfs'),
+                      ('floor_st', '1 thread')):
+        if not has('local', key + '_warm', 'seconds'):
+            continue
+        t = col('local', key + '_warm', 'seconds')
+        rows += [
+            ('FUSE floor (%s) over the local copy: grep -rl again, same '
+             'mount: time' % what, 's', t),
+            ('  its FUSE requests per file', 'k',
+             col('local', key + '_warm', 'requests_per_file')),
+            ('ratio grep again: mount / floor (%s)' % what, 'x',
+             ratio(col('grep2', 'seconds'), t)),
+            ('ratio grep again: floor (%s) / local' % what, 'x',
+             ratio(t, local_warm)),
+        ]
+
+    if has('remount', 'grep_seconds'):
         rows += [
             ('disk cache, second mount: ls -l Small: time', 's',
              col('remount', 'ls_seconds')),
@@ -1296,50 +1687,90 @@ def summarize(runs, use_mbsync):
              col('remount', 'ls_commands')),
             ('ratio ls -l second mount / cold mount', 'x',
              ratio(col('remount', 'ls_seconds'), col('ls', 'seconds'))),
-            ('disk cache, second mount: grep -rl Grep: time', 's',
-             col('remount', 'grep_seconds')),
-            ('disk cache, second mount: grep -rl: FETCH commands', 'n',
-             col('remount', 'grep_fetch_commands')),
-            ('ratio grep second mount / cold first grep', 'x',
+        ]
+    # Right after a remount: the kernel's page cache of the mount is
+    # empty, the files below (mailfs's disk cache, the copy under the
+    # floor) are in memory; a local file system has no such state: its
+    # baseline is the warm copy.  Then with those files' pages dropped
+    # too: everything from the disk, as after a reboot.
+    for state, mount, local, label in (
+            ('fresh', ('remount',), local_warm,
+             'after a remount (disk cache in memory, page cache cold)'),
+            ('dropped', ('remount', 'dropped'),
+             col('local', 'local_dropped', 'seconds'),
+             'after a remount, page cache dropped (all from the disk)')):
+        t = col(*(mount + ('grep_seconds',)))
+        if not any(v is not None for v in t):
+            continue
+        rows += [
+            ('grep -rl %s: time' % label, 's', t),
+            ('  FETCH commands', 'n',
+             col(*(mount + (('grep_fetch_commands',) if state == 'fresh'
+                            else ('fetch_commands',))))),
+            ('  FUSE requests per file (all kinds)', 'n',
+             col(*(mount + ('grep_requests_per_file_all',)))),
+            ('  FUSE requests per file, by kind', 'k',
+             col(*(mount + ('grep_requests_per_file',)))),
+            ('local copy of Grep%s: grep -rl: time' % (
+                ', its page cache dropped' if state == 'dropped'
+                else ' (page cache warm)'), 's', local),
+            ('ratio grep %s: mount / local' % state, 'x', ratio(t, local)),
+        ]
+        for key, what in (('floor', '16 threads, as mailfs'),
+                          ('floor_st', '1 thread')):
+            f = col('local', '%s_%s' % (key, state), 'seconds')
+            if not any(v is not None for v in f):
+                continue
+            rows += [
+                ('FUSE floor (%s) freshly mounted over the local copy%s: '
+                 'grep -rl: time' % (
+                     what, ', its page cache dropped'
+                     if state == 'dropped' else ''), 's', f),
+                ('  its FUSE requests per file', 'k',
+                 col('local', '%s_%s' % (key, state), 'requests_per_file')),
+                ('ratio grep %s: mount / floor (%s)' % (state, what), 'x',
+                 ratio(t, f)),
+                ('ratio grep %s: floor (%s) / local' % (state, what), 'x',
+                 ratio(f, local)),
+            ]
+    if has('remount', 'grep_seconds'):
+        rows += [
+            ('ratio grep after a remount / cold first grep', 'x',
              ratio(col('remount', 'grep_seconds'), col('grep', 'seconds'))),
-            ('-o prefetch=Grep (2,000 messages), from mount start: time',
-             's', col('prefetch', 'seconds')),
+            ('-o prefetch=Grep, from mount start: time', 's',
+             col('prefetch', 'seconds')),
             ('prefetch: FETCH commands', 'n',
              col('prefetch', 'fetch_commands')),
         ]
-        if use_mbsync:
+    for tool, what in (('notmuch', 'notmuch new'), ('mu', 'mu index')):
+        if not has('index', tool, 'seconds'):
+            continue
+        rows += [
+            ('%s over Grep, -o layout=maildir, second mount (disk cache, '
+             'page cache cold): time' % what, 's',
+             col('index', tool, 'seconds')),
+            ('  body FETCH commands', 'n',
+             col('index', tool, 'body_fetch_commands')),
+            ('  FUSE requests per file', 'k',
+             col('index', tool, 'requests_per_file')),
+            ('%s over the local copy (page cache warm): time' % what,
+             's', col('index', tool, 'local_seconds')),
+            ('ratio %s second mount / local copy' % what, 'x',
+             ratio(col('index', tool, 'seconds'),
+                   col('index', tool, 'local_seconds'))),
+        ]
+    if use_mbsync:
+        rows += [
+            ('mbsync full sync of Grep: time', 's',
+             col('mbsync', 'sync_seconds')),
+        ]
+        if has('prefetch', 'seconds'):
             rows += [
-                ('grep -rl over the mbsync Maildir: time', 's',
-                 col('mbsync', 'grep_seconds')),
-                ('ratio grep second mount / grep over local Maildir', 'x',
-                 ratio(col('remount', 'grep_seconds'),
-                       col('mbsync', 'grep_seconds'))),
-            ]
-            if runs and 'floor_grep_seconds' in runs[0].get('mbsync', {}):
-                rows += [
-                    ('FUSE floor: grep -rl over that Maildir through '
-                     'fusefloor (fresh mount): time', 's',
-                     col('mbsync', 'floor_grep_seconds')),
-                    ('ratio FUSE floor / grep over local Maildir', 'x',
-                     ratio(col('mbsync', 'floor_grep_seconds'),
-                           col('mbsync', 'grep_seconds'))),
-                    ('ratio grep second mount / FUSE floor', 'x',
-                     ratio(col('remount', 'grep_seconds'),
-                           col('mbsync', 'floor_grep_seconds'))),
-                ]
-            rows += [
-                ('mbsync full sync of Grep: time', 's',
-                 col('mbsync', 'sync_seconds')),
                 ('ratio prefetch / mbsync sync', 'x',
                  ratio(col('prefetch', 'seconds'),
                        col('mbsync', 'sync_seconds'))),
             ]
-    rows += [
-        ('grep -rl again (same mount): time', 's', col('grep2', 'seconds')),
-        ('grep -rl again: FETCH commands', 'n',
-         col('grep2', 'fetch_commands')),
-    ]
-    if runs and 'cat' in runs[0]:
+    if has('cat', 'seconds'):
         rows += [
             ('cat Big (20 MB): time', 's', col('cat', 'seconds')),
             ('cat Big: FETCH commands', 'n', col('cat', 'fetch_commands')),
@@ -1586,7 +2017,14 @@ def main(argv):
             WORD))
     print('- Every measurement on a fresh mount (cold cache) through the '
           'latency proxy; commands and bytes from the Dovecot rawlog; '
-          'times in seconds; ratio = per-run grep time / baseline time')
+          'FUSE requests from the mount\'s status (per file: divided by '
+          'the folder\'s messages); times in seconds; ratio = per-run '
+          'grep time / baseline time')
+    if bench.local:
+        print('- Cached mail: "local copy" is a Maildir of Grep\'s messages '
+              'on the local disk; "FUSE floor" is bench/fusefloor.c '
+              '(libfuse low-level API, no OPEN/FLUSH/RELEASE, every '
+              'listing with attributes, read-only) mounted over that copy')
     if not args.no_pop3:
         print('- POP3: %s\'s INBOX, %s messages, %.1f MB (Grep\'s size '
               'mix); each run mounts pop3s:// with -o keep on a fresh store '

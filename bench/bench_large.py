@@ -184,9 +184,10 @@ class LargeBench:
         return r
 
     def measure_floor_memory(self, n):
-        """The memory libfuse's high-level API itself takes for the same
-        listing: fusefloor over n empty files named as mailfs names
-        messages (35 bytes), ls -l twice, as measure_listing() does."""
+        """The memory the FUSE floor takes for the same listing: fusefloor
+        (libfuse's low-level API, one node table entry per inode the
+        kernel knows) over n empty files named as mailfs names messages
+        (35 bytes), ls -l twice, as measure_listing() does."""
         src = tempfile.mkdtemp(prefix='floor-src-', dir=self.tmp)
         for i in range(n):
             open(os.path.join(src, '20240105T123456Z-%d-%08x.eml' % (
@@ -198,7 +199,7 @@ class LargeBench:
                 for _ in range(2):
                     took, got = self.ls(point)
                     check(got == n, 'fusefloor listed %d of %d' % (got, n))
-                time.sleep(0.5)  # RELEASEDIR comes after ls exits
+                time.sleep(0.5)  # what the kernel sends after ls exits
                 return (self.rss_kib(pid) - rss0) * 1024 / n
         finally:
             shutil.rmtree(src, True)
@@ -356,8 +357,9 @@ class LargeBench:
         row('daemon memory per listed message (bytes)',
             lambda x: '%.0f' % x['huge']['bytes_per_message'])
         if self.floor_bytes is not None:
-            row('FUSE floor: fusefloor (libfuse high-level API, no data of '
-                'its own), same ls -l twice (bytes per entry)',
+            row('FUSE floor: fusefloor (libfuse low-level API, a node per '
+                'inode the kernel knows, no data of its own), same ls -l '
+                'twice (bytes per entry)',
                 lambda x: '%.0f' % self.floor_bytes)
         row('Resync: first listing, bytes from server',
             lambda x: '{:,}'.format(x['resync']['full_bytes']))

@@ -1,7 +1,8 @@
-"""The FUSE floor: bench/fusefloor (the thinnest read-only FUSE file system,
-built by `make bench` as build/fusefloor, or named by $FUSEFLOOR) mounted
-over a local directory, so that a benchmark can tell what FUSE itself costs
-on this machine from what mailfs adds."""
+"""The FUSE floor: bench/fusefloor (the fastest read-only FUSE file system
+over a local directory, on libfuse's low-level API; built by `make bench`
+as build/fusefloor, or named by $FUSEFLOOR) mounted over a local
+directory, so that a benchmark can tell what FUSE itself costs on this
+machine from what mailfs adds."""
 
 import contextlib
 import os
@@ -14,6 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BINARY = os.environ.get('FUSEFLOOR',
                         os.path.join(os.path.dirname(HERE), 'build',
                                      'fusefloor'))
+XATTR = 'user.floor.requests'
 
 
 def usable():
@@ -21,24 +23,49 @@ def usable():
             shutil.which('fusermount3') is not None)
 
 
+def parse_requests(text):
+    """{'READ': 200, ...} of a line 'READ:200 LOOKUP:3' (fusefloor's
+    user.floor.requests, mailfs's fuse_requests)."""
+    out = {}
+    for word in text.split():
+        kind, _, count = word.partition(':')
+        if kind and count.isdigit():
+            out[kind] = int(count)
+    return out
+
+
+def requests(point):
+    """The requests fusefloor mounted at point has served, by kind (the
+    GETXATTR that asks included)."""
+    return parse_requests(os.getxattr(point, XATTR).decode())
+
+
 @contextlib.contextmanager
-def mounted(source, tmp):
-    """Mounts fusefloor over source at a new directory under tmp; yields
+def mounted(source, tmp, single_thread=False):
+    """Mounts fusefloor over source at a new directory under tmp, served
+    by one thread (single_thread) or by up to 16 as mailfs is; yields
     (mount point, daemon pid)."""
     point = tempfile.mkdtemp(prefix='floor-', dir=tmp)
-    subprocess.run([BINARY, source, point], check=True)
+    argv = [BINARY, '-f'] + (['-s'] if single_thread else []) + [
+        source, point]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
     try:
-        pid = None
         deadline = time.monotonic() + 10
-        while pid is None and time.monotonic() < deadline:
-            out = subprocess.run(['pgrep', '-f', '%s %s %s' % (
-                BINARY, source, point)], capture_output=True, text=True)
-            pids = out.stdout.split()
-            pid = int(pids[0]) if pids else None
-            if pid is None:
-                time.sleep(0.05)
-        yield point, pid
+        while not os.path.ismount(point):
+            if proc.poll() is not None:
+                raise RuntimeError('fusefloor exited (%d) before mounting '
+                                   '%s' % (proc.returncode, point))
+            if time.monotonic() > deadline:
+                raise RuntimeError('fusefloor did not mount %s within 10 s'
+                                   % point)
+            time.sleep(0.01)
+        yield point, proc.pid
     finally:
         subprocess.run(['fusermount3', '-u', point], check=False)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         with contextlib.suppress(OSError):
             os.rmdir(point)
