@@ -56,13 +56,11 @@ enum fsll_op {
 
 /* Their names, as the kernel's (and libfuse's debug log) are. */
 static const char *const fsll_op_names[FSLL_OP_MAX] = {
-	"LOOKUP",     "FORGET",	     "GETATTR",	    "SETATTR",
-	"READLINK",   "MKDIR",	     "UNLINK",	    "RMDIR",
-	"RENAME",     "LINK",	     "OPEN",	    "READ",
-	"WRITE",      "FLUSH",	     "RELEASE",	    "OPENDIR",
-	"READDIR",    "READDIRPLUS", "RELEASEDIR",  "STATFS",
-	"SETXATTR",   "GETXATTR",    "LISTXATTR",   "REMOVEXATTR",
-	"CREATE",
+	"LOOKUP",   "FORGET",	"GETATTR",     "SETATTR",     "READLINK",
+	"MKDIR",    "UNLINK",	"RMDIR",       "RENAME",      "LINK",
+	"OPEN",	    "READ",	"WRITE",       "FLUSH",	      "RELEASE",
+	"OPENDIR",  "READDIR",	"READDIRPLUS", "RELEASEDIR",  "STATFS",
+	"SETXATTR", "GETXATTR", "LISTXATTR",   "REMOVEXATTR", "CREATE",
 };
 
 /* Stored node ids are below this; message inode numbers are not. */
@@ -863,7 +861,8 @@ static void fsll_open_any(fuse_req_t req, fuse_ino_t ino,
 static void fsll_release_any(fuse_req_t req, fuse_ino_t ino,
 			     struct fuse_file_info *fi, bool dir)
 {
-	struct fsll *ll = fsll_begin(req, dir ? FSLL_OP_RELEASEDIR : FSLL_OP_RELEASE);
+	struct fsll *ll =
+		fsll_begin(req, dir ? FSLL_OP_RELEASEDIR : FSLL_OP_RELEASE);
 	int (*op_release)(const char *, struct fuse_file_info *) =
 		dir ? ll->ops->releasedir : ll->ops->release;
 	char *path;
@@ -1035,7 +1034,8 @@ static int fsll_fill(void *ctx, const char *name, const struct stat *st,
 static void fsll_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size,
 			     off_t off, struct fuse_file_info *fi, bool plus)
 {
-	struct fsll *ll = fsll_begin(req, plus ? FSLL_OP_READDIRPLUS : FSLL_OP_READDIR);
+	struct fsll *ll =
+		fsll_begin(req, plus ? FSLL_OP_READDIRPLUS : FSLL_OP_READDIR);
 	struct fsll_dirbuf d = {.ll = ll, .req = req, .dir = ino, .plus = plus};
 	char *path;
 	int rc;
@@ -1349,8 +1349,7 @@ int fsll_invalidate_entry(struct fsll *ll, const char *dir, const char *name)
 
 	if (!id)
 		return -ENOENT;
-	return fuse_lowlevel_notify_inval_entry(ll->se, id, name,
-						strlen(name));
+	return fuse_lowlevel_notify_inval_entry(ll->se, id, name, strlen(name));
 }
 
 size_t fsll_format_requests(struct fsll *ll, char *buf, size_t size)

@@ -230,9 +230,8 @@ void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 		st->st_size = (off_t)info->size;
 		st->st_blocks = (blkcnt_t)((info->size + 511) / 512);
 	} else {
-		st->st_mode = fsops_mode(fs, S_IFDIR |
-						     (fs->cfg.readonly ? 0555
-								       : 0755));
+		st->st_mode = fsops_mode(
+			fs, S_IFDIR | (fs->cfg.readonly ? 0555 : 0755));
 		/* A folder's mtime appears once it is listed; its ctime
 		 * stays, so that tar does not see it change while read. */
 		st->st_ctime = fs->started;

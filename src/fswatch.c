@@ -264,14 +264,13 @@ unsigned fswatch_age(struct fsops *fs, const char *folder, unsigned max_age)
 	if (!w || max_age == 0)
 		return max_age;
 	pthread_mutex_lock(&w->lock);
-	if (w->scope == FSWATCH_ALL ||
-	    (w->scope == FSWATCH_ONE && folder &&
-	     !strcmp(folder, w->scope_folder)))
+	if (w->scope == FSWATCH_ALL || (w->scope == FSWATCH_ONE && folder &&
+					!strcmp(folder, w->scope_folder)))
 		age = now - w->since + 1;
 	pthread_mutex_unlock(&w->lock);
-	return age > (time_t)max_age ? (unsigned)(age < UINT_MAX ? age
-								 : UINT_MAX)
-				     : max_age;
+	return age > (time_t)max_age
+		       ? (unsigned)(age < UINT_MAX ? age : UINT_MAX)
+		       : max_age;
 }
 
 size_t fswatch_format_push(struct fsops *fs, char *buf, size_t len)

@@ -408,8 +408,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_fs;
 	}
-	ll = fsll_new(&args, fsvirt_operations(), fs, o.timeout,
-		      fsdir_ino_path, fsdir_path_ino, fs);
+	ll = fsll_new(&args, fsvirt_operations(), fs, o.timeout, fsdir_ino_path,
+		      fsdir_path_ino, fs);
 	if (!ll)
 		goto free_fs; /* libfuse printed why */
 	ms.o = &o;

@@ -162,13 +162,15 @@ static const char opts_usage[] =
 	"  -o temp_idle=SECONDS     discard a temporary file (.NAME) left\n"
 	"                           unused this long (default 3600)\n"
 	"  -o store=DIR             POP3: where downloaded mail is kept\n"
-	"  -o pop3_delete           POP3: delete from the server what is safely\n"
+	"  -o pop3_delete           POP3: delete from the server what is "
+	"safely\n"
 	"                           stored here (default: keep it there)\n"
 	"  -o nonempty              mount over a non-empty directory\n"
 	"Without password options, $MAILFS_PASSWORD is used, else a prompt.\n"
 	"Secrets are never taken from the command line.\n"
 	"Other -o options are FUSE's (see mount.fuse3(8)). With allow_other,\n"
-	"other users see the mount, but only its owner (and root) may use it.\n";
+	"other users see the mount, but only its owner (and root) may use "
+	"it.\n";
 
 /* Turns a value into an absolute path, so that it survives the chdir("/")
  * of daemonizing. Returns 0 or -1 (errno set). */
@@ -509,10 +511,11 @@ static int opts_proc(void *data, const char *arg, int key,
 	case KEY_CACHE_SIZE:
 	case KEY_MAX_APPEND:
 	case KEY_DISK_CACHE:
-		if (!opts_parse_size(val + 1,
-				     key == KEY_CACHE_SIZE   ? &o->cache_size
-				     : key == KEY_DISK_CACHE ? &o->disk_cache
-							     : &o->max_append)) {
+		if (!opts_parse_size(val + 1, key == KEY_CACHE_SIZE
+						      ? &o->cache_size
+					      : key == KEY_DISK_CACHE
+						      ? &o->disk_cache
+						      : &o->max_append)) {
 			fprintf(stderr, "mailfs: bad size in -o %s\n", arg);
 			ctx->error = 1;
 			return -1;
@@ -523,10 +526,10 @@ static int opts_proc(void *data, const char *arg, int key,
 	case KEY_REFRESH:
 	case KEY_TEMP_IDLE:
 		if (!opts_parse_count(val + 1,
-				      key == KEY_CONNECTIONS ? &o->connections :
-				      key == KEY_TIMEOUT     ? &o->timeout :
-				      key == KEY_REFRESH     ? &o->refresh :
-							       &o->temp_idle)) {
+				      key == KEY_CONNECTIONS ? &o->connections
+				      : key == KEY_TIMEOUT   ? &o->timeout
+				      : key == KEY_REFRESH   ? &o->refresh
+							     : &o->temp_idle)) {
 			fprintf(stderr, "mailfs: -o %s: not a whole number\n",
 				arg);
 			ctx->error = 1;
@@ -632,8 +635,9 @@ static int opts_validate(struct opts *o)
 		bool all;
 
 		if (prefetch_parse(o->prefetch, &names, &all) < 0) {
-			fprintf(stderr, "mailfs: -o prefetch=%s: an empty "
-					"folder name or a bad %%XX escape\n",
+			fprintf(stderr,
+				"mailfs: -o prefetch=%s: an empty "
+				"folder name or a bad %%XX escape\n",
 				o->prefetch);
 			return -1;
 		}
@@ -740,8 +744,9 @@ static int opts_account_args(int argc, char **argv, struct fuse_args *out)
 		return 0;
 	path = account_config_path();
 	if (!path) {
-		fprintf(stderr, "mailfs: account '%s': set HOME or "
-				"XDG_CONFIG_HOME\n",
+		fprintf(stderr,
+			"mailfs: account '%s': set HOME or "
+			"XDG_CONFIG_HOME\n",
 			argv[pos[0]]);
 		return -1;
 	}
@@ -753,8 +758,9 @@ static int opts_account_args(int argc, char **argv, struct fuse_args *out)
 	}
 	free(path);
 	if (pos[1] < 0 && !a.mountpoint) {
-		fprintf(stderr, "mailfs: account '%s' has no mountpoint: "
-				"give one\n",
+		fprintf(stderr,
+			"mailfs: account '%s' has no mountpoint: "
+			"give one\n",
 			argv[pos[0]]);
 		account_free(&a);
 		return -1;

@@ -18,6 +18,16 @@
 /* Symbolic links followed on the way at most (as the kernel's 40). */
 #define SAFEDIR_MAX_LINKS 40
 
+/* fstat of fd, the directory shown; 0 or -1 with err. */
+static int safedir_stat(int fd, const char *shown, struct stat *st, char *err,
+			size_t errlen)
+{
+	if (fstat(fd, st) == 0)
+		return 0;
+	snprintf(err, errlen, "cannot look at %s: %s", shown, strerror(errno));
+	return -1;
+}
+
 /* Checks a directory on the way, opened as fd: owned by us or root,
  * and writable by nobody else unless sticky. 0 or -1 with err. */
 static int safedir_check_way(int fd, const char *shown, char *err,
@@ -26,11 +36,8 @@ static int safedir_check_way(int fd, const char *shown, char *err,
 	uid_t me = geteuid();
 	struct stat st;
 
-	if (fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "cannot look at %s: %s", shown,
-			 strerror(errno));
+	if (safedir_stat(fd, shown, &st, err, errlen) < 0)
 		return -1;
-	}
 	if (st.st_uid != me && st.st_uid != 0) {
 		snprintf(err, errlen,
 			 "%s is owned by uid %u, neither root nor uid %u that "
@@ -57,11 +64,8 @@ static int safedir_check_own(int fd, const char *shown, char *err,
 	uid_t me = geteuid();
 	struct stat st;
 
-	if (fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "cannot look at %s: %s", shown,
-			 strerror(errno));
+	if (safedir_stat(fd, shown, &st, err, errlen) < 0)
 		return -1;
-	}
 	if (st.st_uid != me) {
 		snprintf(
 			err, errlen,

@@ -749,8 +749,7 @@ static void store_cache_pushed(void *ctx, const struct store_event *ev)
 	sc->event(sc->event_ctx, ev);
 }
 
-static int store_cache_watch(struct store *st, store_event_fn event,
-			     void *ctx)
+static int store_cache_watch(struct store *st, store_event_fn event, void *ctx)
 {
 	struct store_cache *sc = store_cache_of(st);
 
