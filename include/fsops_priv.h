@@ -68,7 +68,7 @@ struct fsops {
 	struct cache *cache; /* owned */
 	uid_t uid;
 	gid_t gid;
-	time_t started; /* the ctime folders show */
+	time_t started; /* the ctime virtual directories show */
 	_Atomic uint64_t prefetched; /* messages fetched ahead of reads */
 	pthread_mutex_t quota_lock; /* the three below */
 	time_t quota_at; /* monotonic; 0: never asked */
