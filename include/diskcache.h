@@ -3,7 +3,8 @@
  * diskcache: an IMAP account's persistent cache under
  * $XDG_CACHE_HOME/mailfs/<account>/ (~/.cache/mailfs/...): the folder
  * list, each folder's listing state and messages (UIDVALIDITY,
- * HIGHESTMODSEQ, UIDNEXT; UID, size, date, idhash, flags) in SQLite (WAL
+ * HIGHESTMODSEQ, UIDNEXT; UID, size, date, idhash, flags) and the time
+ * its content was last seen to change (its mtime) in SQLite (WAL
  * mode, file `cache.db`), and message bodies as plain files in
  * CACHE_CHUNK pieces under `bodies/`, keyed by (folder, UIDVALIDITY, UID,
  * section). Directories are 0700, files 0600. No network I/O.
@@ -102,6 +103,22 @@ int diskcache_get_listing(struct diskcache *dc, const char *folder,
  * that folder are dropped. Also tells the cache the listed sizes. */
 void diskcache_put_listing(struct diskcache *dc, const char *folder,
 			   const struct store_listing *l);
+
+/*
+ * When folder's content was last seen to change (wall clock seconds),
+ * kept across mounts: with state (a listing's, or the folder list's
+ * STATUS), the kept time if it was kept for that same state (UIDVALIDITY,
+ * UIDNEXT, message count, HIGHESTMODSEQ), else now (or the kept time if
+ * later), kept from then on with state; without state (not known), the
+ * kept time. 0 when none is kept and state is NULL. Never less than a
+ * time kept before. Memory only (the write is queued).
+ */
+time_t diskcache_mtime(struct diskcache *dc, const char *folder,
+		       const struct store_listing *state, time_t now);
+/* Keeps mtime as folder's when it is later than the kept one (the
+ * state it is for stays). Memory only (the write is queued). */
+void diskcache_keep_mtime(struct diskcache *dc, const char *folder,
+			  time_t mtime);
 
 /*
  * Reads bytes [off, off + len) of a message's section from disk, or up

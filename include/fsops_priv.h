@@ -68,7 +68,7 @@ struct fsops {
 	struct cache *cache; /* owned */
 	uid_t uid;
 	gid_t gid;
-	time_t started; /* the ctime folders show */
+	time_t started; /* the ctime virtual directories show */
 	_Atomic uint64_t prefetched; /* messages fetched ahead of reads */
 	pthread_mutex_t quota_lock; /* the three below */
 	time_t quota_at; /* monotonic; 0: never asked */
@@ -159,6 +159,10 @@ int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
 	       off_t offset, struct fuse_file_info *fi,
 	       enum fuse_readdir_flags flags);
 int fsdir_release(const char *path, struct fuse_file_info *fi);
+/* The entries "." and ".." of the directory at path: a directory each,
+ * with the inode number stat shows for it and for its parent. */
+void fsdir_dots(struct fsops *fs, const char *path, struct stat *dot,
+		struct stat *dotdot);
 
 /* fswalk.c: the first listing of folder during a walk, with the folders
  * ahead of it in the same round trip. 1 when it is no walk (the caller

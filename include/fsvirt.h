@@ -89,6 +89,8 @@ int fsvirt_parse(const char *path, struct fsvirt_path *p);
 void fsvirt_path_clear(struct fsvirt_path *p);
 /* True when path is virtual (no allocation). */
 bool fsvirt_is_virtual(const char *path);
+/* The inode number a virtual path shows: a stable hash of it. */
+uint64_t fsvirt_ino(const char *path);
 
 /* Stat helpers for the kinds: a read-only directory or regular file of
  * the mount's owner; the inode is a stable hash of path. */

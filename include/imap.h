@@ -220,8 +220,9 @@ const struct imap_error *imap_error(const struct imap_session *s);
 /* NOOP: keeps the session alive and collects mailbox changes. */
 int imap_noop(struct imap_session *s);
 
-/* LIST "" "*" (with RETURN (SPECIAL-USE) when the server has it); cb is
- * called once per mailbox. */
+/* LIST "" "*" (with RETURN (SPECIAL-USE) when the server has it, and
+ * STATUS with LIST-STATUS, the selected mailbox left first so that its
+ * STATUS is current); cb is called once per mailbox. */
 int imap_list(struct imap_session *s,
 	      void (*cb)(void *ctx, const struct imap_list_entry *e),
 	      void *ctx);

@@ -53,6 +53,10 @@ struct store_folder {
 	 * not told (modseq: only with CONDSTORE). */
 	uint32_t uidnext, uidvalidity;
 	uint64_t modseq;
+	/* When the store last saw the folder's content change (wall
+	 * clock; store_cache keeps it across mounts), 0 when it cannot
+	 * tell. */
+	time_t mtime;
 };
 
 #define STORE_COUNT_UNKNOWN UINT32_MAX
@@ -111,6 +115,9 @@ struct store_listing {
 	 * was made (a saved listing that the folder list showed
 	 * unchanged): its age counts from then. 0: when made. */
 	time_t as_of;
+	/* When the store last saw the folder's content change (wall
+	 * clock), 0 when it cannot tell: see store_folder.mtime. */
+	time_t mtime;
 };
 
 /* A piece of a message's body, handed to a fetch callback. */
@@ -305,6 +312,13 @@ struct store_ops {
 	 * store has no push (listings are refreshed every `refresh`
 	 * seconds). */
 	int (*watch)(struct store *st, store_event_fn event, void *ctx);
+
+	/* The mount showed folder's content as changed at mtime (wall
+	 * clock seconds): kept where the store keeps state across mounts
+	 * (store_cache: the disk cache), so that a later mount never
+	 * shows the folder with an earlier time. Memory only (the write is
+	 * queued): it must not block. NULL: nothing is kept. */
+	void (*keep_mtime)(struct store *st, const char *folder, time_t mtime);
 
 	/* Appends `key=value` lines of the store's own to the mount's
 	 * status (user.mail.status); returns the bytes written (at most

@@ -60,7 +60,9 @@ struct tree_info {
 
 struct tree;
 
-/* root_mtime: what the root directory shows as its mtime. */
+/* root_mtime: the mount's start (wall clock): what the root directory
+ * shows as its mtime until top-level folders come or go, and what the
+ * folders of the first folder list show when the store tells no time. */
 struct tree *tree_new(time_t root_mtime);
 void tree_free(struct tree *t);
 /*
@@ -75,23 +77,42 @@ void tree_free(struct tree *t);
 void tree_set_maildir(struct tree *t);
 
 /*
- * What a new listing of a folder changed against the one it replaced:
- * the names the kernel may hold that now name nothing, another message
- * or a message of another size ("NAME", or "new/NAME" in the Maildir
- * layout), and whether messages came, went or changed flags.
+ * Folder mtimes. Each folder's directory (and in the Maildir layout its
+ * cur/, new/ and tmp/) shows as mtime the time (wall clock) its content
+ * was last seen to change, as a local Maildir's does: the store's time
+ * for it (store_folder.mtime, store_listing.mtime: kept across mounts),
+ * moved to now when a listing shows messages that came, went or changed
+ * flags, when a listing or the folder list tells another state
+ * (UIDVALIDITY, UIDNEXT, message count, HIGHESTMODSEQ) than the one told
+ * before, at every change this mount makes (tree_remove_message(),
+ * tree_add_message(), tree_set_flags(), tree_maildir_rename()), and at
+ * tree_mark_changed(). A directory without messages moves when a
+ * subfolder comes or goes. An mtime never goes back; without a time
+ * from the store, a folder shows the mount's start (or, when it
+ * appears later, the time it appeared): never 0.
+ */
+
+/*
+ * What changed in a folder: for a new listing against the one it
+ * replaced, the names the kernel may hold that now name nothing,
+ * another message or a message of another size ("NAME", or "new/NAME"
+ * in the Maildir layout), and whether messages came, went or changed
+ * flags; for any change, the folder's mtime when it moved.
  */
 struct tree_change {
-	char *folder; /* server name */
+	char *folder; /* server name; NULL for the root directory */
 	char *dir; /* the folder's directory in the mount: "/F" */
 	char **gone;
 	size_t n_gone, cap_gone;
 	bool content;
 	bool nomem; /* some names may be missing from gone */
+	time_t mtime; /* the folder's new mtime; 0: it did not move */
 };
 
-/* Sets the hook told of every listing that changed something, after
- * the tree's lock is released, in the thread that installed it; it
- * must only queue work (it may not call into the tree). */
+/* Sets the hook told of every listing that changed something and of
+ * every move of a directory's mtime, after the tree's lock is
+ * released, in the thread that made the change; it must only queue
+ * work (it may not call into the tree). */
 void tree_set_hook(struct tree *t,
 		   void (*hook)(void *ctx, const struct tree_change *c),
 		   void *ctx);
@@ -181,6 +202,9 @@ size_t tree_unlisted_after(struct tree *t, const char *folder, size_t max,
 			   uint64_t budget, char **names_r);
 /* Marks a folder's listing fresh without changing it. */
 void tree_touch_listing(struct tree *t, const char *folder, time_t now);
+/* Another client changed folder's content (push said so): its mtime
+ * moves to now. */
+void tree_mark_changed(struct tree *t, const char *folder);
 /* Forgets that a folder was listed, so that the next lookup lists it. */
 void tree_expire_listing(struct tree *t, const char *folder);
 /* The state of a folder's current listing (no messages), for the

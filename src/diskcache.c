@@ -37,7 +37,7 @@
 #include "safedir.h"
 
 #define DISKCACHE_MAGIC "MAILFSB1"
-#define DISKCACHE_SCHEMA "1"
+#define DISKCACHE_SCHEMA "2"
 /* Bytes of bodies queued for the writer at most; more are dropped
  * (foreground) or wait (background filling). */
 #define DISKCACHE_QUEUE_MAX (64u * 1024 * 1024)
@@ -88,6 +88,11 @@ struct diskcache_folder {
 	int pos;
 	bool has_state;
 	struct store_listing state; /* no messages */
+	/* When the folder's content was last seen to change (wall clock;
+	 * 0: never), and the state it was seen in (diskcache_mtime()). */
+	time_t mtime;
+	bool has_mstate;
+	struct store_listing mstate; /* no messages */
 	uint32_t *uids; /* owned: the listed messages, ascending */
 	uint64_t *sizes; /* owned */
 	size_t n;
@@ -99,6 +104,7 @@ enum diskcache_job_kind {
 	DISKCACHE_JOB_FORGET,
 	DISKCACHE_JOB_LISTING,
 	DISKCACHE_JOB_FOLDERS,
+	DISKCACHE_JOB_MTIME,
 };
 
 /* One piece of work for the writer thread; it owns its data. */
@@ -114,6 +120,9 @@ struct diskcache_job {
 	struct store_listing listing; /* owned */
 	struct store_folder *folders; /* owned */
 	size_t n_folders;
+	time_t mtime; /* DISKCACHE_JOB_MTIME: with listing's state if
+		       * has_mstate */
+	bool has_mstate;
 	struct diskcache_job *next;
 };
 
@@ -276,7 +285,10 @@ static const char diskcache_schema[] =
 	" attrs INTEGER DEFAULT 0, in_list INTEGER DEFAULT 0,"
 	" pos INTEGER DEFAULT 0, listed INTEGER DEFAULT 0,"
 	" uidvalidity INTEGER DEFAULT 0, uidnext INTEGER DEFAULT 0,"
-	" nexists INTEGER DEFAULT 0, modseq INTEGER DEFAULT 0);"
+	" nexists INTEGER DEFAULT 0, modseq INTEGER DEFAULT 0,"
+	" mtime INTEGER DEFAULT 0, mt_uidvalidity INTEGER DEFAULT 0,"
+	" mt_uidnext INTEGER DEFAULT 0, mt_exists INTEGER DEFAULT 0,"
+	" mt_modseq INTEGER DEFAULT 0, mt_known INTEGER DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS msgs(folder INTEGER, uid INTEGER,"
 	" size INTEGER, date INTEGER, idhash INTEGER, flags TEXT,"
 	" PRIMARY KEY(folder, uid)) WITHOUT ROWID;"
@@ -286,8 +298,43 @@ static const char diskcache_schema[] =
 	" PRIMARY KEY(folder, uidvalidity, uid, section, chunk))"
 	" WITHOUT ROWID;";
 
-/* Opens the database read-write and checks it: WAL mode, its schema,
- * SQLite's quick check. NULL when any of it fails. */
+/*
+ * Brings a database of schema 1 to schema 2: the folders' mtimes (when
+ * their content was last seen to change, and in which state) are new
+ * columns, 0 for what an older mailfs saved. Everything else stays.
+ */
+static const char diskcache_migrate_1[] =
+	"BEGIN;"
+	"ALTER TABLE folders ADD COLUMN mtime INTEGER DEFAULT 0;"
+	"ALTER TABLE folders ADD COLUMN mt_uidvalidity INTEGER DEFAULT 0;"
+	"ALTER TABLE folders ADD COLUMN mt_uidnext INTEGER DEFAULT 0;"
+	"ALTER TABLE folders ADD COLUMN mt_exists INTEGER DEFAULT 0;"
+	"ALTER TABLE folders ADD COLUMN mt_modseq INTEGER DEFAULT 0;"
+	"ALTER TABLE folders ADD COLUMN mt_known INTEGER DEFAULT 0;"
+	"UPDATE meta SET v = '2' WHERE k = 'schema';"
+	"COMMIT;";
+
+/* Reads the schema into buf, migrating an older one first; 0 or -1
+ * (the transaction of a failed migration is rolled back). */
+static int diskcache_schema_of(sqlite3 *db, char *buf, size_t len)
+{
+	if (diskcache_query_text(db, "SELECT v FROM meta WHERE k='schema'", buf,
+				 len) < 0)
+		return -1;
+	if (strcmp(buf, "1") != 0)
+		return 0;
+	if (diskcache_exec(db, diskcache_migrate_1) < 0) {
+		diskcache_exec(db, "ROLLBACK");
+		return -1;
+	}
+	log_info("disk cache: schema 1 brought to 2 (folder mtimes)");
+	return diskcache_query_text(db, "SELECT v FROM meta WHERE k='schema'",
+				    buf, len);
+}
+
+/* Opens the database read-write and checks it: WAL mode, its schema
+ * (an older one is migrated), SQLite's quick check. NULL when any of it
+ * fails. */
 static sqlite3 *diskcache_db_open(struct diskcache *dc, char *why,
 				  size_t whylen)
 {
@@ -320,8 +367,7 @@ static sqlite3 *diskcache_db_open(struct diskcache *dc, char *why,
 	if (diskcache_exec(db, "PRAGMA synchronous=NORMAL") < 0 ||
 	    diskcache_exec(db, diskcache_schema) < 0)
 		goto fail;
-	if (diskcache_query_text(db, "SELECT v FROM meta WHERE k='schema'", buf,
-				 sizeof(buf)) < 0 ||
+	if (diskcache_schema_of(db, buf, sizeof(buf)) < 0 ||
 	    strcmp(buf, DISKCACHE_SCHEMA) != 0) {
 		snprintf(why, whylen, "unknown schema");
 		sqlite3_close(db);
@@ -359,8 +405,9 @@ static int diskcache_load_folders(struct diskcache *dc, sqlite3 *db)
 
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, name, delim, attrs, in_list, pos,"
-			       " listed, uidvalidity, uidnext, nexists, modseq"
-			       " FROM folders",
+			       " listed, uidvalidity, uidnext, nexists, modseq,"
+			       " mtime, mt_uidvalidity, mt_uidnext, mt_exists,"
+			       " mt_modseq, mt_known FROM folders",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -382,6 +429,14 @@ static int diskcache_load_folders(struct diskcache *dc, sqlite3 *db)
 		f->state.uidnext = (uint32_t)sqlite3_column_int64(st, 8);
 		f->state.exists = (uint32_t)sqlite3_column_int64(st, 9);
 		f->state.modseq = (uint64_t)sqlite3_column_int64(st, 10);
+		f->mtime = (time_t)sqlite3_column_int64(st, 11);
+		f->mstate.uidvalidity = (uint32_t)sqlite3_column_int64(st, 12);
+		f->mstate.uidnext = (uint32_t)sqlite3_column_int64(st, 13);
+		f->mstate.exists = (uint32_t)sqlite3_column_int64(st, 14);
+		f->mstate.modseq = (uint64_t)sqlite3_column_int64(st, 15);
+		f->has_mstate = sqlite3_column_int(st, 16) != 0;
+		if (f->mtime < 0)
+			f->mtime = 0;
 		dc->have_folder_list |= f->in_list;
 	}
 	sqlite3_finalize(st);
@@ -658,6 +713,7 @@ int diskcache_get_folders(struct diskcache *dc, struct store_folder **f_r,
 		out[i].delim = v[i]->delim;
 		out[i].attrs = v[i]->attrs;
 		out[i].messages = STORE_COUNT_UNKNOWN;
+		out[i].mtime = v[i]->mtime;
 		if (!out[i].name) {
 			store_folders_free(out, i);
 			out = NULL;
@@ -770,6 +826,82 @@ bool diskcache_get_state(struct diskcache *dc, const char *folder,
 	}
 	pthread_mutex_unlock(&dc->lock);
 	return r;
+}
+
+/* True when two listing states are the same (messages not compared). */
+static bool diskcache_same_state(const struct store_listing *a,
+				 const struct store_listing *b)
+{
+	return a->uidvalidity == b->uidvalidity && a->uidnext == b->uidnext &&
+	       a->exists == b->exists && a->modseq == b->modseq;
+}
+
+/* Queues the write of folder f's mtime, with the state it is for when
+ * with_state (lock held). Out of memory loses it: a later mount then
+ * finds the folder changed (a later mtime), never an earlier one. */
+static void diskcache_queue_mtime(struct diskcache *dc,
+				  const struct diskcache_folder *f,
+				  bool with_state)
+{
+	struct diskcache_job *j;
+
+	if (!dc->writing || dc->broken)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->folder = strdup(f->name))) {
+		free(j);
+		return;
+	}
+	j->kind = DISKCACHE_JOB_MTIME;
+	j->key.folder = f->id;
+	j->mtime = f->mtime;
+	j->has_mstate = with_state;
+	j->listing.uidvalidity = f->mstate.uidvalidity;
+	j->listing.uidnext = f->mstate.uidnext;
+	j->listing.exists = f->mstate.exists;
+	j->listing.modseq = f->mstate.modseq;
+	diskcache_queue(dc, j);
+}
+
+time_t diskcache_mtime(struct diskcache *dc, const char *folder,
+		       const struct store_listing *state, time_t now)
+{
+	struct diskcache_folder *f;
+	time_t t = 0;
+
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, state != NULL);
+	if (f && state &&
+	    !(f->has_mstate && f->mtime &&
+	      diskcache_same_state(&f->mstate, state))) {
+		if (now > f->mtime)
+			f->mtime = now;
+		memset(&f->mstate, 0, sizeof(f->mstate));
+		f->mstate.uidvalidity = state->uidvalidity;
+		f->mstate.uidnext = state->uidnext;
+		f->mstate.exists = state->exists;
+		f->mstate.modseq = state->modseq;
+		f->has_mstate = true;
+		diskcache_queue_mtime(dc, f, true);
+	}
+	if (f)
+		t = f->mtime;
+	pthread_mutex_unlock(&dc->lock);
+	return t;
+}
+
+void diskcache_keep_mtime(struct diskcache *dc, const char *folder,
+			  time_t mtime)
+{
+	struct diskcache_folder *f;
+
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, true);
+	if (f && mtime > f->mtime) {
+		f->mtime = mtime;
+		diskcache_queue_mtime(dc, f, false);
+	}
+	pthread_mutex_unlock(&dc->lock);
 }
 
 /* Replaces a folder's listed sizes with those of l (lock held). */
@@ -1612,6 +1744,36 @@ static void diskcache_write_folders(struct diskcache *dc,
 	diskcache_db_failed(dc, rc);
 }
 
+/* Saves a folder's mtime (never lowering it) and, when the job has
+ * one, the state it is for. */
+static void diskcache_write_mtime(struct diskcache *dc,
+				  const struct diskcache_job *j)
+{
+	const struct store_listing *l = &j->listing;
+	sqlite3_int64 v[6] = {j->key.folder,  (sqlite3_int64)j->mtime,
+			      l->uidvalidity, l->uidnext,
+			      l->exists,      (sqlite3_int64)l->modseq};
+	int rc;
+
+	rc = diskcache_run(dc->db,
+			   "INSERT OR IGNORE INTO folders(id, name)"
+			   " VALUES(?, ?)",
+			   1, v, j->folder);
+	if (rc == SQLITE_OK && j->has_mstate)
+		rc = diskcache_run(dc->db,
+				   "UPDATE folders SET mtime = max(mtime, ?2),"
+				   " mt_uidvalidity = ?3, mt_uidnext = ?4,"
+				   " mt_exists = ?5, mt_modseq = ?6,"
+				   " mt_known = 1 WHERE id = ?1",
+				   6, v, NULL);
+	else if (rc == SQLITE_OK)
+		rc = diskcache_run(dc->db,
+				   "UPDATE folders SET mtime = max(mtime, ?2)"
+				   " WHERE id = ?1",
+				   2, v, NULL);
+	diskcache_db_failed(dc, rc);
+}
+
 /* One job of the writer. */
 static void diskcache_do(struct diskcache *dc, const struct diskcache_job *j)
 {
@@ -1627,6 +1789,9 @@ static void diskcache_do(struct diskcache *dc, const struct diskcache_job *j)
 		break;
 	case DISKCACHE_JOB_FOLDERS:
 		diskcache_write_folders(dc, j);
+		break;
+	case DISKCACHE_JOB_MTIME:
+		diskcache_write_mtime(dc, j);
 		break;
 	}
 }

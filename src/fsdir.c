@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "fsops_priv.h"
 #include "log.h"
+#include "fsvirt.h"
 #include "names.h"
 #include "newmsg.h"
 #include "store.h"
@@ -263,22 +264,56 @@ static void fsdir_stat(struct fsdir_snap *d, const char *path,
 	fsops_stat(d->fs, &info, st);
 }
 
+/* The inode number stat shows for the directory at path (memory only;
+ * 1, the root's, when the tree no longer has it). */
+static uint64_t fsdir_ino(struct fsops *fs, const char *path)
+{
+	struct tree_info info;
+	uint64_t ino = 1;
+
+	if (fsvirt_is_virtual(path))
+		return fsvirt_ino(path);
+	if (tree_lookup(fs->tree, path, clock_mono(), UINT_MAX, &info) ==
+		    TREE_FOLDER ||
+	    info.kind == TREE_ROOT)
+		ino = info.ino;
+	tree_info_clear(&info);
+	return ino;
+}
+
+void fsdir_dots(struct fsops *fs, const char *path, struct stat *dot,
+		struct stat *dotdot)
+{
+	const char *base;
+	char *parent = fsops_dirname(path, &base);
+
+	memset(dot, 0, sizeof(*dot));
+	memset(dotdot, 0, sizeof(*dotdot));
+	dot->st_mode = dotdot->st_mode = S_IFDIR;
+	dot->st_ino = fsdir_ino(fs, path);
+	dotdot->st_ino = parent ? fsdir_ino(fs, parent) : 1;
+	free(parent);
+}
+
 int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
 	       off_t offset, struct fuse_file_info *fi,
 	       enum fuse_readdir_flags flags)
 {
 	struct fsdir_snap *d = (struct fsdir_snap *)(uintptr_t)fi->fh;
-	struct stat dot = {.st_mode = S_IFDIR};
+	struct stat dot, dotdot;
 	struct stat st;
 	size_t i;
 
 	(void)flags;
 	if (!d)
 		return -EBADF;
-	/* Offsets: 1 is ".", 2 is "..", 3 + i is entry i. */
+	/* Offsets: 1 is ".", 2 is "..", 3 + i is entry i. Each carries
+	 * its inode number: glibc's readdir skips an entry of inode 0. */
+	if (offset < 2)
+		fsdir_dots(d->fs, path, &dot, &dotdot);
 	if (offset < 1 && filler(buf, ".", &dot, 1, FUSE_FILL_DIR_PLUS))
 		return 0;
-	if (offset < 2 && filler(buf, "..", &dot, 2, FUSE_FILL_DIR_PLUS))
+	if (offset < 2 && filler(buf, "..", &dotdot, 2, FUSE_FILL_DIR_PLUS))
 		return 0;
 	for (i = offset > 2 ? (size_t)offset - 2 : 0; i < d->n; i++) {
 		fsdir_stat(d, path, &d->e[i], &st);

@@ -225,6 +225,9 @@ void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 	st->st_nlink = info->nlink;
 	st->st_mtime = st->st_ctime = st->st_atime = info->mtime;
 	st->st_blksize = 4096;
+	/* A directory's mtime and ctime: when its content was last seen to
+	 * change (tree.h), as on a local Maildir (mu's lazy check reads
+	 * either). */
 	if (info->kind == TREE_MESSAGE) {
 		st->st_mode = fsops_mode(fs, S_IFREG | 0444);
 		st->st_size = (off_t)info->size;
@@ -232,9 +235,6 @@ void fsops_stat(const struct fsops *fs, const struct tree_info *info,
 	} else {
 		st->st_mode = fsops_mode(
 			fs, S_IFDIR | (fs->cfg.readonly ? 0555 : 0755));
-		/* A folder's mtime appears once it is listed; its ctime
-		 * stays, so that tar does not see it change while read. */
-		st->st_ctime = fs->started;
 	}
 }
 

@@ -136,12 +136,17 @@ void fsvirt_path_clear(struct fsvirt_path *p)
 	p->dir = p->rest = NULL;
 }
 
+uint64_t fsvirt_ino(const char *path)
+{
+	return tree_hash(path, strlen(path), FSVIRT_INO_SEED) | 1;
+}
+
 /* Fills the fields every virtual node shares. */
 static void fsvirt_stat_common(const struct fsops *fs, const char *path,
 			       time_t mtime, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = tree_hash(path, strlen(path), FSVIRT_INO_SEED) | 1;
+	st->st_ino = fsvirt_ino(path);
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = 4096;
@@ -336,16 +341,18 @@ static int fsvirt_readdir(const char *path, void *buf, fuse_fill_dir_t fill,
 			  enum fuse_readdir_flags flags)
 {
 	struct fsvirt_handle *h = fsvirt_handle_of(fi);
-	struct stat dot = {.st_mode = S_IFDIR};
+	struct stat dot, dotdot;
 	size_t i;
 
 	if (!fsvirt_is_virtual(path))
 		return fsvirt_inner()->readdir(path, buf, fill, off, fi, flags);
 	if (!h || !h->dir)
 		return -EBADF;
+	if (off < 2)
+		fsdir_dots(fsops_get(), path, &dot, &dotdot);
 	if (off < 1 && fill(buf, ".", &dot, 1, FUSE_FILL_DIR_PLUS))
 		return 0;
-	if (off < 2 && fill(buf, "..", &dot, 2, FUSE_FILL_DIR_PLUS))
+	if (off < 2 && fill(buf, "..", &dotdot, 2, FUSE_FILL_DIR_PLUS))
 		return 0;
 	for (i = off > 2 ? (size_t)off - 2 : 0; i < h->dir->n; i++)
 		if (fill(buf, h->dir->e[i].name, &h->dir->e[i].st, (off_t)i + 3,

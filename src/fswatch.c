@@ -6,7 +6,9 @@
  * (inval_entry), inodes whose attributes or pages changed are dropped
  * (inval_inode), and a folder another client changed is listed again
  * in the background, so that the kernel learns of an expunge within the
- * push report's round trip, not at the next look.
+ * push report's round trip, not at the next look. A directory whose
+ * mtime moved (tree.h) is dropped too, and the store is handed the new
+ * mtime to keep across mounts.
  *
  * Two threads, each with its queue: one asks the kernel to invalidate
  * (memory and a write to /dev/fuse; never from inside a request, which
@@ -180,15 +182,28 @@ static char *fswatch_name_dir(const struct fsops *fs, const char *dir,
 	return p;
 }
 
-/* The tree's hook: a listing changed names or content; the kernel is
- * told (queued: this runs in whatever thread installed the listing). */
+/*
+ * The tree's hook: a listing changed names or content, or a directory's
+ * mtime moved. The kernel is told (queued: this runs in whatever thread
+ * made the change): names that went, and the attributes of the folder's
+ * directory and, in the Maildir layout, of its cur/ and new/, which show
+ * the same mtime. A moved mtime is also given to the store to keep, so
+ * that a later mount never shows an earlier one.
+ */
 static void fswatch_tree_changed(void *ctx, const struct tree_change *c)
 {
 	struct fswatch *w = ctx;
+	struct store *st = w->fs->cfg.store;
 	const char *base;
 	char *d;
 	size_t i;
 
+	if (!c->folder) { /* the root: subfolders came or went */
+		fswatch_queue_add(w, &w->inval, c->dir, NULL);
+		return;
+	}
+	if (c->mtime && st->ops->keep_mtime)
+		st->ops->keep_mtime(st, c->folder, c->mtime);
 	for (i = 0; i < c->n_gone; i++) {
 		d = fswatch_name_dir(w->fs, c->dir, c->gone[i], &base);
 		if (d)
@@ -240,8 +255,14 @@ static void fswatch_event(void *ctx, const struct store_event *ev)
 void fswatch_folder_changed(struct fsops *fs, const char *folder)
 {
 	char *path = tree_folder_path(fs->tree, folder);
+	bool listed = tree_listing_state(fs->tree, folder,
+					 &(struct store_listing){0});
 	char *full;
 
+	/* A folder never listed moves its mtime now (tools then list it);
+	 * a listed one when the listing below finds what changed. */
+	if (!listed)
+		tree_mark_changed(fs->tree, folder);
 	tree_expire_listing(fs->tree, folder);
 	if (path && (full = malloc(strlen(path) + 2))) {
 		sprintf(full, "/%s", path);
@@ -251,8 +272,7 @@ void fswatch_folder_changed(struct fsops *fs, const char *folder)
 	free(path);
 	/* Listed before: list it again now, so that the kernel drops what
 	 * went (an unlisted folder is listed when it is looked at). */
-	if (fs->watch &&
-	    tree_listing_state(fs->tree, folder, &(struct store_listing){0}))
+	if (fs->watch && listed)
 		fswatch_queue_add(fs->watch, &fs->watch->resync, folder, NULL);
 }
 

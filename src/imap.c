@@ -1570,6 +1570,45 @@ static bool imap_list_handler(void *ctx, struct imap_session *s,
 #define IMAP_LIST_STATUS_MODSEQ \
 	"STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ))"
 
+/* The selected mailbox was left (UNSELECT). */
+static void imap_left_mailbox(struct imap_session *s)
+{
+	free(s->selected);
+	s->selected = NULL;
+	s->state = IMAP_STATE_AUTH;
+}
+
+/*
+ * Runs a LIST that asks for STATUS. The STATUS of the selected mailbox
+ * is the session's view of it, which another client's changes do not
+ * reach until a command syncs it (Dovecot answers with the state the
+ * view had): the mailbox is left first, UNSELECT sent in the same write
+ * as the LIST.
+ */
+static int imap_list_fresh(struct imap_session *s, const char *cmd,
+			   struct imap_list_ctx *lc)
+{
+	struct imap_cmd c[2] = {
+		{.text = "UNSELECT"},
+		{.text = cmd, .h = imap_list_handler, .ctx = lc},
+	};
+
+	if (s->state != IMAP_STATE_SELECTED)
+		return imap_run(s, cmd, imap_list_handler, lc);
+	if (!(s->caps & IMAP_CAP_UNSELECT)) {
+		if (imap_unselect(s) < 0)
+			return -1;
+		return imap_run(s, cmd, imap_list_handler, lc);
+	}
+	imap_cmd_run(s, c, 2);
+	if (c[0].rc == 0)
+		imap_left_mailbox(s);
+	if (c[1].rc == 0)
+		return 0;
+	s->err = c[1].err;
+	return -1;
+}
+
 int imap_list(struct imap_session *s,
 	      void (*cb)(void *ctx, const struct imap_list_entry *e), void *ctx)
 {
@@ -1594,6 +1633,9 @@ int imap_list(struct imap_session *s,
 			      : ((s->caps & IMAP_CAP_SPECIAL_USE)
 					 ? IMAP_LIST_SU IMAP_LIST_STATUS
 					 : IMAP_LIST_PLAIN IMAP_LIST_STATUS);
+	if ((s->caps & IMAP_CAP_LIST_STATUS) &&
+	    (s->caps & IMAP_CAP_LIST_EXTENDED))
+		return imap_list_fresh(s, cmd, &lc);
 	return imap_run(s, cmd, imap_list_handler, &lc);
 }
 
@@ -2751,11 +2793,8 @@ int imap_unselect(struct imap_session *s)
 		imap_run(s, "EXAMINE \"\"", NULL, NULL);
 		rc = imap_usable(s) ? 0 : -1;
 	}
-	if (rc == 0) {
-		free(s->selected);
-		s->selected = NULL;
-		s->state = IMAP_STATE_AUTH;
-	}
+	if (rc == 0)
+		imap_left_mailbox(s);
 	return rc;
 }
 

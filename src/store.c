@@ -234,6 +234,7 @@ int store_listing_merge(const struct store_listing *base,
 	out->uidnext = d->uidnext;
 	out->exists = d->exists;
 	out->modseq = d->modseq;
+	out->mtime = d->mtime;
 	return 0;
 }
 

@@ -232,6 +232,35 @@ static int store_cache_saved_unchanged(struct store_cache *sc,
 	return 0;
 }
 
+/*
+ * Gives each folder of a list from the server the time its content was
+ * last seen to change (diskcache_mtime()): the kept one while the
+ * STATUS the list carries (LIST-STATUS) is the state it was kept for,
+ * else now, so that a folder that changed while no mount watched shows
+ * a later mtime from the first look. A folder the list tells no state
+ * of keeps the kept time (0 if none).
+ */
+static void store_cache_stamp_folders(struct store_cache *sc,
+				      struct store_folder *f, size_t n)
+{
+	struct store_listing state;
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		bool told = f[i].uidvalidity && f[i].uidnext &&
+			    f[i].messages != STORE_COUNT_UNKNOWN;
+
+		memset(&state, 0, sizeof(state));
+		state.uidvalidity = f[i].uidvalidity;
+		state.uidnext = f[i].uidnext;
+		state.exists = f[i].messages;
+		state.modseq = f[i].modseq;
+		f[i].mtime = diskcache_mtime(sc->dc, f[i].name,
+					     told ? &state : NULL, now);
+	}
+}
+
 static int store_cache_folders(struct store *st, struct store_folder **f_r,
 			       size_t *n_r)
 {
@@ -244,6 +273,7 @@ static int store_cache_folders(struct store *st, struct store_folder **f_r,
 		rc = sc->inner->ops->folders(sc->inner, f_r, n_r);
 		if (rc == 0) {
 			store_cache_seen_set(sc, *f_r, *n_r, at);
+			store_cache_stamp_folders(sc, *f_r, *n_r);
 			diskcache_put_folders(sc->dc, *f_r, *n_r);
 			return 0;
 		}
@@ -315,9 +345,9 @@ static int store_cache_merge(struct store_cache *sc, const char *folder,
  * state without messages) is given to the IMAP store as prev, so that
  * it is only brought up to date. A full answer is saved.
  */
-static int store_cache_messages(struct store *st, const char *folder,
-				const struct store_listing *prev,
-				struct store_listing *out)
+static int store_cache_messages_get(struct store *st, const char *folder,
+				    const struct store_listing *prev,
+				    struct store_listing *out)
 {
 	struct store_cache *sc = store_cache_of(st);
 	struct store_listing saved = {0}, state;
@@ -355,6 +385,29 @@ static int store_cache_messages(struct store *st, const char *folder,
 	store_cache_check_lost(sc, rc);
 	if (rc < 0 && sc->offline)
 		return store_cache_messages_offline(sc, folder, prev, out);
+	return rc;
+}
+
+/* Gives a listing going up (full or a delta) the time the folder's
+ * content was last seen to change, from its state (offline: the kept
+ * time; the state may be old). */
+static void store_cache_stamp(struct store_cache *sc, const char *folder,
+			      struct store_listing *l)
+{
+	l->mtime = diskcache_mtime(sc->dc, folder, sc->offline ? NULL : l,
+				   time(NULL));
+}
+
+/* A listing (store_cache_messages_get()), with its mtime. */
+static int store_cache_messages(struct store *st, const char *folder,
+				const struct store_listing *prev,
+				struct store_listing *out)
+{
+	struct store_cache *sc = store_cache_of(st);
+	int rc = store_cache_messages_get(st, folder, prev, out);
+
+	if (rc == 0 || rc == 2)
+		store_cache_stamp(sc, folder, out);
 	return rc;
 }
 
@@ -589,8 +642,10 @@ static void store_cache_many_done(void *ctx, size_t i, int rc,
 {
 	struct store_cache_many *m = ctx;
 
-	if (rc == 0)
+	if (rc == 0) {
 		diskcache_put_listing(m->sc->dc, m->folders[i], l);
+		store_cache_stamp(m->sc, m->folders[i], l);
+	}
 	m->done(m->ctx, m->index[i], rc, l);
 }
 
@@ -626,6 +681,7 @@ static int store_cache_messages_many(struct store *st,
 	}
 	for (i = 0; i < n; i++) {
 		if (store_cache_saved_unchanged(sc, folders[i], &l) == 0) {
+			store_cache_stamp(sc, folders[i], &l);
 			done(ctx, i, 0, &l);
 			store_listing_clear(&l);
 		} else if (diskcache_get_state(sc->dc, folders[i], &state)) {
@@ -736,6 +792,13 @@ static uint64_t store_cache_append_limit(struct store *st)
 	struct store_cache *sc = store_cache_of(st);
 
 	return sc->inner->ops->append_limit(sc->inner);
+}
+
+/* Keeps the mtime the mount showed for a folder (store.h). */
+static void store_cache_keep_mtime(struct store *st, const char *folder,
+				   time_t mtime)
+{
+	diskcache_keep_mtime(store_cache_of(st)->dc, folder, mtime);
 }
 
 /* An event from the server's store, passed up; a change push reported
@@ -922,6 +985,7 @@ static void store_cache_fill_ops(struct store_cache *sc)
 	o->quota = in->quota ? store_cache_quota : NULL;
 	o->append_limit = in->append_limit ? store_cache_append_limit : NULL;
 	o->watch = in->watch ? store_cache_watch : NULL;
+	o->keep_mtime = store_cache_keep_mtime;
 	o->status = store_cache_status;
 	o->offline_mode = store_cache_offline_mode;
 	o->destroy = store_cache_destroy;

@@ -46,9 +46,15 @@ struct tree_listing {
 	/* Messages added by this mount since the listing (moved or
 	 * appended here), each allocated alone; owned. */
 	struct tree_msg *extras;
-	time_t newest;
 	bool maildir; /* named by the Maildir layout */
 	uint32_t hi; /* its messages' inode numbers' upper half */
+};
+
+/* A folder's state as the server tells it: what changes whenever its
+ * content does (HIGHESTMODSEQ only with CONDSTORE). */
+struct tree_state {
+	uint32_t uidvalidity, uidnext, exists;
+	uint64_t modseq;
 };
 
 struct tree_folder {
@@ -63,6 +69,14 @@ struct tree_folder {
 	bool implied; /* a parent the server did not list */
 	struct tree_listing *listing; /* owned, NULL until listed */
 	time_t listed_at;
+	/* Wall clock: when its content was last seen to change (for a
+	 * directory without messages: its subfolders); what its
+	 * directory, cur/ and new/ show as mtime. Never goes back. */
+	time_t mtime;
+	/* The last state the folder list or a listing told (has_seen):
+	 * another one means the content changed meanwhile. */
+	struct tree_state seen;
+	bool has_seen;
 	UT_hash_handle hh_path;
 	UT_hash_handle hh_name;
 };
@@ -78,8 +92,10 @@ struct tree {
 	struct tree_folder *by_path;
 	struct tree_folder *by_name;
 	bool folders_listed;
+	bool folders_known; /* a folder list was set once (never reset) */
 	time_t folders_at;
-	time_t root_mtime;
+	time_t root_mtime; /* the mount's start, moved when top-level
+			    * folders come or go */
 	unsigned top_folders;
 	/* Refresh coordination; taken before lock, never after it. */
 	pthread_mutex_t busy_lock;
@@ -489,6 +505,148 @@ void tree_info_clear(struct tree_info *i)
 	memset(i, 0, sizeof(*i));
 }
 
+/* Frees what a change report holds. */
+static void tree_change_clear(struct tree_change *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_gone; i++)
+		free(c->gone[i]);
+	free(c->gone);
+	free(c->folder);
+	free(c->dir);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Adds name to c's gone names; false when out of memory. */
+static bool tree_change_gone(struct tree_change *c, const char *name)
+{
+	char **g;
+
+	if (c->n_gone == c->cap_gone) {
+		size_t cap = c->cap_gone ? 2 * c->cap_gone : 16;
+
+		g = realloc(c->gone, cap * sizeof(*g));
+		if (!g)
+			return false;
+		c->gone = g;
+		c->cap_gone = cap;
+	}
+	c->gone[c->n_gone] = strdup(name);
+	return c->gone[c->n_gone] ? (c->n_gone++, true) : false;
+}
+
+/* Names folder f (NULL: the root) in a change report, once; false
+ * (nomem set) when out of memory. */
+static bool tree_change_init(struct tree_change *c, const struct tree_folder *f)
+{
+	const char *path = f ? f->path : "";
+
+	if (c->dir)
+		return true;
+	c->folder = f ? strdup(f->name) : NULL;
+	c->dir = malloc(strlen(path) + 2);
+	if ((f && !c->folder) || !c->dir) {
+		free(c->folder);
+		free(c->dir);
+		c->folder = c->dir = NULL;
+		c->nomem = true;
+		return false;
+	}
+	sprintf(c->dir, "/%s", path);
+	return true;
+}
+
+/* The wall clock, in the seconds mtimes show. */
+static time_t tree_wall(void)
+{
+	return time(NULL);
+}
+
+/* Moves folder f's mtime (NULL: the root's) to at if that is later;
+ * true when it moved. The write lock is held. */
+static bool tree_move_mtime(struct tree *t, struct tree_folder *f, time_t at)
+{
+	time_t *m = f ? &f->mtime : &t->root_mtime;
+
+	if (at <= *m)
+		return false;
+	*m = at;
+	return true;
+}
+
+/* The state a listing or the folder list tells. */
+static struct tree_state tree_state_of(uint32_t uidvalidity, uint32_t uidnext,
+				       uint32_t exists, uint64_t modseq)
+{
+	return (struct tree_state){uidvalidity, uidnext, exists, modseq};
+}
+
+/* Takes the state a listing or the folder list told of f: true when it
+ * is not the one told before (the content changed meanwhile). The
+ * write lock is held. */
+static bool tree_see_state(struct tree_folder *f, struct tree_state s)
+{
+	bool moved = f->has_seen &&
+		     (f->seen.uidvalidity != s.uidvalidity ||
+		      f->seen.uidnext != s.uidnext ||
+		      f->seen.exists != s.exists || f->seen.modseq != s.modseq);
+
+	f->seen = s;
+	f->has_seen = true;
+	return moved;
+}
+
+/* Change reports gathered under the write lock, told after it. */
+struct tree_changes {
+	struct tree_change *c; /* owned */
+	size_t n, cap;
+};
+
+/* Adds a report of folder f (NULL: the root) whose mtime moved; out of
+ * memory drops it (the kernel's attributes then time out). */
+static void tree_changes_add(struct tree *t, struct tree_changes *cs,
+			     const struct tree_folder *f)
+{
+	struct tree_change *c;
+
+	if (!t->hook)
+		return;
+	if (cs->n == cs->cap) {
+		size_t cap = cs->cap ? 2 * cs->cap : 8;
+
+		c = realloc(cs->c, cap * sizeof(*c));
+		if (!c)
+			return;
+		cs->c = c;
+		cs->cap = cap;
+	}
+	c = &cs->c[cs->n];
+	memset(c, 0, sizeof(*c));
+	if (!tree_change_init(c, f))
+		return;
+	c->mtime = f ? f->mtime : t->root_mtime;
+	cs->n++;
+}
+
+/* Tells the hook (read under the write lock, which is now released)
+ * each report, and frees them. */
+static void tree_changes_tell(struct tree_changes *cs,
+			      void (*hook)(void *ctx,
+					   const struct tree_change *c),
+			      void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++) {
+		if (hook)
+			hook(ctx, &cs->c[i]);
+		tree_change_clear(&cs->c[i]);
+	}
+	free(cs->c);
+	memset(cs, 0, sizeof(*cs));
+}
+
 /* Makes a folder record; path is taken (owned). */
 static struct tree_folder *tree_folder_new(const char *name, char *path,
 					   char delim, unsigned attrs)
@@ -619,13 +777,46 @@ static char *tree_bounded_path(const struct tree *t,
 	return path;
 }
 
-int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
-		     time_t now, struct tree_skipped *skipped)
+/* Counts the subfolders of each folder of a new table (the root's own
+ * folder, "", is none); returns the top-level ones. */
+static unsigned tree_count_subfolders(struct tree_folder *by_path)
 {
-	struct tree_folder *by_path = NULL, *by_name = NULL, *f, *old, *tmp;
-	struct tree_folder *old_path;
-	struct tree_skipped sk = {0};
+	struct tree_folder *f, *tmp, *parent;
 	unsigned top = 0;
+
+	HASH_ITER(hh_path, by_path, f, tmp)
+	{
+		const char *slash = strrchr(f->path, '/');
+
+		if (!f->path[0])
+			continue;
+		if (!slash) {
+			top++;
+			continue;
+		}
+		HASH_FIND(hh_path, by_path, f->path, (size_t)(slash - f->path),
+			  parent);
+		if (parent)
+			parent->subfolders++;
+	}
+	return top;
+}
+
+/*
+ * The folder table of a folder list, with the parents the server did
+ * not list, into *by_path_r and *by_name_r (not shared yet). Each
+ * folder holds what the list told of it (its state, when complete, as
+ * seen; the store's mtime), which tree_folders_carry() merges with
+ * what the tree knew. Folders beyond a bound (tree.h) are left out,
+ * counted in *skipped (if given). 0 or -ENOMEM (nothing made).
+ */
+static int tree_folders_build(struct tree *t, const struct store_folder *fl,
+			      size_t n, struct tree_folder **by_path_r,
+			      struct tree_folder **by_name_r,
+			      struct tree_skipped *skipped)
+{
+	struct tree_folder *by_path = NULL, *by_name = NULL, *f;
+	struct tree_skipped sk = {0};
 	size_t i, used = 0;
 	int rc = 0;
 
@@ -659,6 +850,13 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 		}
 		f->messages = fl[i].messages;
 		used += tree_folder_cost(f);
+		f->mtime = fl[i].mtime;
+		if (fl[i].uidvalidity && fl[i].uidnext &&
+		    fl[i].messages != STORE_COUNT_UNKNOWN)
+			tree_see_state(f, tree_state_of(fl[i].uidvalidity,
+							fl[i].uidnext,
+							fl[i].messages,
+							fl[i].modseq));
 		HASH_ADD_KEYPTR(hh_path, by_path, f->path, strlen(f->path), f);
 		HASH_ADD_KEYPTR(hh_name, by_name, f->name, strlen(f->name), f);
 		rc = tree_add_parents(&by_path, &by_name, f->name, f->delim,
@@ -671,35 +869,130 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 		tree_folders_free(by_path);
 		return rc;
 	}
-	/* Count subfolders; the root's own folder ("") is no subfolder. */
+	*by_path_r = by_path;
+	*by_name_r = by_name;
+	return 0;
+}
+
+/*
+ * Carries what the tree knew of each folder that stays into the new
+ * table: its listing and its mtime, which moves to the store's when
+ * that is later, and to now when the list tells another state than the
+ * one seen before: the content changed, so the listing is made stale
+ * too (what a tool reads after seeing the new mtime is listed again). A
+ * folder new to the tree takes the store's mtime, else the mount's
+ * start (at the first list) or now. The write lock is held.
+ */
+static void tree_folders_carry(struct tree *t, struct tree_folder *by_path,
+			       time_t wall, struct tree_changes *cs)
+{
+	struct tree_folder *f, *tmp, *old;
+
 	HASH_ITER(hh_path, by_path, f, tmp)
 	{
-		const char *slash = strrchr(f->path, '/');
-		struct tree_folder *parent;
+		struct tree_state told = f->seen;
+		bool has_told = f->has_seen, moved;
+		time_t store_mtime = f->mtime;
 
-		if (!f->path[0])
-			continue;
-		if (!slash) {
-			top++;
+		HASH_FIND(hh_name, t->by_name, f->name, strlen(f->name), old);
+		if (!old) {
+			if (!f->mtime)
+				f->mtime =
+					t->folders_known ? wall : t->root_mtime;
 			continue;
 		}
-		HASH_FIND(hh_path, by_path, f->path, (size_t)(slash - f->path),
-			  parent);
-		if (parent)
-			parent->subfolders++;
+		f->listing = old->listing;
+		f->listed_at = old->listed_at;
+		old->listing = NULL;
+		f->mtime = old->mtime;
+		f->seen = old->seen;
+		f->has_seen = old->has_seen;
+		moved = tree_move_mtime(t, f, store_mtime);
+		if (has_told && tree_see_state(f, told)) {
+			moved |= tree_move_mtime(t, f, wall);
+			if (f->listing)
+				f->listed_at = CLOCK_NEVER;
+		}
+		if (moved)
+			tree_changes_add(t, cs, f);
 	}
+}
+
+/* A subfolder f came into or went from the directory holding it (a
+ * folder of the new table by_path, or the root): that directory's mtime
+ * moves to wall. The write lock is held. */
+static void tree_parent_moved(struct tree *t, struct tree_folder *by_path,
+			      const struct tree_folder *f, time_t wall,
+			      struct tree_changes *cs)
+{
+	size_t len = (size_t)(f->base - f->path);
+	struct tree_folder *parent = NULL;
+
+	if (!f->path[0])
+		return; /* the root's own messages */
+	if (len)
+		HASH_FIND(hh_path, by_path, f->path, len - 1, parent);
+	if (len && !parent)
+		return;
+	if (tree_move_mtime(t, parent, wall))
+		tree_changes_add(t, cs, parent);
+}
+
+/* After a folder list that is not the mount's first: directories that
+ * gained or lost a subfolder move their mtime. The write lock is held;
+ * the new table's mtimes are carried already. */
+static void tree_folders_parents(struct tree *t, struct tree_folder *by_path,
+				 struct tree_folder *by_name, time_t wall,
+				 struct tree_changes *cs)
+{
+	struct tree_folder *f, *tmp, *other;
+
+	if (!t->folders_known)
+		return;
+	HASH_ITER(hh_path, by_path, f, tmp)
+	{
+		HASH_FIND(hh_name, t->by_name, f->name, strlen(f->name), other);
+		if (!other)
+			tree_parent_moved(t, by_path, f, wall, cs);
+	}
+	HASH_ITER(hh_path, t->by_path, f, tmp)
+	{
+		HASH_FIND(hh_name, by_name, f->name, strlen(f->name), other);
+		if (!other)
+			tree_parent_moved(t, by_path, f, wall, cs);
+	}
+}
+
+/* Releases the write lock, then tells the hook of the reports gathered
+ * under it. */
+static void tree_unlock_tell(struct tree *t, struct tree_changes *cs)
+{
+	void (*hook)(void *ctx, const struct tree_change *c) = t->hook;
+	void *ctx = t->hook_ctx;
+
+	pthread_rwlock_unlock(&t->lock);
+	tree_changes_tell(cs, hook, ctx);
+}
+
+int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
+		     time_t now, struct tree_skipped *skipped)
+{
+	struct tree_folder *by_path, *by_name, *f, *tmp, *old_path;
+	struct tree_changes cs = {0};
+	unsigned top;
+	time_t wall;
+	int rc;
+
+	rc = tree_folders_build(t, fl, n, &by_path, &by_name, skipped);
+	if (rc < 0)
+		return rc;
+	top = tree_count_subfolders(by_path);
 
 	tree_wrlock(t);
-	/* Folders that stay keep their listings. */
-	HASH_ITER(hh_path, by_path, f, tmp)
-	{
-		HASH_FIND(hh_name, t->by_name, f->name, strlen(f->name), old);
-		if (old) {
-			f->listing = old->listing;
-			f->listed_at = old->listed_at;
-			old->listing = NULL;
-		}
-	}
+	wall = tree_wall();
+	/* Folders that stay keep their listings and mtimes. */
+	tree_folders_carry(t, by_path, wall, &cs);
+	tree_folders_parents(t, by_path, by_name, wall, &cs);
 	/* Folders that left the list end their incarnations. */
 	HASH_ITER(hh_path, t->by_path, f, tmp)
 	{
@@ -710,10 +1003,10 @@ int tree_set_folders(struct tree *t, const struct store_folder *fl, size_t n,
 	HASH_CLEAR(hh_name, t->by_name);
 	t->by_path = by_path;
 	t->by_name = by_name;
-	t->folders_listed = true;
+	t->folders_listed = t->folders_known = true;
 	t->folders_at = now;
 	t->top_folders = top;
-	pthread_rwlock_unlock(&t->lock);
+	tree_unlock_tell(t, &cs);
 
 	tree_folders_free(old_path);
 	return 0;
@@ -750,7 +1043,7 @@ static int tree_folder_info(const struct tree *t, const struct tree_folder *f,
 	info->kind = TREE_FOLDER;
 	info->ino = tree_folder_ino(f);
 	info->nlink = tree_folder_nlink(t, f);
-	info->mtime = f->listing ? f->listing->newest : 0;
+	info->mtime = f->mtime;
 	info->attrs = f->attrs;
 	if (t->maildir)
 		info->attrs |= STORE_FOLDER_NOSELECT;
@@ -876,6 +1169,10 @@ enum tree_kind tree_lookup(struct tree *t, const char *path, time_t now,
 		info->ino = 1;
 		info->nlink = 2 + t->top_folders;
 		info->mtime = t->root_mtime;
+		/* A flat store's messages are the root's. */
+		HASH_FIND(hh_name, t->by_name, "", 0, f);
+		if (f && f->mtime > info->mtime)
+			info->mtime = f->mtime;
 		goto out;
 	}
 	HASH_FIND(hh_path, t->by_path, path, strlen(path), f);
@@ -987,7 +1284,7 @@ static int tree_fill_subs(const struct tree_folder *f,
 		info.kind = TREE_FOLDER;
 		info.ino = tree_hash(name, 3, tree_folder_ino(f)) | 2;
 		info.nlink = 2;
-		info.mtime = f->listing ? f->listing->newest : 0;
+		info.mtime = f->mtime;
 		info.sub = sub;
 		if (fill(ctx, name, &info))
 			return 1;
@@ -1066,7 +1363,7 @@ int tree_readdir(struct tree *t, const char *path,
 		info.kind = TREE_FOLDER;
 		info.ino = tree_folder_ino(f);
 		info.nlink = tree_folder_nlink(t, f);
-		info.mtime = f->listing ? f->listing->newest : 0;
+		info.mtime = f->mtime;
 		if (fill(ctx, rest, &info))
 			goto out;
 	}
@@ -1218,37 +1515,6 @@ void tree_set_hook(struct tree *t,
 	pthread_rwlock_unlock(&t->lock);
 }
 
-/* Frees what tree_diff() put in c. */
-static void tree_change_clear(struct tree_change *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->n_gone; i++)
-		free(c->gone[i]);
-	free(c->gone);
-	free(c->folder);
-	free(c->dir);
-	memset(c, 0, sizeof(*c));
-}
-
-/* Adds name to c's gone names; false when out of memory. */
-static bool tree_change_gone(struct tree_change *c, const char *name)
-{
-	char **g;
-
-	if (c->n_gone == c->cap_gone) {
-		size_t cap = c->cap_gone ? 2 * c->cap_gone : 16;
-
-		g = realloc(c->gone, cap * sizeof(*g));
-		if (!g)
-			return false;
-		c->gone = g;
-		c->cap_gone = cap;
-	}
-	c->gone[c->n_gone] = strdup(name);
-	return c->gone[c->n_gone] ? (c->n_gone++, true) : false;
-}
-
 /*
  * What listing nl changes against old, the one it replaces in folder f,
  * into c: the names the kernel may hold that now name nothing, another
@@ -1263,13 +1529,8 @@ static void tree_diff(const struct tree_folder *f,
 	const struct tree_msg *m, *n, *tmp;
 	size_t listed = 0;
 
-	c->folder = strdup(f->name);
-	c->dir = malloc(strlen(f->path) + 2);
-	if (!c->folder || !c->dir) {
-		c->nomem = true;
+	if (!tree_change_init(c, f))
 		return;
-	}
-	sprintf(c->dir, "/%s", f->path);
 	HASH_ITER(hh, old->by_name, m, tmp)
 	{
 		if (m->gone || m->alias)
@@ -1288,6 +1549,29 @@ static void tree_diff(const struct tree_folder *f,
 	}
 	if (listed != HASH_CNT(hh, nl->by_name))
 		c->content = true;
+}
+
+/*
+ * Moves folder f's mtime for its new listing nl, given what c found
+ * against the listing it replaces: to now when messages came, went or
+ * changed flags, or when nl's state is not the one told before; to the
+ * store's time for it (nl->state.mtime) when that is later. A move is
+ * put in c. The write lock is held.
+ */
+static void tree_listing_moved(struct tree *t, struct tree_folder *f,
+			       const struct tree_listing *nl,
+			       struct tree_change *c)
+{
+	const struct store_listing *s = &nl->state;
+	bool changed, moved;
+
+	changed = tree_see_state(f, tree_state_of(s->uidvalidity, s->uidnext,
+						  s->exists, s->modseq));
+	changed |= c->content || c->n_gone || c->nomem;
+	moved = changed && tree_move_mtime(t, f, tree_wall());
+	moved |= tree_move_mtime(t, f, s->mtime);
+	if (moved && tree_change_init(c, f))
+		c->mtime = f->mtime;
 }
 
 int tree_set_listing(struct tree *t, const char *folder,
@@ -1332,8 +1616,6 @@ int tree_set_listing(struct tree *t, const char *folder,
 		if (!dup)
 			HASH_ADD_KEYPTR(hh, nl->by_name, m->name,
 					strlen(m->name), m);
-		if (m->date > nl->newest)
-			nl->newest = m->date;
 	}
 	if (t->maildir && tree_maildir_names(nl) < 0)
 		goto nomem;
@@ -1359,8 +1641,9 @@ int tree_set_listing(struct tree *t, const char *folder,
 			pthread_rwlock_unlock(&t->lock);
 			goto nomem;
 		}
-		if (old && t->hook)
+		if (old)
 			tree_diff(f, old, nl, &change);
+		tree_listing_moved(t, f, nl, &change);
 		f->listing = nl;
 		f->listed_at = now;
 		nl = NULL;
@@ -1368,7 +1651,8 @@ int tree_set_listing(struct tree *t, const char *folder,
 	hook = t->hook;
 	hook_ctx = t->hook_ctx;
 	pthread_rwlock_unlock(&t->lock);
-	if (hook && (change.content || change.n_gone || change.nomem))
+	if (hook && change.dir &&
+	    (change.content || change.n_gone || change.nomem || change.mtime))
 		hook(hook_ctx, &change);
 	tree_change_clear(&change);
 	tree_listing_free(old);
@@ -1684,11 +1968,34 @@ static struct tree_listing *tree_listing_of(struct tree *t, const char *folder,
 	return f->listing;
 }
 
+/* folder's content changed (a change this mount made, or one push
+ * reported): its mtime moves to now. The write lock is held. */
+static void tree_content_changed(struct tree *t, const char *folder,
+				 struct tree_changes *cs)
+{
+	struct tree_folder *f;
+
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (f && tree_move_mtime(t, f, tree_wall()))
+		tree_changes_add(t, cs, f);
+}
+
+void tree_mark_changed(struct tree *t, const char *folder)
+{
+	struct tree_changes cs = {0};
+
+	tree_wrlock(t);
+	tree_content_changed(t, folder, &cs);
+	tree_unlock_tell(t, &cs);
+}
+
 void tree_remove_message(struct tree *t, const char *folder,
 			 uint32_t uidvalidity, uint32_t uid)
 {
+	struct tree_changes cs = {0};
 	struct tree_listing *l;
 	struct tree_msg *m, *tmp;
+	bool found = false;
 
 	tree_wrlock(t);
 	l = tree_listing_of(t, folder, uidvalidity);
@@ -1699,11 +2006,14 @@ void tree_remove_message(struct tree *t, const char *folder,
 				continue;
 			HASH_DEL(l->by_name, m);
 			m->gone = true;
+			found = true;
 		}
 		/* The server's state moved on: the next refresh must list. */
 		l->state.modseq = 0;
 	}
-	pthread_rwlock_unlock(&t->lock);
+	if (found)
+		tree_content_changed(t, folder, &cs);
+	tree_unlock_tell(t, &cs);
 }
 
 /* Adds one extra message record, named name or (name NULL) by the
@@ -1743,8 +2053,6 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 	m->next_extra = l->extras;
 	l->extras = m;
 	HASH_ADD_KEYPTR(hh, l->by_name, m->name, strlen(m->name), m);
-	if (m->date > l->newest)
-		l->newest = m->date;
 	return 0;
 }
 
@@ -1792,6 +2100,7 @@ static int tree_maildir_add(struct tree_listing *l, const struct store_msg *m,
 int tree_add_message(struct tree *t, const char *folder, uint32_t uidvalidity,
 		     const struct store_msg *m, const char *alias)
 {
+	struct tree_changes cs = {0};
 	struct tree_listing *l;
 	char name[MAILDIR_NAME_MAX];
 	int rc = 0;
@@ -1811,7 +2120,9 @@ int tree_add_message(struct tree *t, const char *folder, uint32_t uidvalidity,
 			rc = tree_add_extra(l, m, alias, true, NULL, NULL);
 		l->state.modseq = 0;
 	}
-	pthread_rwlock_unlock(&t->lock);
+	/* Stored on the server, listed or not: the content changed. */
+	tree_content_changed(t, folder, &cs);
+	tree_unlock_tell(t, &cs);
 	return rc;
 }
 
@@ -1836,29 +2147,31 @@ static void tree_rekey(struct tree_listing *l, struct tree_msg *m,
 /*
  * Sets the flags of every record of uid; in the Maildir layout renames
  * its own names after them and moves the alias from_key (if it is one)
- * to to_key. The lock is held.
+ * to to_key. True when a record's flags changed. The lock is held.
  */
-static void tree_update_flags(struct tree_listing *l, uint32_t uid,
+static bool tree_update_flags(struct tree_listing *l, uint32_t uid,
 			      const char *flags, const char *from_key,
 			      const char *to_key)
 {
 	struct tree_msg *hits[TREE_MAX_NAMES], *m, *tmp, *own = NULL;
 	char name[MAILDIR_NAME_MAX] = "";
 	const char *in = tree_intern(flags);
+	bool changed = false;
 	size_t n = 0, i;
 
 	if (!in)
-		return;
+		return false;
 	HASH_ITER(hh, l->by_name, m, tmp)
 	{
 		if (m->uid != uid)
 			continue;
+		changed |= m->flags != in;
 		m->flags = in;
 		if (n < TREE_MAX_NAMES)
 			hits[n++] = m;
 	}
 	if (!l->maildir)
-		return;
+		return changed;
 	for (i = 0; i < n; i++) {
 		if (!hits[i]->base || !maildir_name(name, sizeof(name),
 						    hits[i]->base, uid, flags))
@@ -1881,6 +2194,7 @@ static void tree_update_flags(struct tree_listing *l, uint32_t uid,
 				tree_rekey(l, hits[i], to_key);
 		}
 	}
+	return changed;
 }
 
 void tree_set_flags(struct tree *t, const char *folder, uint32_t uidvalidity,
@@ -1893,13 +2207,19 @@ void tree_maildir_rename(struct tree *t, const char *folder,
 			 uint32_t uidvalidity, uint32_t uid, const char *flags,
 			 const char *from_key, const char *to_key)
 {
+	struct tree_changes cs = {0};
 	struct tree_listing *l;
+	bool changed = false;
 
 	tree_wrlock(t);
 	l = tree_listing_of(t, folder, uidvalidity);
 	if (l)
-		tree_update_flags(l, uid, flags, from_key, to_key);
-	pthread_rwlock_unlock(&t->lock);
+		changed = tree_update_flags(l, uid, flags, from_key, to_key);
+	/* New flags, or a name that moved (new/ into cur/): the
+	 * directories' content changed. */
+	if (changed || (from_key && to_key && strcmp(from_key, to_key)))
+		tree_content_changed(t, folder, &cs);
+	tree_unlock_tell(t, &cs);
 }
 
 char *tree_trash(struct tree *t)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests of diskcache (bodies, listings, folder list, damage, sizes,
- * UIDVALIDITY, LRU, permissions) and of prefetch_parse(). */
+ * UIDVALIDITY, LRU, permissions, folder mtimes, migration) and of
+ * prefetch_parse(). */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "cache.h"
 #include "diskcache.h"
@@ -100,8 +103,8 @@ START_TEST(test_round_trip_and_remount)
 	struct diskcache *dc = open_started(1 << 30);
 	char *a = body(5000, 1), *b = body(sizes[1], 2), *d;
 	struct store_folder fl[2] = {
-		{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
+		{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0}};
 	struct store_folder *got;
 	struct store_listing l;
 	size_t n;
@@ -312,7 +315,7 @@ START_TEST(test_garbage_database_starts_anew)
 	uint64_t sizes[1] = {5000};
 	struct diskcache *dc = open_started(1 << 30);
 	struct store_folder fl[1] = {
-		{"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
+		{"F", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0}};
 	char path[512], junk[4096], *a = body(5000, 7), *d;
 	int fd;
 
@@ -339,6 +342,133 @@ START_TEST(test_garbage_database_starts_anew)
 	free(d);
 	diskcache_close(dc);
 	free(a);
+}
+END_TEST
+
+/* A database as mailfs wrote it before folder mtimes (schema 1): one
+ * folder F in the folder list, listed with 2 messages. */
+static void make_schema_1(void)
+{
+	char path[512];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/cache.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(
+		sqlite3_exec(
+			db,
+			"PRAGMA journal_mode=WAL;"
+			"CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);"
+			"INSERT INTO meta VALUES('schema', '1');"
+			"CREATE TABLE folders(id INTEGER PRIMARY KEY,"
+			" name TEXT UNIQUE NOT NULL, delim INTEGER DEFAULT 0,"
+			" attrs INTEGER DEFAULT 0, in_list INTEGER DEFAULT 0,"
+			" pos INTEGER DEFAULT 0, listed INTEGER DEFAULT 0,"
+			" uidvalidity INTEGER DEFAULT 0,"
+			" uidnext INTEGER DEFAULT 0,"
+			" nexists INTEGER DEFAULT 0,"
+			" modseq INTEGER DEFAULT 0);"
+			"CREATE TABLE msgs(folder INTEGER, uid INTEGER,"
+			" size INTEGER, date INTEGER, idhash INTEGER,"
+			" flags TEXT, PRIMARY KEY(folder, uid)) WITHOUT ROWID;"
+			"CREATE TABLE bodies(folder INTEGER,"
+			" uidvalidity INTEGER, uid INTEGER, section TEXT,"
+			" chunk INTEGER, len INTEGER, total INTEGER,"
+			" used INTEGER, PRIMARY KEY(folder, uidvalidity, uid,"
+			" section, chunk)) WITHOUT ROWID;"
+			"INSERT INTO folders VALUES(1, 'F', 46, 0, 1, 0, 1,"
+			" 9, 3, 2, 77);"
+			"INSERT INTO msgs VALUES(1, 1, 5000, 1700000000, 1,"
+			" '');"
+			"INSERT INTO msgs VALUES(1, 2, 6000, 1700000001, 2,"
+			" '\\Seen');",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A listing state (no messages). */
+static struct store_listing state(uint32_t uidnext, uint64_t modseq)
+{
+	struct store_listing s = {.uidvalidity = 9,
+				  .uidnext = uidnext,
+				  .exists = uidnext - 1,
+				  .modseq = modseq};
+
+	return s;
+}
+
+/*
+ * Folder mtimes (diskcache_mtime()): a cache of schema 1 is migrated
+ * with everything it held; a folder's mtime is kept with the state it
+ * was seen in, moves to now for another state, is never lowered, and
+ * comes back after a remount.
+ */
+START_TEST(test_mtimes_kept_and_schema_1_migrated)
+{
+	struct store_listing s1 = state(3, 77), s2 = state(4, 80);
+	struct store_listing l;
+	struct store_folder *f;
+	struct diskcache *dc;
+	char path[512], err[256];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t n;
+
+	make_schema_1();
+	dc = diskcache_open(tmpdir, 1 << 30, 0, err, sizeof(err));
+	ck_assert_msg(dc != NULL, "%s", err);
+	ck_assert_int_eq(diskcache_start(dc), 0);
+	/* What schema 1 held is there. */
+	ck_assert(diskcache_has_folders(dc));
+	ck_assert(diskcache_get_state(dc, "F", &l));
+	ck_assert_uint_eq(l.modseq, 77);
+	ck_assert_int_eq(diskcache_get_listing(dc, "F", &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_str_eq(l.msgs[1].flags, "\\Seen");
+	store_listing_clear(&l);
+	/* No mtime kept yet. */
+	ck_assert_int_eq(diskcache_mtime(dc, "F", NULL, 5000), 0);
+	ck_assert_int_eq(diskcache_mtime(dc, "G", NULL, 5000), 0);
+	/* First seen: now; the same state later: the same time. */
+	ck_assert_int_eq(diskcache_mtime(dc, "F", &s1, 5000), 5000);
+	ck_assert_int_eq(diskcache_mtime(dc, "F", &s1, 6000), 5000);
+	ck_assert_int_eq(diskcache_mtime(dc, "F", NULL, 6000), 5000);
+	/* Another state: now. */
+	ck_assert_int_eq(diskcache_mtime(dc, "F", &s2, 7000), 7000);
+	ck_assert_int_eq(diskcache_mtime(dc, "F", &s2, 7500), 7000);
+	/* What the mount showed is kept, never lowered; the state stays. */
+	diskcache_keep_mtime(dc, "F", 8000);
+	diskcache_keep_mtime(dc, "F", 100);
+	ck_assert_int_eq(diskcache_mtime(dc, "F", &s2, 9000), 8000);
+	/* A clock set back: the time does not go back. */
+	ck_assert_int_eq(diskcache_mtime(dc, "F", &s1, 50), 8000);
+	diskcache_keep_mtime(dc, "H", 4000); /* a folder new to the cache */
+	diskcache_close(dc);
+
+	dc = open_started(1 << 30);
+	ck_assert_int_eq(diskcache_mtime(dc, "F", NULL, 10000), 8000);
+	ck_assert_int_eq(diskcache_mtime(dc, "F", &s1, 10000), 8000);
+	ck_assert_int_eq(diskcache_mtime(dc, "F", &s2, 11000), 11000);
+	ck_assert_int_eq(diskcache_mtime(dc, "H", NULL, 10000), 4000);
+	/* The saved folder list (offline) carries them. */
+	ck_assert_int_eq(diskcache_get_folders(dc, &f, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(f[0].name, "F");
+	ck_assert_int_eq(f[0].mtime, 11000);
+	store_folders_free(f, n);
+	diskcache_close(dc);
+	snprintf(path, sizeof(path), "%s/cache.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db,
+					    "SELECT v FROM meta WHERE"
+					    " k = 'schema'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "2");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 END_TEST
 
@@ -469,6 +599,7 @@ Suite *diskcache_suite(void)
 	tcase_add_test(tc, test_new_uidvalidity_drops_bodies);
 	tcase_add_test(tc, test_lru_bound);
 	tcase_add_test(tc, test_garbage_database_starts_anew);
+	tcase_add_test(tc, test_mtimes_kept_and_schema_1_migrated);
 	tcase_add_test(tc, test_modes_and_lock);
 	tcase_add_test(tc, test_unindexed_files_are_swept);
 	tcase_add_test(tc, test_default_dir);

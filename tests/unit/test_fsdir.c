@@ -84,8 +84,8 @@ START_TEST(test_folder_changed_stack_is_bounded)
 	struct fsops_config cfg = {0};
 	struct fsops *fs = fsops_new(&cfg);
 	struct store_folder f[2] = {
-		{"INBOX", '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{NULL, '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{"INBOX", '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{NULL, '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 	};
 	size_t levels = 300, comp = 250, i;
 	const char *names[2];

@@ -132,12 +132,12 @@ END_TEST
 static struct tree *make_maildir_tree(void)
 {
 	static const struct store_folder folders[] = {
-		{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{"Archive.cur", '.', 0, STORE_COUNT_UNKNOWN, 0, 0,
+		{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{"Archive.cur", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
 		 0}, /* parent Archive implied */
 		{"Lists", '.', STORE_FOLDER_NOSELECT, STORE_COUNT_UNKNOWN, 0, 0,
-		 0},
-		{"Lists.dev", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		 0, 0},
+		{"Lists.dev", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 	};
 	struct store_folder f[4];
 	struct tree *t = tree_new(1000);

@@ -12,14 +12,14 @@
 #include "tree.h"
 
 static struct store_folder folders_dot[] = {
-	{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-	{"Archive.2024", '.', 0, STORE_COUNT_UNKNOWN, 0, 0,
+	{"INBOX", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+	{"Archive.2024", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
 	 0}, /* parent Archive not listed */
-	{"Re&AOc-us", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-	{"a/b", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-	{"Lists", '.', STORE_FOLDER_NOSELECT, STORE_COUNT_UNKNOWN, 0, 0, 0},
-	{"Lists.dev", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-	{"Trash", '.', STORE_FOLDER_TRASH, STORE_COUNT_UNKNOWN, 0, 0, 0},
+	{"Re&AOc-us", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+	{"a/b", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+	{"Lists", '.', STORE_FOLDER_NOSELECT, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+	{"Lists.dev", '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+	{"Trash", '.', STORE_FOLDER_TRASH, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 };
 
 static struct tree *make_tree(void)
@@ -114,6 +114,7 @@ START_TEST(test_listing_lookup)
 {
 	struct tree *t = make_tree();
 	struct tree_info i, j;
+	time_t before;
 
 	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 100, 30, &i),
 			 TREE_UNLISTED);
@@ -142,14 +143,20 @@ START_TEST(test_listing_lookup)
 			 TREE_MESSAGE);
 	ck_assert_uint_eq(i.ino, j.ino);
 	tree_info_clear(&j);
+	/* The same content again: the folder's mtime stays the mount's
+	 * start (tree.h). */
+	ck_assert_int_eq(tree_lookup(t, "/INBOX", 200, 30, &j), TREE_FOLDER);
+	ck_assert_int_eq(j.mtime, 1000);
+	tree_info_clear(&j);
+	before = time(NULL);
 	list_folder(t, "INBOX", 5, 43, 200);
 	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", 3), 200, 30, &j),
 			 TREE_MESSAGE);
 	ck_assert_uint_ne(i.ino, j.ino);
 	tree_info_clear(&j);
-	/* Folder mtime is the newest message. */
+	/* Another UIDVALIDITY: the content changed, the mtime is now. */
 	ck_assert_int_eq(tree_lookup(t, "/INBOX", 200, 30, &j), TREE_FOLDER);
-	ck_assert_int_eq(j.mtime, 5005);
+	ck_assert_int_ge(j.mtime, before);
 	tree_info_clear(&j);
 	tree_info_clear(&i);
 	tree_free(t);
@@ -309,6 +316,7 @@ END_TEST
 
 struct names {
 	char *v[64];
+	time_t mtime[64];
 	int n;
 };
 
@@ -316,7 +324,7 @@ static int collect(void *ctx, const char *name, const struct tree_info *info)
 {
 	struct names *n = ctx;
 
-	(void)info;
+	n->mtime[n->n] = info->mtime;
 	n->v[n->n++] = strdup(name);
 	return 0;
 }
@@ -330,7 +338,7 @@ static void names_free(struct names *n)
 START_TEST(test_readdir)
 {
 	struct tree *t = make_tree();
-	struct names n = {{0}, 0};
+	struct names n = {{0}, {0}, 0};
 	int k;
 	bool inbox = false, archive = false;
 
@@ -363,8 +371,8 @@ START_TEST(test_folders_replace_keeps_listing)
 {
 	struct tree *t = make_tree();
 	struct store_folder f[2] = {
-		{strdup("INBOX"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{strdup("New"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
+		{strdup("INBOX"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{strdup("New"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0}};
 	struct tree_info i;
 
 	list_folder(t, "INBOX", 2, 1, 100);
@@ -387,8 +395,8 @@ START_TEST(test_parent_listed_after_child)
 {
 	struct tree *t = tree_new(0);
 	struct store_folder f[2] = {
-		{strdup("A/B"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{strdup("A"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0}};
+		{strdup("A/B"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{strdup("A"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0}};
 	struct tree_info i;
 
 	ck_assert_int_eq(tree_set_folders(t, f, 2, 1, NULL), 0);
@@ -673,13 +681,14 @@ START_TEST(test_unlisted_after)
 {
 	struct tree *t = tree_new(1000);
 	struct store_folder f[6] = {
-		{strdup("W.a"), '.', 0, 10, 0, 0, 0},
-		{strdup("W.b"), '.', 0, 50000, 0, 0, 0}, /* over the budget */
-		{strdup("W.c"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{strdup("Big"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0,
+		{strdup("W.a"), '.', 0, 10, 0, 0, 0, 0},
+		{strdup("W.b"), '.', 0, 50000, 0, 0, 0,
+		 0}, /* over the budget */
+		{strdup("W.c"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{strdup("Big"), '.', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
 		 0}, /* elsewhere */
-		{strdup("W.d"), '.', 0, 30, 0, 0, 0},
-		{strdup("Huge"), '.', 0, 95, 0, 0, 0},
+		{strdup("W.d"), '.', 0, 30, 0, 0, 0, 0},
+		{strdup("Huge"), '.', 0, 95, 0, 0, 0, 0},
 	};
 	char *names[8];
 	size_t n, i;
@@ -733,12 +742,12 @@ START_TEST(test_deep_folder_name_is_left_out)
 {
 	struct tree *t = tree_new(1000);
 	struct store_folder f[4] = {
-		{strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{deep_name(8000, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{deep_name(10000, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{strdup("Lists/dev"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(8000, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(10000, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{strdup("Lists/dev"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 	};
-	struct names names = {{0}, 0};
+	struct names names = {{0}, {0}, 0};
 	struct tree_skipped sk;
 	struct tree_info i;
 	size_t before, k;
@@ -776,14 +785,14 @@ START_TEST(test_folder_bounds_at_the_edge)
 {
 	struct tree *t = tree_new(1000);
 	struct store_folder f[8] = {
-		{deep_name(64, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{deep_name(65, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{deep_name(16, 250, 2), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{deep_name(17, 250, 3), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{deep_name(1, 10000, 4), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{deep_name(1, 16384, 5), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{deep_name(1, 16385, 6), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
-		{strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0},
+		{deep_name(64, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(65, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(16, 250, 2), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(17, 250, 3), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(1, 10000, 4), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(1, 16384, 5), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(1, 16385, 6), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 	};
 	static const bool taken[8] = {true, false, true,  false,
 				      true, true,  false, true};
@@ -834,12 +843,13 @@ START_TEST(test_folder_table_budget)
 
 	ck_assert_ptr_nonnull(f);
 	f[0] = (struct store_folder){
-		strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0};
+		strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0};
 	for (k = 1; k <= n; k++)
 		f[k] = (struct store_folder){deep_name(16, 250, (unsigned)k),
 					     '/',
 					     0,
 					     STORE_COUNT_UNKNOWN,
+					     0,
 					     0,
 					     0,
 					     0};
@@ -888,6 +898,291 @@ START_TEST(test_uid_ranges)
 }
 END_TEST
 
+/* What the hook was told (tree_set_hook()). */
+struct told {
+	size_t n;
+	char folder[16][32]; /* "/" for the root */
+	char dir[16][32];
+	time_t mtime[16];
+	size_t gone[16];
+};
+
+static void told_hook(void *ctx, const struct tree_change *c)
+{
+	struct told *w = ctx;
+
+	if (w->n == 16)
+		return;
+	snprintf(w->folder[w->n], 32, "%s", c->folder ? c->folder : "/");
+	snprintf(w->dir[w->n], 32, "%s", c->dir);
+	w->mtime[w->n] = c->mtime;
+	w->gone[w->n] = c->n_gone;
+	w->n++;
+}
+
+/* The mtime a path shows (0 when it names nothing). */
+static time_t mtime_of(struct tree *t, const char *path)
+{
+	struct tree_info i;
+	time_t m = 0;
+
+	if (tree_lookup(t, path, 100, 30, &i) != TREE_NONE)
+		m = i.mtime;
+	tree_info_clear(&i);
+	return m;
+}
+
+/* Installs a listing of uids 1..n in state (uv, n + 1, n, modseq) where
+ * uid `flagged` (0: none) also has \Flagged, with the store's mtime. */
+static void list_state(struct tree *t, const char *folder, uint32_t n,
+		       uint32_t uv, uint64_t modseq, uint32_t flagged,
+		       time_t mtime)
+{
+	struct store_listing l = {0};
+	uint32_t i;
+
+	l.uidvalidity = uv;
+	l.uidnext = n + 1;
+	l.exists = n;
+	l.modseq = modseq;
+	l.mtime = mtime;
+	l.msgs = calloc(n ? n : 1, sizeof(*l.msgs));
+	for (i = 0; i < n; i++) {
+		l.msgs[i].uid = i + 1;
+		l.msgs[i].size = 100 + i;
+		l.msgs[i].date = 7000 + i;
+		l.msgs[i].idhash = 0x1000u + i;
+		l.msgs[i].flags = strdup(i + 1 == flagged ? "\\Flagged \\Seen"
+							  : "\\Seen");
+	}
+	l.n = n;
+	ck_assert_int_eq(tree_set_listing(t, folder, &l, 100), 0);
+}
+
+/* A folder list of A..F, each told in state (1, 4, 3, modseq), with the
+ * store's mtimes given (NULL: none), and G told no state. */
+static void set_letters(struct tree *t, const time_t *mtimes, uint64_t modseq)
+{
+	struct store_folder f[7];
+	size_t i;
+
+	memset(f, 0, sizeof(f));
+	for (i = 0; i < 7; i++) {
+		char name[2] = {(char)('A' + i), '\0'};
+
+		f[i].name = strdup(name);
+		f[i].delim = '.';
+		f[i].messages = i < 6 ? 3 : STORE_COUNT_UNKNOWN;
+		f[i].uidvalidity = i < 6 ? 1 : 0;
+		f[i].uidnext = i < 6 ? 4 : 0;
+		f[i].modseq = i < 6 ? modseq : 0;
+		f[i].mtime = mtimes ? mtimes[i] : 0;
+	}
+	ck_assert_int_eq(tree_set_folders(t, f, 7, 100, NULL), 0);
+	for (i = 0; i < 7; i++)
+		free(f[i].name);
+}
+
+/*
+ * Directory mtimes (tree.h): never 0, the store's time when it gives
+ * one, the mount's start else; unchanged by listings of the content the
+ * folder list told; moved to now (and told to the hook) when messages
+ * change or the state does, and never back.
+ */
+START_TEST(test_mtime_moves_with_content)
+{
+	struct tree *t = tree_new(1000);
+	time_t kept[7] = {0, 500, 0, 0, 0, 0, 0}, before, m;
+	struct told w = {0};
+
+	tree_set_hook(t, told_hook, &w);
+	set_letters(t, kept, 9);
+	ck_assert_int_eq(mtime_of(t, "/"), 1000);
+	ck_assert_int_eq(mtime_of(t, "/A"), 1000); /* the mount's start */
+	ck_assert_int_eq(mtime_of(t, "/B"), 500); /* the store's */
+	ck_assert_int_eq(mtime_of(t, "/G"), 1000);
+	ck_assert_uint_eq(w.n, 0);
+	/* Listings of the content the list told move nothing, however
+	 * often; the store's earlier time does not take it back. */
+	list_state(t, "A", 3, 1, 9, 0, 0);
+	list_state(t, "A", 3, 1, 9, 0, 400);
+	list_state(t, "B", 3, 1, 9, 0, 500);
+	ck_assert_int_eq(mtime_of(t, "/A"), 1000);
+	ck_assert_int_eq(mtime_of(t, "/B"), 500);
+	ck_assert_uint_eq(w.n, 0);
+	/* Another client flagged a message: the listing shows it. */
+	before = time(NULL);
+	list_state(t, "A", 3, 1, 10, 2, 0);
+	m = mtime_of(t, "/A");
+	ck_assert_int_ge(m, before);
+	ck_assert_int_le(m, time(NULL));
+	ck_assert_uint_eq(w.n, 1);
+	ck_assert_str_eq(w.folder[0], "A");
+	ck_assert_str_eq(w.dir[0], "/A");
+	ck_assert_int_eq(w.mtime[0], m);
+	ck_assert_uint_eq(w.gone[0], 0);
+	/* The same flags again: nothing moves, nothing is told. */
+	list_state(t, "A", 3, 1, 10, 2, 0);
+	ck_assert_uint_eq(w.n, 1);
+	/* An expunge: the name is gone and the mtime moves. */
+	list_state(t, "B", 2, 1, 11, 0, 0);
+	ck_assert_int_ge(mtime_of(t, "/B"), before);
+	ck_assert_uint_eq(w.n, 2);
+	ck_assert_uint_eq(w.gone[1], 1);
+	/* Only the state moved (HIGHESTMODSEQ: a change no listed item
+	 * shows, a keyword say): the mtime moves too. */
+	list_state(t, "C", 3, 1, 9, 0, 0);
+	list_state(t, "C", 3, 1, 12, 0, 0);
+	ck_assert_int_ge(mtime_of(t, "/C"), before);
+	/* The store's later time is taken (a change a former mount saw),
+	 * and a change seen now does not take it back. */
+	list_state(t, "D", 3, 1, 9, 0, before + 5000);
+	ck_assert_int_eq(mtime_of(t, "/D"), before + 5000);
+	list_state(t, "D", 4, 1, 13, 0, 0);
+	ck_assert_int_eq(mtime_of(t, "/D"), before + 5000);
+	ck_assert_int_eq(mtime_of(t, "/E"), 1000);
+	tree_free(t);
+}
+END_TEST
+
+/* The folder list: a folder whose state moved since it was last told (a
+ * change while nothing listed it) moves its mtime, and its listing is
+ * made stale. */
+START_TEST(test_mtime_folder_list)
+{
+	struct tree *t = tree_new(1000);
+	struct told w = {0};
+	struct tree_info i;
+	time_t before = time(NULL);
+
+	tree_set_hook(t, told_hook, &w);
+	set_letters(t, NULL, 9);
+	list_state(t, "A", 3, 1, 9, 0, 0);
+	set_letters(t, NULL, 9); /* the same states: nothing */
+	ck_assert_int_eq(mtime_of(t, "/A"), 1000);
+	ck_assert_uint_eq(w.n, 0);
+	ck_assert_int_eq(tree_lookup(t, mp("/A", 1), 101, 1000, &i),
+			 TREE_NONE); /* listed: found or not, no listing */
+	tree_info_clear(&i);
+	set_letters(t, NULL, 10); /* every told state moved */
+	ck_assert_int_ge(mtime_of(t, "/A"), before);
+	ck_assert_int_ge(mtime_of(t, "/F"), before);
+	ck_assert_int_eq(mtime_of(t, "/G"), 1000); /* told nothing */
+	ck_assert_uint_eq(w.n, 6);
+	/* A's listing is stale: what a tool reads next is listed again. */
+	ck_assert_int_eq(tree_lookup(t, mp("/A", 1), 101, 1000, &i),
+			 TREE_UNLISTED);
+	tree_info_clear(&i);
+	/* Its listing then shows the state told: no second move. */
+	w.n = 0;
+	list_state(t, "A", 3, 1, 10, 0, 0);
+	ck_assert_uint_eq(w.n, 0);
+	tree_free(t);
+}
+END_TEST
+
+/* Changes through the mount move the mtime (a change to what is there
+ * already does not); directories that gain or lose a subfolder move
+ * theirs. */
+START_TEST(test_mtime_mount_changes_and_subfolders)
+{
+	struct tree *t = tree_new(1000);
+	struct store_msg sm = {
+		.uid = 9, .size = 50, .date = 7100, .flags = (char *)""};
+	struct store_folder more[7];
+	time_t before = time(NULL);
+	struct told w = {0};
+	size_t k;
+
+	tree_set_hook(t, told_hook, &w);
+	set_letters(t, NULL, 9);
+	list_state(t, "A", 3, 1, 9, 0, 0);
+	list_state(t, "B", 3, 1, 9, 0, 0);
+	tree_set_flags(t, "A", 1, 1, "\\Seen"); /* what it has */
+	tree_remove_message(t, "A", 1, 99); /* no such message */
+	ck_assert_int_eq(mtime_of(t, "/A"), 1000);
+	ck_assert_uint_eq(w.n, 0);
+	tree_set_flags(t, "A", 1, 1, "\\Seen \\Answered");
+	ck_assert_int_ge(mtime_of(t, "/A"), before);
+	tree_remove_message(t, "B", 1, 2);
+	ck_assert_int_ge(mtime_of(t, "/B"), before);
+	ck_assert_int_eq(tree_add_message(t, "E", 1, &sm, NULL), 0);
+	ck_assert_int_ge(mtime_of(t, "/E"), before); /* never listed */
+	tree_mark_changed(t, "F");
+	ck_assert_int_ge(mtime_of(t, "/F"), before);
+	ck_assert_int_eq(mtime_of(t, "/C"), 1000);
+	ck_assert_uint_eq(w.n, 4);
+	ck_assert_str_eq(w.folder[2], "E");
+	ck_assert_int_eq(w.mtime[2], mtime_of(t, "/E"));
+	/* D.x appears (D moves), G goes (the root moves). */
+	memset(more, 0, sizeof(more));
+	for (k = 0; k < 7; k++) {
+		char name[4] = {(char)('A' + k), '\0'};
+
+		if (k == 6)
+			strcpy(name, "D.x");
+		more[k].name = strdup(name);
+		more[k].delim = '.';
+		more[k].messages = STORE_COUNT_UNKNOWN;
+	}
+	w.n = 0;
+	ck_assert_int_eq(tree_set_folders(t, more, 7, 100, NULL), 0);
+	for (k = 0; k < 7; k++)
+		free(more[k].name);
+	ck_assert_int_ge(mtime_of(t, "/D"), before);
+	ck_assert_int_ge(mtime_of(t, "/"), before);
+	ck_assert_int_ge(mtime_of(t, "/D/x"), before); /* new: now */
+	ck_assert_int_eq(mtime_of(t, "/C"), 1000);
+	ck_assert_uint_eq(w.n, 2);
+	tree_free(t);
+}
+END_TEST
+
+/* The Maildir layout: cur/, new/ and tmp/ show their folder's mtime, in
+ * lookups and in listing entries; a message delivered into new/ and one
+ * moved from new/ to cur/ (mblaze's minc) move it. */
+START_TEST(test_mtime_maildir)
+{
+	struct tree *t = tree_new(1000);
+	struct store_msg sm = {
+		.uid = 4, .size = 50, .date = 7100, .flags = (char *)""};
+	time_t kept[7] = {0, 0, 0, 0, 0, 0, 600}, before;
+	struct names n = {0};
+	int k;
+
+	tree_set_maildir(t);
+	set_letters(t, kept, 9);
+	list_state(t, "A", 3, 1, 9, 0, 0);
+	ck_assert_int_eq(mtime_of(t, "/A"), 1000);
+	ck_assert_int_eq(mtime_of(t, "/A/cur"), 1000);
+	ck_assert_int_eq(mtime_of(t, "/A/new"), 1000);
+	ck_assert_int_eq(mtime_of(t, "/A/tmp"), 1000);
+	ck_assert_int_eq(mtime_of(t, "/G/cur"), 600);
+	ck_assert_int_eq(tree_readdir(t, "/G", collect, &n), 0);
+	ck_assert_int_eq(n.n, 3);
+	for (k = 0; k < n.n; k++)
+		ck_assert_int_eq(n.mtime[k], 600);
+	names_free(&n);
+	ck_assert_int_eq(tree_readdir(t, "/", collect, &n), 0);
+	ck_assert_int_eq(n.n, 7);
+	for (k = 0; k < n.n; k++)
+		ck_assert_int_eq(n.mtime[k], strcmp(n.v[k], "G") ? 1000 : 600);
+	names_free(&n);
+	before = time(NULL);
+	ck_assert_int_eq(tree_add_message(t, "A", 1, &sm, "new/1.M1.h"), 0);
+	ck_assert_int_ge(mtime_of(t, "/A/new"), before);
+	ck_assert_int_eq(mtime_of(t, "/A/new"), mtime_of(t, "/A/cur"));
+	/* A rename that changes no flag and no name: nothing; one from
+	 * new/ into cur/: the names moved. */
+	list_state(t, "B", 3, 1, 9, 0, 0);
+	tree_maildir_rename(t, "B", 1, 1, "\\Seen", "x", "x");
+	ck_assert_int_eq(mtime_of(t, "/B/cur"), 1000);
+	tree_maildir_rename(t, "B", 1, 1, "\\Seen", "new/y", "y:2,S");
+	ck_assert_int_ge(mtime_of(t, "/B/cur"), before);
+	tree_free(t);
+}
+END_TEST
+
 Suite *tree_suite(void)
 {
 	Suite *s = suite_create("tree");
@@ -912,6 +1207,10 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_folder_bounds_at_the_edge);
 	tcase_add_test(tc, test_folder_table_budget);
 	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_mtime_moves_with_content);
+	tcase_add_test(tc, test_mtime_folder_list);
+	tcase_add_test(tc, test_mtime_mount_changes_and_subfolders);
+	tcase_add_test(tc, test_mtime_maildir);
 	suite_add_tcase(s, tc);
 	return s;
 }
