@@ -29,7 +29,8 @@ struct tree_msg {
 	bool alias; /* another name for a message: found, not listed */
 	bool user_named; /* Maildir layout: a name this mount gave it
 			  * (delivered or moved under), listed instead of
-			  * its own until the next listing */
+			  * its own until its flags change
+			  * (tree_keep_user_names()) */
 	bool size_fixed; /* size corrected from the bytes: kept over the
 			   * server's RFC822.SIZE in later listings */
 	bool gone; /* removed since the listing: neither */
@@ -1505,6 +1506,47 @@ static void tree_keep_fixed_sizes(struct tree_listing *old,
 	}
 }
 
+static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
+			  const char *name, bool alias, char *name_r,
+			  struct tree_msg **m_r);
+
+/*
+ * Carries the names this mount gave messages in the Maildir layout (a
+ * delivery into new/, a rename) from old into a new listing nl of the
+ * same UIDVALIDITY, for each message still there with the same flags: a
+ * tool handed that name (Python's Maildir.add() returns it) finds the
+ * message under it until its flags change, whenever push or a refresh
+ * lists the folder again. The lock is held; out of memory drops a name.
+ */
+static void tree_keep_user_names(struct tree_listing *old,
+				 struct tree_listing *nl)
+{
+	struct tree_msg *m, *own, *named;
+	struct store_msg sm;
+	size_t pos;
+
+	if (!old->maildir || !nl->maildir)
+		return;
+	for (m = old->extras; m; m = m->next_extra) {
+		if (!m->user_named || m->gone)
+			continue;
+		own = tree_find_uid(nl, m->uid, &pos);
+		if (!own || own->flags != m->flags)
+			continue;
+		memset(&sm, 0, sizeof(sm));
+		sm.uid = own->uid;
+		sm.idhash = own->idhash;
+		sm.size = own->size;
+		sm.date = own->date;
+		sm.flags = (char *)own->flags;
+		if (tree_add_extra(nl, &sm, m->name, false, NULL, &named) == 0 &&
+		    named) {
+			named->user_named = true;
+			own->alias = true;
+		}
+	}
+}
+
 void tree_set_hook(struct tree *t,
 		   void (*hook)(void *ctx, const struct tree_change *c),
 		   void *ctx)
@@ -1632,10 +1674,12 @@ int tree_set_listing(struct tree *t, const char *folder,
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 	if (f) {
 		old = f->listing;
-		if (old && old->state.uidvalidity == nl->state.uidvalidity)
+		if (old && old->state.uidvalidity == nl->state.uidvalidity) {
 			tree_keep_fixed_sizes(old, nl);
-		else if (old)
+			tree_keep_user_names(old, nl);
+		} else if (old) {
 			tree_retire(t, old->hi);
+		}
 		nl->hi = tree_bind(t, f->id, nl->state.uidvalidity);
 		if (!nl->hi) {
 			pthread_rwlock_unlock(&t->lock);
