@@ -61,6 +61,7 @@ struct imap_session {
 	bool have_permflags;
 	/* COPYUID / APPENDUID of the last command (0 when not given). */
 	uint32_t new_uidvalidity, new_uid;
+	uint32_t copied_uid; /* COPYUID's source UID */
 	struct imap_error err;
 	/* The tagged completion of the last command; valid until the next
 	 * read from the server. */
@@ -387,6 +388,7 @@ static void imap_status_code(struct imap_session *s, const struct imap_resp *r)
 	else if (r->n_code == 4 && imap_tok_is(&c[0], "COPYUID")) {
 		/* Only single messages are copied, so the sets are UIDs. */
 		if (!imap_tok_u32(&c[1], &s->new_uidvalidity) ||
+		    !imap_tok_u32(&c[2], &s->copied_uid) ||
 		    !imap_tok_u32(&c[3], &s->new_uid))
 			s->new_uidvalidity = s->new_uid = 0;
 	} else if (r->n_code == 3 && imap_tok_is(&c[0], "APPENDUID")) {
@@ -604,7 +606,7 @@ static int imap_run_parts(struct imap_session *s, const struct imap_part *p,
 	snprintf(tag, sizeof(tag), "M%u", ++s->next_tag);
 	strbuf_printf(&out, "%s ", tag);
 	s->err.kind = IMAP_ERR_NONE;
-	s->new_uid = s->new_uidvalidity = 0;
+	s->new_uid = s->new_uidvalidity = s->copied_uid = 0;
 	s->done = NULL;
 	for (i = 0; i < n; i++) {
 		if (!p[i].literal) {
@@ -672,7 +674,7 @@ static int imap_cmd_send(struct imap_session *s, struct imap_cmd *c, size_t n)
 	int rc = -1;
 
 	s->err.kind = IMAP_ERR_NONE;
-	s->new_uid = s->new_uidvalidity = 0;
+	s->new_uid = s->new_uidvalidity = s->copied_uid = 0;
 	s->done = NULL;
 	if (s->state == IMAP_STATE_BROKEN) {
 		imap_set_err(s, IMAP_ERR_NET, ENOTCONN,
@@ -2754,8 +2756,12 @@ int imap_copy(struct imap_session *s, uint32_t uid, const char *target,
 
 	snprintf(verb, sizeof(verb), "UID %s %u", move ? "MOVE" : "COPY", uid);
 	rc = imap_run_mailboxes(s, verb, target, NULL);
-	*uid_r = rc == 0 ? s->new_uid : 0;
-	*uidvalidity_r = rc == 0 ? s->new_uidvalidity : 0;
+	/* A COPYUID for another source UID tells nothing of this one (the
+	 * disk cache would re-key the body to the wrong message). */
+	if (rc < 0 || s->copied_uid != uid)
+		s->new_uid = s->new_uidvalidity = 0;
+	*uid_r = s->new_uid;
+	*uidvalidity_r = s->new_uidvalidity;
 	return rc;
 }
 
@@ -2875,7 +2881,7 @@ int imap_append(struct imap_session *s, const char *mailbox, const char *flags,
 	}
 	snprintf(tag, sizeof(tag), "M%u", ++s->next_tag);
 	s->err.kind = IMAP_ERR_NONE;
-	s->new_uid = s->new_uidvalidity = 0;
+	s->new_uid = s->new_uidvalidity = s->copied_uid = 0;
 	strbuf_printf(&cmd, "%s APPEND ", tag);
 	if (!imap_mailbox_arg(s, &cmd, mailbox)) {
 		imap_set_err(s, IMAP_ERR_BAD, EINVAL,

@@ -502,6 +502,48 @@ START_TEST(test_imap_compress_off_or_refused)
 END_TEST
 
 /* The session's test suite, registered by the Makefile. */
+/*
+ * The new UID of a moved message comes from COPYUID only when its source
+ * UID is the one moved: the disk and memory caches re-key the body to
+ * it, and another message's UID would attach these bytes to it.
+ */
+START_TEST(test_imap_copyuid_source_checked)
+{
+	static const char script[] =
+		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n"
+		"M1 OK [CAPABILITY IMAP4rev1 LITERAL+ MOVE UIDPLUS] in\r\n"
+		"* 2 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\n"
+		"M2 OK [READ-WRITE] done\r\n"
+		"* OK [COPYUID 77 9 31] moved\r\n* 1 EXPUNGE\r\n"
+		"M3 OK done\r\n"
+		"* OK [COPYUID 77 6 32] moved\r\n* 1 EXPUNGE\r\n"
+		"M4 OK done\r\n"
+		"M5 OK [COPYUID 78 7 33] copied\r\n";
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_mailbox mb;
+	struct imap_error err;
+	uint32_t uid = 1, uv = 1;
+
+	test_imap_server_start(&srv, script);
+	cfg = test_imap_config(&srv);
+	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
+	ck_assert_int_eq(imap_select(s, "INBOX", false, false, &mb), 0);
+	ck_assert_int_eq(imap_copy(s, 5, "Dst", true, &uid, &uv), 0);
+	ck_assert_uint_eq(uid, 0);
+	ck_assert_uint_eq(uv, 0);
+	ck_assert_int_eq(imap_copy(s, 6, "Dst", true, &uid, &uv), 0);
+	ck_assert_uint_eq(uid, 32);
+	ck_assert_uint_eq(uv, 77);
+	ck_assert_int_eq(imap_copy(s, 7, "Dst", false, &uid, &uv), 0);
+	ck_assert_uint_eq(uid, 33);
+	ck_assert_uint_eq(uv, 78);
+	imap_close(s);
+	test_imap_server_stop(&srv);
+}
+END_TEST
+
 Suite *test_imap_suite(void)
 {
 	Suite *s = suite_create("imap");
@@ -517,6 +559,7 @@ Suite *test_imap_suite(void)
 			    sizeof(test_imap_dates) /
 				    sizeof(test_imap_dates[0]));
 	tcase_add_test(tc, test_imap_compress);
+	tcase_add_test(tc, test_imap_copyuid_source_checked);
 	tcase_add_loop_test(tc, test_imap_compress_off_or_refused, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
