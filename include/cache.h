@@ -65,6 +65,15 @@ bool cache_has(struct cache *c, const struct cache_key *k, uint64_t off);
  * wrong). */
 void cache_forget(struct cache *c, const struct cache_key *k);
 
+/*
+ * The message of key from now has key to (it was moved to another
+ * folder, COPYUID told its new UID): its chunks are moved to key to.
+ * What was held under key to before is dropped first, so the chunks of
+ * two messages are never mixed under one key.
+ */
+void cache_rekey(struct cache *c, const struct cache_key *from,
+		 const struct cache_key *to);
+
 void cache_get_stats(struct cache *c, struct cache_stats *st_r);
 
 #endif

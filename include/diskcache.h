@@ -147,6 +147,19 @@ void diskcache_store(struct diskcache *dc, const char *folder,
 		     uint64_t off, const char *data, size_t len, bool eof,
 		     bool wait, int ms);
 
+/*
+ * A message moved (move) or copied to folder target, where COPYUID told
+ * its UID and UIDVALIDITY: what is on disk of it is written again under
+ * the new key (by the writer thread; each piece read back and checked
+ * first, and a whole message that disagrees with its listed size left
+ * out), after whatever the new key held is dropped; with move, the old
+ * key's pieces go. Memory only here: the work is queued. A crash loses
+ * pieces of the copy, never attaches bytes to a key not theirs.
+ */
+void diskcache_rekey(struct diskcache *dc, const char *folder,
+		     uint32_t uidvalidity, uint32_t uid, const char *target,
+		     uint32_t new_uidvalidity, uint32_t new_uid, bool move);
+
 void diskcache_get_stats(struct diskcache *dc, struct diskcache_stats *st_r);
 
 #endif

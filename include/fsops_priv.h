@@ -159,6 +159,11 @@ int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
 	       off_t offset, struct fuse_file_info *fi,
 	       enum fuse_readdir_flags flags);
 int fsdir_release(const char *path, struct fuse_file_info *fi);
+/* A message moved to target (new UID uid, 0 if not told): the tree and
+ * the memory cache follow it. */
+void fsdir_moved(struct fsops *fs, const struct tree_info *msg,
+		 const char *target, uint32_t uidvalidity, uint32_t uid,
+		 const char *alias);
 /* The entries "." and ".." of the directory at path: a directory each,
  * with the inode number stat shows for it and for its parent. */
 void fsdir_dots(struct fsops *fs, const char *path, struct stat *dot,

@@ -223,17 +223,68 @@ bool cache_has(struct cache *c, const struct cache_key *k, uint64_t off)
 	return found;
 }
 
-void cache_forget(struct cache *c, const struct cache_key *k)
+/* Drops the chunks of key k (lock held). */
+static void cache_forget_locked(struct cache *c, const struct cache_key *k)
 {
 	struct cache_chunk *ch, *tmp;
 
-	pthread_mutex_lock(&c->lock);
 	HASH_ITER(hh, c->table, ch, tmp)
 	{
 		if (memcmp(&ch->id.msg, k, sizeof(*k)) == 0)
 			cache_drop(c, ch);
 	}
+}
+
+void cache_forget(struct cache *c, const struct cache_key *k)
+{
+	pthread_mutex_lock(&c->lock);
+	cache_forget_locked(c, k);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Moves the chunks of from to key to, keeping their place in the LRU
+ * list: they are taken out of the table first and put back under the new
+ * key, so the iteration never meets a moved chunk. When out of memory for
+ * that list, from is only forgotten (a miss, never wrong bytes).
+ */
+void cache_rekey(struct cache *c, const struct cache_key *from,
+		 const struct cache_key *to)
+{
+	struct cache_chunk *ch, *tmp, **moved = NULL;
+	size_t n = 0, i;
+
+	if (memcmp(from, to, sizeof(*to)) == 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	cache_forget_locked(c, to);
+	HASH_ITER(hh, c->table, ch, tmp)
+	{
+		if (memcmp(&ch->id.msg, from, sizeof(*from)) == 0)
+			n++;
+	}
+	if (n)
+		moved = calloc(n, sizeof(*moved));
+	if (!moved) {
+		cache_forget_locked(c, from);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	n = 0;
+	HASH_ITER(hh, c->table, ch, tmp)
+	{
+		if (memcmp(&ch->id.msg, from, sizeof(*from)) == 0) {
+			HASH_DEL(c->table, ch);
+			moved[n++] = ch;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		ch = moved[i];
+		ch->id.msg = *to;
+		HASH_ADD(hh, c->table, id, sizeof(ch->id), ch);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(moved);
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *st_r)

@@ -105,6 +105,7 @@ enum diskcache_job_kind {
 	DISKCACHE_JOB_LISTING,
 	DISKCACHE_JOB_FOLDERS,
 	DISKCACHE_JOB_MTIME,
+	DISKCACHE_JOB_REKEY,
 };
 
 /* One piece of work for the writer thread; it owns its data. */
@@ -123,6 +124,10 @@ struct diskcache_job {
 	time_t mtime; /* DISKCACHE_JOB_MTIME: with listing's state if
 		       * has_mstate */
 	bool has_mstate;
+	/* DISKCACHE_JOB_REKEY: key (no section) is moved or copied to to
+	 * (no section), a folder's of name folder. */
+	struct diskcache_mkey to;
+	bool move;
 	struct diskcache_job *next;
 };
 
@@ -518,6 +523,27 @@ static void diskcache_body_drop(struct diskcache *dc, struct diskcache_body *b)
 	dc->stats.bytes -= b->bytes;
 	free(b->have);
 	free(b);
+}
+
+/* True when b is a section of the message of k (k's section aside). */
+static bool diskcache_same_msg(const struct diskcache_mkey *b,
+			       const struct diskcache_mkey *k)
+{
+	return b->folder == k->folder && b->uidvalidity == k->uidvalidity &&
+	       b->uid == k->uid;
+}
+
+/* Drops every section of the message of k from the index (lock held). */
+static void diskcache_drop_msg_locked(struct diskcache *dc,
+				      const struct diskcache_mkey *k)
+{
+	struct diskcache_body *b, *bt;
+
+	HASH_ITER(hh, dc->bodies, b, bt)
+	{
+		if (diskcache_same_msg(&b->key, k))
+			diskcache_body_drop(dc, b);
+	}
 }
 
 /* Loads the index of bodies, oldest use first. 0 or -1. */
@@ -1439,6 +1465,41 @@ out:
 	pthread_mutex_unlock(&dc->lock);
 }
 
+void diskcache_rekey(struct diskcache *dc, const char *folder,
+		     uint32_t uidvalidity, uint32_t uid, const char *target,
+		     uint32_t new_uidvalidity, uint32_t new_uid, bool move)
+{
+	struct diskcache_job *j = calloc(1, sizeof(*j));
+	struct diskcache_folder *f, *t;
+	uint64_t size;
+
+	if (!j || !(j->folder = strdup(target))) {
+		free(j);
+		return;
+	}
+	j->kind = DISKCACHE_JOB_REKEY;
+	j->move = move;
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	t = diskcache_folder(dc, target, true);
+	if (!f || !t || !uidvalidity || !uid || !new_uidvalidity || !new_uid ||
+	    !dc->max_bytes || !dc->writing || dc->broken ||
+	    !diskcache_key(&j->key, f->id, uidvalidity, uid, DISKCACHE_WHOLE) ||
+	    !diskcache_key(&j->to, t->id, new_uidvalidity, new_uid,
+			   DISKCACHE_WHOLE) ||
+	    diskcache_same_msg(&j->key, &j->to)) {
+		pthread_mutex_unlock(&dc->lock);
+		diskcache_job_free(j);
+		return;
+	}
+	if (diskcache_listed_size(f, uidvalidity, uid, &size))
+		j->total = size;
+	/* Until the writer has copied the pieces, the new key has none. */
+	diskcache_drop_msg_locked(dc, &j->to);
+	diskcache_queue(dc, j);
+	pthread_mutex_unlock(&dc->lock);
+}
+
 void diskcache_get_stats(struct diskcache *dc, struct diskcache_stats *st_r)
 {
 	pthread_mutex_lock(&dc->lock);
@@ -1498,9 +1559,11 @@ static int diskcache_run(sqlite3 *db, const char *sql, int nint,
 }
 
 /* Writes one body chunk file (temporary name, then rename) and its row;
- * then marks it present in the index. */
-static void diskcache_write_chunk(struct diskcache *dc,
-				  const struct diskcache_job *j)
+ * then marks it present in the index. False when it was not written. */
+static bool diskcache_write_piece(struct diskcache *dc,
+				  const struct diskcache_mkey *key,
+				  uint32_t chunk, const char *data, size_t len,
+				  bool eof, uint64_t total)
 {
 	struct diskcache_hdr h = {0};
 	char path[4096], tmp[4200], dir[4096];
@@ -1508,22 +1571,22 @@ static void diskcache_write_chunk(struct diskcache *dc,
 	struct diskcache_body *b;
 	int fd, rc;
 
-	snprintf(dir, sizeof(dir), "%s/bodies/%u-%u", dc->dir, j->key.folder,
-		 j->key.uidvalidity);
+	snprintf(dir, sizeof(dir), "%s/bodies/%u-%u", dc->dir, key->folder,
+		 key->uidvalidity);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		goto io_failed;
-	diskcache_body_path(dc, &j->key, j->chunk, path, sizeof(path));
+	diskcache_body_path(dc, key, chunk, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	memcpy(h.magic, DISKCACHE_MAGIC, 8);
-	h.folder = j->key.folder;
-	h.uidvalidity = j->key.uidvalidity;
-	h.uid = j->key.uid;
-	h.chunk = j->chunk;
-	h.len = (uint32_t)j->len;
-	h.eof = j->eof;
-	h.total = j->eof ? j->total : 0;
-	h.sum = diskcache_sum(j->data, j->len);
-	memcpy(h.section, j->key.section, sizeof(h.section));
+	h.folder = key->folder;
+	h.uidvalidity = key->uidvalidity;
+	h.uid = key->uid;
+	h.chunk = chunk;
+	h.len = (uint32_t)len;
+	h.eof = eof;
+	h.total = eof ? total : 0;
+	h.sum = diskcache_sum(data, len);
+	memcpy(h.section, key->section, sizeof(h.section));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
 	if (fd < 0)
@@ -1531,7 +1594,7 @@ static void diskcache_write_chunk(struct diskcache *dc,
 	/* A short write sets no errno: it means the disk is full. */
 	errno = ENOSPC;
 	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
-	    write(fd, j->data, j->len) != (ssize_t)j->len) {
+	    write(fd, data, len) != (ssize_t)len) {
 		int e = errno;
 
 		close(fd);
@@ -1546,12 +1609,12 @@ static void diskcache_write_chunk(struct diskcache *dc,
 		errno = e;
 		goto io_failed;
 	}
-	v[0] = j->key.folder;
-	v[1] = j->key.uidvalidity;
-	v[2] = j->key.uid;
-	v[3] = j->chunk;
-	v[4] = (sqlite3_int64)j->len;
-	v[5] = j->eof ? (sqlite3_int64)j->total : 0;
+	v[0] = key->folder;
+	v[1] = key->uidvalidity;
+	v[2] = key->uid;
+	v[3] = chunk;
+	v[4] = (sqlite3_int64)len;
+	v[5] = eof ? (sqlite3_int64)total : 0;
 	pthread_mutex_lock(&dc->lock);
 	v[6] = ++dc->tick;
 	pthread_mutex_unlock(&dc->lock);
@@ -1559,31 +1622,39 @@ static void diskcache_write_chunk(struct diskcache *dc,
 			   "INSERT OR REPLACE INTO bodies(folder, uidvalidity,"
 			   " uid, chunk, len, total, used, section)"
 			   " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-			   7, v, j->key.section);
+			   7, v, key->section);
 	if (rc != SQLITE_OK) {
 		diskcache_db_failed(dc, rc);
-		return;
+		return false;
 	}
 	pthread_mutex_lock(&dc->lock);
-	b = diskcache_body_get(dc, &j->key, true);
-	if (b && !diskcache_body_has(b, j->chunk) &&
-	    diskcache_body_set(b, j->chunk)) {
-		b->bytes += j->len;
-		dc->stats.bytes += j->len;
+	b = diskcache_body_get(dc, key, true);
+	if (b && !diskcache_body_has(b, chunk) &&
+	    diskcache_body_set(b, chunk)) {
+		b->bytes += len;
+		dc->stats.bytes += len;
 		b->used = v[6];
-		if (j->eof) {
-			b->total = j->total;
+		if (eof) {
+			b->total = total;
 			b->total_known = true;
 		}
 	}
 	pthread_mutex_unlock(&dc->lock);
-	return;
+	return true;
 io_failed:
 	if (errno == ENOSPC || errno == EDQUOT)
 		diskcache_stop_writing(dc, "the disk is full", false);
 	else
 		log_warnx("disk cache: cannot write %s: %s", path,
 			  strerror(errno));
+	return false;
+}
+
+static void diskcache_write_chunk(struct diskcache *dc,
+				  const struct diskcache_job *j)
+{
+	diskcache_write_piece(dc, &j->key, j->chunk, j->data, j->len, j->eof,
+			      j->total);
 }
 
 /* Removes every file and row of a body section. */
@@ -1615,6 +1686,150 @@ static void diskcache_write_forget(struct diskcache *dc,
 					      " = ? AND uidvalidity = ? AND"
 					      " uid = ? AND section = ?",
 					      3, v, k->section));
+}
+
+/* A row of the bodies table, as a re-key reads it. */
+struct diskcache_row {
+	char section[DISKCACHE_SECTION_MAX];
+	uint32_t chunk;
+	size_t len;
+	uint64_t total; /* not 0 on the message's last chunk */
+};
+
+/* The rows of every section of the message of k (writer); malloc'd,
+ * NULL when there are none or on failure. */
+static struct diskcache_row *diskcache_msg_rows(struct diskcache *dc,
+						const struct diskcache_mkey *k,
+						size_t *n_r)
+{
+	struct diskcache_row *rows = NULL, *r;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+
+	*n_r = 0;
+	if (sqlite3_prepare_v2(dc->db,
+			       "SELECT section, chunk, len, total FROM bodies"
+			       " WHERE folder = ? AND uidvalidity = ? AND"
+			       " uid = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_int64(st, 1, k->folder);
+	sqlite3_bind_int64(st, 2, k->uidvalidity);
+	sqlite3_bind_int64(st, 3, k->uid);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *sec = (const char *)sqlite3_column_text(st, 0);
+		sqlite3_int64 chunk = sqlite3_column_int64(st, 1);
+		sqlite3_int64 len = sqlite3_column_int64(st, 2);
+		sqlite3_int64 total = sqlite3_column_int64(st, 3);
+
+		if (!sec || strlen(sec) >= DISKCACHE_SECTION_MAX || chunk < 0 ||
+		    chunk > UINT32_MAX / 2 || len <= 0 || len > CACHE_CHUNK ||
+		    total < 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+
+			r = realloc(rows, ncap * sizeof(*rows));
+			if (!r)
+				break;
+			rows = r;
+			cap = ncap;
+		}
+		r = &rows[n++];
+		memset(r, 0, sizeof(*r));
+		memcpy(r->section, sec, strlen(sec));
+		r->chunk = (uint32_t)chunk;
+		r->len = (size_t)len;
+		r->total = (uint64_t)total;
+	}
+	sqlite3_finalize(st);
+	*n_r = n;
+	return rows;
+}
+
+/* Removes every file, row and index entry of every section of the
+ * message of k (writer). */
+static void diskcache_write_forget_msg(struct diskcache *dc,
+				       const struct diskcache_mkey *k)
+{
+	sqlite3_int64 v[3] = {k->folder, k->uidvalidity, k->uid};
+	struct diskcache_row *rows;
+	struct diskcache_mkey sk;
+	char path[4096];
+	size_t n, i;
+
+	pthread_mutex_lock(&dc->lock);
+	diskcache_drop_msg_locked(dc, k);
+	pthread_mutex_unlock(&dc->lock);
+	rows = diskcache_msg_rows(dc, k, &n);
+	for (i = 0; i < n; i++) {
+		if (!diskcache_key(&sk, k->folder, k->uidvalidity, k->uid,
+				   rows[i].section))
+			continue;
+		diskcache_body_path(dc, &sk, rows[i].chunk, path, sizeof(path));
+		unlink(path);
+	}
+	free(rows);
+	diskcache_db_failed(dc, diskcache_run(dc->db,
+					      "DELETE FROM bodies WHERE folder"
+					      " = ? AND uidvalidity = ? AND"
+					      " uid = ?",
+					      3, v, NULL));
+}
+
+/*
+ * A message moved or copied to another folder (j->to): every piece on
+ * disk of j->key is read back and checked (header, length, checksum),
+ * then written anew under the new key through the usual temporary name,
+ * rename and row, so that each file names and checks its own key. What
+ * the new key held before is removed first: the pieces of two messages
+ * are never mixed. A whole message whose last piece disagrees with the
+ * source's listed size (j->total, when known) is not carried over. With
+ * j->move, the old key's pieces are removed afterwards. A crash part way
+ * leaves pieces that are each right for their key, or none (rows and
+ * files not committed together are swept or missed at the next mount).
+ */
+static void diskcache_write_rekey(struct diskcache *dc,
+				  const struct diskcache_job *j)
+{
+	sqlite3_int64 v[1] = {j->to.folder};
+	struct diskcache_mkey from, to;
+	struct diskcache_row *rows;
+	char *buf = malloc(CACHE_CHUNK);
+	size_t n, i;
+	int rc;
+
+	rows = diskcache_msg_rows(dc, &j->key, &n);
+	rc = diskcache_run(dc->db,
+			   "INSERT OR IGNORE INTO folders(id, name)"
+			   " VALUES(?, ?)",
+			   1, v, j->folder);
+	diskcache_db_failed(dc, rc);
+	diskcache_write_forget_msg(dc, &j->to);
+	for (i = 0; buf && rc == SQLITE_OK && i < n; i++) {
+		const struct diskcache_row *r = &rows[i];
+		uint64_t end = (uint64_t)r->chunk * CACHE_CHUNK + r->len;
+
+		if (!diskcache_key(&from, j->key.folder, j->key.uidvalidity,
+				   j->key.uid, r->section) ||
+		    !diskcache_key(&to, j->to.folder, j->to.uidvalidity,
+				   j->to.uid, r->section))
+			continue;
+		/* The size checks of diskcache_store(), once more. */
+		if (!r->section[0] && j->total &&
+		    (end > j->total || (r->total && r->total != j->total) ||
+		     (r->total && end != r->total)))
+			continue;
+		if (diskcache_read_chunk(dc, &from, r->chunk, buf, r->len))
+			continue;
+		if (!diskcache_write_piece(dc, &to, r->chunk, buf, r->len,
+					   r->total != 0, r->total))
+			break;
+	}
+	free(buf);
+	free(rows);
+	if (j->move)
+		diskcache_write_forget_msg(dc, &j->key);
 }
 
 /* Drops every body of folder id whose UIDVALIDITY is not uv. */
@@ -1792,6 +2007,9 @@ static void diskcache_do(struct diskcache *dc, const struct diskcache_job *j)
 		break;
 	case DISKCACHE_JOB_MTIME:
 		diskcache_write_mtime(dc, j);
+		break;
+	case DISKCACHE_JOB_REKEY:
+		diskcache_write_rekey(dc, j);
 		break;
 	}
 }

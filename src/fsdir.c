@@ -351,3 +351,31 @@ uint64_t fsdir_path_ino(void *ctx, const char *path)
 	tree_info_clear(&info);
 	return ino;
 }
+
+/*
+ * A message (msg) was moved to folder target, where the server gave it
+ * uid under uidvalidity (0: not told): the tree shows it there at once
+ * (under the name alias, or its own), and its body in the memory cache
+ * follows it to the new key, so reading it there fetches nothing again.
+ * When the new UID is unknown, target's listing is asked for anew.
+ */
+void fsdir_moved(struct fsops *fs, const struct tree_info *msg,
+		 const char *target, uint32_t uidvalidity, uint32_t uid,
+		 const char *alias)
+{
+	struct cache_key from = {msg->folder_id, msg->uidvalidity, msg->uid};
+	struct cache_key to = {tree_folder_id(target), uidvalidity, uid};
+	struct store_msg sm = {0};
+
+	tree_remove_message(fs->tree, msg->folder, msg->uidvalidity, msg->uid);
+	if (uid && uidvalidity)
+		cache_rekey(fs->cache, &from, &to);
+	sm.uid = uid;
+	sm.size = msg->listed_size;
+	sm.idhash = msg->idhash;
+	sm.date = msg->mtime;
+	sm.flags = msg->flags;
+	if (!uid ||
+	    tree_add_message(fs->tree, target, uidvalidity, &sm, alias) < 0)
+		tree_expire_listing(fs->tree, target);
+}

@@ -1043,7 +1043,6 @@ static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 			      const char *from, const char *to)
 {
 	struct tree_info dir, there;
-	struct store_msg sm = {0};
 	uint32_t uid, uidvalidity;
 	const char *base;
 	char *dirpath;
@@ -1071,15 +1070,7 @@ static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 				      &uid, &uidvalidity);
 	if (rc < 0)
 		goto out;
-	tree_remove_message(fs->tree, msg->folder, msg->uidvalidity, msg->uid);
-	sm.uid = uid;
-	sm.size = msg->listed_size;
-	sm.idhash = msg->idhash;
-	sm.date = msg->mtime;
-	sm.flags = msg->flags;
-	if (!uid ||
-	    tree_add_message(fs->tree, dir.folder, uidvalidity, &sm, base) < 0)
-		tree_expire_listing(fs->tree, dir.folder);
+	fsdir_moved(fs, msg, dir.folder, uidvalidity, uid, base);
 	fswatch_invalidate_with_dir(fs, from);
 	fswatch_invalidate_with_dir(fs, to);
 out:
@@ -1271,24 +1262,13 @@ static int fsops_unlink(const char *path)
 					    info.uidvalidity, info.uid);
 	} else {
 		uint32_t uid, uidvalidity;
-		struct store_msg sm = {0};
 
 		rc = fs->cfg.store->ops->move(fs->cfg.store, info.folder,
 					      info.uidvalidity, info.uid, trash,
 					      &uid, &uidvalidity);
 		if (rc == 0) {
 			fsops_note_trashed(fs, trash, uidvalidity, uid);
-			tree_remove_message(fs->tree, info.folder,
-					    info.uidvalidity, info.uid);
-			sm.uid = uid;
-			sm.size = info.listed_size;
-			sm.idhash = info.idhash;
-			sm.date = info.mtime;
-			sm.flags = info.flags;
-			if (!uid ||
-			    tree_add_message(fs->tree, trash, uidvalidity, &sm,
-					     NULL) < 0)
-				tree_expire_listing(fs->tree, trash);
+			fsdir_moved(fs, &info, trash, uidvalidity, uid, NULL);
 		}
 	}
 	if (rc == 0)

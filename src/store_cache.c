@@ -529,6 +529,8 @@ static int store_cache_change_flags(struct store *st, const char *folder,
 	return rc;
 }
 
+/* Moves a message; when the server told its new UID (COPYUID), what
+ * the disk cache holds of it is re-keyed to that UID. */
 static int store_cache_move(struct store *st, const char *folder,
 			    uint32_t uidvalidity, uint32_t uid,
 			    const char *target, uint32_t *uid_r,
@@ -542,6 +544,10 @@ static int store_cache_move(struct store *st, const char *folder,
 					  target, uid_r, uidvalidity_r);
 		store_cache_check_lost(sc, rc);
 	}
+	/* The body on disk follows the message to its new UID. */
+	if (rc == 0 && *uid_r && *uidvalidity_r)
+		diskcache_rekey(sc->dc, folder, uidvalidity, uid, target,
+				*uidvalidity_r, *uid_r, true);
 	return rc;
 }
 

@@ -150,6 +150,46 @@ START_TEST(test_forget)
 }
 END_TEST
 
+/* A moved message's chunks go to its new key; what the new key held
+ * (another, longer message) is dropped first, never mixed in. */
+START_TEST(test_rekey)
+{
+	struct cache *c = cache_new(64 << 20);
+	struct cache_key ka = {1, 2, 3}, kb = {5, 6, 7}, kc = {1, 2, 4};
+	size_t na = 2 * CACHE_CHUNK, nb = 4 * CACHE_CHUNK + 9;
+	char *a = body(na), *b = malloc(nb), *out = malloc(nb);
+	struct cache_stats st;
+	bool eof;
+
+	memset(b, 'B', nb);
+	/* a: its first two chunks only (no end yet); b: whole. */
+	cache_store(c, &ka, 0, a, na, false);
+	cache_store(c, &kb, 0, b, nb, true);
+	cache_store(c, &kc, 0, "other", 5, true);
+	cache_rekey(c, &ka, &kb);
+	ck_assert_uint_eq(cache_read(c, &ka, 0, out, 100, &eof), 0);
+	ck_assert_uint_eq(cache_read(c, &kb, 0, out, nb, &eof), na);
+	ck_assert(!eof);
+	ck_assert_mem_eq(out, a, na);
+	ck_assert(!cache_has(c, &kb, 2 * CACHE_CHUNK));
+	ck_assert(!cache_has(c, &kb, 4 * CACHE_CHUNK));
+	ck_assert_uint_eq(cache_read(c, &kc, 0, out, 100, &eof), 5);
+	ck_assert_mem_eq(out, "other", 5);
+	cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.bytes, na + 5);
+	ck_assert_uint_eq(st.chunks, 3);
+	/* Re-keying onto itself, or a key with nothing, changes nothing. */
+	cache_rekey(c, &kb, &kb);
+	ck_assert_uint_eq(cache_read(c, &kb, 0, out, nb, &eof), na);
+	cache_rekey(c, &ka, &kc);
+	ck_assert_uint_eq(cache_read(c, &kc, 0, out, 100, &eof), 0);
+	free(a);
+	free(b);
+	free(out);
+	cache_free(c);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -160,6 +200,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_exact_chunk_multiple);
 	tcase_add_test(tc, test_lru_bound);
 	tcase_add_test(tc, test_forget);
+	tcase_add_test(tc, test_rekey);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -60,9 +60,10 @@ static struct diskcache *open_started(uint64_t max)
 	return dc;
 }
 
-/* Saves a listing of folder F: UIDs 1..n with the given sizes. */
-static void put_listing(struct diskcache *dc, uint32_t uidvalidity,
-			const uint64_t *sizes, size_t n)
+/* Saves a listing of folder: UIDs 1..n with the given sizes. */
+static void put_listing_of(struct diskcache *dc, const char *folder,
+			   uint32_t uidvalidity, const uint64_t *sizes,
+			   size_t n)
 {
 	struct store_msg m[8];
 	struct store_listing l = {.uidvalidity = uidvalidity,
@@ -81,7 +82,27 @@ static void put_listing(struct diskcache *dc, uint32_t uidvalidity,
 		m[i].idhash = 0xabc00000u + (uint32_t)i;
 		m[i].flags = (char *)(i ? "\\Seen" : "");
 	}
-	diskcache_put_listing(dc, "F", &l);
+	diskcache_put_listing(dc, folder, &l);
+}
+
+/* Saves a listing of folder F: UIDs 1..n with the given sizes. */
+static void put_listing(struct diskcache *dc, uint32_t uidvalidity,
+			const uint64_t *sizes, size_t n)
+{
+	put_listing_of(dc, "F", uidvalidity, sizes, n);
+}
+
+/* Reads [off, off + len) of UID uid of folder; the length or -1. */
+static long get_of(struct diskcache *dc, const char *folder, uint32_t uv,
+		   uint32_t uid, uint64_t off, uint64_t len, char **data_r)
+{
+	size_t n;
+
+	*data_r = NULL;
+	if (diskcache_read(dc, folder, uv, uid, DISKCACHE_WHOLE, off, len,
+			   data_r, &n) < 0)
+		return -1;
+	return (long)n;
 }
 
 /* Reads [off, off + len) of UID uid; returns the length or -1. */
@@ -585,6 +606,153 @@ START_TEST(test_unindexed_files_are_swept)
 }
 END_TEST
 
+/* The path of body file name (UID-m-CHUNK) of UIDVALIDITY uv, whatever
+ * the folder's id; false when there is none. */
+static bool body_file_of(uint32_t uv, const char *name, char *path, size_t len)
+{
+	char dir[512], want[32];
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/bodies", tmpdir);
+	snprintf(want, sizeof(want), "-%u", uv);
+	d = opendir(dir);
+	while (d && !found && (e = readdir(d))) {
+		size_t n = strlen(e->d_name), w = strlen(want);
+		struct stat st;
+
+		if (n <= w || strcmp(e->d_name + n - w, want) != 0)
+			continue;
+		snprintf(path, len, "%s/%s/%s", dir, e->d_name, name);
+		found = stat(path, &st) == 0;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* A moved message's body is written again under its new key (and
+ * checked there as such), the old key's goes, and both stay so across a
+ * remount. */
+START_TEST(test_rekey_moves_body)
+{
+	uint64_t sizes[2] = {5000, 3 * CACHE_CHUNK + 10}, gsizes[1] = {1};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 1), *b = body(sizes[1], 2), *d, path[1024];
+	int round;
+
+	put_listing(dc, 9, sizes, 2);
+	put_listing_of(dc, "G", 20, gsizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	diskcache_store(dc, "F", 9, 2, DISKCACHE_WHOLE, 0, b, sizes[1], true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	diskcache_rekey(dc, "F", 9, 2, "G", 20, 7, true);
+	/* A target the cache never heard of is made. */
+	diskcache_rekey(dc, "F", 9, 1, "H", 30, 4, true);
+	ck_assert(diskcache_flush(dc, 10000));
+	for (round = 0; round < 2; round++) {
+		ck_assert_int_eq(get_of(dc, "G", 20, 7, 0, sizes[1] + 100, &d),
+				 (long)sizes[1]);
+		ck_assert_mem_eq(d, b, sizes[1]);
+		free(d);
+		ck_assert(diskcache_has_all(dc, "G", 20, 7, DISKCACHE_WHOLE));
+		ck_assert_int_eq(get_of(dc, "H", 30, 4, 0, 9000, &d), 5000);
+		ck_assert_mem_eq(d, a, 5000);
+		free(d);
+		ck_assert_int_eq(get(dc, 9, 2, 0, 100, &d), -1);
+		ck_assert_int_eq(get(dc, 9, 1, 0, 100, &d), -1);
+		ck_assert(!body_file_of(9, "2-m-0", path, sizeof(path)));
+		ck_assert(body_file_of(20, "7-m-3", path, sizeof(path)));
+		diskcache_close(dc);
+		dc = open_started(1 << 30);
+	}
+	diskcache_close(dc);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* Re-keyed onto a key that held another message's pieces (longer, other
+ * bytes), the new key serves the moved message alone: none of the other
+ * one's pieces stay under it, in this mount or the next. */
+START_TEST(test_rekey_onto_another_never_mixes)
+{
+	uint64_t sizes[1] = {CACHE_CHUNK + 5000};
+	uint64_t gsizes[7] = {1, 1, 1, 1, 1, 1, 4 * CACHE_CHUNK + 3};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(sizes[0], 1), *c = body(gsizes[6], 3), *d;
+	int round;
+
+	put_listing(dc, 9, sizes, 1);
+	put_listing_of(dc, "G", 20, gsizes, 7);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, sizes[0], true,
+			false, 0);
+	diskcache_store(dc, "G", 20, 7, DISKCACHE_WHOLE, 0, c, gsizes[6], true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert(diskcache_has_all(dc, "G", 20, 7, DISKCACHE_WHOLE));
+	diskcache_rekey(dc, "F", 9, 1, "G", 20, 7, true);
+	ck_assert(diskcache_flush(dc, 10000));
+	for (round = 0; round < 2; round++) {
+		long n = get_of(dc, "G", 20, 7, 0, gsizes[6], &d);
+
+		ck_assert_int_eq(n, (long)sizes[0]);
+		ck_assert_mem_eq(d, a, sizes[0]);
+		free(d);
+		/* Past the moved message's end: nothing, never c's bytes. */
+		n = get_of(dc, "G", 20, 7, 2 * CACHE_CHUNK, 100, &d);
+		ck_assert_int_le(n, 0);
+		free(d);
+		n = get_of(dc, "G", 20, 7, CACHE_CHUNK, 100, &d);
+		ck_assert_int_eq(n, 100);
+		ck_assert_mem_eq(d, a + CACHE_CHUNK, 100);
+		free(d);
+		diskcache_close(dc);
+		dc = open_started(1 << 30);
+	}
+	diskcache_close(dc);
+	free(a);
+	free(c);
+}
+END_TEST
+
+/* A piece of the source that fails its check is not carried over: the
+ * new key misses where it would have been, and is right elsewhere. */
+START_TEST(test_rekey_skips_damaged_piece)
+{
+	uint64_t sizes[1] = {2 * CACHE_CHUNK + 10}, gsizes[1] = {1};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(sizes[0], 5), *d, path[1024];
+	int fd;
+
+	put_listing(dc, 9, sizes, 1);
+	put_listing_of(dc, "G", 20, gsizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, sizes[0], true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert(body_file_of(9, "1-m-1", path, sizeof(path)));
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "zz", 2, 1000), 2);
+	close(fd);
+	diskcache_rekey(dc, "F", 9, 1, "G", 20, 3, true);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get_of(dc, "G", 20, 3, 0, sizes[0], &d), -1);
+	ck_assert_int_eq(get_of(dc, "G", 20, 3, CACHE_CHUNK, 100, &d), -1);
+	ck_assert_int_eq(get_of(dc, "G", 20, 3, 0, 100, &d), 100);
+	ck_assert_mem_eq(d, a, 100);
+	free(d);
+	ck_assert_int_eq(get_of(dc, "G", 20, 3, 2 * CACHE_CHUNK, 100, &d), 10);
+	ck_assert_mem_eq(d, a + 2 * CACHE_CHUNK, 10);
+	free(d);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
 Suite *diskcache_suite(void)
 {
 	Suite *s = suite_create("diskcache");
@@ -602,6 +770,9 @@ Suite *diskcache_suite(void)
 	tcase_add_test(tc, test_mtimes_kept_and_schema_1_migrated);
 	tcase_add_test(tc, test_modes_and_lock);
 	tcase_add_test(tc, test_unindexed_files_are_swept);
+	tcase_add_test(tc, test_rekey_moves_body);
+	tcase_add_test(tc, test_rekey_onto_another_never_mixes);
+	tcase_add_test(tc, test_rekey_skips_damaged_piece);
 	tcase_add_test(tc, test_default_dir);
 	tcase_add_test(tc, test_prefetch_parse);
 	suite_add_tcase(s, tc);
