@@ -53,13 +53,18 @@ size_t cache_read(struct cache *c, const struct cache_key *k, uint64_t off,
  * Stores bytes fetched from offset off, which must be a multiple of
  * CACHE_CHUNK. When eof is set, the message ends at off + len and the
  * last, shorter chunk is kept too; otherwise a trailing partial chunk is
- * not kept (it would look like the end of the message).
+ * kept as a cut chunk (unless a longer or whole one is there): reads get
+ * its bytes and then a miss with *eof_r false, never an end.
  */
 void cache_store(struct cache *c, const struct cache_key *k, uint64_t off,
 		 const char *data, size_t len, bool eof);
 
-/* True when the chunk holding offset off of the message is present. */
+/* True when the whole chunk holding offset off of the message is
+ * present (a cut chunk does not count). */
 bool cache_has(struct cache *c, const struct cache_key *k, uint64_t off);
+/* True when the byte at offset off is present, or the message is known
+ * to end before it. */
+bool cache_holds(struct cache *c, const struct cache_key *k, uint64_t off);
 
 /* Forgets every chunk of a message (it was expunged, or its size was
  * wrong). */

@@ -55,11 +55,16 @@ struct fsops_trashed {
 	UT_hash_handle hh;
 };
 
-/* A folder being read message after message. */
+/* A folder being read message after message (fsahead.c). */
 struct fsops_scan {
 	uint64_t folder_id;
 	long long last; /* clock_now_ms() */
 	unsigned batch; /* messages to fetch with the next miss */
+	/* The message whose first read came last: its first read ended
+	 * before its end (short), and the reader came back for more. */
+	uint32_t prev_uid;
+	bool prev_short, prev_more;
+	bool heads; /* the reader reads heads only: heads ride along */
 };
 
 struct fsops {
@@ -175,21 +180,27 @@ void fsdir_dots(struct fsops *fs, const char *path, struct stat *dot,
  * folder's refresh mark. */
 int fswalk_listing(struct fsops *fs, const char *folder);
 
-/* fsahead.c: background read-ahead of scans. */
+/* fsahead.c: scans and their read-ahead, in the background too. */
 struct fsahead;
 struct cache_key;
 struct fsahead *fsahead_start(struct fsops *fs);
 void fsahead_stop(struct fsahead *a);
-/* A scan's miss fetched a batch ending at UID last: fetch the next. */
-void fsahead_batch_fetched(struct fsahead *a, const char *folder,
-			   const struct cache_key *k, uint32_t last);
+/* Plans a fetch from byte 0 of f for a read of [0, end): uids[0] is f's
+ * UID; the messages that ride along follow it (room for
+ * FSOPS_BATCH_MAX + 1 in all); *len_r: bytes to ask of each, on entry
+ * what f alone would be asked. Returns how many UIDs. */
+size_t fsahead_first_fetch(struct fsops *fs, struct fsops_file *f, uint64_t end,
+			   uint64_t *len_r, uint32_t *uids);
+/* The message of k was read a second time since it was opened. */
+void fsahead_read_more(struct fsops *fs, const struct cache_key *k);
 /* A message was opened: if it belongs to the batch fetched ahead, the
  * reader has reached it, so fetch the one after. */
 void fsahead_opened(struct fsahead *a, const char *folder,
 		    const struct cache_key *k);
 /* When the message of k is in the batch being fetched ahead, waits (at
- * most ms) for its first chunk to arrive. True when it is cached. */
-bool fsahead_wait(struct fsahead *a, const struct cache_key *k, long ms);
+ * most ms) for its byte at off to arrive. True when it is cached. */
+bool fsahead_wait(struct fsahead *a, const struct cache_key *k, uint64_t off,
+		  long ms);
 
 /* fsnew.c: files being created. Each returns 0 or -errno. */
 int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi);

@@ -185,6 +185,17 @@ static void cache_put(struct cache *c, const struct cache_key *k,
 	cache_evict(c);
 }
 
+/* True when a chunk of the message at chunk offset `at` holds at least
+ * `len` bytes or is whole (CACHE_CHUNK long or the message's last). The
+ * lock is held. */
+static bool cache_holds_locked(struct cache *c, const struct cache_key *k,
+			       uint64_t at, size_t len)
+{
+	struct cache_chunk *ch = cache_find(c, k, at / CACHE_CHUNK);
+
+	return ch && (ch->len >= len || ch->eof);
+}
+
 void cache_store(struct cache *c, const struct cache_key *k, uint64_t off,
 		 const char *data, size_t len, bool eof)
 {
@@ -200,8 +211,16 @@ void cache_store(struct cache *c, const struct cache_key *k, uint64_t off,
 		if (n > CACHE_CHUNK)
 			n = CACHE_CHUNK;
 		last = pos + n == len;
-		if (n < CACHE_CHUNK && !eof)
+		/* A cut chunk (the head of a message fetched alone) is
+		 * kept where nothing longer is: reads are served what it
+		 * holds and fetch the rest. It never passes for a whole
+		 * one: it is neither CACHE_CHUNK long nor flagged eof. */
+		if (n < CACHE_CHUNK && !eof) {
+			if (!cache_holds_locked(c, k, off + pos, n))
+				cache_put(c, k, (off + pos) / CACHE_CHUNK,
+					  data + pos, n, false);
 			break;
+		}
 		/* A message whose size is a multiple of the chunk size ends
 		 * with a full chunk flagged eof. */
 		cache_put(c, k, (off + pos) / CACHE_CHUNK, data + pos, n,
@@ -218,7 +237,19 @@ bool cache_has(struct cache *c, const struct cache_key *k, uint64_t off)
 	bool found;
 
 	pthread_mutex_lock(&c->lock);
-	found = cache_find(c, k, off / CACHE_CHUNK) != NULL;
+	found = cache_holds_locked(c, k, off / CACHE_CHUNK * CACHE_CHUNK,
+				   CACHE_CHUNK);
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+bool cache_holds(struct cache *c, const struct cache_key *k, uint64_t off)
+{
+	bool found;
+
+	pthread_mutex_lock(&c->lock);
+	found = cache_holds_locked(c, k, off / CACHE_CHUNK * CACHE_CHUNK,
+				   off % CACHE_CHUNK + 1);
 	pthread_mutex_unlock(&c->lock);
 	return found;
 }

@@ -1,12 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fsahead: background read-ahead for scans (grep -r, cat *, rsync). A
- * scan's miss fetches a batch of the messages that follow (fsops.c);
+ * fsahead: scans and their read-ahead (grep -r, cat *, rsync; head,
+ * file(1), a header cache). When the first reads of messages of one
+ * folder follow each other quickly, it is a scan: a miss at the start
+ * of a message fetches a batch of the messages that follow with it, and
  * this thread fetches the batch after it while the reader consumes the
  * current one, so that the transfer overlaps the reader's own work
  * instead of adding to it. It runs as background work: it never takes
  * the last free session of the pool (store_set_background()), and stays
  * at most one batch ahead of the reader.
+ *
+ * What rides along follows what the reader reads: while it reads whole
+ * messages, whole bodies (of messages up to FSOPS_PREFETCH_SIZE); when
+ * it left the last message after its first read, short of its end (a
+ * run of short reads at the head of each file), only heads, as long as
+ * that first read. The first read of a message outside a scan of whole
+ * bodies asks for what it reads (in FSAHEAD_HEAD_ROUND steps), not a
+ * whole chunk: cut chunks are cached as such (cache.h), never as whole.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +34,10 @@
  * FSAHEAD_BYTES or a quarter of the memory cache. */
 #define FSAHEAD_BATCH 4096
 #define FSAHEAD_BYTES (16u * 1024 * 1024)
+/* A first read asks for its own bytes rounded up to this, at least
+ * FSAHEAD_HEAD_MIN (the kernel's first readahead of a 4 KiB read). */
+#define FSAHEAD_HEAD_ROUND 4096u
+#define FSAHEAD_HEAD_MIN (16u * 1024)
 
 /* What the worker is asked to fetch next: the messages after `after`. */
 struct fsahead_req {
@@ -31,6 +45,7 @@ struct fsahead_req {
 	uint64_t folder_id;
 	uint32_t uidvalidity;
 	uint32_t after;
+	uint64_t head; /* bytes of each message; 0: whole bodies */
 };
 
 struct fsahead {
@@ -45,6 +60,7 @@ struct fsahead {
 	 * messages asks for the batch after it. */
 	uint64_t mark_folder;
 	uint32_t mark_first, mark_last; /* 0: none */
+	uint64_t mark_head; /* its head length; 0: whole bodies */
 	/* The batch being fetched now: a reader of one of its messages
 	 * waits for it to arrive instead of fetching it again. */
 	bool inflight;
@@ -76,6 +92,14 @@ static void fsahead_piece(void *ctx, const struct store_piece *p)
 	pthread_mutex_unlock(&ft->a->lock);
 }
 
+/* True when the first head bytes of a message of size bytes (all of
+ * them when fewer) are cached. */
+static bool fsahead_has_head(struct cache *c, const struct cache_key *k,
+			     uint64_t size, uint64_t head)
+{
+	return cache_holds(c, k, (size < head ? size : head) - (size > 0));
+}
+
 /* Fetches the batch after r->after that is not cached yet, and marks
  * it so that the reader's arrival asks for the next one. */
 static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
@@ -88,23 +112,29 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	size_t n, i, m = 0;
 	int rc;
 
-	n = tree_next_messages(fs->tree, r->folder, r->uidvalidity, r->after,
-			       FSAHEAD_BATCH, FSOPS_PREFETCH_SIZE, uids, sizes);
+	n = tree_next_messages(
+		fs->tree, r->folder, r->uidvalidity, r->after, FSAHEAD_BATCH,
+		r->head ? UINT64_MAX : FSOPS_PREFETCH_SIZE, uids, sizes);
 	for (i = 0; i < n && total < a->bytes_max; i++) {
 		ft.key.uid = uids[i];
-		if (cache_has(fs->cache, &ft.key, 0))
+		if (r->head ? fsahead_has_head(fs->cache, &ft.key, sizes[i],
+					       r->head)
+			    : cache_has(fs->cache, &ft.key, 0))
 			continue;
 		keep[m++] = uids[i];
-		total += sizes[i];
+		total += r->head ? r->head : sizes[i];
 		if (sizes[i] + FSOPS_SLACK > len)
 			len = sizes[i] + FSOPS_SLACK;
 	}
 	if (m == 0)
 		return;
+	if (r->head)
+		len = r->head;
 	pthread_mutex_lock(&a->lock);
 	a->mark_folder = r->folder_id;
 	a->mark_first = keep[0];
 	a->mark_last = keep[m - 1];
+	a->mark_head = r->head;
 	a->inflight = true;
 	a->inflight_key =
 		(struct cache_key){r->folder_id, r->uidvalidity, keep[0]};
@@ -185,7 +215,8 @@ void fsahead_stop(struct fsahead *a)
 	free(a);
 }
 
-bool fsahead_wait(struct fsahead *a, const struct cache_key *k, long ms)
+bool fsahead_wait(struct fsahead *a, const struct cache_key *k, uint64_t off,
+		  long ms)
 {
 	struct timespec deadline = clock_deadline(ms);
 	bool have = false;
@@ -196,39 +227,45 @@ bool fsahead_wait(struct fsahead *a, const struct cache_key *k, long ms)
 	while (a->inflight && a->inflight_key.folder == k->folder &&
 	       a->inflight_key.uidvalidity == k->uidvalidity &&
 	       k->uid >= a->inflight_key.uid && k->uid <= a->inflight_last) {
-		have = cache_has(a->fs->cache, k, 0);
+		have = cache_holds(a->fs->cache, k, off);
 		if (have || pthread_cond_timedwait(&a->arrived, &a->lock,
 						   &deadline) == ETIMEDOUT)
 			break;
 	}
 	if (!have)
-		have = cache_has(a->fs->cache, k, 0);
+		have = cache_holds(a->fs->cache, k, off);
 	pthread_mutex_unlock(&a->lock);
 	return have;
 }
 
 /* Asks for the batch after `after` (replacing a request not yet
- * taken: the reader has moved on). The lock is held. */
+ * taken: the reader has moved on), of heads of head bytes (0: whole
+ * bodies). The lock is held. */
 static void fsahead_ask(struct fsahead *a, const char *folder,
-			const struct cache_key *k, uint32_t after)
+			const struct cache_key *k, uint32_t after,
+			uint64_t head)
 {
 	char *name = strdup(folder);
 
 	if (!name)
 		return;
 	free(a->req.folder);
-	a->req = (struct fsahead_req){name, k->folder, k->uidvalidity, after};
+	a->req = (struct fsahead_req){name, k->folder, k->uidvalidity, after,
+				      head};
 	a->mark_first = a->mark_last = 0;
 	pthread_cond_signal(&a->cond);
 }
 
-void fsahead_batch_fetched(struct fsahead *a, const char *folder,
-			   const struct cache_key *k, uint32_t last)
+/* A scan's miss fetched a batch ending at UID last (heads of head
+ * bytes, 0: whole bodies): fetch the next. */
+static void fsahead_batch_fetched(struct fsahead *a, const char *folder,
+				  const struct cache_key *k, uint32_t last,
+				  uint64_t head)
 {
 	if (!a)
 		return;
 	pthread_mutex_lock(&a->lock);
-	fsahead_ask(a, folder, k, last);
+	fsahead_ask(a, folder, k, last, head);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -240,6 +277,138 @@ void fsahead_opened(struct fsahead *a, const char *folder,
 	pthread_mutex_lock(&a->lock);
 	if (a->mark_first && a->mark_folder == k->folder &&
 	    k->uid >= a->mark_first && k->uid <= a->mark_last)
-		fsahead_ask(a, folder, k, a->mark_last);
+		fsahead_ask(a, folder, k, a->mark_last, a->mark_head);
 	pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * Decides whether a first read of the message of k (short: it ends
+ * before the message does) is part of a scan of its folder, and returns
+ * how many following messages to fetch with it (0 when it is not a
+ * scan); *heads_r: only their heads. The batch grows while the scan goes
+ * on. What the reader did with the message before decides heads: it left
+ * it after a short first read (heads), or came back for more (whole).
+ */
+static unsigned fsahead_scan(struct fsops *fs, const struct cache_key *k,
+			     bool short_read, bool *heads_r)
+{
+	struct fsops_scan *s = NULL, *oldest = &fs->scans[0];
+	long long now = clock_now_ms();
+	unsigned batch = 0, i;
+
+	pthread_mutex_lock(&fs->scan_lock);
+	for (i = 0; i < FSOPS_SCAN_SLOTS && !s; i++) {
+		if (fs->scans[i].batch && fs->scans[i].folder_id == k->folder)
+			s = &fs->scans[i];
+		else if (fs->scans[i].last < oldest->last)
+			oldest = &fs->scans[i];
+	}
+	if (s && s->prev_uid == k->uid) {
+		/* The same message again (cat after head): no step. */
+		*heads_r = s->heads;
+		pthread_mutex_unlock(&fs->scan_lock);
+		return 0;
+	}
+	if (s && now - s->last <= FSOPS_SCAN_GAP_MS) {
+		batch = s->batch;
+		if (s->batch < FSOPS_BATCH_MAX)
+			s->batch *= 2;
+		if (s->prev_short)
+			s->heads = !s->prev_more;
+	} else {
+		if (!s) {
+			s = oldest;
+			s->folder_id = k->folder;
+		}
+		s->batch = FSOPS_BATCH_MIN;
+		s->heads = false;
+	}
+	s->prev_uid = k->uid;
+	s->prev_short = short_read;
+	s->prev_more = false;
+	s->last = now;
+	*heads_r = s->heads;
+	pthread_mutex_unlock(&fs->scan_lock);
+	return batch;
+}
+
+void fsahead_read_more(struct fsops *fs, const struct cache_key *k)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&fs->scan_lock);
+	for (i = 0; i < FSOPS_SCAN_SLOTS; i++) {
+		struct fsops_scan *s = &fs->scans[i];
+
+		if (s->batch && s->folder_id == k->folder &&
+		    s->prev_uid == k->uid)
+			s->prev_more = true;
+	}
+	pthread_mutex_unlock(&fs->scan_lock);
+}
+
+/*
+ * The messages after f's that ride along with a fetch of len bytes from
+ * its start, into uids + 1 (room for `batch`): heads of len bytes of
+ * any size, or whole bodies of those up to FSOPS_PREFETCH_SIZE, of at
+ * most FSOPS_BATCH_BYTES in all; those cached already are left out.
+ * *len_r grows to the longest whole body. Returns how many.
+ */
+static size_t fsahead_ride_along(struct fsops *fs, struct fsops_file *f,
+				 unsigned batch, bool heads, uint64_t *len_r,
+				 uint32_t *uids)
+{
+	uint64_t sizes[FSOPS_BATCH_MAX + 1], total = *len_r, len = *len_r;
+	struct cache_key k = f->key;
+	size_t n = 1, i, more;
+
+	more = tree_next_messages(
+		fs->tree, f->folder, f->key.uidvalidity, f->key.uid, batch,
+		heads ? UINT64_MAX : FSOPS_PREFETCH_SIZE, uids + 1, sizes + 1);
+	for (i = 1; i <= more && total < FSOPS_BATCH_BYTES; i++) {
+		k.uid = uids[i];
+		if (heads ? fsahead_has_head(fs->cache, &k, sizes[i], *len_r)
+			  : cache_has(fs->cache, &k, 0))
+			continue;
+		uids[n++] = uids[i];
+		total += heads ? *len_r : sizes[i];
+		if (!heads && sizes[i] + FSOPS_SLACK > len)
+			len = sizes[i] + FSOPS_SLACK;
+	}
+	*len_r = len;
+	return n - 1;
+}
+
+size_t fsahead_first_fetch(struct fsops *fs, struct fsops_file *f, uint64_t end,
+			   uint64_t *len_r, uint32_t *uids)
+{
+	uint64_t size, head, len = *len_r;
+	unsigned batch;
+	bool first, cut, heads = false;
+	size_t n = 1;
+
+	pthread_mutex_lock(&f->lock);
+	size = f->size;
+	first = f->reads == 0;
+	pthread_mutex_unlock(&f->lock);
+	uids[0] = f->key.uid;
+	head = (end + FSAHEAD_HEAD_ROUND - 1) / FSAHEAD_HEAD_ROUND *
+	       FSAHEAD_HEAD_ROUND;
+	if (head < FSAHEAD_HEAD_MIN)
+		head = FSAHEAD_HEAD_MIN;
+	batch = fsahead_scan(fs, &f->key, end < size, &heads);
+	/* head -c, file(1), a header cache: a first read outside a scan of
+	 * whole bodies asks for what it reads. */
+	cut = first && (!batch || heads) && head < size && head < len;
+	if (cut)
+		len = head;
+	if (batch && heads && cut)
+		n += fsahead_ride_along(fs, f, batch, true, &len, uids);
+	else if (batch && !heads && size <= FSOPS_PREFETCH_SIZE)
+		n += fsahead_ride_along(fs, f, batch, false, &len, uids);
+	if (n > 1)
+		fsahead_batch_fetched(fs->ahead, f->folder, &f->key,
+				      uids[n - 1], heads ? len : 0);
+	*len_r = len;
+	return n;
 }

@@ -3,13 +3,14 @@
  * fsops: the FUSE operation table; see fsops.h.
  *
  * Reading a message: the cache answers what it holds; a miss fetches a
- * window starting at the missing chunk. The window starts at one chunk
- * and doubles while the file is read sequentially, up to
- * FSOPS_MAX_WINDOW, so `head -c` costs one chunk and `cat` of a large
- * message a handful of FETCH commands. When the first reads of several
- * messages of one folder follow each other quickly (grep -r, rsync, tar
- * walking a folder), the next small messages of the folder are fetched
- * along with the one asked for, in a single command.
+ * window starting at the missing chunk. The first is the size of the
+ * first read, the next one chunk, doubling while the file is read
+ * sequentially, up to FSOPS_MAX_WINDOW, so `head -c` costs about what
+ * it reads and `cat` of a large message a handful of FETCH commands.
+ * When the first reads of several messages of one folder follow each
+ * other quickly (grep -r, rsync, tar walking a folder; head), the next
+ * messages of the folder, whole or their heads, are fetched along with
+ * the one asked for, in a single command (fsahead.c).
  */
 #include <errno.h>
 #include <fuse.h>
@@ -435,44 +436,6 @@ static int fsops_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-/*
- * Decides whether a first read of a message is part of a scan of its
- * folder, and returns how many following messages to fetch with it
- * (0 when it is not a scan). The batch grows while the scan goes on.
- */
-static unsigned fsops_scan_batch(struct fsops *fs, uint64_t folder_id)
-{
-	struct fsops_scan *s = NULL, *oldest = &fs->scans[0];
-	long long now = clock_now_ms();
-	unsigned batch = 0, i;
-	long long gap_ms;
-
-	pthread_mutex_lock(&fs->scan_lock);
-	for (i = 0; i < FSOPS_SCAN_SLOTS && !s; i++) {
-		if (fs->scans[i].batch && fs->scans[i].folder_id == folder_id)
-			s = &fs->scans[i];
-		else if (fs->scans[i].last < oldest->last)
-			oldest = &fs->scans[i];
-	}
-	if (s) {
-		gap_ms = now - s->last;
-		if (gap_ms <= FSOPS_SCAN_GAP_MS) {
-			batch = s->batch;
-			if (s->batch < FSOPS_BATCH_MAX)
-				s->batch *= 2;
-		} else {
-			s->batch = FSOPS_BATCH_MIN;
-		}
-	} else {
-		s = oldest;
-		s->folder_id = folder_id;
-		s->batch = FSOPS_BATCH_MIN;
-	}
-	s->last = now;
-	pthread_mutex_unlock(&fs->scan_lock);
-	return batch;
-}
-
 /* What one read asked the store for, and where its bytes go. */
 struct fsops_fetch {
 	struct fsops *fs;
@@ -552,10 +515,9 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 		       uint64_t window, uint64_t size)
 {
 	uint32_t uids[FSOPS_BATCH_MAX + 1];
-	uint64_t sizes[FSOPS_BATCH_MAX + 1], len, total;
 	struct fsops_fetch ft = {0};
-	size_t n = 1, i, more;
-	unsigned batch;
+	uint64_t len;
+	size_t n = 1;
 	int rc;
 
 	len = off + want - from;
@@ -566,31 +528,9 @@ static int fsops_fetch(struct fsops *fs, struct fsops_file *f, char *buf,
 	if (from + len >= size)
 		len = size - from + FSOPS_SLACK;
 	uids[0] = f->key.uid;
-	batch = from == 0 && size <= FSOPS_PREFETCH_SIZE
-			? fsops_scan_batch(fs, f->key.folder)
-			: 0;
-	if (batch) {
-		more = tree_next_messages(
-			fs->tree, f->folder, f->key.uidvalidity, f->key.uid,
-			batch, FSOPS_PREFETCH_SIZE, uids + 1, sizes + 1);
-		total = size;
-		for (i = 1; i <= more && total < FSOPS_BATCH_BYTES; i++) {
-			struct cache_key k = f->key;
-
-			k.uid = uids[i];
-			if (cache_has(fs->cache, &k, 0))
-				continue;
-			uids[n] = uids[i];
-			total += sizes[i];
-			if (sizes[i] + FSOPS_SLACK > len)
-				len = sizes[i] + FSOPS_SLACK;
-			n++;
-		}
-	}
+	if (from == 0) /* a scan's batch may ride along */
+		n = fsahead_first_fetch(fs, f, off + want, &len, uids);
 	fs->prefetched += n - 1;
-	if (n > 1)
-		fsahead_batch_fetched(fs->ahead, f->folder, &f->key,
-				      uids[n - 1]);
 	ft.fs = fs;
 	ft.f = f;
 	ft.folder_id = f->key.folder;
@@ -660,7 +600,7 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
 	uint64_t fsize, window, from;
 	size_t want, got = 0;
-	bool eof, mine = false, claimed;
+	bool eof, mine = false, claimed, again;
 	int rc;
 
 	(void)path;
@@ -689,7 +629,8 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 			goto done;
 		claimed = false;
 		if (off + got < CACHE_CHUNK &&
-		    fsahead_wait(fs->ahead, &f->key, fsops_wait_ms(fs)))
+		    fsahead_wait(fs->ahead, &f->key, (uint64_t)off + got,
+				 fsops_wait_ms(fs)))
 			continue; /* fetched ahead meanwhile */
 		from = ((uint64_t)off + got) / CACHE_CHUNK * CACHE_CHUNK;
 		pthread_mutex_lock(&f->lock);
@@ -712,11 +653,13 @@ static int fsops_read(const char *path, char *buf, size_t size, off_t off,
 	got += (size_t)rc;
 done:
 	pthread_mutex_lock(&f->lock);
-	f->reads++;
+	again = ++f->reads == 2; /* the reader came back for more */
 	f->seq_off = (uint64_t)off;
 	if ((uint64_t)off + got > f->seq_end)
 		f->seq_end = (uint64_t)off + got;
 	pthread_mutex_unlock(&f->lock);
+	if (again)
+		fsahead_read_more(fs, &f->key);
 	return (int)got;
 }
 

@@ -53,12 +53,16 @@ START_TEST(test_partial_not_eof)
 	char *b = body(n), *out = malloc(n);
 	bool eof;
 
-	/* A window that is not the end keeps only whole chunks. */
+	/* A window that is not the end ends with a cut chunk: its bytes
+	 * are served, never as the end of the message. */
 	cache_store(c, &k, 0, b, CACHE_CHUNK + 10, false);
-	ck_assert_uint_eq(cache_read(c, &k, 0, out, n, &eof), CACHE_CHUNK);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, n, &eof), CACHE_CHUNK + 10);
 	ck_assert(!eof);
+	ck_assert_mem_eq(out, b, CACHE_CHUNK + 10);
 	ck_assert(cache_has(c, &k, 0));
 	ck_assert(!cache_has(c, &k, CACHE_CHUNK));
+	ck_assert(cache_holds(c, &k, CACHE_CHUNK + 9));
+	ck_assert(!cache_holds(c, &k, CACHE_CHUNK + 10));
 	/* The rest, fetched later, joins up. */
 	cache_store(c, &k, CACHE_CHUNK, b + CACHE_CHUNK, n - CACHE_CHUNK, true);
 	ck_assert_uint_eq(cache_read(c, &k, 0, out, n, &eof), n);
@@ -72,6 +76,51 @@ START_TEST(test_partial_not_eof)
 	cache_forget(c, &k);
 	cache_store(c, &k, 10, b + 10, 100, true);
 	ck_assert_uint_eq(cache_read(c, &k, 10, out, 100, &eof), 0);
+	free(b);
+	free(out);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(test_cut_head)
+{
+	struct cache *c = cache_new(16 << 20);
+	struct cache_key k = {7, 7, 7};
+	size_t n = 2 * CACHE_CHUNK + 5000;
+	char *b = body(n), *out = malloc(n);
+	bool eof;
+
+	/* The head of a message (head -c): kept, served, never whole. */
+	cache_store(c, &k, 0, b, 16384, false);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 4096, &eof), 4096);
+	ck_assert_mem_eq(out, b, 4096);
+	ck_assert_uint_eq(cache_read(c, &k, 100, out, 20000, &eof), 16284);
+	ck_assert(!eof);
+	ck_assert_uint_eq(cache_read(c, &k, 16384, out, 100, &eof), 0);
+	ck_assert(!eof);
+	ck_assert(!cache_has(c, &k, 0));
+	ck_assert(cache_holds(c, &k, 16383));
+	ck_assert(!cache_holds(c, &k, 16384));
+	/* A shorter head does not replace it, a longer one does. */
+	cache_store(c, &k, 0, b, 8192, false);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, n, &eof), 16384);
+	cache_store(c, &k, 0, b, 32768, false);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, n, &eof), 32768);
+	ck_assert(!eof);
+	/* The whole chunks replace it, and a head never replaces them. */
+	cache_store(c, &k, 0, b, n, true);
+	cache_store(c, &k, 0, b, 16384, false);
+	ck_assert(cache_has(c, &k, 0));
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, n, &eof), n);
+	ck_assert(eof);
+	ck_assert_mem_eq(out, b, n);
+	/* A head as long as a small message is not its end either. */
+	k.uid = 8;
+	cache_store(c, &k, 0, b, 3000, false);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 3000, &eof), 3000);
+	ck_assert(!eof);
+	ck_assert_uint_eq(cache_read(c, &k, 0, out, 4000, &eof), 3000);
+	ck_assert(!eof);
 	free(b);
 	free(out);
 	cache_free(c);
@@ -197,6 +246,7 @@ Suite *cache_suite(void)
 
 	tcase_add_test(tc, test_whole_small);
 	tcase_add_test(tc, test_partial_not_eof);
+	tcase_add_test(tc, test_cut_head);
 	tcase_add_test(tc, test_exact_chunk_multiple);
 	tcase_add_test(tc, test_lru_bound);
 	tcase_add_test(tc, test_forget);

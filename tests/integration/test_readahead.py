@@ -1,0 +1,187 @@
+"""Read-ahead by what readers read (issue 22), against a real Dovecot
+through real FUSE, bytes counted in Dovecot's rawlog (not by mailfs):
+`head -c 4096` over a folder of large messages pulls only the heads of
+the messages (the read-ahead of a run of short reads fetches heads, and
+the first window is sized to the read), while grep -r over folders of
+small and middle-sized messages still fetches whole bodies in batches,
+and a whole read after a head returns the exact body."""
+
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from tests.harness.mailserver import MailServer
+from tests.integration.mount import Mount
+
+USER = 'alice'
+KIB = 1024
+# Eight large messages, 1 MB to 2 MB: some under FSOPS_PREFETCH_SIZE
+# (1 MiB, so a scan used to fetch them whole), some over.
+LARGE_SIZES = [1000000, 1900000, 1020000, 1600000, 1040000, 1300000,
+               1010000, 1800000]
+N_SMALL = 300
+N_MID = 24
+
+
+def message(i, size, word=''):
+    """A text message of about `size` bytes whose body varies (random
+    letters, so no two heads are alike)."""
+    rnd = random.Random(i * 7919 + size)
+    head = ('From: sender%d@example.com\r\nTo: alice@example.com\r\n'
+            'Subject: message %d %s\r\nMessage-ID: <ra-%d-%d@example.com>\r\n'
+            'Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n'
+            % (i, i, word, i, size)).encode()
+    lines = []
+    n = len(head)
+    while n < size:
+        line = ''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz ')
+                       for _ in range(76)).encode() + b'\r\n'
+        lines.append(line)
+        n += len(line)
+    return head + b''.join(lines)
+
+
+def body_fetches(sessions):
+    """Client commands that fetch message bodies."""
+    return [c for s in sessions for c in s.commands
+            if 'FETCH' in c.upper() and 'BODY' in c.upper() and
+            'HEADER.FIELDS' not in c.upper()]
+
+
+class ReadaheadTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer(rawlog=True).start()
+        cls.server.append_many(USER, 'Large', [
+            message(i, s) for i, s in enumerate(LARGE_SIZES)])
+        cls.server.append_many(USER, 'Small', [
+            message(100 + i, 2000 + 97 * i, 'invoice' if i % 50 == 7
+                    else '') for i in range(N_SMALL)])
+        cls.server.append_many(USER, 'Mid', [
+            message(1000 + i, 100000 + 13000 * i) for i in range(N_MID)])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.server.cleanup()
+
+    def mount(self, env=None):
+        m = Mount('imaps://%s@localhost:%d' % (USER, self.server.imaps_port),
+                  self.server.users[USER], cafile=self.server.cafile,
+                  env=env)
+        self.addCleanup(m.umount)
+        return m.start()
+
+    def files(self, m, folder):
+        """The folder's files in UID order, and the bodies imaplib
+        fetches for them."""
+        names = self.server.message_names(USER, folder)
+        bodies = self.server.fetch_all(USER, folder)
+        uids = sorted(names)
+        return [m.p(folder, names[u]) for u in uids], [bodies[u]
+                                                       for u in uids]
+
+    def downloaded(self):
+        """Bytes the server sent and body FETCH commands since the last
+        clear_rawlog()."""
+        sessions = self.server.rawlog_sessions(USER, 'imap')
+        return sum(s.bytes_out for s in sessions), body_fetches(sessions)
+
+    def test_head_over_large_messages_pulls_heads(self):
+        m = self.mount()
+        paths, bodies = self.files(m, 'Large')
+        for b, size in zip(bodies, LARGE_SIZES):
+            self.assertLess(abs(len(b) - size), 100)
+        for p in paths:  # listed, stat'ed: only the reads count below
+            os.stat(p)
+        self.server.clear_rawlog(USER)
+        out = subprocess.run(['head', '-q', '-c', '4096'] + paths,
+                             capture_output=True, check=True).stdout
+        self.assertEqual(out, b''.join(b[:4096] for b in bodies))
+        m.umount()
+        down, fetches = self.downloaded()
+        per_message = down / len(paths)
+        print('\nhead -c 4096: %.1f KiB per message, %d body FETCH'
+              % (per_message / KIB, len(fetches)))
+        self.assertLessEqual(per_message, 32 * KIB, fetches)
+        # The heads ride along: fewer commands than messages (before
+        # this change: 6, with whole bodies riding along).
+        self.assertLessEqual(len(fetches), 3, fetches)
+
+    def test_cat_after_head_is_whole(self):
+        m = self.mount()
+        paths, bodies = self.files(m, 'Large')
+        out = subprocess.run(['head', '-q', '-c', '4096'] + paths,
+                             capture_output=True, check=True).stdout
+        self.assertEqual(out, b''.join(b[:4096] for b in bodies))
+        # The heads are cached cut: a whole read must still get every
+        # byte, from the start, in the middle and at the end.
+        for p, want in zip(paths, bodies):
+            with open(p, 'rb') as f:
+                self.assertEqual(f.read(), want, p)
+        with open(paths[2], 'rb') as f:
+            f.seek(5000)
+            self.assertEqual(f.read(70000), bodies[2][5000:75000])
+
+    def test_heads_on_disk_never_whole(self):
+        # The disk cache, kept across mounts, must not take a head for
+        # the whole message either.
+        cache = tempfile.mkdtemp(prefix='mailfs-xdg-')
+        self.addCleanup(shutil.rmtree, cache, True)
+        env = {'XDG_CACHE_HOME': cache}
+        m = self.mount(env)
+        paths, bodies = self.files(m, 'Large')
+        subprocess.run(['head', '-q', '-c', '4096'] + paths,
+                       capture_output=True, check=True)
+        m.umount()
+        m = self.mount(env)
+        paths, _ = self.files(m, 'Large')
+        for p, want in zip(paths, bodies):
+            with open(p, 'rb') as f:
+                self.assertEqual(f.read(), want, p)
+
+    def test_head_then_cat_same_file(self):
+        m = self.mount()
+        paths, bodies = self.files(m, 'Large')
+        for p, want in zip(paths[:3], bodies[:3]):
+            out = subprocess.run(['head', '-c', '4096', p],
+                                 capture_output=True, check=True).stdout
+            self.assertEqual(out, want[:4096])
+            out = subprocess.run(['cat', p], capture_output=True,
+                                 check=True).stdout
+            self.assertEqual(out, want, p)
+
+    def grep_scan(self, folder, bound):
+        """grep -rl over folder: the right files, whole bodies fetched in
+        at most `bound` FETCH commands."""
+        m = self.mount()
+        paths, bodies = self.files(m, folder)
+        for p in paths:
+            os.stat(p)
+        self.server.clear_rawlog(USER)
+        out = subprocess.run(['grep', '-rl', 'invoice', m.p(folder)],
+                             capture_output=True, text=True).stdout
+        want = sorted(p for p, b in zip(paths, bodies) if b'invoice' in b)
+        self.assertEqual(sorted(out.split()), want)
+        m.umount()
+        down, fetches = self.downloaded()
+        print('\ngrep -rl %s: %d body FETCH, %.1f KiB for %.1f KiB'
+              % (folder, len(fetches), down / KIB,
+                 sum(map(len, bodies)) / KIB))
+        self.assertGreaterEqual(down, sum(map(len, bodies)))
+        self.assertLessEqual(len(fetches), bound, fetches)
+
+    def test_grep_small_fetches_whole_bodies_in_batches(self):
+        # Before this change: 3 body FETCH commands.
+        self.grep_scan('Small', 3)
+
+    def test_grep_mid_fetches_whole_bodies_in_batches(self):
+        # Before this change: 3 body FETCH commands.
+        self.grep_scan('Mid', 3)
+
+
+if __name__ == '__main__':
+    unittest.main()
