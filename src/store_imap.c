@@ -402,6 +402,9 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 		l->cap = cap;
 	}
 	f = &l->f[l->n];
+	/* Every field not told below is "not known" (0): the mtime too,
+	 * which the tree then takes from elsewhere. */
+	memset(f, 0, sizeof(*f));
 	f->name = strdup(e->name);
 	if (!f->name) {
 		l->nomem = true;
@@ -409,10 +412,7 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 	}
 	l->bytes += strlen(f->name);
 	f->delim = e->delim;
-	f->attrs = 0;
 	f->messages = STORE_COUNT_UNKNOWN;
-	f->uidnext = f->uidvalidity = 0;
-	f->modseq = 0;
 	if (e->attrs & IMAP_MBOX_NOSELECT)
 		f->attrs |= STORE_FOLDER_NOSELECT;
 	if (e->attrs & IMAP_MBOX_NOINFERIORS)
