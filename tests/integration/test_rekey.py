@@ -2,7 +2,7 @@
 folder, rm to Trash, with UID MOVE and with COPY + EXPUNGE (MOVE hidden),
 in the same mount (memory cache) and after a remount (disk cache). The
 bytes the server sends are counted by a TCP proxy, not by mailfs; every
-file is compared with what Python's imaplib fetches for its new UID."""
+file is compared with what the harness's own IMAP client fetches for its new UID."""
 
 import os
 import shutil
@@ -20,26 +20,6 @@ USER = 'alice'
 N = 100
 SIZE = 6500  # 100 messages, about 650 KB
 SLACK = 32 * 1024  # listing the target folder, flags, IDLE and the like
-
-
-def imaplib_bodies(server, folder):
-    """{uid: bytes} of every message of folder, fetched with imaplib."""
-    m = server.imap(USER)
-    try:
-        typ, _ = m.select('"%s"' % folder, readonly=True)
-        assert typ == 'OK'
-        typ, data = m.uid('FETCH', '1:*', '(UID BODY.PEEK[])')
-        assert typ == 'OK'
-        out = {}
-        for item in data:
-            if not isinstance(item, tuple):
-                continue
-            head = item[0].decode()
-            uid = int(head.split('UID ')[1].split()[0])
-            out[uid] = item[1]
-        return out
-    finally:
-        m.logout()
 
 
 class RekeyTest(unittest.TestCase):
@@ -77,9 +57,9 @@ class RekeyTest(unittest.TestCase):
         return out
 
     def check_files(self, m, folder, files):
-        """Every file holds exactly what imaplib fetches for its UID;
+        """Every file holds exactly what the harness's client fetches for its UID;
         returns the total size of the messages."""
-        bodies = imaplib_bodies(self.server, folder)
+        bodies = self.server.fetch_all(USER, folder)
         self.assertEqual(len(files), N)
         self.assertEqual(len(bodies), N)
         for name, data in files.items():
