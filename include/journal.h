@@ -99,13 +99,11 @@ int journal_mark(struct journal *j, uint64_t seq, enum journal_state state,
 /* A copy of every entry still kept (pending, failed, and the done and
  * dropped ones of this mount), in order: free with
  * journal_entries_free(). */
-int journal_entries(struct journal *j, struct journal_entry **e_r,
-		    size_t *n_r);
+int journal_entries(struct journal *j, struct journal_entry **e_r, size_t *n_r);
 void journal_entries_free(struct journal_entry *e, size_t n);
 void journal_entry_clear(struct journal_entry *e);
 
-void journal_counts(struct journal *j, unsigned *pending_r,
-		    unsigned *failed_r);
+void journal_counts(struct journal *j, unsigned *pending_r, unsigned *failed_r);
 /* The next seq journal_add() will give: the UID the mount shows a new
  * message or a moved one under is JOURNAL_UID_BASE plus it (mod 2^20). */
 uint64_t journal_next_seq(struct journal *j);
@@ -114,8 +112,7 @@ uint32_t journal_uid_of(uint64_t seq);
 /* A spool file, opened for reading (-errno if none); its path for a log
  * line. */
 int journal_spool_open(struct journal *j, uint64_t seq);
-void journal_spool_path(struct journal *j, uint64_t seq, char *buf,
-			size_t len);
+void journal_spool_path(struct journal *j, uint64_t seq, char *buf, size_t len);
 
 /* Writes the log anew with the pending and failed entries only (temp
  * file, fsync, rename): called when no change is pending. */

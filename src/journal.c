@@ -323,8 +323,7 @@ static int journal_write_all(int fd, const unsigned char *buf, size_t len)
  * is cut off again, so that the log never ends in a half record that a
  * later record would follow. Lock held. */
 static int journal_append_record(struct journal *j,
-				 const struct journal_entry *e,
-				 bool state_only)
+				 const struct journal_entry *e, bool state_only)
 {
 	size_t len = journal_encode(e, state_only, NULL);
 	unsigned char *buf = malloc(len);
@@ -364,8 +363,8 @@ static int journal_rewrite(struct journal *j)
 	unsigned char h[JOURNAL_HEADER];
 	int fd, rc = 0;
 
-	fd = openat(j->dirfd, "log.new", O_WRONLY | O_CREAT | O_TRUNC |
-						 O_CLOEXEC | O_NOFOLLOW,
+	fd = openat(j->dirfd, "log.new",
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		    0600);
 	if (fd < 0)
 		return -errno;
@@ -402,7 +401,8 @@ static int journal_rewrite(struct journal *j)
 		return rc;
 	}
 	fsync(j->dirfd);
-	fd = openat(j->dirfd, "log", O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(j->dirfd, "log",
+		    O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	close(j->logfd);
@@ -794,8 +794,7 @@ int journal_mark(struct journal *j, uint64_t seq, enum journal_state state,
 	return rc;
 }
 
-int journal_entries(struct journal *j, struct journal_entry **e_r,
-		    size_t *n_r)
+int journal_entries(struct journal *j, struct journal_entry **e_r, size_t *n_r)
 {
 	struct journal_entry *e;
 	size_t i;
@@ -814,8 +813,7 @@ int journal_entries(struct journal *j, struct journal_entry **e_r,
 	return e ? 0 : -ENOMEM;
 }
 
-void journal_counts(struct journal *j, unsigned *pending_r,
-		    unsigned *failed_r)
+void journal_counts(struct journal *j, unsigned *pending_r, unsigned *failed_r)
 {
 	unsigned p = 0, f = 0;
 
@@ -839,8 +837,7 @@ int journal_spool_open(struct journal *j, uint64_t seq)
 	return fd < 0 ? -errno : fd;
 }
 
-void journal_spool_path(struct journal *j, uint64_t seq, char *buf,
-			size_t len)
+void journal_spool_path(struct journal *j, uint64_t seq, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/spool/%llu.eml", j->dir,
 		 (unsigned long long)seq);

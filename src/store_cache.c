@@ -41,9 +41,12 @@
 #include "store_journal.h"
 #include "uthash.h"
 
-/* Reconnect attempts: the first after this, doubling up to the last. */
+/* Reconnect attempts: the first after this, doubling up to the last
+ * (the shorter last while changes made offline wait to be sent: they
+ * reach the server within seconds of its return). */
 #define STORE_CACHE_BACKOFF_MIN_MS 2000
 #define STORE_CACHE_BACKOFF_MAX_MS 30000
+#define STORE_CACHE_BACKOFF_PENDING_MS 4000
 /* A suspected loss is checked after the pool's pause after a failed
  * connection attempt (store_imap.c: 1 s). */
 #define STORE_CACHE_CONFIRM_MS 1100
@@ -368,8 +371,7 @@ static void store_cache_touched(void *ctx, const char *folder)
 
 	pthread_mutex_lock(&sc->seen_lock);
 	HASH_FIND_STR(sc->relist, folder, r);
-	if (!r && (r = calloc(1, sizeof(*r))) &&
-	    !(r->name = strdup(folder))) {
+	if (!r && (r = calloc(1, sizeof(*r))) && !(r->name = strdup(folder))) {
 		free(r);
 		r = NULL;
 	} else if (r && !r->hh.key) {
@@ -438,9 +440,8 @@ static int store_cache_messages_get(struct store *st, const char *folder,
 	bool have_saved = false;
 	int rc;
 
-	if (sc->offline ||
-	    (sc->j && store_cache_journaling(sc) &&
-	     store_journal_touches(sc->j, folder)))
+	if (sc->offline || (sc->j && store_cache_journaling(sc) &&
+			    store_journal_touches(sc->j, folder)))
 		return store_cache_messages_offline(sc, folder, prev, out);
 	/* Kept changes were shown in it: the tree's listing is not the
 	 * server's, only a full one will do. */
@@ -549,12 +550,10 @@ static void store_cache_alias_piece(void *ctx, const struct store_piece *p)
  * server when online). 0 with the piece given to cb, -EIO when they
  * cannot be had now, -ENOENT when the change is gone.
  */
-static int store_cache_fetch_kept(struct store_cache *sc, const char *folder,
-				  uint32_t uidvalidity, uint32_t uid,
-				  uint64_t offset, uint64_t len,
-				  void (*cb)(void *ctx,
-					     const struct store_piece *p),
-				  void *ctx)
+static int store_cache_fetch_kept(
+	struct store_cache *sc, const char *folder, uint32_t uidvalidity,
+	uint32_t uid, uint64_t offset, uint64_t len,
+	void (*cb)(void *ctx, const struct store_piece *p), void *ctx)
 {
 	struct store_journal_src src;
 	struct store_cache_alias a = {uid, cb, ctx};
@@ -563,9 +562,9 @@ static int store_cache_fetch_kept(struct store_cache *sc, const char *folder,
 	int rc = store_journal_body(sc->j, folder, uidvalidity, uid, &src);
 
 	if (rc == 2) {
-		uint64_t want = offset >= src.size ? 0
-			      : src.size - offset < len ? src.size - offset
-							: len;
+		uint64_t want = offset >= src.size	  ? 0
+				: src.size - offset < len ? src.size - offset
+							  : len;
 		ssize_t r = 0;
 
 		data = malloc(want ? (size_t)want : 1);
@@ -587,8 +586,10 @@ static int store_cache_fetch_kept(struct store_cache *sc, const char *folder,
 				    src.uid, DISKCACHE_WHOLE, offset, len,
 				    &data, &dlen);
 		if (rc < 0 && !sc->offline) {
-			struct store_cache_fetch f = {sc,  src.folder,
-						      src.uidvalidity, len,
+			struct store_cache_fetch f = {sc,
+						      src.folder,
+						      src.uidvalidity,
+						      len,
 						      store_cache_alias_piece,
 						      &a};
 
@@ -646,8 +647,9 @@ static int store_cache_fetch(struct store *st, const char *folder,
 				free(rest);
 				if (rc == -EIO)
 					store_cache_refused(
-						sc, "reading a message not "
-						    "cached",
+						sc,
+						"reading a message not "
+						"cached",
 						folder);
 				return rc;
 			}
@@ -705,8 +707,7 @@ static int store_cache_change(struct store_cache *sc, const char *folder,
 	if (sc->j && keepable)
 		return 1;
 	pthread_mutex_unlock(&sc->jlock);
-	store_cache_refused(sc, sc->j ? "a folder change" : "a change",
-			    folder);
+	store_cache_refused(sc, sc->j ? "a folder change" : "a change", folder);
 	return -EROFS;
 }
 
@@ -780,6 +781,10 @@ static int store_cache_kept(struct store_cache *sc, int rc, const char *what,
 			    const char *folder)
 {
 	pthread_mutex_unlock(&sc->jlock);
+	/* The reconnect thread's wait is shortened while changes wait. */
+	pthread_mutex_lock(&sc->lock);
+	pthread_cond_signal(&sc->cond);
+	pthread_mutex_unlock(&sc->lock);
 	if (rc < 0)
 		log_warnx("offline: %s in %s could not be kept: %s", what,
 			  folder, strerror(-rc));
@@ -849,15 +854,15 @@ static int store_cache_change_flags(struct store *st, const char *folder,
 
 	if (rc == 0) {
 		rc = sc->inner->ops->change_flags(sc->inner, folder,
-						  uidvalidity, msg, add,
-						  remove, result_r);
+						  uidvalidity, msg, add, remove,
+						  result_r);
 		if (store_cache_kept_instead(sc, rc) == 0)
 			return rc;
 	} else if (rc < 0) {
 		return rc;
 	}
-	return store_cache_keep_flags(sc, folder, uidvalidity, msg, add,
-				      remove, result_r);
+	return store_cache_keep_flags(sc, folder, uidvalidity, msg, add, remove,
+				      result_r);
 }
 
 /* Keeps a move (or, with target NULL, a removal for good); a moved
@@ -865,8 +870,9 @@ static int store_cache_change_flags(struct store *st, const char *folder,
  * target's listing is saved. jlock held. */
 static int store_cache_keep_move(struct store_cache *sc, const char *folder,
 				 uint32_t uidvalidity,
-				 const struct store_msg *msg, const char *target,
-				 uint32_t *uid_r, uint32_t *uidvalidity_r)
+				 const struct store_msg *msg,
+				 const char *target, uint32_t *uid_r,
+				 uint32_t *uidvalidity_r)
 {
 	struct journal_entry e;
 	int rc;
@@ -1009,8 +1015,8 @@ static int store_cache_keep_append(struct store_cache *sc, const char *folder,
 	e.size = size;
 	e.date = date ? date : time(NULL);
 	e.new_uidvalidity = store_cache_saved_uidvalidity(sc, folder);
-	e.new_uid = e.new_uidvalidity ? journal_uid_of(journal_next_seq(sc->j))
-				      : 0;
+	e.new_uid =
+		e.new_uidvalidity ? journal_uid_of(journal_next_seq(sc->j)) : 0;
 	rc = journal_add_append(sc->j, &e, store_cache_read, r);
 	*uid_r = rc == 0 ? e.new_uid : 0;
 	*uidvalidity_r = rc == 0 ? e.new_uidvalidity : 0;
@@ -1245,6 +1251,15 @@ static void store_cache_pushed(void *ctx, const struct store_event *ev)
 
 	if (ev->kind == STORE_EVENT_CHANGED)
 		store_cache_seen_drop(sc, ev->folder);
+	/* The push session was lost: perhaps the server with it, which is
+	 * checked now rather than at the next call (the mount goes offline
+	 * within `timeout` though nothing is asked of it). */
+	if (ev->kind == STORE_EVENT_BLIND && !sc->offline && !sc->forced) {
+		pthread_mutex_lock(&sc->lock);
+		sc->suspect = true;
+		pthread_cond_signal(&sc->cond);
+		pthread_mutex_unlock(&sc->lock);
+	}
 	sc->event(sc->event_ctx, ev);
 }
 
@@ -1294,8 +1309,8 @@ static size_t store_cache_status(struct store *st, char *buf, size_t len)
 
 		journal_counts(sc->j, &pending, &failed);
 		k = snprintf(buf + n, len - (size_t)n,
-			     "pending_changes=%u\nfailed_changes=%u\n",
-			     pending, failed);
+			     "pending_changes=%u\nfailed_changes=%u\n", pending,
+			     failed);
 		if (k < 0 || (size_t)k >= len - (size_t)n)
 			return (size_t)n;
 		n += k;
@@ -1421,7 +1436,11 @@ static void *store_cache_reconnect_main(void *arg)
 			pthread_cond_wait(&sc->cond, &sc->lock);
 			continue;
 		}
-		ts = clock_deadline(backoff);
+		ts = clock_deadline(
+			store_cache_replay_due(sc) &&
+					backoff > STORE_CACHE_BACKOFF_PENDING_MS
+				? STORE_CACHE_BACKOFF_PENDING_MS
+				: backoff);
 		if (pthread_cond_timedwait(&sc->cond, &sc->lock, &ts) !=
 			    ETIMEDOUT ||
 		    sc->stop)

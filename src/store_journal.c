@@ -109,9 +109,8 @@ int store_journal_overlay(struct journal *j, const char *folder,
 		case JOURNAL_FLAGS:
 			k = here ? store_journal_index(l, x->uid) : -1;
 			if (k >= 0) {
-				char *f = journal_flags_apply(l->msgs[k].flags,
-							      x->add,
-							      x->remove);
+				char *f = journal_flags_apply(
+					l->msgs[k].flags, x->add, x->remove);
 
 				if (f) {
 					free(l->msgs[k].flags);
@@ -123,8 +122,7 @@ int store_journal_overlay(struct journal *j, const char *folder,
 			if (here)
 				store_journal_remove(l, x->uid);
 			if (strcmp(x->target, folder) == 0 &&
-			    x->new_uidvalidity == l->uidvalidity &&
-			    x->new_uid)
+			    x->new_uidvalidity == l->uidvalidity && x->new_uid)
 				rc = store_journal_add(l, x);
 			break;
 		case JOURNAL_EXPUNGE:
@@ -133,8 +131,7 @@ int store_journal_overlay(struct journal *j, const char *folder,
 			break;
 		case JOURNAL_APPEND:
 			if (strcmp(x->folder, folder) == 0 &&
-			    x->new_uidvalidity == l->uidvalidity &&
-			    x->new_uid)
+			    x->new_uidvalidity == l->uidvalidity && x->new_uid)
 				rc = store_journal_add(l, x);
 			break;
 		}
@@ -201,9 +198,9 @@ int store_journal_body(struct journal *j, const char *folder,
 			break;
 		if (x->state == JOURNAL_DONE && x->real_uid) {
 			/* The server has it now, where the change put it. */
-			src->folder = strdup(x->kind == JOURNAL_MOVE
-						     ? x->target
-						     : x->folder);
+			src->folder =
+				strdup(x->kind == JOURNAL_MOVE ? x->target
+							       : x->folder);
 			src->uidvalidity = x->real_uidvalidity;
 			src->uid = x->real_uid;
 			rc = src->folder ? 1 : -ENOMEM;
@@ -334,9 +331,9 @@ static int store_journal_send(struct store *inner, struct diskcache *dc,
 		fd = journal_spool_open(j, x->seq);
 		if (fd < 0)
 			return fd;
-		rc = inner->ops->append(inner, x->folder, x->flags, (time_t)x->date,
-					x->size, store_journal_read_fd, &fd,
-					nuid_r, nuv_r);
+		rc = inner->ops->append(
+			inner, x->folder, x->flags, (time_t)x->date, x->size,
+			store_journal_read_fd, &fd, nuid_r, nuv_r);
 		close(fd);
 		break;
 	}
@@ -396,9 +393,9 @@ int store_journal_replay(struct journal *j, struct store *inner,
 			st = JOURNAL_DROPPED;
 			c->dropped++;
 			log_warnx("offline change dropped: %s %s in %s (%s)",
-				  x->kind == JOURNAL_FLAGS     ? "flags of"
-				  : x->kind == JOURNAL_MOVE    ? "move of"
-							       : "removal of",
+				  x->kind == JOURNAL_FLAGS  ? "flags of"
+				  : x->kind == JOURNAL_MOVE ? "move of"
+							    : "removal of",
 				  name, x->folder,
 				  r == -ENOENT ? "the message or folder is "
 						 "gone"

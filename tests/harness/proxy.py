@@ -139,6 +139,7 @@ class Proxy:
         self._thread = None
         self._server = None
         self._flowing = {}
+        self._reset_new = False
 
     # ------------------------------------------------------------ control
 
@@ -276,6 +277,21 @@ class Proxy:
             return len(links)
         return self._call(drop)
 
+    def reset_new(self, flag=True):
+        """While set, every new connection is accepted and reset at once
+        (RST before any byte), as a network that has gone away answers
+        through a NAT or firewall; existing ones are left alone."""
+        self._reset_new = flag
+
+    def cut_network(self):
+        """The network goes away: every connection is reset and new ones
+        are reset as they come.  restore_network() undoes it."""
+        self.reset_new(True)
+        self.drop_all(reset=True)
+
+    def restore_network(self):
+        self.reset_new(False)
+
     def refuse(self, flag=True):
         """While refused, the listening socket is closed: connecting gets
         ECONNREFUSED.  refuse(False) listens again on the same port."""
@@ -326,6 +342,9 @@ class Proxy:
         """Serve one client connection."""
         self.connections += 1
         link = _Link(cwriter)
+        if self._reset_new:
+            link.close(reset=True)
+            return
         self._links.add(link)
         link.tasks.append(asyncio.current_task())
         self._nodelay(cwriter)

@@ -246,7 +246,8 @@ END_TEST
 
 START_TEST(test_spool_and_states)
 {
-	static const char msg[] = "Message-ID: <a@b>\r\nSubject: x\r\n\r\nhi\r\n";
+	static const char msg[] =
+		"Message-ID: <a@b>\r\nSubject: x\r\n\r\nhi\r\n";
 	struct journal *j = jopen();
 	struct journal_entry e = {0}, *all;
 	struct src s = {msg, sizeof(msg) - 1, 0};
@@ -323,9 +324,9 @@ START_TEST(test_flags_arithmetic)
 	x = journal_flags_apply("", "\\Seen \\seen", "");
 	ck_assert_str_eq(x, "\\Seen");
 	free(x);
-	ck_assert_int_eq(journal_flags_diff("\\Seen $Label1", "\\seen \\Draft",
-					    &a, &r),
-			 0);
+	ck_assert_int_eq(
+		journal_flags_diff("\\Seen $Label1", "\\seen \\Draft", &a, &r),
+		0);
 	ck_assert_str_eq(a, "\\Draft");
 	ck_assert_str_eq(r, "$Label1");
 	free(a);
