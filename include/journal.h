@@ -47,7 +47,16 @@ enum journal_state {
 	JOURNAL_DONE = 1,
 	JOURNAL_DROPPED = 2,
 	JOURNAL_FAILED = 3,
+	/* Pending, and sent at least once without an answer (a new
+	 * message's APPEND cut short): the server may have it already. */
+	JOURNAL_SENDING = 4,
 };
+
+/* Whether an entry is still to be sent (pending or sending). */
+static inline bool journal_is_pending(enum journal_state s)
+{
+	return s == JOURNAL_PENDING || s == JOURNAL_SENDING;
+}
 
 /*
  * One change. The message it is about is (folder, uidvalidity, uid), as

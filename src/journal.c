@@ -224,7 +224,7 @@ static bool journal_apply(const unsigned char *body, size_t len,
 		uint32_t uv = (uint32_t)journal_get(&r, 4);
 		uint32_t uid = (uint32_t)journal_get(&r, 4);
 
-		if (r.bad || r.p != r.end || state > JOURNAL_FAILED)
+		if (r.bad || r.p != r.end || state > JOURNAL_SENDING)
 			return false;
 		old = journal_find(*e, *n, seq);
 		if (!old)
@@ -375,7 +375,8 @@ static int journal_rewrite(struct journal *j)
 		size_t len;
 		unsigned char *buf;
 
-		if (e->state != JOURNAL_PENDING && e->state != JOURNAL_FAILED)
+		if (!journal_is_pending(e->state) &&
+		    e->state != JOURNAL_FAILED)
 			continue;
 		for (int s = 0; rc == 0 && s < 2; s++) {
 			if (s == 1 && e->state == JOURNAL_PENDING)
@@ -531,7 +532,7 @@ static int journal_load(struct journal *j)
 			 * each mount (the quota may have room now). */
 			if (j->e[i].state == JOURNAL_FAILED)
 				j->e[i].state = JOURNAL_PENDING;
-			if (j->e[i].state == JOURNAL_PENDING)
+			if (journal_is_pending(j->e[i].state))
 				j->e[k++] = j->e[i];
 			else
 				journal_entry_clear(&j->e[i]);
@@ -646,7 +647,7 @@ static int journal_room(struct journal *j)
 		size_t k = 0;
 
 		for (size_t i = 0; i < j->n; i++) {
-			if (j->e[i].state == JOURNAL_PENDING ||
+			if (journal_is_pending(j->e[i].state) ||
 			    j->e[i].state == JOURNAL_FAILED)
 				j->e[k++] = j->e[i];
 			else
@@ -819,7 +820,7 @@ void journal_counts(struct journal *j, unsigned *pending_r, unsigned *failed_r)
 
 	pthread_mutex_lock(&j->lock);
 	for (size_t i = 0; i < j->n; i++) {
-		p += j->e[i].state == JOURNAL_PENDING;
+		p += journal_is_pending(j->e[i].state);
 		f += j->e[i].state == JOURNAL_FAILED;
 	}
 	pthread_mutex_unlock(&j->lock);

@@ -1450,7 +1450,11 @@ static void *store_cache_reconnect_main(void *arg)
 		if (rc == 0) {
 			diskcache_put_folders(sc->dc, f, n);
 			store_folders_free(f, n);
-			log_warnx("the server can be reached again: online");
+			log_warnx("the server can be reached again%s",
+				  store_cache_replay_due(sc)
+					  ? ": sending the changes made "
+					    "offline first"
+					  : ": online");
 			if (!sc->j)
 				sc->offline = false;
 			else if (store_cache_replay(sc) == 0)

@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "log.h"
 #include "names.h"
+#include "search.h"
 #include "store.h"
 #include "store_journal.h"
 
@@ -29,7 +30,7 @@
  * new message the server refused (kept in the spool, shown). */
 static bool store_journal_live(const struct journal_entry *e)
 {
-	return e->state == JOURNAL_PENDING ||
+	return journal_is_pending(e->state) ||
 	       (e->state == JOURNAL_FAILED && e->kind == JOURNAL_APPEND);
 }
 
@@ -212,7 +213,7 @@ int store_journal_body(struct journal *j, const char *folder,
 			rc = src->fd >= 0 ? 2 : src->fd;
 			break;
 		}
-		if (x->state != JOURNAL_PENDING)
+		if (!journal_is_pending(x->state))
 			break; /* a move dropped or done without a UID */
 		/* A pending move: the bytes are the source's. */
 		folder = x->folder;
@@ -284,6 +285,96 @@ static bool store_journal_resolve(const struct journal_entry *e, size_t n,
 	return true;
 }
 
+/* The Message-ID value of a spool file's message (searched in its first
+ * 64 KiB, up to the blank line), NULL when it has none. */
+static char *store_journal_msgid(int fd)
+{
+	char *buf = malloc(65537), *p, *end, *id = NULL;
+	ssize_t n = buf ? pread(fd, buf, 65536, 0) : -1;
+
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	end = buf + n;
+	for (p = buf; p < end && !id;) {
+		char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (eol ? eol : end) - p;
+
+		if (len == 0 || (len == 1 && *p == '\r'))
+			break; /* the header ends */
+		if (len > 11 && strncasecmp(p, "Message-ID:", 11) == 0) {
+			char *v = p + 11, *e = p + len;
+
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			while (e > v && (e[-1] == '\r' || e[-1] == ' ' ||
+					 e[-1] == '\t'))
+				e--;
+			if (e > v)
+				id = strndup(v, (size_t)(e - v));
+		}
+		p = eol ? eol + 1 : end;
+	}
+	free(buf);
+	return id;
+}
+
+/* A search's answer: the first UID found. */
+static void store_journal_hit(void *ctx, const struct store_search_hit *h)
+{
+	uint32_t *found = ctx;
+
+	if (h->n) {
+		found[0] = h->uidvalidity;
+		found[1] = h->uids[h->n - 1];
+	}
+}
+
+/*
+ * Whether folder holds the message of a spool file already (by its
+ * Message-ID): an APPEND cut short may have been taken by the server
+ * before the cut. 1 with its UID, 0 when not (or it cannot tell).
+ */
+static int store_journal_stored(struct store *inner, const char *folder,
+				int fd, uint32_t *uidvalidity_r, uint32_t *uid_r)
+{
+	char *id = store_journal_msgid(fd), *prog, *q;
+	struct search_query *query = NULL;
+	uint32_t found[2] = {0, 0};
+	char err[256];
+	const char *p;
+
+	if (!id || !inner->ops->search)
+		goto none;
+	/* One path component as the search module reads it: the value
+	 * quoted, '%' and '/' as %25 and %2F. */
+	prog = malloc(strlen(id) * 3 + 32);
+	if (!prog)
+		goto none;
+	q = prog + sprintf(prog, "HEADER Message-ID \"");
+	for (p = id; *p; p++) {
+		if (*p == '%' || *p == '/')
+			q += sprintf(q, "%%%02X", (unsigned char)*p);
+		else if (*p == '"' || *p == '\\')
+			q += sprintf(q, "\\%c", *p);
+		else
+			*q++ = *p;
+	}
+	strcpy(q, "\"");
+	if (search_parse(prog, &query, err, sizeof(err)) == 0)
+		inner->ops->search(inner, &folder, 1, query, store_journal_hit,
+				   found);
+	search_free(query);
+	free(prog);
+none:
+	free(id);
+	*uidvalidity_r = found[0];
+	*uid_r = found[1];
+	return found[1] != 0;
+}
+
 /* Sends one entry; the inner store's errno (0: the server has it). */
 static int store_journal_send(struct store *inner, struct diskcache *dc,
 			      struct journal *j, const struct journal_entry *x,
@@ -331,6 +422,22 @@ static int store_journal_send(struct store *inner, struct diskcache *dc,
 		fd = journal_spool_open(j, x->seq);
 		if (fd < 0)
 			return fd;
+		if (x->state == JOURNAL_SENDING &&
+		    store_journal_stored(inner, x->folder, fd, nuv_r, nuid_r)) {
+			log_info("offline change: a new message in %s was "
+				 "stored already (its sending was cut after the "
+				 "server took it): not stored again",
+				 x->folder);
+			close(fd);
+			return 0;
+		}
+		/* Cut from here on, the server may have it: the next try
+		 * looks first. */
+		rc = journal_mark(j, x->seq, JOURNAL_SENDING, 0, 0);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
 		rc = inner->ops->append(
 			inner, x->folder, x->flags, (time_t)x->date, x->size,
 			store_journal_read_fd, &fd, nuid_r, nuv_r);
@@ -360,7 +467,7 @@ int store_journal_replay(struct journal *j, struct store *inner,
 		enum journal_state st;
 		int r;
 
-		if (x->state != JOURNAL_PENDING)
+		if (!journal_is_pending(x->state))
 			continue;
 		store_journal_name(x, name);
 		if (!store_journal_resolve(e, n, x, &uv, &uid)) {

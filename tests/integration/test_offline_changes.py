@@ -63,7 +63,11 @@ class OfflineChangesTest(unittest.TestCase):
     # ----------------------------------------------------------- helpers
 
     def mounter(self, *options, **kw):
-        url = 'imaps://%s@localhost:%d' % (USER, self.proxy.port)
+        scheme = getattr(self, 'scheme', 'imaps')
+        url = '%s://%s@localhost:%d' % (scheme, USER, self.proxy.port)
+        if scheme == 'imap':
+            # Cleartext, so that the proxy sees the commands.
+            options = ('tls=none', 'compress=no') + options
         m = Mount(url, self.password, cafile=self.server.cafile,
                   options=('timeout=%d' % TIMEOUT,) + options,
                   env={'XDG_CACHE_HOME': self.cache}, foreground=True,
@@ -270,6 +274,27 @@ class OfflineChangesTest(unittest.TestCase):
         self.wait_status(m, 'pending_changes', '0', 15)
         flags = [self.flags_of(self.box, raw) for raw in self.raws]
         self.assertIn({'\\Flagged', '\\Seen'}, flags)
+        self.assertEqual(self.ids_in(self.box).get(msgid(new)), 1)
+
+    def test_append_cut_after_server_took_it_is_not_stored_twice(self):
+        """Sending a new message is cut after the server stored it (the
+        client never hears the OK): the next try finds it by its
+        Message-ID and does not store it again."""
+        self.proxy.stop()
+        self.proxy = Proxy(self.server.imap_port).start()
+        self.addCleanup(self.proxy.stop)
+        self.scheme = 'imap'
+        self.warm()
+        self.proxy.reset_new(True)
+        m = self.mount()
+        new = corpus.text_message(500000 + self.n)
+        with open(m.p(self.box, 'n.eml'), 'wb') as f:
+            f.write(new)
+        rule = self.proxy.cut_when('up', b'APPEND', after=True)
+        self.proxy.reset_new(False)
+        self.assertTrue(rule.wait(15), m.stderr())
+        self.wait_status(m, 'pending_changes', '0', 20)
+        self.assertIn('stored already', m.stderr())
         self.assertEqual(self.ids_in(self.box).get(msgid(new)), 1)
 
     # ----------------------------------------------------------- conflicts

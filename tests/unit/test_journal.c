@@ -296,6 +296,30 @@ START_TEST(test_spool_and_states)
 }
 END_TEST
 
+/* An APPEND cut while being sent stays to be sent, marked so that the
+ * next try looks for it first. */
+START_TEST(test_sending_survives_reopen)
+{
+	struct journal *j = jopen();
+	struct journal_entry *e;
+	size_t n;
+	unsigned p, f;
+
+	ck_assert_int_eq(add_flags(j, "INBOX", 1, "\\Seen", ""), 0);
+	ck_assert_int_eq(journal_entries(j, &e, &n), 0);
+	ck_assert_int_eq(journal_mark(j, e[0].seq, JOURNAL_SENDING, 0, 0), 0);
+	journal_entries_free(e, n);
+	journal_close(j);
+	j = jopen();
+	journal_counts(j, &p, &f);
+	ck_assert_uint_eq(p, 1);
+	ck_assert_int_eq(journal_entries(j, &e, &n), 0);
+	ck_assert_int_eq(e[0].state, JOURNAL_SENDING);
+	journal_entries_free(e, n);
+	journal_close(j);
+}
+END_TEST
+
 START_TEST(test_spool_short_source_fails)
 {
 	struct journal *j = jopen();
@@ -368,6 +392,7 @@ Suite *journal_suite(void)
 	tcase_add_test(tc, test_damaged_record_kept_aside);
 	tcase_add_test(tc, test_spool_and_states);
 	tcase_add_test(tc, test_spool_short_source_fails);
+	tcase_add_test(tc, test_sending_survives_reopen);
 	tcase_add_test(tc, test_flags_arithmetic);
 	tcase_add_test(tc, test_parse_rejects_garbage);
 	suite_add_tcase(s, tc);
