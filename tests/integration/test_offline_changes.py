@@ -297,6 +297,39 @@ class OfflineChangesTest(unittest.TestCase):
         self.assertIn('stored already', m.stderr())
         self.assertEqual(self.ids_in(self.box).get(msgid(new)), 1)
 
+    def test_rsync_and_shell_redirect_offline_then_forced_offline(self):
+        """rsync's temporaries and `cat >` store new messages offline;
+        under -o offline the changes are kept for the next mount that
+        connects."""
+        self.warm()
+        src = os.path.join(self.cache, 'src')
+        os.mkdir(src)
+        r1 = corpus.text_message(400000 + self.n)
+        r2 = corpus.text_message(410000 + self.n)
+        r3 = corpus.text_message(420000 + self.n)
+        with open(os.path.join(src, 'r1.eml'), 'wb') as f:
+            f.write(r1)
+        self.proxy.reset_new(True)
+        m = self.mount()
+        subprocess.run(['rsync', '-a', os.path.join(src, 'r1.eml'),
+                        m.p(self.box) + '/'], check=True)
+        subprocess.run('cat > %s' % m.p(self.box, 'r2.eml'), shell=True,
+                       input=r2, check=True)
+        self.assertEqual(self.status(m).get('pending_changes'), '2')
+        m.umount()
+        m = self.mount('offline')
+        self.assertEqual(self.status(m).get('pending_changes'), '2')
+        with open(m.p(self.box, 'r3.eml'), 'wb') as f:
+            f.write(r3)
+        self.assertEqual(self.status(m).get('pending_changes'), '3')
+        m.umount()
+        self.proxy.reset_new(False)
+        m = self.mount()
+        self.wait_status(m, 'pending_changes', '0', 15)
+        ids = self.ids_in(self.box)
+        for raw in (r1, r2, r3):
+            self.assertEqual(ids.get(msgid(raw)), 1)
+
     # ----------------------------------------------------------- conflicts
 
     def test_change_to_message_expunged_meanwhile_is_dropped(self):
