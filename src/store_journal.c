@@ -137,7 +137,8 @@ int store_journal_overlay(struct journal *j, const char *folder,
 			break;
 		}
 	}
-	qsort(l->msgs, l->n, sizeof(*l->msgs), store_journal_by_uid);
+	if (l->n)
+		qsort(l->msgs, l->n, sizeof(*l->msgs), store_journal_by_uid);
 	l->exists = (uint32_t)l->n;
 	journal_entries_free(e, n);
 	return rc;
