@@ -15,28 +15,15 @@ import unittest
 
 from tests.harness import corpus
 from tests.harness.mailserver import MailServer
-from tests.integration.mount import Mount
+from tests.integration.mount import Mount, delta
 
 USER = 'alice'
 N = 300
 
 
-def requests(m):
-    """The fuse_requests counters of the mount's status, by kind."""
-    text = os.getxattr(m.path, 'user.mail.status').decode()
-    st = dict(l.split('=', 1) for l in text.splitlines())
-    return {k: int(v) for k, v in
-            (kv.split(':') for kv in st['fuse_requests'].split())}
-
-
 def _read(path):
     with open(path, 'rb') as f:
         return f.read()
-
-
-def delta(before, after):
-    return {k: after.get(k, 0) - before.get(k, 0) for k in after
-            if after.get(k, 0) != before.get(k, 0)}
 
 
 class NoOpenTest(unittest.TestCase):
@@ -79,16 +66,16 @@ class NoOpenTest(unittest.TestCase):
 
     def test_second_grep_sends_no_request_per_file(self):
         m = self.mount('ro')
-        before = requests(m)
+        before = m.requests()
         self.grep(m)
-        first = delta(before, requests(m))
+        first = delta(before, m.requests())
         self.assertLessEqual(first.get('OPEN', 0), 1, first)
         self.assertEqual(first.get('RELEASE', 0), 0, first)
         self.assertLessEqual(first.get('FLUSH', 0), 1, first)
         self.assertGreaterEqual(first.get('READ', 0), N, first)
-        before = requests(m)
+        before = m.requests()
         self.grep(m)
-        second = delta(before, requests(m))
+        second = delta(before, m.requests())
         per_file = sum(second.values()) / N
         self.assertLessEqual(per_file, 0.05, second)
         # Every file still reads the server's bytes.
@@ -101,9 +88,9 @@ class NoOpenTest(unittest.TestCase):
         OPEN (and RELEASE) for every file."""
         m = self.mount()
         self.grep(m)
-        before = requests(m)
+        before = m.requests()
         self.grep(m)
-        second = delta(before, requests(m))
+        second = delta(before, m.requests())
         self.assertGreaterEqual(second.get('OPEN', 0), N, second)
 
     def test_grep_after_remount_one_read_per_file(self):
@@ -119,9 +106,9 @@ class NoOpenTest(unittest.TestCase):
         m.umount()
         m = self.mount('ro')
         os.listdir(m.p('INBOX'))
-        before = requests(m)
+        before = m.requests()
         self.grep(m)
-        d = delta(before, requests(m))
+        d = delta(before, m.requests())
         self.assertLessEqual(sum(d.values()) / N, 1.1, d)
         self.assertLessEqual(d.get('OPEN', 0), 1, d)
         self.assertEqual(d.get('RELEASE', 0), 0, d)
