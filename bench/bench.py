@@ -618,6 +618,25 @@ class Bench:
             (cold['grep_requests_per_file'],
              cold['grep_requests_per_file_all']) = per_file(
                 cold['grep_requests'], len(self.corp['grep_index']))
+
+            # A read-only mount (-o ro: no OPEN, FLUSH or RELEASE): the
+            # grep right after mounting (the disk cache's files in
+            # memory again after the first grep above read them), then
+            # again on the same mount.
+            ro = r['ro'] = {}
+            with self.cached_mount({}, home, ['ro']) as m:
+                for key in ('fresh', 'again'):
+                    rc = RequestCount(mailfs_requests, m.path)
+                    ro[key + '_seconds'], p = run_tool(
+                        ['grep', '-rl', WORD, m.p(GREP)])
+                    ro[key + '_requests'] = rc.delta()
+                    check(p.returncode == 0 and
+                          self.mount_hits(p.stdout, m.p(GREP)) ==
+                          self.corp['grep_hits'],
+                          'grep -rl on a read-only mount: wrong hits')
+                    (ro[key + '_requests_per_file'],
+                     ro[key + '_requests_per_file_all']) = per_file(
+                        ro[key + '_requests'], len(self.corp['grep_index']))
             return r
         finally:
             shutil.rmtree(home, ignore_errors=True)
@@ -1733,6 +1752,26 @@ def summarize(runs, use_mbsync):
                 ('ratio grep %s: floor (%s) / local' % (state, what), 'x',
                  ratio(f, local)),
             ]
+    if has('remount', 'ro', 'fresh_seconds'):
+        for key, label, local in (
+                ('fresh', 'right after a remount', local_warm),
+                ('again', 'again, same mount', local_warm)):
+            t = col('remount', 'ro', key + '_seconds')
+            rows += [
+                ('-o ro (no OPEN/FLUSH/RELEASE): grep -rl %s: time' % label,
+                 's', t),
+                ('  FUSE requests per file (all kinds)', 'n',
+                 col('remount', 'ro', key + '_requests_per_file_all')),
+                ('  FUSE requests per file, by kind', 'k',
+                 col('remount', 'ro', key + '_requests_per_file')),
+                ('ratio -o ro grep %s: mount / local (page cache warm)' %
+                 key, 'x', ratio(t, local)),
+            ]
+            f = col('local', 'floor_' + ('warm' if key == 'again'
+                                         else 'fresh'), 'seconds')
+            if any(v is not None for v in f):
+                rows.append(('ratio -o ro grep %s: mount / floor (16 '
+                             'threads)' % key, 'x', ratio(t, f)))
     if has('remount', 'grep_seconds'):
         rows += [
             ('ratio grep after a remount / cold first grep', 'x',

@@ -43,22 +43,12 @@ from tests.harness.proxy import Proxy  # noqa: E402
 from tests.integration.mount import Mount  # noqa: E402
 
 import rawimap  # noqa: E402  (bench/ is sys.path[0])
-from bench import grep_sizes  # noqa: E402
+from bench import check, grep_sizes, log  # noqa: E402
 
 USER = 'alice'
 FOLDER = 'Grep'
 WORD = 'invoice'
 ZLIB_CONF = 'protocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}'
-
-
-def log(msg):
-    print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), file=sys.stderr,
-          flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        raise RuntimeError(msg)
 
 
 class SlowLink:

@@ -28,6 +28,7 @@
 #ifndef MAILFS_FSLL_H
 #define MAILFS_FSLL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <fuse.h>
@@ -58,6 +59,19 @@ struct fsll *fsll_new(struct fuse_args *args, const struct fuse_operations *ops,
 		      fsll_resolve_fn resolve, fsll_ino_fn path_ino,
 		      void *resolve_ctx);
 struct fuse_session *fsll_session(struct fsll *ll);
+/*
+ * No-open mode, for a read-only mount: OPEN and FLUSH are answered
+ * ENOSYS (once each: the kernel then sends no OPEN, RELEASE or FLUSH
+ * for files on this connection, and keeps their pages between opens),
+ * and a READ that comes without a handle is served through the state
+ * the operation's open makes, kept per inode (at most 256, the least
+ * recently used out first; dropped when the kernel forgets the inode or
+ * it is invalidated). A file sized_at_open() says is sized only once
+ * open (a virtual file's text) has its getattr told through that state,
+ * made anew when more than a second old, with attributes the kernel
+ * may not keep (every read asks again). Directories keep OPENDIR.
+ */
+void fsll_set_no_open(struct fsll *ll, bool (*sized_at_open)(const char *path));
 /* Asks the kernel to drop what it caches of path's inode (attributes,
  * pages, a directory's listing); 0, or a negative errno such as -ENOENT
  * when the kernel holds no inode for it. Not from inside a request on

@@ -73,6 +73,10 @@ struct fsvirt_kind {
 			const char *name, char *value, size_t size);
 	int (*listxattr)(struct fsops *fs, const struct fsvirt_path *p,
 			 char *list, size_t size);
+	/* Its files' size is known only once open (a text made at open):
+	 * on a mount without OPEN (fsll_set_no_open()) their getattr is
+	 * told through an open file. */
+	bool sized_at_open;
 };
 
 /* The kinds (fsparts.c, fssummary.c, fssearch.c). */
@@ -87,6 +91,9 @@ extern const struct fsvirt_kind fssearch_kind;
  */
 int fsvirt_parse(const char *path, struct fsvirt_path *p);
 void fsvirt_path_clear(struct fsvirt_path *p);
+/* True when path is a file of a kind sized at open (the fsll no-open
+ * mode's predicate). */
+bool fsvirt_sized_at_open(const char *path);
 /* True when path is virtual (no allocation). */
 bool fsvirt_is_virtual(const char *path);
 /* The inode number a virtual path shows: a stable hash of it. */

@@ -91,6 +91,31 @@ struct fsll_open {
 	UT_hash_handle hh;
 };
 
+/*
+ * What an OPEN would have made, for reads served without one (no-open
+ * mode, fsll_set_no_open()): the operation's open state of an inode,
+ * made at its first read (or, for a file sized at open, its first
+ * getattr) and kept for the next ones, so that a read's window keeps
+ * growing and a virtual file's text stays the one its size was told
+ * from. At most FSLL_RH_MAX (least recently used out first); one goes
+ * when the kernel forgets its inode or mailfs invalidates it.
+ */
+struct fsll_rh {
+	uint64_t ino; /* hash key */
+	char *path; /* owned: as opened, for the release */
+	struct fuse_file_info fi;
+	unsigned refs; /* requests using it now */
+	bool gone; /* out of the table: the last user releases it */
+	long long made_ms, used_ms; /* clock_now_ms() */
+	unsigned long gen; /* which making (a sized file's mtime ns) */
+	UT_hash_handle hh;
+};
+
+#define FSLL_RH_MAX 256
+/* A file sized at open (a virtual file's text) is made again after this
+ * at its next getattr: what it shows stays that fresh. */
+#define FSLL_RH_SIZED_MS 1000
+
 struct fsll {
 	struct fuse_session *se;
 	const struct fuse_operations *ops;
@@ -106,6 +131,11 @@ struct fsll {
 	struct fsll_node *by_id, *by_name;
 	struct fsll_open *opens; /* uthash by fh */
 	uint64_t next_id;
+	/* No-open mode (fsll_set_no_open()); the handles, under lock. */
+	bool no_open;
+	bool (*sized_at_open)(const char *path);
+	struct fsll_rh *rhs;
+	_Atomic unsigned long rh_gen; /* mtime nanoseconds of a sized file */
 };
 
 static __thread struct fuse_context fsll_ctx;
@@ -409,20 +439,200 @@ static void fsll_entry(struct fsll *ll, struct fuse_entry_param *e, uint64_t id,
 	e->entry_timeout = ll->entry_timeout;
 }
 
-/* Forgets n lookups of id. */
+/* Ends a no-open handle (no lock held): the operation's release. */
+static void fsll_rh_release(struct fsll *ll, struct fsll_rh *h)
+{
+	if (ll->ops->release)
+		ll->ops->release(h->path, &h->fi);
+	free(h->path);
+	free(h);
+}
+
+/* Takes a handle out of the table (lock held): returned when unused
+ * (the caller releases it), else its last user will. */
+static struct fsll_rh *fsll_rh_unlink(struct fsll *ll, struct fsll_rh *h)
+{
+	HASH_DEL(ll->rhs, h);
+	h->gone = true;
+	return h->refs ? NULL : h;
+}
+
+/* Drops ino's no-open handle, if any (forgotten or invalidated). */
+static void fsll_rh_drop(struct fsll *ll, uint64_t ino)
+{
+	struct fsll_rh *h, *done = NULL;
+
+	if (!ll->no_open)
+		return;
+	pthread_mutex_lock(&ll->lock);
+	HASH_FIND(hh, ll->rhs, &ino, sizeof(ino), h);
+	if (h)
+		done = fsll_rh_unlink(ll, h);
+	pthread_mutex_unlock(&ll->lock);
+	if (done)
+		fsll_rh_release(ll, done);
+}
+
+/* Gives a handle back after a request. */
+static void fsll_rh_put(struct fsll *ll, struct fsll_rh *h)
+{
+	bool last;
+
+	pthread_mutex_lock(&ll->lock);
+	last = --h->refs == 0 && h->gone;
+	pthread_mutex_unlock(&ll->lock);
+	if (last)
+		fsll_rh_release(ll, h);
+}
+
+/* Makes room in the table (lock held): the least recently used unused
+ * handles beyond FSLL_RH_MAX go into out (at most max of them). */
+static size_t fsll_rh_evict(struct fsll *ll, struct fsll_rh **out, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && HASH_COUNT(ll->rhs) > FSLL_RH_MAX) {
+		struct fsll_rh *h, *tmp, *lru = NULL;
+
+		HASH_ITER(hh, ll->rhs, h, tmp)
+		{
+			if (!h->refs && (!lru || h->used_ms < lru->used_ms))
+				lru = h;
+		}
+		if (!lru)
+			break;
+		out[n++] = fsll_rh_unlink(ll, lru);
+	}
+	return n;
+}
+
+/*
+ * The no-open handle of ino (at path), taken for one request: the one
+ * kept, or one made now by the operation's open (read-only). With
+ * remake, one made more than FSLL_RH_SIZED_MS ago is made anew (a file
+ * sized at open: what its getattr tells is that fresh). NULL with
+ * *err_r (a positive errno) when the open failed.
+ */
+static struct fsll_rh *fsll_rh_get(struct fsll *ll, uint64_t ino,
+				   const char *path, bool remake, int *err_r)
+{
+	struct fsll_rh *h, *other, *old = NULL, *victims[4];
+	long long now = clock_now_ms();
+	size_t nv, i;
+	int rc;
+
+	pthread_mutex_lock(&ll->lock);
+	HASH_FIND(hh, ll->rhs, &ino, sizeof(ino), h);
+	if (h && remake && now - h->made_ms > FSLL_RH_SIZED_MS) {
+		old = fsll_rh_unlink(ll, h);
+		h = NULL;
+	}
+	if (h) {
+		h->refs++;
+		h->used_ms = now;
+	}
+	pthread_mutex_unlock(&ll->lock);
+	if (old)
+		fsll_rh_release(ll, old);
+	old = NULL;
+	if (h)
+		return h;
+	h = calloc(1, sizeof(*h));
+	if (!h || !(h->path = strdup(path))) {
+		free(h);
+		*err_r = ENOMEM;
+		return NULL;
+	}
+	h->ino = ino;
+	h->gen = atomic_fetch_add(&ll->rh_gen, 1) + 1;
+	h->fi.flags = O_RDONLY;
+	h->made_ms = h->used_ms = now;
+	h->refs = 1;
+	rc = ll->ops->open ? ll->ops->open(path, &h->fi) : 0;
+	if (rc < 0) {
+		free(h->path);
+		free(h);
+		*err_r = -rc;
+		return NULL;
+	}
+	pthread_mutex_lock(&ll->lock);
+	HASH_FIND(hh, ll->rhs, &ino, sizeof(ino), other);
+	if (other && !remake) {
+		/* Another request made one meanwhile: that one serves. */
+		other->refs++;
+		h->gone = true;
+		h->refs = 0;
+		old = h;
+		h = other;
+	} else {
+		if (other)
+			old = fsll_rh_unlink(ll, other);
+		HASH_ADD(hh, ll->rhs, ino, sizeof(h->ino), h);
+	}
+	nv = fsll_rh_evict(ll, victims, 4);
+	pthread_mutex_unlock(&ll->lock);
+	if (old)
+		fsll_rh_release(ll, old);
+	for (i = 0; i < nv; i++)
+		if (victims[i])
+			fsll_rh_release(ll, victims[i]);
+	return h;
+}
+
+/* Forgets n lookups of id; a no-open handle of it goes with the last
+ * (a message's inode, which fsll counts no lookups of: with any). */
 static void fsll_forget_one(struct fsll *ll, uint64_t id, uint64_t nlookup)
 {
 	struct fsll_node *n;
+	bool gone = true;
 
 	pthread_mutex_lock(&ll->lock);
 	n = fsll_find_id(ll, id);
 	if (n) {
-		if (n->renamed || n->nlookup <= nlookup)
+		if (n->renamed || n->nlookup <= nlookup) {
 			fsll_drop(ll, n);
-		else
+		} else {
 			n->nlookup -= nlookup;
+			gone = false;
+		}
 	}
 	pthread_mutex_unlock(&ll->lock);
+	if (gone)
+		fsll_rh_drop(ll, id);
+}
+
+/*
+ * getattr of path for ino: as the operation says, except for a file
+ * sized at open in no-open mode (a virtual file's text), told through
+ * its no-open handle (made anew when a second old), its mtime's
+ * nanoseconds that handle's generation so that a text made anew drops
+ * the kernel's pages. *timeout_r: how long the kernel may keep it (0
+ * for such a file: every read asks again).
+ */
+static int fsll_getattr_of(struct fsll *ll, uint64_t ino, const char *path,
+			   struct stat *st, struct fuse_file_info *fi,
+			   double *timeout_r)
+{
+	struct fsll_rh *h;
+	int rc, err;
+
+	memset(st, 0, sizeof(*st));
+	*timeout_r = ll->attr_timeout;
+	/* A getattr the kernel makes for a read (fh 0: no open) is as
+	 * one without a file. */
+	if (ll->no_open && fi && !fi->fh)
+		fi = NULL;
+	if (!ll->no_open || fi || !path || !ll->sized_at_open ||
+	    !ll->sized_at_open(path))
+		return ll->ops->getattr(path, st, fi);
+	h = fsll_rh_get(ll, ino, path, true, &err);
+	if (!h)
+		return -err;
+	rc = ll->ops->getattr(path, st, &h->fi);
+	st->st_mtim.tv_nsec = (long)(h->gen % 1000000000u);
+	fsll_rh_put(ll, h);
+	*timeout_r = 0;
+	return rc;
 }
 
 /* getattr of path and an entry reply for (parent, name); the common end
@@ -431,6 +641,9 @@ static int fsll_stat_entry(struct fsll *ll, uint64_t parent, const char *name,
 			   const char *path, struct fuse_file_info *fi,
 			   struct fuse_entry_param *e)
 {
+	bool sized = ll->no_open && !fi && ll->sized_at_open &&
+		     ll->sized_at_open(path);
+	double timeout = ll->attr_timeout;
 	struct stat st;
 	uint64_t id;
 	int rc;
@@ -442,7 +655,12 @@ static int fsll_stat_entry(struct fsll *ll, uint64_t parent, const char *name,
 	id = fsll_enter(ll, parent, name, path, &st);
 	if (!id)
 		return -ENOMEM;
+	/* A file sized at open (no-open mode): its size is its text's,
+	 * told again at every read. */
+	if (sized && fsll_getattr_of(ll, id, path, &st, NULL, &timeout) < 0)
+		timeout = 0;
 	fsll_entry(ll, e, id, &st);
+	e->attr_timeout = timeout;
 	return 0;
 }
 
@@ -537,6 +755,7 @@ static void fsll_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fsll *ll = fsll_begin(req, FSLL_OP_GETATTR);
 	struct stat st;
+	double timeout;
 	char *path;
 	int rc;
 
@@ -544,13 +763,12 @@ static void fsll_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	if (!fsll_path_fi(ll, req, ino, fi, &path))
 		return;
-	memset(&st, 0, sizeof(st));
-	rc = ll->ops->getattr(path, &st, fi);
+	rc = fsll_getattr_of(ll, ino, path, &st, fi, &timeout);
 	free(path);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, ll->attr_timeout);
+		fuse_reply_attr(req, &st, timeout);
 }
 
 /* setattr, as the separate path operations it stands for, in libfuse's
@@ -878,6 +1096,16 @@ static void fsll_release_any(fuse_req_t req, fuse_ino_t ino,
 
 static void fsll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fsll *ll = fuse_req_userdata(req);
+
+	if (ll->no_open) {
+		/* Once: the kernel sends no OPEN nor RELEASE for files
+		 * from now on, and keeps their pages between opens. */
+		atomic_fetch_add_explicit(&ll->requests[FSLL_OP_OPEN], 1,
+					  memory_order_relaxed);
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	fsll_open_any(req, ino, fi, false);
 }
 
@@ -903,20 +1131,35 @@ static void fsll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
 	struct fsll *ll = fsll_begin(req, FSLL_OP_READ);
+	struct fsll_rh *h = NULL;
 	char *path, *buf;
-	int rc;
+	int rc, err;
 
 	if (!fsll_allowed(ll, req))
 		return;
 	if (!fsll_path_fi(ll, req, ino, fi, &path))
 		return;
+	/* No-open mode: the state an open would have made, kept. */
+	if (ll->no_open && !fi->fh) {
+		h = path ? fsll_rh_get(ll, ino, path, false, &err) : NULL;
+		if (!h) {
+			free(path);
+			fuse_reply_err(req, path ? err : ESTALE);
+			return;
+		}
+		fi = &h->fi;
+	}
 	buf = malloc(size ? size : 1);
 	if (!buf) {
 		free(path);
+		if (h)
+			fsll_rh_put(ll, h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	rc = ll->ops->read(path, buf, size, off, fi);
+	if (h)
+		fsll_rh_put(ll, h);
 	free(path);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
@@ -952,6 +1195,12 @@ static void fsll_flush(fuse_req_t req, fuse_ino_t ino,
 	char *path;
 	int rc;
 
+	/* No-open mode (a read-only mount): nothing to store at a close;
+	 * once, and the kernel sends no FLUSH from now on. */
+	if (ll->no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (!fsll_path_fi(ll, req, ino, fi, &path))
 		return;
 	rc = ll->ops->flush ? ll->ops->flush(path, fi) : 0;
@@ -1293,6 +1542,12 @@ struct fuse_session *fsll_session(struct fsll *ll)
 	return ll->se;
 }
 
+void fsll_set_no_open(struct fsll *ll, bool (*sized_at_open)(const char *path))
+{
+	ll->no_open = true;
+	ll->sized_at_open = sized_at_open;
+}
+
 /* Walks path's components through the stored nodes: the node id of
  * the whole path, or 0. The last component may be a message's own id.
  * Memory only: no operation is called. */
@@ -1340,6 +1595,7 @@ int fsll_invalidate_path(struct fsll *ll, const char *path)
 
 	if (!id)
 		return -ENOENT;
+	fsll_rh_drop(ll, id);
 	return fuse_lowlevel_notify_inval_inode(ll->se, id, 0, 0);
 }
 
@@ -1392,12 +1648,20 @@ size_t fsll_stored_nodes(struct fsll *ll)
 void fsll_release_open(struct fsll *ll)
 {
 	struct fsll_open *opens, *o, *tmp;
+	struct fsll_rh *h, *htmp, *unused = NULL;
 	char *path;
 	int err;
 
 	pthread_mutex_lock(&ll->lock);
 	opens = ll->opens;
 	ll->opens = NULL;
+	/* No-open handles: the unused ones end below, those in use with
+	 * their last request. */
+	HASH_ITER(hh, ll->rhs, h, htmp)
+	{
+		if (fsll_rh_unlink(ll, h))
+			HASH_ADD(hh, unused, ino, sizeof(h->ino), h);
+	}
 	pthread_mutex_unlock(&ll->lock);
 	/* The operations read the context of a request: the mount's
 	 * owner's, in this thread. */
@@ -1422,6 +1686,11 @@ void fsll_release_open(struct fsll *ll)
 			free(path);
 		}
 		free(o);
+	}
+	HASH_ITER(hh, unused, h, htmp)
+	{
+		HASH_DEL(unused, h);
+		fsll_rh_release(ll, h);
 	}
 }
 

@@ -312,4 +312,5 @@ const struct fsvirt_kind fssummary_kind = {
 	.read = fssummary_read,
 	.fgetattr = fssummary_fgetattr,
 	.release = fssummary_release,
+	.sized_at_open = true,
 };

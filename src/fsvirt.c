@@ -97,6 +97,14 @@ bool fsvirt_is_virtual(const char *path)
 	return fsvirt_find(path, &a, &b) != NULL;
 }
 
+bool fsvirt_sized_at_open(const char *path)
+{
+	size_t a, b;
+	const struct fsvirt_kind *k = fsvirt_find(path, &a, &b);
+
+	return k && k->sized_at_open;
+}
+
 /* Splits a virtual path into the real directory, the kind and the rest
  * (see fsvirt.h). */
 int fsvirt_parse(const char *path, struct fsvirt_path *p)

@@ -375,8 +375,7 @@ static int journal_rewrite(struct journal *j)
 		size_t len;
 		unsigned char *buf;
 
-		if (!journal_is_pending(e->state) &&
-		    e->state != JOURNAL_FAILED)
+		if (!journal_is_pending(e->state) && e->state != JOURNAL_FAILED)
 			continue;
 		for (int s = 0; rc == 0 && s < 2; s++) {
 			if (s == 1 && e->state == JOURNAL_PENDING)
@@ -856,44 +855,50 @@ int journal_compact(struct journal *j)
 
 /* ------------------------------------------------------------ flags */
 
+/* The next flag of a space separated list at *p (moved past it): its
+ * start, with *len_r; NULL at the list's end. */
+static const char *journal_next_flag(const char **p, size_t *len_r)
+{
+	const char *s = *p;
+
+	if (!s)
+		return NULL;
+	while (*s == ' ')
+		s++;
+	if (!*s)
+		return NULL;
+	*len_r = strcspn(s, " ");
+	*p = s + *len_r;
+	return s;
+}
+
 /* Whether the space separated list has flag (len bytes), without case. */
 static bool journal_has_flag(const char *list, const char *flag, size_t len)
 {
-	const char *p = list;
+	const char *p = list, *f;
+	size_t n;
 
-	while (p && *p) {
-		size_t n;
-
-		while (*p == ' ')
-			p++;
-		n = strcspn(p, " ");
-		if (n && n == len && strncasecmp(p, flag, len) == 0)
+	while ((f = journal_next_flag(&p, &n)))
+		if (n == len && strncasecmp(f, flag, len) == 0)
 			return true;
-		p += n;
-	}
 	return false;
 }
 
-/* Appends to out (of room for all of it) the flags of list that keep()
- * says, each once. */
+/* Appends to out (of room for all of it) each flag of list, once, that
+ * other has (in_other) or has not. */
 static void journal_flags_pick(char *out, const char *list, const char *other,
 			       bool in_other)
 {
-	const char *p = list;
+	const char *p = list, *f;
+	size_t n;
 
-	while (p && *p) {
-		size_t n;
-
-		while (*p == ' ')
-			p++;
-		n = strcspn(p, " ");
-		if (n && journal_has_flag(other, p, n) == in_other &&
-		    !journal_has_flag(out, p, n)) {
-			if (*out)
-				strcat(out, " ");
-			strncat(out, p, n);
-		}
-		p += n;
+	while ((f = journal_next_flag(&p, &n))) {
+		if (journal_has_flag(other, f, n) != in_other ||
+		    journal_has_flag(out, f, n))
+			continue;
+		if (*out)
+			strcat(out, " ");
+		strncat(out, f, n);
 	}
 }
 

@@ -441,6 +441,10 @@ int main(int argc, char **argv)
 		      fsdir_path_ino, fs);
 	if (!ll)
 		goto free_fs; /* libfuse printed why */
+	/* A read-only mount stores nothing at a close: the kernel may
+	 * serve cached mail without OPEN, FLUSH or RELEASE. */
+	if (o.readonly)
+		fsll_set_no_open(ll, fsvirt_sized_at_open);
 	ms.o = &o;
 	/* OAuth2 tokens are fetched at each login instead. */
 	if (!sasl_auth_is_oauth(o.auth)) {

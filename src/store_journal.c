@@ -310,8 +310,8 @@ static char *store_journal_msgid(int fd)
 
 			while (v < e && (*v == ' ' || *v == '\t'))
 				v++;
-			while (e > v && (e[-1] == '\r' || e[-1] == ' ' ||
-					 e[-1] == '\t'))
+			while (e > v &&
+			       (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
 				e--;
 			if (e > v)
 				id = strndup(v, (size_t)(e - v));
@@ -338,8 +338,8 @@ static void store_journal_hit(void *ctx, const struct store_search_hit *h)
  * Message-ID): an APPEND cut short may have been taken by the server
  * before the cut. 1 with its UID, 0 when not (or it cannot tell).
  */
-static int store_journal_stored(struct store *inner, const char *folder,
-				int fd, uint32_t *uidvalidity_r, uint32_t *uid_r)
+static int store_journal_stored(struct store *inner, const char *folder, int fd,
+				uint32_t *uidvalidity_r, uint32_t *uid_r)
 {
 	char *id = store_journal_msgid(fd), *prog, *q;
 	struct search_query *query = NULL;
@@ -425,10 +425,11 @@ static int store_journal_send(struct store *inner, struct diskcache *dc,
 			return fd;
 		if (x->state == JOURNAL_SENDING &&
 		    store_journal_stored(inner, x->folder, fd, nuv_r, nuid_r)) {
-			log_info("offline change: a new message in %s was "
-				 "stored already (its sending was cut after the "
-				 "server took it): not stored again",
-				 x->folder);
+			log_info(
+				"offline change: a new message in %s was "
+				"stored already (its sending was cut after the "
+				"server took it): not stored again",
+				x->folder);
 			close(fd);
 			return 0;
 		}

@@ -121,6 +121,13 @@ class Mount:
         text = os.getxattr(self.path, 'user.mail.status').decode()
         return dict(l.split('=', 1) for l in text.splitlines())
 
+    def requests(self):
+        """The kernel's requests served so far, by kind (fuse_requests
+        in the status): {kind: count}."""
+        return {k: int(v) for k, v in
+                (kv.split(':') for kv in
+                 self.status().get('fuse_requests', '').split())}
+
     def wait_push(self, timeout=10):
         """Waits until push watches (the status's push is not off); True
         when it does. A change made before that may go unreported, as
@@ -155,3 +162,9 @@ class Mount:
 
     def __exit__(self, *exc):
         self.umount()
+
+
+def delta(before, after):
+    """What changed between two readings of Mount.requests()."""
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after
+            if after.get(k, 0) != before.get(k, 0)}

@@ -10,23 +10,10 @@ import unittest
 
 from tests.harness import corpus
 from tests.harness.mailserver import MailServer
-from tests.integration.mount import Mount
+from tests.integration.mount import Mount, delta
 
 USER = 'alice'
 N = 300
-
-
-def requests(m):
-    """The fuse_requests counters of the mount's status, by kind."""
-    text = os.getxattr(m.path, 'user.mail.status').decode()
-    st = dict(l.split('=', 1) for l in text.splitlines())
-    return {k: int(v) for k, v in
-            (kv.split(':') for kv in st['fuse_requests'].split())}
-
-
-def delta(before, after):
-    return {k: after.get(k, 0) - before.get(k, 0) for k in after
-            if after.get(k, 0) != before.get(k, 0)}
 
 
 class GrepRequestsTest(unittest.TestCase):
@@ -54,17 +41,17 @@ class GrepRequestsTest(unittest.TestCase):
                   options=['refresh=3600']).start()
         self.addCleanup(m.umount)
         grep = ['grep', '-rl', 'no such text anywhere', m.p('INBOX')]
-        before = requests(m)
+        before = m.requests()
         self.assertEqual(subprocess.run(grep).returncode, 1)
-        first = delta(before, requests(m))
+        first = delta(before, m.requests())
         # every body read once; no name looked up one by one
         self.assertEqual(first.get('READ', 0) >= N, True, first)
         self.assertLess(first.get('LOOKUP', 0), 5, first)
         self.assertEqual(first.get('FLUSH', 0), 0, first)
         for _ in range(2):
-            before = requests(m)
+            before = m.requests()
             self.assertEqual(subprocess.run(grep).returncode, 1)
-            again = delta(before, requests(m))
+            again = delta(before, m.requests())
             self.assertEqual(again.get('READ', 0), 0, again)
             self.assertLess(again.get('GETATTR', 0), 5, again)
             self.assertLess(again.get('LOOKUP', 0), 5, again)

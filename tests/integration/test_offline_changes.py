@@ -89,12 +89,9 @@ class OfflineChangesTest(unittest.TestCase):
                 self.assertEqual(f.read(), self.bodies[uid])
         m.umount()
 
-    def status(self, m):
-        out = subprocess.run(['getfattr', '--only-values', '-n',
-                              'user.mail.status', m.path],
-                             capture_output=True, text=True).stdout
-        return dict(line.split('=', 1) for line in out.splitlines()
-                    if '=' in line)
+    @staticmethod
+    def status(m):
+        return m.status()
 
     def wait_status(self, m, key, value, within):
         deadline = time.monotonic() + within
@@ -476,11 +473,11 @@ class OverQuotaTest(unittest.TestCase):
         os.setxattr(m.p('INBOX', names[0]), 'user.mail.flags', b'\\Seen')
         self.proxy.reset_new(False)
         deadline = time.monotonic() + 15
-        while (OfflineChangesTest.status(self, m).get('pending_changes')
+        while (m.status().get('pending_changes')
                != '0'):
             self.assertLess(time.monotonic(), deadline, m.stderr())
             time.sleep(0.2)
-        st = OfflineChangesTest.status(self, m)
+        st = m.status()
         self.assertEqual(st.get('failed_changes'), '1', m.stderr())
         spool = re.search(r'kept in (\S+\.eml)', m.stderr())
         self.assertIsNotNone(spool, m.stderr())

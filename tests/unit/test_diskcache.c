@@ -14,29 +14,21 @@
 
 #include <sqlite3.h>
 
+#include "testdir.h"
 #include "cache.h"
 #include "diskcache.h"
 #include "prefetch.h"
 
 static char tmpdir[256];
 
-static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
-{
-	(void)st;
-	(void)f;
-	(void)w;
-	return remove(p);
-}
-
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mailfs-dc-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	testdir_make(tmpdir, sizeof(tmpdir), "dc");
 }
 
 static void teardown(void)
 {
-	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	testdir_remove(tmpdir);
 }
 
 /* A message body of n bytes whose every byte depends on its offset. */

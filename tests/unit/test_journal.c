@@ -14,28 +14,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testdir.h"
 #include "journal.h"
 
 static char dir[256];
 
-static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
-{
-	(void)st;
-	(void)f;
-	(void)w;
-	return remove(p);
-}
-
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/mailfs-jn-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	chmod(dir, 0700);
+	testdir_make(dir, sizeof(dir), "jn");
 }
 
 static void teardown(void)
 {
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	testdir_remove(dir);
 }
 
 static struct journal *jopen(void)

@@ -14,23 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testdir.h"
 #include "mountlock.h"
 
 static char dir[256];
 static int dirfd_;
 
-static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
-{
-	(void)st;
-	(void)f;
-	(void)w;
-	return remove(p);
-}
-
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/mailfs-ml-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	testdir_make(dir, sizeof(dir), "ml");
 	dirfd_ = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(dirfd_, 0);
 	/* The state is process-wide: start from the first one. */
@@ -40,7 +32,7 @@ static void setup(void)
 static void teardown(void)
 {
 	close(dirfd_);
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	testdir_remove(dir);
 }
 
 static long now_ms(void)

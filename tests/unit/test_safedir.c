@@ -14,29 +14,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testdir.h"
 #include "safedir.h"
 
 #define OTHER_UID 65534
 
 static char base[256];
 
-static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
-{
-	(void)st;
-	(void)f;
-	(void)w;
-	return remove(p);
-}
-
 static void setup(void)
 {
-	snprintf(base, sizeof(base), "/tmp/mailfs-sd-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
+	testdir_make(base, sizeof(base), "sd");
 }
 
 static void teardown(void)
 {
-	nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	testdir_remove(base);
 }
 
 /* base/rel into buf. */
