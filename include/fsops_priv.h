@@ -197,6 +197,8 @@ void fsahead_read_more(struct fsops *fs, const struct cache_key *k);
  * reader has reached it, so fetch the one after. */
 void fsahead_opened(struct fsahead *a, const char *folder,
 		    const struct cache_key *k);
+/* The message of k, opened (fsahead_opened()), was released. */
+void fsahead_closed(struct fsahead *a, const struct cache_key *k);
 /* When the message of k is in the batch being fetched ahead, waits (at
  * most ms) for its byte at off to arrive. True when it is cached. */
 bool fsahead_wait(struct fsahead *a, const struct cache_key *k, uint64_t off,

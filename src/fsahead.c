@@ -55,6 +55,15 @@
  * folders may be a user reading two messages. */
 #define FSAHEAD_WALK_STEPS 2
 
+/* Folders with messages open that are tracked. */
+#define FSAHEAD_OPEN_SLOTS 64
+
+/* A folder with n messages open. */
+struct fsahead_open {
+	uint64_t folder;
+	unsigned n; /* 0: a free slot */
+};
+
 /* Messages of one folder in a batch being fetched: first..last. */
 struct fsahead_span {
 	struct cache_key key; /* uid: the first */
@@ -102,6 +111,11 @@ struct fsahead {
 	bool walk_asked;
 	uint64_t walk_marks[FSAHEAD_FOLDERS];
 	size_t n_walk_marks;
+	/* Folders with messages open (a reader's fetch may be under way
+	 * there): left out of batches across folders. Opens beyond the
+	 * table are counted in open_other, and stop those batches. */
+	struct fsahead_open open[FSAHEAD_OPEN_SLOTS];
+	unsigned open_other;
 };
 
 /* Where a background fetch's pieces go. */
@@ -202,18 +216,33 @@ static bool fsahead_walk_folder(struct fsahead *a, struct fsahead_walk *w,
 	return w->used < FSAHEAD_BATCH && w->bytes < a->bytes_max;
 }
 
+/* The slot of folder in the table of open folders, or NULL. The lock
+ * is held. */
+static struct fsahead_open *fsahead_open_slot(struct fsahead *a,
+					      uint64_t folder)
+{
+	size_t i;
+
+	for (i = 0; i < FSAHEAD_OPEN_SLOTS; i++)
+		if (a->open[i].n && a->open[i].folder == folder)
+			return &a->open[i];
+	return NULL;
+}
+
 /* Marks w's batch as in flight, leaving out the folder the reader is
- * in now (its own reads fetch it: the two would fetch the same
- * messages), and notes the folders looked at (fetched or cached
- * already) for fsahead_opened(). The lock is held. */
+ * in now and every folder with a message open (a reader's fetch may be
+ * under way there: the two would fetch the same messages), and notes
+ * the folders looked at (fetched or cached already) for
+ * fsahead_opened(). The lock is held. */
 static void fsahead_walk_mark(struct fsahead *a, struct fsahead_walk *w)
 {
 	size_t i, k = 0;
 
-	for (i = 0; i < w->n; i++) {
+	for (i = 0; i < w->n && !a->open_other; i++) {
 		struct fsahead_fetch *ft = w->reqs[i].ctx;
 
-		if (ft->key.folder == a->reader_id)
+		if (ft->key.folder == a->reader_id ||
+		    fsahead_open_slot(a, ft->key.folder))
 			continue;
 		w->reqs[k] = w->reqs[i];
 		a->inflight[k].key = ft->key;
@@ -498,13 +527,41 @@ static void fsahead_walk_opened(struct fsahead *a, const char *folder,
 void fsahead_opened(struct fsahead *a, const char *folder,
 		    const struct cache_key *k)
 {
+	struct fsahead_open *o;
+	size_t i;
+
 	if (!a)
 		return;
 	pthread_mutex_lock(&a->lock);
+	o = fsahead_open_slot(a, k->folder);
+	for (i = 0; !o && i < FSAHEAD_OPEN_SLOTS; i++)
+		if (!a->open[i].n)
+			o = &a->open[i];
+	if (o) {
+		o->folder = k->folder;
+		o->n++;
+	} else {
+		a->open_other++;
+	}
 	if (a->mark_first && a->mark_folder == k->folder &&
 	    k->uid >= a->mark_first && k->uid <= a->mark_last)
 		fsahead_ask(a, folder, k, a->mark_last, a->mark_head);
 	fsahead_walk_opened(a, folder, k);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void fsahead_closed(struct fsahead *a, const struct cache_key *k)
+{
+	struct fsahead_open *o;
+
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	o = fsahead_open_slot(a, k->folder);
+	if (o)
+		o->n--;
+	else if (a->open_other)
+		a->open_other--;
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -629,16 +686,22 @@ static size_t fsahead_ride_along(struct fsops *fs, struct fsops_file *f,
 	more = tree_next_messages(
 		fs->tree, f->folder, f->key.uidvalidity, f->key.uid, batch,
 		heads ? UINT64_MAX : FSOPS_PREFETCH_SIZE, uids + 1, sizes + 1);
+	if (fs->ahead)
+		pthread_mutex_lock(&fs->ahead->lock);
 	for (i = 1; i <= more && total < FSOPS_BATCH_BYTES; i++) {
 		k.uid = uids[i];
-		if (heads ? fsahead_has_head(fs->cache, &k, sizes[i], *len_r)
-			  : cache_has(fs->cache, &k, 0))
+		/* Those the read-ahead is fetching arrive anyway. */
+		if ((fs->ahead && fsahead_in_flight(fs->ahead, &k)) ||
+		    (heads ? fsahead_has_head(fs->cache, &k, sizes[i], *len_r)
+			   : cache_has(fs->cache, &k, 0)))
 			continue;
 		uids[n++] = uids[i];
 		total += heads ? *len_r : sizes[i];
 		if (!heads && sizes[i] + FSOPS_SLACK > len)
 			len = sizes[i] + FSOPS_SLACK;
 	}
+	if (fs->ahead)
+		pthread_mutex_unlock(&fs->ahead->lock);
 	*len_r = len;
 	return n - 1;
 }
