@@ -179,6 +179,11 @@ void fsdir_dots(struct fsops *fs, const char *path, struct stat *dot,
  * lists folder alone), else 0 or -errno for folder. The caller holds
  * folder's refresh mark. */
 int fswalk_listing(struct fsops *fs, const char *folder);
+/* fswalk.c: first listings of up to 32 folders never listed after
+ * `after`, in one round trip, for the read-ahead across folders (the
+ * caller's thread is background work). Returns how many were asked
+ * for, or -errno. */
+int fswalk_ahead(struct fsops *fs, const char *after);
 
 /* fsahead.c: scans and their read-ahead, in the background too. */
 struct fsahead;

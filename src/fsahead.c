@@ -24,8 +24,10 @@
  * follow the reader's (those already listed, which fswalk lists ahead
  * of the walk) in one pipeline (store_ops.fetch_many): at most
  * FSAHEAD_FOLDERS folders after the reader's, FSAHEAD_BATCH messages
- * and bytes_max bytes a batch. The reader entering one of those folders
- * asks for the next batch; a reader that stops asks for nothing.
+ * and bytes_max bytes a batch, listing the next folders first when the
+ * walk's listings end within reach (fswalk_ahead()). The reader going
+ * past half of those folders asks for the next batch; a reader that
+ * stops asks for nothing.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -278,6 +280,15 @@ static void fsahead_walk_run(struct fsahead *a, const char *after)
 		goto out;
 	w.n_names = tree_listed_after(fs->tree, after, FSAHEAD_FOLDERS, w.names,
 				      w.uidvalidity);
+	/* The walk's listings end within reach: list the next folders
+	 * first (while the reader works on those listed already). */
+	if (w.n_names < FSAHEAD_FOLDERS &&
+	    fswalk_ahead(fs, w.n_names ? w.names[w.n_names - 1] : after) > 0) {
+		for (i = 0; i < w.n_names; i++)
+			free(w.names[i]);
+		w.n_names = tree_listed_after(fs->tree, after, FSAHEAD_FOLDERS,
+					      w.names, w.uidvalidity);
+	}
 	for (i = 0; i < w.n_names && fsahead_walk_folder(a, &w, i); i++)
 		;
 	pthread_mutex_lock(&a->lock);
@@ -495,8 +506,9 @@ static void fsahead_batch_fetched(struct fsahead *a, const char *folder,
 }
 
 /* The reader opened a message of folder (id k->folder): when it
- * entered another folder, one of the last batch across folders, ask
- * for the batch after it. The lock is held. */
+ * entered another folder, one of the second half of those the last
+ * batch across folders looked at, ask for the batch after it. The lock
+ * is held. */
 static void fsahead_walk_opened(struct fsahead *a, const char *folder,
 				const struct cache_key *k)
 {
@@ -512,15 +524,19 @@ static void fsahead_walk_opened(struct fsahead *a, const char *folder,
 	a->reader = name;
 	a->reader_id = k->folder;
 	for (i = 0; i < a->n_walk_marks; i++) {
-		if (a->walk_marks[i] == k->folder) {
-			/* Still walking: this counts as its last step. */
-			a->walk_steps++;
-			a->miss_folder = k->folder;
-			a->miss_ms = clock_now_ms();
+		if (a->walk_marks[i] != k->folder)
+			continue;
+		/* Still walking: this counts as its last step. Past half
+		 * of the folders ahead, the next ones are asked for (a
+		 * batch of many folders a round trip, not one). */
+		a->walk_steps++;
+		a->miss_folder = k->folder;
+		a->miss_ms = clock_now_ms();
+		if (2 * i + 1 >= a->n_walk_marks) {
 			a->walk_asked = true;
 			pthread_cond_signal(&a->cond);
-			break;
 		}
+		break;
 	}
 }
 
