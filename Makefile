@@ -91,6 +91,7 @@ bench: $(B)/mailfs $(B)/fusefloor
 	MAILFS=$(CURDIR)/$(B)/mailfs FUSEFLOOR=$(CURDIR)/$(B)/fusefloor \
 		$(PYTHON) bench/bench_large.py
 	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) bench/bench_folders.py
+	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) bench/bench_slowlink.py
 
 # The install step (tests replace it to simulate a bare machine).
 DEPS ?= ./packaging/deps.sh
@@ -142,7 +143,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
 FUZZ_LIB_CFLAGS := -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_TARGETS := fuzz_imap_parse fuzz_names fuzz_opts fuzz_account \
 	fuzz_msgdate fuzz_imap_session fuzz_pop3_session fuzz_msgstruct \
-	fuzz_search
+	fuzz_search fuzz_journal
 FUZZ_BINS = $(addprefix $(FB)/,$(FUZZ_TARGETS))
 FUZZ_NET_LDFLAGS := -Wl,--wrap=net_connect \
 	-Wl,--defsym=__wrap_net_connect=fuzz_net_connect

@@ -82,6 +82,8 @@ bool diskcache_flush(struct diskcache *dc, int ms);
 /* True when the cache holds a folder list (an earlier mount wrote one):
  * then the account can be mounted offline. */
 bool diskcache_has_folders(struct diskcache *dc);
+/* The cache's directory (borrowed), where the journal lives too. */
+const char *diskcache_dir(const struct diskcache *dc);
 
 /* The folder list as last saved; *f_r owned by the caller
  * (store_folders_free()). -ENOENT when there is none. */

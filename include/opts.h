@@ -57,6 +57,9 @@ struct opts {
 	uint64_t disk_cache; /* bytes of the IMAP disk cache, 0: none */
 	bool offline; /* -o offline: serve the disk cache only */
 	bool compress; /* -o compress=yes|no: IMAP COMPRESS=DEFLATE */
+	/* -o offline_changes=yes|no: changes made offline kept and sent
+	 * later (yes), or refused with EROFS */
+	bool offline_changes;
 	char *prefetch; /* owned: -o prefetch= as given, or NULL */
 	unsigned refresh; /* seconds */
 	unsigned temp_idle; /* seconds an unused temporary file is kept */

@@ -246,31 +246,38 @@ struct store_ops {
 	int (*fetch_many)(struct store *st, struct store_fetch_req *reqs,
 			  size_t n);
 
-	/* Write-back. Each returns only once the server confirmed. A store
-	 * that cannot do one leaves it NULL: the operation is refused. A
-	 * store without move (no Trash) has rm expunge directly. */
+	/* Write-back. Each returns only once the server confirmed (or,
+	 * for store_cache offline, once the change is kept on disk to be
+	 * sent later). A store that cannot do one leaves it NULL: the
+	 * operation is refused. A store without move (no Trash) has rm
+	 * expunge directly. The message a change is about is msg: its
+	 * identity (uid, with folder and uidvalidity) and what the mount
+	 * showed of it (flags, size, date, idhash; borrowed), which a change
+	 * kept for later is measured against. */
 
 	/* Replaces a message's flags (space separated); *result_r gets the
 	 * flags the server reports (owned by the caller). -EINVAL for a
 	 * flag the server does not keep or IMAP does not allow. */
 	int (*set_flags)(struct store *st, const char *folder,
-			 uint32_t uidvalidity, uint32_t uid, const char *flags,
-			 char **result_r);
+			 uint32_t uidvalidity, const struct store_msg *msg,
+			 const char *flags, char **result_r);
 	/* Adds the flags add and removes the flags remove (space
 	 * separated, either may be ""), leaving the others (keywords) as
 	 * they are; *result_r as for set_flags. */
 	int (*change_flags)(struct store *st, const char *folder,
-			    uint32_t uidvalidity, uint32_t uid, const char *add,
-			    const char *remove, char **result_r);
+			    uint32_t uidvalidity, const struct store_msg *msg,
+			    const char *add, const char *remove,
+			    char **result_r);
 	/* Moves a message to target; *uid_r gets its UID there (0 when
 	 * unknown) and *uidvalidity_r the target's UIDVALIDITY. -EPERM
-	 * when the server cannot move without risk to other mail. */
+	 * when the server cannot move without risk to other mail; -ENOENT
+	 * when the message or target is gone. */
 	int (*move)(struct store *st, const char *folder, uint32_t uidvalidity,
-		    uint32_t uid, const char *target, uint32_t *uid_r,
-		    uint32_t *uidvalidity_r);
+		    const struct store_msg *msg, const char *target,
+		    uint32_t *uid_r, uint32_t *uidvalidity_r);
 	/* Removes exactly one message for good (UID EXPUNGE). */
 	int (*expunge)(struct store *st, const char *folder,
-		       uint32_t uidvalidity, uint32_t uid);
+		       uint32_t uidvalidity, const struct store_msg *msg);
 	int (*create_folder)(struct store *st, const char *name);
 	/* Deletes an empty folder: -ENOTEMPTY if it holds messages. */
 	int (*delete_folder)(struct store *st, const char *name);
@@ -374,6 +381,10 @@ struct store_stats {
 	 * refused, timed out, reset before the greeting): a cause for
 	 * offline mode, unlike a refused login or certificate. */
 	_Atomic bool unreachable;
+	/* Calls that failed on the connection (dropped, timed out, not
+	 * made), not on the server's answer: a caller that compares it
+	 * before and after a failed call tells the two apart. */
+	_Atomic unsigned long long net_failures;
 };
 
 struct store {
@@ -467,6 +478,11 @@ struct store *store_imap_start(const struct imap_config *cfg,
  * store_cache_begin().
  */
 struct diskcache;
+struct journal;
+/* The journal of offline changes (owned; NULL: -o offline_changes=no,
+ * every change refused offline with EROFS), before store_cache_begin().
+ * Without it, offline changes are refused. */
+void store_cache_set_journal(struct store *st, struct journal *j);
 struct store *store_cache_new(struct store *inner, struct diskcache *dc,
 			      bool offline, bool forced, char **prefetch,
 			      bool prefetch_all, unsigned bg_sessions,

@@ -117,6 +117,9 @@ void tree_set_hook(struct tree *t,
 		   void (*hook)(void *ctx, const struct tree_change *c),
 		   void *ctx);
 void tree_info_clear(struct tree_info *i);
+/* A message's identity and what the mount shows of it (uid, flags, size,
+ * date, idhash), as a store change takes it: msg borrows i's flags. */
+void tree_info_msg(const struct tree_info *i, struct store_msg *msg);
 
 /* The 64-bit FNV-1a hash of data, continued from seed (use
  * TREE_HASH_SEED to start). Stable across runs and machines. */

@@ -690,6 +690,11 @@ fail:
 	return NULL;
 }
 
+const char *diskcache_dir(const struct diskcache *dc)
+{
+	return dc->dir;
+}
+
 bool diskcache_has_folders(struct diskcache *dc)
 {
 	bool r;

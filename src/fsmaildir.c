@@ -94,6 +94,7 @@ static int fsmaildir_store_letters(struct fsops *fs,
 {
 	unsigned now = maildir_flags_mask(msg->flags);
 	char add[128], remove[128];
+	struct store_msg shown;
 
 	if (!((now ^ mask) & (mask | now))) {
 		*result_r = strdup(msg->flags);
@@ -103,8 +104,9 @@ static int fsmaildir_store_letters(struct fsops *fs,
 		return -EPERM;
 	maildir_mask_flags(mask & ~now, add, sizeof(add));
 	maildir_mask_flags(now & ~mask, remove, sizeof(remove));
+	tree_info_msg(msg, &shown);
 	return fs->cfg.store->ops->change_flags(fs->cfg.store, msg->folder,
-						msg->uidvalidity, msg->uid, add,
+						msg->uidvalidity, &shown, add,
 						remove, result_r);
 }
 

@@ -904,6 +904,7 @@ static int fsops_set_flags(struct fsops *fs, const char *path,
 			   const char *value, size_t size, int xflags)
 {
 	struct tree_info info;
+	struct store_msg shown;
 	char *text, *flags, *result = NULL;
 	int rc;
 
@@ -931,8 +932,9 @@ static int fsops_set_flags(struct fsops *fs, const char *path,
 		rc = -EEXIST;
 		goto out_info;
 	}
+	tree_info_msg(&info, &shown);
 	rc = fs->cfg.store->ops->set_flags(fs->cfg.store, info.folder,
-					   info.uidvalidity, info.uid, flags,
+					   info.uidvalidity, &shown, flags,
 					   &result);
 	if (rc == 0) {
 		tree_set_flags(fs->tree, info.folder, info.uidvalidity,
@@ -987,6 +989,7 @@ static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 			      const char *from, const char *to)
 {
 	struct tree_info dir, there;
+	struct store_msg shown;
 	uint32_t uid, uidvalidity;
 	const char *base;
 	char *dirpath;
@@ -1009,8 +1012,9 @@ static int fsops_move_message(struct fsops *fs, const struct tree_info *msg,
 		rc = -EEXIST;
 		goto out;
 	}
+	tree_info_msg(msg, &shown);
 	rc = fs->cfg.store->ops->move(fs->cfg.store, msg->folder,
-				      msg->uidvalidity, msg->uid, dir.folder,
+				      msg->uidvalidity, &shown, dir.folder,
 				      &uid, &uidvalidity);
 	if (rc < 0)
 		goto out;
@@ -1166,6 +1170,7 @@ static int fsops_unlink(const char *path)
 {
 	struct fsops *fs = fsops_get();
 	struct tree_info info;
+	struct store_msg shown;
 	char *trash = NULL;
 	int rc;
 
@@ -1192,6 +1197,7 @@ static int fsops_unlink(const char *path)
 			goto out;
 		}
 	}
+	tree_info_msg(&info, &shown);
 	if (trash && strcmp(trash, info.folder) == 0 &&
 	    fsops_recently_trashed(fs, &info)) {
 		log_warnx("%s was moved to Trash a moment ago: not expunging "
@@ -1200,7 +1206,7 @@ static int fsops_unlink(const char *path)
 		rc = -EPERM;
 	} else if (!trash || strcmp(trash, info.folder) == 0) {
 		rc = fs->cfg.store->ops->expunge(fs->cfg.store, info.folder,
-						 info.uidvalidity, info.uid);
+						 info.uidvalidity, &shown);
 		if (rc == 0)
 			tree_remove_message(fs->tree, info.folder,
 					    info.uidvalidity, info.uid);
@@ -1208,7 +1214,7 @@ static int fsops_unlink(const char *path)
 		uint32_t uid, uidvalidity;
 
 		rc = fs->cfg.store->ops->move(fs->cfg.store, info.folder,
-					      info.uidvalidity, info.uid, trash,
+					      info.uidvalidity, &shown, trash,
 					      &uid, &uidvalidity);
 		if (rc == 0) {
 			fsops_note_trashed(fs, trash, uidvalidity, uid);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "diskcache.h"
+#include "journal.h"
 #include "fsll.h"
 #include "fsloop.h"
 #include "fsops.h"
@@ -106,6 +107,32 @@ static struct diskcache *main_disk_cache(const struct opts *o)
 }
 
 /*
+ * The journal of changes made offline, beside the disk cache (under its
+ * lock): opened even on a read-only mount, whose changes are refused
+ * before the store, so that what an earlier mount kept is still sent.
+ * Without it (-o offline_changes=no, or it cannot be opened) changes
+ * are refused offline, as they were.
+ */
+static void main_journal(const struct opts *o, struct store *cst,
+			 struct diskcache *dc)
+{
+	struct journal *j;
+	char err[512];
+
+	if (!o->offline_changes)
+		return;
+	j = journal_open(diskcache_dir(dc), err, sizeof(err));
+	if (!j) {
+		fprintf(stderr,
+			"mailfs: warning: changes made offline will be "
+			"refused: %s\n",
+			err);
+		return;
+	}
+	store_cache_set_journal(cst, j);
+}
+
+/*
  * The IMAP store over the disk cache: with a cache that holds the
  * account's folders, an unreachable server (or -o offline) mounts
  * offline; without one it fails as before.
@@ -156,7 +183,9 @@ static struct store *main_cached_store(const struct opts *o,
 		diskcache_close(dc);
 		st->ops->destroy(st);
 		snprintf(err, errlen, "out of memory");
+		return NULL;
 	}
+	main_journal(o, cst, dc);
 	return cst;
 }
 

@@ -54,6 +54,7 @@ enum {
 	KEY_DISK_CACHE,
 	KEY_OFFLINE,
 	KEY_COMPRESS,
+	KEY_OFFLINE_CHANGES,
 };
 
 /* State shared with the fuse_opt callback while parsing; the templates
@@ -84,6 +85,7 @@ static const struct fuse_opt opts_spec[] = {
 	FUSE_OPT_KEY("disk_cache=", KEY_DISK_CACHE),
 	FUSE_OPT_KEY("offline", KEY_OFFLINE),
 	FUSE_OPT_KEY("compress=", KEY_COMPRESS),
+	FUSE_OPT_KEY("offline_changes=", KEY_OFFLINE_CHANGES),
 	OPT("prefetch=%s", prefetch),
 	FUSE_OPT_KEY("max_append=", KEY_MAX_APPEND),
 	FUSE_OPT_KEY("delete=", KEY_DELETE),
@@ -146,6 +148,9 @@ static const char opts_usage[] =
 	"                           listings and bodies (default 1G, 0: none)\n"
 	"                           in $XDG_CACHE_HOME/mailfs\n"
 	"  -o offline               IMAP: serve what the disk cache holds\n"
+	"  -o offline_changes=yes|no  IMAP: keep changes made offline in the\n"
+	"                           disk cache and send them when the\n"
+	"                           server is back (default yes); no: EROFS\n"
 	"  -o prefetch=F[:F...]     IMAP: fill the disk cache with folders\n"
 	"                           (as the mount shows them; %XX for : , %)\n"
 	"                           in the background; prefetch=all: all\n"
@@ -428,12 +433,17 @@ static int opts_word(struct opts *o, int key, const char *val)
 		o->maildir = strcmp(val, "maildir") == 0;
 		return 0;
 	case KEY_COMPRESS:
+	case KEY_OFFLINE_CHANGES:
 		if (strcmp(val, "yes") && strcmp(val, "no")) {
-			fprintf(stderr,
-				"mailfs: -o compress= takes yes or no\n");
+			fprintf(stderr, "mailfs: -o %s= takes yes or no\n",
+				key == KEY_COMPRESS ? "compress"
+						    : "offline_changes");
 			return -1;
 		}
-		o->compress = strcmp(val, "yes") == 0;
+		if (key == KEY_COMPRESS)
+			o->compress = strcmp(val, "yes") == 0;
+		else
+			o->offline_changes = strcmp(val, "yes") == 0;
 		return 0;
 	default:
 		if (opts_parse_auth(val, &o->auth) < 0) {
@@ -539,6 +549,7 @@ static int opts_proc(void *data, const char *arg, int key,
 	case KEY_DELETE:
 	case KEY_LAYOUT:
 	case KEY_COMPRESS:
+	case KEY_OFFLINE_CHANGES:
 	case KEY_AUTH:
 		if (opts_word(o, key, val + 1) < 0) {
 			ctx->error = 1;
@@ -876,6 +887,7 @@ int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 	ctx.o.refresh = UINT_MAX;
 	ctx.o.temp_idle = 3600;
 	ctx.o.compress = true;
+	ctx.o.offline_changes = true;
 	rc = fuse_opt_parse(fargs, &ctx, opts_spec, opts_proc);
 	*o = ctx.o;
 	if (rc < 0) {

@@ -12,9 +12,16 @@
  *
  * Offline mode: when the server cannot be reached (at mount, or lost
  * later: the IMAP store's stats say `unreachable`), listings and bodies
- * come from disk only; a body that is not all there fails with EIO and
- * every change with EROFS, at once and with a log line; a thread tries
- * to reconnect with backoff and goes back online by itself.
+ * come from disk only; a body that is not all there fails with EIO, at
+ * once and with a log line; a thread tries to reconnect with backoff
+ * and goes back online by itself. Changes made offline (flags, moves,
+ * removals, new messages) are kept in the journal (journal.c, fsynced
+ * before the call returns) and shown at once (store_journal.c's
+ * overlay); when the server can be reached again they are sent, in
+ * order, before any new change (every change goes to the journal while
+ * one is pending), and the folders they touched are listed anew. Folder
+ * changes stay EROFS offline, and so does everything without a journal
+ * (-o offline_changes=no).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,20 +29,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "diskcache.h"
+#include "journal.h"
 #include "log.h"
+#include "names.h"
 #include "prefetch.h"
 #include "store.h"
+#include "store_journal.h"
 #include "uthash.h"
 
-/* Reconnect attempts: the first after this, doubling up to the last. */
+/* Reconnect attempts: the first after this, doubling up to the last
+ * (the shorter last while changes made offline wait to be sent: they
+ * reach the server within seconds of its return). */
 #define STORE_CACHE_BACKOFF_MIN_MS 2000
 #define STORE_CACHE_BACKOFF_MAX_MS 30000
+#define STORE_CACHE_BACKOFF_PENDING_MS 4000
 /* A suspected loss is checked after the pool's pause after a failed
  * connection attempt (store_imap.c: 1 s). */
 #define STORE_CACHE_CONFIRM_MS 1100
+
+/* A folder to list anew in full: kept changes showed it other than the
+ * server has it. */
+struct store_cache_relist {
+	char *name; /* owned: server name */
+	UT_hash_handle hh;
+};
 
 /* What the folder list last told of one folder (IMAP LIST-STATUS). */
 struct store_cache_seen {
@@ -72,6 +93,14 @@ struct store_cache {
 	unsigned refresh;
 	store_event_fn event; /* watch()'s */
 	void *event_ctx;
+	/* Offline changes: the journal (owned, NULL without), and the gate
+	 * (jlock, held while a change is written to it: never across
+	 * network I/O) that decides whether a change goes to the journal
+	 * or to the server, and that going back online takes. */
+	struct journal *j;
+	pthread_mutex_t jlock;
+	struct store_cache_relist *relist; /* under seen_lock */
+	struct store_journal_counts replayed; /* this mount's */
 };
 
 static struct store_cache *store_cache_of(struct store *st)
@@ -293,7 +322,23 @@ static bool store_cache_same_state(const struct store_listing *a,
 	       a->exists == b->exists && a->modseq == b->modseq;
 }
 
-/* Offline: the listing the tree has stays (1), else the saved one. */
+/* Whether a change goes to the journal now: offline, or while changes
+ * kept offline wait to be sent (none may overtake them). */
+static bool store_cache_journaling(struct store_cache *sc)
+{
+	unsigned pending, failed;
+
+	if (sc->offline)
+		return true;
+	if (!sc->j)
+		return false;
+	journal_counts(sc->j, &pending, &failed);
+	return pending > 0;
+}
+
+/* Offline (or while kept changes to the folder wait to be sent): the
+ * listing the tree has stays (1), else the saved one, with the kept
+ * changes shown. */
 static int store_cache_messages_offline(struct store_cache *sc,
 					const char *folder,
 					const struct store_listing *prev,
@@ -306,10 +351,50 @@ static int store_cache_messages_offline(struct store_cache *sc,
 		out->n = 0;
 		return 1;
 	}
-	if (diskcache_get_listing(sc->dc, folder, out) == 0)
+	if (diskcache_get_listing(sc->dc, folder, out) == 0) {
+		if (sc->j && store_journal_overlay(sc->j, folder, out) < 0) {
+			store_listing_clear(out);
+			return -ENOMEM;
+		}
 		return 0;
+	}
 	store_cache_refused(sc, "listing (not cached)", folder);
 	return -EIO;
+}
+
+/* Marks a folder to be listed anew in full (kept changes were shown in
+ * it), and tells the layers above that it changed. */
+static void store_cache_touched(void *ctx, const char *folder)
+{
+	struct store_cache *sc = ctx;
+	struct store_cache_relist *r;
+
+	pthread_mutex_lock(&sc->seen_lock);
+	HASH_FIND_STR(sc->relist, folder, r);
+	if (!r && (r = calloc(1, sizeof(*r))) && !(r->name = strdup(folder))) {
+		free(r);
+		r = NULL;
+	} else if (r && !r->hh.key) {
+		HASH_ADD_KEYPTR(hh, sc->relist, r->name, strlen(r->name), r);
+	}
+	pthread_mutex_unlock(&sc->seen_lock);
+}
+
+/* Whether folder is to be listed anew in full; forgets it (take). */
+static bool store_cache_relisting(struct store_cache *sc, const char *folder,
+				  bool take)
+{
+	struct store_cache_relist *r;
+
+	pthread_mutex_lock(&sc->seen_lock);
+	HASH_FIND_STR(sc->relist, folder, r);
+	if (r && take) {
+		HASH_DEL(sc->relist, r);
+		free(r->name);
+		free(r);
+	}
+	pthread_mutex_unlock(&sc->seen_lock);
+	return r != NULL;
 }
 
 /*
@@ -355,10 +440,17 @@ static int store_cache_messages_get(struct store *st, const char *folder,
 	bool have_saved = false;
 	int rc;
 
-	if (sc->offline)
+	if (sc->offline || (sc->j && store_cache_journaling(sc) &&
+			    store_journal_touches(sc->j, folder)))
 		return store_cache_messages_offline(sc, folder, prev, out);
-	if (!prev && store_cache_saved_unchanged(sc, folder, out) == 0)
+	/* Kept changes were shown in it: the tree's listing is not the
+	 * server's, only a full one will do. */
+	if (prev && store_cache_relisting(sc, folder, false))
+		prev = NULL;
+	if (!prev && store_cache_saved_unchanged(sc, folder, out) == 0) {
+		store_cache_relisting(sc, folder, true);
 		return 0;
+	}
 	if ((!prev ||
 	     (!prev->msgs && diskcache_get_state(sc->dc, folder, &state) &&
 	      store_cache_same_state(prev, &state))) &&
@@ -380,8 +472,10 @@ static int store_cache_messages_get(struct store *st, const char *folder,
 		return 0;
 	}
 	store_listing_clear(&saved);
-	if (rc == 0)
+	if (rc == 0) {
 		diskcache_put_listing(sc->dc, folder, out);
+		store_cache_relisting(sc, folder, true);
+	}
 	store_cache_check_lost(sc, rc);
 	if (rc < 0 && sc->offline)
 		return store_cache_messages_offline(sc, folder, prev, out);
@@ -432,33 +526,92 @@ static void store_cache_piece(void *ctx, const struct store_piece *p)
 	f->cb(f->ctx, p);
 }
 
-/* Hands f's caller the range [offset, offset + f->len) of each message
- * of uids that is all on disk; the others go into rest (room for n).
- * *first_r: the first message was on disk. Returns how many are left. */
-static size_t store_cache_from_disk(struct store_cache_fetch *f,
-				    const uint32_t *uids, size_t n,
-				    uint64_t offset, uint32_t *rest,
-				    bool *first_r)
+/* A piece of a message the server holds under another key, handed up
+ * under the UID the mount shows. */
+struct store_cache_alias {
+	uint32_t uid;
+	void (*cb)(void *ctx, const struct store_piece *p);
+	void *ctx;
+};
+
+static void store_cache_alias_piece(void *ctx, const struct store_piece *p)
 {
-	size_t i, nrest = 0;
+	struct store_cache_alias *a = ctx;
+	struct store_piece q = *p;
 
-	for (i = 0; i < n; i++) {
-		char *data;
-		size_t dlen;
+	q.uid = a->uid;
+	a->cb(a->ctx, &q);
+}
 
-		if (diskcache_read(f->sc->dc, f->folder, f->uidvalidity,
-				   uids[i], DISKCACHE_WHOLE, offset, f->len,
-				   &data, &dlen) == 0) {
-			struct store_piece p = {uids[i], offset, data, dlen};
+/*
+ * The bytes [offset, offset + len) of a message a kept change put in
+ * folder (uid >= JOURNAL_UID_BASE): from its spool file (a new
+ * message), or from where it is (a moved one: the disk cache, else the
+ * server when online). 0 with the piece given to cb, -EIO when they
+ * cannot be had now, -ENOENT when the change is gone.
+ */
+static int store_cache_fetch_kept(
+	struct store_cache *sc, const char *folder, uint32_t uidvalidity,
+	uint32_t uid, uint64_t offset, uint64_t len,
+	void (*cb)(void *ctx, const struct store_piece *p), void *ctx)
+{
+	struct store_journal_src src;
+	struct store_cache_alias a = {uid, cb, ctx};
+	char *data = NULL;
+	size_t dlen = 0;
+	int rc = store_journal_body(sc->j, folder, uidvalidity, uid, &src);
 
-			f->cb(f->ctx, &p);
-			free(data);
-			*first_r |= i == 0;
-			continue;
+	if (rc == 2) {
+		uint64_t want = offset >= src.size	  ? 0
+				: src.size - offset < len ? src.size - offset
+							  : len;
+		ssize_t r = 0;
+
+		data = malloc(want ? (size_t)want : 1);
+		if (!data) {
+			rc = -ENOMEM;
+		} else {
+			while (dlen < want) {
+				r = pread(src.fd, data + dlen,
+					  (size_t)want - dlen,
+					  (off_t)(offset + dlen));
+				if (r <= 0)
+					break;
+				dlen += (size_t)r;
+			}
+			rc = dlen == want ? 0 : -EIO;
 		}
-		rest[nrest++] = uids[i];
+	} else if (rc == 1) {
+		rc = diskcache_read(sc->dc, src.folder, src.uidvalidity,
+				    src.uid, DISKCACHE_WHOLE, offset, len,
+				    &data, &dlen);
+		if (rc < 0 && !sc->offline) {
+			struct store_cache_fetch f = {sc,
+						      src.folder,
+						      src.uidvalidity,
+						      len,
+						      store_cache_alias_piece,
+						      &a};
+
+			rc = sc->inner->ops->fetch(sc->inner, src.folder,
+						   src.uidvalidity, &src.uid, 1,
+						   offset, len,
+						   store_cache_piece, &f);
+			store_cache_check_lost(sc, rc);
+			store_journal_src_clear(&src);
+			return rc;
+		}
+		if (rc < 0)
+			rc = -EIO;
 	}
-	return nrest;
+	if (rc == 0) {
+		struct store_piece p = {uid, offset, data, dlen};
+
+		cb(ctx, &p);
+	}
+	free(data);
+	store_journal_src_clear(&src);
+	return rc;
 }
 
 /*
@@ -476,13 +629,46 @@ static int store_cache_fetch(struct store *st, const char *folder,
 	struct store_cache *sc = store_cache_of(st);
 	struct store_cache_fetch f = {sc, folder, uidvalidity, len, cb, ctx};
 	uint32_t *rest = calloc(n + 1, sizeof(*rest));
-	size_t nrest;
+	size_t i, nrest = 0;
 	bool first_done = false;
 	int rc;
 
 	if (!rest)
 		return -ENOMEM;
-	nrest = store_cache_from_disk(&f, uids, n, offset, rest, &first_done);
+	for (i = 0; i < n; i++) {
+		char *data;
+		size_t dlen;
+
+		if (sc->j && uids[i] >= JOURNAL_UID_BASE) {
+			rc = store_cache_fetch_kept(sc, folder, uidvalidity,
+						    uids[i], offset, len, cb,
+						    ctx);
+			if (i == 0 && rc < 0) {
+				free(rest);
+				if (rc == -EIO)
+					store_cache_refused(
+						sc,
+						"reading a message not "
+						"cached",
+						folder);
+				return rc;
+			}
+			first_done |= i == 0;
+			continue;
+		}
+
+		if (diskcache_read(sc->dc, folder, uidvalidity, uids[i],
+				   DISKCACHE_WHOLE, offset, len, &data,
+				   &dlen) == 0) {
+			struct store_piece p = {uids[i], offset, data, dlen};
+
+			cb(ctx, &p);
+			free(data);
+			first_done |= i == 0;
+			continue;
+		}
+		rest[nrest++] = uids[i];
+	}
 	if (!nrest || (sc->offline && first_done)) {
 		free(rest);
 		return 0;
@@ -497,6 +683,39 @@ static int store_cache_fetch(struct store *st, const char *folder,
 	free(rest);
 	store_cache_check_lost(sc, rc);
 	return rc;
+}
+
+/* For the read-ahead across folders: hands f's caller the range
+ * [offset, offset + f->len) of each message of uids that is all on
+ * disk; the others go into rest (room for n), but for those a kept
+ * change put there (the reader's own fetch reads them). *first_r: the
+ * first message was on disk. Returns how many are left. */
+static size_t store_cache_from_disk(struct store_cache_fetch *f,
+				    const uint32_t *uids, size_t n,
+				    uint64_t offset, uint32_t *rest,
+				    bool *first_r)
+{
+	size_t i, nrest = 0;
+
+	for (i = 0; i < n; i++) {
+		char *data;
+		size_t dlen;
+
+		if (f->sc->j && uids[i] >= JOURNAL_UID_BASE)
+			continue;
+		if (diskcache_read(f->sc->dc, f->folder, f->uidvalidity,
+				   uids[i], DISKCACHE_WHOLE, offset, f->len,
+				   &data, &dlen) == 0) {
+			struct store_piece p = {uids[i], offset, data, dlen};
+
+			f->cb(f->ctx, &p);
+			free(data);
+			*first_r |= i == 0;
+			continue;
+		}
+		rest[nrest++] = uids[i];
+	}
+	return nrest;
 }
 
 /* Bodies of several folders (read-ahead across folders): what is on
@@ -554,90 +773,267 @@ out:
 	return rc;
 }
 
-/* The guard of every change: EROFS while offline. A change makes the
- * folder list's states out of date (a move or a new folder touches
- * other folders too): they are all forgotten. */
-static int store_cache_change(struct store_cache *sc, const char *folder)
+/*
+ * The gate of every change. A change makes the folder list's states out
+ * of date (a move or a new folder touches other folders too): they are
+ * all forgotten. Returns 0 (send it to the server), 1 (keep it in the
+ * journal: jlock is held, the caller writes the entry and lets go), or
+ * -EROFS (offline without a journal, or a change the journal does not
+ * keep: folder changes).
+ */
+static int store_cache_change(struct store_cache *sc, const char *folder,
+			      bool keepable)
 {
 	store_cache_seen_drop(sc, NULL);
-	if (!sc->offline)
+	if (!sc->offline && !sc->j)
 		return 0;
-	store_cache_refused(sc, "a change", folder);
+	pthread_mutex_lock(&sc->jlock);
+	if (!store_cache_journaling(sc)) {
+		pthread_mutex_unlock(&sc->jlock);
+		return 0;
+	}
+	if (sc->j && keepable)
+		return 1;
+	pthread_mutex_unlock(&sc->jlock);
+	store_cache_refused(sc, sc->j ? "a folder change" : "a change", folder);
 	return -EROFS;
 }
 
+/* Switches to offline mode at once, with its log line (a change found
+ * the server gone: it is kept rather than refused). */
+static void store_cache_go_offline(struct store_cache *sc)
+{
+	if (sc->offline)
+		return;
+	log_warnx("the server cannot be reached: offline mode, serving what "
+		  "the disk cache holds%s",
+		  sc->j ? "; changes are kept and sent later" : "");
+	sc->offline = true;
+	pthread_mutex_lock(&sc->lock);
+	pthread_cond_signal(&sc->cond);
+	pthread_mutex_unlock(&sc->lock);
+}
+
+/*
+ * After a change failed on the server: when the server turned out to be
+ * unreachable (the connection was lost and a new one found nobody), the
+ * mount goes offline and the change is kept instead (1, jlock held, as
+ * from store_cache_change()). Else the loss is only suspected (the
+ * reconnect thread checks) and the error stands (0).
+ */
+static int store_cache_kept_instead(struct store_cache *sc, int rc)
+{
+	if (rc >= 0)
+		return 0;
+	store_cache_check_lost(sc, rc);
+	if (!sc->j || sc->forced || rc != -EIO ||
+	    !store_get_stats(sc->inner)->unreachable)
+		return 0;
+	store_cache_go_offline(sc);
+	pthread_mutex_lock(&sc->jlock);
+	return 1;
+}
+
+/* The UIDVALIDITY a folder's saved listing has, 0 when none is saved or
+ * its UIDs reach the range the mount gives (JOURNAL_UID_BASE). */
+static uint32_t store_cache_saved_uidvalidity(struct store_cache *sc,
+					      const char *folder)
+{
+	struct store_listing st;
+
+	if (!diskcache_get_state(sc->dc, folder, &st) ||
+	    st.uidnext >= JOURNAL_UID_BASE)
+		return 0;
+	return st.uidvalidity;
+}
+
+/* An entry about msg (what the mount showed of it). */
+static void store_cache_entry(struct journal_entry *e, enum journal_kind kind,
+			      const char *folder, uint32_t uidvalidity,
+			      const struct store_msg *msg)
+{
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->folder = (char *)folder;
+	e->uidvalidity = uidvalidity;
+	e->uid = msg->uid;
+	e->size = msg->size;
+	e->date = msg->date;
+	e->idhash = msg->idhash;
+	e->flags = msg->flags;
+}
+
+/* Logs a kept change (debug) and wakes nothing: the reconnect thread
+ * sends it when the server is back. Lets go of jlock. */
+static int store_cache_kept(struct store_cache *sc, int rc, const char *what,
+			    const char *folder)
+{
+	pthread_mutex_unlock(&sc->jlock);
+	/* The reconnect thread's wait is shortened while changes wait. */
+	pthread_mutex_lock(&sc->lock);
+	pthread_cond_signal(&sc->cond);
+	pthread_mutex_unlock(&sc->lock);
+	if (rc < 0)
+		log_warnx("offline: %s in %s could not be kept: %s", what,
+			  folder, strerror(-rc));
+	else
+		log_debug("offline: %s in %s kept for later", what, folder);
+	return rc < 0 ? -EIO : 0;
+}
+
+/* Keeps a flag change (add and remove, measured against what the mount
+ * showed); *result_r: the flags shown from now on. jlock held. */
+static int store_cache_keep_flags(struct store_cache *sc, const char *folder,
+				  uint32_t uidvalidity,
+				  const struct store_msg *msg, const char *add,
+				  const char *remove, char **result_r)
+{
+	struct journal_entry e;
+	int rc;
+
+	*result_r = journal_flags_apply(msg->flags, add, remove);
+	if (!*result_r)
+		return store_cache_kept(sc, -ENOMEM, "a flag change", folder);
+	store_cache_entry(&e, JOURNAL_FLAGS, folder, uidvalidity, msg);
+	e.add = (char *)add;
+	e.remove = (char *)remove;
+	rc = journal_add(sc->j, &e);
+	if (rc < 0) {
+		free(*result_r);
+		*result_r = NULL;
+	}
+	return store_cache_kept(sc, rc, "a flag change", folder);
+}
+
 static int store_cache_set_flags(struct store *st, const char *folder,
-				 uint32_t uidvalidity, uint32_t uid,
-				 const char *flags, char **result_r)
+				 uint32_t uidvalidity,
+				 const struct store_msg *msg, const char *flags,
+				 char **result_r)
 {
 	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, folder);
+	char *add, *remove;
+	int rc = store_cache_change(sc, folder, true);
 
 	if (rc == 0) {
 		rc = sc->inner->ops->set_flags(sc->inner, folder, uidvalidity,
-					       uid, flags, result_r);
-		store_cache_check_lost(sc, rc);
+					       msg, flags, result_r);
+		if (store_cache_kept_instead(sc, rc) == 0)
+			return rc;
+	} else if (rc < 0) {
+		return rc;
 	}
+	if (journal_flags_diff(msg->flags, flags, &add, &remove) < 0)
+		return store_cache_kept(sc, -ENOMEM, "a flag change", folder);
+	rc = store_cache_keep_flags(sc, folder, uidvalidity, msg, add, remove,
+				    result_r);
+	free(add);
+	free(remove);
 	return rc;
 }
 
 static int store_cache_change_flags(struct store *st, const char *folder,
-				    uint32_t uidvalidity, uint32_t uid,
+				    uint32_t uidvalidity,
+				    const struct store_msg *msg,
 				    const char *add, const char *remove,
 				    char **result_r)
 {
 	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, folder);
+	int rc = store_cache_change(sc, folder, true);
 
 	if (rc == 0) {
 		rc = sc->inner->ops->change_flags(sc->inner, folder,
-						  uidvalidity, uid, add, remove,
+						  uidvalidity, msg, add, remove,
 						  result_r);
-		store_cache_check_lost(sc, rc);
+		if (store_cache_kept_instead(sc, rc) == 0)
+			return rc;
+	} else if (rc < 0) {
+		return rc;
 	}
-	return rc;
+	return store_cache_keep_flags(sc, folder, uidvalidity, msg, add, remove,
+				      result_r);
+}
+
+/* Keeps a move (or, with target NULL, a removal for good); a moved
+ * message shows in target under a UID the mount gives (*uid_r), when
+ * target's listing is saved. jlock held. */
+static int store_cache_keep_move(struct store_cache *sc, const char *folder,
+				 uint32_t uidvalidity,
+				 const struct store_msg *msg,
+				 const char *target, uint32_t *uid_r,
+				 uint32_t *uidvalidity_r)
+{
+	struct journal_entry e;
+	int rc;
+
+	store_cache_entry(&e, target ? JOURNAL_MOVE : JOURNAL_EXPUNGE, folder,
+			  uidvalidity, msg);
+	e.target = (char *)target;
+	if (target) {
+		e.new_uidvalidity = store_cache_saved_uidvalidity(sc, target);
+		e.new_uid = e.new_uidvalidity
+				    ? journal_uid_of(journal_next_seq(sc->j))
+				    : 0;
+	}
+	rc = journal_add(sc->j, &e);
+	if (uid_r) {
+		*uid_r = rc == 0 ? e.new_uid : 0;
+		*uidvalidity_r = rc == 0 ? e.new_uidvalidity : 0;
+	}
+	return store_cache_kept(sc, rc, target ? "a move" : "a removal",
+				folder);
 }
 
 /* Moves a message; when the server told its new UID (COPYUID), what
  * the disk cache holds of it is re-keyed to that UID. */
 static int store_cache_move(struct store *st, const char *folder,
-			    uint32_t uidvalidity, uint32_t uid,
+			    uint32_t uidvalidity, const struct store_msg *msg,
 			    const char *target, uint32_t *uid_r,
 			    uint32_t *uidvalidity_r)
 {
 	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, folder);
+	int rc = store_cache_change(sc, folder, true);
 
 	if (rc == 0) {
-		rc = sc->inner->ops->move(sc->inner, folder, uidvalidity, uid,
+		rc = sc->inner->ops->move(sc->inner, folder, uidvalidity, msg,
 					  target, uid_r, uidvalidity_r);
-		store_cache_check_lost(sc, rc);
+		if (store_cache_kept_instead(sc, rc) == 1)
+			return store_cache_keep_move(sc, folder, uidvalidity,
+						     msg, target, uid_r,
+						     uidvalidity_r);
+	} else if (rc == 1) {
+		return store_cache_keep_move(sc, folder, uidvalidity, msg,
+					     target, uid_r, uidvalidity_r);
 	}
 	/* The body on disk follows the message to its new UID. */
 	if (rc == 0 && *uid_r && *uidvalidity_r)
-		diskcache_rekey(sc->dc, folder, uidvalidity, uid, target,
+		diskcache_rekey(sc->dc, folder, uidvalidity, msg->uid, target,
 				*uidvalidity_r, *uid_r, true);
 	return rc;
 }
 
 static int store_cache_expunge(struct store *st, const char *folder,
-			       uint32_t uidvalidity, uint32_t uid)
+			       uint32_t uidvalidity,
+			       const struct store_msg *msg)
 {
 	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, folder);
+	int rc = store_cache_change(sc, folder, true);
 
 	if (rc == 0) {
 		rc = sc->inner->ops->expunge(sc->inner, folder, uidvalidity,
-					     uid);
-		store_cache_check_lost(sc, rc);
+					     msg);
+		if (store_cache_kept_instead(sc, rc) == 0)
+			return rc;
+	} else if (rc < 0) {
+		return rc;
 	}
-	return rc;
+	return store_cache_keep_move(sc, folder, uidvalidity, msg, NULL, NULL,
+				     NULL);
 }
 
 static int store_cache_create_folder(struct store *st, const char *name)
 {
 	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, name);
+	int rc = store_cache_change(sc, name, false);
 
 	if (rc == 0) {
 		rc = sc->inner->ops->create_folder(sc->inner, name);
@@ -649,7 +1045,7 @@ static int store_cache_create_folder(struct store *st, const char *name)
 static int store_cache_delete_folder(struct store *st, const char *name)
 {
 	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, name);
+	int rc = store_cache_change(sc, name, false);
 
 	if (rc == 0) {
 		rc = sc->inner->ops->delete_folder(sc->inner, name);
@@ -662,13 +1058,57 @@ static int store_cache_rename_folder(struct store *st, const char *from,
 				     const char *to)
 {
 	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, from);
+	int rc = store_cache_change(sc, from, false);
 
 	if (rc == 0) {
 		rc = sc->inner->ops->rename_folder(sc->inner, from, to);
 		store_cache_check_lost(sc, rc);
 	}
 	return rc;
+}
+
+/* A new message's bytes as APPEND pulls them, counted: a message the
+ * server lost after some were sent cannot be kept instead (the reader
+ * cannot go back). */
+struct store_cache_reader {
+	long (*read)(void *ctx, char *buf, size_t len);
+	void *ctx;
+	uint64_t got;
+};
+
+static long store_cache_read(void *ctx, char *buf, size_t len)
+{
+	struct store_cache_reader *r = ctx;
+	long n = r->read(r->ctx, buf, len);
+
+	if (n > 0)
+		r->got += (uint64_t)n;
+	return n;
+}
+
+/* Keeps a new message: its bytes in the spool, shown in folder under a
+ * UID the mount gives when folder's listing is saved. jlock held. */
+static int store_cache_keep_append(struct store_cache *sc, const char *folder,
+				   const char *flags, time_t date,
+				   uint64_t size, struct store_cache_reader *r,
+				   uint32_t *uid_r, uint32_t *uidvalidity_r)
+{
+	struct journal_entry e;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = JOURNAL_APPEND;
+	e.folder = (char *)folder;
+	e.flags = (char *)(flags ? flags : "");
+	e.size = size;
+	e.date = date ? date : time(NULL);
+	e.new_uidvalidity = store_cache_saved_uidvalidity(sc, folder);
+	e.new_uid =
+		e.new_uidvalidity ? journal_uid_of(journal_next_seq(sc->j)) : 0;
+	rc = journal_add_append(sc->j, &e, store_cache_read, r);
+	*uid_r = rc == 0 ? e.new_uid : 0;
+	*uidvalidity_r = rc == 0 ? e.new_uidvalidity : 0;
+	return store_cache_kept(sc, rc, "a new message", folder);
 }
 
 static int store_cache_append(struct store *st, const char *folder,
@@ -678,16 +1118,31 @@ static int store_cache_append(struct store *st, const char *folder,
 			      uint32_t *uidvalidity_r)
 {
 	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, folder);
+	struct store_cache_reader *r = calloc(1, sizeof(*r));
+	int rc;
 
 	*uid_r = 0;
 	*uidvalidity_r = 0;
+	if (!r)
+		return -ENOMEM;
+	r->read = read;
+	r->ctx = ctx;
+	rc = store_cache_change(sc, folder, true);
 	if (rc == 0) {
 		rc = sc->inner->ops->append(sc->inner, folder, flags, date,
-					    size, read, ctx, uid_r,
+					    size, store_cache_read, r, uid_r,
 					    uidvalidity_r);
-		store_cache_check_lost(sc, rc);
+		/* Kept instead only when no byte was pulled yet. */
+		if ((r->got == 0 || rc >= 0) &&
+		    store_cache_kept_instead(sc, rc) == 1)
+			rc = 1;
+		else if (rc < 0)
+			store_cache_check_lost(sc, rc);
 	}
+	if (rc == 1)
+		rc = store_cache_keep_append(sc, folder, flags, date, size, r,
+					     uid_r, uidvalidity_r);
+	free(r);
 	return rc;
 }
 
@@ -884,6 +1339,15 @@ static void store_cache_pushed(void *ctx, const struct store_event *ev)
 
 	if (ev->kind == STORE_EVENT_CHANGED)
 		store_cache_seen_drop(sc, ev->folder);
+	/* The push session was lost: perhaps the server with it, which is
+	 * checked now rather than at the next call (the mount goes offline
+	 * within `timeout` though nothing is asked of it). */
+	if (ev->kind == STORE_EVENT_BLIND && !sc->offline && !sc->forced) {
+		pthread_mutex_lock(&sc->lock);
+		sc->suspect = true;
+		pthread_cond_signal(&sc->cond);
+		pthread_mutex_unlock(&sc->lock);
+	}
 	sc->event(sc->event_ctx, ev);
 }
 
@@ -927,13 +1391,111 @@ static size_t store_cache_status(struct store *st, char *buf, size_t len)
 		return 0;
 	if ((size_t)n >= len)
 		return len ? len - 1 : 0;
+	if (sc->j) {
+		unsigned pending, failed;
+		int k;
+
+		journal_counts(sc->j, &pending, &failed);
+		k = snprintf(buf + n, len - (size_t)n,
+			     "pending_changes=%u\nfailed_changes=%u\n", pending,
+			     failed);
+		if (k < 0 || (size_t)k >= len - (size_t)n)
+			return (size_t)n;
+		n += k;
+	}
 	if (sc->pf)
 		n += (int)prefetch_status(sc->pf, buf + n, len - (size_t)n);
 	return (size_t)n;
 }
 
+/* Tells the layers above that each folder kept changes touched has
+ * changed (they are listed anew, in full). */
+static void store_cache_tell_touched(struct store_cache *sc)
+{
+	struct store_cache_relist *r, *tmp;
+	char **names = NULL;
+	size_t n = 0, i;
+
+	pthread_mutex_lock(&sc->seen_lock);
+	names = calloc(HASH_COUNT(sc->relist) + 1, sizeof(*names));
+	HASH_ITER(hh, sc->relist, r, tmp)
+	{
+		if (names && (names[n] = strdup(r->name)))
+			n++;
+	}
+	pthread_mutex_unlock(&sc->seen_lock);
+	for (i = 0; i < n; i++) {
+		struct store_event ev = {STORE_EVENT_CHANGED, names[i]};
+
+		store_cache_seen_drop(sc, names[i]);
+		if (sc->event)
+			sc->event(sc->event_ctx, &ev);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/*
+ * Sends the kept changes (the server answered a moment ago), and once
+ * none is pending goes online: under jlock, so that no change is kept
+ * after the last look and left behind. 0 when online, -EIO when the
+ * connection failed again (still offline).
+ */
+static int store_cache_replay(struct store_cache *sc)
+{
+	struct store_journal_counts c = {0, 0, 0};
+	unsigned pending, failed;
+	bool logged = false;
+	int rc = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&sc->jlock);
+		journal_counts(sc->j, &pending, &failed);
+		if (!pending) {
+			sc->offline = false;
+			pthread_mutex_unlock(&sc->jlock);
+			break;
+		}
+		pthread_mutex_unlock(&sc->jlock);
+		if (!logged)
+			log_warnx("sending %u change%s made offline", pending,
+				  pending == 1 ? "" : "s");
+		logged = true;
+		rc = store_journal_replay(sc->j, sc->inner, sc->dc,
+					  store_cache_touched, sc, &c);
+		if (rc < 0)
+			break;
+	}
+	sc->replayed.sent += c.sent;
+	sc->replayed.dropped += c.dropped;
+	sc->replayed.failed += c.failed;
+	if (logged)
+		log_warnx("offline changes %s: %u sent, %u dropped, %u kept "
+			  "(refused)",
+			  rc < 0 ? "cut short (the server is gone again)"
+				 : "sent",
+			  c.sent, c.dropped, c.failed);
+	if (rc == 0 && logged)
+		journal_compact(sc->j);
+	store_cache_tell_touched(sc);
+	return rc;
+}
+
+/* Whether kept changes wait while the mount is online (a mount that
+ * started with some left from the last one). */
+static bool store_cache_replay_due(struct store_cache *sc)
+{
+	unsigned pending, failed;
+
+	if (!sc->j || sc->forced)
+		return false;
+	journal_counts(sc->j, &pending, &failed);
+	return pending > 0;
+}
+
 /* Tries to reach the server again, waiting longer after each failure,
- * while offline (and not forced); then back online. */
+ * while offline (and not forced); then sends the changes kept offline
+ * and goes back online. */
 static void *store_cache_reconnect_main(void *arg)
 {
 	struct store_cache *sc = arg;
@@ -950,12 +1512,23 @@ static void *store_cache_reconnect_main(void *arg)
 			store_cache_confirm_lost(sc);
 			continue;
 		}
+		if (!sc->offline && store_cache_replay_due(sc)) {
+			pthread_mutex_unlock(&sc->lock);
+			if (store_cache_replay(sc) < 0)
+				store_cache_go_offline(sc);
+			pthread_mutex_lock(&sc->lock);
+			continue;
+		}
 		if (!sc->offline) {
 			backoff = STORE_CACHE_BACKOFF_MIN_MS;
 			pthread_cond_wait(&sc->cond, &sc->lock);
 			continue;
 		}
-		ts = clock_deadline(backoff);
+		ts = clock_deadline(
+			store_cache_replay_due(sc) &&
+					backoff > STORE_CACHE_BACKOFF_PENDING_MS
+				? STORE_CACHE_BACKOFF_PENDING_MS
+				: backoff);
 		if (pthread_cond_timedwait(&sc->cond, &sc->lock, &ts) !=
 			    ETIMEDOUT ||
 		    sc->stop)
@@ -965,19 +1538,33 @@ static void *store_cache_reconnect_main(void *arg)
 		if (rc == 0) {
 			diskcache_put_folders(sc->dc, f, n);
 			store_folders_free(f, n);
-			sc->offline = false;
-			log_warnx("the server can be reached again: online");
+			log_warnx("the server can be reached again%s",
+				  store_cache_replay_due(sc)
+					  ? ": sending the changes made "
+					    "offline first"
+					  : ": online");
+			if (!sc->j)
+				sc->offline = false;
+			else if (store_cache_replay(sc) == 0)
+				backoff = STORE_CACHE_BACKOFF_MIN_MS;
 		} else if (!store_get_stats(sc->inner)->unreachable) {
 			log_warnx("reconnecting: the server refused us; "
 				  "staying offline");
 		}
 		pthread_mutex_lock(&sc->lock);
+		if (!sc->offline)
+			continue;
 		backoff = backoff * 2 > STORE_CACHE_BACKOFF_MAX_MS
 				  ? STORE_CACHE_BACKOFF_MAX_MS
 				  : backoff * 2;
 	}
 	pthread_mutex_unlock(&sc->lock);
 	return NULL;
+}
+
+void store_cache_set_journal(struct store *st, struct journal *j)
+{
+	store_cache_of(st)->j = j;
 }
 
 int store_cache_begin(struct store *st)
@@ -1025,6 +1612,20 @@ static void store_cache_destroy(struct store *st)
 	}
 	diskcache_close(sc->dc);
 	sc->inner->ops->destroy(sc->inner);
+	journal_close(sc->j);
+	pthread_mutex_destroy(&sc->jlock);
+	pthread_mutex_lock(&sc->seen_lock);
+	{
+		struct store_cache_relist *r, *tmp;
+
+		HASH_ITER(hh, sc->relist, r, tmp)
+		{
+			HASH_DEL(sc->relist, r);
+			free(r->name);
+			free(r);
+		}
+	}
+	pthread_mutex_unlock(&sc->seen_lock);
 	store_cache_seen_drop(sc, NULL);
 	pthread_mutex_destroy(&sc->seen_lock);
 	for (p = sc->prefetch; p && *p; p++)
@@ -1085,6 +1686,7 @@ struct store *store_cache_new(struct store *inner, struct diskcache *dc,
 	sc->bg_sessions = bg_sessions;
 	sc->refresh = refresh;
 	pthread_mutex_init(&sc->seen_lock, NULL);
+	pthread_mutex_init(&sc->jlock, NULL);
 	store_cache_fill_ops(sc);
 	sc->base.ops = &sc->ops;
 	sc->base.ref_xattr = inner->ref_xattr;

@@ -190,6 +190,7 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 			pthread_mutex_unlock(&si->lock);
 			log_warnx("all %u connections stayed busy for %d s",
 				  si->n_slots, si->cfg->timeout_ms / 1000);
+			si->base.stats.net_failures++;
 			return -EIO;
 		}
 	}
@@ -222,12 +223,15 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 		pthread_cond_signal(&si->cond);
 		pthread_mutex_unlock(&si->lock);
 		si->base.stats.conns_busy--;
+		si->base.stats.net_failures++;
 		return -EIO;
 	}
 	if (!slot->sess) {
 		if (imap_open(si->cfg, &slot->sess, &err) < 0) {
-			if (err.kind == IMAP_ERR_NET)
+			if (err.kind == IMAP_ERR_NET) {
 				si->open_failed_at = clock_now_ms();
+				si->base.stats.net_failures++;
+			}
 			si->base.stats.online = false;
 			si->base.stats.unreachable = err.unreachable;
 			si->base.stats.conns_busy--;
@@ -295,6 +299,8 @@ static int store_imap_run(struct store_imap *si, const char *folder,
 		}
 		e = imap_error(s);
 		rc = -store_errno_imap(e);
+		if (e->kind == IMAP_ERR_NET)
+			si->base.stats.net_failures++;
 		/* A retry only while the request has time left for one. */
 		if (repeatable && attempt == 0 && !fresh &&
 		    e->kind == IMAP_ERR_NET && e->errnum != ETIMEDOUT &&
@@ -1089,12 +1095,13 @@ static int store_imap_set_flags_op(struct imap_session *s, void *arg)
 }
 
 static int store_imap_set_flags(struct store *st, const char *folder,
-				uint32_t uidvalidity, uint32_t uid,
-				const char *flags, char **result_r)
+				uint32_t uidvalidity,
+				const struct store_msg *msg, const char *flags,
+				char **result_r)
 {
 	struct store_imap_msg m = {.folder = folder,
 				   .uidvalidity = uidvalidity,
-				   .uid = uid,
+				   .uid = msg->uid,
 				   .flags = flags};
 	int rc;
 
@@ -1153,13 +1160,13 @@ static int store_imap_change_flags_op(struct imap_session *s, void *arg)
 }
 
 static int store_imap_change_flags(struct store *st, const char *folder,
-				   uint32_t uidvalidity, uint32_t uid,
-				   const char *add, const char *remove,
-				   char **result_r)
+				   uint32_t uidvalidity,
+				   const struct store_msg *msg, const char *add,
+				   const char *remove, char **result_r)
 {
 	struct store_imap_msg m = {.folder = folder,
 				   .uidvalidity = uidvalidity,
-				   .uid = uid,
+				   .uid = msg->uid,
 				   .flags = add,
 				   .remove = remove};
 	int rc;
@@ -1174,6 +1181,19 @@ static int store_imap_change_flags(struct store *st, const char *folder,
 	}
 	*result_r = m.result;
 	return 0;
+}
+
+/* With UIDPLUS, a MOVE or COPY answered without a COPYUID for the
+ * message moved or copied nothing: the message was gone (another client
+ * expunged it). */
+static bool store_imap_moved_nothing(struct imap_session *s,
+				     const struct store_imap_msg *m)
+{
+	if (!(imap_caps(s) & IMAP_CAP_UIDPLUS) || m->new_uid)
+		return false;
+	log_info("message %u of %s is gone: nothing was moved", m->uid,
+		 m->folder);
+	return true;
 }
 
 /*
@@ -1200,11 +1220,14 @@ static int store_imap_move_op(struct imap_session *s, void *arg)
 		if (imap_copy(s, m->uid, m->target, true, &m->new_uid,
 			      &m->new_uidvalidity) < 0)
 			return STORE_IMAP_FAILED;
-		return 0;
+		return store_imap_moved_nothing(s, m) ? -ENOENT : 0;
 	}
 	if (imap_copy(s, m->uid, m->target, false, &m->new_uid,
 		      &m->new_uidvalidity) < 0)
 		return STORE_IMAP_FAILED;
+	/* Nothing was copied: nothing may be removed. */
+	if (store_imap_moved_nothing(s, m))
+		return -ENOENT;
 	if (imap_expunge_uid(s, m->uid) < 0) {
 		log_warnx("message %u was copied to %s but could not be "
 			  "removed from %s: it is now in both",
@@ -1215,12 +1238,12 @@ static int store_imap_move_op(struct imap_session *s, void *arg)
 }
 
 static int store_imap_move(struct store *st, const char *folder,
-			   uint32_t uidvalidity, uint32_t uid,
+			   uint32_t uidvalidity, const struct store_msg *msg,
 			   const char *target, uint32_t *uid_r,
 			   uint32_t *uidvalidity_r)
 {
 	struct store_imap_msg m = {
-		.folder = folder, .uidvalidity = uidvalidity, .uid = uid};
+		.folder = folder, .uidvalidity = uidvalidity, .uid = msg->uid};
 	int rc;
 
 	m.target = target;
@@ -1243,10 +1266,10 @@ static int store_imap_expunge_op(struct imap_session *s, void *arg)
 }
 
 static int store_imap_expunge(struct store *st, const char *folder,
-			      uint32_t uidvalidity, uint32_t uid)
+			      uint32_t uidvalidity, const struct store_msg *msg)
 {
 	struct store_imap_msg m = {
-		.folder = folder, .uidvalidity = uidvalidity, .uid = uid};
+		.folder = folder, .uidvalidity = uidvalidity, .uid = msg->uid};
 
 	return store_imap_run(store_imap_of(st), folder, false,
 			      store_imap_expunge_op, &m);

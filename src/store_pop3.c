@@ -1024,9 +1024,10 @@ static int store_pop3_fetch(struct store *st, const char *folder,
  * server, is DELEd there at the next session. The tombstone is written
  * before the file goes, so a crash in between cannot bring it back. */
 static int store_pop3_expunge(struct store *st, const char *folder,
-			      uint32_t uidvalidity, uint32_t uid)
+			      uint32_t uidvalidity, const struct store_msg *msg)
 {
 	struct store_pop3 *sp = store_pop3_of(st);
+	uint32_t uid = msg->uid;
 	struct sp3_tomb *t;
 	struct sp3_msg *m;
 	int rc = 0;

@@ -497,6 +497,16 @@ void tree_free(struct tree *t)
 	free(t);
 }
 
+void tree_info_msg(const struct tree_info *i, struct store_msg *msg)
+{
+	memset(msg, 0, sizeof(*msg));
+	msg->uid = i->uid;
+	msg->size = i->listed_size;
+	msg->date = i->mtime;
+	msg->idhash = i->idhash;
+	msg->flags = i->flags;
+}
+
 void tree_info_clear(struct tree_info *i)
 {
 	free(i->folder);

@@ -22,7 +22,8 @@ fuzz_msgdate 2048 -
 fuzz_imap_session 16384 imap
 fuzz_pop3_session 8192 pop3
 fuzz_msgstruct 16384 imap
-fuzz_search 1024 -"
+fuzz_search 1024 -
+fuzz_journal 4096 -"
 
 # UBSan stops at the first report too (the build has
 # -fno-sanitize-recover already; this also covers a build without it).

@@ -122,8 +122,10 @@ class Proxy:
     """
 
     def __init__(self, upstream_port, upstream_host='127.0.0.1', rtt_ms=0,
-                 listen_host='127.0.0.1', port=0):
-        """Prepare the proxy; start() opens the listening socket."""
+                 listen_host='127.0.0.1', port=0, rate_bps=None):
+        """Prepare the proxy; start() opens the listening socket.
+        rate_bps: a bandwidth cap in bits per second, each direction one
+        link that every connection shares (a slow line), or None."""
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.listen_host = listen_host
@@ -139,6 +141,9 @@ class Proxy:
         self._thread = None
         self._server = None
         self._flowing = {}
+        self._reset_new = False
+        self.rate = rate_bps / 8.0 if rate_bps else None  # bytes/s
+        self._free_at = {'up': 0.0, 'down': 0.0}
 
     # ------------------------------------------------------------ control
 
@@ -276,6 +281,21 @@ class Proxy:
             return len(links)
         return self._call(drop)
 
+    def reset_new(self, flag=True):
+        """While set, every new connection is accepted and reset at once
+        (RST before any byte), as a network that has gone away answers
+        through a NAT or firewall; existing ones are left alone."""
+        self._reset_new = flag
+
+    def cut_network(self):
+        """The network goes away: every connection is reset and new ones
+        are reset as they come.  restore_network() undoes it."""
+        self.reset_new(True)
+        self.drop_all(reset=True)
+
+    def restore_network(self):
+        self.reset_new(False)
+
     def refuse(self, flag=True):
         """While refused, the listening socket is closed: connecting gets
         ECONNREFUSED.  refuse(False) listens again on the same port."""
@@ -326,6 +346,9 @@ class Proxy:
         """Serve one client connection."""
         self.connections += 1
         link = _Link(cwriter)
+        if self._reset_new:
+            link.close(reset=True)
+            return
         self._links.add(link)
         link.tasks.append(asyncio.current_task())
         self._nodelay(cwriter)
@@ -417,6 +440,15 @@ class Proxy:
             if isinstance(item, _Cut):
                 await self._do_cut(link, item, writer, direction)
                 return
+            if self.rate:
+                # The line is busy with earlier chunks (of any
+                # connection) until _free_at; this one takes its own
+                # length's time after that.
+                now = loop.time()
+                start = max(now, self._free_at[direction])
+                self._free_at[direction] = start + len(item) / self.rate
+                if self._free_at[direction] > now:
+                    await asyncio.sleep(self._free_at[direction] - now)
             try:
                 writer.write(item)
                 await writer.drain()

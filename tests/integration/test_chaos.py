@@ -47,20 +47,29 @@ def msgid(raw):
 class Chaos(threading.Thread):
     """Breaks the proxy's connections at random until stopped."""
 
-    def __init__(self, proxy, seed):
+    def __init__(self, proxy, seed, outages=False):
         super().__init__(daemon=True)
         self.proxy = proxy
         self.rnd = random.Random(seed)
         self.stop_flag = threading.Event()
         self.events = []
+        self.outages = outages
 
     def run(self):
         rnd = self.rnd
+        kinds = ['drop', 'reset', 'stall', 'cut_fetch', 'cut_after', 'calm',
+                 'calm'] + (['outage'] if self.outages else [])
         while not self.stop_flag.wait(rnd.uniform(0.15, 0.8)):
-            kind = rnd.choice(['drop', 'reset', 'stall', 'cut_fetch',
-                               'cut_after', 'calm', 'calm'])
+            kind = rnd.choice(kinds)
             self.events.append(kind)
-            if kind == 'drop':
+            if kind == 'outage':
+                # The network goes away for a while: every connection
+                # reset, new ones too (the mount goes offline and keeps
+                # changes), then comes back.
+                self.proxy.cut_network()
+                self.stop_flag.wait(rnd.uniform(1, 2 * TIMEOUT))
+                self.proxy.restore_network()
+            elif kind == 'drop':
                 self.proxy.drop_all()
             elif kind == 'reset':
                 self.proxy.drop_all(reset=True)
@@ -208,6 +217,88 @@ class ChaosTest(unittest.TestCase):
                                  {k: chaos.events.count(k)
                                   for k in set(chaos.events)}, dups))
         self.check_recorder(rec)
+
+    def test_imap_changes_under_chaos_with_outages(self):
+        """Changes made online and offline while the proxy also takes
+        the whole network away now and then (#21): every change that
+        succeeded reaches the server once the network stays back, no
+        original message is lost, a new message stored while the network
+        came and went is there at least once, and duplicates come only
+        from cuts after the server acted (or a cut during sending)."""
+        s = self.server
+        raws = [corpus.text_message(5000 + i) for i in range(40)]
+        s.append_many(USER, 'A', raws[:25])
+        s.append_many(USER, 'B', raws[25:])
+        s.create_folder(USER, 'Trash')
+        proxy = Proxy(s.imaps_port).start()
+        self.addCleanup(proxy.stop)
+        m = Mount('imaps://%s@localhost:%d' % (USER, proxy.port),
+                  s.users[USER], cafile=s.cafile,
+                  options=['timeout=%d' % TIMEOUT, 'refresh=2',
+                           'connections=4'],
+                  env={'XDG_CACHE_HOME': os.path.join(self.tmp, 'cache')})
+        self.addCleanup(m.umount)
+        m.start()
+        for folder in ('A', 'B', 'Trash'):
+            for name in os.listdir(m.p(folder)):
+                read_file(m.p(folder, name))  # all cached: readable offline
+        rec = Recorder(self)
+        chaos = Chaos(proxy, seed=5678, outages=True)
+        chaos.start()
+        rnd = random.Random(17)
+        created = []
+        deadline = time.monotonic() + SECONDS
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            folder = rnd.choice(['A', 'B'])
+            names = rec.call('listdir', os.listdir, m.p(folder)) or []
+            step = rnd.choice(['flag', 'mv', 'rm', 'new', 'read'])
+            name = rnd.choice(names) if names else None
+            if step == 'flag' and name:
+                rec.call('setxattr', os.setxattr, m.p(folder, name),
+                         'user.mail.flags',
+                         rnd.choice([b'\\Seen', b'\\Flagged', b'']))
+            elif step == 'mv' and name:
+                other = 'B' if folder == 'A' else 'A'
+                rec.call('rename', os.rename, m.p(folder, name),
+                         m.p(other, name))
+            elif step == 'rm' and name:
+                rec.call('unlink', os.unlink, m.p(folder, name))
+            elif step == 'new':
+                raw = corpus.text_message(60000 + n)
+
+                def write(path=m.p(folder, 'new%d.eml' % n), raw=raw):
+                    with open(path, 'wb') as f:
+                        f.write(raw)
+                    return True
+                if rec.call('write', write):
+                    created.append(raw)  # close() succeeded: stored
+            elif step == 'read' and name:
+                rec.call('read', read_file, m.p(folder, name))
+            time.sleep(0.05)
+        chaos.stop_flag.set()
+        chaos.join(30)
+        proxy.restore_network()
+        deadline = time.monotonic() + 30
+        while m.status().get('pending_changes') != '0':
+            self.assertLess(time.monotonic(), deadline, m.status())
+            time.sleep(0.2)
+        m.umount()
+        found = {}
+        for folder in s.list_folders(USER):
+            for raw in s.fetch_all(USER, folder).values():
+                found[msgid(raw)] = found.get(msgid(raw), 0) + 1
+        lost = [msgid(r) for r in raws + created if msgid(r) not in found]
+        self.assertEqual(lost, [], 'lost messages')
+        print('\nchaos imap with outages: %d rounds, %d calls (%d failed), '
+              'events %s, %d new messages written' % (
+                  n, rec.calls, rec.failures,
+                  {k: chaos.events.count(k) for k in set(chaos.events)},
+                  len(created)))
+        self.assertEqual(rec.bad_errno, [], 'undocumented errnos')
+        self.assertEqual(rec.slow, [], 'calls slower than %.1f s' % BOUND)
+        self.assertIn('outage', chaos.events)
 
     def test_pop3_under_chaos(self):
         s = self.server

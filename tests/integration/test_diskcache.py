@@ -539,7 +539,9 @@ class DiskCacheTest(unittest.TestCase):
         self.warm(cached)
         self.proxy.refuse(True)
         t0 = time.monotonic()
-        m = self.mount(foreground=True)
+        # Changes refused, as with -o offline_changes=no (kept and sent
+        # later by default: test_offline_changes).
+        m = self.mount('offline_changes=no', foreground=True)
         self.assertLess(time.monotonic() - t0, 15)
         self.assertIn('offline', m.stderr())
         self.assertEqual(sorted(os.listdir(m.p(FOLDER))),

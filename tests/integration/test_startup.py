@@ -668,7 +668,11 @@ class StatusTest(unittest.TestCase):
             # the disk cache's, on by default for IMAP
             'mode', 'disk_cache_bytes', 'disk_cache_limit',
             'disk_cache_hits', 'disk_cache_misses', 'disk_cache_discarded',
-            'disk_cache_writing']))
+            'disk_cache_writing',
+            # the journal of changes made offline (#21)
+            'pending_changes', 'failed_changes']))
+        self.assertEqual(st['pending_changes'], '0')
+        self.assertEqual(st['failed_changes'], '0')
         self.assertEqual(st['account'], self.url)
         self.assertEqual(st['mode'], 'online')
         self.assertEqual(st['state'], 'online')
