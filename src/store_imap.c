@@ -940,6 +940,9 @@ static int store_imap_req_rc(const struct imap_body_req *r)
 	return -store_errno_imap(&r->err);
 }
 
+/* On one session: EXAMINE + UID FETCH of each folder's messages not
+ * seen yet (after a retry, only those), all in one write; each
+ * request's result into its rc. */
 static int store_imap_fetch_many_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_many_fetch *a = arg;
@@ -981,6 +984,9 @@ out:
 	return rc;
 }
 
+/* store_ops.fetch_many: bodies of several folders in one round trip
+ * (the read-ahead across folders), retried once on a new session when
+ * the connection was lost. */
 static int store_imap_fetch_many(struct store *st, struct store_fetch_req *reqs,
 				 size_t n)
 {
