@@ -90,6 +90,7 @@ bench: $(B)/mailfs $(B)/fusefloor
 		$(PYTHON) bench/bench.py
 	MAILFS=$(CURDIR)/$(B)/mailfs FUSEFLOOR=$(CURDIR)/$(B)/fusefloor \
 		$(PYTHON) bench/bench_large.py
+	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) bench/bench_folders.py
 	MAILFS=$(CURDIR)/$(B)/mailfs $(PYTHON) bench/bench_slowlink.py
 
 # The install step (tests replace it to simulate a bare machine).

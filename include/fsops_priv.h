@@ -179,6 +179,11 @@ void fsdir_dots(struct fsops *fs, const char *path, struct stat *dot,
  * lists folder alone), else 0 or -errno for folder. The caller holds
  * folder's refresh mark. */
 int fswalk_listing(struct fsops *fs, const char *folder);
+/* fswalk.c: first listings of up to 32 folders never listed after
+ * `after`, in one round trip, for the read-ahead across folders (the
+ * caller's thread is background work). Returns how many were asked
+ * for, or -errno. */
+int fswalk_ahead(struct fsops *fs, const char *after);
 
 /* fsahead.c: scans and their read-ahead, in the background too. */
 struct fsahead;
@@ -197,6 +202,8 @@ void fsahead_read_more(struct fsops *fs, const struct cache_key *k);
  * reader has reached it, so fetch the one after. */
 void fsahead_opened(struct fsahead *a, const char *folder,
 		    const struct cache_key *k);
+/* The message of k, opened (fsahead_opened()), was released. */
+void fsahead_closed(struct fsahead *a, const struct cache_key *k);
 /* When the message of k is in the batch being fetched ahead, waits (at
  * most ms) for its byte at off to arrive. True when it is cached. */
 bool fsahead_wait(struct fsahead *a, const struct cache_key *k, uint64_t off,

@@ -352,6 +352,34 @@ int imap_examine_fetch_body(struct imap_session *s, const char *mailbox,
 				       const struct imap_body_part *p),
 			    void *ctx, bool *stale_r);
 
+/* One mailbox's part of imap_examine_fetch_body_many(). */
+struct imap_body_req {
+	const char *mailbox; /* borrowed */
+	uint32_t uidvalidity;
+	const char *uids; /* borrowed: an IMAP sequence set */
+	uint64_t offset, len;
+	void (*cb)(void *ctx, const struct imap_body_part *p);
+	void *ctx;
+	/* Filled in: 0, or -1 with err (the EXAMINE's when that failed);
+	 * stale: the mailbox's UIDVALIDITY is not uidvalidity (no piece of
+	 * it reached cb). */
+	int rc;
+	bool stale;
+	struct imap_error err;
+};
+
+/*
+ * imap_examine_fetch_body() for n mailboxes in one write: EXAMINE and
+ * UID FETCH of each, one after another, so that bodies of many
+ * mailboxes cost one round trip (read-ahead across folders). Each
+ * request gets its own result; one that failed does not stop the
+ * others. The session has the last mailbox selected afterwards (when
+ * its EXAMINE succeeded). Returns 0 while the session stays usable,
+ * else -1 with its error.
+ */
+int imap_examine_fetch_body_many(struct imap_session *s,
+				 struct imap_body_req *r, size_t n);
+
 /*
  * UID FETCH set (UID items) on the selected mailbox, for items the
  * caller interprets (ENVELOPE, BODYSTRUCTURE, BINARY.SIZE[1],

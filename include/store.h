@@ -141,6 +141,22 @@ struct store_summary {
 struct store;
 struct search_query;
 
+/* One folder's part of a fetch across folders (store_ops.fetch_many). */
+struct store_fetch_req {
+	const char *folder; /* borrowed */
+	uint32_t uidvalidity;
+	const uint32_t *uids; /* borrowed, ascending */
+	size_t n;
+	uint64_t len; /* bytes [0, len) of each message */
+	void (*cb)(void *ctx, const struct store_piece *p);
+	void *ctx;
+	/* Filled in: 0, -ESTALE (UIDVALIDITY is no longer uidvalidity),
+	 * or another negative errno. */
+	int rc;
+};
+struct store;
+struct search_query;
+
 /* One folder's answer to a search: the UIDs (ascending) of its messages
  * that match, under its UIDVALIDITY. */
 struct store_search_hit {
@@ -218,6 +234,17 @@ struct store_ops {
 		     uint64_t len,
 		     void (*cb)(void *ctx, const struct store_piece *p),
 		     void *ctx);
+
+	/*
+	 * Bytes [0, len) of messages of several folders (reqs[i]: see
+	 * struct store_fetch_req), in one round trip where the protocol
+	 * allows (read-ahead across the folders of a walk). Each request
+	 * gets its pieces through its own cb and its own rc. Returns 0,
+	 * or a negative errno when the store failed as a whole (the rc of
+	 * requests not done then tell nothing). NULL: not offered.
+	 */
+	int (*fetch_many)(struct store *st, struct store_fetch_req *reqs,
+			  size_t n);
 
 	/* Write-back. Each returns only once the server confirmed (or,
 	 * for store_cache offline, once the change is kept on disk to be

@@ -203,6 +203,12 @@ int tree_apply_delta(struct tree *t, const char *folder,
  * unknown size only from folder's own directory. */
 size_t tree_unlisted_after(struct tree *t, const char *folder, size_t max,
 			   uint64_t budget, char **names_r);
+/* Up to max selectable folders that follow folder in folder-list order
+ * (no wrapping), as long as each has a listing (the first one without
+ * ends them), as malloc'd server names in names_r with the UIDVALIDITY
+ * of their listings; returns how many. */
+size_t tree_listed_after(struct tree *t, const char *folder, size_t max,
+			 char **names_r, uint32_t *uidvalidity_r);
 /* Marks a folder's listing fresh without changing it. */
 void tree_touch_listing(struct tree *t, const char *folder, time_t now);
 /* Another client changed folder's content (push said so): its mtime

@@ -17,6 +17,17 @@
  * that first read. The first read of a message outside a scan of whole
  * bodies asks for what it reads (in FSAHEAD_HEAD_ROUND steps), not a
  * whole chunk: cut chunks are cached as such (cache.h), never as whole.
+ *
+ * Across folders (grep -r over an account): when first reads that miss
+ * move from folder to folder quickly (twice), and the reader reads whole
+ * bodies, this thread fetches the small bodies of the folders that
+ * follow the reader's (those already listed, which fswalk lists ahead
+ * of the walk) in one pipeline (store_ops.fetch_many): at most
+ * FSAHEAD_FOLDERS folders after the reader's, FSAHEAD_BATCH messages
+ * and bytes_max bytes a batch, listing the next folders first when the
+ * walk's listings end within reach (fswalk_ahead()). The reader going
+ * past half of those folders asks for the next batch; a reader that
+ * stops asks for nothing.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -38,6 +49,28 @@
  * FSAHEAD_HEAD_MIN (the kernel's first readahead of a 4 KiB read). */
 #define FSAHEAD_HEAD_ROUND 4096u
 #define FSAHEAD_HEAD_MIN (16u * 1024)
+/* Read-ahead across folders: at most this many folders after the
+ * reader's, each batch (fswalk lists as many at once). */
+#define FSAHEAD_FOLDERS 32
+/* Steps from folder to folder (first reads that missed, each within
+ * FSOPS_SCAN_GAP_MS of the last) that make a walk reading bodies: two
+ * folders may be a user reading two messages. */
+#define FSAHEAD_WALK_STEPS 2
+
+/* Folders with messages open that are tracked. */
+#define FSAHEAD_OPEN_SLOTS 64
+
+/* A folder with n messages open. */
+struct fsahead_open {
+	uint64_t folder;
+	unsigned n; /* 0: a free slot */
+};
+
+/* Messages of one folder in a batch being fetched: first..last. */
+struct fsahead_span {
+	struct cache_key key; /* uid: the first */
+	uint32_t last;
+};
 
 /* What the worker is asked to fetch next: the messages after `after`. */
 struct fsahead_req {
@@ -61,12 +94,30 @@ struct fsahead {
 	uint64_t mark_folder;
 	uint32_t mark_first, mark_last; /* 0: none */
 	uint64_t mark_head; /* its head length; 0: whole bodies */
-	/* The batch being fetched now: a reader of one of its messages
-	 * waits for it to arrive instead of fetching it again. */
-	bool inflight;
-	struct cache_key inflight_key; /* uid: the first */
-	uint32_t inflight_last;
+	/* The batch being fetched now (one span per folder): a reader of
+	 * one of its messages waits for it to arrive instead of fetching
+	 * it again. */
+	struct fsahead_span inflight[FSAHEAD_FOLDERS];
+	size_t n_inflight;
 	uint64_t bytes_max;
+	/* Across folders: the folder the reader opened a message of last
+	 * (its name owned), the folder of the last first read that missed
+	 * and when, whether the reader reads heads, a batch asked for,
+	 * and the folders of the last batch. */
+	char *reader;
+	uint64_t reader_id;
+	uint64_t miss_folder;
+	long long miss_ms;
+	unsigned walk_steps;
+	bool heads;
+	bool walk_asked;
+	uint64_t walk_marks[FSAHEAD_FOLDERS];
+	size_t n_walk_marks;
+	/* Folders with messages open (a reader's fetch may be under way
+	 * there): left out of batches across folders. Opens beyond the
+	 * table are counted in open_other, and stop those batches. */
+	struct fsahead_open open[FSAHEAD_OPEN_SLOTS];
+	unsigned open_other;
 };
 
 /* Where a background fetch's pieces go. */
@@ -98,6 +149,168 @@ static bool fsahead_has_head(struct cache *c, const struct cache_key *k,
 			     uint64_t size, uint64_t head)
 {
 	return cache_holds(c, k, (size < head ? size : head) - (size > 0));
+}
+
+/* The batch in flight has landed: readers waiting for it go on. */
+static void fsahead_landed(struct fsahead *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->n_inflight = 0;
+	pthread_cond_broadcast(&a->arrived);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* A batch across folders being planned: the requests, their UIDs and
+ * where their pieces go. */
+struct fsahead_walk {
+	char *names[FSAHEAD_FOLDERS]; /* owned */
+	uint32_t uidvalidity[FSAHEAD_FOLDERS];
+	size_t n_names;
+	struct store_fetch_req reqs[FSAHEAD_FOLDERS];
+	struct fsahead_fetch ft[FSAHEAD_FOLDERS];
+	size_t n;
+	uint32_t *uids; /* owned: FSAHEAD_BATCH */
+	uint64_t *sizes; /* owned: FSAHEAD_BATCH */
+	size_t used; /* of uids */
+	uint64_t bytes;
+};
+
+/* Adds folder i of w to the batch: its small messages not cached yet,
+ * while the batch's bounds allow. False once they are reached. */
+static bool fsahead_walk_folder(struct fsahead *a, struct fsahead_walk *w,
+				size_t i)
+{
+	struct fsops *fs = a->fs;
+	struct fsahead_fetch *ft = &w->ft[w->n];
+	uint32_t *uids = w->uids + w->used;
+	uint64_t *sizes = w->sizes + w->used, len = 0;
+	size_t got, j, m = 0;
+
+	got = tree_next_messages(fs->tree, w->names[i], w->uidvalidity[i], 0,
+				 FSAHEAD_BATCH - w->used, FSOPS_PREFETCH_SIZE,
+				 uids, sizes);
+	*ft = (struct fsahead_fetch){
+		a,
+		fs->cache,
+		{tree_folder_id(w->names[i]), w->uidvalidity[i], 0},
+		0};
+	for (j = 0; j < got && w->bytes < a->bytes_max; j++) {
+		ft->key.uid = uids[j];
+		if (cache_has(fs->cache, &ft->key, 0))
+			continue;
+		uids[m++] = uids[j];
+		w->bytes += sizes[j];
+		if (sizes[j] + FSOPS_SLACK > len)
+			len = sizes[j] + FSOPS_SLACK;
+	}
+	if (m) {
+		ft->asked = len;
+		w->reqs[w->n++] = (struct store_fetch_req){
+			.folder = w->names[i],
+			.uidvalidity = w->uidvalidity[i],
+			.uids = uids,
+			.n = m,
+			.len = len,
+			.cb = fsahead_piece,
+			.ctx = ft};
+		w->used += m;
+	}
+	return w->used < FSAHEAD_BATCH && w->bytes < a->bytes_max;
+}
+
+/* The slot of folder in the table of open folders, or NULL. The lock
+ * is held. */
+static struct fsahead_open *fsahead_open_slot(struct fsahead *a,
+					      uint64_t folder)
+{
+	size_t i;
+
+	for (i = 0; i < FSAHEAD_OPEN_SLOTS; i++)
+		if (a->open[i].n && a->open[i].folder == folder)
+			return &a->open[i];
+	return NULL;
+}
+
+/* Marks w's batch as in flight, leaving out the folder the reader is
+ * in now and every folder with a message open (a reader's fetch may be
+ * under way there: the two would fetch the same messages), and notes
+ * the folders looked at (fetched or cached already) for
+ * fsahead_opened(). The lock is held. */
+static void fsahead_walk_mark(struct fsahead *a, struct fsahead_walk *w)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < w->n && !a->open_other; i++) {
+		struct fsahead_fetch *ft = w->reqs[i].ctx;
+
+		if (ft->key.folder == a->reader_id ||
+		    fsahead_open_slot(a, ft->key.folder))
+			continue;
+		w->reqs[k] = w->reqs[i];
+		a->inflight[k].key = ft->key;
+		a->inflight[k].key.uid = w->reqs[i].uids[0];
+		a->inflight[k++].last = w->reqs[i].uids[w->reqs[i].n - 1];
+	}
+	w->n = k;
+	a->n_inflight = k;
+	for (i = k = 0; i < w->n_names; i++) {
+		uint64_t id = tree_folder_id(w->names[i]);
+
+		if (id != a->reader_id)
+			a->walk_marks[k++] = id;
+	}
+	a->n_walk_marks = k;
+}
+
+/* Fetches, in one pipeline, the bodies of the folders after `after`
+ * (the reader's) that are not cached yet, within the batch bounds. */
+static void fsahead_walk_run(struct fsahead *a, const char *after)
+{
+	struct fsops *fs = a->fs;
+	struct store *st = fs->cfg.store;
+	struct fsahead_walk w = {0};
+	size_t i, msgs = 0;
+	int rc;
+
+	if (!st->ops->fetch_many)
+		return;
+	w.uids = malloc(FSAHEAD_BATCH * sizeof(*w.uids));
+	w.sizes = malloc(FSAHEAD_BATCH * sizeof(*w.sizes));
+	if (!w.uids || !w.sizes)
+		goto out;
+	w.n_names = tree_listed_after(fs->tree, after, FSAHEAD_FOLDERS, w.names,
+				      w.uidvalidity);
+	/* The walk's listings end within reach: list the next folders
+	 * first (while the reader works on those listed already). */
+	if (w.n_names < FSAHEAD_FOLDERS &&
+	    fswalk_ahead(fs, w.n_names ? w.names[w.n_names - 1] : after) > 0) {
+		for (i = 0; i < w.n_names; i++)
+			free(w.names[i]);
+		w.n_names = tree_listed_after(fs->tree, after, FSAHEAD_FOLDERS,
+					      w.names, w.uidvalidity);
+	}
+	for (i = 0; i < w.n_names && fsahead_walk_folder(a, &w, i); i++)
+		;
+	pthread_mutex_lock(&a->lock);
+	fsahead_walk_mark(a, &w);
+	pthread_mutex_unlock(&a->lock);
+	if (w.n == 0)
+		goto out;
+	for (i = 0; i < w.n; i++)
+		msgs += w.reqs[i].n;
+	log_debug("read-ahead: %zu messages of %zu folders after %s", msgs, w.n,
+		  after);
+	rc = st->ops->fetch_many(st, w.reqs, w.n);
+	fsahead_landed(a);
+	if (rc == 0)
+		fs->prefetched += msgs;
+	else
+		log_debug("read-ahead after %s: %s", after, strerror(-rc));
+out:
+	for (i = 0; i < w.n_names; i++)
+		free(w.names[i]);
+	free(w.uids);
+	free(w.sizes);
 }
 
 /* Fetches the batch after r->after that is not cached yet, and marks
@@ -135,18 +348,15 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	a->mark_first = keep[0];
 	a->mark_last = keep[m - 1];
 	a->mark_head = r->head;
-	a->inflight = true;
-	a->inflight_key =
+	a->inflight[0].key =
 		(struct cache_key){r->folder_id, r->uidvalidity, keep[0]};
-	a->inflight_last = keep[m - 1];
+	a->inflight[0].last = keep[m - 1];
+	a->n_inflight = 1;
 	pthread_mutex_unlock(&a->lock);
 	ft.asked = len;
 	rc = fs->cfg.store->ops->fetch(fs->cfg.store, r->folder, r->uidvalidity,
 				       keep, m, 0, len, fsahead_piece, &ft);
-	pthread_mutex_lock(&a->lock);
-	a->inflight = false;
-	pthread_cond_broadcast(&a->arrived);
-	pthread_mutex_unlock(&a->lock);
+	fsahead_landed(a);
 	if (rc == 0)
 		fs->prefetched += m;
 	else
@@ -161,15 +371,24 @@ static void *fsahead_main(void *arg)
 	store_set_background(true);
 	pthread_mutex_lock(&a->lock);
 	while (!a->stop) {
-		if (!a->req.folder) {
+		if (a->req.folder) {
+			r = a->req;
+			a->req.folder = NULL;
+			pthread_mutex_unlock(&a->lock);
+			fsahead_run(a, &r);
+			free(r.folder);
+		} else if (a->walk_asked && a->reader) {
+			char *after = strdup(a->reader);
+
+			a->walk_asked = false;
+			pthread_mutex_unlock(&a->lock);
+			if (after)
+				fsahead_walk_run(a, after);
+			free(after);
+		} else {
 			pthread_cond_wait(&a->cond, &a->lock);
 			continue;
 		}
-		r = a->req;
-		a->req.folder = NULL;
-		pthread_mutex_unlock(&a->lock);
-		fsahead_run(a, &r);
-		free(r.folder);
 		pthread_mutex_lock(&a->lock);
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -209,10 +428,29 @@ void fsahead_stop(struct fsahead *a)
 	pthread_mutex_unlock(&a->lock);
 	pthread_join(a->thread, NULL);
 	free(a->req.folder);
+	free(a->reader);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->cond);
 	pthread_cond_destroy(&a->arrived);
 	free(a);
+}
+
+/* True when the message of k is in the batch being fetched. The lock
+ * is held. */
+static bool fsahead_in_flight(const struct fsahead *a,
+			      const struct cache_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_inflight; i++) {
+		const struct fsahead_span *sp = &a->inflight[i];
+
+		if (sp->key.folder == k->folder &&
+		    sp->key.uidvalidity == k->uidvalidity &&
+		    k->uid >= sp->key.uid && k->uid <= sp->last)
+			return true;
+	}
+	return false;
 }
 
 bool fsahead_wait(struct fsahead *a, const struct cache_key *k, uint64_t off,
@@ -224,9 +462,7 @@ bool fsahead_wait(struct fsahead *a, const struct cache_key *k, uint64_t off,
 	if (!a)
 		return false;
 	pthread_mutex_lock(&a->lock);
-	while (a->inflight && a->inflight_key.folder == k->folder &&
-	       a->inflight_key.uidvalidity == k->uidvalidity &&
-	       k->uid >= a->inflight_key.uid && k->uid <= a->inflight_last) {
+	while (fsahead_in_flight(a, k)) {
 		have = cache_holds(a->fs->cache, k, off);
 		if (have || pthread_cond_timedwait(&a->arrived, &a->lock,
 						   &deadline) == ETIMEDOUT)
@@ -269,16 +505,117 @@ static void fsahead_batch_fetched(struct fsahead *a, const char *folder,
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* The reader opened a message of folder (id k->folder): when it
+ * entered another folder, one of the second half of those the last
+ * batch across folders looked at, ask for the batch after it. The lock
+ * is held. */
+static void fsahead_walk_opened(struct fsahead *a, const char *folder,
+				const struct cache_key *k)
+{
+	char *name;
+	size_t i;
+
+	if (a->reader_id == k->folder && a->reader)
+		return;
+	name = strdup(folder);
+	if (!name)
+		return;
+	free(a->reader);
+	a->reader = name;
+	a->reader_id = k->folder;
+	for (i = 0; i < a->n_walk_marks; i++) {
+		if (a->walk_marks[i] != k->folder)
+			continue;
+		/* Still walking: this counts as its last step. Past half
+		 * of the folders ahead, the next ones are asked for (a
+		 * batch of many folders a round trip, not one). */
+		a->walk_steps++;
+		a->miss_folder = k->folder;
+		a->miss_ms = clock_now_ms();
+		if (2 * i + 1 >= a->n_walk_marks) {
+			a->walk_asked = true;
+			pthread_cond_signal(&a->cond);
+		}
+		break;
+	}
+}
+
 void fsahead_opened(struct fsahead *a, const char *folder,
 		    const struct cache_key *k)
 {
+	struct fsahead_open *o;
+	size_t i;
+
 	if (!a)
 		return;
 	pthread_mutex_lock(&a->lock);
+	o = fsahead_open_slot(a, k->folder);
+	for (i = 0; !o && i < FSAHEAD_OPEN_SLOTS; i++)
+		if (!a->open[i].n)
+			o = &a->open[i];
+	if (o) {
+		o->folder = k->folder;
+		o->n++;
+	} else {
+		a->open_other++;
+	}
 	if (a->mark_first && a->mark_folder == k->folder &&
 	    k->uid >= a->mark_first && k->uid <= a->mark_last)
 		fsahead_ask(a, folder, k, a->mark_last, a->mark_head);
+	fsahead_walk_opened(a, folder, k);
 	pthread_mutex_unlock(&a->lock);
+}
+
+void fsahead_closed(struct fsahead *a, const struct cache_key *k)
+{
+	struct fsahead_open *o;
+
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	o = fsahead_open_slot(a, k->folder);
+	if (o)
+		o->n--;
+	else if (a->open_other)
+		a->open_other--;
+	pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * A first read that missed, of a message of k's folder; batch: the scan
+ * of that folder decided what rides along (heads: only heads). When
+ * such reads went from folder to folder FSAHEAD_WALK_STEPS times, each
+ * a moment after the last, and the reader reads whole bodies, it walks
+ * through folders: on entering this folder, ask for the folders after
+ * it. Returns whether it walks.
+ */
+static bool fsahead_walk_miss(struct fsahead *a, const struct cache_key *k,
+			      unsigned batch, bool heads)
+{
+	long long now = clock_now_ms();
+	bool walking;
+
+	if (!a || !a->fs->cfg.store->ops->fetch_many)
+		return false;
+	pthread_mutex_lock(&a->lock);
+	if (batch)
+		a->heads = heads;
+	if (a->miss_folder != k->folder) {
+		if (a->miss_ms && now - a->miss_ms <= FSOPS_SCAN_GAP_MS)
+			a->walk_steps++;
+		else
+			a->walk_steps = 0;
+	}
+	walking = a->walk_steps >= FSAHEAD_WALK_STEPS &&
+		  a->reader_id == k->folder && !a->heads;
+	if (walking && a->miss_folder != k->folder) {
+		a->walk_asked = true;
+		pthread_cond_signal(&a->cond);
+	}
+	a->miss_folder = k->folder;
+	a->miss_ms = now;
+	pthread_mutex_unlock(&a->lock);
+	return walking;
 }
 
 /*
@@ -365,16 +702,22 @@ static size_t fsahead_ride_along(struct fsops *fs, struct fsops_file *f,
 	more = tree_next_messages(
 		fs->tree, f->folder, f->key.uidvalidity, f->key.uid, batch,
 		heads ? UINT64_MAX : FSOPS_PREFETCH_SIZE, uids + 1, sizes + 1);
+	if (fs->ahead)
+		pthread_mutex_lock(&fs->ahead->lock);
 	for (i = 1; i <= more && total < FSOPS_BATCH_BYTES; i++) {
 		k.uid = uids[i];
-		if (heads ? fsahead_has_head(fs->cache, &k, sizes[i], *len_r)
-			  : cache_has(fs->cache, &k, 0))
+		/* Those the read-ahead is fetching arrive anyway. */
+		if ((fs->ahead && fsahead_in_flight(fs->ahead, &k)) ||
+		    (heads ? fsahead_has_head(fs->cache, &k, sizes[i], *len_r)
+			   : cache_has(fs->cache, &k, 0)))
 			continue;
 		uids[n++] = uids[i];
 		total += heads ? *len_r : sizes[i];
 		if (!heads && sizes[i] + FSOPS_SLACK > len)
 			len = sizes[i] + FSOPS_SLACK;
 	}
+	if (fs->ahead)
+		pthread_mutex_unlock(&fs->ahead->lock);
 	*len_r = len;
 	return n - 1;
 }
@@ -397,6 +740,11 @@ size_t fsahead_first_fetch(struct fsops *fs, struct fsops_file *f, uint64_t end,
 	if (head < FSAHEAD_HEAD_MIN)
 		head = FSAHEAD_HEAD_MIN;
 	batch = fsahead_scan(fs, &f->key, end < size, &heads);
+	/* A walk reading bodies: the folder's first message already
+	 * brings the others along (its scan would wait for a second). */
+	if (fsahead_walk_miss(fs->ahead, &f->key, batch, heads) && !batch &&
+	    first)
+		batch = FSOPS_BATCH_MIN;
 	/* head -c, file(1), a header cache: a first read outside a scan of
 	 * whole bodies asks for what it reads. */
 	cut = first && (!batch || heads) && head < size && head < len;

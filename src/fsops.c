@@ -428,6 +428,7 @@ static int fsops_release(const char *path, struct fuse_file_info *fi)
 		fsnew_release(fsops_get(), f, path);
 		return 0;
 	}
+	fsahead_closed(fsops_get()->ahead, &f->key);
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
 	free(f->folder);

@@ -58,23 +58,15 @@ static bool fswalk_walking(struct fsops *fs)
 	return last && now - last < FSWALK_GAP_MS;
 }
 
-int fswalk_listing(struct fsops *fs, const char *folder)
+/* Marks names[from..n) as being listed by this thread; those another
+ * thread is listing already are left out (and freed). Returns the new
+ * n. */
+static size_t fswalk_claim(struct fsops *fs, char **names, bool *began,
+			   size_t from, size_t n)
 {
-	struct store *st = fs->cfg.store;
-	struct fswalk_batch b = {.fs = fs, .rc0 = -EIO};
-	char *names[FSWALK_BATCH];
-	bool began[FSWALK_BATCH];
-	size_t i, n;
-	int rc;
+	size_t i;
 
-	if (!st->ops->messages_many || !fswalk_walking(fs))
-		return 1;
-	names[0] = (char *)folder;
-	began[0] = false; /* the caller ends its own refresh */
-	n = 1 + tree_unlisted_after(fs->tree, folder, FSWALK_BATCH - 1,
-				    FSWALK_BUDGET, names + 1);
-	/* Others already being listed by another thread are left out. */
-	for (i = 1; i < n; i++) {
+	for (i = from; i < n; i++) {
 		began[i] = tree_begin_refresh(fs->tree, names[i], clock_mono(),
 					      fs->cfg.refresh, 0);
 		if (!began[i]) {
@@ -83,6 +75,39 @@ int fswalk_listing(struct fsops *fs, const char *folder)
 			began[n] = false;
 		}
 	}
+	return n;
+}
+
+/* Ends the refresh marks fswalk_claim() took that no listing ended,
+ * and frees names[from..n). */
+static void fswalk_release(struct fsops *fs, char **names, bool *began,
+			   size_t from, size_t n)
+{
+	size_t i;
+
+	for (i = from; i < n; i++) {
+		if (began[i])
+			tree_end_refresh(fs->tree, names[i]);
+		free(names[i]);
+	}
+}
+
+int fswalk_listing(struct fsops *fs, const char *folder)
+{
+	struct store *st = fs->cfg.store;
+	struct fswalk_batch b = {.fs = fs, .rc0 = -EIO};
+	char *names[FSWALK_BATCH];
+	bool began[FSWALK_BATCH];
+	size_t n;
+	int rc;
+
+	if (!st->ops->messages_many || !fswalk_walking(fs))
+		return 1;
+	names[0] = (char *)folder;
+	began[0] = false; /* the caller ends its own refresh */
+	n = 1 + tree_unlisted_after(fs->tree, folder, FSWALK_BATCH - 1,
+				    FSWALK_BUDGET, names + 1);
+	n = fswalk_claim(fs, names, began, 1, n);
 	if (n == 1)
 		return 1;
 	log_debug("walk: listing %s and %zu folders after it", folder, n - 1);
@@ -91,12 +116,35 @@ int fswalk_listing(struct fsops *fs, const char *folder)
 	b.n = n;
 	rc = st->ops->messages_many(st, (const char *const *)names, n,
 				    fswalk_done, &b);
-	for (i = 1; i < n; i++) {
-		if (began[i])
-			tree_end_refresh(fs->tree, names[i]);
-		free(names[i]);
-	}
+	fswalk_release(fs, names, began, 1, n);
 	if (rc == -EAGAIN)
 		return 1; /* not now (offline): one folder at a time */
 	return rc < 0 ? rc : b.rc0;
+}
+
+int fswalk_ahead(struct fsops *fs, const char *after)
+{
+	struct store *st = fs->cfg.store;
+	struct fswalk_batch b = {.fs = fs};
+	char *names[FSWALK_BATCH];
+	bool began[FSWALK_BATCH];
+	size_t n;
+	int rc;
+
+	if (!st->ops->messages_many)
+		return 0;
+	n = tree_unlisted_after(fs->tree, after, FSWALK_BATCH, FSWALK_BUDGET,
+				names);
+	n = fswalk_claim(fs, names, began, 0, n);
+	if (n == 0)
+		return 0;
+	log_debug("walk: listing %zu folders after %s ahead of the reader", n,
+		  after);
+	b.names = names;
+	b.began = began;
+	b.n = n;
+	rc = st->ops->messages_many(st, (const char *const *)names, n,
+				    fswalk_done, &b);
+	fswalk_release(fs, names, began, 0, n);
+	return rc < 0 ? rc : (int)n;
 }

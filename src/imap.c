@@ -2538,6 +2538,72 @@ out:
 	return rc;
 }
 
+/* Finishes request i of imap_examine_fetch_body_many(): its EXAMINE
+ * and FETCH (c[0], c[1]), each request with its own result, as
+ * imap_examine_fetch_body() does for one. */
+static void imap_body_many_finish(struct imap_session *s,
+				  struct imap_body_req *r,
+				  struct imap_body_ctx *bc, struct imap_cmd *c)
+{
+	struct imap_mailbox mb;
+
+	r->stale = false;
+	if (imap_cmd_finish(s, c, 1) == 0 &&
+	    imap_select_end(s, r->mailbox, true, &mb) == 0 &&
+	    mb.uidvalidity != r->uidvalidity) {
+		r->stale = true;
+		bc->drop = true;
+	}
+	r->rc = c[0].rc;
+	if (imap_cmd_finish(s, c + 1, 1) < 0 && r->rc == 0)
+		r->rc = -1;
+	r->rc = imap_fetch_body_done(s, bc, r->rc);
+	r->err = c[0].rc < 0 ? c[0].err : s->err;
+}
+
+int imap_examine_fetch_body_many(struct imap_session *s,
+				 struct imap_body_req *r, size_t n)
+{
+	struct imap_body_ctx *bc = calloc(n ? n : 1, sizeof(*bc));
+	struct strbuf *cmd = calloc(2 * n + 1, sizeof(*cmd));
+	struct imap_cmd *c = calloc(2 * n + 1, sizeof(*c));
+	size_t i;
+	int rc = -1;
+
+	if (!bc || !cmd || !c) {
+		imap_set_err(s, IMAP_ERR_NOMEM, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		bc[i] = (struct imap_body_ctx){r[i].cb, r[i].ctx, r[i].offset,
+					       false, false};
+		if (imap_fetch_body_cmd(s, r[i].uids, r[i].offset, r[i].len,
+					&cmd[2 * i + 1]) < 0 ||
+		    imap_select_begin(s, r[i].mailbox, true, &cmd[2 * i]) < 0)
+			goto out;
+		c[2 * i].text = cmd[2 * i].data;
+		c[2 * i + 1] = (struct imap_cmd){.text = cmd[2 * i + 1].data,
+						 .h = imap_body_handler,
+						 .ctx = &bc[i]};
+	}
+	if (imap_cmd_send(s, c, 2 * n) < 0)
+		goto out;
+	/* Each mailbox's pieces are handed on as they come. */
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			imap_select_forget(s, true);
+		imap_body_many_finish(s, &r[i], &bc[i], c + 2 * i);
+	}
+	rc = imap_usable(s) ? 0 : -1;
+out:
+	for (i = 0; cmd && i < 2 * n; i++)
+		strbuf_free(&cmd[i]);
+	free(bc);
+	free(cmd);
+	free(c);
+	return rc;
+}
+
 bool imap_internaldate(const struct imap_tok *t, time_t *t_r)
 {
 	return t && t->type == IMAP_TOK_STRING &&

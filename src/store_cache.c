@@ -685,6 +685,94 @@ static int store_cache_fetch(struct store *st, const char *folder,
 	return rc;
 }
 
+/* For the read-ahead across folders: hands f's caller the range
+ * [offset, offset + f->len) of each message of uids that is all on
+ * disk; the others go into rest (room for n), but for those a kept
+ * change put there (the reader's own fetch reads them). *first_r: the
+ * first message was on disk. Returns how many are left. */
+static size_t store_cache_from_disk(struct store_cache_fetch *f,
+				    const uint32_t *uids, size_t n,
+				    uint64_t offset, uint32_t *rest,
+				    bool *first_r)
+{
+	size_t i, nrest = 0;
+
+	for (i = 0; i < n; i++) {
+		char *data;
+		size_t dlen;
+
+		if (f->sc->j && uids[i] >= JOURNAL_UID_BASE)
+			continue;
+		if (diskcache_read(f->sc->dc, f->folder, f->uidvalidity,
+				   uids[i], DISKCACHE_WHOLE, offset, f->len,
+				   &data, &dlen) == 0) {
+			struct store_piece p = {uids[i], offset, data, dlen};
+
+			f->cb(f->ctx, &p);
+			free(data);
+			*first_r |= i == 0;
+			continue;
+		}
+		rest[nrest++] = uids[i];
+	}
+	return nrest;
+}
+
+/* Bodies of several folders (read-ahead across folders): what is on
+ * disk from there, the rest from the IMAP store in one pipeline, each
+ * piece written to disk on its way up. Offline: -EAGAIN (read-ahead
+ * only). */
+static int store_cache_fetch_many(struct store *st,
+				  struct store_fetch_req *reqs, size_t n)
+{
+	struct store_cache *sc = store_cache_of(st);
+	struct store_fetch_req *rest = calloc(n + 1, sizeof(*rest));
+	struct store_cache_fetch *f = calloc(n + 1, sizeof(*f));
+	size_t *which = calloc(n + 1, sizeof(*which));
+	size_t i, k = 0;
+	uint32_t *uids;
+	bool first = false;
+	int rc = -ENOMEM;
+
+	if (sc->offline) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	for (i = 0; rest && f && which && i < n; i++) {
+		reqs[i].rc = 0;
+		f[k] = (struct store_cache_fetch){
+			sc,	     reqs[i].folder, reqs[i].uidvalidity,
+			reqs[i].len, reqs[i].cb,     reqs[i].ctx};
+		uids = calloc(reqs[i].n + 1, sizeof(*uids));
+		if (!uids)
+			goto out;
+		rest[k] = reqs[i];
+		rest[k].uids = uids;
+		rest[k].n = store_cache_from_disk(&f[k], reqs[i].uids,
+						  reqs[i].n, 0, uids, &first);
+		rest[k].cb = store_cache_piece;
+		rest[k].ctx = &f[k];
+		which[k] = i;
+		if (rest[k].n)
+			k++;
+		else
+			free(uids);
+	}
+	if (i < n)
+		goto out;
+	rc = k ? sc->inner->ops->fetch_many(sc->inner, rest, k) : 0;
+	for (i = 0; rc == 0 && i < k; i++)
+		reqs[which[i]].rc = rest[i].rc;
+	store_cache_check_lost(sc, rc);
+out:
+	for (i = 0; rest && i < k; i++)
+		free((uint32_t *)rest[i].uids);
+	free(rest);
+	free(f);
+	free(which);
+	return rc;
+}
+
 /*
  * The gate of every change. A change makes the folder list's states out
  * of date (a move or a new folder touches other folders too): they are
@@ -1562,6 +1650,7 @@ static void store_cache_fill_ops(struct store_cache *sc)
 	o->fetch_section = in->fetch_section ? store_cache_fetch_section : NULL;
 	o->search = in->search ? store_cache_search : NULL;
 	o->fetch = store_cache_fetch;
+	o->fetch_many = in->fetch_many ? store_cache_fetch_many : NULL;
 	o->set_flags = in->set_flags ? store_cache_set_flags : NULL;
 	o->change_flags = in->change_flags ? store_cache_change_flags : NULL;
 	o->move = in->move ? store_cache_move : NULL;

@@ -920,6 +920,107 @@ static int store_imap_fetch(struct store *st, const char *folder,
 	return rc;
 }
 
+/* Bodies of several folders on one session: one store_imap_fetch per
+ * request, each with its own seen[] (a retry asks only for the rest). */
+struct store_imap_many_fetch {
+	struct store_fetch_req *reqs;
+	struct store_imap_fetch *f; /* owned, n of them */
+	size_t n;
+};
+
+/* Why request r (of fetch f) failed, as an errno; a NO
+ * [EXPUNGEISSUED] still delivered what exists: success. */
+static int store_imap_req_rc(const struct imap_body_req *r)
+{
+	if (r->rc == 0)
+		return r->stale ? -ESTALE : 0;
+	if (r->err.kind == IMAP_ERR_NO &&
+	    strcasecmp(r->err.code, "EXPUNGEISSUED") == 0)
+		return 0;
+	return -store_errno_imap(&r->err);
+}
+
+/* On one session: EXAMINE + UID FETCH of each folder's messages not
+ * seen yet (after a retry, only those), all in one write; each
+ * request's result into its rc. */
+static int store_imap_fetch_many_op(struct imap_session *s, void *arg)
+{
+	struct store_imap_many_fetch *a = arg;
+	struct imap_body_req *r = calloc(a->n, sizeof(*r));
+	struct strbuf *sets = calloc(a->n, sizeof(*sets));
+	size_t *which = calloc(a->n, sizeof(*which));
+	size_t i, k = 0;
+	int rc = -ENOMEM;
+
+	if (!r || !sets || !which)
+		goto out;
+	for (i = 0; i < a->n; i++) {
+		struct store_imap_fetch *f = &a->f[i];
+
+		store_imap_uid_set(&sets[i], f->uids, f->seen, f->n);
+		if (strbuf_failed(&sets[i]))
+			goto out;
+		if (!sets[i].len)
+			continue; /* all seen (before a retry) */
+		r[k] = (struct imap_body_req){.mailbox = f->folder,
+					      .uidvalidity = f->uidvalidity,
+					      .uids = sets[i].data,
+					      .len = f->len,
+					      .cb = store_imap_body_cb,
+					      .ctx = f};
+		which[k++] = i;
+	}
+	rc = 0;
+	if (k && imap_examine_fetch_body_many(s, r, k) < 0)
+		rc = STORE_IMAP_FAILED;
+	for (i = 0; rc == 0 && i < k; i++)
+		a->reqs[which[i]].rc = store_imap_req_rc(&r[i]);
+out:
+	for (i = 0; sets && i < a->n; i++)
+		strbuf_free(&sets[i]);
+	free(sets);
+	free(which);
+	free(r);
+	return rc;
+}
+
+/* store_ops.fetch_many: bodies of several folders in one round trip
+ * (the read-ahead across folders), retried once on a new session when
+ * the connection was lost. */
+static int store_imap_fetch_many(struct store *st, struct store_fetch_req *reqs,
+				 size_t n)
+{
+	struct store_imap_many_fetch a = {reqs, calloc(n ? n : 1, sizeof(*a.f)),
+					  n};
+	size_t i;
+	int rc = -ENOMEM;
+
+	for (i = 0; a.f && i < n; i++) {
+		reqs[i].rc = 0;
+		a.f[i] = (struct store_imap_fetch){
+			.folder = reqs[i].folder,
+			.uidvalidity = reqs[i].uidvalidity,
+			.uids = reqs[i].uids,
+			.n = reqs[i].n,
+			.len = reqs[i].len < STORE_MAX_PIECE ? reqs[i].len
+							     : STORE_MAX_PIECE,
+			.cb = reqs[i].cb,
+			.ctx = reqs[i].ctx,
+			.seen = calloc(reqs[i].n ? reqs[i].n : 1, sizeof(bool)),
+			.stats = &st->stats};
+		if (!a.f[i].seen)
+			break;
+	}
+	if (a.f && i == n)
+		rc = n ? store_imap_run(store_imap_of(st), reqs[0].folder, true,
+					store_imap_fetch_many_op, &a)
+		       : 0;
+	for (i = 0; a.f && i < n; i++)
+		free(a.f[i].seen);
+	free(a.f);
+	return rc;
+}
+
 /* Arguments of the operations on one message. */
 struct store_imap_msg {
 	const char *folder;
@@ -1921,6 +2022,7 @@ static const struct store_ops store_imap_ops = {
 	.messages = store_imap_messages,
 	.messages_many = store_imap_messages_many,
 	.fetch = store_imap_fetch,
+	.fetch_many = store_imap_fetch_many,
 	.set_flags = store_imap_set_flags,
 	.change_flags = store_imap_change_flags,
 	.move = store_imap_move,

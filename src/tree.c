@@ -1836,6 +1836,29 @@ size_t tree_unlisted_after(struct tree *t, const char *folder, size_t max,
 	return n;
 }
 
+size_t tree_listed_after(struct tree *t, const char *folder, size_t max,
+			 char **names_r, uint32_t *uidvalidity_r)
+{
+	struct tree_folder *f, *start;
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), start);
+	for (f = start ? start->hh_path.next : NULL; f && n < max;
+	     f = f->hh_path.next) {
+		if (f->implied || (f->attrs & STORE_FOLDER_NOSELECT))
+			continue;
+		if (!f->listing)
+			break; /* the walk has not listed this far yet */
+		names_r[n] = strdup(f->name);
+		if (!names_r[n])
+			break;
+		uidvalidity_r[n++] = f->listing->state.uidvalidity;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return n;
+}
+
 void tree_touch_listing(struct tree *t, const char *folder, time_t now)
 {
 	struct tree_folder *f;

@@ -709,6 +709,48 @@ START_TEST(test_unlisted_after)
 }
 END_TEST
 
+/* The folders ahead of a walk's reader that the read-ahead across
+ * folders may fetch: listed ones, in folder-list order, no wrapping,
+ * \Noselect parents skipped, up to the first one not listed. */
+START_TEST(test_listed_after)
+{
+	struct tree *t = tree_new(1000);
+	struct store_folder f[6] = {
+		{strdup("A"), '.', STORE_FOLDER_NOSELECT, 0, 0, 0, 0, 0},
+		{strdup("A.a"), '.', 0, 3, 0, 0, 0, 0},
+		{strdup("A.b"), '.', 0, 3, 0, 0, 0, 0},
+		{strdup("B"), '.', STORE_FOLDER_NOSELECT, 0, 0, 0, 0, 0},
+		{strdup("B.c"), '.', 0, 3, 0, 0, 0, 0},
+		{strdup("B.d"), '.', 0, 3, 0, 0, 0, 0},
+	};
+	uint32_t uv[8];
+	char *names[8];
+	size_t n, i;
+
+	ck_assert_int_eq(tree_set_folders(t, f, 6, 100, NULL), 0);
+	list_folder(t, "A.a", 3, 7, 100);
+	list_folder(t, "A.b", 3, 8, 100);
+	list_folder(t, "B.c", 3, 9, 100);
+	ck_assert_uint_eq(tree_listed_after(t, "B.d", 8, names, uv), 0);
+	n = tree_listed_after(t, "A.a", 8, names, uv);
+	/* B.d has no listing: the walk has not got that far. */
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(names[0], "A.b");
+	ck_assert_uint_eq(uv[0], 8);
+	ck_assert_str_eq(names[1], "B.c");
+	ck_assert_uint_eq(uv[1], 9);
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	n = tree_listed_after(t, "A.a", 1, names, uv);
+	ck_assert_uint_eq(n, 1);
+	free(names[0]);
+	ck_assert_uint_eq(tree_listed_after(t, "Nowhere", 8, names, uv), 0);
+	for (i = 0; i < 6; i++)
+		free(f[i].name);
+	tree_free(t);
+}
+END_TEST
+
 /* A server name of `levels` levels of `comp` bytes each, delimiter
  * '/', its first level starting with the digits of tag (so that names
  * differ there). */
@@ -1201,6 +1243,7 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_delta_merge);
 	tcase_add_test(tc, test_uid_ranges);
 	tcase_add_test(tc, test_unlisted_after);
+	tcase_add_test(tc, test_listed_after);
 	tcase_add_test(tc, test_ino_path);
 	tcase_add_test(tc, test_ino_never_reused);
 	tcase_add_test(tc, test_deep_folder_name_is_left_out);
