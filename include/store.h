@@ -154,8 +154,6 @@ struct store_fetch_req {
 	 * or another negative errno. */
 	int rc;
 };
-struct store;
-struct search_query;
 
 /* One folder's answer to a search: the UIDs (ascending) of its messages
  * that match, under its UIDVALIDITY. */
