@@ -327,6 +327,26 @@ class OfflineChangesTest(unittest.TestCase):
         for raw in (r1, r2, r3):
             self.assertEqual(ids.get(msgid(raw)), 1)
 
+    def test_rm_with_delete_expunge_offline(self):
+        """-o delete=expunge: rm offline removes the message from the
+        mount at once and, sent later, expunges that UID alone (the
+        others stay)."""
+        self.warm()
+        self.proxy.reset_new(True)
+        m = self.mount('delete=expunge')
+        a = self.uids[0]
+        os.unlink(m.p(self.box, self.names[a]))
+        self.assertNotIn(self.names[a], os.listdir(m.p(self.box)))
+        self.assertNotIn(self.names[a], os.listdir(m.p('Trash')))
+        self.assertEqual(m.status().get('pending_changes'), '1')
+        self.proxy.reset_new(False)
+        self.wait_status(m, 'pending_changes', '0', 15)
+        ids = self.ids_in(self.box)
+        self.assertNotIn(msgid(self.raws[0]), ids)
+        for raw in self.raws[1:]:
+            self.assertEqual(ids.get(msgid(raw)), 1)
+        self.assertNotIn(msgid(self.raws[0]), self.ids_in('Trash'))
+
     # ----------------------------------------------------------- conflicts
 
     def test_change_to_message_expunged_meanwhile_is_dropped(self):
