@@ -7,8 +7,13 @@
  *
  * Keys are (folder id, UIDVALIDITY, UID): stable for a message's whole
  * life on the server, so a cached body can never be shown for another
- * message. A disk tier is meant to sit under this interface: callers
- * only see read/store/forget.
+ * message. A message whose server gives it a content identity (a
+ * key's oid: OBJECTID, X-GM-MSGID, with its RFC822.SIZE) is held under
+ * that identity alone, so that its copies in other folders (a
+ * server-side copy, a move by another client, a Gmail label) share one
+ * body; an identity reused for a message of another size is another
+ * oid (store_oid_make()), so never those bytes. A disk tier is meant to
+ * sit under this interface: callers only see read/store/forget.
  *
  * Thread-safe: one mutex, held only for lookups and copies.
  */
@@ -19,12 +24,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
+
 #define CACHE_CHUNK (128 * 1024)
 
 struct cache_key {
 	uint64_t folder; /* a stable hash of the folder's server name */
 	uint32_t uidvalidity;
 	uint32_t uid;
+	/* The message's content identity, or none: when set, what its
+	 * chunks are kept under (folder, UIDVALIDITY and UID then do not
+	 * count). */
+	struct store_oid oid;
 };
 
 struct cache_stats {
@@ -74,7 +85,8 @@ void cache_forget(struct cache *c, const struct cache_key *k);
  * The message of key from now has key to (it was moved to another
  * folder, COPYUID told its new UID): its chunks are moved to key to.
  * What was held under key to before is dropped first, so the chunks of
- * two messages are never mixed under one key.
+ * two messages are never mixed under one key. Nothing moves when both
+ * keys name one identity.
  */
 void cache_rekey(struct cache *c, const struct cache_key *from,
 		 const struct cache_key *to);

@@ -102,9 +102,15 @@ bool diskcache_get_state(struct diskcache *dc, const char *folder,
 int diskcache_get_listing(struct diskcache *dc, const char *folder,
 			  struct store_listing *out);
 /* Saves a folder's listing (copied). Bodies of another UIDVALIDITY of
- * that folder are dropped. Also tells the cache the listed sizes. */
+ * that folder are dropped. Also tells the cache the listed sizes and
+ * content identities. */
 void diskcache_put_listing(struct diskcache *dc, const char *folder,
 			   const struct store_listing *l);
+/* False when the saved listing of folder was saved before mailfs asked
+ * for content identities (a cache of schema 2 or older): it has none,
+ * so online the folder is to be listed in full once; offline it serves
+ * as it is. True otherwise, and when there is no saved listing. */
+bool diskcache_listing_has_ids(struct diskcache *dc, const char *folder);
 
 /*
  * When folder's content was last seen to change (wall clock seconds),
@@ -143,6 +149,17 @@ bool diskcache_has_all(struct diskcache *dc, const char *folder,
  * whose end disagrees with its listed size is not kept (and what was
  * kept of it is dropped). With wait, blocks (at most ms) while the queue
  * is full instead of dropping the bytes: background filling only.
+ *
+ * Content identity: a whole message whose listing gives it one
+ * (store_msg.oid) is kept once under that identity and its listed size
+ * (an object), and read back (diskcache_read(), diskcache_has_all())
+ * for every message of any folder listed with the same identity and
+ * size: a server-side copy, a message another client moved, a Gmail
+ * label cost no fetch. A body kept under an identity is checked against
+ * the listed RFC822.SIZE of the message it is read for, and an identity
+ * listed with another size is another object: never another message's
+ * bytes. A body kept under the message's own key (before its listing
+ * gave an identity) is still served.
  */
 void diskcache_store(struct diskcache *dc, const char *folder,
 		     uint32_t uidvalidity, uint32_t uid, const char *section,

@@ -113,6 +113,13 @@ struct fsops_file {
 	bool fetching; /* a thread is fetching for this file */
 };
 
+/* The cache key of message uid of folder (server name; folder_id its
+ * tree_folder_id()) under uidvalidity: with the message's content
+ * identity when its listing gives one (tree_message_oid()), so that
+ * copies of one message share one cached body. */
+void fsops_msg_key(struct fsops *fs, const char *folder, uint64_t folder_id,
+		   uint32_t uidvalidity, uint32_t uid, struct cache_key *k);
+
 /* fsops' own table, behind fsvirt's dispatcher. */
 const struct fuse_operations *fsops_inner_operations(void);
 

@@ -70,6 +70,8 @@ enum imap_cap {
 	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 19,
 	IMAP_CAP_BINARY = 1u << 20, /* RFC 3516 */
 	IMAP_CAP_COMPRESS_DEFLATE = 1u << 21, /* RFC 4978 */
+	IMAP_CAP_OBJECTID = 1u << 22, /* RFC 8474: EMAILID */
+	IMAP_CAP_X_GM_EXT_1 = 1u << 23, /* Gmail: X-GM-MSGID */
 	IMAP_CAP_QUOTA = 1u << 24,
 	IMAP_CAP_NOTIFY = 1u << 25,
 	IMAP_CAP_LIST_STATUS = 1u << 26, /* RFC 5819 */
@@ -130,6 +132,10 @@ struct imap_list_entry {
 /* RFC822.SIZE is taken as at most this (larger is a lie). */
 #define IMAP_MAX_MESSAGE (1ull << 40)
 
+/* The longest content identity taken (RFC 8474's objectid: 1 to 255
+ * characters); a longer or malformed one is no identity. */
+#define IMAP_MAX_OBJECTID 255
+
 /* One message's metadata from UID FETCH. */
 struct imap_msg_meta {
 	uint32_t uid;
@@ -140,6 +146,12 @@ struct imap_msg_meta {
 	 * field as the message has it (NULL, 0 when not sent) */
 	const char *msgid_hdr;
 	size_t msgid_len;
+	/* The message's content identity where the listing asked for one:
+	 * its kind (imap_oid_kind(), static) and the server's text
+	 * (borrowed, NUL terminated); both NULL when not sent or
+	 * malformed. */
+	const char *oid_kind;
+	const char *oid;
 };
 
 /* A piece of a message body from BODY[]<off>. */
@@ -151,6 +163,13 @@ struct imap_body_part {
 };
 
 struct imap_session;
+
+/*
+ * Which content identity a listing asks for on this session: "EMAILID"
+ * (OBJECTID, RFC 8474), "X-GM-MSGID" (Gmail's X-GM-EXT-1), or NULL when
+ * the server offers neither. The FETCH of every listing asks for it.
+ */
+const char *imap_oid_kind(const struct imap_session *s);
 
 /*
  * Connects, secures (implicit TLS or STARTTLS; refuses to go on in

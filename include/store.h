@@ -61,6 +61,31 @@ struct store_folder {
 
 #define STORE_COUNT_UNKNOWN UINT32_MAX
 
+/*
+ * A message's content identity, where the server gives one that stays
+ * with the message's bytes across folders (OBJECTID's EMAILID, RFC
+ * 8474; Gmail's X-GM-MSGID): 128 bits of a SHA-256 of the kind of
+ * identity, the server's text and the message's RFC822.SIZE, so that an
+ * identity a server reuses for a message of another size is another
+ * one. All zero: the server gives none (store_oid_none()). Two messages
+ * of one account with the same oid are taken to have the same bytes:
+ * their bodies are cached once (cache.h, diskcache.h).
+ */
+struct store_oid {
+	uint64_t a, b;
+};
+
+static inline bool store_oid_none(const struct store_oid *o)
+{
+	return o->a == 0 && o->b == 0;
+}
+
+/* The oid of a message of size bytes whose identity of that kind
+ * ("EMAILID", "X-GM-MSGID") the server gives as id (a NUL-terminated
+ * text): never all zero. */
+struct store_oid store_oid_make(const char *kind, const char *id,
+				uint64_t size);
+
 /* A message: its identity (uid, within a folder and UIDVALIDITY) and
  * what its name is made of (date, size, idhash; see names_message()),
  * unless the store names it itself (name). */
@@ -69,6 +94,7 @@ struct store_msg {
 	uint64_t size;
 	time_t date;
 	uint32_t idhash; /* names_msgid_hash() of its Message-ID */
+	struct store_oid oid; /* its content identity, or none */
 	char *flags; /* owned: space separated, as IMAP spells them */
 	char *name; /* owned: the file name, NULL for names_message() */
 	char *ref; /* owned: the store's own id (POP3 UIDL), or NULL */

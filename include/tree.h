@@ -51,6 +51,9 @@ struct tree_info {
 	uint32_t idhash; /* message: what its name is made of (see
 			  * names_message()), with mtime and listed_size */
 	uint64_t listed_size;
+	/* message: its content identity (store_msg.oid), or none: what
+	 * its body is cached under (cache.h) when set */
+	struct store_oid oid;
 	char *flags; /* owned: message flags, space separated */
 	char *store_ref; /* owned: the store's own name for the message, if
 			  * it has one (POP3 UIDL) */
@@ -235,6 +238,12 @@ void tree_end_refresh(struct tree *t, const char *folder);
 /* Corrects a message's size after its bytes were found to disagree. */
 void tree_set_size(struct tree *t, const char *folder, uint32_t uidvalidity,
 		   uint32_t uid, uint64_t size);
+
+/* The content identity of a message of the folder's listing (moved in
+ * by this mount too), into *oid_r: true when it has one; false (and
+ * *oid_r none) when it has none or is not listed. */
+bool tree_message_oid(struct tree *t, const char *folder, uint32_t uidvalidity,
+		      uint32_t uid, struct store_oid *oid_r);
 
 /*
  * Messages that follow uid in the folder's listing order: up to max of

@@ -93,6 +93,21 @@ void cache_free(struct cache *c)
 	free(c);
 }
 
+/* What a message's chunks are kept under: its identity alone when it
+ * has one, else (folder, UIDVALIDITY, UID); zeroed around, since the
+ * key is hashed and compared with its padding. */
+static void cache_msg_id(const struct cache_key *k, struct cache_key *id)
+{
+	memset(id, 0, sizeof(*id));
+	if (!store_oid_none(&k->oid)) {
+		id->oid = k->oid;
+		return;
+	}
+	id->folder = k->folder;
+	id->uidvalidity = k->uidvalidity;
+	id->uid = k->uid;
+}
+
 static struct cache_chunk *cache_find(struct cache *c,
 				      const struct cache_key *k, uint64_t chunk)
 {
@@ -100,7 +115,7 @@ static struct cache_chunk *cache_find(struct cache *c,
 	struct cache_chunk *ch;
 
 	memset(&id, 0, sizeof(id)); /* the key is hashed with its padding */
-	id.msg = *k;
+	cache_msg_id(k, &id.msg);
 	id.chunk = chunk;
 	HASH_FIND(hh, c->table, &id, sizeof(id), ch);
 	return ch;
@@ -173,7 +188,7 @@ static void cache_put(struct cache *c, const struct cache_key *k,
 		return;
 	}
 	memcpy(ch->data, data, len);
-	ch->id.msg = *k;
+	cache_msg_id(k, &ch->id.msg);
 	ch->id.chunk = chunk;
 	ch->len = len;
 	ch->eof = eof;
@@ -258,10 +273,12 @@ bool cache_holds(struct cache *c, const struct cache_key *k, uint64_t off)
 static void cache_forget_locked(struct cache *c, const struct cache_key *k)
 {
 	struct cache_chunk *ch, *tmp;
+	struct cache_key id;
 
+	cache_msg_id(k, &id);
 	HASH_ITER(hh, c->table, ch, tmp)
 	{
-		if (memcmp(&ch->id.msg, k, sizeof(*k)) == 0)
+		if (memcmp(&ch->id.msg, &id, sizeof(id)) == 0)
 			cache_drop(c, ch);
 	}
 }
@@ -279,12 +296,16 @@ void cache_forget(struct cache *c, const struct cache_key *k)
  * key, so the iteration never meets a moved chunk. When out of memory for
  * that list, from is only forgotten (a miss, never wrong bytes).
  */
-void cache_rekey(struct cache *c, const struct cache_key *from,
-		 const struct cache_key *to)
+void cache_rekey(struct cache *c, const struct cache_key *from_key,
+		 const struct cache_key *to_key)
 {
 	struct cache_chunk *ch, *tmp, **moved = NULL;
+	struct cache_key from_id, to_id;
+	const struct cache_key *from = &from_id, *to = &to_id;
 	size_t n = 0, i;
 
+	cache_msg_id(from_key, &from_id);
+	cache_msg_id(to_key, &to_id);
 	if (memcmp(from, to, sizeof(*to)) == 0)
 		return;
 	pthread_mutex_lock(&c->lock);

@@ -8,6 +8,10 @@
  *   bodies/F-V/U-S-C     one piece of a body: folder id F, UIDVALIDITY V,
  *                        UID U, section S ("m" for the whole message),
  *                        chunk number C; a header, then the bytes
+ *   bodies/0-0/O-m-C     one piece of the whole message of object O: a
+ *                        content identity (store_oid) and its size, in
+ *                        the table objects, shared by every message
+ *                        the server gives that identity
  *
  * The database is the index of what is on disk; the header of each
  * body file repeats its key and carries its length and checksum, so a
@@ -37,7 +41,7 @@
 #include "safedir.h"
 
 #define DISKCACHE_MAGIC "MAILFSB1"
-#define DISKCACHE_SCHEMA "2"
+#define DISKCACHE_SCHEMA "3"
 /* Bytes of bodies queued for the writer at most; more are dropped
  * (foreground) or wait (background filling). */
 #define DISKCACHE_QUEUE_MAX (64u * 1024 * 1024)
@@ -61,6 +65,20 @@ struct diskcache_hdr {
 struct diskcache_mkey {
 	uint32_t folder, uidvalidity, uid;
 	char section[DISKCACHE_SECTION_MAX];
+};
+
+/*
+ * A content identity whose whole message is kept once for every
+ * message the server gives it (struct store_oid): its bodies are keyed
+ * (0, 0, id), folder 0 being no folder's. Ids are never given twice
+ * while a row or a file of the old one may be left (see
+ * diskcache_load_objects()).
+ */
+struct diskcache_object {
+	struct store_oid oid; /* hash key (hh) */
+	uint32_t id; /* hash key (hh_id) */
+	uint64_t size; /* the RFC822.SIZE the oid was made with */
+	UT_hash_handle hh, hh_id;
 };
 
 /* What is on disk of one message section. */
@@ -95,7 +113,12 @@ struct diskcache_folder {
 	struct store_listing mstate; /* no messages */
 	uint32_t *uids; /* owned: the listed messages, ascending */
 	uint64_t *sizes; /* owned */
+	struct store_oid *oids; /* owned: their content identities */
 	size_t n;
+	/* The saved listing was made by a mailfs that asked for content
+	 * identities (schema 3 on): one made before is used offline, but
+	 * listed in full again online (diskcache_listing_has_ids()). */
+	bool ids;
 	UT_hash_handle hh;
 };
 
@@ -128,6 +151,9 @@ struct diskcache_job {
 	 * (no section), a folder's of name folder. */
 	struct diskcache_mkey to;
 	bool move;
+	/* DISKCACHE_JOB_CHUNK of an object's body (key.folder 0): its
+	 * identity, total being its size. */
+	struct store_oid oid;
 	struct diskcache_job *next;
 };
 
@@ -143,6 +169,9 @@ struct diskcache {
 	struct diskcache_body *newest, *oldest;
 	struct diskcache_folder *folders; /* uthash by name */
 	uint32_t next_folder_id;
+	struct diskcache_object *objects; /* uthash by oid (hh) */
+	struct diskcache_object *objects_by_id; /* uthash by id (hh_id) */
+	uint32_t next_object_id;
 	bool have_folder_list;
 	int64_t tick;
 	struct diskcache_job *head, *tail;
@@ -293,15 +322,19 @@ static const char diskcache_schema[] =
 	" nexists INTEGER DEFAULT 0, modseq INTEGER DEFAULT 0,"
 	" mtime INTEGER DEFAULT 0, mt_uidvalidity INTEGER DEFAULT 0,"
 	" mt_uidnext INTEGER DEFAULT 0, mt_exists INTEGER DEFAULT 0,"
-	" mt_modseq INTEGER DEFAULT 0, mt_known INTEGER DEFAULT 0);"
+	" mt_modseq INTEGER DEFAULT 0, mt_known INTEGER DEFAULT 0,"
+	" ids INTEGER DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS msgs(folder INTEGER, uid INTEGER,"
 	" size INTEGER, date INTEGER, idhash INTEGER, flags TEXT,"
+	" oid_a INTEGER DEFAULT 0, oid_b INTEGER DEFAULT 0,"
 	" PRIMARY KEY(folder, uid)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS bodies(folder INTEGER,"
 	" uidvalidity INTEGER, uid INTEGER, section TEXT, chunk INTEGER,"
 	" len INTEGER, total INTEGER, used INTEGER,"
 	" PRIMARY KEY(folder, uidvalidity, uid, section, chunk))"
-	" WITHOUT ROWID;";
+	" WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS objects(id INTEGER PRIMARY KEY,"
+	" oid_a INTEGER, oid_b INTEGER, size INTEGER);";
 
 /*
  * Brings a database of schema 1 to schema 2: the folders' mtimes (when
@@ -319,22 +352,54 @@ static const char diskcache_migrate_1[] =
 	"UPDATE meta SET v = '2' WHERE k = 'schema';"
 	"COMMIT;";
 
+/*
+ * Brings a database of schema 2 to schema 3: messages' content
+ * identities (OBJECTID, X-GM-MSGID) are new columns of msgs, 0 (none)
+ * for what an older mailfs saved, and the folders' ids column tells
+ * which saved listings asked for them (none of the older ones: each is
+ * listed in full once online, diskcache_listing_has_ids()). The table
+ * objects (bodies kept once per identity) is made by the schema itself.
+ * Everything else stays: bodies keep their keys and are served.
+ */
+static const char diskcache_migrate_2[] =
+	"BEGIN;"
+	"ALTER TABLE folders ADD COLUMN ids INTEGER DEFAULT 0;"
+	"ALTER TABLE msgs ADD COLUMN oid_a INTEGER DEFAULT 0;"
+	"ALTER TABLE msgs ADD COLUMN oid_b INTEGER DEFAULT 0;"
+	"UPDATE meta SET v = '3' WHERE k = 'schema';"
+	"COMMIT;";
+
+/* Runs one migration step; 0 or -1 (its transaction rolled back). */
+static int diskcache_migrate(sqlite3 *db, const char *sql, const char *what)
+{
+	if (diskcache_exec(db, sql) < 0) {
+		diskcache_exec(db, "ROLLBACK");
+		return -1;
+	}
+	log_info("disk cache: %s", what);
+	return 0;
+}
+
 /* Reads the schema into buf, migrating an older one first; 0 or -1
  * (the transaction of a failed migration is rolled back). */
 static int diskcache_schema_of(sqlite3 *db, char *buf, size_t len)
 {
-	if (diskcache_query_text(db, "SELECT v FROM meta WHERE k='schema'", buf,
-				 len) < 0)
+	const char *q = "SELECT v FROM meta WHERE k='schema'";
+
+	if (diskcache_query_text(db, q, buf, len) < 0)
 		return -1;
-	if (strcmp(buf, "1") != 0)
-		return 0;
-	if (diskcache_exec(db, diskcache_migrate_1) < 0) {
-		diskcache_exec(db, "ROLLBACK");
+	if (strcmp(buf, "1") == 0 &&
+	    (diskcache_migrate(db, diskcache_migrate_1,
+			       "schema 1 brought to 2 (folder mtimes)") < 0 ||
+	     diskcache_query_text(db, q, buf, len) < 0))
 		return -1;
-	}
-	log_info("disk cache: schema 1 brought to 2 (folder mtimes)");
-	return diskcache_query_text(db, "SELECT v FROM meta WHERE k='schema'",
-				    buf, len);
+	if (strcmp(buf, "2") == 0 &&
+	    (diskcache_migrate(db, diskcache_migrate_2,
+			       "schema 2 brought to 3 (content "
+			       "identities)") < 0 ||
+	     diskcache_query_text(db, q, buf, len) < 0))
+		return -1;
+	return 0;
 }
 
 /* Opens the database read-write and checks it: WAL mode, its schema
@@ -412,7 +477,7 @@ static int diskcache_load_folders(struct diskcache *dc, sqlite3 *db)
 			       "SELECT id, name, delim, attrs, in_list, pos,"
 			       " listed, uidvalidity, uidnext, nexists, modseq,"
 			       " mtime, mt_uidvalidity, mt_uidnext, mt_exists,"
-			       " mt_modseq, mt_known FROM folders",
+			       " mt_modseq, mt_known, ids FROM folders",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -440,12 +505,66 @@ static int diskcache_load_folders(struct diskcache *dc, sqlite3 *db)
 		f->mstate.exists = (uint32_t)sqlite3_column_int64(st, 14);
 		f->mstate.modseq = (uint64_t)sqlite3_column_int64(st, 15);
 		f->has_mstate = sqlite3_column_int(st, 16) != 0;
+		f->ids = sqlite3_column_int(st, 17) != 0;
 		if (f->mtime < 0)
 			f->mtime = 0;
 		dc->have_folder_list |= f->in_list;
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The object of a content identity, NULL if none (lock held). */
+static struct diskcache_object *
+diskcache_object_find(struct diskcache *dc, const struct store_oid *oid)
+{
+	struct diskcache_object *o;
+
+	HASH_FIND(hh, dc->objects, oid, sizeof(*oid), o);
+	return o;
+}
+
+static struct diskcache_object *diskcache_object_by_id(struct diskcache *dc,
+						       uint32_t id)
+{
+	struct diskcache_object *o;
+
+	HASH_FIND(hh_id, dc->objects_by_id, &id, sizeof(id), o);
+	return o;
+}
+
+/* Adds an object (lock held, or the cache not yet shared); NULL when
+ * out of memory or when the id or the identity is taken. */
+static struct diskcache_object *
+diskcache_object_add(struct diskcache *dc, const struct store_oid *oid,
+		     uint64_t size, uint32_t id)
+{
+	struct diskcache_object *o;
+
+	if (!id || store_oid_none(oid) || diskcache_object_find(dc, oid) ||
+	    diskcache_object_by_id(dc, id) || !(o = calloc(1, sizeof(*o))))
+		return NULL;
+	o->oid = *oid;
+	o->size = size;
+	o->id = id;
+	HASH_ADD(hh, dc->objects, oid, sizeof(o->oid), o);
+	HASH_ADD(hh_id, dc->objects_by_id, id, sizeof(o->id), o);
+	if (id >= dc->next_object_id)
+		dc->next_object_id = id + 1;
+	return o;
+}
+
+/* Forgets an object (lock held); its files and rows go with its
+ * body (diskcache_write_forget()). */
+static void diskcache_object_drop(struct diskcache *dc, uint32_t id)
+{
+	struct diskcache_object *o = diskcache_object_by_id(dc, id);
+
+	if (!o)
+		return;
+	HASH_DELETE(hh, dc->objects, o);
+	HASH_DELETE(hh_id, dc->objects_by_id, o);
+	free(o);
 }
 
 /* Puts a body at the young end of the LRU list (lock held). */
@@ -515,9 +634,13 @@ static bool diskcache_body_has(const struct diskcache_body *b, uint32_t chunk)
 	return chunk < b->nchunks && (b->have[chunk / 8] & (1u << (chunk % 8)));
 }
 
-/* Removes an index entry (lock held); its files stay until a forget. */
+/* Removes an index entry (lock held); its files stay until a forget.
+ * An object's body takes the object with it: a store of that identity
+ * later makes a new one, under a new id. */
 static void diskcache_body_drop(struct diskcache *dc, struct diskcache_body *b)
 {
+	if (b->key.folder == 0)
+		diskcache_object_drop(dc, b->key.uid);
 	HASH_DEL(dc->bodies, b);
 	diskcache_lru_unlink(dc, b);
 	dc->stats.bytes -= b->bytes;
@@ -546,6 +669,41 @@ static void diskcache_drop_msg_locked(struct diskcache *dc,
 	}
 }
 
+/*
+ * Loads the objects, after dropping the rows that name nothing: body
+ * rows of an id without an object row, and objects without a body row
+ * (a crash between the writes of a batch, or an eviction). A dropped
+ * id may be given again: no row names it any more, and the files left
+ * of it are removed by the writer's sweep before it writes anything.
+ * 0 or -1.
+ */
+static int diskcache_load_objects(struct diskcache *dc, sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (diskcache_exec(db, "DELETE FROM bodies WHERE folder = 0 AND uid"
+			       " NOT IN (SELECT id FROM objects)") < 0 ||
+	    diskcache_exec(db,
+			   "DELETE FROM objects WHERE id NOT IN"
+			   " (SELECT uid FROM bodies WHERE folder = 0)") < 0 ||
+	    sqlite3_prepare_v2(db, "SELECT id, oid_a, oid_b, size FROM objects",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 id = sqlite3_column_int64(st, 0);
+		sqlite3_int64 size = sqlite3_column_int64(st, 3);
+		struct store_oid oid = {(uint64_t)sqlite3_column_int64(st, 1),
+					(uint64_t)sqlite3_column_int64(st, 2)};
+
+		if (id <= 0 || id >= UINT32_MAX || size < 0)
+			continue;
+		diskcache_object_add(dc, &oid, (uint64_t)size, (uint32_t)id);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Loads the index of bodies, oldest use first. 0 or -1. */
 static int diskcache_load_bodies(struct diskcache *dc, sqlite3 *db)
 {
@@ -572,6 +730,10 @@ static int diskcache_load_bodies(struct diskcache *dc, sqlite3 *db)
 				   (uint32_t)sqlite3_column_int64(st, 1),
 				   (uint32_t)sqlite3_column_int64(st, 2), sec))
 			continue;
+		/* An object's body: the whole message of a known object. */
+		if (k.folder == 0 && (k.uidvalidity != 0 || k.section[0] ||
+				      !diskcache_object_by_id(dc, k.uid)))
+			continue;
 		b = diskcache_body_get(dc, &k, true);
 		if (!b || !diskcache_body_set(b, (uint32_t)chunk))
 			break;
@@ -597,10 +759,15 @@ static void diskcache_free_tables(struct diskcache *dc)
 {
 	struct diskcache_body *b, *bt;
 	struct diskcache_folder *f, *ft;
+	struct diskcache_object *o, *ot;
 
 	HASH_ITER(hh, dc->bodies, b, bt)
 	{
 		diskcache_body_drop(dc, b);
+	}
+	HASH_ITER(hh, dc->objects, o, ot)
+	{
+		diskcache_object_drop(dc, o->id);
 	}
 	HASH_ITER(hh, dc->folders, f, ft)
 	{
@@ -608,10 +775,12 @@ static void diskcache_free_tables(struct diskcache *dc)
 		free(f->name);
 		free(f->uids);
 		free(f->sizes);
+		free(f->oids);
 		free(f);
 	}
 	dc->stats.bytes = 0;
 	dc->next_folder_id = 1;
+	dc->next_object_id = 1;
 	dc->have_folder_list = false;
 }
 
@@ -624,6 +793,8 @@ static int diskcache_load(struct diskcache *dc, char *why, size_t whylen)
 	if (!db)
 		return -1;
 	rc = diskcache_load_folders(dc, db);
+	if (rc == 0)
+		rc = diskcache_load_objects(dc, db);
 	if (rc == 0)
 		rc = diskcache_load_bodies(dc, db);
 	if (rc < 0)
@@ -653,6 +824,7 @@ struct diskcache *diskcache_open(const char *dir, uint64_t max_bytes,
 	dc->max_bytes = max_bytes;
 	dc->stats.limit = max_bytes;
 	dc->next_folder_id = 1;
+	dc->next_object_id = 1;
 	pthread_mutex_init(&dc->lock, NULL);
 	clock_cond_init(&dc->cond);
 	clock_cond_init(&dc->done_cond);
@@ -935,30 +1107,37 @@ void diskcache_keep_mtime(struct diskcache *dc, const char *folder,
 	pthread_mutex_unlock(&dc->lock);
 }
 
-/* Replaces a folder's listed sizes with those of l (lock held). */
+/* Replaces a folder's listed sizes and identities with those of l
+ * (lock held). */
 static void diskcache_set_sizes(struct diskcache_folder *f,
 				const struct store_listing *l)
 {
 	uint32_t *uids = malloc((l->n + 1) * sizeof(*uids));
 	uint64_t *sizes = malloc((l->n + 1) * sizeof(*sizes));
+	struct store_oid *oids = malloc((l->n + 1) * sizeof(*oids));
 	size_t i;
 
 	free(f->uids);
 	free(f->sizes);
+	free(f->oids);
 	f->uids = NULL;
 	f->sizes = NULL;
+	f->oids = NULL;
 	f->n = 0;
-	if (!uids || !sizes) {
+	if (!uids || !sizes || !oids) {
 		free(uids);
 		free(sizes);
+		free(oids);
 		return;
 	}
 	for (i = 0; i < l->n; i++) {
 		uids[i] = l->msgs[i].uid;
 		sizes[i] = l->msgs[i].size;
+		oids[i] = l->msgs[i].oid;
 	}
 	f->uids = uids;
 	f->sizes = sizes;
+	f->oids = oids;
 	f->n = l->n;
 	f->state = *l;
 	f->state.msgs = NULL;
@@ -966,15 +1145,12 @@ static void diskcache_set_sizes(struct diskcache_folder *f,
 	f->has_state = true;
 }
 
-/* The listed size of a message (lock held); false if not listed. */
-static bool diskcache_listed_size(const struct diskcache_folder *f,
-				  uint32_t uidvalidity, uint32_t uid,
-				  uint64_t *size_r)
+/* Where uid is or would go in a folder's listed UIDs (lock held). */
+static size_t diskcache_listed_pos(const struct diskcache_folder *f,
+				   uint32_t uid)
 {
 	size_t lo = 0, hi = f->n;
 
-	if (!f->has_state || f->state.uidvalidity != uidvalidity)
-		return false;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -983,10 +1159,67 @@ static bool diskcache_listed_size(const struct diskcache_folder *f,
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* The listed size of a message (lock held), and its content identity
+ * (oid_r may be NULL; none when it has none); false if not listed. */
+static bool diskcache_listed(const struct diskcache_folder *f,
+			     uint32_t uidvalidity, uint32_t uid,
+			     uint64_t *size_r, struct store_oid *oid_r)
+{
+	size_t lo;
+
+	if (!f->has_state || f->state.uidvalidity != uidvalidity)
+		return false;
+	lo = diskcache_listed_pos(f, uid);
 	if (lo == f->n || f->uids[lo] != uid)
 		return false;
 	*size_r = f->sizes[lo];
+	if (oid_r)
+		*oid_r = f->oids[lo];
 	return true;
+}
+
+static bool diskcache_listed_size(const struct diskcache_folder *f,
+				  uint32_t uidvalidity, uint32_t uid,
+				  uint64_t *size_r)
+{
+	return diskcache_listed(f, uidvalidity, uid, size_r, NULL);
+}
+
+/*
+ * The object a message's section is kept under (lock held): the object
+ * of its content identity when the folder's listing gives it one, the
+ * section is the whole message and the object's size is the message's
+ * listed RFC822.SIZE; made (with a new id) when make is set and there
+ * is none. NULL: the message is kept under its own key.
+ */
+static struct diskcache_object *
+diskcache_msg_object(struct diskcache *dc, const struct diskcache_folder *f,
+		     uint32_t uidvalidity, uint32_t uid, const char *section,
+		     bool make)
+{
+	struct diskcache_object *o;
+	struct store_oid oid;
+	uint64_t size;
+
+	if (section[0] || !diskcache_listed(f, uidvalidity, uid, &size, &oid) ||
+	    store_oid_none(&oid))
+		return NULL;
+	o = diskcache_object_find(dc, &oid);
+	if (o)
+		return o->size == size ? o : NULL;
+	if (!make || dc->next_object_id == UINT32_MAX)
+		return NULL;
+	return diskcache_object_add(dc, &oid, size, dc->next_object_id);
+}
+
+/* The key of an object's body. */
+static void diskcache_object_key(struct diskcache_mkey *k,
+				 const struct diskcache_object *o)
+{
+	diskcache_key(k, 0, 0, o->id, DISKCACHE_WHOLE);
 }
 
 /* True when the listing's UIDs ascend (the size lookup needs it). */
@@ -1041,6 +1274,7 @@ void diskcache_put_listing(struct diskcache *dc, const char *folder,
 	f = diskcache_folder(dc, folder, true);
 	if (f) {
 		diskcache_set_sizes(f, l);
+		f->ids = true;
 		j->key.folder = f->id;
 	}
 	if (f && dc->writing && !dc->broken)
@@ -1048,6 +1282,18 @@ void diskcache_put_listing(struct diskcache *dc, const char *folder,
 	else
 		diskcache_job_free(j);
 	pthread_mutex_unlock(&dc->lock);
+}
+
+bool diskcache_listing_has_ids(struct diskcache *dc, const char *folder)
+{
+	struct diskcache_folder *f;
+	bool r;
+
+	pthread_mutex_lock(&dc->lock);
+	f = diskcache_folder(dc, folder, false);
+	r = !f || !f->has_state || f->ids;
+	pthread_mutex_unlock(&dc->lock);
+	return r;
 }
 
 /* Reads the messages of folder id from db into out; 0 or -errno. */
@@ -1059,8 +1305,8 @@ static int diskcache_read_msgs(sqlite3 *db, uint32_t id,
 	int rc;
 
 	if (sqlite3_prepare_v2(db,
-			       "SELECT uid, size, date, idhash, flags FROM msgs"
-			       " WHERE folder = ? ORDER BY uid",
+			       "SELECT uid, size, date, idhash, flags, oid_a,"
+			       " oid_b FROM msgs WHERE folder = ? ORDER BY uid",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, id);
@@ -1092,6 +1338,8 @@ static int diskcache_read_msgs(sqlite3 *db, uint32_t id,
 		m->size = (uint64_t)size;
 		m->date = (time_t)sqlite3_column_int64(st, 2);
 		m->idhash = (uint32_t)sqlite3_column_int64(st, 3);
+		m->oid.a = (uint64_t)sqlite3_column_int64(st, 5);
+		m->oid.b = (uint64_t)sqlite3_column_int64(st, 6);
 		m->flags = strdup(flags);
 		if (!m->flags) {
 			rc = SQLITE_NOMEM;
@@ -1287,6 +1535,83 @@ static size_t diskcache_chunk_len(const struct diskcache_body *b, uint64_t c)
 	return CACHE_CHUNK;
 }
 
+static void diskcache_forget_locked(struct diskcache *dc,
+				    const struct diskcache_mkey *k);
+
+/*
+ * What is on disk of a message's section (lock held), its key in *k:
+ * the body of the message's object (diskcache_msg_object()) when there
+ * is one and it is of the object's size (the message's listed
+ * RFC822.SIZE; one that is not is dropped, never served), else the
+ * body under the message's own key (kept before its listing gave the
+ * identity, or when it has none). NULL when neither is there.
+ */
+static struct diskcache_body *
+diskcache_msg_body(struct diskcache *dc, const struct diskcache_folder *f,
+		   uint32_t uidvalidity, uint32_t uid, const char *section,
+		   struct diskcache_mkey *k)
+{
+	struct diskcache_object *o =
+		diskcache_msg_object(dc, f, uidvalidity, uid, section, false);
+	struct diskcache_body *b;
+
+	if (o) {
+		diskcache_object_key(k, o);
+		b = diskcache_body_get(dc, k, false);
+		if (b && b->total_known && b->total != o->size) {
+			diskcache_forget_locked(dc, k);
+			b = NULL;
+		}
+		if (b)
+			return b;
+	}
+	if (!diskcache_key(k, f->id, uidvalidity, uid, section))
+		return NULL;
+	return diskcache_body_get(dc, k, false);
+}
+
+/*
+ * A whole message just served from its own key while its listing gives
+ * it a content identity (kept before the identity was known: a cache of
+ * schema 2, or a store that came before the listing): when all of it is
+ * there and no object of that identity exists yet, the writer moves its
+ * pieces to a new object (read back, checked and written anew, as a
+ * re-key does), so that the other messages of that identity find them.
+ * Lock held.
+ */
+static void diskcache_promote_locked(struct diskcache *dc,
+				     const struct diskcache_folder *f,
+				     uint32_t uidvalidity, uint32_t uid,
+				     const char *section,
+				     const struct diskcache_mkey *k)
+{
+	struct diskcache_object *o;
+	struct diskcache_body *b;
+	struct diskcache_job *j;
+	struct store_oid oid;
+	uint64_t size, end;
+
+	if (section[0] || k->folder == 0 || !dc->writing || dc->broken ||
+	    !diskcache_listed(f, uidvalidity, uid, &size, &oid) ||
+	    store_oid_none(&oid) || diskcache_object_find(dc, &oid))
+		return;
+	b = diskcache_body_get(dc, k, false);
+	if (!b || !b->total_known || b->total != size ||
+	    !diskcache_plan(b, 0, size + 1, &end))
+		return;
+	o = diskcache_msg_object(dc, f, uidvalidity, uid, section, true);
+	j = o ? calloc(1, sizeof(*j)) : NULL;
+	if (!j)
+		return; /* the object fills at the next store of it */
+	j->kind = DISKCACHE_JOB_REKEY;
+	j->key = *k;
+	diskcache_object_key(&j->to, o);
+	j->move = true;
+	j->total = size;
+	j->oid = oid;
+	diskcache_queue(dc, j);
+}
+
 int diskcache_read(struct diskcache *dc, const char *folder,
 		   uint32_t uidvalidity, uint32_t uid, const char *section,
 		   uint64_t off, uint64_t len, char **data_r, size_t *len_r)
@@ -1300,9 +1625,8 @@ int diskcache_read(struct diskcache *dc, const char *folder,
 
 	pthread_mutex_lock(&dc->lock);
 	f = diskcache_folder(dc, folder, false);
-	if (f && !dc->broken &&
-	    diskcache_key(&k, f->id, uidvalidity, uid, section))
-		b = diskcache_body_get(dc, &k, false);
+	if (f && !dc->broken)
+		b = diskcache_msg_body(dc, f, uidvalidity, uid, section, &k);
 	if (!b || len > STORE_MAX_PIECE + CACHE_CHUNK ||
 	    !diskcache_plan(b, off, len, &end)) {
 		dc->stats.misses++;
@@ -1341,6 +1665,9 @@ int diskcache_read(struct diskcache *dc, const char *folder,
 	free(piece);
 	pthread_mutex_lock(&dc->lock);
 	dc->stats.hits++;
+	f = diskcache_folder(dc, folder, false);
+	if (f)
+		diskcache_promote_locked(dc, f, uidvalidity, uid, section, &k);
 	pthread_mutex_unlock(&dc->lock);
 	*data_r = buf;
 	*len_r = (size_t)(end - off);
@@ -1365,8 +1692,8 @@ bool diskcache_has_all(struct diskcache *dc, const char *folder,
 
 	pthread_mutex_lock(&dc->lock);
 	f = diskcache_folder(dc, folder, false);
-	if (f && diskcache_key(&k, f->id, uidvalidity, uid, section))
-		b = diskcache_body_get(dc, &k, false);
+	if (f)
+		b = diskcache_msg_body(dc, f, uidvalidity, uid, section, &k);
 	if (b && b->total_known)
 		r = diskcache_plan(b, 0, b->total + 1, &end);
 	pthread_mutex_unlock(&dc->lock);
@@ -1410,7 +1737,8 @@ static bool diskcache_room(struct diskcache *dc, size_t len, bool wait, int ms)
 static void diskcache_queue_chunk(struct diskcache *dc,
 				  const struct diskcache_mkey *k,
 				  uint32_t chunk, const char *data, size_t len,
-				  bool eof, uint64_t total)
+				  bool eof, uint64_t total,
+				  const struct diskcache_object *o)
 {
 	struct diskcache_job *j = calloc(1, sizeof(*j));
 
@@ -1425,6 +1753,8 @@ static void diskcache_queue_chunk(struct diskcache *dc,
 	j->len = len;
 	j->eof = eof;
 	j->total = total;
+	if (o)
+		j->oid = o->oid;
 	diskcache_queue(dc, j);
 }
 
@@ -1434,6 +1764,7 @@ void diskcache_store(struct diskcache *dc, const char *folder,
 		     bool wait, int ms)
 {
 	struct diskcache_folder *f;
+	struct diskcache_object *o = NULL;
 	struct diskcache_body *b;
 	struct diskcache_mkey k;
 	uint64_t size, c, end = off + len;
@@ -1444,6 +1775,12 @@ void diskcache_store(struct diskcache *dc, const char *folder,
 	    !diskcache_listed_size(f, uidvalidity, uid, &size) ||
 	    !dc->max_bytes)
 		goto out;
+	/* A message with a content identity is kept once for all of its
+	 * copies, under its object (of the same size: see
+	 * diskcache_msg_object()). */
+	o = diskcache_msg_object(dc, f, uidvalidity, uid, section, true);
+	if (o)
+		diskcache_object_key(&k, o);
 	/* A body that disagrees with its listed size is never kept. */
 	if ((eof && end != size) || end > size) {
 		diskcache_forget_locked(dc, &k);
@@ -1464,10 +1801,49 @@ void diskcache_store(struct diskcache *dc, const char *folder,
 		if (b && diskcache_body_has(b, (uint32_t)c))
 			continue;
 		diskcache_queue_chunk(dc, &k, (uint32_t)c, data + (from - off),
-				      (size_t)clen, last && eof, size);
+				      (size_t)clen, last && eof, size, o);
 	}
 out:
 	pthread_mutex_unlock(&dc->lock);
+}
+
+/* Adds a message to a folder's listed sizes and identities (lock
+ * held): one moved there through the mount, which its saved listing
+ * does not have yet. Out of memory leaves it out (a miss, never wrong
+ * bytes). */
+static void diskcache_listed_add(struct diskcache_folder *f,
+				 uint32_t uidvalidity, uint32_t uid,
+				 uint64_t size, const struct store_oid *oid)
+{
+	uint32_t *uids;
+	uint64_t *sizes;
+	struct store_oid *oids;
+	size_t at;
+
+	if (!f->has_state || f->state.uidvalidity != uidvalidity || !f->uids ||
+	    !f->sizes || !f->oids)
+		return;
+	at = diskcache_listed_pos(f, uid);
+	if (at < f->n && f->uids[at] == uid)
+		return;
+	uids = realloc(f->uids, (f->n + 2) * sizeof(*uids));
+	if (uids)
+		f->uids = uids;
+	sizes = realloc(f->sizes, (f->n + 2) * sizeof(*sizes));
+	if (sizes)
+		f->sizes = sizes;
+	oids = realloc(f->oids, (f->n + 2) * sizeof(*oids));
+	if (oids)
+		f->oids = oids;
+	if (!uids || !sizes || !oids)
+		return;
+	memmove(uids + at + 1, uids + at, (f->n - at) * sizeof(*uids));
+	memmove(sizes + at + 1, sizes + at, (f->n - at) * sizeof(*sizes));
+	memmove(oids + at + 1, oids + at, (f->n - at) * sizeof(*oids));
+	uids[at] = uid;
+	sizes[at] = size;
+	oids[at] = *oid;
+	f->n++;
 }
 
 void diskcache_rekey(struct diskcache *dc, const char *folder,
@@ -1476,6 +1852,7 @@ void diskcache_rekey(struct diskcache *dc, const char *folder,
 {
 	struct diskcache_job *j = calloc(1, sizeof(*j));
 	struct diskcache_folder *f, *t;
+	struct store_oid oid;
 	uint64_t size;
 
 	if (!j || !(j->folder = strdup(target))) {
@@ -1497,8 +1874,15 @@ void diskcache_rekey(struct diskcache *dc, const char *folder,
 		diskcache_job_free(j);
 		return;
 	}
-	if (diskcache_listed_size(f, uidvalidity, uid, &size))
+	if (diskcache_listed(f, uidvalidity, uid, &size, &oid)) {
 		j->total = size;
+		/* One with a content identity is kept under it: the new
+		 * UID has it too (RFC 8474: a move or copy keeps the
+		 * EMAILID) until the target's next listing says. */
+		if (!store_oid_none(&oid))
+			diskcache_listed_add(t, new_uidvalidity, new_uid, size,
+					     &oid);
+	}
 	/* Until the writer has copied the pieces, the new key has none. */
 	diskcache_drop_msg_locked(dc, &j->to);
 	diskcache_queue(dc, j);
@@ -1655,9 +2039,45 @@ io_failed:
 	return false;
 }
 
+/*
+ * Writes the row of object id (oid, size), unless the object was
+ * dropped meanwhile (evicted, or a piece of it found damaged): its id
+ * is then not written again. SQLITE_OK when the object's pieces may be
+ * written (-1 when it is gone).
+ */
+static int diskcache_write_object(struct diskcache *dc, uint32_t id,
+				  const struct store_oid *oid, uint64_t size)
+{
+	sqlite3_int64 v[4] = {id, (sqlite3_int64)oid->a, (sqlite3_int64)oid->b,
+			      (sqlite3_int64)size};
+	struct diskcache_object *o;
+	bool live;
+	int rc;
+
+	pthread_mutex_lock(&dc->lock);
+	o = diskcache_object_by_id(dc, id);
+	live = o && o->size == size && o->oid.a == oid->a &&
+	       o->oid.b == oid->b;
+	pthread_mutex_unlock(&dc->lock);
+	if (!live)
+		return -1;
+	rc = diskcache_run(dc->db,
+			   "INSERT OR IGNORE INTO objects(id, oid_a, oid_b,"
+			   " size) VALUES(?, ?, ?, ?)",
+			   4, v, NULL);
+	diskcache_db_failed(dc, rc);
+	return rc;
+}
+
+/* Writes a chunk of a body; one of an object's body (folder 0) with the
+ * object's row (diskcache_write_object()). */
 static void diskcache_write_chunk(struct diskcache *dc,
 				  const struct diskcache_job *j)
 {
+	if (j->key.folder == 0 &&
+	    diskcache_write_object(dc, j->key.uid, &j->oid, j->total) !=
+		    SQLITE_OK)
+		return;
 	diskcache_write_piece(dc, &j->key, j->chunk, j->data, j->len, j->eof,
 			      j->total);
 }
@@ -1691,6 +2111,13 @@ static void diskcache_write_forget(struct diskcache *dc,
 					      " = ? AND uidvalidity = ? AND"
 					      " uid = ? AND section = ?",
 					      3, v, k->section));
+	/* An object goes with its body (diskcache_body_drop()). */
+	if (k->folder == 0)
+		diskcache_db_failed(dc,
+				    diskcache_run(dc->db,
+						  "DELETE FROM objects WHERE"
+						  " id = ?",
+						  1, v + 2, NULL));
 }
 
 /* A row of the bodies table, as a re-key reads it. */
@@ -1790,7 +2217,9 @@ static void diskcache_write_forget_msg(struct diskcache *dc,
  * the new key held before is removed first: the pieces of two messages
  * are never mixed. A whole message whose last piece disagrees with the
  * source's listed size (j->total, when known) is not carried over. With
- * j->move, the old key's pieces are removed afterwards. A crash part way
+ * j->move, the old key's pieces are removed afterwards. Into an object
+ * (j->to.folder 0: diskcache_promote_locked()), the whole message's
+ * pieces only, under the object's row, while the object lives. A crash part way
  * leaves pieces that are each right for their key, or none (rows and
  * files not committed together are swept or missed at the next mount).
  */
@@ -1800,21 +2229,32 @@ static void diskcache_write_rekey(struct diskcache *dc,
 	sqlite3_int64 v[1] = {j->to.folder};
 	struct diskcache_mkey from, to;
 	struct diskcache_row *rows;
-	char *buf = malloc(CACHE_CHUNK);
+	char *buf;
 	size_t n, i;
 	int rc;
 
+	/* Into an object (a promotion): its row, the whole message only,
+	 * and only while the object lives. */
+	if (j->to.folder == 0) {
+		rc = diskcache_write_object(dc, j->to.uid, &j->oid, j->total);
+		if (rc != SQLITE_OK)
+			return;
+	} else {
+		rc = diskcache_run(dc->db,
+				   "INSERT OR IGNORE INTO folders(id, name)"
+				   " VALUES(?, ?)",
+				   1, v, j->folder);
+		diskcache_db_failed(dc, rc);
+		diskcache_write_forget_msg(dc, &j->to);
+	}
 	rows = diskcache_msg_rows(dc, &j->key, &n);
-	rc = diskcache_run(dc->db,
-			   "INSERT OR IGNORE INTO folders(id, name)"
-			   " VALUES(?, ?)",
-			   1, v, j->folder);
-	diskcache_db_failed(dc, rc);
-	diskcache_write_forget_msg(dc, &j->to);
+	buf = malloc(CACHE_CHUNK);
 	for (i = 0; buf && rc == SQLITE_OK && i < n; i++) {
 		const struct diskcache_row *r = &rows[i];
 		uint64_t end = (uint64_t)r->chunk * CACHE_CHUNK + r->len;
 
+		if (j->to.folder == 0 && r->section[0])
+			continue;
 		if (!diskcache_key(&from, j->key.folder, j->key.uidvalidity,
 				   j->key.uid, r->section) ||
 		    !diskcache_key(&to, j->to.folder, j->to.uidvalidity,
@@ -1893,7 +2333,7 @@ static void diskcache_write_listing(struct diskcache *dc,
 	v[5] = j->key.folder;
 	if (rc == SQLITE_OK)
 		rc = diskcache_run(dc->db,
-				   "UPDATE folders SET listed = 1,"
+				   "UPDATE folders SET listed = 1, ids = 1,"
 				   " uidvalidity = ?2, uidnext = ?3,"
 				   " nexists = ?4, modseq = ?5 WHERE id = ?6",
 				   6, v, NULL);
@@ -1905,8 +2345,9 @@ static void diskcache_write_listing(struct diskcache *dc,
 		return;
 	}
 	rc = sqlite3_prepare_v2(dc->db,
-				"INSERT OR REPLACE INTO msgs VALUES(?, ?, ?, ?,"
-				" ?, ?)",
+				"INSERT OR REPLACE INTO msgs(folder, uid, size,"
+				" date, idhash, flags, oid_a, oid_b)"
+				" VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 				-1, &st, NULL);
 	for (i = 0; rc == SQLITE_OK && i < l->n; i++) {
 		const struct store_msg *m = &l->msgs[i];
@@ -1918,6 +2359,8 @@ static void diskcache_write_listing(struct diskcache *dc,
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)m->date);
 		sqlite3_bind_int64(st, 5, m->idhash);
 		sqlite3_bind_text(st, 6, m->flags, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)m->oid.a);
+		sqlite3_bind_int64(st, 8, (sqlite3_int64)m->oid.b);
 		rc = sqlite3_step(st);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}

@@ -124,6 +124,7 @@ struct fsahead {
 struct fsahead_fetch {
 	struct fsahead *a;
 	struct cache *cache;
+	const char *folder; /* borrowed */
 	struct cache_key key; /* uid set per piece */
 	uint64_t asked;
 };
@@ -131,11 +132,12 @@ struct fsahead_fetch {
 static void fsahead_piece(void *ctx, const struct store_piece *p)
 {
 	struct fsahead_fetch *ft = ctx;
-	struct cache_key k = ft->key;
+	struct cache_key k;
 
 	if (p->offset != 0)
 		return;
-	k.uid = p->uid;
+	fsops_msg_key(ft->a->fs, ft->folder, ft->key.folder,
+		      ft->key.uidvalidity, p->uid, &k);
 	cache_store(ft->cache, &k, 0, p->data, p->len, p->len < ft->asked);
 	/* Readers waiting for this message go on. */
 	pthread_mutex_lock(&ft->a->lock);
@@ -192,10 +194,13 @@ static bool fsahead_walk_folder(struct fsahead *a, struct fsahead_walk *w,
 	*ft = (struct fsahead_fetch){
 		a,
 		fs->cache,
-		{tree_folder_id(w->names[i]), w->uidvalidity[i], 0},
+		w->names[i],
+		{.folder = tree_folder_id(w->names[i]),
+		 .uidvalidity = w->uidvalidity[i]},
 		0};
 	for (j = 0; j < got && w->bytes < a->bytes_max; j++) {
-		ft->key.uid = uids[j];
+		fsops_msg_key(fs, w->names[i], ft->key.folder,
+			      w->uidvalidity[i], uids[j], &ft->key);
 		if (cache_has(fs->cache, &ft->key, 0))
 			continue;
 		uids[m++] = uids[j];
@@ -321,7 +326,11 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	uint32_t uids[FSAHEAD_BATCH], keep[FSAHEAD_BATCH];
 	uint64_t sizes[FSAHEAD_BATCH], total = 0, len = 0;
 	struct fsahead_fetch ft = {
-		a, fs->cache, {r->folder_id, r->uidvalidity, 0}, 0};
+		a,
+		fs->cache,
+		r->folder,
+		{.folder = r->folder_id, .uidvalidity = r->uidvalidity},
+		0};
 	size_t n, i, m = 0;
 	int rc;
 
@@ -329,7 +338,8 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 		fs->tree, r->folder, r->uidvalidity, r->after, FSAHEAD_BATCH,
 		r->head ? UINT64_MAX : FSOPS_PREFETCH_SIZE, uids, sizes);
 	for (i = 0; i < n && total < a->bytes_max; i++) {
-		ft.key.uid = uids[i];
+		fsops_msg_key(fs, r->folder, r->folder_id, r->uidvalidity,
+			      uids[i], &ft.key);
 		if (r->head ? fsahead_has_head(fs->cache, &ft.key, sizes[i],
 					       r->head)
 			    : cache_has(fs->cache, &ft.key, 0))
@@ -348,8 +358,9 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	a->mark_first = keep[0];
 	a->mark_last = keep[m - 1];
 	a->mark_head = r->head;
-	a->inflight[0].key =
-		(struct cache_key){r->folder_id, r->uidvalidity, keep[0]};
+	a->inflight[0].key = (struct cache_key){.folder = r->folder_id,
+						.uidvalidity = r->uidvalidity,
+						.uid = keep[0]};
 	a->inflight[0].last = keep[m - 1];
 	a->n_inflight = 1;
 	pthread_mutex_unlock(&a->lock);
@@ -705,7 +716,8 @@ static size_t fsahead_ride_along(struct fsops *fs, struct fsops_file *f,
 	if (fs->ahead)
 		pthread_mutex_lock(&fs->ahead->lock);
 	for (i = 1; i <= more && total < FSOPS_BATCH_BYTES; i++) {
-		k.uid = uids[i];
+		fsops_msg_key(fs, f->folder, f->key.folder, f->key.uidvalidity,
+			      uids[i], &k);
 		/* Those the read-ahead is fetching arrive anyway. */
 		if ((fs->ahead && fsahead_in_flight(fs->ahead, &k)) ||
 		    (heads ? fsahead_has_head(fs->cache, &k, sizes[i], *len_r)

@@ -363,8 +363,12 @@ void fsdir_moved(struct fsops *fs, const struct tree_info *msg,
 		 const char *target, uint32_t uidvalidity, uint32_t uid,
 		 const char *alias)
 {
-	struct cache_key from = {msg->folder_id, msg->uidvalidity, msg->uid};
-	struct cache_key to = {tree_folder_id(target), uidvalidity, uid};
+	/* A message with a content identity keeps it (RFC 8474: a move
+	 * keeps the EMAILID): its body stays where it is. */
+	struct cache_key from = {msg->folder_id, msg->uidvalidity, msg->uid,
+				 msg->oid};
+	struct cache_key to = {tree_folder_id(target), uidvalidity, uid,
+			       msg->oid};
 	struct store_msg sm = {0};
 
 	tree_remove_message(fs->tree, msg->folder, msg->uidvalidity, msg->uid);
@@ -373,6 +377,7 @@ void fsdir_moved(struct fsops *fs, const struct tree_info *msg,
 	sm.uid = uid;
 	sm.size = msg->listed_size;
 	sm.idhash = msg->idhash;
+	sm.oid = msg->oid;
 	sm.date = msg->mtime;
 	sm.flags = msg->flags;
 	if (!uid ||

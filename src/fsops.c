@@ -265,6 +265,16 @@ static void *fsops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return fs;
 }
 
+void fsops_msg_key(struct fsops *fs, const char *folder, uint64_t folder_id,
+		   uint32_t uidvalidity, uint32_t uid, struct cache_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->folder = folder_id;
+	k->uidvalidity = uidvalidity;
+	k->uid = uid;
+	tree_message_oid(fs->tree, folder, uidvalidity, uid, &k->oid);
+}
+
 /* Fills st for a file being created at path, of size bytes. */
 void fsops_newmsg_fill(struct fsops *fs, const char *path, uint64_t size,
 		       time_t mtime, struct stat *st)
@@ -398,6 +408,7 @@ static int fsops_open(const char *path, struct fuse_file_info *fi)
 	f->key.folder = info.folder_id;
 	f->key.uidvalidity = info.uidvalidity;
 	f->key.uid = info.uid;
+	f->key.oid = info.oid;
 	f->size = info.size;
 	f->window = CACHE_CHUNK;
 	tree_info_clear(&info);
@@ -463,7 +474,7 @@ struct fsops_fetch {
 static void fsops_fetch_cb(void *ctx, const struct store_piece *p)
 {
 	struct fsops_fetch *ft = ctx;
-	struct cache_key k = {ft->folder_id, ft->uidvalidity, p->uid};
+	struct cache_key k = ft->f->key;
 	bool eof = p->len < ft->asked;
 
 	if (p->offset != ft->from || p->len > UINT64_MAX - p->offset) {
@@ -472,6 +483,10 @@ static void fsops_fetch_cb(void *ctx, const struct store_piece *p)
 			  (unsigned long long)ft->from);
 		return;
 	}
+	/* A message that rode along: its own key. */
+	if (p->uid != ft->f->key.uid)
+		fsops_msg_key(ft->fs, ft->f->folder, ft->folder_id,
+			      ft->uidvalidity, p->uid, &k);
 	cache_store(ft->fs->cache, &k, p->offset, p->data, p->len, eof);
 	if (p->uid != ft->f->key.uid)
 		return;
@@ -1122,7 +1137,9 @@ static void fsops_note_trashed(struct fsops *fs, const char *trash,
 static bool fsops_recently_trashed(struct fsops *fs,
 				   const struct tree_info *info)
 {
-	struct cache_key k = {info->folder_id, info->uidvalidity, info->uid};
+	struct cache_key k = {.folder = info->folder_id,
+			      .uidvalidity = info->uidvalidity,
+			      .uid = info->uid};
 	struct fsops_trashed *t;
 	time_t now = clock_mono();
 	bool recent;

@@ -312,6 +312,8 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		{"LIST-STATUS", IMAP_CAP_LIST_STATUS},
 		{"BINARY", IMAP_CAP_BINARY},
 		{"COMPRESS=DEFLATE", IMAP_CAP_COMPRESS_DEFLATE},
+		{"OBJECTID", IMAP_CAP_OBJECTID},
+		{"X-GM-EXT-1", IMAP_CAP_X_GM_EXT_1},
 	};
 	size_t i, j;
 
@@ -1840,18 +1842,49 @@ static bool imap_parse_date(const char *str, size_t len, time_t *t_r)
 	return true;
 }
 
-/* What a listing asks of each message: what stat shows, and the
- * Message-ID that message names are made of (names.h). */
-#define IMAP_META_ITEMS                        \
-	"(UID FLAGS RFC822.SIZE INTERNALDATE " \
+/* What a listing asks of each message: what stat shows, the
+ * Message-ID that message names are made of (names.h), and the content
+ * identity where the server gives one (imap_oid_kind()). */
+#define IMAP_META_ITEMS_WITH(oid)                  \
+	"(UID FLAGS RFC822.SIZE INTERNALDATE " oid \
 	"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
-#define IMAP_META_FETCH "UID FETCH 1:* " IMAP_META_ITEMS
+#define IMAP_META_FETCH "UID FETCH 1:* "
+
+const char *imap_oid_kind(const struct imap_session *s)
+{
+	if (s->caps & IMAP_CAP_OBJECTID)
+		return "EMAILID";
+	if (s->caps & IMAP_CAP_X_GM_EXT_1)
+		return "X-GM-MSGID";
+	return NULL;
+}
+
+/* The FETCH items of a listing on this session (static text). */
+static const char *imap_meta_items(const struct imap_session *s)
+{
+	if (s->caps & IMAP_CAP_OBJECTID)
+		return IMAP_META_ITEMS_WITH("EMAILID ");
+	if (s->caps & IMAP_CAP_X_GM_EXT_1)
+		return IMAP_META_ITEMS_WITH("X-GM-MSGID ");
+	return IMAP_META_ITEMS_WITH("");
+}
+
+/* The FETCH of a whole listing on this session (static text). */
+static const char *imap_meta_fetch(const struct imap_session *s)
+{
+	if (s->caps & IMAP_CAP_OBJECTID)
+		return IMAP_META_FETCH IMAP_META_ITEMS_WITH("EMAILID ");
+	if (s->caps & IMAP_CAP_X_GM_EXT_1)
+		return IMAP_META_FETCH IMAP_META_ITEMS_WITH("X-GM-MSGID ");
+	return IMAP_META_FETCH IMAP_META_ITEMS_WITH("");
+}
 
 /* Context of UID FETCH for metadata. */
 struct imap_meta_ctx {
 	void (*cb)(void *ctx, const struct imap_msg_meta *m);
 	void *ctx;
 	struct strbuf flags;
+	char oid[IMAP_MAX_OBJECTID + 1]; /* the last message's identity */
 };
 
 /* Returns the item list of a "* N FETCH (...)" response, or NULL. */
@@ -1877,12 +1910,50 @@ enum imap_meta_have {
 };
 
 /*
+ * Reads a content identity (the item's value v) into oid (room for
+ * IMAP_MAX_OBJECTID + 1): for "EMAILID", RFC 8474's "(objectid)", 1 to
+ * 255 of ALPHA, DIGIT, "_" and "-"; for "X-GM-MSGID", a number of up to
+ * 20 digits. False (and oid empty) for anything else.
+ */
+static bool imap_oid_parse(const char *kind, const struct imap_tok *v,
+			   char *oid)
+{
+	const struct imap_tok *id = v;
+	bool gm = strcmp(kind, "X-GM-MSGID") == 0;
+	size_t i;
+
+	oid[0] = '\0';
+	if (!gm) {
+		if (v->type != IMAP_TOK_LIST || v->n_items != 1)
+			return false;
+		id = &v->items[0];
+	}
+	if (id->type != IMAP_TOK_ATOM || id->len == 0 ||
+	    id->len > (gm ? 20 : IMAP_MAX_OBJECTID))
+		return false;
+	for (i = 0; i < id->len; i++) {
+		unsigned char c = (unsigned char)id->str[i];
+
+		if (!(c >= '0' && c <= '9') &&
+		    (gm || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			     c == '_' || c == '-')))
+			return false;
+	}
+	memcpy(oid, id->str, id->len);
+	oid[id->len] = '\0';
+	return true;
+}
+
+/*
  * Reads "* N FETCH (UID u FLAGS (..) RFC822.SIZE s INTERNALDATE d
  * BODY[HEADER.FIELDS (MESSAGE-ID)] h)", any item missing, into *m (its
- * flags in the buffer flags). Returns what it found (enum
- * imap_meta_have), 0 when r is no FETCH response.
+ * flags in the buffer flags), with the content identity of kind
+ * oid_kind (imap_oid_kind(); NULL: none asked) in the buffer oid.
+ * Returns what it found (enum imap_meta_have), 0 when r is no FETCH
+ * response.
  */
-static unsigned imap_meta_parse(struct strbuf *flags, const struct imap_resp *r,
+static unsigned imap_meta_parse(struct strbuf *flags, char *oid,
+				const char *oid_kind, const struct imap_resp *r,
 				struct imap_msg_meta *m)
 {
 	const struct imap_tok *l = imap_fetch_items(r);
@@ -1917,6 +1988,9 @@ static unsigned imap_meta_parse(struct strbuf *flags, const struct imap_resp *r,
 		} else if (k->type == IMAP_TOK_ATOM && k->len > 18 &&
 			   strncasecmp(k->str, "BODY[HEADER.FIELDS", 18) == 0) {
 			m->msgid_hdr = imap_tok_str(v, &m->msgid_len);
+		} else if (oid_kind && imap_tok_is(k, oid_kind)) {
+			m->oid = imap_oid_parse(oid_kind, v, oid) ? oid : NULL;
+			m->oid_kind = m->oid ? oid_kind : NULL;
 		} else if (imap_tok_is(k, "FLAGS") &&
 			   v->type == IMAP_TOK_LIST) {
 			have |= IMAP_META_FLAGS;
@@ -1944,8 +2018,8 @@ static bool imap_meta_handler(void *ctx, struct imap_session *s,
 	struct imap_meta_ctx *mc = ctx;
 	struct imap_msg_meta m;
 
-	(void)s;
-	if (imap_meta_parse(&mc->flags, r, &m) != IMAP_META_ALL)
+	if (imap_meta_parse(&mc->flags, mc->oid, imap_oid_kind(s), r, &m) !=
+	    IMAP_META_ALL)
 		return false;
 	mc->cb(mc->ctx, &m);
 	return true;
@@ -1955,12 +2029,12 @@ int imap_fetch_meta(struct imap_session *s,
 		    void (*cb)(void *ctx, const struct imap_msg_meta *m),
 		    void *ctx)
 {
-	struct imap_meta_ctx mc = {cb, ctx, {0}};
+	struct imap_meta_ctx mc = {cb, ctx, {0}, {0}};
 	int rc;
 
 	if (s->mb.exists == 0)
 		return 0; /* "1:*" on an empty mailbox upsets some servers */
-	rc = imap_run(s, IMAP_META_FETCH, imap_meta_handler, &mc);
+	rc = imap_run(s, imap_meta_fetch(s), imap_meta_handler, &mc);
 	strbuf_free(&mc.flags);
 	return rc;
 }
@@ -1996,11 +2070,13 @@ int imap_examine_list(struct imap_session *s, const char *mailbox,
 		      void (*cb)(void *ctx, const struct imap_msg_meta *m),
 		      void *ctx, struct imap_mailbox *mb_r)
 {
-	struct imap_meta_ctx mc = {cb, ctx, {0}};
+	struct imap_meta_ctx mc = {cb, ctx, {0}, {0}};
 	struct strbuf cmd = {0};
 	struct imap_cmd c[2] = {
 		{0},
-		{.text = IMAP_META_FETCH, .h = imap_meta_handler, .ctx = &mc},
+		{.text = imap_meta_fetch(s),
+		 .h = imap_meta_handler,
+		 .ctx = &mc},
 	};
 	int rc = -1;
 
@@ -2071,7 +2147,7 @@ int imap_examine_list_many(struct imap_session *s, const char *const *mailboxes,
 		mcs[i].ctx = ctx;
 		mcs[i].i = i;
 		c[2 * i] = (struct imap_cmd){.text = strbuf_str(&ex[i])};
-		c[2 * i + 1] = (struct imap_cmd){.text = IMAP_META_FETCH,
+		c[2 * i + 1] = (struct imap_cmd){.text = imap_meta_fetch(s),
 						 .h = imap_meta_handler,
 						 .ctx = &mcs[i].mc};
 	}
@@ -2107,6 +2183,7 @@ struct imap_resync_ctx {
 	uint32_t fresh; /* new messages seen */
 	bool present; /* ops->present was called */
 	struct strbuf flags;
+	char oid[IMAP_MAX_OBJECTID + 1];
 };
 
 static void imap_resync_vanished(void *ctx, uint32_t lo, uint32_t hi)
@@ -2206,7 +2283,7 @@ static bool imap_resync_handler(void *ctx, struct imap_session *s,
 	if (imap_tok_is(&r->toks[0], "ESEARCH") ||
 	    imap_tok_is(&r->toks[0], "SEARCH"))
 		return imap_resync_search_resp(rc, r);
-	have = imap_meta_parse(&rc->flags, r, &m);
+	have = imap_meta_parse(&rc->flags, rc->oid, imap_oid_kind(s), r, &m);
 	if (!(have & IMAP_META_UID) || !(have & IMAP_META_FLAGS))
 		return false;
 	if (have == IMAP_META_ALL && m.uid >= rc->uidnext) {
@@ -2215,7 +2292,6 @@ static bool imap_resync_handler(void *ctx, struct imap_session *s,
 	} else if (m.uid < rc->uidnext) {
 		rc->ops->flags(rc->ctx, m.uid, m.flags);
 	}
-	(void)s;
 	return true;
 }
 
@@ -2275,7 +2351,7 @@ static size_t imap_resync_cmds(struct imap_session *s, const char *mailbox,
 					   .h = imap_resync_handler,
 					   .ctx = rc};
 	strbuf_printf(meta, "UID FETCH %u:* %s", uidnext ? uidnext : 1,
-		      IMAP_META_ITEMS);
+		      imap_meta_items(s));
 	c[n++] = (struct imap_cmd){
 		.text = strbuf_str(meta), .h = imap_resync_handler, .ctx = rc};
 	return n;

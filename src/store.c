@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* store: helpers shared by every store, and the protocol errno mapping. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "imap.h"
+#include "net.h"
 #include "store.h"
 
 static _Thread_local bool store_background;
@@ -18,6 +20,32 @@ void store_set_background(bool on)
 bool store_is_background(void)
 {
 	return store_background;
+}
+
+struct store_oid store_oid_make(const char *kind, const char *id, uint64_t size)
+{
+	unsigned char md[NET_SHA256_LEN];
+	struct store_oid o = {0, 0};
+	char buf[64 + 2 * 256];
+	int n;
+	size_t i;
+
+	/* kind, id and size, each ending in a byte the others cannot
+	 * hold, so that no two triples give the same text. */
+	n = snprintf(buf, sizeof(buf), "mailfs-oid:%s:%s:%llu", kind, id,
+		     (unsigned long long)size);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(buf))
+		n = (int)sizeof(buf) - 1;
+	net_sha256(buf, (size_t)n, md);
+	for (i = 0; i < 8; i++) {
+		o.a = o.a << 8 | md[i];
+		o.b = o.b << 8 | md[8 + i];
+	}
+	if (store_oid_none(&o))
+		o.b = 1;
+	return o;
 }
 
 void store_folders_free(struct store_folder *f, size_t n)
@@ -174,7 +202,8 @@ static int store_merge_base(const struct store_listing *base,
 		*sm = (struct store_msg){.uid = m->uid,
 					 .size = m->size,
 					 .date = m->date,
-					 .idhash = m->idhash};
+					 .idhash = m->idhash,
+					 .oid = m->oid};
 		sm->flags = strdup(u ? u->flags : m->flags ? m->flags : "");
 		if (!sm->flags)
 			return -ENOMEM;

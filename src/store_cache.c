@@ -211,6 +211,22 @@ static void store_cache_seen_set(struct store_cache *sc,
 	pthread_mutex_unlock(&sc->seen_lock);
 }
 
+/* The state of folder's saved listing, when it is one to use online:
+ * one saved before mailfs asked for content identities is not (the
+ * folder is listed in full once, so that its messages get theirs). */
+static bool store_cache_saved_state(struct store_cache *sc, const char *folder,
+				    struct store_listing *state_r)
+{
+	if (!diskcache_get_state(sc->dc, folder, state_r))
+		return false;
+	if (diskcache_listing_has_ids(sc->dc, folder))
+		return true;
+	log_debug("%s: its saved listing has no message identities: listing "
+		  "it in full",
+		  folder);
+	return false;
+}
+
 /* True when the folder list, told less than `refresh` seconds ago,
  * shows the folder in the state st (a saved listing's): same
  * UIDVALIDITY, UIDNEXT, message count and HIGHESTMODSEQ, so nothing was
@@ -246,7 +262,7 @@ static int store_cache_saved_unchanged(struct store_cache *sc,
 	time_t at;
 
 	memset(out, 0, sizeof(*out));
-	if (!diskcache_get_state(sc->dc, folder, &state) ||
+	if (!store_cache_saved_state(sc, folder, &state) ||
 	    !store_cache_seen_same(sc, folder, &state, &at) ||
 	    diskcache_get_listing(sc->dc, folder, out) < 0)
 		return -1;
@@ -451,9 +467,8 @@ static int store_cache_messages_get(struct store *st, const char *folder,
 		store_cache_relisting(sc, folder, true);
 		return 0;
 	}
-	if ((!prev ||
-	     (!prev->msgs && diskcache_get_state(sc->dc, folder, &state) &&
-	      store_cache_same_state(prev, &state))) &&
+	if (store_cache_saved_state(sc, folder, &state) &&
+	    (!prev || (!prev->msgs && store_cache_same_state(prev, &state))) &&
 	    diskcache_get_listing(sc->dc, folder, &saved) == 0) {
 		have_saved = true;
 		use = &saved;
@@ -1214,7 +1229,7 @@ static int store_cache_messages_many(struct store *st,
 			store_cache_stamp(sc, folders[i], &l);
 			done(ctx, i, 0, &l);
 			store_listing_clear(&l);
-		} else if (diskcache_get_state(sc->dc, folders[i], &state)) {
+		} else if (store_cache_saved_state(sc, folders[i], &state)) {
 			if (i > 0)
 				continue;
 			memset(&l, 0, sizeof(l));

@@ -513,6 +513,8 @@ static void store_imap_meta_cb(void *ctx, const struct imap_msg_meta *mm)
 	m->date = mm->date;
 	m->idhash = names_msgid_hash(mm->msgid_hdr ? mm->msgid_hdr : "",
 				     mm->msgid_len);
+	if (mm->oid && mm->oid_kind)
+		m->oid = store_oid_make(mm->oid_kind, mm->oid, mm->size);
 	m->flags = strdup(mm->flags);
 	if (!m->flags) {
 		l->nomem = true;

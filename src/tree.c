@@ -19,6 +19,7 @@ struct tree_msg {
 	uint32_t uid;
 	uint32_t idhash; /* what the name is made of, with date */
 	uint64_t listed_size; /* and the size as listed */
+	struct store_oid oid; /* its content identity, or none */
 	uint64_t size; /* what stat shows */
 	time_t date;
 	const char *flags; /* interned (tree_intern()): never freed */
@@ -504,6 +505,7 @@ void tree_info_msg(const struct tree_info *i, struct store_msg *msg)
 	msg->size = i->listed_size;
 	msg->date = i->mtime;
 	msg->idhash = i->idhash;
+	msg->oid = i->oid;
 	msg->flags = i->flags;
 }
 
@@ -1081,6 +1083,7 @@ static int tree_msg_info(const struct tree_folder *f, const struct tree_msg *m,
 	info->uid = m->uid;
 	info->idhash = m->idhash;
 	info->listed_size = m->listed_size;
+	info->oid = m->oid;
 	info->folder = strdup(f->name);
 	info->folder_path = strdup(f->path);
 	info->flags = strdup(m->flags ? m->flags : "");
@@ -1546,6 +1549,7 @@ static void tree_keep_user_names(struct tree_listing *old,
 		memset(&sm, 0, sizeof(sm));
 		sm.uid = own->uid;
 		sm.idhash = own->idhash;
+		sm.oid = own->oid;
 		sm.size = own->size;
 		sm.date = own->date;
 		sm.flags = (char *)own->flags;
@@ -1647,6 +1651,7 @@ int tree_set_listing(struct tree *t, const char *folder,
 
 		m->uid = sm->uid;
 		m->idhash = sm->idhash;
+		m->oid = sm->oid;
 		m->listed_size = m->size = sm->size;
 		m->date = sm->date;
 		m->flags = tree_intern(sm->flags ? sm->flags : "");
@@ -1756,7 +1761,8 @@ static int tree_listing_copy(struct tree *t, const char *folder,
 		*sm = (struct store_msg){.uid = m->uid,
 					 .size = m->listed_size,
 					 .date = m->date,
-					 .idhash = m->idhash};
+					 .idhash = m->idhash,
+					 .oid = m->oid};
 		sm->flags = strdup(m->flags ? m->flags : "");
 		if (!sm->flags) {
 			rc = -ENOMEM;
@@ -2005,6 +2011,29 @@ void tree_set_size(struct tree *t, const char *folder, uint32_t uidvalidity,
 	pthread_rwlock_unlock(&t->lock);
 }
 
+bool tree_message_oid(struct tree *t, const char *folder, uint32_t uidvalidity,
+		      uint32_t uid, struct store_oid *oid_r)
+{
+	struct tree_folder *f;
+	struct tree_msg *m = NULL;
+	size_t pos;
+
+	memset(oid_r, 0, sizeof(*oid_r));
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (f && f->listing && f->listing->state.uidvalidity == uidvalidity) {
+		m = tree_find_uid(f->listing, uid, &pos);
+		if (!m)
+			for (m = f->listing->extras; m && m->uid != uid;
+			     m = m->next_extra)
+				;
+	}
+	if (m)
+		*oid_r = m->oid;
+	pthread_rwlock_unlock(&t->lock);
+	return m && !store_oid_none(oid_r);
+}
+
 size_t tree_next_messages(struct tree *t, const char *folder,
 			  uint32_t uidvalidity, uint32_t uid, size_t max,
 			  uint64_t max_size, uint32_t *uids_r,
@@ -2112,6 +2141,7 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 		return -ENOMEM;
 	m->uid = sm->uid;
 	m->idhash = sm->idhash;
+	m->oid = sm->oid;
 	m->listed_size = m->size = sm->size;
 	m->date = sm->date;
 	m->alias = alias;

@@ -148,6 +148,18 @@ static void fuzz_imap_session_meta_cb(void *ctx, const struct imap_msg_meta *m)
 	FUZZ_IMAP_SESSION_CHECK(m->msgid_hdr != NULL || m->msgid_len == 0);
 	if (m->msgid_hdr)
 		fuzz_imap_session_touch(m->msgid_hdr, m->msgid_len);
+	/* A content identity: one the listing asked for, within RFC 8474's
+	 * objectid (or digits for X-GM-MSGID). */
+	FUZZ_IMAP_SESSION_CHECK(!m->oid == !m->oid_kind);
+	if (m->oid) {
+		size_t n = strlen(m->oid);
+
+		FUZZ_IMAP_SESSION_CHECK(n > 0 && n <= IMAP_MAX_OBJECTID);
+		FUZZ_IMAP_SESSION_CHECK(strspn(m->oid,
+					       "abcdefghijklmnopqrstuvwxyz"
+					       "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					       "0123456789_-") == n);
+	}
 }
 
 /* A piece of a body: where it was asked for, and never past the end of

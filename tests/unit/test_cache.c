@@ -20,7 +20,7 @@ static char *body(size_t n)
 START_TEST(test_whole_small)
 {
 	struct cache *c = cache_new(1 << 20);
-	struct cache_key k = {1, 2, 3};
+	struct cache_key k = {.folder = 1, .uidvalidity = 2, .uid = 3};
 	char *b = body(5000), out[8000];
 	bool eof;
 
@@ -48,7 +48,7 @@ END_TEST
 START_TEST(test_partial_not_eof)
 {
 	struct cache *c = cache_new(16 << 20);
-	struct cache_key k = {1, 1, 1};
+	struct cache_key k = {.folder = 1, .uidvalidity = 1, .uid = 1};
 	size_t n = 3 * CACHE_CHUNK + 100;
 	char *b = body(n), *out = malloc(n);
 	bool eof;
@@ -85,7 +85,7 @@ END_TEST
 START_TEST(test_cut_head)
 {
 	struct cache *c = cache_new(16 << 20);
-	struct cache_key k = {7, 7, 7};
+	struct cache_key k = {.folder = 7, .uidvalidity = 7, .uid = 7};
 	size_t n = 2 * CACHE_CHUNK + 5000;
 	char *b = body(n), *out = malloc(n);
 	bool eof;
@@ -130,7 +130,7 @@ END_TEST
 START_TEST(test_exact_chunk_multiple)
 {
 	struct cache *c = cache_new(16 << 20);
-	struct cache_key k = {5, 5, 5};
+	struct cache_key k = {.folder = 5, .uidvalidity = 5, .uid = 5};
 	char *b = body(2 * CACHE_CHUNK), *out = malloc(3 * CACHE_CHUNK);
 	bool eof;
 
@@ -154,7 +154,7 @@ START_TEST(test_lru_bound)
 	struct cache *c = cache_new(4 * CACHE_CHUNK + 1024);
 	char *b = body(CACHE_CHUNK), out[16];
 	struct cache_stats st;
-	struct cache_key k = {1, 1, 0};
+	struct cache_key k = {.folder = 1, .uidvalidity = 1, .uid = 0};
 	bool eof;
 	uint32_t i;
 
@@ -182,7 +182,8 @@ END_TEST
 START_TEST(test_forget)
 {
 	struct cache *c = cache_new(16 << 20);
-	struct cache_key k = {1, 1, 1}, other = {1, 1, 2};
+	struct cache_key k = {.folder = 1, .uidvalidity = 1, .uid = 1},
+			 other = {.folder = 1, .uidvalidity = 1, .uid = 2};
 	char *b = body(3 * CACHE_CHUNK), out[10];
 	struct cache_stats st;
 	bool eof;
@@ -204,7 +205,9 @@ END_TEST
 START_TEST(test_rekey)
 {
 	struct cache *c = cache_new(64 << 20);
-	struct cache_key ka = {1, 2, 3}, kb = {5, 6, 7}, kc = {1, 2, 4};
+	struct cache_key ka = {.folder = 1, .uidvalidity = 2, .uid = 3},
+			 kb = {.folder = 5, .uidvalidity = 6, .uid = 7},
+			 kc = {.folder = 1, .uidvalidity = 2, .uid = 4};
 	size_t na = 2 * CACHE_CHUNK, nb = 4 * CACHE_CHUNK + 9;
 	char *a = body(na), *b = malloc(nb), *out = malloc(nb);
 	struct cache_stats st;
@@ -239,6 +242,60 @@ START_TEST(test_rekey)
 }
 END_TEST
 
+/*
+ * Content identity: keys naming one identity (two folders, two UIDs)
+ * share one body; a key of another identity, or of the same server id
+ * with another size (store_oid_make()), or with none, never sees it; a
+ * move between two keys of one identity keeps the chunks.
+ */
+START_TEST(test_identity)
+{
+	struct cache *c = cache_new(64 << 20);
+	size_t n = CACHE_CHUNK + 77;
+	struct store_oid x = store_oid_make("EMAILID", "Mabc", n);
+	struct cache_key a = {
+		.folder = 1, .uidvalidity = 2, .uid = 3, .oid = x};
+	struct cache_key b = {
+		.folder = 9, .uidvalidity = 8, .uid = 7, .oid = x};
+	struct cache_key plain = {.folder = 1, .uidvalidity = 2, .uid = 3};
+	struct cache_key other = {
+		.folder = 9,
+		.uidvalidity = 8,
+		.uid = 7,
+		.oid = store_oid_make("EMAILID", "Mabc", n + 1)};
+	struct cache_key gm = {.folder = 9,
+			       .uidvalidity = 8,
+			       .uid = 7,
+			       .oid = store_oid_make("X-GM-MSGID", "Mabc", n)};
+	char *m = body(n), *out = malloc(n + 10);
+	struct cache_stats st;
+	bool eof;
+
+	ck_assert(!store_oid_none(&x));
+	ck_assert(!store_oid_none(&other.oid));
+	cache_store(c, &a, 0, m, n, true);
+	ck_assert_uint_eq(cache_read(c, &b, 0, out, n + 10, &eof), n);
+	ck_assert(eof);
+	ck_assert_mem_eq(out, m, n);
+	ck_assert(cache_has(c, &b, CACHE_CHUNK));
+	ck_assert_uint_eq(cache_read(c, &plain, 0, out, 10, &eof), 0);
+	ck_assert_uint_eq(cache_read(c, &other, 0, out, 10, &eof), 0);
+	ck_assert_uint_eq(cache_read(c, &gm, 0, out, 10, &eof), 0);
+	cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.bytes, n);
+	/* A move from a to b: one identity, nothing moves or goes. */
+	cache_rekey(c, &a, &b);
+	ck_assert_uint_eq(cache_read(c, &a, 0, out, n, &eof), n);
+	ck_assert_mem_eq(out, m, n);
+	/* Forgotten through either key. */
+	cache_forget(c, &b);
+	ck_assert_uint_eq(cache_read(c, &a, 0, out, 10, &eof), 0);
+	free(m);
+	free(out);
+	cache_free(c);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -251,6 +308,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_lru_bound);
 	tcase_add_test(tc, test_forget);
 	tcase_add_test(tc, test_rekey);
+	tcase_add_test(tc, test_identity);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -479,7 +480,7 @@ START_TEST(test_mtimes_kept_and_schema_1_migrated)
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "2");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "3");
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
@@ -745,6 +746,400 @@ START_TEST(test_rekey_skips_damaged_piece)
 }
 END_TEST
 
+/* ---- content identities (objects) ---- */
+
+/* Saves a listing of folder: UIDs first, first + 1, ... with the given
+ * sizes and content identities. */
+static void put_listing_ids(struct diskcache *dc, const char *folder,
+			    uint32_t uidvalidity, uint32_t first,
+			    const uint64_t *sizes, const struct store_oid *oids,
+			    size_t n)
+{
+	struct store_msg m[8];
+	struct store_listing l = {.uidvalidity = uidvalidity,
+				  .uidnext = first + (uint32_t)n,
+				  .exists = (uint32_t)n,
+				  .modseq = 5,
+				  .msgs = m,
+				  .n = n};
+	size_t i;
+
+	ck_assert_uint_le(n, 8);
+	memset(m, 0, sizeof(m));
+	for (i = 0; i < n; i++) {
+		m[i].uid = first + (uint32_t)i;
+		m[i].size = sizes[i];
+		m[i].date = 1700000000;
+		m[i].oid = oids[i];
+		m[i].flags = "";
+	}
+	diskcache_put_listing(dc, folder, &l);
+}
+
+/* Opens the cache again and reads the saved listings of the folders
+ * named (NULL-terminated), as a mount's first listings do: the listed
+ * sizes and identities are known from then on. */
+static struct diskcache *reopen(struct diskcache *dc, uint64_t max, ...)
+{
+	struct store_listing l;
+	const char *folder;
+	va_list ap;
+
+	diskcache_close(dc);
+	dc = open_started(max);
+	va_start(ap, max);
+	while ((folder = va_arg(ap, const char *))) {
+		ck_assert_int_eq(diskcache_get_listing(dc, folder, &l), 0);
+		store_listing_clear(&l);
+	}
+	va_end(ap);
+	return dc;
+}
+
+/* A server-side copy: folder G lists the messages of F under other UIDs
+ * with the same identities; what was kept for F is read for G (across a
+ * remount too), each under its own size, and stored once. */
+START_TEST(test_identity_shared_by_copies)
+{
+	uint64_t sizes[2] = {5000, 2 * CACHE_CHUNK + 7};
+	struct store_oid oids[2] = {store_oid_make("EMAILID", "Ma", sizes[0]),
+				    store_oid_make("EMAILID", "Mb", sizes[1])};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(sizes[0], 1), *b = body(sizes[1], 2), *d;
+	struct diskcache_stats st;
+	int round;
+
+	put_listing_ids(dc, "F", 9, 1, sizes, oids, 2);
+	put_listing_ids(dc, "G", 30, 100, sizes, oids, 2);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, sizes[0], true,
+			false, 0);
+	diskcache_store(dc, "F", 9, 2, DISKCACHE_WHOLE, 0, b, sizes[1], true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	diskcache_get_stats(dc, &st);
+	ck_assert_uint_eq(st.bytes, sizes[0] + sizes[1]);
+	for (round = 0; round < 2; round++) {
+		ck_assert_int_eq(get_of(dc, "G", 30, 100, 0, 9000, &d),
+				 (long)sizes[0]);
+		ck_assert_mem_eq(d, a, sizes[0]);
+		free(d);
+		ck_assert_int_eq(get_of(dc, "G", 30, 101, CACHE_CHUNK,
+					2 * CACHE_CHUNK, &d),
+				 (long)(sizes[1] - CACHE_CHUNK));
+		ck_assert_mem_eq(d, b + CACHE_CHUNK, sizes[1] - CACHE_CHUNK);
+		free(d);
+		ck_assert(diskcache_has_all(dc, "G", 30, 101, DISKCACHE_WHOLE));
+		ck_assert(diskcache_has_all(dc, "F", 9, 1, DISKCACHE_WHOLE));
+		/* A UID G does not list has no identity: nothing. */
+		ck_assert_int_eq(get_of(dc, "G", 30, 102, 0, 10, &d), -1);
+		dc = reopen(dc, 1 << 30, "F", "G", NULL);
+	}
+	/* Stored again through G: still one copy on disk. */
+	diskcache_store(dc, "G", 30, 100, DISKCACHE_WHOLE, 0, a, sizes[0], true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	diskcache_get_stats(dc, &st);
+	ck_assert_uint_eq(st.bytes, sizes[0] + sizes[1]);
+	diskcache_close(dc);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/*
+ * An identity a server reuses for a message of another size: under
+ * store_oid_make() it is another oid (another object); and an oid that
+ * came with another listed size all the same (the check itself) is
+ * never served: the read misses, and a store keeps that message under
+ * its own key, the object's bytes untouched.
+ */
+START_TEST(test_identity_of_another_size_is_never_served)
+{
+	uint64_t fsizes[1] = {5000}, gsizes[1] = {5001};
+	struct store_oid x = store_oid_make("X-GM-MSGID", "42", fsizes[0]);
+	struct store_oid x2 = store_oid_make("X-GM-MSGID", "42", gsizes[0]);
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 1), *c = body(5001, 9), *d;
+	int round;
+
+	ck_assert(x.a != x2.a || x.b != x2.b);
+	put_listing_ids(dc, "F", 9, 1, fsizes, &x, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	/* The reused identity, as oids are made: a miss. */
+	put_listing_ids(dc, "G", 30, 1, gsizes, &x2, 1);
+	ck_assert_int_eq(get_of(dc, "G", 30, 1, 0, 9000, &d), -1);
+	ck_assert(!diskcache_has_all(dc, "G", 30, 1, DISKCACHE_WHOLE));
+	/* The same oid with another size: a miss too, in this mount and the
+	 * next. */
+	for (round = 0; round < 2; round++) {
+		put_listing_ids(dc, "G", 30, 1, gsizes, &x, 1);
+		ck_assert_int_eq(get_of(dc, "G", 30, 1, 0, 9000, &d), -1);
+		ck_assert_int_eq(get_of(dc, "G", 30, 1, 0, 10, &d), -1);
+		ck_assert(!diskcache_has_all(dc, "G", 30, 1, DISKCACHE_WHOLE));
+		dc = reopen(dc, 1 << 30, "F", "G", NULL);
+	}
+	/* Fetched from the server, it is kept and served as its own. */
+	put_listing_ids(dc, "G", 30, 1, gsizes, &x, 1);
+	diskcache_store(dc, "G", 30, 1, DISKCACHE_WHOLE, 0, c, 5001, true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	for (round = 0; round < 2; round++) {
+		ck_assert_int_eq(get_of(dc, "G", 30, 1, 0, 9000, &d), 5001);
+		ck_assert_mem_eq(d, c, 5001);
+		free(d);
+		/* And F's message is still F's bytes. */
+		ck_assert_int_eq(get_of(dc, "F", 9, 1, 0, 9000, &d), 5000);
+		ck_assert_mem_eq(d, a, 5000);
+		free(d);
+		dc = reopen(dc, 1 << 30, "F", "G", NULL);
+	}
+	diskcache_close(dc);
+	free(a);
+	free(c);
+}
+END_TEST
+
+/* A body kept under a message's own key before its listing gave an
+ * identity is still served; an object's damaged piece is discarded
+ * (the object with it) and what is stored next is served. */
+START_TEST(test_identity_keys_and_damage)
+{
+	uint64_t sizes[1] = {5000};
+	struct store_oid x = store_oid_make("EMAILID", "Mx", sizes[0]);
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 3), *d, path[1024];
+	struct diskcache_stats st;
+	int fd;
+
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	put_listing_ids(dc, "F", 9, 1, sizes, &x, 1);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 9000, &d), 5000);
+	ck_assert_mem_eq(d, a, 5000);
+	free(d);
+	/* Now kept under the identity too: G reads it. */
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	put_listing_ids(dc, "G", 30, 7, sizes, &x, 1);
+	ck_assert_int_eq(get_of(dc, "G", 30, 7, 0, 9000, &d), 5000);
+	ck_assert_mem_eq(d, a, 5000);
+	free(d);
+	ck_assert(body_file_of(0, "1-m-0", path, sizeof(path)));
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "zz", 2, 1000), 2);
+	close(fd);
+	ck_assert_int_eq(get_of(dc, "G", 30, 7, 0, 9000, &d), -1);
+	diskcache_get_stats(dc, &st);
+	ck_assert_uint_eq(st.dropped, 1);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert(!body_file_of(0, "1-m-0", path, sizeof(path)));
+	diskcache_store(dc, "G", 30, 7, DISKCACHE_WHOLE, 0, a, 5000, true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get_of(dc, "G", 30, 7, 0, 9000, &d), 5000);
+	ck_assert_mem_eq(d, a, 5000);
+	free(d);
+	/* Under a new id: the damaged one's is never given again. */
+	ck_assert(body_file_of(0, "2-m-0", path, sizeof(path)));
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+/* Objects are evicted like bodies, and come back when stored again. */
+START_TEST(test_identity_lru)
+{
+	uint64_t sizes[3] = {8000, 8000, 8000};
+	struct store_oid oids[3] = {store_oid_make("EMAILID", "M1", 8000),
+				    store_oid_make("EMAILID", "M2", 8000),
+				    store_oid_make("EMAILID", "M3", 8000)};
+	struct diskcache *dc = open_started(20000);
+	struct diskcache_stats st;
+	char *a = body(8000, 6), *d;
+	uint32_t uid;
+
+	put_listing_ids(dc, "F", 9, 1, sizes, oids, 3);
+	put_listing_ids(dc, "G", 8, 1, sizes, oids, 3);
+	for (uid = 1; uid <= 3; uid++)
+		diskcache_store(dc, "F", 9, uid, DISKCACHE_WHOLE, 0, a, 8000,
+				true, false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	diskcache_get_stats(dc, &st);
+	ck_assert_uint_le(st.bytes, 20000);
+	ck_assert_int_eq(get_of(dc, "G", 8, 1, 0, 9000, &d), -1);
+	ck_assert_int_eq(get_of(dc, "G", 8, 3, 0, 9000, &d), 8000);
+	free(d);
+	diskcache_store(dc, "G", 8, 1, DISKCACHE_WHOLE, 0, a, 8000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get_of(dc, "F", 9, 1, 0, 9000, &d), 8000);
+	ck_assert_mem_eq(d, a, 8000);
+	free(d);
+	dc = reopen(dc, 20000, "F", NULL);
+	ck_assert_int_eq(get_of(dc, "F", 9, 1, 0, 9000, &d), 8000);
+	free(d);
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+/* A body kept under its message's own key before the listing gave its
+ * identity (a cache of schema 2) moves to the identity's object when it
+ * is read: then another folder's copy finds it, in this mount and the
+ * next. */
+START_TEST(test_identity_promotes_older_body)
+{
+	uint64_t sizes[1] = {CACHE_CHUNK + 900};
+	struct store_oid x = store_oid_make("EMAILID", "Mold", sizes[0]);
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(sizes[0], 7), *d, path[1024];
+	int round;
+
+	put_listing(dc, 9, sizes, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, sizes[0], true,
+			false, 0);
+	ck_assert(diskcache_flush(dc, 10000));
+	put_listing_ids(dc, "F", 9, 1, sizes, &x, 1);
+	put_listing_ids(dc, "G", 30, 4, sizes, &x, 1);
+	ck_assert_int_eq(get_of(dc, "G", 30, 4, 0, 10, &d), -1);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 10, &d), 10);
+	free(d);
+	ck_assert(diskcache_flush(dc, 10000));
+	for (round = 0; round < 2; round++) {
+		ck_assert_int_eq(get_of(dc, "G", 30, 4, 0, 2 * CACHE_CHUNK, &d),
+				 (long)sizes[0]);
+		ck_assert_mem_eq(d, a, sizes[0]);
+		free(d);
+		ck_assert_int_eq(get(dc, 9, 1, 0, 2 * CACHE_CHUNK, &d),
+				 (long)sizes[0]);
+		ck_assert_mem_eq(d, a, sizes[0]);
+		free(d);
+		ck_assert(body_file_of(0, "1-m-1", path, sizeof(path)));
+		ck_assert(!body_file_of(9, "1-m-0", path, sizeof(path)));
+		dc = reopen(dc, 1 << 30, "F", "G", NULL);
+	}
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+/* A message moved through the mount keeps its identity: read under its
+ * new UID before the target's next listing, nothing is copied. */
+START_TEST(test_identity_rekey_keeps_object)
+{
+	uint64_t sizes[1] = {5000}, gsizes[1] = {1};
+	struct store_oid x = store_oid_make("EMAILID", "Mm", 5000), none = {0};
+	struct diskcache *dc = open_started(1 << 30);
+	char *a = body(5000, 4), *d, path[1024];
+
+	put_listing_ids(dc, "F", 9, 1, sizes, &x, 1);
+	put_listing_ids(dc, "G", 20, 1, gsizes, &none, 1);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, a, 5000, true, false,
+			0);
+	ck_assert(diskcache_flush(dc, 10000));
+	diskcache_rekey(dc, "F", 9, 1, "G", 20, 7, true);
+	ck_assert(diskcache_flush(dc, 10000));
+	ck_assert_int_eq(get_of(dc, "G", 20, 7, 0, 9000, &d), 5000);
+	ck_assert_mem_eq(d, a, 5000);
+	free(d);
+	ck_assert(!body_file_of(20, "7-m-0", path, sizeof(path)));
+	ck_assert(body_file_of(0, "1-m-0", path, sizeof(path)));
+	diskcache_close(dc);
+	free(a);
+}
+END_TEST
+
+/* A database as mailfs wrote it before content identities (schema 2):
+ * folder F listed with 2 messages, the first one's body on disk. */
+static void make_schema_2(const char *first_body, size_t len)
+{
+	char path[512];
+	sqlite3 *db;
+	struct diskcache *dc;
+	uint64_t sizes[2] = {5000, 6000};
+
+	/* Made by this mailfs, then taken back to what schema 2 had. */
+	dc = open_started(1 << 30);
+	put_listing(dc, 9, sizes, 2);
+	diskcache_store(dc, "F", 9, 1, DISKCACHE_WHOLE, 0, first_body, len,
+			true, false, 0);
+	diskcache_close(dc);
+	snprintf(path, sizeof(path), "%s/cache.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(
+		sqlite3_exec(db,
+			     "DROP TABLE objects;"
+			     "ALTER TABLE folders DROP COLUMN ids;"
+			     "ALTER TABLE msgs DROP COLUMN oid_a;"
+			     "ALTER TABLE msgs DROP COLUMN oid_b;"
+			     "UPDATE meta SET v = '2' WHERE k = 'schema';",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A cache of schema 2 is migrated: its listing and bodies are served
+ * as they were (offline too), but online the folder is to be listed
+ * again, once, for its identities. */
+START_TEST(test_schema_2_migrated)
+{
+	uint64_t sizes[2] = {5000, 6000};
+	struct store_oid oids[2] = {store_oid_make("EMAILID", "M1", 5000),
+				    store_oid_make("EMAILID", "M2", 6000)};
+	char *a = body(5000, 2), *d, path[512];
+	struct store_listing l;
+	struct diskcache *dc;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	make_schema_2(a, 5000);
+	dc = open_started(1 << 30);
+	ck_assert(diskcache_get_state(dc, "F", &l));
+	ck_assert(!diskcache_listing_has_ids(dc, "F"));
+	ck_assert(diskcache_listing_has_ids(dc, "G")); /* none saved */
+	ck_assert_int_eq(diskcache_get_listing(dc, "F", &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert(store_oid_none(&l.msgs[0].oid));
+	store_listing_clear(&l);
+	ck_assert_int_eq(get(dc, 9, 1, 0, 9000, &d), 5000);
+	ck_assert_mem_eq(d, a, 5000);
+	free(d);
+	/* Listed again with identities: saved with them. */
+	put_listing_ids(dc, "F", 9, 1, sizes, oids, 2);
+	ck_assert(diskcache_listing_has_ids(dc, "F"));
+	diskcache_close(dc);
+	dc = open_started(1 << 30);
+	ck_assert(diskcache_listing_has_ids(dc, "F"));
+	ck_assert_int_eq(diskcache_get_listing(dc, "F", &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert(l.msgs[1].oid.a == oids[1].a && l.msgs[1].oid.b == oids[1].b);
+	store_listing_clear(&l);
+	/* The body kept before is still served (its own key). */
+	ck_assert_int_eq(get(dc, 9, 1, 0, 9000, &d), 5000);
+	ck_assert_mem_eq(d, a, 5000);
+	free(d);
+	diskcache_close(dc);
+	snprintf(path, sizeof(path), "%s/cache.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db,
+					    "SELECT v FROM meta WHERE"
+					    " k = 'schema'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "3");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(a);
+}
+END_TEST
+
 Suite *diskcache_suite(void)
 {
 	Suite *s = suite_create("diskcache");
@@ -765,6 +1160,13 @@ Suite *diskcache_suite(void)
 	tcase_add_test(tc, test_rekey_moves_body);
 	tcase_add_test(tc, test_rekey_onto_another_never_mixes);
 	tcase_add_test(tc, test_rekey_skips_damaged_piece);
+	tcase_add_test(tc, test_identity_shared_by_copies);
+	tcase_add_test(tc, test_identity_of_another_size_is_never_served);
+	tcase_add_test(tc, test_identity_keys_and_damage);
+	tcase_add_test(tc, test_identity_lru);
+	tcase_add_test(tc, test_identity_rekey_keeps_object);
+	tcase_add_test(tc, test_identity_promotes_older_body);
+	tcase_add_test(tc, test_schema_2_migrated);
 	tcase_add_test(tc, test_default_dir);
 	tcase_add_test(tc, test_prefetch_parse);
 	suite_add_tcase(s, tc);

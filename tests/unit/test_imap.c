@@ -406,6 +406,95 @@ START_TEST(test_imap_hostile_flags)
 }
 END_TEST
 
+/* What the identity test's listing got: each message's identity. */
+struct test_imap_oids {
+	char got[4][64];
+	const char *kind[4];
+	size_t n;
+};
+
+static void test_imap_oid_cb(void *ctx, const struct imap_msg_meta *m)
+{
+	struct test_imap_oids *o = ctx;
+
+	if (o->n >= 4)
+		return;
+	snprintf(o->got[o->n], sizeof(o->got[0]), "%s", m->oid ? m->oid : "-");
+	o->kind[o->n++] = m->oid_kind;
+}
+
+/*
+ * Content identity: a server with OBJECTID is asked for EMAILID in the
+ * listing's FETCH, one with X-GM-EXT-1 for X-GM-MSGID, one with neither
+ * for nothing; a malformed identity (a character RFC 8474 does not
+ * allow, a bare atom for EMAILID, letters in an X-GM-MSGID, one too
+ * long) is no identity.
+ */
+START_TEST(test_imap_content_identity)
+{
+	static const char *const caps[] = {"OBJECTID", "X-GM-EXT-1", "IDLE"};
+	static const char *const asked[] = {"EMAILID ", "X-GM-MSGID ", NULL};
+	static const char *const items[] = {
+		"EMAILID (M1a-_Z) ", "EMAILID (M.x) ",
+		"EMAILID Mbare ",    "X-GM-MSGID 1278455344230334865 ",
+		"X-GM-MSGID 12a ",   "X-GM-MSGID 123456789012345678901 "};
+	static const char *const want[3][3] = {
+		{"M1a-_Z", "-", "-"},
+		{"1278455344230334865", "-", "-"},
+		{"-", "-", "-"}};
+	size_t k, i;
+
+	for (k = 0; k < 3; k++) {
+		struct test_imap_server srv;
+		struct test_imap_oids got = {0};
+		struct imap_config cfg;
+		struct imap_session *s = NULL;
+		struct imap_mailbox mb;
+		struct imap_error err;
+		char script[2048];
+		int n;
+
+		n = snprintf(script, sizeof(script),
+			     "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
+			     "hi\r\nM1 OK [CAPABILITY IMAP4rev1 %s] in\r\n"
+			     "* 3 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\n"
+			     "M2 OK [READ-ONLY] done\r\n",
+			     caps[k]);
+		for (i = 0; i < 3; i++)
+			n += snprintf(script + n, sizeof(script) - (size_t)n,
+				      "* %zu FETCH (UID %zu FLAGS () %s"
+				      "RFC822.SIZE 10 INTERNALDATE "
+				      "\"17-Jul-1996 02:44:25 -0700\")\r\n",
+				      i + 1, i + 1, items[3 * (k == 1) + i]);
+		snprintf(script + n, sizeof(script) - (size_t)n,
+			 "M3 OK done\r\n");
+		test_imap_server_start(&srv, script);
+		cfg = test_imap_config(&srv);
+		ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
+		ck_assert_int_eq(imap_examine_list(s, "INBOX", test_imap_oid_cb,
+						   &got, &mb),
+				 0);
+		ck_assert_uint_eq(got.n, 3);
+		for (i = 0; i < 3; i++)
+			ck_assert_str_eq(got.got[i], want[k][i]);
+		if (k < 2)
+			ck_assert_str_eq(got.kind[0], imap_oid_kind(s));
+		ck_assert_ptr_null(got.kind[1]);
+		imap_close(s);
+		test_imap_server_stop(&srv);
+		srv.got[srv.got_len < sizeof(srv.got) ? srv.got_len
+						      : sizeof(srv.got) - 1] =
+			'\0';
+		if (asked[k])
+			ck_assert_ptr_nonnull(strstr(srv.got, asked[k]));
+		ck_assert_ptr_null(
+			strstr(srv.got, k == 0 ? "X-GM" : "EMAILID"));
+		if (k == 2)
+			ck_assert_ptr_null(strstr(srv.got, "X-GM"));
+	}
+}
+END_TEST
+
 /* The greeting and login of the COMPRESS tests: M1. */
 #define TEST_IMAP_COMPRESS_LOGIN                                           \
 	"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR COMPRESS=DEFLATE] " \
@@ -552,6 +641,7 @@ Suite *test_imap_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_imap_open_failure_frees_permflags);
 	tcase_add_test(tc, test_imap_hostile_flags);
+	tcase_add_test(tc, test_imap_content_identity);
 	tcase_add_loop_test(tc, test_imap_body_origin, 0,
 			    sizeof(test_imap_origins) /
 				    sizeof(test_imap_origins[0]));
