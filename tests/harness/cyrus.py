@@ -22,7 +22,6 @@ Notes learned on Debian 12 / Cyrus 3.6.1:
   * Cyrus logs through syslog only; there is no log file to read.
 """
 
-import atexit
 import imaplib
 import os
 import pwd
@@ -40,23 +39,13 @@ import time
 
 from .certs import CertAuthority
 from .imapwire import ImapError, ImapWire, Literal, parse_uid_set, quote
-from .mailserver import _free_ports, _imap_date, _port_bindable
+# One registry of servers a test forgot, stopped at interpreter exit by
+# mailserver's handler.
+from .mailserver import _LIVE, _free_ports, _imap_date, _port_bindable
 
 __all__ = ['CyrusServer', 'CyrusError', 'cyrus_root', 'cyrus_available']
 
 SETPRIV = shutil.which('setpriv')
-_LIVE = set()
-
-
-@atexit.register
-def _stop_all():
-    """Stop (and clean up) servers a test forgot, at interpreter exit."""
-    for server in list(_LIVE):
-        try:
-            server.stop()
-            server.cleanup()
-        except Exception:
-            pass
 
 
 class CyrusError(RuntimeError):
