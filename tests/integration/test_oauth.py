@@ -51,7 +51,9 @@ class TokenHelper:
                 f.write('echo "token-helper: %s" >&2\nexit 3\n' % fail)
             f.write('d=%s\n'
                     'n=$(($(cat "$d/runs" 2>/dev/null || echo 0) + 1))\n'
-                    'echo $n > "$d/runs"\n'
+                    # a new file renamed in: a reader never sees it
+                    # half written (empty)
+                    'echo $n > "$d/runs.$$" && mv "$d/runs.$$" "$d/runs"\n'
                     'if [ -f "$d/tok.$n" ]; then cat "$d/tok.$n"\n'
                     'else cat "%s"; fi\n' % (self.dir, self.last))
         os.chmod(self.path, 0o700)
