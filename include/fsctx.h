@@ -22,8 +22,7 @@ struct fsmount *fsctx_get(void);
 int fsctx_wait_ms(const struct fsmount *fs);
 /* Finds what path names, listing what is stale; 0 or -errno. info is
  * initialised on every path (tree_info_clear() is always safe). */
-int fsctx_resolve(struct fsmount *fs, const char *path,
-		  struct tree_info *info);
+int fsctx_resolve(struct fsmount *fs, const char *path, struct tree_info *info);
 /* Lists a folder again if its listing is older than max_age. */
 int fsctx_refresh_listing(struct fsmount *fs, const char *folder,
 			  unsigned max_age);
@@ -36,8 +35,7 @@ int fsctx_refresh_folders(struct fsmount *fs, unsigned max_age);
 int fsctx_holds_messages(struct tree_info *info);
 /* -EEXIST if path exists, else resolves its directory into dir (dir is
  * initialised on every path). */
-int fsctx_new_name(struct fsmount *fs, const char *path,
-		   struct tree_info *dir);
+int fsctx_new_name(struct fsmount *fs, const char *path, struct tree_info *dir);
 /* The size limit of a new message (0: none). */
 uint64_t fsctx_append_limit(const struct fsmount *fs);
 /* The mode bits a node of mode (type and bits) shows. */

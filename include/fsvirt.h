@@ -135,8 +135,8 @@ struct fsvirt_dir {
 struct fsvirt_dir *fsvirt_dir_new(void);
 void fsvirt_dir_free(struct fsvirt_dir *d);
 /* readdir from d: ".", "..", then its entries, from offset off. */
-int fsvirt_dir_fill(const struct fsvirt_dir *d, void *buf,
-		    fuse_fill_dir_t fill, off_t off, const struct stat *dot,
+int fsvirt_dir_fill(const struct fsvirt_dir *d, void *buf, fuse_fill_dir_t fill,
+		    off_t off, const struct stat *dot,
 		    const struct stat *dotdot);
 
 #endif

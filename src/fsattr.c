@@ -13,7 +13,7 @@
 #include <sys/xattr.h>
 
 #include "fsattr.h"
-#include "fsnode.h"
+#include "fskind.h"
 #include "fsstate.h"
 #include "fswatch.h"
 #include "store.h"

@@ -171,8 +171,7 @@ void fsctx_newmsg_fill(struct fsmount *fs, const char *path, uint64_t size,
 }
 
 /* Fills st for a file being created at path; false if there is none. */
-bool fsctx_newmsg_stat(struct fsmount *fs, const char *path,
-			      struct stat *st)
+bool fsctx_newmsg_stat(struct fsmount *fs, const char *path, struct stat *st)
 {
 	uint64_t size;
 	time_t mtime;
@@ -309,4 +308,3 @@ void fsctx_moved(struct fsmount *fs, const struct tree_info *msg,
 	    tree_add_message(fs->tree, target, uidvalidity, &sm, alias) < 0)
 		tree_expire_listing(fs->tree, target);
 }
-

@@ -22,7 +22,7 @@
 #include "fsdir.h"
 #include "fsedit.h"
 #include "fsmsg.h"
-#include "fsnode.h"
+#include "fskind.h"
 #include "fspath.h"
 #include "log.h"
 #include "fsvirt.h"

@@ -18,7 +18,7 @@
 #include "clock.h"
 #include "fsctx.h"
 #include "fsedit.h"
-#include "fsnode.h"
+#include "fskind.h"
 #include "fspath.h"
 #include "fswatch.h"
 #include "log.h"
@@ -33,7 +33,7 @@
  * a message of that name is already there, which is never replaced).
  */
 static int fsedit_move_message(struct fsmount *fs, const struct tree_info *msg,
-			      const char *from, const char *to)
+			       const char *from, const char *to)
 {
 	struct tree_info dir, there;
 	struct store_msg shown;
@@ -75,7 +75,7 @@ out:
 
 /* Renames a folder (and so its subfolders) on the server. */
 static int fsedit_rename_tree(struct fsmount *fs, const struct tree_info *src,
-			       const char *to)
+			      const char *to)
 {
 	struct tree_info dst;
 	char *name;
@@ -126,8 +126,7 @@ int fsedit_rename_message(struct fsnode *n, const char *to, unsigned flags)
 {
 	int rc = fsedit_rename_check(n->fs, to, flags);
 
-	return rc < 0 ? rc
-		      : fsedit_move_message(n->fs, &n->info, n->path, to);
+	return rc < 0 ? rc : fsedit_move_message(n->fs, &n->info, n->path, to);
 }
 
 /* rename of a folder (and so of its subfolders). */
@@ -141,7 +140,7 @@ int fsedit_rename_folder(struct fsnode *n, const char *to, unsigned flags)
 /* Remembers that this mount moved a message to Trash (uid 0: its UID
  * there is unknown), forgetting entries older than the grace period. */
 static void fsedit_note_trashed(struct fsmount *fs, const char *trash,
-			       uint32_t uidvalidity, uint32_t uid)
+				uint32_t uidvalidity, uint32_t uid)
 {
 	struct fstrashed *t, *tmp;
 	time_t now = clock_mono();
@@ -169,7 +168,7 @@ static void fsedit_note_trashed(struct fsmount *fs, const char *trash,
 /* True when a message of Trash was moved there by this mount within the
  * grace period (or when such a move's UID was not known). */
 static bool fsedit_recently_trashed(struct fsmount *fs,
-				   const struct tree_info *info)
+				    const struct tree_info *info)
 {
 	struct cache_key k = {.folder = info->folder_id,
 			      .uidvalidity = info->uidvalidity,
@@ -328,4 +327,3 @@ int fsedit_rmdir(struct fsnode *n)
 	}
 	return rc;
 }
-

@@ -28,7 +28,7 @@
 #include "fsmaildir.h"
 #include "fsmsg.h"
 #include "fsnew.h"
-#include "fsnode.h"
+#include "fskind.h"
 #include "fspath.h"
 #include "fswatch.h"
 #include "log.h"
@@ -36,8 +36,6 @@
 #include "newmsg.h"
 #include "store.h"
 #include "tree.h"
-
-
 
 /* Resolves the directory holding path into dir (to be cleared; it is
  * initialised on every path, as fsctx_resolve() does). */
@@ -110,9 +108,9 @@ static int fsmaildir_store_letters(struct fsmount *fs,
  * unknown letter); the letters after it become the message's system
  * flags. Only those flags change: nothing is stored, moved or expunged.
  */
-static int fsmaildir_set_letters(struct fsmount *fs, const struct tree_info *msg,
-				 const char *from, const char *to,
-				 unsigned flags)
+static int fsmaildir_set_letters(struct fsmount *fs,
+				 const struct tree_info *msg, const char *from,
+				 const char *to, unsigned flags)
 {
 	const char *fbase = fspath_base(from), *tbase = fspath_base(to);
 	size_t fstem, tstem;

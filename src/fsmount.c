@@ -125,4 +125,3 @@ void *fsmount_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->hard_remove = 1;
 	return fs;
 }
-

@@ -27,7 +27,7 @@
 #include "fsedit.h"
 #include "fsmsg.h"
 #include "fsnew.h"
-#include "fsnode.h"
+#include "fskind.h"
 #include "fswatch.h"
 #include "log.h"
 #include "store.h"
@@ -179,8 +179,7 @@ static void fsmsg_fetch_cb(void *ctx, const struct store_piece *p)
 }
 
 /* Notes that a message's real size differs from what was listed. */
-static void fsmsg_fix_size(struct fsmount *fs, struct fsfile *f,
-			   uint64_t size)
+static void fsmsg_fix_size(struct fsmount *fs, struct fsfile *f, uint64_t size)
 {
 	log_warnx("%s: server said %llu bytes, message has %llu", f->path,
 		  (unsigned long long)f->size, (unsigned long long)size);
@@ -347,7 +346,6 @@ done:
 		fsahead_read_more(fs, &f->key);
 	return (int)got;
 }
-
 
 /* A message of the default layout. Its name comes from the server: it
  * is moved, never renamed within its folder; rm sends it to Trash. */

@@ -28,7 +28,7 @@
 #include "fsctx.h"
 #include "fsll.h"
 #include "fsnew.h"
-#include "fsnode.h"
+#include "fskind.h"
 #include "fspath.h"
 #include "fswatch.h"
 #include "log.h"
@@ -381,7 +381,7 @@ static void fsnew_release(struct fsmount *fs, const char *path,
 static struct newmsg *fsnew_find(struct fsmount *fs, const char *path,
 				 struct fuse_file_info *fi)
 {
-	if (fsnode_handle_kind(fi) == &fsnew_kind)
+	if (fskind_of_handle(fi) == &fsnew_kind)
 		return ((struct fsfile *)(uintptr_t)fi->fh)->newmsg;
 	return newmsg_get(fs->newmsgs, path);
 }
@@ -389,13 +389,12 @@ static struct newmsg *fsnew_find(struct fsmount *fs, const char *path,
 static void fsnew_done(struct fsmount *fs, struct newmsg *m,
 		       struct fuse_file_info *fi)
 {
-	if (fsnode_handle_kind(fi) != &fsnew_kind)
+	if (fskind_of_handle(fi) != &fsnew_kind)
 		newmsg_put(fs->newmsgs, m);
 }
 
 /* truncate of a file being written. */
-int fsnew_truncate(struct fsnode *n, off_t size,
-			  struct fuse_file_info *fi)
+int fsnew_truncate(struct fsnode *n, off_t size, struct fuse_file_info *fi)
 {
 	struct newmsg *m = fsnew_find(n->fs, n->path, fi);
 	int rc;
@@ -409,7 +408,7 @@ int fsnew_truncate(struct fsnode *n, off_t size,
 
 /* utimens: the date the file is stored with. */
 int fsnew_utimens(struct fsnode *n, const struct timespec tv[2],
-			 struct fuse_file_info *fi)
+		  struct fuse_file_info *fi)
 {
 	struct newmsg *m = fsnew_find(n->fs, n->path, fi);
 
@@ -445,8 +444,8 @@ static int fsnew_set_flags(struct fsnode *n, const char *value, size_t size)
 }
 
 /* setxattr: user.mail.flags, kept for the APPEND (as a message's). */
-int fsnew_setxattr(struct fsnode *n, const char *name,
-			  const char *value, size_t size, int xflags)
+int fsnew_setxattr(struct fsnode *n, const char *name, const char *value,
+		   size_t size, int xflags)
 {
 	struct store *st = n->fs->cfg.store;
 

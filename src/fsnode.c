@@ -116,7 +116,7 @@ static int fsnode_getattr(const char *path, struct stat *st,
 			  struct fuse_file_info *fi)
 {
 	struct fsmount *fs = fsctx_get();
-	const struct fskind *hk = fsnode_handle_kind(fi);
+	const struct fskind *hk = fskind_of_handle(fi);
 	struct fsnode n;
 	int rc;
 
@@ -163,7 +163,7 @@ static int fsnode_opendir(const char *path, struct fuse_file_info *fi)
 static int fsnode_read(const char *path, char *buf, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	const struct fskind *k = fsnode_handle_kind(fi);
+	const struct fskind *k = fskind_of_handle(fi);
 
 	return k && k->read ? k->read(fsctx_get(), path, buf, size, off, fi)
 			    : -EBADF;
@@ -172,7 +172,7 @@ static int fsnode_read(const char *path, char *buf, size_t size, off_t off,
 static int fsnode_write(const char *path, const char *buf, size_t size,
 			off_t off, struct fuse_file_info *fi)
 {
-	const struct fskind *k = fsnode_handle_kind(fi);
+	const struct fskind *k = fskind_of_handle(fi);
 
 	return k && k->write ? k->write(fsctx_get(), path, buf, size, off, fi)
 			     : -EBADF;
@@ -180,14 +180,14 @@ static int fsnode_write(const char *path, const char *buf, size_t size,
 
 static int fsnode_flush(const char *path, struct fuse_file_info *fi)
 {
-	const struct fskind *k = fsnode_handle_kind(fi);
+	const struct fskind *k = fskind_of_handle(fi);
 
 	return k && k->flush ? k->flush(fsctx_get(), path, fi) : 0;
 }
 
 static int fsnode_release(const char *path, struct fuse_file_info *fi)
 {
-	const struct fskind *k = fsnode_handle_kind(fi);
+	const struct fskind *k = fskind_of_handle(fi);
 
 	if (k && k->release)
 		k->release(fsctx_get(), path, fi);
@@ -199,7 +199,7 @@ static int fsnode_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 			  off_t off, struct fuse_file_info *fi,
 			  enum fuse_readdir_flags flags)
 {
-	const struct fskind *k = fsnode_handle_kind(fi);
+	const struct fskind *k = fskind_of_handle(fi);
 
 	return k && k->readdir ? k->readdir(fsctx_get(), path, buf, filler, off,
 					    fi, flags)
@@ -208,7 +208,7 @@ static int fsnode_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 
 static int fsnode_releasedir(const char *path, struct fuse_file_info *fi)
 {
-	const struct fskind *k = fsnode_handle_kind(fi);
+	const struct fskind *k = fskind_of_handle(fi);
 
 	(void)path;
 	if (k && k->releasedir)
@@ -246,9 +246,8 @@ static int fsnode_getxattr(const char *path, const char *name, char *value,
 		return fsstatus_getxattr(fs, path, value, size);
 	rc = fsnode_resolve(fs, path, &n);
 	if (rc == 0)
-		rc = n.kind->getxattr
-			     ? n.kind->getxattr(&n, name, value, size)
-			     : -ENODATA;
+		rc = n.kind->getxattr ? n.kind->getxattr(&n, name, value, size)
+				      : -ENODATA;
 	fsnode_clear(&n);
 	return rc;
 }

@@ -20,7 +20,6 @@ char *fspath_dirname(const char *path, const char **base_r)
 	return strndup(path, (size_t)(slash - path));
 }
 
-
 const char *fspath_base(const char *path)
 {
 	const char *slash = strrchr(path, '/');

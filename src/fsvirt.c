@@ -216,7 +216,6 @@ void fsvirt_dir_free(struct fsvirt_dir *d)
 	free(d);
 }
 
-
 struct fsvirt_dir *fsvirt_dir_new(void)
 {
 	return calloc(1, sizeof(struct fsvirt_dir));
@@ -224,8 +223,8 @@ struct fsvirt_dir *fsvirt_dir_new(void)
 
 /* readdir from a snapshot, with offsets (1 ".", 2 "..", 3 + i entry i)
  * and full attributes, except for entries added bare. */
-int fsvirt_dir_fill(const struct fsvirt_dir *d, void *buf,
-		    fuse_fill_dir_t fill, off_t off, const struct stat *dot,
+int fsvirt_dir_fill(const struct fsvirt_dir *d, void *buf, fuse_fill_dir_t fill,
+		    off_t off, const struct stat *dot,
 		    const struct stat *dotdot)
 {
 	size_t i;

@@ -15,7 +15,7 @@
 
 #include "fsctx.h"
 #include "fsdir.h"
-#include "fsnode.h"
+#include "fskind.h"
 #include "fsparts.h"
 #include "fssearch.h"
 #include "fssummary.h"
