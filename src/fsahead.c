@@ -11,7 +11,7 @@
  * at most one batch ahead of the reader.
  *
  * What rides along follows what the reader reads: while it reads whole
- * messages, whole bodies (of messages up to FSOPS_PREFETCH_SIZE); when
+ * messages, whole bodies (of messages up to FS_PREFETCH_SIZE); when
  * it left the last message after its first read, short of its end (a
  * run of short reads at the head of each file), only heads, as long as
  * that first read. The first read of a message outside a scan of whole
@@ -36,7 +36,9 @@
 
 #include "cache.h"
 #include "clock.h"
-#include "fsops_priv.h"
+#include "fsahead.h"
+#include "fsctx.h"
+#include "fswalk.h"
 #include "log.h"
 #include "store.h"
 #include "tree.h"
@@ -53,7 +55,7 @@
  * reader's, each batch (fswalk lists as many at once). */
 #define FSAHEAD_FOLDERS 32
 /* Steps from folder to folder (first reads that missed, each within
- * FSOPS_SCAN_GAP_MS of the last) that make a walk reading bodies: two
+ * FS_SCAN_GAP_MS of the last) that make a walk reading bodies: two
  * folders may be a user reading two messages. */
 #define FSAHEAD_WALK_STEPS 2
 
@@ -82,7 +84,7 @@ struct fsahead_req {
 };
 
 struct fsahead {
-	struct fsops *fs; /* borrowed */
+	struct fsmount *fs; /* borrowed */
 	pthread_t thread;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond; /* a request came, or stop */
@@ -136,7 +138,7 @@ static void fsahead_piece(void *ctx, const struct store_piece *p)
 
 	if (p->offset != 0)
 		return;
-	fsops_msg_key(ft->a->fs, ft->folder, ft->key.folder,
+	fsctx_msg_key(ft->a->fs, ft->folder, ft->key.folder,
 		      ft->key.uidvalidity, p->uid, &k);
 	cache_store(ft->cache, &k, 0, p->data, p->len, p->len < ft->asked);
 	/* Readers waiting for this message go on. */
@@ -182,14 +184,14 @@ struct fsahead_walk {
 static bool fsahead_walk_folder(struct fsahead *a, struct fsahead_walk *w,
 				size_t i)
 {
-	struct fsops *fs = a->fs;
+	struct fsmount *fs = a->fs;
 	struct fsahead_fetch *ft = &w->ft[w->n];
 	uint32_t *uids = w->uids + w->used;
 	uint64_t *sizes = w->sizes + w->used, len = 0;
 	size_t got, j, m = 0;
 
 	got = tree_next_messages(fs->tree, w->names[i], w->uidvalidity[i], 0,
-				 FSAHEAD_BATCH - w->used, FSOPS_PREFETCH_SIZE,
+				 FSAHEAD_BATCH - w->used, FS_PREFETCH_SIZE,
 				 uids, sizes);
 	*ft = (struct fsahead_fetch){
 		a,
@@ -199,14 +201,14 @@ static bool fsahead_walk_folder(struct fsahead *a, struct fsahead_walk *w,
 		 .uidvalidity = w->uidvalidity[i]},
 		0};
 	for (j = 0; j < got && w->bytes < a->bytes_max; j++) {
-		fsops_msg_key(fs, w->names[i], ft->key.folder,
+		fsctx_msg_key(fs, w->names[i], ft->key.folder,
 			      w->uidvalidity[i], uids[j], &ft->key);
 		if (cache_has(fs->cache, &ft->key, 0))
 			continue;
 		uids[m++] = uids[j];
 		w->bytes += sizes[j];
-		if (sizes[j] + FSOPS_SLACK > len)
-			len = sizes[j] + FSOPS_SLACK;
+		if (sizes[j] + FS_SLACK > len)
+			len = sizes[j] + FS_SLACK;
 	}
 	if (m) {
 		ft->asked = len;
@@ -271,7 +273,7 @@ static void fsahead_walk_mark(struct fsahead *a, struct fsahead_walk *w)
  * (the reader's) that are not cached yet, within the batch bounds. */
 static void fsahead_walk_run(struct fsahead *a, const char *after)
 {
-	struct fsops *fs = a->fs;
+	struct fsmount *fs = a->fs;
 	struct store *st = fs->cfg.store;
 	struct fsahead_walk w = {0};
 	size_t i, msgs = 0;
@@ -322,7 +324,7 @@ out:
  * it so that the reader's arrival asks for the next one. */
 static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 {
-	struct fsops *fs = a->fs;
+	struct fsmount *fs = a->fs;
 	uint32_t uids[FSAHEAD_BATCH], keep[FSAHEAD_BATCH];
 	uint64_t sizes[FSAHEAD_BATCH], total = 0, len = 0;
 	struct fsahead_fetch ft = {
@@ -336,9 +338,9 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 
 	n = tree_next_messages(
 		fs->tree, r->folder, r->uidvalidity, r->after, FSAHEAD_BATCH,
-		r->head ? UINT64_MAX : FSOPS_PREFETCH_SIZE, uids, sizes);
+		r->head ? UINT64_MAX : FS_PREFETCH_SIZE, uids, sizes);
 	for (i = 0; i < n && total < a->bytes_max; i++) {
-		fsops_msg_key(fs, r->folder, r->folder_id, r->uidvalidity,
+		fsctx_msg_key(fs, r->folder, r->folder_id, r->uidvalidity,
 			      uids[i], &ft.key);
 		if (r->head ? fsahead_has_head(fs->cache, &ft.key, sizes[i],
 					       r->head)
@@ -346,8 +348,8 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 			continue;
 		keep[m++] = uids[i];
 		total += r->head ? r->head : sizes[i];
-		if (sizes[i] + FSOPS_SLACK > len)
-			len = sizes[i] + FSOPS_SLACK;
+		if (sizes[i] + FS_SLACK > len)
+			len = sizes[i] + FS_SLACK;
 	}
 	if (m == 0)
 		return;
@@ -406,7 +408,7 @@ static void *fsahead_main(void *arg)
 	return NULL;
 }
 
-struct fsahead *fsahead_start(struct fsops *fs)
+struct fsahead *fsahead_start(struct fsmount *fs)
 {
 	struct fsahead *a = calloc(1, sizeof(*a));
 
@@ -612,7 +614,7 @@ static bool fsahead_walk_miss(struct fsahead *a, const struct cache_key *k,
 	if (batch)
 		a->heads = heads;
 	if (a->miss_folder != k->folder) {
-		if (a->miss_ms && now - a->miss_ms <= FSOPS_SCAN_GAP_MS)
+		if (a->miss_ms && now - a->miss_ms <= FS_SCAN_GAP_MS)
 			a->walk_steps++;
 		else
 			a->walk_steps = 0;
@@ -637,15 +639,15 @@ static bool fsahead_walk_miss(struct fsahead *a, const struct cache_key *k,
  * on. What the reader did with the message before decides heads: it left
  * it after a short first read (heads), or came back for more (whole).
  */
-static unsigned fsahead_scan(struct fsops *fs, const struct cache_key *k,
+static unsigned fsahead_scan(struct fsmount *fs, const struct cache_key *k,
 			     bool short_read, bool *heads_r)
 {
-	struct fsops_scan *s = NULL, *oldest = &fs->scans[0];
+	struct fsscan *s = NULL, *oldest = &fs->scans[0];
 	long long now = clock_now_ms();
 	unsigned batch = 0, i;
 
 	pthread_mutex_lock(&fs->scan_lock);
-	for (i = 0; i < FSOPS_SCAN_SLOTS && !s; i++) {
+	for (i = 0; i < FS_SCAN_SLOTS && !s; i++) {
 		if (fs->scans[i].batch && fs->scans[i].folder_id == k->folder)
 			s = &fs->scans[i];
 		else if (fs->scans[i].last < oldest->last)
@@ -657,9 +659,9 @@ static unsigned fsahead_scan(struct fsops *fs, const struct cache_key *k,
 		pthread_mutex_unlock(&fs->scan_lock);
 		return 0;
 	}
-	if (s && now - s->last <= FSOPS_SCAN_GAP_MS) {
+	if (s && now - s->last <= FS_SCAN_GAP_MS) {
 		batch = s->batch;
-		if (s->batch < FSOPS_BATCH_MAX)
+		if (s->batch < FS_BATCH_MAX)
 			s->batch *= 2;
 		if (s->prev_short)
 			s->heads = !s->prev_more;
@@ -668,7 +670,7 @@ static unsigned fsahead_scan(struct fsops *fs, const struct cache_key *k,
 			s = oldest;
 			s->folder_id = k->folder;
 		}
-		s->batch = FSOPS_BATCH_MIN;
+		s->batch = FS_BATCH_MIN;
 		s->heads = false;
 	}
 	s->prev_uid = k->uid;
@@ -680,13 +682,13 @@ static unsigned fsahead_scan(struct fsops *fs, const struct cache_key *k,
 	return batch;
 }
 
-void fsahead_read_more(struct fsops *fs, const struct cache_key *k)
+void fsahead_read_more(struct fsmount *fs, const struct cache_key *k)
 {
 	unsigned i;
 
 	pthread_mutex_lock(&fs->scan_lock);
-	for (i = 0; i < FSOPS_SCAN_SLOTS; i++) {
-		struct fsops_scan *s = &fs->scans[i];
+	for (i = 0; i < FS_SCAN_SLOTS; i++) {
+		struct fsscan *s = &fs->scans[i];
 
 		if (s->batch && s->folder_id == k->folder &&
 		    s->prev_uid == k->uid)
@@ -698,25 +700,25 @@ void fsahead_read_more(struct fsops *fs, const struct cache_key *k)
 /*
  * The messages after f's that ride along with a fetch of len bytes from
  * its start, into uids + 1 (room for `batch`): heads of len bytes of
- * any size, or whole bodies of those up to FSOPS_PREFETCH_SIZE, of at
- * most FSOPS_BATCH_BYTES in all; those cached already are left out.
+ * any size, or whole bodies of those up to FS_PREFETCH_SIZE, of at
+ * most FS_BATCH_BYTES in all; those cached already are left out.
  * *len_r grows to the longest whole body. Returns how many.
  */
-static size_t fsahead_ride_along(struct fsops *fs, struct fsops_file *f,
+static size_t fsahead_ride_along(struct fsmount *fs, struct fsfile *f,
 				 unsigned batch, bool heads, uint64_t *len_r,
 				 uint32_t *uids)
 {
-	uint64_t sizes[FSOPS_BATCH_MAX + 1], total = *len_r, len = *len_r;
+	uint64_t sizes[FS_BATCH_MAX + 1], total = *len_r, len = *len_r;
 	struct cache_key k = f->key;
 	size_t n = 1, i, more;
 
 	more = tree_next_messages(
 		fs->tree, f->folder, f->key.uidvalidity, f->key.uid, batch,
-		heads ? UINT64_MAX : FSOPS_PREFETCH_SIZE, uids + 1, sizes + 1);
+		heads ? UINT64_MAX : FS_PREFETCH_SIZE, uids + 1, sizes + 1);
 	if (fs->ahead)
 		pthread_mutex_lock(&fs->ahead->lock);
-	for (i = 1; i <= more && total < FSOPS_BATCH_BYTES; i++) {
-		fsops_msg_key(fs, f->folder, f->key.folder, f->key.uidvalidity,
+	for (i = 1; i <= more && total < FS_BATCH_BYTES; i++) {
+		fsctx_msg_key(fs, f->folder, f->key.folder, f->key.uidvalidity,
 			      uids[i], &k);
 		/* Those the read-ahead is fetching arrive anyway. */
 		if ((fs->ahead && fsahead_in_flight(fs->ahead, &k)) ||
@@ -725,8 +727,8 @@ static size_t fsahead_ride_along(struct fsops *fs, struct fsops_file *f,
 			continue;
 		uids[n++] = uids[i];
 		total += heads ? *len_r : sizes[i];
-		if (!heads && sizes[i] + FSOPS_SLACK > len)
-			len = sizes[i] + FSOPS_SLACK;
+		if (!heads && sizes[i] + FS_SLACK > len)
+			len = sizes[i] + FS_SLACK;
 	}
 	if (fs->ahead)
 		pthread_mutex_unlock(&fs->ahead->lock);
@@ -734,7 +736,7 @@ static size_t fsahead_ride_along(struct fsops *fs, struct fsops_file *f,
 	return n - 1;
 }
 
-size_t fsahead_first_fetch(struct fsops *fs, struct fsops_file *f, uint64_t end,
+size_t fsahead_first_fetch(struct fsmount *fs, struct fsfile *f, uint64_t end,
 			   uint64_t *len_r, uint32_t *uids)
 {
 	uint64_t size, head, len = *len_r;
@@ -756,7 +758,7 @@ size_t fsahead_first_fetch(struct fsops *fs, struct fsops_file *f, uint64_t end,
 	 * brings the others along (its scan would wait for a second). */
 	if (fsahead_walk_miss(fs->ahead, &f->key, batch, heads) && !batch &&
 	    first)
-		batch = FSOPS_BATCH_MIN;
+		batch = FS_BATCH_MIN;
 	/* head -c, file(1), a header cache: a first read outside a scan of
 	 * whole bodies asks for what it reads. */
 	cut = first && (!batch || heads) && head < size && head < len;
@@ -764,7 +766,7 @@ size_t fsahead_first_fetch(struct fsops *fs, struct fsops_file *f, uint64_t end,
 		len = head;
 	if (batch && heads && cut)
 		n += fsahead_ride_along(fs, f, batch, true, &len, uids);
-	else if (batch && !heads && size <= FSOPS_PREFETCH_SIZE)
+	else if (batch && !heads && size <= FS_PREFETCH_SIZE)
 		n += fsahead_ride_along(fs, f, batch, false, &len, uids);
 	if (n > 1)
 		fsahead_batch_fetched(fs->ahead, f->folder, &f->key,

@@ -18,56 +18,17 @@
 #include <time.h>
 
 #include "clock.h"
-#include "fsops_priv.h"
+#include "fsctx.h"
+#include "fsdir.h"
+#include "fsedit.h"
+#include "fsmsg.h"
+#include "fskind.h"
+#include "fspath.h"
 #include "log.h"
 #include "fsvirt.h"
 #include "names.h"
 #include "newmsg.h"
 #include "store.h"
-
-/* Logs what a folder list left out, one line per bound, when it differs
- * from what the last list left out (the list is asked again every
- * `refresh` seconds). */
-static void fsdir_log_skipped(struct fsops *fs, const struct tree_skipped *sk)
-{
-	if (!memcmp(sk, &fs->folders_skipped, sizeof(*sk)))
-		return;
-	fs->folders_skipped = *sk;
-	if (sk->long_name)
-		log_warnx("%zu folders not shown: a name over %u bytes",
-			  sk->long_name, STORE_MAX_FOLDER_NAME);
-	if (sk->deep)
-		log_warnx("%zu folders not shown: deeper than %d levels",
-			  sk->deep, TREE_MAX_DEPTH);
-	if (sk->long_path)
-		log_warnx("%zu folders not shown: a path over %d bytes",
-			  sk->long_path, TREE_MAX_PATH);
-	if (sk->over_budget)
-		log_warnx("%zu folders not shown: the folder list reached "
-			  "%u MiB",
-			  sk->over_budget, TREE_MAX_FOLDER_BYTES >> 20);
-}
-
-int fsdir_refresh_folders(struct fsops *fs, unsigned max_age)
-{
-	struct tree_skipped sk;
-	struct store_folder *f;
-	size_t n;
-	int rc;
-
-	if (!tree_begin_refresh(fs->tree, NULL, clock_mono(), max_age,
-				(int)fs->cfg.timeout * 1000))
-		return 0;
-	rc = fs->cfg.store->ops->folders(fs->cfg.store, &f, &n);
-	if (rc == 0) {
-		rc = tree_set_folders(fs->tree, f, n, clock_mono(), &sk);
-		store_folders_free(f, n);
-		if (rc == 0)
-			fsdir_log_skipped(fs, &sk);
-	}
-	tree_end_refresh(fs->tree, NULL);
-	return rc;
-}
 
 /* One entry of a snapshot, compact: its name lives in the snapshot's
  * name arena. */
@@ -82,7 +43,8 @@ struct fsdir_entry {
 };
 
 struct fsdir_snap {
-	struct fsops *fs;
+	const struct fskind *kind; /* first: see fsnode.h */
+	struct fsmount *fs;
 	struct fsdir_entry *e; /* owned */
 	size_t n, cap;
 	char *names; /* owned: NUL-separated */
@@ -170,22 +132,18 @@ static void fsdir_free(struct fsdir_snap *d)
 	free(d);
 }
 
-/* Resolves the directory at path, refreshing its listing when stale;
+/* Takes the directory node resolved (info, cleared), refreshing its
+ * listing when stale;
  * *folder_r gets the server name of a folder holding messages (or NULL).
  * Returns 0 or -errno. */
-static int fsdir_prepare(struct fsops *fs, const char *path, char **folder_r)
+static int fsdir_prepare(struct fsmount *fs, struct tree_info *node,
+			 char **folder_r)
 {
-	struct tree_info info;
+	struct tree_info info = *node;
 	int rc;
 
+	memset(node, 0, sizeof(*node)); /* info owns what node did */
 	*folder_r = NULL;
-	rc = fsops_resolve(fs, path, &info);
-	if (rc < 0)
-		return rc;
-	if (info.kind == TREE_MESSAGE) {
-		tree_info_clear(&info);
-		return -ENOTDIR;
-	}
 	if (info.kind == TREE_ROOT && tree_has_folder(fs->tree, "")) {
 		/* A flat store keeps its messages in the root. */
 		info.kind = TREE_FOLDER;
@@ -194,7 +152,7 @@ static int fsdir_prepare(struct fsops *fs, const char *path, char **folder_r)
 			return -ENOMEM;
 	}
 	if (info.kind == TREE_FOLDER && !(info.attrs & STORE_FOLDER_NOSELECT)) {
-		rc = fsops_refresh_listing(fs, info.folder, fs->cfg.refresh);
+		rc = fsctx_refresh_listing(fs, info.folder, fs->cfg.refresh);
 		if (rc < 0 && !tree_listing_state(fs->tree, info.folder,
 						  &(struct store_listing){0})) {
 			tree_info_clear(&info);
@@ -209,15 +167,17 @@ static int fsdir_prepare(struct fsops *fs, const char *path, char **folder_r)
 	return 0;
 }
 
-int fsdir_open(const char *path, struct fuse_file_info *fi)
+/* opendir of the root or a folder: a snapshot of its listing. */
+int fsdir_open(struct fsnode *n, struct fuse_file_info *fi)
 {
-	struct fsops *fs = fsops_get();
+	struct fsmount *fs = n->fs;
+	const char *path = n->path;
 	struct fsdir_snap *d;
 	char *folder;
 	int rc;
 
 	newmsg_sweep(fs->newmsgs, fs->cfg.temp_idle);
-	rc = fsdir_prepare(fs, path, &folder);
+	rc = fsdir_prepare(fs, &n->info, &folder);
 	if (rc < 0)
 		return rc;
 	d = calloc(1, sizeof(*d));
@@ -225,6 +185,7 @@ int fsdir_open(const char *path, struct fuse_file_info *fi)
 		free(folder);
 		return -ENOMEM;
 	}
+	d->kind = n->kind;
 	d->fs = fs;
 	rc = tree_readdir(fs->tree, path, fsdir_fill_tree, d);
 	if (rc == 0 && folder)
@@ -257,16 +218,16 @@ static void fsdir_stat(struct fsdir_snap *d, const char *path,
 	char *full;
 
 	if (e->is_new && asprintf(&full, "%s/%s", path, name) >= 0) {
-		fsops_newmsg_fill(d->fs, full, e->size, (time_t)e->mtime, st);
+		fsctx_newmsg_fill(d->fs, full, e->size, (time_t)e->mtime, st);
 		free(full);
 		return;
 	}
-	fsops_stat(d->fs, &info, st);
+	fsctx_stat(d->fs, &info, st);
 }
 
 /* The inode number stat shows for the directory at path (memory only;
  * 1, the root's, when the tree no longer has it). */
-static uint64_t fsdir_ino(struct fsops *fs, const char *path)
+static uint64_t fsdir_ino(struct fsmount *fs, const char *path)
 {
 	struct tree_info info;
 	uint64_t ino = 1;
@@ -281,11 +242,11 @@ static uint64_t fsdir_ino(struct fsops *fs, const char *path)
 	return ino;
 }
 
-void fsdir_dots(struct fsops *fs, const char *path, struct stat *dot,
+void fsdir_dots(struct fsmount *fs, const char *path, struct stat *dot,
 		struct stat *dotdot)
 {
 	const char *base;
-	char *parent = fsops_dirname(path, &base);
+	char *parent = fspath_dirname(path, &base);
 
 	memset(dot, 0, sizeof(*dot));
 	memset(dotdot, 0, sizeof(*dotdot));
@@ -295,8 +256,9 @@ void fsdir_dots(struct fsops *fs, const char *path, struct stat *dot,
 	free(parent);
 }
 
-int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
-	       off_t offset, struct fuse_file_info *fi,
+/* readdir from the snapshot opendir took. */
+int fsdir_read(struct fsmount *fs, const char *path, void *buf,
+	       fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi,
 	       enum fuse_readdir_flags flags)
 {
 	struct fsdir_snap *d = (struct fsdir_snap *)(uintptr_t)fi->fh;
@@ -304,9 +266,8 @@ int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
 	struct stat st;
 	size_t i;
 
+	(void)fs;
 	(void)flags;
-	if (!d)
-		return -EBADF;
 	/* Offsets: 1 is ".", 2 is "..", 3 + i is entry i. Each carries
 	 * its inode number: glibc's readdir skips an entry of inode 0. */
 	if (offset < 2)
@@ -324,24 +285,23 @@ int fsdir_read(const char *path, void *buf, fuse_fill_dir_t filler,
 	return 0;
 }
 
-int fsdir_release(const char *path, struct fuse_file_info *fi)
+void fsdir_release(struct fsmount *fs, struct fuse_file_info *fi)
 {
-	(void)path;
+	(void)fs;
 	fsdir_free((struct fsdir_snap *)(uintptr_t)fi->fh);
 	fi->fh = 0;
-	return 0;
 }
 
 size_t fsdir_ino_path(void *ctx, uint64_t ino, char *buf, size_t size)
 {
-	struct fsops *fs = ctx;
+	struct fsmount *fs = ctx;
 
 	return tree_ino_path(fs->tree, ino, buf, size);
 }
 
 uint64_t fsdir_path_ino(void *ctx, const char *path)
 {
-	struct fsops *fs = ctx;
+	struct fsmount *fs = ctx;
 	struct tree_info info;
 	uint64_t ino = 0;
 
@@ -352,35 +312,31 @@ uint64_t fsdir_path_ino(void *ctx, const char *path)
 	return ino;
 }
 
-/*
- * A message (msg) was moved to folder target, where the server gave it
- * uid under uidvalidity (0: not told): the tree shows it there at once
- * (under the name alias, or its own), and its body in the memory cache
- * follows it to the new key, so reading it there fetches nothing again.
- * When the new UID is unknown, target's listing is asked for anew.
- */
-void fsdir_moved(struct fsops *fs, const struct tree_info *msg,
-		 const char *target, uint32_t uidvalidity, uint32_t uid,
-		 const char *alias)
+/* EBUSY: the root is not removed. */
+static int fsdir_ebusy(struct fsnode *n)
 {
-	/* A message with a content identity keeps it (RFC 8474: a move
-	 * keeps the EMAILID): its body stays where it is. */
-	struct cache_key from = {msg->folder_id, msg->uidvalidity, msg->uid,
-				 msg->oid};
-	struct cache_key to = {tree_folder_id(target), uidvalidity, uid,
-			       msg->oid};
-	struct store_msg sm = {0};
-
-	tree_remove_message(fs->tree, msg->folder, msg->uidvalidity, msg->uid);
-	if (uid && uidvalidity)
-		cache_rekey(fs->cache, &from, &to);
-	sm.uid = uid;
-	sm.size = msg->listed_size;
-	sm.idhash = msg->idhash;
-	sm.oid = msg->oid;
-	sm.date = msg->mtime;
-	sm.flags = msg->flags;
-	if (!uid ||
-	    tree_add_message(fs->tree, target, uidvalidity, &sm, alias) < 0)
-		tree_expire_listing(fs->tree, target);
+	(void)n;
+	return -EBUSY;
 }
+
+/* The mount's root: the top-level folders (or a flat store's
+ * messages). */
+const struct fskind fsdir_root_kind = {
+	.name = "root",
+	.getattr = fsmsg_getattr,
+	.opendir = fsdir_open,
+	.readdir = fsdir_read,
+	.releasedir = fsdir_release,
+	.rmdir = fsdir_ebusy,
+};
+
+/* A folder of the default layout: its messages and subfolders. */
+const struct fskind fsdir_folder_kind = {
+	.name = "folder",
+	.getattr = fsmsg_getattr,
+	.opendir = fsdir_open,
+	.readdir = fsdir_read,
+	.releasedir = fsdir_release,
+	.rmdir = fsedit_rmdir,
+	.rename = fsedit_rename_folder,
+};

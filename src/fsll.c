@@ -23,36 +23,7 @@
 
 #include "clock.h"
 #include "fsll.h"
-
-/* The requests counted for the status (fsll_format_requests()). */
-enum fsll_op {
-	FSLL_OP_LOOKUP,
-	FSLL_OP_FORGET,
-	FSLL_OP_GETATTR,
-	FSLL_OP_SETATTR,
-	FSLL_OP_READLINK,
-	FSLL_OP_MKDIR,
-	FSLL_OP_UNLINK,
-	FSLL_OP_RMDIR,
-	FSLL_OP_RENAME,
-	FSLL_OP_LINK,
-	FSLL_OP_OPEN,
-	FSLL_OP_READ,
-	FSLL_OP_WRITE,
-	FSLL_OP_FLUSH,
-	FSLL_OP_RELEASE,
-	FSLL_OP_OPENDIR,
-	FSLL_OP_READDIR,
-	FSLL_OP_READDIRPLUS,
-	FSLL_OP_RELEASEDIR,
-	FSLL_OP_STATFS,
-	FSLL_OP_SETXATTR,
-	FSLL_OP_GETXATTR,
-	FSLL_OP_LISTXATTR,
-	FSLL_OP_REMOVEXATTR,
-	FSLL_OP_CREATE,
-	FSLL_OP_MAX
-};
+#include "fsll_priv.h"
 
 /* Their names, as the kernel's (and libfuse's debug log) are. */
 static const char *const fsll_op_names[FSLL_OP_MAX] = {
@@ -61,81 +32,6 @@ static const char *const fsll_op_names[FSLL_OP_MAX] = {
 	"OPEN",	    "READ",	"WRITE",       "FLUSH",	      "RELEASE",
 	"OPENDIR",  "READDIR",	"READDIRPLUS", "RELEASEDIR",  "STATFS",
 	"SETXATTR", "GETXATTR", "LISTXATTR",   "REMOVEXATTR", "CREATE",
-};
-
-/* Stored node ids are below this; message inode numbers are not. */
-#define FSLL_COMPUTED_MIN (1ull << 32)
-
-/* A node the kernel holds that fsll must remember (see fsll.h). */
-struct fsll_node {
-	uint64_t id;
-	uint64_t parent;
-	uint64_t nlookup;
-	bool unlinked; /* removed: out of by_name, found by id only */
-	bool renamed; /* a message's own node id kept under a new name:
-		       * its lookups were not counted, so the first FORGET
-		       * ends it */
-	UT_hash_handle hh_id;
-	UT_hash_handle hh_name;
-	size_t keylen;
-	char key[]; /* parent id (8 bytes), then the name and a NUL */
-};
-
-/* A file or directory the kernel holds open (fsll_open_any, create),
- * until its release: what fsll_release_open() ends at exit. */
-struct fsll_open {
-	uint64_t fh; /* hash key: the open's handle (never 0 here) */
-	fuse_ino_t ino;
-	bool dir;
-	struct fuse_file_info fi; /* as the open left it */
-	UT_hash_handle hh;
-};
-
-/*
- * What an OPEN would have made, for reads served without one (no-open
- * mode, fsll_set_no_open()): the operation's open state of an inode,
- * made at its first read (or, for a file sized at open, its first
- * getattr) and kept for the next ones, so that a read's window keeps
- * growing and a virtual file's text stays the one its size was told
- * from. At most FSLL_RH_MAX (least recently used out first); one goes
- * when the kernel forgets its inode or mailfs invalidates it.
- */
-struct fsll_rh {
-	uint64_t ino; /* hash key */
-	char *path; /* owned: as opened, for the release */
-	struct fuse_file_info fi;
-	unsigned refs; /* requests using it now */
-	bool gone; /* out of the table: the last user releases it */
-	long long made_ms, used_ms; /* clock_now_ms() */
-	unsigned long gen; /* which making (a sized file's mtime ns) */
-	UT_hash_handle hh;
-};
-
-#define FSLL_RH_MAX 256
-/* A file sized at open (a virtual file's text) is made again after this
- * at its next getattr: what it shows stays that fresh. */
-#define FSLL_RH_SIZED_MS 1000
-
-struct fsll {
-	struct fuse_session *se;
-	const struct fuse_operations *ops;
-	void *private_data;
-	fsll_resolve_fn resolve;
-	fsll_ino_fn path_ino;
-	void *resolve_ctx;
-	double entry_timeout, attr_timeout;
-	uid_t owner; /* the only user (with root) served */
-	_Atomic uint64_t requests[FSLL_OP_MAX]; /* served, by kind */
-	unsigned timeout_s; /* each request's deadline */
-	pthread_mutex_t lock; /* the two tables, next_id and opens */
-	struct fsll_node *by_id, *by_name;
-	struct fsll_open *opens; /* uthash by fh */
-	uint64_t next_id;
-	/* No-open mode (fsll_set_no_open()); the handles, under lock. */
-	bool no_open;
-	bool (*sized_at_open)(const char *path);
-	struct fsll_rh *rhs;
-	_Atomic unsigned long rh_gen; /* mtime nanoseconds of a sized file */
 };
 
 static __thread struct fuse_context fsll_ctx;
@@ -182,183 +78,12 @@ static bool fsll_allowed(struct fsll *ll, fuse_req_t req)
 	return false;
 }
 
-/* The table key of (parent, name) in buf (8 + NAME_MAX + 1 bytes);
- * its length, 0 when the name is too long. */
-static size_t fsll_key(char *buf, uint64_t parent, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n > NAME_MAX)
-		return 0;
-	memcpy(buf, &parent, 8);
-	memcpy(buf + 8, name, n + 1);
-	return 8 + n;
-}
-
-/* The stored node named name in parent; the lock is held. */
-static struct fsll_node *fsll_find_name(struct fsll *ll, uint64_t parent,
-					const char *name)
-{
-	char key[8 + NAME_MAX + 1];
-	size_t len = fsll_key(key, parent, name);
-	struct fsll_node *n = NULL;
-
-	if (len)
-		HASH_FIND(hh_name, ll->by_name, key, len, n);
-	return n;
-}
-
-static struct fsll_node *fsll_find_id(struct fsll *ll, uint64_t id)
-{
-	struct fsll_node *n;
-
-	HASH_FIND(hh_id, ll->by_id, &id, sizeof(id), n);
-	return n;
-}
-
-/* Adds a node (parent, name) with id; the lock is held. */
-static struct fsll_node *fsll_add(struct fsll *ll, uint64_t id, uint64_t parent,
-				  const char *name)
-{
-	size_t n = strlen(name);
-	struct fsll_node *node;
-
-	if (n > NAME_MAX)
-		return NULL;
-	node = calloc(1, sizeof(*node) + 8 + n + 1);
-	if (!node)
-		return NULL;
-	node->id = id;
-	node->parent = parent;
-	node->keylen = fsll_key(node->key, parent, name);
-	HASH_ADD(hh_id, ll->by_id, id, sizeof(node->id), node);
-	HASH_ADD_KEYPTR(hh_name, ll->by_name, node->key, node->keylen, node);
-	return node;
-}
-
-/* Drops a node from both tables and frees it; the lock is held. */
-static void fsll_drop(struct fsll *ll, struct fsll_node *n)
-{
-	HASH_DELETE(hh_id, ll->by_id, n);
-	if (!n->unlinked)
-		HASH_DELETE(hh_name, ll->by_name, n);
-	free(n);
-}
-
-/* Takes a node out of its name (unlink, rmdir, a rename's target); it
- * stays known by id until forgotten. The lock is held. */
-static void fsll_unname(struct fsll *ll, struct fsll_node *n)
-{
-	if (!n || n->unlinked)
-		return;
-	HASH_DELETE(hh_name, ll->by_name, n);
-	n->unlinked = true;
-}
-
-/* Builds the path of a stored node; NULL for an unlinked one (or in an
- * unlinked directory); the lock is held. *err_r: why not. */
-static char *fsll_stored_path(struct fsll *ll, struct fsll_node *n, int *err_r)
-{
-	const struct fsll_node *chain[PATH_MAX / 2];
-	size_t depth = 0, len = 0, i;
-	char *p, *w;
-
-	/* up to the root; a removed node or a missing parent on the way
-	 * means the node has no path any more */
-	for (;;) {
-		if (!n || n->unlinked ||
-		    depth == sizeof(chain) / sizeof(*chain)) {
-			*err_r = ESTALE;
-			return NULL;
-		}
-		chain[depth++] = n;
-		len += 1 + (n->keylen - 8);
-		if (n->parent == FUSE_ROOT_ID)
-			break;
-		n = fsll_find_id(ll, n->parent);
-	}
-	p = malloc(len + 1);
-	if (!p) {
-		*err_r = ENOMEM;
-		return NULL;
-	}
-	w = p;
-	for (i = depth; i-- > 0;) {
-		*w++ = '/';
-		memcpy(w, chain[i]->key + 8, chain[i]->keylen - 8);
-		w += chain[i]->keylen - 8;
-	}
-	*w = '\0';
-	return p;
-}
-
-/*
- * The path of node id (malloc'd), or NULL with *err_r set: ESTALE when
- * the node is unknown or unlinked, or a message no longer listed (an
- * open file's requests then run with a NULL path, as with libfuse's
- * hard_remove; others fail with ESTALE, as libfuse's high-level API
- * answers), ENOMEM.
- */
-static char *fsll_path(struct fsll *ll, uint64_t id, int *err_r)
-{
-	struct fsll_node *n;
-	char buf[PATH_MAX], *p;
-
-	*err_r = ESTALE;
-	if (id == FUSE_ROOT_ID) {
-		p = strdup("/");
-		if (!p)
-			*err_r = ENOMEM;
-		return p;
-	}
-	pthread_mutex_lock(&ll->lock);
-	n = fsll_find_id(ll, id);
-	p = n ? fsll_stored_path(ll, n, err_r) : NULL;
-	pthread_mutex_unlock(&ll->lock);
-	if (n || id < FSLL_COMPUTED_MIN || !ll->resolve)
-		return p;
-	if (!ll->resolve(ll->resolve_ctx, id, buf, sizeof(buf)))
-		return NULL;
-	p = strdup(buf);
-	if (!p)
-		*err_r = ENOMEM;
-	return p;
-}
-
-/* dir's path joined with name (malloc'd), or NULL with *err_r. */
-static char *fsll_child_path(struct fsll *ll, uint64_t dir, const char *name,
-			     int *err_r)
-{
-	char *d = fsll_path(ll, dir, err_r), *p;
-	size_t dl, nl = strlen(name);
-
-	if (!d)
-		return NULL;
-	if (nl > NAME_MAX) {
-		free(d);
-		*err_r = ENAMETOOLONG;
-		return NULL;
-	}
-	dl = strcmp(d, "/") ? strlen(d) : 0;
-	p = malloc(dl + 1 + nl + 1);
-	if (!p) {
-		free(d);
-		*err_r = ENOMEM;
-		return NULL;
-	}
-	memcpy(p, d, dl);
-	p[dl] = '/';
-	memcpy(p + dl + 1, name, nl + 1);
-	free(d);
-	return p;
-}
-
 /* The path of ino for req; NULL when there is none, req then answered
  * with the error. */
 static char *fsll_req_path(struct fsll *ll, fuse_req_t req, fuse_ino_t ino)
 {
 	int err;
-	char *p = fsll_path(ll, ino, &err);
+	char *p = fsll_node_path(ll, ino, &err);
 
 	if (!p)
 		fuse_reply_err(req, err);
@@ -370,24 +95,13 @@ static char *fsll_req_child(struct fsll *ll, fuse_req_t req, fuse_ino_t dir,
 			    const char *name)
 {
 	int err;
-	char *p = fsll_child_path(ll, dir, name, &err);
+	char *p = fsll_node_child_path(ll, dir, name, &err);
 
 	if (!p)
 		fuse_reply_err(req, err);
 	return p;
 }
 
-/* True when ino is a message inode number the tree maps to path (no
- * allocation: readdirplus asks this for every entry). */
-static bool fsll_computed(struct fsll *ll, uint64_t ino, const char *path)
-{
-	char buf[PATH_MAX];
-
-	if (ino < FSLL_COMPUTED_MIN || !ll->resolve)
-		return false;
-	return ll->resolve(ll->resolve_ctx, ino, buf, sizeof(buf)) &&
-	       !strcmp(buf, path);
-}
 
 /*
  * The node id the kernel gets for (parent, name) at path with st, one
@@ -402,7 +116,7 @@ static uint64_t fsll_enter(struct fsll *ll, uint64_t parent, const char *name,
 	bool computed;
 
 	pthread_mutex_lock(&ll->lock);
-	n = fsll_find_name(ll, parent, name);
+	n = fsll_node_find_name(ll, parent, name);
 	if (n) {
 		n->nlookup++;
 		id = n->id;
@@ -410,16 +124,16 @@ static uint64_t fsll_enter(struct fsll *ll, uint64_t parent, const char *name,
 	pthread_mutex_unlock(&ll->lock);
 	if (id)
 		return id;
-	computed = fsll_computed(ll, (uint64_t)st->st_ino, path);
+	computed = fsll_node_computed(ll, (uint64_t)st->st_ino, path);
 	pthread_mutex_lock(&ll->lock);
-	n = fsll_find_name(ll, parent, name);
+	n = fsll_node_find_name(ll, parent, name);
 	if (n) {
 		n->nlookup++;
 		id = n->id;
 	} else if (computed) {
 		id = (uint64_t)st->st_ino;
 	} else if (ll->next_id < FSLL_COMPUTED_MIN &&
-		   (n = fsll_add(ll, ll->next_id, parent, name))) {
+		   (n = fsll_node_add(ll, ll->next_id, parent, name))) {
 		ll->next_id++;
 		n->nlookup = 1;
 		id = n->id;
@@ -587,10 +301,10 @@ static void fsll_forget_one(struct fsll *ll, uint64_t id, uint64_t nlookup)
 	bool gone = true;
 
 	pthread_mutex_lock(&ll->lock);
-	n = fsll_find_id(ll, id);
+	n = fsll_node_find_id(ll, id);
 	if (n) {
 		if (n->renamed || n->nlookup <= nlookup) {
-			fsll_drop(ll, n);
+			fsll_node_drop(ll, n);
 		} else {
 			n->nlookup -= nlookup;
 			gone = false;
@@ -743,7 +457,7 @@ static bool fsll_path_fi(struct fsll *ll, fuse_req_t req, fuse_ino_t ino,
 {
 	int err;
 
-	*path_r = fsll_path(ll, ino, &err);
+	*path_r = fsll_node_path(ll, ino, &err);
 	if (*path_r || (fi && err == ESTALE))
 		return true;
 	fuse_reply_err(req, err);
@@ -890,7 +604,7 @@ static void fsll_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	free(path);
 	if (rc == 0) {
 		pthread_mutex_lock(&ll->lock);
-		fsll_unname(ll, fsll_find_name(ll, parent, name));
+		fsll_node_unname(ll, fsll_node_find_name(ll, parent, name));
 		pthread_mutex_unlock(&ll->lock);
 	}
 	fuse_reply_err(req, -rc);
@@ -925,9 +639,9 @@ static void fsll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!fsll_allowed(ll, req))
 		return;
-	from = fsll_child_path(ll, parent, name, &err);
+	from = fsll_node_child_path(ll, parent, name, &err);
 	if (from)
-		to = fsll_child_path(ll, newparent, newname, &err);
+		to = fsll_node_child_path(ll, newparent, newname, &err);
 	if (!from || !to) {
 		free(from);
 		fuse_reply_err(req, err);
@@ -935,35 +649,35 @@ static void fsll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&ll->lock);
-	n = fsll_find_name(ll, parent, name);
+	n = fsll_node_find_name(ll, parent, name);
 	pthread_mutex_unlock(&ll->lock);
 	if (!n && ll->ops->getattr(from, &st, NULL) == 0 &&
-	    fsll_computed(ll, (uint64_t)st.st_ino, from))
+	    fsll_node_computed(ll, (uint64_t)st.st_ino, from))
 		computed = (uint64_t)st.st_ino;
 	rc = ll->ops->rename ? ll->ops->rename(from, to, flags) : -ENOSYS;
 	free(from);
 	free(to);
 	if (rc == 0) {
 		pthread_mutex_lock(&ll->lock);
-		t = fsll_find_name(ll, newparent, newname);
-		n = fsll_find_name(ll, parent, name);
+		t = fsll_node_find_name(ll, newparent, newname);
+		n = fsll_node_find_name(ll, parent, name);
 		if (t != n)
-			fsll_unname(ll, t);
+			fsll_node_unname(ll, t);
 		if (n && t != n) {
 			uint64_t id = n->id, nl = n->nlookup;
 			bool renamed = n->renamed;
 
-			fsll_drop(ll, n);
-			n = fsll_add(ll, id, newparent, newname);
+			fsll_node_drop(ll, n);
+			n = fsll_node_add(ll, id, newparent, newname);
 			if (n) {
 				n->nlookup = nl;
 				n->renamed = renamed;
 			}
 		} else if (!n && computed) {
-			t = fsll_find_id(ll, computed);
+			t = fsll_node_find_id(ll, computed);
 			if (t)
-				fsll_drop(ll, t);
-			n = fsll_add(ll, computed, newparent, newname);
+				fsll_node_drop(ll, t);
+			n = fsll_node_add(ll, computed, newparent, newname);
 			if (n) {
 				n->nlookup = 1;
 				n->renamed = true;
@@ -984,9 +698,9 @@ static void fsll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 	if (!fsll_allowed(ll, req))
 		return;
-	from = fsll_path(ll, ino, &err);
+	from = fsll_node_path(ll, ino, &err);
 	if (from)
-		to = fsll_child_path(ll, newparent, newname, &err);
+		to = fsll_node_child_path(ll, newparent, newname, &err);
 	if (!from || !to) {
 		free(from);
 		fuse_reply_err(req, err);
@@ -1086,7 +800,7 @@ static void fsll_release_any(fuse_req_t req, fuse_ino_t ino,
 	char *path;
 	int err;
 
-	path = fsll_path(ll, ino, &err);
+	path = fsll_node_path(ll, ino, &err);
 	fsll_open_forget(ll, fi->fh);
 	if (op_release)
 		op_release(path, fi);
@@ -1391,7 +1105,7 @@ static void fsll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (!fsll_allowed(ll, req))
 		return;
-	path = fsll_path(ll, ino, &err);
+	path = fsll_node_path(ll, ino, &err);
 	if (!path || (size && !(buf = malloc(size)))) {
 		free(path);
 		fuse_reply_err(req, path ? ENOMEM : err);
@@ -1412,7 +1126,7 @@ static void fsll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (!fsll_allowed(ll, req))
 		return;
-	path = fsll_path(ll, ino, &err);
+	path = fsll_node_path(ll, ino, &err);
 	if (!path || (size && !(buf = malloc(size)))) {
 		free(path);
 		fuse_reply_err(req, path ? ENOMEM : err);
@@ -1548,50 +1262,9 @@ void fsll_set_no_open(struct fsll *ll, bool (*sized_at_open)(const char *path))
 	ll->sized_at_open = sized_at_open;
 }
 
-/* Walks path's components through the stored nodes: the node id of
- * the whole path, or 0. The last component may be a message's own id.
- * Memory only: no operation is called. */
-static uint64_t fsll_path_id(struct fsll *ll, const char *path)
-{
-	char comp[NAME_MAX + 1];
-	uint64_t id = FUSE_ROOT_ID;
-	const char *p = path, *slash;
-	struct fsll_node *n;
-	size_t len;
-
-	while (*p == '/')
-		p++;
-	while (*p) {
-		slash = strchr(p, '/');
-		len = slash ? (size_t)(slash - p) : strlen(p);
-		if (len > NAME_MAX)
-			return 0;
-		memcpy(comp, p, len);
-		comp[len] = '\0';
-		pthread_mutex_lock(&ll->lock);
-		n = fsll_find_name(ll, id, comp);
-		id = n ? n->id : 0;
-		pthread_mutex_unlock(&ll->lock);
-		p += len;
-		while (*p == '/')
-			p++;
-		if (!id) {
-			uint64_t ino;
-
-			/* a message: its node id is its inode number, when
-			 * the tree maps that back to this path */
-			if (*p || !ll->path_ino)
-				return 0;
-			ino = ll->path_ino(ll->resolve_ctx, path);
-			return ino && fsll_computed(ll, ino, path) ? ino : 0;
-		}
-	}
-	return id;
-}
-
 int fsll_invalidate_path(struct fsll *ll, const char *path)
 {
-	uint64_t id = fsll_path_id(ll, path);
+	uint64_t id = fsll_node_path_id(ll, path);
 
 	if (!id)
 		return -ENOENT;
@@ -1601,7 +1274,7 @@ int fsll_invalidate_path(struct fsll *ll, const char *path)
 
 int fsll_invalidate_entry(struct fsll *ll, const char *dir, const char *name)
 {
-	uint64_t id = fsll_path_id(ll, dir);
+	uint64_t id = fsll_node_path_id(ll, dir);
 
 	if (!id)
 		return -ENOENT;
@@ -1681,7 +1354,7 @@ void fsll_release_open(struct fsll *ll)
 		if (op_release &&
 		    (o->dir || ((o->fi.flags & O_ACCMODE) == O_RDONLY &&
 				!(o->fi.flags & O_TRUNC)))) {
-			path = fsll_path(ll, o->ino, &err);
+			path = fsll_node_path(ll, o->ino, &err);
 			op_release(path, &o->fi);
 			free(path);
 		}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * fsmaildir: the FUSE operations the Maildir layout (-o layout=maildir)
- * changes, in front of fsops' own. The layout itself (paths, names,
+ * changes: its kinds of node (a folder, its cur/, new/ and tmp/, a
+ * message, a file being written) and its mkdir. The layout itself (paths, names,
  * listings) is the tree's naming policy; what is left here:
  *  - a rename within a folder's cur/ that changes only the letters
  *    after ":2," changes those system flags on the server (+FLAGS /
@@ -10,16 +11,25 @@
  *  - a file renamed from tmp/ into new/ or cur/ is stored (by fsnew)
  *    with the flags of its letters;
  *  - cur/, new/ and tmp/ cannot be renamed, removed or hold folders.
- * Moves between folders, unlink and the rest are fsops' as they are.
+ * Moves between folders, unlink and the rest are the default layout's.
  */
 #include <errno.h>
 #include <fuse.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "fsops_priv.h"
+#include "fsattr.h"
+#include "fsctx.h"
+#include "fsdir.h"
+#include "fsedit.h"
+#include "fsmaildir.h"
+#include "fsmsg.h"
+#include "fsnew.h"
+#include "fskind.h"
+#include "fspath.h"
 #include "fswatch.h"
 #include "log.h"
 #include "maildir.h"
@@ -27,37 +37,19 @@
 #include "store.h"
 #include "tree.h"
 
-const char *fsmaildir_alias(const struct fsops *fs, const char *to)
-{
-	const char *slash = strrchr(to, '/'), *base = slash ? slash + 1 : to;
-
-	if (fs->cfg.maildir && slash && slash - to >= 4 &&
-	    strncmp(slash - 4, "/new", 4) == 0)
-		return slash - 3;
-	return base;
-}
-
-/* The last component of a path (borrowed). */
-static const char *fsmaildir_base(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	return slash ? slash + 1 : path;
-}
-
 /* Resolves the directory holding path into dir (to be cleared; it is
- * initialised on every path, as fsops_resolve() does). */
-static int fsmaildir_parent(struct fsops *fs, const char *path,
+ * initialised on every path, as fsctx_resolve() does). */
+static int fsmaildir_parent(struct fsmount *fs, const char *path,
 			    struct tree_info *dir)
 {
 	const char *base;
-	char *dirpath = fsops_dirname(path, &base);
+	char *dirpath = fspath_dirname(path, &base);
 	int rc;
 
 	memset(dir, 0, sizeof(*dir));
 	if (!dirpath)
 		return -ENOMEM;
-	rc = fsops_resolve(fs, dirpath, dir);
+	rc = fsctx_resolve(fs, dirpath, dir);
 	free(dirpath);
 	return rc;
 }
@@ -77,7 +69,7 @@ static int fsmaildir_deliver(struct newmsg *m, const char *to,
 	if (!newmsg_temporary(m) || dir->kind != TREE_FOLDER ||
 	    (dir->sub != MAILDIR_SUB_NEW && dir->sub != MAILDIR_SUB_CUR))
 		return 0;
-	if (maildir_parse(fsmaildir_base(to), &stem, &mask) < 0 || !stem)
+	if (maildir_parse(fspath_base(to), &stem, &mask) < 0 || !stem)
 		return -EINVAL;
 	if (!mask)
 		return 0;
@@ -88,7 +80,7 @@ static int fsmaildir_deliver(struct newmsg *m, const char *to,
 /* Changes a message's system flags on the server: +FLAGS for those in
  * mask it lacks, -FLAGS for those it has outside mask. *result_r gets
  * its flags afterwards (owned). */
-static int fsmaildir_store_letters(struct fsops *fs,
+static int fsmaildir_store_letters(struct fsmount *fs,
 				   const struct tree_info *msg, unsigned mask,
 				   char **result_r)
 {
@@ -116,18 +108,18 @@ static int fsmaildir_store_letters(struct fsops *fs,
  * unknown letter); the letters after it become the message's system
  * flags. Only those flags change: nothing is stored, moved or expunged.
  */
-static int fsmaildir_set_letters(struct fsops *fs, const struct tree_info *msg,
-				 const char *from, const char *to,
-				 unsigned flags)
+static int fsmaildir_set_letters(struct fsmount *fs,
+				 const struct tree_info *msg, const char *from,
+				 const char *to, unsigned flags)
 {
-	const char *fbase = fsmaildir_base(from), *tbase = fsmaildir_base(to);
+	const char *fbase = fspath_base(from), *tbase = fspath_base(to);
 	size_t fstem, tstem;
 	unsigned fmask, tmask;
 	struct tree_info there;
 	char *result = NULL;
 	int rc;
 
-	if (fsops_resolve(fs, to, &there) == 0) {
+	if (fsctx_resolve(fs, to, &there) == 0) {
 		/* Another message of that name is never replaced. */
 		rc = there.uid != msg->uid || (flags & RENAME_NOREPLACE)
 			     ? -EEXIST
@@ -144,128 +136,162 @@ static int fsmaildir_set_letters(struct fsops *fs, const struct tree_info *msg,
 	if (rc < 0)
 		return rc;
 	tree_maildir_rename(fs->tree, msg->folder, msg->uidvalidity, msg->uid,
-			    result, fsmaildir_alias(fs, from),
-			    fsmaildir_alias(fs, to));
+			    result, fspath_alias(true, from),
+			    fspath_alias(true, to));
 	free(result);
 	fswatch_invalidate_with_dir(fs, from);
 	fswatch_invalidate_with_dir(fs, to);
 	return 0;
 }
 
-/* What a rename of an existing path does in the Maildir layout; dir is
- * the target's directory. */
-static int fsmaildir_rename_existing(struct fsops *fs, const char *from,
-				     const char *to, unsigned flags,
-				     const struct tree_info *dir)
+/* rename of a message in the Maildir layout: into cur/ of its own
+ * folder, a change of its letters (flags); into another folder's cur/
+ * or new/, a move; anything else (back into new/, into tmp/) EPERM. */
+static int fsmaildir_rename_msg(struct fsnode *n, const char *to,
+				unsigned flags)
 {
-	struct tree_info src;
-	int rc;
+	struct fsmount *fs = n->fs;
+	struct tree_info dir;
+	int rc = fsmaildir_parent(fs, to, &dir);
 
-	rc = fsops_resolve(fs, from, &src);
 	if (rc < 0)
 		return rc;
-	if (src.kind == TREE_FOLDER && (src.sub || dir->sub))
-		rc = -EPERM; /* cur/, new/, tmp/ stay; no folder in them */
-	else if (src.kind != TREE_MESSAGE || dir->kind != TREE_FOLDER)
-		rc = fsops_inner_operations()->rename(from, to, flags);
-	else if (strcmp(dir->folder, src.folder) != 0)
-		rc = dir->sub == MAILDIR_SUB_TMP
+	if (dir.kind != TREE_FOLDER)
+		rc = fsedit_rename_message(n, to, flags);
+	else if (strcmp(dir.folder, n->info.folder) != 0)
+		rc = dir.sub == MAILDIR_SUB_TMP
 			     ? -EPERM
-			     : fsops_inner_operations()->rename(from, to,
-								flags);
-	else if (dir->sub == MAILDIR_SUB_CUR)
-		rc = fsmaildir_set_letters(fs, &src, from, to, flags);
+			     : fsedit_rename_message(n, to, flags);
+	else if (dir.sub == MAILDIR_SUB_CUR)
+		rc = fsmaildir_set_letters(fs, &n->info, n->path, to, flags);
 	else
 		rc = -EPERM; /* back into new/ or tmp/ */
-	tree_info_clear(&src);
-	return rc;
-}
-
-int fsmaildir_rename(const char *from, const char *to, unsigned flags)
-{
-	struct fsops *fs = fsops_get();
-	struct tree_info dir;
-	struct newmsg *m;
-	int rc;
-
-	if (!fs->cfg.maildir)
-		return fsops_inner_operations()->rename(from, to, flags);
-	if (fs->cfg.readonly)
-		return -EROFS;
-	if (flags & RENAME_EXCHANGE)
-		return -EINVAL;
-	rc = fsmaildir_parent(fs, to, &dir);
-	if (rc < 0)
-		return rc;
-	m = newmsg_get(fs->newmsgs, from);
-	if (m) {
-		rc = fsmaildir_deliver(m, to, &dir);
-		newmsg_put(fs->newmsgs, m);
-		if (rc == 0)
-			rc = fsops_inner_operations()->rename(from, to, flags);
-	} else {
-		rc = fsmaildir_rename_existing(fs, from, to, flags, &dir);
-	}
 	tree_info_clear(&dir);
 	return rc;
 }
 
-int fsmaildir_mkdir(const char *path, mode_t mode)
+/* rename of a Maildir folder: not into a cur/, new/ or tmp/. */
+static int fsmaildir_rename_folder(struct fsnode *n, const char *to,
+				   unsigned flags)
 {
-	struct fsops *fs = fsops_get();
+	struct tree_info dir;
+	int rc = fsmaildir_parent(n->fs, to, &dir);
+
+	if (rc == 0)
+		rc = dir.kind == TREE_FOLDER && dir.sub
+			     ? -EPERM
+			     : fsedit_rename_folder(n, to, flags);
+	tree_info_clear(&dir);
+	return rc;
+}
+
+/* rename of a file being written: from tmp/ into new/ or cur/, stored
+ * with the flags of its letters. */
+static int fsmaildir_rename_new(struct fsnode *n, const char *to,
+				unsigned flags)
+{
+	struct fsmount *fs = n->fs;
+	struct tree_info dir;
+	struct newmsg *m;
+	int rc = fsmaildir_parent(fs, to, &dir);
+
+	if (rc < 0)
+		return rc;
+	m = newmsg_get(fs->newmsgs, n->path);
+	rc = m ? fsmaildir_deliver(m, to, &dir) : -ENOENT;
+	if (m)
+		newmsg_put(fs->newmsgs, m);
+	tree_info_clear(&dir);
+	return rc < 0 ? rc : fsnew_rename(n, to, flags);
+}
+
+int fsmaildir_mkdir(struct fsmount *fs, const char *path, mode_t mode)
+{
 	struct tree_info dir;
 	int rc;
 
-	if (!fs->cfg.maildir)
-		return fsops_inner_operations()->mkdir(path, mode);
 	rc = fsmaildir_parent(fs, path, &dir);
 	if (rc < 0)
 		return rc;
 	/* No folder inside cur/, new/ or tmp/; a folder level named cur,
 	 * new or tmp is made as %63ur, %6Eew, %74mp. */
-	if (dir.sub || maildir_sub_of(fsmaildir_base(path)))
+	if (dir.sub || maildir_sub_of(fspath_base(path)))
 		rc = -EPERM;
 	tree_info_clear(&dir);
-	return rc < 0 ? rc : fsops_inner_operations()->mkdir(path, mode);
+	return rc < 0 ? rc : fsedit_mkdir(fs, path, mode);
 }
 
-/* rmdir: cur/, new/ and tmp/ stay while their folder does; a folder
- * whose only directories are those three is deleted as in the default
- * layout (the server refuses while it holds messages). */
-int fsmaildir_rmdir(const char *path)
+/* rmdir of a Maildir folder: one whose only directories are cur/, new/
+ * and tmp/ is deleted as in the default layout (the server refuses
+ * while it holds messages); cur/, new/ and tmp/ stay while their folder
+ * does. */
+static int fsmaildir_rmdir(struct fsnode *n)
 {
-	struct fsops *fs = fsops_get();
-	struct tree_info info;
+	struct fsmount *fs = n->fs;
+	const struct tree_info *info = &n->info;
 	int rc;
 
-	if (!fs->cfg.maildir)
-		return fsops_inner_operations()->rmdir(path);
-	if (fs->cfg.readonly)
-		return -EROFS;
-	rc = fsops_resolve(fs, path, &info);
-	if (rc < 0)
-		return rc;
-	if (info.kind == TREE_FOLDER && info.sub) {
-		rc = -EPERM;
-	} else if (info.kind != TREE_FOLDER || info.nlink != 5 ||
-		   !fs->cfg.store->ops->delete_folder ||
-		   strcasecmp(info.folder, "INBOX") == 0) {
-		rc = fsops_inner_operations()->rmdir(path);
-	} else {
-		rc = fs->cfg.store->ops->delete_folder(fs->cfg.store,
-						       info.folder);
-		if (rc == 0) {
-			tree_expire_listing(fs->tree, NULL);
-			fswatch_invalidate_with_dir(fs, path);
-		}
+	if (info->nlink != 5 || !fs->cfg.store->ops->delete_folder ||
+	    strcasecmp(info->folder, "INBOX") == 0)
+		return fsedit_rmdir(n);
+	rc = fs->cfg.store->ops->delete_folder(fs->cfg.store, info->folder);
+	if (rc == 0) {
+		tree_expire_listing(fs->tree, NULL);
+		fswatch_invalidate_with_dir(fs, n->path);
 	}
-	tree_info_clear(&info);
 	return rc;
 }
 
-int fsmaildir_link(const char *from, const char *to)
+/* EPERM: cur/, new/ and tmp/ are neither removed nor renamed. */
+static int fsmaildir_eperm(struct fsnode *n)
 {
-	(void)from;
-	(void)to;
-	return -EPERM; /* a message has one name per folder */
+	(void)n;
+	return -EPERM;
 }
+
+const struct fskind fsmaildir_folder_kind = {
+	.name = "maildir folder",
+	.getattr = fsmsg_getattr,
+	.opendir = fsdir_open,
+	.readdir = fsdir_read,
+	.releasedir = fsdir_release,
+	.rmdir = fsmaildir_rmdir,
+	.rename = fsmaildir_rename_folder,
+};
+
+const struct fskind fsmaildir_sub_kind = {
+	.name = "maildir cur/new/tmp",
+	.getattr = fsmsg_getattr,
+	.opendir = fsdir_open,
+	.readdir = fsdir_read,
+	.releasedir = fsdir_release,
+	.rmdir = fsmaildir_eperm,
+};
+
+const struct fskind fsmaildir_msg_kind = {
+	.name = "maildir message",
+	.getattr = fsmsg_getattr,
+	.open = fsmsg_open,
+	.getxattr = fsattr_getxattr,
+	.listxattr = fsattr_listxattr,
+	.setxattr = fsattr_setxattr,
+	.removexattr = fsattr_removexattr,
+	.utimens = fsattr_utimens,
+	.chattr = fsattr_chattr,
+	.unlink = fsedit_unlink,
+	.rename = fsmaildir_rename_msg,
+};
+
+/* A file being written in the Maildir layout: as in the default one,
+ * but delivered from tmp/ by a rename (handles are fsnew_kind's). */
+const struct fskind fsmaildir_new_kind = {
+	.name = "maildir new file",
+	.getattr = fsnew_getattr,
+	.open = fsnew_open,
+	.setxattr = fsnew_setxattr,
+	.removexattr = fsnew_removexattr,
+	.truncate = fsnew_truncate,
+	.utimens = fsnew_utimens,
+	.unlink = fsnew_unlink,
+	.rename = fsmaildir_rename_new,
+};

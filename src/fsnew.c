@@ -17,13 +17,19 @@
  * rewrite of one with other bytes stores a new message beside it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 
+#include "fsctx.h"
 #include "fsll.h"
-#include "fsops_priv.h"
+#include "fsnew.h"
+#include "fskind.h"
+#include "fspath.h"
 #include "fswatch.h"
 #include "log.h"
 #include "names.h"
@@ -70,7 +76,7 @@ static void fsnew_cmp_cb(void *ctx, const struct store_piece *p)
  * fetch that fails counts as "not the same" (the caller then stores the
  * new one: a duplicate at worst, never a loss).
  */
-static bool fsnew_same(struct fsops *fs, const struct tree_info *info,
+static bool fsnew_same(struct fsmount *fs, const struct tree_info *info,
 		       struct newmsg *m, uint64_t size)
 {
 	struct fsnew_cmp *c;
@@ -108,13 +114,13 @@ static bool fsnew_same(struct fsops *fs, const struct tree_info *info,
  * (not exclusive) it holds other bytes, -EEXIST when it holds other
  * bytes and exclusive is set.
  */
-static int fsnew_find_copy(struct fsops *fs, const char *at, struct newmsg *m,
+static int fsnew_find_copy(struct fsmount *fs, const char *at, struct newmsg *m,
 			   uint64_t size, bool exclusive)
 {
 	struct tree_info info;
 	bool same;
 
-	if (fsops_resolve(fs, at, &info) < 0)
+	if (fsctx_resolve(fs, at, &info) < 0)
 		return 0;
 	same = fsnew_same(fs, &info, m, size);
 	tree_info_clear(&info);
@@ -130,7 +136,7 @@ static int fsnew_find_copy(struct fsops *fs, const char *at, struct newmsg *m,
  * message (a rename). A failed APPEND stores nothing and fails the
  * call; it is not sent again (the server may have executed it).
  */
-static int fsnew_store(struct fsops *fs, struct newmsg *m, const char *to,
+static int fsnew_store(struct fsmount *fs, struct newmsg *m, const char *to,
 		       const char *folder, bool exclusive)
 {
 	char *flags = NULL;
@@ -151,7 +157,7 @@ static int fsnew_store(struct fsops *fs, struct newmsg *m, const char *to,
 		}
 		goto out;
 	}
-	limit = fsops_append_limit(fs);
+	limit = fsctx_append_limit(fs);
 	if (limit && size > limit) {
 		newmsg_end_store(m, false);
 		rc = -EFBIG;
@@ -185,7 +191,7 @@ static int fsnew_store(struct fsops *fs, struct newmsg *m, const char *to,
 	sm.idhash = idhash;
 	sm.flags = flags;
 	if (!uid || tree_add_message(fs->tree, folder, uidvalidity, &sm,
-				     fsmaildir_alias(fs, to)) < 0)
+				     fspath_alias(fs->cfg.maildir, to)) < 0)
 		tree_expire_listing(fs->tree, folder);
 done:
 	if (rc == 0) {
@@ -199,10 +205,10 @@ out:
 
 /* Registers a new file at path (replace: over a stored message, which
  * stays) and opens it. */
-static int fsnew_open_new(struct fsops *fs, const char *path, bool replace,
+static int fsnew_open_new(struct fsmount *fs, const char *path, bool replace,
 			  struct fuse_file_info *fi)
 {
-	struct fsops_file *f;
+	struct fsfile *f;
 	struct tree_info dir;
 	const char *base;
 	char *dirpath;
@@ -214,15 +220,15 @@ static int fsnew_open_new(struct fsops *fs, const char *path, bool replace,
 		return -EACCES;
 	newmsg_sweep(fs->newmsgs, fs->cfg.temp_idle);
 	if (replace) {
-		dirpath = fsops_dirname(path, &base);
-		rc = dirpath ? fsops_resolve(fs, dirpath, &dir) : -ENOMEM;
+		dirpath = fspath_dirname(path, &base);
+		rc = dirpath ? fsctx_resolve(fs, dirpath, &dir) : -ENOMEM;
 		free(dirpath);
 	} else {
-		rc = fsops_new_name(fs, path, &dir);
+		rc = fsctx_new_name(fs, path, &dir);
 	}
 	if (rc < 0)
 		return rc;
-	rc = fsops_holds_messages(&dir);
+	rc = fsctx_holds_messages(&dir);
 	if (rc < 0)
 		return rc;
 	f = calloc(1, sizeof(*f));
@@ -240,19 +246,66 @@ static int fsnew_open_new(struct fsops *fs, const char *path, bool replace,
 		free(f);
 		return rc;
 	}
+	f->kind = &fsnew_kind;
 	f->writable = true;
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = 1;
 	return 0;
 }
 
-int fsnew_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+int fsnew_create(struct fsmount *fs, const char *path, mode_t mode,
+		 struct fuse_file_info *fi)
 {
 	(void)mode;
-	return fsnew_open_new(fsops_get(), path, false, fi);
+	return fsnew_open_new(fs, path, false, fi);
 }
 
-int fsnew_open_replace(struct fsops *fs, const char *path,
+/* Another open of a file being written: shares it. */
+int fsnew_open(struct fsnode *n, struct fuse_file_info *fi)
+{
+	struct fsmount *fs = n->fs;
+	struct newmsg *m = newmsg_get(fs->newmsgs, n->path);
+	struct fsfile *f;
+
+	if (!m)
+		return -ENOENT;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		newmsg_put(fs->newmsgs, m);
+		return -ENOMEM;
+	}
+	f->kind = &fsnew_kind;
+	f->newmsg = m;
+	f->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = 1;
+	return 0;
+}
+
+/* stat of a file being written, by path. */
+int fsnew_getattr(struct fsnode *n, struct stat *st)
+{
+	return fsctx_newmsg_stat(n->fs, n->path, st) ? 0 : -ENOENT;
+}
+
+/* fstat of a file being written (perhaps stored and gone since). */
+static int fsnew_fgetattr(struct fsmount *fs, struct fuse_file_info *fi,
+			  struct stat *st)
+{
+	struct fsfile *f = (struct fsfile *)(uintptr_t)fi->fh;
+	const char *path = newmsg_path(f->newmsg);
+	uint64_t size;
+	time_t mtime;
+
+	if (!newmsg_stat(fs->newmsgs, path, &size, &mtime)) {
+		size = 0;
+		mtime = time(NULL);
+	}
+	fsctx_newmsg_fill(fs, path, size, mtime, st);
+	return 0;
+}
+
+int fsnew_open_replace(struct fsmount *fs, const char *path,
 		       struct fuse_file_info *fi)
 {
 	/* The stored message stays in the tree; the new file shadows its
@@ -260,24 +313,22 @@ int fsnew_open_replace(struct fsops *fs, const char *path,
 	return fsnew_open_new(fs, path, true, fi);
 }
 
-int fsnew_write(const char *path, const char *buf, size_t size, off_t off,
-		struct fuse_file_info *fi)
+/* write to a file being written. */
+static int fsnew_write(struct fsmount *fs, const char *path, const char *buf,
+		       size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct fsops *fs = fsops_get();
-	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
+	struct fsfile *f = (struct fsfile *)(uintptr_t)fi->fh;
 	ssize_t n;
 
-	if (!f->newmsg)
-		return -EBADF;
-	n = newmsg_write(f->newmsg, buf, size, off, fsops_append_limit(fs));
+	n = newmsg_write(f->newmsg, buf, size, off, fsctx_append_limit(fs));
 	if (n == -EFBIG)
 		log_warnx("%s: larger than the %llu bytes the server takes",
-			  path, (unsigned long long)fsops_append_limit(fs));
+			  path, (unsigned long long)fsctx_append_limit(fs));
 	return (int)n;
 }
 
 /* Stores a file being created at its own path (not a temporary). */
-static int fsnew_store_here(struct fsops *fs, struct newmsg *m)
+static int fsnew_store_here(struct fsmount *fs, struct newmsg *m)
 {
 	char *path = strdup(newmsg_path(m)), *folder;
 	int rc;
@@ -289,12 +340,13 @@ static int fsnew_store_here(struct fsops *fs, struct newmsg *m)
 	return rc;
 }
 
-int fsnew_flush(const char *path, struct fuse_file_info *fi)
+/* flush: the creator's close stores the file. */
+static int fsnew_flush(struct fsmount *fs, const char *path,
+		       struct fuse_file_info *fi)
 {
-	struct fsops *fs = fsops_get();
-	struct fsops_file *f = (struct fsops_file *)(uintptr_t)fi->fh;
+	struct fsfile *f = (struct fsfile *)(uintptr_t)fi->fh;
 
-	if (!f->newmsg || !f->writable || newmsg_temporary(f->newmsg))
+	if (!f->writable || newmsg_temporary(f->newmsg))
 		return 0;
 	/* FUSE flushes at every close of every copy of the descriptor: a
 	 * forked child's, too. Only the creator's close stores; should it
@@ -306,8 +358,12 @@ int fsnew_flush(const char *path, struct fuse_file_info *fi)
 	return fsnew_store_here(fs, f->newmsg);
 }
 
-void fsnew_release(struct fsops *fs, struct fsops_file *f, const char *path)
+/* The last release of a file being written stores it, should its
+ * creator's close not have. */
+static void fsnew_release(struct fsmount *fs, const char *path,
+			  struct fuse_file_info *fi)
 {
+	struct fsfile *f = (struct fsfile *)(uintptr_t)fi->fh;
 	int rc;
 
 	if (f->writable && !newmsg_temporary(f->newmsg) &&
@@ -320,76 +376,120 @@ void fsnew_release(struct fsops *fs, struct fsops_file *f, const char *path)
 	free(f);
 }
 
-/* The file being created that f holds, or the one at path (with a
- * reference the caller drops with fsnew_done()). */
-static struct newmsg *fsnew_find(struct fsops *fs, const char *path,
-				 struct fsops_file *f)
+/* The file being written that fi holds (when it holds one), or the one
+ * at path (with a reference the caller drops with fsnew_done()). */
+static struct newmsg *fsnew_find(struct fsmount *fs, const char *path,
+				 struct fuse_file_info *fi)
 {
-	if (f && f->newmsg)
-		return f->newmsg;
+	if (fskind_of_handle(fi) == &fsnew_kind)
+		return ((struct fsfile *)(uintptr_t)fi->fh)->newmsg;
 	return newmsg_get(fs->newmsgs, path);
 }
 
-static void fsnew_done(struct fsops *fs, struct newmsg *m, struct fsops_file *f)
+static void fsnew_done(struct fsmount *fs, struct newmsg *m,
+		       struct fuse_file_info *fi)
 {
-	if (!f || !f->newmsg)
+	if (fskind_of_handle(fi) != &fsnew_kind)
 		newmsg_put(fs->newmsgs, m);
 }
 
-bool fsnew_truncate(struct fsops *fs, const char *path, off_t size,
-		    struct fsops_file *f, int *rc_r)
+/* truncate of a file being written. */
+int fsnew_truncate(struct fsnode *n, off_t size, struct fuse_file_info *fi)
 {
-	struct newmsg *m = fsnew_find(fs, path, f);
+	struct newmsg *m = fsnew_find(n->fs, n->path, fi);
+	int rc;
 
 	if (!m)
-		return false;
-	*rc_r = newmsg_truncate(m, (uint64_t)size, fsops_append_limit(fs));
-	fsnew_done(fs, m, f);
-	return true;
+		return -ENOENT;
+	rc = newmsg_truncate(m, (uint64_t)size, fsctx_append_limit(n->fs));
+	fsnew_done(n->fs, m, fi);
+	return rc;
 }
 
-bool fsnew_utimens(struct fsops *fs, const char *path,
-		   const struct timespec tv[2], struct fsops_file *f, int *rc_r)
+/* utimens: the date the file is stored with. */
+int fsnew_utimens(struct fsnode *n, const struct timespec tv[2],
+		  struct fuse_file_info *fi)
 {
-	struct newmsg *m = fsnew_find(fs, path, f);
+	struct newmsg *m = fsnew_find(n->fs, n->path, fi);
 
 	if (!m)
-		return false;
+		return -ENOENT;
 	if (tv[1].tv_nsec != UTIME_OMIT)
 		newmsg_set_date(m, tv[1].tv_nsec == UTIME_NOW ? time(NULL)
 							      : tv[1].tv_sec);
-	fsnew_done(fs, m, f);
-	*rc_r = 0;
-	return true;
+	fsnew_done(n->fs, m, fi);
+	return 0;
 }
 
-bool fsnew_set_flags(struct fsops *fs, const char *path, const char *flags,
-		     int *rc_r)
+/* Sets the flags the file will be stored with. */
+static int fsnew_set_flags(struct fsnode *n, const char *value, size_t size)
 {
-	struct newmsg *m = newmsg_get(fs->newmsgs, path);
+	struct newmsg *m;
+	char *text, *flags;
+	int rc;
 
-	if (!m)
-		return false;
-	*rc_r = newmsg_set_flags(m, flags); /* kept for the APPEND */
-	newmsg_put(fs->newmsgs, m);
-	return true;
+	text = strndup(value, size);
+	if (!text)
+		return -ENOMEM;
+	flags = store_flags_normalize(text);
+	free(text);
+	if (!flags)
+		return -EINVAL;
+	m = newmsg_get(n->fs->newmsgs, n->path);
+	rc = m ? newmsg_set_flags(m, flags) : -ENOENT; /* for the APPEND */
+	if (m)
+		newmsg_put(n->fs->newmsgs, m);
+	free(flags);
+	return rc;
 }
 
-bool fsnew_unlink(struct fsops *fs, const char *path, int *rc_r)
+/* setxattr: user.mail.flags, kept for the APPEND (as a message's). */
+int fsnew_setxattr(struct fsnode *n, const char *name, const char *value,
+		   size_t size, int xflags)
 {
-	struct newmsg *m = newmsg_get(fs->newmsgs, path);
+	struct store *st = n->fs->cfg.store;
+
+	if (!strcmp(name, FS_XATTR_UID) && st->has_flags)
+		return 0;
+	if (strcmp(name, FS_XATTR_FLAGS) != 0 || !st->has_flags)
+		return -ENOTSUP;
+	if (!st->ops->set_flags)
+		return -EPERM;
+	(void)xflags;
+	return fsnew_set_flags(n, value, size);
+}
+
+/* removexattr of the flags: none then. */
+int fsnew_removexattr(struct fsnode *n, const char *name)
+{
+	struct store *st = n->fs->cfg.store;
+
+	if (strcmp(name, FS_XATTR_FLAGS) != 0 || !st->has_flags)
+		return -ENODATA;
+	if (!st->ops->set_flags)
+		return -EPERM;
+	return fsnew_set_flags(n, "", 0);
+}
+
+/* unlink: a temporary is discarded; a file still being written is
+ * busy. */
+int fsnew_unlink(struct fsnode *n)
+{
+	struct fsmount *fs = n->fs;
+	struct newmsg *m = newmsg_get(fs->newmsgs, n->path);
+	int rc;
 
 	if (!m)
-		return false;
+		return -ENOENT;
 	if (newmsg_temporary(m)) {
 		newmsg_forget(fs->newmsgs, m); /* discarded */
-		fswatch_invalidate_with_dir(fs, path);
-		*rc_r = 0;
+		fswatch_invalidate_with_dir(fs, n->path);
+		rc = 0;
 	} else {
-		*rc_r = -EBUSY; /* still being written */
+		rc = -EBUSY; /* still being written */
 	}
 	newmsg_put(fs->newmsgs, m);
-	return true;
+	return rc;
 }
 
 /*
@@ -398,9 +498,10 @@ bool fsnew_unlink(struct fsops *fs, const char *path, int *rc_r)
  * stored there (the rename returns the APPEND's result). A file still
  * being written is busy.
  */
-bool fsnew_rename(struct fsops *fs, const char *from, const char *to,
-		  unsigned flags, int *rc_r)
+int fsnew_rename(struct fsnode *n, const char *to, unsigned flags)
 {
+	struct fsmount *fs = n->fs;
+	const char *from = n->path;
 	struct newmsg *m = newmsg_get(fs->newmsgs, from);
 	struct tree_info dir;
 	const char *base;
@@ -408,12 +509,12 @@ bool fsnew_rename(struct fsops *fs, const char *from, const char *to,
 	int rc;
 
 	if (!m)
-		return false;
-	dirpath = fsops_dirname(to, &base);
-	rc = dirpath ? fsops_resolve(fs, dirpath, &dir) : -ENOMEM;
+		return -ENOENT;
+	dirpath = fspath_dirname(to, &base);
+	rc = dirpath ? fsctx_resolve(fs, dirpath, &dir) : -ENOMEM;
 	free(dirpath);
 	if (rc == 0)
-		rc = fsops_holds_messages(&dir);
+		rc = fsctx_holds_messages(&dir);
 	if (rc < 0)
 		goto out;
 	if (!newmsg_temporary(m) || (flags & RENAME_EXCHANGE)) {
@@ -432,6 +533,22 @@ bool fsnew_rename(struct fsops *fs, const char *from, const char *to,
 	tree_info_clear(&dir);
 out:
 	newmsg_put(fs->newmsgs, m);
-	*rc_r = rc;
-	return true;
+	return rc;
 }
+
+/* A file being written, in the default layout. */
+const struct fskind fsnew_kind = {
+	.name = "new file",
+	.getattr = fsnew_getattr,
+	.open = fsnew_open,
+	.setxattr = fsnew_setxattr,
+	.removexattr = fsnew_removexattr,
+	.truncate = fsnew_truncate,
+	.utimens = fsnew_utimens,
+	.unlink = fsnew_unlink,
+	.rename = fsnew_rename,
+	.fgetattr = fsnew_fgetattr,
+	.write = fsnew_write,
+	.flush = fsnew_flush,
+	.release = fsnew_release,
+};

@@ -36,7 +36,8 @@
 #include <string.h>
 
 #include "clock.h"
-#include "fsops_priv.h"
+#include "fsctx.h"
+#include "fsparts.h"
 #include "fsvirt.h"
 #include "log.h"
 #include "mime.h"
@@ -122,10 +123,10 @@ struct fsparts_file {
 	pthread_cond_t cond; /* signalled when it is done */
 };
 
-static int fsparts_learn(struct fsops *fs, const struct fsvirt_path *p,
+static int fsparts_learn(struct fsmount *fs, const struct fsvirt_path *p,
 			 const struct fsparts_msg *m, struct fsparts_ref *r,
 			 struct fsparts_view *v);
-static int fsparts_load(struct fsops *fs, struct fsparts_file *f);
+static int fsparts_load(struct fsmount *fs, struct fsparts_file *f);
 
 /* An empty structure cache (one per mount). */
 struct fsparts_cache *fsparts_cache_new(void)
@@ -147,7 +148,7 @@ static void fsparts_unref_locked(struct fsparts_ref *r)
 }
 
 /* Drops one reference, taking the cache's lock. */
-static void fsparts_unref(struct fsops *fs, struct fsparts_ref *r)
+static void fsparts_unref(struct fsmount *fs, struct fsparts_ref *r)
 {
 	pthread_mutex_lock(&fs->parts->lock);
 	fsparts_unref_locked(r);
@@ -168,7 +169,7 @@ void fsparts_cache_free(struct fsparts_cache *c)
 }
 
 /* A reference to the cached structure of a message, or NULL. */
-static struct fsparts_ref *fsparts_lookup(struct fsops *fs, uint64_t fid,
+static struct fsparts_ref *fsparts_lookup(struct fsmount *fs, uint64_t fid,
 					  uint32_t uidvalidity, uint32_t uid)
 {
 	struct fsparts_cache *c = fs->parts;
@@ -193,7 +194,7 @@ static struct fsparts_ref *fsparts_lookup(struct fsops *fs, uint64_t fid,
 /* Keeps a structure in the cache (taking ms), evicting the least
  * recently used; returns a reference for the caller, NULL when out of
  * memory. */
-static struct fsparts_ref *fsparts_insert(struct fsops *fs, uint64_t fid,
+static struct fsparts_ref *fsparts_insert(struct fsmount *fs, uint64_t fid,
 					  uint32_t uidvalidity, uint32_t uid,
 					  struct msgstruct *ms)
 {
@@ -232,7 +233,7 @@ static struct fsparts_ref *fsparts_insert(struct fsops *fs, uint64_t fid,
 }
 
 /* The structure of a message, from the cache or the server. */
-static int fsparts_structure(struct fsops *fs, const struct tree_info *msg,
+static int fsparts_structure(struct fsmount *fs, const struct tree_info *msg,
 			     struct fsparts_ref **r_r)
 {
 	struct msgstruct *ms = NULL;
@@ -256,7 +257,7 @@ static int fsparts_structure(struct fsops *fs, const struct tree_info *msg,
 
 /* Resolves the message of a .parts path (p->rest is "NAME" or
  * "NAME/PART"); -ENOENT unless it names a message of p->dir. */
-static int fsparts_msg(struct fsops *fs, const struct fsvirt_path *p,
+static int fsparts_msg(struct fsmount *fs, const struct fsvirt_path *p,
 		       struct fsparts_msg *m)
 {
 	const char *slash = strchr(p->rest, '/');
@@ -273,7 +274,7 @@ static int fsparts_msg(struct fsops *fs, const struct fsvirt_path *p,
 		return -ENOMEM;
 	snprintf(path, dlen + nlen + 2, "%s/%.*s",
 		 strcmp(p->dir, "/") ? p->dir : "", (int)nlen, p->rest);
-	rc = fsops_resolve(fs, path, &m->info);
+	rc = fsctx_resolve(fs, path, &m->info);
 	free(path);
 	if (rc < 0)
 		return rc;
@@ -335,7 +336,7 @@ static void fsparts_view_part(const struct msgstruct *ms, size_t i,
 }
 
 /* The view of the part called name; -ENOENT if the message has none. */
-static int fsparts_view(struct fsops *fs, const struct fsparts_msg *m,
+static int fsparts_view(struct fsmount *fs, const struct fsparts_msg *m,
 			struct fsparts_ref *r, const char *name,
 			struct fsparts_view *v)
 {
@@ -357,7 +358,7 @@ static int fsparts_view(struct fsops *fs, const struct fsparts_msg *m,
 }
 
 /* True when the store can serve .parts. */
-static bool fsparts_supported(const struct fsops *fs)
+static bool fsparts_supported(const struct fsmount *fs)
 {
 	const struct store_ops *ops = fs->cfg.store->ops;
 
@@ -367,7 +368,7 @@ static bool fsparts_supported(const struct fsops *fs)
 /* getattr: .parts and each NAME are directories (no fetch); a part
  * is a file whose size comes from the structure (fetched once), or is
  * learnt by reading the part (fsparts_learn()). */
-static int fsparts_getattr(struct fsops *fs, const struct fsvirt_path *p,
+static int fsparts_getattr(struct fsmount *fs, const struct fsvirt_path *p,
 			   struct stat *st)
 {
 	struct fsparts_ref *r = NULL;
@@ -409,7 +410,7 @@ out:
 /* tree_readdir()'s callback for .parts: every message as a directory
  * (the tree's lock is held: memory only). */
 struct fsparts_list {
-	struct fsops *fs;
+	struct fsmount *fs;
 	const struct fsvirt_path *p;
 	struct fsvirt_dir *d;
 	int rc;
@@ -441,7 +442,7 @@ static int fsparts_list_fill(void *ctx, const char *name,
 /* Adds one part of a message's directory to a listing: bare (no
  * attributes for the kernel) unless its size is exact, so that a stat
  * asks getattr, which learns it. */
-static int fsparts_list_part(struct fsops *fs, const struct fsvirt_path *p,
+static int fsparts_list_part(struct fsmount *fs, const struct fsvirt_path *p,
 			     const char *name, const struct fsparts_view *v,
 			     time_t mtime, struct fsvirt_dir *d)
 {
@@ -459,7 +460,7 @@ static int fsparts_list_part(struct fsops *fs, const struct fsvirt_path *p,
 }
 
 /* Lists a message's directory: header, then its parts in order. */
-static int fsparts_list_msg(struct fsops *fs, const struct fsvirt_path *p,
+static int fsparts_list_msg(struct fsmount *fs, const struct fsvirt_path *p,
 			    const struct fsparts_msg *m, struct fsvirt_dir *d)
 {
 	struct fsparts_view *views = NULL;
@@ -492,7 +493,7 @@ static int fsparts_list_msg(struct fsops *fs, const struct fsvirt_path *p,
 }
 
 /* list: .parts (every message) or .parts/NAME (its parts). */
-static int fsparts_list(struct fsops *fs, const struct fsvirt_path *p,
+static int fsparts_list(struct fsmount *fs, const struct fsvirt_path *p,
 			struct fsvirt_dir *d)
 {
 	struct fsparts_list l = {fs, p, d, 0};
@@ -535,7 +536,7 @@ static void fsparts_file_free(struct fsparts_file *f)
 
 /* Makes the handle of part m->part of message m (r: its structure),
  * with what to fetch and how to decode it: *f_r, or NULL on failure. */
-static int fsparts_file_new(struct fsops *fs, const char *path,
+static int fsparts_file_new(struct fsmount *fs, const char *path,
 			    const struct fsparts_msg *m, struct fsparts_ref *r,
 			    struct fsparts_file **f_r)
 {
@@ -568,7 +569,7 @@ static int fsparts_file_new(struct fsops *fs, const char *path,
 
 /* Gives a header block's new handle the bytes its structure came with,
  * when the cache kept them: its reads fetch nothing. */
-static void fsparts_take_header(struct fsops *fs, struct fsparts_ref *r,
+static void fsparts_take_header(struct fsmount *fs, struct fsparts_ref *r,
 				struct fsparts_file *f)
 {
 	char *copy = NULL;
@@ -597,7 +598,7 @@ static void fsparts_take_header(struct fsops *fs, struct fsparts_ref *r,
  * the structure does not give it: fstat shows it), so that the kernel
  * may keep the pages (parts never change); only a part too big to read
  * whole keeps an upper bound, and is direct_io. */
-static int fsparts_open(struct fsops *fs, const struct fsvirt_path *p,
+static int fsparts_open(struct fsmount *fs, const struct fsvirt_path *p,
 			struct fuse_file_info *fi, void **file_r)
 {
 	struct fsparts_ref *r = NULL;
@@ -648,7 +649,7 @@ static void fsparts_piece_cb(void *ctx, const char *data, size_t len)
 }
 
 /* Fetches a whole section (in STORE_MAX_PIECE windows) into out. */
-static int fsparts_fetch_all(struct fsops *fs, struct fsparts_file *f,
+static int fsparts_fetch_all(struct fsmount *fs, struct fsparts_file *f,
 			     bool binary, struct strbuf *out)
 {
 	uint64_t off = 0;
@@ -691,7 +692,7 @@ static void fsparts_decode(enum msgstruct_enc enc, const struct strbuf *in,
 }
 
 /* Records a part's exact size in the cache, for later stats. */
-static void fsparts_note_size(struct fsops *fs, struct fsparts_file *f,
+static void fsparts_note_size(struct fsmount *fs, struct fsparts_file *f,
 			      uint64_t size)
 {
 	struct fsparts_ref *r;
@@ -712,7 +713,7 @@ static void fsparts_note_size(struct fsops *fs, struct fsparts_file *f,
 }
 
 /* Reads a part whole and makes what its file shows. */
-static int fsparts_load(struct fsops *fs, struct fsparts_file *f)
+static int fsparts_load(struct fsmount *fs, struct fsparts_file *f)
 {
 	struct strbuf raw = {0}, dec = {0}, out = {0};
 	bool binary;
@@ -772,7 +773,7 @@ out:
  * size in the cache. A part too big to read whole (it cannot be read
  * but streamed) keeps its upper bound.
  */
-static int fsparts_learn(struct fsops *fs, const struct fsvirt_path *p,
+static int fsparts_learn(struct fsmount *fs, const struct fsvirt_path *p,
 			 const struct fsparts_msg *m, struct fsparts_ref *r,
 			 struct fsparts_view *v)
 {
@@ -837,7 +838,7 @@ static int fsparts_from_window(struct fsparts_file *f, char *buf, size_t size,
  * end) when a window now holds off; -1 with *window_r set when the
  * caller should fetch (*mine_r: it owns the claim). f->lock is held.
  */
-static int fsparts_claim(struct fsops *fs, struct fsparts_file *f, char *buf,
+static int fsparts_claim(struct fsmount *fs, struct fsparts_file *f, char *buf,
 			 size_t size, uint64_t off, uint64_t *window_r,
 			 bool *mine_r)
 {
@@ -861,7 +862,7 @@ static int fsparts_claim(struct fsops *fs, struct fsparts_file *f, char *buf,
 
 /* Reads a streamed part: a window, else a fetch of the next window
  * (growing while reads are sequential), one thread at a time. */
-static int fsparts_read_stream(struct fsops *fs, struct fsparts_file *f,
+static int fsparts_read_stream(struct fsmount *fs, struct fsparts_file *f,
 			       char *buf, size_t size, uint64_t off)
 {
 	struct strbuf got = {0};
@@ -908,7 +909,7 @@ static int fsparts_read_stream(struct fsops *fs, struct fsparts_file *f,
 /* read: what open loaded; else streamed parts by window, the others
  * whole at the first read (and on a server that cannot decode a
  * streamed one). */
-static int fsparts_read(struct fsops *fs, void *file, char *buf, size_t size,
+static int fsparts_read(struct fsmount *fs, void *file, char *buf, size_t size,
 			off_t off)
 {
 	struct fsparts_file *f = file;
@@ -942,7 +943,7 @@ static int fsparts_read(struct fsops *fs, void *file, char *buf, size_t size,
 }
 
 /* fstat: the size the open part knows now. */
-static int fsparts_fgetattr(struct fsops *fs, void *file, struct stat *st)
+static int fsparts_fgetattr(struct fsmount *fs, void *file, struct stat *st)
 {
 	struct fsparts_file *f = file;
 
@@ -953,7 +954,7 @@ static int fsparts_fgetattr(struct fsops *fs, void *file, struct stat *st)
 }
 
 /* release: the open part goes. */
-static void fsparts_release(struct fsops *fs, void *file)
+static void fsparts_release(struct fsmount *fs, void *file)
 {
 	fsparts_file_free(file);
 }

@@ -27,7 +27,8 @@
 #include <time.h>
 
 #include "clock.h"
-#include "fsops_priv.h"
+#include "fsctx.h"
+#include "fssearch.h"
 #include "fsvirt.h"
 #include "log.h"
 #include "search.h"
@@ -48,7 +49,7 @@ struct fssearch_entry {
 /* The result of one query in one directory. */
 struct fssearch_result {
 	struct fssearch_result *next;
-	const struct fsops *fs; /* borrowed: the mount it belongs to */
+	const struct fsmount *fs; /* borrowed: the mount it belongs to */
 	char *dir; /* owned: the directory searched, "/" for all */
 	char *query; /* owned: the QUERY component as given */
 	long long at; /* clock_now_ms() when made */
@@ -141,7 +142,7 @@ static int fssearch_scope_add(struct fssearch_scope *s, const char *folder,
  * \Noselect folder, the root, no such directory). In the Maildir layout
  * they are in path/cur. No I/O: the tree as it is.
  */
-static char *fssearch_folder_of(struct fsops *fs, const char *path)
+static char *fssearch_folder_of(struct fsmount *fs, const char *path)
 {
 	struct tree_info info;
 	char *folder = NULL, *look = NULL;
@@ -166,7 +167,7 @@ static char *fssearch_folder_of(struct fsops *fs, const char *path)
 
 /* Checks that dir (a real directory) can have a .search: the store can
  * search, and dir is the root or a folder holding messages. */
-static int fssearch_dir_ok(struct fsops *fs, const char *dir)
+static int fssearch_dir_ok(struct fsmount *fs, const char *dir)
 {
 	struct tree_info info;
 	char *folder;
@@ -174,7 +175,7 @@ static int fssearch_dir_ok(struct fsops *fs, const char *dir)
 
 	if (!fs->cfg.store->ops->search)
 		return -ENOENT;
-	rc = fsops_resolve(fs, dir, &info);
+	rc = fsctx_resolve(fs, dir, &info);
 	if (rc < 0)
 		return rc;
 	tree_info_clear(&info);
@@ -199,7 +200,7 @@ static int fssearch_walk_fill(void *ctx, const char *name,
 
 /* Every folder of the mount that holds messages, found by walking the
  * tree from the root (breadth first; the queue is the scope's paths). */
-static int fssearch_scope_all(struct fsops *fs, struct fssearch_scope *s)
+static int fssearch_scope_all(struct fsmount *fs, struct fssearch_scope *s)
 {
 	struct fssearch_scope queue = {0};
 	size_t qi, i;
@@ -242,7 +243,7 @@ static int fssearch_scope_all(struct fsops *fs, struct fssearch_scope *s)
 }
 
 /* The folders a search in dir covers: dir's own folder, or all. */
-static int fssearch_scope(struct fsops *fs, const char *dir,
+static int fssearch_scope(struct fsmount *fs, const char *dir,
 			  struct fssearch_scope *s)
 {
 	struct tree_info info;
@@ -250,7 +251,7 @@ static int fssearch_scope(struct fsops *fs, const char *dir,
 	int rc;
 
 	s->sub = fs->cfg.maildir ? "cur/" : "";
-	rc = fsops_resolve(fs, dir, &info);
+	rc = fsctx_resolve(fs, dir, &info);
 	if (rc < 0)
 		return rc;
 	tree_info_clear(&info);
@@ -361,7 +362,7 @@ static const char *fssearch_name_of(const struct fssearch_names *nm,
 
 /* Reads the folder's current listing (at mount path /path, or its
  * cur/) into nm, sorted by UID. */
-static int fssearch_names_load(struct fsops *fs, const char *path,
+static int fssearch_names_load(struct fsmount *fs, const char *path,
 			       const char *sub, struct fssearch_names *nm)
 {
 	char *dir;
@@ -385,7 +386,7 @@ static int fssearch_names_load(struct fsops *fs, const char *path,
  * listing it first when stale, and again (once) when a UID is missing
  * or the UIDVALIDITY differs: mail that arrived since the listing.
  */
-static int fssearch_map(struct fsops *fs, const struct fssearch_folder *f,
+static int fssearch_map(struct fsmount *fs, const struct fssearch_folder *f,
 			const char *sub, uint32_t uidvalidity,
 			const uint32_t *uids, size_t n,
 			struct fssearch_names *nm)
@@ -396,7 +397,7 @@ static int fssearch_map(struct fsops *fs, const struct fssearch_folder *f,
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (attempt)
 			tree_expire_listing(fs->tree, f->folder);
-		rc = fsops_refresh_listing(fs, f->folder, fs->cfg.refresh);
+		rc = fsctx_refresh_listing(fs, f->folder, fs->cfg.refresh);
 		if (rc < 0 && attempt == 0)
 			return rc;
 		rc = fssearch_names_load(fs, f->path, sub, nm);
@@ -450,7 +451,7 @@ static int fssearch_add(struct fssearch_result *r, const char *path,
 }
 
 /* Adds the symlinks of one folder's hits. */
-static int fssearch_add_folder(struct fsops *fs, struct fssearch_result *r,
+static int fssearch_add_folder(struct fsmount *fs, struct fssearch_result *r,
 			       const struct fssearch_folder *f, const char *sub,
 			       uint32_t uidvalidity, const uint32_t *uids,
 			       size_t n)
@@ -489,7 +490,7 @@ static int fssearch_path_cmp(const void *a, const void *b)
 }
 
 /* Runs the search of the scope's folders and fills r with symlinks. */
-static int fssearch_fill(struct fsops *fs, struct fssearch_result *r,
+static int fssearch_fill(struct fsmount *fs, struct fssearch_result *r,
 			 const struct fssearch_scope *s,
 			 const struct search_query *q)
 {
@@ -533,7 +534,7 @@ out:
  * gives a result with err -EINVAL, which is kept like any other; other
  * failures are returned and nothing is kept.
  */
-static int fssearch_run(struct fsops *fs, const char *dir, const char *query,
+static int fssearch_run(struct fsmount *fs, const char *dir, const char *query,
 			struct fssearch_result **r_r)
 {
 	struct fssearch_scope scope = {0};
@@ -577,7 +578,7 @@ static int fssearch_run(struct fsops *fs, const char *dir, const char *query,
 
 /* The kept result for (fs, dir, query), fresh or not; the lock is
  * held. *prev_r gets the link that points to it. */
-static struct fssearch_result *fssearch_find(const struct fsops *fs,
+static struct fssearch_result *fssearch_find(const struct fsmount *fs,
 					     const char *dir, const char *query,
 					     struct fssearch_result ***prev_r)
 {
@@ -620,7 +621,7 @@ static void fssearch_keep(struct fssearch_result *r)
  * result younger than FSSEARCH_TTL_MS. fn runs under the lock (memory
  * only) and its return is returned; a refused query gives -EINVAL.
  */
-static int fssearch_use(struct fsops *fs, const char *dir, const char *query,
+static int fssearch_use(struct fsmount *fs, const char *dir, const char *query,
 			int (*fn)(const struct fssearch_result *r, void *ctx),
 			void *ctx)
 {
@@ -674,7 +675,7 @@ static size_t fssearch_lower(const struct fssearch_result *r, const char *key)
 
 /* What a lookup below QUERY/ wants, and gets. */
 struct fssearch_look {
-	struct fsops *fs;
+	struct fsmount *fs;
 	const char *path; /* the whole FUSE path, for the inode */
 	const char *sub; /* below QUERY/ */
 	struct stat *st; /* getattr */
@@ -713,7 +714,7 @@ static int fssearch_readlink_fn(const struct fssearch_result *r, void *ctx)
 	return 0;
 }
 
-static int fssearch_getattr(struct fsops *fs, const struct fsvirt_path *p,
+static int fssearch_getattr(struct fsmount *fs, const struct fsvirt_path *p,
 			    struct stat *st)
 {
 	struct fssearch_look l = {fs, p->path, NULL, st, NULL, 0};
@@ -741,7 +742,7 @@ static int fssearch_getattr(struct fsops *fs, const struct fsvirt_path *p,
 	return rc;
 }
 
-static int fssearch_readlink(struct fsops *fs, const struct fsvirt_path *p,
+static int fssearch_readlink(struct fsmount *fs, const struct fsvirt_path *p,
 			     char *buf, size_t size)
 {
 	struct fssearch_look l = {fs, p->path, NULL, NULL, buf, size};
@@ -764,7 +765,7 @@ static int fssearch_readlink(struct fsops *fs, const struct fsvirt_path *p,
 
 /* What a listing below QUERY/ wants. */
 struct fssearch_ls {
-	struct fsops *fs;
+	struct fsmount *fs;
 	const char *path; /* the directory's FUSE path */
 	const char *sub; /* the directory below QUERY/, "" for QUERY */
 	struct fsvirt_dir *d;
@@ -835,7 +836,7 @@ static int fssearch_list_fn(const struct fssearch_result *r, void *ctx)
 	return rc < 0 ? rc : found ? 0 : -ENOENT;
 }
 
-static int fssearch_list(struct fsops *fs, const struct fsvirt_path *p,
+static int fssearch_list(struct fsmount *fs, const struct fsvirt_path *p,
 			 struct fsvirt_dir *d)
 {
 	struct fssearch_ls ls = {fs, p->path, NULL, d};

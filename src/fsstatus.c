@@ -11,7 +11,8 @@
 
 #include "clock.h"
 #include "fsll.h"
-#include "fsops_priv.h"
+#include "fsctx.h"
+#include "fsstatus.h"
 #include "fswatch.h"
 #include "log.h"
 #include "store.h"
@@ -25,7 +26,7 @@
  * attempt failed (a server just lost, before the disk cache has confirmed
  * it and switched).
  */
-static const char *fsstatus_state(struct fsops *fs, const char **mode_r)
+static const char *fsstatus_state(struct fsmount *fs, const char **mode_r)
 {
 	struct store *store = fs->cfg.store;
 	const char *off = store->ops->offline_mode
@@ -41,7 +42,7 @@ static const char *fsstatus_state(struct fsops *fs, const char **mode_r)
 }
 
 /* Writes the status text into buf (at most len bytes); its length. */
-static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
+static size_t fsstatus_format(struct fsmount *fs, char *buf, size_t len)
 {
 	const struct store_stats *st = store_get_stats(fs->cfg.store);
 	struct cache_stats cs;
@@ -105,7 +106,7 @@ static size_t fsstatus_format(struct fsops *fs, char *buf, size_t len)
 	return (size_t)n;
 }
 
-int fsstatus_getxattr(struct fsops *fs, const char *path, char *value,
+int fsstatus_getxattr(struct fsmount *fs, const char *path, char *value,
 		      size_t size)
 {
 	char buf[4096];
@@ -124,7 +125,7 @@ int fsstatus_getxattr(struct fsops *fs, const char *path, char *value,
 
 /* The quota, asked again once the last answer is older than refresh
  * seconds. No lock is held while the server is asked. */
-static void fsstatus_quota(struct fsops *fs, uint64_t *used_r,
+static void fsstatus_quota(struct fsmount *fs, uint64_t *used_r,
 			   uint64_t *limit_r)
 {
 	time_t now = clock_mono();
@@ -152,7 +153,7 @@ static void fsstatus_quota(struct fsops *fs, uint64_t *used_r,
 
 int fsstatus_statfs(const char *path, struct statvfs *st)
 {
-	struct fsops *fs = fsops_get();
+	struct fsmount *fs = fsctx_get();
 	uint64_t used, limit;
 
 	(void)path;

@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsops_priv.h"
+#include "fsctx.h"
+#include "fssummary.h"
 #include "fsvirt.h"
 #include "log.h"
 #include "msgstruct.h"
@@ -180,7 +181,7 @@ static char *fssummary_sorted(struct fssummary_build *b, size_t *len_r)
 
 /* Checks that p names a .summary of a folder whose store can make
  * one; info gets the folder. */
-static int fssummary_folder(struct fsops *fs, const struct fsvirt_path *p,
+static int fssummary_folder(struct fsmount *fs, const struct fsvirt_path *p,
 			    struct tree_info *info)
 {
 	if (*p->rest)
@@ -191,7 +192,7 @@ static int fssummary_folder(struct fsops *fs, const struct fsvirt_path *p,
 }
 
 /* getattr: a file of the folder (its size shows once open). */
-static int fssummary_getattr(struct fsops *fs, const struct fsvirt_path *p,
+static int fssummary_getattr(struct fsmount *fs, const struct fsvirt_path *p,
 			     struct stat *st)
 {
 	struct tree_info info;
@@ -207,7 +208,7 @@ static int fssummary_getattr(struct fsops *fs, const struct fsvirt_path *p,
 
 /* Makes the summary once: the listing's names, then the envelopes;
  * -ESTALE when the folder's UIDVALIDITY changed in between. */
-static int fssummary_make(struct fsops *fs, const struct fsvirt_path *p,
+static int fssummary_make(struct fsmount *fs, const struct fsvirt_path *p,
 			  struct fssummary_file **f_r)
 {
 	struct fssummary_build b = {0};
@@ -253,7 +254,7 @@ out:
 /* open: lists the folder, fetches every envelope in one command and
  * keeps the sorted lines in the open file; once more, with a new
  * listing, when the folder was recreated meanwhile (UIDVALIDITY). */
-static int fssummary_open(struct fsops *fs, const struct fsvirt_path *p,
+static int fssummary_open(struct fsmount *fs, const struct fsvirt_path *p,
 			  struct fuse_file_info *fi, void **file_r)
 {
 	struct fssummary_file *f = NULL;
@@ -271,7 +272,7 @@ static int fssummary_open(struct fsops *fs, const struct fsvirt_path *p,
 }
 
 /* read: from the open file's text. */
-static int fssummary_read(struct fsops *fs, void *file, char *buf, size_t size,
+static int fssummary_read(struct fsmount *fs, void *file, char *buf, size_t size,
 			  off_t off)
 {
 	struct fssummary_file *f = file;
@@ -285,7 +286,7 @@ static int fssummary_read(struct fsops *fs, void *file, char *buf, size_t size,
 }
 
 /* fstat: the size of the open file's text. */
-static int fssummary_fgetattr(struct fsops *fs, void *file, struct stat *st)
+static int fssummary_fgetattr(struct fsmount *fs, void *file, struct stat *st)
 {
 	struct fssummary_file *f = file;
 
@@ -294,7 +295,7 @@ static int fssummary_fgetattr(struct fsops *fs, void *file, struct stat *st)
 }
 
 /* release: the text goes with the file. */
-static void fssummary_release(struct fsops *fs, void *file)
+static void fssummary_release(struct fsmount *fs, void *file)
 {
 	struct fssummary_file *f = file;
 

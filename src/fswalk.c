@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "clock.h"
-#include "fsops_priv.h"
+#include "fsstate.h"
+#include "fswalk.h"
 #include "log.h"
 #include "store.h"
 #include "tree.h"
@@ -26,7 +27,7 @@
 
 /* Where a batch's listings go. */
 struct fswalk_batch {
-	struct fsops *fs;
+	struct fsmount *fs;
 	char **names; /* owned, n of them */
 	bool *began; /* the tree marked names[i] as being refreshed */
 	size_t n;
@@ -50,7 +51,7 @@ static void fswalk_done(void *ctx, size_t i, int rc, struct store_listing *l)
 }
 
 /* True when this first listing follows another one closely. */
-static bool fswalk_walking(struct fsops *fs)
+static bool fswalk_walking(struct fsmount *fs)
 {
 	long long now = clock_now_ms();
 	long long last = atomic_exchange(&fs->walk_last_ms, now);
@@ -61,7 +62,7 @@ static bool fswalk_walking(struct fsops *fs)
 /* Marks names[from..n) as being listed by this thread; those another
  * thread is listing already are left out (and freed). Returns the new
  * n. */
-static size_t fswalk_claim(struct fsops *fs, char **names, bool *began,
+static size_t fswalk_claim(struct fsmount *fs, char **names, bool *began,
 			   size_t from, size_t n)
 {
 	size_t i;
@@ -80,7 +81,7 @@ static size_t fswalk_claim(struct fsops *fs, char **names, bool *began,
 
 /* Ends the refresh marks fswalk_claim() took that no listing ended,
  * and frees names[from..n). */
-static void fswalk_release(struct fsops *fs, char **names, bool *began,
+static void fswalk_release(struct fsmount *fs, char **names, bool *began,
 			   size_t from, size_t n)
 {
 	size_t i;
@@ -92,7 +93,7 @@ static void fswalk_release(struct fsops *fs, char **names, bool *began,
 	}
 }
 
-int fswalk_listing(struct fsops *fs, const char *folder)
+int fswalk_listing(struct fsmount *fs, const char *folder)
 {
 	struct store *st = fs->cfg.store;
 	struct fswalk_batch b = {.fs = fs, .rc0 = -EIO};
@@ -122,7 +123,7 @@ int fswalk_listing(struct fsops *fs, const char *folder)
 	return rc < 0 ? rc : b.rc0;
 }
 
-int fswalk_ahead(struct fsops *fs, const char *after)
+int fswalk_ahead(struct fsmount *fs, const char *after)
 {
 	struct store *st = fs->cfg.store;
 	struct fswalk_batch b = {.fs = fs};

@@ -24,7 +24,8 @@
 
 #include "clock.h"
 #include "fsll.h"
-#include "fsops_priv.h"
+#include "fspath.h"
+#include "fsstate.h"
 #include "fswatch.h"
 #include "log.h"
 #include "tree.h"
@@ -54,7 +55,7 @@ struct fswatch_queue {
 };
 
 struct fswatch {
-	struct fsops *fs; /* borrowed */
+	struct fsmount *fs; /* borrowed */
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond;
 	bool stop;
@@ -144,7 +145,7 @@ static void fswatch_run_inval(struct fswatch *w, const struct fswatch_job *j)
  * changes reach the kernel through the tree's hook. */
 static void fswatch_run_resync(struct fswatch *w, const struct fswatch_job *j)
 {
-	int rc = fsops_refresh_listing(w->fs, j->path, 0);
+	int rc = w->fs->refresh(w->fs, j->path, 0);
 
 	if (rc < 0)
 		log_debug("%s: listing it again after a change: %s", j->path,
@@ -154,7 +155,7 @@ static void fswatch_run_resync(struct fswatch *w, const struct fswatch_job *j)
 /* The directory in the mount where a listing's name lives: the folder's
  * own, or in the Maildir layout its cur/ or (for "new/NAME") new/;
  * *base_r gets the name in it. malloc'd. */
-static char *fswatch_name_dir(const struct fsops *fs, const char *dir,
+static char *fswatch_name_dir(const struct fsmount *fs, const char *dir,
 			      const char *name, const char **base_r)
 {
 	size_t dl = strcmp(dir, "/") ? strlen(dir) : 0;
@@ -252,7 +253,7 @@ static void fswatch_event(void *ctx, const struct store_event *ev)
 	}
 }
 
-void fswatch_folder_changed(struct fsops *fs, const char *folder)
+void fswatch_folder_changed(struct fsmount *fs, const char *folder)
 {
 	char *path = tree_folder_path(fs->tree, folder);
 	bool listed = tree_listing_state(fs->tree, folder,
@@ -276,7 +277,7 @@ void fswatch_folder_changed(struct fsops *fs, const char *folder)
 		fswatch_queue_add(fs->watch, &fs->watch->resync, folder, NULL);
 }
 
-unsigned fswatch_age(struct fsops *fs, const char *folder, unsigned max_age)
+unsigned fswatch_age(struct fsmount *fs, const char *folder, unsigned max_age)
 {
 	struct fswatch *w = fs->watch;
 	time_t now = clock_mono(), age = 0;
@@ -293,7 +294,7 @@ unsigned fswatch_age(struct fsops *fs, const char *folder, unsigned max_age)
 		       : max_age;
 }
 
-size_t fswatch_format_push(struct fsops *fs, char *buf, size_t len)
+size_t fswatch_format_push(struct fsmount *fs, char *buf, size_t len)
 {
 	struct fswatch *w = fs->watch;
 	int n;
@@ -315,16 +316,16 @@ size_t fswatch_format_push(struct fsops *fs, char *buf, size_t len)
 	return (size_t)n < len ? (size_t)n : len - 1;
 }
 
-void fswatch_invalidate(struct fsops *fs, const char *path)
+void fswatch_invalidate(struct fsmount *fs, const char *path)
 {
 	if (fs->watch)
 		fswatch_queue_add(fs->watch, &fs->watch->inval, path, NULL);
 }
 
-void fswatch_invalidate_with_dir(struct fsops *fs, const char *path)
+void fswatch_invalidate_with_dir(struct fsmount *fs, const char *path)
 {
 	const char *base;
-	char *dir = fsops_dirname(path, &base);
+	char *dir = fspath_dirname(path, &base);
 
 	fswatch_invalidate(fs, path);
 	if (dir)
@@ -349,7 +350,7 @@ static int fswatch_queue_start(struct fswatch *w, struct fswatch_queue *q,
 	return 0;
 }
 
-int fswatch_start(struct fsops *fs)
+int fswatch_start(struct fsmount *fs)
 {
 	struct fswatch *w = calloc(1, sizeof(*w));
 	int rc;
@@ -387,7 +388,7 @@ static void fswatch_queue_drain(struct fswatch_queue *q)
 	q->tail = &q->head;
 }
 
-void fswatch_stop(struct fsops *fs)
+void fswatch_stop(struct fsmount *fs)
 {
 	struct fswatch *w = fs->watch;
 
@@ -405,7 +406,7 @@ void fswatch_stop(struct fsops *fs)
 	w->inval.running = w->resync.running = false;
 }
 
-void fswatch_free(struct fsops *fs)
+void fswatch_free(struct fsmount *fs)
 {
 	struct fswatch *w = fs->watch;
 

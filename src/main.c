@@ -25,7 +25,9 @@
 #include "journal.h"
 #include "fsll.h"
 #include "fsloop.h"
-#include "fsops.h"
+#include "fsdir.h"
+#include "fsmount.h"
+#include "fsnode.h"
 #include "fsvirt.h"
 #include "imap.h"
 #include "log.h"
@@ -376,7 +378,7 @@ int main(int argc, char **argv)
 	struct pop3_config pcfg = {0};
 	struct net_tls_ctx *tls = NULL;
 	struct store *store = NULL;
-	struct fsops *fs = NULL;
+	struct fsmount *fs = NULL;
 	struct fsll *ll = NULL;
 	struct main_secret ms = {0};
 	char err[512], account[1024];
@@ -411,7 +413,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_opts;
 	}
-	fs = fsops_new(&(struct fsops_config){
+	fs = fsmount_new(&(struct fsmount_config){
 		/* POP3 listings are local and cheap: the worker's refresh
 		 * decides how often the server is asked. */
 		.refresh = o.url.proto == OPTS_PROTO_POP3 ? 1 : o.refresh,
@@ -437,14 +439,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_fs;
 	}
-	ll = fsll_new(&args, fsvirt_operations(), fs, o.timeout, fsdir_ino_path,
+	ll = fsll_new(&args, fsnode_operations(), fs, o.timeout, fsdir_ino_path,
 		      fsdir_path_ino, fs);
 	if (!ll)
 		goto free_fs; /* libfuse printed why */
 	/* A read-only mount stores nothing at a close: the kernel may
 	 * serve cached mail without OPEN, FLUSH or RELEASE. */
 	if (o.readonly)
-		fsll_set_no_open(ll, fsvirt_sized_at_open);
+		fsll_set_no_open(ll, fsnode_sized_at_open);
 	ms.o = &o;
 	/* OAuth2 tokens are fetched at each login instead. */
 	if (!sasl_auth_is_oauth(o.auth)) {
@@ -467,14 +469,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: %s\n", err);
 		goto free_tls;
 	}
-	fsops_set_store(fs, store);
+	fsmount_set_store(fs, store);
 	if (fuse_session_mount(fsll_session(ll), o.mountpoint) != 0)
 		goto free_store;
 	if (fuse_daemonize(o.foreground) != 0)
 		goto unmount;
 	if (!o.foreground)
 		log_to_syslog();
-	rc = fsops_start(fs, ll);
+	rc = fsmount_start(fs, ll);
 	if (rc == 0 && o.url.proto == OPTS_PROTO_POP3)
 		rc = store_pop3_start(store);
 	else if (rc == 0 && store->inner)
@@ -494,7 +496,7 @@ int main(int argc, char **argv)
 	 * invalidation thread stops before the unmount closes the FUSE
 	 * device it writes to; the store lets go of the disk cache before
 	 * it closes its sessions. */
-	fsops_stop(fs);
+	fsmount_stop(fs);
 
 unmount:
 	mountlock_announce(MOUNTLOCK_EXITING, NULL);
@@ -511,7 +513,7 @@ wipe_password:
 destroy_fuse:
 	fsll_free(ll);
 free_fs:
-	fsops_free(fs);
+	fsmount_free(fs);
 free_opts:
 	opts_free(&o);
 	fuse_opt_free_args(&args);

@@ -7,8 +7,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "fsops.h"
-#include "fsops_priv.h"
+#include "fsmount.h"
+#include "fsctx.h"
+#include "fsstate.h"
+#include "fswatch.h"
 #include "fswatch.h"
 #include "tree.h"
 
@@ -17,7 +19,7 @@
 #define TEST_FSDIR_GAP (4 * 1024 * 1024)
 
 struct test_fsdir_call {
-	struct fsops *fs;
+	struct fsmount *fs;
 	const char *folder;
 };
 
@@ -34,7 +36,7 @@ static void *test_fsdir_main(void *arg)
  * a stack array larger than the stack faults there (SIGSEGV: an error
  * of the test) instead of writing over whatever lies below, as it does
  * between mailfs' threads. */
-static void test_fsdir_on_small_stack(struct fsops *fs, const char *folder)
+static void test_fsdir_on_small_stack(struct fsmount *fs, const char *folder)
 {
 	size_t total = TEST_FSDIR_GAP + TEST_FSDIR_STACK;
 	char *map = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -81,8 +83,8 @@ static void test_fsdir_list(struct tree *t, const char *folder)
  */
 START_TEST(test_folder_changed_stack_is_bounded)
 {
-	struct fsops_config cfg = {0};
-	struct fsops *fs = fsops_new(&cfg);
+	struct fsmount_config cfg = {0};
+	struct fsmount *fs = fsmount_new(&cfg);
 	struct store_folder f[2] = {
 		{"INBOX", '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 		{NULL, '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
@@ -128,7 +130,7 @@ START_TEST(test_folder_changed_stack_is_bounded)
 	}
 	free(f[0].name);
 	free(name);
-	fsops_free(fs);
+	fsmount_free(fs);
 }
 END_TEST
 

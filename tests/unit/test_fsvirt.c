@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests of fsvirt_parse(): which paths are virtual, which kind
+ * Unit tests of fsvnode_parse(): which paths are virtual, which kind
  * they go to, and how they split into the real directory and the rest.
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsparts.h"
+#include "fssearch.h"
+#include "fssummary.h"
 #include "fsvirt.h"
+#include "fsvnode.h"
 
 /* A path, and its kind ("" when ordinary), directory and rest. */
 static const struct {
@@ -38,7 +42,7 @@ static const struct {
 START_TEST(test_parse)
 {
 	struct fsvirt_path p = {0};
-	int rc = fsvirt_parse(parses[_i].path, &p);
+	int rc = fsvnode_parse(parses[_i].path, &p);
 
 	if (!parses[_i].dir) {
 		ck_assert_int_eq(rc, 0);

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fsmount: the mount object (struct fsmount, fsstate.h): its life, apart
+ * from the operations on its nodes (fsnode.h). main makes it, gives it
+ * its store and session, and frees it.
+ */
+#ifndef MAILFS_FSMOUNT_H
+#define MAILFS_FSMOUNT_H
+
+#include "fsconfig.h"
+
+struct fsll;
+struct fsmount;
+struct fuse_config;
+struct fuse_conn_info;
+struct store;
+
+struct fsmount *fsmount_new(const struct fsmount_config *cfg);
+/* Gives the mount its store, once logged in (fsmount_new() comes first,
+ * so that FUSE checks the options before any connection). */
+void fsmount_set_store(struct fsmount *fs, struct store *store);
+/* Tells the mount its FUSE session, so that it can invalidate the
+ * kernel's caches; starts the threads that do so and read ahead. */
+int fsmount_start(struct fsmount *fs, struct fsll *ll);
+/* Stops those threads; call before the FUSE session is destroyed. */
+void fsmount_stop(struct fsmount *fs);
+void fsmount_free(struct fsmount *fs);
+/* FUSE's init: the connection's capabilities and the kernel's cache
+ * timeouts. */
+void *fsmount_init(struct fuse_conn_info *conn, struct fuse_config *cfg);
+
+#endif

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fsmsg: a message's kind: open, read, fstat and release (fsmsg.c); its
+ * attributes are fsattr's and its changes fsedit's.
+ */
+#ifndef MAILFS_FSMSG_H
+#define MAILFS_FSMSG_H
+
+#include <sys/stat.h>
+#include <fuse.h>
+
+struct fsnode;
+
+/* A message of the default layout (open handles of messages in either
+ * layout are of this kind). */
+extern const struct fskind fsmsg_kind;
+
+/* stat of any node the tree knows, from the tree. */
+int fsmsg_getattr(struct fsnode *n, struct stat *st);
+/* open of a message (read-only; cp over it: fsnew_open_replace()). */
+int fsmsg_open(struct fsnode *n, struct fuse_file_info *fi);
+
+#endif
