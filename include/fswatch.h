@@ -3,7 +3,7 @@
  * fswatch: keeps what the kernel caches true as the mail changes (see
  * fswatch.c): store events in, kernel invalidations out, and folders
  * that other clients changed listed again in the background. Part of
- * the fs layer: every function takes the mount's fsops.
+ * the fs layer: every function takes the mount (struct fsmount).
  */
 #ifndef MAILFS_FSWATCH_H
 #define MAILFS_FSWATCH_H

@@ -2,7 +2,7 @@
 /*
  * newmsg: messages being created through the mount (cp, cat >), held in
  * an unlinked temporary file until the file is closed and the message is
- * APPENDed. Local I/O only: the network is fsops' and the store's.
+ * APPENDed. Local I/O only: the network is the store's.
  *
  * A table maps paths to the new messages, so that lookups, listings and
  * a second open find them while they are written. Each message is

@@ -95,7 +95,7 @@ class TestBareMachine(unittest.TestCase):
             ['make', '-C', REPO,
              'B=' + os.path.join(self.bare.dir, 'build'),
              'PKG_CONFIG=' + self.bare.pkg_config,
-             os.path.join(self.bare.dir, 'build', 'obj', 'fsops.o')],
+             os.path.join(self.bare.dir, 'build', 'obj', 'fsnode.o')],
             capture_output=True, text=True, timeout=600)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn('fuse.h', r.stderr)

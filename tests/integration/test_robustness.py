@@ -290,7 +290,7 @@ class RobustnessTest(unittest.TestCase):
 
     def test_failing_folder_list_gives_eio(self):
         # A server that refuses LIST (NO or BAD): every path, virtual
-        # ones first, fails with EIO and mailfs stays up. fsops_resolve()
+        # ones first, fails with EIO and mailfs stays up. fsctx_resolve()
         # returned before it initialised the caller's tree_info, which
         # .parts then freed: a double free (SIGABRT) at the first ls.
         for answer in (b'NO', b'BAD'):
