@@ -19,6 +19,10 @@
  *   - a message renamed through the mount keeps its node id under the
  *     new name in a stored node, until the kernel forgets it.
  *
+ * READ and WRITE build no path: they come on a handle (an open's, or in
+ * no-open mode the one kept per inode, made through the path the first
+ * time), which knows its file.
+ *
  * Each request is checked and timed once, here: only the owner (the
  * user mailfs runs as) and root are served, others get EACCES; and the
  * request gets one deadline, `timeout` seconds, for all the operations

@@ -220,6 +220,22 @@ static size_t fsll_rh_evict(struct fsll *ll, struct fsll_rh **out, size_t max)
 	return n;
 }
 
+/* The no-open handle kept for ino, with a reference (fsll_rh_put()), or
+ * NULL: memory only, no path. */
+static struct fsll_rh *fsll_rh_find(struct fsll *ll, uint64_t ino)
+{
+	struct fsll_rh *h;
+
+	pthread_mutex_lock(&ll->lock);
+	HASH_FIND(hh, ll->rhs, &ino, sizeof(ino), h);
+	if (h) {
+		h->refs++;
+		h->used_ms = clock_now_ms();
+	}
+	pthread_mutex_unlock(&ll->lock);
+	return h;
+}
+
 /*
  * The no-open handle of ino (at path), taken for one request: the one
  * kept, or one made now by the operation's open (read-only). With
@@ -846,35 +862,39 @@ static void fsll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fsll *ll = fsll_begin(req, FSLL_OP_READ);
 	struct fsll_rh *h = NULL;
-	char *path, *buf;
+	char *path = NULL, *buf;
 	int rc, err;
 
 	if (!fsll_allowed(ll, req))
 		return;
-	if (!fsll_path_fi(ll, req, ino, fi, &path))
-		return;
-	/* No-open mode: the state an open would have made, kept. */
+	/* The hot path: a handle serves the read, no path is built. In
+	 * no-open mode the handle an open would have made is kept per
+	 * inode; only its making needs the path. */
 	if (ll->no_open && !fi->fh) {
-		h = path ? fsll_rh_get(ll, ino, path, false, &err) : NULL;
+		h = fsll_rh_find(ll, ino);
 		if (!h) {
+			if (!fsll_path_fi(ll, req, ino, NULL, &path))
+				return;
+			h = fsll_rh_get(ll, ino, path, false, &err);
 			free(path);
-			fuse_reply_err(req, path ? err : ESTALE);
-			return;
+			path = NULL;
+			if (!h) {
+				fuse_reply_err(req, err);
+				return;
+			}
 		}
 		fi = &h->fi;
 	}
 	buf = malloc(size ? size : 1);
 	if (!buf) {
-		free(path);
 		if (h)
 			fsll_rh_put(ll, h);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = ll->ops->read(path, buf, size, off, fi);
+	rc = fi->fh ? ll->ops->read(NULL, buf, size, off, fi) : -EBADF;
 	if (h)
 		fsll_rh_put(ll, h);
-	free(path);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -886,16 +906,15 @@ static void fsll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		       size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fsll *ll = fsll_begin(req, FSLL_OP_WRITE);
-	char *path;
 	int rc;
 
+	(void)ino;
 	if (!fsll_allowed(ll, req))
 		return;
-	if (!fsll_path_fi(ll, req, ino, fi, &path))
-		return;
-	rc = ll->ops->write ? ll->ops->write(path, buf, size, off, fi)
+	/* A write always comes on an open handle, which knows its file:
+	 * no path is built. */
+	rc = ll->ops->write ? ll->ops->write(NULL, buf, size, off, fi)
 			    : -ENOSYS;
-	free(path);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else

@@ -323,7 +323,8 @@ static int fsnew_write(struct fsmount *fs, const char *path, const char *buf,
 	n = newmsg_write(f->newmsg, buf, size, off, fsctx_append_limit(fs));
 	if (n == -EFBIG)
 		log_warnx("%s: larger than the %llu bytes the server takes",
-			  path, (unsigned long long)fsctx_append_limit(fs));
+			  newmsg_path(f->newmsg),
+			  (unsigned long long)fsctx_append_limit(fs));
 	return (int)n;
 }
 
