@@ -6,7 +6,7 @@
  * imap_login.c connects and logs in; imap_mailbox.c lists, selects and
  * changes mailboxes; imap_sync.c lists and resyncs messages;
  * imap_fetch.c fetches bodies and items; imap_push.c idles and sets
- * NOTIFY; imap_write.c stores flags, copies, expunges and appends;
+ * NOTIFY; imap_net_write.c stores flags, copies, expunges and appends;
  * imap_search.c searches.
  *
  * Every command goes through struct imap_cmd: imap_cmd_send() is the
@@ -131,7 +131,8 @@ void imap_clean_text(char *buf, size_t size, const char *text);
 int imap_read_resp(struct imap_session *s, const struct imap_resp **r_r);
 void imap_status_code(struct imap_session *s, const struct imap_resp *r);
 void imap_untagged(struct imap_session *s, const struct imap_resp *r);
-int imap_write(struct imap_session *s, const void *data, size_t len);
+int imap_net_write(struct imap_session *s, const void *data, size_t len);
+int imap_net_write_wipe(struct imap_session *s, struct strbuf *out);
 
 int imap_cmd_send(struct imap_session *s, struct imap_cmd *c, size_t n);
 int imap_cmd_wait(struct imap_session *s, struct imap_cmd *c);
@@ -142,7 +143,7 @@ int imap_run(struct imap_session *s, const char *cmd, imap_handler h,
 
 bool imap_literal_plus(const struct imap_session *s, size_t len);
 bool imap_quote(struct strbuf *b, const char *str);
-bool imap_mailbox_arg(const struct imap_session *s, struct strbuf *b,
+bool imap_arg_mailbox(const struct imap_session *s, struct strbuf *b,
 		      const char *name);
 bool imap_atom_char(unsigned char c);
 bool imap_flag_token(const struct imap_tok *f, bool perm);

@@ -30,47 +30,49 @@ enum login_err {
 	LOGIN_ERR_NOMEM,
 };
 
-/* The protocol's side of a login; ctx is login_proto.ctx. */
+/* The protocol's side of a login; ctx is login_run()'s. */
 struct login_ops {
+	/* The command of the SASL exchange ("AUTHENTICATE", "AUTH"), and
+	 * how messages name a mechanism ("AUTH=", "SASL "). */
+	const char *sasl_verb;
+	const char *mech_word;
 	/* The protocol's own login with user and secret (IMAP LOGIN,
 	 * POP3 USER/PASS): 0, or -1 with the session's error set. */
 	int (*password)(void *ctx, const char *user, const char *secret);
-	/* How many bytes of base64 initial response may go with the
-	 * command that starts the exchange for mech (0: none). */
-	size_t (*ir_max)(void *ctx, const char *mech);
-	/* Sends the command that starts the exchange for mech, with the
-	 * initial response ir (base64, NUL terminated) unless it is "". */
-	int (*start)(void *ctx, const char *mech, const char *ir);
+	/* Sends one line (without its line end): first, the command that
+	 * starts the exchange; then each response. trace, when not NULL,
+	 * is what the trace shows instead of the line. */
+	int (*send)(void *ctx, const char *line, const char *trace, bool first);
 	/* Reads the server's answer: 1 with a challenge (base64 text,
 	 * valid until the next call), 0 when the login succeeded, -1 when
 	 * it failed (the session's error says why). */
 	int (*challenge)(void *ctx, const char **chal_r, size_t *len_r);
-	/* Sends one response line (without its line end); trace, when not
-	 * NULL, is what the trace shows instead of it. */
-	int (*respond)(void *ctx, const char *line, const char *trace);
-	/* True when the session's last error is the server's refusal of
-	 * the command (NO or BAD, -ERR), whose text goes to text. */
+	/* Classifies a failure: true when the session's last error is the
+	 * server's refusal (NO or BAD, -ERR), whose text goes to text. */
 	bool (*refused)(void *ctx, char *text, size_t size);
 	/* Records a failure of the login as the session's error. */
 	void (*fail)(void *ctx, enum login_err kind, int errnum,
 		     const char *text);
 };
 
-/* One login: who logs in where, how, and what the server offers. */
-struct login_proto {
-	const struct login_ops *ops;
-	void *ctx;
-	const char *host, *port, *user; /* borrowed */
+/* Who logs in where, and how (-o auth=). All borrowed. */
+struct login_user {
+	const char *host, *port, *user;
 	enum sasl_auth auth;
-	const struct sasl_credential *credential; /* borrowed */
-	/* The SASL mechanisms offered: bit 1u << enum sasl_mech each. */
+	const struct sasl_credential *credential;
+};
+
+/* What the server offers for logging in. */
+struct login_offer {
+	/* The SASL mechanisms: bit 1u << enum sasl_mech each. */
 	unsigned mechs;
 	/* Their names as the server listed them (login_add_mech()). */
 	const char *offered;
-	/* How messages name a mechanism ("AUTH=" for IMAP, "SASL " for
-	 * POP3) and the command of the exchange ("AUTHENTICATE", "AUTH"). */
-	const char *mech_word;
-	const char *sasl_verb;
+	/* The longest line the command that starts the exchange may be
+	 * with its initial response, line end included: 0 when it takes
+	 * none (the response follows the server's first "+"), SIZE_MAX
+	 * for no bound. */
+	size_t ir_line_max;
 	/* The password command when the server disables it (IMAP's
 	 * LOGINDISABLED: "LOGIN"), else NULL. */
 	const char *password_disabled;
@@ -84,7 +86,8 @@ struct login_proto {
  * ops->fail() (a refusal as "login as USER on HOST failed (...): what
  * the server said").
  */
-int login_run(const struct login_proto *p);
+int login_run(const struct login_ops *ops, void *ctx,
+	      const struct login_user *who, const struct login_offer *offer);
 
 /* Copies len bytes of server text into buf (always NUL terminated),
  * keeping only printable ASCII: a hostile server cannot put escape

@@ -449,7 +449,7 @@ static bool imap_uid_count(const struct imap_tok *set, uint32_t *n_r)
 }
 
 /* Sends bytes, turning a failure into a session error. */
-int imap_write(struct imap_session *s, const void *data, size_t len)
+int imap_net_write(struct imap_session *s, const void *data, size_t len)
 {
 	int rc = net_write(s->conn, data, len);
 
@@ -459,6 +459,20 @@ int imap_write(struct imap_session *s, const void *data, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+/* Sends what out holds and wipes it (it may hold a secret): -1 with
+ * the session's error when it could not be built or sent. */
+int imap_net_write_wipe(struct imap_session *s, struct strbuf *out)
+{
+	int rc = -1;
+
+	if (strbuf_failed(out))
+		imap_set_nomem(s);
+	else
+		rc = imap_net_write(s, out->data, out->len);
+	strbuf_wipe(out);
+	return rc;
 }
 
 /* True when a literal of len bytes may go without waiting for the
@@ -551,7 +565,7 @@ int imap_cmd_send(struct imap_session *s, struct imap_cmd *c, size_t n)
 		imap_set_nomem(s);
 		goto out;
 	}
-	rc = imap_write(s, out.data, out.len);
+	rc = imap_net_write(s, out.data, out.len);
 out:
 	/* A command may hold a secret (LOGIN, AUTHENTICATE). */
 	strbuf_wipe(&out);
@@ -568,19 +582,11 @@ static int imap_cmd_literal(struct imap_session *s, struct imap_cmd *c)
 {
 	const struct imap_part *p = &c->parts[c->next_part];
 	struct strbuf out = {0};
-	int rc;
 
 	strbuf_append(&out, p->data, p->len);
 	c->next_part++;
 	imap_cmd_render(s, c, &out);
-	if (strbuf_failed(&out)) {
-		strbuf_wipe(&out);
-		imap_set_nomem(s);
-		return -1;
-	}
-	rc = imap_write(s, out.data, out.len);
-	strbuf_wipe(&out);
-	return rc;
+	return imap_net_write_wipe(s, &out);
 }
 
 /* A continuation request during c: the go-ahead for a literal's data,
@@ -732,7 +738,7 @@ bool imap_quote(struct strbuf *b, const char *str)
  * name still fits in one command string. False when the server takes
  * no such literal (no LITERAL+, or LITERAL- and over 4096 bytes).
  */
-bool imap_mailbox_arg(const struct imap_session *s, struct strbuf *b,
+bool imap_arg_mailbox(const struct imap_session *s, struct strbuf *b,
 		      const char *name)
 {
 	size_t len = strlen(name);

@@ -80,13 +80,28 @@ static int imap_login_greeting(struct imap_session *s)
 	return 0;
 }
 
+/* The TLS handshake, implicit or after STARTTLS. A certificate refusal
+ * is final (AUTH); a reset or a timeout is the network's (EIO, not
+ * EACCES). */
+static int imap_login_handshake(struct imap_session *s)
+{
+	char err[sizeof(s->err.text)];
+	int rc = net_start_tls(s->conn, s->cfg->tls_ctx, s->cfg->host, err,
+			       sizeof(err));
+
+	if (rc < 0) {
+		imap_set_err(s, rc == -EPROTO ? IMAP_ERR_AUTH : IMAP_ERR_NET,
+			     -rc, "%s", err);
+		imap_state_set(s, IMAP_STATE_BROKEN);
+		return -1;
+	}
+	return 0;
+}
+
 /* Runs STARTTLS and the TLS handshake; capabilities are then forgotten,
  * since what was said in cleartext cannot be trusted. */
 static int imap_login_starttls(struct imap_session *s)
 {
-	char err[256];
-	int rc;
-
 	if (!(s->caps & IMAP_CAP_STARTTLS)) {
 		imap_set_err(s, IMAP_ERR_AUTH, EPROTO,
 			     "%s:%s does not offer STARTTLS; refusing to log "
@@ -103,16 +118,8 @@ static int imap_login_starttls(struct imap_session *s)
 			     s->cfg->host);
 		return -1;
 	}
-	rc = net_start_tls(s->conn, s->cfg->tls_ctx, s->cfg->host, err,
-			   sizeof(err));
-	if (rc < 0) {
-		/* A certificate refusal is final; a reset or a timeout
-		 * in the handshake is the network's (EIO, not EACCES). */
-		imap_set_err(s, rc == -EPROTO ? IMAP_ERR_AUTH : IMAP_ERR_NET,
-			     -rc, "%s", err);
-		imap_state_set(s, IMAP_STATE_BROKEN);
+	if (imap_login_handshake(s) < 0)
 		return -1;
-	}
 	s->caps = 0;
 	return 0;
 }
@@ -152,16 +159,6 @@ static int imap_login_password(void *ctx, const char *user, const char *secret)
 	return rc;
 }
 
-/* Room for the initial response: all it needs under SASL-IR, none
- * without (it then follows the server's first "+"). */
-static size_t imap_login_ir_max(void *ctx, const char *mech)
-{
-	struct imap_session *s = ((struct imap_login *)ctx)->s;
-
-	(void)mech;
-	return (s->caps & IMAP_CAP_SASL_IR) ? SIZE_MAX : 0;
-}
-
 /* AUTHENTICATE's continuation request: a challenge, handed to the
  * login driver (imap_login_challenge()), which answers it. */
 static int imap_login_cont(struct imap_session *s, struct imap_cmd *c,
@@ -175,32 +172,32 @@ static int imap_login_cont(struct imap_session *s, struct imap_cmd *c,
 	return 1;
 }
 
-/* Sends "AUTHENTICATE mech [ir]": a command whose challenges come back
- * through imap_login_cont(). */
-static int imap_login_start(void *ctx, const char *mech, const char *ir)
+/*
+ * A line of the exchange: first "AUTHENTICATE mech [ir]", a command
+ * whose challenges come back through imap_login_cont(); then each
+ * response (or "*"), written as it is.
+ */
+static int imap_login_send(void *ctx, const char *line, const char *trace,
+			   bool first)
 {
 	struct imap_login *l = ctx;
-	struct strbuf text = {0};
+	struct strbuf out = {0};
 	int rc;
 
-	strbuf_printf(&text, "AUTHENTICATE %s", mech);
-	if (*ir)
-		strbuf_printf(&text, " %s", ir);
-	if (strbuf_failed(&text)) {
-		strbuf_wipe(&text);
-		imap_set_nomem(l->s);
-		return -1;
+	if (first) {
+		snprintf(l->trace, sizeof(l->trace), "%s", trace);
+		l->cmd = (struct imap_cmd){.text = line,
+					   .trace = l->trace,
+					   .cont = imap_login_cont,
+					   .ctx = l};
+		rc = imap_cmd_send(l->s, &l->cmd, 1);
+		l->cmd.text = NULL; /* the caller wipes it */
+		return rc;
 	}
-	snprintf(l->trace, sizeof(l->trace), "AUTHENTICATE %s%s", mech,
-		 *ir ? " <credentials hidden>" : "");
-	l->cmd = (struct imap_cmd){.text = strbuf_str(&text),
-				   .trace = l->trace,
-				   .cont = imap_login_cont,
-				   .ctx = l};
-	rc = imap_cmd_send(l->s, &l->cmd, 1);
-	strbuf_wipe(&text);
-	l->cmd.text = NULL;
-	return rc;
+	if (l->s->cfg->trace)
+		log_debug("C: %s", trace ? trace : line);
+	strbuf_printf(&out, "%s\r\n", line);
+	return imap_net_write_wipe(l->s, &out);
 }
 
 /* Reads AUTHENTICATE's answer up to its next challenge or its end. */
@@ -213,26 +210,6 @@ static int imap_login_challenge(void *ctx, const char **chal_r, size_t *len_r)
 		*chal_r = l->chal;
 		*len_r = l->chal_len;
 	}
-	return rc;
-}
-
-/* Sends one line of the exchange (a response, or "*"). */
-static int imap_login_respond(void *ctx, const char *line, const char *trace)
-{
-	struct imap_session *s = ((struct imap_login *)ctx)->s;
-	struct strbuf out = {0};
-	int rc;
-
-	if (s->cfg->trace)
-		log_debug("C: %s", trace ? trace : line);
-	strbuf_printf(&out, "%s\r\n", line);
-	if (strbuf_failed(&out)) {
-		strbuf_wipe(&out);
-		imap_set_nomem(s);
-		return -1;
-	}
-	rc = imap_write(s, out.data, out.len);
-	strbuf_wipe(&out);
 	return rc;
 }
 
@@ -272,43 +249,33 @@ static void imap_login_fail(void *ctx, enum login_err kind, int errnum,
 }
 
 static const struct login_ops imap_login_ops = {
-	.password = imap_login_password,
-	.ir_max = imap_login_ir_max,
-	.start = imap_login_start,
-	.challenge = imap_login_challenge,
-	.respond = imap_login_respond,
-	.refused = imap_login_refused,
-	.fail = imap_login_fail,
-};
+	"AUTHENTICATE",	      "AUTH=",
+	imap_login_password,  imap_login_send,
+	imap_login_challenge, imap_login_refused,
+	imap_login_fail};
 
 /* Logs in through the shared driver, the way cfg->auth asks, then
  * forgets capabilities that the login's OK did not restate. */
 static int imap_login_authenticate(struct imap_session *s)
 {
 	const struct imap_config *cfg = s->cfg;
+	const struct login_user who = {cfg->host, cfg->port, cfg->user,
+				       cfg->auth, &cfg->credential};
+	struct login_offer offer = {.offered = s->mechs};
 	struct imap_login l = {.s = s};
-	struct login_proto p = {
-		.ops = &imap_login_ops,
-		.ctx = &l,
-		.host = cfg->host,
-		.port = cfg->port,
-		.user = cfg->user,
-		.auth = cfg->auth,
-		.credential = &cfg->credential,
-		.offered = s->mechs,
-		.mech_word = "AUTH=",
-		.sasl_verb = "AUTHENTICATE",
-	};
 
 	if (s->caps & IMAP_CAP_AUTH_PLAIN)
-		p.mechs |= 1u << SASL_MECH_PLAIN;
+		offer.mechs |= 1u << SASL_MECH_PLAIN;
 	if (s->caps & IMAP_CAP_AUTH_XOAUTH2)
-		p.mechs |= 1u << SASL_MECH_XOAUTH2;
+		offer.mechs |= 1u << SASL_MECH_XOAUTH2;
 	if (s->caps & IMAP_CAP_AUTH_OAUTHBEARER)
-		p.mechs |= 1u << SASL_MECH_OAUTHBEARER;
+		offer.mechs |= 1u << SASL_MECH_OAUTHBEARER;
+	/* SASL-IR: the initial response goes with the command, however
+	 * long; without, after the server's first "+". */
+	offer.ir_line_max = (s->caps & IMAP_CAP_SASL_IR) ? SIZE_MAX : 0;
 	if (s->caps & IMAP_CAP_LOGINDISABLED)
-		p.password_disabled = "LOGIN";
-	if (login_run(&p) < 0)
+		offer.password_disabled = "LOGIN";
+	if (login_run(&imap_login_ops, &l, &who, &offer) < 0)
 		return -1;
 	imap_state_set(s, IMAP_STATE_AUTH);
 	/* The OK may carry the new capabilities; ask only if not. */
@@ -362,21 +329,9 @@ static int imap_login_compress(struct imap_session *s)
 int imap_login_run(struct imap_session *s, bool *greeted_r)
 {
 	const struct imap_config *cfg = s->cfg;
-	char msg[sizeof(s->err.text)];
-	int rc;
 
-	if (cfg->tls == IMAP_TLS_IMPLICIT) {
-		rc = net_start_tls(s->conn, cfg->tls_ctx, cfg->host, msg,
-				   sizeof(msg));
-		if (rc < 0) {
-			/* As in imap_login_starttls(): only a refusal is
-			 * AUTH. */
-			imap_set_err(
-				s, rc == -EPROTO ? IMAP_ERR_AUTH : IMAP_ERR_NET,
-				-rc, "%s", msg);
-			return -1;
-		}
-	}
+	if (cfg->tls == IMAP_TLS_IMPLICIT && imap_login_handshake(s) < 0)
+		return -1;
 	if (imap_login_greeting(s) < 0)
 		return -1;
 	*greeted_r = true;

@@ -204,7 +204,7 @@ int imap_mailbox_attrs(struct imap_session *s, const char *mailbox,
 	int rc;
 
 	strbuf_puts(&cmd, "LIST \"\" ");
-	if (!imap_mailbox_arg(s, &cmd, mailbox) || strbuf_failed(&cmd)) {
+	if (!imap_arg_mailbox(s, &cmd, mailbox) || strbuf_failed(&cmd)) {
 		strbuf_free(&cmd);
 		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
 			     "mailbox name cannot be sent");
@@ -229,7 +229,7 @@ int imap_mailbox_select_begin(struct imap_session *s, const char *mailbox,
 			      bool readonly, struct strbuf *cmd)
 {
 	strbuf_puts(cmd, readonly ? "EXAMINE " : "SELECT ");
-	if (!imap_mailbox_arg(s, cmd, mailbox)) {
+	if (!imap_arg_mailbox(s, cmd, mailbox)) {
 		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
 			     "mailbox name cannot be sent");
 		return -1;
@@ -358,10 +358,10 @@ int imap_mailbox_run(struct imap_session *s, const char *verb, const char *a,
 
 	strbuf_puts(&cmd, verb);
 	strbuf_puts(&cmd, " ");
-	ok = imap_mailbox_arg(s, &cmd, a);
+	ok = imap_arg_mailbox(s, &cmd, a);
 	if (ok && b) {
 		strbuf_puts(&cmd, " ");
-		ok = imap_mailbox_arg(s, &cmd, b);
+		ok = imap_arg_mailbox(s, &cmd, b);
 	}
 	if (!ok || strbuf_failed(&cmd)) {
 		strbuf_free(&cmd);

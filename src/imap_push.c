@@ -100,7 +100,7 @@ static int imap_push_idle_cont(struct imap_session *s, struct imap_cmd *c,
 	c->cont = NULL;
 	c->h = ic->nc.notified ? imap_push_notify_handler : NULL;
 	c->ctx = &ic->nc;
-	return imap_write(s, "DONE\r\n", 6);
+	return imap_net_write(s, "DONE\r\n", 6);
 }
 
 /* IDLE for at most max_ms, or until a change or a stop. */

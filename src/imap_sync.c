@@ -240,7 +240,7 @@ int imap_sync_list_many(struct imap_session *s, const char *const *mailboxes,
 	}
 	for (i = 0; i < n; i++) {
 		strbuf_puts(&ex[i], "EXAMINE ");
-		if (!imap_mailbox_arg(s, &ex[i], mailboxes[i]))
+		if (!imap_arg_mailbox(s, &ex[i], mailboxes[i]))
 			ex[i].failed = true;
 		if (s->caps & IMAP_CAP_CONDSTORE)
 			strbuf_puts(&ex[i], " (CONDSTORE)");
@@ -445,7 +445,7 @@ static size_t imap_sync_resync_cmds(struct imap_session *s, const char *mailbox,
 		c[n++] = (struct imap_cmd){.text = "ENABLE QRESYNC",
 					   .h = imap_sync_enabled_handler};
 	strbuf_puts(ex, "EXAMINE ");
-	if (!imap_mailbox_arg(s, ex, mailbox))
+	if (!imap_arg_mailbox(s, ex, mailbox))
 		ex->failed = true;
 	if (how == IMAP_RESYNC_QRESYNC)
 		strbuf_printf(ex, " (QRESYNC (%u %llu))", uidvalidity,

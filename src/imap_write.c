@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * imap_write: changes to messages: flags (UID STORE, with the flags the
+ * imap_net_write: changes to messages: flags (UID STORE, with the flags the
  * mailbox allows), UID MOVE and COPY, the expunge of one message, and
  * APPEND, whose message is streamed as a literal (after the server's
  * "+" unless LITERAL+). See imap.h for the contract.
@@ -199,7 +199,7 @@ static int imap_write_stream(struct imap_session *s, uint64_t size,
 				     "message data ended early");
 			goto out;
 		}
-		if (imap_write(s, buf, (size_t)n) < 0)
+		if (imap_net_write(s, buf, (size_t)n) < 0)
 			goto out;
 		sent += (uint64_t)n;
 	}
@@ -227,7 +227,7 @@ static int imap_write_append_data(struct imap_session *s, struct imap_cmd *c,
 	c->pending = false;
 	c->cont = NULL;
 	if (imap_write_stream(s, a->size, a->read, a->ctx) < 0 ||
-	    imap_write(s, "\r\n", 2) < 0)
+	    imap_net_write(s, "\r\n", 2) < 0)
 		return -1;
 	return 0;
 }
@@ -248,7 +248,7 @@ int imap_write_append(struct imap_session *s, const char *mailbox,
 
 	*uid_r = *uidvalidity_r = 0;
 	strbuf_puts(&cmd, "APPEND ");
-	if (!imap_mailbox_arg(s, &cmd, mailbox)) {
+	if (!imap_arg_mailbox(s, &cmd, mailbox)) {
 		imap_set_err(s, IMAP_ERR_BAD, EINVAL,
 			     "mailbox name cannot be sent");
 		goto out;

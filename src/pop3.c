@@ -597,48 +597,20 @@ out:
 	return rc;
 }
 
-/* The room for an initial response on "AUTH NAME ..." CRLF (RFC 5034:
- * the line stays within 255 bytes). */
-static size_t pop3_login_ir_max(void *ctx, const char *mech)
+/* A line of the exchange: first "AUTH mech [ir]", then each response
+ * (or "*"). */
+static int pop3_login_send(void *ctx, const char *line, const char *trace,
+			   bool first)
 {
-	(void)ctx;
-	return POP3_AUTH_LINE_MAX - strlen("AUTH  \r\n") - strlen(mech);
-}
-
-/* Sends "AUTH mech [ir]"; the trace hides the initial response. */
-static int pop3_login_start(void *ctx, const char *mech, const char *ir)
-{
-	struct pop3_session *s = ctx;
-	struct strbuf cmd = {0};
-	char trace[64];
-	int rc = -1;
-
-	strbuf_printf(&cmd, "AUTH %s", mech);
-	if (*ir)
-		strbuf_printf(&cmd, " %s", ir);
-	snprintf(trace, sizeof(trace), "AUTH %s%s", mech,
-		 *ir ? " <credentials hidden>" : "");
-	if (strbuf_failed(&cmd)) {
-		pop3_set_err(s, POP3_ERR_NOMEM, ENOMEM, "out of memory");
-		goto out;
-	}
-	pop3_clear_err(s);
-	rc = pop3_send(s, strbuf_str(&cmd), trace);
-out:
-	strbuf_wipe(&cmd);
-	return rc;
+	if (first)
+		pop3_clear_err(ctx);
+	return pop3_send(ctx, line, trace);
 }
 
 /* Reads AUTH's next challenge ("+ text") or its final +OK or -ERR. */
 static int pop3_login_challenge(void *ctx, const char **chal_r, size_t *len_r)
 {
 	return pop3_read_answer(ctx, chal_r, len_r);
-}
-
-/* Sends one line of the exchange (a response, or "*"). */
-static int pop3_login_respond(void *ctx, const char *line, const char *trace)
-{
-	return pop3_send(ctx, line, trace);
 }
 
 /* An -ERR is the server's refusal of the login. */
@@ -666,38 +638,29 @@ static void pop3_login_fail(void *ctx, enum login_err kind, int errnum,
 	pop3_set_err(ctx, kinds[kind], errnum, "%s", text);
 }
 
-static const struct login_ops pop3_login_ops = {
-	.password = pop3_user_pass,
-	.ir_max = pop3_login_ir_max,
-	.start = pop3_login_start,
-	.challenge = pop3_login_challenge,
-	.respond = pop3_login_respond,
-	.refused = pop3_login_refused,
-	.fail = pop3_login_fail,
-};
+static const struct login_ops pop3_login_ops = {"AUTH",
+						"SASL ",
+						pop3_user_pass,
+						pop3_login_send,
+						pop3_login_challenge,
+						pop3_login_refused,
+						pop3_login_fail};
 
 /* Logs in through the shared driver, the way cfg->auth asks. */
 static int pop3_login(struct pop3_session *s)
 {
 	const struct pop3_config *cfg = s->cfg;
-	struct login_proto p = {
-		.ops = &pop3_login_ops,
-		.ctx = s,
-		.host = cfg->host,
-		.port = cfg->port,
-		.user = cfg->user,
-		.auth = cfg->auth,
-		.credential = &cfg->credential,
-		.offered = s->mechs,
-		.mech_word = "SASL ",
-		.sasl_verb = "AUTH",
-	};
+	const struct login_user who = {cfg->host, cfg->port, cfg->user,
+				       cfg->auth, &cfg->credential};
+	/* RFC 5034: the AUTH line with its initial response stays within
+	 * 255 bytes; a longer response follows the server's "+". */
+	struct login_offer offer = {0, s->mechs, POP3_AUTH_LINE_MAX, NULL};
 	enum sasl_mech m;
 
 	for (m = SASL_MECH_PLAIN; m <= SASL_MECH_OAUTHBEARER; m++)
 		if (s->caps & pop3_mech_cap(m))
-			p.mechs |= 1u << m;
-	if (login_run(&p) < 0)
+			offer.mechs |= 1u << m;
+	if (login_run(&pop3_login_ops, s, &who, &offer) < 0)
 		return -1;
 	s->state = POP3_STATE_TRANSACTION;
 	return 0;
