@@ -146,7 +146,6 @@ bool imap_quote(struct strbuf *b, const char *str);
 bool imap_arg_mailbox(const struct imap_session *s, struct strbuf *b,
 		      const char *name);
 bool imap_atom_char(unsigned char c);
-bool imap_flag_token(const struct imap_tok *f, bool perm);
 void imap_flags_take(struct strbuf *flags, const struct imap_tok *list);
 const struct imap_tok *imap_resp_fetch_items(const struct imap_resp *r);
 const char *imap_status_mailbox(const struct imap_resp *r);

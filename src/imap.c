@@ -302,7 +302,7 @@ bool imap_atom_char(unsigned char c)
  * with a space from a parser that kept one) is no flag: it is left out
  * rather than shown as one, since it could never be written back.
  */
-bool imap_flag_token(const struct imap_tok *f, bool perm)
+static bool imap_flag_token(const struct imap_tok *f, bool perm)
 {
 	const unsigned char *p = (const unsigned char *)f->str;
 	size_t i = 0;

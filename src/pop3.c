@@ -666,6 +666,7 @@ static int pop3_login(struct pop3_session *s)
 	return 0;
 }
 
+/* Connects, secures and logs in (see pop3.h). */
 int pop3_open(const struct pop3_config *cfg, struct pop3_session **s_r,
 	      struct pop3_error *err)
 {
@@ -757,21 +758,25 @@ int pop3_quit(struct pop3_session *s, struct pop3_error *err)
 	return rc;
 }
 
+/* Whether commands may still go out on the session. */
 bool pop3_usable(const struct pop3_session *s)
 {
 	return s->state != POP3_STATE_BROKEN;
 }
 
+/* Why the last command failed. */
 const struct pop3_error *pop3_error(const struct pop3_session *s)
 {
 	return &s->err;
 }
 
+/* Whether the server takes pipelined commands (PIPELINING). */
 bool pop3_can_pipeline(const struct pop3_session *s)
 {
 	return s->caps & POP3_CAP_PIPELINING;
 }
 
+/* Sends DELE num; pop3_status_read() reads the answer. */
 int pop3_dele_send(struct pop3_session *s, unsigned num)
 {
 	char cmd[32];
@@ -780,12 +785,14 @@ int pop3_dele_send(struct pop3_session *s, unsigned num)
 	return pop3_send(s, cmd, NULL);
 }
 
+/* Reads the status line that answers an earlier _send. */
 int pop3_status_read(struct pop3_session *s)
 {
 	pop3_clear_err(s);
 	return pop3_read_status(s);
 }
 
+/* DELE num, answer included. */
 int pop3_dele(struct pop3_session *s, unsigned num)
 {
 	pop3_clear_err(s);
@@ -1167,14 +1174,7 @@ static int pop3_retr_flush(struct pop3_retr_ctx *r)
 	return 0;
 }
 
-/*
- * RETR: each line, its stuffed dot removed, goes on with the line end
- * it came with; "." ends the message (with CRLF, or a bare LF for
- * symmetry with bare-LF lines). Consecutive lines that lie next to each
- * other in the buffer are joined into one run for write(); the run is
- * handed over before the buffer is refilled (which moves its contents),
- * so write() sees pieces of up to 64 KiB rather than one call a line.
- */
+/* Sends RETR num; pop3_retr_read() reads the answer. */
 int pop3_retr_send(struct pop3_session *s, unsigned num)
 {
 	char cmd[32];
@@ -1183,6 +1183,14 @@ int pop3_retr_send(struct pop3_session *s, unsigned num)
 	return pop3_send(s, cmd, NULL);
 }
 
+/*
+ * RETR: each line, its stuffed dot removed, goes on with the line end
+ * it came with; "." ends the message (with CRLF, or a bare LF for
+ * symmetry with bare-LF lines). Consecutive lines that lie next to each
+ * other in the buffer are joined into one run for write(); the run is
+ * handed over before the buffer is refilled (which moves its contents),
+ * so write() sees pieces of up to 64 KiB rather than one call a line.
+ */
 int pop3_retr_read(struct pop3_session *s, unsigned num, uint64_t max,
 		   int (*write)(void *ctx, const char *data, size_t len),
 		   void *ctx, uint64_t *size_r)
