@@ -248,6 +248,7 @@ static void imap_login_fail(void *ctx, enum login_err kind, int errnum,
 	}
 }
 
+/* The operations login_run() drives, in struct login_ops order. */
 static const struct login_ops imap_login_ops = {
 	"AUTHENTICATE",	      "AUTH=",
 	imap_login_password,  imap_login_send,

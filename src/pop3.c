@@ -638,6 +638,7 @@ static void pop3_login_fail(void *ctx, enum login_err kind, int errnum,
 	pop3_set_err(ctx, kinds[kind], errnum, "%s", text);
 }
 
+/* The operations login_run() drives, in struct login_ops order. */
 static const struct login_ops pop3_login_ops = {"AUTH",
 						"SASL ",
 						pop3_user_pass,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fuzz_imap_session: one IMAP session (imap.c) against a server whose
+ * fuzz_imap_session: one IMAP session (imap*.c) against a server whose
  * answers come from the fuzzer, over the fake network of fuzz_net.h.
  *
  * The server says a plausible greeting with capabilities first; the

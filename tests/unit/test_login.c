@@ -102,6 +102,7 @@ static void test_login_fail(void *ctx, enum login_err kind, int errnum,
 	snprintf(t->text, sizeof(t->text), "%s", text);
 }
 
+/* The operations login_run() drives, in struct login_ops order. */
 static const struct login_ops test_login_ops = {
 	"AUTHENTICATE",	      "AUTH=",
 	test_login_password,  test_login_send,
