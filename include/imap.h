@@ -214,20 +214,19 @@ int imap_quota(struct imap_session *s, uint64_t *used_kib_r,
  * and idling goes on for at most a second more (a server may hold back
  * another change until DONE). Returns 0 or -1 (imap_error() says why).
  */
-int imap_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
-	      void (*notified)(void *ctx, const char *mailbox), void *ctx,
-	      bool *changed_r);
+int imap_push_idle(struct imap_session *s, int max_ms, bool (*stop)(void *ctx),
+		   void (*notified)(void *ctx, const char *mailbox), void *ctx,
+		   bool *changed_r);
 
 /*
- * NOTIFY SET (RFC 5465) for the n mailboxes (server names), or with
- * mailboxes NULL for every personal mailbox: the server
- * then reports new, expunged and re-flagged messages there as STATUS
- * responses, which imap_idle() hands to its notified callback (as this
- * does with those that come during the command).
+ * NOTIFY SET (RFC 5465) for every personal mailbox: the server then
+ * reports new, expunged and re-flagged messages there as STATUS
+ * responses, which imap_push_idle() hands to its notified callback (as
+ * this does with those that come during the command).
  */
-int imap_notify_set(struct imap_session *s, const char *const *mailboxes,
-		    size_t n, void (*notified)(void *ctx, const char *mailbox),
-		    void *ctx);
+int imap_push_notify_set(struct imap_session *s,
+			 void (*notified)(void *ctx, const char *mailbox),
+			 void *ctx);
 
 /* The session's number in the log (log_conn_new()). */
 unsigned imap_conn_id(const struct imap_session *s);
@@ -242,9 +241,9 @@ int imap_noop(struct imap_session *s);
 /* LIST "" "*" (with RETURN (SPECIAL-USE) when the server has it, and
  * STATUS with LIST-STATUS, the selected mailbox left first so that its
  * STATUS is current); cb is called once per mailbox. */
-int imap_list(struct imap_session *s,
-	      void (*cb)(void *ctx, const struct imap_list_entry *e),
-	      void *ctx);
+int imap_mailbox_list(struct imap_session *s,
+		      void (*cb)(void *ctx, const struct imap_list_entry *e),
+		      void *ctx);
 
 /* LIST of one mailbox: its attributes (enum imap_mbox_attr). A NO with
  * code NONEXISTENT when the server does not list it. */
@@ -256,49 +255,38 @@ int imap_mailbox_attrs(struct imap_session *s, const char *mailbox,
  * Skips the command when the mailbox is already selected in a mode that
  * suits, unless force is set. *mb_r gets the state.
  */
-int imap_select(struct imap_session *s, const char *mailbox, bool readonly,
-		bool force, struct imap_mailbox *mb_r);
+int imap_mailbox_select(struct imap_session *s, const char *mailbox,
+			bool readonly, bool force, struct imap_mailbox *mb_r);
 
 /* The mailbox this session has selected, or NULL. */
-const char *imap_selected(const struct imap_session *s);
-
-/* True when the server reported changes (EXISTS, EXPUNGE, flag updates)
- * in the selected mailbox since the last imap_select(); cleared by it. */
-bool imap_mailbox_changed(const struct imap_session *s);
-
-/*
- * UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE and the Message-ID
- * header field) on the selected
- * mailbox: one command whatever the number of messages. cb is called for
- * each message in the order the server sends them.
- */
-int imap_fetch_meta(struct imap_session *s,
-		    void (*cb)(void *ctx, const struct imap_msg_meta *m),
-		    void *ctx);
+const char *imap_mailbox_selected(const struct imap_session *s);
 
 /*
  * EXAMINE mailbox and UID FETCH 1:* (...) sent together, so that a first
- * listing costs one round trip: as imap_select() (read-only, always sent)
- * followed by imap_fetch_meta().
+ * listing costs one round trip: EXAMINE (as imap_mailbox_select(),
+ * read-only, always sent) and UID FETCH 1:* (UID FLAGS RFC822.SIZE
+ * INTERNALDATE, the Message-ID header field and the content identity
+ * of imap_oid_kind()), one command whatever the number of messages. cb
+ * is called for each message in the order the server sends them.
  */
-int imap_examine_list(struct imap_session *s, const char *mailbox,
-		      void (*cb)(void *ctx, const struct imap_msg_meta *m),
-		      void *ctx, struct imap_mailbox *mb_r);
+int imap_sync_list(struct imap_session *s, const char *mailbox,
+		   void (*cb)(void *ctx, const struct imap_msg_meta *m),
+		   void *ctx, struct imap_mailbox *mb_r);
 
 /*
- * imap_examine_list() for n mailboxes, all sent in one write: n first
+ * imap_sync_list() for n mailboxes, all sent in one write: n first
  * listings in one round trip. cb(ctx, i, m) gets the messages of
  * mailboxes[i]; done(ctx, i, rc, mb) is called for each mailbox once
  * its answers are in, in order, with rc 0 (mb its state) or -1 (the
  * session's error says why). Returns -1 when the session failed.
  */
-int imap_examine_list_many(struct imap_session *s, const char *const *mailboxes,
-			   size_t n,
-			   void (*cb)(void *ctx, size_t i,
-				      const struct imap_msg_meta *m),
-			   void (*done)(void *ctx, size_t i, int rc,
-					const struct imap_mailbox *mb),
-			   void *ctx);
+int imap_sync_list_many(struct imap_session *s, const char *const *mailboxes,
+			size_t n,
+			void (*cb)(void *ctx, size_t i,
+				   const struct imap_msg_meta *m),
+			void (*done)(void *ctx, size_t i, int rc,
+				     const struct imap_mailbox *mb),
+			void *ctx);
 
 /* How a resync learned what changed. */
 enum imap_resync_how {
@@ -339,11 +327,11 @@ struct imap_resync_ops {
  * (FLAGS: the flags of every message, so a known message not reported
  * is gone); *present_r whether ops->present named the survivors.
  */
-int imap_resync(struct imap_session *s, const char *mailbox,
-		const struct imap_resync_state *prev,
-		const struct imap_resync_ops *ops, void *ctx,
-		struct imap_mailbox *mb_r, enum imap_resync_how *how_r,
-		bool *present_r);
+int imap_sync_resync(struct imap_session *s, const char *mailbox,
+		     const struct imap_resync_state *prev,
+		     const struct imap_resync_ops *ops, void *ctx,
+		     struct imap_mailbox *mb_r, enum imap_resync_how *how_r,
+		     bool *present_r);
 
 /*
  * UID FETCH uids (BODY.PEEK[]<offset.len>) on the selected mailbox: one
@@ -364,14 +352,14 @@ int imap_fetch_body(struct imap_session *s, const char *uids, uint64_t offset,
  * other messages). Returns 0, or -1 with the session's error (the
  * EXAMINE's when that failed).
  */
-int imap_examine_fetch_body(struct imap_session *s, const char *mailbox,
+int imap_fetch_examine_body(struct imap_session *s, const char *mailbox,
 			    uint32_t uidvalidity, const char *uids,
 			    uint64_t offset, uint64_t len,
 			    void (*cb)(void *ctx,
 				       const struct imap_body_part *p),
 			    void *ctx, bool *stale_r);
 
-/* One mailbox's part of imap_examine_fetch_body_many(). */
+/* One mailbox's part of imap_fetch_examine_body_many(). */
 struct imap_body_req {
 	const char *mailbox; /* borrowed */
 	uint32_t uidvalidity;
@@ -388,7 +376,7 @@ struct imap_body_req {
 };
 
 /*
- * imap_examine_fetch_body() for n mailboxes in one write: EXAMINE and
+ * imap_fetch_examine_body() for n mailboxes in one write: EXAMINE and
  * UID FETCH of each, one after another, so that bodies of many
  * mailboxes cost one round trip (read-ahead across folders). Each
  * request gets its own result; one that failed does not stop the
@@ -396,7 +384,7 @@ struct imap_body_req {
  * its EXAMINE succeeded). Returns 0 while the session stays usable,
  * else -1 with its error.
  */
-int imap_examine_fetch_body_many(struct imap_session *s,
+int imap_fetch_examine_body_many(struct imap_session *s,
 				 struct imap_body_req *r, size_t n);
 
 /*
@@ -409,10 +397,10 @@ int imap_examine_fetch_body_many(struct imap_session *s,
  * nothing else can reach the command line.
  */
 struct imap_tok;
-int imap_uid_fetch(struct imap_session *s, const char *set, const char *items,
-		   bool (*cb)(void *ctx, uint32_t uid,
-			      const struct imap_tok *items),
-		   void *ctx);
+int imap_fetch_items(struct imap_session *s, const char *set, const char *items,
+		     bool (*cb)(void *ctx, uint32_t uid,
+				const struct imap_tok *items),
+		     void *ctx);
 /* An INTERNALDATE string token as a time (UTC); false if it is none. */
 bool imap_internaldate(const struct imap_tok *t, time_t *t_r);
 /* EXISTS of the selected mailbox, as last reported. */
@@ -423,7 +411,7 @@ uint32_t imap_exists(const struct imap_session *s);
  * stored in the selected mailbox: it must be a valid IMAP flag, and be
  * listed in PERMANENTFLAGS (or keywords be allowed by \*).
  */
-bool imap_flag_allowed(const struct imap_session *s, const char *flag);
+bool imap_write_flag_allowed(const struct imap_session *s, const char *flag);
 
 /*
  * UID STORE uid FLAGS (flags) on the mailbox selected read-write:
@@ -431,12 +419,12 @@ bool imap_flag_allowed(const struct imap_session *s, const char *flag);
  * reports afterwards (malloc'd, \Recent left out), or NULL if it sent
  * none (the message is gone).
  */
-int imap_store_flags(struct imap_session *s, uint32_t uid, const char *flags,
+int imap_write_flags(struct imap_session *s, uint32_t uid, const char *flags,
 		     char **result_r);
 /* The same with mode '+' (UID STORE uid +FLAGS (flags): adds them) or
  * '-' (-FLAGS: removes them), leaving other flags as they are; mode 0
- * is imap_store_flags(). */
-int imap_store_flags_mode(struct imap_session *s, uint32_t uid, char mode,
+ * is imap_write_flags(). */
+int imap_write_flags_mode(struct imap_session *s, uint32_t uid, char mode,
 			  const char *flags, char **result_r);
 
 /*
@@ -445,22 +433,23 @@ int imap_store_flags_mode(struct imap_session *s, uint32_t uid, char mode,
  * 0 when the server did not say; *uidvalidity_r the target's UIDVALIDITY
  * (0 likewise).
  */
-int imap_copy(struct imap_session *s, uint32_t uid, const char *target,
-	      bool move, uint32_t *uid_r, uint32_t *uidvalidity_r);
+int imap_write_copy(struct imap_session *s, uint32_t uid, const char *target,
+		    bool move, uint32_t *uid_r, uint32_t *uidvalidity_r);
 
 /* UID STORE uid +FLAGS.SILENT (\Deleted) then UID EXPUNGE uid: removes
  * exactly that message (needs UIDPLUS; a bare EXPUNGE is never sent). */
-int imap_expunge_uid(struct imap_session *s, uint32_t uid);
+int imap_write_expunge(struct imap_session *s, uint32_t uid);
 
 /* CREATE, DELETE and RENAME of mailboxes (server names). DELETE and
  * RENAME first leave the mailbox if it is selected. */
-int imap_create(struct imap_session *s, const char *mailbox);
-int imap_delete(struct imap_session *s, const char *mailbox);
-int imap_rename(struct imap_session *s, const char *from, const char *to);
+int imap_mailbox_create(struct imap_session *s, const char *mailbox);
+int imap_mailbox_delete(struct imap_session *s, const char *mailbox);
+int imap_mailbox_rename(struct imap_session *s, const char *from,
+			const char *to);
 
 /* Leaves the selected mailbox without expunging anything (UNSELECT, or
  * EXAMINE of a mailbox that cannot exist where UNSELECT is missing). */
-int imap_unselect(struct imap_session *s);
+int imap_mailbox_unselect(struct imap_session *s);
 
 /*
  * APPEND of size bytes, pulled from read(ctx, buf, len) (which returns
@@ -468,10 +457,10 @@ int imap_unselect(struct imap_session *s);
  * (may be "") and INTERNALDATE date (0 for now). *uid_r and
  * *uidvalidity_r get APPENDUID's values, or 0.
  */
-int imap_append(struct imap_session *s, const char *mailbox, const char *flags,
-		time_t date, uint64_t size,
-		long (*read)(void *ctx, char *buf, size_t len), void *ctx,
-		uint32_t *uid_r, uint32_t *uidvalidity_r);
+int imap_write_append(struct imap_session *s, const char *mailbox,
+		      const char *flags, time_t date, uint64_t size,
+		      long (*read)(void *ctx, char *buf, size_t len), void *ctx,
+		      uint32_t *uid_r, uint32_t *uidvalidity_r);
 
 struct search_query;
 
@@ -495,7 +484,7 @@ void imap_search_result_clear(struct imap_search_result *res);
  * the server has ESEARCH; string arguments go quoted or as literals.
  * res gets at most max UIDs (res->cut when there were more).
  */
-int imap_uid_search(struct imap_session *s, const struct search_query *q,
+int imap_search_uid(struct imap_session *s, const struct search_query *q,
 		    size_t max, struct imap_search_result *res);
 
 /*

@@ -133,11 +133,6 @@ int imap_parser_feed(struct imap_parser *p, const char *buf, size_t len,
 /* Why the last feed returned -1 (a static or parser-owned string). */
 const char *imap_parser_error(const struct imap_parser *p);
 
-/* Bytes of the literal being received that are still to come, or 0
- * outside a literal; lets a caller see that a long FETCH is making
- * progress. */
-size_t imap_parser_literal_pending(const struct imap_parser *p);
-
 /* True when tok is an atom equal to s, ignoring ASCII case (a NIL
  * token is not an atom). */
 bool imap_tok_is(const struct imap_tok *tok, const char *s);

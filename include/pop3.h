@@ -112,27 +112,24 @@ const struct pop3_error *pop3_error(const struct pop3_session *s);
 int pop3_list(struct pop3_session *s, struct pop3_msg **msgs_r, size_t *n_r);
 
 /*
- * RETR num: the message with dot-stuffing undone and CRLF kept (a bare
- * LF from the server is passed on as is), handed to write(ctx, data, len)
- * in pieces (write returns 0, or -1 to abort, which breaks the session).
- * More than max bytes is a protocol error (an endless message). *size_r
- * gets the bytes delivered (also on failure; size_r may be NULL). A
- * message line longer than 64 KiB is a protocol error too. An abort by
- * write gives POP3_ERR_NET with errnum ECANCELED.
- */
-int pop3_retr(struct pop3_session *s, unsigned num, uint64_t max,
-	      int (*write)(void *ctx, const char *data, size_t len), void *ctx,
-	      uint64_t *size_r);
-
-/*
  * Pipelining (when the server lists PIPELINING in CAPA): commands sent
  * with the _send functions are answered in order; each answer is then
  * read with the matching _read function. A -ERR answer leaves the
  * stream in step.
  */
 bool pop3_can_pipeline(const struct pop3_session *s);
+/* RETR num (its answer read by pop3_retr_read()). */
 int pop3_retr_send(struct pop3_session *s, unsigned num);
-/* Reads the answer to an earlier pop3_retr_send(); as pop3_retr(). */
+/*
+ * Reads the answer to an earlier pop3_retr_send() of num: the message
+ * with dot-stuffing undone and CRLF kept (a bare LF from the server is
+ * passed on as is), handed to write(ctx, data, len) in pieces (write
+ * returns 0, or -1 to abort, which breaks the session). More than max
+ * bytes is a protocol error (an endless message). *size_r gets the
+ * bytes delivered (also on failure; size_r may be NULL). A message line
+ * longer than 64 KiB is a protocol error too. An abort by write gives
+ * POP3_ERR_NET with errnum ECANCELED.
+ */
 int pop3_retr_read(struct pop3_session *s, unsigned num, uint64_t max,
 		   int (*write)(void *ctx, const char *data, size_t len),
 		   void *ctx, uint64_t *size_r);
@@ -142,8 +139,5 @@ int pop3_status_read(struct pop3_session *s);
 
 /* DELE num: marks a message for deletion at QUIT. */
 int pop3_dele(struct pop3_session *s, unsigned num);
-
-/* NOOP: checks that the session is alive. */
-int pop3_noop(struct pop3_session *s);
 
 #endif

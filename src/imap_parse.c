@@ -970,12 +970,6 @@ const char *imap_parser_error(const struct imap_parser *p)
 	return p->err;
 }
 
-/* Literal bytes still to come; see imap_parse.h. */
-size_t imap_parser_literal_pending(const struct imap_parser *p)
-{
-	return p->state == S_LITERAL ? p->lit_left : 0;
-}
-
 /* Case-insensitive comparison of an atom with a keyword. */
 bool imap_tok_is(const struct imap_tok *tok, const char *s)
 {

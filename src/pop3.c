@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "login.h"
 #include "net.h"
 #include "pop3.h"
 #include "sasl.h"
@@ -40,8 +41,6 @@
 #define POP3_TRACE_MAX 200
 /* Longest AUTH command line with its initial response (RFC 5034 4). */
 #define POP3_AUTH_LINE_MAX 255
-/* Most challenges one AUTH exchange may bring. */
-#define POP3_MAX_CHALLENGES 4
 
 #define POP3_CAP_STLS 0x1u
 #define POP3_CAP_SASL_PLAIN 0x2u
@@ -113,24 +112,6 @@ static void pop3_clear_err(struct pop3_session *s)
 	s->err.text[0] = '\0';
 }
 
-/*
- * Copies len bytes of server text into buf (always NUL terminated),
- * keeping only printable ASCII, so that a hostile server cannot put
- * escape sequences on the user's terminal or in the log.
- */
-static void pop3_clean_text(char *buf, size_t size, const char *text,
-			    size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len && i + 1 < size; i++) {
-		unsigned char c = text[i];
-
-		buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	buf[i] = '\0';
-}
-
 /* Formats a timeout for messages: 30000 -> "30", 300 -> "0.3". */
 static void pop3_fmt_secs(int ms, char *buf, size_t len)
 {
@@ -171,7 +152,7 @@ static void pop3_trace_line(const struct pop3_session *s,
 
 	if (!s->cfg->trace)
 		return;
-	pop3_clean_text(text, sizeof(text), l->data, l->len);
+	login_clean_text(text, sizeof(text), l->data, l->len);
 	log_debug("S: %s%s", text, l->len > POP3_TRACE_MAX ? "..." : "");
 }
 
@@ -259,7 +240,7 @@ static bool pop3_is_status(const struct pop3_line *l, const char *word)
 static void pop3_err_text(const struct pop3_line *l, char *buf, size_t size)
 {
 	if (l->len > 5)
-		pop3_clean_text(buf, size, l->data + 5, l->len - 5);
+		login_clean_text(buf, size, l->data + 5, l->len - 5);
 	else
 		buf[0] = '\0';
 }
@@ -295,7 +276,7 @@ static int pop3_read_answer(struct pop3_session *s, const char **chal_r,
 		*chal_len_r = l.len > 2 ? l.len - 2 : 0;
 		return 1;
 	}
-	pop3_clean_text(text, sizeof(text), l.data, l.len);
+	login_clean_text(text, sizeof(text), l.data, l.len);
 	pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
 		     "%s sent a bad status line: \"%s\"", s->cfg->host, text);
 	return -1;
@@ -437,16 +418,11 @@ static unsigned pop3_mech_cap(enum sasl_mech mech)
  * messages). */
 static void pop3_add_mech(struct pop3_session *s, const char *w, size_t wlen)
 {
-	size_t len = strlen(s->mechs);
 	enum sasl_mech mech;
 
 	if (sasl_mech_lookup(w, wlen, &mech))
 		s->caps |= pop3_mech_cap(mech);
-	if (len + wlen + 2 > sizeof(s->mechs))
-		return;
-	if (len)
-		s->mechs[len++] = ' ';
-	pop3_clean_text(s->mechs + len, sizeof(s->mechs) - len, w, wlen);
+	login_add_mech(s->mechs, sizeof(s->mechs), w, wlen);
 }
 
 /* Records what one CAPA line tells: STLS, PIPELINING, SASL mechanisms. */
@@ -533,7 +509,7 @@ static int pop3_greeting(struct pop3_session *s)
 			     "%.60s:%.10s refused the session: %s", c->host,
 			     c->port, text[0] ? text : "-ERR");
 	} else {
-		pop3_clean_text(text, sizeof(text), l.data, l.len);
+		login_clean_text(text, sizeof(text), l.data, l.len);
 		pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
 			     "%.60s:%.10s did not greet as a POP3 server: "
 			     "\"%.60s\"",
@@ -580,155 +556,29 @@ static int pop3_stls(struct pop3_session *s)
 	}
 	rc = net_start_tls(s->conn, c->tls_ctx, c->host, msg, sizeof(msg));
 	if (rc < 0) {
-		pop3_set_err(s, rc == -EPROTO ? POP3_ERR_AUTH : POP3_ERR_NET, -rc,
-			     "%s", msg);
+		pop3_set_err(s, rc == -EPROTO ? POP3_ERR_AUTH : POP3_ERR_NET,
+			     -rc, "%s", msg);
 		return -1;
 	}
 	return pop3_capa(s);
 }
 
-/* State of one AUTH exchange. */
-struct pop3_sasl {
-	struct sasl_client client;
-	bool cancelled; /* "*" went out: the client gave up */
-};
-
-/*
- * Turns an -ERR to a login command into a clear POP3_ERR_AUTH: the
- * user, the host, the server's text and, after AUTH, why the client
- * cancelled or the status of the server's OAuth2 error. sasl is NULL
- * after USER/PASS.
- */
-static void pop3_login_failed(struct pop3_session *s,
-			      const struct pop3_sasl *sasl)
+/* USER and PASS, the password command. Neither may hold a line break,
+ * which would end the command early and let the rest be taken as
+ * another command. */
+static int pop3_user_pass(void *ctx, const char *user, const char *secret)
 {
-	struct strbuf b = {0};
-
-	if (s->err.kind != POP3_ERR_ERR)
-		return;
-	strbuf_printf(&b, "login as %.40s on %.60s failed", s->cfg->user,
-		      s->cfg->host);
-	if (sasl && sasl->cancelled)
-		strbuf_printf(&b, " (%s)", sasl->client.error);
-	else if (sasl && sasl->client.server_status[0])
-		strbuf_printf(&b, " (%s error status: %s)",
-			      sasl_mech_name(sasl->client.mech),
-			      sasl->client.server_status);
-	/* The server's text comes last: if the line is cut, that is. */
-	strbuf_printf(&b, ": %s", s->err.text);
-	pop3_set_err(s, POP3_ERR_AUTH, EACCES, "%s",
-		     strbuf_failed(&b) ? "login failed" : strbuf_str(&b));
-	strbuf_free(&b);
-}
-
-/*
- * Answers one challenge of an AUTH exchange with the mechanism's
- * response, or with "*" (cancel) when the mechanism gives up; the
- * server then answers -ERR. The trace never shows credentials.
- */
-static int pop3_sasl_answer(struct pop3_session *s, struct pop3_sasl *x,
-			    const char *chal, size_t len)
-{
-	struct strbuf out = {0};
-	int rc;
-
-	if (x->cancelled) {
-		pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
-			     "%s went on with AUTH after it was cancelled",
-			     s->cfg->host);
-		return -1;
-	}
-	if (sasl_client_step(&x->client, chal, len, &out) < 0) {
-		x->cancelled = true;
-		strbuf_reset(&out);
-		strbuf_puts(&out, "*");
-	}
-	if (strbuf_failed(&out)) {
-		strbuf_wipe(&out);
-		pop3_set_err(s, POP3_ERR_NOMEM, ENOMEM, "out of memory");
-		return -1;
-	}
-	rc = pop3_send(s, strbuf_str(&out),
-		       x->client.secret_out ? "<credentials hidden>"
-		       : out.len	    ? NULL
-					    : "(empty response)");
-	strbuf_wipe(&out);
-	return rc;
-}
-
-/*
- * AUTH with a SASL mechanism (RFC 5034): the initial response goes on
- * the AUTH line when the line stays within 255 bytes, else after the
- * server's first "+"; challenges are answered until +OK or -ERR.
- */
-static int pop3_auth_sasl(struct pop3_session *s, struct pop3_sasl *x,
-			  enum sasl_mech mech, const char *secret)
-{
-	const struct pop3_config *c = s->cfg;
-	const char *name = sasl_mech_name(mech), *chal;
-	struct strbuf ir = {0}, cmd = {0}, trace = {0};
-	size_t len;
-	unsigned n;
-	int rc = -1;
-
-	sasl_client_init(&x->client, mech, c->user, secret, c->host, c->port);
-	x->cancelled = false;
-	/* The room left on "AUTH NAME " ... CRLF. */
-	len = strlen("AUTH  \r\n") + strlen(name);
-	if (sasl_client_start(&x->client, POP3_AUTH_LINE_MAX - len, &ir) < 0) {
-		pop3_set_err(s, POP3_ERR_AUTH, EINVAL, "%s", x->client.error);
-		goto out;
-	}
-	strbuf_printf(&cmd, "AUTH %s", name);
-	strbuf_printf(&trace, "AUTH %s", name);
-	if (ir.len) {
-		strbuf_puts(&cmd, " ");
-		strbuf_append(&cmd, ir.data, ir.len);
-		strbuf_puts(&trace, " <credentials hidden>");
-	}
-	if (strbuf_failed(&ir) || strbuf_failed(&cmd) ||
-	    strbuf_failed(&trace)) {
-		pop3_set_err(s, POP3_ERR_NOMEM, ENOMEM, "out of memory");
-		goto out;
-	}
-	pop3_clear_err(s);
-	if (pop3_send(s, strbuf_str(&cmd), strbuf_str(&trace)) < 0)
-		goto out;
-	for (n = 0; (rc = pop3_read_answer(s, &chal, &len)) == 1; n++) {
-		if (n == POP3_MAX_CHALLENGES) {
-			pop3_set_err(s, POP3_ERR_PROTO, EPROTO,
-				     "%s sent more than %d SASL challenges",
-				     c->host, POP3_MAX_CHALLENGES);
-			rc = -1;
-			break;
-		}
-		if (pop3_sasl_answer(s, x, chal, len) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-out:
-	strbuf_wipe(&ir);
-	strbuf_wipe(&cmd);
-	strbuf_free(&trace);
-	return rc;
-}
-
-/* USER and PASS. Neither may hold a line break, which would end the
- * command early and let the rest be taken as another command. */
-static int pop3_user_pass(struct pop3_session *s, const char *secret)
-{
-	const struct pop3_config *c = s->cfg;
+	struct pop3_session *s = ctx;
 	struct strbuf cmd = {0};
 	int rc = -1;
 
-	if (strpbrk(c->user, "\r\n") || strpbrk(secret, "\r\n")) {
+	if (strpbrk(user, "\r\n") || strpbrk(secret, "\r\n")) {
 		pop3_set_err(s, POP3_ERR_AUTH, EINVAL,
 			     "the user name or password holds a line break, "
 			     "which USER/PASS cannot send");
 		return -1;
 	}
-	strbuf_printf(&cmd, "USER %s", c->user);
+	strbuf_printf(&cmd, "USER %s", user);
 	if (strbuf_failed(&cmd)) {
 		pop3_set_err(s, POP3_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
@@ -747,61 +597,77 @@ out:
 	return rc;
 }
 
-/*
- * Picks the way to log in from cfg->auth and CAPA: *sasl_r tells AUTH
- * (with *mech_r) from USER/PASS. A mechanism the server does not list
- * gives an AUTH error naming what it offers.
- */
-static int pop3_login_way(struct pop3_session *s, bool *sasl_r,
-			  enum sasl_mech *mech_r)
+/* A line of the exchange: first "AUTH mech [ir]", then each response
+ * (or "*"). */
+static int pop3_login_send(void *ctx, const char *line, const char *trace,
+			   bool first)
 {
-	enum sasl_auth auth = s->cfg->auth;
-
-	if (!sasl_auth_mech(auth, mech_r)) {
-		*mech_r = SASL_MECH_PLAIN;
-		*sasl_r = auth == SASL_AUTH_DEFAULT &&
-			  (s->caps & POP3_CAP_SASL_PLAIN);
-		return 0;
-	}
-	*sasl_r = true;
-	if (s->caps & pop3_mech_cap(*mech_r))
-		return 0;
-	pop3_set_err(s, POP3_ERR_AUTH, EACCES,
-		     "%s does not offer SASL %s (-o auth=%s); it offers %s",
-		     s->cfg->host, sasl_mech_name(*mech_r),
-		     sasl_auth_name(auth),
-		     s->mechs[0] ? s->mechs : "no SASL mechanism");
-	return -1;
+	if (first)
+		pop3_clear_err(ctx);
+	return pop3_send(ctx, line, trace);
 }
 
-/* Logs in the way cfg->auth asks, with a secret fetched for this very
- * login (a token may have been refreshed since the last one). */
+/* Reads AUTH's next challenge ("+ text") or its final +OK or -ERR. */
+static int pop3_login_challenge(void *ctx, const char **chal_r, size_t *len_r)
+{
+	return pop3_read_answer(ctx, chal_r, len_r);
+}
+
+/* An -ERR is the server's refusal of the login. */
+static bool pop3_login_refused(void *ctx, char *text, size_t size)
+{
+	struct pop3_session *s = ctx;
+
+	if (s->err.kind != POP3_ERR_ERR)
+		return false;
+	snprintf(text, size, "%s", s->err.text);
+	return true;
+}
+
+/* Records the driver's failure; a refusal is an AUTH error. */
+static void pop3_login_fail(void *ctx, enum login_err kind, int errnum,
+			    const char *text)
+{
+	static const enum pop3_err_kind kinds[] = {
+		[LOGIN_ERR_REFUSED] = POP3_ERR_AUTH,
+		[LOGIN_ERR_AUTH] = POP3_ERR_AUTH,
+		[LOGIN_ERR_PROTO] = POP3_ERR_PROTO,
+		[LOGIN_ERR_NOMEM] = POP3_ERR_NOMEM,
+	};
+
+	pop3_set_err(ctx, kinds[kind], errnum, "%s", text);
+}
+
+/* The operations login_run() drives, in struct login_ops order. */
+static const struct login_ops pop3_login_ops = {"AUTH",
+						"SASL ",
+						pop3_user_pass,
+						pop3_login_send,
+						pop3_login_challenge,
+						pop3_login_refused,
+						pop3_login_fail};
+
+/* Logs in through the shared driver, the way cfg->auth asks. */
 static int pop3_login(struct pop3_session *s)
 {
-	struct pop3_sasl x;
-	enum sasl_mech mech;
-	char err[256], *secret;
-	bool sasl;
-	int rc;
+	const struct pop3_config *cfg = s->cfg;
+	const struct login_user who = {cfg->host, cfg->port, cfg->user,
+				       cfg->auth, &cfg->credential};
+	/* RFC 5034: the AUTH line with its initial response stays within
+	 * 255 bytes; a longer response follows the server's "+". */
+	struct login_offer offer = {0, s->mechs, POP3_AUTH_LINE_MAX, NULL};
+	enum sasl_mech m;
 
-	if (pop3_login_way(s, &sasl, &mech) < 0)
+	for (m = SASL_MECH_PLAIN; m <= SASL_MECH_OAUTHBEARER; m++)
+		if (s->caps & pop3_mech_cap(m))
+			offer.mechs |= 1u << m;
+	if (login_run(&pop3_login_ops, s, &who, &offer) < 0)
 		return -1;
-	secret = sasl_secret_get(&s->cfg->credential, err, sizeof(err));
-	if (!secret) {
-		pop3_set_err(s, POP3_ERR_AUTH, EACCES, "%s", err);
-		return -1;
-	}
-	rc = sasl ? pop3_auth_sasl(s, &x, mech, secret)
-		  : pop3_user_pass(s, secret);
-	sasl_secret_free(secret);
-	if (rc < 0) {
-		pop3_login_failed(s, sasl ? &x : NULL);
-		return -1;
-	}
 	s->state = POP3_STATE_TRANSACTION;
 	return 0;
 }
 
+/* Connects, secures and logs in (see pop3.h). */
 int pop3_open(const struct pop3_config *cfg, struct pop3_session **s_r,
 	      struct pop3_error *err)
 {
@@ -826,9 +692,9 @@ int pop3_open(const struct pop3_config *cfg, struct pop3_session **s_r,
 		rc = net_start_tls(s->conn, cfg->tls_ctx, cfg->host, msg,
 				   sizeof(msg));
 		if (rc < 0) {
-			pop3_set_err(s,
-				     rc == -EPROTO ? POP3_ERR_AUTH : POP3_ERR_NET,
-				     -rc, "%s", msg);
+			pop3_set_err(
+				s, rc == -EPROTO ? POP3_ERR_AUTH : POP3_ERR_NET,
+				-rc, "%s", msg);
 			goto fail_report;
 		}
 	}
@@ -893,26 +759,25 @@ int pop3_quit(struct pop3_session *s, struct pop3_error *err)
 	return rc;
 }
 
+/* Whether commands may still go out on the session. */
 bool pop3_usable(const struct pop3_session *s)
 {
 	return s->state != POP3_STATE_BROKEN;
 }
 
+/* Why the last command failed. */
 const struct pop3_error *pop3_error(const struct pop3_session *s)
 {
 	return &s->err;
 }
 
-int pop3_noop(struct pop3_session *s)
-{
-	return pop3_command(s, "NOOP", NULL);
-}
-
+/* Whether the server takes pipelined commands (PIPELINING). */
 bool pop3_can_pipeline(const struct pop3_session *s)
 {
 	return s->caps & POP3_CAP_PIPELINING;
 }
 
+/* Sends DELE num; pop3_status_read() reads the answer. */
 int pop3_dele_send(struct pop3_session *s, unsigned num)
 {
 	char cmd[32];
@@ -921,12 +786,14 @@ int pop3_dele_send(struct pop3_session *s, unsigned num)
 	return pop3_send(s, cmd, NULL);
 }
 
+/* Reads the status line that answers an earlier _send. */
 int pop3_status_read(struct pop3_session *s)
 {
 	pop3_clear_err(s);
 	return pop3_read_status(s);
 }
 
+/* DELE num, answer included. */
 int pop3_dele(struct pop3_session *s, unsigned num)
 {
 	pop3_clear_err(s);
@@ -982,7 +849,7 @@ static void pop3_bad_line(struct pop3_session *s, const char *cmd,
 {
 	char text[64];
 
-	pop3_clean_text(text, sizeof(text), l->data, l->len);
+	login_clean_text(text, sizeof(text), l->data, l->len);
 	pop3_set_err(s, POP3_ERR_PROTO, EPROTO, "%s sent a bad %s line: \"%s\"",
 		     s->cfg->host, cmd, text);
 }
@@ -1308,14 +1175,7 @@ static int pop3_retr_flush(struct pop3_retr_ctx *r)
 	return 0;
 }
 
-/*
- * RETR: each line, its stuffed dot removed, goes on with the line end
- * it came with; "." ends the message (with CRLF, or a bare LF for
- * symmetry with bare-LF lines). Consecutive lines that lie next to each
- * other in the buffer are joined into one run for write(); the run is
- * handed over before the buffer is refilled (which moves its contents),
- * so write() sees pieces of up to 64 KiB rather than one call a line.
- */
+/* Sends RETR num; pop3_retr_read() reads the answer. */
 int pop3_retr_send(struct pop3_session *s, unsigned num)
 {
 	char cmd[32];
@@ -1324,19 +1184,14 @@ int pop3_retr_send(struct pop3_session *s, unsigned num)
 	return pop3_send(s, cmd, NULL);
 }
 
-int pop3_retr(struct pop3_session *s, unsigned num, uint64_t max,
-	      int (*write)(void *ctx, const char *data, size_t len), void *ctx,
-	      uint64_t *size_r)
-{
-	pop3_clear_err(s);
-	if (pop3_retr_send(s, num) < 0) {
-		if (size_r)
-			*size_r = 0;
-		return -1;
-	}
-	return pop3_retr_read(s, num, max, write, ctx, size_r);
-}
-
+/*
+ * RETR: each line, its stuffed dot removed, goes on with the line end
+ * it came with; "." ends the message (with CRLF, or a bare LF for
+ * symmetry with bare-LF lines). Consecutive lines that lie next to each
+ * other in the buffer are joined into one run for write(); the run is
+ * handed over before the buffer is refilled (which moves its contents),
+ * so write() sees pieces of up to 64 KiB rather than one call a line.
+ */
 int pop3_retr_read(struct pop3_session *s, unsigned num, uint64_t max,
 		   int (*write)(void *ctx, const char *data, size_t len),
 		   void *ctx, uint64_t *size_r)

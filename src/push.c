@@ -139,7 +139,7 @@ static void push_notify_loop(struct push *p, struct imap_session *s)
 {
 	bool changed;
 
-	if (imap_notify_set(s, NULL, 0, push_notified, p) < 0)
+	if (imap_push_notify_set(s, push_notified, p) < 0)
 		return;
 	log_debug("push: NOTIFY for every folder");
 	push_event(p, STORE_EVENT_WATCHING, NULL);
@@ -147,10 +147,11 @@ static void push_notify_loop(struct push *p, struct imap_session *s)
 	 * first session starts with the mount, before listings matter. */
 	if (p->sessions++ > 0)
 		push_recheck(p);
-	if (imap_idle(s, PUSH_FIRST_IDLE_MS, push_stopping, push_notified, p,
-		      &changed) == 0)
-		while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
-					     push_notified, p, &changed) == 0)
+	if (imap_push_idle(s, PUSH_FIRST_IDLE_MS, push_stopping, push_notified,
+			   p, &changed) == 0)
+		while (!p->stop &&
+		       imap_push_idle(s, PUSH_IDLE_MS, push_stopping,
+				      push_notified, p, &changed) == 0)
 			;
 	push_event(p, STORE_EVENT_BLIND, NULL);
 }
@@ -175,14 +176,15 @@ static void push_session(struct push *p)
 		log_info("push: the server has no IDLE; changes by other "
 			 "clients show after -o refresh seconds");
 		p->stop = true;
-	} else if (imap_select(s, p->folder, true, false, &mb) == 0) {
+	} else if (imap_mailbox_select(s, p->folder, true, false, &mb) == 0) {
 		log_debug("push: idling on %s", p->folder);
 		push_event(p, STORE_EVENT_WATCHING, p->folder);
 		/* What changed before the IDLE began was not reported. */
 		if (p->sessions++ > 0)
 			push_event(p, STORE_EVENT_CHANGED, p->folder);
-		while (!p->stop && imap_idle(s, PUSH_IDLE_MS, push_stopping,
-					     NULL, p, &changed) == 0) {
+		while (!p->stop &&
+		       imap_push_idle(s, PUSH_IDLE_MS, push_stopping, NULL, p,
+				      &changed) == 0) {
 			if (changed)
 				push_event(p, STORE_EVENT_CHANGED, p->folder);
 		}

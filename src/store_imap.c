@@ -104,7 +104,7 @@ static int store_imap_pick(struct store_imap *si, const char *folder)
 				closed_idx = (int)i;
 			continue;
 		}
-		sel = imap_selected(si->slots[i].sess);
+		sel = imap_mailbox_selected(si->slots[i].sess);
 		if (folder && sel && strcmp(sel, folder) == 0)
 			return (int)i;
 		if (open_idx < 0)
@@ -327,10 +327,10 @@ static int store_imap_select(struct imap_session *s, const char *folder,
 {
 	struct imap_mailbox mb;
 
-	if (imap_select(s, folder, readonly, false, &mb) < 0)
+	if (imap_mailbox_select(s, folder, readonly, false, &mb) < 0)
 		return STORE_IMAP_FAILED;
 	if (mb.uidvalidity != uidvalidity &&
-	    imap_select(s, folder, readonly, true, &mb) < 0)
+	    imap_mailbox_select(s, folder, readonly, true, &mb) < 0)
 		return STORE_IMAP_FAILED;
 	return mb.uidvalidity == uidvalidity ? 0 : -ESTALE;
 }
@@ -434,7 +434,7 @@ static int store_imap_folders_op(struct imap_session *s, void *arg)
 
 	store_folders_free(l->f, l->n);
 	memset(l, 0, sizeof(*l));
-	if (imap_list(s, store_imap_list_cb, l) < 0)
+	if (imap_mailbox_list(s, store_imap_list_cb, l) < 0)
 		return STORE_IMAP_FAILED;
 	return l->nomem ? -ENOMEM : 0;
 }
@@ -591,7 +591,8 @@ static int store_imap_resync(struct imap_session *s, struct store_imap_meta *l,
 	bool present;
 
 	*relist = false;
-	if (imap_resync(s, l->folder, &st, &ops, l, &mb, &how, &present) < 0) {
+	if (imap_sync_resync(s, l->folder, &st, &ops, l, &mb, &how, &present) <
+	    0) {
 		if (!imap_usable(s) || imap_error(s)->kind != IMAP_ERR_BAD)
 			return STORE_IMAP_FAILED;
 		log_info("%s: the server refused the resync (%s): listing "
@@ -654,7 +655,7 @@ static int store_imap_messages_op(struct imap_session *s, void *arg)
 		l->capped = false;
 	}
 	/* A first listing: EXAMINE and FETCH in one round trip. */
-	if (imap_examine_list(s, l->folder, store_imap_meta_cb, l, &mb) < 0)
+	if (imap_sync_list(s, l->folder, store_imap_meta_cb, l, &mb) < 0)
 		return STORE_IMAP_FAILED;
 	store_imap_state(out, &mb);
 	return l->nomem ? -ENOMEM : 0;
@@ -730,9 +731,9 @@ static int store_imap_many_op(struct imap_session *s, void *arg)
 		a->metas[i] = (struct store_imap_meta){.folder = a->folders[i],
 						       .out = &a->outs[i]};
 	}
-	if (imap_examine_list_many(s, a->folders + a->next, a->n - a->next,
-				   store_imap_many_meta, store_imap_many_done,
-				   a) < 0 &&
+	if (imap_sync_list_many(s, a->folders + a->next, a->n - a->next,
+				store_imap_many_meta, store_imap_many_done,
+				a) < 0 &&
 	    !imap_usable(s))
 		return STORE_IMAP_FAILED;
 	return 0;
@@ -825,7 +826,7 @@ static void store_imap_body_cb(void *ctx, const struct imap_body_part *bp)
 }
 
 /* One UID FETCH of the messages not seen yet; with examine, the folder
- * is examined in the same round trip (imap_examine_fetch_body()). A NO
+ * is examined in the same round trip (imap_fetch_examine_body()). A NO
  * [EXPUNGEISSUED] still delivered what exists, so it counts as
  * success. */
 static int store_imap_fetch_once(struct imap_session *s,
@@ -845,7 +846,7 @@ static int store_imap_fetch_once(struct imap_session *s,
 		return 0;
 	}
 	if (examine)
-		rc = imap_examine_fetch_body(s, f->folder, f->uidvalidity,
+		rc = imap_fetch_examine_body(s, f->folder, f->uidvalidity,
 					     set.data, f->offset, f->len,
 					     store_imap_body_cb, f, &stale);
 	else
@@ -864,7 +865,7 @@ static int store_imap_fetch_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_fetch *f = arg;
 	struct imap_mailbox mb;
-	const char *sel = imap_selected(s);
+	const char *sel = imap_mailbox_selected(s);
 	bool missing = false, examined = !sel || strcmp(sel, f->folder) != 0;
 	size_t i;
 	int rc;
@@ -884,7 +885,7 @@ static int store_imap_fetch_op(struct imap_session *s, void *arg)
 	 * newer messages yet: select again and ask once more (not when
 	 * it was examined just now). */
 	if (missing && !examined) {
-		if (imap_select(s, f->folder, true, true, &mb) < 0)
+		if (imap_mailbox_select(s, f->folder, true, true, &mb) < 0)
 			return STORE_IMAP_FAILED;
 		if (mb.uidvalidity == f->uidvalidity)
 			return store_imap_fetch_once(s, f, false);
@@ -973,7 +974,7 @@ static int store_imap_fetch_many_op(struct imap_session *s, void *arg)
 		which[k++] = i;
 	}
 	rc = 0;
-	if (k && imap_examine_fetch_body_many(s, r, k) < 0)
+	if (k && imap_fetch_examine_body_many(s, r, k) < 0)
 		rc = STORE_IMAP_FAILED;
 	for (i = 0; rc == 0 && i < k; i++)
 		a->reqs[which[i]].rc = store_imap_req_rc(&r[i]);
@@ -1088,7 +1089,7 @@ static int store_imap_set_flags_op(struct imap_session *s, void *arg)
 		return -ENOMEM;
 	for (tok = strtok_r(dup, " ", &save); tok;
 	     tok = strtok_r(NULL, " ", &save)) {
-		if (!imap_flag_allowed(s, tok)) {
+		if (!imap_write_flag_allowed(s, tok)) {
 			log_warnx("flag '%s' is not allowed here", tok);
 			free(dup);
 			return -EINVAL;
@@ -1097,7 +1098,7 @@ static int store_imap_set_flags_op(struct imap_session *s, void *arg)
 	free(dup);
 	free(m->result);
 	m->result = NULL;
-	if (imap_store_flags(s, m->uid, m->flags, &m->result) < 0)
+	if (imap_write_flags(s, m->uid, m->flags, &m->result) < 0)
 		return STORE_IMAP_FAILED;
 	return store_imap_flags_result(m);
 }
@@ -1132,7 +1133,7 @@ static bool store_imap_flags_allowed(struct imap_session *s, const char *flags)
 
 	for (tok = dup ? strtok_r(dup, " ", &save) : NULL; tok && ok;
 	     tok = strtok_r(NULL, " ", &save)) {
-		ok = imap_flag_allowed(s, tok);
+		ok = imap_write_flag_allowed(s, tok);
 		if (!ok)
 			log_warnx("flag '%s' is not allowed here", tok);
 	}
@@ -1155,12 +1156,12 @@ static int store_imap_change_flags_op(struct imap_session *s, void *arg)
 	free(m->result);
 	m->result = NULL;
 	if (*m->flags &&
-	    imap_store_flags_mode(s, m->uid, '+', m->flags, &m->result) < 0)
+	    imap_write_flags_mode(s, m->uid, '+', m->flags, &m->result) < 0)
 		return STORE_IMAP_FAILED;
 	if (*m->remove) {
 		free(m->result);
 		m->result = NULL;
-		if (imap_store_flags_mode(s, m->uid, '-', m->remove,
+		if (imap_write_flags_mode(s, m->uid, '-', m->remove,
 					  &m->result) < 0)
 			return STORE_IMAP_FAILED;
 	}
@@ -1225,18 +1226,18 @@ static int store_imap_move_op(struct imap_session *s, void *arg)
 	if (rc)
 		return rc == -ESTALE ? -ENOENT : rc;
 	if (caps & IMAP_CAP_MOVE) {
-		if (imap_copy(s, m->uid, m->target, true, &m->new_uid,
-			      &m->new_uidvalidity) < 0)
+		if (imap_write_copy(s, m->uid, m->target, true, &m->new_uid,
+				    &m->new_uidvalidity) < 0)
 			return STORE_IMAP_FAILED;
 		return store_imap_moved_nothing(s, m) ? -ENOENT : 0;
 	}
-	if (imap_copy(s, m->uid, m->target, false, &m->new_uid,
-		      &m->new_uidvalidity) < 0)
+	if (imap_write_copy(s, m->uid, m->target, false, &m->new_uid,
+			    &m->new_uidvalidity) < 0)
 		return STORE_IMAP_FAILED;
 	/* Nothing was copied: nothing may be removed. */
 	if (store_imap_moved_nothing(s, m))
 		return -ENOENT;
-	if (imap_expunge_uid(s, m->uid) < 0) {
+	if (imap_write_expunge(s, m->uid) < 0) {
 		log_warnx("message %u was copied to %s but could not be "
 			  "removed from %s: it is now in both",
 			  m->uid, m->target, m->folder);
@@ -1270,7 +1271,7 @@ static int store_imap_expunge_op(struct imap_session *s, void *arg)
 	rc = store_imap_select(s, m->folder, false, m->uidvalidity);
 	if (rc)
 		return rc == -ESTALE ? -ENOENT : rc;
-	return imap_expunge_uid(s, m->uid) < 0 ? STORE_IMAP_FAILED : 0;
+	return imap_write_expunge(s, m->uid) < 0 ? STORE_IMAP_FAILED : 0;
 }
 
 static int store_imap_expunge(struct store *st, const char *folder,
@@ -1322,7 +1323,7 @@ static int store_imap_create_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_folder_args *a = arg;
 
-	return imap_create(s, a->name) < 0 ? STORE_IMAP_FAILED : 0;
+	return imap_mailbox_create(s, a->name) < 0 ? STORE_IMAP_FAILED : 0;
 }
 
 static int store_imap_create_folder(struct store *st, const char *name)
@@ -1341,7 +1342,7 @@ static int store_imap_delete_op(struct imap_session *s, void *arg)
 	struct store_imap_folder_args *a = arg;
 	struct imap_mailbox mb;
 
-	if (imap_select(s, a->name, true, true, &mb) < 0) {
+	if (imap_mailbox_select(s, a->name, true, true, &mb) < 0) {
 		unsigned attrs;
 		struct imap_error refused;
 		int e;
@@ -1363,7 +1364,7 @@ static int store_imap_delete_op(struct imap_session *s, void *arg)
 	} else if (mb.exists > 0) {
 		return -ENOTEMPTY;
 	}
-	return imap_delete(s, a->name) < 0 ? STORE_IMAP_FAILED : 0;
+	return imap_mailbox_delete(s, a->name) < 0 ? STORE_IMAP_FAILED : 0;
 }
 
 static int store_imap_delete_folder(struct store *st, const char *name)
@@ -1378,7 +1379,8 @@ static int store_imap_rename_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_folder_args *a = arg;
 
-	return imap_rename(s, a->name, a->to) < 0 ? STORE_IMAP_FAILED : 0;
+	return imap_mailbox_rename(s, a->name, a->to) < 0 ? STORE_IMAP_FAILED
+							  : 0;
 }
 
 static int store_imap_rename_folder(struct store *st, const char *from,
@@ -1405,8 +1407,8 @@ static int store_imap_append_op(struct imap_session *s, void *arg)
 {
 	struct store_imap_append *a = arg;
 
-	return imap_append(s, a->folder, a->flags, a->date, a->size, a->read,
-			   a->ctx, &a->uid, &a->uidvalidity) < 0
+	return imap_write_append(s, a->folder, a->flags, a->date, a->size,
+				 a->read, a->ctx, &a->uid, &a->uidvalidity) < 0
 		       ? STORE_IMAP_FAILED
 		       : 0;
 }
@@ -1696,8 +1698,9 @@ static int store_imap_summary_op(struct imap_session *s, void *arg)
 		return rc;
 	if (imap_exists(s) == 0)
 		return 0; /* "1:*" on an empty mailbox upsets some servers */
-	if (imap_uid_fetch(s, "1:*", "FLAGS RFC822.SIZE INTERNALDATE ENVELOPE",
-			   store_imap_summary_cb, a) < 0)
+	if (imap_fetch_items(s, "1:*",
+			     "FLAGS RFC822.SIZE INTERNALDATE ENVELOPE",
+			     store_imap_summary_cb, a) < 0)
 		return STORE_IMAP_FAILED;
 	return 0;
 }
@@ -1825,8 +1828,8 @@ static int store_imap_sizes(struct imap_session *s,
 		}
 		if (strbuf_failed(&items))
 			rc = -ENOMEM;
-		else if (n && imap_uid_fetch(s, uid, items.data,
-					     store_imap_sizes_cb, a) < 0) {
+		else if (n && imap_fetch_items(s, uid, items.data,
+					       store_imap_sizes_cb, a) < 0) {
 			/* A NO (a part the server cannot decode:
 			 * UNKNOWN-CTE) only leaves those sizes unknown. */
 			if (imap_error(s)->kind == IMAP_ERR_NO)
@@ -1858,8 +1861,8 @@ static int store_imap_structure_op(struct imap_session *s, void *arg)
 	snprintf(uid, sizeof(uid), "%u", a->uid);
 	/* The header block comes along, so that its file's size is exact
 	 * from the first stat (a few kB, in the same round trip). */
-	if (imap_uid_fetch(s, uid, "BODYSTRUCTURE BODY.PEEK[HEADER]",
-			   store_imap_structure_cb, a) < 0)
+	if (imap_fetch_items(s, uid, "BODYSTRUCTURE BODY.PEEK[HEADER]",
+			     store_imap_structure_cb, a) < 0)
 		return STORE_IMAP_FAILED;
 	if (a->parse_rc < 0) {
 		log_warnx("%s: UID %u: a BODYSTRUCTURE that cannot be read",
@@ -1975,7 +1978,7 @@ static int store_imap_section_op(struct imap_session *s, void *arg)
 		 a->binary ? "BINARY" : "BODY", a->section,
 		 (unsigned long long)a->offset, (unsigned long long)a->len);
 	a->got = a->bad = false;
-	if (imap_uid_fetch(s, uid, items, store_imap_section_cb, a) < 0) {
+	if (imap_fetch_items(s, uid, items, store_imap_section_cb, a) < 0) {
 		/* The server cannot undo the encoding: an unknown one
 		 * (UNKNOWN-CTE, RFC 3516), or bytes that are not of it
 		 * (Dovecot: PARSE). The caller decodes what it can. */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * fuzz_imap_session: one IMAP session (imap.c) against a server whose
+ * fuzz_imap_session: one IMAP session (imap*.c) against a server whose
  * answers come from the fuzzer, over the fake network of fuzz_net.h.
  *
  * The server says a plausible greeting with capabilities first; the
@@ -14,8 +14,7 @@
  * for the inflater to judge (fuzz_imap_session_script()). The client
  * then logs in and runs each operation a mount uses: LIST, LIST of one
  * mailbox, EXAMINE + UID FETCH 1:* together, SELECT, body FETCHes,
- * STORE, COPY, MOVE, EXPUNGE, APPEND, quota, NOOP, mailbox changes and
- * LOGOUT. Commands are tagged M1, M2, ... in that order. Each operation
+ * STORE, COPY, MOVE, EXPUNGE, APPEND, quota, NOOP and LOGOUT. Commands are tagged M1, M2, ... in that order. Each operation
  * runs whatever the previous one gave (a broken session fails at once).
  * The callbacks check what imap.h promises them; ASan and UBSan check
  * the rest, LeakSanitizer that a failed session frees everything.
@@ -233,7 +232,7 @@ static void fuzz_imap_session_search(struct imap_session *s)
 	if (search_parse("OR SUBJECT Gr\xc3\xbc\xc3\x9f UID 1:5,9", &q, err,
 			 sizeof(err)) < 0)
 		return;
-	if (imap_uid_search(s, q, 1000, &one) == 0) {
+	if (imap_search_uid(s, q, 1000, &one) == 0) {
 		FUZZ_IMAP_SESSION_CHECK(one.n <= 1000);
 		for (j = 1; j < one.n; j++)
 			FUZZ_IMAP_SESSION_CHECK(one.uids[j - 1] < one.uids[j]);
@@ -302,12 +301,12 @@ static void fuzz_imap_session_resync(struct imap_session *s)
 	struct imap_mailbox mb;
 	bool present;
 
-	imap_resync(s, "INBOX", &st, &ops, NULL, &mb, &how, &present);
+	imap_sync_resync(s, "INBOX", &st, &ops, NULL, &mb, &how, &present);
 	st.modseq = 0;
-	imap_resync(s, "A", &st, &ops, NULL, &mb, &how, &present);
-	imap_examine_list_many(s, boxes, 3, fuzz_imap_session_meta_i,
-			       fuzz_imap_session_many_done, NULL);
-	imap_notify_set(s, NULL, 0, fuzz_imap_session_status_cb, NULL);
+	imap_sync_resync(s, "A", &st, &ops, NULL, &mb, &how, &present);
+	imap_sync_list_many(s, boxes, 3, fuzz_imap_session_meta_i,
+			    fuzz_imap_session_many_done, NULL);
+	imap_push_notify_set(s, fuzz_imap_session_status_cb, NULL);
 }
 
 /* Runs the operations of a mount, one after the other, on the session. */
@@ -324,38 +323,36 @@ static void fuzz_imap_session_run(struct imap_session *s)
 	char *flags = NULL;
 	bool stale;
 
-	imap_list(s, fuzz_imap_session_list_cb, NULL);
+	imap_mailbox_list(s, fuzz_imap_session_list_cb, NULL);
 	imap_mailbox_attrs(s, "INBOX", &attrs);
-	imap_examine_list(s, "INBOX", fuzz_imap_session_meta_cb, NULL, &mb);
-	imap_select(s, "INBOX", false, true, &mb);
-	imap_fetch_meta(s, fuzz_imap_session_meta_cb, NULL);
+	imap_sync_list(s, "INBOX", fuzz_imap_session_meta_cb, NULL, &mb);
+	imap_mailbox_select(s, "INBOX", false, true, &mb);
 	imap_fetch_body(s, "1:3", f0.offset, f0.len, fuzz_imap_session_body_cb,
 			&f0);
 	imap_fetch_body(s, "7", f1.offset, f1.len, fuzz_imap_session_body_cb,
 			&f1);
-	imap_examine_fetch_body(s, "Archive", 42, "2:4", f0.offset, f0.len,
+	imap_fetch_examine_body(s, "Archive", 42, "2:4", f0.offset, f0.len,
 				fuzz_imap_session_body_cb, &f0, &stale);
-	(void)imap_flag_allowed(s, "\\Seen");
-	(void)imap_flag_allowed(s, "$Junk");
-	if (imap_store_flags(s, 1, "\\Seen \\Flagged", &flags) == 0 && flags)
+	(void)imap_write_flag_allowed(s, "\\Seen");
+	(void)imap_write_flag_allowed(s, "$Junk");
+	if (imap_write_flags(s, 1, "\\Seen \\Flagged", &flags) == 0 && flags)
 		fuzz_imap_session_flags(flags);
 	free(flags);
-	imap_copy(s, 1, "Trash", false, &uid, &uidv);
-	imap_copy(s, 2, "Archive", true, &uid, &uidv);
-	imap_expunge_uid(s, 3);
-	imap_append(s, "INBOX", "\\Seen", 1700000000,
-		    sizeof(fuzz_imap_session_msg) - 1, fuzz_imap_session_read,
-		    &ap, &uid, &uidv);
+	imap_write_copy(s, 1, "Trash", false, &uid, &uidv);
+	imap_write_copy(s, 2, "Archive", true, &uid, &uidv);
+	imap_write_expunge(s, 3);
+	imap_write_append(s, "INBOX", "\\Seen", 1700000000,
+			  sizeof(fuzz_imap_session_msg) - 1,
+			  fuzz_imap_session_read, &ap, &uid, &uidv);
 	imap_quota(s, &used, &limit);
 	imap_noop(s);
 	fuzz_imap_session_search(s);
 	fuzz_imap_session_resync(s);
-	(void)imap_mailbox_changed(s);
-	(void)imap_selected(s);
-	imap_create(s, "New");
-	imap_rename(s, "INBOX", "Old");
-	imap_delete(s, "Old");
-	imap_unselect(s);
+	(void)imap_mailbox_selected(s);
+	imap_mailbox_create(s, "New");
+	imap_mailbox_rename(s, "INBOX", "Old");
+	imap_mailbox_delete(s, "Old");
+	imap_mailbox_unselect(s);
 }
 
 /*

@@ -272,7 +272,7 @@ START_TEST(test_imap_body_origin)
 	test_imap_server_start(&srv, script);
 	cfg = test_imap_config(&srv);
 	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
-	ck_assert_int_eq(imap_select(s, "INBOX", true, false, &mb), 0);
+	ck_assert_int_eq(imap_mailbox_select(s, "INBOX", true, false, &mb), 0);
 	rc = imap_fetch_body(s, "1", test_imap_origins[_i].at, 4096,
 			     test_imap_body_cb, &body);
 	if (test_imap_origins[_i].ok) {
@@ -343,7 +343,7 @@ START_TEST(test_imap_internaldate)
 	cfg = test_imap_config(&srv);
 	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
 	ck_assert_int_eq(
-		imap_examine_list(s, "INBOX", test_imap_date_cb, &got, &mb), 0);
+		imap_sync_list(s, "INBOX", test_imap_date_cb, &got, &mb), 0);
 	ck_assert_msg(got == test_imap_dates[_i].utc, "%s: %lld",
 		      test_imap_dates[_i].date, got);
 	imap_close(s);
@@ -389,15 +389,14 @@ START_TEST(test_imap_hostile_flags)
 	test_imap_server_start(&srv, script);
 	cfg = test_imap_config(&srv);
 	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
-	ck_assert(imap_flag_allowed(s, "x[a"));
-	ck_assert(imap_flag_allowed(s, "\\Draft"));
-	ck_assert(!imap_flag_allowed(s, "\\Flagged"));
-	ck_assert(!imap_flag_allowed(s, "q"));
+	ck_assert(imap_write_flag_allowed(s, "x[a"));
+	ck_assert(imap_write_flag_allowed(s, "\\Draft"));
+	ck_assert(!imap_write_flag_allowed(s, "\\Flagged"));
+	ck_assert(!imap_write_flag_allowed(s, "q"));
 	ck_assert_int_eq(
-		imap_examine_list(s, "INBOX", test_imap_flags_cb, flags, &mb),
-		0);
+		imap_sync_list(s, "INBOX", test_imap_flags_cb, flags, &mb), 0);
 	ck_assert_str_eq(flags, "\\Seen x[a $Junk");
-	ck_assert_int_eq(imap_store_flags(s, 4, "\\Seen", &stored), 0);
+	ck_assert_int_eq(imap_write_flags(s, 4, "\\Seen", &stored), 0);
 	ck_assert_ptr_nonnull(stored);
 	ck_assert_str_eq(stored, "\\Seen x[a");
 	free(stored);
@@ -471,9 +470,9 @@ START_TEST(test_imap_content_identity)
 		test_imap_server_start(&srv, script);
 		cfg = test_imap_config(&srv);
 		ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
-		ck_assert_int_eq(imap_examine_list(s, "INBOX", test_imap_oid_cb,
-						   &got, &mb),
-				 0);
+		ck_assert_int_eq(
+			imap_sync_list(s, "INBOX", test_imap_oid_cb, &got, &mb),
+			0);
 		ck_assert_uint_eq(got.n, 3);
 		for (i = 0; i < 3; i++)
 			ck_assert_str_eq(got.got[i], want[k][i]);
@@ -618,14 +617,14 @@ START_TEST(test_imap_copyuid_source_checked)
 	test_imap_server_start(&srv, script);
 	cfg = test_imap_config(&srv);
 	ck_assert_int_eq(imap_open(&cfg, &s, &err), 0);
-	ck_assert_int_eq(imap_select(s, "INBOX", false, false, &mb), 0);
-	ck_assert_int_eq(imap_copy(s, 5, "Dst", true, &uid, &uv), 0);
+	ck_assert_int_eq(imap_mailbox_select(s, "INBOX", false, false, &mb), 0);
+	ck_assert_int_eq(imap_write_copy(s, 5, "Dst", true, &uid, &uv), 0);
 	ck_assert_uint_eq(uid, 0);
 	ck_assert_uint_eq(uv, 0);
-	ck_assert_int_eq(imap_copy(s, 6, "Dst", true, &uid, &uv), 0);
+	ck_assert_int_eq(imap_write_copy(s, 6, "Dst", true, &uid, &uv), 0);
 	ck_assert_uint_eq(uid, 32);
 	ck_assert_uint_eq(uv, 77);
-	ck_assert_int_eq(imap_copy(s, 7, "Dst", false, &uid, &uv), 0);
+	ck_assert_int_eq(imap_write_copy(s, 7, "Dst", false, &uid, &uv), 0);
 	ck_assert_uint_eq(uid, 33);
 	ck_assert_uint_eq(uv, 78);
 	imap_close(s);

@@ -813,32 +813,6 @@ START_TEST(test_tok_helpers)
 }
 END_TEST
 
-/* imap_parser_literal_pending() counts down while a literal arrives. */
-START_TEST(test_literal_pending)
-{
-	static const char in[] = "* 1 FETCH (BODY[] {10}\r\n0123456789)\r\n";
-	struct imap_parser *p = imap_parser_new(MAX_LINE, MAX_LIT);
-	const struct imap_resp *r;
-	size_t hdr = strlen("* 1 FETCH (BODY[] {10}\r\n"), consumed;
-
-	ck_assert_uint_eq(imap_parser_literal_pending(p), 0);
-	ck_assert_int_eq(imap_parser_feed(p, in, hdr - 1, &consumed, &r), 0);
-	ck_assert_uint_eq(imap_parser_literal_pending(p), 0);
-	ck_assert_int_eq(imap_parser_feed(p, in + hdr - 1, 1, &consumed, &r),
-			 0);
-	ck_assert_uint_eq(imap_parser_literal_pending(p), 10);
-	ck_assert_int_eq(imap_parser_feed(p, in + hdr, 3, &consumed, &r), 0);
-	ck_assert_uint_eq(imap_parser_literal_pending(p), 7);
-	ck_assert_int_eq(imap_parser_feed(p, in + hdr + 3, 7, &consumed, &r),
-			 0);
-	ck_assert_uint_eq(imap_parser_literal_pending(p), 0);
-	ck_assert_int_eq(imap_parser_feed(p, in + hdr + 10, 3, &consumed, &r),
-			 1);
-	ck_assert_uint_eq(imap_parser_literal_pending(p), 0);
-	imap_parser_free(p);
-}
-END_TEST
-
 /* max_line counts every byte outside literals, line ends included:
  * exactly max_line bytes pass, one more fails. */
 START_TEST(test_max_line_boundary)
@@ -1041,9 +1015,6 @@ START_TEST(test_big_literal)
 		n = len - off < chunk ? len - off : chunk;
 		rc = imap_parser_feed(p, buf + off, n, &consumed, &r);
 		ck_assert_int_ge(rc, 0);
-		if (off == 0)
-			ck_assert_uint_eq(imap_parser_literal_pending(p),
-					  lit - (chunk - strlen(head)));
 		off += consumed;
 	}
 	t0 = now_ns() - t0;
@@ -1080,7 +1051,6 @@ Suite *imap_parse_suite(void)
 	tcase_add_test(tc, test_fields);
 	tcase_add_test(tc, test_tok_helpers);
 	tcase_add_test(tc, test_brackets_outside_sections);
-	tcase_add_test(tc, test_literal_pending);
 	tcase_add_test(tc, test_max_line_boundary);
 	tcase_add_test(tc, test_depth);
 	tcase_add_test(tc, test_imap_parse_empty_list_first);

@@ -1281,12 +1281,12 @@ START_TEST(test_list_bogus)
 	check_err(pop3_error(s), bogus[_i].kind, bogus[_i].want);
 	ck_assert(!pop3_usable(s));
 	/* Nothing more goes out on a broken session, QUIT included. */
-	ck_assert_int_eq(pop3_noop(s), -1);
+	ck_assert_int_eq(pop3_dele(s, 1), -1);
 	ck_assert_int_eq(pop3_error(s)->errnum, ENOTCONN);
 	ck_assert_int_eq(pop3_quit(s, &err), -1);
 	check_err(&err, POP3_ERR_NET, "nothing was deleted");
 	fake_finish(&f);
-	ck_assert(!fake_got(&f, "NOOP"));
+	ck_assert(!fake_got(&f, "DELE 1"));
 	ck_assert(!fake_got(&f, "QUIT"));
 }
 END_TEST
@@ -1354,7 +1354,7 @@ START_TEST(test_list_uidl_err)
 		LOGIN,
 		EXPECT("UIDL"),
 		SEND("-ERR UIDL not supported\r\n"),
-		EXPECT("NOOP"),
+		EXPECT("DELE 1"),
 		SEND("+OK\r\n"),
 		END,
 	};
@@ -1365,7 +1365,7 @@ START_TEST(test_list_uidl_err)
 		SEND("-ERR UIDL not supported\r\n"),
 		SEND(_i == 1 ? "+OK\r\n1 10\r\n..x\r\n2 20\r\n.\r\n"
 			     : "-ERR no\r\n"),
-		EXPECT("NOOP"),
+		EXPECT("DELE 1"),
 		SEND("+OK\r\n"),
 		END,
 	};
@@ -1381,7 +1381,7 @@ START_TEST(test_list_uidl_err)
 	ck_assert_int_eq(pop3_list(s, &msgs, &n), -1);
 	check_err(pop3_error(s), POP3_ERR_ERR, "UIDL not supported");
 	ck_assert(pop3_usable(s));
-	ck_assert_msg(pop3_noop(s) == 0, "%s", pop3_error(s)->text);
+	ck_assert_msg(pop3_dele(s, 1) == 0, "%s", pop3_error(s)->text);
 	ck_assert_int_eq(pop3_error(s)->kind, POP3_ERR_NONE);
 	pop3_close(s);
 	fake_finish(&f);
@@ -1390,7 +1390,7 @@ END_TEST
 
 /* ---- RETR ---- */
 
-/* Collects what pop3_retr() hands out. */
+/* Collects what pop3_retr_read() hands out. */
 struct sink {
 	char buf[1024 * 1024];
 	size_t len; /* bytes kept in buf */
@@ -1413,6 +1413,19 @@ static int sink_write(void *ctx, const char *data, size_t len)
 	k->total += len;
 	k->calls++;
 	return k->calls == k->fail_at ? -1 : 0;
+}
+
+/* RETR of one message through the entry points the POP3 store uses:
+ * the command, then its answer. */
+static int test_pop3_retr(struct pop3_session *s, unsigned num, uint64_t max,
+			  int (*write)(void *ctx, const char *data, size_t len),
+			  void *ctx, uint64_t *size_r)
+{
+	if (pop3_retr_send(s, num) < 0) {
+		*size_r = 0;
+		return -1;
+	}
+	return pop3_retr_read(s, num, max, write, ctx, size_r);
 }
 
 /*
@@ -1504,7 +1517,7 @@ START_TEST(test_retr)
 		STEP(fr[4] ? S_SEND : S_SLEEP, fr[4]),
 		SLEEP(2),
 		STEP(fr[5] ? S_SEND : S_SLEEP, fr[5]),
-		EXPECT("NOOP"),
+		EXPECT("DELE 1"),
 		SEND("+OK\r\n"),
 		END,
 	};
@@ -1520,7 +1533,7 @@ START_TEST(test_retr)
 	fake_start(&f, steps);
 	c = fake_cfg(&f, POP3_TLS_NONE, T_LONG_MS);
 	s = open_ok(&c);
-	ck_assert_msg(pop3_retr(s, 3, 1000, sink_write, &k, &size) == 0,
+	ck_assert_msg(test_pop3_retr(s, 3, 1000, sink_write, &k, &size) == 0,
 		      "%s: %s", messages[_i].name, pop3_error(s)->text);
 	ck_assert_uint_eq(size, want_len);
 	ck_assert_uint_eq(k.total, want_len);
@@ -1528,7 +1541,7 @@ START_TEST(test_retr)
 			      memcmp(k.buf, messages[_i].want, want_len) == 0,
 		      "%s: got \"%.*s\"", messages[_i].name, (int)k.len, k.buf);
 	/* The terminator was taken, nothing more: the next answer fits. */
-	ck_assert_msg(pop3_noop(s) == 0, "%s", pop3_error(s)->text);
+	ck_assert_msg(pop3_dele(s, 1) == 0, "%s", pop3_error(s)->text);
 	pop3_close(s);
 	fake_finish(&f);
 }
@@ -1572,8 +1585,8 @@ START_TEST(test_retr_big)
 	fake_start(&f, steps);
 	c = fake_cfg(&f, POP3_TLS_NONE, T_LONG_MS);
 	s = open_ok(&c);
-	ck_assert_msg(pop3_retr(s, 1, wlen, sink_write, &k, &size) == 0, "%s",
-		      pop3_error(s)->text);
+	ck_assert_msg(test_pop3_retr(s, 1, wlen, sink_write, &k, &size) == 0,
+		      "%s", pop3_error(s)->text);
 	ck_assert_uint_eq(size, wlen);
 	ck_assert_uint_eq(k.len, wlen);
 	ck_assert(memcmp(k.buf, want, wlen) == 0);
@@ -1604,9 +1617,9 @@ START_TEST(test_retr_max)
 	fake_start(&f, steps);
 	c = fake_cfg(&f, POP3_TLS_NONE, T_LONG_MS);
 	s = open_ok(&c);
-	ck_assert_int_eq(pop3_retr(s, 1, 10, sink_write, &k, &size), 0);
+	ck_assert_int_eq(test_pop3_retr(s, 1, 10, sink_write, &k, &size), 0);
 	ck_assert_uint_eq(size, 10);
-	ck_assert_int_eq(pop3_retr(s, 1, 9, sink_write, &k, &size), -1);
+	ck_assert_int_eq(test_pop3_retr(s, 1, 9, sink_write, &k, &size), -1);
 	check_err(pop3_error(s), POP3_ERR_PROTO,
 		  "message 1 from 127.0.0.1 is longer than 9 bytes");
 	ck_assert_uint_eq(size, 0);
@@ -1641,8 +1654,8 @@ START_TEST(test_retr_endless)
 	fake_start(&f, steps);
 	c = fake_cfg(&f, POP3_TLS_NONE, T_LONG_MS);
 	s = open_ok(&c);
-	ck_assert_int_eq(pop3_retr(s, 2, _i ? POP3_MAX_MESSAGE : max,
-				   sink_write, &k, &size),
+	ck_assert_int_eq(test_pop3_retr(s, 2, _i ? POP3_MAX_MESSAGE : max,
+					sink_write, &k, &size),
 			 -1);
 	if (_i) {
 		check_err(pop3_error(s), POP3_ERR_PROTO,
@@ -1686,12 +1699,12 @@ START_TEST(test_retr_err_and_abort)
 	fake_start(&f, steps);
 	c = fake_cfg(&f, POP3_TLS_NONE, T_LONG_MS);
 	s = open_ok(&c);
-	ck_assert_int_eq(pop3_retr(s, 9, 100, sink_write, &k, &size), -1);
+	ck_assert_int_eq(test_pop3_retr(s, 9, 100, sink_write, &k, &size), -1);
 	check_err(pop3_error(s), POP3_ERR_ERR, "no such message");
 	ck_assert_uint_eq(size, 0);
 	ck_assert(pop3_usable(s));
 	k.fail_at = 1;
-	ck_assert_int_eq(pop3_retr(s, 1, 100, sink_write, &k, &size), -1);
+	ck_assert_int_eq(test_pop3_retr(s, 1, 100, sink_write, &k, &size), -1);
 	check_err(pop3_error(s), POP3_ERR_NET,
 		  "reading message 1 from 127.0.0.1 was aborted");
 	ck_assert_int_eq(pop3_error(s)->errnum, ECANCELED);
@@ -1723,7 +1736,7 @@ START_TEST(test_retr_timeout)
 	c = fake_cfg(&f, POP3_TLS_NONE, T_SHORT_MS);
 	s = open_ok(&c);
 	t0 = now_ms();
-	ck_assert_int_eq(pop3_retr(s, 1, 1000, sink_write, &k, &size), -1);
+	ck_assert_int_eq(test_pop3_retr(s, 1, 1000, sink_write, &k, &size), -1);
 	dt = now_ms() - t0;
 	check_err(pop3_error(s), POP3_ERR_NET,
 		  "127.0.0.1 did not answer within 0.3 s");
@@ -1740,7 +1753,7 @@ START_TEST(test_retr_timeout)
 }
 END_TEST
 
-/* ---- DELE, NOOP, QUIT ---- */
+/* ---- DELE, QUIT ---- */
 
 /*
  * DELE then pop3_close(): no QUIT reaches the server, so nothing is
@@ -1750,8 +1763,6 @@ START_TEST(test_dele_close_or_quit)
 {
 	const struct step steps[] = {
 		LOGIN,
-		EXPECT("NOOP"),
-		SEND("+OK\r\n"),
 		EXPECT("DELE 1"),
 		SEND("+OK message 1 deleted\r\n"),
 		EXPECT("DELE 7"),
@@ -1769,7 +1780,6 @@ START_TEST(test_dele_close_or_quit)
 	fake_start(&f, steps);
 	c = fake_cfg(&f, POP3_TLS_NONE, T_LONG_MS);
 	s = open_ok(&c);
-	ck_assert_int_eq(pop3_noop(s), 0);
 	ck_assert_int_eq(pop3_dele(s, 1), 0);
 	ck_assert_int_eq(pop3_dele(s, 7), -1);
 	check_err(pop3_error(s), POP3_ERR_ERR, "message 7 already deleted");
