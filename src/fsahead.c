@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +114,7 @@ struct fsahead {
 	unsigned walk_steps;
 	bool heads;
 	bool walk_asked;
+	bool warm_asked; /* fsahead_warm(): list the folders */
 	uint64_t walk_marks[FSAHEAD_FOLDERS];
 	size_t n_walk_marks;
 	/* Folders with messages open (a reader's fetch may be under way
@@ -390,6 +392,10 @@ static void *fsahead_main(void *arg)
 			pthread_mutex_unlock(&a->lock);
 			fsahead_run(a, &r);
 			free(r.folder);
+		} else if (a->warm_asked) {
+			a->warm_asked = false;
+			pthread_mutex_unlock(&a->lock);
+			fsctx_refresh_folders(a->fs, a->fs->cfg.refresh);
 		} else if (a->walk_asked && a->reader) {
 			char *after = strdup(a->reader);
 
@@ -429,6 +435,16 @@ struct fsahead *fsahead_start(struct fsmount *fs)
 		return NULL;
 	}
 	return a;
+}
+
+void fsahead_warm(struct fsahead *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->warm_asked = true;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
 }
 
 void fsahead_stop(struct fsahead *a)
@@ -697,6 +713,14 @@ void fsahead_read_more(struct fsmount *fs, const struct cache_key *k)
 	pthread_mutex_unlock(&fs->scan_lock);
 }
 
+/* True when the directory of folder_id was opened within the scan gap:
+ * its reader has just listed it. */
+static bool fsahead_just_opened(struct fsmount *fs, uint64_t folder_id)
+{
+	return atomic_load(&fs->opened_folder_id) == folder_id &&
+	       clock_now_ms() - atomic_load(&fs->opened_ms) <= FS_SCAN_GAP_MS;
+}
+
 /*
  * The messages after f's that ride along with a fetch of len bytes from
  * its start, into uids + 1 (room for `batch`): heads of len bytes of
@@ -754,6 +778,13 @@ size_t fsahead_first_fetch(struct fsmount *fs, struct fsfile *f, uint64_t end,
 	if (head < FSAHEAD_HEAD_MIN)
 		head = FSAHEAD_HEAD_MIN;
 	batch = fsahead_scan(fs, &f->key, end < size, &heads);
+	/* A folder's directory opened a moment ago, then its first message
+	 * read whole: grep -r, rsync, tar starting on it. The messages that
+	 * follow ride along already (a scan would wait for a second read:
+	 * a round trip). */
+	if (!batch && first && !heads && end >= size &&
+	    fsahead_just_opened(fs, f->key.folder))
+		batch = FS_BATCH_MIN;
 	/* A walk reading bodies: the folder's first message already
 	 * brings the others along (its scan would wait for a second). */
 	if (fsahead_walk_miss(fs->ahead, &f->key, batch, heads) && !batch &&
