@@ -89,11 +89,6 @@ struct fsmount {
 	struct fswatch *watch;
 	struct newmsg_table *newmsgs; /* owned: files being created */
 	_Atomic long long walk_last_ms; /* the last first listing (fswalk) */
-	/* The folder whose directory was opened last, and when
-	 * (clock_now_ms()): a first read there soon after is a scan's
-	 * start (fsahead.c). */
-	_Atomic uint64_t opened_folder_id;
-	_Atomic long long opened_ms;
 	struct fsahead *ahead; /* owned: background read-ahead, or NULL */
 	pthread_mutex_t trash_lock; /* the two below */
 	struct fstrashed *trashed; /* owned */

@@ -713,14 +713,6 @@ void fsahead_read_more(struct fsmount *fs, const struct cache_key *k)
 	pthread_mutex_unlock(&fs->scan_lock);
 }
 
-/* True when the directory of folder_id was opened within the scan gap:
- * its reader has just listed it. */
-static bool fsahead_just_opened(struct fsmount *fs, uint64_t folder_id)
-{
-	return atomic_load(&fs->opened_folder_id) == folder_id &&
-	       clock_now_ms() - atomic_load(&fs->opened_ms) <= FS_SCAN_GAP_MS;
-}
-
 /*
  * The messages after f's that ride along with a fetch of len bytes from
  * its start, into uids + 1 (room for `batch`): heads of len bytes of
@@ -778,13 +770,6 @@ size_t fsahead_first_fetch(struct fsmount *fs, struct fsfile *f, uint64_t end,
 	if (head < FSAHEAD_HEAD_MIN)
 		head = FSAHEAD_HEAD_MIN;
 	batch = fsahead_scan(fs, &f->key, end < size, &heads);
-	/* A folder's directory opened a moment ago, then its first message
-	 * read whole: grep -r, rsync, tar starting on it. The messages that
-	 * follow ride along already (a scan would wait for a second read:
-	 * a round trip). */
-	if (!batch && first && !heads && end >= size &&
-	    fsahead_just_opened(fs, f->key.folder))
-		batch = FS_BATCH_MIN;
 	/* A walk reading bodies: the folder's first message already
 	 * brings the others along (its scan would wait for a second). */
 	if (fsahead_walk_miss(fs->ahead, &f->key, batch, heads) && !batch &&

@@ -13,7 +13,6 @@
 #include <fuse.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -188,10 +187,6 @@ int fsdir_open(struct fsnode *n, struct fuse_file_info *fi)
 	}
 	d->kind = n->kind;
 	d->fs = fs;
-	if (folder) {
-		atomic_store(&fs->opened_folder_id, tree_folder_id(folder));
-		atomic_store(&fs->opened_ms, clock_now_ms());
-	}
 	rc = tree_readdir(fs->tree, path, fsdir_fill_tree, d);
 	if (rc == 0 && folder)
 		newmsg_list(fs->newmsgs, path, fsdir_fill_new, d);
