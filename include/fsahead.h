@@ -16,9 +16,6 @@ struct fsahead;
 struct cache_key;
 struct fsahead *fsahead_start(struct fsmount *fs);
 void fsahead_stop(struct fsahead *a);
-/* Asks the thread to list the folders (the mount is up): the first
- * request then finds them listed, or the listing under way. */
-void fsahead_warm(struct fsahead *a);
 /* Plans a fetch from byte 0 of f for a read of [0, end): uids[0] is f's
  * UID; the messages that ride along follow it (room for FS_BATCH_MAX + 1
  * in all); *len_r: bytes to ask of each, on entry what f alone would be

@@ -22,9 +22,6 @@ void fsmount_set_store(struct fsmount *fs, struct store *store);
 /* Tells the mount its FUSE session, so that it can invalidate the
  * kernel's caches; starts the threads that do so and read ahead. */
 int fsmount_start(struct fsmount *fs, struct fsll *ll);
-/* The mount is up and its store begun: the folders are listed in the
- * background, so that the first request need not wait for them. */
-void fsmount_ready(struct fsmount *fs);
 /* Stops those threads; call before the FUSE session is destroyed. */
 void fsmount_stop(struct fsmount *fs);
 void fsmount_free(struct fsmount *fs);

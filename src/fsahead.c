@@ -31,7 +31,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,7 +113,6 @@ struct fsahead {
 	unsigned walk_steps;
 	bool heads;
 	bool walk_asked;
-	bool warm_asked; /* fsahead_warm(): list the folders */
 	uint64_t walk_marks[FSAHEAD_FOLDERS];
 	size_t n_walk_marks;
 	/* Folders with messages open (a reader's fetch may be under way
@@ -392,10 +390,6 @@ static void *fsahead_main(void *arg)
 			pthread_mutex_unlock(&a->lock);
 			fsahead_run(a, &r);
 			free(r.folder);
-		} else if (a->warm_asked) {
-			a->warm_asked = false;
-			pthread_mutex_unlock(&a->lock);
-			fsctx_refresh_folders(a->fs, a->fs->cfg.refresh);
 		} else if (a->walk_asked && a->reader) {
 			char *after = strdup(a->reader);
 
@@ -435,16 +429,6 @@ struct fsahead *fsahead_start(struct fsmount *fs)
 		return NULL;
 	}
 	return a;
-}
-
-void fsahead_warm(struct fsahead *a)
-{
-	if (!a)
-		return;
-	pthread_mutex_lock(&a->lock);
-	a->warm_asked = true;
-	pthread_cond_signal(&a->cond);
-	pthread_mutex_unlock(&a->lock);
 }
 
 void fsahead_stop(struct fsahead *a)

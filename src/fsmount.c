@@ -70,11 +70,6 @@ int fsmount_start(struct fsmount *fs, struct fsll *ll)
 	return 0;
 }
 
-void fsmount_ready(struct fsmount *fs)
-{
-	fsahead_warm(fs->ahead);
-}
-
 void fsmount_stop(struct fsmount *fs)
 {
 	fsahead_stop(fs->ahead);

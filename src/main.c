@@ -485,7 +485,6 @@ int main(int argc, char **argv)
 		log_warnx("cannot start: %s", strerror(-rc));
 		goto unmount;
 	}
-	fsmount_ready(fs);
 	mountlock_announce(MOUNTLOCK_MOUNTED, o.mountpoint);
 	main_notify_ready();
 	if (fsloop_run(fsll_session(ll), o.single_thread, main_stopping,
