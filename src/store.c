@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "imap.h"
-#include "net.h"
+#include "sha256.h"
 #include "store.h"
 
 static _Thread_local bool store_background;
