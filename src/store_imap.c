@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "grow.h"
 #include "imap.h"
 #include "log.h"
 #include "push.h"
@@ -389,17 +390,12 @@ static void store_imap_list_cb(void *ctx, const struct imap_list_entry *e)
 	}
 	if (!store_imap_list_keep(l, e->name))
 		return;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 32;
-
-		f = realloc(l->f, cap * sizeof(*f));
-		if (!f) {
-			l->nomem = true;
-			return;
-		}
-		l->f = f;
-		l->cap = cap;
+	f = grow_reserve(l->f, &l->cap, l->n + 1, sizeof(*f));
+	if (!f) {
+		l->nomem = true;
+		return;
 	}
+	l->f = f;
 	f = &l->f[l->n];
 	/* Every field not told below is "not known" (0): the mtime too,
 	 * which the tree then takes from elsewhere. */
@@ -480,17 +476,12 @@ static struct store_msg *store_imap_meta_slot(struct store_imap_meta *l)
 		l->capped = true;
 		return NULL;
 	}
-	if (out->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-
-		m = realloc(out->msgs, cap * sizeof(*m));
-		if (!m) {
-			l->nomem = true;
-			return NULL;
-		}
-		out->msgs = m;
-		l->cap = cap;
+	m = grow_reserve(out->msgs, &l->cap, out->n + 1, sizeof(*m));
+	if (!m) {
+		l->nomem = true;
+		return NULL;
 	}
+	out->msgs = m;
 	m = &out->msgs[out->n];
 	memset(m, 0, sizeof(*m));
 	return m;
