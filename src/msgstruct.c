@@ -403,17 +403,6 @@ int msgstruct_name_parts(struct msgstruct *ms)
 	return 0;
 }
 
-/* The part of that .parts name. */
-struct msgstruct_part *msgstruct_find(struct msgstruct *ms, const char *name)
-{
-	size_t i;
-
-	for (i = 0; ms && i < ms->n; i++)
-		if (ms->parts[i].name && !strcmp(ms->parts[i].name, name))
-			return &ms->parts[i];
-	return NULL;
-}
-
 /* A string field of an envelope or address: its bytes, or NULL. */
 static const char *msgstruct_field(const struct imap_tok *t, size_t *len_r)
 {
