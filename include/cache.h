@@ -77,10 +77,6 @@ bool cache_has(struct cache *c, const struct cache_key *k, uint64_t off);
  * to end before it. */
 bool cache_holds(struct cache *c, const struct cache_key *k, uint64_t off);
 
-/* Forgets every chunk of a message (it was expunged, or its size was
- * wrong). */
-void cache_forget(struct cache *c, const struct cache_key *k);
-
 /*
  * The message of key from now has key to (it was moved to another
  * folder, COPYUID told its new UID): its chunks are moved to key to.

@@ -17,7 +17,6 @@
 void log_init(bool debug);
 /* Switches from stderr to syslog (called after daemonizing). */
 void log_to_syslog(void);
-bool log_debugging(void);
 
 /* With -f: stamp each line with the local time (after start-up, whose
  * errors stay plain one-line messages). */

@@ -5,7 +5,7 @@
  *
  * A folder is a directory holding cur/, new/ and tmp/; a real folder
  * level named "cur", "new" or "tmp" is shown as "%63ur", "%6Eew",
- * "%74mp" (names_unescape() turns them back). A message of a folder is
+ * "%74mp" (names_from_path() turns them back). A message of a folder is
  * cur/<NAME>,U=<uid>:2,<letters>, NAME being the default layout's name
  * without ".eml" and the letters those of its system flags, sorted:
  * D \Draft, F \Flagged, P $Forwarded, R \Answered, S \Seen, T \Deleted.

@@ -97,9 +97,6 @@ void msgstruct_free(struct msgstruct *ms);
  */
 int msgstruct_name_parts(struct msgstruct *ms);
 
-/* The part named name, or NULL. */
-struct msgstruct_part *msgstruct_find(struct msgstruct *ms, const char *name);
-
 /* What .summary needs of an ENVELOPE: borrowed from the tokens. */
 struct msgstruct_envelope {
 	const char *subject; /* raw (may hold RFC 2047 words), or NULL */

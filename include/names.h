@@ -59,12 +59,7 @@ char *names_escape(const char *component);
  * disk cache): "USER@HOST" or "USER@HOST:PORT" (port NULL leaves it
  * out), escaped by names_escape() so that it is one safe path level.
  * Returns a malloc'd string, NULL when out of memory. */
-char *names_account_key(const char *user, const char *host,
-			const char *port);
-
-/* Reverses names_escape(). Returns a malloc'd string, NULL if the result
- * would contain a NUL byte. */
-char *names_unescape(const char *component);
+char *names_account_key(const char *user, const char *host, const char *port);
 
 /*
  * Server mailbox name (modified UTF-7, delim-separated) to mount path

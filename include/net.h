@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "sha256.h"
+
 struct net_conn;
 struct net_tls_ctx;
 
@@ -154,11 +156,5 @@ bool net_stopping(void);
 
 /* Closes the connection (TLS close_notify best effort) and frees it. */
 void net_close(struct net_conn *c);
-
-/* The SHA-256 digest of len bytes of data into out. Here because net is
- * the one module that uses OpenSSL; pure, no I/O. */
-#define NET_SHA256_LEN 32
-void net_sha256(const void *data, size_t len,
-		unsigned char out[NET_SHA256_LEN]);
 
 #endif

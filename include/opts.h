@@ -2,7 +2,8 @@
 /*
  * opts: the command line. Parses `mailfs [options] URL MOUNTPOINT`,
  * keeps FUSE's own options for fuse_new(), finds the password, and runs
- * the commands that print a secret (password_command, oauth2_command).
+ * the commands that print a secret (password_command, oauth2_command):
+ * those two in opts_secret.c.
  */
 #ifndef MAILFS_OPTS_H
 #define MAILFS_OPTS_H
@@ -135,12 +136,13 @@ void opts_free(struct opts *o);
 
 /*
  * Finds the password, in this order: password_command (first line of
- * its output, within -o timeout; see opts_secret_command()), password_file (refused if group or others may read it),
+ * its output, within -o timeout; see opts_secret_command()),
+ * password_file (refused if group or others may read it),
  * $MAILFS_PASSWORD (then removed from the environment), a prompt on the
  * terminal. Returns a malloc'd string (owned by the caller, to be wiped)
  * or NULL with err filled.
  */
-char *opts_password(const struct opts *o, char *err, size_t errlen);
+char *opts_secret_password(const struct opts *o, char *err, size_t errlen);
 
 /*
  * Runs cmd with /bin/sh -c and puts the first line it prints into buf

@@ -283,13 +283,6 @@ static void cache_forget_locked(struct cache *c, const struct cache_key *k)
 	}
 }
 
-void cache_forget(struct cache *c, const struct cache_key *k)
-{
-	pthread_mutex_lock(&c->lock);
-	cache_forget_locked(c, k);
-	pthread_mutex_unlock(&c->lock);
-}
-
 /*
  * Moves the chunks of from to key to, keeping their place in the LRU
  * list: they are taken out of the table first and put back under the new

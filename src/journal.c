@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "grow.h"
 #include "journal.h"
 #include "log.h"
 #include "names.h"
@@ -174,20 +175,14 @@ void journal_entries_free(struct journal_entry *e, size_t n)
 	free(e);
 }
 
-/* Room for one more entry in a growing array (cap doubles). */
+/* Room for one more entry in a growing array (grow_reserve()). */
 static bool journal_grow(struct journal_entry **e, size_t n, size_t *cap)
 {
-	struct journal_entry *ne;
-	size_t nc;
+	struct journal_entry *ne = grow_reserve(*e, cap, n + 1, sizeof(**e));
 
-	if (n < *cap)
-		return true;
-	nc = *cap ? *cap * 2 : 16;
-	ne = realloc(*e, nc * sizeof(**e));
 	if (!ne)
 		return false;
 	*e = ne;
-	*cap = nc;
 	return true;
 }
 

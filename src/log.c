@@ -73,11 +73,6 @@ void log_to_syslog(void)
 	log_syslog = true;
 }
 
-bool log_debugging(void)
-{
-	return log_debug_on;
-}
-
 /* Replaces control characters (a server's text may carry terminal
  * escapes) with '?'; UTF-8 and other bytes above 0x7f stay. */
 static void log_sanitize(char *msg)
@@ -89,7 +84,10 @@ static void log_sanitize(char *msg)
 
 		if (cp >= 0x80) {
 			/* A UTF-8 sequence: its length and code point. */
-			len = cp >= 0xf0 ? 4 : cp >= 0xe0 ? 3 : cp >= 0xc2 ? 2 : 0;
+			len = cp >= 0xf0   ? 4
+			      : cp >= 0xe0 ? 3
+			      : cp >= 0xc2 ? 2
+					   : 0;
 			cp &= len == 4 ? 0x07 : len == 3 ? 0x0f : 0x1f;
 			for (i = 1; i < len; i++) {
 				if ((p[i] & 0xc0) != 0x80)

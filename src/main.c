@@ -450,7 +450,7 @@ int main(int argc, char **argv)
 	ms.o = &o;
 	/* OAuth2 tokens are fetched at each login instead. */
 	if (!sasl_auth_is_oauth(o.auth)) {
-		ms.password = opts_password(&o, err, sizeof(err));
+		ms.password = opts_secret_password(&o, err, sizeof(err));
 		if (!ms.password) {
 			fprintf(stderr, "mailfs: %s\n", err);
 			goto destroy_fuse;

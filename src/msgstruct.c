@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "grow.h"
 #include "imap_parse.h"
 #include "mime.h"
 #include "msgstruct.h"
@@ -88,17 +89,12 @@ static struct msgstruct_part *msgstruct_add(struct msgstruct_build *b,
 		ms->truncated = true;
 		return NULL;
 	}
-	if (ms->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 8;
-
-		p = realloc(ms->parts, cap * sizeof(*p));
-		if (!p) {
-			b->nomem = true;
-			return NULL;
-		}
-		ms->parts = p;
-		b->cap = cap;
+	p = grow_reserve(ms->parts, &b->cap, ms->n + 1, sizeof(*p));
+	if (!p) {
+		b->nomem = true;
+		return NULL;
 	}
+	ms->parts = p;
 	p = &ms->parts[ms->n++];
 	memset(p, 0, sizeof(*p));
 	snprintf(p->section, sizeof(p->section), "%s", section);
@@ -405,17 +401,6 @@ int msgstruct_name_parts(struct msgstruct *ms)
 			return -ENOMEM;
 	}
 	return 0;
-}
-
-/* The part of that .parts name. */
-struct msgstruct_part *msgstruct_find(struct msgstruct *ms, const char *name)
-{
-	size_t i;
-
-	for (i = 0; ms && i < ms->n; i++)
-		if (ms->parts[i].name && !strcmp(ms->parts[i].name, name))
-			return &ms->parts[i];
-	return NULL;
 }
 
 /* A string field of an envelope or address: its bytes, or NULL. */

@@ -9,8 +9,8 @@
  * byte for byte instead.
  */
 #include "names.h"
+#include "sha256.h"
 #include "strbuf.h"
-#include "net.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,69 +18,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growing string. On allocation failure oom is set and further
- * appends do nothing, so callers check once, at the end. */
-struct sbuf {
-	char *s; /* owned, NUL terminated when not oom */
-	size_t len;
-	size_t cap;
-	bool oom;
-};
-
-static const char b64chars[] =
+/* The modified base64 digits (RFC 3501 section 5.1.3): ',' for '/'. */
+static const char names_b64_digits[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-/* Appends n bytes to b. */
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	size_t cap;
-	char *ns;
-
-	if (b->oom)
-		return;
-	if (b->cap - b->len <= n) {
-		cap = b->cap ? b->cap : 32;
-		while (cap - b->len <= n) {
-			if (cap > SIZE_MAX / 2) {
-				b->oom = true;
-				return;
-			}
-			cap *= 2;
-		}
-		ns = realloc(b->s, cap);
-		if (!ns) {
-			b->oom = true;
-			return;
-		}
-		b->s = ns;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
 /* Appends one byte to b. */
-static void sb_putc(struct sbuf *b, char c)
+static void names_putc(struct strbuf *b, char c)
 {
-	sb_add(b, &c, 1);
+	strbuf_append(b, &c, 1);
 }
 
 /* Hands the string over to the caller (owned by the caller), or frees
  * it and returns NULL if an append failed or ok is false. */
-static char *sb_finish(struct sbuf *b, bool ok)
+static char *names_finish(struct strbuf *b, bool ok)
 {
-	if (!ok || b->oom) {
-		free(b->s);
+	if (!ok) {
+		strbuf_free(b);
 		return NULL;
 	}
-	if (!b->s)
-		return strdup("");
-	return b->s;
+	return strbuf_steal(b);
 }
 
 /* Appends code point cp (valid, not a surrogate) as UTF-8. */
-static void put_utf8(struct sbuf *b, uint32_t cp)
+static void names_put_utf8(struct strbuf *b, uint32_t cp)
 {
 	char u[4];
 	size_t n;
@@ -104,7 +64,7 @@ static void put_utf8(struct sbuf *b, uint32_t cp)
 		u[3] = (char)(0x80 | (cp & 0x3f));
 		n = 4;
 	}
-	sb_add(b, u, n);
+	strbuf_append(b, u, n);
 }
 
 /*
@@ -112,7 +72,7 @@ static void put_utf8(struct sbuf *b, uint32_t cp)
  * refuses (-1) stray continuation bytes, truncated sequences, overlong
  * forms, UTF-16 surrogates and code points above U+10FFFF.
  */
-static int32_t utf8_next(const unsigned char **sp)
+static int32_t names_utf8_next(const unsigned char **sp)
 {
 	uint32_t cp;
 	size_t n = strbuf_utf8_len(*sp, strnlen((const char *)*sp, 4), &cp);
@@ -124,25 +84,17 @@ static int32_t utf8_next(const unsigned char **sp)
 }
 
 /* True for the bytes that modified UTF-7 writes as themselves. */
-static bool is_direct(unsigned char c)
+static bool names_is_direct(unsigned char c)
 {
 	return c >= 0x20 && c <= 0x7e;
 }
 
 /* Value of a modified base64 character, -1 for any other byte. */
-static int b64val(unsigned char c)
+static int names_b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
 	if (c == ',')
 		return 63;
-	return -1;
+	return c == '/' ? -1 : strbuf_b64_value(c);
 }
 
 /*
@@ -150,12 +102,13 @@ static int b64val(unsigned char c)
  * waiting for its low half (0 if none). Refuses units that must not be
  * base64 encoded (U+0000 and printable ASCII) and unpaired surrogates.
  */
-static bool put_unit(struct sbuf *b, uint32_t u, uint32_t *hi)
+static bool names_put_unit(struct strbuf *b, uint32_t u, uint32_t *hi)
 {
 	if (*hi) {
 		if (u < 0xdc00 || u > 0xdfff)
 			return false;
-		put_utf8(b, 0x10000 + ((*hi - 0xd800) << 10) + (u - 0xdc00));
+		names_put_utf8(b,
+			       0x10000 + ((*hi - 0xd800) << 10) + (u - 0xdc00));
 		*hi = 0;
 		return true;
 	}
@@ -167,7 +120,7 @@ static bool put_unit(struct sbuf *b, uint32_t u, uint32_t *hi)
 		return false;
 	if (u == 0 || (u >= 0x20 && u <= 0x7e))
 		return false;
-	put_utf8(b, u);
+	names_put_utf8(b, u);
 	return true;
 }
 
@@ -176,22 +129,23 @@ static bool put_unit(struct sbuf *b, uint32_t u, uint32_t *hi)
  * and including its '-'. Returns the byte after the '-', or NULL if the
  * run is invalid: a byte outside the alphabet or a missing '-', an odd
  * number of bytes or a superfluous character (6 or more bits left
- * over), non-zero leftover bits, or a unit put_unit() refuses.
+ * over), non-zero leftover bits, or a unit names_put_unit() refuses.
  */
-static const unsigned char *decode_run(struct sbuf *b, const unsigned char *s)
+static const unsigned char *names_decode_run(struct strbuf *b,
+					     const unsigned char *s)
 {
 	uint32_t bits = 0, hi = 0;
 	int nbits = 0, v;
 
 	for (; *s != '-'; s++) {
-		v = b64val(*s); /* also refuses the final NUL */
+		v = names_b64_value(*s); /* also refuses the final NUL */
 		if (v < 0)
 			return NULL;
 		bits = bits << 6 | (uint32_t)v;
 		nbits += 6;
 		if (nbits >= 16) {
 			nbits -= 16;
-			if (!put_unit(b, bits >> nbits & 0xffff, &hi))
+			if (!names_put_unit(b, bits >> nbits & 0xffff, &hi))
 				return NULL;
 			bits &= (1u << nbits) - 1;
 		}
@@ -210,39 +164,40 @@ char *names_mutf7_decode(const char *in)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	const unsigned char *run_end = NULL;
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 
 	while (*s) {
-		if (!is_direct(*s))
-			return sb_finish(&b, false);
+		if (!names_is_direct(*s))
+			return names_finish(&b, false);
 		if (*s != '&') {
-			sb_putc(&b, (char)*s++);
+			names_putc(&b, (char)*s++);
 			continue;
 		}
 		if (s[1] == '-') {
-			sb_putc(&b, '&');
+			names_putc(&b, '&');
 			s += 2;
 			continue;
 		}
 		if (s == run_end)
-			return sb_finish(&b, false);
-		s = decode_run(&b, s + 1);
+			return names_finish(&b, false);
+		s = names_decode_run(&b, s + 1);
 		if (!s)
-			return sb_finish(&b, false);
+			return names_finish(&b, false);
 		run_end = s;
 	}
-	return sb_finish(&b, true);
+	return names_finish(&b, true);
 }
 
 /* Appends UTF-16 unit u to a base64 run; *bits and *nbits hold the bits
  * not written yet (fewer than 6). */
-static void put_b64_unit(struct sbuf *b, uint32_t u, uint32_t *bits, int *nbits)
+static void names_put_b64_unit(struct strbuf *b, uint32_t u, uint32_t *bits,
+			       int *nbits)
 {
 	*bits = *bits << 16 | u;
 	*nbits += 16;
 	while (*nbits >= 6) {
 		*nbits -= 6;
-		sb_putc(b, b64chars[*bits >> *nbits & 0x3f]);
+		names_putc(b, names_b64_digits[*bits >> *nbits & 0x3f]);
 	}
 	*bits &= (1u << *nbits) - 1;
 }
@@ -254,43 +209,45 @@ static void put_b64_unit(struct sbuf *b, uint32_t u, uint32_t *bits, int *nbits)
 char *names_mutf7_encode(const char *in)
 {
 	const unsigned char *s = (const unsigned char *)in;
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 	uint32_t bits, cp;
 	int32_t c;
 	int nbits;
 
 	while (*s) {
-		if (is_direct(*s)) {
+		if (names_is_direct(*s)) {
 			if (*s == '&')
-				sb_add(&b, "&-", 2);
+				strbuf_append(&b, "&-", 2);
 			else
-				sb_putc(&b, (char)*s);
+				names_putc(&b, (char)*s);
 			s++;
 			continue;
 		}
-		sb_putc(&b, '&');
+		names_putc(&b, '&');
 		bits = 0;
 		nbits = 0;
-		while (*s && !is_direct(*s)) {
-			c = utf8_next(&s);
+		while (*s && !names_is_direct(*s)) {
+			c = names_utf8_next(&s);
 			if (c < 0)
-				return sb_finish(&b, false);
+				return names_finish(&b, false);
 			cp = (uint32_t)c;
 			if (cp >= 0x10000) {
 				cp -= 0x10000;
-				put_b64_unit(&b, 0xd800 + (cp >> 10), &bits,
-					     &nbits);
-				put_b64_unit(&b, 0xdc00 + (cp & 0x3ff), &bits,
-					     &nbits);
+				names_put_b64_unit(&b, 0xd800 + (cp >> 10),
+						   &bits, &nbits);
+				names_put_b64_unit(&b, 0xdc00 + (cp & 0x3ff),
+						   &bits, &nbits);
 			} else {
-				put_b64_unit(&b, cp, &bits, &nbits);
+				names_put_b64_unit(&b, cp, &bits, &nbits);
 			}
 		}
 		if (nbits)
-			sb_putc(&b, b64chars[bits << (6 - nbits) & 0x3f]);
-		sb_putc(&b, '-');
+			names_putc(
+				&b,
+				names_b64_digits[bits << (6 - nbits) & 0x3f]);
+		names_putc(&b, '-');
 	}
-	return sb_finish(&b, true);
+	return names_finish(&b, true);
 }
 
 /* The reserved names (see names.h). */
@@ -302,8 +259,8 @@ bool names_reserved(const char *s, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(names_reserved_list) /
-				sizeof(names_reserved_list[0]);
+	for (i = 0;
+	     i < sizeof(names_reserved_list) / sizeof(names_reserved_list[0]);
 	     i++)
 		if (strlen(names_reserved_list[i]) == n &&
 		    memcmp(names_reserved_list[i], s, n) == 0)
@@ -312,18 +269,9 @@ bool names_reserved(const char *s, size_t n)
 }
 
 /* True for the bytes names_escape() writes as %XX. */
-static bool needs_escape(unsigned char c)
+static bool names_needs_escape(unsigned char c)
 {
 	return c == '%' || c == '/' || (c >= 0x01 && c <= 0x1f) || c == 0x7f;
-}
-
-/* Appends the n bytes at s to b, escaped as names.h says. */
-static void escape_into_as(struct sbuf *b, const char *s, size_t n,
-			   bool raw);
-
-static void escape_into(struct sbuf *b, const char *s, size_t n)
-{
-	escape_into_as(b, s, n, false);
 }
 
 /*
@@ -332,8 +280,8 @@ static void escape_into(struct sbuf *b, const char *s, size_t n)
  * every byte over 0x7f, so that it can never show as the same path as
  * a canonical name, whose decoded form has those as themselves.
  */
-static void escape_into_as(struct sbuf *b, const char *s, size_t n,
-			   bool raw)
+static void names_escape_into_as(struct strbuf *b, const char *s, size_t n,
+				 bool raw)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	unsigned char c;
@@ -341,35 +289,42 @@ static void escape_into_as(struct sbuf *b, const char *s, size_t n,
 	size_t i;
 
 	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
-		sb_add(b, n == 1 ? "%2E" : "%2E%2E", 3 * n);
+		strbuf_append(b, n == 1 ? "%2E" : "%2E%2E", 3 * n);
 		return;
 	}
 	/* The mount's own virtual names are never a folder's. */
 	i = 0;
 	if (names_reserved(s, n)) {
-		sb_add(b, "%2E", 3);
+		strbuf_append(b, "%2E", 3);
 		i = 1;
 	}
 	for (; i < n; i++) {
 		c = (unsigned char)s[i];
-		if (!needs_escape(c) && !(raw && (c == '&' || c >= 0x80))) {
-			sb_putc(b, (char)c);
+		if (!names_needs_escape(c) &&
+		    !(raw && (c == '&' || c >= 0x80))) {
+			names_putc(b, (char)c);
 			continue;
 		}
 		e[0] = '%';
 		e[1] = hex[c >> 4];
 		e[2] = hex[c & 0xf];
-		sb_add(b, e, 3);
+		strbuf_append(b, e, 3);
 	}
+}
+
+/* Appends the n bytes at s to b, escaped as names.h says. */
+static void names_escape_into(struct strbuf *b, const char *s, size_t n)
+{
+	names_escape_into_as(b, s, n, false);
 }
 
 /* Escapes one component for display (see names.h). */
 char *names_escape(const char *component)
 {
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 
-	escape_into(&b, component, strlen(component));
-	return sb_finish(&b, true);
+	names_escape_into(&b, component, strlen(component));
+	return names_finish(&b, true);
 }
 
 /* One function names every account's local directory (POP3 store and
@@ -387,7 +342,7 @@ char *names_account_key(const char *user, const char *host, const char *port)
 }
 
 /* Appends the n bytes at s to b with %XX undone; false on %00. */
-static bool unescape_into(struct sbuf *b, const char *s, size_t n)
+static bool names_unescape_into(struct strbuf *b, const char *s, size_t n)
 {
 	int hi, lo;
 	size_t i;
@@ -399,24 +354,15 @@ static bool unescape_into(struct sbuf *b, const char *s, size_t n)
 			lo = strbuf_hex_value((unsigned char)s[i + 2]);
 		}
 		if (hi < 0 || lo < 0) {
-			sb_putc(b, s[i]);
+			names_putc(b, s[i]);
 			continue;
 		}
 		if (hi == 0 && lo == 0)
 			return false;
-		sb_putc(b, (char)(hi << 4 | lo));
+		names_putc(b, (char)(hi << 4 | lo));
 		i += 2;
 	}
 	return true;
-}
-
-/* Reverses names_escape() (see names.h). */
-char *names_unescape(const char *component)
-{
-	struct sbuf b = {0};
-	bool ok = unescape_into(&b, component, strlen(component));
-
-	return sb_finish(&b, ok);
 }
 
 /*
@@ -425,13 +371,14 @@ char *names_unescape(const char *component)
  * delimiter that is also a base64 character or '-' (odd choices, but
  * legal) does not cut it.
  */
-static size_t component_len(const char *s, char delim)
+static size_t names_component_len(const char *s, char delim)
 {
 	size_t i = 0;
 
 	while (s[i] && s[i] != delim) {
 		if (s[i] == '&') {
-			while (s[i + 1] && b64val((unsigned char)s[i + 1]) >= 0)
+			while (s[i + 1] &&
+			       names_b64_value((unsigned char)s[i + 1]) >= 0)
 				i++;
 			if (s[i + 1] == '-')
 				i++;
@@ -442,12 +389,12 @@ static size_t component_len(const char *s, char delim)
 }
 
 /* True when splitting name at delim gives an empty component. */
-static bool has_empty_component(const char *name, char delim)
+static bool names_has_empty_component(const char *name, char delim)
 {
 	size_t n;
 
 	for (;;) {
-		n = component_len(name, delim);
+		n = names_component_len(name, delim);
 		if (n == 0)
 			return true;
 		if (!name[n])
@@ -463,47 +410,47 @@ static bool has_empty_component(const char *name, char delim)
  * name fits a file system's 255 bytes, stays the same at every listing
  * and differs from every other cut name.
  */
-static void component_shorten(struct sbuf *b, size_t start,
-			      const char *server, size_t n)
+static void names_component_shorten(struct strbuf *b, size_t start,
+				    const char *server, size_t n)
 {
 	unsigned char digest[NET_SHA256_LEN];
 	size_t keep = NAMES_MAX_COMPONENT - 9;
 	char tail[10];
 
-	if (b->oom || b->len - start <= NAMES_MAX_COMPONENT)
+	if (b->failed || b->len - start <= NAMES_MAX_COMPONENT)
 		return;
 	while (keep > 0 &&
-	       (((unsigned char)b->s[start + keep] & 0xc0) == 0x80 ||
-		(keep >= 1 && b->s[start + keep - 1] == '%') ||
-		(keep >= 2 && b->s[start + keep - 2] == '%')))
+	       (((unsigned char)b->data[start + keep] & 0xc0) == 0x80 ||
+		(keep >= 1 && b->data[start + keep - 1] == '%') ||
+		(keep >= 2 && b->data[start + keep - 2] == '%')))
 		keep--;
 	net_sha256(server, n, digest);
-	snprintf(tail, sizeof(tail), "~%02x%02x%02x%02x", digest[0],
-		 digest[1], digest[2], digest[3]);
+	snprintf(tail, sizeof(tail), "~%02x%02x%02x%02x", digest[0], digest[1],
+		 digest[2], digest[3]);
 	b->len = start + keep;
-	b->s[b->len] = '\0';
-	sb_add(b, tail, 9);
+	b->data[b->len] = '\0';
+	strbuf_append(b, tail, 9);
 }
 
 /* Appends one server component (n bytes at s), decoded and escaped, or
  * escaped byte for byte when it is not valid modified UTF-7; shortened
  * when too long for a file name. */
-static void component_to_path(struct sbuf *b, const char *s, size_t n)
+static void names_component_to_path(struct strbuf *b, const char *s, size_t n)
 {
 	char *raw = strndup(s, n);
 	size_t start = b->len;
 	char *dec;
 
 	if (!raw) {
-		b->oom = true;
+		b->failed = true;
 		return;
 	}
 	dec = names_mutf7_decode(raw);
 	if (dec)
-		escape_into(b, dec, strlen(dec));
+		names_escape_into(b, dec, strlen(dec));
 	else
-		escape_into_as(b, raw, n, true);
-	component_shorten(b, start, raw, n);
+		names_escape_into_as(b, raw, n, true);
+	names_component_shorten(b, start, raw, n);
 	free(dec);
 	free(raw);
 }
@@ -515,22 +462,22 @@ static void component_to_path(struct sbuf *b, const char *s, size_t n)
  */
 char *names_to_path(const char *mailbox, char delim)
 {
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 	size_t n;
 
-	if (delim == '\0' || has_empty_component(mailbox, delim)) {
-		component_to_path(&b, mailbox, strlen(mailbox));
-		return sb_finish(&b, true);
+	if (delim == '\0' || names_has_empty_component(mailbox, delim)) {
+		names_component_to_path(&b, mailbox, strlen(mailbox));
+		return names_finish(&b, true);
 	}
 	for (;;) {
-		n = component_len(mailbox, delim);
-		component_to_path(&b, mailbox, n);
+		n = names_component_len(mailbox, delim);
+		names_component_to_path(&b, mailbox, n);
 		if (!mailbox[n])
 			break;
-		sb_putc(&b, '/');
+		names_putc(&b, '/');
 		mailbox += n + 1;
 	}
-	return sb_finish(&b, true);
+	return names_finish(&b, true);
 }
 
 /*
@@ -539,10 +486,10 @@ char *names_to_path(const char *mailbox, char delim)
  * inside it (unless the delimiter is '/'), also in its modified UTF-7
  * form (a delimiter '&' starts every base64 run), or invalid UTF-8.
  */
-static bool component_from_path(struct sbuf *b, const char *s, size_t n,
-				char delim)
+static bool names_component_from_path(struct strbuf *b, const char *s, size_t n,
+				      char delim)
 {
-	struct sbuf u = {0};
+	struct strbuf u = {0};
 	char *enc = NULL;
 	bool ok;
 
@@ -550,21 +497,21 @@ static bool component_from_path(struct sbuf *b, const char *s, size_t n,
 		return false;
 	if (names_reserved(s, n))
 		return false; /* written %2E... by names_to_path() */
-	/* n > 0, so u.s is set unless out of memory */
-	ok = unescape_into(&u, s, n) && !u.oom;
-	if (ok && delim != '/' && delim != '\0' && memchr(u.s, delim, u.len))
+	/* n > 0, so u.data is set unless out of memory */
+	ok = names_unescape_into(&u, s, n) && !strbuf_failed(&u);
+	if (ok && delim != '/' && delim != '\0' && memchr(u.data, delim, u.len))
 		ok = false;
 	if (ok)
-		enc = names_mutf7_encode(u.s);
+		enc = names_mutf7_encode(u.data);
 	if (enc && delim != '/' && delim != '\0' &&
-	    component_len(enc, delim) != strlen(enc)) {
+	    names_component_len(enc, delim) != strlen(enc)) {
 		free(enc);
 		enc = NULL;
 	}
 	if (enc)
-		sb_add(b, enc, strlen(enc));
+		strbuf_append(b, enc, strlen(enc));
 	free(enc);
-	free(u.s);
+	strbuf_free(&u);
 	return enc != NULL;
 }
 
@@ -574,23 +521,23 @@ static bool component_from_path(struct sbuf *b, const char *s, size_t n,
  */
 char *names_from_path(const char *path, char delim)
 {
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 	const char *slash;
 	size_t n;
 
 	for (;;) {
 		slash = strchr(path, '/');
 		n = slash ? (size_t)(slash - path) : strlen(path);
-		if (n == 0 || !component_from_path(&b, path, n, delim))
-			return sb_finish(&b, false);
+		if (n == 0 || !names_component_from_path(&b, path, n, delim))
+			return names_finish(&b, false);
 		if (!slash)
 			break;
 		if (delim == '\0')
-			return sb_finish(&b, false);
-		sb_putc(&b, delim);
+			return names_finish(&b, false);
+		names_putc(&b, delim);
 		path = slash + 1;
 	}
-	return sb_finish(&b, true);
+	return names_finish(&b, true);
 }
 
 /*
@@ -601,16 +548,16 @@ char *names_from_path(const char *path, char delim)
  */
 
 /* Longest UIDL, RFC 1939 section 7. */
-#define UIDL_MAX 70
+#define NAMES_UIDL_MAX 70
 
 /* True for a byte that may be part of a UIDL. */
-static bool uidl_byte(unsigned char c)
+static bool names_uidl_byte(unsigned char c)
 {
 	return c >= 0x21 && c <= 0x7e;
 }
 
 /* True for a UIDL byte that a file name holds as itself. */
-static bool uidl_keeps(unsigned char c)
+static bool names_uidl_keeps(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
 	       c == '_';
@@ -618,13 +565,9 @@ static bool uidl_keeps(unsigned char c)
 
 /* Value of an upper-case hex digit, -1 for any other byte (lower-case
  * digits too: names_uidl_to_file() never writes them). */
-static int hexval_upper(unsigned char c)
+static int names_hex_upper_value(unsigned char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return c >= 'a' && c <= 'f' ? -1 : strbuf_hex_value(c);
 }
 
 /* UIDL to file name: checks the UIDL, then escapes every byte that is
@@ -632,14 +575,14 @@ static int hexval_upper(unsigned char c)
 char *names_uidl_to_file(const char *uidl)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t i, len = strnlen(uidl, UIDL_MAX + 1);
+	size_t i, len = strnlen(uidl, NAMES_UIDL_MAX + 1);
 	unsigned char c;
 	char *out, *o;
 
-	if (len == 0 || len > UIDL_MAX)
+	if (len == 0 || len > NAMES_UIDL_MAX)
 		return NULL;
 	for (i = 0; i < len; i++)
-		if (!uidl_byte((unsigned char)uidl[i]))
+		if (!names_uidl_byte((unsigned char)uidl[i]))
 			return NULL;
 	out = malloc(3 * len + 1);
 	if (!out)
@@ -647,7 +590,7 @@ char *names_uidl_to_file(const char *uidl)
 	o = out;
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)uidl[i];
-		if (uidl_keeps(c)) {
+		if (names_uidl_keeps(c)) {
 			*o++ = (char)c;
 			continue;
 		}
@@ -664,27 +607,27 @@ char *names_uidl_to_file(const char *uidl)
 char *names_file_to_uidl(const char *file)
 {
 	const unsigned char *s = (const unsigned char *)file;
-	char uidl[UIDL_MAX + 1];
+	char uidl[NAMES_UIDL_MAX + 1];
 	size_t len = 0;
 	int hi, lo;
 	unsigned char c;
 
 	while (*s) {
-		if (len == UIDL_MAX)
+		if (len == NAMES_UIDL_MAX)
 			return NULL;
-		if (uidl_keeps(*s)) {
+		if (names_uidl_keeps(*s)) {
 			uidl[len++] = (char)*s++;
 			continue;
 		}
 		if (*s != '%')
 			return NULL;
 		/* a NUL after the '%' fails here, so no read goes past it */
-		hi = hexval_upper(s[1]);
-		lo = hi < 0 ? -1 : hexval_upper(s[2]);
+		hi = names_hex_upper_value(s[1]);
+		lo = hi < 0 ? -1 : names_hex_upper_value(s[2]);
 		if (lo < 0)
 			return NULL;
 		c = (unsigned char)(hi << 4 | lo);
-		if (!uidl_byte(c) || uidl_keeps(c))
+		if (!names_uidl_byte(c) || names_uidl_keeps(c))
 			return NULL;
 		uidl[len++] = (char)c;
 		s += 3;
@@ -695,6 +638,8 @@ char *names_file_to_uidl(const char *file)
 	return strdup(uidl);
 }
 
+/* A message's file name (see names.h): its date, size and Message-ID
+ * hash, and n from the second message of a folder with the same ones. */
 void names_message(char *buf, time_t date, uint64_t size, uint32_t idhash,
 		   unsigned n)
 {
@@ -742,6 +687,8 @@ static bool names_is_msgid(const char *p, const char *eol, const char **value_r)
 	return true;
 }
 
+/* The first 32 bits of the SHA-256 of hdr's Message-ID value, unfolded
+ * and trimmed (see names.h). */
 uint32_t names_msgid_hash(const char *hdr, size_t len)
 {
 	const char *p = hdr, *end = hdr + len, *value = NULL;

@@ -1,34 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* opts: the command line, the mailbox URL and the password; see opts.h. */
+/* opts: the command line and the mailbox URL; see opts.h. The password
+ * and the commands that print a secret are in opts_secret.c. */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <fuse_opt.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "account.h"
 #include "opts.h"
 #include "strbuf.h"
 #include "prefetch.h"
-
-#define OPTS_PASSWORD_MAX 1024
-/* Most output a secret command may print (all lines together). */
-#define OPTS_COMMAND_OUTPUT_MAX (1024 * 1024)
-/* How long a secret command may go on once its first line is read (it
- * normally exits at once) before its process group is killed. */
-#define OPTS_COMMAND_GRACE_MS 500
 
 enum {
 	KEY_HELP,
@@ -291,6 +278,7 @@ static bool opts_fuse_takes(const char *arg)
 	return false;
 }
 
+/* The edit distance of a and b (see opts.h). */
 unsigned opts_edit_distance(const char *a, const char *b)
 {
 	/* Three rows of the optimal string alignment distance: the
@@ -328,6 +316,8 @@ unsigned opts_edit_distance(const char *a, const char *b)
 	return prev[lb];
 }
 
+/* The known option closest to key, when close enough to be meant (see
+ * opts.h). */
 bool opts_suggest(const char *key, char *buf, size_t len)
 {
 	/* At most a third of the letters wrong (one in a word of four or
@@ -702,6 +692,8 @@ static int opts_validate(struct opts *o)
 	return 0;
 }
 
+/* Whether key is an option mailfs, libfuse or mount(8) knows (see
+ * opts.h). */
 bool opts_known_key(const char *key)
 {
 	size_t i, n = strlen(key);
@@ -838,6 +830,7 @@ static bool opts_owned_path(const char *path, uid_t uid)
 	return owned;
 }
 
+/* Makes HOME and the XDG directories the user's (see opts.h). */
 void opts_user_env(void)
 {
 	static const char *const xdg[] = {"XDG_CONFIG_HOME", "XDG_CACHE_HOME",
@@ -864,6 +857,7 @@ void opts_user_env(void)
 	}
 }
 
+/* Parses the command line into o and fargs (see opts.h). */
 int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 {
 	struct opts_ctx ctx = {0};
@@ -908,6 +902,7 @@ int opts_parse(int argc, char **argv, struct opts *o, struct fuse_args *fargs)
 	return 0;
 }
 
+/* Frees what a parsed URL owns and clears it. */
 void opts_url_free(struct opts_url *url)
 {
 	free(url->user);
@@ -916,6 +911,7 @@ void opts_url_free(struct opts_url *url)
 	memset(url, 0, sizeof(*url));
 }
 
+/* Frees what o owns and clears it. */
 void opts_free(struct opts *o)
 {
 	opts_url_free(&o->url);
@@ -970,8 +966,19 @@ fail:
 	return NULL;
 }
 
-int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
-		   size_t errlen)
+/* True when the URL holds a password (USER:PASSWORD@HOST). */
+static bool opts_url_has_password(const char *text)
+{
+	const char *p = strstr(text, "://"), *at;
+
+	at = p ? strrchr(p + 3, '@') : NULL;
+	return at && memchr(p + 3, ':', (size_t)(at - p - 3));
+}
+
+/* Takes the scheme off text: *proto_r, *tls_r and the default *port_r
+ * of the scheme, and where the rest starts; NULL for another scheme. */
+static const char *opts_url_scheme(const char *text, enum opts_proto *proto_r,
+				   enum opts_tls *tls_r, const char **port_r)
 {
 	static const struct {
 		const char *scheme;
@@ -984,33 +991,109 @@ int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
 		{"pop3s://", OPTS_PROTO_POP3, OPTS_TLS_IMPLICIT, "995"},
 		{"pop3://", OPTS_PROTO_POP3, OPTS_TLS_STARTTLS, "110"},
 	};
-	struct opts_url u = {0};
-	const char *p = NULL, *at, *host, *host_end, *port = NULL, *end;
 	size_t i;
+
+	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i].scheme);
+
+		if (strncasecmp(text, schemes[i].scheme, n) == 0) {
+			*proto_r = schemes[i].proto;
+			*tls_r = schemes[i].tls;
+			*port_r = schemes[i].port;
+			return text + n;
+		}
+	}
+	return NULL;
+}
+
+/* Parses the port after the host, [host_end, end) (empty: port, the
+ * scheme's), into u->port. Returns 0, or -1 with err filled. */
+static int opts_url_port(const char *text, const char *host_end,
+			 const char *end, const char *port, struct opts_url *u,
+			 char *err, size_t errlen)
+{
+	if (host_end < end) {
+		unsigned long n;
+		char *stop;
+
+		if (*host_end != ':' || host_end + 1 == end) {
+			snprintf(err, errlen, "URL '%s': bad port", text);
+			return -1;
+		}
+		errno = 0;
+		n = strtoul(host_end + 1, &stop, 10);
+		if (stop != end || n < 1 || n > 65535 ||
+		    !isdigit((unsigned char)host_end[1])) {
+			snprintf(err, errlen, "URL '%s': bad port", text);
+			return -1;
+		}
+		u->port = strndup(host_end + 1, end - host_end - 1);
+	} else {
+		u->port = strdup(port);
+	}
+	if (!u->port) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses HOST[:PORT] at [host, end), HOST perhaps an IPv6 literal in
+ * brackets, into u->host and u->port (port when none is given). Returns
+ * 0, or -1 with err filled. */
+static int opts_url_host(const char *text, const char *host, const char *end,
+			 const char *port, struct opts_url *u, char *err,
+			 size_t errlen)
+{
+	const char *host_end;
+	size_t i;
+
+	if (*host == '[') {
+		host_end = memchr(host, ']', end - host);
+		if (!host_end) {
+			snprintf(err, errlen, "URL '%s': unclosed '['", text);
+			return -1;
+		}
+		u->host = strndup(host + 1, host_end - host - 1);
+		host_end++;
+	} else {
+		host_end = memchr(host, ':', end - host);
+		if (!host_end)
+			host_end = end;
+		u->host = strndup(host, host_end - host);
+	}
+	if (!u->host || !*u->host) {
+		snprintf(err, errlen, "URL '%s' has no host", text);
+		return -1;
+	}
+	for (i = 0; u->host[i]; i++) {
+		unsigned char c = u->host[i];
+
+		if (!isalnum(c) && !strchr(".-:_", c)) {
+			snprintf(err, errlen, "URL '%s': bad host name", text);
+			return -1;
+		}
+	}
+	return opts_url_port(text, host_end, end, port, u, err, errlen);
+}
+
+/* Parses a mailbox URL (see opts.h). */
+int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
+		   size_t errlen)
+{
+	struct opts_url u = {0};
+	const char *p, *at, *port = NULL, *end;
 
 	/* A password in the URL would sit in argv, fstab and logs: refuse
 	 * it before anything else, and never echo the URL then. */
-	p = strstr(text, "://");
-	at = p ? strrchr(p + 3, '@') : NULL;
-	if (at && memchr(p + 3, ':', (size_t)(at - p - 3))) {
+	if (opts_url_has_password(text)) {
 		snprintf(err, errlen,
 			 "the URL holds a password (USER:PASSWORD@HOST): "
 			 "remove it and use -o password_file=, "
 			 "-o password_command= or a named account");
 		return -1;
 	}
-	p = NULL;
-	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-		size_t n = strlen(schemes[i].scheme);
-
-		if (strncasecmp(text, schemes[i].scheme, n) == 0) {
-			p = text + n;
-			u.proto = schemes[i].proto;
-			u.tls = schemes[i].tls;
-			port = schemes[i].port;
-			break;
-		}
-	}
+	p = opts_url_scheme(text, &u.proto, &u.tls, &port);
 	if (!p) {
 		snprintf(err, errlen,
 			 "URL '%s' must start with imaps://, imap://, "
@@ -1037,56 +1120,8 @@ int opts_parse_url(const char *text, struct opts_url *url_r, char *err,
 			 text);
 		goto fail;
 	}
-	host = at + 1;
-	if (*host == '[') {
-		host_end = memchr(host, ']', end - host);
-		if (!host_end) {
-			snprintf(err, errlen, "URL '%s': unclosed '['", text);
-			goto fail;
-		}
-		u.host = strndup(host + 1, host_end - host - 1);
-		host_end++;
-	} else {
-		host_end = memchr(host, ':', end - host);
-		if (!host_end)
-			host_end = end;
-		u.host = strndup(host, host_end - host);
-	}
-	if (!u.host || !*u.host) {
-		snprintf(err, errlen, "URL '%s' has no host", text);
+	if (opts_url_host(text, at + 1, end, port, &u, err, errlen) < 0)
 		goto fail;
-	}
-	for (i = 0; u.host[i]; i++) {
-		unsigned char c = u.host[i];
-
-		if (!isalnum(c) && !strchr(".-:_", c)) {
-			snprintf(err, errlen, "URL '%s': bad host name", text);
-			goto fail;
-		}
-	}
-	if (host_end < end) {
-		unsigned long n;
-		char *stop;
-
-		if (*host_end != ':' || host_end + 1 == end) {
-			snprintf(err, errlen, "URL '%s': bad port", text);
-			goto fail;
-		}
-		errno = 0;
-		n = strtoul(host_end + 1, &stop, 10);
-		if (stop != end || n < 1 || n > 65535 ||
-		    !isdigit((unsigned char)host_end[1])) {
-			snprintf(err, errlen, "URL '%s': bad port", text);
-			goto fail;
-		}
-		u.port = strndup(host_end + 1, end - host_end - 1);
-	} else {
-		u.port = strdup(port);
-	}
-	if (!u.port) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
 	*url_r = u;
 	return 0;
 fail:
@@ -1094,6 +1129,7 @@ fail:
 	return -1;
 }
 
+/* Parses a byte count with an optional K, M or G suffix (see opts.h). */
 bool opts_parse_size(const char *text, uint64_t *bytes_r)
 {
 	uint64_t n = 0, mult = 1;
@@ -1128,377 +1164,4 @@ bool opts_parse_size(const char *text, uint64_t *bytes_r)
 		return false;
 	*bytes_r = n * mult;
 	return true;
-}
-
-/* Cuts s at the first CR or LF. */
-static void opts_chomp(char *s)
-{
-	s[strcspn(s, "\r\n")] = '\0';
-}
-
-/* Milliseconds on the monotonic clock. */
-static long long opts_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * The controlling terminal, opened, when this process is in its
- * foreground process group (mailfs started from a shell, before it
- * daemonizes); else -1. A command run in a process group of its own is
- * given the terminal for its time, so that it may still prompt there:
- * in a background group, reading it would stop the command (SIGTTIN)
- * until the timeout killed it.
- */
-static int opts_terminal(void)
-{
-	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-
-	if (fd >= 0 && tcgetpgrp(fd) != getpgrp()) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-/* Takes the terminal back from the command's process group, and closes
- * it. SIGTTOU is blocked meanwhile: mailfs is in a background group
- * until tcsetpgrp() has run. */
-static void opts_terminal_restore(int tty)
-{
-	sigset_t ttou, old;
-
-	if (tty < 0)
-		return;
-	sigemptyset(&ttou);
-	sigaddset(&ttou, SIGTTOU);
-	pthread_sigmask(SIG_BLOCK, &ttou, &old);
-	if (tcsetpgrp(tty, getpgrp()) < 0)
-		perror("mailfs: cannot take the terminal back");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	close(tty);
-}
-
-/*
- * Starts /bin/sh -c cmd in a process group of its own (killed whole at
- * the timeout), with its stdout on a new pipe, whose read end goes to
- * *fd_r; with tty >= 0, that group becomes the terminal's foreground.
- * The child gets no blocked and no ignored signals (FUSE's threads block
- * them all, and an ignored SIGPIPE would survive exec). Returns 0 or
- * -errno.
- */
-static int opts_spawn(const char *cmd, int tty, pid_t *pid_r, int *fd_r)
-{
-	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int p[2], rc;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
-	/* Run in the child after its setpgid(), with every signal blocked
-	 * (glibc's posix_spawn), so SIGTTOU does not stop it. */
-	if (tty >= 0)
-		posix_spawn_file_actions_addtcsetpgrp_np(&fa, tty);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETSIGDEF |
-						POSIX_SPAWN_SETPGROUP);
-	rc = posix_spawn(pid_r, "/bin/sh", &fa, &attr, argv, environ);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	if (rc != 0) {
-		close(p[0]);
-		return -rc;
-	}
-	*fd_r = p[0];
-	return 0;
-}
-
-/*
- * Reads a command's output: the first line (up to CR, LF or the end of
- * the output) into buf, the rest read and dropped. Once that line is
- * complete (*line_r set), *deadline is brought forward to at most
- * OPTS_COMMAND_GRACE_MS later: mailfs has what it needs, and a command
- * that keeps its stdout open (a helper left running, `echo pw; sleep
- * 20`) must not hold it up. Returns 0 at the end of the output, or
- * -ETIMEDOUT (*deadline passed first), -EMSGSIZE (first line too long
- * for buf), -EFBIG (more than OPTS_COMMAND_OUTPUT_MAX bytes) or another
- * -errno.
- */
-static int opts_read_line(int fd, long long *deadline, char *buf, size_t len,
-			  bool *line_r)
-{
-	char chunk[4096];
-	size_t n = 0, total = 0;
-	bool too_long = false;
-	int rc = 0;
-
-	*line_r = false;
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		long long left = *deadline - opts_now_ms();
-		ssize_t r;
-		size_t i;
-
-		if (left <= 0) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			break;
-		}
-		if (pfd.revents == 0)
-			continue;
-		r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0) {
-			rc = r < 0 ? -errno : 0;
-			break;
-		}
-		total += (size_t)r;
-		if (total > OPTS_COMMAND_OUTPUT_MAX) {
-			rc = -EFBIG;
-			break;
-		}
-		for (i = 0; i < (size_t)r && !*line_r && !too_long; i++) {
-			if (chunk[i] == '\n' || chunk[i] == '\r')
-				*line_r = true;
-			else if (n + 1 >= len)
-				too_long = true;
-			else
-				buf[n++] = chunk[i];
-		}
-		if (*line_r &&
-		    *deadline > opts_now_ms() + OPTS_COMMAND_GRACE_MS)
-			*deadline = opts_now_ms() + OPTS_COMMAND_GRACE_MS;
-	}
-	explicit_bzero(chunk, sizeof(chunk));
-	buf[n] = '\0';
-	if (too_long) {
-		*line_r = false;
-		return -EMSGSIZE;
-	}
-	if (rc == 0 && !*line_r) {
-		/* The end of the output ends the line too. */
-		*line_r = true;
-		if (*deadline > opts_now_ms() + OPTS_COMMAND_GRACE_MS)
-			*deadline = opts_now_ms() + OPTS_COMMAND_GRACE_MS;
-	}
-	return rc;
-}
-
-/*
- * Waits for the command to end; at the deadline, or at once when
- * kill_now is set, its process group is killed first. Returns true when
- * it was killed so (its status then tells nothing of its own).
- */
-static bool opts_reap(pid_t pid, long long deadline, bool kill_now,
-		      int *status_r)
-{
-	while (!kill_now) {
-		pid_t r = waitpid(pid, status_r, WNOHANG);
-
-		if (r == pid || (r < 0 && errno != EINTR))
-			return false;
-		if (opts_now_ms() >= deadline)
-			kill_now = true;
-		else
-			nanosleep(&(struct timespec){0, 10 * 1000 * 1000},
-				  NULL);
-	}
-	kill(-pid, SIGKILL);
-	while (waitpid(pid, status_r, 0) < 0 && errno == EINTR)
-		;
-	return true;
-}
-
-int opts_secret_command(const char *what, const char *noun, const char *cmd,
-			unsigned timeout_s, char *buf, size_t len, char *err,
-			size_t errlen)
-{
-	long long deadline = opts_now_ms() + timeout_s * 1000ll;
-	int fd, rc, status = 0, tty = opts_terminal();
-	bool line, killed;
-	pid_t pid;
-
-	buf[0] = '\0';
-	rc = opts_spawn(cmd, tty, &pid, &fd);
-	if (rc < 0) {
-		opts_terminal_restore(tty);
-		snprintf(err, errlen, "cannot run %s: %s", what, strerror(-rc));
-		return -1;
-	}
-	rc = opts_read_line(fd, &deadline, buf, len, &line);
-	close(fd);
-	/* With the line read, a command still running at the (shortened)
-	 * deadline is killed: what it does then is not mailfs's concern. */
-	killed = opts_reap(pid, deadline, rc < 0 && rc != -ETIMEDOUT, &status);
-	opts_terminal_restore(tty);
-	if (rc == -EMSGSIZE)
-		snprintf(err, errlen, "%s printed a line longer than %zu bytes",
-			 what, len - 1);
-	else if (rc == -EFBIG)
-		snprintf(err, errlen, "%s printed more than %d bytes", what,
-			 OPTS_COMMAND_OUTPUT_MAX);
-	else if (rc < 0 && rc != -ETIMEDOUT)
-		snprintf(err, errlen, "%s: %s", what, strerror(-rc));
-	else if (!line)
-		snprintf(err, errlen,
-			 "%s printed no %s within %u s (-o timeout)", what,
-			 noun, timeout_s);
-	else if (!killed && WIFSIGNALED(status))
-		snprintf(err, errlen, "%s was killed by signal %d", what,
-			 WTERMSIG(status));
-	else if (!killed && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-		snprintf(err, errlen, "%s failed (exit status %d)", what,
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	else if (!buf[0])
-		snprintf(err, errlen, "%s printed no %s", what, noun);
-	else
-		return 0;
-	explicit_bzero(buf, len);
-	return -1;
-}
-
-/* Runs password_command, bounded by -o timeout, and keeps the first line
- * of its output. */
-static char *opts_password_command(const char *cmd, unsigned timeout_s,
-				   char *err, size_t errlen)
-{
-	char buf[OPTS_PASSWORD_MAX];
-	char *pw;
-
-	if (opts_secret_command("password_command", "password", cmd, timeout_s,
-				buf, sizeof(buf), err, errlen) < 0)
-		return NULL;
-	pw = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	if (!pw)
-		snprintf(err, errlen, "out of memory");
-	return pw;
-}
-
-/* Reads the first line of path, refusing a file others may read. */
-static char *opts_password_file(const char *path, char *err, size_t errlen)
-{
-	char buf[OPTS_PASSWORD_MAX];
-	struct stat st;
-	char *pw;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		snprintf(err, errlen, "password_file %s: %s", path,
-			 strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "password_file %s is not a regular file",
-			 path);
-		goto fail_close;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen,
-			 "password_file %s may be read by group or others "
-			 "(chmod 600 it)",
-			 path);
-		goto fail_close;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		snprintf(err, errlen, "password_file %s: %s", path,
-			 strerror(errno));
-		goto fail_close;
-	}
-	close(fd);
-	buf[n] = '\0';
-	opts_chomp(buf);
-	if (!*buf) {
-		snprintf(err, errlen, "password_file %s is empty", path);
-		return NULL;
-	}
-	pw = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return pw;
-fail_close:
-	close(fd);
-	return NULL;
-}
-
-/* Prompts on the controlling terminal with echo off. */
-static char *opts_password_prompt(const struct opts *o, char *err,
-				  size_t errlen)
-{
-	char buf[OPTS_PASSWORD_MAX];
-	struct termios old, noecho;
-	bool echo_off;
-	char *pw = NULL;
-	FILE *tty;
-
-	tty = fopen("/dev/tty", "r+");
-	if (!tty) {
-		snprintf(err, errlen,
-			 "no password given and no terminal to ask on: use "
-			 "-o password_command=, -o password_file= or "
-			 "MAILFS_PASSWORD");
-		return NULL;
-	}
-	fprintf(tty, "Password for %s@%s: ", o->url.user, o->url.host);
-	fflush(tty);
-	echo_off = tcgetattr(fileno(tty), &old) == 0;
-	if (echo_off) {
-		noecho = old;
-		noecho.c_lflag &= ~ECHO;
-		tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
-	}
-	if (fgets(buf, sizeof(buf), tty)) {
-		opts_chomp(buf);
-		pw = strdup(buf);
-		explicit_bzero(buf, sizeof(buf));
-	}
-	if (echo_off)
-		tcsetattr(fileno(tty), TCSAFLUSH, &old);
-	fputc('\n', tty);
-	fclose(tty);
-	if (!pw)
-		snprintf(err, errlen, "no password read from the terminal");
-	return pw;
-}
-
-char *opts_password(const struct opts *o, char *err, size_t errlen)
-{
-	const char *env;
-	char *pw;
-
-	if (o->password_command)
-		return opts_password_command(o->password_command, o->timeout,
-					     err, errlen);
-	if (o->password_file)
-		return opts_password_file(o->password_file, err, errlen);
-	env = o->env_password;
-	if (env) {
-		pw = strdup(env);
-		if (!pw)
-			snprintf(err, errlen, "out of memory");
-		return pw;
-	}
-	return opts_password_prompt(o, err, errlen);
 }

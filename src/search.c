@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "grow.h"
 #include "search.h"
 
 enum search_tok_type {
@@ -438,16 +439,27 @@ bad:
 static int search_key_parse(struct search_parser *p, struct search_key *k,
 			    int depth);
 
+/* Room for one more key in *keys (n of them, room for *cap), the room
+ * added zeroed; false when out of memory. */
+static bool search_keys_room(struct search_key **keys, size_t n, size_t *cap)
+{
+	size_t old = *cap;
+	struct search_key *nk = grow_reserve(*keys, cap, n + 1, sizeof(*nk));
+
+	if (!nk)
+		return false;
+	memset(nk + old, 0, (*cap - old) * sizeof(*nk));
+	*keys = nk;
+	return true;
+}
+
 /* Parses n sub-keys (n == 0: until ')') into k->sub. */
 static int search_subkeys(struct search_parser *p, struct search_key *k,
 			  size_t n, int depth)
 {
-	size_t cap = n ? n : 4;
+	size_t cap = 0;
 	int rc;
 
-	k->sub = calloc(cap, sizeof(*k->sub));
-	if (!k->sub)
-		return -ENOMEM;
 	for (;;) {
 		if (n && k->n_sub == n)
 			return 0;
@@ -460,16 +472,8 @@ static int search_subkeys(struct search_parser *p, struct search_key *k,
 						: search_fail(p, "empty ()");
 			}
 		}
-		if (k->n_sub == cap) {
-			struct search_key *nk =
-				realloc(k->sub, 2 * cap * sizeof(*k->sub));
-
-			if (!nk)
-				return -ENOMEM;
-			memset(nk + cap, 0, cap * sizeof(*nk));
-			k->sub = nk;
-			cap *= 2;
-		}
+		if (!search_keys_room(&k->sub, k->n_sub, &cap))
+			return -ENOMEM;
 		rc = search_key_parse(p, &k->sub[k->n_sub++], depth + 1);
 		if (rc < 0)
 			return rc;
@@ -601,25 +605,14 @@ void search_free(struct search_query *q)
 /* Parses every top-level key into q. */
 static int search_top(struct search_parser *p, struct search_query *q)
 {
-	size_t cap = 8;
+	size_t cap = 0;
 	int rc;
 
 	if (p->n_toks == 0)
 		return search_fail(p, "empty query");
-	q->keys = calloc(cap, sizeof(*q->keys));
-	if (!q->keys)
-		return -ENOMEM;
 	while (p->pos < p->n_toks) {
-		if (q->n == cap) {
-			struct search_key *nk =
-				realloc(q->keys, 2 * cap * sizeof(*nk));
-
-			if (!nk)
-				return -ENOMEM;
-			memset(nk + cap, 0, cap * sizeof(*nk));
-			q->keys = nk;
-			cap *= 2;
-		}
+		if (!search_keys_room(&q->keys, q->n, &cap))
+			return -ENOMEM;
 		rc = search_key_parse(p, &q->keys[q->n++], 0);
 		if (rc < 0)
 			return rc;
@@ -671,21 +664,18 @@ static void search_put(struct search_wire *w, const char *data, size_t len)
  * the last part is text and so is this one. */
 static void search_part_begin(struct search_wire *w, bool literal)
 {
+	struct search_part *np;
+
 	if (w->failed)
 		return;
 	if (w->n && !literal && !w->parts[w->n - 1].literal)
 		return;
-	if (w->n == w->n_cap) {
-		size_t cap = w->n_cap ? 2 * w->n_cap : 8;
-		struct search_part *np = realloc(w->parts, cap * sizeof(*np));
-
-		if (!np) {
-			w->failed = true;
-			return;
-		}
-		w->parts = np;
-		w->n_cap = cap;
+	np = grow_reserve(w->parts, &w->n_cap, w->n + 1, sizeof(*np));
+	if (!np) {
+		w->failed = true;
+		return;
 	}
+	w->parts = np;
 	w->parts[w->n].off = w->text.len;
 	w->parts[w->n].len = 0;
 	w->parts[w->n].literal = literal;
@@ -844,15 +834,11 @@ size_t search_wire_render(const struct search_wire *w, bool show_literals,
 static bool search_add_uid(uint32_t **uids, size_t *n, size_t *cap,
 			   uint32_t uid)
 {
-	if (*n == *cap) {
-		size_t nc = *cap ? 2 * *cap : 64;
-		uint32_t *nu = realloc(*uids, nc * sizeof(*nu));
+	uint32_t *nu = grow_reserve(*uids, cap, *n + 1, sizeof(*nu));
 
-		if (!nu)
-			return false;
-		*uids = nu;
-		*cap = nc;
-	}
+	if (!nu)
+		return false;
+	*uids = nu;
 	(*uids)[(*n)++] = uid;
 	return true;
 }

@@ -6,8 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "grow.h"
 #include "imap.h"
-#include "net.h"
+#include "sha256.h"
 #include "store.h"
 
 static _Thread_local bool store_background;
@@ -76,17 +77,14 @@ void store_listing_clear(struct store_listing *l)
 
 bool store_ranges_add(struct store_ranges *rs, uint32_t lo, uint32_t hi)
 {
+	struct store_uid_range *r;
+
 	if (rs->n == STORE_MAX_MESSAGES)
 		return false;
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 16;
-		struct store_uid_range *r = realloc(rs->r, cap * sizeof(*r));
-
-		if (!r)
-			return false;
-		rs->r = r;
-		rs->cap = cap;
-	}
+	r = grow_reserve(rs->r, &rs->cap, rs->n + 1, sizeof(*r));
+	if (!r)
+		return false;
+	rs->r = r;
 	rs->r[rs->n].lo = lo <= hi ? lo : hi;
 	rs->r[rs->n].hi = lo <= hi ? hi : lo;
 	rs->n++;

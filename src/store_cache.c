@@ -22,6 +22,11 @@
  * one is pending), and the folders they touched are listed anew. Folder
  * changes stay EROFS offline, and so does everything without a journal
  * (-o offline_changes=no).
+ *
+ * This file holds folder lists and listings, offline mode, the reconnect
+ * thread and the operation table; the other reads are in
+ * store_cache_read.c, the changes in store_cache_write.c
+ * (store_cache_priv.h joins them).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,9 +40,9 @@
 #include "diskcache.h"
 #include "journal.h"
 #include "log.h"
-#include "names.h"
 #include "prefetch.h"
 #include "store.h"
+#include "store_cache_priv.h"
 #include "store_journal.h"
 #include "uthash.h"
 
@@ -66,51 +71,15 @@ struct store_cache_seen {
 	UT_hash_handle hh;
 };
 
-struct store_cache {
-	struct store base;
-	struct store_ops ops; /* the inner store's, wrapped */
-	struct store *inner; /* owned */
-	struct diskcache *dc; /* owned */
-	_Atomic bool offline;
-	bool forced; /* -o offline: never connect */
-	_Atomic long long last_refusal_log; /* clock_now_ms() */
-	pthread_mutex_t lock; /* the reconnect thread's wait */
-	pthread_cond_t cond;
-	bool stop;
-	bool suspect; /* a call found the server unreachable */
-	bool thread_running;
-	pthread_t thread;
-	struct prefetch *pf; /* owned, NULL without -o prefetch */
-	char **prefetch; /* owned, NULL-terminated mount paths */
-	bool prefetch_all;
-	unsigned bg_sessions;
-	/* The last folder list's states, trusted for `refresh` seconds
-	 * from seen_at; dropped on any change through the mount and, per
-	 * folder, when push reports one. */
-	pthread_mutex_t seen_lock; /* the three below; no I/O under it */
-	struct store_cache_seen *seen;
-	time_t seen_at; /* clock_mono() */
-	unsigned refresh;
-	store_event_fn event; /* watch()'s */
-	void *event_ctx;
-	/* Offline changes: the journal (owned, NULL without), and the gate
-	 * (jlock, held while a change is written to it: never across
-	 * network I/O) that decides whether a change goes to the journal
-	 * or to the server, and that going back online takes. */
-	struct journal *j;
-	pthread_mutex_t jlock;
-	struct store_cache_relist *relist; /* under seen_lock */
-	struct store_journal_counts replayed; /* this mount's */
-};
-
-static struct store_cache *store_cache_of(struct store *st)
+/* The disk-cache store behind the vtable's store (its first member). */
+struct store_cache *store_cache_of(struct store *st)
 {
 	return (struct store_cache *)st;
 }
 
 /* Logs why a call was refused offline, at most once a second. */
-static void store_cache_refused(struct store_cache *sc, const char *what,
-				const char *folder)
+void store_cache_refused(struct store_cache *sc, const char *what,
+			 const char *folder)
 {
 	long long now = clock_now_ms();
 
@@ -124,7 +93,7 @@ static void store_cache_refused(struct store_cache *sc, const char *what,
 /* A call found the server unreachable: the reconnect thread checks
  * once more (a connection cut at the wrong moment is no lost server)
  * and then switches to offline mode. */
-static void store_cache_check_lost(struct store_cache *sc, int rc)
+void store_cache_check_lost(struct store_cache *sc, int rc)
 {
 	if (rc >= 0 || sc->forced || sc->offline ||
 	    !store_get_stats(sc->inner)->unreachable)
@@ -165,7 +134,7 @@ static void store_cache_confirm_lost(struct store_cache *sc)
 
 /* Forgets the folder states of the folder list (all of them, or one
  * folder's); the lock is not held. */
-static void store_cache_seen_drop(struct store_cache *sc, const char *folder)
+void store_cache_seen_drop(struct store_cache *sc, const char *folder)
 {
 	struct store_cache_seen *e, *tmp;
 
@@ -306,6 +275,8 @@ static void store_cache_stamp_folders(struct store_cache *sc,
 	}
 }
 
+/* store_ops.folders: the server's list (saved, and its folder states
+ * kept for store_cache_seen_same()); offline, the saved one. */
 static int store_cache_folders(struct store *st, struct store_folder **f_r,
 			       size_t *n_r)
 {
@@ -340,7 +311,7 @@ static bool store_cache_same_state(const struct store_listing *a,
 
 /* Whether a change goes to the journal now: offline, or while changes
  * kept offline wait to be sent (none may overtake them). */
-static bool store_cache_journaling(struct store_cache *sc)
+bool store_cache_journaling(struct store_cache *sc)
 {
 	unsigned pending, failed;
 
@@ -520,303 +491,9 @@ static int store_cache_messages(struct store *st, const char *folder,
 	return rc;
 }
 
-/* A fetch from the server: each piece goes to disk, then to the
- * caller. */
-struct store_cache_fetch {
-	struct store_cache *sc;
-	const char *folder;
-	uint32_t uidvalidity;
-	uint64_t len;
-	void (*cb)(void *ctx, const struct store_piece *p);
-	void *ctx;
-};
-
-static void store_cache_piece(void *ctx, const struct store_piece *p)
-{
-	struct store_cache_fetch *f = ctx;
-
-	diskcache_store(f->sc->dc, f->folder, f->uidvalidity, p->uid,
-			DISKCACHE_WHOLE, p->offset, p->data, p->len,
-			p->len < f->len, false, 0);
-	f->cb(f->ctx, p);
-}
-
-/* A piece of a message the server holds under another key, handed up
- * under the UID the mount shows. */
-struct store_cache_alias {
-	uint32_t uid;
-	void (*cb)(void *ctx, const struct store_piece *p);
-	void *ctx;
-};
-
-static void store_cache_alias_piece(void *ctx, const struct store_piece *p)
-{
-	struct store_cache_alias *a = ctx;
-	struct store_piece q = *p;
-
-	q.uid = a->uid;
-	a->cb(a->ctx, &q);
-}
-
-/*
- * The bytes [offset, offset + len) of a message a kept change put in
- * folder (uid >= JOURNAL_UID_BASE): from its spool file (a new
- * message), or from where it is (a moved one: the disk cache, else the
- * server when online). 0 with the piece given to cb, -EIO when they
- * cannot be had now, -ENOENT when the change is gone.
- */
-static int store_cache_fetch_kept(
-	struct store_cache *sc, const char *folder, uint32_t uidvalidity,
-	uint32_t uid, uint64_t offset, uint64_t len,
-	void (*cb)(void *ctx, const struct store_piece *p), void *ctx)
-{
-	struct store_journal_src src;
-	struct store_cache_alias a = {uid, cb, ctx};
-	char *data = NULL;
-	size_t dlen = 0;
-	int rc = store_journal_body(sc->j, folder, uidvalidity, uid, &src);
-
-	if (rc == 2) {
-		uint64_t want = offset >= src.size	  ? 0
-				: src.size - offset < len ? src.size - offset
-							  : len;
-		ssize_t r = 0;
-
-		data = malloc(want ? (size_t)want : 1);
-		if (!data) {
-			rc = -ENOMEM;
-		} else {
-			while (dlen < want) {
-				r = pread(src.fd, data + dlen,
-					  (size_t)want - dlen,
-					  (off_t)(offset + dlen));
-				if (r <= 0)
-					break;
-				dlen += (size_t)r;
-			}
-			rc = dlen == want ? 0 : -EIO;
-		}
-	} else if (rc == 1) {
-		rc = diskcache_read(sc->dc, src.folder, src.uidvalidity,
-				    src.uid, DISKCACHE_WHOLE, offset, len,
-				    &data, &dlen);
-		if (rc < 0 && !sc->offline) {
-			struct store_cache_fetch f = {sc,
-						      src.folder,
-						      src.uidvalidity,
-						      len,
-						      store_cache_alias_piece,
-						      &a};
-
-			rc = sc->inner->ops->fetch(sc->inner, src.folder,
-						   src.uidvalidity, &src.uid, 1,
-						   offset, len,
-						   store_cache_piece, &f);
-			store_cache_check_lost(sc, rc);
-			store_journal_src_clear(&src);
-			return rc;
-		}
-		if (rc < 0)
-			rc = -EIO;
-	}
-	if (rc == 0) {
-		struct store_piece p = {uid, offset, data, dlen};
-
-		cb(ctx, &p);
-	}
-	free(data);
-	store_journal_src_clear(&src);
-	return rc;
-}
-
-/*
- * Bodies: pieces on disk are served from there; the others are asked
- * of the server in one command. Offline, a fetch whose first message
- * (the one being read; the others ride along) is not on disk fails with
- * EIO: a partly cached body is never served short.
- */
-static int store_cache_fetch(struct store *st, const char *folder,
-			     uint32_t uidvalidity, const uint32_t *uids,
-			     size_t n, uint64_t offset, uint64_t len,
-			     void (*cb)(void *ctx, const struct store_piece *p),
-			     void *ctx)
-{
-	struct store_cache *sc = store_cache_of(st);
-	struct store_cache_fetch f = {sc, folder, uidvalidity, len, cb, ctx};
-	uint32_t *rest = calloc(n + 1, sizeof(*rest));
-	size_t i, nrest = 0;
-	bool first_done = false;
-	int rc;
-
-	if (!rest)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		char *data;
-		size_t dlen;
-
-		if (sc->j && uids[i] >= JOURNAL_UID_BASE) {
-			rc = store_cache_fetch_kept(sc, folder, uidvalidity,
-						    uids[i], offset, len, cb,
-						    ctx);
-			if (i == 0 && rc < 0) {
-				free(rest);
-				if (rc == -EIO)
-					store_cache_refused(
-						sc,
-						"reading a message not "
-						"cached",
-						folder);
-				return rc;
-			}
-			first_done |= i == 0;
-			continue;
-		}
-
-		if (diskcache_read(sc->dc, folder, uidvalidity, uids[i],
-				   DISKCACHE_WHOLE, offset, len, &data,
-				   &dlen) == 0) {
-			struct store_piece p = {uids[i], offset, data, dlen};
-
-			cb(ctx, &p);
-			free(data);
-			first_done |= i == 0;
-			continue;
-		}
-		rest[nrest++] = uids[i];
-	}
-	if (!nrest || (sc->offline && first_done)) {
-		free(rest);
-		return 0;
-	}
-	if (sc->offline) {
-		free(rest);
-		store_cache_refused(sc, "reading a message not cached", folder);
-		return -EIO;
-	}
-	rc = sc->inner->ops->fetch(sc->inner, folder, uidvalidity, rest, nrest,
-				   offset, len, store_cache_piece, &f);
-	free(rest);
-	store_cache_check_lost(sc, rc);
-	return rc;
-}
-
-/* For the read-ahead across folders: hands f's caller the range
- * [offset, offset + f->len) of each message of uids that is all on
- * disk; the others go into rest (room for n), but for those a kept
- * change put there (the reader's own fetch reads them). *first_r: the
- * first message was on disk. Returns how many are left. */
-static size_t store_cache_from_disk(struct store_cache_fetch *f,
-				    const uint32_t *uids, size_t n,
-				    uint64_t offset, uint32_t *rest,
-				    bool *first_r)
-{
-	size_t i, nrest = 0;
-
-	for (i = 0; i < n; i++) {
-		char *data;
-		size_t dlen;
-
-		if (f->sc->j && uids[i] >= JOURNAL_UID_BASE)
-			continue;
-		if (diskcache_read(f->sc->dc, f->folder, f->uidvalidity,
-				   uids[i], DISKCACHE_WHOLE, offset, f->len,
-				   &data, &dlen) == 0) {
-			struct store_piece p = {uids[i], offset, data, dlen};
-
-			f->cb(f->ctx, &p);
-			free(data);
-			*first_r |= i == 0;
-			continue;
-		}
-		rest[nrest++] = uids[i];
-	}
-	return nrest;
-}
-
-/* Bodies of several folders (read-ahead across folders): what is on
- * disk from there, the rest from the IMAP store in one pipeline, each
- * piece written to disk on its way up. Offline: -EAGAIN (read-ahead
- * only). */
-static int store_cache_fetch_many(struct store *st,
-				  struct store_fetch_req *reqs, size_t n)
-{
-	struct store_cache *sc = store_cache_of(st);
-	struct store_fetch_req *rest = calloc(n + 1, sizeof(*rest));
-	struct store_cache_fetch *f = calloc(n + 1, sizeof(*f));
-	size_t *which = calloc(n + 1, sizeof(*which));
-	size_t i, k = 0;
-	uint32_t *uids;
-	bool first = false;
-	int rc = -ENOMEM;
-
-	if (sc->offline) {
-		rc = -EAGAIN;
-		goto out;
-	}
-	for (i = 0; rest && f && which && i < n; i++) {
-		reqs[i].rc = 0;
-		f[k] = (struct store_cache_fetch){
-			sc,	     reqs[i].folder, reqs[i].uidvalidity,
-			reqs[i].len, reqs[i].cb,     reqs[i].ctx};
-		uids = calloc(reqs[i].n + 1, sizeof(*uids));
-		if (!uids)
-			goto out;
-		rest[k] = reqs[i];
-		rest[k].uids = uids;
-		rest[k].n = store_cache_from_disk(&f[k], reqs[i].uids,
-						  reqs[i].n, 0, uids, &first);
-		rest[k].cb = store_cache_piece;
-		rest[k].ctx = &f[k];
-		which[k] = i;
-		if (rest[k].n)
-			k++;
-		else
-			free(uids);
-	}
-	if (i < n)
-		goto out;
-	rc = k ? sc->inner->ops->fetch_many(sc->inner, rest, k) : 0;
-	for (i = 0; rc == 0 && i < k; i++)
-		reqs[which[i]].rc = rest[i].rc;
-	store_cache_check_lost(sc, rc);
-out:
-	for (i = 0; rest && i < k; i++)
-		free((uint32_t *)rest[i].uids);
-	free(rest);
-	free(f);
-	free(which);
-	return rc;
-}
-
-/*
- * The gate of every change. A change makes the folder list's states out
- * of date (a move or a new folder touches other folders too): they are
- * all forgotten. Returns 0 (send it to the server), 1 (keep it in the
- * journal: jlock is held, the caller writes the entry and lets go), or
- * -EROFS (offline without a journal, or a change the journal does not
- * keep: folder changes).
- */
-static int store_cache_change(struct store_cache *sc, const char *folder,
-			      bool keepable)
-{
-	store_cache_seen_drop(sc, NULL);
-	if (!sc->offline && !sc->j)
-		return 0;
-	pthread_mutex_lock(&sc->jlock);
-	if (!store_cache_journaling(sc)) {
-		pthread_mutex_unlock(&sc->jlock);
-		return 0;
-	}
-	if (sc->j && keepable)
-		return 1;
-	pthread_mutex_unlock(&sc->jlock);
-	store_cache_refused(sc, sc->j ? "a folder change" : "a change", folder);
-	return -EROFS;
-}
-
 /* Switches to offline mode at once, with its log line (a change found
  * the server gone: it is kept rather than refused). */
-static void store_cache_go_offline(struct store_cache *sc)
+void store_cache_go_offline(struct store_cache *sc)
 {
 	if (sc->offline)
 		return;
@@ -827,348 +504,6 @@ static void store_cache_go_offline(struct store_cache *sc)
 	pthread_mutex_lock(&sc->lock);
 	pthread_cond_signal(&sc->cond);
 	pthread_mutex_unlock(&sc->lock);
-}
-
-/*
- * After a change failed on the server: when the server turned out to be
- * unreachable (the connection was lost and a new one found nobody), the
- * mount goes offline and the change is kept instead (1, jlock held, as
- * from store_cache_change()). Else the loss is only suspected (the
- * reconnect thread checks) and the error stands (0).
- */
-static int store_cache_kept_instead(struct store_cache *sc, int rc)
-{
-	if (rc >= 0)
-		return 0;
-	store_cache_check_lost(sc, rc);
-	if (!sc->j || sc->forced || rc != -EIO ||
-	    !store_get_stats(sc->inner)->unreachable)
-		return 0;
-	store_cache_go_offline(sc);
-	pthread_mutex_lock(&sc->jlock);
-	return 1;
-}
-
-/* The UIDVALIDITY a folder's saved listing has, 0 when none is saved or
- * its UIDs reach the range the mount gives (JOURNAL_UID_BASE). */
-static uint32_t store_cache_saved_uidvalidity(struct store_cache *sc,
-					      const char *folder)
-{
-	struct store_listing st;
-
-	if (!diskcache_get_state(sc->dc, folder, &st) ||
-	    st.uidnext >= JOURNAL_UID_BASE)
-		return 0;
-	return st.uidvalidity;
-}
-
-/* An entry about msg (what the mount showed of it). */
-static void store_cache_entry(struct journal_entry *e, enum journal_kind kind,
-			      const char *folder, uint32_t uidvalidity,
-			      const struct store_msg *msg)
-{
-	memset(e, 0, sizeof(*e));
-	e->kind = kind;
-	e->folder = (char *)folder;
-	e->uidvalidity = uidvalidity;
-	e->uid = msg->uid;
-	e->size = msg->size;
-	e->date = msg->date;
-	e->idhash = msg->idhash;
-	e->flags = msg->flags;
-}
-
-/* Logs a kept change (debug) and wakes nothing: the reconnect thread
- * sends it when the server is back. Lets go of jlock. */
-static int store_cache_kept(struct store_cache *sc, int rc, const char *what,
-			    const char *folder)
-{
-	pthread_mutex_unlock(&sc->jlock);
-	/* The reconnect thread's wait is shortened while changes wait. */
-	pthread_mutex_lock(&sc->lock);
-	pthread_cond_signal(&sc->cond);
-	pthread_mutex_unlock(&sc->lock);
-	if (rc < 0)
-		log_warnx("offline: %s in %s could not be kept: %s", what,
-			  folder, strerror(-rc));
-	else
-		log_debug("offline: %s in %s kept for later", what, folder);
-	return rc < 0 ? -EIO : 0;
-}
-
-/* Keeps a flag change (add and remove, measured against what the mount
- * showed); *result_r: the flags shown from now on. jlock held. */
-static int store_cache_keep_flags(struct store_cache *sc, const char *folder,
-				  uint32_t uidvalidity,
-				  const struct store_msg *msg, const char *add,
-				  const char *remove, char **result_r)
-{
-	struct journal_entry e;
-	int rc;
-
-	*result_r = journal_flags_apply(msg->flags, add, remove);
-	if (!*result_r)
-		return store_cache_kept(sc, -ENOMEM, "a flag change", folder);
-	store_cache_entry(&e, JOURNAL_FLAGS, folder, uidvalidity, msg);
-	e.add = (char *)add;
-	e.remove = (char *)remove;
-	rc = journal_add(sc->j, &e);
-	if (rc < 0) {
-		free(*result_r);
-		*result_r = NULL;
-	}
-	return store_cache_kept(sc, rc, "a flag change", folder);
-}
-
-static int store_cache_set_flags(struct store *st, const char *folder,
-				 uint32_t uidvalidity,
-				 const struct store_msg *msg, const char *flags,
-				 char **result_r)
-{
-	struct store_cache *sc = store_cache_of(st);
-	char *add, *remove;
-	int rc = store_cache_change(sc, folder, true);
-
-	if (rc == 0) {
-		rc = sc->inner->ops->set_flags(sc->inner, folder, uidvalidity,
-					       msg, flags, result_r);
-		if (store_cache_kept_instead(sc, rc) == 0)
-			return rc;
-	} else if (rc < 0) {
-		return rc;
-	}
-	if (journal_flags_diff(msg->flags, flags, &add, &remove) < 0)
-		return store_cache_kept(sc, -ENOMEM, "a flag change", folder);
-	rc = store_cache_keep_flags(sc, folder, uidvalidity, msg, add, remove,
-				    result_r);
-	free(add);
-	free(remove);
-	return rc;
-}
-
-static int store_cache_change_flags(struct store *st, const char *folder,
-				    uint32_t uidvalidity,
-				    const struct store_msg *msg,
-				    const char *add, const char *remove,
-				    char **result_r)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, folder, true);
-
-	if (rc == 0) {
-		rc = sc->inner->ops->change_flags(sc->inner, folder,
-						  uidvalidity, msg, add, remove,
-						  result_r);
-		if (store_cache_kept_instead(sc, rc) == 0)
-			return rc;
-	} else if (rc < 0) {
-		return rc;
-	}
-	return store_cache_keep_flags(sc, folder, uidvalidity, msg, add, remove,
-				      result_r);
-}
-
-/* Keeps a move (or, with target NULL, a removal for good); a moved
- * message shows in target under a UID the mount gives (*uid_r), when
- * target's listing is saved. jlock held. */
-static int store_cache_keep_move(struct store_cache *sc, const char *folder,
-				 uint32_t uidvalidity,
-				 const struct store_msg *msg,
-				 const char *target, uint32_t *uid_r,
-				 uint32_t *uidvalidity_r)
-{
-	struct journal_entry e;
-	int rc;
-
-	store_cache_entry(&e, target ? JOURNAL_MOVE : JOURNAL_EXPUNGE, folder,
-			  uidvalidity, msg);
-	e.target = (char *)target;
-	if (target) {
-		e.new_uidvalidity = store_cache_saved_uidvalidity(sc, target);
-		e.new_uid = e.new_uidvalidity
-				    ? journal_uid_of(journal_next_seq(sc->j))
-				    : 0;
-	}
-	rc = journal_add(sc->j, &e);
-	if (uid_r) {
-		*uid_r = rc == 0 ? e.new_uid : 0;
-		*uidvalidity_r = rc == 0 ? e.new_uidvalidity : 0;
-	}
-	return store_cache_kept(sc, rc, target ? "a move" : "a removal",
-				folder);
-}
-
-/* Moves a message; when the server told its new UID (COPYUID), what
- * the disk cache holds of it is re-keyed to that UID. */
-static int store_cache_move(struct store *st, const char *folder,
-			    uint32_t uidvalidity, const struct store_msg *msg,
-			    const char *target, uint32_t *uid_r,
-			    uint32_t *uidvalidity_r)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, folder, true);
-
-	if (rc == 0) {
-		rc = sc->inner->ops->move(sc->inner, folder, uidvalidity, msg,
-					  target, uid_r, uidvalidity_r);
-		if (store_cache_kept_instead(sc, rc) == 1)
-			return store_cache_keep_move(sc, folder, uidvalidity,
-						     msg, target, uid_r,
-						     uidvalidity_r);
-	} else if (rc == 1) {
-		return store_cache_keep_move(sc, folder, uidvalidity, msg,
-					     target, uid_r, uidvalidity_r);
-	}
-	/* The body on disk follows the message to its new UID. */
-	if (rc == 0 && *uid_r && *uidvalidity_r)
-		diskcache_rekey(sc->dc, folder, uidvalidity, msg->uid, target,
-				*uidvalidity_r, *uid_r, true);
-	return rc;
-}
-
-static int store_cache_expunge(struct store *st, const char *folder,
-			       uint32_t uidvalidity,
-			       const struct store_msg *msg)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, folder, true);
-
-	if (rc == 0) {
-		rc = sc->inner->ops->expunge(sc->inner, folder, uidvalidity,
-					     msg);
-		if (store_cache_kept_instead(sc, rc) == 0)
-			return rc;
-	} else if (rc < 0) {
-		return rc;
-	}
-	return store_cache_keep_move(sc, folder, uidvalidity, msg, NULL, NULL,
-				     NULL);
-}
-
-static int store_cache_create_folder(struct store *st, const char *name)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, name, false);
-
-	if (rc == 0) {
-		rc = sc->inner->ops->create_folder(sc->inner, name);
-		store_cache_check_lost(sc, rc);
-	}
-	return rc;
-}
-
-static int store_cache_delete_folder(struct store *st, const char *name)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, name, false);
-
-	if (rc == 0) {
-		rc = sc->inner->ops->delete_folder(sc->inner, name);
-		store_cache_check_lost(sc, rc);
-	}
-	return rc;
-}
-
-static int store_cache_rename_folder(struct store *st, const char *from,
-				     const char *to)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc = store_cache_change(sc, from, false);
-
-	if (rc == 0) {
-		rc = sc->inner->ops->rename_folder(sc->inner, from, to);
-		store_cache_check_lost(sc, rc);
-	}
-	return rc;
-}
-
-/* A new message's bytes as APPEND pulls them, counted: a message the
- * server lost after some were sent cannot be kept instead (the reader
- * cannot go back). */
-struct store_cache_reader {
-	long (*read)(void *ctx, char *buf, size_t len);
-	void *ctx;
-	uint64_t got;
-};
-
-static long store_cache_read(void *ctx, char *buf, size_t len)
-{
-	struct store_cache_reader *r = ctx;
-	long n = r->read(r->ctx, buf, len);
-
-	if (n > 0)
-		r->got += (uint64_t)n;
-	return n;
-}
-
-/* Keeps a new message: its bytes in the spool, shown in folder under a
- * UID the mount gives when folder's listing is saved. jlock held. */
-static int store_cache_keep_append(struct store_cache *sc, const char *folder,
-				   const char *flags, time_t date,
-				   uint64_t size, struct store_cache_reader *r,
-				   uint32_t *uid_r, uint32_t *uidvalidity_r)
-{
-	struct journal_entry e;
-	int rc;
-
-	memset(&e, 0, sizeof(e));
-	e.kind = JOURNAL_APPEND;
-	e.folder = (char *)folder;
-	e.flags = (char *)(flags ? flags : "");
-	e.size = size;
-	e.date = date ? date : time(NULL);
-	e.new_uidvalidity = store_cache_saved_uidvalidity(sc, folder);
-	e.new_uid =
-		e.new_uidvalidity ? journal_uid_of(journal_next_seq(sc->j)) : 0;
-	rc = journal_add_append(sc->j, &e, store_cache_read, r);
-	*uid_r = rc == 0 ? e.new_uid : 0;
-	*uidvalidity_r = rc == 0 ? e.new_uidvalidity : 0;
-	return store_cache_kept(sc, rc, "a new message", folder);
-}
-
-static int store_cache_append(struct store *st, const char *folder,
-			      const char *flags, time_t date, uint64_t size,
-			      long (*read)(void *ctx, char *buf, size_t len),
-			      void *ctx, uint32_t *uid_r,
-			      uint32_t *uidvalidity_r)
-{
-	struct store_cache *sc = store_cache_of(st);
-	struct store_cache_reader *r = calloc(1, sizeof(*r));
-	int rc;
-
-	*uid_r = 0;
-	*uidvalidity_r = 0;
-	if (!r)
-		return -ENOMEM;
-	r->read = read;
-	r->ctx = ctx;
-	rc = store_cache_change(sc, folder, true);
-	if (rc == 0) {
-		rc = sc->inner->ops->append(sc->inner, folder, flags, date,
-					    size, store_cache_read, r, uid_r,
-					    uidvalidity_r);
-		/* Kept instead only when no byte was pulled yet. */
-		if ((r->got == 0 || rc >= 0) &&
-		    store_cache_kept_instead(sc, rc) == 1)
-			rc = 1;
-		else if (rc < 0)
-			store_cache_check_lost(sc, rc);
-	}
-	if (rc == 1)
-		rc = store_cache_keep_append(sc, folder, flags, date, size, r,
-					     uid_r, uidvalidity_r);
-	free(r);
-	return rc;
-}
-
-static int store_cache_quota(struct store *st, uint64_t *used_r,
-			     uint64_t *limit_r)
-{
-	struct store_cache *sc = store_cache_of(st);
-
-	if (sc->offline)
-		return -EIO;
-	return sc->inner->ops->quota(sc->inner, used_r, limit_r);
 }
 
 /* A walk's first listings: each saved as it arrives, then passed on.
@@ -1182,6 +517,8 @@ struct store_cache_many {
 	void *ctx;
 };
 
+/* A folder of a walk is listed: a full listing is saved and stamped,
+ * then handed to the caller under its own index. */
 static void store_cache_many_done(void *ctx, size_t i, int rc,
 				  struct store_listing *l)
 {
@@ -1257,88 +594,6 @@ out:
 	return rc;
 }
 
-/* The part and search operations go to the server: offline they fail
- * at once (EIO), with a log line. */
-static int
-store_cache_summary(struct store *st, const char *folder, uint32_t uidvalidity,
-		    void (*cb)(void *ctx, const struct store_summary *m),
-		    void *ctx)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc;
-
-	if (sc->offline) {
-		store_cache_refused(sc, "summary (not cached)", folder);
-		return -EIO;
-	}
-	rc = sc->inner->ops->summary(sc->inner, folder, uidvalidity, cb, ctx);
-	store_cache_check_lost(sc, rc);
-	return rc;
-}
-
-static int store_cache_structure(struct store *st, const char *folder,
-				 uint32_t uidvalidity, uint32_t uid,
-				 struct msgstruct **ms_r)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc;
-
-	if (sc->offline) {
-		store_cache_refused(sc, "message structure (not cached)",
-				    folder);
-		return -EIO;
-	}
-	rc = sc->inner->ops->structure(sc->inner, folder, uidvalidity, uid,
-				       ms_r);
-	store_cache_check_lost(sc, rc);
-	return rc;
-}
-
-static int store_cache_fetch_section(
-	struct store *st, const char *folder, uint32_t uidvalidity,
-	uint32_t uid, const char *section, bool binary, uint64_t offset,
-	uint64_t len, void (*cb)(void *ctx, const char *data, size_t len),
-	void *ctx)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc;
-
-	if (sc->offline) {
-		store_cache_refused(sc, "part (not cached)", folder);
-		return -EIO;
-	}
-	rc = sc->inner->ops->fetch_section(sc->inner, folder, uidvalidity, uid,
-					   section, binary, offset, len, cb,
-					   ctx);
-	store_cache_check_lost(sc, rc);
-	return rc;
-}
-
-static int store_cache_search(struct store *st, const char *const *folders,
-			      size_t n, const struct search_query *q,
-			      void (*cb)(void *ctx,
-					 const struct store_search_hit *h),
-			      void *ctx)
-{
-	struct store_cache *sc = store_cache_of(st);
-	int rc;
-
-	if (sc->offline) {
-		store_cache_refused(sc, "search", NULL);
-		return -EIO;
-	}
-	rc = sc->inner->ops->search(sc->inner, folders, n, q, cb, ctx);
-	store_cache_check_lost(sc, rc);
-	return rc;
-}
-
-static uint64_t store_cache_append_limit(struct store *st)
-{
-	struct store_cache *sc = store_cache_of(st);
-
-	return sc->inner->ops->append_limit(sc->inner);
-}
-
 /* Keeps the mtime the mount showed for a folder (store.h). */
 static void store_cache_keep_mtime(struct store *st, const char *folder,
 				   time_t mtime)
@@ -1366,6 +621,8 @@ static void store_cache_pushed(void *ctx, const struct store_event *ev)
 	sc->event(sc->event_ctx, ev);
 }
 
+/* store_ops.watch: the server's events, passed up through
+ * store_cache_pushed(). */
 static int store_cache_watch(struct store *st, store_event_fn event, void *ctx)
 {
 	struct store_cache *sc = store_cache_of(st);
@@ -1577,11 +834,15 @@ static void *store_cache_reconnect_main(void *arg)
 	return NULL;
 }
 
+/* See store.h: the journal of changes made offline (owned from here
+ * on). */
 void store_cache_set_journal(struct store *st, struct journal *j)
 {
 	store_cache_of(st)->j = j;
 }
 
+/* See store.h: opens the disk cache, starts the reconnect thread
+ * (unless -o offline) and prefetching. */
 int store_cache_begin(struct store *st)
 {
 	struct store_cache *sc = store_cache_of(st);
@@ -1612,6 +873,8 @@ int store_cache_begin(struct store *st)
 	return 0;
 }
 
+/* store_ops.destroy: stops prefetching and the reconnect thread, closes
+ * the disk cache, the inner store and the journal. */
 static void store_cache_destroy(struct store *st)
 {
 	struct store_cache *sc = store_cache_of(st);
@@ -1660,22 +923,28 @@ static void store_cache_fill_ops(struct store_cache *sc)
 	o->folders = store_cache_folders;
 	o->messages = store_cache_messages;
 	o->messages_many = in->messages_many ? store_cache_messages_many : NULL;
-	o->summary = in->summary ? store_cache_summary : NULL;
-	o->structure = in->structure ? store_cache_structure : NULL;
-	o->fetch_section = in->fetch_section ? store_cache_fetch_section : NULL;
-	o->search = in->search ? store_cache_search : NULL;
-	o->fetch = store_cache_fetch;
-	o->fetch_many = in->fetch_many ? store_cache_fetch_many : NULL;
-	o->set_flags = in->set_flags ? store_cache_set_flags : NULL;
-	o->change_flags = in->change_flags ? store_cache_change_flags : NULL;
-	o->move = in->move ? store_cache_move : NULL;
-	o->expunge = in->expunge ? store_cache_expunge : NULL;
-	o->create_folder = in->create_folder ? store_cache_create_folder : NULL;
-	o->delete_folder = in->delete_folder ? store_cache_delete_folder : NULL;
-	o->rename_folder = in->rename_folder ? store_cache_rename_folder : NULL;
-	o->append = in->append ? store_cache_append : NULL;
-	o->quota = in->quota ? store_cache_quota : NULL;
-	o->append_limit = in->append_limit ? store_cache_append_limit : NULL;
+	o->summary = in->summary ? store_cache_read_summary : NULL;
+	o->structure = in->structure ? store_cache_read_structure : NULL;
+	o->fetch_section =
+		in->fetch_section ? store_cache_read_fetch_section : NULL;
+	o->search = in->search ? store_cache_read_search : NULL;
+	o->fetch = store_cache_read_fetch;
+	o->fetch_many = in->fetch_many ? store_cache_read_fetch_many : NULL;
+	o->set_flags = in->set_flags ? store_cache_write_set_flags : NULL;
+	o->change_flags =
+		in->change_flags ? store_cache_write_change_flags : NULL;
+	o->move = in->move ? store_cache_write_move : NULL;
+	o->expunge = in->expunge ? store_cache_write_expunge : NULL;
+	o->create_folder =
+		in->create_folder ? store_cache_write_create_folder : NULL;
+	o->delete_folder =
+		in->delete_folder ? store_cache_write_delete_folder : NULL;
+	o->rename_folder =
+		in->rename_folder ? store_cache_write_rename_folder : NULL;
+	o->append = in->append ? store_cache_write_append : NULL;
+	o->quota = in->quota ? store_cache_read_quota : NULL;
+	o->append_limit =
+		in->append_limit ? store_cache_write_append_limit : NULL;
 	o->watch = in->watch ? store_cache_watch : NULL;
 	o->keep_mtime = store_cache_keep_mtime;
 	o->status = store_cache_status;
@@ -1683,6 +952,7 @@ static void store_cache_fill_ops(struct store_cache *sc)
 	o->destroy = store_cache_destroy;
 }
 
+/* See store.h. */
 struct store *store_cache_new(struct store *inner, struct diskcache *dc,
 			      bool offline, bool forced, char **prefetch,
 			      bool prefetch_all, unsigned bg_sessions,

@@ -53,7 +53,7 @@
 #define STORE_POP3_UIDVALIDITY 1
 
 /* One message known locally, on the server, or both. */
-struct sp3_msg {
+struct store_pop3_msg {
 	char uidl[POP3_MAX_UIDL + 1]; /* hash key */
 	uint32_t id; /* local number, from the index */
 	char *file; /* owned: "<name>.eml" */
@@ -70,7 +70,7 @@ struct sp3_msg {
 };
 
 /* A UIDL the user removed, to DELE on the server. */
-struct sp3_tomb {
+struct store_pop3_tomb {
 	char uidl[POP3_MAX_UIDL + 1];
 	bool deleted; /* DELEd in the current session */
 	UT_hash_handle hh;
@@ -85,8 +85,8 @@ struct store_pop3 {
 	int dirfd, curfd, tmpfd, lockfd;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond; /* the worker waits and readers wait on it */
-	struct sp3_msg *by_uidl, *by_id;
-	struct sp3_tomb *tombs;
+	struct store_pop3_msg *by_uidl, *by_id;
+	struct store_pop3_tomb *tombs;
 	uint32_t next_id;
 	uint64_t gen; /* changes whenever the listing would */
 	uint64_t progress; /* bytes downloaded so far, for waiting readers */
@@ -103,23 +103,24 @@ struct store_pop3 {
 	bool worker_running;
 };
 
+/* The POP3 store behind the vtable's store (its first member). */
 static struct store_pop3 *store_pop3_of(struct store *st)
 {
 	return (struct store_pop3 *)st;
 }
 
 /* fsyncs a directory: a rename or unlink in it is then durable. */
-static int sp3_sync_dir(int fd)
+static int store_pop3_sync_dir(int fd)
 {
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
 /* Finds or adds a message by UIDL, giving new ones a local number. The
  * lock is held (or the store is not shared yet). */
-static struct sp3_msg *sp3_msg_get(struct store_pop3 *sp, const char *uidl,
-				   uint32_t id)
+static struct store_pop3_msg *store_pop3_msg_get(struct store_pop3 *sp,
+						 const char *uidl, uint32_t id)
 {
-	struct sp3_msg *m;
+	struct store_pop3_msg *m;
 	char *name;
 
 	HASH_FIND_STR(sp->by_uidl, uidl, m);
@@ -153,7 +154,8 @@ static struct sp3_msg *sp3_msg_get(struct store_pop3 *sp, const char *uidl,
 	return m;
 }
 
-static void sp3_msg_del(struct store_pop3 *sp, struct sp3_msg *m)
+/* Forgets a message (both hashes) and frees it; the lock is held. */
+static void store_pop3_msg_del(struct store_pop3 *sp, struct store_pop3_msg *m)
 {
 	HASH_DEL(sp->by_uidl, m);
 	HASH_DELETE(hh_id, sp->by_id, m);
@@ -163,8 +165,8 @@ static void sp3_msg_del(struct store_pop3 *sp, struct sp3_msg *m)
 
 /* Writes path (relative to the store) atomically: tmp file, fsync,
  * rename, fsync of the directory. */
-static int sp3_write_file(struct store_pop3 *sp, const char *name,
-			  const char *data, size_t len)
+static int store_pop3_write_file(struct store_pop3 *sp, const char *name,
+				 const char *data, size_t len)
 {
 	char tmp[64];
 	ssize_t n;
@@ -182,14 +184,14 @@ static int sp3_write_file(struct store_pop3 *sp, const char *name,
 	if (rc == 0 && renameat(sp->dirfd, tmp, sp->dirfd, name) < 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = sp3_sync_dir(sp->dirfd);
+		rc = store_pop3_sync_dir(sp->dirfd);
 	return rc;
 }
 
 /* Writes the index of local numbers: "<id> <uidl>" lines. */
-static void sp3_print_index(struct store_pop3 *sp, FILE *f)
+static void store_pop3_print_index(struct store_pop3 *sp, FILE *f)
 {
-	struct sp3_msg *m, *tmp;
+	struct store_pop3_msg *m, *tmp;
 
 	fprintf(f, "mailfs-pop3-index 1\nnext %u\n", sp->next_id);
 	HASH_ITER(hh, sp->by_uidl, m, tmp)
@@ -199,9 +201,9 @@ static void sp3_print_index(struct store_pop3 *sp, FILE *f)
 }
 
 /* Writes the removed UIDLs, one a line. */
-static void sp3_print_tombs(struct store_pop3 *sp, FILE *f)
+static void store_pop3_print_tombs(struct store_pop3 *sp, FILE *f)
 {
-	struct sp3_tomb *t, *tmp;
+	struct store_pop3_tomb *t, *tmp;
 
 	HASH_ITER(hh, sp->tombs, t, tmp)
 	{
@@ -211,8 +213,8 @@ static void sp3_print_tombs(struct store_pop3 *sp, FILE *f)
 
 /* Saves one of the store's state files (made by print) atomically; the
  * lock is held. Failures are logged and returned. */
-static int sp3_save(struct store_pop3 *sp, const char *name,
-		    void (*print)(struct store_pop3 *sp, FILE *f))
+static int store_pop3_save(struct store_pop3 *sp, const char *name,
+			   void (*print)(struct store_pop3 *sp, FILE *f))
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -226,7 +228,7 @@ static int sp3_save(struct store_pop3 *sp, const char *name,
 		free(buf);
 		return -ENOMEM;
 	}
-	rc = sp3_write_file(sp, name, buf, len);
+	rc = store_pop3_write_file(sp, name, buf, len);
 	if (rc < 0)
 		log_warnx("cannot save %s/%s: %s", sp->dir, name,
 			  strerror(-rc));
@@ -235,20 +237,20 @@ static int sp3_save(struct store_pop3 *sp, const char *name,
 }
 
 /* Saves the index; the lock is held. */
-static void sp3_save_index(struct store_pop3 *sp)
+static void store_pop3_save_index(struct store_pop3 *sp)
 {
-	if (sp3_save(sp, "index", sp3_print_index) == 0)
+	if (store_pop3_save(sp, "index", store_pop3_print_index) == 0)
 		sp->index_dirty = false;
 }
 
 /* Saves the list of removed UIDLs; the lock is held. */
-static int sp3_save_tombs(struct store_pop3 *sp)
+static int store_pop3_save_tombs(struct store_pop3 *sp)
 {
-	return sp3_save(sp, "deleted", sp3_print_tombs);
+	return store_pop3_save(sp, "deleted", store_pop3_print_tombs);
 }
 
 /* True for a UIDL as RFC 1939 has them: 1 to 70 bytes 0x21-0x7e. */
-static bool sp3_valid_uidl(const char *u)
+static bool store_pop3_valid_uidl(const char *u)
 {
 	size_t n = strlen(u);
 
@@ -261,7 +263,7 @@ static bool sp3_valid_uidl(const char *u)
 }
 
 /* Reads index and deleted, then what cur/ holds; clears tmp/. */
-static int sp3_load(struct store_pop3 *sp)
+static int store_pop3_load(struct store_pop3 *sp)
 {
 	char line[256], uidl[POP3_MAX_UIDL + 2];
 	struct dirent *de;
@@ -277,18 +279,18 @@ static int sp3_load(struct store_pop3 *sp)
 			if (sscanf(line, "next %u", &id) == 1 && id > 0)
 				sp->next_id = id;
 			else if (sscanf(line, "%u %71s", &id, uidl) == 2 &&
-				 id > 0 && sp3_valid_uidl(uidl))
-				sp3_msg_get(sp, uidl, id);
+				 id > 0 && store_pop3_valid_uidl(uidl))
+				store_pop3_msg_get(sp, uidl, id);
 		}
 		fclose(f);
 	}
 	fd = openat(sp->dirfd, "deleted", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0 && (f = fdopen(fd, "r"))) {
 		while (fgets(line, sizeof(line), f)) {
-			struct sp3_tomb *t;
+			struct store_pop3_tomb *t;
 
 			if (sscanf(line, "%71s", uidl) != 1 ||
-			    !sp3_valid_uidl(uidl))
+			    !store_pop3_valid_uidl(uidl))
 				continue;
 			HASH_FIND_STR(sp->tombs, uidl, t);
 			if (t || !(t = calloc(1, sizeof(*t))))
@@ -312,8 +314,8 @@ static int sp3_load(struct store_pop3 *sp)
 		return -errno;
 	while ((de = readdir(d))) {
 		size_t n = strlen(de->d_name);
-		struct sp3_tomb *t;
-		struct sp3_msg *m;
+		struct store_pop3_tomb *t;
+		struct store_pop3_msg *m;
 		struct stat st;
 		char *u;
 
@@ -331,7 +333,7 @@ static int sp3_load(struct store_pop3 *sp)
 			free(u);
 			continue;
 		}
-		m = sp3_msg_get(sp, u, 0);
+		m = store_pop3_msg_get(sp, u, 0);
 		free(u);
 		if (!m || fstatat(sp->curfd, de->d_name, &st, 0) < 0)
 			continue;
@@ -341,20 +343,22 @@ static int sp3_load(struct store_pop3 *sp)
 	}
 	closedir(d);
 	if (sp->index_dirty)
-		sp3_save_index(sp);
+		store_pop3_save_index(sp);
 	return 0;
 }
 
 /* Where downloaded bytes go, and how far they got. */
-struct sp3_download {
+struct store_pop3_download {
 	struct store_pop3 *sp;
 	int fd;
 	uint64_t written;
 };
 
-static int sp3_download_write(void *ctx, const char *data, size_t len)
+/* Writes a piece of a message being downloaded to its file in tmp/,
+ * counting the bytes; -1 when the store cannot be written (logged). */
+static int store_pop3_download_write(void *ctx, const char *data, size_t len)
 {
-	struct sp3_download *dl = ctx;
+	struct store_pop3_download *dl = ctx;
 
 	while (len) {
 		ssize_t n = write(dl->fd, data, len);
@@ -377,7 +381,7 @@ static int sp3_download_write(void *ctx, const char *data, size_t len)
 }
 
 /* The date a stored message shows: its Date: header, else now. */
-static time_t sp3_message_date(int fd)
+static time_t store_pop3_message_date(int fd)
 {
 	char head[64 * 1024];
 	ssize_t n = pread(fd, head, sizeof(head), 0);
@@ -390,7 +394,7 @@ static time_t sp3_message_date(int fd)
 
 /* A writer that drops what it is given: reads the answer to a RETR
  * whose message cannot be stored, so that the stream stays in step. */
-static int sp3_discard(void *ctx, const char *data, size_t len)
+static int store_pop3_discard(void *ctx, const char *data, size_t len)
 {
 	(void)ctx;
 	(void)data;
@@ -404,16 +408,17 @@ static int sp3_discard(void *ctx, const char *data, size_t len)
  * cur/ fsynced. Returns 0 when it is safely stored, -1 for a session
  * error (see pop3_error()), or a negative errno (local).
  */
-static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
-			struct sp3_msg *m, unsigned num, uint64_t list_size)
+static int store_pop3_download(struct store_pop3 *sp, struct pop3_session *s,
+			       struct store_pop3_msg *m, unsigned num,
+			       uint64_t list_size)
 {
-	struct sp3_download dl = {sp, -1, 0};
+	struct store_pop3_download dl = {sp, -1, 0};
 	uint64_t max = list_size * 2 > list_size + (1u << 20)
 			       ? list_size * 2
 			       : list_size + (1u << 20);
 	struct timespec times[2];
 	char file[NAME_MAX + 1];
-	struct sp3_tomb *tomb;
+	struct store_pop3_tomb *tomb;
 	int rc;
 
 	/* Nothing may return before the RETR's answer is read: the next
@@ -426,16 +431,18 @@ static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 	if (dl.fd < 0) {
 		rc = -errno;
 		log_warn("cannot create %s/tmp/%s", sp->dir, file);
-		if (pop3_retr_read(s, num, max, sp3_discard, NULL, NULL) < 0 &&
+		if (pop3_retr_read(s, num, max, store_pop3_discard, NULL,
+				   NULL) < 0 &&
 		    !pop3_usable(s))
 			rc = -1;
 		goto out;
 	}
-	if (pop3_retr_read(s, num, max, sp3_download_write, &dl, NULL) < 0) {
+	if (pop3_retr_read(s, num, max, store_pop3_download_write, &dl, NULL) <
+	    0) {
 		rc = -1;
 		goto out_unlink;
 	}
-	times[0].tv_sec = times[1].tv_sec = sp3_message_date(dl.fd);
+	times[0].tv_sec = times[1].tv_sec = store_pop3_message_date(dl.fd);
 	times[0].tv_nsec = times[1].tv_nsec = 0;
 	futimens(dl.fd, times);
 	if (fsync(dl.fd) < 0 ||
@@ -443,7 +450,7 @@ static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 		rc = -errno;
 		goto out_unlink;
 	}
-	rc = sp3_sync_dir(sp->curfd);
+	rc = store_pop3_sync_dir(sp->curfd);
 	if (rc < 0)
 		goto out; /* renamed, but maybe not durable: no DELE */
 	sp->base.stats.messages_fetched++;
@@ -454,7 +461,7 @@ static int sp3_download(struct store_pop3 *sp, struct pop3_session *s,
 		/* Removed by the user while it downloaded: it goes (and is
 		 * DELEd), rather than coming back. */
 		unlinkat(sp->curfd, file, 0);
-		sp3_sync_dir(sp->curfd);
+		store_pop3_sync_dir(sp->curfd);
 	} else {
 		m->stored = true;
 		m->failed = false;
@@ -475,14 +482,15 @@ out:
 
 /* Picks the next message to download: a wanted one first, else the
  * first missing one in server order. The lock is held. */
-static struct sp3_msg *sp3_next_download(struct store_pop3 *sp,
-					 const struct pop3_msg *list, size_t n)
+static struct store_pop3_msg *
+store_pop3_next_download(struct store_pop3 *sp, const struct pop3_msg *list,
+			 size_t n)
 {
-	struct sp3_msg *m, *first = NULL;
+	struct store_pop3_msg *m, *first = NULL;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		struct sp3_tomb *t;
+		struct store_pop3_tomb *t;
 
 		HASH_FIND_STR(sp->by_uidl, list[i].uidl, m);
 		HASH_FIND_STR(sp->tombs, list[i].uidl, t);
@@ -498,11 +506,11 @@ static struct sp3_msg *sp3_next_download(struct store_pop3 *sp,
 
 /* Takes in the server's listing: numbers, sizes, new UIDLs; forgets
  * tombstones of messages the server no longer has. The lock is held. */
-static void sp3_merge_listing(struct store_pop3 *sp,
-			      const struct pop3_msg *list, size_t n)
+static void store_pop3_merge_listing(struct store_pop3 *sp,
+				     const struct pop3_msg *list, size_t n)
 {
-	struct sp3_msg *m, *tmp;
-	struct sp3_tomb *t, *ttmp;
+	struct store_pop3_msg *m, *tmp;
+	struct store_pop3_tomb *t, *ttmp;
 	bool tombs_changed = false;
 	size_t i;
 
@@ -513,7 +521,7 @@ static void sp3_merge_listing(struct store_pop3 *sp,
 		m->queued = false;
 	}
 	for (i = 0; i < n; i++) {
-		m = sp3_msg_get(sp, list[i].uidl, 0);
+		m = store_pop3_msg_get(sp, list[i].uidl, 0);
 		if (!m)
 			continue;
 		m->num = list[i].num;
@@ -528,7 +536,7 @@ static void sp3_merge_listing(struct store_pop3 *sp,
 		if (was != m->on_server)
 			sp->gen++;
 		if (!m->on_server && !m->stored) {
-			sp3_msg_del(sp, m); /* gone everywhere */
+			store_pop3_msg_del(sp, m); /* gone everywhere */
 			sp->index_dirty = true;
 		}
 	}
@@ -542,51 +550,53 @@ static void sp3_merge_listing(struct store_pop3 *sp,
 		}
 	}
 	if (tombs_changed)
-		sp3_save_tombs(sp);
+		store_pop3_save_tombs(sp);
 	if (sp->index_dirty)
-		sp3_save_index(sp);
+		store_pop3_save_index(sp);
 	sp->gen++;
 	sp->listed = true;
 }
 
 /* A command whose answer is still to be read, in the order sent. */
-struct sp3_pending {
-	struct sp3_msg *m; /* RETR: the message; DELE: NULL */
+struct store_pop3_pending {
+	struct store_pop3_msg *m; /* RETR: the message; DELE: NULL */
 	unsigned num;
 	uint64_t size;
 };
 
+#define STORE_POP3_PIPELINE 16
 /*
  * Downloads what the store lacks, wanted messages first. Where the
- * server allows pipelining, up to SP3_PIPELINE RETRs are on the way at
- * once, so a message costs far less than a round trip; each message is
- * stored durably before its DELE is sent (unless -o keep). Returns 0, or
- * -1 when the session broke (logged).
+ * server allows pipelining, up to STORE_POP3_PIPELINE RETRs are on the
+ * way at once, so a message costs far less than a round trip; each
+ * message is stored durably before its DELE is sent (unless -o keep).
+ * Returns 0, or -1 when the session broke (logged).
  */
-#define SP3_PIPELINE 16
-static int sp3_download_all(struct store_pop3 *sp, struct pop3_session *s,
-			    const struct pop3_msg *list, size_t n)
+static int store_pop3_download_all(struct store_pop3 *sp,
+				   struct pop3_session *s,
+				   const struct pop3_msg *list, size_t n)
 {
-	struct sp3_pending q[2 * SP3_PIPELINE + 1];
+	struct store_pop3_pending q[2 * STORE_POP3_PIPELINE + 1];
 	const size_t cap = sizeof(q) / sizeof(q[0]);
 	size_t head = 0, len = 0, window = 1, retrs = 0;
 	int rc = 0;
 
 	if (pop3_can_pipeline(s))
-		window = SP3_PIPELINE;
+		window = STORE_POP3_PIPELINE;
 	for (;;) {
-		struct sp3_pending e;
+		struct store_pop3_pending e;
 		int drc;
 
 		while (retrs < window && len < cap) {
-			struct sp3_msg *m;
+			struct store_pop3_msg *m;
 
 			pthread_mutex_lock(&sp->lock);
-			m = sp->stop ? NULL : sp3_next_download(sp, list, n);
+			m = sp->stop ? NULL
+				     : store_pop3_next_download(sp, list, n);
 			if (m)
 				m->queued = true;
-			e = (struct sp3_pending){m, m ? m->num : 0,
-						 m ? m->size : 0};
+			e = (struct store_pop3_pending){m, m ? m->num : 0,
+							m ? m->size : 0};
 			pthread_mutex_unlock(&sp->lock);
 			if (!m)
 				break;
@@ -610,7 +620,7 @@ static int sp3_download_all(struct store_pop3 *sp, struct pop3_session *s,
 			continue;
 		}
 		retrs--;
-		drc = sp3_download(sp, s, e.m, e.num, e.size);
+		drc = store_pop3_download(sp, s, e.m, e.num, e.size);
 		pthread_mutex_lock(&sp->lock);
 		e.m->queued = false;
 		if (drc != 0) {
@@ -628,7 +638,7 @@ static int sp3_download_all(struct store_pop3 *sp, struct pop3_session *s,
 			if (pop3_dele_send(s, e.num) < 0)
 				goto broken;
 			q[(head + len++) % cap] =
-				(struct sp3_pending){NULL, e.num, 0};
+				(struct store_pop3_pending){NULL, e.num, 0};
 		}
 	}
 	return 0;
@@ -644,18 +654,18 @@ out:
 	return rc;
 }
 
+static void store_pop3_prune_tombs(struct store_pop3 *sp,
+				   const struct pop3_msg *list, size_t n);
+
 /* One POP3 session: list, DELE what the user removed, download what is
  * missing, QUIT. Returns 0 or -1 (logged). */
-static void sp3_prune_tombs(struct store_pop3 *sp, const struct pop3_msg *list,
-			    size_t n);
-
-static int sp3_session(struct store_pop3 *sp)
+static int store_pop3_session(struct store_pop3 *sp)
 {
 	struct pop3_session *s = NULL;
 	struct pop3_msg *list = NULL;
 	struct pop3_error err;
-	struct sp3_tomb *t, *tmp;
-	struct sp3_msg *m;
+	struct store_pop3_tomb *t, *tmp;
+	struct store_pop3_msg *m;
 	size_t n = 0, i;
 	int rc = -1;
 
@@ -670,11 +680,11 @@ static int sp3_session(struct store_pop3 *sp)
 		goto out_close;
 	}
 	pthread_mutex_lock(&sp->lock);
-	sp3_merge_listing(sp, list, n);
+	store_pop3_merge_listing(sp, list, n);
 	pthread_cond_broadcast(&sp->cond);
 	pthread_mutex_unlock(&sp->lock);
 
-	sp3_prune_tombs(sp, list, n);
+	store_pop3_prune_tombs(sp, list, n);
 	/*
 	 * With -o pop3_delete: messages the user removed, and messages
 	 * stored by an earlier session that ended before its QUIT: DELE
@@ -709,7 +719,7 @@ static int sp3_session(struct store_pop3 *sp)
 			pthread_mutex_unlock(&sp->lock);
 		}
 	}
-	rc = sp3_download_all(sp, s, list, n);
+	rc = store_pop3_download_all(sp, s, list, n);
 	if (rc < 0)
 		goto out_close;
 	rc = pop3_quit(s, &err);
@@ -727,7 +737,7 @@ static int sp3_session(struct store_pop3 *sp)
 			free(t);
 		}
 	}
-	sp3_save_tombs(sp);
+	store_pop3_save_tombs(sp);
 	pthread_mutex_unlock(&sp->lock);
 	goto out;
 out_close:
@@ -745,10 +755,10 @@ out:
 
 /* Forgets tombstones of UIDLs the server no longer lists: they can
  * never come back, so the file stays as small as the server's list. */
-static void sp3_prune_tombs(struct store_pop3 *sp, const struct pop3_msg *list,
-			    size_t n)
+static void store_pop3_prune_tombs(struct store_pop3 *sp,
+				   const struct pop3_msg *list, size_t n)
 {
-	struct sp3_tomb *t, *tmp;
+	struct store_pop3_tomb *t, *tmp;
 	bool changed = false;
 	size_t i;
 
@@ -764,13 +774,13 @@ static void sp3_prune_tombs(struct store_pop3 *sp, const struct pop3_msg *list,
 		}
 	}
 	if (changed)
-		sp3_save_tombs(sp);
+		store_pop3_save_tombs(sp);
 	pthread_mutex_unlock(&sp->lock);
 }
 
 /* The worker: a session at start, then every refresh seconds or when a
  * reader asks for a message. */
-static void *sp3_worker(void *arg)
+static void *store_pop3_worker(void *arg)
 {
 	struct store_pop3 *sp = arg;
 	struct timespec next;
@@ -781,7 +791,7 @@ static void *sp3_worker(void *arg)
 		sp->kick = false;
 		sp->in_session = true;
 		pthread_mutex_unlock(&sp->lock);
-		rc = sp3_session(sp);
+		rc = store_pop3_session(sp);
 		pthread_mutex_lock(&sp->lock);
 		sp->in_session = false;
 		sp->sessions_ended++;
@@ -798,6 +808,7 @@ static void *sp3_worker(void *arg)
 	return NULL;
 }
 
+/* store_ops.folders: the one folder, named "" (the mount's root). */
 static int store_pop3_folders(struct store *st, struct store_folder **f_r,
 			      size_t *n_r)
 {
@@ -848,12 +859,16 @@ static int store_pop3_wait_listed(struct store_pop3 *sp)
 	return -EIO;
 }
 
+/* store_ops.messages: the messages stored here or on the server, but
+ * those the user removed, from memory (no network; the first listing
+ * of a mount waits for its first session, see store_pop3_wait_listed());
+ * 1 when prev is still current. */
 static int store_pop3_messages(struct store *st, const char *folder,
 			       const struct store_listing *prev,
 			       struct store_listing *out)
 {
 	struct store_pop3 *sp = store_pop3_of(st);
-	struct sp3_msg *m, *tmp;
+	struct store_pop3_msg *m, *tmp;
 	size_t n = 0;
 	int rc = 0;
 
@@ -877,7 +892,7 @@ static int store_pop3_messages(struct store *st, const char *folder,
 	HASH_ITER(hh, sp->by_uidl, m, tmp)
 	{
 		struct store_msg *sm = &out->msgs[n];
-		struct sp3_tomb *t;
+		struct store_pop3_tomb *t;
 
 		HASH_FIND_STR(sp->tombs, m->uidl, t);
 		if (t || (!m->stored && !m->on_server))
@@ -907,9 +922,10 @@ unchanged:
 }
 
 /* The message of local number id, or NULL; the lock is held. */
-static struct sp3_msg *sp3_by_id(struct store_pop3 *sp, uint32_t id)
+static struct store_pop3_msg *store_pop3_by_id(struct store_pop3 *sp,
+					       uint32_t id)
 {
-	struct sp3_msg *m;
+	struct store_pop3_msg *m;
 
 	HASH_FIND(hh_id, sp->by_id, &id, sizeof(id), m);
 	return m;
@@ -922,15 +938,15 @@ static struct sp3_msg *sp3_by_id(struct store_pop3 *sp, uint32_t id)
  * and -ENOENT when the message is gone. The record is looked up again
  * after every wait: the worker may free it meanwhile. The lock is held.
  */
-static int sp3_wait_stored(struct store_pop3 *sp, uint32_t id, char *file,
-			   size_t size)
+static int store_pop3_wait_stored(struct store_pop3 *sp, uint32_t id,
+				  char *file, size_t size)
 {
 	unsigned failed = sp->sessions_failed;
 	uint64_t progress = sp->progress;
 	bool asked = false;
-	struct sp3_msg *m;
+	struct store_pop3_msg *m;
 
-	while ((m = sp3_by_id(sp, id)) && !m->stored) {
+	while ((m = store_pop3_by_id(sp, id)) && !m->stored) {
 		struct timespec ts;
 
 		if (m->failed && asked)
@@ -950,7 +966,7 @@ static int sp3_wait_stored(struct store_pop3 *sp, uint32_t id, char *file,
 		if (pthread_cond_timedwait(&sp->cond, &sp->lock, &ts) ==
 			    ETIMEDOUT &&
 		    sp->progress == progress) {
-			m = sp3_by_id(sp, id);
+			m = store_pop3_by_id(sp, id);
 			if (m && m->stored)
 				break;
 			log_warnx("no progress downloading message %u", id);
@@ -964,6 +980,9 @@ static int sp3_wait_stored(struct store_pop3 *sp, uint32_t id, char *file,
 	return 0;
 }
 
+/* store_ops.fetch: the messages' bytes from their files in cur/,
+ * waiting for the download of the first (the one being read) when it
+ * is not stored yet; the others only when they are. */
 static int store_pop3_fetch(struct store *st, const char *folder,
 			    uint32_t uidvalidity, const uint32_t *uids,
 			    size_t n, uint64_t offset, uint64_t len,
@@ -985,16 +1004,17 @@ static int store_pop3_fetch(struct store *st, const char *folder,
 	for (i = 0; i < n && rc == 0; i++) {
 		struct store_piece p = {uids[i], offset, buf, 0};
 		char file[NAME_MAX + 1];
-		struct sp3_msg *m;
+		struct store_pop3_msg *m;
 		ssize_t got;
 		int fd, wrc;
 
 		/* Only the message asked for is worth waiting for: the others
 		 * (a scan's prefetch) are served if already stored. */
 		pthread_mutex_lock(&sp->lock);
-		m = sp3_by_id(sp, uids[i]);
+		m = store_pop3_by_id(sp, uids[i]);
 		if (i == 0)
-			wrc = sp3_wait_stored(sp, uids[i], file, sizeof(file));
+			wrc = store_pop3_wait_stored(sp, uids[i], file,
+						     sizeof(file));
 		else if (m && m->stored)
 			wrc = snprintf(file, sizeof(file), "%s", m->file) < 0;
 		else
@@ -1028,8 +1048,8 @@ static int store_pop3_expunge(struct store *st, const char *folder,
 {
 	struct store_pop3 *sp = store_pop3_of(st);
 	uint32_t uid = msg->uid;
-	struct sp3_tomb *t;
-	struct sp3_msg *m;
+	struct store_pop3_tomb *t;
+	struct store_pop3_msg *m;
 	int rc = 0;
 
 	if (*folder || uidvalidity != STORE_POP3_UIDVALIDITY)
@@ -1049,7 +1069,7 @@ static int store_pop3_expunge(struct store *st, const char *folder,
 		}
 		snprintf(t->uidl, sizeof(t->uidl), "%s", m->uidl);
 		HASH_ADD_STR(sp->tombs, uidl, t);
-		rc = sp3_save_tombs(sp);
+		rc = store_pop3_save_tombs(sp);
 		if (rc < 0) {
 			HASH_DEL(sp->tombs, t);
 			free(t);
@@ -1061,13 +1081,13 @@ static int store_pop3_expunge(struct store *st, const char *folder,
 			rc = -errno;
 			goto out;
 		}
-		sp3_sync_dir(sp->curfd);
+		store_pop3_sync_dir(sp->curfd);
 		m->stored = false;
 	}
 	if (!m->on_server) {
-		sp3_msg_del(sp, m);
+		store_pop3_msg_del(sp, m);
 		sp->index_dirty = true;
-		sp3_save_index(sp);
+		store_pop3_save_index(sp);
 	}
 	sp->gen++;
 	if (t)
@@ -1078,17 +1098,19 @@ out:
 	return rc;
 }
 
+/* store_ops.append_limit: none (POP3 cannot add messages). */
 static uint64_t store_pop3_append_limit(struct store *st)
 {
 	(void)st;
 	return 0;
 }
 
+/* store_ops.destroy: stops the worker and frees what the store holds. */
 static void store_pop3_destroy(struct store *st)
 {
 	struct store_pop3 *sp = store_pop3_of(st);
-	struct sp3_msg *m, *tmp;
-	struct sp3_tomb *t, *ttmp;
+	struct store_pop3_msg *m, *tmp;
+	struct store_pop3_tomb *t, *ttmp;
 
 	if (sp->worker_running) {
 		pthread_mutex_lock(&sp->lock);
@@ -1099,7 +1121,7 @@ static void store_pop3_destroy(struct store *st)
 	}
 	HASH_ITER(hh, sp->by_uidl, m, tmp)
 	{
-		sp3_msg_del(sp, m);
+		store_pop3_msg_del(sp, m);
 	}
 	HASH_ITER(hh, sp->tombs, t, ttmp)
 	{
@@ -1129,7 +1151,8 @@ static const struct store_ops store_pop3_ops = {
 };
 
 /* The store directory for USER@HOST[:PORT] under the data home. */
-static char *sp3_dir_for(const char *user, const char *host, const char *port)
+static char *store_pop3_dir_for(const char *user, const char *host,
+				const char *port)
 {
 	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
 	char *safe, *dir = NULL;
@@ -1149,17 +1172,18 @@ static char *sp3_dir_for(const char *user, const char *host, const char *port)
 	return dir;
 }
 
+/* The default local store of an account (see store.h). */
 char *store_pop3_default_dir(const char *user, const char *host,
 			     const char *port)
 {
-	char *dir = sp3_dir_for(user, host, port), *old;
+	char *dir = store_pop3_dir_for(user, host, port), *old;
 	struct stat st;
 
 	if (!dir || !port || stat(dir, &st) == 0)
 		return dir;
 	/* Stores made before the port was part of the name stay where
 	 * they are: their mail may be gone from the server. */
-	old = sp3_dir_for(user, host, NULL);
+	old = store_pop3_dir_for(user, host, NULL);
 	if (old && stat(old, &st) == 0 && S_ISDIR(st.st_mode)) {
 		fprintf(stderr,
 			"mailfs: using the local store %s (made before store "
@@ -1178,7 +1202,7 @@ char *store_pop3_default_dir(const char *user, const char *host,
  * (safedir.h), and locks it against a second mount (mountlock.h: one
  * that is exiting is waited for, at most the timeout).
  */
-static int sp3_open_dir(struct store_pop3 *sp, char *err, size_t errlen)
+static int store_pop3_open_dir(struct store_pop3 *sp, char *err, size_t errlen)
 {
 	char why[512], sub[PATH_MAX + 8];
 
@@ -1203,6 +1227,7 @@ fail:
 	return -1;
 }
 
+/* Makes the POP3 store over dir (see store.h). */
 struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 			     bool keep, unsigned refresh, char *err,
 			     size_t errlen)
@@ -1260,9 +1285,9 @@ struct store *store_pop3_new(const struct pop3_config *cfg, const char *dir,
 		pop3_quit(s, &perr);
 	}
 	sp->fresh = !existed;
-	if (sp3_open_dir(sp, err, errlen) < 0)
+	if (store_pop3_open_dir(sp, err, errlen) < 0)
 		goto fail;
-	if (sp3_load(sp) < 0) {
+	if (store_pop3_load(sp) < 0) {
 		snprintf(err, errlen, "cannot read the store %s: %s", sp->dir,
 			 strerror(errno));
 		goto fail;
@@ -1273,10 +1298,11 @@ fail:
 	return NULL;
 }
 
+/* Starts the worker thread (see store.h). */
 int store_pop3_start(struct store *st)
 {
 	struct store_pop3 *sp = store_pop3_of(st);
-	int rc = pthread_create(&sp->worker, NULL, sp3_worker, sp);
+	int rc = pthread_create(&sp->worker, NULL, store_pop3_worker, sp);
 
 	if (rc)
 		return -rc;

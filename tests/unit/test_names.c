@@ -270,8 +270,7 @@ START_TEST(test_mutf7_all_code_points)
 }
 END_TEST
 
-/* A component and how it is shown: names_escape() must give the second
- * and names_unescape() the first back. */
+/* A component and how names_escape() shows it. */
 static const struct {
 	const char *raw;
 	const char *escaped;
@@ -303,62 +302,21 @@ static const struct {
 	{"%2Esearch", "%252Esearch"},
 };
 
-/* names_escape() and names_unescape() on the escapes table. */
+/* names_escape() on the escapes table. */
 START_TEST(test_escape)
 {
 	char *e = names_escape(escapes[_i].raw);
-	char *u = names_unescape(escapes[_i].escaped);
 
 	ck_assert_ptr_nonnull(e);
 	ck_assert_str_eq(e, escapes[_i].escaped);
-	ck_assert_ptr_nonnull(u);
-	ck_assert_str_eq(u, escapes[_i].raw);
 	free(e);
-	free(u);
 }
 END_TEST
 
-/* What names_unescape() makes of input names_escape() never gives. */
-static const struct {
-	const char *in;
-	const char *out; /* NULL: refused */
-} unescapes[] = {
-	/* lower-case hex */
-	{"%2e%2f", "./"},
-	{"%41", "A"},
-	/* a '%' not followed by two hex digits is a literal '%' */
-	{"%", "%"},
-	{"a%", "a%"},
-	{"%4", "%4"},
-	{"a%2", "a%2"},
-	{"%zz", "%zz"},
-	{"%2g", "%2g"},
-	{"%%41", "%A"},
-	{"%C3%A7", "\xc3\xa7"},
-	/* refused: a NUL byte */
-	{"%00", NULL},
-	{"a%00b", NULL},
-};
-
-/* names_unescape() on the unescapes table. */
-START_TEST(test_unescape)
-{
-	char *u = names_unescape(unescapes[_i].in);
-
-	if (!unescapes[_i].out) {
-		ck_assert_ptr_null(u);
-		return;
-	}
-	ck_assert_ptr_nonnull(u);
-	ck_assert_str_eq(u, unescapes[_i].out);
-	free(u);
-}
-END_TEST
-
-/* Every byte value, alone and in company, survives escaping. */
+/* Every byte value, alone and in company, escapes to one path level. */
 START_TEST(test_escape_all_bytes)
 {
-	char in[4], all[256], *e, *u;
+	char in[4], all[256], *e;
 	int c;
 
 	for (c = 1; c < 256; c++) {
@@ -366,20 +324,14 @@ START_TEST(test_escape_all_bytes)
 		e = names_escape(in);
 		ck_assert_ptr_nonnull(e);
 		ck_assert_ptr_null(strchr(e, '/'));
-		u = names_unescape(e);
-		ck_assert_ptr_nonnull(u);
-		ck_assert_str_eq(u, in);
 		free(e);
-		free(u);
 		all[c - 1] = (char)c;
 	}
 	all[255] = '\0';
 	e = names_escape(all);
+	ck_assert_ptr_nonnull(e);
 	ck_assert_ptr_null(strchr(e, '/'));
-	u = names_unescape(e);
-	ck_assert_str_eq(u, all);
 	free(e);
-	free(u);
 }
 END_TEST
 
@@ -532,9 +484,9 @@ END_TEST
 START_TEST(test_round_trip)
 {
 	static const char *const names[] = {
-		"INBOX", "R&-D", "&ZeVnLIqe-", "a&2D3eAA-b", "100%", "%2E",
-		"&AAk-", "~x",	 "Re&AOc-us",  "..",	     ".",    "a b",
-		".search", ".parts", ".summary",
+		"INBOX", "R&-D",  "&ZeVnLIqe-", "a&2D3eAA-b", "100%",
+		"%2E",	 "&AAk-", "~x",		"Re&AOc-us",  "..",
+		".",	 "a b",	  ".search",	".parts",     ".summary",
 	};
 	static const char delims[] = {'.', '/', '\0'};
 	char name[64], *p, *m;
@@ -582,7 +534,6 @@ Suite *names_suite(void)
 	tcase_add_loop_test(tc, test_utf8_bad, 0, N_OF(utf8_bad));
 	tcase_add_test(tc, test_mutf7_all_code_points);
 	tcase_add_loop_test(tc, test_escape, 0, N_OF(escapes));
-	tcase_add_loop_test(tc, test_unescape, 0, N_OF(unescapes));
 	tcase_add_test(tc, test_escape_all_bytes);
 	tcase_add_loop_test(tc, test_to_path, 0, N_OF(to_paths));
 	tcase_add_loop_test(tc, test_from_path, 0, N_OF(from_paths));

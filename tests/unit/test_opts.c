@@ -343,12 +343,12 @@ START_TEST(test_password_file_mode)
 	close(fd);
 	o.password_file = path;
 	chmod(path, 0600);
-	pw = opts_password(&o, err, sizeof(err));
+	pw = opts_secret_password(&o, err, sizeof(err));
 	ck_assert_ptr_nonnull(pw);
 	ck_assert_str_eq(pw, "s3cret");
 	free(pw);
 	chmod(path, 0640);
-	pw = opts_password(&o, err, sizeof(err));
+	pw = opts_secret_password(&o, err, sizeof(err));
 	ck_assert_ptr_null(pw);
 	ck_assert_ptr_nonnull(strstr(err, "group or others"));
 	unlink(path);
@@ -363,18 +363,18 @@ START_TEST(test_password_sources)
 
 	o.timeout = 5;
 	o.password_command = "printf 'from-cmd\\nsecond\\n'";
-	pw = opts_password(&o, err, sizeof(err));
+	pw = opts_secret_password(&o, err, sizeof(err));
 	ck_assert_ptr_nonnull(pw);
 	ck_assert_str_eq(pw, "from-cmd");
 	free(pw);
 	o.password_command = "exit 3";
-	ck_assert_ptr_null(opts_password(&o, err, sizeof(err)));
+	ck_assert_ptr_null(opts_secret_password(&o, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "failed"));
 	o.password_command = NULL;
 	/* $MAILFS_PASSWORD, as opts_parse() took it out of the
 	 * environment. */
 	o.env_password = "from-env";
-	pw = opts_password(&o, err, sizeof(err));
+	pw = opts_secret_password(&o, err, sizeof(err));
 	ck_assert_ptr_nonnull(pw);
 	ck_assert_str_eq(pw, "from-env");
 	free(pw);
