@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * imap_parse: a pure IMAP response parser. No I/O: bytes go in through
- * imap_parser_feed(), complete responses come out. It accepts input split
+ * imap_parse_feed(), complete responses come out. It accepts input split
  * anywhere (inside a literal, between CR and LF, in the middle of a
  * literal's size) and bounds every size it is given.
  *
@@ -109,8 +109,8 @@ struct imap_parser;
  * max_line + max_literal bytes either.
  * Returns NULL only when out of memory.
  */
-struct imap_parser *imap_parser_new(size_t max_line, size_t max_literal);
-void imap_parser_free(struct imap_parser *p);
+struct imap_parser *imap_parse_new(size_t max_line, size_t max_literal);
+void imap_parse_free(struct imap_parser *p);
 
 /*
  * Feeds len bytes of server output.
@@ -120,31 +120,31 @@ void imap_parser_free(struct imap_parser *p);
  * *consumed_r says how many bytes of buf were used; feed the rest
  * again. Returns 0 when all of buf was consumed and no response is
  * complete yet (*consumed_r == len). Returns -1 on malformed input or an
- * exceeded bound; imap_parser_error() then says why, and the parser
+ * exceeded bound; imap_parse_error() then says why, and the parser
  * must not be fed again (the connection is out of sync).
  */
 /*
  * On -1, *consumed_r is the offset in buf of the byte that was refused
  * and *resp_r is NULL; running out of memory also gives -1.
  */
-int imap_parser_feed(struct imap_parser *p, const char *buf, size_t len,
+int imap_parse_feed(struct imap_parser *p, const char *buf, size_t len,
 		     size_t *consumed_r, const struct imap_resp **resp_r);
 
 /* Why the last feed returned -1 (a static or parser-owned string). */
-const char *imap_parser_error(const struct imap_parser *p);
+const char *imap_parse_error(const struct imap_parser *p);
 
 /* True when tok is an atom equal to s, ignoring ASCII case (a NIL
  * token is not an atom). */
-bool imap_tok_is(const struct imap_tok *tok, const char *s);
+bool imap_parse_tok_is(const struct imap_tok *tok, const char *s);
 
 /* Parses an atom of decimal digits into *n_r. Fails (false) on anything
  * else, on an empty atom and on overflow. */
-bool imap_tok_u32(const struct imap_tok *tok, uint32_t *n_r);
-bool imap_tok_u64(const struct imap_tok *tok, uint64_t *n_r);
+bool imap_parse_tok_u32(const struct imap_tok *tok, uint32_t *n_r);
+bool imap_parse_tok_u64(const struct imap_tok *tok, uint64_t *n_r);
 
 /* The bytes of an atom or string, NULL for NIL or a list (then *len_r
  * is 0). len_r may be NULL. */
-const char *imap_tok_str(const struct imap_tok *tok, size_t *len_r);
+const char *imap_parse_tok_str(const struct imap_tok *tok, size_t *len_r);
 
 /*
  * Parses a set of UIDs such as "1:3,7,12:9" (RFC 3501 sequence-set
@@ -154,7 +154,7 @@ const char *imap_tok_str(const struct imap_tok *tok, size_t *len_r);
  * malformed (a zero, "*", an empty element, overflow, too many
  * ranges), after cb saw the ranges before it.
  */
-bool imap_uid_set_parse(const char *str, size_t len, size_t max,
+bool imap_parse_uid_set(const char *str, size_t len, size_t max,
 			void (*cb)(void *ctx, uint32_t lo, uint32_t hi),
 			void *ctx);
 

@@ -190,7 +190,7 @@ int imap_read_resp(struct imap_session *s, const struct imap_resp **r_r)
 		if (s->rpos < s->rlen) {
 			size_t used = 0;
 			int rc =
-				imap_parser_feed(s->parser, s->rbuf + s->rpos,
+				imap_parse_feed(s->parser, s->rbuf + s->rpos,
 						 s->rlen - s->rpos, &used, r_r);
 
 			s->rpos += used;
@@ -198,7 +198,7 @@ int imap_read_resp(struct imap_session *s, const struct imap_resp **r_r)
 				imap_set_err(s, IMAP_ERR_PROTO, EPROTO,
 					     "bad response from %s: %s",
 					     s->cfg->host,
-					     imap_parser_error(s->parser));
+					     imap_parse_error(s->parser));
 				return -1;
 			}
 			if (rc == 1) {
@@ -275,7 +275,7 @@ static void imap_parse_caps(struct imap_session *s, const struct imap_tok *t,
 		if (t[i].type != IMAP_TOK_ATOM)
 			continue;
 		for (j = 0; j < sizeof(names) / sizeof(names[0]); j++)
-			if (imap_tok_is(&t[i], names[j].name))
+			if (imap_parse_tok_is(&t[i], names[j].name))
 				s->caps |= names[j].bit;
 		if (strncasecmp(t[i].str, "AUTH=", 5) == 0)
 			login_add_mech(s->mechs, sizeof(s->mechs), t[i].str + 5,
@@ -332,7 +332,7 @@ void imap_flags_take(struct strbuf *flags, const struct imap_tok *list)
 	for (i = 0; i < list->n_items; i++) {
 		const struct imap_tok *f = &list->items[i];
 
-		if (!imap_flag_token(f, false) || imap_tok_is(f, "\\Recent"))
+		if (!imap_flag_token(f, false) || imap_parse_tok_is(f, "\\Recent"))
 			continue;
 		if (flags->len)
 			strbuf_puts(flags, " ");
@@ -348,26 +348,26 @@ void imap_status_code(struct imap_session *s, const struct imap_resp *r)
 
 	if (r->n_code == 0)
 		return;
-	if (imap_tok_is(&c[0], "CAPABILITY"))
+	if (imap_parse_tok_is(&c[0], "CAPABILITY"))
 		imap_parse_caps(s, c + 1, r->n_code - 1);
-	else if (r->n_code >= 2 && imap_tok_is(&c[0], "UIDVALIDITY"))
-		imap_tok_u32(&c[1], &s->mb.uidvalidity);
-	else if (r->n_code >= 2 && imap_tok_is(&c[0], "UIDNEXT"))
-		imap_tok_u32(&c[1], &s->mb.uidnext);
-	else if (r->n_code >= 2 && imap_tok_is(&c[0], "HIGHESTMODSEQ") &&
-		 imap_tok_u64(&c[1], &v))
+	else if (r->n_code >= 2 && imap_parse_tok_is(&c[0], "UIDVALIDITY"))
+		imap_parse_tok_u32(&c[1], &s->mb.uidvalidity);
+	else if (r->n_code >= 2 && imap_parse_tok_is(&c[0], "UIDNEXT"))
+		imap_parse_tok_u32(&c[1], &s->mb.uidnext);
+	else if (r->n_code >= 2 && imap_parse_tok_is(&c[0], "HIGHESTMODSEQ") &&
+		 imap_parse_tok_u64(&c[1], &v))
 		s->mb.highestmodseq = v;
-	else if (r->n_code == 4 && imap_tok_is(&c[0], "COPYUID")) {
+	else if (r->n_code == 4 && imap_parse_tok_is(&c[0], "COPYUID")) {
 		/* Only single messages are copied, so the sets are UIDs. */
-		if (!imap_tok_u32(&c[1], &s->new_uidvalidity) ||
-		    !imap_tok_u32(&c[2], &s->copied_uid) ||
-		    !imap_tok_u32(&c[3], &s->new_uid))
+		if (!imap_parse_tok_u32(&c[1], &s->new_uidvalidity) ||
+		    !imap_parse_tok_u32(&c[2], &s->copied_uid) ||
+		    !imap_parse_tok_u32(&c[3], &s->new_uid))
 			s->new_uidvalidity = s->new_uid = 0;
-	} else if (r->n_code == 3 && imap_tok_is(&c[0], "APPENDUID")) {
-		if (!imap_tok_u32(&c[1], &s->new_uidvalidity) ||
-		    !imap_tok_u32(&c[2], &s->new_uid))
+	} else if (r->n_code == 3 && imap_parse_tok_is(&c[0], "APPENDUID")) {
+		if (!imap_parse_tok_u32(&c[1], &s->new_uidvalidity) ||
+		    !imap_parse_tok_u32(&c[2], &s->new_uid))
 			s->new_uidvalidity = s->new_uid = 0;
-	} else if (r->n_code == 2 && imap_tok_is(&c[0], "PERMANENTFLAGS") &&
+	} else if (r->n_code == 2 && imap_parse_tok_is(&c[0], "PERMANENTFLAGS") &&
 		   c[1].type == IMAP_TOK_LIST) {
 		size_t i;
 
@@ -381,9 +381,9 @@ void imap_status_code(struct imap_session *s, const struct imap_resp *r)
 		}
 		strbuf_puts(&s->permflags, " ");
 		s->have_permflags = !strbuf_failed(&s->permflags);
-	} else if (imap_tok_is(&c[0], "READ-ONLY"))
+	} else if (imap_parse_tok_is(&c[0], "READ-ONLY"))
 		s->mb.readonly = true;
-	else if (imap_tok_is(&c[0], "READ-WRITE"))
+	else if (imap_parse_tok_is(&c[0], "READ-WRITE"))
 		s->mb.readonly = false;
 }
 
@@ -400,25 +400,25 @@ void imap_untagged(struct imap_session *s, const struct imap_resp *r)
 		imap_status_code(s, r);
 		return;
 	}
-	if (r->n_toks >= 1 && imap_tok_is(&r->toks[0], "CAPABILITY")) {
+	if (r->n_toks >= 1 && imap_parse_tok_is(&r->toks[0], "CAPABILITY")) {
 		imap_parse_caps(s, r->toks + 1, r->n_toks - 1);
 		return;
 	}
-	if (r->n_toks >= 2 && imap_tok_u32(&r->toks[0], &n)) {
-		if (imap_tok_is(&r->toks[1], "EXISTS")) {
+	if (r->n_toks >= 2 && imap_parse_tok_u32(&r->toks[0], &n)) {
+		if (imap_parse_tok_is(&r->toks[1], "EXISTS")) {
 			if (n != s->mb.exists)
 				s->changed = true;
 			s->mb.exists = n;
-		} else if (imap_tok_is(&r->toks[1], "EXPUNGE")) {
+		} else if (imap_parse_tok_is(&r->toks[1], "EXPUNGE")) {
 			s->changed = true;
 			if (s->mb.exists)
 				s->mb.exists--;
-		} else if (imap_tok_is(&r->toks[1], "FETCH")) {
+		} else if (imap_parse_tok_is(&r->toks[1], "FETCH")) {
 			s->changed = true; /* a flag changed under us */
 		}
 		return;
 	}
-	if (r->n_toks >= 1 && imap_tok_is(&r->toks[0], "VANISHED")) {
+	if (r->n_toks >= 1 && imap_parse_tok_is(&r->toks[0], "VANISHED")) {
 		/* A live VANISHED (QRESYNC's EXPUNGE) lowers EXISTS;
 		 * VANISHED (EARLIER) reports the past. */
 		s->changed = true;
@@ -441,7 +441,7 @@ static bool imap_uid_count(const struct imap_tok *set, uint32_t *n_r)
 	uint64_t n = 0;
 
 	if (set->type != IMAP_TOK_ATOM ||
-	    !imap_uid_set_parse(set->str, set->len, IMAP_MAX_UID_RANGES,
+	    !imap_parse_uid_set(set->str, set->len, IMAP_MAX_UID_RANGES,
 				imap_uid_count_cb, &n))
 		return false;
 	*n_r = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
@@ -767,7 +767,7 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	s->cfg = cfg;
 	s->conn_id = log_conn_new();
 	s->rbuf = malloc(IMAP_READ_BUF);
-	s->parser = imap_parser_new(IMAP_MAX_LINE, cfg->max_literal);
+	s->parser = imap_parse_new(IMAP_MAX_LINE, cfg->max_literal);
 	if (!s->rbuf || !s->parser)
 		goto fail_free;
 	s->conn = net_connect(cfg->host, cfg->port, cfg->timeout_ms, msg,
@@ -795,7 +795,7 @@ fail_report:
 			 cfg->host, msg);
 	}
 	net_close(s->conn);
-	imap_parser_free(s->parser);
+	imap_parse_free(s->parser);
 	free(s->rbuf);
 	/* A PERMANENTFLAGS code in the greeting or in an untagged answer
 	 * before the failure has filled it already. */
@@ -803,7 +803,7 @@ fail_report:
 	free(s);
 	return -1;
 fail_free:
-	imap_parser_free(s->parser);
+	imap_parse_free(s->parser);
 	free(s->rbuf);
 	free(s);
 fail_nomem:
@@ -825,7 +825,7 @@ void imap_close(struct imap_session *s)
 		imap_run(s, "LOGOUT", NULL, NULL);
 	}
 	net_close(s->conn);
-	imap_parser_free(s->parser);
+	imap_parse_free(s->parser);
 	free(s->rbuf);
 	free(s->selected);
 	strbuf_free(&s->permflags);
@@ -907,15 +907,15 @@ static bool imap_quota_handler(void *ctx, struct imap_session *s,
 
 	(void)s;
 	if (r->status != IMAP_STATUS_NONE || r->n_toks < 2 ||
-	    !imap_tok_is(&r->toks[0], "QUOTA"))
+	    !imap_parse_tok_is(&r->toks[0], "QUOTA"))
 		return false;
 	l = &r->toks[r->n_toks - 1];
 	if (l->type != IMAP_TOK_LIST || q->found)
 		return true;
 	for (i = 0; i + 2 < l->n_items; i += 3) {
-		if (imap_tok_is(&l->items[i], "STORAGE") &&
-		    imap_tok_u64(&l->items[i + 1], &q->used) &&
-		    imap_tok_u64(&l->items[i + 2], &q->limit)) {
+		if (imap_parse_tok_is(&l->items[i], "STORAGE") &&
+		    imap_parse_tok_u64(&l->items[i + 1], &q->used) &&
+		    imap_parse_tok_u64(&l->items[i + 2], &q->limit)) {
 			q->found = true;
 			break;
 		}
@@ -1026,8 +1026,8 @@ const struct imap_tok *imap_resp_fetch_items(const struct imap_resp *r)
 	uint32_t seq;
 
 	if (r->status != IMAP_STATUS_NONE || r->n_toks != 3 ||
-	    !imap_tok_u32(&r->toks[0], &seq) ||
-	    !imap_tok_is(&r->toks[1], "FETCH") ||
+	    !imap_parse_tok_u32(&r->toks[0], &seq) ||
+	    !imap_parse_tok_is(&r->toks[1], "FETCH") ||
 	    r->toks[2].type != IMAP_TOK_LIST || r->toks[2].n_items % 2)
 		return NULL;
 	return &r->toks[2];
@@ -1037,8 +1037,8 @@ const struct imap_tok *imap_resp_fetch_items(const struct imap_resp *r)
 const char *imap_status_mailbox(const struct imap_resp *r)
 {
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE ||
-	    r->n_toks != 3 || !imap_tok_is(&r->toks[0], "STATUS") ||
+	    r->n_toks != 3 || !imap_parse_tok_is(&r->toks[0], "STATUS") ||
 	    r->toks[2].type != IMAP_TOK_LIST)
 		return NULL;
-	return imap_tok_str(&r->toks[1], NULL);
+	return imap_parse_tok_str(&r->toks[1], NULL);
 }

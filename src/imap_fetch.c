@@ -74,8 +74,8 @@ static bool imap_fetch_body_handler(void *ctx, struct imap_session *s,
 	for (i = 0; i + 1 < l->n_items; i += 2) {
 		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
 
-		if (imap_tok_is(k, "UID")) {
-			imap_tok_u32(v, &p.uid);
+		if (imap_parse_tok_is(k, "UID")) {
+			imap_parse_tok_u32(v, &p.uid);
 		} else if (k->type == IMAP_TOK_ATOM && k->len >= 6 &&
 			   strncasecmp(k->str, "BODY[]", 6) == 0) {
 			if (!imap_fetch_body_origin(k->str + 6, &p.offset) ||
@@ -288,8 +288,8 @@ static bool imap_fetch_items_handler(void *ctx, struct imap_session *s,
 	if (!l)
 		return false;
 	for (i = 0; i + 1 < l->n_items; i += 2)
-		if (imap_tok_is(&l->items[i], "UID"))
-			imap_tok_u32(&l->items[i + 1], &uid);
+		if (imap_parse_tok_is(&l->items[i], "UID"))
+			imap_parse_tok_u32(&l->items[i + 1], &uid);
 	if (uid == 0)
 		return false;
 	return ic->cb(ic->ctx, uid, l);

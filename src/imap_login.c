@@ -281,7 +281,7 @@ static int imap_login_authenticate(struct imap_session *s)
 	imap_state_set(s, IMAP_STATE_AUTH);
 	/* The OK may carry the new capabilities; ask only if not. */
 	if (!s->done || s->done->n_code == 0 ||
-	    !imap_tok_is(&s->done->code[0], "CAPABILITY"))
+	    !imap_parse_tok_is(&s->done->code[0], "CAPABILITY"))
 		s->caps = 0;
 	return 0;
 }

@@ -31,23 +31,23 @@ static bool imap_mailbox_list_status(struct imap_mailbox_list_ctx *lc,
 	bool have_messages = false;
 	size_t i, len;
 
-	e.name = imap_tok_str(&r->toks[1], &len);
+	e.name = imap_parse_tok_str(&r->toks[1], &len);
 	if (!e.name || strlen(e.name) != len)
 		return true;
 
 	for (i = 0; i + 1 < l->n_items; i += 2) {
 		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
 
-		if (imap_tok_is(k, "MESSAGES"))
-			have_messages = imap_tok_u32(v, &e.messages);
-		else if (imap_tok_is(k, "UIDNEXT") &&
-			 !imap_tok_u32(v, &e.uidnext))
+		if (imap_parse_tok_is(k, "MESSAGES"))
+			have_messages = imap_parse_tok_u32(v, &e.messages);
+		else if (imap_parse_tok_is(k, "UIDNEXT") &&
+			 !imap_parse_tok_u32(v, &e.uidnext))
 			e.uidnext = 0;
-		else if (imap_tok_is(k, "UIDVALIDITY") &&
-			 !imap_tok_u32(v, &e.uidvalidity))
+		else if (imap_parse_tok_is(k, "UIDVALIDITY") &&
+			 !imap_parse_tok_u32(v, &e.uidvalidity))
 			e.uidvalidity = 0;
-		else if (imap_tok_is(k, "HIGHESTMODSEQ") &&
-			 !imap_tok_u64(v, &e.modseq))
+		else if (imap_parse_tok_is(k, "HIGHESTMODSEQ") &&
+			 !imap_parse_tok_u64(v, &e.modseq))
 			e.modseq = 0;
 	}
 	if (have_messages)
@@ -78,19 +78,19 @@ static bool imap_mailbox_list_handler(void *ctx, struct imap_session *s,
 	if (imap_status_mailbox(r))
 		return imap_mailbox_list_status(lc, r);
 	if (r->status != IMAP_STATUS_NONE || r->n_toks < 4 ||
-	    !imap_tok_is(&t[0], "LIST"))
+	    !imap_parse_tok_is(&t[0], "LIST"))
 		return false;
 	if (t[1].type != IMAP_TOK_LIST)
 		return true;
 	for (i = 0; i < t[1].n_items; i++)
 		for (j = 0; j < sizeof(attrs) / sizeof(attrs[0]); j++)
-			if (imap_tok_is(&t[1].items[i], attrs[j].name))
+			if (imap_parse_tok_is(&t[1].items[i], attrs[j].name))
 				e.attrs |= attrs[j].bit;
 	if (t[2].type == IMAP_TOK_STRING && t[2].len == 1)
 		e.delim = t[2].str[0];
 	else if (t[2].type != IMAP_TOK_NIL)
 		return true;
-	e.name = imap_tok_str(&t[3], &len);
+	e.name = imap_parse_tok_str(&t[3], &len);
 	/* A name with NUL, CR or LF could not be used in a command. */
 	if (!e.name || len == 0 || strlen(e.name) != len ||
 	    strpbrk(e.name, "\r\n"))

@@ -119,7 +119,7 @@ struct imap_parser {
  * Records why parsing failed and moves the parser to the error state,
  * which it never leaves. Returns -1 so that callers can return it.
  */
-__attribute__((format(printf, 2, 3))) static int fail(struct imap_parser *p,
+__attribute__((format(printf, 2, 3))) static int imap_parse_fail(struct imap_parser *p,
 						      const char *fmt, ...)
 {
 	va_list ap;
@@ -133,7 +133,7 @@ __attribute__((format(printf, 2, 3))) static int fail(struct imap_parser *p,
 
 /* Describes byte c for an error message: 'x' if printable, else 0xNN.
  * buf must hold 8 bytes; returns buf. */
-static const char *show(char *buf, unsigned char c)
+static const char *imap_parse_show(char *buf, unsigned char c)
 {
 	if (c > 0x20 && c < 0x7f)
 		snprintf(buf, 8, "'%c'", c);
@@ -144,25 +144,25 @@ static const char *show(char *buf, unsigned char c)
 
 /* ASCII-only lower case, so that no locale can change how the
  * protocol's keywords compare. */
-static unsigned char lower(unsigned char c)
+static unsigned char imap_parse_lower(unsigned char c)
 {
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
 /* True when the n bytes at a and b are equal, ignoring ASCII case. */
-static bool caseeq(const char *a, const char *b, size_t n)
+static bool imap_parse_caseeq(const char *a, const char *b, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (lower(a[i]) != lower(b[i]))
+		if (imap_parse_lower(a[i]) != imap_parse_lower(b[i]))
 			return false;
 	return true;
 }
 
 /* True for the bytes a tag may hold: ASTRING-CHAR except '+' (RFC 3501
  * section 9). */
-static bool is_tag_char(unsigned char c)
+static bool imap_parse_is_tag_char(unsigned char c)
 {
 	if (c <= 0x20 || c >= 0x7f)
 		return false;
@@ -174,7 +174,7 @@ static bool is_tag_char(unsigned char c)
  * len + need: doubled, or exactly what is needed when that is more (so
  * a big literal does not take twice its size). 0 on overflow.
  */
-static size_t new_cap(size_t cap, size_t len, size_t need, size_t size)
+static size_t imap_parse_new_cap(size_t cap, size_t len, size_t need, size_t size)
 {
 	size_t want, ncap;
 
@@ -190,14 +190,14 @@ static size_t new_cap(size_t cap, size_t len, size_t need, size_t size)
 }
 
 /* Makes room for need more bytes in p->data. False when out of memory. */
-static bool data_reserve(struct imap_parser *p, size_t need)
+static bool imap_parse_data_reserve(struct imap_parser *p, size_t need)
 {
 	size_t cap;
 	char *n;
 
 	if (p->data_cap - p->data_len >= need)
 		return true;
-	cap = new_cap(p->data_cap, p->data_len, need, 1);
+	cap = imap_parse_new_cap(p->data_cap, p->data_len, need, 1);
 	n = cap ? realloc(p->data, cap) : NULL;
 	if (!n)
 		return false;
@@ -206,20 +206,20 @@ static bool data_reserve(struct imap_parser *p, size_t need)
 	return true;
 }
 
-/* Appends one byte to p->data; step() has made room for it. */
-static void put(struct imap_parser *p, char c)
+/* Appends one byte to p->data; imap_parse_step() has made room for it. */
+static void imap_parse_put(struct imap_parser *p, char c)
 {
 	p->data[p->data_len++] = c;
 }
 
 /* Pushes a finished token on p->stk. False when out of memory. */
-static bool stk_push(struct imap_parser *p, const struct rtok *t)
+static bool imap_parse_stk_push(struct imap_parser *p, const struct rtok *t)
 {
 	size_t cap;
 	struct rtok *n;
 
 	if (p->n_stk == p->stk_cap) {
-		cap = new_cap(p->stk_cap, p->n_stk, 1, sizeof(*n));
+		cap = imap_parse_new_cap(p->stk_cap, p->n_stk, 1, sizeof(*n));
 		n = cap ? realloc(p->stk, cap * sizeof(*n)) : NULL;
 		if (!n)
 			return false;
@@ -232,14 +232,14 @@ static bool stk_push(struct imap_parser *p, const struct rtok *t)
 
 /* Appends count tokens (the items of one list) to p->out as one block.
  * False when out of memory. */
-static bool out_append(struct imap_parser *p, const struct rtok *t,
+static bool imap_parse_out_append(struct imap_parser *p, const struct rtok *t,
 		       size_t count)
 {
 	size_t cap;
 	struct rtok *n;
 
 	if (p->out_cap - p->n_out < count) {
-		cap = new_cap(p->out_cap, p->n_out, count, sizeof(*n));
+		cap = imap_parse_new_cap(p->out_cap, p->n_out, count, sizeof(*n));
 		n = cap ? realloc(p->out, cap * sizeof(*n)) : NULL;
 		if (!n)
 			return false;
@@ -257,7 +257,7 @@ static bool out_append(struct imap_parser *p, const struct rtok *t,
  * The buffers are kept for reuse, except a data buffer that a big
  * literal made large.
  */
-static void reset(struct imap_parser *p)
+static void imap_parse_reset(struct imap_parser *p)
 {
 	p->state = S_START;
 	p->line_used = 0;
@@ -291,7 +291,7 @@ static void reset(struct imap_parser *p)
 }
 
 /* Creates a parser with the given bounds; see imap_parse.h. */
-struct imap_parser *imap_parser_new(size_t max_line, size_t max_literal)
+struct imap_parser *imap_parse_new(size_t max_line, size_t max_literal)
 {
 	struct imap_parser *p = calloc(1, sizeof(*p));
 
@@ -300,12 +300,12 @@ struct imap_parser *imap_parser_new(size_t max_line, size_t max_literal)
 	p->max_line = max_line;
 	p->max_literal = max_literal;
 	snprintf(p->err, sizeof(p->err), "no error");
-	reset(p);
+	imap_parse_reset(p);
 	return p;
 }
 
 /* Frees the parser and every response it handed out. */
-void imap_parser_free(struct imap_parser *p)
+void imap_parse_free(struct imap_parser *p)
 {
 	if (!p)
 		return;
@@ -317,7 +317,7 @@ void imap_parser_free(struct imap_parser *p)
 }
 
 /* The status a response's first word names, or IMAP_STATUS_NONE. */
-static enum imap_status status_word(const char *s, size_t len)
+static enum imap_status imap_parse_status_word(const char *s, size_t len)
 {
 	static const struct {
 		const char *word;
@@ -331,7 +331,7 @@ static enum imap_status status_word(const char *s, size_t len)
 
 	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strlen(words[i].word) == len &&
-		    caseeq(s, words[i].word, len))
+		    imap_parse_caseeq(s, words[i].word, len))
 			return words[i].status;
 	return IMAP_STATUS_NONE;
 }
@@ -342,7 +342,7 @@ static enum imap_status status_word(const char *s, size_t len)
  * kept) or a data response; a tagged response must be a status one.
  * Sets the next state: S_TOKENS, or S_AFTER_STATUS after a status word.
  */
-static int push_tok(struct imap_parser *p, const struct rtok *t)
+static int imap_parse_push_tok(struct imap_parser *p, const struct rtok *t)
 {
 	enum imap_status st;
 
@@ -351,11 +351,11 @@ static int push_tok(struct imap_parser *p, const struct rtok *t)
 		p->first_word = false;
 		st = IMAP_STATUS_NONE;
 		if (t->type == IMAP_TOK_ATOM)
-			st = status_word(p->data + t->off, t->len);
+			st = imap_parse_status_word(p->data + t->off, t->len);
 		if (p->kind == IMAP_RESP_TAGGED &&
 		    (st == IMAP_STATUS_NONE || st == IMAP_STATUS_BYE ||
 		     st == IMAP_STATUS_PREAUTH))
-			return fail(p, "tagged response is not OK, NO or BAD");
+			return imap_parse_fail(p, "tagged response is not OK, NO or BAD");
 		if (st != IMAP_STATUS_NONE) {
 			p->status = st;
 			p->state = S_AFTER_STATUS;
@@ -365,41 +365,41 @@ static int push_tok(struct imap_parser *p, const struct rtok *t)
 	/* Each token costs far more memory than the bytes that make it
 	 * (a 2-byte "()" is a list): their number is bounded too. */
 	if (p->n_stk + p->n_out >= IMAP_PARSER_MAX_TOKENS)
-		return fail(p, "response has more than %d tokens",
+		return imap_parse_fail(p, "response has more than %d tokens",
 			    IMAP_PARSER_MAX_TOKENS);
-	if (!stk_push(p, t))
-		return fail(p, "out of memory");
+	if (!imap_parse_stk_push(p, t))
+		return imap_parse_fail(p, "out of memory");
 	return 0;
 }
 
 /* Ends the atom being read; the byte that ended it is then handled in
- * the state push_tok() chose. "NIL" in any case becomes a NIL token. */
-static int end_atom(struct imap_parser *p)
+ * the state imap_parse_push_tok() chose. "NIL" in any case becomes a NIL token. */
+static int imap_parse_end_atom(struct imap_parser *p)
 {
 	struct rtok t = {.type = IMAP_TOK_ATOM,
 			 .off = p->tok_off,
 			 .len = p->data_len - p->tok_off};
 
-	put(p, '\0');
-	if (t.len == 3 && caseeq(p->data + t.off, "NIL", 3))
+	imap_parse_put(p, '\0');
+	if (t.len == 3 && imap_parse_caseeq(p->data + t.off, "NIL", 3))
 		t.type = IMAP_TOK_NIL;
-	return push_tok(p, &t);
+	return imap_parse_push_tok(p, &t);
 }
 
 /* Ends the literal whose bytes have all been copied to p->data. */
-static int end_literal(struct imap_parser *p)
+static int imap_parse_end_literal(struct imap_parser *p)
 {
 	struct rtok t = {.type = IMAP_TOK_STRING,
 			 .off = p->tok_off,
 			 .len = p->data_len - p->tok_off};
 
-	put(p, '\0'); /* room reserved with the literal */
-	return push_tok(p, &t);
+	imap_parse_put(p, '\0'); /* room reserved with the literal */
+	return imap_parse_push_tok(p, &t);
 }
 
 /* Closes the innermost open list: its items go to p->out as one block
  * and the list takes their place on p->stk. */
-static int close_list(struct imap_parser *p)
+static int imap_parse_close_list(struct imap_parser *p)
 {
 	size_t start = p->lvl[--p->n_lvl];
 	struct rtok t = {.type = IMAP_TOK_LIST,
@@ -408,22 +408,22 @@ static int close_list(struct imap_parser *p)
 
 	/* An empty list moves nothing, and p->stk may still be NULL (a
 	 * "* ()" first response): no pointer arithmetic on it then. */
-	if (t.len && !out_append(p, p->stk + start, t.len))
-		return fail(p, "out of memory");
+	if (t.len && !imap_parse_out_append(p, p->stk + start, t.len))
+		return imap_parse_fail(p, "out of memory");
 	p->n_stk = start;
-	return push_tok(p, &t);
+	return imap_parse_push_tok(p, &t);
 }
 
 /* Closes the response code at its ']'. Its tokens are all that is on
  * p->stk, since a status response has no data tokens. */
-static int end_code(struct imap_parser *p)
+static int imap_parse_end_code(struct imap_parser *p)
 {
 	if (p->n_stk == 0)
-		return fail(p, "empty response code");
+		return imap_parse_fail(p, "empty response code");
 	p->code_first = p->n_out;
 	p->n_code = p->n_stk;
-	if (!out_append(p, p->stk, p->n_stk))
-		return fail(p, "out of memory");
+	if (!imap_parse_out_append(p, p->stk, p->n_stk))
+		return imap_parse_fail(p, "out of memory");
 	p->n_stk = 0;
 	p->in_code = false;
 	p->state = S_AFTER_CODE;
@@ -431,7 +431,7 @@ static int end_code(struct imap_parser *p)
 }
 
 /* Starts the human text of a status or continuation response here. */
-static void begin_text(struct imap_parser *p)
+static void imap_parse_begin_text(struct imap_parser *p)
 {
 	p->text_off = p->data_len;
 	p->has_text = true;
@@ -439,7 +439,7 @@ static void begin_text(struct imap_parser *p)
 }
 
 /* Remembers which state handles the LF that must follow a CR. */
-static int saw_cr(struct imap_parser *p)
+static int imap_parse_saw_cr(struct imap_parser *p)
 {
 	p->cr_ret = p->state;
 	p->state = S_CR;
@@ -447,16 +447,16 @@ static int saw_cr(struct imap_parser *p)
 }
 
 /* The end of a line between tokens ends the response, if it is whole. */
-static int tokens_eol(struct imap_parser *p)
+static int imap_parse_tokens_eol(struct imap_parser *p)
 {
 	if (p->first_word)
-		return fail(p, p->kind == IMAP_RESP_TAGGED
+		return imap_parse_fail(p, p->kind == IMAP_RESP_TAGGED
 				       ? "tagged response without a status"
 				       : "empty untagged response");
 	if (p->in_code)
-		return fail(p, "response code not closed by ']'");
+		return imap_parse_fail(p, "response code not closed by ']'");
 	if (p->n_lvl)
-		return fail(p, "%zu list(s) not closed at end of line",
+		return imap_parse_fail(p, "%zu list(s) not closed at end of line",
 			    p->n_lvl);
 	p->state = S_DONE;
 	return 0;
@@ -467,30 +467,30 @@ static int tokens_eol(struct imap_parser *p)
  * Returns 0 when c was used, 1 when the new state must see it again,
  * -1 on error (this is the contract of every on_*() handler).
  */
-static int on_tokens(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_tokens(struct imap_parser *p, unsigned char c)
 {
 	switch (c) {
 	case ' ':
 		return 0;
 	case '\r':
-		return saw_cr(p);
+		return imap_parse_saw_cr(p);
 	case '\n':
-		return tokens_eol(p);
+		return imap_parse_tokens_eol(p);
 	}
 	if (p->first_word && p->kind == IMAP_RESP_TAGGED && strchr("()\"{", c))
-		return fail(p, "tagged response is not OK, NO or BAD");
+		return imap_parse_fail(p, "tagged response is not OK, NO or BAD");
 	switch (c) {
 	case '(':
 		p->first_word = false;
 		if (p->n_lvl == IMAP_PARSER_MAX_DEPTH)
-			return fail(p, "lists nested deeper than %d levels",
+			return imap_parse_fail(p, "lists nested deeper than %d levels",
 				    IMAP_PARSER_MAX_DEPTH);
 		p->lvl[p->n_lvl++] = p->n_stk;
 		return 0;
 	case ')':
 		if (p->n_lvl == 0)
-			return fail(p, "unbalanced ')'");
-		return close_list(p);
+			return imap_parse_fail(p, "unbalanced ')'");
+		return imap_parse_close_list(p);
 	case '"':
 		p->tok_off = p->data_len;
 		p->state = S_QUOTED;
@@ -503,9 +503,9 @@ static int on_tokens(struct imap_parser *p, unsigned char c)
 	case ']':
 		if (p->in_code) {
 			if (p->n_lvl)
-				return fail(p, "response code ends inside "
+				return imap_parse_fail(p, "response code ends inside "
 					       "a list");
-			return end_code(p);
+			return imap_parse_end_code(p);
 		}
 		break;
 	}
@@ -529,13 +529,13 @@ static bool imap_parse_section_item(const struct imap_parser *p)
 
 	for (i = 0; i < sizeof(items) / sizeof(items[0]); i++)
 		if (len == strlen(items[i]) &&
-		    caseeq(p->data + p->tok_off, items[i], len))
+		    imap_parse_caseeq(p->data + p->tok_off, items[i], len))
 			return true;
 	return false;
 }
 
 /* S_ATOM: c continues or ends the atom (see the header for the rules). */
-static int on_atom(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_atom(struct imap_parser *p, unsigned char c)
 {
 	switch (c) {
 	case ' ':
@@ -543,12 +543,12 @@ static int on_atom(struct imap_parser *p, unsigned char c)
 	case ')':
 		if (p->brackets)
 			break;
-		return end_atom(p) < 0 ? -1 : 1;
+		return imap_parse_end_atom(p) < 0 ? -1 : 1;
 	case '\r':
 	case '\n':
 		/* Even inside "[": CR and LF never belong to an atom, and
 		 * a mailbox name may hold a lone '['. */
-		return end_atom(p) < 0 ? -1 : 1;
+		return imap_parse_end_atom(p) < 0 ? -1 : 1;
 	case '[':
 		if (p->brackets || imap_parse_section_item(p))
 			p->brackets++;
@@ -559,14 +559,14 @@ static int on_atom(struct imap_parser *p, unsigned char c)
 			break;
 		}
 		if (p->in_code)
-			return end_atom(p) < 0 ? -1 : 1;
+			return imap_parse_end_atom(p) < 0 ? -1 : 1;
 		break;
 	case '{':
 		/* "~{" at the start of a token begins a literal8. */
 		if (p->data_len - p->tok_off == 1 &&
 		    p->data[p->tok_off] == '~') {
 			if (p->first_word && p->kind == IMAP_RESP_TAGGED)
-				return fail(p, "tagged response is not OK, "
+				return imap_parse_fail(p, "tagged response is not OK, "
 					       "NO or BAD");
 			p->data_len = p->tok_off;
 			p->lit_size = 0;
@@ -576,12 +576,12 @@ static int on_atom(struct imap_parser *p, unsigned char c)
 		}
 		break;
 	}
-	put(p, c);
+	imap_parse_put(p, c);
 	return 0;
 }
 
 /* S_QUOTED: c is a byte of a quoted string, its end, or an escape. */
-static int on_quoted(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_quoted(struct imap_parser *p, unsigned char c)
 {
 	struct rtok t;
 
@@ -590,37 +590,37 @@ static int on_quoted(struct imap_parser *p, unsigned char c)
 		t = (struct rtok){.type = IMAP_TOK_STRING,
 				  .off = p->tok_off,
 				  .len = p->data_len - p->tok_off};
-		put(p, '\0');
-		return push_tok(p, &t);
+		imap_parse_put(p, '\0');
+		return imap_parse_push_tok(p, &t);
 	case '\\':
 		p->state = S_QUOTED_ESC;
 		return 0;
 	case '\r':
 	case '\n':
-		return fail(p, "quoted string not closed at end of line");
+		return imap_parse_fail(p, "quoted string not closed at end of line");
 	}
-	put(p, c);
+	imap_parse_put(p, c);
 	return 0;
 }
 
 /* S_QUOTED_ESC: only \\ and \" are valid escapes. */
-static int on_quoted_esc(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_quoted_esc(struct imap_parser *p, unsigned char c)
 {
 	char b[8];
 
 	if (c != '\\' && c != '"')
-		return fail(p,
+		return imap_parse_fail(p,
 			    "invalid escape: %s after '\\' in quoted "
 			    "string",
-			    show(b, c));
-	put(p, c);
+			    imap_parse_show(b, c));
+	imap_parse_put(p, c);
 	p->state = S_QUOTED;
 	return 0;
 }
 
 /* S_LIT_SIZE: the digits of {N}, checked for overflow and, at the '}',
  * against max_literal, before any byte of the literal is accepted. */
-static int on_lit_size(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_lit_size(struct imap_parser *p, unsigned char c)
 {
 	char b[8];
 	unsigned int d;
@@ -628,116 +628,116 @@ static int on_lit_size(struct imap_parser *p, unsigned char c)
 	if (c >= '0' && c <= '9') {
 		d = c - '0';
 		if (p->lit_size > (UINT64_MAX - d) / 10)
-			return fail(p, "literal size does not fit in 64 bits");
+			return imap_parse_fail(p, "literal size does not fit in 64 bits");
 		p->lit_size = p->lit_size * 10 + d;
 		p->lit_digits = true;
 		return 0;
 	}
 	if (!p->lit_digits)
-		return fail(p, "literal size missing, found %s", show(b, c));
+		return imap_parse_fail(p, "literal size missing, found %s", imap_parse_show(b, c));
 	if (c == '+') {
 		p->state = S_LIT_PLUS;
 		return 0;
 	}
 	if (c != '}')
-		return fail(p, "invalid character %s in literal size",
-			    show(b, c));
+		return imap_parse_fail(p, "invalid character %s in literal size",
+			    imap_parse_show(b, c));
 	if (p->lit_size > (uint64_t)p->max_literal)
-		return fail(p,
+		return imap_parse_fail(p,
 			    "literal of %" PRIu64 " bytes exceeds limit of %zu",
 			    p->lit_size, p->max_literal);
 	/* Many literals in one response are bounded together too. */
 	if (p->data_len + p->lit_size > (uint64_t)p->max_literal + p->max_line)
-		return fail(p, "response exceeds %zu bytes in all",
+		return imap_parse_fail(p, "response exceeds %zu bytes in all",
 			    p->max_literal + p->max_line);
 	p->state = S_LIT_EOL;
 	return 0;
 }
 
 /* S_LIT_PLUS: "{N+" must be closed by '}'. */
-static int on_lit_plus(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_lit_plus(struct imap_parser *p, unsigned char c)
 {
 	char b[8];
 
 	if (c != '}')
-		return fail(p, "invalid character %s in literal size",
-			    show(b, c));
+		return imap_parse_fail(p, "invalid character %s in literal size",
+			    imap_parse_show(b, c));
 	p->state = S_LIT_SIZE;
-	return on_lit_size(p, c);
+	return imap_parse_on_lit_size(p, c);
 }
 
 /* S_LIT_EOL: "{N}" must end the line; then the literal's bytes follow.
  * Room for all of them is made now, so that they can be copied in as
  * they come. */
-static int on_lit_eol(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_lit_eol(struct imap_parser *p, unsigned char c)
 {
 	char b[8];
 	size_t size = (size_t)p->lit_size; /* <= max_literal */
 
 	if (c == '\r')
-		return saw_cr(p);
+		return imap_parse_saw_cr(p);
 	if (c != '\n')
-		return fail(p, "literal size followed by %s, not end of line",
-			    show(b, c));
+		return imap_parse_fail(p, "literal size followed by %s, not end of line",
+			    imap_parse_show(b, c));
 	if (size > SIZE_MAX - LITERAL_SLACK ||
-	    !data_reserve(p, size + LITERAL_SLACK))
-		return fail(p, "out of memory for a literal of %zu bytes",
+	    !imap_parse_data_reserve(p, size + LITERAL_SLACK))
+		return imap_parse_fail(p, "out of memory for a literal of %zu bytes",
 			    size);
 	p->tok_off = p->data_len;
 	p->lit_left = size;
 	if (size == 0)
-		return end_literal(p);
+		return imap_parse_end_literal(p);
 	p->state = S_LITERAL;
 	return 0;
 }
 
 /* S_AFTER_STATUS: after OK/NO/BAD/BYE/PREAUTH comes SP, or the end of
  * the line (no text). Anything else is taken as text. */
-static int on_after_status(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_after_status(struct imap_parser *p, unsigned char c)
 {
 	if (c == ' ') {
 		p->state = S_STATUS_SP;
 		return 0;
 	}
-	begin_text(p);
+	imap_parse_begin_text(p);
 	return 1;
 }
 
 /* S_STATUS_SP: '[' starts a response code, anything else the text. */
-static int on_status_sp(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_status_sp(struct imap_parser *p, unsigned char c)
 {
 	if (c == '[') {
 		p->in_code = true;
 		p->state = S_TOKENS;
 		return 0;
 	}
-	begin_text(p);
+	imap_parse_begin_text(p);
 	return 1;
 }
 
 /* S_AFTER_CODE: one SP may separate the code from the text. */
-static int on_after_code(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_after_code(struct imap_parser *p, unsigned char c)
 {
-	begin_text(p);
+	imap_parse_begin_text(p);
 	return c == ' ' ? 0 : 1;
 }
 
 /* S_TEXT: text runs to the end of the line. */
-static int on_text(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_text(struct imap_parser *p, unsigned char c)
 {
 	if (c == '\r')
-		return saw_cr(p);
+		return imap_parse_saw_cr(p);
 	if (c == '\n') {
-		put(p, '\0');
+		imap_parse_put(p, '\0');
 		p->state = S_DONE;
 		return 0;
 	}
-	put(p, c);
+	imap_parse_put(p, c);
 	return 0;
 }
 
 /* S_START: '+', '*' or the first byte of a tag. */
-static int on_start(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_start(struct imap_parser *p, unsigned char c)
 {
 	char b[8];
 
@@ -752,114 +752,114 @@ static int on_start(struct imap_parser *p, unsigned char c)
 		return 0;
 	case '\r':
 	case '\n':
-		return fail(p, "empty response line");
+		return imap_parse_fail(p, "empty response line");
 	}
-	if (!is_tag_char(c))
-		return fail(p, "invalid tag starting with %s", show(b, c));
+	if (!imap_parse_is_tag_char(c))
+		return imap_parse_fail(p, "invalid tag starting with %s", imap_parse_show(b, c));
 	p->kind = IMAP_RESP_TAGGED;
 	p->tag_off = p->data_len;
-	put(p, c);
+	imap_parse_put(p, c);
 	p->state = S_TAG;
 	return 0;
 }
 
 /* S_TAG: the tag runs up to a single SP. */
-static int on_tag(struct imap_parser *p, unsigned char c)
+static int imap_parse_on_tag(struct imap_parser *p, unsigned char c)
 {
 	char b[8];
 
 	if (c == ' ') {
-		put(p, '\0');
+		imap_parse_put(p, '\0');
 		p->first_word = true;
 		p->state = S_TOKENS;
 		return 0;
 	}
 	if (c == '\r' || c == '\n')
-		return fail(p, "tagged response without a status");
-	if (!is_tag_char(c))
-		return fail(p, "invalid character %s in tag", show(b, c));
-	put(p, c);
+		return imap_parse_fail(p, "tagged response without a status");
+	if (!imap_parse_is_tag_char(c))
+		return imap_parse_fail(p, "invalid character %s in tag", imap_parse_show(b, c));
+	imap_parse_put(p, c);
 	return 0;
 }
 
 /* One byte outside a literal: runs the handlers until one uses it. */
-static int step(struct imap_parser *p, unsigned char c)
+static int imap_parse_step(struct imap_parser *p, unsigned char c)
 {
 	char b[8];
 	int r;
 
 	if (c == '\0')
-		return fail(p, "NUL byte outside a literal");
+		return imap_parse_fail(p, "NUL byte outside a literal");
 	/* A byte adds at most two bytes to data: itself and the NUL that
 	 * ends the token before it. */
-	if (!data_reserve(p, 2))
-		return fail(p, "out of memory");
+	if (!imap_parse_data_reserve(p, 2))
+		return imap_parse_fail(p, "out of memory");
 	do {
 		switch (p->state) {
 		case S_START:
-			r = on_start(p, c);
+			r = imap_parse_on_start(p, c);
 			break;
 		case S_TAG:
-			r = on_tag(p, c);
+			r = imap_parse_on_tag(p, c);
 			break;
 		case S_AFTER_STAR:
 			if (c != ' ')
-				return fail(p,
+				return imap_parse_fail(p,
 					    "expected SP after '*', found %s",
-					    show(b, c));
+					    imap_parse_show(b, c));
 			p->first_word = true;
 			p->state = S_TOKENS;
 			r = 0;
 			break;
 		case S_AFTER_PLUS:
 			if (c != ' ' && c != '\r' && c != '\n')
-				return fail(p,
+				return imap_parse_fail(p,
 					    "expected SP after '+', found %s",
-					    show(b, c));
-			begin_text(p);
+					    imap_parse_show(b, c));
+			imap_parse_begin_text(p);
 			r = c == ' ' ? 0 : 1;
 			break;
 		case S_TOKENS:
-			r = on_tokens(p, c);
+			r = imap_parse_on_tokens(p, c);
 			break;
 		case S_ATOM:
-			r = on_atom(p, c);
+			r = imap_parse_on_atom(p, c);
 			break;
 		case S_QUOTED:
-			r = on_quoted(p, c);
+			r = imap_parse_on_quoted(p, c);
 			break;
 		case S_QUOTED_ESC:
-			r = on_quoted_esc(p, c);
+			r = imap_parse_on_quoted_esc(p, c);
 			break;
 		case S_LIT_SIZE:
-			r = on_lit_size(p, c);
+			r = imap_parse_on_lit_size(p, c);
 			break;
 		case S_LIT_PLUS:
-			r = on_lit_plus(p, c);
+			r = imap_parse_on_lit_plus(p, c);
 			break;
 		case S_LIT_EOL:
-			r = on_lit_eol(p, c);
+			r = imap_parse_on_lit_eol(p, c);
 			break;
 		case S_AFTER_STATUS:
-			r = on_after_status(p, c);
+			r = imap_parse_on_after_status(p, c);
 			break;
 		case S_STATUS_SP:
-			r = on_status_sp(p, c);
+			r = imap_parse_on_status_sp(p, c);
 			break;
 		case S_AFTER_CODE:
-			r = on_after_code(p, c);
+			r = imap_parse_on_after_code(p, c);
 			break;
 		case S_TEXT:
-			r = on_text(p, c);
+			r = imap_parse_on_text(p, c);
 			break;
 		case S_CR:
 			if (c != '\n')
-				return fail(p, "CR not followed by LF");
+				return imap_parse_fail(p, "CR not followed by LF");
 			p->state = p->cr_ret;
 			r = 1;
 			break;
 		default: /* S_LITERAL, S_DONE, S_ERROR: not reached */
-			return fail(p, "internal error: state %d", p->state);
+			return imap_parse_fail(p, "internal error: state %d", p->state);
 		}
 	} while (r > 0);
 	return r;
@@ -867,7 +867,7 @@ static int step(struct imap_parser *p, unsigned char c)
 
 /* Builds the struct imap_resp of the complete response: the remaining
  * top-level tokens go to p->out, then offsets become pointers. */
-static int finish(struct imap_parser *p)
+static int imap_parse_finish(struct imap_parser *p)
 {
 	struct imap_resp *r = &p->resp;
 	size_t toks_first = p->n_out;
@@ -875,14 +875,14 @@ static int finish(struct imap_parser *p)
 	struct imap_tok *n;
 	size_t i, cap;
 
-	if (!out_append(p, p->stk, p->n_stk))
-		return fail(p, "out of memory");
+	if (!imap_parse_out_append(p, p->stk, p->n_stk))
+		return imap_parse_fail(p, "out of memory");
 	p->n_stk = 0;
 	if (p->n_out > p->fin_cap) {
-		cap = new_cap(p->fin_cap, 0, p->n_out, sizeof(*n));
+		cap = imap_parse_new_cap(p->fin_cap, 0, p->n_out, sizeof(*n));
 		n = cap ? realloc(p->fin, cap * sizeof(*n)) : NULL;
 		if (!n)
-			return fail(p, "out of memory");
+			return imap_parse_fail(p, "out of memory");
 		p->fin = n;
 		p->fin_cap = cap;
 	}
@@ -916,7 +916,7 @@ static int finish(struct imap_parser *p)
 }
 
 /* Feeds bytes to the parser; see imap_parse.h for the contract. */
-int imap_parser_feed(struct imap_parser *p, const char *buf, size_t len,
+int imap_parse_feed(struct imap_parser *p, const char *buf, size_t len,
 		     size_t *consumed_r, const struct imap_resp **resp_r)
 {
 	size_t i = 0, n;
@@ -926,7 +926,7 @@ int imap_parser_feed(struct imap_parser *p, const char *buf, size_t len,
 	if (p->state == S_ERROR)
 		return -1;
 	if (p->state == S_DONE)
-		reset(p);
+		imap_parse_reset(p);
 	while (i < len) {
 		if (p->state == S_LITERAL) {
 			n = len - i < p->lit_left ? len - i : p->lit_left;
@@ -934,23 +934,23 @@ int imap_parser_feed(struct imap_parser *p, const char *buf, size_t len,
 			p->data_len += n;
 			p->lit_left -= n;
 			i += n;
-			if (p->lit_left == 0 && end_literal(p) < 0)
+			if (p->lit_left == 0 && imap_parse_end_literal(p) < 0)
 				goto failed;
 			continue;
 		}
 		if (p->line_used == p->max_line) {
-			fail(p,
+			imap_parse_fail(p,
 			     "response longer than %zu bytes outside "
 			     "literals",
 			     p->max_line);
 			goto failed;
 		}
 		p->line_used++;
-		if (step(p, (unsigned char)buf[i]) < 0)
+		if (imap_parse_step(p, (unsigned char)buf[i]) < 0)
 			goto failed;
 		i++;
 		if (p->state == S_DONE) {
-			if (finish(p) < 0)
+			if (imap_parse_finish(p) < 0)
 				goto failed;
 			*consumed_r = i;
 			*resp_r = &p->resp;
@@ -965,22 +965,22 @@ failed:
 }
 
 /* Why the last feed failed. */
-const char *imap_parser_error(const struct imap_parser *p)
+const char *imap_parse_error(const struct imap_parser *p)
 {
 	return p->err;
 }
 
 /* Case-insensitive comparison of an atom with a keyword. */
-bool imap_tok_is(const struct imap_tok *tok, const char *s)
+bool imap_parse_tok_is(const struct imap_tok *tok, const char *s)
 {
 	size_t n = strlen(s);
 
 	return tok && tok->type == IMAP_TOK_ATOM && tok->len == n &&
-	       caseeq(tok->str, s, n);
+	       imap_parse_caseeq(tok->str, s, n);
 }
 
 /* Parses an atom of decimal digits, refusing overflow. */
-bool imap_tok_u64(const struct imap_tok *tok, uint64_t *n_r)
+bool imap_parse_tok_u64(const struct imap_tok *tok, uint64_t *n_r)
 {
 	uint64_t n = 0;
 	unsigned int d;
@@ -1000,19 +1000,19 @@ bool imap_tok_u64(const struct imap_tok *tok, uint64_t *n_r)
 	return true;
 }
 
-/* Like imap_tok_u64(), limited to 32 bits (UIDs, sequence numbers). */
-bool imap_tok_u32(const struct imap_tok *tok, uint32_t *n_r)
+/* Like imap_parse_tok_u64(), limited to 32 bits (UIDs, sequence numbers). */
+bool imap_parse_tok_u32(const struct imap_tok *tok, uint32_t *n_r)
 {
 	uint64_t n;
 
-	if (!imap_tok_u64(tok, &n) || n > UINT32_MAX)
+	if (!imap_parse_tok_u64(tok, &n) || n > UINT32_MAX)
 		return false;
 	*n_r = (uint32_t)n;
 	return true;
 }
 
 /* The bytes of an atom or a string; NULL for NIL and lists. */
-const char *imap_tok_str(const struct imap_tok *tok, size_t *len_r)
+const char *imap_parse_tok_str(const struct imap_tok *tok, size_t *len_r)
 {
 	if (!tok ||
 	    (tok->type != IMAP_TOK_ATOM && tok->type != IMAP_TOK_STRING)) {
@@ -1044,7 +1044,7 @@ static bool imap_parse_uid_at(const char *str, size_t len, size_t *pos,
 	return true;
 }
 
-bool imap_uid_set_parse(const char *str, size_t len, size_t max,
+bool imap_parse_uid_set(const char *str, size_t len, size_t max,
 			void (*cb)(void *ctx, uint32_t lo, uint32_t hi),
 			void *ctx)
 {

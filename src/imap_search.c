@@ -40,7 +40,7 @@ static void imap_search_plain(struct imap_search_ctx *c,
 	uint32_t uid;
 
 	for (i = 1; i < r->n_toks; i++) {
-		if (!imap_tok_u32(&r->toks[i], &uid) || uid == 0)
+		if (!imap_parse_tok_u32(&r->toks[i], &uid) || uid == 0)
 			continue;
 		if (res->n >= c->max) {
 			res->cut = true;
@@ -72,16 +72,16 @@ static bool imap_search_esearch(struct imap_search_ctx *c,
 
 	if (i < r->n_toks && r->toks[i].type == IMAP_TOK_LIST) {
 		t = &r->toks[i];
-		if (t->n_items != 2 || !imap_tok_is(&t->items[0], "TAG") ||
+		if (t->n_items != 2 || !imap_parse_tok_is(&t->items[0], "TAG") ||
 		    t->items[1].type != IMAP_TOK_STRING ||
 		    strcmp(t->items[1].str, c->tag) != 0)
 			return false; /* another command's */
 		i++;
 	}
-	if (i < r->n_toks && imap_tok_is(&r->toks[i], "UID"))
+	if (i < r->n_toks && imap_parse_tok_is(&r->toks[i], "UID"))
 		i++;
 	for (; i + 1 < r->n_toks; i += 2) {
-		if (!imap_tok_is(&r->toks[i], "ALL"))
+		if (!imap_parse_tok_is(&r->toks[i], "ALL"))
 			continue;
 		t = &r->toks[i + 1];
 		if (t->type != IMAP_TOK_ATOM)
@@ -104,11 +104,11 @@ static bool imap_search_handler(void *ctx, struct imap_session *s,
 
 	if (r->status != IMAP_STATUS_NONE || r->n_toks < 1)
 		return false;
-	if (imap_tok_is(&r->toks[0], "SEARCH")) {
+	if (imap_parse_tok_is(&r->toks[0], "SEARCH")) {
 		imap_search_plain(c, r);
 		return true;
 	}
-	if (imap_tok_is(&r->toks[0], "ESEARCH"))
+	if (imap_parse_tok_is(&r->toks[0], "ESEARCH"))
 		return imap_search_esearch(c, r);
 	return false;
 }

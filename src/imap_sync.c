@@ -121,17 +121,17 @@ static unsigned imap_sync_meta_parse(struct strbuf *flags, char *oid,
 	for (i = 0; i + 1 < l->n_items; i += 2) {
 		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
 
-		if (imap_tok_is(k, "UID")) {
-			if (imap_tok_u32(v, &m->uid) && m->uid)
+		if (imap_parse_tok_is(k, "UID")) {
+			if (imap_parse_tok_u32(v, &m->uid) && m->uid)
 				have |= IMAP_META_UID;
-		} else if (imap_tok_is(k, "RFC822.SIZE")) {
+		} else if (imap_parse_tok_is(k, "RFC822.SIZE")) {
 			/* A size beyond any real message is a lie: the
 			 * bytes will tell (fsops corrects sizes). */
-			if (imap_tok_u64(v, &m->size))
+			if (imap_parse_tok_u64(v, &m->size))
 				have |= IMAP_META_SIZE;
 			if (m->size > IMAP_MAX_MESSAGE)
 				m->size = IMAP_MAX_MESSAGE;
-		} else if (imap_tok_is(k, "INTERNALDATE")) {
+		} else if (imap_parse_tok_is(k, "INTERNALDATE")) {
 			/* An unreadable date shows as 1970, rather than
 			 * hiding the message. */
 			if (v->type == IMAP_TOK_STRING)
@@ -141,12 +141,12 @@ static unsigned imap_sync_meta_parse(struct strbuf *flags, char *oid,
 				m->date = 0;
 		} else if (k->type == IMAP_TOK_ATOM && k->len > 18 &&
 			   strncasecmp(k->str, "BODY[HEADER.FIELDS", 18) == 0) {
-			m->msgid_hdr = imap_tok_str(v, &m->msgid_len);
-		} else if (oid_kind && imap_tok_is(k, oid_kind)) {
+			m->msgid_hdr = imap_parse_tok_str(v, &m->msgid_len);
+		} else if (oid_kind && imap_parse_tok_is(k, oid_kind)) {
 			m->oid = imap_sync_oid_parse(oid_kind, v, oid) ? oid
 								       : NULL;
 			m->oid_kind = m->oid ? oid_kind : NULL;
-		} else if (imap_tok_is(k, "FLAGS") &&
+		} else if (imap_parse_tok_is(k, "FLAGS") &&
 			   v->type == IMAP_TOK_LIST) {
 			have |= IMAP_META_FLAGS;
 			imap_flags_take(flags, v);
@@ -331,14 +331,14 @@ static bool imap_sync_vanished_resp(struct imap_sync_resync_ctx *rc,
 	bool earlier = false;
 
 	if (r->n_toks == 3 && set->type == IMAP_TOK_LIST && set->n_items == 1 &&
-	    imap_tok_is(&set->items[0], "EARLIER")) {
+	    imap_parse_tok_is(&set->items[0], "EARLIER")) {
 		earlier = true;
 		set = &r->toks[2];
 	} else if (r->n_toks != 2) {
 		return false;
 	}
 	if (set->type != IMAP_TOK_ATOM ||
-	    !imap_uid_set_parse(set->str, set->len, IMAP_MAX_UID_RANGES,
+	    !imap_parse_uid_set(set->str, set->len, IMAP_MAX_UID_RANGES,
 				imap_sync_vanished, rc)) {
 		log_warnx("%s sent a VANISHED response that cannot be read",
 			  rc->s->cfg->host);
@@ -346,7 +346,7 @@ static bool imap_sync_vanished_resp(struct imap_sync_resync_ctx *rc,
 		return true;
 	}
 	if (!earlier)
-		imap_uid_set_parse(set->str, set->len, IMAP_MAX_UID_RANGES,
+		imap_parse_uid_set(set->str, set->len, IMAP_MAX_UID_RANGES,
 				   imap_sync_gone, rc->s);
 	return true;
 }
@@ -359,9 +359,9 @@ static bool imap_sync_search_resp(struct imap_sync_resync_ctx *rc,
 	size_t i;
 	uint32_t uid;
 
-	if (imap_tok_is(&r->toks[0], "SEARCH")) {
+	if (imap_parse_tok_is(&r->toks[0], "SEARCH")) {
 		for (i = 1; i < r->n_toks; i++)
-			if (imap_tok_u32(&r->toks[i], &uid) && uid)
+			if (imap_parse_tok_u32(&r->toks[i], &uid) && uid)
 				imap_sync_present(rc, uid, uid);
 		rc->present = true;
 		return true;
@@ -370,9 +370,9 @@ static bool imap_sync_search_resp(struct imap_sync_resync_ctx *rc,
 	for (i = 1; i + 1 < r->n_toks; i++) {
 		const struct imap_tok *v = &r->toks[i + 1];
 
-		if (imap_tok_is(&r->toks[i], "ALL") &&
+		if (imap_parse_tok_is(&r->toks[i], "ALL") &&
 		    v->type == IMAP_TOK_ATOM &&
-		    !imap_uid_set_parse(v->str, v->len, IMAP_MAX_UID_RANGES,
+		    !imap_parse_uid_set(v->str, v->len, IMAP_MAX_UID_RANGES,
 					imap_sync_present, rc))
 			rc->present = false; /* the caller relists */
 	}
@@ -390,10 +390,10 @@ static bool imap_sync_resync_handler(void *ctx, struct imap_session *s,
 
 	if (r->status != IMAP_STATUS_NONE || r->n_toks < 1)
 		return false;
-	if (imap_tok_is(&r->toks[0], "VANISHED") && r->n_toks >= 2)
+	if (imap_parse_tok_is(&r->toks[0], "VANISHED") && r->n_toks >= 2)
 		return imap_sync_vanished_resp(rc, r);
-	if (imap_tok_is(&r->toks[0], "ESEARCH") ||
-	    imap_tok_is(&r->toks[0], "SEARCH"))
+	if (imap_parse_tok_is(&r->toks[0], "ESEARCH") ||
+	    imap_parse_tok_is(&r->toks[0], "SEARCH"))
 		return imap_sync_search_resp(rc, r);
 	have = imap_sync_meta_parse(&rc->flags, rc->oid, imap_oid_kind(s), r,
 				    &m);
@@ -416,10 +416,10 @@ static bool imap_sync_enabled_handler(void *ctx, struct imap_session *s,
 
 	(void)ctx;
 	if (r->status != IMAP_STATUS_NONE || r->n_toks < 1 ||
-	    !imap_tok_is(&r->toks[0], "ENABLED"))
+	    !imap_parse_tok_is(&r->toks[0], "ENABLED"))
 		return false;
 	for (i = 1; i < r->n_toks; i++)
-		if (imap_tok_is(&r->toks[i], "QRESYNC"))
+		if (imap_parse_tok_is(&r->toks[i], "QRESYNC"))
 			s->qresync_on = true;
 	return true;
 }

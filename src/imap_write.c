@@ -81,9 +81,9 @@ static bool imap_write_store_handler(void *ctx, struct imap_session *s,
 	if (!l)
 		return false;
 	for (i = 0; i + 1 < l->n_items; i += 2) {
-		if (imap_tok_is(&l->items[i], "UID"))
-			imap_tok_u32(&l->items[i + 1], &uid);
-		else if (imap_tok_is(&l->items[i], "FLAGS") &&
+		if (imap_parse_tok_is(&l->items[i], "UID"))
+			imap_parse_tok_u32(&l->items[i + 1], &uid);
+		else if (imap_parse_tok_is(&l->items[i], "FLAGS") &&
 			 l->items[i + 1].type == IMAP_TOK_LIST)
 			flags = &l->items[i + 1];
 	}

@@ -36,7 +36,7 @@ struct msgstruct_build {
 static void msgstruct_lower(const struct imap_tok *t, char *buf, size_t size)
 {
 	size_t len = 0, i;
-	const char *s = t ? imap_tok_str(t, &len) : NULL;
+	const char *s = t ? imap_parse_tok_str(t, &len) : NULL;
 
 	if (!s || t->type == IMAP_TOK_LIST)
 		len = 0;
@@ -158,7 +158,7 @@ static void msgstruct_leaf(struct msgstruct_build *b, const struct imap_tok *l,
 	p->filename = mime_param(params, n, "name");
 	p->enc =
 		l->n_items > 5 ? msgstruct_enc(&it[5]) : MSGSTRUCT_ENC_IDENTITY;
-	if (l->n_items > 6 && !imap_tok_u64(&it[6], &p->size))
+	if (l->n_items > 6 && !imap_parse_tok_u64(&it[6], &p->size))
 		p->size = 0;
 	if (p->size > MSGSTRUCT_MAX_SIZE)
 		p->size = MSGSTRUCT_MAX_SIZE;

@@ -451,24 +451,24 @@ static bool store_imap_read_summary_cb(void *ctx, uint32_t uid,
 	for (i = 0; i + 1 < l->n_items; i += 2) {
 		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
 
-		if (imap_tok_is(k, "ENVELOPE")) {
+		if (imap_parse_tok_is(k, "ENVELOPE")) {
 			/* a malformed one still gives the line, empty */
 			have_env = true;
 			msgstruct_envelope(v, &m.env);
-		} else if (imap_tok_is(k, "RFC822.SIZE")) {
-			have_size = imap_tok_u64(v, &m.size);
+		} else if (imap_parse_tok_is(k, "RFC822.SIZE")) {
+			have_size = imap_parse_tok_u64(v, &m.size);
 			if (m.size > IMAP_MAX_MESSAGE)
 				m.size = IMAP_MAX_MESSAGE;
-		} else if (imap_tok_is(k, "INTERNALDATE")) {
+		} else if (imap_parse_tok_is(k, "INTERNALDATE")) {
 			if (!imap_internaldate(v, &m.date))
 				m.date = 0;
-		} else if (imap_tok_is(k, "FLAGS") &&
+		} else if (imap_parse_tok_is(k, "FLAGS") &&
 			   v->type == IMAP_TOK_LIST) {
 			for (j = 0; j < v->n_items; j++) {
 				const struct imap_tok *f = &v->items[j];
 
 				if (f->type != IMAP_TOK_ATOM ||
-				    imap_tok_is(f, "\\Recent"))
+				    imap_parse_tok_is(f, "\\Recent"))
 					continue;
 				if (a->flags.len)
 					strbuf_puts(&a->flags, " ");
@@ -539,10 +539,10 @@ static bool store_imap_read_structure_cb(void *ctx, uint32_t uid,
 	for (i = 0; i + 1 < l->n_items; i += 2) {
 		const struct imap_tok *k = &l->items[i], *v = &l->items[i + 1];
 
-		if (imap_tok_is(k, "BODYSTRUCTURE") && !a->ms) {
+		if (imap_parse_tok_is(k, "BODYSTRUCTURE") && !a->ms) {
 			a->parse_rc = msgstruct_parse(v, &a->ms);
 			ours = true;
-		} else if (imap_tok_is(k, "BODY[HEADER]") &&
+		} else if (imap_parse_tok_is(k, "BODY[HEADER]") &&
 			   v->type == IMAP_TOK_STRING && !a->header_known) {
 			a->header_known = true;
 			a->header_size = v->len;
@@ -576,7 +576,7 @@ static bool store_imap_read_sizes_cb(void *ctx, uint32_t uid,
 
 		if (k->type != IMAP_TOK_ATOM || k->len < 13 ||
 		    strncasecmp(k->str, "BINARY.SIZE[", 12) != 0 ||
-		    !imap_tok_u64(&l->items[i + 1], &n))
+		    !imap_parse_tok_u64(&l->items[i + 1], &n))
 			continue;
 		for (j = 0; j < a->ms->n; j++) {
 			snprintf(sec, sizeof(sec), "BINARY.SIZE[%s]",

@@ -170,12 +170,12 @@ static bool fuzz_imap_parse_feed(struct imap_parser *p, struct strbuf *dump,
 	int rc;
 
 	while (pos < len) {
-		rc = imap_parser_feed(p, buf + pos, len - pos, &used, &r);
+		rc = imap_parse_feed(p, buf + pos, len - pos, &used, &r);
 		FUZZ_IMAP_PARSE_CHECK(used <= len - pos);
 		if (rc < 0) {
 			FUZZ_IMAP_PARSE_CHECK(r == NULL);
 			strbuf_printf(dump, "error at %zu: %s\n",
-				      base + pos + used, imap_parser_error(p));
+				      base + pos + used, imap_parse_error(p));
 			return false;
 		}
 		if (rc == 0) {
@@ -219,13 +219,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	max_lit = literals[fuzz_imap_parse_next(&rng) % 3];
 	most = maxcut[fuzz_imap_parse_next(&rng) % 5];
 
-	p = imap_parser_new(max_line, max_lit);
+	p = imap_parse_new(max_line, max_lit);
 	FUZZ_IMAP_PARSE_CHECK(p != NULL);
 	ok = fuzz_imap_parse_feed(p, &whole, in, size, 0);
 	fuzz_imap_parse_end(p, &whole, ok, size);
-	imap_parser_free(p);
+	imap_parse_free(p);
 
-	p = imap_parser_new(max_line, max_lit);
+	p = imap_parse_new(max_line, max_lit);
 	FUZZ_IMAP_PARSE_CHECK(p != NULL);
 	ok = true;
 	while (ok && pos < size) {
@@ -236,7 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += n;
 	}
 	fuzz_imap_parse_end(p, &cut, ok, size);
-	imap_parser_free(p);
+	imap_parse_free(p);
 
 	FUZZ_IMAP_PARSE_CHECK(!strbuf_failed(&whole) && !strbuf_failed(&cut));
 	if (strcmp(strbuf_str(&whole), strbuf_str(&cut)) != 0) {

@@ -149,7 +149,7 @@ static void fuzz_msgstruct_mime(const char *s, size_t size)
 /* One input: mime on the bytes, msgstruct on what the parser makes. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct imap_parser *p = imap_parser_new(1u << 20, 1u << 20);
+	struct imap_parser *p = imap_parse_new(1u << 20, 1u << 20);
 	const char *buf = (const char *)data;
 	const struct imap_resp *r;
 	size_t used, i;
@@ -157,12 +157,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_msgstruct_mime(buf, size);
 	if (!p)
 		return 0;
-	while (size > 0 && imap_parser_feed(p, buf, size, &used, &r) == 1) {
+	while (size > 0 && imap_parse_feed(p, buf, size, &used, &r) == 1) {
 		for (i = 0; i < r->n_toks; i++)
 			fuzz_msgstruct_tok(&r->toks[i], 0);
 		buf += used;
 		size -= used;
 	}
-	imap_parser_free(p);
+	imap_parse_free(p);
 	return 0;
 }

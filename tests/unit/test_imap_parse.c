@@ -27,26 +27,26 @@ START_TEST(test_uid_set)
 	char out[256];
 
 	out[0] = 0;
-	ck_assert(imap_uid_set_parse("1:3,7,12:9", 10, 100, uid_set_cb, out));
+	ck_assert(imap_parse_uid_set("1:3,7,12:9", 10, 100, uid_set_cb, out));
 	ck_assert_str_eq(out, "[1-3][7-7][9-12]");
 	out[0] = 0;
-	ck_assert(imap_uid_set_parse("4294967295", 10, 100, uid_set_cb, out));
+	ck_assert(imap_parse_uid_set("4294967295", 10, 100, uid_set_cb, out));
 	ck_assert_str_eq(out, "[4294967295-4294967295]");
 	out[0] = 0;
-	ck_assert(!imap_uid_set_parse("4294967296", 10, 100, uid_set_cb, out));
-	ck_assert(!imap_uid_set_parse("0", 1, 100, uid_set_cb, out));
-	ck_assert(!imap_uid_set_parse("1:*", 3, 100, uid_set_cb, out));
-	ck_assert(!imap_uid_set_parse("1,,2", 4, 100, uid_set_cb, out));
-	ck_assert(!imap_uid_set_parse("1,", 2, 100, uid_set_cb, out));
-	ck_assert(!imap_uid_set_parse("", 0, 100, uid_set_cb, out));
-	ck_assert(!imap_uid_set_parse(":3", 2, 100, uid_set_cb, out));
+	ck_assert(!imap_parse_uid_set("4294967296", 10, 100, uid_set_cb, out));
+	ck_assert(!imap_parse_uid_set("0", 1, 100, uid_set_cb, out));
+	ck_assert(!imap_parse_uid_set("1:*", 3, 100, uid_set_cb, out));
+	ck_assert(!imap_parse_uid_set("1,,2", 4, 100, uid_set_cb, out));
+	ck_assert(!imap_parse_uid_set("1,", 2, 100, uid_set_cb, out));
+	ck_assert(!imap_parse_uid_set("", 0, 100, uid_set_cb, out));
+	ck_assert(!imap_parse_uid_set(":3", 2, 100, uid_set_cb, out));
 	out[0] = 0;
 	/* The bound on ranges holds, after the ones before it. */
-	ck_assert(!imap_uid_set_parse("1,2,3", 5, 2, uid_set_cb, out));
+	ck_assert(!imap_parse_uid_set("1,2,3", 5, 2, uid_set_cb, out));
 	ck_assert_str_eq(out, "[1-1][2-2]");
 	out[0] = 0;
 	/* len limits what is read: no NUL needed. */
-	ck_assert(imap_uid_set_parse("5:6,9", 3, 10, uid_set_cb, out));
+	ck_assert(imap_parse_uid_set("5:6,9", 3, 10, uid_set_cb, out));
 	ck_assert_str_eq(out, "[5-6]");
 }
 END_TEST
@@ -220,7 +220,7 @@ struct run {
 static void run_feed(const char *in, size_t len, size_t cut, size_t chunk,
 		     size_t max_line, size_t max_lit, struct run *r)
 {
-	struct imap_parser *p = imap_parser_new(max_line, max_lit);
+	struct imap_parser *p = imap_parse_new(max_line, max_lit);
 	const struct imap_resp *resp;
 	size_t pos = 0, end, consumed;
 	int rc = 1;
@@ -232,7 +232,7 @@ static void run_feed(const char *in, size_t len, size_t cut, size_t chunk,
 		if (end > len)
 			end = len;
 		while (pos < end) {
-			rc = imap_parser_feed(p, in + pos, end - pos, &consumed,
+			rc = imap_parse_feed(p, in + pos, end - pos, &consumed,
 					      &resp);
 			ck_assert_uint_le(consumed, end - pos);
 			if (rc < 0) {
@@ -240,8 +240,8 @@ static void run_feed(const char *in, size_t len, size_t cut, size_t chunk,
 				r->rc = -1;
 				r->err_at = pos + consumed;
 				snprintf(r->err, sizeof(r->err), "%s",
-					 imap_parser_error(p));
-				imap_parser_free(p);
+					 imap_parse_error(p));
+				imap_parse_free(p);
 				return;
 			}
 			if (rc == 0) {
@@ -256,7 +256,7 @@ static void run_feed(const char *in, size_t len, size_t cut, size_t chunk,
 		}
 	}
 	r->rc = rc;
-	imap_parser_free(p);
+	imap_parse_free(p);
 }
 
 /* Feeds a valid input whole, byte by byte and cut at every position;
@@ -585,23 +585,23 @@ END_TEST
 START_TEST(test_literal_refused_early)
 {
 	static const char in[] = "* 1 FETCH (BODY[] {99999999999}";
-	struct imap_parser *p = imap_parser_new(MAX_LINE, MAX_LIT);
+	struct imap_parser *p = imap_parse_new(MAX_LINE, MAX_LIT);
 	const struct imap_resp *r;
 	size_t consumed;
 
-	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &consumed, &r),
+	ck_assert_int_eq(imap_parse_feed(p, in, strlen(in), &consumed, &r),
 			 -1);
 	ck_assert_uint_eq(consumed, strlen(in) - 1);
 	ck_assert_ptr_null(r);
-	ck_assert_str_eq(imap_parser_error(p),
+	ck_assert_str_eq(imap_parse_error(p),
 			 "literal of 99999999999 bytes exceeds limit of "
 			 "16777216");
-	ck_assert_int_eq(imap_parser_feed(p, "\r\n", 2, &consumed, &r), -1);
+	ck_assert_int_eq(imap_parse_feed(p, "\r\n", 2, &consumed, &r), -1);
 	ck_assert_uint_eq(consumed, 0);
-	ck_assert_str_eq(imap_parser_error(p),
+	ck_assert_str_eq(imap_parse_error(p),
 			 "literal of 99999999999 bytes exceeds limit of "
 			 "16777216");
-	imap_parser_free(p);
+	imap_parse_free(p);
 }
 END_TEST
 
@@ -610,20 +610,20 @@ END_TEST
 START_TEST(test_literals_bounded_together)
 {
 	static const char head[] = "* 1 FETCH (A {90}\r\n";
-	struct imap_parser *p = imap_parser_new(40, 100);
+	struct imap_parser *p = imap_parse_new(40, 100);
 	const struct imap_resp *r;
 	char body[90];
 	size_t consumed;
 
 	memset(body, 'x', sizeof(body));
-	ck_assert_int_eq(imap_parser_feed(p, head, strlen(head), &consumed, &r),
+	ck_assert_int_eq(imap_parse_feed(p, head, strlen(head), &consumed, &r),
 			 0);
-	ck_assert_int_eq(imap_parser_feed(p, body, sizeof(body), &consumed, &r),
+	ck_assert_int_eq(imap_parse_feed(p, body, sizeof(body), &consumed, &r),
 			 0);
-	ck_assert_int_eq(imap_parser_feed(p, " B {90}", 7, &consumed, &r), -1);
-	ck_assert_str_eq(imap_parser_error(p),
+	ck_assert_int_eq(imap_parse_feed(p, " B {90}", 7, &consumed, &r), -1);
+	ck_assert_str_eq(imap_parse_error(p),
 			 "response exceeds 140 bytes in all");
-	imap_parser_free(p);
+	imap_parse_free(p);
 }
 END_TEST
 
@@ -633,7 +633,7 @@ START_TEST(test_token_count_bounded)
 {
 	size_t n = 2 * (IMAP_PARSER_MAX_TOKENS + 1), i;
 	char *in = malloc(n + 8);
-	struct imap_parser *p = imap_parser_new(n + 64, MAX_LIT);
+	struct imap_parser *p = imap_parse_new(n + 64, MAX_LIT);
 	const struct imap_resp *r;
 	size_t consumed;
 
@@ -641,9 +641,9 @@ START_TEST(test_token_count_bounded)
 	for (i = 0; i < n; i += 2)
 		memcpy(in + 4 + i, "()", 2);
 	memcpy(in + 4 + n, "\r\n", 2);
-	ck_assert_int_eq(imap_parser_feed(p, in, n + 6, &consumed, &r), -1);
-	ck_assert_ptr_nonnull(strstr(imap_parser_error(p), "tokens"));
-	imap_parser_free(p);
+	ck_assert_int_eq(imap_parse_feed(p, in, n + 6, &consumed, &r), -1);
+	ck_assert_ptr_nonnull(strstr(imap_parse_error(p), "tokens"));
+	imap_parse_free(p);
 	free(in);
 }
 END_TEST
@@ -654,24 +654,24 @@ START_TEST(test_fields)
 	static const char in[] = "a7 NO [TRYCREATE] no mailbox\r\n"
 				 "* 3 FETCH (BODY[] {3}\r\na\0b FLAGS ())\r\n"
 				 "+ more\r\n";
-	struct imap_parser *p = imap_parser_new(MAX_LINE, MAX_LIT);
+	struct imap_parser *p = imap_parse_new(MAX_LINE, MAX_LIT);
 	const struct imap_resp *r;
 	const struct imap_tok *l;
 	size_t off = 0, consumed, len;
 
-	ck_assert_int_eq(imap_parser_feed(p, in, sizeof(in) - 1, &consumed, &r),
+	ck_assert_int_eq(imap_parse_feed(p, in, sizeof(in) - 1, &consumed, &r),
 			 1);
 	ck_assert_uint_eq(consumed, strlen("a7 NO [TRYCREATE] no mailbox\r\n"));
 	ck_assert_int_eq(r->kind, IMAP_RESP_TAGGED);
 	ck_assert_str_eq(r->tag, "a7");
 	ck_assert_int_eq(r->status, IMAP_STATUS_NO);
 	ck_assert_uint_eq(r->n_code, 1);
-	ck_assert(imap_tok_is(&r->code[0], "trycreate"));
+	ck_assert(imap_parse_tok_is(&r->code[0], "trycreate"));
 	ck_assert_str_eq(r->text, "no mailbox");
 	ck_assert_ptr_null(r->toks);
 	off += consumed;
 
-	ck_assert_int_eq(imap_parser_feed(p, in + off, sizeof(in) - 1 - off,
+	ck_assert_int_eq(imap_parse_feed(p, in + off, sizeof(in) - 1 - off,
 					  &consumed, &r),
 			 1);
 	off += consumed;
@@ -690,10 +690,10 @@ START_TEST(test_fields)
 	ck_assert_int_eq(l->items[3].type, IMAP_TOK_LIST);
 	ck_assert_uint_eq(l->items[3].n_items, 0);
 	ck_assert_ptr_null(l->items[3].items);
-	ck_assert_ptr_null(imap_tok_str(&l->items[3], &len));
+	ck_assert_ptr_null(imap_parse_tok_str(&l->items[3], &len));
 	ck_assert_uint_eq(len, 0);
 
-	ck_assert_int_eq(imap_parser_feed(p, in + off, sizeof(in) - 1 - off,
+	ck_assert_int_eq(imap_parse_feed(p, in + off, sizeof(in) - 1 - off,
 					  &consumed, &r),
 			 1);
 	ck_assert_uint_eq(off + consumed, sizeof(in) - 1);
@@ -702,9 +702,9 @@ START_TEST(test_fields)
 	ck_assert_str_eq(r->text, "more");
 	ck_assert_uint_eq(r->n_toks, 0);
 
-	ck_assert_int_eq(imap_parser_feed(p, "", 0, &consumed, &r), 0);
+	ck_assert_int_eq(imap_parse_feed(p, "", 0, &consumed, &r), 0);
 	ck_assert_uint_eq(consumed, 0);
-	imap_parser_free(p);
+	imap_parse_free(p);
 }
 END_TEST
 
@@ -714,7 +714,7 @@ static const struct imap_resp *parse1(struct imap_parser *p, const char *in)
 	const struct imap_resp *r;
 	size_t consumed;
 
-	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &consumed, &r), 1);
+	ck_assert_int_eq(imap_parse_feed(p, in, strlen(in), &consumed, &r), 1);
 	ck_assert_uint_eq(consumed, strlen(in));
 	return r;
 }
@@ -727,7 +727,7 @@ static const struct imap_resp *parse1(struct imap_parser *p, const char *in)
  */
 START_TEST(test_brackets_outside_sections)
 {
-	struct imap_parser *p = imap_parser_new(MAX_LINE, MAX_LIT);
+	struct imap_parser *p = imap_parse_new(MAX_LINE, MAX_LIT);
 	const struct imap_resp *r;
 	const struct imap_tok *l;
 
@@ -759,14 +759,14 @@ START_TEST(test_brackets_outside_sections)
 	ck_assert_uint_eq(l->n_items, 3);
 	ck_assert_str_eq(l->items[1].str, "x[a");
 	ck_assert_str_eq(l->items[2].str, "\\*");
-	imap_parser_free(p);
+	imap_parse_free(p);
 }
 END_TEST
 
-/* imap_tok_is(), imap_tok_u32/u64() and imap_tok_str(). */
+/* imap_parse_tok_is(), imap_parse_tok_u32/u64() and imap_parse_tok_str(). */
 START_TEST(test_tok_helpers)
 {
-	struct imap_parser *p = imap_parser_new(MAX_LINE, MAX_LIT);
+	struct imap_parser *p = imap_parse_new(MAX_LINE, MAX_LIT);
 	const struct imap_resp *r;
 	const struct imap_tok *t;
 	uint32_t u32;
@@ -777,39 +777,39 @@ START_TEST(test_tok_helpers)
 		      "18446744073709551616 00042 12a \"7\" NIL fetch () "
 		      "-1\r\n");
 	t = r->toks;
-	ck_assert(imap_tok_u32(&t[0], &u32));
+	ck_assert(imap_parse_tok_u32(&t[0], &u32));
 	ck_assert_uint_eq(u32, 0);
-	ck_assert(imap_tok_u32(&t[1], &u32));
+	ck_assert(imap_parse_tok_u32(&t[1], &u32));
 	ck_assert_uint_eq(u32, 4294967295u);
-	ck_assert(!imap_tok_u32(&t[2], &u32));
-	ck_assert(imap_tok_u64(&t[2], &u64));
+	ck_assert(!imap_parse_tok_u32(&t[2], &u32));
+	ck_assert(imap_parse_tok_u64(&t[2], &u64));
 	ck_assert_uint_eq(u64, 4294967296u);
-	ck_assert(imap_tok_u64(&t[3], &u64));
+	ck_assert(imap_parse_tok_u64(&t[3], &u64));
 	ck_assert(u64 == UINT64_MAX);
-	ck_assert(!imap_tok_u64(&t[4], &u64));
-	ck_assert(imap_tok_u32(&t[5], &u32));
+	ck_assert(!imap_parse_tok_u64(&t[4], &u64));
+	ck_assert(imap_parse_tok_u32(&t[5], &u32));
 	ck_assert_uint_eq(u32, 42);
-	ck_assert(!imap_tok_u32(&t[6], &u32));
-	ck_assert(!imap_tok_u32(&t[7], &u32)); /* a string, not an atom */
-	ck_assert(!imap_tok_u64(&t[8], &u64));
-	ck_assert(!imap_tok_u32(&t[10], &u32));
-	ck_assert(!imap_tok_u32(&t[11], &u32));
+	ck_assert(!imap_parse_tok_u32(&t[6], &u32));
+	ck_assert(!imap_parse_tok_u32(&t[7], &u32)); /* a string, not an atom */
+	ck_assert(!imap_parse_tok_u64(&t[8], &u64));
+	ck_assert(!imap_parse_tok_u32(&t[10], &u32));
+	ck_assert(!imap_parse_tok_u32(&t[11], &u32));
 
-	ck_assert(imap_tok_is(&t[9], "FETCH"));
-	ck_assert(imap_tok_is(&t[9], "fEtCh"));
-	ck_assert(!imap_tok_is(&t[9], "FETC"));
-	ck_assert(!imap_tok_is(&t[9], "FETCHX"));
-	ck_assert(!imap_tok_is(&t[7], "7"));
-	ck_assert(!imap_tok_is(&t[8], "NIL"));
-	ck_assert(!imap_tok_is(&t[10], ""));
+	ck_assert(imap_parse_tok_is(&t[9], "FETCH"));
+	ck_assert(imap_parse_tok_is(&t[9], "fEtCh"));
+	ck_assert(!imap_parse_tok_is(&t[9], "FETC"));
+	ck_assert(!imap_parse_tok_is(&t[9], "FETCHX"));
+	ck_assert(!imap_parse_tok_is(&t[7], "7"));
+	ck_assert(!imap_parse_tok_is(&t[8], "NIL"));
+	ck_assert(!imap_parse_tok_is(&t[10], ""));
 
-	ck_assert_str_eq(imap_tok_str(&t[7], &len), "7");
+	ck_assert_str_eq(imap_parse_tok_str(&t[7], &len), "7");
 	ck_assert_uint_eq(len, 1);
-	ck_assert_str_eq(imap_tok_str(&t[9], NULL), "fetch");
+	ck_assert_str_eq(imap_parse_tok_str(&t[9], NULL), "fetch");
 	len = 99;
-	ck_assert_ptr_null(imap_tok_str(&t[8], &len));
+	ck_assert_ptr_null(imap_parse_tok_str(&t[8], &len));
 	ck_assert_uint_eq(len, 0);
-	imap_parser_free(p);
+	imap_parse_free(p);
 }
 END_TEST
 
@@ -915,7 +915,7 @@ static void report_time(const char *what, uint64_t ns)
  */
 static uint64_t parse_fetches(const char *buf, size_t len, int n)
 {
-	struct imap_parser *p = imap_parser_new(MAX_LINE, MAX_LIT);
+	struct imap_parser *p = imap_parse_new(MAX_LINE, MAX_LIT);
 	const struct imap_resp *r;
 	size_t off = 0, consumed;
 	uint32_t seq, uid;
@@ -923,18 +923,18 @@ static uint64_t parse_fetches(const char *buf, size_t len, int n)
 	int i;
 
 	for (i = 1; i <= n; i++) {
-		if (imap_parser_feed(p, buf + off, len - off, &consumed, &r) !=
+		if (imap_parse_feed(p, buf + off, len - off, &consumed, &r) !=
 			    1 ||
-		    r->n_toks != 3 || !imap_tok_u32(&r->toks[0], &seq) ||
-		    seq != (uint32_t)i || !imap_tok_is(&r->toks[1], "FETCH") ||
+		    r->n_toks != 3 || !imap_parse_tok_u32(&r->toks[0], &seq) ||
+		    seq != (uint32_t)i || !imap_parse_tok_is(&r->toks[1], "FETCH") ||
 		    r->toks[2].n_items != 6 ||
-		    !imap_tok_u32(&r->toks[2].items[1], &uid) ||
+		    !imap_parse_tok_u32(&r->toks[2].items[1], &uid) ||
 		    uid != (uint32_t)i + 1000)
 			break;
 		off += consumed;
 	}
 	t = now_ns() - t;
-	imap_parser_free(p);
+	imap_parse_free(p);
 	return i > n ? t : 0;
 }
 
@@ -947,7 +947,7 @@ static uint64_t parse_fetches(const char *buf, size_t len, int n)
 START_TEST(test_many_responses)
 {
 	enum { N = 10000 };
-	struct imap_parser *p = imap_parser_new(MAX_LINE, MAX_LIT);
+	struct imap_parser *p = imap_parse_new(MAX_LINE, MAX_LIT);
 	const struct imap_resp *r;
 	char *buf = malloc((size_t)N * 100);
 	size_t len = 0, tenth = 0, off = 0, consumed;
@@ -979,12 +979,12 @@ START_TEST(test_many_responses)
 	ck_assert_msg(t_all < SLOW_NS, "took %.0f ms", t_all / 1e6);
 
 	/* and the last one ends exactly at the end of the buffer */
-	while (imap_parser_feed(p, buf + off, len - off, &consumed, &r) == 1)
+	while (imap_parse_feed(p, buf + off, len - off, &consumed, &r) == 1)
 		off += consumed;
 	ck_assert_uint_eq(off, len);
 	ck_assert_uint_eq(consumed, 0);
 	free(buf);
-	imap_parser_free(p);
+	imap_parse_free(p);
 }
 END_TEST
 
@@ -997,7 +997,7 @@ START_TEST(test_big_literal)
 	const size_t lit = (size_t)16 << 20, chunk = 64 << 10;
 	size_t len = strlen(head) + lit + strlen(tail);
 	char *buf = malloc(len);
-	struct imap_parser *p = imap_parser_new(MAX_LINE, lit);
+	struct imap_parser *p = imap_parse_new(MAX_LINE, lit);
 	const struct imap_resp *r = NULL;
 	const struct imap_tok *l;
 	size_t off = 0, n, consumed, i;
@@ -1013,7 +1013,7 @@ START_TEST(test_big_literal)
 	t0 = now_ns();
 	while (off < len) {
 		n = len - off < chunk ? len - off : chunk;
-		rc = imap_parser_feed(p, buf + off, n, &consumed, &r);
+		rc = imap_parse_feed(p, buf + off, n, &consumed, &r);
 		ck_assert_int_ge(rc, 0);
 		off += consumed;
 	}
@@ -1027,9 +1027,9 @@ START_TEST(test_big_literal)
 	ck_assert_int_eq(l->items[3].type, IMAP_TOK_STRING);
 	ck_assert_uint_eq(l->items[3].len, lit);
 	ck_assert(memcmp(l->items[3].str, buf + strlen(head), lit) == 0);
-	ck_assert(imap_tok_is(&l->items[4], "FLAGS"));
+	ck_assert(imap_parse_tok_is(&l->items[4], "FLAGS"));
 	free(buf);
-	imap_parser_free(p);
+	imap_parse_free(p);
 }
 END_TEST
 

@@ -31,9 +31,9 @@ msgstruct_t_parse(struct msgstruct_t *t, const char *key, const char *value)
 	memset(t, 0, sizeof(*t));
 	strbuf_printf(&t->line, "* 1 FETCH (UID 7 %s %s)\r\n", key, value);
 	ck_assert(!strbuf_failed(&t->line));
-	t->p = imap_parser_new(16u << 20, 1u << 20);
+	t->p = imap_parse_new(16u << 20, 1u << 20);
 	ck_assert_int_eq(
-		imap_parser_feed(t->p, t->line.data, t->line.len, &used, &t->r),
+		imap_parse_feed(t->p, t->line.data, t->line.len, &used, &t->r),
 		1);
 	ck_assert_uint_eq(t->r->n_toks, 3);
 	ck_assert_uint_eq(t->r->toks[2].n_items, 4);
@@ -42,7 +42,7 @@ msgstruct_t_parse(struct msgstruct_t *t, const char *key, const char *value)
 
 static void msgstruct_t_free(struct msgstruct_t *t)
 {
-	imap_parser_free(t->p);
+	imap_parse_free(t->p);
 	strbuf_free(&t->line);
 }
 
