@@ -113,7 +113,9 @@ struct diskcache_folder {
 	struct store_listing mstate; /* no messages */
 	uint32_t *uids; /* owned: the listed messages, ascending */
 	uint64_t *sizes; /* owned */
-	struct store_oid *oids; /* owned: their content identities */
+	/* owned: their content identities, NULL when none has one (a
+	 * server without OBJECTID or X-GM-MSGID pays nothing) */
+	struct store_oid *oids;
 	size_t n;
 	/* The saved listing was made by a mailfs that asked for content
 	 * identities (schema 3 on): one made before is used offline, but
@@ -1107,14 +1109,27 @@ void diskcache_keep_mtime(struct diskcache *dc, const char *folder,
 	pthread_mutex_unlock(&dc->lock);
 }
 
+/* True when a message of l has a content identity. */
+static bool diskcache_has_oids(const struct store_listing *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (!store_oid_none(&l->msgs[i].oid))
+			return true;
+	return false;
+}
+
 /* Replaces a folder's listed sizes and identities with those of l
- * (lock held). */
+ * (lock held); the identities only when one of them is not none. */
 static void diskcache_set_sizes(struct diskcache_folder *f,
 				const struct store_listing *l)
 {
 	uint32_t *uids = malloc((l->n + 1) * sizeof(*uids));
 	uint64_t *sizes = malloc((l->n + 1) * sizeof(*sizes));
-	struct store_oid *oids = malloc((l->n + 1) * sizeof(*oids));
+	bool with_oids = diskcache_has_oids(l);
+	struct store_oid *oids =
+		with_oids ? malloc((l->n + 1) * sizeof(*oids)) : NULL;
 	size_t i;
 
 	free(f->uids);
@@ -1124,7 +1139,7 @@ static void diskcache_set_sizes(struct diskcache_folder *f,
 	f->sizes = NULL;
 	f->oids = NULL;
 	f->n = 0;
-	if (!uids || !sizes || !oids) {
+	if (!uids || !sizes || (with_oids && !oids)) {
 		free(uids);
 		free(sizes);
 		free(oids);
@@ -1133,7 +1148,8 @@ static void diskcache_set_sizes(struct diskcache_folder *f,
 	for (i = 0; i < l->n; i++) {
 		uids[i] = l->msgs[i].uid;
 		sizes[i] = l->msgs[i].size;
-		oids[i] = l->msgs[i].oid;
+		if (oids)
+			oids[i] = l->msgs[i].oid;
 	}
 	f->uids = uids;
 	f->sizes = sizes;
@@ -1176,8 +1192,10 @@ static bool diskcache_listed(const struct diskcache_folder *f,
 	if (lo == f->n || f->uids[lo] != uid)
 		return false;
 	*size_r = f->sizes[lo];
-	if (oid_r)
+	if (oid_r && f->oids)
 		*oid_r = f->oids[lo];
+	else if (oid_r)
+		memset(oid_r, 0, sizeof(*oid_r));
 	return true;
 }
 
@@ -1817,11 +1835,12 @@ static void diskcache_listed_add(struct diskcache_folder *f,
 {
 	uint32_t *uids;
 	uint64_t *sizes;
-	struct store_oid *oids;
+	struct store_oid *oids = NULL;
+	bool with_oids = f->oids || !store_oid_none(oid);
 	size_t at;
 
 	if (!f->has_state || f->state.uidvalidity != uidvalidity || !f->uids ||
-	    !f->sizes || !f->oids)
+	    !f->sizes)
 		return;
 	at = diskcache_listed_pos(f, uid);
 	if (at < f->n && f->uids[at] == uid)
@@ -1832,17 +1851,23 @@ static void diskcache_listed_add(struct diskcache_folder *f,
 	sizes = realloc(f->sizes, (f->n + 2) * sizeof(*sizes));
 	if (sizes)
 		f->sizes = sizes;
-	oids = realloc(f->oids, (f->n + 2) * sizeof(*oids));
+	/* The first identity of a listing that had none makes its side
+	 * array (all none until then). */
+	if (with_oids)
+		oids = f->oids ? realloc(f->oids, (f->n + 2) * sizeof(*oids))
+			       : calloc(f->n + 2, sizeof(*oids));
 	if (oids)
 		f->oids = oids;
-	if (!uids || !sizes || !oids)
+	if (!uids || !sizes || (with_oids && !oids))
 		return;
 	memmove(uids + at + 1, uids + at, (f->n - at) * sizeof(*uids));
 	memmove(sizes + at + 1, sizes + at, (f->n - at) * sizeof(*sizes));
-	memmove(oids + at + 1, oids + at, (f->n - at) * sizeof(*oids));
 	uids[at] = uid;
 	sizes[at] = size;
-	oids[at] = *oid;
+	if (oids) {
+		memmove(oids + at + 1, oids + at, (f->n - at) * sizeof(*oids));
+		oids[at] = *oid;
+	}
 	f->n++;
 }
 
@@ -2056,8 +2081,7 @@ static int diskcache_write_object(struct diskcache *dc, uint32_t id,
 
 	pthread_mutex_lock(&dc->lock);
 	o = diskcache_object_by_id(dc, id);
-	live = o && o->size == size && o->oid.a == oid->a &&
-	       o->oid.b == oid->b;
+	live = o && o->size == size && o->oid.a == oid->a && o->oid.b == oid->b;
 	pthread_mutex_unlock(&dc->lock);
 	if (!live)
 		return -1;

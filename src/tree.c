@@ -19,7 +19,6 @@ struct tree_msg {
 	uint32_t uid;
 	uint32_t idhash; /* what the name is made of, with date */
 	uint64_t listed_size; /* and the size as listed */
-	struct store_oid oid; /* its content identity, or none */
 	uint64_t size; /* what stat shows */
 	time_t date;
 	const char *flags; /* interned (tree_intern()): never freed */
@@ -35,8 +34,18 @@ struct tree_msg {
 	bool size_fixed; /* size corrected from the bytes: kept over the
 			   * server's RFC822.SIZE in later listings */
 	bool gone; /* removed since the listing: neither */
+	bool extra; /* in tree_listing.extras: a struct tree_extra */
 	struct tree_msg *next_extra; /* in tree_listing.extras */
 	UT_hash_handle hh; /* by name */
+};
+
+/* A message added by this mount (tree_listing.extras), allocated alone
+ * with its content identity (or none): these are few, so the identity
+ * rides along instead of in a side array. */
+struct tree_extra {
+	struct tree_msg m; /* first: a struct tree_msg * with extra set
+			    * points to its struct tree_extra */
+	struct store_oid oid;
 };
 
 /* One folder's listing; messages sorted by UID. */
@@ -44,6 +53,10 @@ struct tree_listing {
 	struct store_listing state; /* msgs == NULL */
 	struct tree_msg *msgs; /* owned array */
 	size_t n;
+	/* The content identities of msgs (store_msg.oid), index for
+	 * index; owned, NULL when no message of the listing has one (a
+	 * server without OBJECTID or X-GM-MSGID pays nothing). */
+	struct store_oid *oids;
 	struct tree_msg *by_name; /* uthash over msgs and extras */
 	/* Messages added by this mount since the listing (moved or
 	 * appended here), each allocated alone; owned. */
@@ -303,6 +316,7 @@ struct tree *tree_new(time_t root_mtime)
 	return t;
 }
 
+/* Frees a listing, its messages and their names. */
 static void tree_listing_free(struct tree_listing *l)
 {
 	size_t i;
@@ -321,10 +335,25 @@ static void tree_listing_free(struct tree_listing *l)
 		l->extras = m->next_extra;
 		free(m->name);
 		free(m->base);
-		free(m);
+		free(m); /* its struct tree_extra, of which it is the first
+			  * member */
 	}
 	free(l->msgs);
+	free(l->oids);
 	free(l);
+}
+
+/* The content identity of message m of listing l (or none): an extra's
+ * own, else the listing's side array's, which a listing without
+ * identities does not have. The lock is held. */
+static struct store_oid tree_msg_oid(const struct tree_listing *l,
+				     const struct tree_msg *m)
+{
+	static const struct store_oid none = {0, 0};
+
+	if (m->extra) /* m is the first member of its struct tree_extra */
+		return ((const struct tree_extra *)m)->oid;
+	return l->oids ? l->oids[m - l->msgs] : none;
 }
 
 void tree_set_maildir(struct tree *t)
@@ -1083,7 +1112,7 @@ static int tree_msg_info(const struct tree_folder *f, const struct tree_msg *m,
 	info->uid = m->uid;
 	info->idhash = m->idhash;
 	info->listed_size = m->listed_size;
-	info->oid = m->oid;
+	info->oid = tree_msg_oid(f->listing, m);
 	info->folder = strdup(f->name);
 	info->folder_path = strdup(f->path);
 	info->flags = strdup(m->flags ? m->flags : "");
@@ -1489,11 +1518,37 @@ static char *tree_msg_name(const struct tree_listing *l, struct tree_msg *m)
 	return strdup(name);
 }
 
+/* Orders a store's messages by UID (qsort), the order a listing keeps
+ * them in. */
 static int tree_msg_cmp(const void *a, const void *b)
 {
-	const struct tree_msg *x = a, *y = b;
+	const struct store_msg *x = a, *y = b;
 
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* The side array of the content identities of l's messages (in their
+ * order), or NULL when none has one; *nomem_r set when one was needed
+ * and no memory was left. */
+static struct store_oid *tree_listing_oids(const struct store_listing *l,
+					   bool *nomem_r)
+{
+	struct store_oid *oids;
+	size_t i;
+
+	*nomem_r = false;
+	for (i = 0; i < l->n && store_oid_none(&l->msgs[i].oid); i++)
+		;
+	if (i == l->n)
+		return NULL;
+	oids = malloc(l->n * sizeof(*oids));
+	if (!oids) {
+		*nomem_r = true;
+		return NULL;
+	}
+	for (i = 0; i < l->n; i++)
+		oids[i] = l->msgs[i].oid;
+	return oids;
 }
 
 static struct tree_msg *tree_find_uid(struct tree_listing *l, uint32_t uid,
@@ -1549,11 +1604,12 @@ static void tree_keep_user_names(struct tree_listing *old,
 		memset(&sm, 0, sizeof(sm));
 		sm.uid = own->uid;
 		sm.idhash = own->idhash;
-		sm.oid = own->oid;
+		sm.oid = tree_msg_oid(nl, own);
 		sm.size = own->size;
 		sm.date = own->date;
 		sm.flags = (char *)own->flags;
-		if (tree_add_extra(nl, &sm, m->name, false, NULL, &named) == 0 &&
+		if (tree_add_extra(nl, &sm, m->name, false, NULL, &named) ==
+			    0 &&
 		    named) {
 			named->user_named = true;
 			own->alias = true;
@@ -1639,11 +1695,18 @@ int tree_set_listing(struct tree *t, const char *folder,
 	struct tree_folder *f;
 	void *hook_ctx;
 	size_t i, n;
+	bool nomem;
 
 	if (!nl)
 		goto nomem;
+	/* Named in ascending UID order, which decides who gets "-2";
+	 * sorted before the copy, so that the identities' side array
+	 * follows the same order. */
+	if (l->n > 1)
+		qsort(l->msgs, l->n, sizeof(*l->msgs), tree_msg_cmp);
 	nl->msgs = calloc(l->n ? l->n : 1, sizeof(*nl->msgs));
-	if (!nl->msgs)
+	nl->oids = tree_listing_oids(l, &nomem);
+	if (!nl->msgs || nomem)
 		goto nomem;
 	for (i = 0; i < l->n; i++) {
 		struct store_msg *sm = &l->msgs[i];
@@ -1651,7 +1714,6 @@ int tree_set_listing(struct tree *t, const char *folder,
 
 		m->uid = sm->uid;
 		m->idhash = sm->idhash;
-		m->oid = sm->oid;
 		m->listed_size = m->size = sm->size;
 		m->date = sm->date;
 		m->flags = tree_intern(sm->flags ? sm->flags : "");
@@ -1662,8 +1724,6 @@ int tree_set_listing(struct tree *t, const char *folder,
 		m->name = sm->name; /* a store's own name (POP3) */
 		sm->name = NULL;
 	}
-	/* Named in ascending UID order, which decides who gets "-2". */
-	qsort(nl->msgs, nl->n, sizeof(*nl->msgs), tree_msg_cmp);
 	for (i = 0; i < nl->n; i++) {
 		struct tree_msg *m = &nl->msgs[i], *dup;
 
@@ -1762,7 +1822,7 @@ static int tree_listing_copy(struct tree *t, const char *folder,
 					 .size = m->listed_size,
 					 .date = m->date,
 					 .idhash = m->idhash,
-					 .oid = m->oid};
+					 .oid = tree_msg_oid(l, m)};
 		sm->flags = strdup(m->flags ? m->flags : "");
 		if (!sm->flags) {
 			rc = -ENOMEM;
@@ -2029,7 +2089,7 @@ bool tree_message_oid(struct tree *t, const char *folder, uint32_t uidvalidity,
 				;
 	}
 	if (m)
-		*oid_r = m->oid;
+		*oid_r = tree_msg_oid(f->listing, m);
 	pthread_rwlock_unlock(&t->lock);
 	return m && !store_oid_none(oid_r);
 }
@@ -2129,6 +2189,7 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 			  struct tree_msg **m_r)
 {
 	struct tree_msg *m, *dup = NULL;
+	struct tree_extra *e;
 
 	if (m_r)
 		*m_r = NULL;
@@ -2136,12 +2197,14 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 		HASH_FIND(hh, l->by_name, name, strlen(name), dup);
 	if (dup)
 		return 0; /* the name is taken: keep what is there */
-	m = calloc(1, sizeof(*m));
-	if (!m)
+	e = calloc(1, sizeof(*e));
+	if (!e)
 		return -ENOMEM;
+	e->oid = sm->oid;
+	m = &e->m;
+	m->extra = true;
 	m->uid = sm->uid;
 	m->idhash = sm->idhash;
-	m->oid = sm->oid;
 	m->listed_size = m->size = sm->size;
 	m->date = sm->date;
 	m->alias = alias;
@@ -2150,7 +2213,7 @@ static int tree_add_extra(struct tree_listing *l, const struct store_msg *sm,
 	if (!m->name || !m->flags) {
 		free(m->name);
 		free(m->base);
-		free(m);
+		free(e);
 		return -ENOMEM;
 	}
 	if (name_r)
