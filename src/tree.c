@@ -498,10 +498,24 @@ out:
 	return len;
 }
 
+/* Frees the inode index and every incarnation's upper half (at the
+ * tree's end). */
+static void tree_ino_free(struct tree *t)
+{
+	struct tree_bind *b, *tmp;
+
+	tree_hi_clear(t);
+	HASH_CLEAR(hh_key, t->binds_by_key);
+	HASH_ITER(hh_hi, t->binds_by_hi, b, tmp)
+	{
+		HASH_DELETE(hh_hi, t->binds_by_hi, b);
+		free(b);
+	}
+}
+
 void tree_free(struct tree *t)
 {
 	struct tree_busy *b, *tmp;
-	struct tree_bind *bd, *bdtmp;
 
 	if (!t)
 		return;
@@ -513,13 +527,7 @@ void tree_free(struct tree *t)
 		free(b->name);
 		free(b);
 	}
-	tree_hi_clear(t);
-	HASH_CLEAR(hh_key, t->binds_by_key);
-	HASH_ITER(hh_hi, t->binds_by_hi, bd, bdtmp)
-	{
-		HASH_DELETE(hh_hi, t->binds_by_hi, bd);
-		free(bd);
-	}
+	tree_ino_free(t);
 	pthread_rwlock_destroy(&t->lock);
 	pthread_mutex_destroy(&t->hi_lock);
 	pthread_mutex_destroy(&t->busy_lock);
@@ -1686,15 +1694,18 @@ static void tree_listing_moved(struct tree *t, struct tree_folder *f,
 		c->mtime = f->mtime;
 }
 
-int tree_set_listing(struct tree *t, const char *folder,
-		     struct store_listing *l, time_t now)
+/*
+ * The listing a store's listing l makes, to be installed: its messages
+ * (taken from l, which is cleared in every case) sorted by UID, with
+ * the side array of their content identities, named by the naming
+ * policy (the Maildir layout's with maildir). NULL when out of memory.
+ * No lock is held: the new listing is not shared yet.
+ */
+static struct tree_listing *tree_listing_build(struct store_listing *l,
+					       bool maildir)
 {
-	struct tree_listing *nl = calloc(1, sizeof(*nl)), *old = NULL;
-	void (*hook)(void *ctx, const struct tree_change *c);
-	struct tree_change change = {0};
-	struct tree_folder *f;
-	void *hook_ctx;
-	size_t i, n;
+	struct tree_listing *nl = calloc(1, sizeof(*nl));
+	size_t i;
 	bool nomem;
 
 	if (!nl)
@@ -1734,9 +1745,8 @@ int tree_set_listing(struct tree *t, const char *folder,
 			HASH_ADD_KEYPTR(hh, nl->by_name, m->name,
 					strlen(m->name), m);
 	}
-	if (t->maildir && tree_maildir_names(nl) < 0)
+	if (maildir && tree_maildir_names(nl) < 0)
 		goto nomem;
-	n = nl->n;
 	nl->state = *l;
 	nl->state.msgs = NULL;
 	nl->state.n = 0;
@@ -1744,7 +1754,27 @@ int tree_set_listing(struct tree *t, const char *folder,
 	memset(&nl->state.vanished, 0, sizeof(nl->state.vanished));
 	memset(&nl->state.present, 0, sizeof(nl->state.present));
 	store_listing_clear(l);
+	return nl;
+nomem:
+	tree_listing_free(nl);
+	store_listing_clear(l);
+	return NULL;
+}
 
+int tree_set_listing(struct tree *t, const char *folder,
+		     struct store_listing *l, time_t now)
+{
+	struct tree_listing *nl = tree_listing_build(l, t->maildir),
+			    *old = NULL;
+	void (*hook)(void *ctx, const struct tree_change *c);
+	struct tree_change change = {0};
+	struct tree_folder *f;
+	void *hook_ctx;
+	size_t n;
+
+	if (!nl)
+		return -ENOMEM;
+	n = nl->n;
 	tree_wrlock(t);
 	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
 	if (f) {
@@ -1758,7 +1788,8 @@ int tree_set_listing(struct tree *t, const char *folder,
 		nl->hi = tree_bind(t, f->id, nl->state.uidvalidity);
 		if (!nl->hi) {
 			pthread_rwlock_unlock(&t->lock);
-			goto nomem;
+			tree_listing_free(nl);
+			return -ENOMEM;
 		}
 		if (old)
 			tree_diff(f, old, nl, &change);
@@ -1782,10 +1813,6 @@ int tree_set_listing(struct tree *t, const char *folder,
 	if (n >= TREE_TRIM_MESSAGES)
 		malloc_trim(0);
 	return 0;
-nomem:
-	tree_listing_free(nl);
-	store_listing_clear(l);
-	return -ENOMEM;
 }
 
 /* Copies the folder's listing as the server listed it (messages this
