@@ -242,7 +242,7 @@ static uint64_t msg_ino(struct tree *t, const char *dir, uint32_t uid)
 	return ino;
 }
 
-/* The upper half a hash of (folder, UIDVALIDITY) gives, as tree.c tries
+/* The upper half a hash of (folder, UIDVALIDITY) gives, as tree_ino.c tries
  * it first (on a little-endian machine). */
 static uint32_t hash_hi(const char *folder, uint32_t uidvalidity)
 {
