@@ -3,7 +3,7 @@
  * tree: what the mount shows, in memory. No I/O. Folders (from LIST)
  * are directories named by names_to_path(); each folder's messages (from
  * its last listing) are files named by one naming policy,
- * tree_msg_name(), from what names the message rather than its slot
+ * tree_listing_name(), from what names the message rather than its slot
  * (names_message(): date, size, Message-ID), or by the store's own name
  * (POP3). Identity (folder, UIDVALIDITY, UID) is kept apart from the
  * name: inodes, cache keys and every change to the server use identity.

@@ -10,7 +10,7 @@
  * it, runs the search: one UID SEARCH in FOLDER, or one EXAMINE + UID
  * SEARCH per selectable folder (pipelined) for the root. The UIDs found
  * are mapped to the names the folder's listing gives them
- * (tree_msg_name(), through tree_readdir()): the listing is made if
+ * (tree_listing_name(), through tree_readdir()): the listing is made if
  * missing or stale, and made again once when a UID found is not in it
  * (mail that arrived since). No body is fetched. A result is kept for
  * FSSEARCH_TTL_MS and searched again after that; a query the parser or

@@ -242,7 +242,7 @@ static uint64_t msg_ino(struct tree *t, const char *dir, uint32_t uid)
 	return ino;
 }
 
-/* The upper half a hash of (folder, UIDVALIDITY) gives, as tree.c tries
+/* The upper half a hash of (folder, UIDVALIDITY) gives, as tree_ino.c tries
  * it first (on a little-endian machine). */
 static uint32_t hash_hi(const char *folder, uint32_t uidvalidity)
 {
@@ -677,6 +677,98 @@ START_TEST(test_delta_merge)
 }
 END_TEST
 
+/* Installs a listing of uids 1..n as list_folder() does, each uid in
+ * with_oid (a bit per uid) given a content identity made from it. */
+static void list_folder_ids(struct tree *t, const char *folder, uint32_t n,
+			    uint32_t with_oid)
+{
+	struct store_listing l = {0};
+	char id[16];
+	uint32_t i;
+
+	l.uidvalidity = 42;
+	l.uidnext = n + 1;
+	l.exists = n;
+	l.msgs = calloc(n ? n : 1, sizeof(*l.msgs));
+	/* Out of order: the identities must follow the sort. */
+	for (i = 0; i < n; i++) {
+		uint32_t uid = n - i;
+
+		l.msgs[i].uid = uid;
+		l.msgs[i].size = uid * 10;
+		l.msgs[i].date = 5000 + uid;
+		l.msgs[i].idhash = 0xabc00000u + uid;
+		l.msgs[i].flags = strdup("");
+		snprintf(id, sizeof(id), "M%u", uid);
+		if (with_oid & (1u << uid))
+			l.msgs[i].oid = store_oid_make("EMAILID", id, uid * 10);
+	}
+	l.n = n;
+	ck_assert_int_eq(tree_set_listing(t, folder, &l, 100), 0);
+}
+
+/* True when uid of INBOX has the identity list_folder_ids() gives it. */
+static bool has_own_oid(struct tree *t, uint32_t uid)
+{
+	struct store_oid o, want;
+	struct tree_info i;
+	char id[16];
+	bool r;
+
+	snprintf(id, sizeof(id), "M%u", uid);
+	want = store_oid_make("EMAILID", id, uid * 10);
+	r = tree_message_oid(t, "INBOX", 42, uid, &o);
+	ck_assert(!r || (o.a == want.a && o.b == want.b));
+	ck_assert_int_eq(tree_lookup(t, mp("/INBOX", uid), 100, 30, &i),
+			 TREE_MESSAGE);
+	ck_assert_int_eq(r, !store_oid_none(&i.oid));
+	ck_assert(!r || (i.oid.a == want.a && i.oid.b == want.b));
+	tree_info_clear(&i);
+	return r;
+}
+
+/* Content identities: each message keeps its own (a listing given in
+ * any order), a listing without any has none, and a message this mount
+ * adds, or a delta brings, keeps what it came with. */
+START_TEST(test_identities)
+{
+	struct tree *t = make_tree();
+	struct store_listing d = {0};
+	struct store_msg sm = {0};
+	uint32_t uid;
+
+	list_folder_ids(t, "INBOX", 6, 1u << 2 | 1u << 5);
+	for (uid = 1; uid <= 6; uid++)
+		ck_assert_int_eq(has_own_oid(t, uid), uid == 2 || uid == 5);
+	list_folder_ids(t, "INBOX", 6, 0);
+	for (uid = 1; uid <= 6; uid++)
+		ck_assert(!has_own_oid(t, uid));
+	/* Added by this mount to a listing without identities. */
+	sm.uid = 9;
+	sm.size = 90;
+	sm.date = 5009;
+	sm.idhash = 0xabc00000u + 9;
+	sm.oid = store_oid_make("EMAILID", "M9", 90);
+	sm.flags = "";
+	ck_assert_int_eq(tree_add_message(t, "INBOX", 42, &sm, NULL), 0);
+	ck_assert(has_own_oid(t, 9));
+	ck_assert(!has_own_oid(t, 3));
+	/* A delta: known messages keep theirs, a new one brings its own. */
+	list_folder_ids(t, "INBOX", 6, 1u << 4);
+	d.uidvalidity = 42;
+	d.uidnext = 8;
+	d.exists = 7;
+	d.delta = true;
+	delta_add(&d, 7, false, "");
+	d.msgs[0].oid = store_oid_make("EMAILID", "M7", 70);
+	ck_assert_int_eq(tree_apply_delta(t, "INBOX", &d, 100), 0);
+	store_listing_clear(&d);
+	for (uid = 1; uid <= 7; uid++)
+		ck_assert_int_eq(has_own_oid(t, uid), uid == 4 || uid == 7);
+	tree_free(t);
+}
+END_TEST
+
 START_TEST(test_unlisted_after)
 {
 	struct tree *t = tree_new(1000);
@@ -785,8 +877,10 @@ START_TEST(test_deep_folder_name_is_left_out)
 	struct tree *t = tree_new(1000);
 	struct store_folder f[4] = {
 		{strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
-		{deep_name(8000, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
-		{deep_name(10000, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(8000, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
+		 0},
+		{deep_name(10000, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
+		 0},
 		{strdup("Lists/dev"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 	};
 	struct names names = {{0}, {0}, 0};
@@ -829,11 +923,16 @@ START_TEST(test_folder_bounds_at_the_edge)
 	struct store_folder f[8] = {
 		{deep_name(64, 1, 0), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 		{deep_name(65, 1, 1), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
-		{deep_name(16, 250, 2), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
-		{deep_name(17, 250, 3), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
-		{deep_name(1, 10000, 4), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
-		{deep_name(1, 16384, 5), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
-		{deep_name(1, 16385, 6), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
+		{deep_name(16, 250, 2), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
+		 0},
+		{deep_name(17, 250, 3), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
+		 0},
+		{deep_name(1, 10000, 4), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
+		 0},
+		{deep_name(1, 16384, 5), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
+		 0},
+		{deep_name(1, 16385, 6), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0,
+		 0},
 		{strdup("INBOX"), '/', 0, STORE_COUNT_UNKNOWN, 0, 0, 0, 0},
 	};
 	static const bool taken[8] = {true, false, true,  false,
@@ -1241,6 +1340,7 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, test_expired_early_after_boot);
 	tcase_add_test(tc, test_clock_never);
 	tcase_add_test(tc, test_delta_merge);
+	tcase_add_test(tc, test_identities);
 	tcase_add_test(tc, test_uid_ranges);
 	tcase_add_test(tc, test_unlisted_after);
 	tcase_add_test(tc, test_listed_after);
