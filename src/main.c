@@ -370,6 +370,85 @@ static void main_stopping(void *ctx)
 	net_stop_all();
 }
 
+/* The mount object, with the options' settings. */
+static struct fsmount *main_new_mount(const struct opts *o, const char *account)
+{
+	return fsmount_new(&(struct fsmount_config){
+		/* POP3 listings are local and cheap: the worker's refresh
+		 * decides how often the server is asked. */
+		.refresh = o->url.proto == OPTS_PROTO_POP3 ? 1 : o->refresh,
+		.timeout = o->timeout,
+		.cache_size = o->cache_size,
+		.readonly = o->readonly,
+		.owner_only = o->allow_other,
+		.expunge_on_delete = o->delete_mode == OPTS_DELETE_EXPUNGE,
+		.maildir = o->maildir,
+		.max_append = o->max_append,
+		.temp_idle = o->temp_idle,
+		.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		.account = account,
+	});
+}
+
+/* The low-level FUSE session serving fs (FUSE's own options checked
+ * here); NULL when they are wrong (libfuse printed why). */
+static struct fsll *main_new_session(const struct opts *o,
+				     struct fuse_args *args, struct fsmount *fs)
+{
+	struct fsll *ll;
+
+	/* Other users see an allow_other mount: the kernel checks the
+	 * owner-only modes it shows, even for what it has cached. */
+	if (o->allow_other &&
+	    fuse_opt_add_arg(args, "-odefault_permissions") != 0) {
+		fprintf(stderr, "mailfs: out of memory\n");
+		return NULL;
+	}
+	ll = fsll_new(args, fsnode_operations(), fs, o->timeout, fsdir_ino_path,
+		      fsdir_path_ino, fs);
+	/* A read-only mount stores nothing at a close: the kernel may
+	 * serve cached mail without OPEN, FLUSH or RELEASE. */
+	if (ll && o->readonly)
+		fsll_set_no_open(ll, fsnode_sized_at_open);
+	return ll;
+}
+
+/* Serves the mounted session until it ends: daemonized, the mount and
+ * its store started, then stopped in the order the shutdown needs. The
+ * exit status. */
+static int main_serve(const struct opts *o, struct fsmount *fs, struct fsll *ll,
+		      struct store *store)
+{
+	int rc, status = EXIT_FAILURE;
+
+	if (fuse_daemonize(o->foreground) != 0)
+		return status;
+	if (!o->foreground)
+		log_to_syslog();
+	rc = fsmount_start(fs, ll);
+	if (rc == 0 && o->url.proto == OPTS_PROTO_POP3)
+		rc = store_pop3_start(store);
+	else if (rc == 0 && store->inner)
+		rc = store_cache_begin(store);
+	if (rc < 0) {
+		log_warnx("cannot start: %s", strerror(-rc));
+		return status;
+	}
+	mountlock_announce(MOUNTLOCK_MOUNTED, o->mountpoint);
+	main_notify_ready();
+	if (fsloop_run(fsll_session(ll), o->single_thread, main_stopping,
+		       NULL) == 0)
+		status = EXIT_SUCCESS;
+	/* What readers still held open: no release will come for it. */
+	fsll_release_open(ll);
+	/* Fast from here on: nothing waits on the network any more. The
+	 * invalidation thread stops before the unmount closes the FUSE
+	 * device it writes to; the store lets go of the disk cache before
+	 * it closes its sessions. */
+	fsmount_stop(fs);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args;
@@ -413,40 +492,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_opts;
 	}
-	fs = fsmount_new(&(struct fsmount_config){
-		/* POP3 listings are local and cheap: the worker's refresh
-		 * decides how often the server is asked. */
-		.refresh = o.url.proto == OPTS_PROTO_POP3 ? 1 : o.refresh,
-		.timeout = o.timeout,
-		.cache_size = o.cache_size,
-		.readonly = o.readonly,
-		.owner_only = o.allow_other,
-		.expunge_on_delete = o.delete_mode == OPTS_DELETE_EXPUNGE,
-		.maildir = o.maildir,
-		.max_append = o.max_append,
-		.temp_idle = o.temp_idle,
-		.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-		.account = account,
-	});
+	fs = main_new_mount(&o, account);
 	if (!fs) {
 		fprintf(stderr, "mailfs: out of memory\n");
 		goto free_opts;
 	}
-	/* Other users see an allow_other mount: the kernel checks the
-	 * owner-only modes it shows, even for what it has cached. */
-	if (o.allow_other &&
-	    fuse_opt_add_arg(&args, "-odefault_permissions") != 0) {
-		fprintf(stderr, "mailfs: out of memory\n");
-		goto free_fs;
-	}
-	ll = fsll_new(&args, fsnode_operations(), fs, o.timeout, fsdir_ino_path,
-		      fsdir_path_ino, fs);
+	ll = main_new_session(&o, &args, fs);
 	if (!ll)
-		goto free_fs; /* libfuse printed why */
-	/* A read-only mount stores nothing at a close: the kernel may
-	 * serve cached mail without OPEN, FLUSH or RELEASE. */
-	if (o.readonly)
-		fsll_set_no_open(ll, fsnode_sized_at_open);
+		goto free_fs; /* libfuse printed why (or out of memory) */
 	ms.o = &o;
 	/* OAuth2 tokens are fetched at each login instead. */
 	if (!sasl_auth_is_oauth(o.auth)) {
@@ -472,33 +525,8 @@ int main(int argc, char **argv)
 	fsmount_set_store(fs, store);
 	if (fuse_session_mount(fsll_session(ll), o.mountpoint) != 0)
 		goto free_store;
-	if (fuse_daemonize(o.foreground) != 0)
-		goto unmount;
-	if (!o.foreground)
-		log_to_syslog();
-	rc = fsmount_start(fs, ll);
-	if (rc == 0 && o.url.proto == OPTS_PROTO_POP3)
-		rc = store_pop3_start(store);
-	else if (rc == 0 && store->inner)
-		rc = store_cache_begin(store);
-	if (rc < 0) {
-		log_warnx("cannot start: %s", strerror(-rc));
-		goto unmount;
-	}
-	mountlock_announce(MOUNTLOCK_MOUNTED, o.mountpoint);
-	main_notify_ready();
-	if (fsloop_run(fsll_session(ll), o.single_thread, main_stopping,
-		       NULL) == 0)
-		status = EXIT_SUCCESS;
-	/* What readers still held open: no release will come for it. */
-	fsll_release_open(ll);
-	/* Fast from here on: nothing waits on the network any more. The
-	 * invalidation thread stops before the unmount closes the FUSE
-	 * device it writes to; the store lets go of the disk cache before
-	 * it closes its sessions. */
-	fsmount_stop(fs);
-
-unmount:
+	status = main_serve(&o, fs, ll, store);
+	/* unmount */
 	mountlock_announce(MOUNTLOCK_EXITING, NULL);
 	net_stop_all();
 	fuse_session_unmount(fsll_session(ll));
