@@ -26,13 +26,20 @@ CHECK_LIBS = $(call mailfs_pkg,CHECK_LIBS,--libs check)
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
+# The source tree by layer, from the bottom up (docs/design.md): each
+# folder holds its files' headers, and includes only point down
+# (tests/integration/test_layout.py checks it).
+LAYERS := util proto store fs app
+LAYER_DIRS := $(addprefix src/,$(LAYERS))
+INCLUDES := $(addprefix -I,$(LAYER_DIRS))
+vpath %.c $(LAYER_DIRS)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DFUSE_USE_VERSION=314 -DMAILFS_VERSION=\"$(VERSION)\" \
-	-Iinclude $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+	$(INCLUDES) $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS = $(PKG_LIBS) -lpthread
 
 B := build
-LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
-LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
+LIB_SRCS := $(filter-out src/app/main.c,$(wildcard $(addsuffix /*.c,$(LAYER_DIRS))))
+LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(notdir $(LIB_SRCS)))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(B)/tobj/%.o,$(UNIT_SRCS))
 
@@ -40,7 +47,7 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(B)/tobj/%.o,$(UNIT_SRCS))
 	deb clean format fuzz fuzz-build asan-check asan-build FORCE
 all: $(B)/mailfs
 
-$(B)/obj/%.o: src/%.c | $(B)/obj
+$(B)/obj/%.o: %.c | $(B)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/tobj/%.o: tests/unit/%.c | $(B)/tobj
@@ -153,7 +160,7 @@ $(FB)/libmailfs.a: FORCE
 	$(MAKE) B=$(FB) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_LIB_CFLAGS)" $@
 
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FB)/libmailfs.a
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) -g -O1 \
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(INCLUDES) $(WARN) -g -O1 \
 		$(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA) \
 		$(FB)/libmailfs.a $(LDLIBS)
 
@@ -189,7 +196,7 @@ asan-check: deps
 FORCE:
 
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c tests/fuzz/*.[ch]
+	clang-format -i src/*/*.[ch] tests/unit/*.c tests/fuzz/*.[ch]
 
 clean:
 	rm -rf $(B)

@@ -1924,7 +1924,7 @@ def versions():
             return None
     commit = first_line(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'])
     dirty = first_line(['git', '-C', ROOT, 'status', '--porcelain',
-                        '--untracked-files=no', '--', 'src', 'include'])
+                        '--untracked-files=no', '--', 'src'])
     with open(mountmod.MAILFS, 'rb') as f:
         binary = hashlib.sha256(f.read()).hexdigest()[:16]
     return {

@@ -1,6 +1,9 @@
-"""The source tree's shape, checked on every `make check`: the modules'
-include graph has no cycle (a module is a .c file and its header of the
-same name), so that dependencies point one way."""
+"""The source tree's shape, checked on every `make check` (docs/design.md,
+"Module map"): src/ is cut by layer (util, proto, store, fs, app, from the
+bottom up) and a file includes only headers of its layer or below; the
+modules' include graph has no cycle (a module is a .c file and its
+headers of the same name, _priv included); no .c file is over 1,500
+lines and no function over 120."""
 
 import os
 import re
@@ -8,7 +11,9 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(ROOT, "src")
-INCLUDE = os.path.join(ROOT, "include")
+LAYERS = ["util", "proto", "store", "fs", "app"]
+MAX_FILE_LINES = 1500
+MAX_FUNCTION_LINES = 120
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -30,7 +35,7 @@ def layout_module(path):
 def layout_graph():
     """module -> the set of other modules whose headers it includes."""
     graph = {}
-    for top in (SRC, INCLUDE):
+    for top in (SRC,):
         for path in layout_files(top):
             mod = layout_module(path)
             with open(path, encoding="utf-8") as f:
@@ -72,7 +77,98 @@ def layout_cycle(graph):
     return None
 
 
+def layout_layers():
+    """header name -> its layer (the folder it is in under src/)."""
+    where = {}
+    for layer in LAYERS:
+        for path in layout_files(os.path.join(SRC, layer)):
+            where[os.path.basename(path)] = layer
+    return where
+
+
+def layout_upward(where):
+    """(file, header) pairs where a file includes a header of a layer
+    above its own."""
+    bad = []
+    for layer in LAYERS:
+        for path in layout_files(os.path.join(SRC, layer)):
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            for inc in INCLUDE_RE.findall(text):
+                dep = where.get(os.path.basename(inc))
+                if dep and LAYERS.index(dep) > LAYERS.index(layer):
+                    bad.append((os.path.relpath(path, ROOT), inc))
+    return bad
+
+
+def layout_functions(text):
+    """(name, first line, length) of each function defined in C text:
+    from its signature's first line to its closing brace."""
+    lines = text.split("\n")
+    out, depth, start = [], 0, None
+    for i, line in enumerate(lines):
+        if depth == 0 and line.startswith("{"):
+            j = i - 1
+            while j > 0 and lines[j][:1] in (" ", "\t"):
+                j -= 1
+            start = j
+        depth += line.count("{") - line.count("}")
+        if depth == 0 and start is not None and line.startswith("}"):
+            m = re.search(r"(\w+)\s*\(", lines[start])
+            out.append((m.group(1) if m else lines[start], start + 1,
+                        i - start + 1))
+            start = None
+    return out
+
+
 class LayoutTest(unittest.TestCase):
+    def test_src_is_cut_by_layer(self):
+        stray = [n for n in os.listdir(SRC)
+                 if os.path.isfile(os.path.join(SRC, n))]
+        self.assertEqual(stray, [], "files outside the layer folders")
+        self.assertEqual(sorted(d for d in os.listdir(SRC)
+                                if os.path.isdir(os.path.join(SRC, d))),
+                         sorted(LAYERS))
+
+    def test_includes_point_down(self):
+        bad = layout_upward(layout_layers())
+        self.assertEqual(bad, [], "upward includes")
+
+    def test_no_file_too_long(self):
+        long_files = []
+        for path in layout_files(SRC):
+            if path.endswith(".c"):
+                with open(path, encoding="utf-8") as f:
+                    n = f.read().count("\n")
+                if n > MAX_FILE_LINES:
+                    long_files.append((os.path.relpath(path, ROOT), n))
+        self.assertEqual(long_files, [])
+
+    def test_no_function_too_long(self):
+        long_fns = []
+        for path in layout_files(SRC):
+            if path.endswith(".c"):
+                with open(path, encoding="utf-8") as f:
+                    for name, line, n in layout_functions(f.read()):
+                        if n > MAX_FUNCTION_LINES:
+                            long_fns.append((os.path.relpath(path, ROOT),
+                                             line, name, n))
+        self.assertEqual(long_fns, [])
+
+    def test_the_checks_catch(self):
+        # The checks themselves: an upward include and a long function
+        # are found.
+        self.assertEqual(
+            [f[0] for f in layout_functions(
+                "static int f(void)\n{\n" + "\tx;\n" * 3 + "}\n")],
+            ["f"])
+        self.assertEqual(layout_functions(
+            "int g(int a,\n      int b)\n{\n}\n")[0][2], 4)
+        where = layout_layers()
+        self.assertEqual(where.get("fsnode.h"), "fs")
+        self.assertEqual(where.get("log.h"), "util")
+
+
     def test_no_include_cycle(self):
         cycle = layout_cycle(layout_graph())
         self.assertIsNone(cycle, "include cycle: " + " -> ".join(cycle or []))

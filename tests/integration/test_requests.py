@@ -19,7 +19,7 @@ from tests.integration.mount import Mount
 USER = 'alice'
 
 # The hash mailfs tries first for the upper half of a message's inode
-# number (src/tree_ino.c, tree_ino_hi_hash()): FNV-1a 64 of the folder's
+# number (src/store/tree_ino.c, tree_ino_hi_hash()): FNV-1a 64 of the folder's
 # server name, then of that id's 8 little-endian bytes, then of the
 # UIDVALIDITY's 4 little-endian bytes, folded to 32 bits; 0 becomes 1.
 FNV_SEED = 0xcbf29ce484222325
