@@ -93,24 +93,16 @@ int fsattr_chattr(struct fsnode *n)
 }
 
 /* Replaces a message's flags on the server, then in the tree. */
-static int fsattr_set_flags(struct fsnode *n, const char *value, size_t size,
-			    int xflags)
+static int fsattr_apply(struct fsnode *n, const char *flags, int xflags)
 {
 	struct fsmount *fs = n->fs;
 	struct tree_info *info = &n->info;
 	struct store_msg shown;
-	char *text, *flags, *result = NULL;
+	char *result = NULL;
 	int rc;
 
 	if (xflags & XATTR_CREATE)
 		return -EEXIST;
-	text = strndup(value, size);
-	if (!text)
-		return -ENOMEM;
-	flags = store_flags_normalize(text);
-	free(text);
-	if (!flags)
-		return -EINVAL;
 	tree_info_msg(info, &shown);
 	rc = fs->cfg.store->ops->set_flags(fs->cfg.store, info->folder,
 					   info->uidvalidity, &shown, flags,
@@ -122,34 +114,50 @@ static int fsattr_set_flags(struct fsnode *n, const char *value, size_t size,
 		if (fs->cfg.maildir) /* the name follows the flags */
 			fswatch_invalidate_with_dir(fs, n->path);
 	}
+	return rc;
+}
+
+/*
+ * setxattr (value) or removexattr (value NULL) of name on n: the flags
+ * (user.mail.flags), normalized and handed to apply; the UID is the
+ * server's, and setting it (cp -a may try) is accepted and ignored;
+ * any other name is refused (ENOTSUP to set, ENODATA to remove).
+ */
+int fsattr_flags_xattr(struct fsnode *n, const char *name, const char *value,
+		       size_t size, int xflags,
+		       int (*apply)(struct fsnode *n, const char *flags,
+				    int xflags))
+{
+	struct store *st = n->fs->cfg.store;
+	char *text, *flags;
+	int rc;
+
+	if (value && !strcmp(name, FS_XATTR_UID) && st->has_flags)
+		return 0;
+	if (strcmp(name, FS_XATTR_FLAGS) != 0 || !st->has_flags)
+		return value ? -ENOTSUP : -ENODATA;
+	if (!st->ops->set_flags)
+		return -EPERM;
+	text = value ? strndup(value, size) : strdup("");
+	if (!text)
+		return -ENOMEM;
+	flags = store_flags_normalize(text);
+	free(text);
+	if (!flags)
+		return -EINVAL;
+	rc = apply(n, flags, xflags);
 	free(flags);
 	return rc;
 }
 
-/* setxattr of a message: its flags (user.mail.flags); its UID is the
- * server's, and setting it (cp -a may try) is accepted and ignored. */
 int fsattr_setxattr(struct fsnode *n, const char *name, const char *value,
 		    size_t size, int flags)
 {
-	struct store *st = n->fs->cfg.store;
-
-	if (!strcmp(name, FS_XATTR_UID) && st->has_flags)
-		return 0;
-	if (strcmp(name, FS_XATTR_FLAGS) != 0 || !st->has_flags)
-		return -ENOTSUP;
-	if (!st->ops->set_flags)
-		return -EPERM;
-	return fsattr_set_flags(n, value, size, flags);
+	return fsattr_flags_xattr(n, name, value, size, flags, fsattr_apply);
 }
 
 /* removexattr of a message's flags: clears them all. */
 int fsattr_removexattr(struct fsnode *n, const char *name)
 {
-	struct store *st = n->fs->cfg.store;
-
-	if (strcmp(name, FS_XATTR_FLAGS) != 0 || !st->has_flags)
-		return -ENODATA;
-	if (!st->ops->set_flags)
-		return -EPERM;
-	return fsattr_set_flags(n, "", 0, 0);
+	return fsattr_flags_xattr(n, name, NULL, 0, 0, fsattr_apply);
 }

@@ -323,20 +323,14 @@ static int fsdir_ebusy(struct fsnode *n)
  * messages). */
 const struct fskind fsdir_root_kind = {
 	.name = "root",
-	.getattr = fsmsg_getattr,
-	.opendir = fsdir_open,
-	.readdir = fsdir_read,
-	.releasedir = fsdir_release,
+	FSDIR_OPS,
 	.rmdir = fsdir_ebusy,
 };
 
 /* A folder of the default layout: its messages and subfolders. */
 const struct fskind fsdir_folder_kind = {
 	.name = "folder",
-	.getattr = fsmsg_getattr,
-	.opendir = fsdir_open,
-	.readdir = fsdir_read,
-	.releasedir = fsdir_release,
+	FSDIR_OPS,
 	.rmdir = fsedit_rmdir,
 	.rename = fsedit_rename_folder,
 };

@@ -25,6 +25,12 @@ int fsdir_read(struct fsmount *fs, const char *path, void *buf,
 	       fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi,
 	       enum fuse_readdir_flags flags);
 void fsdir_release(struct fsmount *fs, struct fuse_file_info *fi);
+/* The operations of every directory that lists the tree, as a table's
+ * initializers. */
+#define FSDIR_OPS                                        \
+	.getattr = fsmsg_getattr, .opendir = fsdir_open, \
+	.readdir = fsdir_read, .releasedir = fsdir_release
+
 /* The entries "." and ".." of the directory at path: a directory each,
  * with the inode number stat shows for it and for its parent. */
 void fsdir_dots(struct fsmount *fs, const char *path, struct stat *dot,

@@ -251,34 +251,20 @@ static int fsmaildir_eperm(struct fsnode *n)
 
 const struct fskind fsmaildir_folder_kind = {
 	.name = "maildir folder",
-	.getattr = fsmsg_getattr,
-	.opendir = fsdir_open,
-	.readdir = fsdir_read,
-	.releasedir = fsdir_release,
+	FSDIR_OPS,
 	.rmdir = fsmaildir_rmdir,
 	.rename = fsmaildir_rename_folder,
 };
 
 const struct fskind fsmaildir_sub_kind = {
 	.name = "maildir cur/new/tmp",
-	.getattr = fsmsg_getattr,
-	.opendir = fsdir_open,
-	.readdir = fsdir_read,
-	.releasedir = fsdir_release,
+	FSDIR_OPS,
 	.rmdir = fsmaildir_eperm,
 };
 
 const struct fskind fsmaildir_msg_kind = {
 	.name = "maildir message",
-	.getattr = fsmsg_getattr,
-	.open = fsmsg_open,
-	.getxattr = fsattr_getxattr,
-	.listxattr = fsattr_listxattr,
-	.setxattr = fsattr_setxattr,
-	.removexattr = fsattr_removexattr,
-	.utimens = fsattr_utimens,
-	.chattr = fsattr_chattr,
-	.unlink = fsedit_unlink,
+	FSMSG_NODE_OPS,
 	.rename = fsmaildir_rename_msg,
 };
 
@@ -286,12 +272,6 @@ const struct fskind fsmaildir_msg_kind = {
  * but delivered from tmp/ by a rename (handles are fsnew_kind's). */
 const struct fskind fsmaildir_new_kind = {
 	.name = "maildir new file",
-	.getattr = fsnew_getattr,
-	.open = fsnew_open,
-	.setxattr = fsnew_setxattr,
-	.removexattr = fsnew_removexattr,
-	.truncate = fsnew_truncate,
-	.utimens = fsnew_utimens,
-	.unlink = fsnew_unlink,
+	FSNEW_NODE_OPS,
 	.rename = fsmaildir_rename_new,
 };

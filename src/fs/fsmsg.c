@@ -351,15 +351,7 @@ done:
  * is moved, never renamed within its folder; rm sends it to Trash. */
 const struct fskind fsmsg_kind = {
 	.name = "message",
-	.getattr = fsmsg_getattr,
-	.open = fsmsg_open,
-	.getxattr = fsattr_getxattr,
-	.listxattr = fsattr_listxattr,
-	.setxattr = fsattr_setxattr,
-	.removexattr = fsattr_removexattr,
-	.utimens = fsattr_utimens,
-	.chattr = fsattr_chattr,
-	.unlink = fsedit_unlink,
+	FSMSG_NODE_OPS,
 	.rename = fsedit_rename_message,
 	.fgetattr = fsmsg_fgetattr,
 	.read = fsmsg_read,

@@ -15,6 +15,15 @@ struct fsnode;
  * layout are of this kind). */
 extern const struct fskind fsmsg_kind;
 
+/* The node operations of a message in either layout, all but rename
+ * (the layout's): a table's initializers (fsattr.h, fsedit.h needed). */
+#define FSMSG_NODE_OPS                                                  \
+	.getattr = fsmsg_getattr, .open = fsmsg_open,                   \
+	.getxattr = fsattr_getxattr, .listxattr = fsattr_listxattr,     \
+	.setxattr = fsattr_setxattr, .removexattr = fsattr_removexattr, \
+	.utimens = fsattr_utimens, .chattr = fsattr_chattr,             \
+	.unlink = fsedit_unlink
+
 /* stat of any node the tree knows, from the tree. */
 int fsmsg_getattr(struct fsnode *n, struct stat *st);
 /* open of a message (read-only; cp over it: fsnew_open_replace()). */

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "fsattr.h"
 #include "fsctx.h"
 #include "fsll.h"
 #include "fsnew.h"
@@ -422,25 +423,17 @@ int fsnew_utimens(struct fsnode *n, const struct timespec tv[2],
 	return 0;
 }
 
-/* Sets the flags the file will be stored with. */
-static int fsnew_set_flags(struct fsnode *n, const char *value, size_t size)
+/* Sets the flags the file will be stored with (for the APPEND). */
+static int fsnew_apply_flags(struct fsnode *n, const char *flags, int xflags)
 {
-	struct newmsg *m;
-	char *text, *flags;
+	struct newmsg *m = newmsg_get(n->fs->newmsgs, n->path);
 	int rc;
 
-	text = strndup(value, size);
-	if (!text)
-		return -ENOMEM;
-	flags = store_flags_normalize(text);
-	free(text);
-	if (!flags)
-		return -EINVAL;
-	m = newmsg_get(n->fs->newmsgs, n->path);
-	rc = m ? newmsg_set_flags(m, flags) : -ENOENT; /* for the APPEND */
-	if (m)
-		newmsg_put(n->fs->newmsgs, m);
-	free(flags);
+	(void)xflags;
+	if (!m)
+		return -ENOENT;
+	rc = newmsg_set_flags(m, flags);
+	newmsg_put(n->fs->newmsgs, m);
 	return rc;
 }
 
@@ -448,28 +441,14 @@ static int fsnew_set_flags(struct fsnode *n, const char *value, size_t size)
 int fsnew_setxattr(struct fsnode *n, const char *name, const char *value,
 		   size_t size, int xflags)
 {
-	struct store *st = n->fs->cfg.store;
-
-	if (!strcmp(name, FS_XATTR_UID) && st->has_flags)
-		return 0;
-	if (strcmp(name, FS_XATTR_FLAGS) != 0 || !st->has_flags)
-		return -ENOTSUP;
-	if (!st->ops->set_flags)
-		return -EPERM;
-	(void)xflags;
-	return fsnew_set_flags(n, value, size);
+	return fsattr_flags_xattr(n, name, value, size, xflags,
+				  fsnew_apply_flags);
 }
 
 /* removexattr of the flags: none then. */
 int fsnew_removexattr(struct fsnode *n, const char *name)
 {
-	struct store *st = n->fs->cfg.store;
-
-	if (strcmp(name, FS_XATTR_FLAGS) != 0 || !st->has_flags)
-		return -ENODATA;
-	if (!st->ops->set_flags)
-		return -EPERM;
-	return fsnew_set_flags(n, "", 0);
+	return fsattr_flags_xattr(n, name, NULL, 0, 0, fsnew_apply_flags);
 }
 
 /* unlink: a temporary is discarded; a file still being written is
@@ -540,13 +519,7 @@ out:
 /* A file being written, in the default layout. */
 const struct fskind fsnew_kind = {
 	.name = "new file",
-	.getattr = fsnew_getattr,
-	.open = fsnew_open,
-	.setxattr = fsnew_setxattr,
-	.removexattr = fsnew_removexattr,
-	.truncate = fsnew_truncate,
-	.utimens = fsnew_utimens,
-	.unlink = fsnew_unlink,
+	FSNEW_NODE_OPS,
 	.rename = fsnew_rename,
 	.fgetattr = fsnew_fgetattr,
 	.write = fsnew_write,

@@ -38,6 +38,14 @@ int fsnew_truncate(struct fsnode *n, off_t size, struct fuse_file_info *fi);
 int fsnew_utimens(struct fsnode *n, const struct timespec tv[2],
 		  struct fuse_file_info *fi);
 int fsnew_unlink(struct fsnode *n);
+/* The node operations of a file being written in either layout, all
+ * but rename (the layout's): a table's initializers. */
+#define FSNEW_NODE_OPS                                                \
+	.getattr = fsnew_getattr, .open = fsnew_open,                 \
+	.setxattr = fsnew_setxattr, .removexattr = fsnew_removexattr, \
+	.truncate = fsnew_truncate, .utimens = fsnew_utimens,         \
+	.unlink = fsnew_unlink
+
 /* rename of a file being written (a temporary: stored at its new name). */
 int fsnew_rename(struct fsnode *n, const char *to, unsigned flags);
 
