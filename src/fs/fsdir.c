@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "grow.h"
 #include "clock.h"
 #include "fsctx.h"
 #include "fsdir.h"
@@ -57,31 +58,24 @@ static void fsdir_add(struct fsdir_snap *d, const char *name,
 		      const struct fsdir_entry *e)
 {
 	size_t len = strlen(name) + 1;
+	struct fsdir_entry *ne;
+	char *nn;
 
 	/* Reachable by name only (fsvirt.h): never listed, so that find,
 	 * rsync, tar and du do not walk into them. */
 	if (d->nomem || names_reserved(name, len - 1))
 		return;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct fsdir_entry *ne = realloc(d->e, cap * sizeof(*ne));
-
-		if (!ne)
-			goto nomem;
-		d->e = ne;
-		d->cap = cap;
-	}
-	if (d->nlen + len > d->ncap) {
-		size_t cap = d->ncap ? d->ncap * 2 : 4096;
-		char *nn;
-
-		while (cap < d->nlen + len)
-			cap *= 2;
-		if (cap > UINT32_MAX || !(nn = realloc(d->names, cap)))
-			goto nomem;
-		d->names = nn;
-		d->ncap = cap;
-	}
+	ne = grow_reserve(d->e, &d->cap, d->n + 1, sizeof(*ne));
+	if (!ne)
+		goto nomem;
+	d->e = ne;
+	/* names are found by a 32-bit offset */
+	if (d->nlen + len > UINT32_MAX)
+		goto nomem;
+	nn = grow_reserve(d->names, &d->ncap, d->nlen + len, 1);
+	if (!nn)
+		goto nomem;
+	d->names = nn;
 	memcpy(d->names + d->nlen, name, len);
 	d->e[d->n] = *e;
 	d->e[d->n].name = (uint32_t)d->nlen;

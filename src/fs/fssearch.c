@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "grow.h"
 #include "clock.h"
 #include "fsctx.h"
 #include "fssearch.h"
@@ -111,18 +112,14 @@ static void fssearch_scope_clear(struct fssearch_scope *s)
 static int fssearch_scope_add(struct fssearch_scope *s, const char *folder,
 			      const char *path, const char *link)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		struct fssearch_folder *nf;
+	struct fssearch_folder *nf;
 
-		if (s->n >= STORE_MAX_FOLDERS)
-			return -ENOMEM;
-		nf = realloc(s->f, cap * sizeof(*nf));
-		if (!nf)
-			return -ENOMEM;
-		s->f = nf;
-		s->cap = cap;
-	}
+	if (s->n >= STORE_MAX_FOLDERS)
+		return -ENOMEM;
+	nf = grow_reserve(s->f, &s->cap, s->n + 1, sizeof(*nf));
+	if (!nf)
+		return -ENOMEM;
+	s->f = nf;
 	s->f[s->n].folder = strdup(folder);
 	s->f[s->n].path = strdup(path);
 	s->f[s->n].link = strdup(link);
@@ -317,20 +314,16 @@ static int fssearch_names_fill(void *ctx, const char *name,
 			       const struct tree_info *info)
 {
 	struct fssearch_names *nm = ctx;
+	struct fssearch_name *n2;
 
 	if (info->kind != TREE_MESSAGE)
 		return 0;
-	if (nm->n == nm->cap) {
-		size_t cap = nm->cap ? 2 * nm->cap : 256;
-		struct fssearch_name *n2 = realloc(nm->m, cap * sizeof(*n2));
-
-		if (!n2) {
-			nm->nomem = true;
-			return 1;
-		}
-		nm->m = n2;
-		nm->cap = cap;
+	n2 = grow_reserve(nm->m, &nm->cap, nm->n + 1, sizeof(*n2));
+	if (!n2) {
+		nm->nomem = true;
+		return 1;
 	}
+	nm->m = n2;
 	nm->m[nm->n].uid = info->uid;
 	nm->m[nm->n].name = strdup(name);
 	if (!nm->m[nm->n].name) {
@@ -421,19 +414,15 @@ static int fssearch_add(struct fssearch_result *r, const char *path,
 			const char *real)
 {
 	size_t ups = 2, i, plen = strlen(path), rlen = strlen(real);
+	struct fssearch_entry *ne;
 	char *target;
 
 	for (i = 0; i < plen; i++)
 		ups += path[i] == '/';
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 64;
-		struct fssearch_entry *ne = realloc(r->e, cap * sizeof(*ne));
-
-		if (!ne)
-			return -ENOMEM;
-		r->e = ne;
-		r->cap = cap;
-	}
+	ne = grow_reserve(r->e, &r->cap, r->n + 1, sizeof(*ne));
+	if (!ne)
+		return -ENOMEM;
+	r->e = ne;
 	target = malloc(3 * ups + rlen + 1);
 	if (!target)
 		return -ENOMEM;

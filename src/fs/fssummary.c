@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "fsctx.h"
 #include "fssummary.h"
 #include "fsvirt.h"
@@ -66,17 +67,12 @@ static int fssummary_fill(void *ctx, const char *name,
 
 	if (info->kind != TREE_MESSAGE)
 		return 0;
-	if (b->n_names == b->cap_names) {
-		size_t cap = b->cap_names ? b->cap_names * 2 : 256;
-
-		nn = realloc(b->names, cap * sizeof(*nn));
-		if (!nn) {
-			b->nomem = true;
-			return 1;
-		}
-		b->names = nn;
-		b->cap_names = cap;
+	nn = grow_reserve(b->names, &b->cap_names, b->n_names + 1, sizeof(*nn));
+	if (!nn) {
+		b->nomem = true;
+		return 1;
 	}
+	b->names = nn;
 	nn = &b->names[b->n_names];
 	nn->uid = info->uid;
 	nn->name = strdup(name);
@@ -125,17 +121,12 @@ static void fssummary_cb(void *ctx, const struct store_summary *m)
 
 	if (!name || b->nomem)
 		return;
-	if (b->n_lines == b->cap_lines) {
-		size_t cap = b->cap_lines ? b->cap_lines * 2 : 256;
-
-		l = realloc(b->lines, cap * sizeof(*l));
-		if (!l) {
-			b->nomem = true;
-			return;
-		}
-		b->lines = l;
-		b->cap_lines = cap;
+	l = grow_reserve(b->lines, &b->cap_lines, b->n_lines + 1, sizeof(*l));
+	if (!l) {
+		b->nomem = true;
+		return;
 	}
+	b->lines = l;
 	msgstruct_summary_line(&b->text, name, m->date, m->flags, m->size,
 			       &m->env);
 	if (strbuf_failed(&b->text)) {
@@ -272,8 +263,8 @@ static int fssummary_open(struct fsmount *fs, const struct fsvirt_path *p,
 }
 
 /* read: from the open file's text. */
-static int fssummary_read(struct fsmount *fs, void *file, char *buf, size_t size,
-			  off_t off)
+static int fssummary_read(struct fsmount *fs, void *file, char *buf,
+			  size_t size, off_t off)
 {
 	struct fssummary_file *f = file;
 

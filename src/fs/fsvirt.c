@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "fsctx.h"
 #include "fsvirt.h"
 #include "names.h"
@@ -170,18 +171,14 @@ int fsvirt_folder(struct fsmount *fs, const char *dir, struct tree_info *info)
 static int fsvirt_dir_put(struct fsvirt_dir *d, const char *name,
 			  const struct stat *st, bool plus)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 32;
-		struct fsvirt_entry *ne;
+	struct fsvirt_entry *ne;
 
-		if (d->n >= FSVIRT_DIR_MAX)
-			return -ENOMEM;
-		ne = realloc(d->e, cap * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		d->e = ne;
-		d->cap = cap;
-	}
+	if (d->n >= FSVIRT_DIR_MAX)
+		return -ENOMEM;
+	ne = grow_reserve(d->e, &d->cap, d->n + 1, sizeof(*ne));
+	if (!ne)
+		return -ENOMEM;
+	d->e = ne;
 	d->e[d->n].name = strdup(name);
 	if (!d->e[d->n].name)
 		return -ENOMEM;
