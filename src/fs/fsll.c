@@ -102,7 +102,6 @@ static char *fsll_req_child(struct fsll *ll, fuse_req_t req, fuse_ino_t dir,
 	return p;
 }
 
-
 /*
  * The node id the kernel gets for (parent, name) at path with st, one
  * lookup counted: the stored node's, the inode number of a message
@@ -1115,21 +1114,35 @@ static void fsll_xattr_reply(fuse_req_t req, int rc, size_t size,
 		fuse_reply_buf(req, buf, (size_t)rc);
 }
 
+/* What getxattr and listxattr need first: the caller allowed, the
+ * node's path and a buffer of size bytes (NULL for size 0, a query of
+ * the length). False when it replied already. */
+static bool fsll_xattr_begin(struct fsll *ll, fuse_req_t req, fuse_ino_t ino,
+			     size_t size, char **path_r, char **buf_r)
+{
+	int err;
+
+	*buf_r = NULL;
+	if (!fsll_allowed(ll, req))
+		return false;
+	*path_r = fsll_node_path(ll, ino, &err);
+	if (!*path_r || (size && !(*buf_r = malloc(size)))) {
+		fuse_reply_err(req, *path_r ? ENOMEM : err);
+		free(*path_r);
+		return false;
+	}
+	return true;
+}
+
 static void fsll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			  size_t size)
 {
 	struct fsll *ll = fsll_begin(req, FSLL_OP_GETXATTR);
-	char *path, *buf = NULL;
-	int err, rc;
+	char *path, *buf;
+	int rc;
 
-	if (!fsll_allowed(ll, req))
+	if (!fsll_xattr_begin(ll, req, ino, size, &path, &buf))
 		return;
-	path = fsll_node_path(ll, ino, &err);
-	if (!path || (size && !(buf = malloc(size)))) {
-		free(path);
-		fuse_reply_err(req, path ? ENOMEM : err);
-		return;
-	}
 	rc = ll->ops->getxattr ? ll->ops->getxattr(path, name, buf, size)
 			       : -ENOSYS;
 	free(path);
@@ -1140,17 +1153,11 @@ static void fsll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void fsll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct fsll *ll = fsll_begin(req, FSLL_OP_LISTXATTR);
-	char *path, *buf = NULL;
-	int err, rc;
+	char *path, *buf;
+	int rc;
 
-	if (!fsll_allowed(ll, req))
+	if (!fsll_xattr_begin(ll, req, ino, size, &path, &buf))
 		return;
-	path = fsll_node_path(ll, ino, &err);
-	if (!path || (size && !(buf = malloc(size)))) {
-		free(path);
-		fuse_reply_err(req, path ? ENOMEM : err);
-		return;
-	}
 	rc = ll->ops->listxattr ? ll->ops->listxattr(path, buf, size) : -ENOSYS;
 	free(path);
 	fsll_xattr_reply(req, rc, size, buf);
