@@ -289,20 +289,17 @@ int fsnew_getattr(struct fsnode *n, struct stat *st)
 	return fsctx_newmsg_stat(n->fs, n->path, st) ? 0 : -ENOENT;
 }
 
-/* fstat of a file being written (perhaps stored and gone since). */
+/* fstat of a file being written, from its handle (perhaps stored, or
+ * unlinked, since). */
 static int fsnew_fgetattr(struct fsmount *fs, struct fuse_file_info *fi,
 			  struct stat *st)
 {
 	struct fsfile *f = (struct fsfile *)(uintptr_t)fi->fh;
-	const char *path = newmsg_path(f->newmsg);
 	uint64_t size;
 	time_t mtime;
 
-	if (!newmsg_stat(fs->newmsgs, path, &size, &mtime)) {
-		size = 0;
-		mtime = time(NULL);
-	}
-	fsctx_newmsg_fill(fs, path, size, mtime, st);
+	newmsg_size(f->newmsg, &size, &mtime);
+	fsctx_newmsg_fill(fs, newmsg_path(f->newmsg), size, mtime, st);
 	return 0;
 }
 

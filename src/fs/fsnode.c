@@ -98,13 +98,24 @@ static int fsnode_writable(const struct fsmount *fs)
 }
 
 /* Resolves path for a change: EROFS on a read-only mount or a virtual
- * path, else fsnode_resolve(). */
-static int fsnode_resolve_change(const char *path, struct fsnode *n)
+ * path, else fsnode_resolve(). An open file unlinked since (hard_remove)
+ * comes without a path, with its handle in fi: the node is then the
+ * handle's kind alone (no tree information), which its truncate,
+ * utimens and chattr serve through the handle. */
+static int fsnode_resolve_change(const char *path, struct fuse_file_info *fi,
+				 struct fsnode *n)
 {
 	struct fsmount *fs = fsctx_get();
 	int rc = fsnode_writable(fs);
 
 	memset(n, 0, sizeof(*n));
+	if (rc == 0 && !path) {
+		n->fs = fs;
+		n->kind = fskind_of_handle(fi);
+		if (!n->kind)
+			return -ESTALE;
+		return n->kind == &fsvnode_kind ? -EROFS : 0;
+	}
 	if (rc == 0)
 		rc = fsnode_resolve(fs, path, n);
 	if (rc == 0 && n->type == FSNODE_VIRTUAL)
@@ -267,7 +278,7 @@ static int fsnode_setxattr(const char *path, const char *name,
 			   const char *value, size_t size, int flags)
 {
 	struct fsnode n;
-	int rc = fsnode_resolve_change(path, &n);
+	int rc = fsnode_resolve_change(path, NULL, &n);
 
 	if (rc == 0)
 		rc = n.kind->setxattr
@@ -280,7 +291,7 @@ static int fsnode_setxattr(const char *path, const char *name,
 static int fsnode_removexattr(const char *path, const char *name)
 {
 	struct fsnode n;
-	int rc = fsnode_resolve_change(path, &n);
+	int rc = fsnode_resolve_change(path, NULL, &n);
 
 	if (rc == 0)
 		rc = n.kind->removexattr ? n.kind->removexattr(&n, name)
@@ -297,7 +308,7 @@ static int fsnode_truncate(const char *path, off_t size,
 
 	if (size < 0 && !fsnode_writable(fsctx_get()))
 		return -EINVAL;
-	rc = fsnode_resolve_change(path, &n);
+	rc = fsnode_resolve_change(path, fi, &n);
 	if (rc == 0)
 		rc = n.kind->truncate ? n.kind->truncate(&n, size, fi)
 				      : -EACCES; /* messages are immutable */
@@ -309,7 +320,7 @@ static int fsnode_utimens(const char *path, const struct timespec tv[2],
 			  struct fuse_file_info *fi)
 {
 	struct fsnode n;
-	int rc = fsnode_resolve_change(path, &n);
+	int rc = fsnode_resolve_change(path, fi, &n);
 
 	if (rc == 0 && n.kind->utimens)
 		rc = n.kind->utimens(&n, tv, fi);
@@ -319,10 +330,10 @@ static int fsnode_utimens(const char *path, const struct timespec tv[2],
 
 /* chmod and chown: modes and owners are the mount's; each kind says
  * whether it accepts the call (cp -p) or refuses it. */
-static int fsnode_chattr(const char *path)
+static int fsnode_chattr(const char *path, struct fuse_file_info *fi)
 {
 	struct fsnode n;
-	int rc = fsnode_resolve_change(path, &n);
+	int rc = fsnode_resolve_change(path, fi, &n);
 
 	if (rc == 0 && n.kind->chattr)
 		rc = n.kind->chattr(&n);
@@ -334,8 +345,7 @@ static int fsnode_chmod(const char *path, mode_t mode,
 			struct fuse_file_info *fi)
 {
 	(void)mode;
-	(void)fi;
-	return fsnode_chattr(path);
+	return fsnode_chattr(path, fi);
 }
 
 static int fsnode_chown(const char *path, uid_t uid, gid_t gid,
@@ -343,14 +353,13 @@ static int fsnode_chown(const char *path, uid_t uid, gid_t gid,
 {
 	(void)uid;
 	(void)gid;
-	(void)fi;
-	return fsnode_chattr(path);
+	return fsnode_chattr(path, fi);
 }
 
 static int fsnode_unlink(const char *path)
 {
 	struct fsnode n;
-	int rc = fsnode_resolve_change(path, &n);
+	int rc = fsnode_resolve_change(path, NULL, &n);
 
 	if (rc == 0)
 		rc = n.kind->unlink ? n.kind->unlink(&n) : -EISDIR;
@@ -361,7 +370,7 @@ static int fsnode_unlink(const char *path)
 static int fsnode_rmdir(const char *path)
 {
 	struct fsnode n;
-	int rc = fsnode_resolve_change(path, &n);
+	int rc = fsnode_resolve_change(path, NULL, &n);
 
 	if (rc == 0)
 		rc = n.kind->rmdir ? n.kind->rmdir(&n) : -ENOTDIR;
@@ -378,7 +387,7 @@ static int fsnode_rename(const char *from, const char *to, unsigned flags)
 
 	if (fsvirt_is_virtual(to))
 		return -EROFS;
-	rc = fsnode_resolve_change(from, &n);
+	rc = fsnode_resolve_change(from, NULL, &n);
 	if (rc == 0 && (flags & RENAME_EXCHANGE))
 		rc = -EINVAL;
 	if (rc == 0)

@@ -215,6 +215,16 @@ void newmsg_forget(struct newmsg_table *t, struct newmsg *m)
 		newmsg_free(m);
 }
 
+/* The size and date of m as they are now (an open handle's own, found
+ * or not by its path). */
+void newmsg_size(struct newmsg *m, uint64_t *size_r, time_t *mtime_r)
+{
+	pthread_mutex_lock(&m->lock);
+	*size_r = m->size;
+	*mtime_r = m->date ? m->date : time(NULL);
+	pthread_mutex_unlock(&m->lock);
+}
+
 bool newmsg_stat(struct newmsg_table *t, const char *path, uint64_t *size_r,
 		 time_t *mtime_r)
 {
@@ -222,10 +232,7 @@ bool newmsg_stat(struct newmsg_table *t, const char *path, uint64_t *size_r,
 
 	if (!m)
 		return false;
-	pthread_mutex_lock(&m->lock);
-	*size_r = m->size;
-	*mtime_r = m->date ? m->date : time(NULL);
-	pthread_mutex_unlock(&m->lock);
+	newmsg_size(m, size_r, mtime_r);
 	newmsg_put(t, m);
 	return true;
 }

@@ -49,6 +49,8 @@ void newmsg_put(struct newmsg_table *t, struct newmsg *m);
 void newmsg_forget(struct newmsg_table *t, struct newmsg *m);
 
 /* What stat shows for a registered path. Returns false if none. */
+/* m's size and date (now, when none was set). */
+void newmsg_size(struct newmsg *m, uint64_t *size_r, time_t *mtime_r);
 bool newmsg_stat(struct newmsg_table *t, const char *path, uint64_t *size_r,
 		 time_t *mtime_r);
 /* Calls fill(ctx, name, size, mtime) for each message registered in

@@ -379,6 +379,26 @@ class FolderTest(WriteTestBase):
 
 class NewMessageTest(WriteTestBase):
 
+    def test_unlinked_temporary_still_open_takes_ftruncate(self):
+        # A temporary (.NAME, as rsync's) removed while still open: its
+        # handle is all that is left, and ftruncate (the kernel gives the
+        # handle with it) comes without a path: it goes to the handle's
+        # kind; nothing is stored and mailfs stays up.
+        path = self.m.p('Archive', '.tmp-open.eml')
+        before = set(self.server.folder_uids(USER, 'Archive'))
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, corpus.text_message(91))
+            os.unlink(path)
+            os.ftruncate(fd, 10)
+            self.assertEqual(os.fstat(fd).st_size, 10)
+        finally:
+            os.close(fd)
+        self.assertNotIn('.tmp-open.eml', os.listdir(self.m.p('Archive')))
+        self.assertEqual(set(self.server.folder_uids(USER, 'Archive')),
+                         before)
+        self.assertTrue(os.listdir(self.m.p('INBOX')))
+
     def test_big_lf_message(self):
         raw = corpus.attachment_message(5 * 1024 * 1024).replace(b'\r\n',
                                                                  b'\n')
