@@ -193,13 +193,12 @@ static bool fsahead_walk_folder(struct fsahead *a, struct fsahead_walk *w,
 	got = tree_next_messages(fs->tree, w->names[i], w->uidvalidity[i], 0,
 				 FSAHEAD_BATCH - w->used, FS_PREFETCH_SIZE,
 				 uids, sizes);
-	*ft = (struct fsahead_fetch){
-		a,
-		fs->cache,
-		w->names[i],
-		{.folder = tree_folder_id(w->names[i]),
-		 .uidvalidity = w->uidvalidity[i]},
-		0};
+	*ft = (struct fsahead_fetch){a,
+				     fs->cache,
+				     w->names[i],
+				     {.folder = tree_folder_id(w->names[i]),
+				      .uidvalidity = w->uidvalidity[i]},
+				     0};
 	for (j = 0; j < got && w->bytes < a->bytes_max; j++) {
 		fsctx_msg_key(fs, w->names[i], ft->key.folder,
 			      w->uidvalidity[i], uids[j], &ft->key);

@@ -221,7 +221,8 @@ uint64_t fsll_node_path_id(struct fsll *ll, const char *path)
 			if (*p || !ll->path_ino)
 				return 0;
 			ino = ll->path_ino(ll->resolve_ctx, path);
-			return ino && fsll_node_computed(ll, ino, path) ? ino : 0;
+			return ino && fsll_node_computed(ll, ino, path) ? ino
+									: 0;
 		}
 	}
 	return id;
