@@ -226,9 +226,14 @@ static int fsmsg_fetch(struct fsmount *fs, struct fsfile *f, char *buf,
 	ft.buf = buf;
 	ft.off = off;
 	ft.want = want;
+	store_scope_clear();
 	rc = fs->cfg.store->ops->fetch(fs->cfg.store, f->folder,
 				       f->key.uidvalidity, uids, n, from, len,
 				       fsmsg_fetch_cb, &ft);
+	/* The folder is gone, or is another one now (UIDVALIDITY): its
+	 * listing is void, list it again at the next look. */
+	if (rc < 0 && store_scope_last() == STORE_SCOPE_FOLDER)
+		tree_expire_listing(fs->tree, f->folder);
 	if (rc == -ESTALE)
 		return -ENOENT;
 	if (rc < 0)

@@ -12,6 +12,41 @@
 #include "store.h"
 
 static _Thread_local bool store_background;
+/* The calling thread's last failure's scope (store_fail()). */
+static _Thread_local enum store_scope store_scope_tls;
+
+int store_fail(int err, enum store_scope scope)
+{
+	store_scope_tls = scope;
+	return err;
+}
+
+enum store_scope store_scope_last(void)
+{
+	return store_scope_tls;
+}
+
+void store_scope_clear(void)
+{
+	store_scope_tls = STORE_SCOPE_NONE;
+}
+
+enum store_scope store_scope_imap(const struct imap_error *e)
+{
+	switch (e->kind) {
+	case IMAP_ERR_NONE:
+		return STORE_SCOPE_NONE;
+	case IMAP_ERR_NET:
+	case IMAP_ERR_PROTO:
+	case IMAP_ERR_AUTH:
+		return STORE_SCOPE_CONNECTION;
+	default:
+		if (strcasecmp(e->code, "NONEXISTENT") == 0 ||
+		    strcasecmp(e->code, "TRYCREATE") == 0)
+			return STORE_SCOPE_FOLDER;
+		return STORE_SCOPE_MESSAGE;
+	}
+}
 
 void store_set_background(bool on)
 {

@@ -547,6 +547,36 @@ int store_pop3_start(struct store *st);
 char *store_pop3_default_dir(const char *user, const char *host,
 			     const char *port);
 
+/*
+ * How far a store call's failure reaches, beside its errno (which alone
+ * cannot tell: ENOENT is a message gone, or a folder): the store records
+ * it as it fails (store_fail()), and the layers above read it right
+ * after the call, in the same thread, to act on it:
+ *   STORE_SCOPE_MESSAGE     this message (gone, refused): nothing else;
+ *   STORE_SCOPE_FOLDER      the folder (gone, or its UIDVALIDITY changed):
+ *                           its listing is void, list it again;
+ *   STORE_SCOPE_CONNECTION  the server, not the mail (lost, timed out,
+ *                           unreachable, login refused): try again later,
+ *                           go offline, keep a change.
+ */
+enum store_scope {
+	STORE_SCOPE_NONE,
+	STORE_SCOPE_MESSAGE,
+	STORE_SCOPE_FOLDER,
+	STORE_SCOPE_CONNECTION,
+};
+/* Records scope as the calling thread's last failure and returns err:
+ * `return store_fail(-ESTALE, STORE_SCOPE_FOLDER);`. */
+int store_fail(int err, enum store_scope scope);
+/* The scope of the calling thread's last failure since
+ * store_scope_clear(); STORE_SCOPE_NONE when none was recorded. */
+enum store_scope store_scope_last(void);
+void store_scope_clear(void);
+/* The scope of a failed IMAP command: the connection for a lost one or
+ * a protocol breach, the folder for NONEXISTENT or TRYCREATE, else the
+ * message (or the command) alone. */
+enum store_scope store_scope_imap(const struct imap_error *e);
+
 /* The (positive) errno for a failed IMAP command: one mapping for the whole
  * program (NONEXISTENT -> ENOENT, a lost connection -> EIO, ...). */
 int store_errno_imap(const struct imap_error *e);

@@ -90,12 +90,17 @@ void store_cache_refused(struct store_cache *sc, const char *what,
 		  what, folder ? " in " : "", folder ? folder : "");
 }
 
-/* A call found the server unreachable: the reconnect thread checks
+/* A call found the server unreachable (rc, right after the call): the
+ * reconnect thread checks
  * once more (a connection cut at the wrong moment is no lost server)
  * and then switches to offline mode. */
 void store_cache_check_lost(struct store_cache *sc, int rc)
 {
+	/* Only a failure of the connection (its scope, recorded by the
+	 * call that failed, in this thread) says the server may be gone;
+	 * a message or a folder refused says nothing of it. */
 	if (rc >= 0 || sc->forced || sc->offline ||
+	    store_scope_last() != STORE_SCOPE_CONNECTION ||
 	    !store_get_stats(sc->inner)->unreachable)
 		return;
 	pthread_mutex_lock(&sc->lock);

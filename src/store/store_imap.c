@@ -188,7 +188,7 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 			log_warnx("all %u connections stayed busy for %d s",
 				  si->n_slots, si->cfg->timeout_ms / 1000);
 			si->base.stats.net_failures++;
-			return -EIO;
+			return store_fail(-EIO, STORE_SCOPE_CONNECTION);
 		}
 	}
 	slot = &si->slots[idx];
@@ -221,7 +221,7 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 		pthread_mutex_unlock(&si->lock);
 		si->base.stats.conns_busy--;
 		si->base.stats.net_failures++;
-		return -EIO;
+		return store_fail(-EIO, STORE_SCOPE_CONNECTION);
 	}
 	if (!slot->sess) {
 		if (imap_open(si->cfg, &slot->sess, &err) < 0) {
@@ -238,7 +238,8 @@ static int store_imap_get(struct store_imap *si, const char *folder,
 			slot->busy = false;
 			pthread_cond_signal(&si->cond);
 			pthread_mutex_unlock(&si->lock);
-			return -store_errno_imap(&err);
+			return store_fail(-store_errno_imap(&err),
+					  STORE_SCOPE_CONNECTION);
 		}
 		si->base.stats.online = true;
 		si->base.stats.unreachable = false;
@@ -277,6 +278,7 @@ int store_imap_run(struct store *st, const char *folder, bool repeatable,
 	int attempt, idx, rc = -EIO;
 	bool fresh;
 
+	store_scope_clear();
 	for (attempt = 0; attempt < 2; attempt++) {
 		const struct imap_error *e;
 		struct imap_session *s;
@@ -291,7 +293,7 @@ int store_imap_run(struct store *st, const char *folder, bool repeatable,
 			return rc;
 		}
 		e = imap_error(s);
-		rc = -store_errno_imap(e);
+		rc = store_fail(-store_errno_imap(e), store_scope_imap(e));
 		if (e->kind == IMAP_ERR_NET)
 			si->base.stats.net_failures++;
 		/* A retry only while the request has time left for one. */
@@ -324,7 +326,9 @@ int store_imap_select(struct imap_session *s, const char *folder, bool readonly,
 	if (mb.uidvalidity != uidvalidity &&
 	    imap_mailbox_select(s, folder, readonly, true, &mb) < 0)
 		return STORE_IMAP_FAILED;
-	return mb.uidvalidity == uidvalidity ? 0 : -ESTALE;
+	return mb.uidvalidity == uidvalidity
+		       ? 0
+		       : store_fail(-ESTALE, STORE_SCOPE_FOLDER);
 }
 
 /* Collects LIST entries into a growing array. */

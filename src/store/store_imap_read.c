@@ -118,7 +118,7 @@ static int store_imap_read_fetch_once(struct imap_session *s,
 	    strcasecmp(imap_error(s)->code, "EXPUNGEISSUED") == 0)
 		rc = 0;
 	if (rc == 0 && stale)
-		return -ESTALE;
+		return store_fail(-ESTALE, STORE_SCOPE_FOLDER);
 	return rc < 0 ? STORE_IMAP_FAILED : 0;
 }
 
@@ -200,7 +200,7 @@ struct store_imap_read_many_fetch {
 static int store_imap_read_req_rc(const struct imap_body_req *r)
 {
 	if (r->rc == 0)
-		return r->stale ? -ESTALE : 0;
+		return r->stale ? store_fail(-ESTALE, STORE_SCOPE_FOLDER) : 0;
 	if (r->err.kind == IMAP_ERR_NO &&
 	    strcasecmp(r->err.code, "EXPUNGEISSUED") == 0)
 		return 0;

@@ -454,7 +454,6 @@ int store_journal_replay(struct journal *j, struct store *inner,
 			 void (*touched)(void *ctx, const char *folder),
 			 void *ctx, struct store_journal_counts *c)
 {
-	const struct store_stats *stats = store_get_stats(inner);
 	struct journal_entry *e;
 	size_t n;
 	int rc = 0;
@@ -465,12 +464,12 @@ int store_journal_replay(struct journal *j, struct store *inner,
 		struct journal_entry *x = &e[i];
 		char name[NAMES_MESSAGE_MAX], path[4200];
 		uint32_t uv, uid, nuv, nuid;
-		unsigned long long failures = stats->net_failures;
 		enum journal_state st;
 		int r;
 
 		if (!journal_is_pending(x->state))
 			continue;
+		store_scope_clear();
 		store_journal_name(x, name);
 		if (!store_journal_resolve(e, n, x, &uv, &uid)) {
 			log_warnx("offline change to %s in %s dropped: the "
@@ -483,7 +482,7 @@ int store_journal_replay(struct journal *j, struct store *inner,
 			r = store_journal_send(inner, dc, j, x, uv, uid, &nuv,
 					       &nuid);
 		}
-		if (r < 0 && stats->net_failures != failures) {
+		if (r < 0 && store_scope_last() == STORE_SCOPE_CONNECTION) {
 			/* The connection, not the change: again later. */
 			rc = -EIO;
 			break;

@@ -995,7 +995,7 @@ static int store_pop3_fetch(struct store *st, const char *folder,
 	int rc = 0;
 
 	if (*folder || uidvalidity != STORE_POP3_UIDVALIDITY)
-		return -ESTALE;
+		return store_fail(-ESTALE, STORE_SCOPE_FOLDER);
 	if (len > STORE_MAX_PIECE)
 		len = STORE_MAX_PIECE;
 	buf = malloc(len ? len : 1);

@@ -149,6 +149,48 @@ class ResyncPlainTest(ResyncBase):
     budget = 40 * N + 3000
 
 
+class FolderScopeTest(unittest.TestCase):
+    """A read that finds its folder replaced (another UIDVALIDITY: the
+    store's failure says its scope is the folder) voids the listing at
+    once: with neither push nor a listing due for `refresh` seconds, the
+    next look shows the new folder's messages."""
+
+    def setUp(self):
+        self.server = MailServer(
+            imap_capability='IMAP4rev1 LITERAL+ SASL-IR UIDPLUS MOVE '
+                            'CONDSTORE SPECIAL-USE').start()
+        self.addCleanup(self.server.cleanup)
+        self.addCleanup(self.server.stop)
+
+    def test_read_in_a_replaced_folder_voids_its_listing(self):
+        s = self.server
+        s.create_folder(USER, 'Swap')
+        s.append_many(USER, 'Swap', [corpus.text_message(i)
+                                     for i in range(3)])
+        cache = tempfile.mkdtemp(prefix='mailfs-xdg-')
+        self.addCleanup(shutil.rmtree, cache, True)
+        m = Mount('imaps://%s@localhost:%d' % (USER, s.imaps_port),
+                  s.users[USER], cafile=s.cafile,
+                  options=('refresh=3600', 'disk_cache=0'),
+                  env={'XDG_CACHE_HOME': cache}, foreground=True)
+        self.addCleanup(m.umount)
+        m.start()
+        old = sorted(os.listdir(m.p('Swap')))
+        self.assertEqual(len(old), 3)
+        with s.imap(USER) as c:
+            c.delete('Swap')
+        s.create_folder(USER, 'Swap')
+        s.append_many(USER, 'Swap', [corpus.text_message(i)
+                                     for i in range(40, 45)])
+        want = set(s.message_names(USER, 'Swap').values())
+        # The listing is an hour fresh: only the read learns the news.
+        self.assertEqual(sorted(os.listdir(m.p('Swap'))), old)
+        with self.assertRaises(FileNotFoundError):
+            with open(m.p('Swap', old[0]), 'rb') as f:
+                f.read()
+        self.assertEqual(set(os.listdir(m.p('Swap'))), want)
+
+
 # The base runs only through its subclasses.
 del ResyncBase
 
