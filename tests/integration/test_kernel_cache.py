@@ -38,7 +38,7 @@ class GrepRequestsTest(unittest.TestCase):
     def test_grep_sends_no_lookup_flush_or_getattr_per_file(self):
         m = Mount('imaps://%s@localhost:%d' % (USER, self.server.imaps_port),
                   self.server.users[USER], cafile=self.server.cafile,
-                  options=['refresh=3600']).start()
+                  options=['refresh=3600'], foreground=True).start()
         self.addCleanup(m.umount)
         grep = ['grep', '-rl', 'no such text anywhere', m.p('INBOX')]
         before = m.requests()
@@ -52,7 +52,13 @@ class GrepRequestsTest(unittest.TestCase):
             before = m.requests()
             self.assertEqual(subprocess.run(grep).returncode, 1)
             again = delta(before, m.requests())
-            self.assertEqual(again.get('READ', 0), 0, again)
+            # Pages stay: a READ again only where the kernel reclaimed
+            # a clean page under memory pressure (a CI machine's memory
+            # limit may), never per file. A size mailfs corrected would
+            # also drop pages: it must not have happened.
+            self.assertLessEqual(again.get('READ', 0), N // 100,
+                                 (again, m.stderr()[-2000:]))
+            self.assertNotIn('server said', m.stderr())
             self.assertLess(again.get('GETATTR', 0), 5, again)
             self.assertLess(again.get('LOOKUP', 0), 5, again)
             self.assertEqual(again.get('FLUSH', 0), 0, again)
