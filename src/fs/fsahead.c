@@ -341,9 +341,10 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 	for (i = 0; i < n && total < a->bytes_max; i++) {
 		fsctx_msg_key(fs, r->folder, r->folder_id, r->uidvalidity,
 			      uids[i], &ft.key);
-		if (r->head ? fsahead_has_head(fs->cache, &ft.key, sizes[i],
-					       r->head)
-			    : cache_has(fs->cache, &ft.key, 0))
+		if ((r->head ? fsahead_has_head(fs->cache, &ft.key, sizes[i],
+						r->head)
+			     : cache_has(fs->cache, &ft.key, 0)) ||
+		    fsctx_local(fs, r->folder, r->uidvalidity, uids[i]))
 			continue;
 		keep[m++] = uids[i];
 		total += r->head ? r->head : sizes[i];
@@ -427,6 +428,7 @@ struct fsahead *fsahead_start(struct fsmount *fs)
 		free(a);
 		return NULL;
 	}
+	pthread_setname_np(a->thread, "mailfs-ahead");
 	return a;
 }
 
@@ -719,10 +721,12 @@ static size_t fsahead_ride_along(struct fsmount *fs, struct fsfile *f,
 	for (i = 1; i <= more && total < FS_BATCH_BYTES; i++) {
 		fsctx_msg_key(fs, f->folder, f->key.folder, f->key.uidvalidity,
 			      uids[i], &k);
-		/* Those the read-ahead is fetching arrive anyway. */
+		/* Those the read-ahead is fetching arrive anyway; those
+		 * on disk are read at once by their own reader. */
 		if ((fs->ahead && fsahead_in_flight(fs->ahead, &k)) ||
 		    (heads ? fsahead_has_head(fs->cache, &k, sizes[i], *len_r)
-			   : cache_has(fs->cache, &k, 0)))
+			   : cache_has(fs->cache, &k, 0)) ||
+		    fsctx_local(fs, f->folder, f->key.uidvalidity, uids[i]))
 			continue;
 		uids[n++] = uids[i];
 		total += heads ? *len_r : sizes[i];

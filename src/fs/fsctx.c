@@ -144,6 +144,14 @@ void fsctx_stat(const struct fsmount *fs, const struct tree_info *info,
 	}
 }
 
+bool fsctx_local(const struct fsmount *fs, const char *folder,
+		 uint32_t uidvalidity, uint32_t uid)
+{
+	struct store *st = fs->cfg.store;
+
+	return st->ops->local && st->ops->local(st, folder, uidvalidity, uid);
+}
+
 void fsctx_msg_key(struct fsmount *fs, const char *folder, uint64_t folder_id,
 		   uint32_t uidvalidity, uint32_t uid, struct cache_key *k)
 {

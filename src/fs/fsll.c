@@ -161,10 +161,40 @@ static void fsll_rh_release(struct fsll *ll, struct fsll_rh *h)
 	free(h);
 }
 
+/* Takes a handle out of the use order (lock held). */
+static void fsll_rh_lru_cut(struct fsll *ll, struct fsll_rh *h)
+{
+	if (h->newer)
+		h->newer->older = h->older;
+	else
+		ll->rh_newest = h->older;
+	if (h->older)
+		h->older->newer = h->newer;
+	else
+		ll->rh_oldest = h->newer;
+	h->newer = h->older = NULL;
+}
+
+/* Puts a handle first in the use order (lock held): just used. */
+static void fsll_rh_lru_front(struct fsll *ll, struct fsll_rh *h)
+{
+	if (ll->rh_newest == h)
+		return;
+	if (h->newer || h->older || ll->rh_oldest == h)
+		fsll_rh_lru_cut(ll, h);
+	h->older = ll->rh_newest;
+	if (ll->rh_newest)
+		ll->rh_newest->newer = h;
+	ll->rh_newest = h;
+	if (!ll->rh_oldest)
+		ll->rh_oldest = h;
+}
+
 /* Takes a handle out of the table (lock held): returned when unused
  * (the caller releases it), else its last user will. */
 static struct fsll_rh *fsll_rh_unlink(struct fsll *ll, struct fsll_rh *h)
 {
+	fsll_rh_lru_cut(ll, h);
 	HASH_DEL(ll->rhs, h);
 	h->gone = true;
 	return h->refs ? NULL : h;
@@ -205,13 +235,10 @@ static size_t fsll_rh_evict(struct fsll *ll, struct fsll_rh **out, size_t max)
 	size_t n = 0;
 
 	while (n < max && HASH_COUNT(ll->rhs) > FSLL_RH_MAX) {
-		struct fsll_rh *h, *tmp, *lru = NULL;
+		struct fsll_rh *lru = ll->rh_oldest;
 
-		HASH_ITER(hh, ll->rhs, h, tmp)
-		{
-			if (!h->refs && (!lru || h->used_ms < lru->used_ms))
-				lru = h;
-		}
+		while (lru && lru->refs)
+			lru = lru->newer;
 		if (!lru)
 			break;
 		out[n++] = fsll_rh_unlink(ll, lru);
@@ -229,7 +256,7 @@ static struct fsll_rh *fsll_rh_find(struct fsll *ll, uint64_t ino)
 	HASH_FIND(hh, ll->rhs, &ino, sizeof(ino), h);
 	if (h) {
 		h->refs++;
-		h->used_ms = clock_now_ms();
+		fsll_rh_lru_front(ll, h);
 	}
 	pthread_mutex_unlock(&ll->lock);
 	return h;
@@ -258,7 +285,7 @@ static struct fsll_rh *fsll_rh_get(struct fsll *ll, uint64_t ino,
 	}
 	if (h) {
 		h->refs++;
-		h->used_ms = now;
+		fsll_rh_lru_front(ll, h);
 	}
 	pthread_mutex_unlock(&ll->lock);
 	if (old)
@@ -275,7 +302,7 @@ static struct fsll_rh *fsll_rh_get(struct fsll *ll, uint64_t ino,
 	h->ino = ino;
 	h->gen = atomic_fetch_add(&ll->rh_gen, 1) + 1;
 	h->fi.flags = O_RDONLY;
-	h->made_ms = h->used_ms = now;
+	h->made_ms = now;
 	h->refs = 1;
 	rc = ll->ops->open ? ll->ops->open(path, &h->fi) : 0;
 	if (rc < 0) {
@@ -297,6 +324,7 @@ static struct fsll_rh *fsll_rh_get(struct fsll *ll, uint64_t ino,
 		if (other)
 			old = fsll_rh_unlink(ll, other);
 		HASH_ADD(hh, ll->rhs, ino, sizeof(h->ino), h);
+		fsll_rh_lru_front(ll, h);
 	}
 	nv = fsll_rh_evict(ll, victims, 4);
 	pthread_mutex_unlock(&ll->lock);

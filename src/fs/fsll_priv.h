@@ -89,8 +89,10 @@ struct fsll_rh {
 	struct fuse_file_info fi;
 	unsigned refs; /* requests using it now */
 	bool gone; /* out of the table: the last user releases it */
-	long long made_ms, used_ms; /* clock_now_ms() */
+	long long made_ms; /* clock_now_ms() */
 	unsigned long gen; /* which making (a sized file's mtime ns) */
+	/* In the table's use order: newer, older (fsll.rh_newest). */
+	struct fsll_rh *newer, *older;
 	UT_hash_handle hh;
 };
 
@@ -118,6 +120,9 @@ struct fsll {
 	bool no_open;
 	bool (*sized_at_open)(const char *path);
 	struct fsll_rh *rhs;
+	/* The table's handles by last use: an eviction takes the oldest
+	 * unused in O(1) when none is in use. */
+	struct fsll_rh *rh_newest, *rh_oldest;
 	_Atomic unsigned long rh_gen; /* mtime nanoseconds of a sized file */
 };
 

@@ -89,6 +89,7 @@ int fsmsg_open(struct fsnode *n, struct fuse_file_info *fi)
 	f->key.oid = info->oid;
 	f->size = info->size;
 	f->window = CACHE_CHUNK;
+	f->local = fsctx_local(fs, f->folder, f->key.uidvalidity, f->key.uid);
 	if (!f->path) {
 		free(f->folder);
 		free(f);
@@ -214,7 +215,9 @@ static int fsmsg_fetch(struct fsmount *fs, struct fsfile *f, char *buf,
 	if (from + len >= size)
 		len = size - from + FS_SLACK;
 	uids[0] = f->key.uid;
-	if (from == 0) /* a scan's batch may ride along */
+	/* A scan's batch may ride along; a body on disk is read alone,
+	 * at once (nothing to overlap with a transfer). */
+	if (from == 0 && !f->local)
 		n = fsahead_first_fetch(fs, f, off + want, &len, uids);
 	fs->prefetched += n - 1;
 	ft.fs = fs;
@@ -317,7 +320,7 @@ static int fsmsg_read(struct fsmount *fs, const char *path, char *buf,
 		if (got == want || eof)
 			goto done;
 		claimed = false;
-		if (off + got < CACHE_CHUNK &&
+		if (off + got < CACHE_CHUNK && !f->local &&
 		    fsahead_wait(fs->ahead, &f->key, (uint64_t)off + got,
 				 fsctx_wait_ms(fs)))
 			continue; /* fetched ahead meanwhile */
@@ -347,7 +350,7 @@ done:
 	if ((uint64_t)off + got > f->seq_end)
 		f->seq_end = (uint64_t)off + got;
 	pthread_mutex_unlock(&f->lock);
-	if (again)
+	if (again && !f->local)
 		fsahead_read_more(fs, &f->key);
 	return (int)got;
 }

@@ -105,6 +105,7 @@ struct fsfile {
 	const struct fskind *kind; /* first: see fsnode.h */
 	struct newmsg *newmsg; /* a reference, or NULL */
 	bool writable; /* opened for writing (FLUSH has no flags) */
+	bool local; /* its body was on disk at open (store.h) */
 	char *folder; /* owned: server name */
 	char *path; /* owned */
 	struct cache_key key;

@@ -346,6 +346,7 @@ static int fswatch_queue_start(struct fswatch *w, struct fswatch_queue *q,
 	rc = pthread_create(&q->thread, NULL, fswatch_queue_main, q);
 	if (rc)
 		return -rc;
+	pthread_setname_np(q->thread, "mailfs-watch");
 	q->running = true;
 	return 0;
 }

@@ -701,25 +701,30 @@ int diskcache_read(struct diskcache *dc, const char *folder,
 	pthread_mutex_unlock(&dc->lock);
 
 	buf = malloc(end - off + 1);
-	piece = malloc(CACHE_CHUNK);
-	if (!buf || !piece)
+	if (!buf)
 		goto fail;
 	for (c = off / CACHE_CHUNK; c * CACHE_CHUNK < end; c++) {
 		struct diskcache_body tmp = {.total = total,
 					     .total_known = known};
 		size_t clen = diskcache_body_chunk_len(&tmp, c);
 		uint64_t from = c * CACHE_CHUNK, a, z;
+		/* A chunk wholly inside the range is read in place; one cut
+		 * by it goes through a piece of its own. */
+		bool whole = from >= off && from + clen <= end;
 		const char *why;
 
-		why = diskcache_body_read_chunk(dc, &k, (uint32_t)c, piece,
-						clen);
+		if (!whole && !piece && !(piece = malloc(CACHE_CHUNK)))
+			goto fail;
+		why = diskcache_body_read_chunk(
+			dc, &k, (uint32_t)c, whole ? buf + (from - off) : piece,
+			clen);
 		if (why) {
 			diskcache_body_damaged(dc, &k, why);
 			goto fail;
 		}
 		a = from < off ? off : from;
 		z = from + clen < end ? from + clen : end;
-		if (z > a)
+		if (!whole && z > a)
 			memcpy(buf + (a - off), piece + (a - from), z - a);
 	}
 	free(piece);
@@ -972,6 +977,7 @@ int diskcache_start(struct diskcache *dc)
 		dc->db = NULL;
 		return -rc;
 	}
+	pthread_setname_np(dc->thread, "mailfs-dcwrite");
 	dc->running = true;
 	return 0;
 }

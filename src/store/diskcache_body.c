@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uthash.h>
 
@@ -206,8 +207,11 @@ const char *diskcache_body_read_chunk(struct diskcache *dc,
 				      uint32_t chunk, char *out, size_t len)
 {
 	struct diskcache_hdr h;
-	char path[4096];
-	struct stat st;
+	char path[4096], extra;
+	/* One read: the header, the bytes, and one more to tell a file
+	 * longer than its header says. */
+	struct iovec iov[3] = {
+		{&h, sizeof(h)}, {out, len}, {&extra, sizeof(extra)}};
 	ssize_t r;
 	int fd;
 
@@ -215,17 +219,12 @@ const char *diskcache_body_read_chunk(struct diskcache *dc,
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return "missing";
-	if (fstat(fd, &st) < 0 ||
-	    (uint64_t)st.st_size != sizeof(h) + (uint64_t)len) {
-		close(fd);
-		return "of the wrong size";
-	}
-	r = pread(fd, &h, sizeof(h), 0);
-	if (r == (ssize_t)sizeof(h))
-		r = pread(fd, out, len, sizeof(h));
+	r = preadv(fd, iov, 3, 0);
 	close(fd);
-	if (r != (ssize_t)len)
+	if (r < 0)
 		return "unreadable";
+	if ((uint64_t)r != sizeof(h) + (uint64_t)len)
+		return "of the wrong size";
 	if (memcmp(h.magic, DISKCACHE_MAGIC, 8) != 0 || h.folder != k->folder ||
 	    h.uidvalidity != k->uidvalidity || h.uid != k->uid ||
 	    h.chunk != chunk || h.len != len ||

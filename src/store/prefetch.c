@@ -519,10 +519,12 @@ struct prefetch *prefetch_start(struct store *st, struct diskcache *dc,
 		free(pf);
 		return NULL;
 	}
+	pthread_setname_np(pf->planner, "mailfs-plan");
 	for (i = 0; i < threads; i++) {
 		if (pthread_create(&pf->workers[i], NULL, prefetch_work_main,
 				   pf))
 			break;
+		pthread_setname_np(pf->workers[i], "mailfs-prefetch");
 		pf->started_workers++;
 	}
 	log_info("prefetch: started, %u connection%s", pf->started_workers,

@@ -224,6 +224,7 @@ struct push *push_start(const struct imap_config *cfg, const char *folder,
 		free(p);
 		return NULL;
 	}
+	pthread_setname_np(p->thread, "mailfs-push");
 	return p;
 }
 

@@ -270,6 +270,13 @@ struct store_ops {
 	int (*fetch_many)(struct store *st, struct store_fetch_req *reqs,
 			  size_t n);
 
+	/* True when a message's whole body is on this machine (the disk
+	 * cache holds it): a fetch of it crosses no network, so a reader
+	 * fetches it itself rather than wait for a read-ahead, and a
+	 * read-ahead leaves it out. Memory only, no I/O. NULL: never. */
+	bool (*local)(struct store *st, const char *folder,
+		      uint32_t uidvalidity, uint32_t uid);
+
 	/* Write-back. Each returns only once the server confirmed (or,
 	 * for store_cache offline, once the change is kept on disk to be
 	 * sent later). A store that cannot do one leaves it NULL: the

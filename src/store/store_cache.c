@@ -861,6 +861,7 @@ int store_cache_begin(struct store *st)
 				    store_cache_reconnect_main, sc);
 		if (rc)
 			return -rc;
+		pthread_setname_np(sc->thread, "mailfs-reconn");
 		sc->thread_running = true;
 	}
 	if (sc->prefetch || sc->prefetch_all) {
@@ -935,6 +936,7 @@ static void store_cache_fill_ops(struct store_cache *sc)
 	o->search = in->search ? store_cache_read_search : NULL;
 	o->fetch = store_cache_read_fetch;
 	o->fetch_many = in->fetch_many ? store_cache_read_fetch_many : NULL;
+	o->local = store_cache_read_local;
 	o->set_flags = in->set_flags ? store_cache_write_set_flags : NULL;
 	o->change_flags =
 		in->change_flags ? store_cache_write_change_flags : NULL;

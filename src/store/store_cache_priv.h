@@ -88,6 +88,8 @@ int store_cache_read_fetch(struct store *st, const char *folder,
 			   uint64_t offset, uint64_t len,
 			   void (*cb)(void *ctx, const struct store_piece *p),
 			   void *ctx);
+bool store_cache_read_local(struct store *st, const char *folder,
+			    uint32_t uidvalidity, uint32_t uid);
 int store_cache_read_fetch_many(struct store *st, struct store_fetch_req *reqs,
 				size_t n);
 int store_cache_read_quota(struct store *st, uint64_t *used_r,

@@ -203,6 +203,19 @@ int store_cache_read_fetch(struct store *st, const char *folder,
 	return rc;
 }
 
+/* A message is local when its whole body is on disk; a kept change's
+ * message (its own UIDs) never is: its bytes may be anywhere. */
+bool store_cache_read_local(struct store *st, const char *folder,
+			    uint32_t uidvalidity, uint32_t uid)
+{
+	struct store_cache *sc = store_cache_of(st);
+
+	if (uid >= JOURNAL_UID_BASE)
+		return false;
+	return diskcache_has_all(sc->dc, folder, uidvalidity, uid,
+				 DISKCACHE_WHOLE);
+}
+
 /* For the read-ahead across folders: hands f's caller the range
  * [offset, offset + f->len) of each message of uids that is all on
  * disk; the others go into rest (room for n), but for those a kept

@@ -830,6 +830,8 @@ static int store_imap_watch(struct store *st, store_event_fn event, void *ctx)
 		si->spare_running =
 			pthread_create(&si->spare, NULL, store_imap_spare_main,
 				       si) == 0;
+	if (si->spare_running)
+		pthread_setname_np(si->spare, "mailfs-spare");
 	pthread_mutex_lock(&si->lock);
 	si->event = event;
 	si->event_ctx = ctx;

@@ -1306,6 +1306,7 @@ int store_pop3_start(struct store *st)
 
 	if (rc)
 		return -rc;
+	pthread_setname_np(sp->worker, "mailfs-pop3");
 	sp->worker_running = true;
 	return 0;
 }
