@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -616,13 +615,6 @@ void *diskcache_writer_main(void *arg)
 	uint64_t seq, bytes;
 	bool first = true; /* the sweep counts as the first job */
 
-	/* Background work: the writer yields to whatever reads (the
-	 * session bringing bytes in, the kernel's requests), so that on a
-	 * busy machine a first read of a folder is not slowed by the
-	 * copies it leaves behind. Reads never wait for it: what is
-	 * queued is served from memory meanwhile. */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) < 0)
-		log_debug("disk cache writer: could not lower its priority");
 	diskcache_writer_sweep(dc);
 	pthread_mutex_lock(&dc->lock);
 	for (;; first = false) {
