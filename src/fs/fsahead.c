@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "fsahead.h"
 #include "fsctx.h"
+#include "fsll.h"
 #include "fswalk.h"
 #include "log.h"
 #include "store.h"
@@ -673,6 +674,16 @@ static unsigned fsahead_scan(struct fsmount *fs, const struct cache_key *k,
 		}
 		s->batch = FS_BATCH_MIN;
 		s->heads = false;
+		/* The process that just listed the folder to its end reads
+		 * its first message: a walk through it (grep -r, tar, cp
+		 * -r), whose next reads the batch saves a round trip. */
+		if (fs->listed_folder == k->folder &&
+		    fs->listed_pid == fsll_context()->pid &&
+		    now - fs->listed_ms <= FS_SCAN_GAP_MS) {
+			batch = s->batch;
+			s->batch *= 2;
+			fs->listed_folder = 0;
+		}
 	}
 	s->prev_uid = k->uid;
 	s->prev_short = short_read;

@@ -25,6 +25,7 @@
 #include "fsmsg.h"
 #include "fskind.h"
 #include "fspath.h"
+#include "fsll.h"
 #include "log.h"
 #include "fsvirt.h"
 #include "names.h"
@@ -51,6 +52,7 @@ struct fsdir_snap {
 	char *names; /* owned: NUL-separated */
 	size_t nlen, ncap;
 	bool nomem;
+	uint64_t folder_id; /* a folder's (0: the root) */
 };
 
 /* Appends one entry; on failure marks the snapshot. */
@@ -182,8 +184,10 @@ int fsdir_open(struct fsnode *n, struct fuse_file_info *fi)
 	d->kind = n->kind;
 	d->fs = fs;
 	rc = tree_readdir(fs->tree, path, fsdir_fill_tree, d);
-	if (rc == 0 && folder)
+	if (rc == 0 && folder) {
 		newmsg_list(fs->newmsgs, path, fsdir_fill_new, d);
+		d->folder_id = tree_folder_id(folder);
+	}
 	free(folder);
 	if (rc == 0 && d->nomem)
 		rc = -ENOMEM;
@@ -275,6 +279,15 @@ int fsdir_read(struct fsmount *fs, const char *path, void *buf,
 		if (filler(buf, d->names + d->e[i].name, &st, (off_t)i + 3,
 			   FUSE_FILL_DIR_PLUS))
 			break;
+	}
+	if (i == d->n && d->folder_id) {
+		/* Listed to its end: what this process reads next there
+		 * is likely the folder, message after message. */
+		pthread_mutex_lock(&d->fs->scan_lock);
+		d->fs->listed_folder = d->folder_id;
+		d->fs->listed_pid = fsll_context()->pid;
+		d->fs->listed_ms = clock_now_ms();
+		pthread_mutex_unlock(&d->fs->scan_lock);
 	}
 	return 0;
 }

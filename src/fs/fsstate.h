@@ -80,8 +80,14 @@ struct fsmount {
 	pthread_mutex_t quota_lock; /* the three below */
 	time_t quota_at; /* monotonic; 0: never asked */
 	uint64_t quota_used, quota_limit; /* bytes; limit 0: none */
-	pthread_mutex_t scan_lock;
+	pthread_mutex_t scan_lock; /* the scans and the listing below */
 	struct fsscan scans[FS_SCAN_SLOTS];
+	/* The last folder a process listed to its end (fsdir), which it
+	 * then usually reads message after message (grep -r, tar, cp -r,
+	 * rsync): its first read there starts a scan at once. */
+	uint64_t listed_folder;
+	pid_t listed_pid;
+	long long listed_ms; /* clock_now_ms() */
 	struct fsll *ll; /* borrowed */
 	/* fsctx_refresh_listing(), for fswatch (which sits below fsctx) */
 	int (*refresh)(struct fsmount *fs, const char *folder, unsigned age);

@@ -317,25 +317,35 @@ void diskcache_body_forget(struct diskcache *dc, const struct diskcache_mkey *k)
 	diskcache_queue(dc, j);
 }
 
-/* Writes one body chunk file (temporary name, then rename) and its row;
- * then marks it present in the index. False when it was not written. */
+/*
+ * Writes one body chunk file and its row; then marks it present in the
+ * index. False when it was not written. The file is written in place,
+ * under its own name: no reader opens it before the index says it is
+ * there, which is after it is whole, and one a crash cut short has no
+ * committed row (the row follows the file in the batch's transaction),
+ * so the start's sweep removes it; its header and checksum tell a
+ * damaged one anyway. A chunk the index has already is not written
+ * again (two fetches of it queued), so no reader sees it rewritten.
+ */
 bool diskcache_body_write(struct diskcache *dc,
 			  const struct diskcache_mkey *key, uint32_t chunk,
 			  const char *data, size_t len, bool eof,
 			  uint64_t total)
 {
 	struct diskcache_hdr h = {0};
-	char path[4096], tmp[4200], dir[4096];
+	char path[4096], dir[4096];
 	sqlite3_int64 v[8];
 	struct diskcache_body *b;
+	bool had;
 	int fd, rc;
 
-	snprintf(dir, sizeof(dir), "%s/bodies/%u-%u", dc->dir, key->folder,
-		 key->uidvalidity);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		goto io_failed;
+	pthread_mutex_lock(&dc->lock);
+	b = diskcache_body_get(dc, key, false);
+	had = b && diskcache_body_has(b, chunk);
+	pthread_mutex_unlock(&dc->lock);
+	if (had)
+		return true;
 	diskcache_body_path(dc, key, chunk, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	memcpy(h.magic, DISKCACHE_MAGIC, 8);
 	h.folder = key->folder;
 	h.uidvalidity = key->uidvalidity;
@@ -346,25 +356,35 @@ bool diskcache_body_write(struct diskcache *dc,
 	h.total = eof ? total : 0;
 	h.sum = diskcache_body_sum(data, len);
 	memcpy(h.section, key->section, sizeof(h.section));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
+	if (fd < 0 && errno == ENOENT) {
+		/* The folder's first body: its directory. */
+		snprintf(dir, sizeof(dir), "%s/bodies/%u-%u", dc->dir,
+			 key->folder, key->uidvalidity);
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			goto io_failed;
+		fd = open(path,
+			  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			  0600);
+	}
 	if (fd < 0)
 		goto io_failed;
 	/* A short write sets no errno: it means the disk is full. */
 	errno = ENOSPC;
-	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
-	    write(fd, data, len) != (ssize_t)len) {
+	if (writev(fd, (struct iovec[]){{&h, sizeof(h)}, {(void *)data, len}},
+		   2) != (ssize_t)(sizeof(h) + len)) {
 		int e = errno;
 
 		close(fd);
-		unlink(tmp);
+		unlink(path);
 		errno = e;
 		goto io_failed;
 	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
+	if (close(fd) < 0) {
 		int e = errno;
 
-		unlink(tmp);
+		unlink(path);
 		errno = e;
 		goto io_failed;
 	}
