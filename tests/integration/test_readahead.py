@@ -4,7 +4,9 @@ through real FUSE, bytes counted in Dovecot's rawlog (not by mailfs):
 the messages (the read-ahead of a run of short reads fetches heads, and
 the first window is sized to the read), while grep -r over folders of
 small and middle-sized messages still fetches whole bodies in batches,
-and a whole read after a head returns the exact body."""
+and a whole read after a head returns the exact body. The process that
+listed a folder to its end starts a scan at its first read there, and
+bodies on disk are read by their readers, never fetched ahead."""
 
 import os
 import random
@@ -181,6 +183,65 @@ class ReadaheadTest(unittest.TestCase):
     def test_grep_mid_fetches_whole_bodies_in_batches(self):
         # Before this change: 3 body FETCH commands.
         self.grep_scan('Mid', 3)
+
+    def first_body_fetch_uids(self):
+        """How many UIDs the first body FETCH since clear_rawlog() named."""
+        _, fetches = self.downloaded()
+        self.assertTrue(fetches)
+        uids = fetches[0].split()[2]
+        n = 0
+        for part in uids.split(','):
+            lo, _, hi = part.partition(':')
+            n += int(hi) - int(lo) + 1 if hi else 1
+        return n
+
+    def test_lister_first_read_brings_the_next_along(self):
+        # grep -r, tar, cp -r: the process that listed the folder to its
+        # end reads its first message: the next ones come along at once.
+        m = self.mount()
+        paths, bodies = self.files(m, 'Small')
+        self.server.clear_rawlog(USER)
+        code = ('import os, sys\n'
+                'os.listdir(sys.argv[1])\n'
+                'sys.stdout.buffer.write(open(sys.argv[2], "rb").read())\n')
+        out = subprocess.run(['python3', '-c', code, m.p('Small'), paths[0]],
+                             capture_output=True, check=True).stdout
+        self.assertEqual(out, bodies[0])
+        self.assertGreater(self.first_body_fetch_uids(), 1)
+        m.umount()
+        # Another process reading after an ls: only what it reads.
+        m = self.mount()
+        paths, bodies = self.files(m, 'Small')
+        subprocess.run(['ls', m.p('Small')], capture_output=True, check=True)
+        self.server.clear_rawlog(USER)
+        out = subprocess.run(['cat', paths[0]], capture_output=True,
+                             check=True).stdout
+        self.assertEqual(out, bodies[0])
+        self.assertEqual(self.first_body_fetch_uids(), 1)
+
+    def test_remount_reads_bodies_on_disk_without_read_ahead(self):
+        # After a remount the bodies are on disk: each reader reads its
+        # own, at once; nothing is fetched ahead (the read-ahead thread
+        # would only hand over what the reader reads as fast itself).
+        cache = tempfile.mkdtemp(prefix='mailfs-xdg-')
+        self.addCleanup(shutil.rmtree, cache, True)
+        env = {'XDG_CACHE_HOME': cache}
+        m = self.mount(env)
+        paths, bodies = self.files(m, 'Small')
+        subprocess.run(['grep', '-rl', 'invoice', m.p('Small')],
+                       capture_output=True, check=True)
+        self.assertGreater(int(m.status()['messages_prefetched']), 0)
+        m.umount()
+        m = self.mount(env)
+        self.server.clear_rawlog(USER)
+        out = subprocess.run(['grep', '-rl', 'invoice', m.p('Small')],
+                             capture_output=True, text=True).stdout
+        want = sorted(p for p, b in zip(paths, bodies) if b'invoice' in b)
+        self.assertEqual(sorted(out.split()),
+                         [m.p('Small', os.path.basename(p)) for p in want])
+        self.assertEqual(int(m.status()['messages_prefetched']), 0)
+        m.umount()
+        self.assertEqual(self.downloaded()[1], [])
 
 
 if __name__ == '__main__':
