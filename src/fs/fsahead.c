@@ -721,23 +721,28 @@ static size_t fsahead_ride_along(struct fsmount *fs, struct fsfile *f,
 				 uint32_t *uids)
 {
 	uint64_t sizes[FS_BATCH_MAX + 1], total = *len_r, len = *len_r;
+	bool local[FS_BATCH_MAX + 1];
 	struct cache_key k = f->key;
 	size_t n = 1, i, more;
 
 	more = tree_next_messages(
 		fs->tree, f->folder, f->key.uidvalidity, f->key.uid, batch,
 		heads ? UINT64_MAX : FS_PREFETCH_SIZE, uids + 1, sizes + 1);
+	/* Those on disk are read at once by their own reader (asked
+	 * before the read-ahead's lock: the store takes its own). */
+	for (i = 1; i <= more; i++)
+		local[i] =
+			fsctx_local(fs, f->folder, f->key.uidvalidity, uids[i]);
 	if (fs->ahead)
 		pthread_mutex_lock(&fs->ahead->lock);
 	for (i = 1; i <= more && total < FS_BATCH_BYTES; i++) {
 		fsctx_msg_key(fs, f->folder, f->key.folder, f->key.uidvalidity,
 			      uids[i], &k);
-		/* Those the read-ahead is fetching arrive anyway; those
-		 * on disk are read at once by their own reader. */
-		if ((fs->ahead && fsahead_in_flight(fs->ahead, &k)) ||
+		/* Those the read-ahead is fetching arrive anyway. */
+		if (local[i] ||
+		    (fs->ahead && fsahead_in_flight(fs->ahead, &k)) ||
 		    (heads ? fsahead_has_head(fs->cache, &k, sizes[i], *len_r)
-			   : cache_has(fs->cache, &k, 0)) ||
-		    fsctx_local(fs, f->folder, f->key.uidvalidity, uids[i]))
+			   : cache_has(fs->cache, &k, 0)))
 			continue;
 		uids[n++] = uids[i];
 		total += heads ? *len_r : sizes[i];

@@ -48,14 +48,14 @@ void fsctx_newmsg_fill(struct fsmount *fs, const char *path, uint64_t size,
 		       time_t mtime, struct stat *st);
 /* Fills st for the file being created at path; false if there is none. */
 bool fsctx_newmsg_stat(struct fsmount *fs, const char *path, struct stat *st);
-/* The cache key of message uid of folder (server name; folder_id its
- * tree_folder_id()) under uidvalidity: with the message's content
- * identity when its listing gives one (tree_message_oid()), so that
- * copies of one message share one cached body. */
 /* True when the store holds a message's whole body locally (store.h:
  * local): fetched without the network. */
 bool fsctx_local(const struct fsmount *fs, const char *folder,
 		 uint32_t uidvalidity, uint32_t uid);
+/* The cache key of message uid of folder (server name; folder_id its
+ * tree_folder_id()) under uidvalidity: with the message's content
+ * identity when its listing gives one (tree_message_oid()), so that
+ * copies of one message share one cached body. */
 void fsctx_msg_key(struct fsmount *fs, const char *folder, uint64_t folder_id,
 		   uint32_t uidvalidity, uint32_t uid, struct cache_key *k);
 /* A message moved to target (new UID uid, 0 if not told): the tree and
