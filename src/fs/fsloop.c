@@ -16,13 +16,20 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fsloop.h"
 
-/* The pipe's messages: a signal came; the loop has returned. */
+/* The pipe's messages: a signal came; a read found the connection
+ * ended (unmounted); the loop has returned. */
 #define FSLOOP_SIGNALLED 's'
+#define FSLOOP_UNMOUNTED 'u'
 #define FSLOOP_OVER 'q'
+
+/* How often (ms) the watcher looks at the FUSE device itself, for an
+ * unmount while every worker is busy and none is reading. */
+#define FSLOOP_CHECK_MS 1000
 
 static struct fuse_session *fsloop_se;
 static int fsloop_pipe[2] = {-1, -1};
@@ -42,6 +49,7 @@ struct fsloop_watch {
 	void *ctx;
 	bool stopped; /* stopping was called (watcher, then main after the
 		       * join: never both at once) */
+	bool reads_seen; /* the device's reads go through fsloop_dev_read */
 };
 
 /* Ends the session and wakes the watcher; async-signal-safe. */
@@ -70,25 +78,85 @@ static void fsloop_stop_once(struct fsloop_watch *w)
 }
 
 /*
- * The watcher: waits for a signal's byte, the FUSE device's POLLERR
- * (the kernel ended the connection: unmounted) or the end of the loop.
- * After a signal it also interrupts the loop's thread with it, in case
- * another thread took the signal and the loop sleeps on.
+ * The FUSE device's read for libfuse (fuse_session_custom_io()): read(2),
+ * as libfuse's own, except that a read that finds the connection ended
+ * (ENODEV: unmounted, or aborted through fusectl) tells the watcher at
+ * once. Any idle worker is in this read, so the unmount is seen at once
+ * without the watcher polling the device: the kernel wakes every poller
+ * of the device for each request it queues, and a poller would cost a
+ * wake-up and a context switch per request.
+ */
+static ssize_t fsloop_dev_read(int fd, void *buf, size_t len, void *userdata)
+{
+	ssize_t n = read(fd, buf, len);
+	int saved = errno;
+	char c = FSLOOP_UNMOUNTED;
+
+	(void)userdata;
+	if (n < 0 && saved == ENODEV && fsloop_pipe[1] >= 0) {
+		if (write(fsloop_pipe[1], &c, 1) < 0) {
+			/* a full pipe already holds a wake-up */
+		}
+		errno = saved;
+	}
+	return n;
+}
+
+/* The FUSE device's write for libfuse: writev(2), as libfuse's own. */
+static ssize_t fsloop_dev_writev(int fd, struct iovec *iov, int count,
+				 void *userdata)
+{
+	(void)userdata;
+	return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io fsloop_dev_io = {
+	.read = fsloop_dev_read,
+	.writev = fsloop_dev_writev,
+};
+
+/* True when the kernel ended the FUSE connection: a poll with no wait,
+ * which does not stay on the device's wait queue. */
+static bool fsloop_dev_ended(struct fuse_session *se)
+{
+	struct pollfd pfd = {.fd = fuse_session_fd(se), .events = 0};
+
+	return poll(&pfd, 1, 0) > 0 &&
+	       (pfd.revents & (POLLERR | POLLHUP | POLLNVAL));
+}
+
+/*
+ * The watcher: waits for a signal's byte, the unmount or the end of the
+ * loop. The unmount comes as a byte from fsloop_dev_read(), or, while
+ * every worker is busy and none reads, from a look at the device every
+ * FSLOOP_CHECK_MS; without fsloop_dev_read() (libfuse refused it), from
+ * the device's POLLERR. After a signal it also interrupts the loop's
+ * thread with it, in case another thread took the signal and the loop
+ * sleeps on.
  */
 static void *fsloop_watch_main(void *arg)
 {
 	struct fsloop_watch *w = arg;
 	struct pollfd pfd[2] = {{.fd = fuse_session_fd(w->se), .events = 0},
 				{.fd = fsloop_pipe[0], .events = POLLIN}};
+	int timeout = w->reads_seen ? FSLOOP_CHECK_MS : -1;
 	bool kicked = false;
 	char buf[16];
 	ssize_t n, i;
+	int rc;
 
+	if (w->reads_seen)
+		pfd[0].fd = -1;
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		rc = poll(pfd, 2, timeout);
+		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
 			return NULL; /* main calls stopping after the loop */
+		}
+		if (rc == 0 && timeout >= 0 && fsloop_dev_ended(w->se)) {
+			timeout = -1; /* the loop ends by itself now */
+			fsloop_stop_once(w);
 		}
 		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
 			pfd[0].fd = -1; /* the loop ends by itself now */
@@ -103,6 +171,10 @@ static void *fsloop_watch_main(void *arg)
 			if (buf[i] == FSLOOP_OVER)
 				return NULL;
 			fsloop_stop_once(w);
+			if (buf[i] == FSLOOP_UNMOUNTED) {
+				timeout = -1;
+				continue;
+			}
 			if (!kicked) {
 				kicked = true;
 				pthread_kill(w->main, fsloop_signum);
@@ -152,6 +224,8 @@ static bool fsloop_start_watcher(struct fsloop_watch *w, pthread_t *t)
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	rc = pthread_create(t, NULL, fsloop_watch_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		pthread_setname_np(*t, "mailfs-stop");
 	return rc == 0;
 }
 
@@ -190,6 +264,9 @@ int fsloop_run(struct fuse_session *se, bool single_thread,
 		return -errno;
 	atomic_store(&fsloop_over, false);
 	fsloop_se = se;
+	/* The same descriptor, read and written through fsloop_dev_io. */
+	w.reads_seen = fuse_session_custom_io(se, &fsloop_dev_io,
+					      fuse_session_fd(se)) == 0;
 	rc = fsloop_handlers(true, old);
 	if (rc == 0) {
 		watching = fsloop_start_watcher(&w, &watcher);

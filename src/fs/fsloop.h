@@ -7,8 +7,11 @@
  * finished, and a request may be waiting on the network for up to
  * `timeout`. So a watcher thread waits beside the loop for either end:
  * a signal (its handler ends the session and wakes the watcher through
- * a pipe) or the unmount (the FUSE device reports POLLERR once the
- * kernel ended the connection, e.g. after fusermount3 -u). It then
+ * a pipe) or the unmount (e.g. fusermount3 -u: the first worker whose
+ * read of the FUSE device fails with ENODEV wakes the watcher through
+ * the same pipe; the watcher does not poll the device, since the kernel
+ * wakes every poller of it at each request, but looks at it once a
+ * second in case every worker is busy). It then
  * calls `stopping` once, in its own thread, while the loop is still
  * winding down: the caller cuts what those requests wait for (network
  * I/O, see net_stop_all()) and tells others that the mount is exiting.

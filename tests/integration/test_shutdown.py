@@ -145,6 +145,33 @@ class ShutdownTest(unittest.TestCase):
                             (rtt, took, m.stderr()))
             self.assertFalse(is_mounted(m.path))
 
+    def test_watcher_sleeps_through_requests(self):
+        """The thread that watches for the unmount is not woken by the
+        requests the mount serves: it used to poll the FUSE device, and
+        the kernel wakes every poller of it at each request queued (a
+        context switch per request, measured 5,700 in a 2,000-file grep
+        against 2,600 without). Unmounting is still seen at once
+        (test_unmount_of_a_daemon_exits_at_once)."""
+        m = self.mount()
+        self.use(m)
+        pid = m.pid()
+        watcher = None
+        for tid in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                if f.read().strip() == 'mailfs-stop':
+                    watcher = tid
+        self.assertIsNotNone(watcher, 'no thread named mailfs-stop')
+
+        def switches():
+            with open('/proc/%d/task/%s/status' % (pid, watcher)) as f:
+                return sum(int(line.split()[1]) for line in f
+                           if 'ctxt_switches' in line)
+        before = switches()
+        for _ in range(300):
+            os.getxattr(m.path, 'user.mail.status')
+        # Once a second it looks at the device: a few wake-ups at most.
+        self.assertLess(switches() - before, 20, m.stderr())
+
 
 if __name__ == '__main__':
     unittest.main()
