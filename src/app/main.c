@@ -434,6 +434,7 @@ static int main_serve(const struct opts *o, struct fsmount *fs, struct fsll *ll,
 		log_warnx("cannot start: %s", strerror(-rc));
 		return status;
 	}
+	fsmount_ready(fs);
 	mountlock_announce(MOUNTLOCK_MOUNTED, o->mountpoint);
 	main_notify_ready();
 	if (fsloop_run(fsll_session(ll), o->single_thread, main_stopping,

@@ -20,6 +20,10 @@
 #include "store.h"
 #include "tree.h"
 
+/* A folder name missing from the folder list lists the folders again
+ * at most once in this many ms (fsctx_resolve()). */
+#define FSCTX_MISS_MS 1000
+
 struct fsmount *fsctx_get(void)
 {
 	return fsll_context()->private_data;
@@ -77,19 +81,37 @@ int fsctx_refresh_listing(struct fsmount *fs, const char *folder,
 /*
  * Finds what path names, listing the folders and the folder holding it
  * when stale (a stale listing serves when the server cannot be reached).
+ * A name that only a folder could have, and no folder has, lists the
+ * folders again first (at most once in FSCTX_MISS_MS): a folder another
+ * client made since shows at once when asked for by name, although the
+ * list was made at mount, before anyone asked (fsmount_ready()).
  * info is cleared first: tree_info_clear() is safe on it after any rc.
  */
 int fsctx_resolve(struct fsmount *fs, const char *path, struct tree_info *info)
 {
 	unsigned age = fs->cfg.refresh;
+	enum tree_kind kind;
+	long long now_ms, last;
 	int rc;
 
 	memset(info, 0, sizeof(*info));
 	rc = fsctx_refresh_folders(fs, age);
 	if (rc < 0 && tree_folders_stale(fs->tree, clock_mono(), ~0u))
 		return rc;
-	if (tree_lookup(fs->tree, path, clock_mono(),
-			fswatch_age(fs, NULL, age), info) != TREE_UNLISTED)
+	kind = tree_lookup(fs->tree, path, clock_mono(),
+			   fswatch_age(fs, NULL, age), info);
+	now_ms = clock_now_ms();
+	last = atomic_load(&fs->folders_missed_ms);
+	if (kind == TREE_NONE && info->maybe_folder &&
+	    (last == 0 || now_ms - last >= FSCTX_MISS_MS) &&
+	    atomic_compare_exchange_strong(&fs->folders_missed_ms, &last,
+					   now_ms) &&
+	    fsctx_refresh_folders(fs, 0) == 0) {
+		tree_info_clear(info);
+		kind = tree_lookup(fs->tree, path, clock_mono(),
+				   fswatch_age(fs, NULL, age), info);
+	}
+	if (kind != TREE_UNLISTED)
 		return info->kind == TREE_NONE ? -ENOENT : 0;
 	rc = fsctx_refresh_listing(fs, info->folder, age);
 	tree_info_clear(info);

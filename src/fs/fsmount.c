@@ -63,11 +63,17 @@ int fsmount_start(struct fsmount *fs, struct fsll *ll)
 
 	fs->ll = ll;
 	fs->refresh = fsctx_refresh_listing;
+	fs->refresh_folders = fsctx_refresh_folders;
 	rc = fswatch_start(fs);
 	if (rc < 0)
 		return rc;
 	fs->ahead = fsahead_start(fs);
 	return 0;
+}
+
+void fsmount_ready(struct fsmount *fs)
+{
+	fswatch_list_folders(fs);
 }
 
 void fsmount_stop(struct fsmount *fs)

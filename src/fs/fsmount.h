@@ -22,6 +22,10 @@ void fsmount_set_store(struct fsmount *fs, struct store *store);
 /* Tells the mount its FUSE session, so that it can invalidate the
  * kernel's caches; starts the threads that do so and read ahead. */
 int fsmount_start(struct fsmount *fs, struct fsll *ll);
+/* The store is ready (its disk cache open): the folder list is asked
+ * for in the background now, when older than `refresh`, so that the
+ * mount's first lookup finds it instead of waiting a round trip. */
+void fsmount_ready(struct fsmount *fs);
 /* Stops those threads; call before the FUSE session is destroyed. */
 void fsmount_stop(struct fsmount *fs);
 void fsmount_free(struct fsmount *fs);

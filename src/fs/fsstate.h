@@ -88,9 +88,14 @@ struct fsmount {
 	uint64_t listed_folder;
 	pid_t listed_pid;
 	long long listed_ms; /* clock_now_ms() */
+	/* clock_now_ms() of the last folder list a missing folder name
+	 * asked for (fsctx_resolve()) */
+	atomic_llong folders_missed_ms;
 	struct fsll *ll; /* borrowed */
-	/* fsctx_refresh_listing(), for fswatch (which sits below fsctx) */
+	/* fsctx_refresh_listing() and fsctx_refresh_folders(), for fswatch
+	 * (which sits below fsctx) */
 	int (*refresh)(struct fsmount *fs, const char *folder, unsigned age);
+	int (*refresh_folders)(struct fsmount *fs, unsigned age);
 	/* owned: store events in, kernel invalidations out (fswatch.c) */
 	struct fswatch *watch;
 	struct newmsg_table *newmsgs; /* owned: files being created */

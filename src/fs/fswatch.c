@@ -142,11 +142,19 @@ static void fswatch_run_inval(struct fswatch *w, const struct fswatch_job *j)
 }
 
 /* Lists a folder another client changed again, at once: the listing's
- * changes reach the kernel through the tree's hook. */
+ * changes reach the kernel through the tree's hook. An empty path is
+ * the folder list, asked for when older than `refresh`. */
 static void fswatch_run_resync(struct fswatch *w, const struct fswatch_job *j)
 {
-	int rc = w->fs->refresh(w->fs, j->path, 0);
+	int rc;
 
+	if (!*j->path) {
+		rc = w->fs->refresh_folders(w->fs, w->fs->cfg.refresh);
+		if (rc < 0)
+			log_debug("listing the folders: %s", strerror(-rc));
+		return;
+	}
+	rc = w->fs->refresh(w->fs, j->path, 0);
 	if (rc < 0)
 		log_debug("%s: listing it again after a change: %s", j->path,
 			  strerror(-rc));
@@ -251,6 +259,12 @@ static void fswatch_event(void *ctx, const struct store_event *ev)
 		pthread_mutex_unlock(&w->lock);
 		return;
 	}
+}
+
+void fswatch_list_folders(struct fsmount *fs)
+{
+	if (fs->watch)
+		fswatch_queue_add(fs->watch, &fs->watch->resync, "", NULL);
 }
 
 void fswatch_folder_changed(struct fsmount *fs, const char *folder)

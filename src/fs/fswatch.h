@@ -31,6 +31,10 @@ void fswatch_invalidate_with_dir(struct fsmount *fs, const char *path);
  * the background. Memory only. */
 void fswatch_folder_changed(struct fsmount *fs, const char *folder);
 
+/* Lists the folders in the background when the list is older than
+ * `refresh` (at mount: the first lookup then finds it). */
+void fswatch_list_folders(struct fsmount *fs);
+
 /*
  * The age up to which folder's listing (NULL: any folder's) may be used
  * without asking the server: max_age, or, while push reports every

@@ -434,6 +434,7 @@ enum tree_kind tree_lookup(struct tree *t, const char *path, time_t now,
 		  f);
 	if (!f || (f->attrs & STORE_FOLDER_NOSELECT) || !*base) {
 		info->kind = TREE_NONE;
+		info->maybe_folder = true;
 		goto out;
 	}
 	if (!tree_fresh(f, now, max_age)) {

@@ -57,6 +57,10 @@ struct tree_info {
 	char *flags; /* owned: message flags, space separated */
 	char *store_ref; /* owned: the store's own name for the message, if
 			  * it has one (POP3 UIDL) */
+	bool maybe_folder; /* TREE_NONE: no folder holding messages is the
+			    * name's directory, so only a folder could be
+			    * called so (a folder list made since may show
+			    * one) */
 	enum maildir_sub sub; /* Maildir layout: a folder's cur/, new/ or
 			       * tmp/ (kind TREE_FOLDER, folder set) */
 };

@@ -35,6 +35,7 @@ int tree_maildir_lookup(struct tree *t, const char *path, time_t now,
 	int rc;
 
 	info->kind = TREE_NONE;
+	info->maybe_folder = true;
 	if (!slash)
 		return 0;
 	sub = maildir_sub_of(base);
@@ -68,6 +69,7 @@ int tree_maildir_lookup(struct tree *t, const char *path, time_t now,
 	snprintf(key, sizeof(key), "%s%s", sub == MAILDIR_SUB_NEW ? "new/" : "",
 		 base);
 	HASH_FIND(hh, f->listing->by_name, key, strlen(key), m);
+	info->maybe_folder = false; /* a message's name, in cur/ or new/ */
 	return m ? tree_msg_info(f, m, info) : 0;
 }
 

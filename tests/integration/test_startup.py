@@ -735,3 +735,56 @@ class StatusTest(unittest.TestCase):
         for l in trace:
             self.assertRegex(l, r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} '
                                 r'mailfs: \[#\d+\] C: ')
+
+
+class FolderListAtMountTest(unittest.TestCase):
+    """The folder list is asked for as the mount starts, so that the first
+    lookup finds it instead of waiting a round trip for it; a folder made
+    by another client after that is still found by its name."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer(rawlog=True).start()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.append(USER, 'Work', corpus.text_message(1))
+
+    def mount(self, options=()):
+        self.server.clear_rawlog(USER)
+        m = Mount('imaps://%s@localhost:%d' % (USER, self.server.imaps_port),
+                  self.server.users[USER], cafile=self.server.cafile,
+                  options=list(options))
+        self.addCleanup(m.umount)
+        m.start()
+        # Nothing is asked of the mount: the LIST comes by itself.
+        deadline = time.monotonic() + 20
+        while not self.lists():
+            self.assertLess(time.monotonic(), deadline,
+                            'no LIST at mount\n' + m.stderr())
+            time.sleep(0.05)
+        return m
+
+    def lists(self):
+        return [c for s in self.server.rawlog_sessions(USER)
+                for c in s.commands if c.upper().startswith('LIST')]
+
+    def test_first_lookup_finds_the_list_made_at_mount(self):
+        m = self.mount()
+        time.sleep(0.5)  # Dovecot writes the rest of its rawlog
+        self.server.clear_rawlog(USER)
+        names = os.listdir(m.p('Work'))
+        self.assertEqual(len(names), 1)
+        with open(m.p('Work', names[0]), 'rb') as f:
+            self.assertTrue(f.read())
+        self.assertEqual(self.lists(), [])
+
+    def test_folder_made_after_the_list_is_found_by_name(self):
+        m = self.mount(['refresh=3600'])
+        self.server.append(USER, 'Later', corpus.text_message(2))
+        self.assertEqual(len(os.listdir(m.p('Later'))), 1)
+        # A name no folder has lists the folders again, but not at each
+        # lookup: at most once a second.
+        self.server.clear_rawlog(USER)
+        for _ in range(5):
+            self.assertFalse(os.path.exists(m.p('Nowhere')))
+        self.assertLess(len(self.lists()), 5, self.lists())
