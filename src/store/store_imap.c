@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,14 +342,21 @@ struct store_imap_list {
 	bool long_name; /* a name over STORE_MAX_FOLDER_NAME was left out */
 };
 
+/* Set once a bound's line is logged: the folder list is asked for again
+ * and again (every `refresh`, at a missing folder name), the same line
+ * each time would be noise; the tree logs what it shows less of when
+ * that changes. */
+static atomic_bool store_imap_logged_long_name, store_imap_logged_capped;
+
 /* Whether a listed name may be kept (store.h's bounds); logs the first
- * one left out for each bound. */
+ * one left out for each bound, once a mount. */
 static bool store_imap_list_keep(struct store_imap_list *l, const char *name)
 {
 	size_t len = strnlen(name, STORE_MAX_FOLDER_NAME + 1);
 
 	if (len > STORE_MAX_FOLDER_NAME) {
-		if (!l->long_name)
+		if (!l->long_name &&
+		    !atomic_exchange(&store_imap_logged_long_name, true))
 			log_warnx("the server lists a folder name over %u "
 				  "bytes: not shown",
 				  STORE_MAX_FOLDER_NAME);
@@ -357,7 +365,8 @@ static bool store_imap_list_keep(struct store_imap_list *l, const char *name)
 	}
 	if (l->n == STORE_MAX_FOLDERS ||
 	    l->bytes + len > STORE_MAX_FOLDER_BYTES) {
-		if (!l->capped)
+		if (!l->capped &&
+		    !atomic_exchange(&store_imap_logged_capped, true))
 			log_warnx("the server lists more than %u folders or "
 				  "%u MiB of names: showing the first %zu",
 				  STORE_MAX_FOLDERS,

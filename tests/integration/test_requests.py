@@ -221,11 +221,16 @@ class RequestDeadlineTest(unittest.TestCase):
         self.m.start()
 
     def test_mkdir_returns_within_timeout(self):
+        # A subfolder of a listed folder: the kernel's lookup of the new
+        # name finds it missing from Old's listing without a word to the
+        # server (a new name at the top would list the folders again,
+        # in case another client made it: fsctx_resolve()).
         self.assertIn('Old', os.listdir(self.m.path))
+        self.assertEqual(os.listdir(self.m.p('Old')), [])
         self.proxy.set_rtt(RTT_MS)
         t0 = time.monotonic()
         try:
-            os.mkdir(self.m.p('New'))
+            os.mkdir(self.m.p('Old', 'New'))
             outcome = 'ok'
         except OSError as e:
             outcome = e
@@ -236,7 +241,9 @@ class RequestDeadlineTest(unittest.TestCase):
         # It did meet the slow link (CREATE's round trip at least), and
         # that first step was done: the folder is there.
         self.assertGreater(took, RTT_MS / 1000, outcome)
-        self.assertIn('New', self.server.list_folders(USER))
+        self.assertTrue([f for f in self.server.list_folders(USER)
+                         if f.startswith('Old') and f.endswith('New')],
+                        self.server.list_folders(USER))
 
 
 class OtherUsersCacheTest(unittest.TestCase):
