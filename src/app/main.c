@@ -365,9 +365,10 @@ static void main_notify_ready(void)
  */
 static void main_stopping(void *ctx)
 {
-	(void)ctx;
 	mountlock_announce(MOUNTLOCK_EXITING, NULL);
 	net_stop_all();
+	/* After the network: a READ a page being pushed waits for ends. */
+	fsmount_stopping(ctx);
 }
 
 /* The mount object, with the options' settings. */
@@ -438,7 +439,7 @@ static int main_serve(const struct opts *o, struct fsmount *fs, struct fsll *ll,
 	mountlock_announce(MOUNTLOCK_MOUNTED, o->mountpoint);
 	main_notify_ready();
 	if (fsloop_run(fsll_session(ll), o->single_thread, main_stopping,
-		       NULL) == 0)
+		       fs) == 0)
 		status = EXIT_SUCCESS;
 	/* What readers still held open: no release will come for it. */
 	fsll_release_open(ll);

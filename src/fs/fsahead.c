@@ -48,6 +48,9 @@
  * FSAHEAD_BYTES or a quarter of the memory cache. */
 #define FSAHEAD_BATCH 4096
 #define FSAHEAD_BYTES (16u * 1024 * 1024)
+/* Bytes of bodies on disk put into the kernel's page cache at most for
+ * one scan's start (fsahead_push_local()). */
+#define FSAHEAD_PUSH_BYTES (256u * 1024 * 1024)
 /* A first read asks for its own bytes rounded up to this, at least
  * FSAHEAD_HEAD_MIN (the kernel's first readahead of a 4 KiB read). */
 #define FSAHEAD_HEAD_ROUND 4096u
@@ -91,7 +94,14 @@ struct fsahead {
 	pthread_cond_t cond; /* a request came, or stop */
 	pthread_cond_t arrived; /* a message of the batch arrived */
 	bool stop;
+	/* No more pages put into the kernel's page cache (the mount is
+	 * ending); pushing counts those being put now. */
+	bool quiet;
+	unsigned pushing;
+	pthread_cond_t pushed; /* pushing went to 0 */
 	struct fsahead_req req;
+	/* Bodies on disk to put into the page cache, after push.after */
+	struct fsahead_req push;
 	/* The batch last fetched ahead: a first read of one of its
 	 * messages asks for the batch after it. */
 	uint64_t mark_folder;
@@ -132,6 +142,55 @@ struct fsahead_fetch {
 	uint64_t asked;
 };
 
+/*
+ * Puts a message's first piece, just fetched ahead, into the kernel's
+ * page cache (fsll_store()): the reader it was fetched for then reads
+ * it with no READ request, and on a read-only mount with no request at
+ * all. Only bytes that are the message's: the whole body of the size
+ * stat shows, or a piece of a bigger one cut where it was asked to end.
+ * A message the kernel holds no inode for yet (not looked up) is left
+ * to its READ.
+ */
+static void fsahead_push(struct fsahead_fetch *ft, const struct store_piece *p)
+{
+	struct fsmount *fs = ft->a->fs;
+	uint64_t ino, size = 0;
+
+	if (!fs->ll || !p->len)
+		return;
+	ino = tree_ino_of(fs->tree, ft->folder, ft->key.uidvalidity, p->uid,
+			  &size);
+	if (!ino || !(p->len == size || (p->len == ft->asked && p->len < size)))
+		return;
+	pthread_mutex_lock(&ft->a->lock);
+	if (ft->a->quiet) {
+		pthread_mutex_unlock(&ft->a->lock);
+		return;
+	}
+	ft->a->pushing++;
+	pthread_mutex_unlock(&ft->a->lock);
+	if (fsll_store(fs->ll, ino, p->data, p->len) == 0)
+		atomic_fetch_add_explicit(&fs->pushed, 1, memory_order_relaxed);
+	pthread_mutex_lock(&ft->a->lock);
+	if (--ft->a->pushing == 0)
+		pthread_cond_broadcast(&ft->a->pushed);
+	pthread_mutex_unlock(&ft->a->lock);
+}
+
+void fsahead_quiesce(struct fsahead *a, int wait_ms)
+{
+	struct timespec deadline = clock_deadline(wait_ms);
+
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->quiet = true;
+	while (a->pushing &&
+	       pthread_cond_timedwait(&a->pushed, &a->lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&a->lock);
+}
+
 static void fsahead_piece(void *ctx, const struct store_piece *p)
 {
 	struct fsahead_fetch *ft = ctx;
@@ -146,6 +205,7 @@ static void fsahead_piece(void *ctx, const struct store_piece *p)
 	pthread_mutex_lock(&ft->a->lock);
 	pthread_cond_broadcast(&ft->a->arrived);
 	pthread_mutex_unlock(&ft->a->lock);
+	fsahead_push(ft, p);
 }
 
 /* True when the first head bytes of a message of size bytes (all of
@@ -377,6 +437,92 @@ static void fsahead_run(struct fsahead *a, const struct fsahead_req *r)
 		log_debug("read-ahead in %s: %s", r->folder, strerror(-rc));
 }
 
+/* A piece read from disk for fsahead_push_run(): into the page cache,
+ * nowhere else (the reader reads the disk itself if it comes first). */
+static void fsahead_push_piece(void *ctx, const struct store_piece *p)
+{
+	if (p->offset == 0)
+		fsahead_push(ctx, p);
+}
+
+/*
+ * Puts the bodies on disk of the folder of r, after r->after, into the
+ * kernel's page cache, in UID order (the order a lister reads them in),
+ * FSAHEAD_PUSH_BYTES at most: the scan that started then reads them
+ * with no READ request. Stops when asked to, or at a newer request.
+ */
+static void fsahead_push_run(struct fsahead *a, const struct fsahead_req *r)
+{
+	struct fsmount *fs = a->fs;
+	uint32_t uids[256], keep[256];
+	uint64_t sizes[256], total = 0, len;
+	struct fsahead_fetch ft = {a, fs->cache, r->folder,
+				   {.folder = r->folder_id,
+				    .uidvalidity = r->uidvalidity},
+				   0};
+	uint32_t after = r->after;
+	size_t n, i, m;
+	bool stop;
+
+	while (total < FSAHEAD_PUSH_BYTES) {
+		n = tree_next_messages(fs->tree, r->folder, r->uidvalidity,
+				       after, 256, FS_PREFETCH_SIZE, uids,
+				       sizes);
+		if (n == 0)
+			return;
+		after = uids[n - 1];
+		for (i = m = 0, len = 0; i < n; i++) {
+			if (!fsctx_local(fs, r->folder, r->uidvalidity,
+					 uids[i]))
+				continue;
+			keep[m++] = uids[i];
+			total += sizes[i];
+			if (sizes[i] + FS_SLACK > len)
+				len = sizes[i] + FS_SLACK;
+		}
+		pthread_mutex_lock(&a->lock);
+		stop = a->stop || a->quiet || a->push.folder;
+		pthread_mutex_unlock(&a->lock);
+		if (stop)
+			return;
+		if (m == 0)
+			continue;
+		ft.asked = len;
+		if (fs->cfg.store->ops->fetch(fs->cfg.store, r->folder,
+					      r->uidvalidity, keep, m, 0, len,
+					      fsahead_push_piece, &ft) < 0)
+			return;
+	}
+}
+
+void fsahead_push_local(struct fsmount *fs, const struct fsfile *f)
+{
+	struct fsahead *a = fs->ahead;
+	long long now = clock_now_ms();
+	bool lister;
+	char *folder;
+
+	if (!a || !fs->ll)
+		return;
+	/* The process that just listed the folder to its end reads its
+	 * first message: a scan (see fsahead_scan()). */
+	pthread_mutex_lock(&fs->scan_lock);
+	lister = fs->listed_folder == f->key.folder &&
+		 fs->listed_pid == fsll_context()->pid &&
+		 now - fs->listed_ms <= FS_SCAN_GAP_MS;
+	if (lister)
+		fs->listed_folder = 0;
+	pthread_mutex_unlock(&fs->scan_lock);
+	if (!lister || !(folder = strdup(f->folder)))
+		return;
+	pthread_mutex_lock(&a->lock);
+	free(a->push.folder);
+	a->push = (struct fsahead_req){folder, f->key.folder,
+				       f->key.uidvalidity, f->key.uid, 0};
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
 static void *fsahead_main(void *arg)
 {
 	struct fsahead *a = arg;
@@ -390,6 +536,12 @@ static void *fsahead_main(void *arg)
 			a->req.folder = NULL;
 			pthread_mutex_unlock(&a->lock);
 			fsahead_run(a, &r);
+			free(r.folder);
+		} else if (a->push.folder) {
+			r = a->push;
+			a->push.folder = NULL;
+			pthread_mutex_unlock(&a->lock);
+			fsahead_push_run(a, &r);
 			free(r.folder);
 		} else if (a->walk_asked && a->reader) {
 			char *after = strdup(a->reader);
@@ -422,10 +574,12 @@ struct fsahead *fsahead_start(struct fsmount *fs)
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
 	clock_cond_init(&a->arrived);
+	clock_cond_init(&a->pushed);
 	if (pthread_create(&a->thread, NULL, fsahead_main, a)) {
 		pthread_mutex_destroy(&a->lock);
 		pthread_cond_destroy(&a->cond);
 		pthread_cond_destroy(&a->arrived);
+		pthread_cond_destroy(&a->pushed);
 		free(a);
 		return NULL;
 	}
@@ -439,14 +593,17 @@ void fsahead_stop(struct fsahead *a)
 		return;
 	pthread_mutex_lock(&a->lock);
 	a->stop = true;
+	a->quiet = true;
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->lock);
 	pthread_join(a->thread, NULL);
 	free(a->req.folder);
+	free(a->push.folder);
 	free(a->reader);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->cond);
 	pthread_cond_destroy(&a->arrived);
+	pthread_cond_destroy(&a->pushed);
 	free(a);
 }
 

@@ -22,6 +22,16 @@ void fsahead_stop(struct fsahead *a);
  * asked. Returns how many UIDs. */
 size_t fsahead_first_fetch(struct fsmount *fs, struct fsfile *f, uint64_t end,
 			   uint64_t *len_r, uint32_t *uids);
+/* The mount is ending: no more pages are put into the kernel's page
+ * cache; waits (at most wait_ms) for those being put now. Called while
+ * the FUSE loop still serves: a page being put waits for a READ of it
+ * in flight. */
+void fsahead_quiesce(struct fsahead *a, int wait_ms);
+/* f's body is on disk and its first read came: if that is the first
+ * read of the process that just listed the folder (a scan), the bodies
+ * on disk after it are put into the kernel's page cache in the
+ * background, so that its next reads send no request. */
+void fsahead_push_local(struct fsmount *fs, const struct fsfile *f);
 /* The message of k was read a second time since it was opened. */
 void fsahead_read_more(struct fsmount *fs, const struct cache_key *k);
 /* A message was opened: if it belongs to the batch fetched ahead, the

@@ -1316,6 +1316,27 @@ void fsll_set_no_open(struct fsll *ll, bool (*sized_at_open)(const char *path))
 	ll->sized_at_open = sized_at_open;
 }
 
+int fsll_store(struct fsll *ll, uint64_t ino, const void *data, size_t len)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	struct fsll_open *o, *tmp;
+	bool writing = false;
+
+	pthread_mutex_lock(&ll->lock);
+	HASH_ITER(hh, ll->opens, o, tmp)
+	{
+		if (o->ino == ino && (o->fi.flags & O_ACCMODE) != O_RDONLY) {
+			writing = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ll->lock);
+	if (writing)
+		return -EBUSY;
+	bv.buf[0].mem = (void *)data;
+	return fuse_lowlevel_notify_store(ll->se, ino, 0, &bv, 0);
+}
+
 int fsll_invalidate_path(struct fsll *ll, const char *path)
 {
 	uint64_t id = fsll_node_path_id(ll, path);

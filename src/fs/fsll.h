@@ -81,6 +81,15 @@ void fsll_set_no_open(struct fsll *ll, bool (*sized_at_open)(const char *path));
  * when the kernel holds no inode for it. Not from inside a request on
  * that inode. */
 int fsll_invalidate_path(struct fsll *ll, const char *path);
+/*
+ * Puts the first len bytes of the file whose inode number is ino into
+ * the kernel's page cache (FUSE_NOTIFY_STORE), so that reads of them
+ * send no request; not while a handle open for writing holds ino (its
+ * writer's bytes are not these): -EBUSY then. 0, or a negative errno
+ * such as -ENOENT when the kernel holds no such inode. No lock is held
+ * meanwhile: the kernel may wait for a READ of the same page in flight.
+ */
+int fsll_store(struct fsll *ll, uint64_t ino, const void *data, size_t len);
 /* Asks the kernel to forget the name `name` in the directory at dir
  * (the name went, or names another file now); 0, or a negative errno
  * such as -ENOENT when the kernel holds no such directory or name. Not

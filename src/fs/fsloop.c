@@ -36,6 +36,8 @@ static int fsloop_pipe[2] = {-1, -1};
 static volatile sig_atomic_t fsloop_signum;
 /* Set when libfuse's loop has returned (the watcher then ends). */
 static atomic_bool fsloop_over;
+/* Set while the watcher runs: it, not the handler, ends the session. */
+static atomic_bool fsloop_watching;
 
 /* The signals that stop mailfs. */
 static const int fsloop_signals[] = {SIGHUP, SIGINT, SIGTERM};
@@ -52,14 +54,15 @@ struct fsloop_watch {
 	bool reads_seen; /* the device's reads go through fsloop_dev_read */
 };
 
-/* Ends the session and wakes the watcher; async-signal-safe. */
+/* Wakes the watcher, which ends the session after `stopping` (or ends it
+ * itself when no watcher runs); async-signal-safe. */
 static void fsloop_handler(int sig)
 {
 	int saved = errno;
 	char c = FSLOOP_SIGNALLED;
 
 	fsloop_signum = sig;
-	if (fsloop_se)
+	if (fsloop_se && !atomic_load(&fsloop_watching))
 		fuse_session_exit(fsloop_se);
 	if (write(fsloop_pipe[1], &c, 1) < 0) {
 		/* a full pipe already holds a wake-up */
@@ -132,11 +135,13 @@ static bool fsloop_dev_ended(struct fuse_session *se)
  * FSLOOP_CHECK_MS; without fsloop_dev_read() (libfuse refused it), from
  * the device's POLLERR. After a signal it also interrupts the loop's
  * thread with it, in case another thread took the signal and the loop
- * sleeps on.
+ * sleeps on. It ends the session only after `stopping`: while stopping
+ * runs, the loop still serves the requests the kernel queued, which
+ * whatever stopping waits for may need (a page being put into the page
+ * cache waits for the READ of it in flight).
  */
-static void *fsloop_watch_main(void *arg)
+static void fsloop_watch_loop(struct fsloop_watch *w)
 {
-	struct fsloop_watch *w = arg;
 	struct pollfd pfd[2] = {{.fd = fuse_session_fd(w->se), .events = 0},
 				{.fd = fsloop_pipe[0], .events = POLLIN}};
 	int timeout = w->reads_seen ? FSLOOP_CHECK_MS : -1;
@@ -152,7 +157,7 @@ static void *fsloop_watch_main(void *arg)
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
-			return NULL; /* main calls stopping after the loop */
+			return; /* main calls stopping after the loop */
 		}
 		if (rc == 0 && timeout >= 0 && fsloop_dev_ended(w->se)) {
 			timeout = -1; /* the loop ends by itself now */
@@ -166,10 +171,10 @@ static void *fsloop_watch_main(void *arg)
 			continue;
 		n = read(fsloop_pipe[0], buf, sizeof(buf));
 		if (atomic_load(&fsloop_over))
-			return NULL;
+			return;
 		for (i = 0; i < n; i++) {
 			if (buf[i] == FSLOOP_OVER)
-				return NULL;
+				return;
 			fsloop_stop_once(w);
 			if (buf[i] == FSLOOP_UNMOUNTED) {
 				timeout = -1;
@@ -177,10 +182,20 @@ static void *fsloop_watch_main(void *arg)
 			}
 			if (!kicked) {
 				kicked = true;
+				fuse_session_exit(w->se);
 				pthread_kill(w->main, fsloop_signum);
 			}
 		}
 	}
+}
+
+/* The watcher thread: fsloop_watch_loop(); once it ends, a signal's
+ * handler ends the session itself. */
+static void *fsloop_watch_main(void *arg)
+{
+	fsloop_watch_loop(arg);
+	atomic_store(&fsloop_watching, false);
+	return NULL;
 }
 
 /* Installs the handlers (saving the old ones in old) or puts the old
@@ -222,7 +237,10 @@ static bool fsloop_start_watcher(struct fsloop_watch *w, pthread_t *t)
 	for (i = 0; i < FSLOOP_NSIG; i++)
 		sigaddset(&set, fsloop_signals[i]);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
+	atomic_store(&fsloop_watching, true);
 	rc = pthread_create(t, NULL, fsloop_watch_main, w);
+	if (rc)
+		atomic_store(&fsloop_watching, false);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc == 0)
 		pthread_setname_np(*t, "mailfs-stop");
@@ -279,6 +297,7 @@ int fsloop_run(struct fuse_session *se, bool single_thread,
 				/* the pipe is full: it is readable */
 			}
 			pthread_join(watcher, NULL);
+			atomic_store(&fsloop_watching, false);
 		}
 	}
 	/* The loop's own error, or an end the watcher did not see. */

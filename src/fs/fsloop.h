@@ -6,8 +6,9 @@
  * libfuse's loop returns only after every request being served has
  * finished, and a request may be waiting on the network for up to
  * `timeout`. So a watcher thread waits beside the loop for either end:
- * a signal (its handler ends the session and wakes the watcher through
- * a pipe) or the unmount (e.g. fusermount3 -u: the first worker whose
+ * a signal (its handler wakes the watcher through a pipe; the watcher
+ * ends the session once `stopping` returned, so that the loop still
+ * serves what stopping may wait for) or the unmount (e.g. fusermount3 -u: the first worker whose
  * read of the FUSE device fails with ENODEV wakes the watcher through
  * the same pipe; the watcher does not poll the device, since the kernel
  * wakes every poller of it at each request, but looks at it once a

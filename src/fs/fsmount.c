@@ -76,6 +76,11 @@ void fsmount_ready(struct fsmount *fs)
 	fswatch_list_folders(fs);
 }
 
+void fsmount_stopping(struct fsmount *fs)
+{
+	fsahead_quiesce(fs->ahead, 500);
+}
+
 void fsmount_stop(struct fsmount *fs)
 {
 	fsahead_stop(fs->ahead);

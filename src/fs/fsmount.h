@@ -26,6 +26,10 @@ int fsmount_start(struct fsmount *fs, struct fsll *ll);
  * for in the background now, when older than `refresh`, so that the
  * mount's first lookup finds it instead of waiting a round trip. */
 void fsmount_ready(struct fsmount *fs);
+/* The mount is ending (a signal or the unmount), the FUSE loop still
+ * serving: stops what must not outlive the loop (pages put into the
+ * kernel's page cache wait for READs of them in flight). */
+void fsmount_stopping(struct fsmount *fs);
 /* Stops those threads; call before the FUSE session is destroyed. */
 void fsmount_stop(struct fsmount *fs);
 void fsmount_free(struct fsmount *fs);

@@ -219,6 +219,8 @@ static int fsmsg_fetch(struct fsmount *fs, struct fsfile *f, char *buf,
 	 * at once (nothing to overlap with a transfer). */
 	if (from == 0 && !f->local)
 		n = fsahead_first_fetch(fs, f, off + want, &len, uids);
+	else if (from == 0)
+		fsahead_push_local(fs, f);
 	fs->prefetched += n - 1;
 	ft.fs = fs;
 	ft.f = f;

@@ -91,6 +91,9 @@ struct fsmount {
 	/* clock_now_ms() of the last folder list a missing folder name
 	 * asked for (fsctx_resolve()) */
 	atomic_llong folders_missed_ms;
+	/* message bodies put into the kernel's page cache ahead of their
+	 * readers (fsahead_push()), for the status */
+	_Atomic uint64_t pushed;
 	struct fsll *ll; /* borrowed */
 	/* fsctx_refresh_listing() and fsctx_refresh_folders(), for fswatch
 	 * (which sits below fsctx) */

@@ -66,6 +66,7 @@ static size_t fsstatus_format(struct fsmount *fs, char *buf, size_t len)
 		     "bytes_fetched=%llu\n"
 		     "messages_fetched=%llu\n"
 		     "messages_prefetched=%llu\n"
+		     "messages_pushed=%llu\n"
 		     "cache_bytes=%llu\n"
 		     "cache_limit=%llu\n"
 		     "cache_hits=%llu\n"
@@ -79,6 +80,7 @@ static size_t fsstatus_format(struct fsmount *fs, char *buf, size_t len)
 		     (unsigned long long)st->bytes_fetched,
 		     (unsigned long long)st->messages_fetched,
 		     (unsigned long long)fs->prefetched,
+		     (unsigned long long)fs->pushed,
 		     (unsigned long long)cs.bytes,
 		     (unsigned long long)fs->cfg.cache_size,
 		     (unsigned long long)cs.hits, (unsigned long long)cs.misses,

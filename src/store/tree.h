@@ -298,6 +298,15 @@ char *tree_folder_path(struct tree *t, const char *folder);
  * layout, or when it does not fit.
  */
 size_t tree_ino_path(struct tree *t, uint64_t ino, char *buf, size_t size);
+/*
+ * The inode number of the listed message (folder, uidvalidity, uid), as
+ * tree_ino_path() maps it back to it, and what stat shows as its size
+ * (*size_r); 0 when there is none of that kind (not listed under that
+ * UIDVALIDITY, gone, an alias, the upper half shared, or the Maildir
+ * layout, whose messages fsll numbers itself).
+ */
+uint64_t tree_ino_of(struct tree *t, const char *folder, uint32_t uidvalidity,
+		     uint32_t uid, uint64_t *size_r);
 
 /* True when the folder list has a folder of that server name ("" is a
  * flat store's root). */

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uthash.h>
 
 #include "tree.h"
@@ -203,6 +204,38 @@ size_t tree_ino_path(struct tree *t, uint64_t ino, char *buf, size_t size)
 out:
 	pthread_rwlock_unlock(&t->lock);
 	return len;
+}
+
+uint64_t tree_ino_of(struct tree *t, const char *folder, uint32_t uidvalidity,
+		     uint32_t uid, uint64_t *size_r)
+{
+	const struct tree_msg *m = NULL;
+	struct tree_folder *f;
+	struct tree_hi *e;
+	uint64_t ino = 0;
+	uint32_t hi = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	HASH_FIND(hh_name, t->by_name, folder, strlen(folder), f);
+	if (t->maildir || !uid || !f || !f->listing ||
+	    f->listing->state.uidvalidity != uidvalidity)
+		goto out;
+	pthread_mutex_lock(&t->hi_lock);
+	if (!t->hi_built || t->hi_gen != t->gen)
+		tree_ino_index_rebuild(t);
+	HASH_FIND(hh, t->hi_index, &f->listing->hi, sizeof(hi), e);
+	if (e && !e->ambiguous && e->f == f)
+		hi = f->listing->hi;
+	pthread_mutex_unlock(&t->hi_lock);
+	if (hi)
+		m = tree_listing_by_uid(f->listing, uid);
+	if (m && m->name && !m->gone && !m->alias) {
+		ino = (uint64_t)hi << 32 | uid;
+		*size_r = m->size;
+	}
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return ino;
 }
 
 /* Frees the inode index and every incarnation's upper half (at the

@@ -13,6 +13,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from tests.harness.mailserver import MailServer
@@ -242,6 +243,70 @@ class ReadaheadTest(unittest.TestCase):
         self.assertEqual(int(m.status()['messages_prefetched']), 0)
         m.umount()
         self.assertEqual(self.downloaded()[1], [])
+
+    def wait_pushed(self, m, at_least, still=1.0):
+        """Waits (20 s at most) until the mount put at least at_least
+        bodies into the page cache and then no more for `still` seconds;
+        returns how many."""
+        deadline = time.monotonic() + 20
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            n = int(m.status()['messages_pushed'])
+            if n != last:
+                last, since = n, time.monotonic()
+            elif n >= at_least and time.monotonic() - since >= still:
+                return n
+            time.sleep(0.05)
+        self.fail('%d bodies put into the page cache, %d wanted\n%s' %
+                  (last, at_least, m.stderr()))
+
+    def scan_start(self, m, folder, paths, bodies):
+        """Lists folder and reads its first message, in this process: the
+        start of a scan."""
+        os.listdir(m.p(folder))
+        with open(m.p(folder, os.path.basename(paths[0])), 'rb') as f:
+            self.assertEqual(f.read(), bodies[0])
+
+    def read_rest(self, m, folder, paths, bodies):
+        """Reads every other message, checking its bytes against
+        imaplib's; the READ requests that took."""
+        before = m.requests().get('READ', 0)
+        for p, b in zip(paths[1:], bodies[1:]):
+            with open(m.p(folder, os.path.basename(p)), 'rb') as f:
+                self.assertEqual(f.read(), b, p)
+        return m.requests().get('READ', 0) - before
+
+    def test_remount_scan_reads_pages_put_ahead_from_disk(self):
+        # After a remount a scan's bodies are on disk: the mount puts
+        # them into the kernel's page cache ahead of the reader, which
+        # then reads them with no READ at all.
+        cache = tempfile.mkdtemp(prefix='mailfs-xdg-')
+        self.addCleanup(shutil.rmtree, cache, True)
+        env = {'XDG_CACHE_HOME': cache}
+        m = self.mount(env)
+        paths, bodies = self.files(m, 'Small')
+        subprocess.run(['grep', '-rl', 'invoice', m.p('Small')],
+                       capture_output=True, check=True)
+        m.umount()
+        m = self.mount(env)
+        self.server.clear_rawlog(USER)
+        self.scan_start(m, 'Small', paths, bodies)
+        self.wait_pushed(m, len(paths) - 1)
+        self.assertEqual(self.read_rest(m, 'Small', paths, bodies), 0)
+        m.umount()
+        self.assertEqual(self.downloaded()[1], [])
+
+    def test_scan_puts_bodies_fetched_ahead_into_page_cache(self):
+        # On a fresh mount the bodies the read-ahead fetches go into the
+        # page cache as they arrive: the reader reads those with no
+        # READ; only the few that rode along with its first read (not
+        # pushed) need one each.
+        m = self.mount()
+        paths, bodies = self.files(m, 'Small')
+        self.scan_start(m, 'Small', paths, bodies)
+        pushed = self.wait_pushed(m, len(paths) // 2)
+        reads = self.read_rest(m, 'Small', paths, bodies)
+        self.assertLessEqual(reads, len(paths) - 1 - pushed, m.requests())
 
 
 if __name__ == '__main__':
