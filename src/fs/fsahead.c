@@ -146,10 +146,11 @@ struct fsahead_fetch {
  * Puts a message's first piece, just fetched ahead, into the kernel's
  * page cache (fsll_store()): the reader it was fetched for then reads
  * it with no READ request, and on a read-only mount with no request at
- * all. Only bytes that are the message's: the whole body of the size
- * stat shows, or a piece of a bigger one cut where it was asked to end.
- * A message the kernel holds no inode for yet (not looked up) is left
- * to its READ.
+ * all. Only a whole body of the size stat shows: the kernel zeroes the
+ * last page past what it is given when that reaches the size it knows,
+ * so a piece of a body could show zeroes where a size it knows is short
+ * (the rest of a body is read as before). A message the kernel holds no
+ * inode for yet (not looked up) is left to its READ.
  */
 static void fsahead_push(struct fsahead_fetch *ft, const struct store_piece *p)
 {
@@ -160,7 +161,7 @@ static void fsahead_push(struct fsahead_fetch *ft, const struct store_piece *p)
 		return;
 	ino = tree_ino_of(fs->tree, ft->folder, ft->key.uidvalidity, p->uid,
 			  &size);
-	if (!ino || !(p->len == size || (p->len == ft->asked && p->len < size)))
+	if (!ino || p->len != size)
 		return;
 	pthread_mutex_lock(&ft->a->lock);
 	if (ft->a->quiet) {

@@ -662,6 +662,7 @@ class StatusTest(unittest.TestCase):
         self.assertEqual(sorted(st), sorted([
             'account', 'state', 'connections_open', 'connections_busy',
             'bytes_fetched', 'messages_fetched', 'messages_prefetched',
+            'messages_pushed',
             'cache_bytes', 'cache_limit', 'cache_hits', 'cache_misses',
             'fuse_nodes', 'fuse_requests', 'push',
             'last_error', 'last_error_time',
