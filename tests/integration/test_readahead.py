@@ -220,10 +220,10 @@ class ReadaheadTest(unittest.TestCase):
         self.assertEqual(out, bodies[0])
         self.assertEqual(self.first_body_fetch_uids(), 1)
 
-    def test_remount_reads_bodies_on_disk_without_read_ahead(self):
-        # After a remount the bodies are on disk: each reader reads its
-        # own, at once; nothing is fetched ahead (the read-ahead thread
-        # would only hand over what the reader reads as fast itself).
+    def remount_warm(self):
+        """A mount of its own cache whose grep of Small fetched every
+        body ahead (to disk), then a second mount of that cache, the
+        rawlog cleared; (the second mount, Small's paths and bodies)."""
         cache = tempfile.mkdtemp(prefix='mailfs-xdg-')
         self.addCleanup(shutil.rmtree, cache, True)
         env = {'XDG_CACHE_HOME': cache}
@@ -235,6 +235,13 @@ class ReadaheadTest(unittest.TestCase):
         m.umount()
         m = self.mount(env)
         self.server.clear_rawlog(USER)
+        return m, paths, bodies
+
+    def test_remount_reads_bodies_on_disk_without_read_ahead(self):
+        # After a remount the bodies are on disk: each reader reads its
+        # own, at once; nothing is fetched ahead (the read-ahead thread
+        # would only hand over what the reader reads as fast itself).
+        m, paths, bodies = self.remount_warm()
         out = subprocess.run(['grep', '-rl', 'invoice', m.p('Small')],
                              capture_output=True, text=True).stdout
         want = sorted(p for p, b in zip(paths, bodies) if b'invoice' in b)
@@ -283,16 +290,7 @@ class ReadaheadTest(unittest.TestCase):
         # After a remount a scan's bodies are on disk: the mount puts
         # them into the kernel's page cache ahead of the reader, which
         # then reads them with (almost) no READ.
-        cache = tempfile.mkdtemp(prefix='mailfs-xdg-')
-        self.addCleanup(shutil.rmtree, cache, True)
-        env = {'XDG_CACHE_HOME': cache}
-        m = self.mount(env)
-        paths, bodies = self.files(m, 'Small')
-        subprocess.run(['grep', '-rl', 'invoice', m.p('Small')],
-                       capture_output=True, check=True)
-        m.umount()
-        m = self.mount(env)
-        self.server.clear_rawlog(USER)
+        m, paths, bodies = self.remount_warm()
         self.scan_start(m, 'Small', paths, bodies)
         self.wait_pushed(m, len(paths) - 1)
         # None at all, but for a last page the kernel dropped now and
