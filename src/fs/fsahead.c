@@ -450,7 +450,8 @@ static void fsahead_push_piece(void *ctx, const struct store_piece *p)
  * Puts the bodies on disk of the folder of r, after r->after, into the
  * kernel's page cache, in UID order (the order a lister reads them in),
  * FSAHEAD_PUSH_BYTES at most: the scan that started then reads them
- * with no READ request. Stops when asked to, or at a newer request.
+ * with no READ request. Stops when asked to, or at a newer request of
+ * either kind.
  */
 static void fsahead_push_run(struct fsahead *a, const struct fsahead_req *r)
 {
@@ -482,7 +483,9 @@ static void fsahead_push_run(struct fsahead *a, const struct fsahead_req *r)
 				len = sizes[i] + FS_SLACK;
 		}
 		pthread_mutex_lock(&a->lock);
-		stop = a->stop || a->quiet || a->push.folder;
+		/* A read-ahead for bodies not on disk goes first: readers
+		 * wait for those. */
+		stop = a->stop || a->quiet || a->push.folder || a->req.folder;
 		pthread_mutex_unlock(&a->lock);
 		if (stop)
 			return;
