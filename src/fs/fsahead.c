@@ -458,10 +458,12 @@ static void fsahead_push_run(struct fsahead *a, const struct fsahead_req *r)
 	struct fsmount *fs = a->fs;
 	uint32_t uids[256], keep[256];
 	uint64_t sizes[256], total = 0, len;
-	struct fsahead_fetch ft = {a, fs->cache, r->folder,
-				   {.folder = r->folder_id,
-				    .uidvalidity = r->uidvalidity},
-				   0};
+	struct fsahead_fetch ft = {
+		a,
+		fs->cache,
+		r->folder,
+		{.folder = r->folder_id, .uidvalidity = r->uidvalidity},
+		0};
 	uint32_t after = r->after;
 	size_t n, i, m;
 	bool stop;
@@ -499,6 +501,22 @@ static void fsahead_push_run(struct fsahead *a, const struct fsahead_req *r)
 	}
 }
 
+/*
+ * True when this request is the first read, within FS_SCAN_GAP_MS, of
+ * the process that just listed folder to its end (fsdir_read()): the
+ * start of a scan, claimed once. scan_lock is held.
+ */
+static bool fsahead_lister_reads(struct fsmount *fs, uint64_t folder,
+				 long long now)
+{
+	if (fs->listed_folder != folder ||
+	    fs->listed_pid != fsll_context()->pid ||
+	    now - fs->listed_ms > FS_SCAN_GAP_MS)
+		return false;
+	fs->listed_folder = 0;
+	return true;
+}
+
 void fsahead_push_local(struct fsmount *fs, const struct fsfile *f)
 {
 	struct fsahead *a = fs->ahead;
@@ -508,14 +526,8 @@ void fsahead_push_local(struct fsmount *fs, const struct fsfile *f)
 
 	if (!a || !fs->ll)
 		return;
-	/* The process that just listed the folder to its end reads its
-	 * first message: a scan (see fsahead_scan()). */
 	pthread_mutex_lock(&fs->scan_lock);
-	lister = fs->listed_folder == f->key.folder &&
-		 fs->listed_pid == fsll_context()->pid &&
-		 now - fs->listed_ms <= FS_SCAN_GAP_MS;
-	if (lister)
-		fs->listed_folder = 0;
+	lister = fsahead_lister_reads(fs, f->key.folder, now);
 	pthread_mutex_unlock(&fs->scan_lock);
 	if (!lister || !(folder = strdup(f->folder)))
 		return;
@@ -835,15 +847,11 @@ static unsigned fsahead_scan(struct fsmount *fs, const struct cache_key *k,
 		}
 		s->batch = FS_BATCH_MIN;
 		s->heads = false;
-		/* The process that just listed the folder to its end reads
-		 * its first message: a walk through it (grep -r, tar, cp
-		 * -r), whose next reads the batch saves a round trip. */
-		if (fs->listed_folder == k->folder &&
-		    fs->listed_pid == fsll_context()->pid &&
-		    now - fs->listed_ms <= FS_SCAN_GAP_MS) {
+		/* A walk through the folder (grep -r, tar, cp -r), whose
+		 * next reads the batch saves a round trip. */
+		if (fsahead_lister_reads(fs, k->folder, now)) {
 			batch = s->batch;
 			s->batch *= 2;
-			fs->listed_folder = 0;
 		}
 	}
 	s->prev_uid = k->uid;
