@@ -757,6 +757,12 @@ bool imap_arg_mailbox(const struct imap_session *s, struct strbuf *b,
 int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	      struct imap_error *err)
 {
+	return imap_open_then(cfg, s_r, err, NULL);
+}
+
+int imap_open_then(const struct imap_config *cfg, struct imap_session **s_r,
+		   struct imap_error *err, struct imap_cmd *then)
+{
 	struct imap_session *s;
 	char msg[sizeof(err->text)];
 	bool greeted = false;
@@ -776,8 +782,10 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 		imap_set_err(s, IMAP_ERR_NET, ECONNREFUSED, "%s", msg);
 		goto fail_report;
 	}
+	s->then = then;
 	if (imap_login_run(s, &greeted) < 0)
 		goto fail_report;
+	s->then = NULL;
 	*s_r = s;
 	return 0;
 

@@ -189,6 +189,18 @@ const char *imap_oid_kind(const struct imap_session *s);
 int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
 	      struct imap_error *err);
 
+/*
+ * imap_open() that also lists every mailbox, as imap_mailbox_list()
+ * does, in the same round trip as the login when the login is one
+ * command (LOGIN, or AUTHENTICATE PLAIN with SASL-IR): *listed_r then
+ * says cb got the whole answer. When false, cb may have been called
+ * for an answer that does not serve: the caller drops what it got.
+ */
+int imap_open_listing(const struct imap_config *cfg,
+		      struct imap_session **s_r, struct imap_error *err,
+		      void (*cb)(void *ctx, const struct imap_list_entry *e),
+		      void *ctx, bool *listed_r);
+
 /* Logs out politely (bounded wait) if usable, then frees. NULL is fine. */
 void imap_close(struct imap_session *s);
 

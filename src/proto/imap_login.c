@@ -74,6 +74,11 @@ static int imap_login_greeting(struct imap_session *s)
 		return -1;
 	}
 	imap_status_code(s, r);
+	/* Dovecot's login process hands what follows the login to the
+	 * mail process, so a command sent with the login is answered
+	 * right after it. Not every server does: Cyrus 3.6 reads
+	 * AUTHENTICATE again after a command pipelined behind it. */
+	s->then_ok = r->text && strstr(r->text, "Dovecot") != NULL;
 	imap_state_set(s, r->status == IMAP_STATUS_PREAUTH
 				  ? IMAP_STATE_AUTH
 				  : IMAP_STATE_NOT_AUTH);
@@ -124,6 +129,43 @@ static int imap_login_starttls(struct imap_session *s)
 	return 0;
 }
 
+/*
+ * Sends the login command c, with the session's then in the same write
+ * when the login is the whole exchange and the server is known to take
+ * it (imap_open_then()). The tags are minted in that order, so then is
+ * answered right after the login.
+ */
+static int imap_login_send_cmd(struct imap_session *s, struct imap_cmd *c,
+			       bool whole)
+{
+	struct imap_cmd two[2];
+	int rc;
+
+	if (!whole || !s->then || !s->then_ok)
+		return imap_cmd_send(s, c, 1);
+	two[0] = *c;
+	two[1] = *s->then;
+	rc = imap_cmd_send(s, two, 2);
+	*c = two[0];
+	*s->then = two[1];
+	if (rc < 0)
+		s->then->tag[0] = '\0';
+	return rc;
+}
+
+/* Whether a command of these parts goes out in one write: no literal
+ * waits for the server's "+". */
+static bool imap_login_one_write(const struct imap_session *s,
+				 const struct imap_part *parts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (parts[i].literal && !imap_literal_plus(s, parts[i].len))
+			return false;
+	return true;
+}
+
 /* The password command: LOGIN with quoted strings, or literals for
  * what cannot be quoted. The trace hides both. */
 static int imap_login_password(void *ctx, const char *user, const char *secret)
@@ -151,8 +193,13 @@ static int imap_login_password(void *ctx, const char *user, const char *secret)
 	if (strbuf_failed(&u) || strbuf_failed(&pass)) {
 		imap_set_nomem(s);
 		rc = -1;
+	} else if (imap_login_send_cmd(s, &c,
+				       imap_login_one_write(s, parts,
+							    c.n_parts)) < 0) {
+		rc = -1;
 	} else {
-		rc = imap_cmd_run(s, &c, 1);
+		/* A literal that waits for its "+" is sent from here. */
+		rc = imap_cmd_wait(s, &c) == 0 ? 0 : -1;
 	}
 	strbuf_wipe(&u);
 	strbuf_wipe(&pass);
@@ -178,19 +225,20 @@ static int imap_login_cont(struct imap_session *s, struct imap_cmd *c,
  * response (or "*"), written as it is.
  */
 static int imap_login_send(void *ctx, const char *line, const char *trace,
-			   bool first)
+			   enum login_line kind)
 {
 	struct imap_login *l = ctx;
 	struct strbuf out = {0};
 	int rc;
 
-	if (first) {
+	if (kind != LOGIN_LINE_RESPONSE) {
 		snprintf(l->trace, sizeof(l->trace), "%s", trace);
 		l->cmd = (struct imap_cmd){.text = line,
 					   .trace = l->trace,
 					   .cont = imap_login_cont,
 					   .ctx = l};
-		rc = imap_cmd_send(l->s, &l->cmd, 1);
+		rc = imap_login_send_cmd(l->s, &l->cmd,
+					 kind == LOGIN_LINE_WHOLE);
 		l->cmd.text = NULL; /* the caller wipes it */
 		return rc;
 	}
@@ -287,6 +335,27 @@ static int imap_login_authenticate(struct imap_session *s)
 }
 
 /*
+ * Reads the answer of the command sent with the login (imap_open_then()),
+ * which comes right after the login's. Only a broken session fails: a
+ * NO or BAD is then's own result.
+ */
+static int imap_login_then(struct imap_session *s)
+{
+	struct imap_cmd *c = s->then;
+
+	if (!c || !c->tag[0])
+		return 0;
+	s->err.kind = IMAP_ERR_NONE;
+	c->rc = imap_cmd_wait(s, c) == 0 ? 0 : -1;
+	c->err = s->err;
+	if (c->rc < 0 && s->err.kind != IMAP_ERR_NO &&
+	    s->err.kind != IMAP_ERR_BAD)
+		return -1;
+	s->err.kind = IMAP_ERR_NONE;
+	return 0;
+}
+
+/*
  * COMPRESS DEFLATE (RFC 4978) when asked for and offered: every later
  * byte is compressed both ways, in net. The server starts compressing
  * right after its OK, so bytes already read past it go to net as the
@@ -353,6 +422,8 @@ int imap_login_run(struct imap_session *s, bool *greeted_r)
 		if (!s->caps && imap_run(s, "CAPABILITY", NULL, NULL) < 0)
 			return -1;
 		if (imap_login_authenticate(s) < 0)
+			return -1;
+		if (imap_login_then(s) < 0)
 			return -1;
 	}
 	if (!s->caps && imap_run(s, "CAPABILITY", NULL, NULL) < 0)

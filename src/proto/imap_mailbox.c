@@ -13,6 +13,7 @@
 #include "imap.h"
 #include "imap_parse.h"
 #include "imap_priv.h"
+#include "log.h"
 #include "strbuf.h"
 
 /* Context of a LIST command. */
@@ -144,36 +145,87 @@ static int imap_mailbox_list_fresh(struct imap_session *s, const char *cmd,
 	return -1;
 }
 
-/* LIST of every mailbox, with what the server can add to each line. */
-int imap_mailbox_list(struct imap_session *s,
-		      void (*cb)(void *ctx, const struct imap_list_entry *e),
-		      void *ctx)
+/* The LIST of every mailbox that a server of these capabilities is
+ * asked, with what it can add to each line. */
+static const char *imap_mailbox_list_text(unsigned caps)
 {
-	struct imap_mailbox_list_ctx lc = {cb, ctx};
 	const char *cmd = "LIST \"\" \"*\"";
 
-	if ((s->caps & IMAP_CAP_SPECIAL_USE) &&
-	    (s->caps & IMAP_CAP_LIST_EXTENDED))
+	if ((caps & IMAP_CAP_SPECIAL_USE) && (caps & IMAP_CAP_LIST_EXTENDED))
 		cmd = "LIST \"\" \"*\" RETURN (SPECIAL-USE)";
 	/* How many messages each folder holds, in the same answer: walks
 	 * list ahead only folders of reasonable size. With UIDNEXT,
 	 * UIDVALIDITY and HIGHESTMODSEQ, a saved listing of a folder
 	 * that has not changed needs no command of its own
 	 * (store_cache.c). */
-	if ((s->caps & IMAP_CAP_LIST_STATUS) &&
-	    (s->caps & IMAP_CAP_LIST_EXTENDED))
-		cmd = (s->caps & IMAP_CAP_CONDSTORE)
-			      ? ((s->caps & IMAP_CAP_SPECIAL_USE)
+	if ((caps & IMAP_CAP_LIST_STATUS) && (caps & IMAP_CAP_LIST_EXTENDED))
+		cmd = (caps & IMAP_CAP_CONDSTORE)
+			      ? ((caps & IMAP_CAP_SPECIAL_USE)
 					 ? IMAP_LIST_SU IMAP_LIST_STATUS_MODSEQ
 					 : IMAP_LIST_PLAIN
 						   IMAP_LIST_STATUS_MODSEQ)
-			      : ((s->caps & IMAP_CAP_SPECIAL_USE)
+			      : ((caps & IMAP_CAP_SPECIAL_USE)
 					 ? IMAP_LIST_SU IMAP_LIST_STATUS
 					 : IMAP_LIST_PLAIN IMAP_LIST_STATUS);
+	return cmd;
+}
+
+/* LIST of every mailbox, with what the server can add to each line. */
+int imap_mailbox_list(struct imap_session *s,
+		      void (*cb)(void *ctx, const struct imap_list_entry *e),
+		      void *ctx)
+{
+	struct imap_mailbox_list_ctx lc = {cb, ctx};
+	const char *cmd = imap_mailbox_list_text(s->caps);
+
 	if ((s->caps & IMAP_CAP_LIST_STATUS) &&
 	    (s->caps & IMAP_CAP_LIST_EXTENDED))
 		return imap_mailbox_list_fresh(s, cmd, &lc);
 	return imap_run(s, cmd, imap_mailbox_list_handler, &lc);
+}
+
+/*
+ * imap_open() that lists every mailbox in the login's round trip
+ * (imap_open_then()). The capabilities that decide the form of LIST are
+ * known only from the login's answer, so the richest form goes out; its
+ * answer counts only when it is the form imap_mailbox_list() would have
+ * sent (a server without LIST-STATUS answers BAD, or lists without
+ * states). A new session has no mailbox selected, so LIST-STATUS needs
+ * no UNSELECT.
+ */
+int imap_open_listing(const struct imap_config *cfg,
+		      struct imap_session **s_r, struct imap_error *err,
+		      void (*cb)(void *ctx, const struct imap_list_entry *e),
+		      void *ctx, bool *listed_r)
+{
+	struct imap_mailbox_list_ctx lc = {cb, ctx};
+	const char *text = imap_mailbox_list_text(
+		IMAP_CAP_LIST_STATUS | IMAP_CAP_LIST_EXTENDED |
+		IMAP_CAP_CONDSTORE | IMAP_CAP_SPECIAL_USE);
+	struct imap_cmd c = {
+		.text = text, .h = imap_mailbox_list_handler, .ctx = &lc};
+
+	*listed_r = false;
+	if (imap_open_then(cfg, s_r, err, &c) < 0) {
+		/* The session went wrong after the command went with the
+		 * login (not the login refused): once more without it. */
+		if (!c.tag[0] || err->kind == IMAP_ERR_AUTH ||
+		    err->kind == IMAP_ERR_NOMEM || err->unreachable)
+			return -1;
+		log_info("%s: the session failed with a command sent along "
+			 "with the login (%s): logging in again without",
+			 cfg->host, err->text);
+		return imap_open(cfg, s_r, err);
+	}
+	if (!c.tag[0])
+		return 0;
+	*listed_r = c.rc == 0 &&
+		    strcmp(imap_mailbox_list_text((*s_r)->caps), text) == 0;
+	if (!*listed_r)
+		log_debug("the folder list sent with the login does not "
+			  "serve: %s",
+			  c.rc == 0 ? "another form is due" : c.err.text);
+	return 0;
 }
 
 /* Keeps the attributes of the one mailbox asked for. */

@@ -66,6 +66,12 @@ struct imap_session {
 	const struct imap_resp *done;
 	char *rbuf; /* owned, IMAP_READ_BUF bytes */
 	size_t rpos, rlen;
+	/* Borrowed, during imap_open_then() only: the command to send in
+	 * the same write as the login's, when the login is one command
+	 * the server answers without a challenge, on a server known to
+	 * take it (then_ok, from the greeting: imap_login_greeting()). */
+	struct imap_cmd *then;
+	bool then_ok;
 };
 
 /*
@@ -153,6 +159,20 @@ bool imap_date_parse(const char *str, size_t len, time_t *t_r);
 
 /* imap_login.c: greeting, STARTTLS, login and COMPRESS of imap_open(). */
 int imap_login_run(struct imap_session *s, bool *greeted_r);
+
+/*
+ * imap_open() that sends then (a command without literals or
+ * continuation, zeroed by the caller) in the same write as the login
+ * command, when the login is one command that the server answers
+ * without a challenge (LOGIN, or AUTHENTICATE PLAIN with its initial
+ * response): its answer comes in the same round trip. Its handler sees
+ * its untagged answers before the capabilities are asked for again.
+ * Once open: then->tag is empty when it was not sent (the caller runs
+ * it itself if it still wants it); else then->rc and then->err tell its
+ * result. A NO or BAD to then does not fail the open.
+ */
+int imap_open_then(const struct imap_config *cfg, struct imap_session **s_r,
+		   struct imap_error *err, struct imap_cmd *then);
 
 /* imap_mailbox.c: the selection as SELECT and EXAMINE change it. */
 int imap_mailbox_select_begin(struct imap_session *s, const char *mailbox,

@@ -150,7 +150,7 @@ static int login_answer(const struct login *p, struct login_sasl *x,
 			  x->client.secret_out ? "<credentials hidden>"
 			  : out.len	       ? NULL
 					       : "(empty response)",
-			  false);
+			  LOGIN_LINE_RESPONSE);
 	strbuf_wipe(&out);
 	return rc;
 }
@@ -168,15 +168,17 @@ static size_t login_ir_max(const struct login *p, const char *mech)
 }
 
 /* Sends "VERB MECH [IR]", the command that starts the exchange; the
- * trace hides the initial response. */
-static int login_start(const struct login *p, const char *mech,
+ * trace hides the initial response. PLAIN's initial response is the
+ * whole exchange (LOGIN_LINE_WHOLE). */
+static int login_start(const struct login *p, enum sasl_mech mech,
 		       const struct strbuf *ir)
 {
+	const char *name = sasl_mech_name(mech);
 	struct strbuf line = {0};
 	char trace[64];
 	int rc;
 
-	strbuf_printf(&line, "%s %s", p->ops->sasl_verb, mech);
+	strbuf_printf(&line, "%s %s", p->ops->sasl_verb, name);
 	if (ir->len)
 		strbuf_printf(&line, " %s", strbuf_str(ir));
 	if (strbuf_failed(&line)) {
@@ -184,9 +186,11 @@ static int login_start(const struct login *p, const char *mech,
 		login_fail(p, LOGIN_ERR_NOMEM, ENOMEM, "out of memory");
 		return -1;
 	}
-	snprintf(trace, sizeof(trace), "%s %s%s", p->ops->sasl_verb, mech,
+	snprintf(trace, sizeof(trace), "%s %s%s", p->ops->sasl_verb, name,
 		 ir->len ? " <credentials hidden>" : "");
-	rc = p->ops->send(p->ctx, strbuf_str(&line), trace, true);
+	rc = p->ops->send(p->ctx, strbuf_str(&line), trace,
+			  mech == SASL_MECH_PLAIN && ir->len ? LOGIN_LINE_WHOLE
+							     : LOGIN_LINE_START);
 	strbuf_wipe(&line);
 	return rc;
 }
@@ -217,7 +221,7 @@ static int login_sasl(const struct login *p, struct login_sasl *x,
 		login_fail(p, LOGIN_ERR_NOMEM, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (login_start(p, name, &ir) < 0)
+	if (login_start(p, mech, &ir) < 0)
 		goto out;
 	for (n = 0; (rc = p->ops->challenge(p->ctx, &chal, &len)) == 1; n++) {
 		if (n == LOGIN_MAX_CHALLENGES) {

@@ -30,6 +30,16 @@ enum login_err {
 	LOGIN_ERR_NOMEM,
 };
 
+/* A line login_ops.send() writes: the command that starts the exchange,
+ * or that command when it is the whole exchange (its initial response
+ * completes the mechanism, PLAIN: the server's next word is the end of
+ * the login, never a challenge), or a response to a challenge. */
+enum login_line {
+	LOGIN_LINE_START,
+	LOGIN_LINE_WHOLE,
+	LOGIN_LINE_RESPONSE,
+};
+
 /* The protocol's side of a login; ctx is login_run()'s. */
 struct login_ops {
 	/* The command of the SASL exchange ("AUTHENTICATE", "AUTH"), and
@@ -42,7 +52,8 @@ struct login_ops {
 	/* Sends one line (without its line end): first, the command that
 	 * starts the exchange; then each response. trace, when not NULL,
 	 * is what the trace shows instead of the line. */
-	int (*send)(void *ctx, const char *line, const char *trace, bool first);
+	int (*send)(void *ctx, const char *line, const char *trace,
+		    enum login_line kind);
 	/* Reads the server's answer: 1 with a challenge (base64 text,
 	 * valid until the next call), 0 when the login succeeded, -1 when
 	 * it failed (the session's error says why). */

@@ -600,9 +600,9 @@ out:
 /* A line of the exchange: first "AUTH mech [ir]", then each response
  * (or "*"). */
 static int pop3_login_send(void *ctx, const char *line, const char *trace,
-			   bool first)
+			   enum login_line kind)
 {
-	if (first)
+	if (kind != LOGIN_LINE_RESPONSE)
 		pop3_clear_err(ctx);
 	return pop3_send(ctx, line, trace);
 }

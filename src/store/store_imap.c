@@ -45,6 +45,9 @@
 #define STORE_IMAP_RETRY_MIN_MS 500
 /* A pooled session idle longer than this is checked before use. */
 #define STORE_IMAP_IDLE_CHECK 60
+/* The folder list answered with the first login serves a folders() call
+ * this soon after it (the mount asks as it starts), not later. */
+#define STORE_IMAP_EARLY_LIST_MS 2000
 
 struct store_imap_slot {
 	struct imap_session *sess; /* owned, NULL when closed */
@@ -77,6 +80,11 @@ struct store_imap {
 	/* clock_now_ms() of the last connection attempt that failed on
 	 * the network; read and written without the lock (a hint). */
 	_Atomic long long open_failed_at;
+	/* The folder list answered in the first login's round trip
+	 * (imap_open_listing()), for the first folders() call, and
+	 * clock_now_ms() when it came (0: none). Under lock. */
+	struct store_imap_list *early;
+	long long early_ms;
 };
 
 /* The IMAP store behind the vtable's store (its first member). */
@@ -442,13 +450,45 @@ static int store_imap_folders_op(struct imap_session *s, void *arg)
 	return l->nomem ? -ENOMEM : 0;
 }
 
+/* The folder list answered with the first login, once, if it came less
+ * than STORE_IMAP_EARLY_LIST_MS ago; NULL otherwise. Owned by the
+ * caller. */
+static struct store_imap_list *store_imap_early_take(struct store_imap *si)
+{
+	struct store_imap_list *l;
+	long long at;
+
+	pthread_mutex_lock(&si->lock);
+	l = si->early;
+	at = si->early_ms;
+	si->early = NULL;
+	si->early_ms = 0;
+	pthread_mutex_unlock(&si->lock);
+	if (l && clock_now_ms() - at <= STORE_IMAP_EARLY_LIST_MS)
+		return l;
+	if (l)
+		store_folders_free(l->f, l->n);
+	free(l);
+	return NULL;
+}
+
 /* store_ops.folders: every folder the server lists, within store.h's
- * bounds. */
+ * bounds. The first call right after the store started takes the list
+ * that came with the login, at no round trip. */
 static int store_imap_folders(struct store *st, struct store_folder **f_r,
 			      size_t *n_r)
 {
-	struct store_imap_list l = {0};
+	struct store_imap_list l = {0}, *early;
 	int rc;
+
+	early = store_imap_early_take(store_imap_of(st));
+	if (early) {
+		log_debug("folder list: the one answered with the login");
+		*f_r = early->f;
+		*n_r = early->n;
+		free(early);
+		return 0;
+	}
 
 	rc = store_imap_run(st, NULL, true, store_imap_folders_op, &l);
 	if (rc < 0) {
@@ -874,6 +914,9 @@ static void store_imap_destroy(struct store *st)
 		pthread_join(si->spare, NULL);
 	for (i = 0; i < si->n_slots; i++)
 		imap_close(si->slots[i].sess);
+	if (si->early)
+		store_folders_free(si->early->f, si->early->n);
+	free(si->early);
 	free(si->slots);
 	pthread_mutex_destroy(&si->lock);
 	pthread_cond_destroy(&si->cond);
@@ -930,6 +973,31 @@ static bool store_imap_start_offline(struct store_imap *si,
 	return true;
 }
 
+/* Opens the first session into slot 0, with the folder list in the
+ * login's round trip where it can come (kept for the first folders()):
+ * a mount's first lookup needs it, and asking after the login would
+ * cost one more round trip. */
+static int store_imap_open_first(struct store_imap *si,
+				 struct imap_error *err)
+{
+	struct store_imap_list *l = calloc(1, sizeof(*l));
+	bool listed = false;
+	int rc;
+
+	if (!l)
+		return imap_open(si->cfg, &si->slots[0].sess, err);
+	rc = imap_open_listing(si->cfg, &si->slots[0].sess, err,
+			       store_imap_list_cb, l, &listed);
+	if (rc == 0 && listed && !l->nomem) {
+		si->early = l;
+		si->early_ms = clock_now_ms();
+		return 0;
+	}
+	store_folders_free(l->f, l->n);
+	free(l);
+	return rc;
+}
+
 /* See store.h. Opens the first session (unless told not to), which says
  * whether push may take a connection. */
 struct store *store_imap_start(const struct imap_config *cfg,
@@ -957,7 +1025,7 @@ struct store *store_imap_start(const struct imap_config *cfg,
 	if (offline_r)
 		*offline_r = false;
 	if (how == STORE_IMAP_NO_CONNECT ||
-	    imap_open(cfg, &si->slots[0].sess, &ierr) < 0) {
+	    store_imap_open_first(si, &ierr) < 0) {
 		snprintf(err, errlen, "%s",
 			 how == STORE_IMAP_NO_CONNECT ? "-o offline"
 						      : ierr.text);

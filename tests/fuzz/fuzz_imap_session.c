@@ -61,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The markers of the compressed part of the input (see the top). */
 #define FUZZ_IMAP_SESSION_DEFLATE "#DEFLATE#"
 #define FUZZ_IMAP_SESSION_RAWZ "#RAWZ#"
+#define FUZZ_IMAP_SESSION_DOVECOT "#DOVECOT#"
 
 /* Stops the run, naming the promise that was broken. */
 #define FUZZ_IMAP_SESSION_CHECK(cond)                                     \
@@ -196,7 +197,8 @@ static long fuzz_imap_session_read(void *ctx, char *buf, size_t len)
  * the top bit leaves the capabilities out of the greeting (the client
  * then asks with CAPABILITY) and makes the password need a literal.
  */
-static size_t fuzz_imap_session_greeting(unsigned sel, char *buf, size_t size)
+static size_t fuzz_imap_session_greeting(unsigned sel, bool dovecot, char *buf,
+					 size_t size)
 {
 	static const char *const caps[] = {
 		" AUTH=PLAIN",
@@ -215,7 +217,8 @@ static size_t fuzz_imap_session_greeting(unsigned sel, char *buf, size_t size)
 	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
 		if (sel & (1u << i))
 			n += (size_t)snprintf(buf + n, size - n, "%s", caps[i]);
-	n += (size_t)snprintf(buf + n, size - n, "] fuzz ready\r\n");
+	n += (size_t)snprintf(buf + n, size - n, "] %s ready\r\n",
+			      dovecot ? "Dovecot" : "fuzz");
 	return n;
 }
 
@@ -398,14 +401,11 @@ static bool fuzz_imap_session_deflate(const uint8_t *p, size_t n,
 	return ok;
 }
 
-/*
- * What the server sends: the greeting sel picks, then the input up to a
- * marker as it is, then the rest deflated (#DEFLATE#) or as it is
- * (#RAWZ#). Returns the script (to free) with its length in *len_r, or
- * NULL when out of memory.
- */
-static unsigned char *fuzz_imap_session_script(const uint8_t *data, size_t size,
-					       size_t *len_r)
+/* fuzz_imap_session_script() past the #DOVECOT# marker: data[0] is
+ * unused (sel is given). */
+static unsigned char *fuzz_imap_session_build(uint8_t sel, bool dovecot,
+					      const uint8_t *data, size_t size,
+					      size_t *len_r)
 {
 	static const char def[] = FUZZ_IMAP_SESSION_DEFLATE;
 	static const char raw[] = FUZZ_IMAP_SESSION_RAWZ;
@@ -416,7 +416,7 @@ static unsigned char *fuzz_imap_session_script(const uint8_t *data, size_t size,
 
 	if (!out)
 		return NULL;
-	len = fuzz_imap_session_greeting(data[0], (char *)out, 256);
+	len = fuzz_imap_session_greeting(sel, dovecot, (char *)out, 256);
 	if (d && (!r || d < r)) {
 		plain = (size_t)(d - data) - 1;
 		memcpy(out + len, data + 1, plain);
@@ -443,6 +443,36 @@ static unsigned char *fuzz_imap_session_script(const uint8_t *data, size_t size,
 	return out;
 }
 
+/*
+ * What the server sends: the greeting sel picks, then the input up to a
+ * marker as it is, then the rest deflated (#DEFLATE#) or as it is
+ * (#RAWZ#). Input that starts with #DOVECOT# (after sel; the marker goes
+ * nowhere) makes the greeting Dovecot's, so that the folder list goes
+ * with the login (imap_open_listing()). Returns the script (to free)
+ * with its length in *len_r, or NULL when out of memory.
+ */
+static unsigned char *fuzz_imap_session_script(const uint8_t *data, size_t size,
+					       size_t *len_r)
+{
+	static const char dv[] = FUZZ_IMAP_SESSION_DOVECOT;
+	bool dovecot = size > sizeof(dv) - 1 &&
+		       memcmp(data + 1, dv, sizeof(dv) - 1) == 0;
+	uint8_t sel = data[0];
+
+	if (dovecot) {
+		data += sizeof(dv) - 1;
+		size -= sizeof(dv) - 1;
+	}
+	return fuzz_imap_session_build(sel, dovecot, data, size, len_r);
+}
+
+/* A folder of the list that went with the login: a name, always. */
+static void fuzz_imap_session_listed(void *ctx, const struct imap_list_entry *e)
+{
+	FUZZ_IMAP_SESSION_CHECK(e->name != NULL);
+	(*(size_t *)ctx)++;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_config cfg = {
@@ -458,7 +488,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct imap_session *s = NULL;
 	struct imap_error err;
 	unsigned char *script;
-	size_t n;
+	size_t n, listed_n = 0;
+	bool listed;
 
 	if (size == 0)
 		return 0;
@@ -477,7 +508,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	free(script);
-	if (imap_open(&cfg, &s, &err) == 0) {
+	if (imap_open_listing(&cfg, &s, &err, fuzz_imap_session_listed,
+			      &listed_n, &listed) == 0) {
 		FUZZ_IMAP_SESSION_CHECK(s != NULL);
 		fuzz_imap_session_run(s);
 		imap_close(s);

@@ -74,9 +74,19 @@ def read_dir(path):
 
 
 def first_commands(server):
-    """The first client command of each rawlog session, in order."""
-    return [s.commands[0] if s.commands else ''
-            for s in server.rawlog_sessions(USER, 'imap')]
+    """The first client command of each rawlog session, in order. The
+    mount's first session sends its LIST in the same write as the login
+    (imap_open_listing()), so before COMPRESS: that LIST is left out, and
+    only one session may start with it."""
+    out, listed = [], 0
+    for s in server.rawlog_sessions(USER, 'imap'):
+        cmds = list(s.commands)
+        if cmds and cmds[0].startswith('LIST '):
+            listed += 1
+            cmds = cmds[1:]
+        out.append(cmds[0] if cmds else '')
+    assert listed <= 1, 'sessions that start with LIST: %d' % listed
+    return out
 
 
 class CompressTest(unittest.TestCase):

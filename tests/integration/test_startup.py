@@ -5,8 +5,10 @@ server. Named accounts come from ~/.config/mailfs/config."""
 
 import errno
 import hashlib
+import imaplib
 import os
 import pty
+import re
 import select
 import shutil
 import socket
@@ -778,6 +780,39 @@ class FolderListAtMountTest(unittest.TestCase):
         with open(m.p('Work', names[0]), 'rb') as f:
             self.assertTrue(f.read())
         self.assertEqual(self.lists(), [])
+
+    def test_list_comes_with_the_login(self):
+        """Dovecot: the LIST goes in the same write as the login, so the
+        mount has the folder list when it returns. Through a proxy of
+        300 ms per round trip, stalled as soon as the mount is up, the
+        top of the mount still lists every folder (a LIST asked for
+        after the login would still be on its way, and the listing would
+        fail after -o timeout=2)."""
+        with imaplib.IMAP4_SSL('localhost', self.server.imaps_port,
+                               ssl_context=self.server.ssl_context()) as c:
+            c.login(USER, self.server.users[USER])
+            typ, lines = c.list()
+        self.assertEqual(typ, 'OK')
+        top = set()
+        for line in lines:
+            m_ = re.match(r'\((.*?)\) "(.)" "?([^"]*)"?$', line.decode())
+            top.add(m_.group(3).split(m_.group(2))[0])
+        proxy = Proxy(self.server.imaps_port, rtt_ms=300).start()
+        self.addCleanup(proxy.stop)
+        self.server.clear_rawlog(USER)
+        m = Mount('imaps://%s@localhost:%d' % (USER, proxy.port),
+                  self.server.users[USER], cafile=self.server.cafile,
+                  options=['timeout=2'])
+        self.addCleanup(m.umount)
+        m.start()
+        proxy.stall()
+        self.addCleanup(proxy.unstall)
+        names = sorted(os.listdir(m.path))
+        self.assertIn('Work', top)
+        self.assertEqual(sorted(top - set(names)), [])
+        proxy.unstall()
+        time.sleep(0.5)  # Dovecot writes the rest of its rawlog
+        self.assertEqual(len(self.lists()), 1, self.lists())
 
     def test_folder_made_after_the_list_is_found_by_name(self):
         m = self.mount(['refresh=3600'])

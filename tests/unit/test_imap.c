@@ -51,6 +51,7 @@ struct test_imap_server {
 	char port[16];
 	const char *script; /* borrowed */
 	size_t len;
+	const char *script2; /* borrowed: a second connection's, or NULL */
 	char got[8192]; /* the first bytes the client sent */
 	size_t got_len;
 	pthread_t thread;
@@ -58,9 +59,9 @@ struct test_imap_server {
 
 /* Serves one connection: the script, then end of stream, then reads
  * until the client closes (bounded). */
-static void *test_imap_server_run(void *arg)
+static void test_imap_server_one(struct test_imap_server *srv,
+				 const char *script, size_t len)
 {
-	struct test_imap_server *srv = arg;
 	struct pollfd pfd = {srv->lfd, POLLIN, 0};
 	char buf[4096];
 	size_t off = 0;
@@ -68,12 +69,12 @@ static void *test_imap_server_run(void *arg)
 	int fd;
 
 	if (poll(&pfd, 1, TEST_IMAP_WAIT_MS) != 1)
-		return NULL;
+		return;
 	fd = accept(srv->lfd, NULL, NULL);
 	if (fd < 0)
-		return NULL;
-	while (off < srv->len) {
-		n = send(fd, srv->script + off, srv->len - off, MSG_NOSIGNAL);
+		return;
+	while (off < len) {
+		n = send(fd, script + off, len - off, MSG_NOSIGNAL);
 		if (n <= 0)
 			break;
 		off += (size_t)n;
@@ -88,19 +89,31 @@ static void *test_imap_server_run(void *arg)
 		srv->got_len += (size_t)n;
 	}
 	close(fd);
+}
+
+/* Serves the script's connection, then script2's if there is one. */
+static void *test_imap_server_run(void *arg)
+{
+	struct test_imap_server *srv = arg;
+
+	test_imap_server_one(srv, srv->script, srv->len);
+	if (srv->script2)
+		test_imap_server_one(srv, srv->script2, strlen(srv->script2));
 	return NULL;
 }
 
 /* Listens on a free loopback port and starts serving the len bytes of
- * script. */
-static void test_imap_server_start_len(struct test_imap_server *srv,
-				       const char *script, size_t len)
+ * script, then script2 (a string, or NULL) to a second connection. */
+static void test_imap_server_serve(struct test_imap_server *srv,
+				   const char *script, size_t len,
+				   const char *script2)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 
 	srv->script = script;
 	srv->len = len;
+	srv->script2 = script2;
 	srv->got_len = 0;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	srv->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -115,11 +128,25 @@ static void test_imap_server_start_len(struct test_imap_server *srv,
 		0);
 }
 
+/* Starts serving the len bytes of script to one connection. */
+static void test_imap_server_start_len(struct test_imap_server *srv,
+				       const char *script, size_t len)
+{
+	test_imap_server_serve(srv, script, len, NULL);
+}
+
 /* Starts serving a script that is a string. */
 static void test_imap_server_start(struct test_imap_server *srv,
 				   const char *script)
 {
-	test_imap_server_start_len(srv, script, strlen(script));
+	test_imap_server_serve(srv, script, strlen(script), NULL);
+}
+
+/* Starts serving two connections, one script each (strings). */
+static void test_imap_server_start2(struct test_imap_server *srv,
+				    const char *script, const char *script2)
+{
+	test_imap_server_serve(srv, script, strlen(script), script2);
 }
 
 /* Waits for the server thread and closes its socket. */
@@ -589,6 +616,145 @@ START_TEST(test_imap_compress_off_or_refused)
 }
 END_TEST
 
+/* What a folder list sent with the login told (imap_open_listing()). */
+struct test_imap_listed {
+	unsigned folders, states;
+	uint32_t messages;
+	uint64_t modseq;
+};
+
+static void test_imap_listed_cb(void *ctx, const struct imap_list_entry *e)
+{
+	struct test_imap_listed *l = ctx;
+
+	if (!e->status_only) {
+		l->folders++;
+		return;
+	}
+	l->states++;
+	l->messages = e->messages;
+	l->modseq = e->modseq;
+}
+
+#define TEST_IMAP_DOVECOT_HI \
+	"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] Dovecot ready.\r\n"
+#define TEST_IMAP_RICH_CAPS \
+	"[CAPABILITY IMAP4rev1 LIST-EXTENDED LIST-STATUS SPECIAL-USE " \
+	"CONDSTORE]"
+#define TEST_IMAP_LIST_ANSWER                                       \
+	"* LIST (\\HasNoChildren) \".\" INBOX\r\n"                     \
+	"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 7 "        \
+	"HIGHESTMODSEQ 9)\r\n"
+#define TEST_IMAP_LIST_SENT                                          \
+	"M2 LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT " \
+	"UIDVALIDITY HIGHESTMODSEQ))\r\n"
+
+/*
+ * The folder list goes in the same write as a login the server answers
+ * without a challenge (AUTHENTICATE PLAIN with SASL-IR, or LOGIN), on
+ * Dovecot; its answer serves only in the form the capabilities after
+ * the login call for, and a refusal of it leaves the session usable:
+ *   0  AUTHENTICATE PLAIN, the list serves;
+ *   1  LOGIN, the list serves;
+ *   2  a greeting that is not Dovecot's: nothing sent with the login;
+ *   3  no LIST-STATUS after the login: answered, but does not serve;
+ *   4  the list refused (BAD): does not serve.
+ */
+START_TEST(test_imap_list_with_login)
+{
+	static const char *const scripts[] = {
+		TEST_IMAP_DOVECOT_HI "M1 OK " TEST_IMAP_RICH_CAPS
+				     " in\r\n" TEST_IMAP_LIST_ANSWER
+				     "M2 OK listed\r\nM3 OK noop\r\n",
+		"* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n"
+		"M1 OK " TEST_IMAP_RICH_CAPS " in\r\n" TEST_IMAP_LIST_ANSWER
+		"M2 OK listed\r\nM3 OK noop\r\n",
+		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n"
+		"M1 OK " TEST_IMAP_RICH_CAPS " in\r\nM2 OK noop\r\n",
+		TEST_IMAP_DOVECOT_HI
+		"M1 OK [CAPABILITY IMAP4rev1 LIST-EXTENDED SPECIAL-USE] in\r\n"
+		"* LIST (\\HasNoChildren) \".\" INBOX\r\n"
+		"M2 OK listed\r\nM3 OK noop\r\n",
+		TEST_IMAP_DOVECOT_HI "M1 OK " TEST_IMAP_RICH_CAPS
+				     " in\r\nM2 BAD what\r\nM3 OK noop\r\n",
+	};
+	struct test_imap_listed l = {0};
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_error err;
+	bool listed = true;
+
+	test_imap_server_start(&srv, scripts[_i]);
+	cfg = test_imap_config(&srv);
+	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb,
+					&l, &listed) == 0,
+		      "open: %s", err.text);
+	ck_assert_int_eq(listed, _i <= 1);
+	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
+	imap_close(s);
+	test_imap_server_stop(&srv);
+	ck_assert_ptr_nonnull(memmem(srv.got, srv.got_len,
+				     _i == 1 ? "M1 LOGIN " : "M1 AUTHENTICATE "
+							     "PLAIN ",
+				     _i == 1 ? 9 : 20));
+	ck_assert_int_eq(memmem(srv.got, srv.got_len, TEST_IMAP_LIST_SENT,
+				strlen(TEST_IMAP_LIST_SENT)) != NULL,
+			 _i != 2);
+	ck_assert_ptr_nonnull(memmem(srv.got, srv.got_len,
+				     _i == 2 ? "M2 NOOP" : "M3 NOOP", 7));
+	if (_i <= 1) {
+		ck_assert_uint_eq(l.folders, 1);
+		ck_assert_uint_eq(l.states, 1);
+		ck_assert_uint_eq(l.messages, 3);
+		ck_assert_uint_eq(l.modseq, 9);
+	}
+	test_imap_no_leaks();
+}
+END_TEST
+
+/* A refused login fails as the refusal, whatever went with it; a
+ * session that the command sent with the login throws out of step (as
+ * Cyrus 3.6 is, which reads AUTHENTICATE again) logs in once more
+ * without it. */
+START_TEST(test_imap_list_with_login_fails_safe)
+{
+	struct test_imap_listed l = {0};
+	struct test_imap_server srv;
+	struct imap_config cfg;
+	struct imap_session *s = NULL;
+	struct imap_error err;
+	bool listed = true;
+
+	test_imap_server_start(&srv, TEST_IMAP_DOVECOT_HI
+			       "M1 NO [AUTHENTICATIONFAILED] no\r\n");
+	cfg = test_imap_config(&srv);
+	ck_assert_int_eq(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb,
+					   &l, &listed),
+			 -1);
+	ck_assert_int_eq(err.kind, IMAP_ERR_AUTH);
+	test_imap_server_stop(&srv);
+
+	test_imap_server_start2(&srv,
+				TEST_IMAP_DOVECOT_HI
+				"M1 OK " TEST_IMAP_RICH_CAPS " in\r\n"
+				"M1 BAD Already authenticated\r\n",
+				"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
+				"hi\r\nM1 OK " TEST_IMAP_RICH_CAPS
+				" in\r\nM2 OK noop\r\n");
+	cfg = test_imap_config(&srv);
+	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb,
+					&l, &listed) == 0,
+		      "open: %s", err.text);
+	ck_assert(!listed);
+	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
+	imap_close(s);
+	test_imap_server_stop(&srv);
+	ck_assert_ptr_nonnull(memmem(srv.got, srv.got_len, "M2 NOOP", 7));
+	test_imap_no_leaks();
+}
+END_TEST
+
 /* The session's test suite, registered by the Makefile. */
 /*
  * The new UID of a moved message comes from COPYUID only when its source
@@ -650,6 +816,8 @@ Suite *test_imap_suite(void)
 	tcase_add_test(tc, test_imap_compress);
 	tcase_add_test(tc, test_imap_copyuid_source_checked);
 	tcase_add_loop_test(tc, test_imap_compress_off_or_refused, 0, 2);
+	tcase_add_loop_test(tc, test_imap_list_with_login, 0, 5);
+	tcase_add_test(tc, test_imap_list_with_login_fails_safe);
 	suite_add_tcase(s, tc);
 	return s;
 }

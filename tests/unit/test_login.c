@@ -21,6 +21,7 @@ struct test_login_proto {
 	const char *said;
 	bool refused; /* the last failure was a refusal */
 	char lines[4][128], traces[4][128];
+	enum login_line kinds[4];
 	size_t n_lines;
 	bool password_used;
 	enum login_err kind;
@@ -55,12 +56,13 @@ static int test_login_password(void *ctx, const char *user, const char *secret)
 
 /* Keeps each line sent and its trace ("" when the line itself). */
 static int test_login_send(void *ctx, const char *line, const char *trace,
-			   bool first)
+			   enum login_line kind)
 {
 	struct test_login_proto *t = ctx;
 
-	ck_assert(first == (t->n_lines == 0));
+	ck_assert((kind != LOGIN_LINE_RESPONSE) == (t->n_lines == 0));
 	ck_assert_uint_lt(t->n_lines, 4);
+	t->kinds[t->n_lines] = kind;
 	snprintf(t->lines[t->n_lines], sizeof(t->lines[0]), "%s", line);
 	snprintf(t->traces[t->n_lines], sizeof(t->traces[0]), "%s",
 		 trace ? trace : "");
@@ -148,7 +150,8 @@ START_TEST(test_login_not_offered)
 END_TEST
 
 /* PLAIN with room for the initial response: one line, its trace
- * without the credentials. */
+ * without the credentials; the whole exchange (a command may go with
+ * it: imap_open_then()). */
 START_TEST(test_login_plain_inline)
 {
 	struct test_login_proto t = {0};
@@ -161,6 +164,7 @@ START_TEST(test_login_plain_inline)
 	ck_assert_str_eq(t.lines[0], "AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==");
 	ck_assert_str_eq(t.traces[0],
 			 "AUTHENTICATE PLAIN <credentials hidden>");
+	ck_assert_int_eq(t.kinds[0], LOGIN_LINE_WHOLE);
 	ck_assert_uint_eq(t.secrets, 1);
 }
 END_TEST
@@ -180,6 +184,7 @@ START_TEST(test_login_plain_deferred_refused)
 	ck_assert_uint_eq(t.n_lines, 2);
 	ck_assert_str_eq(t.lines[0], "AUTHENTICATE PLAIN");
 	ck_assert_str_eq(t.traces[0], "AUTHENTICATE PLAIN");
+	ck_assert_int_eq(t.kinds[0], LOGIN_LINE_START);
 	ck_assert_str_eq(t.lines[1], "AGFsaWNlAHNlY3JldA==");
 	ck_assert_str_eq(t.traces[1], "<credentials hidden>");
 	ck_assert_int_eq(t.kind, LOGIN_ERR_REFUSED);
