@@ -289,7 +289,8 @@ int tree_folders_build(struct tree *t, const struct store_folder *fl, size_t n,
  * table: its listing and its mtime, which moves to the store's when
  * that is later, and to now when the list tells another state than the
  * one seen before: the content changed, so the listing is made stale
- * too (what a tool reads after seeing the new mtime is listed again). A
+ * too (what a tool reads after seeing the new mtime is listed again),
+ * and the listing that shows that state moves the mtime no more. A
  * folder new to the tree takes the store's mtime, else the mount's
  * start (at the first list) or now. The write lock is held.
  */
@@ -317,9 +318,11 @@ void tree_folders_carry(struct tree *t, struct tree_folder *by_path,
 		f->mtime = old->mtime;
 		f->seen = old->seen;
 		f->has_seen = old->has_seen;
+		f->seen_moved = old->seen_moved;
 		moved = tree_move_mtime(t, f, store_mtime);
 		if (has_told && tree_see_state(f, told)) {
 			moved |= tree_move_mtime(t, f, wall);
+			f->seen_moved = true;
 			if (f->listing)
 				f->listed_at = CLOCK_NEVER;
 		}

@@ -236,19 +236,27 @@ void tree_listing_diff(const struct tree_folder *f,
 /*
  * Moves folder f's mtime for its new listing nl, given what c found
  * against the listing it replaces: to now when messages came, went or
- * changed flags, or when nl's state is not the one told before; to the
- * store's time for it (nl->state.mtime) when that is later. A move is
- * put in c. The write lock is held.
+ * changed flags (unless the folder list told that state and moved the
+ * mtime for it already: seen_moved), or when nl's state is not the one
+ * told before; to the store's time for it (nl->state.mtime) when that
+ * is later. A move is put in c. The write lock is held.
  */
 void tree_listing_moved(struct tree *t, struct tree_folder *f,
 			const struct tree_listing *nl, struct tree_change *c)
 {
 	const struct store_listing *s = &nl->state;
-	bool changed, moved;
+	bool changed, moved, told = f->seen_moved;
 
+	f->seen_moved = false;
 	changed = tree_see_state(f, tree_state_of(s->uidvalidity, s->uidnext,
 						  s->exists, s->modseq));
-	changed |= c->content || c->n_gone || c->nomem;
+	/* Content that differs from the old listing moves the mtime,
+	 * unless it is what the folder list told and moved it for already:
+	 * one change, one move (a tool that scanned after the first move
+	 * saw this content: a second move would only make it scan again,
+	 * and a waiter of the next change would take it for that one). */
+	if (changed || !told)
+		changed |= c->content || c->n_gone || c->nomem;
 	moved = changed && tree_move_mtime(t, f, tree_wall());
 	moved |= tree_move_mtime(t, f, s->mtime);
 	if (moved && tree_change_init(c, f))

@@ -87,6 +87,10 @@ struct tree_folder {
 	 * another one means the content changed meanwhile. */
 	struct tree_state seen;
 	bool has_seen;
+	/* The folder list told a new state (seen) and moved mtime for it:
+	 * the listing that then shows that state is the change already
+	 * told, and moves mtime no more (tree_listing_moved()). */
+	bool seen_moved;
 	UT_hash_handle hh_path;
 	UT_hash_handle hh_name;
 };

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "tree.h"
@@ -1222,6 +1224,40 @@ START_TEST(test_mtime_folder_list)
 }
 END_TEST
 
+/*
+ * One change, one move: the folder list tells a folder's new state (an
+ * expunge) and moves its mtime; the listing that then shows that state,
+ * in a later second, moves it no more (a tool waiting for the next
+ * change would take a second move for it). A change after that, which
+ * only a listing shows, moves it again.
+ */
+START_TEST(test_mtime_told_change_moves_once)
+{
+	struct tree *t = tree_new(1000);
+	struct store_folder f = {.delim = '.',
+				 .messages = 2,
+				 .uidvalidity = 1,
+				 .uidnext = 3,
+				 .modseq = 11};
+	time_t m;
+
+	set_letters(t, NULL, 9);
+	list_state(t, "A", 3, 1, 9, 0, 0);
+	f.name = strdup("A");
+	ck_assert_int_eq(tree_set_folders(t, &f, 1, 100, NULL), 0);
+	free(f.name);
+	m = mtime_of(t, "/A");
+	ck_assert_int_gt(m, 1000);
+	while (time(NULL) <= m)
+		usleep(20000);
+	list_state(t, "A", 2, 1, 11, 0, 0);
+	ck_assert_int_eq(mtime_of(t, "/A"), m);
+	list_state(t, "A", 2, 1, 12, 2, 0);
+	ck_assert_int_gt(mtime_of(t, "/A"), m);
+	tree_free(t);
+}
+END_TEST
+
 /* Changes through the mount move the mtime (a change to what is there
  * already does not); directories that gain or lose a subfolder move
  * theirs. */
@@ -1352,6 +1388,7 @@ Suite *tree_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_mtime_moves_with_content);
 	tcase_add_test(tc, test_mtime_folder_list);
+	tcase_add_test(tc, test_mtime_told_change_moves_once);
 	tcase_add_test(tc, test_mtime_mount_changes_and_subfolders);
 	tcase_add_test(tc, test_mtime_maildir);
 	suite_add_tcase(s, tc);
