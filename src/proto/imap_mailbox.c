@@ -207,10 +207,13 @@ int imap_open_listing(const struct imap_config *cfg,
 
 	*listed_r = false;
 	if (imap_open_then(cfg, s_r, err, &c) < 0) {
-		/* The session went wrong after the command went with the
-		 * login (not the login refused): once more without it. */
-		if (!c.tag[0] || err->kind == IMAP_ERR_AUTH ||
-		    err->kind == IMAP_ERR_NOMEM || err->unreachable)
+		/* The session went out of step, or was closed, after the
+		 * command went with the login: once more without it. Not
+		 * after a refused login, nor a server that stopped
+		 * answering (that would wait out a second timeout). */
+		if (!c.tag[0] || err->unreachable ||
+		    (err->kind != IMAP_ERR_PROTO &&
+		     (err->kind != IMAP_ERR_NET || err->errnum == ETIMEDOUT)))
 			return -1;
 		log_info("%s: the session failed with a command sent along "
 			 "with the login (%s): logging in again without",

@@ -715,8 +715,8 @@ END_TEST
 
 /* A refused login fails as the refusal, whatever went with it; a
  * session that the command sent with the login throws out of step (as
- * Cyrus 3.6 is, which reads AUTHENTICATE again) logs in once more
- * without it. */
+ * Cyrus 3.6 is, which reads AUTHENTICATE again), or that the server
+ * closes, logs in once more without it. */
 START_TEST(test_imap_list_with_login_fails_safe)
 {
 	struct test_imap_listed l = {0};
@@ -751,6 +751,23 @@ START_TEST(test_imap_list_with_login_fails_safe)
 	imap_close(s);
 	test_imap_server_stop(&srv);
 	ck_assert_ptr_nonnull(memmem(srv.got, srv.got_len, "M2 NOOP", 7));
+
+	/* A server that closes the connection after the login does not
+	 * get the command again either. */
+	test_imap_server_start2(&srv,
+				TEST_IMAP_DOVECOT_HI
+				"M1 OK " TEST_IMAP_RICH_CAPS " in\r\n",
+				"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
+				"hi\r\nM1 OK " TEST_IMAP_RICH_CAPS
+				" in\r\nM2 OK noop\r\n");
+	cfg = test_imap_config(&srv);
+	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb,
+					&l, &listed) == 0,
+		      "open: %s", err.text);
+	ck_assert(!listed);
+	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
+	imap_close(s);
+	test_imap_server_stop(&srv);
 	test_imap_no_leaks();
 }
 END_TEST
