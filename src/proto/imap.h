@@ -196,8 +196,8 @@ int imap_open(const struct imap_config *cfg, struct imap_session **s_r,
  * says cb got the whole answer. When false, cb may have been called
  * for an answer that does not serve: the caller drops what it got.
  */
-int imap_open_listing(const struct imap_config *cfg,
-		      struct imap_session **s_r, struct imap_error *err,
+int imap_open_listing(const struct imap_config *cfg, struct imap_session **s_r,
+		      struct imap_error *err,
 		      void (*cb)(void *ctx, const struct imap_list_entry *e),
 		      void *ctx, bool *listed_r);
 

@@ -175,6 +175,7 @@ static int imap_login_password(void *ctx, const char *user, const char *secret)
 	struct imap_part parts[4];
 	struct imap_cmd c = {.parts = parts,
 			     .trace = "LOGIN <credentials hidden>"};
+	bool whole;
 	int rc;
 
 	parts[c.n_parts++] = (struct imap_part){"LOGIN ", 6, false};
@@ -190,12 +191,11 @@ static int imap_login_password(void *ctx, const char *user, const char *secret)
 	else
 		parts[c.n_parts++] =
 			(struct imap_part){secret, strlen(secret), true};
+	whole = imap_login_one_write(s, parts, c.n_parts);
 	if (strbuf_failed(&u) || strbuf_failed(&pass)) {
 		imap_set_nomem(s);
 		rc = -1;
-	} else if (imap_login_send_cmd(s, &c,
-				       imap_login_one_write(s, parts,
-							    c.n_parts)) < 0) {
+	} else if (imap_login_send_cmd(s, &c, whole) < 0) {
 		rc = -1;
 	} else {
 		/* A literal that waits for its "+" is sent from here. */

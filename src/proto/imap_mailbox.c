@@ -193,8 +193,8 @@ int imap_mailbox_list(struct imap_session *s,
  * states). A new session has no mailbox selected, so LIST-STATUS needs
  * no UNSELECT.
  */
-int imap_open_listing(const struct imap_config *cfg,
-		      struct imap_session **s_r, struct imap_error *err,
+int imap_open_listing(const struct imap_config *cfg, struct imap_session **s_r,
+		      struct imap_error *err,
 		      void (*cb)(void *ctx, const struct imap_list_entry *e),
 		      void *ctx, bool *listed_r)
 {

@@ -189,8 +189,9 @@ static int login_start(const struct login *p, enum sasl_mech mech,
 	snprintf(trace, sizeof(trace), "%s %s%s", p->ops->sasl_verb, name,
 		 ir->len ? " <credentials hidden>" : "");
 	rc = p->ops->send(p->ctx, strbuf_str(&line), trace,
-			  mech == SASL_MECH_PLAIN && ir->len ? LOGIN_LINE_WHOLE
-							     : LOGIN_LINE_START);
+			  mech == SASL_MECH_PLAIN && ir->len
+				  ? LOGIN_LINE_WHOLE
+				  : LOGIN_LINE_START);
 	strbuf_wipe(&line);
 	return rc;
 }

@@ -977,8 +977,7 @@ static bool store_imap_start_offline(struct store_imap *si,
  * login's round trip where it can come (kept for the first folders()):
  * a mount's first lookup needs it, and asking after the login would
  * cost one more round trip. */
-static int store_imap_open_first(struct store_imap *si,
-				 struct imap_error *err)
+static int store_imap_open_first(struct store_imap *si, struct imap_error *err)
 {
 	struct store_imap_list *l = calloc(1, sizeof(*l));
 	bool listed = false;

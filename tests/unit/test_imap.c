@@ -638,14 +638,14 @@ static void test_imap_listed_cb(void *ctx, const struct imap_list_entry *e)
 
 #define TEST_IMAP_DOVECOT_HI \
 	"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] Dovecot ready.\r\n"
-#define TEST_IMAP_RICH_CAPS \
+#define TEST_IMAP_RICH_CAPS                                            \
 	"[CAPABILITY IMAP4rev1 LIST-EXTENDED LIST-STATUS SPECIAL-USE " \
 	"CONDSTORE]"
-#define TEST_IMAP_LIST_ANSWER                                       \
-	"* LIST (\\HasNoChildren) \".\" INBOX\r\n"                     \
-	"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 7 "        \
+#define TEST_IMAP_LIST_ANSWER                                 \
+	"* LIST (\\HasNoChildren) \".\" INBOX\r\n"            \
+	"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 7 " \
 	"HIGHESTMODSEQ 9)\r\n"
-#define TEST_IMAP_LIST_SENT                                          \
+#define TEST_IMAP_LIST_SENT                                                \
 	"M2 LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT " \
 	"UIDVALIDITY HIGHESTMODSEQ))\r\n"
 
@@ -687,16 +687,17 @@ START_TEST(test_imap_list_with_login)
 
 	test_imap_server_start(&srv, scripts[_i]);
 	cfg = test_imap_config(&srv);
-	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb,
-					&l, &listed) == 0,
+	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb, &l,
+					&listed) == 0,
 		      "open: %s", err.text);
 	ck_assert_int_eq(listed, _i <= 1);
 	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
 	imap_close(s);
 	test_imap_server_stop(&srv);
 	ck_assert_ptr_nonnull(memmem(srv.got, srv.got_len,
-				     _i == 1 ? "M1 LOGIN " : "M1 AUTHENTICATE "
-							     "PLAIN ",
+				     _i == 1 ? "M1 LOGIN "
+					     : "M1 AUTHENTICATE "
+					       "PLAIN ",
 				     _i == 1 ? 9 : 20));
 	ck_assert_int_eq(memmem(srv.got, srv.got_len, TEST_IMAP_LIST_SENT,
 				strlen(TEST_IMAP_LIST_SENT)) != NULL,
@@ -735,16 +736,15 @@ START_TEST(test_imap_list_with_login_fails_safe)
 	ck_assert_int_eq(err.kind, IMAP_ERR_AUTH);
 	test_imap_server_stop(&srv);
 
-	test_imap_server_start2(&srv,
-				TEST_IMAP_DOVECOT_HI
-				"M1 OK " TEST_IMAP_RICH_CAPS " in\r\n"
-				"M1 BAD Already authenticated\r\n",
-				"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
-				"hi\r\nM1 OK " TEST_IMAP_RICH_CAPS
-				" in\r\nM2 OK noop\r\n");
+	test_imap_server_start2(
+		&srv,
+		TEST_IMAP_DOVECOT_HI "M1 OK " TEST_IMAP_RICH_CAPS " in\r\n"
+				     "M1 BAD Already authenticated\r\n",
+		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
+		"hi\r\nM1 OK " TEST_IMAP_RICH_CAPS " in\r\nM2 OK noop\r\n");
 	cfg = test_imap_config(&srv);
-	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb,
-					&l, &listed) == 0,
+	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb, &l,
+					&listed) == 0,
 		      "open: %s", err.text);
 	ck_assert(!listed);
 	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
@@ -754,15 +754,14 @@ START_TEST(test_imap_list_with_login_fails_safe)
 
 	/* A server that closes the connection after the login does not
 	 * get the command again either. */
-	test_imap_server_start2(&srv,
-				TEST_IMAP_DOVECOT_HI
-				"M1 OK " TEST_IMAP_RICH_CAPS " in\r\n",
-				"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
-				"hi\r\nM1 OK " TEST_IMAP_RICH_CAPS
-				" in\r\nM2 OK noop\r\n");
+	test_imap_server_start2(
+		&srv,
+		TEST_IMAP_DOVECOT_HI "M1 OK " TEST_IMAP_RICH_CAPS " in\r\n",
+		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
+		"hi\r\nM1 OK " TEST_IMAP_RICH_CAPS " in\r\nM2 OK noop\r\n");
 	cfg = test_imap_config(&srv);
-	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb,
-					&l, &listed) == 0,
+	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb, &l,
+					&listed) == 0,
 		      "open: %s", err.text);
 	ck_assert(!listed);
 	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
