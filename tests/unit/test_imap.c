@@ -720,12 +720,18 @@ END_TEST
  * closes, logs in once more without it. */
 START_TEST(test_imap_list_with_login_fails_safe)
 {
+	static const char *const again[] = {
+		TEST_IMAP_DOVECOT_HI "M1 OK " TEST_IMAP_RICH_CAPS
+				     " in\r\nM1 BAD Already authenticated\r\n",
+		TEST_IMAP_DOVECOT_HI "M1 OK " TEST_IMAP_RICH_CAPS " in\r\n",
+	};
 	struct test_imap_listed l = {0};
 	struct test_imap_server srv;
 	struct imap_config cfg;
 	struct imap_session *s = NULL;
 	struct imap_error err;
 	bool listed = true;
+	size_t i;
 
 	test_imap_server_start(&srv, TEST_IMAP_DOVECOT_HI
 			       "M1 NO [AUTHENTICATIONFAILED] no\r\n");
@@ -736,42 +742,30 @@ START_TEST(test_imap_list_with_login_fails_safe)
 	ck_assert_int_eq(err.kind, IMAP_ERR_AUTH);
 	test_imap_server_stop(&srv);
 
-	test_imap_server_start2(
-		&srv,
-		TEST_IMAP_DOVECOT_HI "M1 OK " TEST_IMAP_RICH_CAPS " in\r\n"
-				     "M1 BAD Already authenticated\r\n",
-		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
-		"hi\r\nM1 OK " TEST_IMAP_RICH_CAPS " in\r\nM2 OK noop\r\n");
-	cfg = test_imap_config(&srv);
-	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb, &l,
-					&listed) == 0,
-		      "open: %s", err.text);
-	ck_assert(!listed);
-	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
-	imap_close(s);
-	test_imap_server_stop(&srv);
-	ck_assert_ptr_nonnull(memmem(srv.got, srv.got_len, "M2 NOOP", 7));
-
-	/* A server that closes the connection after the login does not
-	 * get the command again either. */
-	test_imap_server_start2(
-		&srv,
-		TEST_IMAP_DOVECOT_HI "M1 OK " TEST_IMAP_RICH_CAPS " in\r\n",
-		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] "
-		"hi\r\nM1 OK " TEST_IMAP_RICH_CAPS " in\r\nM2 OK noop\r\n");
-	cfg = test_imap_config(&srv);
-	ck_assert_msg(imap_open_listing(&cfg, &s, &err, test_imap_listed_cb, &l,
-					&listed) == 0,
-		      "open: %s", err.text);
-	ck_assert(!listed);
-	ck_assert_msg(imap_noop(s) == 0, "noop: %s", imap_error(s)->text);
-	imap_close(s);
-	test_imap_server_stop(&srv);
+	/* Out of step (Cyrus's answer), then closed after the login. */
+	for (i = 0; i < 2; i++) {
+		test_imap_server_start2(
+			&srv, again[i],
+			"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN "
+			"SASL-IR] hi\r\nM1 OK " TEST_IMAP_RICH_CAPS
+			" in\r\nM2 OK noop\r\n");
+		cfg = test_imap_config(&srv);
+		ck_assert_msg(imap_open_listing(&cfg, &s, &err,
+						test_imap_listed_cb, &l,
+						&listed) == 0,
+			      "open: %s", err.text);
+		ck_assert(!listed);
+		ck_assert_msg(imap_noop(s) == 0, "noop: %s",
+			      imap_error(s)->text);
+		imap_close(s);
+		test_imap_server_stop(&srv);
+		ck_assert_ptr_nonnull(
+			memmem(srv.got, srv.got_len, "M2 NOOP", 7));
+	}
 	test_imap_no_leaks();
 }
 END_TEST
 
-/* The session's test suite, registered by the Makefile. */
 /*
  * The new UID of a moved message comes from COPYUID only when its source
  * UID is the one moved: the disk and memory caches re-key the body to
@@ -814,6 +808,7 @@ START_TEST(test_imap_copyuid_source_checked)
 }
 END_TEST
 
+/* The session's test suite, registered by the Makefile. */
 Suite *test_imap_suite(void)
 {
 	Suite *s = suite_create("imap");
