@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,9 @@
 /* Bytes of bodies on disk put into the kernel's page cache at most for
  * one scan's start (fsahead_push_local()). */
 #define FSAHEAD_PUSH_BYTES (256u * 1024 * 1024)
+/* Once its reader overtook it, the push goes on this many messages
+ * after the reader's last READ (fsahead_push_passed()). */
+#define FSAHEAD_PUSH_LEAD 3u
 /* A first read asks for its own bytes rounded up to this, at least
  * FSAHEAD_HEAD_MIN (the kernel's first readahead of a 4 KiB read). */
 #define FSAHEAD_HEAD_ROUND 4096u
@@ -102,6 +106,11 @@ struct fsahead {
 	struct fsahead_req req;
 	/* Bodies on disk to put into the page cache, after push.after */
 	struct fsahead_req push;
+	/* The folder being put into the page cache now (0: none), and the
+	 * last UID there its reader read itself (a READ: it overtook the
+	 * push, which goes on after that UID rather than behind it). */
+	_Atomic uint64_t push_folder;
+	_Atomic uint32_t push_reader;
 	/* The batch last fetched ahead: a first read of one of its
 	 * messages asks for the batch after it. */
 	uint64_t mark_folder;
@@ -447,17 +456,34 @@ static void fsahead_push_piece(void *ctx, const struct store_piece *p)
 }
 
 /*
+ * True when the push of the bodies on disk should leave uid to its
+ * reader: the reader read a message at or past uid - FSAHEAD_PUSH_LEAD
+ * itself. A page being put waits for a READ of it in flight, and a body
+ * the reader has passed is put for nothing, so once overtaken (reader
+ * not 0) the push goes on that many messages after the reader's last
+ * READ instead.
+ */
+static bool fsahead_push_passed(struct fsahead *a, uint32_t uid)
+{
+	uint32_t reader =
+		atomic_load_explicit(&a->push_reader, memory_order_relaxed);
+
+	return reader && uid <= reader + FSAHEAD_PUSH_LEAD;
+}
+
+/*
  * Puts the bodies on disk of the folder of r, after r->after, into the
  * kernel's page cache, in UID order (the order a lister reads them in),
- * FSAHEAD_PUSH_BYTES at most: the scan that started then reads them
- * with no READ request. Stops when asked to, or at a newer request of
- * either kind.
+ * FSAHEAD_PUSH_BYTES at most, each read from disk just before it is
+ * put: the scan that started then reads them with no READ request.
+ * Bodies its reader overtook are left out (fsahead_push_passed()).
+ * Stops when asked to, or at a newer request of either kind.
  */
 static void fsahead_push_run(struct fsahead *a, const struct fsahead_req *r)
 {
 	struct fsmount *fs = a->fs;
-	uint32_t uids[256], keep[256];
-	uint64_t sizes[256], total = 0, len;
+	uint32_t uids[256];
+	uint64_t sizes[256], total = 0;
 	struct fsahead_fetch ft = {
 		a,
 		fs->cache,
@@ -465,7 +491,7 @@ static void fsahead_push_run(struct fsahead *a, const struct fsahead_req *r)
 		{.folder = r->folder_id, .uidvalidity = r->uidvalidity},
 		0};
 	uint32_t after = r->after;
-	size_t n, i, m;
+	size_t n, i;
 	bool stop;
 
 	while (total < FSAHEAD_PUSH_BYTES) {
@@ -473,32 +499,35 @@ static void fsahead_push_run(struct fsahead *a, const struct fsahead_req *r)
 				       after, 256, FS_PREFETCH_SIZE, uids,
 				       sizes);
 		if (n == 0)
-			return;
+			break;
 		after = uids[n - 1];
-		for (i = m = 0, len = 0; i < n; i++) {
-			if (!fsctx_local(fs, r->folder, r->uidvalidity,
+		for (i = 0; i < n && total < FSAHEAD_PUSH_BYTES; i++) {
+			if (fsahead_push_passed(a, uids[i]) ||
+			    !fsctx_local(fs, r->folder, r->uidvalidity,
 					 uids[i]))
 				continue;
-			keep[m++] = uids[i];
+			pthread_mutex_lock(&a->lock);
+			/* A read-ahead for bodies not on disk goes first:
+			 * readers wait for those. */
+			stop = a->stop || a->quiet || a->push.folder ||
+			       a->req.folder;
+			pthread_mutex_unlock(&a->lock);
+			if (stop)
+				goto out;
 			total += sizes[i];
-			if (sizes[i] + FS_SLACK > len)
-				len = sizes[i] + FS_SLACK;
+			ft.asked = sizes[i] + FS_SLACK;
+			if (fs->cfg.store->ops->fetch(
+				    fs->cfg.store, r->folder, r->uidvalidity,
+				    &uids[i], 1, 0, ft.asked,
+				    fsahead_push_piece, &ft) < 0)
+				goto out;
 		}
-		pthread_mutex_lock(&a->lock);
-		/* A read-ahead for bodies not on disk goes first: readers
-		 * wait for those. */
-		stop = a->stop || a->quiet || a->push.folder || a->req.folder;
-		pthread_mutex_unlock(&a->lock);
-		if (stop)
-			return;
-		if (m == 0)
-			continue;
-		ft.asked = len;
-		if (fs->cfg.store->ops->fetch(fs->cfg.store, r->folder,
-					      r->uidvalidity, keep, m, 0, len,
-					      fsahead_push_piece, &ft) < 0)
-			return;
 	}
+out:
+	pthread_mutex_lock(&a->lock);
+	if (!a->push.folder) /* else a newer push is told its reader */
+		atomic_store(&a->push_folder, 0);
+	pthread_mutex_unlock(&a->lock);
 }
 
 /*
@@ -517,6 +546,21 @@ static bool fsahead_lister_reads(struct fsmount *fs, uint64_t folder,
 	return true;
 }
 
+/* A reader read f from disk itself: when the push of f's folder is
+ * under way, it goes on after f (fsahead_push_passed()). */
+static void fsahead_push_overtaken(struct fsahead *a, const struct fsfile *f)
+{
+	uint32_t seen;
+
+	if (atomic_load_explicit(&a->push_folder, memory_order_relaxed) !=
+	    f->key.folder)
+		return;
+	seen = atomic_load_explicit(&a->push_reader, memory_order_relaxed);
+	while (f->key.uid > seen && !atomic_compare_exchange_weak(
+					    &a->push_reader, &seen, f->key.uid))
+		;
+}
+
 void fsahead_push_local(struct fsmount *fs, const struct fsfile *f)
 {
 	struct fsahead *a = fs->ahead;
@@ -529,12 +573,20 @@ void fsahead_push_local(struct fsmount *fs, const struct fsfile *f)
 	pthread_mutex_lock(&fs->scan_lock);
 	lister = fsahead_lister_reads(fs, f->key.folder, now);
 	pthread_mutex_unlock(&fs->scan_lock);
-	if (!lister || !(folder = strdup(f->folder)))
+	if (!lister) {
+		fsahead_push_overtaken(a, f);
+		return;
+	}
+	if (!(folder = strdup(f->folder)))
 		return;
 	pthread_mutex_lock(&a->lock);
 	free(a->push.folder);
 	a->push = (struct fsahead_req){folder, f->key.folder,
 				       f->key.uidvalidity, f->key.uid, 0};
+	/* From now on, before the push starts too, its reader's READs
+	 * are noted. */
+	atomic_store(&a->push_reader, 0);
+	atomic_store(&a->push_folder, f->key.folder);
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->lock);
 }

@@ -19,6 +19,7 @@ from tests.integration.mount import Mount, delta
 
 USER = 'alice'
 N = 300
+WIDE = 200
 
 
 def _read(path):
@@ -39,6 +40,11 @@ class NoOpenTest(unittest.TestCase):
                                                           i=3))
         cls.server.append(USER, 'Parts',
                           corpus.attachment_message(60000, i=4))
+        # Larger bodies, so that putting them into the page cache takes
+        # long against a reader's step (the push test).
+        cls.server.append_many(USER, 'Wide', [
+            corpus.text_message(1000 + i, size=64 * 1024)
+            for i in range(WIDE)])
         cls.bodies = cls.server.fetch_all(USER, 'INBOX')
         cls.names = cls.server.message_names(USER, 'INBOX')
 
@@ -59,9 +65,9 @@ class NoOpenTest(unittest.TestCase):
         self.addCleanup(m.umount)
         return m.start()
 
-    def grep(self, m):
+    def grep(self, m, folder='INBOX'):
         p = subprocess.run(['grep', '-rl', 'no such text anywhere',
-                            m.p('INBOX')])
+                            m.p(folder)])
         self.assertEqual(p.returncode, 1)
 
     def test_second_grep_sends_no_request_per_file(self):
@@ -97,18 +103,24 @@ class NoOpenTest(unittest.TestCase):
         second = delta(before, m.requests())
         self.assertGreaterEqual(second.get('OPEN', 0), N, second)
 
-    def test_grep_after_remount_one_read_per_file(self):
+    def cached_remount(self, folder='INBOX', size=N * 2000):
+        """A read-only mount over a disk cache that holds every body of
+        folder, size bytes (filled by a grep on a first, writable
+        mount)."""
         m = self.mount()
-        self.grep(m)
+        self.grep(m, folder)
         deadline = time.monotonic() + 15
         while m.status().get('disk_cache_writing') != 'no' and \
                 time.monotonic() < deadline:
             # the writer idles once everything is on disk
             time.sleep(0.2)
-            if int(m.status().get('disk_cache_bytes', 0)) >= N * 2000:
+            if int(m.status().get('disk_cache_bytes', 0)) >= size:
                 break
         m.umount()
-        m = self.mount('ro')
+        return self.mount('ro')
+
+    def test_grep_after_remount_one_read_per_file(self):
+        m = self.cached_remount()
         os.listdir(m.p('INBOX'))
         before = m.requests()
         self.grep(m)
@@ -116,6 +128,58 @@ class NoOpenTest(unittest.TestCase):
         self.assertLessEqual(sum(d.values()) / N, 1.1, d)
         self.assertLessEqual(d.get('OPEN', 0), 1, d)
         self.assertEqual(d.get('RELEASE', 0), 0, d)
+
+    def test_push_from_disk_goes_on_ahead_of_a_reader_that_overtook_it(self):
+        """The bodies on disk put into the page cache after a lister's
+        first read: a reader that reads ahead of them itself (a READ)
+        has the push go on after it, not put what it passed. Here the
+        lister reads its first message, then jumps to the 150th: the
+        messages after that one are read with no READ, and those it
+        skipped that the push had not reached yet were left out of the
+        page cache. Should the push have reached the 150th before the
+        jump (no READ for it: the race is lost, nothing to tell), the
+        read-only mount is made again, up to 5 times."""
+        jump = 150
+        m = self.cached_remount('Wide', WIDE * 64 * 1024)
+        for attempt in range(5):
+            if attempt:
+                m.umount()
+                m = self.mount('ro')
+            names = os.listdir(m.p('Wide'))  # UID order, as the push goes
+            self.assertEqual(len(names), WIDE)
+            _read(m.p('Wide', names[0]))
+            before = m.requests()
+            _read(m.p('Wide', names[jump]))
+            missed = delta(before, m.requests()).get('READ', 0)
+            # At most what the push had put before the jump, and what
+            # it put after it since.
+            pushed = int(m.status()['messages_pushed'])
+            if missed and pushed < jump - 20:
+                break
+        else:
+            self.fail('the push reached the %dth message before the '
+                      'reader, 5 times' % jump)
+        last, deadline = None, time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = int(m.status()['messages_pushed'])
+            if now == last:
+                break
+            last = now
+            time.sleep(0.5)
+        before = m.requests()
+        for name in names[jump + 5:]:
+            _read(m.p('Wide', name))
+        after_jump = delta(before, m.requests()).get('READ', 0)
+        self.assertLessEqual(after_jump, 3, 'the push left out messages '
+                             'after the reader')
+        before = m.requests()
+        for name in names[1:jump]:
+            _read(m.p('Wide', name))
+        left = delta(before, m.requests()).get('READ', 0)
+        self.assertGreaterEqual(left, jump - 1 - pushed,
+                                'the push put bodies the reader had '
+                                'passed: %d READs of %d, %d pushed at the '
+                                'jump' % (left, jump - 1, pushed))
 
     def test_big_uncached_read_keeps_its_window(self):
         """A read's window grows across READs as with an open file: a
