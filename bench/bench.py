@@ -37,7 +37,10 @@ Between mailfs and the copy sits the FUSE floor, bench/fusefloor.c (built
 by `make bench`; $FUSEFLOOR names another binary): the fastest read-only
 FUSE file system, on libfuse's low-level API, mounted over the copy in
 the same three states, served by 16 threads as mailfs is and by one,
-with its FUSE requests.
+with its FUSE requests; and the floor of a writable mount, which must
+hear of every close to report a failed store: OPEN and RELEASE answered
+(fusefloor -O, as mailfs's writable mount), or FLUSH answered with no
+OPEN (-F, the kernel's one close signal for no-open writes).
 
 notmuch (when installed): `notmuch new` over the Grep folder of a fresh
 mount in the Maildir layout (-o layout=maildir), against `notmuch new`
@@ -1056,9 +1059,11 @@ class Bench:
         freshly mounted after dropping the copy's page cache ('_dropped':
         everything from the disk), freshly mounted again ('_fresh': its
         page cache cold, the copy's warm, as mailfs after a remount) and
-        again in that mount ('_warm'); then grep -rl over the copy itself
-        after dropping its page cache ('local_dropped') and again
-        ('local_warm')."""
+        again in that mount ('_warm'); the floors of a writable mount,
+        fresh and again ('floor_open': OPEN and RELEASE answered;
+        'floor_flush': FLUSH answered, no OPEN); then grep -rl over the
+        copy itself after dropping its page cache ('local_dropped') and
+        again ('local_warm')."""
         r = {}
         # The messages themselves, one flat directory as the mount's Grep.
         top = os.path.join(self.local, 'cur')
@@ -1068,6 +1073,14 @@ class Bench:
                 with floor.mounted(top, self.tmp, single) as (point, _):
                     r[name + '_dropped'] = self.floor_grep(point, name)
                 with floor.mounted(top, self.tmp, single) as (point, _):
+                    r[name + '_fresh'] = self.floor_grep(point, name)
+                    r[name + '_warm'] = self.floor_grep(point, name)
+            # The floors under a writable mount, which must hear of each
+            # close: OPEN and RELEASE answered (as mailfs's writable
+            # mount), or no OPEN but FLUSH answered (no-open writes).
+            for mode in ('open', 'flush'):
+                name = 'floor_' + mode
+                with floor.mounted(top, self.tmp, False, mode) as (point, _):
                     r[name + '_fresh'] = self.floor_grep(point, name)
                     r[name + '_warm'] = self.floor_grep(point, name)
         drop_page_cache(top)
@@ -1695,6 +1708,23 @@ def summarize(runs, use_mbsync):
             ('ratio grep again: mount / floor (%s)' % what, 'x',
              ratio(col('grep2', 'seconds'), t)),
             ('ratio grep again: floor (%s) / local' % what, 'x',
+             ratio(t, local_warm)),
+        ]
+    for key, what in (('floor_open', 'OPEN and RELEASE answered, as the '
+                       'writable mount'),
+                      ('floor_flush', 'no OPEN, FLUSH answered: no-open '
+                       'writes')):
+        if not has('local', key + '_warm', 'seconds'):
+            continue
+        t = col('local', key + '_warm', 'seconds')
+        rows += [
+            ('FUSE floor of a writable mount (%s): grep -rl again, same '
+             'mount: time' % what, 's', t),
+            ('  its FUSE requests per file', 'k',
+             col('local', key + '_warm', 'requests_per_file')),
+            ('ratio grep again: mount / floor (%s)' % key, 'x',
+             ratio(col('grep2', 'seconds'), t)),
+            ('ratio grep again: floor (%s) / local' % key, 'x',
              ratio(t, local_warm)),
         ]
 

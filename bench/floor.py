@@ -41,12 +41,15 @@ def requests(point):
 
 
 @contextlib.contextmanager
-def mounted(source, tmp, single_thread=False):
+def mounted(source, tmp, single_thread=False, mode=None):
     """Mounts fusefloor over source at a new directory under tmp, served
-    by one thread (single_thread) or by up to 16 as mailfs is; yields
-    (mount point, daemon pid)."""
+    by one thread (single_thread) or by up to 16 as mailfs is; mode
+    'open' answers OPEN and RELEASE (-O: as a writable mailfs mount),
+    'flush' answers FLUSH with no OPEN (-F: what no-open writes would
+    cost); yields (mount point, daemon pid)."""
     point = tempfile.mkdtemp(prefix='floor-', dir=tmp)
-    argv = [BINARY, '-f'] + (['-s'] if single_thread else []) + [
+    argv = [BINARY, '-f'] + (['-s'] if single_thread else []) + (
+        {None: [], 'open': ['-O'], 'flush': ['-F']}[mode]) + [
         source, point]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
     try:

@@ -32,10 +32,18 @@
  * asks for two a file, answered ENODATA), where a file system without
  * any would answer ENOSYS once; grep asks for none.
  *
- *   fusefloor [-s] [-f] SOURCE_DIR MOUNTPOINT [FUSE options]
+ *   fusefloor [-s] [-f] [-O|-F] SOURCE_DIR MOUNTPOINT [FUSE options]
  *
  * -s serves the requests in one thread (fuse_session_loop), else in up to
  * 16 threads (fuse_session_loop_mt), as mailfs does.
+ *
+ * Two more modes give the floor under a writable mount, which must hear
+ * of every close to report a failed store to close():
+ *  -O answers OPEN (handle 0, keep the page cache, no FLUSH) and RELEASE,
+ *     as a writable mailfs mount does: two requests per file opened;
+ *  -F answers FLUSH (no error) instead of ENOSYS, with OPEN still
+ *     ENOSYS: what no-open writes would cost, the kernel's one signal of
+ *     a close then being the FLUSH it sends at every close.
  */
 #define FUSE_USE_VERSION 314
 #include <dirent.h>
@@ -70,6 +78,7 @@ enum fusefloor_op {
 	FUSEFLOOR_OPEN,
 	FUSEFLOOR_READ,
 	FUSEFLOOR_FLUSH,
+	FUSEFLOOR_RELEASE,
 	FUSEFLOOR_OPENDIR,
 	FUSEFLOOR_READDIR,
 	FUSEFLOOR_READDIRPLUS,
@@ -81,9 +90,9 @@ enum fusefloor_op {
 };
 
 static const char *const fusefloor_op_names[FUSEFLOOR_OPS] = {
-	"LOOKUP",    "FORGET",	"GETATTR", "OPEN",	  "READ",
-	"FLUSH",     "OPENDIR", "READDIR", "READDIRPLUS", "GETXATTR",
-	"LISTXATTR", "ACCESS",	"STATFS",
+	"LOOKUP",   "FORGET",	 "GETATTR", "OPEN",    "READ",
+	"FLUSH",    "RELEASE",	 "OPENDIR", "READDIR", "READDIRPLUS",
+	"GETXATTR", "LISTXATTR", "ACCESS",  "STATFS",
 };
 
 static const double fusefloor_timeout = 86400; /* entries, attributes */
@@ -93,6 +102,8 @@ static ino_t fusefloor_src_ino; /* its inode number */
 static struct fusefloor_node *fusefloor_nodes; /* by ino */
 static pthread_mutex_t fusefloor_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned long long fusefloor_counts[FUSEFLOOR_OPS];
+static int fusefloor_answer_open; /* -O */
+static int fusefloor_answer_flush; /* -F */
 
 /* Counts one request of kind op. */
 static void fusefloor_count(enum fusefloor_op op)
@@ -255,14 +266,32 @@ static void fusefloor_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* OPEN, OPENDIR, FLUSH, ACCESS and LISTXATTR: ENOSYS once, and the
  * kernel sends no more (they are counted, as every request the kernel can
- * send a read-only mount is). */
+ * send a read-only mount is). With -O an OPEN is answered as a writable
+ * mailfs mount answers a read-only open of a cached message: no handle,
+ * pages kept, no FLUSH at close. */
 static void fusefloor_open(fuse_req_t req, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
 	(void)ino;
-	(void)fi;
 	fusefloor_count(FUSEFLOOR_OPEN);
-	fuse_reply_err(req, ENOSYS);
+	if (!fusefloor_answer_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi->fh = 0;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	fuse_reply_open(req, fi);
+}
+
+/* RELEASE (-O only): nothing to free. */
+static void fusefloor_release(fuse_req_t req, fuse_ino_t ino,
+			      struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fusefloor_count(FUSEFLOOR_RELEASE);
+	fuse_reply_err(req, 0);
 }
 
 static void fusefloor_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -280,7 +309,7 @@ static void fusefloor_flush(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	(void)fi;
 	fusefloor_count(FUSEFLOOR_FLUSH);
-	fuse_reply_err(req, ENOSYS);
+	fuse_reply_err(req, fusefloor_answer_flush ? 0 : ENOSYS);
 }
 
 static void fusefloor_access(fuse_req_t req, fuse_ino_t ino, int mask)
@@ -473,6 +502,7 @@ static const struct fuse_lowlevel_ops fusefloor_ops = {
 	.open = fusefloor_open,
 	.read = fusefloor_read,
 	.flush = fusefloor_flush,
+	.release = fusefloor_release,
 	.opendir = fusefloor_opendir,
 	.readdir = fusefloor_readdir,
 	.readdirplus = fusefloor_readdirplus,
@@ -514,13 +544,24 @@ int main(int argc, char *argv[])
 	 * figures compare. */
 	mallopt(M_ARENA_MAX, 2);
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	/* The first argument that is not an option is the source; libfuse
-	 * sees the rest. */
-	for (i = 1; i < argc && argv[i][0] == '-'; i++)
-		;
+	/* -O and -F are ours (taken out); the first argument that is not
+	 * an option is the source; libfuse sees the rest. */
+	for (i = 1; i < argc && argv[i][0] == '-';) {
+		if (strcmp(argv[i], "-O") && strcmp(argv[i], "-F")) {
+			i++;
+			continue;
+		}
+		if (argv[i][1] == 'O')
+			fusefloor_answer_open = 1;
+		else
+			fusefloor_answer_flush = 1;
+		memmove(argv + i, argv + i + 1,
+			(size_t)(argc - i) * sizeof(*argv));
+		argc--;
+	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: fusefloor [-s] [-f] SOURCE_DIR "
-				"MOUNTPOINT [FUSE options]\n");
+		fprintf(stderr, "usage: fusefloor [-s] [-f] [-O|-F] "
+				"SOURCE_DIR MOUNTPOINT [FUSE options]\n");
 		return 2;
 	}
 	fusefloor_src = open(argv[i], O_RDONLY | O_DIRECTORY);
@@ -539,8 +580,8 @@ int main(int argc, char *argv[])
 	memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof(*argv));
 	args = (struct fuse_args)FUSE_ARGS_INIT(argc - 1, argv);
 	if (fuse_parse_cmdline(&args, &opts) != 0 || !opts.mountpoint) {
-		fprintf(stderr, "usage: fusefloor [-s] [-f] SOURCE_DIR "
-				"MOUNTPOINT [FUSE options]\n");
+		fprintf(stderr, "usage: fusefloor [-s] [-f] [-O|-F] "
+				"SOURCE_DIR MOUNTPOINT [FUSE options]\n");
 		goto out;
 	}
 	if (fuse_opt_add_arg(&args, "-oro,fsname=fusefloor") != 0)
