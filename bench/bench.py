@@ -1695,8 +1695,14 @@ def summarize(runs, use_mbsync):
         ('ratio grep again: mount / local', 'x',
          ratio(col('grep2', 'seconds'), local_warm)),
     ]
-    for key, what in (('floor', '16 threads, as mailfs'),
-                      ('floor_st', '1 thread')):
+    # The read-only floors, then those of a writable mount (told of
+    # each close), each against the writable mount's repeated grep.
+    for key, what in (
+            ('floor', '16 threads, as mailfs'), ('floor_st', '1 thread'),
+            ('floor_open', 'of a writable mount: OPEN and RELEASE '
+             'answered, as mailfs'),
+            ('floor_flush', 'of a writable mount: no OPEN, FLUSH answered, '
+             'as no-open writes')):
         if not has('local', key + '_warm', 'seconds'):
             continue
         t = col('local', key + '_warm', 'seconds')
@@ -1708,23 +1714,6 @@ def summarize(runs, use_mbsync):
             ('ratio grep again: mount / floor (%s)' % what, 'x',
              ratio(col('grep2', 'seconds'), t)),
             ('ratio grep again: floor (%s) / local' % what, 'x',
-             ratio(t, local_warm)),
-        ]
-    for key, what in (('floor_open', 'OPEN and RELEASE answered, as the '
-                       'writable mount'),
-                      ('floor_flush', 'no OPEN, FLUSH answered: no-open '
-                       'writes')):
-        if not has('local', key + '_warm', 'seconds'):
-            continue
-        t = col('local', key + '_warm', 'seconds')
-        rows += [
-            ('FUSE floor of a writable mount (%s): grep -rl again, same '
-             'mount: time' % what, 's', t),
-            ('  its FUSE requests per file', 'k',
-             col('local', key + '_warm', 'requests_per_file')),
-            ('ratio grep again: mount / floor (%s)' % key, 'x',
-             ratio(col('grep2', 'seconds'), t)),
-            ('ratio grep again: floor (%s) / local' % key, 'x',
              ratio(t, local_warm)),
         ]
 
