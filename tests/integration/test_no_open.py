@@ -151,8 +151,9 @@ class NoOpenTest(unittest.TestCase):
             before = m.requests()
             _read(m.p('Wide', names[jump]))
             missed = delta(before, m.requests()).get('READ', 0)
-            # At most what the push had put before the jump, and what
-            # it put after it since.
+            # At least what the push had put before the jump, but for
+            # the one body it may have been putting then (counted once
+            # put); and what it put after the jump since.
             pushed = int(m.status()['messages_pushed'])
             if missed and pushed < jump - 20:
                 break
@@ -176,10 +177,10 @@ class NoOpenTest(unittest.TestCase):
         for name in names[1:jump]:
             _read(m.p('Wide', name))
         left = delta(before, m.requests()).get('READ', 0)
-        self.assertGreaterEqual(left, jump - 1 - pushed,
+        self.assertGreaterEqual(left, jump - 2 - pushed,
                                 'the push put bodies the reader had '
-                                'passed: %d READs of %d, %d pushed at the '
-                                'jump' % (left, jump - 1, pushed))
+                                'passed: %d READs of %d, %d pushed just '
+                                'after the jump' % (left, jump - 1, pushed))
 
     def test_big_uncached_read_keeps_its_window(self):
         """A read's window grows across READs as with an open file: a
