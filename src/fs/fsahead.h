@@ -30,7 +30,9 @@ void fsahead_quiesce(struct fsahead *a, int wait_ms);
 /* f's body is on disk and its first read came: if that is the first
  * read of the process that just listed the folder (a scan), the bodies
  * on disk after it are put into the kernel's page cache in the
- * background, so that its next reads send no request. */
+ * background, so that its next reads send no request; any other such
+ * read in the folder being put tells the push its reader overtook it
+ * there, and the push goes on after f. */
 void fsahead_push_local(struct fsmount *fs, const struct fsfile *f);
 /* The message of k was read a second time since it was opened. */
 void fsahead_read_more(struct fsmount *fs, const struct cache_key *k);
